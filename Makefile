@@ -1,0 +1,76 @@
+SHELL   := /bin/bash
+GO      ?= go
+BIN     := bin
+PLUGINS := $(notdir $(wildcard plugins/*))
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/pgimaged/pgimaged/core/cli.Version=$(VERSION)
+TESTLOG ?= $(CURDIR)/.test.log
+export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
+
+.PHONY: build proto test test-go test-fuzz test-example bench demo demo-stop vet clean
+
+## build: bin/pgimaged and bin/plugins/pgimaged-plugin-<name> for every plugin
+build:
+	@mkdir -p $(BIN)/plugins
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/pgimaged ./cmd/pgimaged
+	@for p in $(PLUGINS); do \
+	  if ls plugins/$$p/*.go >/dev/null 2>&1; then \
+	    echo "$(GO) build -o $(BIN)/plugins/pgimaged-plugin-$$p ./plugins/$$p"; \
+	    $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/plugins/pgimaged-plugin-$$p ./plugins/$$p || exit 1; \
+	  fi; \
+	done
+	@chmod 0755 $(BIN) $(BIN)/plugins
+
+## proto: regenerate sdk/internal/pluginpb from sdk/proto
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+	protoc -I sdk/proto \
+	  --go_out=sdk/internal/pluginpb --go_opt=paths=source_relative \
+	  --go-grpc_out=sdk/internal/pluginpb --go-grpc_opt=paths=source_relative \
+	  pgimaged/plugin/v1/plugin.proto
+	mv sdk/internal/pluginpb/pgimaged/plugin/v1/*.go sdk/internal/pluginpb/
+	rm -rf sdk/internal/pluginpb/pgimaged
+
+vet:
+	$(GO) vet ./...
+
+## test: everything, against real PostgreSQL, pg_basebackup, pgBackRest and etcd.
+## Under CI=true a missing component fails its test, and any skipped test fails the run.
+test: build vet test-go test-fuzz test-example
+
+test-go:
+	@set -o pipefail; \
+	$(GO) test -count=1 -timeout 60m -v ./... 2>&1 | tee $(TESTLOG) \
+	  | grep --line-buffered -E '^(=== RUN|--- (PASS|SKIP)|    --- (PASS|SKIP))' -v ; \
+	status=$${PIPESTATUS[0]}; \
+	passed=$$(grep -cE '^\s*--- PASS' $(TESTLOG)); failed=$$(grep -cE '^\s*--- FAIL' $(TESTLOG)); \
+	skipped=$$(grep -cE '^\s*--- SKIP' $(TESTLOG)); \
+	if [ "$$skipped" -gt 0 ]; then echo "Skipped tests:"; grep -E '^\s*--- SKIP' -A2 $(TESTLOG); fi; \
+	echo "$$passed passed, $$failed failed, $$skipped skipped"; \
+	if [ "$(CI)" = "true" ] && [ "$$skipped" -gt 0 ]; then echo "CI=true: a skipped test is a failure"; exit 1; fi; \
+	exit $$status
+
+test-fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s ./core/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzRenderValue$$' -fuzztime 5s ./core/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzSplitCommand$$' -fuzztime 5s ./sdk/
+
+test-example:
+	cd examples/plugins/copydir && $(GO) test -count=1 ./...
+
+## bench: speed, measured side by side (see README)
+bench: build
+	$(GO) test -run '^$$' -bench 'BenchmarkLaunch' -benchtime 20x ./core/plugin/
+	$(GO) run ./examples/bench clone
+	$(GO) run ./examples/bench cluster
+
+## demo: three members on this host with the embedded file DCS
+demo: build
+	./examples/demo/demo.sh
+
+demo-stop:
+	./examples/demo/demo-stop.sh
+
+clean:
+	rm -rf $(BIN) $(TESTLOG)

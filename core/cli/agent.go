@@ -1,0 +1,277 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/engine"
+)
+
+// DefaultDCSPath is where the file DCS lives when the configuration has no dcs block: beside
+// the data directory, so that members on one host share it.
+func DefaultDCSPath(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(cfg.DataDir)), "pgimaged-dcs")
+}
+
+// openDCS opens a session on the configured DCS.
+func openDCS(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.Store, error) {
+	switch cfg.DCS.Kind {
+	case config.DCSEtcd:
+		return dcs.OpenEtcd(ctx, dcs.EtcdConfig{
+			Endpoints: cfg.DCS.Endpoints, TTL: cfg.TTL, Username: cfg.DCS.Username, Password: cfg.DCS.Password,
+			DialTimeout: cfg.DCS.DialTimeout,
+		}, cfg.Scope, logger)
+	default:
+		path := cfg.DCS.Path
+		if path == "" {
+			path = DefaultDCSPath(cfg)
+		}
+		return dcs.OpenFile(ctx, dcs.FileConfig{Path: path}, cfg.Scope, logger)
+	}
+}
+
+func runAgent(ctx context.Context, e *env, args []string) int {
+	var c common
+	fs := newFlagSet(e, "run", "-config FILE")
+	c.register(fs, false)
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
+	}
+	cfg, code := loadConfig(e, c.configFile)
+	if cfg == nil {
+		return code
+	}
+	if d := cfg.Require("pgimaged run", "postgresql.listen"); printDiags(e, cfg, d) {
+		return exitConfig
+	}
+	logger := newLogger(e, cfg, c.logLevel).With("member", cfg.Name)
+	node := newNode(cfg, logger)
+	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+		return exitConfig
+	}
+	loop := cfg.LoopWait
+	if loop <= 0 {
+		loop = config.DefaultLoopWait
+	}
+	agent := &engine.Agent{
+		Node:     node,
+		LoopWait: loop,
+		Open: func(ctx context.Context) (dcs.Store, error) {
+			st, err := openDCS(ctx, cfg, logger.Named("dcs"))
+			if err != nil {
+				return nil, err
+			}
+			// Reading proves the store answers; an unreachable DCS is reported here and waited for.
+			if _, err := st.Cluster(ctx); err != nil {
+				_ = st.Close()
+				return nil, err
+			}
+			return st, nil
+		},
+	}
+	logger.Info("pgimaged node agent starting", "scope", cfg.Scope, "data_dir", cfg.DataDir, "version", Version)
+	if err := agent.Run(ctx); err != nil {
+		return e.failf(exitRefused, "%v", err)
+	}
+	logger.Info("stopped")
+	return exitOK
+}
+
+func runStatus(ctx context.Context, e *env, args []string) int {
+	var c common
+	fs := newFlagSet(e, "status", "-config FILE [-json]")
+	c.register(fs, true)
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
+	}
+	cfg, code := loadConfig(e, c.configFile)
+	if cfg == nil {
+		return code
+	}
+	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	st, err := openDCS(cctx, cfg, logger)
+	if err != nil {
+		return e.failf(exitFailed, "cannot open the DCS: %v", err)
+	}
+	defer st.Close()
+	cl, err := st.Cluster(cctx)
+	if err != nil {
+		return e.failf(exitFailed, "cannot read the DCS: %v", err)
+	}
+	if c.jsonOut {
+		writeJSON(e.stdout, statusJSON(cfg, cl))
+		return exitOK
+	}
+	writeStatus(e, cfg, cl)
+	return exitOK
+}
+
+type memberStatus struct {
+	dcs.Member
+	Name     string `json:"name"`
+	Leader   bool   `json:"leader"`
+	LagBytes *int64 `json:"lag_bytes,omitempty"`
+}
+
+func statusJSON(cfg *config.Config, cl dcs.Cluster) map[string]any {
+	var members []memberStatus
+	lead, hasLead := cl.LeaderMember()
+	for _, m := range cl.Members {
+		ms := memberStatus{Member: m, Name: m.Name, Leader: m.Name == cl.Leader}
+		if hasLead && !ms.Leader && m.XLogLocation > 0 && lead.XLogLocation > 0 {
+			lag := max(lead.XLogLocation-m.XLogLocation, 0)
+			ms.LagBytes = &lag
+		}
+		members = append(members, ms)
+	}
+	out := map[string]any{"scope": cfg.Scope, "leader": cl.Leader, "members": members}
+	if cl.Initialize != nil {
+		out["initialize"] = *cl.Initialize
+	} else {
+		out["initialize"] = nil
+	}
+	return out
+}
+
+func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
+	init := "(absent: no cluster yet)"
+	switch {
+	case cl.Bootstrapping():
+		init = "(empty: a member is bootstrapping)"
+	case cl.Initialize != nil:
+		init = *cl.Initialize
+	}
+	fmt.Fprintf(e.stdout, "Cluster %s   initialize: %s   leader: %s\n\n", cfg.Scope, init, orDefault(cl.Leader, "(none)"))
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tROLE\tSTATE\tADDRESS\tLAG\tTAGS\tLAST ERROR")
+	lead, hasLead := cl.LeaderMember()
+	for _, m := range cl.Members {
+		role := m.Role
+		if m.Name == cl.Leader {
+			role += " (leader)"
+		}
+		lag := ""
+		if hasLead && m.Name != cl.Leader && m.XLogLocation > 0 && lead.XLogLocation > 0 {
+			lag = humanBytes(max(lead.XLogLocation-m.XLogLocation, 0))
+		}
+		var tags []string
+		for _, k := range sortedKeys(m.Tags) {
+			tags = append(tags, fmt.Sprintf("%s=%v", k, m.Tags[k]))
+		}
+		lastErr := ""
+		if m.PGImaged != nil {
+			lastErr = oneLine(m.PGImaged.LastError)
+			if len(lastErr) > 80 {
+				lastErr = lastErr[:77] + "..."
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, role, m.State, strings.TrimPrefix(m.ConnURL, "postgres://"), lag, strings.Join(tags, ","), lastErr)
+	}
+	_ = tw.Flush()
+	if len(cl.Members) == 0 {
+		fmt.Fprintln(e.stdout, "(no members published)")
+	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1024*1024:
+		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+	case n < 1024*1024*1024:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1024*1024))
+	}
+	return fmt.Sprintf("%.1f GiB", float64(n)/(1024*1024*1024))
+}
+
+func runPlan(ctx context.Context, e *env, args []string) int {
+	var c common
+	fs := newFlagSet(e, "plan", "-config FILE [-json]")
+	c.register(fs, true)
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
+	}
+	cfg, code := loadConfig(e, c.configFile)
+	if cfg == nil {
+		return code
+	}
+	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
+	node := newNode(cfg, logger)
+	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+		return exitConfig
+	}
+	var cl *dcs.Cluster
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	st, err := openDCS(cctx, cfg, logger)
+	if err == nil {
+		defer st.Close()
+		var got dcs.Cluster
+		if got, err = st.Cluster(cctx); err == nil {
+			cl = &got
+		}
+	}
+	plan := node.Plan(ctx, cl, err)
+	if c.jsonOut {
+		writeJSON(e.stdout, plan)
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "Member %s of %s, data directory %s\n", cfg.Name, cfg.Scope, plan.DataDir)
+	fmt.Fprintf(e.stdout, "Would: %s\n  because %s\n", strings.ToUpper(plan.Path), plan.Reason)
+	if plan.Source != "" {
+		fmt.Fprintf(e.stdout, "Source: %s\n", plan.Source)
+	}
+	if plan.SystemIdentifier != "" {
+		fmt.Fprintf(e.stdout, "System identifier: %s\n", plan.SystemIdentifier)
+	}
+	for i, m := range plan.Methods {
+		fmt.Fprintf(e.stdout, "\n%d. method %s (plugin %s)", i+1, m.Method, orDefault(m.Plugin, "none"))
+		if m.Attempts > 1 {
+			fmt.Fprintf(e.stdout, ", up to %d attempts", m.Attempts)
+		}
+		if m.KeepData {
+			fmt.Fprint(e.stdout, ", keep_data")
+		}
+		fmt.Fprintln(e.stdout)
+		if m.Skipped != "" {
+			fmt.Fprintf(e.stdout, "   skipped: %s\n", m.Skipped)
+		}
+		if m.Error != "" {
+			fmt.Fprintf(e.stdout, "   error: %s\n", m.Error)
+		}
+		for _, cmd := range m.Commands {
+			fmt.Fprintf(e.stdout, "   $ %s\n", shellJoin(cmd.Argv))
+			for _, k := range sortedKeys(cmd.Env) {
+				fmt.Fprintf(e.stdout, "     env %s=%s\n", k, cmd.Env[k])
+			}
+		}
+		for _, n := range m.Notes {
+			fmt.Fprintf(e.stdout, "   note: %s\n", n)
+		}
+	}
+	return exitOK
+}
+
+// shellJoin quotes argv for display so that it can be pasted into a shell.
+func shellJoin(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
+			out[i] = a
+			continue
+		}
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(out, " ")
+}

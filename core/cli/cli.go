@@ -1,0 +1,247 @@
+// Package cli is pgimaged's command line: it parses arguments, loads the configuration and
+// hands the work to the engine. cmd/pgimaged only calls [Main].
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/engine"
+	"github.com/pgimaged/pgimaged/core/plugin"
+)
+
+// Version is pgimaged's version; the build may set it with -ldflags "-X ...cli.Version=...".
+var Version = "0.1.0-dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	exitConfig  = 3
+	exitRefused = 4
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"run", "the node agent: adopt, bootstrap or clone, then keep the member published", runAgent},
+		{"bootstrap", "create a new cluster once, without a DCS (initdb or the configured method)", runBootstrap},
+		{"clone", "clone a replica once, without a DCS, trying the replica methods in order", runClone},
+		{"plan", "show what this node would do now, with exact commands", runPlan},
+		{"status", "show the cluster's members, roles, states and last errors", runStatus},
+		{"validate", "check a configuration, including each plugin's options", runValidate},
+		{"plugins", "list the installed plugins", runPlugins},
+		{"version", "print pgimaged's version", runVersion},
+	}
+}
+
+// env is what every command gets.
+type env struct {
+	stdout, stderr io.Writer
+}
+
+func (e *env) failf(code int, format string, args ...any) int {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(e.stderr, "pgimaged: %s\n", msg)
+	return code
+}
+
+// Main runs pgimaged with args (without the program name) and returns the exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	usage(stderr)
+	return e.failf(exitUsage, "unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "pgimaged makes PostgreSQL data directories appear: it bootstraps the first member of a\ncluster and clones replicas for the others.\n\nUsage: pgimaged <command> [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nEvery command takes -config FILE; `pgimaged <command> -h` lists its flags.\n")
+}
+
+// common holds the flags most commands share.
+type common struct {
+	configFile string
+	jsonOut    bool
+	logLevel   string
+}
+
+func (c *common) register(fs *flag.FlagSet, withJSON bool) {
+	fs.StringVar(&c.configFile, "config", "", "configuration file (HCL)")
+	if withJSON {
+		fs.BoolVar(&c.jsonOut, "json", false, "machine-readable output")
+	}
+	fs.StringVar(&c.logLevel, "log-level", "", "trace, debug, info, warn or error (default: the configuration's log_level)")
+}
+
+func newFlagSet(e *env, name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: pgimaged %s %s\n\nFlags:\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; with lenient set, unknown --name=value options (which Patroni adds
+// from a method's parameters) are dropped with a note instead of failing.
+func parseFlags(e *env, fs *flag.FlagSet, args []string, lenient bool) (int, bool) {
+	if lenient {
+		var kept []string
+		for _, a := range args {
+			if strings.HasPrefix(a, "-") {
+				name := strings.TrimLeft(a, "-")
+				name, _, _ = strings.Cut(name, "=")
+				if name != "" && fs.Lookup(name) == nil && name != "h" && name != "help" {
+					fmt.Fprintf(e.stderr, "pgimaged: ignoring unknown option %s\n", strings.SplitN(a, "=", 2)[0])
+					continue
+				}
+			}
+			kept = append(kept, a)
+		}
+		args = kept
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		return e.failf(exitUsage, "unexpected argument %q", fs.Arg(0)), false
+	}
+	return 0, true
+}
+
+// loadConfig loads and checks the configuration file, printing diagnostics. It fills in what
+// the file leaves to the command line: an absolute data directory and the plugin directory.
+func loadConfig(e *env, file string) (*config.Config, int) {
+	if file == "" {
+		return nil, e.failf(exitUsage, "no configuration: give -config FILE")
+	}
+	cfg, diags := config.Load(file)
+	if printDiags(e, cfg, diags) {
+		return nil, exitConfig
+	}
+	finishConfig(cfg)
+	return cfg, 0
+}
+
+func finishConfig(cfg *config.Config) {
+	if cfg.PluginDir == "" {
+		cfg.PluginDir = plugin.DefaultDir()
+	}
+	if cfg.DataDir != "" {
+		if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+			cfg.DataDir = abs
+		}
+	}
+}
+
+// printDiags writes diagnostics with their source lines and reports whether any is an error.
+func printDiags(e *env, cfg *config.Config, diags hcl.Diagnostics) bool {
+	if len(diags) == 0 {
+		return false
+	}
+	var files map[string]*hcl.File
+	if cfg != nil {
+		files = cfg.Files()
+	}
+	_ = config.WriteDiagnostics(e.stderr, files, diags, false)
+	return diags.HasErrors()
+}
+
+func newLogger(e *env, cfg *config.Config, override string) hclog.Logger {
+	level := override
+	if level == "" && cfg != nil {
+		level = cfg.LogLevel
+	}
+	if level == "" {
+		level = "info"
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name: "pgimaged", Output: e.stderr, Level: hclog.LevelFromString(level),
+	})
+}
+
+func newNode(cfg *config.Config, logger hclog.Logger) *engine.Node {
+	pins := map[string]plugin.Pin{}
+	for name, p := range cfg.Plugins {
+		pins[name] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
+	}
+	return &engine.Node{
+		Config:  cfg,
+		Catalog: &plugin.Catalog{Dir: cfg.PluginDir, Pins: pins, Logger: logger},
+		Logger:  logger,
+		Version: Version,
+	}
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func runVersion(_ context.Context, e *env, args []string) int {
+	var c common
+	fs := newFlagSet(e, "version", "[-json]")
+	fs.BoolVar(&c.jsonOut, "json", false, "machine-readable output")
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
+	}
+	if c.jsonOut {
+		writeJSON(e.stdout, map[string]any{"version": Version, "protocol": pluginProtocol()})
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "pgimaged %s (plugin protocol %d)\n", Version, pluginProtocol())
+	return exitOK
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

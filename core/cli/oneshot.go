@@ -1,0 +1,316 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/engine"
+	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/core/plugin"
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+func pluginProtocol() int { return sdk.ProtocolVersion }
+
+// pluginRow is one line of `pgimaged plugins`.
+type pluginRow struct {
+	plugin.Entry
+	Version            string   `json:"version,omitempty"`
+	Capabilities       []string `json:"capabilities,omitempty"`
+	WorksWithoutSource bool     `json:"works_without_source"`
+	Error              string   `json:"error,omitempty"`
+}
+
+func runPlugins(ctx context.Context, e *env, args []string) int {
+	var c common
+	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]")
+	c.register(fs, true)
+	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
+	}
+	cat := &plugin.Catalog{Dir: *dir}
+	if c.configFile != "" {
+		cfg, code := loadConfig(e, c.configFile)
+		if cfg == nil {
+			return code
+		}
+		cat.Dir = cfg.PluginDir
+		cat.Pins = map[string]plugin.Pin{}
+		for n, p := range cfg.Plugins {
+			cat.Pins[n] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
+		}
+	}
+	if cat.Dir == "" {
+		cat.Dir = plugin.DefaultDir()
+	}
+	entries, err := cat.List()
+	if err != nil {
+		return e.failf(exitFailed, "%v", err)
+	}
+	rows := make([]pluginRow, 0, len(entries))
+	for _, en := range entries {
+		row := pluginRow{Entry: en}
+		inst, err := cat.Launch(ctx, en.Name)
+		if err != nil {
+			row.Error = err.Error()
+		} else {
+			row.Version = inst.Info.Version
+			for _, cp := range inst.Info.Capabilities {
+				row.Capabilities = append(row.Capabilities, string(cp))
+			}
+			row.WorksWithoutSource = inst.Info.WorksWithoutSource
+			inst.Kill()
+		}
+		rows = append(rows, row)
+	}
+	if c.jsonOut {
+		writeJSON(e.stdout, rows)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVERSION\tCAPABILITIES\tPINNED\tSHA256\tPATH")
+	for _, r := range rows {
+		v := r.Version
+		if r.Error != "" {
+			v = "error: " + r.Error
+		}
+		pinned := "no"
+		if r.Pinned {
+			pinned = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, v, strings.Join(r.Capabilities, ","), pinned, r.SHA256[:16]+"…", r.Path)
+	}
+	_ = tw.Flush()
+	return exitOK
+}
+
+func runValidate(ctx context.Context, e *env, args []string) int {
+	var c common
+	fs := newFlagSet(e, "validate", "-config FILE")
+	c.register(fs, true)
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return code
+	}
+	cfg, code := loadConfig(e, c.configFile)
+	if cfg == nil {
+		return code
+	}
+	node := newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
+	diags := node.Validate(ctx)
+	if printDiags(e, cfg, diags) {
+		return exitConfig
+	}
+	if c.jsonOut {
+		writeJSON(e.stdout, map[string]any{"valid": true, "file": cfg.Filename})
+	} else {
+		fmt.Fprintf(e.stdout, "%s: the configuration is valid\n", cfg.Filename)
+	}
+	return exitOK
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// oneShot are the flags of `bootstrap` and `clone`, including Patroni's.
+type oneShot struct {
+	common
+	imageOnly  bool
+	scope      string
+	datadir    string
+	role       string
+	connstring string
+	name       string
+}
+
+// config loads -config if given, else builds a minimal configuration from the flags (enough
+// for basebackup or initdb with no configuration at all), then applies the flags.
+func (o *oneShot) config(e *env) (*config.Config, int) {
+	var cfg *config.Config
+	if o.configFile != "" {
+		var code int
+		cfg, code = loadConfig(e, o.configFile)
+		if cfg == nil {
+			return nil, code
+		}
+	} else {
+		host, _ := os.Hostname()
+		cfg = &config.Config{Filename: "<command line>", Name: host, LogLevel: "info", Methods: map[string]*config.Method{}}
+		cfg.PostgreSQL.Listen = "127.0.0.1:5432"
+	}
+	if o.scope != "" {
+		cfg.Scope = o.scope
+	}
+	if o.datadir != "" {
+		cfg.DataDir = o.datadir
+	}
+	if o.name != "" {
+		cfg.Name = o.name
+	}
+	finishConfig(cfg)
+	switch {
+	case cfg.DataDir == "":
+		return nil, e.failf(exitUsage, "no data directory: set data_dir in the configuration or pass --datadir")
+	case cfg.Scope == "":
+		return nil, e.failf(exitUsage, "no scope: set scope in the configuration or pass --scope")
+	}
+	return cfg, 0
+}
+
+func runBootstrap(ctx context.Context, e *env, args []string) int {
+	var o oneShot
+	fs := newFlagSet(e, "bootstrap", "[-config FILE] [--image-only] [--scope S --datadir D]")
+	o.common.register(fs, true)
+	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once the method has filled the data directory and recovery settings are written")
+	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
+	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
+	fs.StringVar(&o.name, "name", "", "member name (overrides the configuration)")
+	if code, ok := parseFlags(e, fs, args, true); !ok {
+		return code
+	}
+	cfg, code := o.config(e)
+	if cfg == nil {
+		return code
+	}
+	logger := newLogger(e, cfg, o.logLevel)
+	node := newNode(cfg, logger)
+	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+		return exitConfig
+	}
+	var disp *progressDisplay
+	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
+		disp = newProgressDisplay(e.stderr)
+		node.Progress = disp.Update
+		defer disp.Close()
+	}
+	res, err := node.Bootstrap(ctx, engine.BootstrapOptions{ImageOnly: o.imageOnly})
+	if disp != nil {
+		disp.Close()
+	}
+	if err != nil {
+		code := exitFailed
+		if errors.Is(err, engine.ErrHasCluster) || errors.Is(err, engine.ErrDataDirNotEmpty) {
+			code = exitRefused
+		}
+		return e.failf(code, "bootstrap failed: %v", err)
+	}
+	if o.jsonOut {
+		writeJSON(e.stdout, map[string]any{
+			"method": res.Method, "system_identifier": fmt.Sprint(res.SystemIdentifier),
+			"data_dir": cfg.DataDir, "running": res.Running, "image_only": o.imageOnly,
+		})
+		return exitOK
+	}
+	fmt.Fprintln(e.stdout, res.SystemIdentifier)
+	return exitOK
+}
+
+func runClone(ctx context.Context, e *env, args []string) int {
+	var o oneShot
+	fs := newFlagSet(e, "clone", "[-config FILE] [--image-only] [--scope S --datadir D --role replica --connstring C]")
+	o.common.register(fs, true)
+	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once a method has filled the data directory (what Patroni expects of a replica method)")
+	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
+	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
+	fs.StringVar(&o.role, "role", "", "Patroni passes --role=replica")
+	fs.StringVar(&o.connstring, "connstring", "", "source to clone from (libpq string or URL; a password in it goes into a pgpass file); empty: no source")
+	fs.StringVar(&o.name, "name", "", "member name (overrides the configuration)")
+	if code, ok := parseFlags(e, fs, args, true); !ok {
+		return code
+	}
+	if o.role != "" && o.role != "replica" {
+		return e.failf(exitUsage, "--role=%s: clone makes replicas only", o.role)
+	}
+	cfg, code := o.config(e)
+	if cfg == nil {
+		return code
+	}
+	logger := newLogger(e, cfg, o.logLevel)
+	node := newNode(cfg, logger)
+	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+		return exitConfig
+	}
+	src, err := oneShotSource(cfg, o.connstring)
+	if err != nil {
+		return e.failf(exitUsage, "%v", err)
+	}
+	var disp *progressDisplay
+	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
+		disp = newProgressDisplay(e.stderr)
+		node.Progress = disp.Update
+		defer disp.Close()
+	}
+	res, err := node.Clone(ctx, engine.CloneOptions{Source: src, ImageOnly: o.imageOnly})
+	if disp != nil {
+		disp.Close()
+	}
+	if o.jsonOut {
+		out := map[string]any{
+			"method": res.Chain.Method, "attempts": res.Chain.Attempts, "skipped": res.Chain.Skipped,
+			"data_dir": cfg.DataDir, "running": res.Running, "image_only": o.imageOnly, "source": src.Describe(),
+		}
+		if res.SystemIdentifier != 0 {
+			out["system_identifier"] = fmt.Sprint(res.SystemIdentifier)
+		}
+		if err != nil {
+			out["error"] = err.Error()
+		}
+		writeJSON(e.stdout, out)
+	}
+	for _, s := range res.Chain.Skipped {
+		fmt.Fprintf(e.stderr, "pgimaged: skipped method %s: %s\n", s.Method, s.Reason)
+	}
+	if err != nil {
+		code := exitFailed
+		if errors.Is(err, engine.ErrHasCluster) {
+			code = exitRefused
+		}
+		return e.failf(code, "clone failed: %v", oneLine(err.Error()))
+	}
+	if !o.jsonOut {
+		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)\n", res.Chain.Method, res.SystemIdentifier)
+	}
+	return exitOK
+}
+
+// oneShotSource is the clone source of a one-shot clone: --connstring, else the configuration's
+// source; credentials are the replication role's unless the connection string names others.
+func oneShotSource(cfg *config.Config, connstring string) (*engine.Source, error) {
+	s := connstring
+	if s == "" {
+		s = cfg.Source
+	}
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	conn, password, err := pg.ParseConnURL(s)
+	if err != nil {
+		return nil, fmt.Errorf("clone source: %w", err)
+	}
+	if conn.User == "" {
+		conn.User = cfg.PostgreSQL.Replication.Username
+	}
+	if password == "" && conn.User == cfg.PostgreSQL.Replication.Username {
+		password = cfg.PostgreSQL.Replication.Password
+	}
+	if conn.Database == "" {
+		conn.Database = "postgres"
+	}
+	return &engine.Source{Conn: conn, Password: password}, nil
+}
+
+func oneLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,379 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+// Defaults applied when the configuration leaves a setting out.
+const (
+	DefaultLoopWait      = 10 * time.Second
+	DefaultTTL           = 30 * time.Second
+	DefaultPGCtlTimeout  = 60 * time.Second
+	DefaultLogLevel      = "info"
+	DefaultReplicaMethod = "basebackup"
+	DefaultBootstrap     = "initdb"
+)
+
+// DCS kinds.
+const (
+	DCSFile = "file"
+	DCSEtcd = "etcd"
+)
+
+// ReplicaBuiltins are the method names that create_replica_methods may name without a
+// `method` block: native plugins that work with no configuration.
+var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
+
+// BootstrapBuiltins are the method names that bootstrap.method may name without a `method`
+// block.
+var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
+
+// InitdbRefused are the initdb options a configuration may not give: pgimaged sets them itself
+// or they would defeat the bootstrap. "no-sync" is the current spelling of "nosync".
+var InitdbRefused = []string{"pgdata", "nosync", "no-sync", "pwfile", "sync-only", "version"}
+
+// ReservedMethodKeys are the attributes of a method block that pgimaged reads itself. They are
+// never handed to a plugin as options.
+var ReservedMethodKeys = []string{
+	"command", "plugin", "no_params", "no_master", "no_leader", "keep_data", "attempts",
+	"retry_wait", "timeout", "recovery_conf", "keep_existing_recovery_conf", "options",
+}
+
+// Config is a decoded configuration file.
+//
+// Ranges maps a setting's path to where it was written, for diagnostics raised after
+// decoding. Paths are the HCL names joined by dots: "scope", "postgresql.listen",
+// "bootstrap.method", "postgresql.create_replica_methods[1]", "dcs", "postgresql" (a block's
+// header), "method.wal_e". See [Config.RangeOf].
+type Config struct {
+	Filename string
+
+	Scope     string
+	Name      string
+	DataDir   string
+	PluginDir string // "" when not set: the caller looks beside its binary
+
+	LoopWait time.Duration
+	TTL      time.Duration
+
+	Tags     map[string]any
+	Source   string // clone source for a one-shot clone; never carries a password
+	LogLevel string
+
+	DCS        DCS
+	PostgreSQL PostgreSQL
+	Bootstrap  Bootstrap
+
+	Methods map[string]*Method    // by label
+	Plugins map[string]*PluginPin // by label
+
+	Ranges map[string]hcl.Range
+
+	files map[string]*hcl.File
+}
+
+// DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent; the caller then
+// uses the file backend at a default path. Path is "" when not set.
+type DCS struct {
+	Kind        string
+	Path        string
+	Endpoints   []string
+	Username    string
+	Password    string
+	DialTimeout time.Duration // 0 when not set
+	DefRange    hcl.Range
+}
+
+// PostgreSQL is the `postgresql { ... }` block.
+type PostgreSQL struct {
+	BinDir               string // "" when not set: the caller finds the binaries
+	Listen               string
+	ConnectAddress       string // defaults to Listen
+	Parameters           map[string]string
+	PGHBA                []string
+	PGCtlTimeout         time.Duration
+	Superuser            Credentials
+	Replication          Credentials
+	CreateReplicaMethods []string // defaults to ["basebackup"]
+}
+
+// Credentials is a role name and its password. Formatting it with the fmt package masks the
+// password.
+type Credentials struct {
+	Username string
+	Password string
+}
+
+// Bootstrap is the `bootstrap { ... }` block.
+type Bootstrap struct {
+	Method          string      // defaults to "initdb"
+	Initdb          sdk.Options // long options for initdb, in source order
+	InitdbRanges    []hcl.Range // parallel to Initdb
+	PostBootstrap   string
+	Timeout         time.Duration // whole bootstrap method; 0 when not set
+	RecoveryTimeout time.Duration // wait for a promoting recovery to end; 0 when not set
+}
+
+// Method is a `method "<label>" { ... }` block: a bootstrap or replica creation method.
+//
+// RecoveryConf is nil when the block has no recovery_conf; a `standby_mode` key inside
+// recovery_conf is taken out of the settings into StandbyMode (PostgreSQL 12 and later then
+// get standby.signal instead of recovery.signal), as Patroni does.
+//
+// Options are every other attribute of the block plus the elements of the list-form
+// `options`, all in source order; OptionRanges is parallel to Options.
+type Method struct {
+	Label   string
+	Plugin  string
+	Command string
+
+	NoParams bool
+	NoMaster bool // no_master or its alias no_leader
+	KeepData bool
+
+	Attempts  int // 0 when not set: the caller applies the plugin's default
+	RetryWait time.Duration
+	Timeout   time.Duration
+
+	RecoveryConf             map[string]string
+	StandbyMode              bool
+	KeepExistingRecoveryConf bool
+
+	Options      sdk.Options
+	OptionRanges []hcl.Range
+
+	// KeyRanges holds where each key pgimaged reads itself was written (by HCL name).
+	KeyRanges map[string]hcl.Range
+	DefRange  hcl.Range
+}
+
+// PluginPin is a `plugin "<name>" { path, sha256 }` block.
+type PluginPin struct {
+	Name     string
+	Path     string // "" when not set: the plugin is looked up in plugin_dir
+	SHA256   string // lower-case hex; "" when not set
+	DefRange hcl.Range
+}
+
+const masked = "********"
+
+// String describes the credentials with the password masked.
+func (c Credentials) String() string {
+	return fmt.Sprintf("{Username:%s Password:%s}", c.Username, maskSecret(c.Password))
+}
+
+// GoString is like String for the %#v verb.
+func (c Credentials) GoString() string {
+	return fmt.Sprintf("config.Credentials{Username:%q, Password:%q}", c.Username, maskSecret(c.Password))
+}
+
+// String describes the DCS settings with the password masked.
+func (d DCS) String() string {
+	type plain DCS
+	p := plain(d)
+	p.Password = maskSecret(p.Password)
+	return fmt.Sprintf("%+v", p)
+}
+
+// GoString is like String for the %#v verb.
+func (d DCS) GoString() string {
+	type plain DCS
+	p := plain(d)
+	p.Password = maskSecret(p.Password)
+	s := fmt.Sprintf("%#v", p)
+	if i := strings.Index(s, "{"); i >= 0 {
+		s = "config.DCS" + s[i:]
+	}
+	return s
+}
+
+func maskSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return masked
+}
+
+// Load reads, decodes and checks the configuration file filename. The returned Config is never
+// nil, so that [Config.Files] can be handed to [WriteDiagnostics]; when the diagnostics hold
+// errors it is partial and must not be used otherwise.
+func Load(filename string) (*Config, hcl.Diagnostics) {
+	src, err := os.ReadFile(filename)
+	if err != nil {
+		detail := err.Error()
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			detail = pe.Err.Error()
+		}
+		return &Config{Filename: filename, files: map[string]*hcl.File{}}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Failed to read configuration file",
+			Detail:   fmt.Sprintf("While reading %q: %s.", filename, detail),
+		}}
+	}
+	return Parse(filename, src)
+}
+
+// Files returns the parsed source files, for [WriteDiagnostics].
+func (c *Config) Files() map[string]*hcl.File {
+	return c.files
+}
+
+// Method returns the method block labelled label, or an empty method with only the label set
+// when the configuration has no such block (for example basebackup, which works with no
+// configuration at all).
+func (c *Config) Method(label string) *Method {
+	if m, ok := c.Methods[label]; ok {
+		return m
+	}
+	return &Method{Label: label}
+}
+
+// RangeOf returns where the setting at path was written. When path was not written it falls
+// back to its enclosing setting ("postgresql.create_replica_methods[1]" →
+// "postgresql.create_replica_methods" → "postgresql") and finally to the start of the file.
+func (c *Config) RangeOf(path string) hcl.Range {
+	for p := path; p != ""; p = parentPath(p) {
+		if r, ok := c.Ranges[p]; ok {
+			return r
+		}
+	}
+	start := hcl.Pos{Line: 1, Column: 1}
+	return hcl.Range{Filename: c.Filename, Start: start, End: start}
+}
+
+func parentPath(p string) string {
+	if strings.HasSuffix(p, "]") {
+		if i := strings.LastIndex(p, "["); i >= 0 {
+			return p[:i]
+		}
+	}
+	if i := strings.LastIndex(p, "."); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// DiagnosticAt makes a diagnostic that points at the setting at path (see [Config.RangeOf]).
+func (c *Config) DiagnosticAt(path string, severity hcl.DiagnosticSeverity, summary, detail string) *hcl.Diagnostic {
+	r := c.RangeOf(path)
+	return &hcl.Diagnostic{Severity: severity, Summary: summary, Detail: detail, Subject: &r}
+}
+
+// requirable lists the settings [Config.Require] can check, by path.
+var requirable = map[string]func(c *Config) bool{
+	"plugin_dir":                            func(c *Config) bool { return c.PluginDir != "" },
+	"source":                                func(c *Config) bool { return c.Source != "" },
+	"dcs":                                   func(c *Config) bool { return c.DCS.Kind != "" },
+	"postgresql.bin_dir":                    func(c *Config) bool { return c.PostgreSQL.BinDir != "" },
+	"postgresql.listen":                     func(c *Config) bool { return c.PostgreSQL.Listen != "" },
+	"postgresql.authentication.superuser":   func(c *Config) bool { return c.PostgreSQL.Superuser.Username != "" },
+	"postgresql.authentication.replication": func(c *Config) bool { return c.PostgreSQL.Replication.Username != "" },
+}
+
+// Require reports each setting in paths that the configuration leaves out although purpose
+// (such as "pgimaged run") needs it. The paths it knows are "plugin_dir", "source", "dcs",
+// "postgresql.bin_dir", "postgresql.listen", "postgresql.authentication.superuser" and
+// "postgresql.authentication.replication"; any other path is reported as unknown.
+func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, p := range paths {
+		set, ok := requirable[p]
+		if !ok {
+			known := make([]string, 0, len(requirable))
+			for k := range requirable {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unknown setting",
+				Detail:   fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(known, ", ")),
+			})
+			continue
+		}
+		if set(c) {
+			continue
+		}
+		diags = append(diags, c.DiagnosticAt(p, hcl.DiagError, "Missing required setting",
+			fmt.Sprintf("%s needs %q to be set.", purpose, p)))
+	}
+	return diags
+}
+
+// OptionDiagnostic makes a diagnostic about the option called optionName, pointing at where it
+// was written (the last occurrence when it was given more than once). A key pgimaged reads
+// itself, such as "command", is found too. When the method has no such option the diagnostic
+// points at the method block's header.
+func (m *Method) OptionDiagnostic(optionName string, severity hcl.DiagnosticSeverity, summary, detail string) *hcl.Diagnostic {
+	r := m.DefRange
+	found := false
+	for i := len(m.Options) - 1; i >= 0; i-- {
+		if m.Options[i].Name == optionName && i < len(m.OptionRanges) {
+			r, found = m.OptionRanges[i], true
+			break
+		}
+	}
+	if !found {
+		if kr, ok := m.KeyRanges[optionName]; ok {
+			r = kr
+		}
+	}
+	return &hcl.Diagnostic{Severity: severity, Summary: summary, Detail: detail, Subject: &r}
+}
+
+// PluginNameFor picks the plugin that runs method m: its `plugin` attribute when given; else,
+// when the block has no `command`, a plugin named like the method label if available says it
+// exists (the label as written, then lower-cased without '_' and '-': wal_e → wale); else
+// "script" when `command` is set; else "" — no plugin, which the caller reports.
+func PluginNameFor(m *Method, available func(name string) bool) string {
+	if m.Plugin != "" {
+		return m.Plugin
+	}
+	if m.Command != "" {
+		return "script"
+	}
+	if available == nil {
+		return ""
+	}
+	squeezed := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(m.Label))
+	for _, name := range []string{m.Label, squeezed} {
+		if name != "" && available(name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// RefusedOption reports every option in opts whose name is in refused, at its range in ranges
+// (parallel to opts).
+func RefusedOption(opts sdk.Options, ranges []hcl.Range, refused []string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for i, o := range opts {
+		for _, r := range refused {
+			if o.Name != r {
+				continue
+			}
+			d := &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Refused option",
+				Detail:   fmt.Sprintf("Option %q cannot be given here: pgimaged sets it itself or it would break the result.", o.Name),
+			}
+			if i < len(ranges) {
+				rng := ranges[i]
+				d.Subject = &rng
+			}
+			diags = append(diags, d)
+		}
+	}
+	return diags
+}

@@ -1,0 +1,117 @@
+// Package config reads pgimaged's HCL configuration.
+//
+// Decoding happens in two phases. pgimaged decodes the settings it owns (scope, data directory,
+// DCS, PostgreSQL, bootstrap, the keys it reads itself in a method block) against a fixed
+// schema. Every other attribute of a `method` block is kept, in source order and with its
+// source range, as an [sdk.Option] for the method's plugin, so that the plugin's own validation
+// can be reported at the right file:line:col with [Method.OptionDiagnostic].
+//
+// Every mistake in a configuration is an [hcl.Diagnostic] with a Subject range. [Load] and
+// [Parse] collect all of them, ordered by position, and return them together;
+// [WriteDiagnostics] prints them with file:line:col and the offending source line.
+//
+// # Settings
+//
+//	scope      = "batman"                       # required; part of DCS keys
+//	name       = "node1"                        # required; part of DCS keys
+//	data_dir   = "/var/lib/postgresql/15/node1" # required
+//	plugin_dir = "/usr/lib/pgimaged/plugins"    # default "": plugins/ beside the binary
+//	loop_wait  = "10s"                          # default 10s
+//	ttl        = "30s"                          # default 30s; longer than loop_wait
+//	tags       = { clonefrom = true }           # published with the member
+//	source     = "postgres://replicator@10.0.0.1:5432/postgres" # one-shot clone; no password
+//	log_level  = "info"                         # trace, debug, info, warn, error, off
+//
+//	dcs "file" { path = "/var/lib/pgimaged/dcs" }   # at most one dcs block, or:
+//	dcs "etcd" {
+//	  endpoints    = ["127.0.0.1:2379"]
+//	  username     = "root"
+//	  password     = env("PGIMAGED_ETCD_PASSWORD")
+//	  dial_timeout = "5s"
+//	}
+//
+//	postgresql {
+//	  bin_dir                = "/usr/lib/postgresql/15/bin"
+//	  listen                 = "127.0.0.1:5432"           # host:port
+//	  connect_address        = "127.0.0.1:5432"           # default: listen
+//	  parameters             = { max_connections = 100 }
+//	  pg_hba                 = ["host replication replicator 127.0.0.1/32 scram-sha-256"]
+//	  pg_ctl_timeout         = "60s"                      # default 60s
+//	  create_replica_methods = ["wal_e", "basebackup"]    # default, also when empty: ["basebackup"]
+//	  authentication {
+//	    superuser {
+//	      username = "postgres"
+//	      password = env("PGIMAGED_SUPERUSER_PASSWORD")
+//	    }
+//	    replication {
+//	      username = "replicator"
+//	      password = file("/etc/pgimaged/replication.pw")
+//	    }
+//	  }
+//	}
+//
+//	bootstrap {
+//	  method           = "from_backup"                    # default "initdb"
+//	  initdb           = ["data-checksums", { encoding = "UTF8" }]
+//	  post_bootstrap   = "/usr/local/bin/post_bootstrap.sh"
+//	  timeout          = "1h"
+//	  recovery_timeout = "1h"
+//	}
+//
+//	method "from_backup" {
+//	  command       = "/usr/local/bin/restore_cluster --fast"
+//	  recovery_conf = { recovery_target_action = "promote", restore_command = "cp /archive/%f %p" }
+//	}
+//
+//	method "wal_e" {
+//	  command   = "patroni_wale_restore"
+//	  no_master = true
+//	  envdir    = "/etc/wal-e.d/env"
+//	}
+//
+//	plugin "wale" {
+//	  path   = "/opt/pgimaged/pgimaged-plugin-wale"
+//	  sha256 = "…"
+//	}
+//
+// Durations are strings with a unit ("10s", "5m", "1h") and must be positive. Booleans also
+// accept 1 and 0 and the strings PostgreSQL reads as booleans ("on", "off", …), as Patroni
+// configurations often use them. Values in parameters, recovery_conf and method options are
+// rendered by [RenderValue].
+//
+// # Method blocks
+//
+// The keys listed in [ReservedMethodKeys] are pgimaged's (see [Method]); every other attribute
+// is an option. Options may also be given as a list, `options = ["verbose", { max-rate =
+// "100M" }]`, where a string is a flag and an object gives name = value options. Both forms may
+// be mixed in one block: options keep the order in which they are written, so an attribute
+// written before `options` comes before the list's options. A list may repeat an option (such
+// as pg_basebackup's tablespace-mapping).
+//
+// recovery_conf holds recovery settings; a `standby_mode` key in it, as in Patroni, is not a
+// setting but asks for standby.signal instead of recovery.signal ([Method.StandbyMode]).
+//
+// create_replica_methods and bootstrap.method must name a method block or a native method that
+// works without one ([ReplicaBuiltins], [BootstrapBuiltins]).
+//
+// # initdb
+//
+// bootstrap.initdb takes the same list form, or a map. In the map form a boolean makes a flag:
+// `{ encoding = "UTF8", data-checksums = true }` is --encoding=UTF8 --data-checksums, and false
+// leaves the option out. The options in [InitdbRefused] are configuration errors.
+//
+// # Functions and secrets
+//
+// Two functions are available in expressions:
+//
+//   - env("NAME") is the value of an environment variable; unset is an error that names the
+//     variable, unless a default is given: env("NAME", "default").
+//   - file("path") is the contents of a regular file of UTF-8 text (at most 1 MiB) with one
+//     trailing newline removed. A relative path is taken relative to the directory of the
+//     configuration file.
+//
+// Other paths in the configuration are used as written. Passwords read with env() or file()
+// never appear in diagnostics, and the types holding them ([Credentials], [DCS]) mask them when
+// formatted with the fmt package. A source connection string that carries a password is
+// refused, not kept.
+package config

@@ -1,0 +1,12 @@
+# Option values must be scalars, in map and list form.
+# expect: 10:14 option "max-rate": value must be a string, number or bool
+# expect: 11:30 option "checkpoint": value must be a string, number or bool
+# expect: 11:42 Invalid option
+scope    = "batman"
+name     = "node1"
+data_dir = "/data"
+
+method "basebackup" {
+  max-rate = { value = "100M" }
+  options  = [{ checkpoint = ["fast"] }, 5]
+}

@@ -1,0 +1,178 @@
+package dcs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Roles a member may publish. Patroni has spelled the primary "master" and "primary"; both are read
+// as a primary, and a role is written exactly as the caller gives it.
+const (
+	RolePrimary       = "primary"
+	RoleMaster        = "master"
+	RoleReplica       = "replica"
+	RoleStandbyLeader = "standby_leader"
+)
+
+// States a member may publish, as Patroni spells them.
+const (
+	StateRunning         = "running"
+	StateStarting        = "starting"
+	StateStopped         = "stopped"
+	StateCreatingReplica = "creating replica"
+	StateBootstrapping   = "bootstrapping"
+	StateFailed          = "failed"
+)
+
+// Member is one node as published under members/<name>. The JSON fields are Patroni's, plus
+// pgimaged's own under "pgimaged"; fields Patroni writes that are not listed here are ignored.
+type Member struct {
+	Name         string         `json:"-"`
+	ConnURL      string         `json:"conn_url"`
+	APIURL       string         `json:"api_url,omitempty"`
+	State        string         `json:"state"`
+	Role         string         `json:"role"`
+	Tags         map[string]any `json:"tags,omitempty"`
+	Version      string         `json:"version,omitempty"`
+	XLogLocation int64          `json:"xlog_location,omitempty"`
+	Timeline     int            `json:"timeline,omitempty"`
+	PGImaged     *MemberDetail  `json:"pgimaged,omitempty"`
+}
+
+// MemberDetail is what pgimaged publishes beyond Patroni's fields.
+type MemberDetail struct {
+	SystemIdentifier string    `json:"system_identifier,omitempty"`
+	LastError        string    `json:"last_error,omitempty"`
+	Attempts         []Attempt `json:"attempts,omitempty"`
+}
+
+// Attempt records one run of a bootstrap or replica method. In JSON, duration is in seconds.
+type Attempt struct {
+	Method   string
+	OK       bool
+	Exit     int
+	Started  time.Time
+	Duration time.Duration
+	Error    string
+	Tail     []string // the last lines the method wrote
+}
+
+type attemptJSON struct {
+	Method   string          `json:"method"`
+	OK       bool            `json:"ok"`
+	Exit     int             `json:"exit"`
+	Started  time.Time       `json:"started"`
+	Duration json.RawMessage `json:"duration"`
+	Error    string          `json:"error,omitempty"`
+	Tail     []string        `json:"tail,omitempty"`
+}
+
+// MarshalJSON writes the duration as seconds.
+func (a Attempt) MarshalJSON() ([]byte, error) {
+	d := strconv.FormatFloat(a.Duration.Seconds(), 'f', -1, 64)
+	return json.Marshal(attemptJSON{
+		Method: a.Method, OK: a.OK, Exit: a.Exit, Started: a.Started,
+		Duration: json.RawMessage(d), Error: a.Error, Tail: a.Tail,
+	})
+}
+
+// UnmarshalJSON reads the duration as seconds (a number or a numeric string) or as a Go duration
+// string such as "1m30s".
+func (a *Attempt) UnmarshalJSON(b []byte) error {
+	var j attemptJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	d, err := parseDuration(j.Duration)
+	if err != nil {
+		return fmt.Errorf("attempt of method %q: %w", j.Method, err)
+	}
+	*a = Attempt{Method: j.Method, OK: j.OK, Exit: j.Exit, Started: j.Started, Duration: d, Error: j.Error, Tail: j.Tail}
+	return nil
+}
+
+func parseDuration(raw json.RawMessage) (time.Duration, error) {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return 0, nil
+	}
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, err
+		}
+		if d, err := time.ParseDuration(s); err == nil {
+			return d, nil
+		}
+	}
+	sec, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(sec) || math.IsInf(sec, 0) {
+		return 0, fmt.Errorf("duration %s is neither seconds nor a duration string", raw)
+	}
+	return time.Duration(sec * float64(time.Second)), nil
+}
+
+// IsPrimary reports whether the member runs a primary in any of Patroni's spellings (a standby
+// cluster's leader included).
+func (m Member) IsPrimary() bool {
+	switch m.Role {
+	case RolePrimary, RoleMaster, "leader", RoleStandbyLeader:
+		return true
+	}
+	return false
+}
+
+// IsRunning reports whether the member says its PostgreSQL is running.
+func (m Member) IsRunning() bool { return m.State == StateRunning }
+
+// CloneFrom reports whether the member carries a truthy clonefrom tag (true, "true", 1, ...), which
+// makes it a preferred source for new replicas.
+func (m Member) CloneFrom() bool { return truthy(m.Tags["clonefrom"]) }
+
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case bool:
+		return v
+	case float64:
+		return v != 0
+	case int:
+		return v != 0
+	case int64:
+		return v != 0
+	case json.Number:
+		f, err := v.Float64()
+		return err == nil && f != 0
+	case string:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true", "yes", "on", "y", "t", "1":
+			return true
+		}
+	}
+	return false
+}
+
+// parseMember reads a member value the way Patroni does: JSON, or the bare connection URL of old
+// Patroni versions. Fields of the wrong type are left empty, the others still read; a value that
+// cannot be read at all yields a member with only its name and the returned error.
+func parseMember(name string, raw []byte) (Member, error) {
+	m := Member{Name: name}
+	s := strings.TrimSpace(string(raw))
+	if strings.HasPrefix(s, "postgres") {
+		m.ConnURL = s
+		return m, nil
+	}
+	err := json.Unmarshal(raw, &m)
+	m.Name = name
+	if err == nil {
+		return m, nil
+	}
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(err, &typeErr) {
+		m = Member{Name: name}
+	}
+	return m, fmt.Errorf("while reading member %q: %w", name, err)
+}

@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+// DefaultRecoveryTimeout bounds the wait for a promoting recovery when bootstrap.recovery_timeout
+// is not set.
+const DefaultRecoveryTimeout = time.Hour
+
+// BootstrapOptions adjusts a bootstrap.
+type BootstrapOptions struct {
+	// ImageOnly stops once the method has filled the data directory and recovery settings are
+	// written: what Patroni expects of a custom bootstrap command.
+	ImageOnly bool
+	// KeepMarker leaves the incomplete marker in place on success; the caller clears it once
+	// the cluster is recorded (the node agent, after writing the system identifier to the DCS).
+	KeepMarker bool
+}
+
+// BootstrapResult is a cluster that came up.
+type BootstrapResult struct {
+	Method           string
+	SystemIdentifier uint64
+	Result           sdk.Result
+	Running          bool
+}
+
+// BootstrapMethod is bootstrap.method, or "initdb".
+func (n *Node) BootstrapMethod() string {
+	if m := n.Config.Bootstrap.Method; m != "" {
+		return m
+	}
+	return config.DefaultBootstrap
+}
+
+// bootstrapRequest builds what the bootstrap method's plugin gets.
+func (n *Node) bootstrapRequest(m *config.Method) sdk.BootstrapRequest {
+	opts := m.Options
+	if m.Label == config.DefaultBootstrap {
+		opts = append(append(sdk.Options{}, n.Config.Bootstrap.Initdb...), m.Options...)
+	}
+	return sdk.BootstrapRequest{
+		Method: m.Label, Command: m.Command, NoParams: m.NoParams, Options: opts,
+		Cluster:   n.cluster(),
+		Superuser: sdk.Credentials{Username: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password},
+	}
+}
+
+// Bootstrap creates a new cluster in the data directory with the bootstrap method, then (unless
+// ImageOnly) configures, starts and finishes it: recovery to its end, roles, post_bootstrap.
+// Methods are never chained and never fall back to initdb. On any failure PostgreSQL is
+// stopped and what this attempt created is removed; a data directory that held anything
+// before is never touched.
+func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapResult, error) {
+	var out BootstrapResult
+	dir := n.Config.DataDir
+	out.Method = n.BootstrapMethod()
+	log := n.logger().With("method", out.Method)
+
+	if err := n.cleanIncomplete(); err != nil {
+		return out, stepErr("inspect data directory", err, nil)
+	}
+	if pg.HasCluster(dir) {
+		return out, stepErr("inspect data directory", fmt.Errorf("%w: %s", ErrHasCluster, dir), nil)
+	}
+	empty, exists, err := pg.IsEmptyDir(dir)
+	if err != nil {
+		return out, stepErr("inspect data directory", err, nil)
+	}
+	if exists && !empty {
+		return out, stepErr("inspect data directory", fmt.Errorf("%w: %s holds files pgimaged did not create; move them away first", ErrDataDirNotEmpty, dir), nil)
+	}
+	att := &attempt{node: n, dir: dir, createdDir: !exists}
+	if err := n.markIncomplete("bootstrap"); err != nil {
+		return out, stepErr("create data directory", err, nil)
+	}
+	if err := prepareDataDir(dir, true); err != nil {
+		n.ClearIncomplete()
+		return out, stepErr("create data directory", err, nil)
+	}
+	fail := func(step string, err error, tail []string) (BootstrapResult, error) {
+		att.undo()
+		n.ClearIncomplete()
+		return out, stepErr(step, err, tail)
+	}
+	done := func() (BootstrapResult, error) {
+		if !opts.KeepMarker {
+			n.ClearIncomplete()
+		}
+		return out, nil
+	}
+
+	m := n.Config.Method(out.Method)
+	pluginName := config.PluginNameFor(m, n.Catalog.Has)
+	if pluginName == "" {
+		return fail("method "+m.Label, errors.New("no plugin runs this method: give it a command or a plugin"), nil)
+	}
+	rep := n.reporter(m.Label, pluginName)
+	inst, err := n.Catalog.Launch(ctx, pluginName)
+	if err != nil {
+		return fail("method "+m.Label, err, nil)
+	}
+	if !inst.Info.Can(sdk.CapBootstrap) {
+		inst.Kill()
+		return fail("method "+m.Label, fmt.Errorf("plugin %s cannot bootstrap a cluster", pluginName), nil)
+	}
+	timeout := m.Timeout
+	if timeout <= 0 {
+		timeout = n.Config.Bootstrap.Timeout
+	}
+	log.Info("bootstrapping a new cluster", "plugin", pluginName, "data_dir", dir)
+	res, err := inst.Bootstrap(ctx, n.bootstrapRequest(m), rep, timeout)
+	inst.Kill()
+	if err != nil {
+		return fail("method "+m.Label, err, rep.lines())
+	}
+	out.Result = res
+	if !pg.HasCluster(dir) {
+		return fail("method "+m.Label, fmt.Errorf("the method succeeded but left no cluster in %s (no PG_VERSION or global/pg_control)", dir), rep.lines())
+	}
+
+	recovering, err := n.applyBootstrapRecovery(m, res)
+	if err != nil {
+		return fail("recovery settings", err, nil)
+	}
+	if opts.ImageOnly {
+		sysid, err := pg.SystemIdentifier(dir)
+		if err != nil {
+			return fail("read system identifier", err, nil)
+		}
+		out.SystemIdentifier = sysid
+		return done()
+	}
+
+	srv, err := n.server()
+	if err != nil {
+		return fail("configure", err, nil)
+	}
+	att.srv = srv
+	if err := pg.WriteSettings(dir, n.settings()); err != nil {
+		return fail("configure", err, nil)
+	}
+	att.started = true
+	if err := srv.Start(ctx); err != nil {
+		return fail("start PostgreSQL", err, att.serverTail())
+	}
+	if err := srv.WaitReady(ctx); err != nil {
+		return fail("wait for PostgreSQL to accept connections", err, att.serverTail())
+	}
+	if recovering {
+		rt := n.Config.Bootstrap.RecoveryTimeout
+		if rt <= 0 {
+			rt = DefaultRecoveryTimeout
+		}
+		rctx, cancel := context.WithTimeout(ctx, rt)
+		err := srv.WaitPromoted(rctx)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("recovery did not end within %s (bootstrap.recovery_timeout): %w", rt, err)
+			}
+			return fail("wait for recovery to end", err, att.serverTail())
+		}
+		log.Info("recovery ended; the cluster is promoted")
+	}
+	if err := n.ensureRoles(ctx, srv); err != nil {
+		return fail("create roles", err, att.serverTail())
+	}
+	if err := n.postBootstrap(ctx, srv); err != nil {
+		return fail("post_bootstrap", err, nil)
+	}
+	sysid, err := pg.SystemIdentifier(dir)
+	if err != nil {
+		return fail("read system identifier", err, nil)
+	}
+	out.SystemIdentifier = sysid
+	out.Running = true
+	return done()
+}
+
+// applyBootstrapRecovery writes or clears recovery settings after a bootstrap method, and tells
+// whether the server will run a recovery that ends (and so must be waited for).
+func (n *Node) applyBootstrapRecovery(m *config.Method, res sdk.Result) (bool, error) {
+	dir := n.Config.DataDir
+	keep := m.KeepExistingRecoveryConf || res.KeepExistingRecovery
+	settings := map[string]string{}
+	maps.Copy(settings, res.RecoverySettings)
+	maps.Copy(settings, m.RecoveryConf)
+	standby := m.StandbyMode || (res.Standby && m.RecoveryConf == nil)
+	if !keep {
+		if err := pg.RemoveRecovery(dir); err != nil {
+			return false, err
+		}
+	}
+	if len(settings) > 0 || standby {
+		major, err := pg.DataDirVersion(dir)
+		if err != nil {
+			return false, err
+		}
+		if err := pg.WriteRecovery(dir, major, pg.Recovery{Settings: settings, Standby: standby}); err != nil {
+			return false, err
+		}
+	}
+	return endingRecovery(dir), nil
+}
+
+// endingRecovery reports whether the cluster in dir will start a recovery that ends in a
+// promotion (recovery.signal, or a recovery.conf without standby_mode), as opposed to none or
+// a standby.
+func endingRecovery(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err == nil {
+		return false
+	}
+	if _, err := os.Stat(filepath.Join(dir, "recovery.signal")); err == nil {
+		return true
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "recovery.conf")); err == nil {
+		return !standbyModeOn(string(b))
+	}
+	return false
+}
+
+// standbyModeOn reports whether a recovery.conf sets standby_mode on.
+func standbyModeOn(conf string) bool {
+	for _, line := range strings.Split(conf, "\n") {
+		line = strings.TrimSpace(line)
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(strings.ToLower(k)) != "standby_mode" {
+			continue
+		}
+		switch strings.ToLower(strings.Trim(strings.TrimSpace(v), "'\"")) {
+		case "on", "true", "yes", "1":
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+var (
+	// ErrAllMethodsFailed: every replica method that could run failed. The caller tries the whole
+	// list again later.
+	ErrAllMethodsFailed = errors.New("every replica method failed")
+	// ErrNoMethodCanRun: there is no running source and no method has no_master set; wait for a
+	// source.
+	ErrNoMethodCanRun = errors.New("no replica method can run without a source (none sets no_master)")
+	// ErrDataDirNotEmpty: a bootstrap would have to overwrite files pgimaged did not create.
+	ErrDataDirNotEmpty = errors.New("data directory is not empty")
+	// ErrHasCluster: the data directory already holds a cluster; it is adopted, never overwritten.
+	ErrHasCluster = errors.New("data directory already holds a PostgreSQL cluster")
+)
+
+// Source is the member a replica is cloned from.
+type Source struct {
+	Member   string // the member's name; "" for a source given on the command line or in the config
+	Conn     pg.Conn
+	Password string
+}
+
+// Describe returns the source for people: where and as whom, never the password.
+func (s *Source) Describe() string {
+	if s == nil {
+		return "none"
+	}
+	d := s.Conn.DSN()
+	if s.Member != "" {
+		d = s.Member + " (" + d + ")"
+	}
+	return d
+}
+
+// Skip is a replica method that was not tried, and why.
+type Skip struct {
+	Method string `json:"method"`
+	Reason string `json:"reason"`
+}
+
+// ChainResult is the outcome of one pass over the replica methods.
+type ChainResult struct {
+	Method   string        // the method that succeeded; "" when none did
+	Result   sdk.Result    // what it reported
+	Attempts []dcs.Attempt // every attempt, in order
+	Skipped  []Skip
+}
+
+// ReplicaMethods is postgresql.create_replica_methods, or ["basebackup"].
+func (n *Node) ReplicaMethods() []string {
+	if ms := n.Config.PostgreSQL.CreateReplicaMethods; len(ms) > 0 {
+		return ms
+	}
+	return []string{config.DefaultReplicaMethod}
+}
+
+// defaultAttempts is how often a method is tried in one pass when the config does not say.
+func defaultAttempts(pluginName string) int {
+	if pluginName == "basebackup" {
+		return 2
+	}
+	return 1
+}
+
+const defaultRetryWait = 5 * time.Second
+
+// pgpassFor writes the source's credentials into a private pgpass file and returns its path and
+// a function that removes it.
+func pgpassFor(src *Source) (string, func(), error) {
+	if src == nil || src.Password == "" {
+		return "", func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "pgimaged-pgpass-")
+	if err != nil {
+		return "", nil, fmt.Errorf("while creating a directory for the pgpass file: %w", err)
+	}
+	path := filepath.Join(dir, "pgpass")
+	host := src.Conn.Host
+	if host == "" {
+		host = "*"
+	}
+	port := "*"
+	if src.Conn.Port != 0 {
+		port = fmt.Sprint(src.Conn.Port)
+	}
+	if err := pg.WritePgpass(path, pg.PassEntry{Host: host, Port: port, Database: "*", User: src.Conn.User, Password: src.Password}); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return path, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// prepareDataDir makes sure the data directory exists (0700) and, unless keep, is empty.
+func prepareDataDir(dir string, keep bool) error {
+	empty, exists, err := pg.IsEmptyDir(dir)
+	if err != nil {
+		return fmt.Errorf("while inspecting data directory %q: %w", dir, err)
+	}
+	if !exists {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("while creating data directory %q: %w", dir, err)
+		}
+		return nil
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("while setting the mode of data directory %q: %w", dir, err)
+	}
+	if empty || keep {
+		return nil
+	}
+	if err := pg.EmptyDir(dir); err != nil {
+		return fmt.Errorf("while emptying data directory %q: %w", dir, err)
+	}
+	return nil
+}
+
+// CloneChain tries the replica methods in order until one fills the data directory. Before each
+// method a non-empty data directory is emptied unless the method sets keep_data, and so is what
+// a failed method leaves. Without a source only methods with no_master run, with an empty
+// connection string. Each method is tried up to its `attempts` times, `retry_wait` apart.
+func (n *Node) CloneChain(ctx context.Context, src *Source) (ChainResult, error) {
+	var out ChainResult
+	log := n.logger()
+	cluster := n.cluster()
+	connstring := ""
+	env := map[string]string{}
+	if src != nil {
+		connstring = src.Conn.DSN()
+		passfile, cleanup, err := pgpassFor(src)
+		if err != nil {
+			return out, err
+		}
+		defer cleanup()
+		if passfile != "" {
+			env["PGPASSFILE"] = passfile
+		}
+	}
+	tried := 0
+	for _, label := range n.ReplicaMethods() {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		m := n.Config.Method(label)
+		pluginName := config.PluginNameFor(m, n.Catalog.Has)
+		if pluginName == "" {
+			out.Skipped = append(out.Skipped, Skip{label, "no plugin: the method has no command and no plugin of that name is installed"})
+			log.Warn("replica method skipped", "method", label, "reason", out.Skipped[len(out.Skipped)-1].Reason)
+			continue
+		}
+		if src == nil && !m.NoMaster {
+			out.Skipped = append(out.Skipped, Skip{label, "no running source to clone from and the method does not set no_master"})
+			log.Info("replica method skipped", "method", label, "reason", out.Skipped[len(out.Skipped)-1].Reason)
+			continue
+		}
+		tried++
+		attempts := m.Attempts
+		if attempts <= 0 {
+			attempts = defaultAttempts(pluginName)
+		}
+		wait := m.RetryWait
+		if wait <= 0 {
+			wait = defaultRetryWait
+		}
+		for a := 1; a <= attempts; a++ {
+			if a > 1 && !sleepCtx(ctx, wait) {
+				return out, ctx.Err()
+			}
+			att, res, err := n.cloneOnce(ctx, m, pluginName, sdk.CloneRequest{
+				Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+				Cluster: cluster, ConnString: connstring, Env: env,
+			})
+			out.Attempts = append(out.Attempts, att)
+			if err == nil {
+				out.Method, out.Result = label, res
+				log.Info("replica created", "method", label, "duration", att.Duration.Round(time.Millisecond))
+				return out, nil
+			}
+			log.Error("replica method failed", "method", label, "attempt", a, "of", attempts, "error", att.Error)
+			if ctx.Err() != nil {
+				return out, ctx.Err()
+			}
+		}
+	}
+	if tried == 0 {
+		return out, ErrNoMethodCanRun
+	}
+	return out, fmt.Errorf("%w: %s", ErrAllMethodsFailed, summarize(out.Attempts))
+}
+
+func summarize(atts []dcs.Attempt) string {
+	parts := make([]string, 0, len(atts))
+	for _, a := range atts {
+		if !a.OK {
+			parts = append(parts, a.Method+": "+a.Error)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// cloneOnce runs one attempt of one method.
+func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName string, req sdk.CloneRequest) (dcs.Attempt, sdk.Result, error) {
+	att := dcs.Attempt{Method: m.Label, Started: time.Now()}
+	rep := n.reporter(m.Label, pluginName)
+	fail := func(err error) (dcs.Attempt, sdk.Result, error) {
+		att.Duration = time.Since(att.Started)
+		att.Exit = 1
+		att.Error = n.secrets().Mask(err.Error())
+		att.Tail = rep.lines()
+		if !m.KeepData {
+			if eerr := pg.EmptyDir(n.Config.DataDir); eerr != nil && !errors.Is(eerr, os.ErrNotExist) {
+				n.logger().Error("could not empty the data directory after a failed method", "error", eerr)
+			}
+		} else {
+			n.logger().Info("leaving data directory as the failed method left it (keep_data)", "method", m.Label)
+		}
+		return att, sdk.Result{}, err
+	}
+	if err := prepareDataDir(n.Config.DataDir, m.KeepData); err != nil {
+		return fail(err)
+	}
+	inst, err := n.Catalog.Launch(ctx, pluginName)
+	if err != nil {
+		return fail(err)
+	}
+	defer inst.Kill()
+	if !inst.Info.Can(sdk.CapClone) {
+		return fail(fmt.Errorf("plugin %s cannot clone replicas (capabilities: %v)", pluginName, inst.Info.Capabilities))
+	}
+	rep.logger.Log(hclog.Info, "running replica method", "attempt_of", m.Label)
+	res, err := inst.Clone(ctx, req, rep, m.Timeout)
+	if err != nil {
+		return fail(err)
+	}
+	att.OK = true
+	att.Duration = time.Since(att.Started)
+	att.Tail = rep.lines()
+	return att, res, nil
+}

@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgimaged/pgimaged/core/pg"
+)
+
+// ErrSystemIDMismatch: the cloned data directory belongs to another cluster than expected.
+var ErrSystemIDMismatch = errors.New("system identifier mismatch")
+
+// CloneOptions adjusts a clone.
+type CloneOptions struct {
+	// Source to clone from; nil when no member is running (only no_master methods run).
+	Source *Source
+	// ImageOnly stops once a method has filled the data directory: what Patroni expects of a
+	// replica method.
+	ImageOnly bool
+	// ExpectSystemID is the cluster's system identifier (from the DCS). 0: ask the source.
+	ExpectSystemID uint64
+}
+
+// CloneResult is a replica that was made.
+type CloneResult struct {
+	Chain            ChainResult
+	SystemIdentifier uint64
+	Running          bool
+}
+
+// PgpassPath is the pgpass file primary_conninfo refers to: beside the data directory, never
+// inside it (a base backup of this member must not carry it along).
+func (n *Node) PgpassPath() string {
+	d := filepath.Clean(n.Config.DataDir)
+	return filepath.Join(filepath.Dir(d), filepath.Base(d)+".pgpass")
+}
+
+// Clone makes this member a replica: the method chain fills the data directory; then (unless
+// ImageOnly) standby settings pointing at the source are written, PostgreSQL starts, its system
+// identifier is checked and pgimaged waits until WAL streams (or, without a source, replays).
+func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error) {
+	var out CloneResult
+	dir := n.Config.DataDir
+	if err := n.cleanIncomplete(); err != nil {
+		return out, stepErr("inspect data directory", err, nil)
+	}
+	if pg.HasCluster(dir) {
+		return out, stepErr("inspect data directory", fmt.Errorf("%w: %s (adopt it with `pgimaged run`, or move it away to clone afresh)", ErrHasCluster, dir), nil)
+	}
+	_, existed, err := pg.IsEmptyDir(dir)
+	if err != nil {
+		return out, stepErr("inspect data directory", err, nil)
+	}
+	if err := n.markIncomplete("clone"); err != nil {
+		return out, stepErr("create data directory", err, nil)
+	}
+	chain, err := n.CloneChain(ctx, opts.Source)
+	out.Chain = chain
+	if err != nil {
+		if empty, _, _ := pg.IsEmptyDir(dir); !existed && empty {
+			_ = os.Remove(dir) // created for this attempt and left empty by the chain
+		}
+		n.ClearIncomplete()
+		return out, err
+	}
+	att := &attempt{node: n, dir: dir, createdDir: !existed}
+	fail := func(step string, err error, tail []string) (CloneResult, error) {
+		att.undo()
+		n.ClearIncomplete()
+		return out, stepErr(step, err, tail)
+	}
+	sysid, err := pg.SystemIdentifier(dir)
+	if err != nil {
+		return fail("read system identifier", err, nil)
+	}
+	out.SystemIdentifier = sysid
+	want := opts.ExpectSystemID
+	if want == 0 && opts.Source != nil {
+		if want, err = SourceSystemID(ctx, opts.Source); err != nil {
+			return fail("ask the source for its system identifier", err, nil)
+		}
+	}
+	if want != 0 && want != sysid {
+		return fail("check system identifier", fmt.Errorf("%w: the copy has %d, the cluster is %d", ErrSystemIDMismatch, sysid, want), nil)
+	}
+	if opts.ImageOnly {
+		n.ClearIncomplete()
+		return out, nil
+	}
+	m := n.Config.Method(chain.Method)
+	if err := n.writeStandby(opts.Source, chain.Result.RecoverySettings, m.RecoveryConf, chain.Result.KeepExistingRecovery || m.KeepExistingRecoveryConf); err != nil {
+		return fail("standby settings", err, nil)
+	}
+	srv, err := n.server()
+	if err != nil {
+		return fail("configure", err, nil)
+	}
+	att.srv = srv
+	if err := pg.WriteSettings(dir, n.settings()); err != nil {
+		return fail("configure", err, nil)
+	}
+	att.started = true
+	if err := srv.Start(ctx); err != nil {
+		return fail("start PostgreSQL", err, att.serverTail())
+	}
+	if err := srv.WaitReady(ctx); err != nil {
+		return fail("wait for PostgreSQL to accept connections", err, att.serverTail())
+	}
+	if opts.Source != nil {
+		wctx, cancel := context.WithTimeout(ctx, n.streamTimeout())
+		err := srv.WaitStreaming(wctx)
+		cancel()
+		if err != nil {
+			return fail("wait for WAL streaming", err, att.serverTail())
+		}
+	}
+	out.Running = true
+	n.ClearIncomplete()
+	return out, nil
+}
+
+func (n *Node) streamTimeout() time.Duration {
+	if t := n.Config.PostgreSQL.PGCtlTimeout; t > 0 {
+		return 2 * t
+	}
+	return 2 * time.Minute
+}
+
+// writeStandby makes the data directory start as a standby of src: primary_conninfo (with a
+// passfile, never a password) plus standby.signal, over the method's recovery settings.
+func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]string, keepExisting bool) error {
+	dir := n.Config.DataDir
+	if !keepExisting {
+		if err := pg.RemoveRecovery(dir); err != nil {
+			return err
+		}
+	}
+	settings := map[string]string{}
+	maps.Copy(settings, fromPlugin)
+	maps.Copy(settings, fromConfig)
+	delete(settings, "recovery_target_action")
+	if src != nil {
+		conn := src.Conn
+		params := map[string]string{}
+		maps.Copy(params, conn.Params)
+		params["application_name"] = n.Config.Name
+		if src.Password != "" {
+			pf := n.PgpassPath()
+			host, port := conn.Host, "*"
+			if conn.Port != 0 {
+				port = strconv.Itoa(conn.Port)
+			}
+			if host == "" {
+				host = "*"
+			}
+			if err := pg.WritePgpass(pf, pg.PassEntry{Host: host, Port: port, Database: "*", User: conn.User, Password: src.Password}); err != nil {
+				return err
+			}
+			params["passfile"] = pf
+		}
+		conn.Params = params
+		conn.Database = ""
+		settings["primary_conninfo"] = conn.DSN()
+	}
+	major, err := pg.DataDirVersion(dir)
+	if err != nil {
+		return err
+	}
+	return pg.WriteRecovery(dir, major, pg.Recovery{Settings: settings, Standby: true})
+}
+
+// SourceSystemID asks the source for its system identifier over a replication connection
+// (IDENTIFY_SYSTEM), as the replication role: that role may not be allowed to open a database.
+func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
+	cfg, err := pgconn.ParseConfig(src.Conn.DSN())
+	if err != nil {
+		return 0, fmt.Errorf("while parsing the source's connection string: %w", err)
+	}
+	cfg.Password = src.Password
+	cfg.RuntimeParams["replication"] = "true"
+	delete(cfg.RuntimeParams, "database")
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgconn.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
+	}
+	defer conn.Close(context.Background())
+	results, err := conn.Exec(cctx, "IDENTIFY_SYSTEM").ReadAll()
+	if err != nil {
+		return 0, fmt.Errorf("while asking the source %s to identify itself: %w", src.Describe(), err)
+	}
+	if len(results) == 0 || len(results[0].Rows) == 0 || len(results[0].Rows[0]) == 0 {
+		return 0, fmt.Errorf("the source %s gave no answer to IDENTIFY_SYSTEM", src.Describe())
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(string(results[0].Rows[0][0])), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the source %s gave a system identifier %q that is not a number", src.Describe(), results[0].Rows[0][0])
+	}
+	return id, nil
+}

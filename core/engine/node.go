@@ -1,0 +1,226 @@
+// Package engine makes pgimaged's decisions and carries them out: it validates a configuration
+// against the plugins that will run it, runs the chain of replica methods, bootstraps a new
+// cluster, turns a filled data directory into a running primary or standby, and drives the node
+// loop that races for the DCS `initialize` key.
+package engine
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/core/plugin"
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+// Node is one member's engine: its configuration, its plugins and where it reports.
+type Node struct {
+	Config  *config.Config
+	Catalog *plugin.Catalog
+	Logger  hclog.Logger
+	// Progress, if set, sees every progress event of a running method (for a terminal display).
+	Progress func(method string, p sdk.Progress)
+	// Prepare, if set, adjusts every PostgreSQL program pgimaged runs before it starts.
+	Prepare func(*exec.Cmd)
+	// Version is pgimaged's version, published in the member key.
+	Version string
+
+	binOnce sync.Once
+	binDir  string
+	binVer  int
+}
+
+func (n *Node) logger() hclog.Logger {
+	if n.Logger == nil {
+		return hclog.NewNullLogger()
+	}
+	return n.Logger
+}
+
+// BinDir is postgresql.bin_dir, or where the PostgreSQL server binaries are found.
+func (n *Node) BinDir() string {
+	n.binOnce.Do(func() {
+		n.binDir = n.Config.PostgreSQL.BinDir
+		if n.binDir == "" {
+			n.binDir = FindBinDir()
+		}
+		if v, err := pg.BinVersion(context.Background(), n.binDir); err == nil {
+			n.binVer = v
+		}
+	})
+	return n.binDir
+}
+
+// ServerVersion is the server_version_num of the binaries in BinDir, 0 if unknown.
+func (n *Node) ServerVersion() int {
+	n.BinDir()
+	return n.binVer
+}
+
+// FindBinDir looks for the PostgreSQL server binaries: the newest /usr/lib/postgresql/<v>/bin,
+// then pg_config --bindir, then the directory of `postgres` in PATH.
+func FindBinDir() string {
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	sort.Slice(matches, func(i, j int) bool {
+		vi, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(filepath.Dir(matches[i]))), 64)
+		vj, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(filepath.Dir(matches[j]))), 64)
+		return vi > vj
+	})
+	if len(matches) > 0 {
+		return filepath.Dir(matches[0])
+	}
+	if out, err := exec.Command("pg_config", "--bindir").Output(); err == nil {
+		if d := strings.TrimSpace(string(out)); d != "" {
+			if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
+				return d
+			}
+		}
+	}
+	if p, err := exec.LookPath("postgres"); err == nil {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		return filepath.Dir(p)
+	}
+	return ""
+}
+
+func (n *Node) cluster() sdk.Cluster {
+	return sdk.Cluster{
+		Scope: n.Config.Scope, Name: n.Config.Name, DataDir: n.Config.DataDir,
+		BinDir: n.BinDir(), ServerVersion: n.ServerVersion(),
+	}
+}
+
+// server describes this node's PostgreSQL for pg_ctl and local connections.
+func (n *Node) server() (*pg.Server, error) {
+	_, port, err := pg.SplitListen(n.Config.PostgreSQL.Listen)
+	if err != nil {
+		return nil, err
+	}
+	if port == 0 {
+		port = 5432
+	}
+	timeout := n.Config.PostgreSQL.PGCtlTimeout
+	if timeout <= 0 {
+		timeout = config.DefaultPGCtlTimeout
+	}
+	return &pg.Server{
+		BinDir: n.BinDir(), DataDir: n.Config.DataDir, SocketDir: n.Config.DataDir, Port: port,
+		User: n.superuserName(), StartTimeout: timeout, StopTimeout: timeout, Prepare: n.Prepare,
+	}, nil
+}
+
+// localConn is how pgimaged reaches its own server: over the unix socket in the data directory,
+// as the superuser (peer authentication through pgimaged's ident map).
+func (n *Node) localConn(port int) pg.Conn {
+	user := n.superuserName()
+	return pg.Conn{Host: n.Config.DataDir, Port: port, User: user, Database: "postgres", Params: map[string]string{"application_name": "pgimaged"}}
+}
+
+func (n *Node) superuserName() string {
+	if u := n.Config.PostgreSQL.Superuser.Username; u != "" {
+		return u
+	}
+	return "postgres"
+}
+
+// settings is what WriteSettings gets from the configuration.
+func (n *Node) settings() pg.Settings {
+	params := map[string]string{}
+	for k, v := range n.Config.PostgreSQL.Parameters {
+		params[k] = v
+	}
+	var hba []string
+	if n.Config.PostgreSQL.PGHBA != nil {
+		hba = append([]string{}, n.Config.PostgreSQL.PGHBA...)
+	}
+	return pg.Settings{
+		Listen: n.Config.PostgreSQL.Listen, Parameters: params, HBA: hba,
+		Superuser: n.Config.PostgreSQL.Superuser.Username,
+	}
+}
+
+// secrets are the passwords that must never show in logs or command lines.
+func (n *Node) secrets() sdk.Masker {
+	var m sdk.Masker
+	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password} {
+		if s != "" {
+			m = append(m, s)
+		}
+	}
+	return m
+}
+
+// methodReporter passes a method's events to the node's log and progress hook and keeps the
+// last log lines for the attempt history.
+type methodReporter struct {
+	logger   hclog.Logger
+	mask     sdk.Masker
+	label    string
+	progress func(string, sdk.Progress)
+	mu       sync.Mutex
+	tail     []string
+}
+
+func (n *Node) reporter(label, pluginName string) *methodReporter {
+	return &methodReporter{
+		logger:   n.logger().With("method", label, "plugin", pluginName),
+		mask:     n.secrets(),
+		label:    label,
+		progress: n.Progress,
+	}
+}
+
+func (r *methodReporter) Log(level hclog.Level, msg string, kv ...any) {
+	msg = r.mask.Mask(msg)
+	for i := 1; i < len(kv); i += 2 {
+		if s, ok := kv[i].(string); ok {
+			kv[i] = r.mask.Mask(s)
+		}
+	}
+	r.logger.Log(level, msg, kv...)
+	r.mu.Lock()
+	r.tail = append(r.tail, msg)
+	if len(r.tail) > 20 {
+		r.tail = r.tail[len(r.tail)-20:]
+	}
+	r.mu.Unlock()
+}
+
+func (r *methodReporter) Progress(p sdk.Progress) {
+	if r.progress != nil {
+		r.progress(r.label, p)
+	}
+}
+
+func (r *methodReporter) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.tail...)
+}
+
+// sleepCtx waits d or until ctx ends; false when ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,90 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/pg"
+)
+
+// StepError is a failure in one step of a bootstrap or clone, with the tail of the log that
+// explains it (PostgreSQL's log for a server step, the method's output for a method step).
+type StepError struct {
+	Step    string
+	Err     error
+	LogTail []string
+}
+
+func (e *StepError) Error() string {
+	msg := e.Step + ": " + e.Err.Error()
+	if n := len(e.LogTail); n > 0 {
+		tail := e.LogTail
+		if n > 5 {
+			tail = tail[n-5:]
+		}
+		msg += "\n  last log lines:\n    " + strings.Join(tail, "\n    ")
+	}
+	return msg
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// attempt tracks what one bootstrap or clone created, so a failure can undo exactly that.
+type attempt struct {
+	node       *Node
+	dir        string
+	createdDir bool // the data directory did not exist before
+	srv        *pg.Server
+	started    bool
+}
+
+// undo stops the server this attempt started and removes what the attempt created: the data
+// directory itself if it made it, else the contents it put into a directory that was empty.
+func (a *attempt) undo() {
+	log := a.node.logger()
+	if a.started && a.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		if err := a.srv.Stop(ctx, "immediate"); err != nil && !errors.Is(err, pg.ErrNotRunning) {
+			log.Error("could not stop PostgreSQL after a failed attempt", "error", err)
+		}
+		cancel()
+	}
+	if a.createdDir {
+		if err := os.RemoveAll(a.dir); err != nil {
+			log.Error("could not remove the data directory this attempt created", "dir", a.dir, "error", err)
+		} else {
+			log.Info("removed the data directory this attempt created", "dir", a.dir)
+		}
+		return
+	}
+	if err := pg.EmptyDir(a.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		log.Error("could not empty the data directory after a failed attempt", "dir", a.dir, "error", err)
+	} else {
+		log.Info("emptied the data directory after a failed attempt", "dir", a.dir)
+	}
+}
+
+// serverTail is the end of PostgreSQL's log, for a StepError.
+func (a *attempt) serverTail() []string {
+	if a.srv == nil {
+		return nil
+	}
+	return a.srv.LogTail(10)
+}
+
+func stepErr(step string, err error, tail []string) error {
+	if err == nil {
+		return nil
+	}
+	var se *StepError
+	if errors.As(err, &se) {
+		return err
+	}
+	return &StepError{Step: step, Err: err, LogTail: tail}
+}
+
+func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }

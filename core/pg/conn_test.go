@@ -1,0 +1,161 @@
+package pg_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pgimaged/pgimaged/core/pg"
+)
+
+func TestWritePgpass(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pgpass")
+	mustWrite(t, path, "old content")
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := pg.WritePgpass(path,
+		pg.PassEntry{Host: "10.0.0.1", Port: "5432", User: "replicator", Password: `pa:ss\word`},
+		pg.PassEntry{Host: "/var/run/postgresql", Port: "5432", Database: "db:1", User: "postgres", Password: "it's"},
+		pg.PassEntry{Host: "::1", User: "u", Password: ""},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `10.0.0.1:5432:*:replicator:pa\:ss\\word
+/var/run/postgresql:5432:db\:1:postgres:it's
+\:\:1:*:*:u:
+`
+	if got := readFile(t, path); got != want {
+		t.Errorf("pgpass:\n%s\nwant:\n%s", got, want)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("pgpass mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+func TestWritePgpassRefusesLineBreaksWithoutLeakingPasswords(t *testing.T) {
+	err := pg.WritePgpass(filepath.Join(t.TempDir(), "pgpass"), pg.PassEntry{User: "u", Password: "sec\nret"})
+	if err == nil {
+		t.Fatal("WritePgpass accepted a password with a line break")
+	}
+	if strings.Contains(err.Error(), "sec") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+func TestConnDSN(t *testing.T) {
+	cases := []struct {
+		name string
+		c    pg.Conn
+		want string
+	}{
+		{"plain", pg.Conn{Host: "10.0.0.1", Port: 5432, User: "replicator", Database: "postgres"},
+			"host=10.0.0.1 port=5432 user=replicator dbname=postgres"},
+		{"unix socket, defaults left out", pg.Conn{Host: "/var/run/postgresql"}, "host=/var/run/postgresql"},
+		{"space", pg.Conn{Host: "h", Params: map[string]string{"application_name": "my replica"}},
+			"host=h application_name='my replica'"},
+		{"quote and backslash", pg.Conn{User: `o'brien`, Params: map[string]string{"passfile": `C:\pg\pass`}},
+			`user='o\'brien' passfile='C:\\pg\\pass'`},
+		{"empty value", pg.Conn{Host: "h", Params: map[string]string{"options": ""}}, "host=h options=''"},
+		{"params sorted, password dropped", pg.Conn{Host: "h", Params: map[string]string{
+			"sslmode": "disable", "password": "secret", "application_name": "a"}},
+			"host=h application_name=a sslmode=disable"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.c.DSN()
+			if got != tc.want {
+				t.Errorf("DSN = %s, want %s", got, tc.want)
+			}
+			back, _, err := pg.ParseConnURL(got)
+			if err != nil {
+				t.Fatalf("ParseConnURL(DSN): %v", err)
+			}
+			if back.DSN() != got {
+				t.Errorf("round trip: %s became %s", got, back.DSN())
+			}
+		})
+	}
+}
+
+func TestParseConnURL(t *testing.T) {
+	cases := []struct {
+		name     string
+		in       string
+		want     pg.Conn
+		password string
+		wantErr  bool
+	}{
+		{"url", "postgres://replicator:s3cr%3At@10.0.0.1:5433/postgres?application_name=node2&sslmode=disable",
+			pg.Conn{Host: "10.0.0.1", Port: 5433, User: "replicator", Database: "postgres",
+				Params: map[string]string{"application_name": "node2", "sslmode": "disable"}}, "s3cr:t", false},
+		{"postgresql scheme, no port", "postgresql://db.example.com/app",
+			pg.Conn{Host: "db.example.com", Database: "app"}, "", false},
+		{"url ipv6", "postgres://[::1]:5432/postgres", pg.Conn{Host: "::1", Port: 5432, Database: "postgres"}, "", false},
+		{"url socket in query", "postgres:///postgres?host=/var/run/postgresql&port=5433",
+			pg.Conn{Host: "/var/run/postgresql", Port: 5433, Database: "postgres"}, "", false},
+		{"url password in query", "postgres://u@h/db?password=pw",
+			pg.Conn{Host: "h", User: "u", Database: "db"}, "pw", false},
+		{"member conn_url", "postgres://127.0.0.1:5432/postgres",
+			pg.Conn{Host: "127.0.0.1", Port: 5432, Database: "postgres"}, "", false},
+		{"keywords", "host=10.0.0.1 port=5432 user=replicator password=secret dbname=postgres",
+			pg.Conn{Host: "10.0.0.1", Port: 5432, User: "replicator", Database: "postgres"}, "secret", false},
+		{"keywords quoted", `host = h  user='o\'brien' password='a b\\c' application_name='x y'`,
+			pg.Conn{Host: "h", User: "o'brien", Params: map[string]string{"application_name": "x y"}}, `a b\c`, false},
+		{"empty", "", pg.Conn{}, "", false},
+		{"bad port", "host=h port=nope", pg.Conn{}, "", true},
+		{"url bad port", "postgres://h:99999/db", pg.Conn{}, "", true},
+		{"several hosts", "postgres://a:1,b:2/db", pg.Conn{}, "", true},
+		{"unterminated quote", "host=h password='secret", pg.Conn{}, "", true},
+		{"no equals", "host=h password secret", pg.Conn{}, "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, password, err := pg.ParseConnURL(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if !errors.Is(err, pg.ErrConnString) {
+					t.Errorf("err = %v, want ErrConnString", err)
+				}
+				if strings.Contains(err.Error(), "secret") {
+					t.Errorf("error shows the password: %v", err)
+				}
+				return
+			}
+			if !reflect.DeepEqual(got, tc.want) || password != tc.password {
+				t.Errorf("ParseConnURL = %#v, %q; want %#v, %q", got, password, tc.want, tc.password)
+			}
+			if strings.Contains(got.DSN(), "password") {
+				t.Errorf("DSN carries a password: %s", got.DSN())
+			}
+		})
+	}
+}
+
+func TestConnURL(t *testing.T) {
+	cases := []struct {
+		c    pg.Conn
+		want string
+	}{
+		{pg.Conn{Host: "10.0.0.1", Port: 5432, User: "u", Database: "postgres"}, "postgres://u@10.0.0.1:5432/postgres"},
+		{pg.Conn{Host: "::1", Port: 5432, Database: "postgres"}, "postgres://[::1]:5432/postgres"},
+		{pg.Conn{Host: "/tmp", Port: 5433, Database: "db", Params: map[string]string{"password": "x"}}, "postgres://:5433/db?host=%2Ftmp"},
+	}
+	for _, tc := range cases {
+		if got := tc.c.URL(); got != tc.want {
+			t.Errorf("URL = %s, want %s", got, tc.want)
+		}
+		back, _, err := pg.ParseConnURL(tc.c.URL())
+		if err != nil {
+			t.Errorf("ParseConnURL(%s): %v", tc.c.URL(), err)
+		} else if back.DSN() != tc.c.DSN() {
+			t.Errorf("URL round trip: %s became %s", tc.c.DSN(), back.DSN())
+		}
+	}
+}

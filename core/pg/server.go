@@ -1,0 +1,531 @@
+package pg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DefaultLogFile is where [Server] sends the server's output, relative to the data directory.
+const DefaultLogFile = "log/pgimaged-postgres.log"
+
+// ErrAlreadyRunning is returned by [Server.Start] when a postmaster already runs in the data
+// directory.
+var ErrAlreadyRunning = errors.New("PostgreSQL is already running")
+
+// Server starts, stops and watches the PostgreSQL server of one data directory through pg_ctl,
+// and connects to it over its unix socket as the superuser (see [Settings] for the peer
+// authentication that makes this work without a password).
+type Server struct {
+	BinDir  string // holds pg_ctl and postgres
+	DataDir string
+
+	// SocketDir and Port say where to connect. Empty or zero: what the running server wrote into
+	// postmaster.pid, else the data directory and 5432.
+	SocketDir string
+	Port      int
+
+	// User is the role to connect as (default: the OS user this process runs as); Password is
+	// only needed when pg_hba.conf asks for one. It is never logged nor put into a DSN.
+	User     string
+	Password string
+
+	// LogFile receives the server's output (pg_ctl -l). Default: DataDir/log/pgimaged-postgres.log.
+	LogFile string
+
+	// StartTimeout bounds how long Start waits for pg_ctl (default 60s, and never past the
+	// context's deadline). A start into recovery returns as soon as recovery has begun; use
+	// WaitReady, WaitPromoted or WaitStreaming for what comes after.
+	StartTimeout time.Duration
+
+	// StopTimeout bounds how long Stop waits for the server to go (default 60s).
+	StopTimeout time.Duration
+
+	// Prepare, when set, adjusts every command before it starts, e.g. to run it as the
+	// PostgreSQL OS user.
+	Prepare func(*exec.Cmd)
+}
+
+// ServerError is a failure to start or watch the server, with the last lines the server wrote
+// to its log.
+type ServerError struct {
+	Op      string // what was being attempted: "starting", "waiting for connections", ...
+	DataDir string
+	Err     error
+	LogFile string
+	LogTail []string
+}
+
+func (e *ServerError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "while %s PostgreSQL in data directory %q: %v", e.Op, e.DataDir, e.Err)
+	if len(e.LogTail) > 0 {
+		fmt.Fprintf(&b, "\nlast lines of %s:", e.LogFile)
+		for _, l := range e.LogTail {
+			b.WriteString("\n    ")
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+func (e *ServerError) Unwrap() error { return e.Err }
+
+const logTailLines = 20
+
+func (s *Server) logFile() string {
+	if s.LogFile != "" {
+		return s.LogFile
+	}
+	return filepath.Join(s.DataDir, DefaultLogFile)
+}
+
+func (s *Server) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(s.BinDir, name), args...)
+	// pg_ctl hands its output files to nobody (postgres writes to LogFile), but never let a
+	// stray holder of the pipe keep us waiting.
+	cmd.WaitDelay = 10 * time.Second
+	if s.Prepare != nil {
+		s.Prepare(cmd)
+	}
+	return cmd
+}
+
+// timeoutSeconds is def (or fallback) capped by ctx's deadline, in whole seconds, at least 1.
+func timeoutSeconds(ctx context.Context, def, fallback time.Duration) int {
+	if def <= 0 {
+		def = fallback
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		def = min(def, time.Until(dl))
+	}
+	return max(1, int((def+time.Second-1)/time.Second))
+}
+
+// Start runs pg_ctl start and waits until the server accepts connections or, when it starts in
+// recovery, until recovery has begun. On failure it stops whatever postmaster the attempt left
+// behind and returns a [*ServerError] holding the tail of the server log.
+func (s *Server) Start(ctx context.Context) error {
+	if pid, ok := s.Running(); ok {
+		return fmt.Errorf("while starting PostgreSQL in data directory %q: %w (pid %d)", s.DataDir, ErrAlreadyRunning, pid)
+	}
+	dataDir, err := filepath.Abs(s.DataDir)
+	if err != nil {
+		return fmt.Errorf("while starting PostgreSQL in data directory %q: %w", s.DataDir, err)
+	}
+	logFile, err := filepath.Abs(s.logFile())
+	if err != nil {
+		return fmt.Errorf("while starting PostgreSQL in data directory %q: %w", s.DataDir, err)
+	}
+	if err := mkdirLikeDir(filepath.Dir(logFile), s.DataDir, 0o700); err != nil {
+		return fmt.Errorf("while creating the log directory of PostgreSQL in %q: %w", s.DataDir, err)
+	}
+	offset := fileSize(logFile)
+	secs := timeoutSeconds(ctx, s.StartTimeout, 60*time.Second)
+	cmd := s.command(ctx, "pg_ctl", "start", "-D", dataDir, "-l", logFile, "-w", "-t", strconv.Itoa(secs))
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil
+	}
+	if msg := strings.TrimSpace(string(out)); msg != "" {
+		err = fmt.Errorf("%w: pg_ctl: %s", err, oneLine(msg))
+	}
+	if ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", err, ctx.Err())
+	}
+	if _, ok := s.Running(); ok {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if serr := s.Stop(stopCtx, "immediate"); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
+	return &ServerError{Op: "starting", DataDir: s.DataDir, Err: err, LogFile: logFile, LogTail: tailLines(logFile, offset, logTailLines)}
+}
+
+// Stop runs pg_ctl stop in mode "smart", "fast" or "immediate" and waits until the postmaster is
+// gone. A server that is not running is not an error.
+func (s *Server) Stop(ctx context.Context, mode string) error {
+	switch mode {
+	case "smart", "fast", "immediate":
+	default:
+		return fmt.Errorf("while stopping PostgreSQL in data directory %q: unknown shutdown mode %q", s.DataDir, mode)
+	}
+	pid, ok := s.Running()
+	if !ok {
+		return nil
+	}
+	dataDir, err := filepath.Abs(s.DataDir)
+	if err != nil {
+		return fmt.Errorf("while stopping PostgreSQL in data directory %q: %w", s.DataDir, err)
+	}
+	secs := timeoutSeconds(ctx, s.StopTimeout, 60*time.Second)
+	cmd := s.command(ctx, "pg_ctl", "stop", "-D", dataDir, "-m", mode, "-w", "-t", strconv.Itoa(secs))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if _, ok := s.Running(); !ok {
+			return nil
+		}
+		return fmt.Errorf("while stopping PostgreSQL (pid %d) in data directory %q: %w: %s", pid, s.DataDir, err, oneLine(string(out)))
+	}
+	// pg_ctl returns once postmaster.pid is gone; the process itself follows a moment later.
+	for delay := 10 * time.Millisecond; processAlive(pid); delay = min(2*delay, 500*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("while stopping PostgreSQL (pid %d) in data directory %q: %w", pid, s.DataDir, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+	return nil
+}
+
+// postmasterPID holds what postmaster.pid says about a running server.
+type postmasterPID struct {
+	PID       int
+	Port      int
+	SocketDir string
+	Status    string // "starting", "ready", "standby", "stopping"
+}
+
+func readPostmasterPID(dataDir string) (postmasterPID, bool) {
+	data, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return postmasterPID{}, false
+	}
+	lines := strings.Split(string(data), "\n")
+	line := func(i int) string {
+		if i < len(lines) {
+			return strings.TrimSpace(lines[i])
+		}
+		return ""
+	}
+	var p postmasterPID
+	p.PID, err = strconv.Atoi(line(0))
+	if err != nil || p.PID == 0 {
+		return postmasterPID{}, false
+	}
+	if p.PID < 0 { // a standalone backend writes its pid negated
+		p.PID = -p.PID
+	}
+	p.Port, _ = strconv.Atoi(line(3))
+	p.SocketDir = line(4)
+	p.Status = line(7)
+	return p, true
+}
+
+// Running returns the postmaster's pid when postmaster.pid names a live process.
+func (s *Server) Running() (pid int, ok bool) {
+	p, ok := readPostmasterPID(s.DataDir)
+	if !ok || !processAlive(p.PID) {
+		return 0, false
+	}
+	return p.PID, true
+}
+
+// processAlive reports whether pid is a live process: it exists (even if it belongs to another
+// user) and is not a zombie waiting to be reaped.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist) || !procMounted()
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		switch stat[i+2] {
+		case 'Z', 'X', 'x':
+			return false
+		}
+	}
+	return true
+}
+
+func procMounted() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err == nil
+}
+
+// Conn describes the superuser connection to the server over its unix socket, database
+// postgres, without a password.
+func (s *Server) Conn() Conn {
+	c := Conn{Host: s.SocketDir, Port: s.Port, User: s.User, Database: "postgres",
+		Params: map[string]string{"application_name": "pgimaged"}}
+	if c.Host == "" || c.Port == 0 {
+		if p, ok := readPostmasterPID(s.DataDir); ok {
+			if c.Host == "" {
+				c.Host = p.SocketDir
+			}
+			if c.Port == 0 {
+				c.Port = p.Port
+			}
+		}
+	}
+	if c.Host == "" {
+		c.Host, _ = filepath.Abs(s.DataDir)
+	}
+	if c.Port == 0 {
+		c.Port = 5432
+	}
+	if c.User == "" {
+		if u, err := user.Current(); err == nil {
+			c.User = u.Username
+		}
+	}
+	return c
+}
+
+func (s *Server) connConfig() (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(s.Conn().DSN())
+	if err != nil {
+		return nil, err
+	}
+	if s.Password != "" {
+		cfg.Password = s.Password
+	}
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 10*time.Second {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	return cfg, nil
+}
+
+// Connect opens a connection to the server as described by [Server.Conn].
+func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := s.connConfig()
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to PostgreSQL in data directory %q: %w", s.DataDir, err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to PostgreSQL in data directory %q: %w", s.DataDir, err)
+	}
+	return conn, nil
+}
+
+// WaitReady waits until the server accepts connections, as pg_isready does: a server that
+// answers, even with an authentication error, is ready; one that says it is starting up is
+// not. A postmaster that dies meanwhile ends the wait with a [*ServerError].
+func (s *Server) WaitReady(ctx context.Context) error {
+	const op = "waiting for connections to"
+	var last error
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		if _, ok := s.Running(); !ok {
+			return s.failure(op, ErrNotRunning)
+		}
+		cfg, err := s.connConfig()
+		if err != nil {
+			return s.failure(op, err)
+		}
+		conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+		if err == nil {
+			_ = conn.Close(ctx)
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // 57P03: cannot_connect_now
+			return nil
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return s.failure(op, fmt.Errorf("%w; last attempt: %w", ctx.Err(), last))
+		case <-time.After(delay):
+		}
+	}
+}
+
+// WaitPromoted waits until the server has left recovery (pg_is_in_recovery() is false), as a
+// point-in-time restore does when it reaches its target and promotes.
+func (s *Server) WaitPromoted(ctx context.Context) error {
+	return s.poll(ctx, "waiting for the end of recovery of", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
+		paused := "pg_is_wal_replay_paused()"
+		if serverVersionNum(conn) < 100000 {
+			paused = "pg_is_xlog_replay_paused()"
+		}
+		var inRecovery, isPaused bool
+		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "+paused+" ELSE false END").
+			Scan(&inRecovery, &isPaused)
+		switch {
+		case err != nil:
+			return false, err
+		case isPaused:
+			return false, errors.New("recovery is paused (recovery_target_action = 'pause'?)")
+		case inRecovery:
+			return false, errors.New("still in recovery")
+		}
+		return true, nil
+	})
+}
+
+// WaitStreaming waits until a standby receives or replays WAL: its WAL receiver reports
+// "streaming", or the replay position moves. A server that is not in recovery fails at once
+// with [ErrNotInRecovery]. A standby restoring from an archive where no new WAL arrives never
+// moves; bound the wait with ctx.
+func (s *Server) WaitStreaming(ctx context.Context) error {
+	firstLSN := ""
+	return s.poll(ctx, "waiting for WAL to stream into", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
+		lsn := "pg_last_wal_replay_lsn()"
+		if serverVersionNum(conn) < 100000 {
+			lsn = "pg_last_xlog_replay_location()"
+		}
+		var inRecovery bool
+		var status, replayed string
+		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), "+
+			"COALESCE((SELECT status FROM pg_stat_wal_receiver LIMIT 1), ''), "+
+			"COALESCE("+lsn+"::text, '')").Scan(&inRecovery, &status, &replayed)
+		switch {
+		case err != nil:
+			return false, err
+		case !inRecovery:
+			return false, permanent{ErrNotInRecovery}
+		case status == "streaming":
+			return true, nil
+		case firstLSN == "":
+			firstLSN = replayed
+		case replayed != "" && replayed != firstLSN:
+			return true, nil
+		}
+		return false, fmt.Errorf("WAL receiver status %q, replayed up to %q", status, replayed)
+	})
+}
+
+// permanent marks an error that ends a poll at once.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// poll runs check on a connection until it reports done, the postmaster dies, check returns a
+// permanent error, or ctx ends. Connection failures are retried, except authentication errors
+// and a missing database, which no amount of waiting fixes.
+func (s *Server) poll(ctx context.Context, op string, check func(context.Context, *pgx.Conn) (bool, error)) error {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	var last error
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		if _, ok := s.Running(); !ok {
+			return s.failure(op, ErrNotRunning)
+		}
+		if conn == nil {
+			c, err := s.Connect(ctx)
+			var pgErr *pgconn.PgError
+			switch {
+			case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000"):
+				return s.failure(op, err)
+			case err != nil:
+				last = err
+			default:
+				conn = c
+			}
+		}
+		if conn != nil {
+			done, err := check(ctx, conn)
+			var p permanent
+			switch {
+			case errors.As(err, &p):
+				return s.failure(op, p.error)
+			case err == nil && done:
+				return nil
+			case err != nil:
+				last = err
+				if conn.IsClosed() || isConnError(err) {
+					_ = conn.Close(ctx)
+					conn = nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if last == nil {
+				return s.failure(op, ctx.Err())
+			}
+			return s.failure(op, fmt.Errorf("%w; last: %w", ctx.Err(), last))
+		case <-time.After(delay):
+		}
+	}
+}
+
+func isConnError(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Severity == "FATAL" || pgErr.Code == "57P01" || strings.HasPrefix(pgErr.Code, "08")
+	}
+	return true
+}
+
+func serverVersionNum(conn *pgx.Conn) int {
+	n, err := ParseServerVersion("(PostgreSQL) " + conn.PgConn().ParameterStatus("server_version"))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func (s *Server) failure(op string, err error) error {
+	return &ServerError{Op: op, DataDir: s.DataDir, Err: err, LogFile: s.logFile(), LogTail: s.LogTail(logTailLines)}
+}
+
+// LogTail returns the last n lines of the server log.
+func (s *Server) LogTail(n int) []string {
+	return tailLines(s.logFile(), 0, n)
+}
+
+// tailLines returns the last n lines of path after byte offset from (at most 64 KiB of it).
+func tailLines(path string, from int64, n int) []string {
+	f, err := os.Open(path)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	defer f.Close()
+	const window = 64 << 10
+	size := fileSize(path)
+	start := max(from, size-window)
+	if start > size {
+		start = 0
+	}
+	data, err := io.ReadAll(io.NewSectionReader(f, start, size-start))
+	if err != nil {
+		return nil
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if start > from && len(lines) > 0 {
+		lines = lines[1:] // the first line is probably cut
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return nil
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}

@@ -1,0 +1,390 @@
+// Package plugin finds, verifies and launches pgimaged's method plugins: executables named
+// pgimaged-plugin-<name> in the plugin directory, spoken to over go-plugin's gRPC transport with
+// a versioned handshake and mutual TLS.
+package plugin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+// Prefix is the file name prefix of plugin executables.
+const Prefix = "pgimaged-plugin-"
+
+var (
+	// ErrNotFound: no plugin of that name in the plugin directory (and no pinned path).
+	ErrNotFound = errors.New("plugin not found")
+	// ErrChecksumMismatch: the executable's sha256 differs from the pinned one; it was not started.
+	ErrChecksumMismatch = errors.New("plugin checksum mismatch")
+	// ErrUnsafeDir: the plugin directory (or an executable) can be written by other users.
+	ErrUnsafeDir = errors.New("plugin directory is writable by other users")
+)
+
+// Pin fixes where a plugin lives and what its executable's sha256 must be. Both are optional.
+type Pin struct {
+	Path   string
+	SHA256 string
+}
+
+// Entry is one plugin the catalog knows of.
+type Entry struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Pinned bool   `json:"pinned"`
+}
+
+// Catalog is the set of plugins available to this node.
+type Catalog struct {
+	Dir    string
+	Pins   map[string]Pin
+	Logger hclog.Logger
+	// StartTimeout bounds the handshake with a starting plugin; default 30s.
+	StartTimeout time.Duration
+}
+
+// DefaultDir is plugins/ beside the running pgimaged binary.
+func DefaultDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "plugins"
+	}
+	if r, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = r
+	}
+	return filepath.Join(filepath.Dir(exe), "plugins")
+}
+
+// CheckDir refuses a plugin directory that other users could write to: anyone who can replace
+// a plugin runs code as the PostgreSQL OS user.
+func CheckDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("while checking plugin directory %q: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("plugin directory %q is not a directory", dir)
+	}
+	return checkOwnerMode(dir, fi)
+}
+
+func checkOwnerMode(path string, fi os.FileInfo) error {
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: %q has mode %04o (group or others may write); run chmod go-w %q", ErrUnsafeDir, path, fi.Mode().Perm(), path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+			return fmt.Errorf("%w: %q belongs to uid %d, neither root nor this user (uid %d)", ErrUnsafeDir, path, st.Uid, os.Geteuid())
+		}
+	}
+	return nil
+}
+
+// List returns every plugin found in the directory plus pinned ones elsewhere, sorted by name.
+func (c *Catalog) List() ([]Entry, error) {
+	byName := map[string]string{}
+	if c.Dir != "" {
+		if err := CheckDir(c.Dir); err != nil {
+			return nil, err
+		}
+		des, err := os.ReadDir(c.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("while reading plugin directory %q: %w", c.Dir, err)
+		}
+		for _, de := range des {
+			name, ok := strings.CutPrefix(de.Name(), Prefix)
+			if !ok || name == "" || de.IsDir() {
+				continue
+			}
+			byName[name] = filepath.Join(c.Dir, de.Name())
+		}
+	}
+	for name, pin := range c.Pins {
+		if pin.Path != "" {
+			byName[name] = pin.Path
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for n := range byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]Entry, 0, len(names))
+	for _, n := range names {
+		sum, err := fileSHA256(byName[n])
+		if err != nil {
+			return nil, err
+		}
+		_, pinned := c.Pins[n]
+		out = append(out, Entry{Name: n, Path: byName[n], SHA256: sum, Pinned: pinned && c.Pins[n].SHA256 != ""})
+	}
+	return out, nil
+}
+
+// Has reports whether a plugin called name can be found.
+func (c *Catalog) Has(name string) bool {
+	_, err := c.path(name)
+	return err == nil
+}
+
+func (c *Catalog) path(name string) (string, error) {
+	if pin, ok := c.Pins[name]; ok && pin.Path != "" {
+		if _, err := os.Stat(pin.Path); err != nil {
+			return "", fmt.Errorf("%w: %s (pinned path %q: %v)", ErrNotFound, name, pin.Path, err)
+		}
+		return pin.Path, nil
+	}
+	if c.Dir == "" {
+		return "", fmt.Errorf("%w: %s (no plugin directory)", ErrNotFound, name)
+	}
+	p := filepath.Join(c.Dir, Prefix+name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("%w: %s (looked for %s)", ErrNotFound, name, p)
+	}
+	return p, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("while reading plugin %q: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("while reading plugin %q: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Instance is one running plugin process.
+type Instance struct {
+	Name   string
+	Path   string
+	Info   sdk.Info
+	Client *sdk.Client
+
+	gp     *goplugin.Client
+	stderr *lineRing
+	once   sync.Once
+	pid    int
+}
+
+// Launch verifies and starts the plugin called name and asks it to describe itself. The caller
+// must Kill the instance when done with it.
+func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
+	path, err := c.path(name)
+	if err != nil {
+		return nil, err
+	}
+	if c.Dir != "" && filepath.Dir(path) == filepath.Clean(c.Dir) {
+		if err := CheckDir(c.Dir); err != nil {
+			return nil, err
+		}
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("while checking plugin %q: %w", path, err)
+	}
+	if err := checkOwnerMode(path, fi); err != nil {
+		return nil, err
+	}
+	var secure *goplugin.SecureConfig
+	if pin := c.Pins[name]; pin.SHA256 != "" {
+		sum, err := fileSHA256(path)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.EqualFold(sum, pin.SHA256) {
+			return nil, fmt.Errorf("%w: %s at %s has sha256 %s, configuration pins %s; refusing to start it", ErrChecksumMismatch, name, path, sum, strings.ToLower(pin.SHA256))
+		}
+		want, _ := hex.DecodeString(pin.SHA256)
+		secure = &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()}
+	}
+	logger := c.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	timeout := c.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	cmd := exec.Command(path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	ring := newLineRing(20)
+	gp := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: map[int]goplugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: &sdk.GRPCPlugin{}}},
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           logger.Named("plugin").Named(name),
+		Stderr:           ring,
+		StartTimeout:     timeout,
+	})
+	inst := &Instance{Name: name, Path: path, gp: gp, stderr: ring}
+	rpc, err := gp.Client()
+	if err != nil {
+		inst.Kill()
+		return nil, fmt.Errorf("while starting plugin %s (%s): %w%s", name, path, err, ring.suffix())
+	}
+	inst.pid = cmd.Process.Pid
+	raw, err := rpc.Dispense(sdk.PluginName)
+	if err != nil {
+		inst.Kill()
+		return nil, fmt.Errorf("while connecting to plugin %s: %w%s", name, err, ring.suffix())
+	}
+	client, ok := raw.(*sdk.Client)
+	if !ok {
+		inst.Kill()
+		return nil, fmt.Errorf("plugin %s: unexpected client type %T", name, raw)
+	}
+	inst.Client = client
+	info, err := client.Info(ctx)
+	if err != nil {
+		inst.Kill()
+		return nil, fmt.Errorf("while asking plugin %s to describe itself: %w%s", name, err, ring.suffix())
+	}
+	inst.Info = info
+	return inst, nil
+}
+
+// Exited reports whether the plugin process has gone away.
+func (i *Instance) Exited() bool { return i.gp.Exited() }
+
+// StderrTail returns the plugin process's last stderr lines (JSON log lines reduced to their message).
+func (i *Instance) StderrTail() []string { return i.stderr.lines() }
+
+// Failure explains err from a call to this plugin: a crashed plugin becomes [sdk.ErrPluginShutdown]
+// with its last stderr lines.
+func (i *Instance) Failure(err error) error {
+	if err == nil {
+		return nil
+	}
+	if i.gp.Exited() || errors.Is(err, sdk.ErrPluginShutdown) {
+		// give the stderr reader a moment to catch the last lines of a crash
+		time.Sleep(50 * time.Millisecond)
+		msg := "plugin " + i.Name + " exited during the call"
+		if p := i.stderr.panicLine(); p != "" {
+			msg = "plugin " + i.Name + " crashed: " + p
+		} else if tail := i.stderr.lines(); len(tail) > 0 {
+			if len(tail) > 3 {
+				tail = tail[len(tail)-3:]
+			}
+			msg += ": " + strings.Join(tail, " | ")
+		}
+		return &CrashError{Plugin: i.Name, Tail: i.stderr.lines(), msg: msg}
+	}
+	return err
+}
+
+// CrashError is a plugin process that died during a call.
+type CrashError struct {
+	Plugin string
+	Tail   []string
+	msg    string
+}
+
+func (e *CrashError) Error() string        { return e.msg }
+func (e *CrashError) Is(target error) bool { return target == sdk.ErrPluginShutdown }
+
+// Kill stops the plugin process and anything left in its process group. Safe to call twice.
+func (i *Instance) Kill() {
+	i.once.Do(func() {
+		i.gp.Kill()
+		if i.pid > 0 {
+			_ = syscall.Kill(-i.pid, syscall.SIGKILL)
+		}
+	})
+}
+
+// lineRing keeps the last lines written to it.
+type lineRing struct {
+	mu    sync.Mutex
+	n     int
+	buf   []string
+	carry []byte
+	panic string // the first "panic:" or "fatal error:" line, kept even when the stack pushes it out
+}
+
+func newLineRing(n int) *lineRing { return &lineRing{n: n} }
+
+func (r *lineRing) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data := append(r.carry, p...)
+	for {
+		i := strings.IndexByte(string(data), '\n')
+		if i < 0 {
+			break
+		}
+		r.add(string(data[:i]))
+		data = data[i+1:]
+	}
+	r.carry = append([]byte(nil), data...)
+	return len(p), nil
+}
+
+func (r *lineRing) add(line string) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return
+	}
+	if strings.HasPrefix(line, "{") {
+		if m := jsonMessage(line); m != "" {
+			line = m
+		}
+	}
+	if r.panic == "" && (strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "fatal error: ")) {
+		r.panic = line
+	}
+	r.buf = append(r.buf, line)
+	if len(r.buf) > r.n {
+		r.buf = r.buf[len(r.buf)-r.n:]
+	}
+}
+
+func (r *lineRing) lines() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]string(nil), r.buf...)
+	if len(r.carry) > 0 {
+		out = append(out, string(r.carry))
+	}
+	return out
+}
+
+func (r *lineRing) panicLine() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.panic
+}
+
+func (r *lineRing) suffix() string {
+	l := r.lines()
+	if len(l) == 0 {
+		return ""
+	}
+	if len(l) > 3 {
+		l = l[len(l)-3:]
+	}
+	return " (plugin stderr: " + strings.Join(l, " | ") + ")"
+}

@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/internal/pgtest"
+	"github.com/pgimaged/pgimaged/internal/testenv"
+	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/plugintest"
+)
+
+// repository is a real pgBackRest repository holding a full backup of a real primary whose WAL
+// is archived into it.
+type repository struct {
+	primary *pgtest.Primary
+	config  string // pgbackrest.conf
+	stanza  string
+	bin     string
+	user    testenv.PGUser
+}
+
+// newRepository starts a primary that archives into a fresh repository (stanza "batman"), creates
+// the stanza and takes a full backup. A second stanza, "empty", is created without a backup.
+func newRepository(t *testing.T) *repository {
+	t.Helper()
+	testenv.RequirePostgresUser(t)
+	bin := testenv.LookPath(t, "pgbackrest", "/usr/bin")
+	u := testenv.PostgresUser(t)
+	base := u.TempDir(t)
+	r := &repository{config: filepath.Join(base, "pgbackrest.conf"), stanza: "batman", bin: bin, user: u}
+	r.primary = pgtest.Initdb(t, pgtest.Options{
+		// pgBackRest reaches the primary over its socket as the superuser.
+		HBA: []string{"local all all trust"},
+		Parameters: map[string]string{
+			"archive_mode":    "on",
+			"archive_command": fmt.Sprintf("%s --config=%s --stanza=%s archive-push %%p", bin, r.config, r.stanza),
+		},
+	})
+	for _, d := range []string{"repo", "log", "lock", "spool"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u.Chown(t, base)
+	stanza := func(name string) string {
+		return fmt.Sprintf("[%s]\npg1-path=%s\npg1-port=%d\npg1-socket-path=%s\npg1-user=%s\n\n",
+			name, r.primary.DataDir, r.primary.Port, r.primary.SocketDir, r.primary.Superuser)
+	}
+	conf := fmt.Sprintf("[global]\nrepo1-path=%s/repo\nrepo1-retention-full=99\nlog-path=%s/log\nlock-path=%s/lock\n"+
+		"spool-path=%s/spool\nlog-level-file=off\nstart-fast=y\narchive-timeout=120\n\n",
+		base, base, base, base) + stanza(r.stanza) + stanza("empty")
+	if err := os.WriteFile(r.config, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	u.Chown(t, r.config)
+	r.primary.Start(t)
+	r.run(t, "--stanza="+r.stanza, "stanza-create")
+	r.run(t, "--stanza=empty", "stanza-create")
+	r.run(t, "--stanza="+r.stanza, "--type=full", "backup")
+	return r
+}
+
+// run runs pgBackRest with the repository's configuration as the PostgreSQL OS user.
+func (r *repository) run(t *testing.T, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := r.user.AsUser(exec.CommandContext(ctx, r.bin, append([]string{"--config=" + r.config}, args...)...))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pgbackrest %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// switchAndArchive ends the current WAL segment and waits until the primary has archived it.
+func (r *repository) switchAndArchive(t *testing.T) {
+	t.Helper()
+	seg := r.primary.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		last := r.primary.QueryString(t, "SELECT COALESCE(last_archived_wal, '') FROM pg_stat_archiver")
+		if last >= seg {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("WAL segment %s was not archived (last archived: %q)", seg, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// dataDir is an empty data directory owned by the PostgreSQL OS user, mode 0700.
+func (r *repository) dataDir(t *testing.T) string {
+	t.Helper()
+	d := filepath.Join(r.user.TempDir(t), "data")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r.user.Chown(t, d)
+	return d
+}
+
+func (r *repository) cluster(dir string) sdk.Cluster {
+	return sdk.Cluster{Scope: r.stanza, Name: "node2", DataDir: dir, BinDir: r.primary.BinDir}
+}
+
+// start starts a restored data directory on a free port, with archiving off, and stops it when
+// the test ends.
+func (r *repository) start(t *testing.T, dir string) *pg.Server {
+	t.Helper()
+	port := pgtest.FreePort(t)
+	err := pg.WriteSettings(dir, pg.Settings{
+		Listen:     "127.0.0.1:" + strconv.Itoa(port),
+		SocketDir:  dir,
+		Superuser:  r.primary.Superuser,
+		Parameters: map[string]string{"archive_mode": "off", "fsync": "off", "shared_buffers": "16MB", "max_connections": "30"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &pg.Server{
+		BinDir: r.primary.BinDir, DataDir: dir, SocketDir: dir, Port: port,
+		User: r.primary.Superuser, Password: r.primary.SuperPass,
+		Prepare: func(c *exec.Cmd) { r.user.AsUser(c) },
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.Stop(ctx, "immediate"); err != nil {
+			t.Errorf("stopping the restored cluster: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestWithRepository(t *testing.T) {
+	r := newRepository(t)
+	c := plugintest.Connect(t, New())
+	ctx := context.Background()
+	config := sdk.Option{Name: "config", Value: r.config}
+
+	t.Run("clone restores a standby", func(t *testing.T) {
+		dir := r.dataDir(t)
+		res, rec := plugintest.AssertClone(t, c, sdk.CloneRequest{
+			Method: "pgbackrest", Options: sdk.Options{config}, Cluster: r.cluster(dir),
+		})
+		if !res.Standby || !res.KeepExistingRecovery || len(res.RecoverySettings) != 0 {
+			t.Errorf("result %+v: want Standby and KeepExistingRecovery, no recovery settings", res)
+		}
+		if !strings.Contains(res.Summary, "backup set") {
+			t.Errorf("summary %q does not name the backup set", res.Summary)
+		}
+		for _, f := range []string{"PG_VERSION", "global/pg_control", "standby.signal"} {
+			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+				t.Errorf("the restored data directory lacks %s: %v", f, err)
+			}
+		}
+		auto, err := os.ReadFile(filepath.Join(dir, "postgresql.auto.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(auto), "restore_command = '"+r.bin+" ") && !strings.Contains(string(auto), "restore_command = 'pgbackrest ") {
+			t.Errorf("postgresql.auto.conf has no pgBackRest restore_command:\n%s", auto)
+		}
+		if !strings.Contains(string(auto), "--stanza="+r.stanza) || !strings.Contains(string(auto), "--pg1-path="+dir) {
+			t.Errorf("restore_command does not name the stanza and the new data directory:\n%s", auto)
+		}
+		assertProgress(t, rec)
+
+		t.Run("again over the kept directory, as keep_data does", func(t *testing.T) {
+			_, rec := plugintest.AssertClone(t, c, sdk.CloneRequest{
+				Method: "pgbackrest", Options: sdk.Options{config}, Cluster: r.cluster(dir),
+			})
+			assertProgress(t, rec)
+		})
+
+		t.Run("the standby starts and replays the archive", func(t *testing.T) {
+			r.primary.Exec(t, "CREATE TABLE after_backup AS SELECT 42 AS answer")
+			r.switchAndArchive(t)
+			s := r.start(t, dir)
+			waitFor(t, s, "SELECT count(*) FROM pg_class WHERE relname = 'after_backup' AND pg_is_in_recovery()", "1")
+		})
+	})
+
+	t.Run("bootstrap restores to a point in time", func(t *testing.T) {
+		r.primary.Exec(t, "CREATE TABLE pitr (id int, note text)")
+		r.primary.Exec(t, "INSERT INTO pitr VALUES (1, 'before the target')")
+		target := r.primary.QueryString(t, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+		r.primary.Exec(t, "SELECT pg_sleep(0.01)") // no commit can share the target's microsecond
+		r.primary.Exec(t, "INSERT INTO pitr VALUES (2, 'after the target')")
+		r.switchAndArchive(t)
+
+		dir := r.dataDir(t)
+		res, rec := plugintest.AssertBootstrap(t, c, sdk.BootstrapRequest{
+			Method: "pitr", Cluster: r.cluster(dir),
+			Options: sdk.Options{config, {Name: "type", Value: "time"}, {Name: "target", Value: target}, {Name: "target-action", Value: "promote"}},
+		})
+		if res.Standby || !res.KeepExistingRecovery {
+			t.Errorf("result %+v: want KeepExistingRecovery and not Standby", res)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "recovery.signal")); err != nil {
+			t.Errorf("pgBackRest wrote no recovery.signal: %v", err)
+		}
+		assertProgress(t, rec)
+
+		s := r.start(t, dir)
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		if err := s.WaitPromoted(wctx); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := s.Connect(wctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var ids []int
+		rows, err := conn.Query(wctx, "SELECT id FROM pitr ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(ids) != "[1]" {
+			t.Errorf("rows after the point-in-time restore: %v, want only the row committed before the target, [1]", ids)
+		}
+	})
+
+	t.Run("failures", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			opts   sdk.Options
+			scope  string
+			expect []string // in the error message
+		}{
+			{name: "unknown stanza", scope: "robin", opts: sdk.Options{config},
+				expect: []string{`stanza "robin"`, "has stanza-create been run", "no backup set found to restore"}},
+			{name: "stanza without a backup", opts: sdk.Options{config, {Name: "stanza", Value: "empty"}},
+				expect: []string{`stanza "empty"`, "no backup set found to restore"}},
+			{name: "option pgBackRest does not know", opts: sdk.Options{config, {Name: "no-such-option", Value: "1"}},
+				expect: []string{"invalid option '--no-such-option=1'"}},
+			{name: "backup set that does not exist", opts: sdk.Options{config, {Name: "set", Value: "20000101-000000F"}},
+				expect: []string{"20000101-000000F"}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				cl := r.cluster(r.dataDir(t))
+				if tc.scope != "" {
+					cl.Scope = tc.scope
+				}
+				_, err := c.Clone(ctx, sdk.CloneRequest{Method: "pgbackrest", Options: tc.opts, Cluster: cl}, &plugintest.Recorder{})
+				if !errors.Is(err, sdk.ErrMethodFailed) {
+					t.Fatalf("Clone returned %v, want an error that is sdk.ErrMethodFailed", err)
+				}
+				for _, want := range tc.expect {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q does not mention %q", err, want)
+					}
+				}
+			})
+		}
+	})
+}
+
+func assertProgress(t *testing.T, rec *plugintest.Recorder) {
+	t.Helper()
+	events := rec.ProgressEvents()
+	if len(events) < 3 {
+		t.Fatalf("only %d progress events, want a start, per-file progress and an end: %+v", len(events), events)
+	}
+	last := events[len(events)-1]
+	if events[0] != (sdk.Progress{Phase: phaseRestore, Total: 100}) || last != (sdk.Progress{Phase: phaseRestore, Done: 100, Total: 100}) {
+		t.Errorf("progress runs from %+v to %+v, want 0 to 100 of 100 in phase %q", events[0], last, phaseRestore)
+	}
+	for _, l := range rec.Logs() {
+		if strings.Contains(l.Message, "DETAIL: restore file") {
+			t.Errorf("a per-file line reached the log: %q", l.Message)
+			break
+		}
+	}
+}
+
+// waitFor polls query on s until it returns want (the first column as text).
+func waitFor(t *testing.T, s *pg.Server, query, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var got string
+	var err error
+	for {
+		c, cerr := s.Connect(ctx)
+		if cerr == nil {
+			err = c.QueryRow(ctx, "SELECT ("+query+")::text").Scan(&got)
+			_ = c.Close(ctx)
+			if err == nil && got == want {
+				return
+			}
+		} else {
+			err = cerr
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: got %q (%v), want %q", query, got, err, want)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package sdk
+
+import (
+	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
+)
+
+func optionsToPB(os Options) []*pluginpb.Option {
+	out := make([]*pluginpb.Option, 0, len(os))
+	for _, o := range os {
+		out = append(out, &pluginpb.Option{Name: o.Name, Value: o.Value, Flag: o.Flag})
+	}
+	return out
+}
+
+func optionsFromPB(os []*pluginpb.Option) Options {
+	out := make(Options, 0, len(os))
+	for _, o := range os {
+		out = append(out, Option{Name: o.GetName(), Value: o.GetValue(), Flag: o.GetFlag()})
+	}
+	return out
+}
+
+func clusterToPB(c Cluster) *pluginpb.Cluster {
+	return &pluginpb.Cluster{Scope: c.Scope, Name: c.Name, DataDir: c.DataDir, BinDir: c.BinDir, ServerVersion: int32(c.ServerVersion)}
+}
+
+func clusterFromPB(c *pluginpb.Cluster) Cluster {
+	return Cluster{Scope: c.GetScope(), Name: c.GetName(), DataDir: c.GetDataDir(), BinDir: c.GetBinDir(), ServerVersion: int(c.GetServerVersion())}
+}
+
+func bootstrapToPB(r BootstrapRequest) *pluginpb.BootstrapRequest {
+	return &pluginpb.BootstrapRequest{
+		Method: r.Method, Command: r.Command, NoParams: r.NoParams, Options: optionsToPB(r.Options),
+		Cluster:   clusterToPB(r.Cluster),
+		Superuser: &pluginpb.Credentials{Username: r.Superuser.Username, Password: r.Superuser.Password},
+		Env:       r.Env,
+	}
+}
+
+func bootstrapFromPB(r *pluginpb.BootstrapRequest) BootstrapRequest {
+	return BootstrapRequest{
+		Method: r.GetMethod(), Command: r.GetCommand(), NoParams: r.GetNoParams(), Options: optionsFromPB(r.GetOptions()),
+		Cluster:   clusterFromPB(r.GetCluster()),
+		Superuser: Credentials{Username: r.GetSuperuser().GetUsername(), Password: r.GetSuperuser().GetPassword()},
+		Env:       r.GetEnv(),
+	}
+}
+
+func cloneToPB(r CloneRequest) *pluginpb.CloneRequest {
+	return &pluginpb.CloneRequest{
+		Method: r.Method, Command: r.Command, NoParams: r.NoParams, Options: optionsToPB(r.Options),
+		Cluster: clusterToPB(r.Cluster), Connstring: r.ConnString, Env: r.Env,
+	}
+}
+
+func cloneFromPB(r *pluginpb.CloneRequest) CloneRequest {
+	return CloneRequest{
+		Method: r.GetMethod(), Command: r.GetCommand(), NoParams: r.GetNoParams(), Options: optionsFromPB(r.GetOptions()),
+		Cluster: clusterFromPB(r.GetCluster()), ConnString: r.GetConnstring(), Env: r.GetEnv(),
+	}
+}
+
+func resultToPB(r Result) *pluginpb.Result {
+	return &pluginpb.Result{RecoverySettings: r.RecoverySettings, Standby: r.Standby, KeepExistingRecovery: r.KeepExistingRecovery, Summary: r.Summary}
+}
+
+func resultFromPB(r *pluginpb.Result) Result {
+	return Result{RecoverySettings: r.GetRecoverySettings(), Standby: r.GetStandby(), KeepExistingRecovery: r.GetKeepExistingRecovery(), Summary: r.GetSummary()}
+}
+
+func planToPB(p Plan) *pluginpb.PlanResponse {
+	out := &pluginpb.PlanResponse{Notes: p.Notes}
+	for _, c := range p.Commands {
+		out.Commands = append(out.Commands, &pluginpb.Command{Argv: c.Argv, Env: c.Env})
+	}
+	return out
+}
+
+func planFromPB(p *pluginpb.PlanResponse) Plan {
+	out := Plan{Notes: p.GetNotes()}
+	for _, c := range p.GetCommands() {
+		out.Commands = append(out.Commands, Command{Argv: c.GetArgv(), Env: c.GetEnv()})
+	}
+	return out
+}
+
+func pathToPB(p Path) pluginpb.Path {
+	switch p {
+	case PathBootstrap:
+		return pluginpb.Path_PATH_BOOTSTRAP
+	case PathClone:
+		return pluginpb.Path_PATH_CLONE
+	}
+	return pluginpb.Path_PATH_UNSPECIFIED
+}
+
+func pathFromPB(p pluginpb.Path) Path {
+	switch p {
+	case pluginpb.Path_PATH_BOOTSTRAP:
+		return PathBootstrap
+	case pluginpb.Path_PATH_CLONE:
+		return PathClone
+	}
+	return PathUnspecified
+}

@@ -1,0 +1,48 @@
+// Package sdk is the contract between pgimaged and its method plugins. It is everything a
+// vendor imports to ship a bootstrap or replica method: pgimaged's engine (core/) is never needed.
+//
+// # What a plugin is
+//
+// A plugin is an executable named pgimaged-plugin-<name> in pgimaged's plugin_dir. Its main
+// calls [Serve] with a value implementing [Plugin]; pgimaged starts it with hashicorp/go-plugin
+// over gRPC (protocol version [ProtocolVersion], mutual TLS), asks it to [Plugin.Describe] itself,
+// and calls it for every method block that names it. The wire protocol is in
+// proto/pgimaged/plugin/v1/plugin.proto, so plugins can be written in other languages too.
+//
+// # What you must implement
+//
+//   - [Plugin]: Describe, returning the plugin's name and version, and whether it can clone
+//     without a running source (WorksWithoutSource, for backup-repository methods).
+//
+// # What you may implement
+//
+//   - [Cloner]: make a replica in an empty data directory. The request carries a connection
+//     string to the source without a password; PGPASSFILE in the request's Env names a pgpass
+//     file with the credentials. Return [ErrNoSource] when you need a source and have none.
+//   - [Bootstrapper]: create a new cluster in an empty data directory.
+//   - [Validator]: check options before anything runs, so that `pgimaged validate` reports
+//     problems with the configuration's file:line:col. Name the option in [Diagnostic.Option].
+//   - [ClonePlanner], [BootstrapPlanner]: say which commands a call would run, for `pgimaged plan`.
+//
+// Capabilities are discovered from the interfaces a plugin implements; pgimaged never adds a
+// method to an interface once published, it adds an optional interface instead.
+//
+// # What pgimaged does, so plugins need not
+//
+// pgimaged owns the data directory: it creates it, empties it before a method runs (unless the
+// method sets keep_data) and after a failed method, writes recovery and standby settings, starts
+// PostgreSQL and checks the result. A plugin only fills the directory and returns a [Result],
+// optionally with recovery settings for pgimaged to write.
+//
+// # Running programs
+//
+// Use [Run] for child processes: it starts them in their own process group, streams their
+// output to pgimaged as log lines with secrets masked, kills the whole group when the call is
+// cancelled or times out, and returns an [*ExitError] with the last output lines on failure.
+// Report progress with [Reporter.Progress]; log with [Reporter.Log].
+//
+// # Testing
+//
+// Package sdk/plugintest runs a plugin through real gRPC inside `go test` and checks that it
+// keeps this contract.
+package sdk

@@ -1,0 +1,239 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
+)
+
+// ProtocolVersion is the version of the plugin protocol this SDK speaks.
+const ProtocolVersion = 1
+
+// PluginName is the name the method service is dispensed under.
+const PluginName = "method"
+
+// Handshake is the go-plugin handshake between pgimaged and its plugins. The protocol version is
+// negotiated through VersionedPlugins; a plugin and host without a common version refuse each other.
+var Handshake = plugin.HandshakeConfig{
+	MagicCookieKey:   "PGIMAGED_PLUGIN",
+	MagicCookieValue: "replica-imaging",
+}
+
+// ServeConfig adjusts [Serve]. The zero value is what plugins normally want.
+type ServeConfig struct {
+	// Logger for the plugin's own lines; default: hclog JSON on stderr, which pgimaged forwards
+	// into its log tagged with the plugin's name.
+	Logger hclog.Logger
+	// Test, when set, serves in-process for tests (see go-plugin's ServeTestConfig).
+	Test *plugin.ServeTestConfig
+}
+
+// Serve runs p as a pgimaged plugin. It is what a plugin's main calls, and returns only when
+// pgimaged ends the plugin.
+func Serve(p Plugin, cfgs ...ServeConfig) {
+	var cfg ServeConfig
+	if len(cfgs) > 0 {
+		cfg = cfgs[0]
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Trace, JSONFormat: true})
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{
+			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: p, Logger: cfg.Logger}},
+		},
+		GRPCServer: plugin.DefaultGRPCServer,
+		Logger:     cfg.Logger,
+		Test:       cfg.Test,
+	})
+}
+
+// GRPCPlugin is the go-plugin glue for the method service: the plugin side serves Impl, the host
+// side gets a [*Client].
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl   Plugin
+	Logger hclog.Logger
+}
+
+// GRPCServer registers the method service.
+func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	logger := g.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	pluginpb.RegisterMethodServer(s, &grpcServer{impl: g.Impl, logger: logger})
+	return nil
+}
+
+// GRPCClient returns the host's view of the plugin.
+func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return &Client{rpc: pluginpb.NewMethodClient(c)}, nil
+}
+
+type grpcServer struct {
+	pluginpb.UnimplementedMethodServer
+	impl   Plugin
+	logger hclog.Logger
+}
+
+func (s *grpcServer) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) (*pluginpb.DescribeResponse, error) {
+	d, err := s.impl.Describe(ctx, DescribeRequest{})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pluginpb.DescribeResponse{Name: d.Name, Version: d.Version, Description: d.Description, WorksWithoutSource: d.WorksWithoutSource}
+	for _, c := range Capabilities(s.impl) {
+		out.Capabilities = append(out.Capabilities, string(c))
+	}
+	return out, nil
+}
+
+func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*pluginpb.ValidateResponse, error) {
+	v, ok := s.impl.(Validator)
+	if !ok {
+		return &pluginpb.ValidateResponse{}, nil
+	}
+	resp, err := v.Validate(ctx, ValidateRequest{
+		Method: req.GetMethod(), Path: pathFromPB(req.GetPath()), Command: req.GetCommand(),
+		NoParams: req.GetNoParams(), Options: optionsFromPB(req.GetOptions()),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pluginpb.ValidateResponse{}
+	for _, d := range resp.Diagnostics {
+		sev := pluginpb.Diagnostic_SEVERITY_ERROR
+		if d.Severity == SeverityWarning {
+			sev = pluginpb.Diagnostic_SEVERITY_WARNING
+		}
+		out.Diagnostics = append(out.Diagnostics, &pluginpb.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, Option: d.Option})
+	}
+	return out, nil
+}
+
+func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*pluginpb.PlanResponse, error) {
+	switch r := req.GetRequest().(type) {
+	case *pluginpb.PlanRequest_Bootstrap:
+		p, ok := s.impl.(BootstrapPlanner)
+		if !ok {
+			return nil, toStatus(ErrNotSupported)
+		}
+		plan, err := p.PlanBootstrap(ctx, bootstrapFromPB(r.Bootstrap))
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return planToPB(plan), nil
+	case *pluginpb.PlanRequest_Clone:
+		p, ok := s.impl.(ClonePlanner)
+		if !ok {
+			return nil, toStatus(ErrNotSupported)
+		}
+		plan, err := p.PlanClone(ctx, cloneFromPB(r.Clone))
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return planToPB(plan), nil
+	}
+	return nil, status.Error(codes.InvalidArgument, "plan request names neither bootstrap nor clone")
+}
+
+func (s *grpcServer) Bootstrap(req *pluginpb.BootstrapRequest, stream pluginpb.Method_BootstrapServer) error {
+	b, ok := s.impl.(Bootstrapper)
+	if !ok {
+		return toStatus(ErrNotSupported)
+	}
+	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
+	res, err := b.Bootstrap(stream.Context(), bootstrapFromPB(req), rep)
+	if err != nil {
+		return toStatus(err)
+	}
+	return rep.send(&pluginpb.Event{Event: &pluginpb.Event_Result{Result: resultToPB(res)}})
+}
+
+func (s *grpcServer) Clone(req *pluginpb.CloneRequest, stream pluginpb.Method_CloneServer) error {
+	c, ok := s.impl.(Cloner)
+	if !ok {
+		return toStatus(ErrNotSupported)
+	}
+	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
+	res, err := c.Clone(stream.Context(), cloneFromPB(req), rep)
+	if err != nil {
+		return toStatus(err)
+	}
+	return rep.send(&pluginpb.Event{Event: &pluginpb.Event_Result{Result: resultToPB(res)}})
+}
+
+// streamReporter sends log and progress events on a server stream; gRPC streams are not safe for
+// concurrent Send, so it serialises them.
+type streamReporter struct {
+	mu     sync.Mutex
+	ctx    context.Context
+	sendFn func(*pluginpb.Event) error
+	logger hclog.Logger
+}
+
+func newStreamReporter(ctx context.Context, send func(*pluginpb.Event) error, logger hclog.Logger) *streamReporter {
+	return &streamReporter{ctx: ctx, sendFn: send, logger: logger}
+}
+
+func (r *streamReporter) send(ev *pluginpb.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	return r.sendFn(ev)
+}
+
+func (r *streamReporter) Log(level hclog.Level, msg string, keyvals ...any) {
+	fields := make(map[string]string, len(keyvals)/2)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		fields[fmt.Sprint(keyvals[i])] = fmt.Sprint(keyvals[i+1])
+	}
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: level.String(), Message: msg, Fields: fields}}})
+}
+
+func (r *streamReporter) Progress(p Progress) {
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Progress{Progress: &pluginpb.Progress{Phase: p.Phase, Done: p.Done, Total: p.Total}}})
+}
+
+// toStatus maps an error to a gRPC status so that the host can tell kinds of failure apart.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok && !errors.Is(err, ErrMethodFailed) {
+		var se interface{ GRPCStatus() *status.Status }
+		if errors.As(err, &se) {
+			return err
+		}
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case errors.Is(err, ErrNoSource):
+		code = codes.FailedPrecondition
+	case errors.Is(err, ErrInvalidOptions):
+		code = codes.InvalidArgument
+	case errors.Is(err, ErrNotSupported):
+		code = codes.Unimplemented
+	case errors.Is(err, ErrMethodFailed):
+		code = codes.Aborted
+	}
+	return status.Error(code, err.Error())
+}
