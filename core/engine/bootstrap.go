@@ -174,6 +174,13 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 			return fail("wait for recovery to end", err, att.serverTail())
 		}
 		log.Info("recovery ended; the cluster is promoted")
+		if !m.KeepExistingRecoveryConf && !res.KeepExistingRecovery {
+			// The targets and restore_command of the recovery that is over must not be read
+			// again at a later start.
+			if err := pg.RemoveRecovery(dir); err != nil {
+				return fail("clear recovery settings", err, nil)
+			}
+		}
 	}
 	if err := n.ensureRoles(ctx, srv); err != nil {
 		return fail("create roles", err, att.serverTail())

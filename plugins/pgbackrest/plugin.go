@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -20,10 +21,7 @@ const Version = "0.1.0"
 const DefaultExecutable = "pgbackrest"
 
 // Plugin restores data directories with pgBackRest.
-type Plugin struct {
-	// Executable overrides DefaultExecutable when the method has no `command`.
-	Executable string
-}
+type Plugin struct{}
 
 var (
 	_ sdk.Plugin           = (*Plugin)(nil)
@@ -133,9 +131,6 @@ func (p *Plugin) executable(command string) ([]string, error) {
 			return nil, fmt.Errorf("the method's command is empty")
 		}
 		return argv, nil
-	}
-	if p.Executable != "" {
-		return []string{p.Executable}, nil
 	}
 	return []string{DefaultExecutable}, nil
 }
@@ -397,5 +392,22 @@ func (w *outputWatcher) failure(stanza string, err error) error {
 	if len(w.errors) > 0 {
 		msg += ": " + strings.Join(w.errors, "; ")
 	}
-	return fmt.Errorf("%s: %w", msg, err)
+	return failed(fmt.Errorf("%s: %w", msg, err))
 }
+
+// failed makes err an [sdk.ErrMethodFailed] (pgBackRest missing, say) unless it already says what
+// kind of failure it is, so that pgimaged moves on to the next method.
+func failed(err error) error {
+	switch {
+	case errors.Is(err, sdk.ErrMethodFailed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return methodError{err}
+}
+
+// methodError is a failure of the method that carries no sentinel of its own.
+type methodError struct{ err error }
+
+func (e methodError) Error() string        { return e.err.Error() }
+func (e methodError) Unwrap() error        { return e.err }
+func (e methodError) Is(target error) bool { return target == sdk.ErrMethodFailed }

@@ -252,10 +252,11 @@ func TestWithRepository(t *testing.T) {
 
 	t.Run("failures", func(t *testing.T) {
 		tests := []struct {
-			name   string
-			opts   sdk.Options
-			scope  string
-			expect []string // in the error message
+			name    string
+			command string
+			opts    sdk.Options
+			scope   string
+			expect  []string // in the error message
 		}{
 			{name: "unknown stanza", scope: "robin", opts: sdk.Options{config},
 				expect: []string{`stanza "robin"`, "has stanza-create been run", "no backup set found to restore"}},
@@ -265,6 +266,8 @@ func TestWithRepository(t *testing.T) {
 				expect: []string{"invalid option '--no-such-option=1'"}},
 			{name: "backup set that does not exist", opts: sdk.Options{config, {Name: "set", Value: "20000101-000000F"}},
 				expect: []string{"20000101-000000F"}},
+			{name: "pgBackRest missing", command: "/nonexistent/pgbackrest", opts: sdk.Options{config},
+				expect: []string{"/nonexistent/pgbackrest"}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -272,7 +275,7 @@ func TestWithRepository(t *testing.T) {
 				if tc.scope != "" {
 					cl.Scope = tc.scope
 				}
-				_, err := c.Clone(ctx, sdk.CloneRequest{Method: "pgbackrest", Options: tc.opts, Cluster: cl}, &plugintest.Recorder{})
+				_, err := c.Clone(ctx, sdk.CloneRequest{Method: "pgbackrest", Command: tc.command, Options: tc.opts, Cluster: cl}, &plugintest.Recorder{})
 				if !errors.Is(err, sdk.ErrMethodFailed) {
 					t.Fatalf("Clone returned %v, want an error that is sdk.ErrMethodFailed", err)
 				}

@@ -182,7 +182,7 @@ func (p *Plugin) restore(ctx context.Context, cfg config, c sdk.Cluster, connStr
 	}
 	env, secrets, err := cfg.env(base)
 	if err != nil {
-		return backupInfo{}, err
+		return backupInfo{}, failed(err)
 	}
 	wait := p.RetryWait
 	if wait <= 0 {
@@ -208,12 +208,30 @@ func (p *Plugin) restore(ctx context.Context, cfg config, c sdk.Cluster, connStr
 		}
 		var again retryable
 		if !errors.As(err, &again) || ctx.Err() != nil {
-			return backupInfo{}, err
+			return backupInfo{}, failed(err)
 		}
 		last = again.err
 	}
-	return backupInfo{}, fmt.Errorf("while restoring with %s, after %d attempt(s): %w", cfg.tool, attempts, last)
+	return backupInfo{}, failed(fmt.Errorf("while restoring with %s, after %d attempt(s): %w", cfg.tool, attempts, last))
 }
+
+// failed makes err an [sdk.ErrMethodFailed] unless it already says what kind of failure it is,
+// so that pgimaged moves on to the next method.
+func failed(err error) error {
+	switch {
+	case err == nil, errors.Is(err, sdk.ErrMethodFailed), errors.Is(err, sdk.ErrInvalidOptions),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return methodError{err}
+}
+
+// methodError is a failure of the method that carries no sentinel of its own.
+type methodError struct{ err error }
+
+func (e methodError) Error() string        { return e.err.Error() }
+func (e methodError) Unwrap() error        { return e.err }
+func (e methodError) Is(target error) bool { return target == sdk.ErrMethodFailed }
 
 func (p *Plugin) attempt(ctx context.Context, cfg config, c sdk.Cluster, connString string, env map[string]string, secrets []string, r sdk.Reporter) (backupInfo, error) {
 	progress(r, sdk.Progress{Phase: PhaseBackupList})
@@ -241,9 +259,6 @@ func (p *Plugin) attempt(ctx context.Context, cfg config, c sdk.Cluster, connStr
 		b, err = parseWALEList(strings.Join(stdout, "\n"))
 	}
 	if err != nil {
-		if !errors.Is(err, sdk.ErrMethodFailed) {
-			err = fmt.Errorf("%w: %w", sdk.ErrMethodFailed, err)
-		}
 		return backupInfo{}, err
 	}
 	logf(r, hclog.Info, "latest backup is %s (%s expanded)", b.Name, mb(float64(b.Size)))
@@ -256,7 +271,7 @@ func (p *Plugin) attempt(ctx context.Context, cfg config, c sdk.Cluster, connStr
 			if ctx.Err() != nil {
 				return backupInfo{}, err
 			}
-			return backupInfo{}, retryable{fmt.Errorf("while comparing backup %s with the source: %w: %w", b.Name, sdk.ErrMethodFailed, err)}
+			return backupInfo{}, retryable{fmt.Errorf("while comparing backup %s with the source: %w", b.Name, err)}
 		}
 		if b.Size == 0 {
 			logf(r, hclog.Warn, "%s does not give the size of backup %s; only threshold_megabytes applies", cfg.tool, b.Name)
@@ -303,7 +318,7 @@ func (p *Plugin) fetch(ctx context.Context, cfg config, dataDir string, size int
 			}
 		}
 	}()
-	err := sdk.Run(ctx, sdk.Process{Argv: cfg.argv("backup-fetch", dataDir, "LATEST"), Env: env, Secrets: secrets}, r)
+	err := sdk.Run(ctx, sdk.Process{Argv: cfg.argv("backup-fetch", dataDir, "LATEST"), Env: env}, r)
 	close(stop)
 	<-done
 	if err != nil {

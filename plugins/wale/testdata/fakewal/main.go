@@ -17,7 +17,8 @@
 // A backup's name, start position and time come from its backup_label; its size is the sum of
 // its files. Test hooks: FAKEWAL_LOG=file appends one line per call (tool, arguments, storage);
 // FAKEWAL_FETCH_FAILURES=N with FAKEWAL_STATE=dir makes the first N backup-fetch calls leave a
-// partial file and fail; FAKEWAL_SKIP_WAL=1 leaves pg_wal out of what backup-fetch restores.
+// partial file and fail; FAKEWAL_SKIP_WAL=1 leaves pg_wal out of what backup-fetch restores;
+// FAKEWAL_ECHO_ENV=NAME,... prints those variables on stderr, as a verbose tool might.
 package main
 
 import (
@@ -60,6 +61,11 @@ func run(tool string, args []string) error {
 	}
 	root, err := storage(tool)
 	logCall(tool, globals, args, root)
+	for _, name := range strings.Split(os.Getenv("FAKEWAL_ECHO_ENV"), ",") {
+		if name != "" {
+			fmt.Fprintf(os.Stderr, "%s: DEBUG: %s=%s\n", tool, name, os.Getenv(name))
+		}
+	}
 	if len(args) == 0 {
 		return errors.New("no command given")
 	}
