@@ -97,7 +97,7 @@ func binDir(t testing.TB) string {
 }
 
 func pgimagedBin(t testing.TB) string { return filepath.Join(binDir(t), "pgimaged") }
-func pluginDir(t testing.TB) string  { return filepath.Join(binDir(t), "plugins") }
+func pluginDir(t testing.TB) string   { return filepath.Join(binDir(t), "plugins") }
 
 // workDir is a fresh directory for one test, owned by the user the tests run as.
 func workDir(t testing.TB) string {

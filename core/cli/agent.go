@@ -117,9 +117,9 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 }
 
 type memberStatus struct {
+	Name   string `json:"name"`
+	Leader bool   `json:"leader"`
 	dcs.Member
-	Name     string `json:"name"`
-	Leader   bool   `json:"leader"`
 	LagBytes *int64 `json:"lag_bytes,omitempty"`
 }
 

@@ -26,7 +26,7 @@ if [ -d "$work" ]; then
     "$here/demo-stop.sh" >/dev/null 2>&1 || true
     rm -rf "$work"
 fi
-mkdir -p "$work/secrets"
+mkdir -p "$work/secrets" "$work/dcs"
 chmod 0755 "$work"
 head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$work/secrets/superuser.pw"
 head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$work/secrets/replication.pw"
@@ -52,7 +52,7 @@ start() {
 wait_running() {
     local i=$1 deadline=$((SECONDS + 300))
     while [ $SECONDS -lt $deadline ]; do
-        if "$bin" status -config "$work/node1.hcl" -json 2>/dev/null | grep -A3 "\"name\": \"node$i\"" | grep -q '"state": "running"'; then
+        if "${as_pg[@]}" "$bin" status -config "$work/node1.hcl" -json 2>/dev/null | grep -A4 "\"name\": \"node$i\"" | grep -q '"state": "running"'; then
             return 0
         fi
         if ! kill -0 "$(cat "$work/node$i.pid")" 2>/dev/null; then
@@ -68,7 +68,7 @@ start 2; wait_running 2
 start 3; wait_running 3
 
 echo
-"$bin" status -config "$work/node1.hcl"
+"${as_pg[@]}" "$bin" status -config "$work/node1.hcl"
 echo
 echo "node2 streams to node3 (cascading replication, from node2's pg_stat_replication):"
 PGPASSWORD=$(cat "$work/secrets/superuser.pw") psql -h 127.0.0.1 -p $((base_port + 1)) -U postgres -d postgres -Atc \

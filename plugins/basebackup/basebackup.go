@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -219,10 +220,32 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 		OnLine:  meter.line,
 	}
 	if err := sdk.Run(ctx, proc, rep); err != nil {
+		// pg_basebackup's error can span lines ("...password authentication failed" then
+		// "password retrieved from file ..."): name its error line, not only the last one.
+		var ee *sdk.ExitError
+		if errors.As(err, &ee) {
+			if l := errorLine(ee.Tail); l != "" {
+				return sdk.Result{}, fmt.Errorf("while copying the source into %q with pg_basebackup (%s): %w", req.Cluster.DataDir, l, err)
+			}
+		}
 		return sdk.Result{}, fmt.Errorf("while copying the source into %q with pg_basebackup: %w", req.Cluster.DataDir, err)
 	}
 	meter.finish()
 	return sdk.Result{Summary: "replica copied with pg_basebackup"}, nil
+}
+
+// errorLine returns the last of pg_basebackup's error lines in tail unless it is the very last
+// line, which the error shows anyway.
+func errorLine(tail []string) string {
+	for i := len(tail) - 1; i >= 0; i-- {
+		if strings.Contains(tail[i], "error: ") || strings.Contains(tail[i], "FATAL: ") {
+			if i == len(tail)-1 {
+				return ""
+			}
+			return tail[i]
+		}
+	}
+	return ""
 }
 
 // progressLine matches pg_basebackup's --progress output, with or without --verbose:

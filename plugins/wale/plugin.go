@@ -115,15 +115,15 @@ func (p *Plugin) result(cfg config, b backupInfo, standby bool) (sdk.Result, err
 
 // PlanClone says what Clone would run.
 func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, error) {
-	return p.plan(req.Command, req.Options, req.Cluster, req.ConnString, req.Env)
+	return p.plan(req.Command, req.Options, req.Cluster, req.ConnString)
 }
 
 // PlanBootstrap says what Bootstrap would run.
 func (p *Plugin) PlanBootstrap(_ context.Context, req sdk.BootstrapRequest) (sdk.Plan, error) {
-	return p.plan(req.Command, req.Options, req.Cluster, "", req.Env)
+	return p.plan(req.Command, req.Options, req.Cluster, "")
 }
 
-func (p *Plugin) plan(command string, opts sdk.Options, c sdk.Cluster, connString string, base map[string]string) (sdk.Plan, error) {
+func (p *Plugin) plan(command string, opts sdk.Options, c sdk.Cluster, connString string) (sdk.Plan, error) {
 	cfg, err := loadConfig(command, opts)
 	if err != nil {
 		return sdk.Plan{}, err
@@ -199,7 +199,7 @@ func (p *Plugin) restore(ctx context.Context, cfg config, c sdk.Cluster, connStr
 			case <-time.After(wait):
 			}
 			if err := emptyDir(c.DataDir); err != nil {
-				return backupInfo{}, err
+				return backupInfo{}, failed(err)
 			}
 		}
 		b, err := p.attempt(ctx, cfg, c, connString, env, secrets, r)
@@ -318,7 +318,7 @@ func (p *Plugin) fetch(ctx context.Context, cfg config, dataDir string, size int
 			}
 		}
 	}()
-	err := sdk.Run(ctx, sdk.Process{Argv: cfg.argv("backup-fetch", dataDir, "LATEST"), Env: env}, r)
+	err := sdk.Run(ctx, sdk.Process{Argv: cfg.argv("backup-fetch", dataDir, "LATEST"), Env: env, Secrets: secrets}, r)
 	close(stop)
 	<-done
 	if err != nil {

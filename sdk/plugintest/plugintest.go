@@ -32,8 +32,10 @@ func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
 		sdk.PluginName: &sdk.GRPCPlugin{Impl: p, Logger: hclog.NewNullLogger()},
 	})
 	t.Cleanup(func() {
-		_ = client.Close()
+		// Stop the server first: closing the client would also ask it to stop, and two stops
+		// at once race inside go-plugin.
 		server.Stop()
+		_ = client.Close()
 	})
 	raw, err := client.Dispense(sdk.PluginName)
 	if err != nil {

@@ -1,0 +1,93 @@
+// Command bench measures pgimaged's speed side by side with what it replaces, on this machine,
+// with real PostgreSQL:
+//
+//	go run ./examples/bench clone     pgimaged clone --image-only against bare pg_basebackup
+//	go run ./examples/bench cluster   empty directories to a primary and two streaming replicas,
+//	                                  on the file DCS and etcd, and Patroni where it is installed
+//
+// It uses ./bin/pgimaged and ./bin/plugins (`make bench` builds them first). Run as root, it runs
+// everything that touches PostgreSQL as the postgres OS user, as the demo does. Everything it
+// starts is stopped and every directory it makes is removed, also when it is interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch args[0] {
+	case "clone":
+		err = runClone(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		err = runCluster(ctx, args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return 0
+	default:
+		usage(stderr)
+		fmt.Fprintf(stderr, "bench: unknown benchmark %q\n", args[0])
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: go run ./examples/bench <benchmark> [flags]
+
+Benchmarks:
+  clone     a primary of about 1 GB (pgbench -i -s 70); pgimaged clone --image-only (basebackup,
+            checkpoint=fast) and bare pg_basebackup -X stream --checkpoint=fast, alternately;
+            median of each and the ratio pgimaged/bare
+  cluster   three members started at once on empty directories until one primary and two
+            streaming replicas; file DCS and etcd; Patroni side by side where it is installed
+
+Run a benchmark with -h for its flags.
+`)
+}
+
+// common are the flags every benchmark takes.
+type common struct {
+	bin, plugins, pgBin string
+	runs                int
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.bin, "bin", "bin/pgimaged", "the pgimaged binary")
+	fs.StringVar(&c.plugins, "plugins", "bin/plugins", "the plugin directory")
+	fs.StringVar(&c.pgBin, "pgbin", os.Getenv("PGBINDIR"), "PostgreSQL's bin directory (default: the newest /usr/lib/postgresql/*/bin)")
+	fs.IntVar(&c.runs, "runs", 5, "measured runs of each contender")
+}
+
+// setup checks the flags and finds what the benchmark needs.
+func (c *common) setup() (*machine, error) {
+	if c.runs < 1 {
+		return nil, fmt.Errorf("-runs %d: at least one run is needed", c.runs)
+	}
+	return newMachine(c.bin, c.plugins, c.pgBin)
+}
