@@ -167,6 +167,13 @@ func StartPrimary(t testing.TB, opts Options) *Primary {
 	t.Helper()
 	p := Initdb(t, opts)
 	p.Start(t)
+	p.EnsureRoles(t)
+	return p
+}
+
+// EnsureRoles creates the replication role and sets both passwords on a running cluster.
+func (p *Primary) EnsureRoles(t testing.TB) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := pg.EnsureRoles(ctx, p.Server.Conn().DSN(),
@@ -175,7 +182,6 @@ func StartPrimary(t testing.TB, opts Options) *Primary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 // Start starts the cluster and waits until it accepts connections.

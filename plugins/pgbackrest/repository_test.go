@@ -14,105 +14,29 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
-	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
 // repository is a real pgBackRest repository holding a full backup of a real primary whose WAL
-// is archived into it.
-type repository struct {
-	primary *pgtest.Primary
-	config  string // pgbackrest.conf
-	stanza  string
-	bin     string
-	user    testenv.PGUser
-}
+// is archived into it (see pgtest.BackRest).
+type repository struct{ *pgtest.BackRest }
 
-// newRepository starts a primary that archives into a fresh repository (stanza "batman"), creates
-// the stanza and takes a full backup. A second stanza, "empty", is created without a backup.
-func newRepository(t *testing.T) *repository {
-	t.Helper()
-	testenv.RequirePostgresUser(t)
-	bin := testenv.LookPath(t, "pgbackrest", "/usr/bin")
-	u := testenv.PostgresUser(t)
-	base := u.TempDir(t)
-	r := &repository{config: filepath.Join(base, "pgbackrest.conf"), stanza: "batman", bin: bin, user: u}
-	r.primary = pgtest.Initdb(t, pgtest.Options{
-		// pgBackRest reaches the primary over its socket as the superuser.
-		HBA: []string{"local all all trust"},
-		Parameters: map[string]string{
-			"archive_mode":    "on",
-			"archive_command": fmt.Sprintf("%s --config=%s --stanza=%s archive-push %%p", bin, r.config, r.stanza),
-		},
-	})
-	for _, d := range []string{"repo", "log", "lock", "spool"} {
-		if err := os.Mkdir(filepath.Join(base, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	u.Chown(t, base)
-	stanza := func(name string) string {
-		return fmt.Sprintf("[%s]\npg1-path=%s\npg1-port=%d\npg1-socket-path=%s\npg1-user=%s\n\n",
-			name, r.primary.DataDir, r.primary.Port, r.primary.SocketDir, r.primary.Superuser)
-	}
-	conf := fmt.Sprintf("[global]\nrepo1-path=%s/repo\nrepo1-retention-full=99\nlog-path=%s/log\nlock-path=%s/lock\n"+
-		"spool-path=%s/spool\nlog-level-file=off\nstart-fast=y\narchive-timeout=120\n\n",
-		base, base, base, base) + stanza(r.stanza) + stanza("empty")
-	if err := os.WriteFile(r.config, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	u.Chown(t, r.config)
-	r.primary.Start(t)
-	r.run(t, "--stanza="+r.stanza, "stanza-create")
-	r.run(t, "--stanza=empty", "stanza-create")
-	r.run(t, "--stanza="+r.stanza, "--type=full", "backup")
-	return r
-}
-
-// run runs pgBackRest with the repository's configuration as the PostgreSQL OS user.
-func (r *repository) run(t *testing.T, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := r.user.AsUser(exec.CommandContext(ctx, r.bin, append([]string{"--config=" + r.config}, args...)...))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("pgbackrest %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// switchAndArchive ends the current WAL segment and waits until the primary has archived it.
-func (r *repository) switchAndArchive(t *testing.T) {
-	t.Helper()
-	seg := r.primary.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for {
-		last := r.primary.QueryString(t, "SELECT COALESCE(last_archived_wal, '') FROM pg_stat_archiver")
-		if last >= seg {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("WAL segment %s was not archived (last archived: %q)", seg, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
+func newRepository(t *testing.T) *repository { return &repository{pgtest.NewBackRest(t)} }
 
 // dataDir is an empty data directory owned by the PostgreSQL OS user, mode 0700.
 func (r *repository) dataDir(t *testing.T) string {
 	t.Helper()
-	d := filepath.Join(r.user.TempDir(t), "data")
+	d := filepath.Join(r.User.TempDir(t), "data")
 	if err := os.Mkdir(d, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	r.user.Chown(t, d)
+	r.User.Chown(t, d)
 	return d
 }
 
 func (r *repository) cluster(dir string) sdk.Cluster {
-	return sdk.Cluster{Scope: r.stanza, Name: "node2", DataDir: dir, BinDir: r.primary.BinDir}
+	return sdk.Cluster{Scope: r.Stanza, Name: "node2", DataDir: dir, BinDir: r.Primary.BinDir}
 }
 
 // start starts a restored data directory on a free port, with archiving off, and stops it when
@@ -123,16 +47,16 @@ func (r *repository) start(t *testing.T, dir string) *pg.Server {
 	err := pg.WriteSettings(dir, pg.Settings{
 		Listen:     "127.0.0.1:" + strconv.Itoa(port),
 		SocketDir:  dir,
-		Superuser:  r.primary.Superuser,
+		Superuser:  r.Primary.Superuser,
 		Parameters: map[string]string{"archive_mode": "off", "fsync": "off", "shared_buffers": "16MB", "max_connections": "30"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &pg.Server{
-		BinDir: r.primary.BinDir, DataDir: dir, SocketDir: dir, Port: port,
-		User: r.primary.Superuser, Password: r.primary.SuperPass,
-		Prepare: func(c *exec.Cmd) { r.user.AsUser(c) },
+		BinDir: r.Primary.BinDir, DataDir: dir, SocketDir: dir, Port: port,
+		User: r.Primary.Superuser, Password: r.Primary.SuperPass,
+		Prepare: func(c *exec.Cmd) { r.User.AsUser(c) },
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -153,7 +77,7 @@ func TestWithRepository(t *testing.T) {
 	r := newRepository(t)
 	c := plugintest.Connect(t, New())
 	ctx := context.Background()
-	config := sdk.Option{Name: "config", Value: r.config}
+	config := sdk.Option{Name: "config", Value: r.Config}
 
 	t.Run("clone restores a standby", func(t *testing.T) {
 		dir := r.dataDir(t)
@@ -175,10 +99,10 @@ func TestWithRepository(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(auto), "restore_command = '"+r.bin+" ") && !strings.Contains(string(auto), "restore_command = 'pgbackrest ") {
+		if !strings.Contains(string(auto), "restore_command = '"+r.Bin+" ") && !strings.Contains(string(auto), "restore_command = 'pgbackrest ") {
 			t.Errorf("postgresql.auto.conf has no pgBackRest restore_command:\n%s", auto)
 		}
-		if !strings.Contains(string(auto), "--stanza="+r.stanza) || !strings.Contains(string(auto), "--pg1-path="+dir) {
+		if !strings.Contains(string(auto), "--stanza="+r.Stanza) || !strings.Contains(string(auto), "--pg1-path="+dir) {
 			t.Errorf("restore_command does not name the stanza and the new data directory:\n%s", auto)
 		}
 		assertProgress(t, rec)
@@ -191,20 +115,20 @@ func TestWithRepository(t *testing.T) {
 		})
 
 		t.Run("the standby starts and replays the archive", func(t *testing.T) {
-			r.primary.Exec(t, "CREATE TABLE after_backup AS SELECT 42 AS answer")
-			r.switchAndArchive(t)
+			r.Primary.Exec(t, "CREATE TABLE after_backup AS SELECT 42 AS answer")
+			r.SwitchAndArchive(t)
 			s := r.start(t, dir)
 			waitFor(t, s, "SELECT count(*) FROM pg_class WHERE relname = 'after_backup' AND pg_is_in_recovery()", "1")
 		})
 	})
 
 	t.Run("bootstrap restores to a point in time", func(t *testing.T) {
-		r.primary.Exec(t, "CREATE TABLE pitr (id int, note text)")
-		r.primary.Exec(t, "INSERT INTO pitr VALUES (1, 'before the target')")
-		target := r.primary.QueryString(t, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
-		r.primary.Exec(t, "SELECT pg_sleep(0.01)") // no commit can share the target's microsecond
-		r.primary.Exec(t, "INSERT INTO pitr VALUES (2, 'after the target')")
-		r.switchAndArchive(t)
+		r.Primary.Exec(t, "CREATE TABLE pitr (id int, note text)")
+		r.Primary.Exec(t, "INSERT INTO pitr VALUES (1, 'before the target')")
+		target := r.Primary.QueryString(t, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+		r.Primary.Exec(t, "SELECT pg_sleep(0.01)") // no commit can share the target's microsecond
+		r.Primary.Exec(t, "INSERT INTO pitr VALUES (2, 'after the target')")
+		r.SwitchAndArchive(t)
 
 		dir := r.dataDir(t)
 		res, rec := plugintest.AssertBootstrap(t, c, sdk.BootstrapRequest{
