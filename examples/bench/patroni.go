@@ -98,20 +98,7 @@ postgresql:
 	}
 	client := http.Client{Timeout: 2 * time.Second}
 	err = waitUp(ctx, start, work, func() (bool, error) {
-		resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/cluster", apiPort))
-		if err != nil {
-			return false, nil // not listening yet
-		}
-		defer resp.Body.Close()
-		var st struct {
-			Members []memberState `json:"members"`
-		}
-		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
-			return false, nil
-		}
-		// Patroni 3 reports a replica that receives WAL as "streaming"; older versions say
-		// "running" without telling whether it streams.
-		return clusterReady(st.Members, "leader", "streaming"), nil
+		return patroniReady(&client, fmt.Sprintf("http://127.0.0.1:%d/cluster", apiPort))
 	})
 	return time.Since(start), err
 }
@@ -120,4 +107,54 @@ postgresql:
 func yamlString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// patroniReady reads Patroni's GET /cluster: a leader and two replicas running; and, since Patroni
+// 3.0 says "running" for a replica whether or not it receives WAL, the leader's GET /patroni
+// must list both replicas as streaming (its view of pg_stat_replication).
+func patroniReady(client *http.Client, clusterURL string) (bool, error) {
+	var cl struct {
+		Members []struct {
+			memberState
+			APIURL string `json:"api_url"`
+		} `json:"members"`
+	}
+	if !getJSON(client, clusterURL, &cl) {
+		return false, nil // not answering yet
+	}
+	var states []memberState
+	leaderAPI := ""
+	for _, m := range cl.Members {
+		states = append(states, m.memberState)
+		if m.Role == "leader" {
+			leaderAPI = m.APIURL
+		}
+	}
+	if !clusterReady(states, "leader", "running", "streaming") || leaderAPI == "" {
+		return false, nil
+	}
+	var leader struct {
+		Replication []struct {
+			State string `json:"state"`
+		} `json:"replication"`
+	}
+	if !getJSON(client, leaderAPI, &leader) {
+		return false, nil
+	}
+	streaming := 0
+	for _, r := range leader.Replication {
+		if r.State == "streaming" {
+			streaming++
+		}
+	}
+	return streaming == 2, nil
+}
+
+func getJSON(client *http.Client, url string, v any) bool {
+	resp, err := client.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(v) == nil
 }
