@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -48,7 +49,12 @@ func Serve(p Plugin, cfgs ...ServeConfig) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Trace, JSONFormat: true})
 	}
+	var tlsProvider func() (*tls.Config, error)
+	if os.Getenv(PluginTLSEnv) != "" {
+		tlsProvider = serverTLS
+	}
 	plugin.Serve(&plugin.ServeConfig{
+		TLSProvider:     tlsProvider,
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
 			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: p, Logger: cfg.Logger}},

@@ -226,7 +226,12 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
+	tlsConfig, tlsEnv, err := clientTLS()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(path)
+	cmd.Env = tlsEnv
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	ring := newLineRing(20)
 	gp := goplugin.NewClient(&goplugin.ClientConfig{
@@ -235,7 +240,7 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		TLSConfig:        tlsConfig, // mutual TLS: see mtls.go
 		Logger:           logger.Named("plugin").Named(name),
 		Stderr:           ring,
 		StartTimeout:     timeout,

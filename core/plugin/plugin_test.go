@@ -27,7 +27,7 @@ var (
 )
 
 // testPluginDir builds testdata/testplugin once into a private plugin directory.
-func testPluginDir(t *testing.T) string {
+func testPluginDir(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		builtDir, buildErr = os.MkdirTemp("", "pgimaged-plugins-")
@@ -306,5 +306,35 @@ func TestNotFound(t *testing.T) {
 	}
 	if _, err := cat.Launch(context.Background(), "nosuch"); !errors.Is(err, plugin.ErrNotFound) {
 		t.Errorf("Launch of a missing plugin: %v", err)
+	}
+}
+
+func TestPluginKeyNotInheritedByChildren(t *testing.T) {
+	inst := launch(t, &plugin.Catalog{Dir: testPluginDir(t)})
+	rec := &plugintest.Recorder{}
+	if _, err := inst.Clone(context.Background(), sdk.CloneRequest{Method: "childenv"}, rec, 0); err != nil {
+		t.Fatal(err)
+	}
+	var saw bool
+	for _, l := range rec.Logs() {
+		if strings.HasPrefix(l.Message, "key=") {
+			saw = true
+			if l.Message != "key=unset" {
+				t.Errorf("a child of the plugin sees the plugin's TLS key: %.40q", l.Message)
+			}
+		}
+	}
+	if !saw {
+		t.Fatalf("the child's output is missing: %+v", rec.Logs())
+	}
+}
+
+// A plugin that answers with go-plugin's own automatic mTLS (as one written in another language
+// would) is accepted too: its certificate from the handshake replaces the one pgimaged handed out.
+func TestPluginWithGoPluginAutoMTLS(t *testing.T) {
+	t.Setenv("TESTPLUGIN_PROTOCOL", strconv.Itoa(sdk.ProtocolVersion))
+	inst := launch(t, &plugin.Catalog{Dir: testPluginDir(t)})
+	if _, err := inst.Clone(context.Background(), sdk.CloneRequest{Method: "ok"}, nil, 0); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -52,6 +52,9 @@ func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporte
 		}
 		r.Log(hclog.Info, "hanging")
 		select {}
+	case "childenv":
+		// What a child of the plugin sees of the TLS material pgimaged handed the plugin.
+		return sdk.Result{}, sdk.Run(ctx, sdk.Process{Argv: []string{"sh", "-c", "echo key=${PGIMAGED_PLUGIN_TLS:-unset}"}}, r)
 	case "cancel":
 		// Honours cancellation through sdk.Run.
 		return sdk.Result{}, sdk.Run(ctx, sdk.Process{Argv: []string{"sleep", "600"}}, r)
