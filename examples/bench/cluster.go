@@ -159,7 +159,7 @@ ttl        = "10s"
 postgresql {
   bin_dir = %q
   listen  = "127.0.0.1:%d"
-  parameters = { shared_buffers = "16MB", fsync = "off", max_connections = 30, wal_keep_size = "64MB" }
+  parameters = { shared_buffers = "16MB", fsync = "off", max_connections = 30 }
   pg_hba = [
     "host all all 127.0.0.1/32 scram-sha-256",
     "host replication replicator 127.0.0.1/32 scram-sha-256",

@@ -12,7 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -197,12 +197,13 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// median of ds (ds is sorted in place).
+// median of ds.
 func median(ds []time.Duration) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
 	if len(ds)%2 == 1 {
 		return ds[len(ds)/2]
 	}
