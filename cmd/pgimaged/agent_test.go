@@ -521,7 +521,15 @@ func TestAgentBootstrapperKilled(t *testing.T) {
 		agents := map[string]*agentProc{}
 		var all []*agentProc
 		for _, name := range []string{"node1", "node2", "node3"} {
-			nodes[name] = c.member(t, name, "")
+			n := c.member(t, name, "")
+			// A plugin killed with its agent cannot remove its socket: keep such leftovers in
+			// the test's own directory rather than in the system's temporary directory.
+			tmp := filepath.Join(n.dir, "tmp")
+			if err := os.Mkdir(tmp, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			n.env = append(n.env, "TMPDIR="+tmp)
+			nodes[name] = n
 		}
 		for _, name := range []string{"node1", "node2", "node3"} {
 			agents[name] = nodes[name].start(t)
@@ -591,6 +599,14 @@ func TestAgentBootstrapperKilled(t *testing.T) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+
+		if left, _ := os.ReadDir(filepath.Join(nodes[victim].dir, "tmp")); len(left) > 0 {
+			var names []string
+			for _, e := range left {
+				names = append(names, e.Name())
+			}
+			t.Logf("files the killed agent left in its TMPDIR: %q", names)
 		}
 
 		// Another member takes initialize once the victim's session is gone and bootstraps.

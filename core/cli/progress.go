@@ -25,6 +25,7 @@ type progressDisplay struct {
 	method string
 	phase  string
 	total  int64
+	last   time.Time
 }
 
 func newProgressDisplay(w io.Writer) *progressDisplay { return &progressDisplay{w: w} }
@@ -33,7 +34,12 @@ func newProgressDisplay(w io.Writer) *progressDisplay { return &progressDisplay{
 func (d *progressDisplay) Update(method string, p sdk.Progress) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.bar == nil || method != d.method || p.Phase != d.phase || (p.Total > 0 && p.Total != d.total) {
+	if d.bar != nil && method == d.method && p.Phase == d.phase && p.Total > 0 && p.Total != d.total {
+		// pg_basebackup refines its estimate as it goes: same bar, new end.
+		d.bar.ChangeMax64(p.Total)
+		d.total = p.Total
+	}
+	if d.bar == nil || method != d.method || p.Phase != d.phase {
 		d.finishLocked()
 		max := p.Total
 		if max <= 0 {
@@ -54,7 +60,14 @@ func (d *progressDisplay) Update(method string, p sdk.Progress) {
 			progressbar.OptionOnCompletion(func() { _, _ = io.WriteString(d.w, "\n") }),
 		)
 		d.method, d.phase, d.total = method, p.Phase, p.Total
+		d.last = time.Time{}
 	}
+	// The bar's rate is bytes over the time between updates: updates microseconds apart (a
+	// burst, or the final event) would show absurd rates, so take at most four a second.
+	if time.Since(d.last) < 250*time.Millisecond && (p.Total <= 0 || p.Done < p.Total) {
+		return
+	}
+	d.last = time.Now()
 	_ = d.bar.Set64(p.Done)
 }
 
