@@ -69,6 +69,10 @@ func buildAll() (string, error) {
 	if err := build(filepath.Join(dir, "pgimaged"), "./cmd/pgimaged"); err != nil {
 		return "", err
 	}
+	// The stand-in for WAL-E (WAL-E itself cannot be installed here), named so that it acts as wal-e.
+	if err := build(filepath.Join(dir, "wal-e"), "./plugins/wale/testdata/fakewal"); err != nil {
+		return "", err
+	}
 	entries, err := os.ReadDir(filepath.Join(root, "plugins"))
 	if err != nil {
 		return "", err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -127,6 +128,8 @@ method "basebackup" {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+			// The previous copy's dirty pages are written out now, not during this run.
+			syscall.Sync()
 			d, err := contenders[name]()
 			if err != nil {
 				return fmt.Errorf("run %d of %s: %w", i+1, name, err)
