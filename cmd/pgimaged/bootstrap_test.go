@@ -157,23 +157,13 @@ func backupOf(t *testing.T) (*pgtest.Primary, string, string) {
 	return p, backup, archive
 }
 
-func waitArchived(t *testing.T, p *pgtest.Primary, archive string) {
-	t.Helper()
-	wal := p.QueryString(t, "SELECT pg_walfile_name(pg_current_wal_lsn())")
-	p.Exec(t, "SELECT pg_switch_wal()")
-	eventually(t, 2*time.Minute, "WAL segment "+wal+" archived", func() bool {
-		_, err := os.Stat(filepath.Join(archive, wal))
-		return err == nil
-	})
-}
-
 func TestBootstrapPointInTimeFromBackup(t *testing.T) {
 	p, backup, archive := backupOf(t)
 	p.Exec(t, "CREATE TABLE events (id int, note text)")
 	p.Exec(t, "INSERT INTO events VALUES (1, 'before the target')")
 	p.Exec(t, "SELECT pg_create_restore_point('before_cleanup')")
 	p.Exec(t, "INSERT INTO events VALUES (2, 'after the target')")
-	waitArchived(t, p, archive)
+	p.SwitchAndArchive(t)
 
 	script, _ := filepath.Abs("../../examples/pitr/restore_from_basebackup.sh")
 	n := newNode(t, "restored", fmt.Sprintf(`

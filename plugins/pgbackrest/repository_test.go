@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,37 +39,7 @@ func (r *repository) cluster(dir string) sdk.Cluster {
 
 // start starts a restored data directory on a free port, with archiving off, and stops it when
 // the test ends.
-func (r *repository) start(t *testing.T, dir string) *pg.Server {
-	t.Helper()
-	port := pgtest.FreePort(t)
-	err := pg.WriteSettings(dir, pg.Settings{
-		Listen:     "127.0.0.1:" + strconv.Itoa(port),
-		SocketDir:  dir,
-		Superuser:  r.Primary.Superuser,
-		Parameters: map[string]string{"archive_mode": "off", "fsync": "off", "shared_buffers": "16MB", "max_connections": "30"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &pg.Server{
-		BinDir: r.Primary.BinDir, DataDir: dir, SocketDir: dir, Port: port,
-		User: r.Primary.Superuser, Password: r.Primary.SuperPass,
-		Prepare: func(c *exec.Cmd) { r.User.AsUser(c) },
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx, "immediate"); err != nil {
-			t.Errorf("stopping the restored cluster: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func (r *repository) start(t *testing.T, dir string) *pg.Server { return r.Primary.StartCopy(t, dir) }
 
 func TestWithRepository(t *testing.T) {
 	r := newRepository(t)
@@ -118,7 +86,7 @@ func TestWithRepository(t *testing.T) {
 			r.Primary.Exec(t, "CREATE TABLE after_backup AS SELECT 42 AS answer")
 			r.SwitchAndArchive(t)
 			s := r.start(t, dir)
-			waitFor(t, s, "SELECT count(*) FROM pg_class WHERE relname = 'after_backup' AND pg_is_in_recovery()", "1")
+			pgtest.WaitFor(t, s, "SELECT count(*) FROM pg_class WHERE relname = 'after_backup' AND pg_is_in_recovery()", "1")
 		})
 	})
 
@@ -227,32 +195,6 @@ func assertProgress(t *testing.T, rec *plugintest.Recorder) {
 		if strings.Contains(l.Message, "DETAIL: restore file") {
 			t.Errorf("a per-file line reached the log: %q", l.Message)
 			break
-		}
-	}
-}
-
-// waitFor polls query on s until it returns want (the first column as text).
-func waitFor(t *testing.T, s *pg.Server, query, want string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var got string
-	var err error
-	for {
-		c, cerr := s.Connect(ctx)
-		if cerr == nil {
-			err = c.QueryRow(ctx, "SELECT ("+query+")::text").Scan(&got)
-			_ = c.Close(ctx)
-			if err == nil && got == want {
-				return
-			}
-		} else {
-			err = cerr
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: got %q (%v), want %q", query, got, err, want)
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

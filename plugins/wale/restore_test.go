@@ -112,23 +112,7 @@ func (w *world) backupSize(t *testing.T) int64 {
 }
 
 // switchAndArchive ends the current WAL segment and waits until the primary has archived it.
-func (w *world) switchAndArchive(t *testing.T) {
-	t.Helper()
-	seg := w.primary.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for {
-		last := w.primary.QueryString(t, "SELECT COALESCE(last_archived_wal, '') FROM pg_stat_archiver")
-		if last >= seg {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("WAL segment %s was not archived (last archived: %q)", seg, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
+func (w *world) switchAndArchive(t *testing.T) { w.primary.SwitchAndArchive(t) }
 
 // envdir is a directory of variables, one file each, as envdir(8) reads them.
 func (w *world) envdir(t *testing.T, vars map[string]string) string {
@@ -310,7 +294,7 @@ func TestClone(t *testing.T) {
 			w.primary.Exec(t, "CREATE TABLE after_clone AS SELECT 42 AS answer")
 			w.switchAndArchive(t)
 			s := startRestored(t, w, dir, res)
-			waitFor(t, s, "SELECT count(*) FROM pg_class WHERE relname = 'after_clone' AND pg_is_in_recovery()", "1")
+			pgtest.WaitFor(t, s, "SELECT count(*) FROM pg_class WHERE relname = 'after_clone' AND pg_is_in_recovery()", "1")
 		})
 	})
 
@@ -430,7 +414,7 @@ func TestBootstrap(t *testing.T) {
 	if err := s.WaitPromoted(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, s, "SELECT answer FROM after_backup", "7")
+	pgtest.WaitFor(t, s, "SELECT answer FROM after_backup", "7")
 }
 
 func checkClone(t *testing.T, dir string, res sdk.Result, standby bool) {
@@ -492,59 +476,8 @@ func firstArchived(t *testing.T, storage string) string {
 // free port with archiving off, and stops it when the test ends.
 func startRestored(t *testing.T, w *world, dir string, res sdk.Result) *pg.Server {
 	t.Helper()
-	port := pgtest.FreePort(t)
-	err := pg.WriteSettings(dir, pg.Settings{
-		Listen: "127.0.0.1:" + strconv.Itoa(port), SocketDir: dir, Superuser: w.primary.Superuser,
-		Parameters: map[string]string{"archive_mode": "off", "fsync": "off", "shared_buffers": "16MB", "max_connections": "30"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := pg.WriteRecovery(dir, 15, pg.Recovery{Settings: res.RecoverySettings, Standby: res.Standby}); err != nil {
 		t.Fatal(err)
 	}
-	s := &pg.Server{
-		BinDir: w.primary.BinDir, DataDir: dir, SocketDir: dir, Port: port,
-		User: w.primary.Superuser, Password: w.primary.SuperPass,
-		Prepare: func(c *exec.Cmd) { w.user.AsUser(c) },
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx, "immediate"); err != nil {
-			t.Errorf("stopping the restored cluster: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// waitFor polls query on s until it returns want (the first column as text).
-func waitFor(t *testing.T, s *pg.Server, query, want string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var got string
-	var err error
-	for {
-		c, cerr := s.Connect(ctx)
-		if cerr == nil {
-			err = c.QueryRow(ctx, "SELECT ("+query+")::text").Scan(&got)
-			_ = c.Close(ctx)
-			if err == nil && got == want {
-				return
-			}
-		} else {
-			err = cerr
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: got %q (%v), want %q", query, got, err, want)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return w.primary.StartCopy(t, dir)
 }
