@@ -24,6 +24,9 @@ type Process struct {
 	// Env is added to the plugin's own environment.
 	Env map[string]string
 	Dir string
+	// ExtraFiles are open files the child inherits as descriptors 3, 4, ... (for example a
+	// password file it reads as /dev/fd/3, so that no secret sits on disk or in argv).
+	ExtraFiles []*os.File
 	// Secrets are masked wherever the process's output or argv is shown.
 	Secrets []string
 	// OnLine, if set, sees every output line (stdout and stderr, split on \n and \r) before it is
@@ -76,6 +79,7 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 	mask := Masker(p.Secrets)
 	cmd := exec.Command(p.Argv[0], p.Argv[1:]...)
 	cmd.Dir = p.Dir
+	cmd.ExtraFiles = p.ExtraFiles
 	cmd.Env = mergeEnv(os.Environ(), p.Env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdin = nil

@@ -36,7 +36,53 @@ const (
 	logWaitingDCS    = "waiting for the DCS"
 	logStartExisting = "starting the existing cluster"
 	logRemoveHalf    = "removing the half-made data directory"
+	logBootstrapped  = "cluster bootstrapped"
+	logAbandoned     = "DCS session lost during the bootstrap"
+	logUnrecorded    = "could not record the new cluster in the DCS"
 )
+
+// bootstraps sums up what the agents' logs say about the initialize race.
+type bootstraps struct {
+	won        int // wins of the initialize race
+	done       int // clusters bootstrapped and recorded
+	released   int // failed bootstraps that gave initialize back (abandoned ones included)
+	abandoned  int // bootstraps given up because the DCS session was lost
+	unrecorded int // bootstrapped clusters removed because the DCS session was lost
+}
+
+func bootstrapsIn(agents ...*agentProc) bootstraps {
+	var b bootstraps
+	for _, a := range agents {
+		out := a.out.String()
+		b.won += strings.Count(out, logWon)
+		b.done += strings.Count(out, logBootstrapped)
+		b.released += strings.Count(out, logReleased)
+		b.abandoned += strings.Count(out, logAbandoned)
+		b.unrecorded += strings.Count(out, logUnrecorded)
+	}
+	return b
+}
+
+// checkOneBootstrap asserts that exactly one cluster was bootstrapped and that every other win
+// of the initialize race ended in a failure that gave the key back (failures allowed) or in a
+// lost DCS session. A lease can legitimately expire on a loaded machine (etcd tests use a 3s
+// TTL): the bootstrap is then abandoned and the race runs again; that is reported, not failed.
+func checkOneBootstrap(t *testing.T, failures int, agents ...*agentProc) {
+	t.Helper()
+	b := bootstrapsIn(agents...)
+	if b.done != 1 {
+		t.Errorf("%d clusters bootstrapped, want exactly 1 (%+v)", b.done, b)
+	}
+	if b.won != b.done+b.released+b.unrecorded {
+		t.Errorf("%d wins of the initialize race, but %d bootstrapped, %d released and %d removed: a win is unaccounted for", b.won, b.done, b.released, b.unrecorded)
+	}
+	if b.released != failures+b.abandoned {
+		t.Errorf("%d bootstraps failed, want %d plus %d abandoned with a lost DCS session", b.released, failures, b.abandoned)
+	}
+	if lost := b.abandoned + b.unrecorded; lost > 0 {
+		t.Logf("%d bootstraps were given up because the DCS session was lost; the race ran again", lost)
+	}
+}
 
 // guard is the deadline for a cluster (or one more member) to come up.
 const guard = 5 * time.Minute
@@ -404,13 +450,7 @@ func TestAgentRaceOneBootstrap(t *testing.T) {
 				stopAllAtCleanup(t, agents...)
 				st := waitCluster(t, nodes[0], agents, "node1", "node2", "node3", "node4", "node5")
 
-				winners := 0
-				for _, a := range agents {
-					winners += strings.Count(a.out.String(), logWon)
-				}
-				if winners != 1 {
-					t.Errorf("%d agents say they won the initialize race, want exactly 1", winners)
-				}
+				checkOneBootstrap(t, 0, agents...)
 				primaries := st.withRole("primary")
 				if len(primaries) != 1 {
 					t.Fatalf("%d primaries:\n%s", len(primaries), st)
@@ -628,13 +668,7 @@ func TestAgentBootstrapperKilled(t *testing.T) {
 		})
 		t.Logf("%s: another member won initialize %s after %s was killed", b.kind, time.Since(killedAt).Round(100*time.Millisecond), victim)
 		st := waitCluster(t, nodes[rest[0]], restAgents, rest...)
-		winners := 0
-		for _, name := range rest {
-			winners += strings.Count(agents[name].out.String(), logWon)
-		}
-		if winners != 1 {
-			t.Errorf("%d wins among the surviving members, want 1", winners)
-		}
+		checkOneBootstrap(t, 0, restAgents...)
 
 		// The killed node left a half-made cluster behind its marker.
 		n := nodes[victim]
@@ -702,12 +736,11 @@ exec %q/initdb -D "$datadir" --auth=trust --username=postgres --encoding=UTF8 --
 		if st.Leader == "node1" {
 			t.Fatalf("node1, whose bootstrap always fails, leads:\n%s", st)
 		}
-		if wins := strings.Count(a2.out.String(), logWon) + strings.Count(a3.out.String(), logWon); wins != 1 {
-			t.Errorf("node2 and node3 won the race %d times together, want 1", wins)
+		b1 := bootstrapsIn(a1)
+		if b1.done != 0 || b1.won != b1.released || b1.won == 0 {
+			t.Errorf("node1, whose method always fails, must release initialize after every win: %+v", b1)
 		}
-		if w, f := strings.Count(a1.out.String(), logWon), strings.Count(a1.out.String(), logReleased); w != f {
-			t.Errorf("node1 won initialize %d times but released it after a failure %d times", w, f)
-		}
+		checkOneBootstrap(t, b1.released-b1.abandoned, agents...)
 		m1, _ := st.member("node1")
 		if m1.Role != "replica" || !strings.Contains(a1.out.String(), logCreating) {
 			t.Errorf("node1 did not become a replica by cloning: role %s", m1.Role)
@@ -728,13 +761,14 @@ exec %q/initdb -D "$datadir" --auth=trust --username=postgres --encoding=UTF8 --
 	})
 }
 
-// startEtcd runs an etcd of the test's own on loopback; clientPort 0 picks a free port. It is
-// killed, with its data, when the test ends.
+// etcdProc is an etcd a test started.
 type etcdProc struct {
 	endpoint string // 127.0.0.1:port
 	exited   chan struct{}
 }
 
+// startEtcd runs an etcd of the test's own on loopback; clientPort 0 picks a free port. It is
+// killed, with its data, when the test ends.
 func startEtcd(t *testing.T, clientPort int) *etcdProc {
 	t.Helper()
 	bin := testenv.LookPath(t, "etcd")
@@ -743,6 +777,13 @@ func startEtcd(t *testing.T, clientPort int) *etcdProc {
 	}
 	peerPort := pgtest.FreePort(t)
 	dir := workDir(t)
+	// etcd syncs every write: on a busy disk a sync can outlast a 3s lease. Its data goes to
+	// memory where the machine offers a tmpfs.
+	dataDir := filepath.Join(dir, "data")
+	if shm, err := os.MkdirTemp("/dev/shm", "pgimaged-etcd-"); err == nil {
+		dataDir = shm
+		t.Cleanup(func() { _ = os.RemoveAll(shm) })
+	}
 	clientURL := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	logFile, err := os.Create(filepath.Join(dir, "etcd.log"))
@@ -751,7 +792,7 @@ func startEtcd(t *testing.T, clientPort int) *etcdProc {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(bin,
-		"--name=pgimaged-e2e", "--data-dir="+filepath.Join(dir, "data"),
+		"--name=pgimaged-e2e", "--data-dir="+dataDir,
 		"--listen-client-urls="+clientURL, "--advertise-client-urls="+clientURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
 		"--initial-cluster=pgimaged-e2e="+peerURL,

@@ -183,7 +183,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, o.logLevel)
 	node := newNode(cfg, logger)
-	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+	if d := node.Validate(ctx, sdk.PathBootstrap); printDiags(e, cfg, d) {
 		return exitConfig
 	}
 	var disp *progressDisplay
@@ -236,7 +236,7 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, o.logLevel)
 	node := newNode(cfg, logger)
-	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+	if d := node.Validate(ctx, sdk.PathClone); printDiags(e, cfg, d) {
 		return exitConfig
 	}
 	src, err := oneShotSource(cfg, o.connstring)

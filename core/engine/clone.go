@@ -63,6 +63,20 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error
 	if err := n.markIncomplete("clone"); err != nil {
 		return out, stepErr("create data directory", err, nil)
 	}
+	// Without a recorded system identifier, ask the source while the method runs.
+	type sysidAnswer struct {
+		id  uint64
+		err error
+	}
+	asked := make(chan sysidAnswer, 1)
+	if opts.ExpectSystemID == 0 && opts.Source != nil {
+		go func() {
+			id, err := SourceSystemID(ctx, opts.Source)
+			asked <- sysidAnswer{id, err}
+		}()
+	} else {
+		asked <- sysidAnswer{opts.ExpectSystemID, nil}
+	}
 	chain, err := n.CloneChain(ctx, opts.Source)
 	out.Chain = chain
 	if err != nil {
@@ -83,12 +97,11 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error
 		return fail("read system identifier", err, nil)
 	}
 	out.SystemIdentifier = sysid
-	want := opts.ExpectSystemID
-	if want == 0 && opts.Source != nil {
-		if want, err = SourceSystemID(ctx, opts.Source); err != nil {
-			return fail("ask the source for its system identifier", err, nil)
-		}
+	answer := <-asked
+	if answer.err != nil {
+		return fail("ask the source for its system identifier", answer.err, nil)
 	}
+	want := answer.id
 	if want != 0 && want != sysid {
 		return fail("check system identifier", fmt.Errorf("%w: the copy has %d, the cluster is %d", ErrSystemIDMismatch, sysid, want), nil)
 	}

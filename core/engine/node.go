@@ -138,6 +138,14 @@ func (n *Node) superuserName() string {
 // settings is what WriteSettings gets from the configuration.
 func (n *Node) settings() pg.Settings {
 	params := map[string]string{}
+	// Replicas cloned at the same moment each make the primary switch WAL and checkpoint; kept
+	// WAL lets every pg_basebackup's WAL stream find its start even when another backup's
+	// checkpoint would otherwise have recycled it. The configuration's parameters win.
+	if v := n.ServerVersion(); v >= 130000 {
+		params["wal_keep_size"] = "128MB"
+	} else if v > 0 {
+		params["wal_keep_segments"] = "8"
+	}
 	for k, v := range n.Config.PostgreSQL.Parameters {
 		params[k] = v
 	}

@@ -34,8 +34,25 @@ func (n *Node) bootstrapMethod() *config.Method {
 	return &cp
 }
 
-func (n *Node) methodUses() []methodUse {
-	uses := []methodUse{{method: n.bootstrapMethod(), path: sdk.PathBootstrap, ref: "bootstrap.method"}}
+func (n *Node) methodUses(paths ...sdk.Path) []methodUse {
+	want := func(p sdk.Path) bool {
+		if len(paths) == 0 {
+			return true
+		}
+		for _, q := range paths {
+			if q == p {
+				return true
+			}
+		}
+		return false
+	}
+	var uses []methodUse
+	if want(sdk.PathBootstrap) {
+		uses = append(uses, methodUse{method: n.bootstrapMethod(), path: sdk.PathBootstrap, ref: "bootstrap.method"})
+	}
+	if !want(sdk.PathClone) {
+		return uses
+	}
 	for i, label := range n.ReplicaMethods() {
 		uses = append(uses, methodUse{method: n.Config.Method(label), path: sdk.PathClone, ref: fmt.Sprintf("postgresql.create_replica_methods[%d]", i)})
 	}
@@ -52,8 +69,9 @@ func (n *Node) subject(m *config.Method, ref string) *hcl.Range {
 
 // Validate checks the configuration against the plugins that will run it: every method has a
 // plugin with the right capability, and each plugin accepts its options. Problems are
-// diagnostics pointing at the configuration.
-func (n *Node) Validate(ctx context.Context) hcl.Diagnostics {
+// diagnostics pointing at the configuration. With paths, only the methods of those paths are
+// checked (a one-shot clone needs no bootstrap method); without, all of them.
+func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	if n.Catalog.Dir != "" {
 		if err := plugin.CheckDir(n.Catalog.Dir); err != nil {
@@ -68,7 +86,7 @@ func (n *Node) Validate(ctx context.Context) hcl.Diagnostics {
 			inst.Kill()
 		}
 	}()
-	for _, u := range n.methodUses() {
+	for _, u := range n.methodUses(paths...) {
 		m := u.method
 		name := config.PluginNameFor(m, n.Catalog.Has)
 		if name == "" {

@@ -181,10 +181,11 @@ type Instance struct {
 	Info   sdk.Info
 	Client *sdk.Client
 
-	gp     *goplugin.Client
-	stderr *lineRing
-	once   sync.Once
-	pid    int
+	gp      *goplugin.Client
+	stderr  *lineRing
+	once    sync.Once
+	pid     int
+	sockDir string
 }
 
 // Launch verifies and starts the plugin called name and asks it to describe itself. The caller
@@ -230,8 +231,14 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The plugin's socket lives in a directory of this launch's own, removed with the plugin
+	// even when the plugin dies without cleaning up.
+	sockDir, err := os.MkdirTemp("", "pgimaged-plugin-")
+	if err != nil {
+		return nil, fmt.Errorf("while creating a socket directory for plugin %s: %w", name, err)
+	}
 	cmd := exec.Command(path)
-	cmd.Env = tlsEnv
+	cmd.Env = append(tlsEnv, goplugin.EnvUnixSocketDir+"="+sockDir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	ring := newLineRing(20)
 	gp := goplugin.NewClient(&goplugin.ClientConfig{
@@ -245,7 +252,7 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 		Stderr:           ring,
 		StartTimeout:     timeout,
 	})
-	inst := &Instance{Name: name, Path: path, gp: gp, stderr: ring}
+	inst := &Instance{Name: name, Path: path, gp: gp, stderr: ring, sockDir: sockDir}
 	rpc, err := gp.Client()
 	if err != nil {
 		inst.Kill()
@@ -317,6 +324,9 @@ func (i *Instance) Kill() {
 		i.gp.Kill()
 		if i.pid > 0 {
 			_ = syscall.Kill(-i.pid, syscall.SIGKILL)
+		}
+		if i.sockDir != "" {
+			_ = os.RemoveAll(i.sockDir)
 		}
 	})
 }

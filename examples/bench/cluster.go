@@ -48,7 +48,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		notes = append(notes, "patroni is not installed (Debian: apt-get install patroni): only pgimaged is measured")
 	}
 	var etcdEndpoint string
-	needEtcd := patroni != "" || strings.Contains(*backends, "etcd")
+	needEtcd := strings.Contains(*backends, "etcd") // Patroni is measured on etcd only
 	if needEtcd {
 		if _, err := exec.LookPath("etcd"); err != nil {
 			notes = append(notes, "etcd is not installed (Debian: apt-get install etcd-server): nothing is measured on etcd")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -195,7 +194,7 @@ func (p *Plugin) PlanBootstrap(_ context.Context, req sdk.BootstrapRequest) (sdk
 		plan.Notes = append(plan.Notes, lookErr.Error())
 	}
 	if req.Superuser.Password != "" {
-		plan.Notes = append(plan.Notes, "the superuser's password is written to a temporary file (mode 0600) that is removed when initdb ends")
+		plan.Notes = append(plan.Notes, "the superuser's password reaches initdb in a temporary file (mode 0600) whose name is removed before initdb starts; initdb reads it as /dev/fd/3")
 	} else {
 		plan.Notes = append(plan.Notes, noPasswordWarning)
 	}
@@ -217,46 +216,50 @@ func (p *Plugin) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sd
 		return sdk.Result{}, fmt.Errorf("%w: %w", sdk.ErrMethodFailed, err)
 	}
 	pwfile := ""
+	var extra []*os.File
 	if req.Superuser.Password != "" {
-		pwfile, err = writePasswordFile(req.Superuser.Password)
+		f, err := openPasswordFile(req.Superuser.Password)
 		if err != nil {
 			return sdk.Result{}, err
 		}
-		defer func() {
-			if rerr := os.Remove(pwfile); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
-				err = fmt.Errorf("while removing the temporary password file %q: %w", pwfile, rerr)
-			}
-		}()
+		defer f.Close()
+		extra, pwfile = []*os.File{f}, "/dev/fd/3"
 	} else if rep != nil {
 		rep.Log(hclog.Warn, noPasswordWarning)
 	}
-	proc := sdk.Process{Argv: argv(initdb, req, pwfile), Env: req.Env, Secrets: []string{req.Superuser.Password}}
+	proc := sdk.Process{Argv: argv(initdb, req, pwfile), Env: req.Env, ExtraFiles: extra, Secrets: []string{req.Superuser.Password}}
 	if err := sdk.Run(ctx, proc, rep); err != nil {
 		return sdk.Result{}, fmt.Errorf("while creating a new cluster in %q with initdb: %w", req.Cluster.DataDir, err)
 	}
 	return sdk.Result{Summary: "initdb created a new cluster in " + req.Cluster.DataDir}, nil
 }
 
-// writePasswordFile puts the password into a new file only its owner can read.
-func writePasswordFile(password string) (string, error) {
+// openPasswordFile puts the password into a new file only its owner can read and removes the
+// file's name at once: initdb reads it through the open descriptor (as /dev/fd/3), and the
+// file disappears with the last descriptor, even if this process is killed.
+func openPasswordFile(password string) (*os.File, error) {
 	f, err := os.CreateTemp("", "pgimaged-initdb-pw-*")
 	if err != nil {
-		return "", fmt.Errorf("while creating a temporary password file for initdb: %w", err)
+		return nil, fmt.Errorf("while creating a temporary password file for initdb: %w", err)
 	}
 	name := f.Name()
-	if err := f.Chmod(0o600); err != nil {
+	fail := func(what string, err error) (*os.File, error) {
 		f.Close()
 		os.Remove(name)
-		return "", fmt.Errorf("while restricting the temporary password file %q: %w", name, err)
+		return nil, fmt.Errorf("while %s the temporary password file %q: %w", what, name, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail("restricting", err)
 	}
 	if _, err := f.WriteString(password + "\n"); err != nil {
+		return fail("writing", err)
+	}
+	if err := os.Remove(name); err != nil {
+		return fail("removing the name of", err)
+	}
+	if _, err := f.Seek(0, 0); err != nil {
 		f.Close()
-		os.Remove(name)
-		return "", fmt.Errorf("while writing the temporary password file %q: %w", name, err)
+		return nil, fmt.Errorf("while rewinding the temporary password file: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		os.Remove(name)
-		return "", fmt.Errorf("while writing the temporary password file %q: %w", name, err)
-	}
-	return name, nil
+	return f, nil
 }
