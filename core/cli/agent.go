@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +21,26 @@ import (
 // the data directory, so that members on one host share it.
 func DefaultDCSPath(cfg *config.Config) string {
 	return filepath.Join(filepath.Dir(filepath.Clean(cfg.DataDir)), "pgimaged-dcs")
+}
+
+// readCluster reads the scope for a command that only looks (status, plan). A file DCS that
+// does not exist yet is an empty cluster: looking must not create it (with this user's owner).
+func readCluster(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.Cluster, error) {
+	if cfg.DCS.Kind != config.DCSEtcd {
+		path := cfg.DCS.Path
+		if path == "" {
+			path = DefaultDCSPath(cfg)
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return dcs.Cluster{}, nil
+		}
+	}
+	st, err := openDCS(ctx, cfg, logger)
+	if err != nil {
+		return dcs.Cluster{}, err
+	}
+	defer st.Close()
+	return st.Cluster(ctx)
 }
 
 // openDCS opens a session on the configured DCS.
@@ -99,12 +121,7 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	st, err := openDCS(cctx, cfg, logger)
-	if err != nil {
-		return e.failf(exitFailed, "cannot open the DCS: %v", err)
-	}
-	defer st.Close()
-	cl, err := st.Cluster(cctx)
+	cl, err := readCluster(cctx, cfg, logger)
 	if err != nil {
 		return e.failf(exitFailed, "cannot read the DCS: %v", err)
 	}
@@ -214,13 +231,9 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	var cl *dcs.Cluster
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	st, err := openDCS(cctx, cfg, logger)
+	got, err := readCluster(cctx, cfg, logger)
 	if err == nil {
-		defer st.Close()
-		var got dcs.Cluster
-		if got, err = st.Cluster(cctx); err == nil {
-			cl = &got
-		}
+		cl = &got
 	}
 	plan := node.Plan(ctx, cl, err)
 	if c.jsonOut {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/pgimaged/pgimaged/sdk"
@@ -28,12 +29,17 @@ func (i *Instance) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep 
 }
 
 func (i *Instance) call(ctx context.Context, timeout time.Duration, f func(context.Context) (sdk.Result, error)) (sdk.Result, error) {
+	// The timeout is ours, not gRPC's: a deadline sent along would make the plugin's side
+	// cancel on its own clock, and the call could end before this side knew it timed out.
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var timedOut atomic.Bool
 	if timeout > 0 {
-		var tcancel context.CancelFunc
-		cctx, tcancel = context.WithTimeout(cctx, timeout)
-		defer tcancel()
+		t := time.AfterFunc(timeout, func() {
+			timedOut.Store(true)
+			cancel()
+		})
+		defer t.Stop()
 	}
 	type out struct {
 		res sdk.Result
@@ -63,13 +69,12 @@ func (i *Instance) call(ctx context.Context, timeout time.Duration, f func(conte
 		// directory again.
 		i.Kill()
 	}
-	if o.err == nil {
+	switch {
+	case o.err == nil:
 		return o.res, nil
-	}
-	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	case timedOut.Load():
 		return sdk.Result{}, fmt.Errorf("%w after %s: %w", ErrTimeout, timeout, o.err)
-	}
-	if ctx.Err() != nil {
+	case ctx.Err() != nil:
 		return sdk.Result{}, fmt.Errorf("%w: %w", ctx.Err(), o.err)
 	}
 	return sdk.Result{}, i.Failure(o.err)
