@@ -1,6 +1,9 @@
 package sdk_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -102,5 +105,37 @@ func TestCredentialsMaskPassword(t *testing.T) {
 		if strings.Contains(s, "s3cret-pw") {
 			t.Errorf("password shown: %s", s)
 		}
+	}
+}
+
+func TestFailedKeepsWhatAnErrorSays(t *testing.T) {
+	plain := errors.New("tool exited 1")
+	cases := []struct {
+		name string
+		in   error
+		is   []error
+	}{
+		{"plain error becomes a method failure", plain, []error{sdk.ErrMethodFailed, plain}},
+		{"no source stays no source", fmt.Errorf("x: %w", sdk.ErrNoSource), []error{sdk.ErrNoSource}},
+		{"cancellation stays cancellation", fmt.Errorf("x: %w", context.Canceled), []error{context.Canceled}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := sdk.Failed(tc.in)
+			for _, want := range tc.is {
+				if !errors.Is(got, want) {
+					t.Errorf("Failed(%v) is not %v", tc.in, want)
+				}
+			}
+			if got.Error() != tc.in.Error() {
+				t.Errorf("message changed: %q", got.Error())
+			}
+		})
+	}
+	if errors.Is(sdk.Failed(fmt.Errorf("x: %w", sdk.ErrNoSource)), sdk.ErrMethodFailed) {
+		t.Error("a missing source was turned into a method failure")
+	}
+	if sdk.Failed(nil) != nil {
+		t.Error("Failed(nil) is not nil")
 	}
 }

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -84,3 +85,22 @@ func CheckDiagnostics(diags []Diagnostic) error {
 	}
 	return &OptionsError{Diagnostics: errs}
 }
+
+// Failed marks err as a failure of the method ([ErrMethodFailed]) unless it already says what
+// kind of failure it is (no source, invalid options, a method failure, a cancelled or timed-out
+// call), so that pgimaged moves on to the next method. nil stays nil.
+func Failed(err error) error {
+	switch {
+	case err == nil, errors.Is(err, ErrMethodFailed), errors.Is(err, ErrInvalidOptions), errors.Is(err, ErrNoSource),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	return failure{err}
+}
+
+// failure is a method failure that carries no sentinel of its own.
+type failure struct{ err error }
+
+func (e failure) Error() string        { return e.err.Error() }
+func (e failure) Unwrap() error        { return e.err }
+func (e failure) Is(target error) bool { return target == ErrMethodFailed }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -392,22 +391,5 @@ func (w *outputWatcher) failure(stanza string, err error) error {
 	if len(w.errors) > 0 {
 		msg += ": " + strings.Join(w.errors, "; ")
 	}
-	return failed(fmt.Errorf("%s: %w", msg, err))
+	return sdk.Failed(fmt.Errorf("%s: %w", msg, err))
 }
-
-// failed makes err an [sdk.ErrMethodFailed] (pgBackRest missing, say) unless it already says what
-// kind of failure it is, so that pgimaged moves on to the next method.
-func failed(err error) error {
-	switch {
-	case errors.Is(err, sdk.ErrMethodFailed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	}
-	return methodError{err}
-}
-
-// methodError is a failure of the method that carries no sentinel of its own.
-type methodError struct{ err error }
-
-func (e methodError) Error() string        { return e.err.Error() }
-func (e methodError) Unwrap() error        { return e.err }
-func (e methodError) Is(target error) bool { return target == sdk.ErrMethodFailed }

@@ -182,7 +182,7 @@ func (p *Plugin) restore(ctx context.Context, cfg config, c sdk.Cluster, connStr
 	}
 	env, secrets, err := cfg.env(base)
 	if err != nil {
-		return backupInfo{}, failed(err)
+		return backupInfo{}, sdk.Failed(err)
 	}
 	wait := p.RetryWait
 	if wait <= 0 {
@@ -199,7 +199,7 @@ func (p *Plugin) restore(ctx context.Context, cfg config, c sdk.Cluster, connStr
 			case <-time.After(wait):
 			}
 			if err := emptyDir(c.DataDir); err != nil {
-				return backupInfo{}, failed(err)
+				return backupInfo{}, sdk.Failed(err)
 			}
 		}
 		b, err := p.attempt(ctx, cfg, c, connString, env, secrets, r)
@@ -208,30 +208,12 @@ func (p *Plugin) restore(ctx context.Context, cfg config, c sdk.Cluster, connStr
 		}
 		var again retryable
 		if !errors.As(err, &again) || ctx.Err() != nil {
-			return backupInfo{}, failed(err)
+			return backupInfo{}, sdk.Failed(err)
 		}
 		last = again.err
 	}
-	return backupInfo{}, failed(fmt.Errorf("while restoring with %s, after %d attempt(s): %w", cfg.tool, attempts, last))
+	return backupInfo{}, sdk.Failed(fmt.Errorf("while restoring with %s, after %d attempt(s): %w", cfg.tool, attempts, last))
 }
-
-// failed makes err an [sdk.ErrMethodFailed] unless it already says what kind of failure it is,
-// so that pgimaged moves on to the next method.
-func failed(err error) error {
-	switch {
-	case err == nil, errors.Is(err, sdk.ErrMethodFailed), errors.Is(err, sdk.ErrInvalidOptions),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return err
-	}
-	return methodError{err}
-}
-
-// methodError is a failure of the method that carries no sentinel of its own.
-type methodError struct{ err error }
-
-func (e methodError) Error() string        { return e.err.Error() }
-func (e methodError) Unwrap() error        { return e.err }
-func (e methodError) Is(target error) bool { return target == sdk.ErrMethodFailed }
 
 func (p *Plugin) attempt(ctx context.Context, cfg config, c sdk.Cluster, connString string, env map[string]string, secrets []string, r sdk.Reporter) (backupInfo, error) {
 	progress(r, sdk.Progress{Phase: PhaseBackupList})
