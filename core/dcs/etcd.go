@@ -622,7 +622,7 @@ func (s *etcdStore) Close() error {
 		_, rerr := cli.Revoke(ctx, lease)
 		cancel()
 		if rerr != nil && !errors.Is(rerr, rpctypes.ErrLeaseNotFound) {
-			err = fmt.Errorf("while revoking the session lease (its keys expire within %s): %w", s.cfg.TTL, s.classify(nil, rerr))
+			err = fmt.Errorf("while revoking the session lease (its keys expire within %s): %w", s.cfg.TTL, s.classify(ctx, rerr))
 		}
 	}
 	s.cancel()

@@ -417,7 +417,8 @@ func TestInitialize(t *testing.T) {
 		{
 			name: "try again while holding the key",
 			run: func(t *testing.T, a, b dcs.Store) {
-				if !tryInitialize(t, a) || !tryInitialize(t, a) {
+				first, again := tryInitialize(t, a), tryInitialize(t, a)
+				if !first || !again {
 					t.Fatal("TryInitialize by the holder lost")
 				}
 			},

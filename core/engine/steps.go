@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -86,5 +85,3 @@ func stepErr(step string, err error, tail []string) error {
 	}
 	return &StepError{Step: step, Err: err, LogTail: tail}
 }
-
-func errf(format string, args ...any) error { return fmt.Errorf(format, args...) }

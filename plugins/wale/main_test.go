@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -43,9 +42,9 @@ func TestMain(m *testing.M) {
 }
 
 func buildStandIn() (string, error) {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		if goBin, err = exec.LookPath("go"); err != nil {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		if goBin = "/usr/local/go/bin/go"; !fileExists(goBin) {
 			return "", fmt.Errorf("no go command: %w", err)
 		}
 	}
@@ -98,4 +97,9 @@ func standInLog(t *testing.T, path string) [][]string {
 		}
 	}
 	return calls
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
