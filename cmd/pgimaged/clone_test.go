@@ -227,3 +227,31 @@ func TestCloneBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestClonePatroniStyleInvocation runs pgimaged the way Patroni runs a create_replica_method
+// command: no configuration file, Patroni's four parameters plus the method's own, and the
+// credentials in the pgpass file Patroni names with PGPASSFILE.
+func TestClonePatroniStyleInvocation(t *testing.T) {
+	p := pgtest.StartPrimary(t, pgtest.Options{})
+	dataDir := filepath.Join(workDir(t), "data")
+	stopServerAtCleanup(t, dataDir)
+	r := run(t, []string{"PGPASSFILE=" + p.WritePgpass(t)}, "clone", "--image-only",
+		"--scope=batman", "--role=replica", "--datadir="+dataDir,
+		"--connstring=dbname=postgres user="+p.ReplUser+" host=127.0.0.1 port="+fmt.Sprint(p.Port),
+		"--envdir=/etc/wal-e.d/env", "--use_iam=1")
+	if r.code != 0 {
+		t.Fatalf("clone as Patroni calls it failed: %s", r)
+	}
+	if !pg.HasCluster(dataDir) {
+		t.Fatal("no cluster in the data directory")
+	}
+	if id, err := pg.SystemIdentifier(dataDir); err != nil || id != p.SystemIdentifier(t) {
+		t.Errorf("system identifier %d (%v), the primary's is %d", id, err, p.SystemIdentifier(t))
+	}
+	if !strings.Contains(r.stderr, "ignoring unknown option --envdir") {
+		t.Errorf("the method's own parameters are not reported as ignored:\n%s", r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "postmaster.pid")); !os.IsNotExist(err) {
+		t.Error("--image-only started PostgreSQL")
+	}
+}

@@ -198,7 +198,9 @@ func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("while parsing the source's connection string: %w", err)
 	}
-	cfg.Password = src.Password
+	if src.Password != "" {
+		cfg.Password = src.Password // else libpq's rules apply: PGPASSFILE, ~/.pgpass
+	}
 	cfg.RuntimeParams["replication"] = "true"
 	delete(cfg.RuntimeParams, "database")
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
