@@ -420,7 +420,7 @@ func (s *Server) poll(ctx context.Context, op string, check func(context.Context
 		}
 	}()
 	var last error
-	for delay := 20 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
 		if _, ok := s.Running(); !ok {
 			return s.failure(op, ErrNotRunning)
 		}
