@@ -82,6 +82,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.store = st
 			watch = st.Watch(ctx) // ends when the store is closed
 		}
+		select {
+		case <-a.store.Lost():
+			// The keys this node held are gone; only a new session can take them again.
+			log.Warn("DCS session lost; opening a new one")
+			_ = a.store.Close()
+			a.store = nil
+			continue
+		default:
+		}
 		next, err := a.cycle(ctx)
 		switch {
 		case errors.Is(err, ErrForeignCluster):
