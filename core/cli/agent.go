@@ -50,6 +50,7 @@ func openDCS(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.
 		return dcs.OpenEtcd(ctx, dcs.EtcdConfig{
 			Endpoints: cfg.DCS.Endpoints, TTL: cfg.TTL, Username: cfg.DCS.Username, Password: cfg.DCS.Password,
 			DialTimeout: cfg.DCS.DialTimeout,
+			CAFile:      cfg.DCS.CAFile, CertFile: cfg.DCS.CertFile, KeyFile: cfg.DCS.KeyFile,
 		}, cfg.Scope, logger)
 	default:
 		path := cfg.DCS.Path

@@ -83,6 +83,10 @@ type Config struct {
 
 // DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent; the caller then
 // uses the file backend at a default path. Path is "" when not set.
+//
+// CAFile, CertFile and KeyFile are the etcd TLS files, "" when not set. A relative path in the
+// configuration is taken relative to the configuration file's directory, as file() does, and
+// kept absolute. CertFile and KeyFile are either both set or both "".
 type DCS struct {
 	Kind        string
 	Path        string
@@ -90,6 +94,9 @@ type DCS struct {
 	Username    string
 	Password    string
 	DialTimeout time.Duration // 0 when not set
+	CAFile      string        // PEM certificates that sign etcd's server certificate
+	CertFile    string        // PEM client certificate for etcd's client-cert-auth
+	KeyFile     string        // PEM private key of CertFile
 	DefRange    hcl.Range
 }
 

@@ -35,7 +35,8 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	if diags.HasErrors() || f == nil {
 		return cfg, diags
 	}
-	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg}
+	baseDir := filepath.Dir(filename)
+	d := &decoder{ctx: evalContext(baseDir), cfg: cfg, baseDir: baseDir}
 	d.root(f.Body)
 	d.applyDefaults()
 	d.check()
@@ -71,6 +72,9 @@ var dcsSchemas = map[string]*hcl.BodySchema{
 		{Name: "username"},
 		{Name: "password"},
 		{Name: "dial_timeout"},
+		{Name: "ca_file"},
+		{Name: "cert_file"},
+		{Name: "key_file"},
 	}},
 }
 
@@ -125,9 +129,10 @@ var (
 
 // decoder collects diagnostics while filling a Config.
 type decoder struct {
-	ctx   *hcl.EvalContext
-	cfg   *Config
-	diags hcl.Diagnostics
+	ctx     *hcl.EvalContext
+	cfg     *Config
+	baseDir string // the configuration file's directory: relative paths start there
+	diags   hcl.Diagnostics
 }
 
 func (d *decoder) add(diags hcl.Diagnostics) {
@@ -599,6 +604,84 @@ func (d *decoder) dcs(b *hcl.Block) {
 	if attr := a["dial_timeout"]; attr != nil {
 		c.DCS.DialTimeout, _ = d.duration(attr, "dcs")
 	}
+	if attr := a["ca_file"]; attr != nil {
+		c.DCS.CAFile, _ = d.readableFile(attr, "dcs")
+	}
+	if attr := a["cert_file"]; attr != nil {
+		c.DCS.CertFile, _ = d.readableFile(attr, "dcs")
+	}
+	if attr := a["key_file"]; attr != nil {
+		c.DCS.KeyFile, _ = d.readableFile(attr, "dcs")
+	}
+	for _, pair := range [][2]string{{"cert_file", "key_file"}, {"key_file", "cert_file"}} {
+		if attr := a[pair[0]]; attr != nil && a[pair[1]] == nil {
+			d.errorAt(attr.Range, "Incomplete client certificate",
+				"%s is set without %s: a client certificate and its private key go together.", pair[0], pair[1])
+		}
+	}
+	tlsSet := a["ca_file"] != nil || a["cert_file"] != nil || a["key_file"] != nil
+	d.endpointSchemes(c.DCS.Endpoints, tlsSet)
+}
+
+// endpointSchemes refuses http:// etcd endpoints when TLS is in use: the etcd client turns TLS
+// off for an http:// endpoint, even with TLS files, and connects to every endpoint the way the
+// first asks for.
+func (d *decoder) endpointSchemes(endpoints []string, tlsSet bool) {
+	https := ""
+	for _, ep := range endpoints {
+		if endpointScheme(ep) == "https" {
+			https = ep
+			break
+		}
+	}
+	for i, ep := range endpoints {
+		if endpointScheme(ep) != "http" {
+			continue
+		}
+		rng := d.cfg.RangeOf(fmt.Sprintf("dcs.endpoints[%d]", i))
+		switch {
+		case tlsSet:
+			d.errorAt(rng, "Plain-text endpoint",
+				"Endpoint %q is plain HTTP, so the etcd client would not use ca_file, cert_file and key_file: write https:// or host:port.", ep)
+		case https != "":
+			d.errorAt(rng, "Mixed endpoint schemes",
+				"Endpoint %q is plain HTTP and %q is HTTPS: the etcd client connects to every endpoint the same way, so give them one scheme.", ep, https)
+		}
+	}
+}
+
+// endpointScheme is the lower-case scheme of an etcd endpoint, "" for host:port.
+func endpointScheme(ep string) string {
+	scheme, _, found := strings.Cut(ep, "://")
+	if !found {
+		return ""
+	}
+	return strings.ToLower(scheme)
+}
+
+// readableFile decodes a path to a file that must exist and be readable. A relative path is taken
+// relative to the configuration file's directory, as in file(); the absolute path is returned.
+func (d *decoder) readableFile(attr *hcl.Attribute, prefix string) (string, bool) {
+	p, ok := d.nonEmpty(attr, prefix)
+	if !ok {
+		return "", false
+	}
+	full := p
+	if !filepath.IsAbs(full) {
+		full = filepath.Join(d.baseDir, full)
+		if abs, err := filepath.Abs(full); err == nil {
+			full = abs
+		}
+	}
+	if err := checkReadable(full); err != nil {
+		named := fmt.Sprintf("%q", p)
+		if full != p {
+			named = fmt.Sprintf("%q (%q)", p, full)
+		}
+		d.errorAt(attr.Expr.Range(), "Unreadable file", "%s: cannot read %s: %s.", attr.Name, named, err)
+		return "", false
+	}
+	return full, true
 }
 
 func (d *decoder) postgresql(b *hcl.Block) {

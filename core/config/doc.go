@@ -24,10 +24,13 @@
 //
 //	dcs "file" { path = "/var/lib/pgimaged/dcs" }   # at most one dcs block, or:
 //	dcs "etcd" {
-//	  endpoints    = ["127.0.0.1:2379"]
+//	  endpoints    = ["127.0.0.1:2379"]                # host:port, http:// or https:// URLs
 //	  username     = "root"
 //	  password     = env("PGIMAGED_ETCD_PASSWORD")
 //	  dial_timeout = "5s"
+//	  ca_file      = "/etc/pgimaged/etcd-ca.crt"       # TLS: CAs that sign etcd's certificate
+//	  cert_file    = "/etc/pgimaged/etcd-client.crt"   # client certificate, with key_file
+//	  key_file     = "/etc/pgimaged/etcd-client.key"
 //	}
 //
 //	postgresql {
@@ -74,6 +77,16 @@
 //	  sha256 = "…"
 //	}
 //
+// # etcd over TLS
+//
+// pgimaged speaks TLS to etcd when ca_file, cert_file or key_file is set, or when an endpoint is
+// an https:// URL. ca_file holds the PEM certificates that sign etcd's server certificate (without
+// it the system's roots are used); cert_file and key_file are a PEM client certificate and its
+// key, for an etcd started with --client-cert-auth, and are given together. The files must exist
+// and be readable when the configuration is loaded; they are read again each time pgimaged opens
+// a DCS session, so renewed certificates are picked up. An http:// endpoint is refused when TLS
+// is in use: the etcd client would connect to it, and with it to every endpoint, in plain text.
+//
 // Durations are strings with a unit ("10s", "5m", "1h") and must be positive. Booleans also
 // accept 1 and 0 and the strings PostgreSQL reads as booleans ("on", "off", …), as Patroni
 // configurations often use them. Values in parameters, recovery_conf and method options are
@@ -110,7 +123,8 @@
 //     trailing newline removed. A relative path is taken relative to the directory of the
 //     configuration file.
 //
-// Other paths in the configuration are used as written. Passwords read with env() or file()
+// The paths in dcs.ca_file, dcs.cert_file and dcs.key_file are resolved the same way (and kept
+// absolute in [DCS]); other paths in the configuration are used as written. Passwords read with env() or file()
 // never appear in diagnostics, and the types holding them ([Credentials], [DCS]) mask them when
 // formatted with the fmt package. A source connection string that carries a password is
 // refused, not kept.

@@ -114,6 +114,27 @@ func readSmallFile(name string) (string, error) {
 	return s, nil
 }
 
+// checkReadable reports why name cannot be read as a regular file, or nil.
+func checkReadable(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return errors.New("not a regular file")
+	}
+	var b [1]byte
+	if _, err := f.Read(b[:]); err != nil && !errors.Is(err, io.EOF) {
+		return unwrapPathError(err)
+	}
+	return nil
+}
+
 // unwrapPathError drops the operation and path from an *os.PathError: the caller names the
 // file already.
 func unwrapPathError(err error) error {

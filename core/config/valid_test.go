@@ -25,6 +25,15 @@ var ignoreRanges = cmp.Options{
 	cmpopts.IgnoreFields(config.PluginPin{}, "DefRange"),
 }
 
+// abs is the absolute form of a path relative to the package directory, where tests run.
+func abs(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
 func flag(name string) sdk.Option       { return sdk.Option{Name: name, Flag: true} }
 func opt(name, value string) sdk.Option { return sdk.Option{Name: name, Value: value} }
 
@@ -189,6 +198,30 @@ var validConfigs = map[string]*config.Config{
 				SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 			},
 		},
+	},
+	"etcd_tls.hcl": {
+		Filename: "testdata/valid/etcd_tls.hcl",
+		Scope:    "batman",
+		Name:     "node4",
+		DataDir:  "/var/lib/postgresql/15/node4",
+		LoopWait: 10 * time.Second,
+		TTL:      30 * time.Second,
+		LogLevel: "info",
+		DCS: config.DCS{
+			Kind:      "etcd",
+			Endpoints: []string{"https://10.0.0.1:2379", "https://10.0.0.2:2379", "10.0.0.3:2379"},
+			// Relative to the configuration file's directory, as in file(), and made absolute.
+			CAFile:   abs("testdata/valid/etcd-tls/ca.crt"),
+			CertFile: abs("testdata/valid/etcd-tls/client.crt"),
+			KeyFile:  abs("testdata/valid/etcd-tls/client.key"),
+		},
+		PostgreSQL: config.PostgreSQL{
+			PGCtlTimeout:         60 * time.Second,
+			CreateReplicaMethods: []string{"basebackup"},
+		},
+		Bootstrap: config.Bootstrap{Method: "initdb"},
+		Methods:   map[string]*config.Method{},
+		Plugins:   map[string]*config.PluginPin{},
 	},
 }
 

@@ -2,20 +2,25 @@ package dcs
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -38,6 +43,13 @@ type EtcdConfig struct {
 	RequestTimeout time.Duration
 	// Namespace is the first element of every key; default "/service", as in Patroni.
 	Namespace string
+	// CAFile holds the PEM certificates that sign etcd's server certificate; "" trusts the
+	// system's roots.
+	CAFile string
+	// CertFile and KeyFile are a PEM client certificate and its private key, for an etcd that
+	// checks client certificates (--client-cert-auth). They are given together.
+	CertFile string
+	KeyFile  string
 }
 
 // Default values of [EtcdConfig].
@@ -54,12 +66,56 @@ func (c EtcdConfig) String() string {
 	if c.Password != "" {
 		pw = "xxxxx"
 	}
-	return fmt.Sprintf("etcd{endpoints=%v ttl=%s username=%q password=%q dial_timeout=%s request_timeout=%s namespace=%q}",
-		c.Endpoints, c.TTL, c.Username, pw, c.DialTimeout, c.RequestTimeout, c.Namespace)
+	return fmt.Sprintf("etcd{endpoints=%v ttl=%s username=%q password=%q dial_timeout=%s request_timeout=%s namespace=%q ca_file=%q cert_file=%q key_file=%q}",
+		c.Endpoints, c.TTL, c.Username, pw, c.DialTimeout, c.RequestTimeout, c.Namespace, c.CAFile, c.CertFile, c.KeyFile)
 }
 
 // GoString is String, so %#v does not print the password either.
 func (c EtcdConfig) GoString() string { return c.String() }
+
+// usesTLS tells whether the client speaks TLS: a TLS file is given or an endpoint is https://.
+func (c EtcdConfig) usesTLS() bool {
+	if c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" {
+		return true
+	}
+	return slices.ContainsFunc(c.Endpoints, func(ep string) bool { return endpointScheme(ep) == "https" })
+}
+
+// endpointScheme is the lower-case scheme of an endpoint, "" for host:port.
+func endpointScheme(ep string) string {
+	scheme, _, found := strings.Cut(ep, "://")
+	if !found {
+		return ""
+	}
+	return strings.ToLower(scheme)
+}
+
+// tlsConfig reads the TLS files; it is nil when the client does not speak TLS.
+func (c EtcdConfig) tlsConfig() (*tls.Config, error) {
+	if !c.usesTLS() {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("while reading the etcd CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("while reading the etcd CA file %q: no PEM certificate in it", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("while loading the etcd client certificate %q with key %q: %w", c.CertFile, c.KeyFile, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
 
 func (c EtcdConfig) withDefaults() EtcdConfig {
 	if c.TTL == 0 {
@@ -80,6 +136,11 @@ func (c EtcdConfig) withDefaults() EtcdConfig {
 // OpenEtcd opens a session on scope in etcd. It does not contact etcd: the connection is made by
 // the first call that needs it, and the lease by the first call that writes a session-bound key,
 // so a store that cannot reach etcd reports ErrUnavailable from its calls and may be retried.
+//
+// The client speaks TLS (1.2 or later) when a TLS file is given or an endpoint is https://;
+// OpenEtcd reads the files, so a store opened later picks up renewed certificates. A failed
+// handshake (etcd refuses the client certificate, or CAFile does not sign etcd's) leaves etcd
+// unreachable: calls report ErrUnavailable with the reason.
 func OpenEtcd(ctx context.Context, cfg EtcdConfig, scope string, logger hclog.Logger) (Store, error) {
 	if err := validName("scope", scope); err != nil {
 		return nil, fmt.Errorf("while opening the etcd DCS: %w", err)
@@ -96,6 +157,19 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig, scope string, logger hclog.Lo
 		return nil, errors.New("while opening the etcd DCS: timeouts must be positive")
 	case cfg.Password != "" && cfg.Username == "":
 		return nil, errors.New("while opening the etcd DCS: a password is set without a username")
+	case (cfg.CertFile == "") != (cfg.KeyFile == ""):
+		return nil, errors.New("while opening the etcd DCS: a client certificate and its key go together; one is set without the other")
+	}
+	if cfg.usesTLS() {
+		for _, ep := range cfg.Endpoints {
+			if endpointScheme(ep) == "http" {
+				return nil, fmt.Errorf("while opening the etcd DCS: endpoint %q is plain HTTP although TLS is in use; write https:// or host:port", ep)
+			}
+		}
+	}
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("while opening the etcd DCS: %w", err)
 	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
@@ -103,6 +177,7 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig, scope string, logger hclog.Lo
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &etcdStore{
 		cfg:    cfg,
+		tls:    tc,
 		prefix: path.Clean("/"+cfg.Namespace+"/"+scope) + "/",
 		log:    logger.With("dcs", "etcd", "scope", scope),
 		base:   base,
@@ -113,7 +188,8 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig, scope string, logger hclog.Lo
 
 type etcdStore struct {
 	cfg    EtcdConfig
-	prefix string // "/service/<scope>/"
+	tls    *tls.Config // nil: plain text
+	prefix string      // "/service/<scope>/"
 	log    hclog.Logger
 	base   context.Context // lives until Close: the client, the keepalive and watchers
 	cancel context.CancelFunc
@@ -124,6 +200,11 @@ type etcdStore struct {
 	closed   bool
 	lostOnce sync.Once
 	lost     chan struct{}
+
+	// connErr is the latest reason gRPC gave for not reaching etcd, such as a refused
+	// certificate; nil after a call that succeeded. The etcd client reports a call that ran out
+	// of time with the bare context error, without it.
+	connErr atomic.Pointer[string]
 }
 
 var _ Store = (*etcdStore)(nil)
@@ -160,8 +241,10 @@ func (s *etcdStore) clientLocked(ctx context.Context) (*clientv3.Client, error) 
 		DialTimeout: s.cfg.DialTimeout,
 		Username:    s.cfg.Username,
 		Password:    s.cfg.Password,
+		TLS:         s.tls,
 		Context:     s.base,
 		Logger:      zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(s.noteConnError)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to etcd: %w", s.classify(ctx, err))
@@ -226,6 +309,19 @@ func (s *etcdStore) keepAlive(ka <-chan *clientv3.LeaseKeepAliveResponse, id cli
 	s.markLost()
 }
 
+// noteConnError keeps in connErr why a call could not reach etcd.
+func (s *etcdStore) noteConnError(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	if err == nil {
+		s.connErr.Store(nil)
+	} else if st, ok := status.FromError(err); ok {
+		if msg, found := strings.CutPrefix(st.Message(), "latest balancer error: "); found {
+			s.connErr.Store(&msg)
+		}
+	}
+	return err
+}
+
 // classify wraps err as ErrUnavailable when etcd could not be reached in time, or ErrSessionLost
 // when the lease is gone. ctx is the caller's: when it ended, err is its own affair.
 func (s *etcdStore) classify(ctx context.Context, err error) error {
@@ -243,10 +339,14 @@ func (s *etcdStore) classify(ctx context.Context, err error) error {
 		return err
 	}
 	at := strings.Join(s.cfg.Endpoints, ",")
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%w: etcd at %s did not answer in time: %w", ErrUnavailable, at, err)
+	why := ""
+	if msg := s.connErr.Load(); msg != nil && !strings.Contains(err.Error(), *msg) {
+		why = fmt.Sprintf(" (last connection error: %s)", *msg)
 	}
-	return fmt.Errorf("%w: etcd at %s: %w", ErrUnavailable, at, err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: etcd at %s did not answer in time: %w%s", ErrUnavailable, at, err, why)
+	}
+	return fmt.Errorf("%w: etcd at %s: %w%s", ErrUnavailable, at, err, why)
 }
 
 func unavailable(err error) bool {

@@ -26,12 +26,9 @@ import (
 
 // One etcd serves every test of the package, each on its own scope; TestMain stops it.
 var etcdServer struct {
-	once     sync.Once
-	cmd      *exec.Cmd
-	dir      string
-	endpoint string
-	exited   chan struct{}
-	err      error
+	once sync.Once
+	proc *etcdProcess
+	err  error
 }
 
 // etcdEndpoint starts the package's etcd on free loopback ports on first use.
@@ -39,67 +36,106 @@ func etcdEndpoint(t *testing.T) string {
 	t.Helper()
 	bin := testenv.LookPath(t, "etcd")
 	etcdServer.once.Do(func() {
-		for range 3 { // a free port may be taken between probing and binding
-			if etcdServer.err = startEtcd(bin); etcdServer.err == nil {
-				return
-			}
-		}
+		etcdServer.proc, etcdServer.err = launchEtcd(bin, etcdOptions{})
 	})
 	if etcdServer.err != nil {
 		t.Fatalf("starting etcd: %v", etcdServer.err)
 	}
-	return etcdServer.endpoint
+	return etcdServer.proc.endpoint
 }
 
-func startEtcd(bin string) error {
+func stopEtcd() {
+	if etcdServer.proc != nil {
+		etcdServer.proc.stop()
+	}
+}
+
+// etcdProcess is an etcd started on free loopback ports; stop ends it and removes its data.
+type etcdProcess struct {
+	cmd      *exec.Cmd
+	dir      string
+	endpoint string // client URL
+	exited   chan struct{}
+}
+
+// etcdOptions change how launchEtcd starts etcd.
+type etcdOptions struct {
+	// scheme of the client URL; "" is http.
+	scheme string
+	// flags are added to etcd's command line, such as its TLS files.
+	flags []string
+	// health asks etcd's /health endpoint; nil is http.DefaultClient.
+	health *http.Client
+}
+
+// launchEtcd starts etcd and waits until it is healthy. It tries again a few times, as a free
+// port may be taken between probing and binding.
+func launchEtcd(bin string, opts etcdOptions) (*etcdProcess, error) {
+	var err error
+	for range 3 {
+		var p *etcdProcess
+		if p, err = startEtcd(bin, opts); err == nil {
+			return p, nil
+		}
+	}
+	return nil, err
+}
+
+func startEtcd(bin string, opts etcdOptions) (*etcdProcess, error) {
+	if opts.scheme == "" {
+		opts.scheme = "http"
+	}
+	if opts.health == nil {
+		opts.health = http.DefaultClient
+	}
 	dir, err := os.MkdirTemp("", "pgimaged-etcd-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	clientPort, peerPort := freePort(), freePort()
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	clientURL := fmt.Sprintf("%s://127.0.0.1:%d", opts.scheme, clientPort)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
 	log, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
-		return err
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	defer log.Close()
-	cmd := exec.Command(bin,
-		"--name=pgimaged-test", "--data-dir="+filepath.Join(dir, "data"),
-		"--listen-client-urls="+clientURL, "--advertise-client-urls="+clientURL,
-		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=pgimaged-test="+peerURL,
-		"--logger=zap", "--log-level=error")
+	args := []string{
+		"--name=pgimaged-test", "--data-dir=" + filepath.Join(dir, "data"),
+		"--listen-client-urls=" + clientURL, "--advertise-client-urls=" + clientURL,
+		"--listen-peer-urls=" + peerURL, "--initial-advertise-peer-urls=" + peerURL,
+		"--initial-cluster=pgimaged-test=" + peerURL,
+		"--logger=zap", "--log-level=error",
+	}
+	cmd := exec.Command(bin, append(args, opts.flags...)...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
-		return err
+		return nil, err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	p := &etcdProcess{cmd: cmd, dir: dir, endpoint: clientURL, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
 	end := time.Now().Add(deadline)
 	for time.Now().Before(end) {
 		select {
-		case <-exited:
+		case <-p.exited:
 			out, _ := os.ReadFile(log.Name())
 			os.RemoveAll(dir)
-			return fmt.Errorf("etcd exited: %s", out)
+			return nil, fmt.Errorf("etcd exited: %s", out)
 		case <-time.After(100 * time.Millisecond):
 		}
-		if healthy(clientURL) {
-			etcdServer.cmd, etcdServer.dir, etcdServer.endpoint, etcdServer.exited = cmd, dir, clientURL, exited
-			return nil
+		if healthy(opts.health, clientURL) {
+			return p, nil
 		}
 	}
-	_ = cmd.Process.Kill()
-	<-exited
-	os.RemoveAll(dir)
-	return fmt.Errorf("etcd at %s not healthy after %s", clientURL, deadline)
+	p.stop()
+	return nil, fmt.Errorf("etcd at %s not healthy after %s", clientURL, deadline)
 }
 
-func healthy(url string) bool {
-	resp, err := http.Get(url + "/health")
+func healthy(client *http.Client, url string) bool {
+	resp, err := client.Get(url + "/health")
 	if err != nil {
 		return false
 	}
@@ -108,13 +144,11 @@ func healthy(url string) bool {
 	return resp.StatusCode == http.StatusOK && strings.Contains(string(b), `"true"`)
 }
 
-func stopEtcd() {
-	if etcdServer.cmd == nil {
-		return
-	}
-	_ = syscall.Kill(-etcdServer.cmd.Process.Pid, syscall.SIGKILL)
-	<-etcdServer.exited
-	os.RemoveAll(etcdServer.dir)
+// stop kills etcd and removes its data directory.
+func (p *etcdProcess) stop() {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+	os.RemoveAll(p.dir)
 }
 
 // freePort returns a loopback TCP port that nothing listens on.
