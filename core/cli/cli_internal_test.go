@@ -5,8 +5,10 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/sdk"
 )
 
 func TestPatroniArgumentsAreAccepted(t *testing.T) {
@@ -72,5 +74,25 @@ func TestShellJoin(t *testing.T) {
 	want := `/usr/bin/pg_basebackup --pgdata=/d '--dbname=host=x port=5432' '--label=it'\''s'`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestProgressDescription(t *testing.T) {
+	cases := []struct {
+		name    string
+		p       sdk.Progress
+		elapsed time.Duration
+		moved   int64
+		want    string
+	}{
+		{"start", sdk.Progress{Phase: "copy", Done: 0, Total: 1 << 30}, 0, 0, "basebackup (copy) 0 B of 1.0 GiB"},
+		{"running", sdk.Progress{Phase: "copy", Done: 512 << 20, Total: 1 << 30}, 4 * time.Second, 512 << 20, "basebackup (copy) 512.0 MiB of 1.0 GiB, 128.0 MiB/s, 4s left"},
+		{"unknown total", sdk.Progress{Done: 3 << 20}, 2 * time.Second, 2 << 20, "basebackup 3.0 MiB, 1.0 MiB/s"},
+		{"under a second: no rate yet", sdk.Progress{Phase: "copy", Done: 1 << 30, Total: 1 << 30}, 300 * time.Millisecond, 1 << 30, "basebackup (copy) 1.0 GiB of 1.0 GiB"},
+	}
+	for _, tc := range cases {
+		if got := describe("basebackup", tc.p, tc.elapsed, tc.moved); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

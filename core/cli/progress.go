@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -17,15 +18,19 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// progressDisplay draws one progress bar per method on a terminal: bytes, rate and ETA.
+// progressDisplay draws one progress bar per method and phase on a terminal, with bytes done,
+// the rate and the time left. Rate and time left are measured from the method's first progress
+// event, not from the bar's last redraw, so a burst of events cannot make them absurd.
 type progressDisplay struct {
-	mu     sync.Mutex
-	w      io.Writer
-	bar    *progressbar.ProgressBar
-	method string
-	phase  string
-	total  int64
-	last   time.Time
+	mu      sync.Mutex
+	w       io.Writer
+	bar     *progressbar.ProgressBar
+	method  string
+	phase   string
+	started time.Time // first event of this method and phase
+	first   int64     // bytes done at that event
+	last    time.Time // last redraw
+	ended   bool      // the bar reached its end and drew its last line
 }
 
 func newProgressDisplay(w io.Writer) *progressDisplay { return &progressDisplay{w: w} }
@@ -34,46 +39,71 @@ func newProgressDisplay(w io.Writer) *progressDisplay { return &progressDisplay{
 func (d *progressDisplay) Update(method string, p sdk.Progress) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.bar != nil && method == d.method && p.Phase == d.phase && p.Total > 0 && p.Total != d.total {
-		// pg_basebackup refines its estimate as it goes: same bar, new end.
-		d.bar.ChangeMax64(p.Total)
-		d.total = p.Total
-	}
 	if d.bar == nil || method != d.method || p.Phase != d.phase {
 		d.finishLocked()
 		max := p.Total
 		if max <= 0 {
-			max = -1 // unknown: a spinner with bytes and rate
-		}
-		desc := method
-		if p.Phase != "" {
-			desc += " (" + p.Phase + ")"
+			max = -1 // unknown: a spinner
 		}
 		d.bar = progressbar.NewOptions64(max,
 			progressbar.OptionSetWriter(d.w),
-			progressbar.OptionSetDescription(desc),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetPredictTime(false),
+			progressbar.OptionSetDescription(describe(method, p, 0, 0)),
 			progressbar.OptionOnCompletion(func() { _, _ = io.WriteString(d.w, "\n") }),
 		)
-		d.method, d.phase, d.total = method, p.Phase, p.Total
-		d.last = time.Time{}
+		d.method, d.phase, d.started, d.first, d.last, d.ended = method, p.Phase, time.Now(), p.Done, time.Time{}, false
 	}
-	// The bar's rate is bytes over the time between updates: updates microseconds apart (a
-	// burst, or the final event) would show absurd rates, so take at most four a second.
-	if time.Since(d.last) < 250*time.Millisecond && (p.Total <= 0 || p.Done < p.Total) {
+	if d.ended {
+		return // the bar has drawn its last line
+	}
+	if p.Total > 0 && p.Total != d.bar.GetMax64() {
+		d.bar.ChangeMax64(p.Total) // pg_basebackup refines its estimate as it goes
+	}
+	done := p.Total > 0 && p.Done >= p.Total
+	if !done && time.Since(d.last) < 250*time.Millisecond {
 		return
 	}
 	d.last = time.Now()
+	desc := describe(method, p, time.Since(d.started), p.Done-d.first)
+	if done {
+		// Reaching the end draws the bar a last time and ends its line: describe it first.
+		d.bar.Describe(desc)
+		_ = d.bar.Set64(p.Done)
+		d.ended = true
+		return
+	}
 	_ = d.bar.Set64(p.Done)
+	d.bar.Describe(desc)
 }
 
+// describe is the text left of the bar: what runs, how much is done, how fast, how long still.
+func describe(method string, p sdk.Progress, elapsed time.Duration, moved int64) string {
+	s := method
+	if p.Phase != "" {
+		s += " (" + p.Phase + ")"
+	}
+	s += " " + humanBytes(p.Done)
+	if p.Total > 0 {
+		s += " of " + humanBytes(p.Total)
+	}
+	if elapsed >= time.Second && moved > 0 {
+		rate := float64(moved) / elapsed.Seconds()
+		s += fmt.Sprintf(", %s/s", humanBytes(int64(rate)))
+		if p.Total > p.Done {
+			left := time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second))
+			s += ", " + left.Round(time.Second).String() + " left"
+		}
+	}
+	return s
+}
+
+// finishLocked ends the current bar's line; a bar that did not reach its end stays where it
+// stopped (the method failed or moved to another phase).
 func (d *progressDisplay) finishLocked() {
-	if d.bar != nil && !d.bar.IsFinished() {
-		_ = d.bar.Finish()
+	if d.bar != nil && !d.ended {
+		_ = d.bar.Exit()
 	}
 	d.bar = nil
 }
