@@ -142,47 +142,10 @@ func randomHex(t testing.TB) string {
 // port, the cluster's credentials and DCS. extra is HCL for this member only (tags...).
 func (c *agentCluster) member(t *testing.T, name, extra string) *node {
 	t.Helper()
-	n := &node{dir: workDir(t), port: pgtest.FreePort(t), superPass: c.superPass, replPass: c.replPass}
-	if err := os.Mkdir(filepath.Join(n.dir, name), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	n.dataDir = filepath.Join(n.dir, name, "data")
-	writeFile(t, n.dir, "repl.pw", c.replPass+"\n", 0o600)
-	n.env = []string{"E2E_SUPERUSER_PASSWORD=" + c.superPass}
-	cfg := fmt.Sprintf(`
-scope      = %q
-name       = %q
-data_dir   = %q
-plugin_dir = %q
-%s
-%s
-
-postgresql {
-  bin_dir = %q
-  listen  = "127.0.0.1:%d"
-  parameters = { shared_buffers = "16MB", fsync = "off", max_connections = 30 }
-  pg_hba = [
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication replicator 127.0.0.1/32 scram-sha-256",
-  ]
-  authentication {
-    superuser {
-      username = "postgres"
-      password = env("E2E_SUPERUSER_PASSWORD")
-    }
-    replication {
-      username = "replicator"
-      password = file("repl.pw")
-    }
-  }
-}
-
-method "basebackup" { checkpoint = "fast" }
-%s
-`, c.scope, name, n.dataDir, pluginDir(t), c.dcs, extra, testenv.PGBinDir(t), n.port, c.shared)
-	n.config = writeFile(t, n.dir, name+".hcl", cfg, 0o600)
-	stopServerAtCleanup(t, n.dataDir)
-	return n
+	return writeNode(t, nodeSpec{
+		scope: c.scope, name: name, nameInPath: true, top: c.dcs + "\n" + extra,
+		extra: "method \"basebackup\" { checkpoint = \"fast\" }\n" + c.shared, superPass: c.superPass, replPass: c.replPass,
+	})
 }
 
 // start starts the member's agent.

@@ -32,15 +32,39 @@ func newNode(t *testing.T, name, extra, params string) *node {
 // newNodeWith is newNode with given passwords (a replica must use its primary's).
 func newNodeWith(t *testing.T, name, extra, params, superPass, replPass string) *node {
 	t.Helper()
-	n := &node{dir: workDir(t), port: pgtest.FreePort(t), superPass: superPass, replPass: replPass}
+	return writeNode(t, nodeSpec{scope: "e2e", name: name, params: params, extra: extra, superPass: superPass, replPass: replPass})
+}
+
+// nodeSpec is what differs between the members the tests configure.
+type nodeSpec struct {
+	scope, name         string
+	nameInPath          bool   // data directory <dir>/<name>/data instead of <dir>/data
+	top                 string // top-level settings: dcs block, loop_wait, tags
+	params              string // more postgresql parameters, each as ", name = value"
+	extra               string // blocks after postgresql: bootstrap, methods
+	superPass, replPass string
+}
+
+// writeNode writes one member's configuration into a fresh directory: its own port, the
+// passwords through env() and file(), password logins and replication from 127.0.0.1.
+func writeNode(t *testing.T, s nodeSpec) *node {
+	t.Helper()
+	n := &node{dir: workDir(t), port: pgtest.FreePort(t), superPass: s.superPass, replPass: s.replPass}
 	n.dataDir = filepath.Join(n.dir, "data")
+	if s.nameInPath {
+		if err := os.Mkdir(filepath.Join(n.dir, s.name), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		n.dataDir = filepath.Join(n.dir, s.name, "data")
+	}
 	writeFile(t, n.dir, "repl.pw", n.replPass+"\n", 0o600)
 	n.env = []string{"E2E_SUPERUSER_PASSWORD=" + n.superPass}
 	cfg := fmt.Sprintf(`
-scope      = "e2e"
+scope      = %q
 name       = %q
 data_dir   = %q
 plugin_dir = %q
+%s
 
 postgresql {
   bin_dir = %q
@@ -62,8 +86,8 @@ postgresql {
   }
 }
 %s
-`, name, n.dataDir, pluginDir(t), testenv.PGBinDir(t), n.port, params, extra)
-	n.config = writeFile(t, n.dir, name+".hcl", cfg, 0o600)
+`, s.scope, s.name, n.dataDir, pluginDir(t), s.top, testenv.PGBinDir(t), n.port, s.params, s.extra)
+	n.config = writeFile(t, n.dir, s.name+".hcl", cfg, 0o600)
 	stopServerAtCleanup(t, n.dataDir)
 	return n
 }
