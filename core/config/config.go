@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -214,8 +215,12 @@ func maskSecret(s string) string {
 // nil, so that [Config.Files] can be handed to [WriteDiagnostics]; when the diagnostics hold
 // errors it is partial and must not be used otherwise.
 func Load(filename string) (*Config, hcl.Diagnostics) {
-	src, err := os.ReadFile(filename)
+	src, err := readConfigFile(filename)
 	if err != nil {
+		var big *errTooLarge
+		if errors.As(err, &big) {
+			return &Config{Filename: filename, files: map[string]*hcl.File{}}, tooLarge(filename, big.size)
+		}
 		detail := err.Error()
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -228,6 +233,31 @@ func Load(filename string) (*Config, hcl.Diagnostics) {
 		}}
 	}
 	return Parse(filename, src)
+}
+
+type errTooLarge struct{ size int64 }
+
+func (e *errTooLarge) Error() string { return fmt.Sprintf("%d bytes is too large", e.size) }
+
+// readConfigFile reads filename, but no more than MaxConfigSize bytes.
+func readConfigFile(filename string) ([]byte, error) {
+	f, err := os.Open(filename)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > MaxConfigSize {
+		size := int64(len(src))
+		if fi, err := f.Stat(); err == nil && fi.Size() > size {
+			size = fi.Size()
+		}
+		return nil, &errTooLarge{size: size}
+	}
+	return src, nil
 }
 
 // Files returns the parsed source files, for [WriteDiagnostics].

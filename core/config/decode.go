@@ -29,6 +29,14 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 		Plugins:  map[string]*PluginPin{},
 		Ranges:   map[string]hcl.Range{},
 	}
+	if len(src) > MaxConfigSize {
+		cfg.files = map[string]*hcl.File{}
+		return cfg, tooLarge(filename, int64(len(src)))
+	}
+	if diags := checkNesting(src, filename); diags.HasErrors() {
+		cfg.files = map[string]*hcl.File{filename: {Bytes: src}}
+		return cfg, diags
+	}
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	cfg.files = p.Files()
