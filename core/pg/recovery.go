@@ -161,4 +161,3 @@ func removeFiles(dir string, names ...string) error {
 	}
 	return nil
 }
-
