@@ -22,6 +22,8 @@ const (
 	DefaultLogLevel      = "info"
 	DefaultReplicaMethod = "basebackup"
 	DefaultBootstrap     = "initdb"
+	// DefaultRecoveryTimeout bounds the wait for a promoting recovery after a bootstrap.
+	DefaultRecoveryTimeout = time.Hour
 )
 
 // DCS kinds.
@@ -41,13 +43,6 @@ var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 // InitdbRefused are the initdb options a configuration may not give: pgimaged sets them itself
 // or they would defeat the bootstrap. "no-sync" is the current spelling of "nosync".
 var InitdbRefused = []string{"pgdata", "nosync", "no-sync", "pwfile", "sync-only", "version"}
-
-// ReservedMethodKeys are the attributes of a method block that pgimaged reads itself. They are
-// never handed to a plugin as options.
-var ReservedMethodKeys = []string{
-	"command", "plugin", "no_params", "no_master", "no_leader", "keep_data", "attempts",
-	"retry_wait", "timeout", "recovery_conf", "keep_existing_recovery_conf", "options",
-}
 
 // Config is a decoded configuration file.
 //
@@ -128,7 +123,7 @@ type Bootstrap struct {
 	InitdbRanges    []hcl.Range // parallel to Initdb
 	PostBootstrap   string
 	Timeout         time.Duration // whole bootstrap method; 0 when not set
-	RecoveryTimeout time.Duration // wait for a promoting recovery to end; 0 when not set
+	RecoveryTimeout time.Duration // wait for a promoting recovery to end; defaults to 1h
 }
 
 // Method is a `method "<label>" { ... }` block: a bootstrap or replica creation method.
@@ -158,6 +153,10 @@ type Method struct {
 
 	Options      sdk.Options
 	OptionRanges []hcl.Range
+	// OptionsBody holds the block's attributes that pgimaged does not read itself, as
+	// written, with their ranges, for a plugin's schema to be checked against; nil when the
+	// configuration has no block for the method.
+	OptionsBody hcl.Body
 
 	// KeyRanges holds where each key pgimaged reads itself was written (by HCL name).
 	KeyRanges map[string]hcl.Range
