@@ -153,9 +153,9 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	if diags.HasErrors() || f == nil {
 		return cfg, diags
 	}
-	recordRanges(cfg.Ranges, f.Body.(*hclsyntax.Body), "")
 	baseDir := filepath.Dir(filename)
-	d := &decoder{ctx: evalContext(baseDir), cfg: cfg, baseDir: baseDir}
+	d := &decoder{ctx: evalContext(baseDir), cfg: cfg, baseDir: baseDir, exprs: map[string]hcl.Expression{}}
+	d.walk(f.Body.(*hclsyntax.Body), "")
 	var s fileSchema
 	d.add(gohcl.DecodeBody(f.Body, d.ctx, &s))
 	d.required(f.Body, "scope", "name", "data_dir")
@@ -177,16 +177,18 @@ func (d *decoder) required(body hcl.Body, names ...string) {
 	}
 }
 
-// recordRanges fills ranges from the syntax tree: every attribute by its path, each element of
-// a literal list as path[i], every block by its type (and label, for method and plugin). The
+// walk records where each setting was written, from the syntax tree: every attribute by its
+// path, each element of a literal list as path[i], every block by its type (and label, for
+// method and plugin), in Config.Ranges; and the expressions of attributes and elements. The
 // first of duplicate blocks wins.
-func recordRanges(ranges map[string]hcl.Range, body *hclsyntax.Body, prefix string) {
+func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
 	for name, attr := range body.Attributes {
 		p := join(prefix, name)
-		ranges[p] = attr.Expr.Range()
+		d.cfg.Ranges[p], d.exprs[p] = attr.Expr.Range(), attr.Expr
 		if list, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok {
 			for i, e := range list.Exprs {
-				ranges[fmt.Sprintf("%s[%d]", p, i)] = e.Range()
+				ep := fmt.Sprintf("%s[%d]", p, i)
+				d.cfg.Ranges[ep], d.exprs[ep] = e.Range(), e
 			}
 		}
 	}
@@ -195,9 +197,9 @@ func recordRanges(ranges map[string]hcl.Range, body *hclsyntax.Body, prefix stri
 		if len(b.Labels) > 0 && b.Type != "dcs" {
 			p += "." + b.Labels[0]
 		}
-		if _, dup := ranges[p]; !dup {
-			ranges[p] = b.DefRange()
-			recordRanges(ranges, b.Body, p)
+		if _, dup := d.cfg.Ranges[p]; !dup {
+			d.cfg.Ranges[p] = b.DefRange()
+			d.walk(b.Body, p)
 		}
 	}
 }
@@ -219,7 +221,8 @@ var (
 type decoder struct {
 	ctx     *hcl.EvalContext
 	cfg     *Config
-	baseDir string // the configuration file's directory: relative paths start there
+	baseDir string                    // the configuration file's directory: relative paths start there
+	exprs   map[string]hcl.Expression // by path, as in Config.Ranges
 	diags   hcl.Diagnostics
 }
 
@@ -243,6 +246,16 @@ func (d *decoder) wrongType(rng hcl.Range, name, want string) {
 func quote(expr hcl.Expression, s string) string {
 	if callsFunction(expr) {
 		return "(the value read by env() or file())"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// quoteAt is quote for the setting at path.
+func (d *decoder) quoteAt(path, s string) string {
+	for p := path; p != ""; p = parentPath(p) {
+		if e, ok := d.exprs[p]; ok {
+			return quote(e, s)
+		}
 	}
 	return fmt.Sprintf("%q", s)
 }
@@ -368,29 +381,8 @@ func (d *decoder) duration(expr hcl.Expression, name string) (time.Duration, boo
 	return dur, true
 }
 
-// stringList decodes a list of strings.
+// stringList decodes a list of strings; diagnostics about an element point at the list.
 func (d *decoder) stringList(expr hcl.Expression, name string) ([]string, bool) {
-	if elems, diags := hcl.ExprList(expr); !diags.HasErrors() {
-		out := make([]string, 0, len(elems))
-		ok := true
-		for _, e := range elems {
-			v, diags := e.Value(d.ctx)
-			d.add(diags)
-			if diags.HasErrors() {
-				ok = false
-				continue
-			}
-			v, _ = v.Unmark()
-			str, err := convert.Convert(v, cty.String)
-			if err != nil || v.IsNull() || !str.IsKnown() {
-				d.wrongType(e.Range(), name, "list of strings")
-				ok = false
-				continue
-			}
-			out = append(out, str.AsString())
-		}
-		return out, ok
-	}
 	v, ok := d.value(expr)
 	if !ok {
 		return nil, false
@@ -407,6 +399,13 @@ func (d *decoder) stringList(expr hcl.Expression, name string) ([]string, bool) 
 	return out, true
 }
 
+// written reports whether expr gives a value: an attribute that is left out, or set to null,
+// does not.
+func written(expr hcl.Expression) bool {
+	v, diags := expr.Value(nil)
+	return diags.HasErrors() || !v.IsNull()
+}
+
 // item is one name = value pair of an object with where it was written.
 type item struct {
 	name  string
@@ -415,26 +414,15 @@ type item struct {
 	vrng  hcl.Range // the value, for pointing at a bad value
 }
 
-// pairs decodes an object into its name = value pairs in source order. When the expression is
-// not a literal object the pairs come in name order and all point at the expression. ok is
-// false after any error; the pairs decoded without error are returned.
+// pairs decodes an object, written literally, into its name = value pairs in source order. ok
+// is false after any error; the pairs decoded without error are returned.
 func (d *decoder) pairs(expr hcl.Expression, name string) ([]item, bool) {
 	kvs, diags := hcl.ExprMap(expr)
 	if diags.HasErrors() {
-		v, ok := d.value(expr)
-		if !ok {
-			return nil, false
-		}
-		if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		if written(expr) {
 			d.wrongType(expr.Range(), name, "map")
-			return nil, false
 		}
-		out := make([]item, 0, v.LengthInt())
-		for it := v.ElementIterator(); it.Next(); {
-			k, e := it.Element()
-			out = append(out, item{name: k.AsString(), value: e, rng: expr.Range(), vrng: expr.Range()})
-		}
-		return out, true
+		return nil, false
 	}
 	out := make([]item, 0, len(kvs))
 	ok := true
@@ -789,26 +777,30 @@ func (d *decoder) check() {
 	}
 	seen := map[string]int{}
 	for i, name := range c.PostgreSQL.CreateReplicaMethods {
-		rng := c.RangeOf(fmt.Sprintf("postgresql.create_replica_methods[%d]", i))
+		path := fmt.Sprintf("postgresql.create_replica_methods[%d]", i)
 		if j, dup := seen[name]; dup {
-			d.errorAt(rng, "Duplicate replica method", "create_replica_methods names %q twice (also at position %d).", name, j+1)
+			d.errorAt(c.RangeOf(path), "Duplicate replica method", "create_replica_methods names %s twice (also at position %d).", d.quoteAt(path, name), j+1)
 			continue
 		}
 		seen[name] = i
-		d.checkDefined(rng, "create_replica_methods", name, ReplicaBuiltins)
+		d.checkDefined(path, "create_replica_methods", name, ReplicaBuiltins)
 	}
-	d.checkDefined(c.RangeOf("bootstrap.method"), "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
+	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
 }
 
-// checkDefined reports a method name that is neither a method block nor one of builtins.
-func (d *decoder) checkDefined(rng hcl.Range, setting, name string, builtins []string) {
+// checkDefined reports a method name, set at path, that is neither a method block nor one of
+// builtins.
+func (d *decoder) checkDefined(path, setting, name string, builtins []string) {
 	if _, ok := d.cfg.Methods[name]; ok || slices.Contains(builtins, name) {
 		return
 	}
-	candidates := slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods)))
-	d.errorAt(rng, "Undefined method",
-		"%s names %q, but there is no method %q block; the methods that work without one are %s.%s",
-		setting, name, name, strings.Join(builtins, ", "), suggest(name, candidates))
+	q, hint := d.quoteAt(path, name), ""
+	if q == fmt.Sprintf("%q", name) {
+		hint = suggest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods))))
+	}
+	d.errorAt(d.cfg.RangeOf(path), "Undefined method",
+		"%s names %s, but there is no method %s block; the methods that work without one are %s.%s",
+		setting, q, q, strings.Join(builtins, ", "), hint)
 }
 
 // sortDiagnostics orders diagnostics by where they point, so that they read top to bottom;

@@ -62,14 +62,17 @@ func (d *decoder) method(s *methodSchema) {
 	m.Timeout, _ = d.duration(s.Timeout, "timeout")
 	d.recoveryConf(m, s.RecoveryConf)
 
-	var items []optItem
 	rest, diags := s.Rest.JustAttributes()
 	d.add(diags)
+	var attrs []item
 	for _, attr := range rest {
-		if it, ok := d.attributeOption(attr); ok {
-			items = append(items, it)
+		v, diags := attr.Expr.Value(d.ctx)
+		d.add(diags)
+		if !diags.HasErrors() {
+			attrs = append(attrs, item{name: attr.Name, value: v, rng: attr.Range, vrng: attr.Expr.Range()})
 		}
 	}
+	items := d.optionItems(attrs, false)
 	for _, it := range d.listOptions(s.Options, "options", false) {
 		if slices.Contains(ReservedMethodKeys, it.opt.Name) {
 			d.errorAt(it.rng, "Reserved option name",
@@ -127,84 +130,50 @@ type optItem struct {
 	rng hcl.Range
 }
 
-// attributeOption decodes an attribute of a method block that is an option for the plugin.
-func (d *decoder) attributeOption(attr *hcl.Attribute) (optItem, bool) {
-	if err := sdk.CheckName(attr.Name); err != nil {
-		d.errorAt(attr.NameRange, "Invalid option name", "%s.", err)
-		return optItem{}, false
-	}
-	v, diags := attr.Expr.Value(d.ctx)
-	d.add(diags)
-	if diags.HasErrors() {
-		return optItem{}, false
-	}
-	s, err := RenderValue(v)
-	if err != nil {
-		d.errorAt(attr.Expr.Range(), "Invalid option value", "option %q: %s.", attr.Name, err)
-		return optItem{}, false
-	}
-	return optItem{opt: sdk.Option{Name: attr.Name, Value: s}, rng: attr.Range}, true
-}
-
 // listOptions decodes the list form: a string element is a flag, an object element gives
 // name = value options in source order. With boolFlags a true value makes a flag and a false
 // one drops the option (initdb); otherwise booleans render as "true" and "false".
 func (d *decoder) listOptions(expr hcl.Expression, name string, boolFlags bool) []optItem {
-	var out []optItem
 	elems, diags := hcl.ExprList(expr)
 	if diags.HasErrors() {
-		v, ok := d.value(expr)
-		if !ok {
-			return nil
-		}
-		if !v.Type().IsTupleType() && !v.Type().IsListType() {
+		if written(expr) {
 			d.wrongType(expr.Range(), name, "list")
-			return nil
 		}
-		for _, e := range v.AsValueSlice() {
-			out = append(out, d.listElement(e, nil, expr.Range(), boolFlags)...)
-		}
-		return out
+		return nil
 	}
+	var out []optItem
 	for _, e := range elems {
 		v, diags := e.Value(d.ctx)
 		d.add(diags)
 		if !diags.HasErrors() {
-			out = append(out, d.listElement(v, e, e.Range(), boolFlags)...)
+			out = append(out, d.listElement(v, e, boolFlags)...)
 		}
 	}
 	return out
 }
 
-// listElement decodes one element of a list-form option list; expr is nil when the element
-// is not written literally, and rng is where it was written.
-func (d *decoder) listElement(v cty.Value, expr hcl.Expression, rng hcl.Range, boolFlags bool) []optItem {
+// listElement decodes one element, written as expr, of a list-form option list.
+func (d *decoder) listElement(v cty.Value, expr hcl.Expression, boolFlags bool) []optItem {
 	v, _ = v.Unmark()
 	switch {
 	case !v.IsNull() && v.Type() == cty.String:
 		s := v.AsString()
 		if err := sdk.CheckName(s); err != nil {
 			detail := err.Error() + "."
-			if k, val, found := strings.Cut(s, "="); found && sdk.CheckName(k) == nil && (expr == nil || !callsFunction(expr)) {
+			if callsFunction(expr) {
+				detail = "The option name read by env() or file() must be a long option name without leading dashes, '=', spaces or control characters."
+			} else if k, val, found := strings.Cut(s, "="); found && sdk.CheckName(k) == nil {
 				detail += fmt.Sprintf(" For an option with a value write an object: { %s = %q }.", k, val)
 			}
-			d.errorAt(rng, "Invalid option name", "%s", detail)
+			d.errorAt(expr.Range(), "Invalid option name", "%s", detail)
 			return nil
 		}
-		return []optItem{{opt: sdk.Option{Name: s, Flag: true}, rng: rng}}
+		return []optItem{{opt: sdk.Option{Name: s, Flag: true}, rng: expr.Range()}}
 	case !v.IsNull() && (v.Type().IsObjectType() || v.Type().IsMapType()):
-		var items []item
-		if expr != nil {
-			items, _ = d.pairs(expr, "options")
-		} else {
-			for it := v.ElementIterator(); it.Next(); {
-				k, e := it.Element()
-				items = append(items, item{name: k.AsString(), value: e, rng: rng, vrng: rng})
-			}
-		}
+		items, _ := d.pairs(expr, "options")
 		return d.optionItems(items, boolFlags)
 	}
-	d.errorAt(rng, "Invalid option",
+	d.errorAt(expr.Range(), "Invalid option",
 		"An element of an option list must be a flag name (a string) or an object of name = value options.")
 	return nil
 }
@@ -234,14 +203,11 @@ func (d *decoder) optionItems(items []item, boolFlags bool) []optItem {
 
 // initdbOptions decodes bootstrap.initdb in map or list form.
 func (d *decoder) initdbOptions(expr hcl.Expression) []optItem {
-	v, ok := d.value(expr)
-	switch {
-	case !ok:
-		return nil
-	case v.Type().IsObjectType() || v.Type().IsMapType():
+	if _, diags := hcl.ExprMap(expr); !diags.HasErrors() {
 		items, _ := d.pairs(expr, "initdb")
 		return d.optionItems(items, true)
-	case v.Type().IsTupleType() || v.Type().IsListType():
+	}
+	if _, diags := hcl.ExprList(expr); !diags.HasErrors() || !written(expr) {
 		return d.listOptions(expr, "initdb", true)
 	}
 	d.wrongType(expr.Range(), "initdb", "list or map")
