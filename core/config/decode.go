@@ -718,14 +718,8 @@ func (d *decoder) bootstrap(s *bootstrapSchema) {
 }
 
 func (d *decoder) plugin(s *pluginSchema) {
-	if !labelPattern.MatchString(s.Name) {
-		d.errorAt(s.NameRange, "Invalid plugin name",
-			"Plugin name %q must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", s.Name)
-		return
-	}
-	if first, dup := d.cfg.Plugins[s.Name]; dup {
-		d.errorAt(s.DefRange, fmt.Sprintf("Duplicate plugin %q block", s.Name),
-			"Each plugin is pinned once. The first is at %s.", first.DefRange.String())
+	first, dup := d.cfg.Plugins[s.Name]
+	if d.badName("plugin", s.Name, s.NameRange, nil) || dup && d.duplicate("plugin", s.Name, s.DefRange, first.DefRange) {
 		return
 	}
 	pin := &PluginPin{Name: s.Name, DefRange: s.DefRange}
@@ -739,6 +733,27 @@ func (d *decoder) plugin(s *pluginSchema) {
 				"sha256 must be 64 hexadecimal digits (the output of sha256sum); this one has %d characters.", utf8.RuneCountInString(sum))
 		}
 	}
+}
+
+// badName reports a method or plugin name that is not spelt like one; expr is where it was
+// written as a value, nil for a block label.
+func (d *decoder) badName(what, name string, rng hcl.Range, expr hcl.Expression) bool {
+	if labelPattern.MatchString(name) {
+		return false
+	}
+	q := fmt.Sprintf("%q", name)
+	if expr != nil {
+		q = quote(expr, name)
+	}
+	d.errorAt(rng, "Invalid "+what+" name",
+		"The %s name %s must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", what, q)
+	return true
+}
+
+// duplicate reports a second method or plugin block with the label of one at first.
+func (d *decoder) duplicate(what, label string, rng, first hcl.Range) bool {
+	d.errorAt(rng, fmt.Sprintf("Duplicate %s %q block", what, label), "Each %s block has its own label. The first is at %s.", what, first.String())
+	return true
 }
 
 // applyDefaults is the one place where settings the configuration leaves out get their

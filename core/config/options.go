@@ -17,14 +17,8 @@ import (
 )
 
 func (d *decoder) method(s *methodSchema) {
-	if !labelPattern.MatchString(s.Label) {
-		d.errorAt(s.LabelRange, "Invalid method name",
-			"Method name %q must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", s.Label)
-		return
-	}
-	if first, dup := d.cfg.Methods[s.Label]; dup {
-		d.errorAt(s.DefRange, fmt.Sprintf("Duplicate method %q block", s.Label),
-			"Each method is defined once. The first is at %s.", first.DefRange.String())
+	first, dup := d.cfg.Methods[s.Label]
+	if d.badName("method", s.Label, s.LabelRange, nil) || dup && d.duplicate("method", s.Label, s.DefRange, first.DefRange) {
 		return
 	}
 	m := &Method{Label: s.Label, DefRange: s.DefRange, OptionsBody: s.Rest, KeyRanges: map[string]hcl.Range{}}
@@ -37,13 +31,8 @@ func (d *decoder) method(s *methodSchema) {
 		}
 	}
 	m.Command, _ = d.nonEmpty(s.Command, "command")
-	if p, ok := d.nonEmpty(s.Plugin, "plugin"); ok {
-		if labelPattern.MatchString(p) {
-			m.Plugin = p
-		} else {
-			d.errorAt(s.Plugin.Range(), "Invalid plugin name",
-				"Plugin name %s must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", quote(s.Plugin, p))
-		}
+	if p, ok := d.nonEmpty(s.Plugin, "plugin"); ok && !d.badName("plugin", p, s.Plugin.Range(), s.Plugin) {
+		m.Plugin = p
 	}
 	m.NoParams, _ = d.boolean(s.NoParams, "no_params")
 	m.KeepData, _ = d.boolean(s.KeepData, "keep_data")
