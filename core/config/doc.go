@@ -116,6 +116,9 @@
 // recovery_conf holds recovery settings; a `standby_mode` key in it, as in Patroni, is not a
 // setting but asks for standby.signal instead of recovery.signal ([Method.StandbyMode]).
 //
+// no_master (or no_leader) cannot be set on a method that basebackup runs: pg_basebackup always
+// copies from a running member.
+//
 // create_replica_methods and bootstrap.method must name a method block or a native method that
 // works without one ([ReplicaBuiltins], [BootstrapBuiltins]).
 //

@@ -46,6 +46,14 @@ func (d *decoder) method(s *methodSchema) {
 		noMaster = noMaster || noLeader
 	}
 	m.NoMaster = noMaster
+	if noMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
+		expr, name := s.NoMaster, "no_master"
+		if !written(expr) {
+			expr, name = s.NoLeader, "no_leader"
+		}
+		d.errorAt(expr.Range(), "No source for basebackup",
+			"basebackup copies from a running member with pg_basebackup, so it cannot be tried without one: remove %s.", name)
+	}
 	m.Attempts, _ = d.attempts(s.Attempts)
 	m.RetryWait, _ = d.duration(s.RetryWait, "retry_wait")
 	m.Timeout, _ = d.duration(s.Timeout, "timeout")
