@@ -54,6 +54,7 @@ test-go:
 test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzRenderValue$$' -fuzztime 5s ./core/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzNesting$$' -fuzztime 5s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzSplitCommand$$' -fuzztime 5s ./sdk/
 
 test-example:
@@ -62,6 +63,7 @@ test-example:
 ## bench: speed, measured side by side (see README)
 bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkLaunch' -benchtime 20x ./core/plugin/
+	$(GO) test -run '^$$' -bench 'BenchmarkParse' -benchtime 5x ./core/config/
 	$(GO) run ./examples/bench clone
 	$(GO) run ./examples/bench cluster
 

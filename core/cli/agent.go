@@ -80,13 +80,9 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	if d := node.Validate(ctx); printDiags(e, cfg, d) {
 		return exitConfig
 	}
-	loop := cfg.LoopWait
-	if loop <= 0 {
-		loop = config.DefaultLoopWait
-	}
 	agent := &engine.Agent{
 		Node:     node,
-		LoopWait: loop,
+		LoopWait: cfg.LoopWait,
 		Open: func(ctx context.Context) (dcs.Store, error) {
 			st, err := openDCS(ctx, cfg, logger.Named("dcs"))
 			if err != nil {

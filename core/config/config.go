@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -21,6 +22,8 @@ const (
 	DefaultLogLevel      = "info"
 	DefaultReplicaMethod = "basebackup"
 	DefaultBootstrap     = "initdb"
+	// DefaultRecoveryTimeout bounds the wait for a promoting recovery after a bootstrap.
+	DefaultRecoveryTimeout = time.Hour
 )
 
 // DCS kinds.
@@ -40,13 +43,6 @@ var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 // InitdbRefused are the initdb options a configuration may not give: pgimaged sets them itself
 // or they would defeat the bootstrap. "no-sync" is the current spelling of "nosync".
 var InitdbRefused = []string{"pgdata", "nosync", "no-sync", "pwfile", "sync-only", "version"}
-
-// ReservedMethodKeys are the attributes of a method block that pgimaged reads itself. They are
-// never handed to a plugin as options.
-var ReservedMethodKeys = []string{
-	"command", "plugin", "no_params", "no_master", "no_leader", "keep_data", "attempts",
-	"retry_wait", "timeout", "recovery_conf", "keep_existing_recovery_conf", "options",
-}
 
 // Config is a decoded configuration file.
 //
@@ -127,7 +123,7 @@ type Bootstrap struct {
 	InitdbRanges    []hcl.Range // parallel to Initdb
 	PostBootstrap   string
 	Timeout         time.Duration // whole bootstrap method; 0 when not set
-	RecoveryTimeout time.Duration // wait for a promoting recovery to end; 0 when not set
+	RecoveryTimeout time.Duration // wait for a promoting recovery to end; defaults to 1h
 }
 
 // Method is a `method "<label>" { ... }` block: a bootstrap or replica creation method.
@@ -157,6 +153,10 @@ type Method struct {
 
 	Options      sdk.Options
 	OptionRanges []hcl.Range
+	// OptionsBody holds the block's attributes that pgimaged does not read itself, as
+	// written, with their ranges, for a plugin's schema to be checked against; nil when the
+	// configuration has no block for the method.
+	OptionsBody hcl.Body
 
 	// KeyRanges holds where each key pgimaged reads itself was written (by HCL name).
 	KeyRanges map[string]hcl.Range
@@ -214,8 +214,12 @@ func maskSecret(s string) string {
 // nil, so that [Config.Files] can be handed to [WriteDiagnostics]; when the diagnostics hold
 // errors it is partial and must not be used otherwise.
 func Load(filename string) (*Config, hcl.Diagnostics) {
-	src, err := os.ReadFile(filename)
+	src, err := readConfigFile(filename)
 	if err != nil {
+		var big *errTooLarge
+		if errors.As(err, &big) {
+			return &Config{Filename: filename, files: map[string]*hcl.File{}}, tooLarge(filename, big.size)
+		}
 		detail := err.Error()
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -228,6 +232,31 @@ func Load(filename string) (*Config, hcl.Diagnostics) {
 		}}
 	}
 	return Parse(filename, src)
+}
+
+type errTooLarge struct{ size int64 }
+
+func (e *errTooLarge) Error() string { return fmt.Sprintf("%d bytes is too large", e.size) }
+
+// readConfigFile reads filename, but no more than MaxConfigSize bytes.
+func readConfigFile(filename string) ([]byte, error) {
+	f, err := os.Open(filename)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > MaxConfigSize {
+		size := int64(len(src))
+		if fi, err := f.Stat(); err == nil && fi.Size() > size {
+			size = fi.Size()
+		}
+		return nil, &errTooLarge{size: size}
+	}
+	return src, nil
 }
 
 // Files returns the parsed source files, for [WriteDiagnostics].

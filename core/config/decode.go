@@ -2,123 +2,213 @@ package config
 
 import (
 	"fmt"
-	"math"
+	"maps"
 	"math/big"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
+// The schema, decoded by gohcl. Attributes are kept as expressions: gohcl checks names,
+// required attributes and blocks; the decoder below evaluates each value once, with
+// pgimaged's rules (booleans in PostgreSQL's spellings, durations, paths) and diagnostics.
+type (
+	fileSchema struct {
+		Scope      hcl.Expression    `hcl:"scope"`
+		Name       hcl.Expression    `hcl:"name"`
+		DataDir    hcl.Expression    `hcl:"data_dir"`
+		PluginDir  hcl.Expression    `hcl:"plugin_dir,optional"`
+		LoopWait   hcl.Expression    `hcl:"loop_wait,optional"`
+		TTL        hcl.Expression    `hcl:"ttl,optional"`
+		Tags       hcl.Expression    `hcl:"tags,optional"`
+		Source     hcl.Expression    `hcl:"source,optional"`
+		LogLevel   hcl.Expression    `hcl:"log_level,optional"`
+		DCS        *dcsSchema        `hcl:"dcs,block"`
+		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
+		Bootstrap  *bootstrapSchema  `hcl:"bootstrap,block"`
+		Methods    []*methodSchema   `hcl:"method,block"`
+		Plugins    []*pluginSchema   `hcl:"plugin,block"`
+	}
+	dcsSchema struct {
+		Kind      string    `hcl:"kind,label"`
+		KindRange hcl.Range `hcl:"kind,label_range"`
+		DefRange  hcl.Range `hcl:",def_range"`
+		Body      hcl.Body  `hcl:",remain"` // decoded as fileDCSSchema or etcdSchema by Kind
+	}
+	fileDCSSchema struct {
+		Path hcl.Expression `hcl:"path,optional"`
+	}
+	etcdSchema struct {
+		Endpoints   hcl.Expression `hcl:"endpoints"`
+		Username    hcl.Expression `hcl:"username,optional"`
+		Password    hcl.Expression `hcl:"password,optional"`
+		DialTimeout hcl.Expression `hcl:"dial_timeout,optional"`
+		CAFile      hcl.Expression `hcl:"ca_file,optional"`
+		CertFile    hcl.Expression `hcl:"cert_file,optional"`
+		KeyFile     hcl.Expression `hcl:"key_file,optional"`
+
+		CertFileRange hcl.Range `hcl:"cert_file,attr_range"`
+		KeyFileRange  hcl.Range `hcl:"key_file,attr_range"`
+	}
+	postgresqlSchema struct {
+		BinDir               hcl.Expression        `hcl:"bin_dir,optional"`
+		Listen               hcl.Expression        `hcl:"listen,optional"`
+		ConnectAddress       hcl.Expression        `hcl:"connect_address,optional"`
+		Parameters           hcl.Expression        `hcl:"parameters,optional"`
+		PGHBA                hcl.Expression        `hcl:"pg_hba,optional"`
+		PGCtlTimeout         hcl.Expression        `hcl:"pg_ctl_timeout,optional"`
+		CreateReplicaMethods hcl.Expression        `hcl:"create_replica_methods,optional"`
+		Authentication       *authenticationSchema `hcl:"authentication,block"`
+	}
+	authenticationSchema struct {
+		Superuser   *credentialsSchema `hcl:"superuser,block"`
+		Replication *credentialsSchema `hcl:"replication,block"`
+	}
+	credentialsSchema struct {
+		Body     hcl.Body       `hcl:",body"`
+		Username hcl.Expression `hcl:"username"`
+		Password hcl.Expression `hcl:"password,optional"`
+	}
+	bootstrapSchema struct {
+		Method          hcl.Expression `hcl:"method,optional"`
+		Initdb          hcl.Expression `hcl:"initdb,optional"`
+		PostBootstrap   hcl.Expression `hcl:"post_bootstrap,optional"`
+		Timeout         hcl.Expression `hcl:"timeout,optional"`
+		RecoveryTimeout hcl.Expression `hcl:"recovery_timeout,optional"`
+	}
+	methodSchema struct {
+		Label                    string         `hcl:"name,label"`
+		LabelRange               hcl.Range      `hcl:"name,label_range"`
+		DefRange                 hcl.Range      `hcl:",def_range"`
+		Command                  hcl.Expression `hcl:"command,optional"`
+		Plugin                   hcl.Expression `hcl:"plugin,optional"`
+		NoParams                 hcl.Expression `hcl:"no_params,optional"`
+		NoMaster                 hcl.Expression `hcl:"no_master,optional"`
+		NoLeader                 hcl.Expression `hcl:"no_leader,optional"`
+		KeepData                 hcl.Expression `hcl:"keep_data,optional"`
+		Attempts                 hcl.Expression `hcl:"attempts,optional"`
+		RetryWait                hcl.Expression `hcl:"retry_wait,optional"`
+		Timeout                  hcl.Expression `hcl:"timeout,optional"`
+		RecoveryConf             hcl.Expression `hcl:"recovery_conf,optional"`
+		KeepExistingRecoveryConf hcl.Expression `hcl:"keep_existing_recovery_conf,optional"`
+		Options                  hcl.Expression `hcl:"options,optional"`
+		Rest                     hcl.Body       `hcl:",remain"` // the plugin's options
+	}
+	pluginSchema struct {
+		Name      string         `hcl:"name,label"`
+		NameRange hcl.Range      `hcl:"name,label_range"`
+		DefRange  hcl.Range      `hcl:",def_range"`
+		Path      hcl.Expression `hcl:"path,optional"`
+		SHA256    hcl.Expression `hcl:"sha256,optional"`
+	}
+)
+
+// ReservedMethodKeys are the attributes of a method block that pgimaged reads itself (the
+// attributes of its schema). They are never handed to a plugin as options.
+var ReservedMethodKeys = func() []string {
+	s, _ := gohcl.ImpliedBodySchema(methodSchema{})
+	keys := make([]string, 0, len(s.Attributes))
+	for _, a := range s.Attributes {
+		keys = append(keys, a.Name)
+	}
+	return keys
+}()
+
 // Parse decodes and checks a configuration whose text is src; filename names it in diagnostics
-// and is the base for relative paths in file(). The returned Config is never nil (see [Load]).
+// and is the base for relative paths. The returned Config is never nil (see [Load]).
 func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	cfg := &Config{
 		Filename: filename,
 		Methods:  map[string]*Method{},
 		Plugins:  map[string]*PluginPin{},
 		Ranges:   map[string]hcl.Range{},
+		files:    map[string]*hcl.File{filename: {Bytes: src}},
 	}
-	p := hclparse.NewParser()
-	f, diags := p.ParseHCL(src, filename)
-	cfg.files = p.Files()
+	if len(src) > MaxConfigSize {
+		cfg.files = map[string]*hcl.File{}
+		return cfg, tooLarge(filename, int64(len(src)))
+	}
+	if diags := checkNesting(src, filename); diags.HasErrors() {
+		return cfg, diags
+	}
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if f != nil {
+		cfg.files[filename] = f
+	}
 	if diags.HasErrors() || f == nil {
 		return cfg, diags
 	}
 	baseDir := filepath.Dir(filename)
-	d := &decoder{ctx: evalContext(baseDir), cfg: cfg, baseDir: baseDir}
-	d.root(f.Body)
+	d := &decoder{ctx: evalContext(baseDir), cfg: cfg, baseDir: baseDir, exprs: map[string]hcl.Expression{}}
+	d.walk(f.Body.(*hclsyntax.Body), "")
+	var s fileSchema
+	d.add(gohcl.DecodeBody(f.Body, d.ctx, &s))
+	d.required(f.Body, "scope", "name", "data_dir")
+	d.root(&s)
 	d.applyDefaults()
 	d.check()
 	sortDiagnostics(d.diags)
 	return cfg, append(diags, d.diags...)
 }
 
-var rootSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{
-		{Name: "scope", Required: true},
-		{Name: "name", Required: true},
-		{Name: "data_dir", Required: true},
-		{Name: "plugin_dir"},
-		{Name: "loop_wait"},
-		{Name: "ttl"},
-		{Name: "tags"},
-		{Name: "source"},
-		{Name: "log_level"},
-	},
-	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "dcs", LabelNames: []string{"kind"}},
-		{Type: "postgresql"},
-		{Type: "bootstrap"},
-		{Type: "method", LabelNames: []string{"name"}},
-		{Type: "plugin", LabelNames: []string{"name"}},
-	},
-}
-
-var dcsSchemas = map[string]*hcl.BodySchema{
-	DCSFile: {Attributes: []hcl.AttributeSchema{{Name: "path"}}},
-	DCSEtcd: {Attributes: []hcl.AttributeSchema{
-		{Name: "endpoints", Required: true},
-		{Name: "username"},
-		{Name: "password"},
-		{Name: "dial_timeout"},
-		{Name: "ca_file"},
-		{Name: "cert_file"},
-		{Name: "key_file"},
-	}},
-}
-
-var postgresqlSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{
-		{Name: "bin_dir"},
-		{Name: "listen"},
-		{Name: "connect_address"},
-		{Name: "parameters"},
-		{Name: "pg_hba"},
-		{Name: "pg_ctl_timeout"},
-		{Name: "create_replica_methods"},
-	},
-	Blocks: []hcl.BlockHeaderSchema{{Type: "authentication"}},
-}
-
-var authenticationSchema = &hcl.BodySchema{
-	Blocks: []hcl.BlockHeaderSchema{{Type: "superuser"}, {Type: "replication"}},
-}
-
-var credentialsSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "username", Required: true}, {Name: "password"}},
-}
-
-var bootstrapSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{
-		{Name: "method"},
-		{Name: "initdb"},
-		{Name: "post_bootstrap"},
-		{Name: "timeout"},
-		{Name: "recovery_timeout"},
-	},
-}
-
-var methodSchema = func() *hcl.BodySchema {
-	s := &hcl.BodySchema{}
-	for _, k := range ReservedMethodKeys {
-		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: k})
+// required reports each attribute in names that body leaves out, as hcl does for a required
+// attribute (gohcl treats attributes decoded as expressions as optional).
+func (d *decoder) required(body hcl.Body, names ...string) {
+	attrs, _ := body.JustAttributes()
+	for _, n := range names {
+		if _, ok := attrs[n]; !ok {
+			d.errorAt(body.MissingItemRange(), "Missing required argument", "The argument %q is required, but no definition was found.", n)
+		}
 	}
-	return s
-}()
+}
 
-var pluginSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "path"}, {Name: "sha256"}},
+// walk records where each setting was written, from the syntax tree: every attribute by its
+// path, each element of a literal list as path[i], every block by its type (and label, for
+// method and plugin), in Config.Ranges; and the expressions of attributes and elements. The
+// first of duplicate blocks wins.
+func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
+	for name, attr := range body.Attributes {
+		p := join(prefix, name)
+		d.cfg.Ranges[p], d.exprs[p] = attr.Expr.Range(), attr.Expr
+		if list, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok {
+			for i, e := range list.Exprs {
+				ep := fmt.Sprintf("%s[%d]", p, i)
+				d.cfg.Ranges[ep], d.exprs[ep] = e.Range(), e
+			}
+		}
+	}
+	for _, b := range body.Blocks {
+		p := join(prefix, b.Type)
+		if len(b.Labels) > 0 && b.Type != "dcs" {
+			p += "." + b.Labels[0]
+		}
+		if _, dup := d.cfg.Ranges[p]; !dup {
+			d.cfg.Ranges[p] = b.DefRange()
+			d.walk(b.Body, p)
+		}
+	}
+}
+
+func join(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
 }
 
 var (
@@ -131,7 +221,8 @@ var (
 type decoder struct {
 	ctx     *hcl.EvalContext
 	cfg     *Config
-	baseDir string // the configuration file's directory: relative paths start there
+	baseDir string                    // the configuration file's directory: relative paths start there
+	exprs   map[string]hcl.Expression // by path, as in Config.Ranges
 	diags   hcl.Diagnostics
 }
 
@@ -143,83 +234,116 @@ func (d *decoder) errorAt(rng hcl.Range, summary, detail string, args ...any) {
 	if len(args) > 0 {
 		detail = fmt.Sprintf(detail, args...)
 	}
-	d.diags = append(d.diags, &hcl.Diagnostic{
-		Severity: hcl.DiagError,
-		Summary:  summary,
-		Detail:   detail,
-		Subject:  rng.Ptr(),
-	})
-}
-
-func (d *decoder) record(path string, rng hcl.Range) {
-	d.cfg.Ranges[path] = rng
-}
-
-func join(prefix, name string) string {
-	if prefix == "" {
-		return name
-	}
-	return prefix + "." + name
-}
-
-// eval evaluates an expression; ok is false after errors or for null.
-func (d *decoder) eval(expr hcl.Expression) (cty.Value, bool) {
-	v, diags := expr.Value(d.ctx)
-	d.add(diags)
-	if diags.HasErrors() || !v.IsWhollyKnown() {
-		return cty.NilVal, false
-	}
-	v, _ = v.Unmark()
-	if v.IsNull() {
-		return cty.NilVal, false
-	}
-	return v, true
+	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()})
 }
 
 func (d *decoder) wrongType(rng hcl.Range, name, want string) {
 	d.errorAt(rng, "Incorrect attribute value type", "Inappropriate value for attribute %q: %s required.", name, want)
 }
 
-// str decodes a string attribute (numbers and bools are converted) and records its range.
-func (d *decoder) str(attr *hcl.Attribute, prefix string) (string, bool) {
-	d.record(join(prefix, attr.Name), attr.Expr.Range())
-	v, ok := d.eval(attr.Expr)
+// quote is s quoted for a diagnostic about expr, unless expr calls a function: what env() and
+// file() read is never shown.
+func quote(expr hcl.Expression, s string) string {
+	if callsFunction(expr) {
+		return "(the value read by env() or file())"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// quoteAt is quote for the setting at path.
+func (d *decoder) quoteAt(path, s string) string {
+	for p := path; p != ""; p = parentPath(p) {
+		if e, ok := d.exprs[p]; ok {
+			return quote(e, s)
+		}
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func callsFunction(expr hcl.Expression) bool {
+	e, ok := expr.(hclsyntax.Expression)
+	if !ok {
+		return false
+	}
+	found := false
+	_ = hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		_, call := n.(*hclsyntax.FunctionCallExpr)
+		found = found || call
+		return nil
+	})
+	return found
+}
+
+// value evaluates expr; ok is false after errors and for null, which is how an attribute that
+// is not written reads.
+func (d *decoder) value(expr hcl.Expression) (cty.Value, bool) {
+	if expr == nil {
+		return cty.NilVal, false
+	}
+	v, diags := expr.Value(d.ctx)
+	d.add(diags)
+	if diags.HasErrors() || !v.IsWhollyKnown() {
+		return cty.NilVal, false
+	}
+	v, _ = v.Unmark()
+	return v, !v.IsNull()
+}
+
+// str decodes a string (numbers and bools are converted).
+func (d *decoder) str(expr hcl.Expression, name string) (string, bool) {
+	v, ok := d.value(expr)
 	if !ok {
 		return "", false
 	}
-	return d.asString(v, attr.Expr.Range(), attr.Name)
-}
-
-func (d *decoder) asString(v cty.Value, rng hcl.Range, name string) (string, bool) {
 	s, err := convert.Convert(v, cty.String)
 	if err != nil {
-		d.wrongType(rng, name, "string")
+		d.wrongType(expr.Range(), name, "string")
 		return "", false
 	}
 	return s.AsString(), true
 }
 
 // nonEmpty is str that refuses "".
-func (d *decoder) nonEmpty(attr *hcl.Attribute, prefix string) (string, bool) {
-	s, ok := d.str(attr, prefix)
+func (d *decoder) nonEmpty(expr hcl.Expression, name string) (string, bool) {
+	s, ok := d.str(expr, name)
 	if ok && s == "" {
-		d.errorAt(attr.Expr.Range(), "Empty value", "%q must not be empty.", attr.Name)
+		d.errorAt(expr.Range(), "Empty value", "%q must not be empty.", name)
 		return "", false
 	}
 	return s, ok
 }
 
+// path decodes a non-empty path; a relative one is taken from the configuration file's
+// directory and made absolute, for every path alike.
+func (d *decoder) path(expr hcl.Expression, name string) (string, bool) {
+	p, ok := d.nonEmpty(expr, name)
+	if !ok {
+		return "", false
+	}
+	return d.resolve(p), true
+}
+
+func (d *decoder) resolve(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	if full, err := filepath.Abs(filepath.Join(d.baseDir, p)); err == nil {
+		return full
+	}
+	return filepath.Join(d.baseDir, p)
+}
+
 // boolean decodes a bool; like Patroni it also takes 1 and 0, and the strings PostgreSQL reads
-// as booleans.
-func (d *decoder) boolean(attr *hcl.Attribute) (bool, bool) {
-	v, ok := d.eval(attr.Expr)
+// as booleans ([sdk.ParseBool]).
+func (d *decoder) boolean(expr hcl.Expression, name string) (bool, bool) {
+	v, ok := d.value(expr)
 	if !ok {
 		return false, false
 	}
 	if b, ok := asBool(v); ok {
 		return b, true
 	}
-	d.wrongType(attr.Expr.Range(), attr.Name, "bool")
+	d.wrongType(expr.Range(), name, "bool")
 	return false, false
 }
 
@@ -228,98 +352,58 @@ func asBool(v cty.Value) (bool, bool) {
 	case cty.Bool:
 		return v.True(), true
 	case cty.Number:
-		f := v.AsBigFloat()
-		switch {
-		case f.Cmp(big.NewFloat(0)) == 0:
-			return false, true
-		case f.Cmp(big.NewFloat(1)) == 0:
-			return true, true
+		if f := v.AsBigFloat(); f.IsInt() && (f.Sign() == 0 || f.Cmp(big.NewFloat(1)) == 0) {
+			return f.Sign() != 0, true
 		}
 	case cty.String:
-		return parseBool(v.AsString())
+		b, err := sdk.ParseBool(v.AsString())
+		return b, err == nil
 	}
 	return false, false
 }
 
-// parseBool reads the spellings PostgreSQL accepts for a boolean setting.
-func parseBool(s string) (bool, bool) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true", "on", "yes", "1":
-		return true, true
-	case "false", "off", "no", "0":
-		return false, true
-	}
-	return false, false
-}
-
-// duration decodes a positive duration written like "10s" and records its range.
-func (d *decoder) duration(attr *hcl.Attribute, prefix string) (time.Duration, bool) {
-	s, ok := d.str(attr, prefix)
+// duration decodes a positive duration written like "10s".
+func (d *decoder) duration(expr hcl.Expression, name string) (time.Duration, bool) {
+	s, ok := d.str(expr, name)
 	if !ok {
 		return 0, false
 	}
 	dur, err := time.ParseDuration(s)
 	if err != nil {
-		d.errorAt(attr.Expr.Range(), "Invalid duration",
-			"%s: %q is not a duration; write a number with a unit, such as \"10s\", \"5m\" or \"1h\".", attr.Name, s)
+		d.errorAt(expr.Range(), "Invalid duration",
+			"%s: %s is not a duration; write a number with a unit, such as \"10s\", \"5m\" or \"1h\".", name, quote(expr, s))
 		return 0, false
 	}
 	if dur <= 0 {
-		d.errorAt(attr.Expr.Range(), "Invalid duration", "%s: the duration must be longer than zero.", attr.Name)
+		d.errorAt(expr.Range(), "Invalid duration", "%s: the duration must be longer than zero.", name)
 		return 0, false
 	}
 	return dur, true
 }
 
-// stringList decodes a list of strings and records the range of each element as path[i].
-func (d *decoder) stringList(attr *hcl.Attribute, prefix string) ([]string, bool) {
-	path := join(prefix, attr.Name)
-	d.record(path, attr.Expr.Range())
-	if elems, diags := hcl.ExprList(attr.Expr); !diags.HasErrors() {
-		out := make([]string, 0, len(elems))
-		ok := true
-		for i, e := range elems {
-			d.record(fmt.Sprintf("%s[%d]", path, i), e.Range())
-			v, diags := e.Value(d.ctx)
-			d.add(diags)
-			if diags.HasErrors() {
-				ok = false
-				continue
-			}
-			v, _ = v.Unmark()
-			if v.IsNull() {
-				d.wrongType(e.Range(), attr.Name, "list of strings")
-				ok = false
-				continue
-			}
-			s, sok := d.asString(v, e.Range(), attr.Name)
-			if !sok {
-				ok = false
-				continue
-			}
-			out = append(out, s)
-		}
-		return out, ok
-	}
-	v, ok := d.eval(attr.Expr)
+// stringList decodes a list of strings; diagnostics about an element point at the list.
+func (d *decoder) stringList(expr hcl.Expression, name string) ([]string, bool) {
+	v, ok := d.value(expr)
 	if !ok {
 		return nil, false
 	}
 	l, err := convert.Convert(v, cty.List(cty.String))
-	if err != nil {
-		d.wrongType(attr.Expr.Range(), attr.Name, "list of strings")
+	if err != nil || !l.IsWhollyKnown() || slices.ContainsFunc(l.AsValueSlice(), cty.Value.IsNull) {
+		d.wrongType(expr.Range(), name, "list of strings")
 		return nil, false
 	}
 	out := make([]string, 0, l.LengthInt())
-	for i, e := range l.AsValueSlice() {
-		d.record(fmt.Sprintf("%s[%d]", path, i), attr.Expr.Range())
-		if e.IsNull() {
-			d.wrongType(attr.Expr.Range(), attr.Name, "list of strings")
-			return nil, false
-		}
+	for _, e := range l.AsValueSlice() {
 		out = append(out, e.AsString())
 	}
 	return out, true
+}
+
+// written reports whether expr gives a value: an attribute that is left out, or set to null,
+// does not.
+func written(expr hcl.Expression) bool {
+	v, diags := expr.Value(nil)
+	return diags.HasErrors() || !v.IsNull()
 }
 
 // item is one name = value pair of an object with where it was written.
@@ -330,819 +414,368 @@ type item struct {
 	vrng  hcl.Range // the value, for pointing at a bad value
 }
 
-// pairs decodes an object expression into its name = value pairs in source order. When the
-// expression is not written as a literal object the pairs come in name order and all point at
-// the expression. ok is false after any error; the pairs decoded without error are returned.
+// pairs decodes an object, written literally, into its name = value pairs in source order. ok
+// is false after any error; the pairs decoded without error are returned.
 func (d *decoder) pairs(expr hcl.Expression, name string) ([]item, bool) {
-	if kvs, diags := hcl.ExprMap(expr); !diags.HasErrors() {
-		out := make([]item, 0, len(kvs))
-		ok := true
-		for _, kv := range kvs {
-			key, kok := d.key(kv.Key)
-			v, diags := kv.Value.Value(d.ctx)
-			d.add(diags)
-			if !kok || diags.HasErrors() {
-				ok = false
-				continue
-			}
-			v, _ = v.Unmark()
-			out = append(out, item{
-				name:  key,
-				value: v,
-				rng:   hcl.RangeBetween(kv.Key.Range(), kv.Value.Range()),
-				vrng:  kv.Value.Range(),
-			})
-		}
-		return out, ok
-	}
-	v, ok := d.eval(expr)
-	if !ok {
-		return nil, false
-	}
-	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
-		d.wrongType(expr.Range(), name, "map")
-		return nil, false
-	}
-	out := make([]item, 0, v.LengthInt())
-	for it := v.ElementIterator(); it.Next(); {
-		k, e := it.Element()
-		out = append(out, item{name: k.AsString(), value: e, rng: expr.Range(), vrng: expr.Range()})
-	}
-	return out, true
-}
-
-// key evaluates the key of an object constructor.
-func (d *decoder) key(expr hcl.Expression) (string, bool) {
-	k, diags := expr.Value(d.ctx)
-	d.add(diags)
+	kvs, diags := hcl.ExprMap(expr)
 	if diags.HasErrors() {
-		return "", false
+		if written(expr) {
+			d.wrongType(expr.Range(), name, "map")
+		}
+		return nil, false
 	}
-	k, _ = k.Unmark()
-	if k.IsNull() || !k.IsKnown() {
-		d.errorAt(expr.Range(), "Invalid key", "A key must be a string.")
-		return "", false
+	out := make([]item, 0, len(kvs))
+	ok := true
+	for _, kv := range kvs {
+		key, kok := d.str(kv.Key, "key")
+		v, diags := kv.Value.Value(d.ctx)
+		d.add(diags)
+		if !kok || diags.HasErrors() {
+			ok = false
+			continue
+		}
+		out = append(out, item{name: key, value: v, rng: hcl.RangeBetween(kv.Key.Range(), kv.Value.Range()), vrng: kv.Value.Range()})
 	}
-	ks, err := convert.Convert(k, cty.String)
-	if err != nil {
-		d.errorAt(expr.Range(), "Invalid key", "A key must be a string.")
-		return "", false
-	}
-	return ks.AsString(), true
+	return out, ok
 }
 
 // scalarMap decodes a map whose values are strings, numbers or bools, rendered with
 // RenderValue; what names an entry in diagnostics ("parameter").
-func (d *decoder) scalarMap(attr *hcl.Attribute, prefix, what string) ([]item, map[string]string, bool) {
-	d.record(join(prefix, attr.Name), attr.Expr.Range())
-	items, ok := d.pairs(attr.Expr, attr.Name)
-	if !ok && items == nil {
-		return nil, nil, false
+func (d *decoder) scalarMap(expr hcl.Expression, name, what string) ([]item, map[string]string) {
+	items, _ := d.pairs(expr, name)
+	if items == nil {
+		return nil, nil
 	}
 	m := make(map[string]string, len(items))
 	kept := items[:0]
 	for _, it := range items {
 		if strings.TrimSpace(it.name) == "" {
 			d.errorAt(it.rng, "Invalid "+what+" name", "A %s name must not be empty.", what)
-			ok = false
 			continue
 		}
 		s, err := RenderValue(it.value)
 		if err != nil {
 			d.errorAt(it.vrng, "Invalid "+what+" value", "%s %q: %s.", what, it.name, err)
-			ok = false
 			continue
 		}
 		m[it.name] = s
 		kept = append(kept, it)
 	}
-	return kept, m, ok
+	return kept, m
 }
 
-func (d *decoder) root(body hcl.Body) {
+func (d *decoder) root(s *fileSchema) {
 	c := d.cfg
-	content, diags := body.Content(rootSchema)
-	d.add(diags)
-	a := content.Attributes
-
-	if attr := a["scope"]; attr != nil {
-		c.Scope, _ = d.identity(attr)
+	if s.Scope != nil {
+		c.Scope, _ = d.identity(s.Scope, "scope")
 	}
-	if attr := a["name"]; attr != nil {
-		c.Name, _ = d.identity(attr)
+	if s.Name != nil {
+		c.Name, _ = d.identity(s.Name, "name")
 	}
-	if attr := a["data_dir"]; attr != nil {
-		c.DataDir, _ = d.nonEmpty(attr, "")
-	}
-	if attr := a["plugin_dir"]; attr != nil {
-		c.PluginDir, _ = d.str(attr, "")
-	}
-	if attr := a["loop_wait"]; attr != nil {
-		c.LoopWait, _ = d.duration(attr, "")
-	}
-	if attr := a["ttl"]; attr != nil {
-		c.TTL, _ = d.duration(attr, "")
-	}
-	if attr := a["tags"]; attr != nil {
-		d.record("tags", attr.Expr.Range())
-		if v, ok := d.eval(attr.Expr); ok {
-			if v.Type().IsObjectType() || v.Type().IsMapType() {
-				if tags, err := toGo(v); err != nil {
-					d.errorAt(attr.Expr.Range(), "Invalid tag value", "tags: %s.", err)
-				} else {
-					c.Tags, _ = tags.(map[string]any)
-				}
-			} else {
-				d.wrongType(attr.Expr.Range(), "tags", "map")
-			}
+	if s.DataDir != nil {
+		if p, ok := d.path(s.DataDir, "data_dir"); ok && d.checkDataDir(s.DataDir, p) {
+			c.DataDir = p
 		}
 	}
-	if attr := a["source"]; attr != nil {
-		if s, ok := d.str(attr, ""); ok && d.checkSource(s, attr.Expr.Range()) {
-			c.Source = s
+	c.PluginDir, _ = d.path(s.PluginDir, "plugin_dir")
+	c.LoopWait, _ = d.duration(s.LoopWait, "loop_wait")
+	c.TTL, _ = d.duration(s.TTL, "ttl")
+	if v, ok := d.value(s.Tags); ok {
+		if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+			d.wrongType(s.Tags.Range(), "tags", "map")
+		} else if tags, err := toGo(v); err != nil {
+			d.errorAt(s.Tags.Range(), "Invalid tag value", "tags: %s.", err)
+		} else {
+			c.Tags, _ = tags.(map[string]any)
 		}
 	}
-	if attr := a["log_level"]; attr != nil {
-		if s, ok := d.str(attr, ""); ok {
-			l := strings.ToLower(s)
-			if slices.Contains(logLevels, l) {
-				c.LogLevel = l
-			} else {
-				d.errorAt(attr.Expr.Range(), "Invalid log level",
-					"log_level %q is not one of %s.", s, strings.Join(logLevels, ", "))
-			}
+	if src, ok := d.str(s.Source, "source"); ok && d.checkSource(src, s.Source.Range()) {
+		c.Source = src
+	}
+	if l, ok := d.str(s.LogLevel, "log_level"); ok {
+		if slices.Contains(logLevels, strings.ToLower(l)) {
+			c.LogLevel = strings.ToLower(l)
+		} else {
+			d.errorAt(s.LogLevel.Range(), "Invalid log level", "log_level %s is not one of %s.", quote(s.LogLevel, l), strings.Join(logLevels, ", "))
 		}
 	}
-
-	var dcsBlock, pgBlock, bootstrapBlock *hcl.Block
-	for _, b := range content.Blocks {
-		switch b.Type {
-		case "dcs":
-			if dcsBlock != nil {
-				d.duplicateBlock(b, dcsBlock, "Only one dcs block is allowed.")
-				continue
-			}
-			dcsBlock = b
-			d.dcs(b)
-		case "postgresql":
-			if pgBlock != nil {
-				d.duplicateBlock(b, pgBlock, "Only one postgresql block is allowed.")
-				continue
-			}
-			pgBlock = b
-			d.postgresql(b)
-		case "bootstrap":
-			if bootstrapBlock != nil {
-				d.duplicateBlock(b, bootstrapBlock, "Only one bootstrap block is allowed.")
-				continue
-			}
-			bootstrapBlock = b
-			d.bootstrap(b)
-		case "method":
-			d.method(b)
-		case "plugin":
-			d.plugin(b)
-		}
+	if s.DCS != nil {
+		d.dcs(s.DCS)
 	}
-}
-
-func (d *decoder) duplicateBlock(b, first *hcl.Block, detail string) {
-	what := b.Type
-	if len(b.Labels) > 0 && (b.Type == "method" || b.Type == "plugin") {
-		what = fmt.Sprintf("%s %q", b.Type, b.Labels[0])
+	if s.PostgreSQL != nil {
+		d.postgresql(s.PostgreSQL)
 	}
-	d.errorAt(b.DefRange, "Duplicate "+what+" block",
-		"%s The first is at %s.", detail, first.DefRange.String())
+	if s.Bootstrap != nil {
+		d.bootstrap(s.Bootstrap)
+	}
+	for _, m := range s.Methods {
+		d.method(m)
+	}
+	for _, p := range s.Plugins {
+		d.plugin(p)
+	}
 }
 
 // identity decodes scope or name: they become parts of DCS keys.
-func (d *decoder) identity(attr *hcl.Attribute) (string, bool) {
-	s, ok := d.nonEmpty(attr, "")
-	if !ok {
+func (d *decoder) identity(expr hcl.Expression, name string) (string, bool) {
+	s, ok := d.nonEmpty(expr, name)
+	if ok && strings.ContainsFunc(s, func(r rune) bool { return r == '/' || r == ' ' || r < 0x20 || r == 0x7f }) {
+		d.errorAt(expr.Range(), "Invalid "+name,
+			"%s %s is part of DCS keys and cannot contain '/', spaces or control characters.", name, quote(expr, s))
 		return "", false
 	}
-	if strings.ContainsAny(s, "/ \t\r\n") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		d.errorAt(attr.Expr.Range(), "Invalid "+attr.Name,
-			"%s %q is part of DCS keys and cannot contain '/', spaces or control characters.", attr.Name, s)
-		return "", false
-	}
-	return s, true
+	return s, ok
 }
 
-var keywordPassword = regexp.MustCompile(`(?i)(^|\s)password\s*=`)
+// systemDirs are directories that data_dir may never be: pgimaged empties a data directory
+// it has marked as its own leftover, and creates files in it.
+var systemDirs = []string{"/", "/bin", "/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sbin", "/srv",
+	"/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/run", "/var/tmp"}
 
-// checkSource refuses a source connection string that carries a password, so that it is
-// neither kept nor printed.
+// checkDataDir refuses a system directory as data_dir (p is absolute).
+func (d *decoder) checkDataDir(expr hcl.Expression, p string) bool {
+	clean := filepath.Clean(p)
+	resolved := clean
+	if r, err := filepath.EvalSymlinks(clean); err == nil {
+		resolved = r
+	}
+	for _, c := range []string{clean, resolved} {
+		if slices.Contains(systemDirs, c) || (filepath.Dir(c) == "/" && strings.HasPrefix(c, "/lib")) {
+			d.errorAt(expr.Range(), "System directory as data_dir",
+				"data_dir %s is a system directory; give a directory of its own, such as /var/lib/postgresql/15/main.", quote(expr, c))
+			return false
+		}
+	}
+	return true
+}
+
+// checkSource refuses a source connection string that cannot be read or carries a password,
+// so that it is neither kept nor printed.
 func (d *decoder) checkSource(s string, rng hcl.Range) bool {
 	if s == "" {
 		d.errorAt(rng, "Empty value", "\"source\" must not be empty.")
 		return false
 	}
-	if hasPassword(s) {
+	keys, err := pg.ConnKeys(s)
+	switch {
+	case err != nil:
+		d.errorAt(rng, "Invalid source", "source: %s.", err)
+	case slices.Contains(keys, "password"):
 		d.errorAt(rng, "Password in source",
 			"source must not carry a password: give it in postgresql.authentication.replication, which pgimaged passes through a pgpass file.")
-		return false
+	default:
+		return true
 	}
-	return true
+	return false
 }
 
-func hasPassword(s string) bool {
-	lower := strings.ToLower(s)
-	if strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
-		rest := s[strings.Index(s, "://")+3:]
-		if end := strings.IndexAny(rest, "/?#"); end >= 0 {
-			if q := strings.Index(rest[end:], "?"); q >= 0 && strings.Contains(strings.ToLower(rest[end+q:]), "password=") {
-				return true
-			}
-			rest = rest[:end]
-		}
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			return strings.Contains(rest[:at], ":")
-		}
-		return false
-	}
-	return keywordPassword.MatchString(s)
-}
-
-func (d *decoder) dcs(b *hcl.Block) {
-	c := d.cfg
-	kind := b.Labels[0]
-	d.record("dcs", b.DefRange)
-	schema, ok := dcsSchemas[kind]
-	if !ok {
-		d.errorAt(b.LabelRanges[0], "Unsupported DCS kind",
-			"dcs %q: the kinds are %q and %q.", kind, DCSFile, DCSEtcd)
+func (d *decoder) dcs(b *dcsSchema) {
+	c := &d.cfg.DCS
+	switch b.Kind {
+	case DCSFile:
+		var s fileDCSSchema
+		d.add(gohcl.DecodeBody(b.Body, d.ctx, &s))
+		c.Path, _ = d.path(s.Path, "path")
+	case DCSEtcd:
+		var s etcdSchema
+		d.add(gohcl.DecodeBody(b.Body, d.ctx, &s))
+		d.required(b.Body, "endpoints")
+		d.etcd(&s)
+	default:
+		d.errorAt(b.KindRange, "Unsupported DCS kind", "dcs %q: the kinds are %q and %q.", b.Kind, DCSFile, DCSEtcd)
 		return
 	}
-	c.DCS.Kind = kind
-	c.DCS.DefRange = b.DefRange
-	content, diags := b.Body.Content(schema)
-	d.add(diags)
-	a := content.Attributes
-	if attr := a["path"]; attr != nil {
-		c.DCS.Path, _ = d.nonEmpty(attr, "dcs")
-	}
-	if attr := a["endpoints"]; attr != nil {
-		if eps, ok := d.stringList(attr, "dcs"); ok {
+	c.Kind, c.DefRange = b.Kind, b.DefRange
+}
+
+func (d *decoder) etcd(s *etcdSchema) {
+	c := &d.cfg.DCS
+	if s.Endpoints != nil {
+		if eps, ok := d.stringList(s.Endpoints, "endpoints"); ok {
 			if len(eps) == 0 {
-				d.errorAt(attr.Expr.Range(), "Empty value", "endpoints must name at least one etcd endpoint.")
+				d.errorAt(s.Endpoints.Range(), "Empty value", "endpoints must name at least one etcd endpoint.")
 			}
 			for i, ep := range eps {
 				if strings.TrimSpace(ep) == "" {
 					d.errorAt(d.cfg.RangeOf(fmt.Sprintf("dcs.endpoints[%d]", i)), "Empty value", "An etcd endpoint must not be empty.")
 				}
 			}
-			c.DCS.Endpoints = eps
+			c.Endpoints = eps
 		}
 	}
-	if attr := a["username"]; attr != nil {
-		c.DCS.Username, _ = d.str(attr, "dcs")
-	}
-	if attr := a["password"]; attr != nil {
-		c.DCS.Password, _ = d.str(attr, "dcs")
-	}
-	if attr := a["dial_timeout"]; attr != nil {
-		c.DCS.DialTimeout, _ = d.duration(attr, "dcs")
-	}
-	if attr := a["ca_file"]; attr != nil {
-		c.DCS.CAFile, _ = d.readableFile(attr, "dcs")
-	}
-	if attr := a["cert_file"]; attr != nil {
-		c.DCS.CertFile, _ = d.readableFile(attr, "dcs")
-	}
-	if attr := a["key_file"]; attr != nil {
-		c.DCS.KeyFile, _ = d.readableFile(attr, "dcs")
-	}
-	for _, pair := range [][2]string{{"cert_file", "key_file"}, {"key_file", "cert_file"}} {
-		if attr := a[pair[0]]; attr != nil && a[pair[1]] == nil {
-			d.errorAt(attr.Range, "Incomplete client certificate",
-				"%s is set without %s: a client certificate and its private key go together.", pair[0], pair[1])
+	c.Username, _ = d.str(s.Username, "username")
+	c.Password, _ = d.str(s.Password, "password")
+	c.DialTimeout, _ = d.duration(s.DialTimeout, "dial_timeout")
+	c.CAFile, _ = d.readableFile(s.CAFile, "ca_file")
+	c.CertFile, _ = d.readableFile(s.CertFile, "cert_file")
+	c.KeyFile, _ = d.readableFile(s.KeyFile, "key_file")
+	certSet, keySet := s.CertFileRange.Filename != "", s.KeyFileRange.Filename != ""
+	if certSet != keySet {
+		given, missing, rng := "cert_file", "key_file", s.CertFileRange
+		if keySet {
+			given, missing, rng = missing, given, s.KeyFileRange
 		}
+		d.errorAt(rng, "Incomplete client certificate",
+			"%s is set without %s: a client certificate and its private key go together.", given, missing)
 	}
-	tlsSet := a["ca_file"] != nil || a["cert_file"] != nil || a["key_file"] != nil
-	d.endpointSchemes(c.DCS.Endpoints, tlsSet)
+	d.endpointSchemes(s.Endpoints, c.Endpoints, certSet || keySet || d.cfg.Ranges["dcs.ca_file"] != hcl.Range{})
 }
 
 // endpointSchemes refuses http:// etcd endpoints when TLS is in use: the etcd client turns TLS
 // off for an http:// endpoint, even with TLS files, and connects to every endpoint the way the
 // first asks for.
-func (d *decoder) endpointSchemes(endpoints []string, tlsSet bool) {
-	https := ""
-	for _, ep := range endpoints {
-		if endpointScheme(ep) == "https" {
-			https = ep
-			break
-		}
-	}
+func (d *decoder) endpointSchemes(expr hcl.Expression, endpoints []string, tlsSet bool) {
+	https := slices.IndexFunc(endpoints, func(ep string) bool { return dcs.EndpointScheme(ep) == "https" })
 	for i, ep := range endpoints {
-		if endpointScheme(ep) != "http" {
+		if dcs.EndpointScheme(ep) != "http" {
 			continue
 		}
 		rng := d.cfg.RangeOf(fmt.Sprintf("dcs.endpoints[%d]", i))
 		switch {
 		case tlsSet:
 			d.errorAt(rng, "Plain-text endpoint",
-				"Endpoint %q is plain HTTP, so the etcd client would not use ca_file, cert_file and key_file: write https:// or host:port.", ep)
-		case https != "":
+				"Endpoint %s is plain HTTP, so the etcd client would not use ca_file, cert_file and key_file: write https:// or host:port.", quote(expr, ep))
+		case https >= 0:
 			d.errorAt(rng, "Mixed endpoint schemes",
-				"Endpoint %q is plain HTTP and %q is HTTPS: the etcd client connects to every endpoint the same way, so give them one scheme.", ep, https)
+				"Endpoint %s is plain HTTP and %s is HTTPS: the etcd client connects to every endpoint the same way, so give them one scheme.",
+				quote(expr, ep), quote(expr, endpoints[https]))
 		}
 	}
 }
 
-// endpointScheme is the lower-case scheme of an etcd endpoint, "" for host:port.
-func endpointScheme(ep string) string {
-	scheme, _, found := strings.Cut(ep, "://")
-	if !found {
-		return ""
-	}
-	return strings.ToLower(scheme)
-}
-
-// readableFile decodes a path to a file that must exist and be readable. A relative path is taken
-// relative to the configuration file's directory, as in file(); the absolute path is returned.
-func (d *decoder) readableFile(attr *hcl.Attribute, prefix string) (string, bool) {
-	p, ok := d.nonEmpty(attr, prefix)
+// readableFile decodes a path (see path) to a file that must exist and be readable.
+func (d *decoder) readableFile(expr hcl.Expression, name string) (string, bool) {
+	written, ok := d.nonEmpty(expr, name)
 	if !ok {
 		return "", false
 	}
-	full := p
-	if !filepath.IsAbs(full) {
-		full = filepath.Join(d.baseDir, full)
-		if abs, err := filepath.Abs(full); err == nil {
-			full = abs
+	p := d.resolve(written)
+	if err := checkReadable(p); err != nil {
+		named := quote(expr, written)
+		if p != written && !callsFunction(expr) {
+			named = fmt.Sprintf("%q (%q)", written, p)
 		}
-	}
-	if err := checkReadable(full); err != nil {
-		named := fmt.Sprintf("%q", p)
-		if full != p {
-			named = fmt.Sprintf("%q (%q)", p, full)
-		}
-		d.errorAt(attr.Expr.Range(), "Unreadable file", "%s: cannot read %s: %s.", attr.Name, named, err)
+		d.errorAt(expr.Range(), "Unreadable file", "%s: cannot read %s: %s.", name, named, err)
 		return "", false
 	}
-	return full, true
+	return p, true
 }
 
-func (d *decoder) postgresql(b *hcl.Block) {
+func (d *decoder) postgresql(s *postgresqlSchema) {
 	pg := &d.cfg.PostgreSQL
-	d.record("postgresql", b.DefRange)
-	content, diags := b.Body.Content(postgresqlSchema)
-	d.add(diags)
-	a := content.Attributes
-	if attr := a["bin_dir"]; attr != nil {
-		pg.BinDir, _ = d.str(attr, "postgresql")
+	pg.BinDir, _ = d.path(s.BinDir, "bin_dir")
+	pg.Listen, _ = d.address(s.Listen, "listen")
+	pg.ConnectAddress, _ = d.address(s.ConnectAddress, "connect_address")
+	_, pg.Parameters = d.scalarMap(s.Parameters, "parameters", "parameter")
+	pg.PGHBA, _ = d.stringList(s.PGHBA, "pg_hba")
+	pg.PGCtlTimeout, _ = d.duration(s.PGCtlTimeout, "pg_ctl_timeout")
+	pg.CreateReplicaMethods, _ = d.stringList(s.CreateReplicaMethods, "create_replica_methods")
+	if a := s.Authentication; a != nil {
+		d.credentials(a.Superuser, &pg.Superuser)
+		d.credentials(a.Replication, &pg.Replication)
 	}
-	if attr := a["listen"]; attr != nil {
-		pg.Listen, _ = d.address(attr)
-	}
-	if attr := a["connect_address"]; attr != nil {
-		pg.ConnectAddress, _ = d.address(attr)
-	}
-	if attr := a["parameters"]; attr != nil {
-		_, pg.Parameters, _ = d.scalarMap(attr, "postgresql", "parameter")
-	}
-	if attr := a["pg_hba"]; attr != nil {
-		pg.PGHBA, _ = d.stringList(attr, "postgresql")
-	}
-	if attr := a["pg_ctl_timeout"]; attr != nil {
-		pg.PGCtlTimeout, _ = d.duration(attr, "postgresql")
-	}
-	if attr := a["create_replica_methods"]; attr != nil {
-		pg.CreateReplicaMethods, _ = d.stringList(attr, "postgresql")
-	}
-	var auth *hcl.Block
-	for _, blk := range content.Blocks {
-		if auth != nil {
-			d.duplicateBlock(blk, auth, "Only one authentication block is allowed.")
-			continue
-		}
-		auth = blk
-		d.authentication(blk)
+}
+
+func (d *decoder) credentials(s *credentialsSchema, c *Credentials) {
+	if s != nil {
+		d.required(s.Body, "username")
+		c.Username, _ = d.nonEmpty(s.Username, "username")
+		c.Password, _ = d.str(s.Password, "password")
 	}
 }
 
 // address decodes a host:port setting.
-func (d *decoder) address(attr *hcl.Attribute) (string, bool) {
-	s, ok := d.str(attr, "postgresql")
-	if !ok {
+func (d *decoder) address(expr hcl.Expression, name string) (string, bool) {
+	s, ok := d.str(expr, name)
+	if ok && !validAddress(s) {
+		d.errorAt(expr.Range(), "Invalid address", "%s %s must be host:port, such as \"127.0.0.1:5432\".", name, quote(expr, s))
 		return "", false
 	}
-	if !validAddress(s) {
-		d.errorAt(attr.Expr.Range(), "Invalid address",
-			"%s %q must be host:port, such as \"127.0.0.1:5432\".", attr.Name, s)
-		return "", false
-	}
-	return s, true
+	return s, ok
 }
 
 func validAddress(s string) bool {
 	i := strings.LastIndex(s, ":")
-	if i <= 0 {
+	if i <= 0 || strings.TrimSpace(s[:i]) == "" {
 		return false
 	}
-	port := s[i+1:]
-	if port == "" || len(port) > 5 {
-		return false
-	}
-	n := 0
-	for _, r := range port {
-		if r < '0' || r > '9' {
-			return false
-		}
-		n = n*10 + int(r-'0')
-	}
-	return n >= 1 && n <= 65535 && strings.TrimSpace(s[:i]) != ""
+	p := s[i+1:]
+	port, err := strconv.Atoi(p)
+	return err == nil && len(p) <= 5 && strings.Trim(p, "0123456789") == "" && port >= 1 && port <= 65535
 }
 
-func (d *decoder) authentication(b *hcl.Block) {
-	d.record("postgresql.authentication", b.DefRange)
-	content, diags := b.Body.Content(authenticationSchema)
-	d.add(diags)
-	seen := map[string]*hcl.Block{}
-	for _, blk := range content.Blocks {
-		if first := seen[blk.Type]; first != nil {
-			d.duplicateBlock(blk, first, fmt.Sprintf("Only one %s block is allowed.", blk.Type))
-			continue
-		}
-		seen[blk.Type] = blk
-		target := &d.cfg.PostgreSQL.Superuser
-		if blk.Type == "replication" {
-			target = &d.cfg.PostgreSQL.Replication
-		}
-		prefix := "postgresql.authentication." + blk.Type
-		d.record(prefix, blk.DefRange)
-		cc, diags := blk.Body.Content(credentialsSchema)
-		d.add(diags)
-		if attr := cc.Attributes["username"]; attr != nil {
-			target.Username, _ = d.nonEmpty(attr, prefix)
-		}
-		if attr := cc.Attributes["password"]; attr != nil {
-			target.Password, _ = d.str(attr, prefix)
-		}
-	}
-}
-
-func (d *decoder) bootstrap(b *hcl.Block) {
+func (d *decoder) bootstrap(s *bootstrapSchema) {
 	bs := &d.cfg.Bootstrap
-	d.record("bootstrap", b.DefRange)
-	content, diags := b.Body.Content(bootstrapSchema)
-	d.add(diags)
-	a := content.Attributes
-	if attr := a["method"]; attr != nil {
-		bs.Method, _ = d.nonEmpty(attr, "bootstrap")
+	bs.Method, _ = d.nonEmpty(s.Method, "method")
+	for _, it := range d.initdbOptions(s.Initdb) {
+		bs.Initdb = append(bs.Initdb, it.opt)
+		bs.InitdbRanges = append(bs.InitdbRanges, it.rng)
 	}
-	if attr := a["initdb"]; attr != nil {
-		d.record("bootstrap.initdb", attr.Expr.Range())
-		items := d.initdbOptions(attr)
-		for _, it := range items {
-			bs.Initdb = append(bs.Initdb, it.opt)
-			bs.InitdbRanges = append(bs.InitdbRanges, it.rng)
-		}
-		d.add(RefusedOption(bs.Initdb, bs.InitdbRanges, InitdbRefused))
-	}
-	if attr := a["post_bootstrap"]; attr != nil {
-		bs.PostBootstrap, _ = d.nonEmpty(attr, "bootstrap")
-	}
-	if attr := a["timeout"]; attr != nil {
-		bs.Timeout, _ = d.duration(attr, "bootstrap")
-	}
-	if attr := a["recovery_timeout"]; attr != nil {
-		bs.RecoveryTimeout, _ = d.duration(attr, "bootstrap")
-	}
+	d.add(RefusedOption(bs.Initdb, bs.InitdbRanges, InitdbRefused))
+	bs.PostBootstrap, _ = d.nonEmpty(s.PostBootstrap, "post_bootstrap")
+	bs.Timeout, _ = d.duration(s.Timeout, "timeout")
+	bs.RecoveryTimeout, _ = d.duration(s.RecoveryTimeout, "recovery_timeout")
 }
 
-func (d *decoder) method(b *hcl.Block) {
-	label := b.Labels[0]
-	if !labelPattern.MatchString(label) {
-		d.errorAt(b.LabelRanges[0], "Invalid method name",
-			"Method name %q must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", label)
+func (d *decoder) plugin(s *pluginSchema) {
+	first, dup := d.cfg.Plugins[s.Name]
+	if d.badName("plugin", s.Name, s.NameRange, nil) || dup && d.duplicate("plugin", s.Name, s.DefRange, first.DefRange) {
 		return
 	}
-	if first, dup := d.cfg.Methods[label]; dup {
-		d.errorAt(b.DefRange, fmt.Sprintf("Duplicate method %q block", label),
-			"Each method is defined once. The first is at %s.", first.DefRange.String())
-		return
-	}
-	m := &Method{Label: label, DefRange: b.DefRange, KeyRanges: map[string]hcl.Range{}}
-	d.cfg.Methods[label] = m
-	prefix := "method." + label
-	d.record(prefix, b.DefRange)
-
-	content, remain, diags := b.Body.PartialContent(methodSchema)
-	d.add(diags)
-	a := content.Attributes
-	for name, attr := range a {
-		m.KeyRanges[name] = attr.Range
-	}
-	if attr := a["command"]; attr != nil {
-		m.Command, _ = d.nonEmpty(attr, prefix)
-	}
-	if attr := a["plugin"]; attr != nil {
-		if s, ok := d.nonEmpty(attr, prefix); ok {
-			if labelPattern.MatchString(s) {
-				m.Plugin = s
-			} else {
-				d.errorAt(attr.Expr.Range(), "Invalid plugin name",
-					"Plugin name %q must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", s)
-			}
-		}
-	}
-	if attr := a["no_params"]; attr != nil {
-		m.NoParams, _ = d.boolean(attr)
-	}
-	if attr := a["keep_data"]; attr != nil {
-		m.KeepData, _ = d.boolean(attr)
-	}
-	if attr := a["keep_existing_recovery_conf"]; attr != nil {
-		m.KeepExistingRecoveryConf, _ = d.boolean(attr)
-	}
-	noMaster, nmOK := false, false
-	if attr := a["no_master"]; attr != nil {
-		noMaster, nmOK = d.boolean(attr)
-	}
-	if attr := a["no_leader"]; attr != nil {
-		if noLeader, ok := d.boolean(attr); ok {
-			if nmOK && noLeader != noMaster {
-				d.errorAt(attr.Expr.Range(), "Conflicting settings",
-					"no_leader is an alias of no_master, and the two are set differently (no_master at %s).",
-					a["no_master"].Range.String())
-			}
-			noMaster = noMaster || noLeader
-		}
-	}
-	m.NoMaster = noMaster
-	if attr := a["attempts"]; attr != nil {
-		d.record(join(prefix, attr.Name), attr.Expr.Range())
-		m.Attempts, _ = d.attempts(attr)
-	}
-	if attr := a["retry_wait"]; attr != nil {
-		m.RetryWait, _ = d.duration(attr, prefix)
-	}
-	if attr := a["timeout"]; attr != nil {
-		m.Timeout, _ = d.duration(attr, prefix)
-	}
-	if attr := a["recovery_conf"]; attr != nil {
-		d.recoveryConf(m, attr, prefix)
-	}
-
-	var items []optItem
-	rest, diags := remain.JustAttributes()
-	d.add(diags)
-	for _, attr := range rest {
-		if it, ok := d.mapOption(attr); ok {
-			items = append(items, it)
-		}
-	}
-	if attr := a["options"]; attr != nil {
-		for _, it := range d.listOptions(attr.Expr, "options", false) {
-			if slices.Contains(ReservedMethodKeys, it.opt.Name) {
-				d.errorAt(it.rng, "Reserved option name",
-					"%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", it.opt.Name)
-				continue
-			}
-			items = append(items, it)
-		}
-	}
-	slices.SortStableFunc(items, func(x, y optItem) int { return x.rng.Start.Byte - y.rng.Start.Byte })
-	for _, it := range items {
-		m.Options = append(m.Options, it.opt)
-		m.OptionRanges = append(m.OptionRanges, it.rng)
-	}
-}
-
-func (d *decoder) attempts(attr *hcl.Attribute) (int, bool) {
-	v, ok := d.eval(attr.Expr)
-	if !ok {
-		return 0, false
-	}
-	n, err := convert.Convert(v, cty.Number)
-	if err != nil {
-		d.wrongType(attr.Expr.Range(), attr.Name, "number")
-		return 0, false
-	}
-	f := n.AsBigFloat()
-	i, acc := f.Int64()
-	if !f.IsInt() || acc != big.Exact || i < 1 || i > 1_000_000 {
-		d.errorAt(attr.Expr.Range(), "Invalid attempts", "attempts must be a whole number of at least 1.")
-		return 0, false
-	}
-	return int(i), true
-}
-
-// recoveryConf decodes recovery_conf; standby_mode moves out of the settings into
-// m.StandbyMode.
-func (d *decoder) recoveryConf(m *Method, attr *hcl.Attribute, prefix string) {
-	items, settings, ok := d.scalarMap(attr, prefix, "recovery setting")
-	if !ok && settings == nil {
-		return
-	}
-	for _, it := range items {
-		if it.name != "standby_mode" {
-			continue
-		}
-		b, bok := parseBool(settings[it.name])
-		if !bok {
-			d.errorAt(it.vrng, "Invalid recovery setting value",
-				"standby_mode must be a boolean (true, false, on, off).")
-		}
-		m.StandbyMode = b
-		delete(settings, it.name)
-	}
-	m.RecoveryConf = settings
-}
-
-// optItem is a decoded option with where it was written.
-type optItem struct {
-	opt sdk.Option
-	rng hcl.Range
-}
-
-// mapOption decodes an attribute of a method block that is an option for the plugin.
-func (d *decoder) mapOption(attr *hcl.Attribute) (optItem, bool) {
-	if err := sdk.CheckName(attr.Name); err != nil {
-		d.errorAt(attr.NameRange, "Invalid option name", "%s.", err)
-		return optItem{}, false
-	}
-	v, diags := attr.Expr.Value(d.ctx)
-	d.add(diags)
-	if diags.HasErrors() {
-		return optItem{}, false
-	}
-	s, err := RenderValue(v)
-	if err != nil {
-		d.errorAt(attr.Expr.Range(), "Invalid option value", "option %q: %s.", attr.Name, err)
-		return optItem{}, false
-	}
-	return optItem{opt: sdk.Option{Name: attr.Name, Value: s}, rng: attr.Range}, true
-}
-
-// listOptions decodes the list form: a string element is a flag, an object element gives
-// name = value options in source order. With boolFlags a true value makes a flag and a false
-// one drops the option (initdb); otherwise booleans render as "true" and "false".
-func (d *decoder) listOptions(expr hcl.Expression, name string, boolFlags bool) []optItem {
-	elems, diags := hcl.ExprList(expr)
-	if diags.HasErrors() {
-		v, ok := d.eval(expr)
-		if !ok {
-			return nil
-		}
-		if !v.Type().IsTupleType() && !v.Type().IsListType() {
-			d.wrongType(expr.Range(), name, "list")
-			return nil
-		}
-		var out []optItem
-		for _, e := range v.AsValueSlice() {
-			out = append(out, d.listElement(e, nil, expr.Range(), boolFlags)...)
-		}
-		return out
-	}
-	var out []optItem
-	for _, e := range elems {
-		v, diags := e.Value(d.ctx)
-		d.add(diags)
-		if diags.HasErrors() {
-			continue
-		}
-		out = append(out, d.listElement(v, e, e.Range(), boolFlags)...)
-	}
-	return out
-}
-
-// listElement decodes one element of a list-form option list; expr is nil when the element
-// is not written literally, and rng is where it was written.
-func (d *decoder) listElement(v cty.Value, expr hcl.Expression, rng hcl.Range, boolFlags bool) []optItem {
-	v, _ = v.Unmark()
-	switch {
-	case !v.IsNull() && v.Type() == cty.String:
-		s := v.AsString()
-		if err := sdk.CheckName(s); err != nil {
-			detail := err.Error() + "."
-			if k, val, found := strings.Cut(s, "="); found && sdk.CheckName(k) == nil {
-				detail += fmt.Sprintf(" For an option with a value write an object: { %s = %q }.", k, val)
-			}
-			d.errorAt(rng, "Invalid option name", "%s", detail)
-			return nil
-		}
-		return []optItem{{opt: sdk.Option{Name: s, Flag: true}, rng: rng}}
-	case !v.IsNull() && (v.Type().IsObjectType() || v.Type().IsMapType()):
-		var items []item
-		if expr != nil {
-			var ok bool
-			items, ok = d.pairs(expr, "options")
-			if !ok && items == nil {
-				return nil
-			}
+	pin := &PluginPin{Name: s.Name, DefRange: s.DefRange}
+	d.cfg.Plugins[s.Name] = pin
+	pin.Path, _ = d.path(s.Path, "path")
+	if sum, ok := d.str(s.SHA256, "sha256"); ok {
+		if sha256Pattern.MatchString(sum) {
+			pin.SHA256 = strings.ToLower(sum)
 		} else {
-			for it := v.ElementIterator(); it.Next(); {
-				k, e := it.Element()
-				items = append(items, item{name: k.AsString(), value: e, rng: rng, vrng: rng})
-			}
-		}
-		return d.optionItems(items, boolFlags)
-	}
-	d.errorAt(rng, "Invalid option",
-		"An element of an option list must be a flag name (a string) or an object of name = value options.")
-	return nil
-}
-
-func (d *decoder) optionItems(items []item, boolFlags bool) []optItem {
-	var out []optItem
-	for _, it := range items {
-		if err := sdk.CheckName(it.name); err != nil {
-			d.errorAt(it.rng, "Invalid option name", "%s.", err)
-			continue
-		}
-		if boolFlags {
-			if v, _ := it.value.Unmark(); !v.IsNull() && v.IsKnown() && v.Type() == cty.Bool {
-				if v.True() {
-					out = append(out, optItem{opt: sdk.Option{Name: it.name, Flag: true}, rng: it.rng})
-				}
-				continue
-			}
-		}
-		s, err := RenderValue(it.value)
-		if err != nil {
-			d.errorAt(it.vrng, "Invalid option value", "option %q: %s.", it.name, err)
-			continue
-		}
-		out = append(out, optItem{opt: sdk.Option{Name: it.name, Value: s}, rng: it.rng})
-	}
-	return out
-}
-
-// initdbOptions decodes bootstrap.initdb in map or list form.
-func (d *decoder) initdbOptions(attr *hcl.Attribute) []optItem {
-	v, ok := d.eval(attr.Expr)
-	if !ok {
-		return nil
-	}
-	switch {
-	case v.Type().IsObjectType() || v.Type().IsMapType():
-		items, ok := d.pairs(attr.Expr, attr.Name)
-		if !ok && items == nil {
-			return nil
-		}
-		return d.optionItems(items, true)
-	case v.Type().IsTupleType() || v.Type().IsListType():
-		return d.listOptions(attr.Expr, attr.Name, true)
-	}
-	d.wrongType(attr.Expr.Range(), attr.Name, "list or map")
-	return nil
-}
-
-func (d *decoder) plugin(b *hcl.Block) {
-	name := b.Labels[0]
-	if !labelPattern.MatchString(name) {
-		d.errorAt(b.LabelRanges[0], "Invalid plugin name",
-			"Plugin name %q must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", name)
-		return
-	}
-	if first, dup := d.cfg.Plugins[name]; dup {
-		d.errorAt(b.DefRange, fmt.Sprintf("Duplicate plugin %q block", name),
-			"Each plugin is pinned once. The first is at %s.", first.DefRange.String())
-		return
-	}
-	pin := &PluginPin{Name: name, DefRange: b.DefRange}
-	d.cfg.Plugins[name] = pin
-	prefix := "plugin." + name
-	d.record(prefix, b.DefRange)
-	content, diags := b.Body.Content(pluginSchema)
-	d.add(diags)
-	if attr := content.Attributes["path"]; attr != nil {
-		pin.Path, _ = d.nonEmpty(attr, prefix)
-	}
-	if attr := content.Attributes["sha256"]; attr != nil {
-		if s, ok := d.str(attr, prefix); ok {
-			if sha256Pattern.MatchString(s) {
-				pin.SHA256 = strings.ToLower(s)
-			} else {
-				d.errorAt(attr.Expr.Range(), "Invalid sha256",
-					"sha256 must be 64 hexadecimal digits (the output of sha256sum); this one has %d characters.", utf8.RuneCountInString(s))
-			}
+			d.errorAt(s.SHA256.Range(), "Invalid sha256",
+				"sha256 must be 64 hexadecimal digits (the output of sha256sum); this one has %d characters.", utf8.RuneCountInString(sum))
 		}
 	}
 }
 
+// badName reports a method or plugin name that is not spelt like one; expr is where it was
+// written as a value, nil for a block label.
+func (d *decoder) badName(what, name string, rng hcl.Range, expr hcl.Expression) bool {
+	if labelPattern.MatchString(name) {
+		return false
+	}
+	q := fmt.Sprintf("%q", name)
+	if expr != nil {
+		q = quote(expr, name)
+	}
+	d.errorAt(rng, "Invalid "+what+" name",
+		"The %s name %s must start with a letter or digit and hold only letters, digits, '_', '-' and '.'.", what, q)
+	return true
+}
+
+// duplicate reports a second method or plugin block with the label of one at first.
+func (d *decoder) duplicate(what, label string, rng, first hcl.Range) bool {
+	d.errorAt(rng, fmt.Sprintf("Duplicate %s %q block", what, label), "Each %s block has its own label. The first is at %s.", what, first.String())
+	return true
+}
+
+// applyDefaults is the one place where settings the configuration leaves out get their
+// defaults; callers receive a complete Config.
 func (d *decoder) applyDefaults() {
 	c := d.cfg
-	if c.LoopWait == 0 {
-		c.LoopWait = DefaultLoopWait
+	setDefault(&c.LoopWait, DefaultLoopWait)
+	setDefault(&c.TTL, DefaultTTL)
+	setDefault(&c.LogLevel, DefaultLogLevel)
+	setDefault(&c.PostgreSQL.ConnectAddress, c.PostgreSQL.Listen)
+	setDefault(&c.PostgreSQL.PGCtlTimeout, DefaultPGCtlTimeout)
+	setDefault(&c.Bootstrap.Method, DefaultBootstrap)
+	setDefault(&c.Bootstrap.RecoveryTimeout, DefaultRecoveryTimeout)
+	if len(c.PostgreSQL.CreateReplicaMethods) == 0 {
+		c.PostgreSQL.CreateReplicaMethods = []string{DefaultReplicaMethod}
 	}
-	if c.TTL == 0 {
-		c.TTL = DefaultTTL
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = DefaultLogLevel
-	}
-	if c.PostgreSQL.ConnectAddress == "" {
-		c.PostgreSQL.ConnectAddress = c.PostgreSQL.Listen
-	}
-	if c.PostgreSQL.PGCtlTimeout == 0 {
-		c.PostgreSQL.PGCtlTimeout = DefaultPGCtlTimeout
-	}
-	if c.Bootstrap.Method == "" {
-		c.Bootstrap.Method = DefaultBootstrap
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
 }
 
@@ -1150,131 +783,39 @@ func (d *decoder) applyDefaults() {
 func (d *decoder) check() {
 	c := d.cfg
 	if c.TTL <= c.LoopWait {
-		rng := c.RangeOf("ttl")
-		if _, ok := c.Ranges["ttl"]; !ok {
-			rng = c.RangeOf("loop_wait")
+		path := "ttl"
+		if _, set := c.Ranges[path]; !set {
+			path = "loop_wait"
 		}
-		d.errorAt(rng, "TTL too short",
+		d.errorAt(c.RangeOf(path), "TTL too short",
 			"ttl (%s) must be longer than loop_wait (%s): leases would expire between two refreshes.", c.TTL, c.LoopWait)
 	}
-
-	pg := &c.PostgreSQL
-	if len(pg.CreateReplicaMethods) == 0 {
-		pg.CreateReplicaMethods = []string{DefaultReplicaMethod}
-	}
 	seen := map[string]int{}
-	for i, name := range pg.CreateReplicaMethods {
+	for i, name := range c.PostgreSQL.CreateReplicaMethods {
 		path := fmt.Sprintf("postgresql.create_replica_methods[%d]", i)
 		if j, dup := seen[name]; dup {
-			d.errorAt(c.RangeOf(path), "Duplicate replica method",
-				"create_replica_methods names %q twice (also at position %d).", name, j+1)
+			d.errorAt(c.RangeOf(path), "Duplicate replica method", "create_replica_methods names %s twice (also at position %d).", d.quoteAt(path, name), j+1)
 			continue
 		}
 		seen[name] = i
-		if _, ok := c.Methods[name]; ok || slices.Contains(ReplicaBuiltins, name) {
-			continue
-		}
-		d.errorAt(c.RangeOf(path), "Undefined method",
-			"create_replica_methods names %q, but there is no method %q block; the methods that work without one are %s.%s",
-			name, name, strings.Join(ReplicaBuiltins, ", "), d.suggest(name, ReplicaBuiltins))
+		d.checkDefined(path, "create_replica_methods", name, ReplicaBuiltins)
 	}
-
-	if name := c.Bootstrap.Method; name != "" {
-		if _, ok := c.Methods[name]; !ok && !slices.Contains(BootstrapBuiltins, name) {
-			d.errorAt(c.RangeOf("bootstrap.method"), "Undefined method",
-				"bootstrap.method names %q, but there is no method %q block; the methods that work without one are %s.%s",
-				name, name, strings.Join(BootstrapBuiltins, ", "), d.suggest(name, BootstrapBuiltins))
-		}
-	}
+	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
 }
 
-// toGo turns a cty value into plain Go values: string, int64 or float64, bool, []any,
-// map[string]any, or nil. A number that does not fit a float64 is ErrNumberRange.
-func toGo(v cty.Value) (any, error) {
-	v, _ = v.Unmark()
-	if v.IsNull() || !v.IsKnown() {
-		return nil, nil
+// checkDefined reports a method name, set at path, that is neither a method block nor one of
+// builtins.
+func (d *decoder) checkDefined(path, setting, name string, builtins []string) {
+	if _, ok := d.cfg.Methods[name]; ok || slices.Contains(builtins, name) {
+		return
 	}
-	t := v.Type()
-	switch {
-	case t == cty.String:
-		return v.AsString(), nil
-	case t == cty.Bool:
-		return v.True(), nil
-	case t == cty.Number:
-		f := v.AsBigFloat()
-		if i, acc := f.Int64(); acc == big.Exact {
-			return i, nil
-		}
-		x, _ := f.Float64()
-		if math.IsInf(x, 0) || (x == 0 && f.Sign() != 0) {
-			return nil, ErrNumberRange
-		}
-		return x, nil
-	case t.IsObjectType() || t.IsMapType():
-		m := make(map[string]any, v.LengthInt())
-		for it := v.ElementIterator(); it.Next(); {
-			k, e := it.Element()
-			g, err := toGo(e)
-			if err != nil {
-				return nil, fmt.Errorf("%q: %w", k.AsString(), err)
-			}
-			m[k.AsString()] = g
-		}
-		return m, nil
-	case t.IsTupleType() || t.IsListType() || t.IsSetType():
-		s := make([]any, 0, v.LengthInt())
-		for it := v.ElementIterator(); it.Next(); {
-			_, e := it.Element()
-			g, err := toGo(e)
-			if err != nil {
-				return nil, err
-			}
-			s = append(s, g)
-		}
-		return s, nil
+	q, hint := d.quoteAt(path, name), ""
+	if q == fmt.Sprintf("%q", name) {
+		hint = suggest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods))))
 	}
-	return nil, nil
-}
-
-// suggest proposes the configured or built-in method name closest to a misspelt one.
-func (d *decoder) suggest(name string, builtins []string) string {
-	best, bestDist := "", 3
-	candidates := slices.Clone(builtins)
-	for label := range d.cfg.Methods {
-		candidates = append(candidates, label)
-	}
-	slices.Sort(candidates)
-	for _, c := range candidates {
-		if dist := editDistance(name, c); dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" Did you mean %q?", best)
-}
-
-// editDistance is the Levenshtein distance between a and b, counted in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	d.errorAt(d.cfg.RangeOf(path), "Undefined method",
+		"%s names %s, but there is no method %s block; the methods that work without one are %s.%s",
+		setting, q, q, strings.Join(builtins, ", "), hint)
 }
 
 // sortDiagnostics orders diagnostics by where they point, so that they read top to bottom;

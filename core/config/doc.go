@@ -1,28 +1,38 @@
 // Package config reads pgimaged's HCL configuration.
 //
-// Decoding happens in two phases. pgimaged decodes the settings it owns (scope, data directory,
-// DCS, PostgreSQL, bootstrap, the keys it reads itself in a method block) against a fixed
-// schema. Every other attribute of a `method` block is kept, in source order and with its
-// source range, as an [sdk.Option] for the method's plugin, so that the plugin's own validation
-// can be reported at the right file:line:col with [Method.OptionDiagnostic].
+// Decoding happens in two phases. gohcl decodes the file against schema structs (decode.go:
+// fileSchema and the block schemas below it), which say which settings and blocks exist;
+// pgimaged then evaluates each setting it owns once, with its own rules and diagnostics, into
+// [Config]. Every other attribute of a `method` block is kept for the method's plugin, in
+// source order and with its source range, as an [sdk.Option] ([Method.Options],
+// [Method.OptionRanges]) and as the HCL body itself ([Method.OptionsBody]), so that a plugin's
+// validation or schema can be reported at the right file:line:col with
+// [Method.OptionDiagnostic].
+//
+// Every setting is defined in one place, its schema struct, and defaulted in one place, the
+// decoder's applyDefaults: a Config returned without errors is complete, and callers apply no
+// defaults of their own. The defaults are the Default* constants and are shown below.
 //
 // Every mistake in a configuration is an [hcl.Diagnostic] with a Subject range. [Load] and
 // [Parse] collect all of them, ordered by position, and return them together;
-// [WriteDiagnostics] prints them with file:line:col and the offending source line.
+// [WriteDiagnostics] prints them with file:line:col and the offending source line, at most
+// [MaxDiagnosticsShown] of them. Input is bounded: a file holds at most [MaxConfigSize] bytes
+// and nests at most [MaxNesting] levels deep, checked on the tokens before the parser (which
+// recurses) runs.
 //
 // # Settings
 //
 //	scope      = "batman"                       # required; part of DCS keys
 //	name       = "node1"                        # required; part of DCS keys
-//	data_dir   = "/var/lib/postgresql/15/node1" # required
+//	data_dir   = "/var/lib/postgresql/15/node1" # required; not a system directory
 //	plugin_dir = "/usr/lib/pgimaged/plugins"    # default "": plugins/ beside the binary
 //	loop_wait  = "10s"                          # default 10s
 //	ttl        = "30s"                          # default 30s; longer than loop_wait
 //	tags       = { clonefrom = true }           # published with the member
 //	source     = "postgres://replicator@10.0.0.1:5432/postgres" # one-shot clone; no password
-//	log_level  = "info"                         # trace, debug, info, warn, error, off
+//	log_level  = "info"                         # default info; trace, debug, info, warn, error, off
 //
-//	dcs "file" { path = "/var/lib/pgimaged/dcs" }   # at most one dcs block, or:
+//	dcs "file" { path = "/var/lib/pgimaged/dcs" }   # at most one; default: the file DCS at a path the caller picks; or:
 //	dcs "etcd" {
 //	  endpoints    = ["127.0.0.1:2379"]                # host:port, http:// or https:// URLs
 //	  username     = "root"
@@ -57,8 +67,8 @@
 //	  method           = "from_backup"                    # default "initdb"
 //	  initdb           = ["data-checksums", { encoding = "UTF8" }]
 //	  post_bootstrap   = "/usr/local/bin/post_bootstrap.sh"
-//	  timeout          = "1h"
-//	  recovery_timeout = "1h"
+//	  timeout          = "1h"                             # default: none
+//	  recovery_timeout = "1h"                             # default 1h
 //	}
 //
 //	method "from_backup" {
@@ -88,9 +98,11 @@
 // is in use: the etcd client would connect to it, and with it to every endpoint, in plain text.
 //
 // Durations are strings with a unit ("10s", "5m", "1h") and must be positive. Booleans also
-// accept 1 and 0 and the strings PostgreSQL reads as booleans ("on", "off", …), as Patroni
-// configurations often use them. Values in parameters, recovery_conf and method options are
-// rendered by [RenderValue].
+// accept 1 and 0 and the strings PostgreSQL reads as booleans ("on", "off", "t", …, see
+// [sdk.ParseBool]), as Patroni configurations often use them. Maps and option lists are written
+// literally ({ … } and [ … ]). Values in parameters, recovery_conf and method options are
+// rendered by [RenderValue]. A source connection string is read with pgx's parser
+// ([pg.ParseConnURL]).
 //
 // # Method blocks
 //
@@ -103,6 +115,9 @@
 //
 // recovery_conf holds recovery settings; a `standby_mode` key in it, as in Patroni, is not a
 // setting but asks for standby.signal instead of recovery.signal ([Method.StandbyMode]).
+//
+// no_master (or no_leader) cannot be set on a method that basebackup runs: pg_basebackup always
+// copies from a running member.
 //
 // create_replica_methods and bootstrap.method must name a method block or a native method that
 // works without one ([ReplicaBuiltins], [BootstrapBuiltins]).
@@ -123,9 +138,11 @@
 //     trailing newline removed. A relative path is taken relative to the directory of the
 //     configuration file.
 //
-// The paths in dcs.ca_file, dcs.cert_file and dcs.key_file are resolved the same way (and kept
-// absolute in [DCS]); other paths in the configuration are used as written. Passwords read with env() or file()
-// never appear in diagnostics, and the types holding them ([Credentials], [DCS]) mask them when
+// Every path in the configuration is resolved the same way and kept absolute in [Config]:
+// data_dir, plugin_dir, postgresql.bin_dir, the file DCS's path, a plugin pin's path and the TLS
+// files. Commands (a method's command, bootstrap.post_bootstrap) are command lines and are
+// used as written. A value read with env() or file() never appears in a diagnostic, whichever
+// setting it is used in, and the types holding passwords ([Credentials], [DCS]) mask them when
 // formatted with the fmt package. A source connection string that carries a password is
 // refused, not kept.
 package config

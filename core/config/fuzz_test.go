@@ -33,6 +33,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("method \"x\" { options = [{}, [], null, 1, \"\", {\"\" = 1}] }"))
 	f.Add([]byte("scope = \"s\"\nname = \"n\"\ndata_dir = \"d\"\nbootstrap { initdb = { a = null } }\n"))
 	f.Add([]byte("scope = \"s\"\nname = \"n\"\ndata_dir = \"d\"\ntags = { a = 1e400 }\nloop_wait = \"9223372036s\"\n"))
+	f.Add([]byte(header + "tags = { x = " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + " }\n"))
+	f.Add([]byte(header + "tags = { x = " + strings.Repeat(`"${`, 40) + strings.Repeat(`}"`, 40) + " }\n"))
+	f.Add([]byte(header + "loop_wait = " + strings.Repeat("-", 100) + "1\n"))
+	f.Add(manyErrors(500))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		cfg, diags := config.Parse("fuzz.hcl", src)
 		if cfg == nil {
@@ -60,6 +64,46 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("method %s: option name %q cannot be a long option", label, o.Name)
 				}
 			}
+		}
+	})
+}
+
+// FuzzNesting nests values of each kind to any depth, and repeats a line to any size: Parse
+// never overflows its stack, refuses exactly the nesting beyond MaxNesting, and refuses a file
+// beyond MaxConfigSize whatever it holds.
+func FuzzNesting(f *testing.F) {
+	f.Add(uint16(10), uint8(0), uint32(1))
+	f.Add(uint16(63), uint8(1), uint32(1))
+	f.Add(uint16(64), uint8(2), uint32(1))
+	f.Add(uint16(50000), uint8(3), uint32(1))
+	f.Add(uint16(3), uint8(4), uint32(100000))
+	kinds := []struct {
+		open, inner, close string
+		levels             int // levels each open adds
+	}{
+		{"[", "1", "]", 1}, {"{a=", "1", "}", 1}, {"(", "1", ")", 1}, {`"${`, "1", `}"`, 2}, {"!", "true", "", 1},
+	}
+	f.Fuzz(func(t *testing.T, depth uint16, kind uint8, lines uint32) {
+		k := kinds[int(kind)%len(kinds)]
+		value := strings.Repeat(k.open, int(depth)) + k.inner + strings.Repeat(k.close, int(depth))
+		line := "tags = { x = " + value + " }\n"
+		n := int(lines%256) + 1
+		src := []byte(header + strings.Repeat(line, min(n, config.MaxConfigSize/len(line)+1)))
+		cfg, diags := config.Parse("nest.hcl", src)
+		if cfg == nil {
+			t.Fatal("nil Config")
+		}
+		deep := false
+		for _, d := range diags {
+			deep = deep || d.Summary == "Nesting too deep"
+		}
+		switch {
+		case len(src) > config.MaxConfigSize:
+			if len(diags) != 1 || diags[0].Summary != "Configuration file too large" {
+				t.Fatalf("%d bytes: want one diagnostic about the size, got:%s", len(src), describe(diags))
+			}
+		case deep != (1+int(depth)*k.levels > config.MaxNesting):
+			t.Fatalf("depth %d of %q: nesting refused = %v:%s", depth, k.open, deep, describe(diags))
 		}
 	})
 }

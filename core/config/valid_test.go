@@ -21,7 +21,7 @@ var ignoreRanges = cmp.Options{
 	cmpopts.IgnoreFields(config.Config{}, "Ranges"),
 	cmpopts.IgnoreFields(config.DCS{}, "DefRange"),
 	cmpopts.IgnoreFields(config.Bootstrap{}, "InitdbRanges"),
-	cmpopts.IgnoreFields(config.Method{}, "OptionRanges", "KeyRanges", "DefRange"),
+	cmpopts.IgnoreFields(config.Method{}, "OptionRanges", "KeyRanges", "DefRange", "OptionsBody"),
 	cmpopts.IgnoreFields(config.PluginPin{}, "DefRange"),
 }
 
@@ -60,9 +60,10 @@ var validConfigs = map[string]*config.Config{
 			CreateReplicaMethods: []string{"wal_e", "basebackup"},
 		},
 		Bootstrap: config.Bootstrap{
-			Method:        "from_backup",
-			Initdb:        sdk.Options{flag("data-checksums"), opt("encoding", "UTF8")},
-			PostBootstrap: "/usr/local/bin/post_bootstrap.sh",
+			Method:          "from_backup",
+			Initdb:          sdk.Options{flag("data-checksums"), opt("encoding", "UTF8")},
+			PostBootstrap:   "/usr/local/bin/post_bootstrap.sh",
+			RecoveryTimeout: time.Hour,
 		},
 		Methods: map[string]*config.Method{
 			"from_backup": {
@@ -100,7 +101,7 @@ var validConfigs = map[string]*config.Config{
 			PGCtlTimeout:         60 * time.Second,
 			CreateReplicaMethods: []string{"basebackup"},
 		},
-		Bootstrap: config.Bootstrap{Method: "initdb"},
+		Bootstrap: config.Bootstrap{Method: "initdb", RecoveryTimeout: time.Hour},
 		Methods:   map[string]*config.Method{},
 		Plugins:   map[string]*config.PluginPin{},
 	},
@@ -108,7 +109,7 @@ var validConfigs = map[string]*config.Config{
 		Filename: "testdata/valid/options_order.hcl",
 		Scope:    "batman",
 		Name:     "node2",
-		DataDir:  "data",
+		DataDir:  abs("testdata/valid/data"), // relative to the configuration file, made absolute
 		LoopWait: 10 * time.Second,
 		TTL:      30 * time.Second,
 		LogLevel: "info",
@@ -119,7 +120,8 @@ var validConfigs = map[string]*config.Config{
 			CreateReplicaMethods: []string{"basebackup", "restore", "mixed"},
 		},
 		Bootstrap: config.Bootstrap{
-			Method: "initdb",
+			Method:          "initdb",
+			RecoveryTimeout: time.Hour,
 			// Map form: true makes a flag, false leaves the option out.
 			Initdb: sdk.Options{opt("locale", "C"), flag("data-checksums"), opt("encoding", "UTF8"), opt("wal-segsize", "32")},
 		},
@@ -219,7 +221,7 @@ var validConfigs = map[string]*config.Config{
 			PGCtlTimeout:         60 * time.Second,
 			CreateReplicaMethods: []string{"basebackup"},
 		},
-		Bootstrap: config.Bootstrap{Method: "initdb"},
+		Bootstrap: config.Bootstrap{Method: "initdb", RecoveryTimeout: time.Hour},
 		Methods:   map[string]*config.Method{},
 		Plugins:   map[string]*config.PluginPin{},
 	},

@@ -78,11 +78,11 @@ func (c EtcdConfig) usesTLS() bool {
 	if c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" {
 		return true
 	}
-	return slices.ContainsFunc(c.Endpoints, func(ep string) bool { return endpointScheme(ep) == "https" })
+	return slices.ContainsFunc(c.Endpoints, func(ep string) bool { return EndpointScheme(ep) == "https" })
 }
 
-// endpointScheme is the lower-case scheme of an endpoint, "" for host:port.
-func endpointScheme(ep string) string {
+// EndpointScheme is the lower-case scheme of an etcd endpoint, "" for host:port.
+func EndpointScheme(ep string) string {
 	scheme, _, found := strings.Cut(ep, "://")
 	if !found {
 		return ""
@@ -162,7 +162,7 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig, scope string, logger hclog.Lo
 	}
 	if cfg.usesTLS() {
 		for _, ep := range cfg.Endpoints {
-			if endpointScheme(ep) == "http" {
+			if EndpointScheme(ep) == "http" {
 				return nil, fmt.Errorf("while opening the etcd DCS: endpoint %q is plain HTTP although TLS is in use; write https:// or host:port", ep)
 			}
 		}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pgimaged/pgimaged/sdk"
 )
 
 // Roles a member may publish. Patroni has spelled the primary "master" and "primary"; both are read
@@ -147,10 +149,8 @@ func truthy(v any) bool {
 		f, err := v.Float64()
 		return err == nil && f != 0
 	case string:
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "true", "yes", "on", "y", "t", "1":
-			return true
-		}
+		b, err := sdk.ParseBool(v)
+		return err == nil && b
 	}
 	return false
 }

@@ -1,14 +1,16 @@
 package pg
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
-	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Conn describes a connection to a PostgreSQL server without its password: pgimaged hands
@@ -18,8 +20,8 @@ type Conn struct {
 	Port     int    // 0: libpq's default
 	User     string
 	Database string
-	// Params are any other libpq keywords: application_name, sslmode, passfile,
-	// target_session_attrs, ... A "password" here is never written out.
+	// Params are any other libpq keywords: application_name, sslmode, connect_timeout, ...
+	// A "password" here is never written out.
 	Params map[string]string
 }
 
@@ -53,33 +55,6 @@ func (c Conn) DSN() string {
 // String is the DSN.
 func (c Conn) String() string { return c.DSN() }
 
-// URL returns c as a postgres:// URL, without a password.
-func (c Conn) URL() string {
-	u := url.URL{Scheme: "postgres", Path: "/" + c.Database}
-	if c.User != "" {
-		u.User = url.User(c.User)
-	}
-	q := url.Values{}
-	host := c.Host
-	if strings.HasPrefix(host, "/") {
-		q.Set("host", host)
-		host = ""
-	}
-	if c.Port != 0 {
-		host = net.JoinHostPort(host, strconv.Itoa(c.Port))
-	} else if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	u.Host = host
-	for k, v := range c.Params {
-		if k != "password" {
-			q.Set(k, v)
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // quoteDSNValue quotes a libpq keyword/value value: single quotes when it is empty or holds
 // white space, a quote or a backslash, with quotes and backslashes escaped by a backslash.
 func quoteDSNValue(v string) string {
@@ -95,142 +70,164 @@ var ErrConnString = errors.New("invalid connection string")
 
 // ParseConnURL reads a connection string in either of libpq's forms, a URL
 // (postgres://user:secret@host:5432/db?application_name=x) or keywords
-// (host=h port=5432 user=u password=secret dbname=db). A password found in it is returned
-// separately, never kept in the Conn.
+// (host=h port=5432 user=u password=secret dbname=db), with pgx's parser. Only what the string
+// itself says is kept: libpq's defaults (PGHOST, PGUSER, the OS user, a password found in
+// ~/.pgpass, ...) are left to whoever connects. A password in the string is returned separately,
+// never kept in the Conn. One host only; the keys that name client files or need libpq's own
+// handling (sslrootcert, passfile, service, target_session_attrs, ...) are refused, since
+// pgimaged could not pass them on faithfully.
 func ParseConnURL(s string) (c Conn, password string, err error) {
-	t := strings.TrimSpace(s)
-	if strings.HasPrefix(t, "postgres://") || strings.HasPrefix(t, "postgresql://") {
-		return parseURL(t)
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Conn{}, "", nil
 	}
-	return parseKeywords(t)
-}
-
-func connErr(format string, args ...any) error {
-	return fmt.Errorf("while parsing a connection string: %w: %s", ErrConnString, fmt.Sprintf(format, args...))
-}
-
-func parseURL(s string) (Conn, string, error) {
-	u, err := url.Parse(s)
+	keys, err := ConnKeys(s)
 	if err != nil {
-		// url errors quote the input; keep the password out of the message.
-		return Conn{}, "", connErr("not a valid URL")
+		return Conn{}, "", err
 	}
-	var c Conn
-	var password string
-	if u.User != nil {
-		c.User = u.User.Username()
-		password, _ = u.User.Password()
+	cfg, err := pgconn.ParseConfigWithOptions(s, pgconn.ParseConfigOptions{ConnStringAllowedKeys: keys})
+	if err != nil {
+		return Conn{}, "", connErr(err)
 	}
-	if strings.Contains(u.Host, ",") {
-		return Conn{}, "", connErr("several hosts in one URL are not supported")
-	}
-	if u.Host != "" {
-		host, port := u.Host, ""
-		if h, p, err := net.SplitHostPort(u.Host); err == nil {
-			host, port = h, p
-		} else {
-			host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	for _, fb := range cfg.Fallbacks {
+		if fb.Host != cfg.Host || fb.Port != cfg.Port {
+			return Conn{}, "", fmt.Errorf("while parsing a connection string: %w: several hosts are not supported", ErrConnString)
 		}
-		c.Host = host
-		if port != "" {
-			if err := c.setPort(port); err != nil {
-				return Conn{}, "", err
+	}
+	for _, k := range keys {
+		switch k {
+		case "host":
+			c.Host = cfg.Host
+		case "port":
+			c.Port = int(cfg.Port)
+		case "user":
+			c.User = cfg.User
+		case "database":
+			c.Database = cfg.Database
+		case "password":
+			password = cfg.Password
+		default:
+			v, ok := cfg.RuntimeParams[k]
+			if !ok {
+				if v, ok = exposedSetting(cfg, k); !ok {
+					return Conn{}, "", fmt.Errorf("while parsing a connection string: %w: pgimaged cannot pass on %q", ErrConnString, k)
+				}
 			}
-		}
-	}
-	c.Database = strings.TrimPrefix(u.Path, "/")
-	for k, vs := range u.Query() {
-		if len(vs) == 0 {
-			continue
-		}
-		if err := c.set(k, vs[len(vs)-1], &password); err != nil {
-			return Conn{}, "", err
+			if c.Params == nil {
+				c.Params = map[string]string{}
+			}
+			if k == "ssl" { // the URL alias ssl=true
+				k = "sslmode"
+			}
+			c.Params[k] = v
 		}
 	}
 	return c, password, nil
 }
 
-func parseKeywords(s string) (Conn, string, error) {
-	var c Conn
-	var password string
-	for {
-		s = strings.TrimLeft(s, " \t\n\r\f\v")
-		if s == "" {
-			return c, password, nil
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 {
-			return Conn{}, "", connErr("expected keyword=value")
-		}
-		key := strings.TrimRight(s[:eq], " \t\n\r\f\v")
-		if strings.ContainsAny(key, " \t\n\r\f\v") {
-			return Conn{}, "", connErr("expected keyword=value")
-		}
-		s = strings.TrimLeft(s[eq+1:], " \t\n\r\f\v")
-		var val strings.Builder
-		if strings.HasPrefix(s, "'") {
-			i, closed := 1, false
-			for ; i < len(s); i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-					val.WriteByte(s[i])
-				} else if s[i] == '\'' {
-					closed = true
-					break
-				} else {
-					val.WriteByte(s[i])
-				}
-			}
-			if !closed {
-				return Conn{}, "", connErr("unterminated quoted value for %q", key)
-			}
-			s = s[i+1:]
-		} else {
-			i := 0
-			for ; i < len(s) && !strings.ContainsRune(" \t\n\r\f\v", rune(s[i])); i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				val.WriteByte(s[i])
-			}
-			s = s[i:]
-		}
-		if err := c.set(key, val.String(), &password); err != nil {
-			return Conn{}, "", err
-		}
-	}
-}
-
-func (c *Conn) set(key, val string, password *string) error {
+// exposedSetting recovers the value of a connection setting that pgx keeps only in its own form.
+func exposedSetting(cfg *pgconn.Config, key string) (string, bool) {
 	switch key {
-	case "host":
-		c.Host = val
-	case "port":
-		return c.setPort(val)
-	case "user":
-		c.User = val
-	case "dbname":
-		c.Database = val
-	case "password":
-		*password = val
-	default:
-		if c.Params == nil {
-			c.Params = map[string]string{}
+	case "sslmode", "ssl":
+		if _, unix := unixHost(cfg.Host); unix {
+			return "", false
 		}
-		c.Params[key] = val
+		return sslMode(cfg), true
+	case "connect_timeout":
+		return strconv.Itoa(int(cfg.ConnectTimeout.Seconds())), true
+	case "channel_binding":
+		return cfg.ChannelBinding, true
+	case "sslnegotiation":
+		return cfg.SSLNegotiation, true
+	case "min_protocol_version":
+		return cfg.MinProtocolVersion, true
+	case "max_protocol_version":
+		return cfg.MaxProtocolVersion, true
+	case "krbsrvname":
+		return cfg.KerberosSrvName, true
+	case "krbspn":
+		return cfg.KerberosSpn, true
 	}
-	return nil
+	return "", false
 }
 
-func (c *Conn) setPort(p string) error {
-	if p == "" {
-		c.Port = 0
-		return nil
+func unixHost(host string) (string, bool) {
+	network, _ := pgconn.NetworkAddress(host, 5432)
+	return network, network == "unix"
+}
+
+// sslMode names the sslmode that gives cfg's TLS attempts (pgx turns the mode into a list of
+// attempts: with TLS, without, or both in an order).
+func sslMode(cfg *pgconn.Config) string {
+	second := cfg.TLSConfig
+	if len(cfg.Fallbacks) > 0 {
+		second = cfg.Fallbacks[0].TLSConfig
 	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 {
-		return connErr("port %q is not a number from 1 to 65535", p)
+	switch first := cfg.TLSConfig; {
+	case first == nil && second == nil:
+		return "disable"
+	case first == nil:
+		return "allow"
+	case second == nil:
+		return "prefer"
+	default:
+		return verifyMode(first)
 	}
-	c.Port = n
-	return nil
+}
+
+func verifyMode(t *tls.Config) string {
+	switch {
+	case !t.InsecureSkipVerify:
+		return "verify-full"
+	case t.VerifyPeerCertificate != nil:
+		return "verify-ca"
+	}
+	return "require"
+}
+
+var notAllowed = regexp.MustCompile(`connection string key "((?:[^"\\]|\\.)*)" is not in ConnStringAllowedKeys`)
+
+// ConnKeys returns the keys a connection string sets itself, in pgx's spelling ("database" for
+// dbname), sorted: what libpq takes from the string rather than from its defaults. pgx's parser
+// names the first key that is not allowed, so the keys are found by allowing them one by one.
+func ConnKeys(s string) ([]string, error) {
+	keys := []string{}
+	for len(keys) <= 64 {
+		_, err := pgconn.ParseConfigWithOptions(s, pgconn.ParseConfigOptions{ConnStringAllowedKeys: keys})
+		if err == nil {
+			slices.Sort(keys)
+			return keys, nil
+		}
+		m := notAllowed.FindStringSubmatch(err.Error())
+		if m == nil {
+			return nil, connErr(err)
+		}
+		k, uerr := strconv.Unquote(`"` + m[1] + `"`)
+		if uerr != nil || slices.Contains(keys, k) {
+			return nil, connErr(err)
+		}
+		if k == "dbname" {
+			k = "database"
+		}
+		keys = append(keys, k)
+	}
+	return nil, fmt.Errorf("while parsing a connection string: %w: too many keys", ErrConnString)
+}
+
+// connErr wraps a pgx parse error with pgx's reason but not its text, which quotes the
+// connection string (with passwords masked only where pgx recognises them) and, for a bad URL,
+// the URL's parser's error that quotes it whole.
+func connErr(err error) error {
+	var pe *pgconn.ParseConfigError
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("while parsing a connection string: %w", ErrConnString)
+	}
+	msg := pe.Error()
+	if inner := pe.Unwrap(); inner != nil {
+		msg = strings.TrimSuffix(msg, " ("+inner.Error()+")")
+	}
+	if i := strings.LastIndex(msg, "`: "); i >= 0 {
+		msg = msg[i+3:]
+	}
+	return fmt.Errorf("while parsing a connection string: %w: %s", ErrConnString, msg)
 }

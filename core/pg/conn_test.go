@@ -58,8 +58,8 @@ func TestConnDSN(t *testing.T) {
 		{"unix socket, defaults left out", pg.Conn{Host: "/var/run/postgresql"}, "host=/var/run/postgresql"},
 		{"space", pg.Conn{Host: "h", Params: map[string]string{"application_name": "my replica"}},
 			"host=h application_name='my replica'"},
-		{"quote and backslash", pg.Conn{User: `o'brien`, Params: map[string]string{"passfile": `C:\pg\pass`}},
-			`user='o\'brien' passfile='C:\\pg\\pass'`},
+		{"quote and backslash", pg.Conn{User: `o'brien`, Params: map[string]string{"options": `C:\pg\pass`}},
+			`user='o\'brien' options='C:\\pg\\pass'`},
 		{"empty value", pg.Conn{Host: "h", Params: map[string]string{"options": ""}}, "host=h options=''"},
 		{"params sorted, password dropped", pg.Conn{Host: "h", Params: map[string]string{
 			"sslmode": "disable", "password": "secret", "application_name": "a"}},
@@ -112,6 +112,11 @@ func TestParseConnURL(t *testing.T) {
 		{"several hosts", "postgres://a:1,b:2/db", pg.Conn{}, "", true},
 		{"unterminated quote", "host=h password='secret", pg.Conn{}, "", true},
 		{"no equals", "host=h password secret", pg.Conn{}, "", true},
+		{"sslmode", "host=10.0.0.1 sslmode=verify-full", pg.Conn{Host: "10.0.0.1", Params: map[string]string{"sslmode": "verify-full"}}, "", false},
+		{"ssl=true alias", "postgres://h/db?ssl=true", pg.Conn{Host: "h", Database: "db", Params: map[string]string{"sslmode": "require"}}, "", false},
+		{"sslmode allow", "host=h sslmode=allow connect_timeout=7", pg.Conn{Host: "h", Params: map[string]string{"sslmode": "allow", "connect_timeout": "7"}}, "", false},
+		{"a file pgimaged cannot pass on", "host=h sslrootcert=/etc/ca.crt", pg.Conn{}, "", true},
+		{"bad URL", "postgres://u:sec ret@h:x/db", pg.Conn{}, "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,24 +143,52 @@ func TestParseConnURL(t *testing.T) {
 	}
 }
 
-func TestConnURL(t *testing.T) {
+// TestParseConnURLKeepsOnlyWhatIsWritten sets every libpq default pgx reads from the
+// environment, and a pgpass file that matches: none of it may appear in the parsed Conn.
+func TestParseConnURLKeepsOnlyWhatIsWritten(t *testing.T) {
+	pgpass := filepath.Join(t.TempDir(), "pgpass")
+	mustWrite(t, pgpass, "*:*:*:*:from-pgpass\n")
+	if err := os.Chmod(pgpass, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"PGHOST": "env-host", "PGPORT": "6543", "PGUSER": "env-user", "PGDATABASE": "env-db",
+		"PGPASSWORD": "from-env", "PGPASSFILE": pgpass, "PGAPPNAME": "env-app", "PGSSLMODE": "disable",
+		"PGCONNECT_TIMEOUT": "9",
+	} {
+		t.Setenv(k, v)
+	}
 	cases := []struct {
-		c    pg.Conn
-		want string
+		in   string
+		want pg.Conn
 	}{
-		{pg.Conn{Host: "10.0.0.1", Port: 5432, User: "u", Database: "postgres"}, "postgres://u@10.0.0.1:5432/postgres"},
-		{pg.Conn{Host: "::1", Port: 5432, Database: "postgres"}, "postgres://[::1]:5432/postgres"},
-		{pg.Conn{Host: "/tmp", Port: 5433, Database: "db", Params: map[string]string{"password": "x"}}, "postgres://:5433/db?host=%2Ftmp"},
+		{"host=10.0.0.1", pg.Conn{Host: "10.0.0.1"}},
+		{"postgres://10.0.0.1/app", pg.Conn{Host: "10.0.0.1", Database: "app"}},
+		{"user=replicator", pg.Conn{User: "replicator"}},
 	}
 	for _, tc := range cases {
-		if got := tc.c.URL(); got != tc.want {
-			t.Errorf("URL = %s, want %s", got, tc.want)
-		}
-		back, _, err := pg.ParseConnURL(tc.c.URL())
+		got, password, err := pg.ParseConnURL(tc.in)
 		if err != nil {
-			t.Errorf("ParseConnURL(%s): %v", tc.c.URL(), err)
-		} else if back.DSN() != tc.c.DSN() {
-			t.Errorf("URL round trip: %s became %s", tc.c.DSN(), back.DSN())
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if !reflect.DeepEqual(got, tc.want) || password != "" {
+			t.Errorf("%s: got %#v, password %q; want %#v and no password", tc.in, got, password, tc.want)
+		}
+	}
+}
+
+func TestParseConnURLErrorsHideThePassword(t *testing.T) {
+	for _, s := range []string{
+		"postgres://u:Sec-ret@h:99999/db", "postgres://u:Sec-ret@h:x/db", "host=h password=Sec-ret port=nope",
+		"host=h password='Sec-ret", "postgres://u:Sec-ret@a:1,b:2/db",
+	} {
+		_, _, err := pg.ParseConnURL(s)
+		if err == nil {
+			t.Errorf("%s: no error", s)
+			continue
+		}
+		if !errors.Is(err, pg.ErrConnString) || strings.Contains(err.Error(), "Sec-ret") {
+			t.Errorf("error %q: want ErrConnString without the password", err)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/pgimaged/pgimaged/sdk"
 )
 
 // RecoveryFile is the include file [WriteRecovery] writes recovery settings into for
@@ -72,7 +74,7 @@ func WriteRecovery(dir string, major int, r Recovery) error {
 		}
 		k = strings.ToLower(k)
 		if k == "standby_mode" {
-			on, err := parseBool(v)
+			on, err := sdk.ParseBool(v)
 			if err != nil {
 				return wrap(fmt.Errorf("standby_mode: %w", err))
 			}
@@ -158,15 +160,4 @@ func removeFiles(dir string, names ...string) error {
 		}
 	}
 	return nil
-}
-
-// parseBool reads a boolean the way PostgreSQL does (on/off, true/false, yes/no, 1/0).
-func parseBool(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "on", "true", "yes", "1", "t", "y":
-		return true, nil
-	case "off", "false", "no", "0", "f", "n":
-		return false, nil
-	}
-	return false, fmt.Errorf("%q is not a boolean", v)
 }

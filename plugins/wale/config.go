@@ -128,12 +128,10 @@ func parseConfig(command string, opts sdk.Options) (config, []sdk.Diagnostic) {
 	}
 
 	if v, ok := value(optUseIAM); ok {
-		switch strings.ToLower(v) {
-		case "1", "true", "yes", "on":
-			c.useIAM = true
-		case "0", "false", "no", "off", "":
-		default:
-			diags = append(diags, sdk.Errorf(optUseIAM, "use_iam must be 0 or 1", "got %q", v))
+		if on, err := sdk.ParseBool(v); err == nil {
+			c.useIAM = on
+		} else if v != "" {
+			diags = append(diags, sdk.Errorf(optUseIAM, "use_iam must be 0 or 1", "%v", err))
 		}
 	}
 	if c.useIAM && c.tool == ToolWALG {
