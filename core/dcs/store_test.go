@@ -540,6 +540,21 @@ func TestLeader(t *testing.T) {
 			want: "node-b",
 		},
 		{
+			// After an outage an etcd lease of the old session can outlive it: the member's new
+			// session takes back the key that names it instead of seeing "another member" lead.
+			name: "a key naming this member under an earlier session is taken over",
+			run: func(t *testing.T, a, b dcs.Store) {
+				acquireLeader(t, a, "node-a")
+				if !acquireLeader(t, b, "node-a") {
+					t.Fatal("AcquireLeader of a key naming this member under another session failed")
+				}
+				if err := a.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			},
+			want: "node-a",
+		},
+		{
 			name: "the holder may rename it",
 			run: func(t *testing.T, a, b dcs.Store) {
 				acquireLeader(t, a, "node-a")

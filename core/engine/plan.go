@@ -82,12 +82,12 @@ func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 
 func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	m := n.bootstrapMethod()
-	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.Catalog.Has)}
+	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.plugins().Has)}
 	if pm.Plugin == "" {
 		pm.Error = "no plugin runs this method"
 		return []PlannedMethod{pm}
 	}
-	inst, err := n.Catalog.Launch(ctx, pm.Plugin)
+	inst, err := n.plugins().Launch(ctx, pm.Plugin)
 	if err != nil {
 		pm.Error = err.Error()
 		return []PlannedMethod{pm}
@@ -95,7 +95,7 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	defer inst.Kill()
 	req := n.bootstrapRequest(m)
 	req.Options = m.Options
-	plan, err := inst.Client.PlanBootstrap(ctx, req)
+	plan, err := inst.PlanBootstrap(ctx, req)
 	n.fillPlan(&pm, plan, err)
 	return []PlannedMethod{pm}
 }
@@ -112,7 +112,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 	}
 	for _, label := range n.ReplicaMethods() {
 		m := n.Config.Method(label)
-		pm := PlannedMethod{Method: label, Plugin: config.PluginNameFor(m, n.Catalog.Has), KeepData: m.KeepData, Attempts: m.Attempts}
+		pm := PlannedMethod{Method: label, Plugin: config.PluginNameFor(m, n.plugins().Has), KeepData: m.KeepData, Attempts: m.Attempts}
 		if pm.Attempts <= 0 {
 			pm.Attempts = defaultAttempts(pm.Plugin)
 		}
@@ -126,13 +126,13 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			out = append(out, pm)
 			continue
 		}
-		inst, err := n.Catalog.Launch(ctx, pm.Plugin)
+		inst, err := n.plugins().Launch(ctx, pm.Plugin)
 		if err != nil {
 			pm.Error = err.Error()
 			out = append(out, pm)
 			continue
 		}
-		plan, err := inst.Client.PlanClone(ctx, sdk.CloneRequest{
+		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
 			Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})
