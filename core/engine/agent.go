@@ -213,7 +213,12 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	a.lastFP = a.fingerprint(cl)
-	act := Decide(a.Node.Observe(ctx, &cl, nil))
+	obs := a.Node.Observe(ctx, &cl, nil)
+	if obs.DataDir == DirEmpty && a.Node.MarkedNeedsReinit() {
+		// The directory that needed a reinit was moved away or emptied by an operator.
+		a.Node.clearNeedsReinit()
+	}
+	act := Decide(obs)
 	a.logDecision(act)
 	switch act.Kind {
 	case ActClean:
@@ -307,6 +312,9 @@ func (a *Agent) fence(ctx context.Context, act Action) (time.Duration, error) {
 		a.publish(ctx)
 		return a.backoff(), nil
 	}
+	if err := a.Node.markNeedsReinit(reported.Error()); err != nil {
+		log.Error("could not mark the fenced data directory as needing reinit", "error", err)
+	}
 	a.mu.Lock()
 	a.role, a.fenced = dcs.RoleReplica, reported.Error()
 	a.mu.Unlock()
@@ -325,6 +333,12 @@ func (a *Agent) needsReinit(ctx context.Context, act Action) (time.Duration, err
 		msg = a.fenced + "; " + msg
 	}
 	a.mu.Unlock()
+	if !a.Node.MarkedNeedsReinit() {
+		if err := a.Node.markNeedsReinit(msg); err != nil {
+			a.Node.logger().Error("could not mark the data directory as needing reinit", "error", err)
+		}
+		a.Node.logger().Error("the data directory needs a reinit; it is left as it is and not started", "reason", act.Reason, "mark", a.Node.NeedsReinitPath())
+	}
 	a.setState(StateNeedsReinit, errors.New(msg))
 	a.publish(ctx)
 	return a.LoopWait, nil

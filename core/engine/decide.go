@@ -86,6 +86,10 @@ type Observation struct {
 	// BackupLabel: backup_label is present, so the directory was copied by a base backup and
 	// has never been started since.
 	BackupLabel bool
+	// NeedsReinit: an earlier decision found this directory unable to follow the leader (it
+	// was fenced, or its WAL went its own way); the mark stays beside the data directory until
+	// an operator replaces the directory.
+	NeedsReinit bool
 
 	// PostgreSQL is whether this member's PostgreSQL runs, and as what.
 	PostgreSQL PGState
@@ -259,6 +263,11 @@ func decideCluster(obs Observation) Action {
 	}
 
 	// Stopped.
+	if obs.NeedsReinit {
+		act.Kind, act.State = ActReinit, StateNeedsReinit
+		act.Reason = "the data directory was marked as needing reinit (fenced, or its WAL went its own way): it is not started; replace it (pgimaged reinit, or move it away)"
+		return act
+	}
 	if standby {
 		act.Start, act.State = StartStandby, dcs.StateStarting
 		act.Reason = "the data directory holds a standby of this cluster; it is started as a standby"
@@ -278,6 +287,12 @@ func decideCluster(obs Observation) Action {
 	case otherPrimary != "":
 		act.Kind, act.State = ActWait, StateWaitingLeader
 		act.Reason = fmt.Sprintf("the data directory holds a primary, no member holds the leader key and %s (%s): it is not started", reasonOtherPrimaryAlive, otherPrimary)
+		return act
+	case obs.BackupLabel || obs.Control.HasPosition && obs.Control.State.InRecovery():
+		// A base backup never started, or a standby without its standby.signal: a replica's
+		// directory. pgimaged never promotes one; it follows a leader once there is one.
+		act.Kind, act.State = ActWait, StateWaitingLeader
+		act.Reason = "the data directory is a replica's (a base backup never started, or a standby without standby.signal) and no member leads: it is never started as a primary; waiting for a leader to follow"
 		return act
 	}
 	act.Start, act.Primary, act.State = StartPrimary, true, dcs.StateStarting
@@ -302,7 +317,8 @@ func decideRejoin(obs Observation, act Action) Action {
 	end := max(cd.Checkpoint, cd.Redo, cd.MinRecoveryPoint)
 	switch {
 	case cl.SystemIdentifier() == "":
-		act.Reason = fmt.Sprintf("the data directory looks like a primary, member %s leads and the DCS records no system identifier: it is not started", leader)
+		act.Kind, act.State = ActWait, StateWaitingLeader
+		act.Reason = fmt.Sprintf("the data directory looks like a primary, member %s leads and the DCS records no system identifier yet: it is not started", leader)
 	case !cd.HasPosition:
 		act.Reason = fmt.Sprintf("the data directory looks like a primary, member %s leads, and its pg_control gives no WAL position pgimaged can read: it needs a reinit", leader)
 	case !obs.BackupLabel && !cd.State.InRecovery():

@@ -242,6 +242,18 @@ func TestDecide(t *testing.T) {
 			want: engine.ActReinit,
 		},
 		{
+			name: "a directory marked as needing reinit, no leader: still not started",
+			obs: engine.Observation{Member: "node2", Cluster: led(""), DataDir: engine.DirCluster, NeedsReinit: true,
+				Control: clusterDir(pg.DBShutdowned, 1, 0x3000000)},
+			want: engine.ActReinit,
+		},
+		{
+			name: "a base backup copy without standby.signal and no leader: never started as a primary",
+			obs: engine.Observation{Member: "node2", Cluster: led(""), DataDir: engine.DirCluster, BackupLabel: true,
+				Control: clusterDir(pg.DBInProduction, 1, 0x3000000)},
+			want: engine.ActWait,
+		},
+		{
 			name: "a primary-looking copy while the leader has not published its position: wait",
 			obs: engine.Observation{Member: "node2", Cluster: led("node1"), DataDir: engine.DirCluster, BackupLabel: true,
 				Control: clusterDir(pg.DBInProduction, 1, 0x3000000)},

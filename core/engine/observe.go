@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 		obs.EndingRecovery = endingRecovery(dir)
 		_, err := os.Stat(filepath.Join(dir, "backup_label"))
 		obs.BackupLabel = err == nil
+		obs.NeedsReinit = n.MarkedNeedsReinit()
 	default:
 		empty, _, err := pg.IsEmptyDir(dir)
 		if err != nil || !empty {
@@ -83,4 +85,29 @@ func (n *Node) pgState(ctx context.Context, srv *pg.Server, standbyFiles bool) P
 		return PGStandby
 	}
 	return PGPrimary
+}
+
+// NeedsReinitPath is where the mark of a data directory that needs a reinit lives: beside it.
+func (n *Node) NeedsReinitPath() string {
+	d := filepath.Clean(n.Config.DataDir)
+	return filepath.Join(filepath.Dir(d), "."+filepath.Base(d)+".pgimaged-needs-reinit")
+}
+
+// MarkedNeedsReinit reports whether the data directory is marked as needing a reinit.
+func (n *Node) MarkedNeedsReinit() bool {
+	_, err := os.Stat(n.NeedsReinitPath())
+	return err == nil
+}
+
+// markNeedsReinit marks the data directory as needing a reinit, with the reason.
+func (n *Node) markNeedsReinit(reason string) error {
+	if err := os.WriteFile(n.NeedsReinitPath(), []byte(reason+"\n"), 0o600); err != nil {
+		return fmt.Errorf("while marking data directory %q as needing reinit: %w", n.Config.DataDir, err)
+	}
+	return nil
+}
+
+// clearNeedsReinit removes the mark once the data directory is gone or replaced.
+func (n *Node) clearNeedsReinit() {
+	_ = os.Remove(n.NeedsReinitPath())
 }
