@@ -54,6 +54,8 @@ type Agent struct {
 	lastDecision string
 	// pending is a bootstrap whose record in initialize is not settled yet.
 	pending *pendingBootstrap
+	// mustRelease: initialize may still be held empty by this session after a failure.
+	mustRelease bool
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -208,15 +210,26 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 	if a.pending != nil {
 		return a.settleBootstrap(ctx)
 	}
+	if a.mustRelease && !a.releaseInitialize(ctx) {
+		return 0, fmt.Errorf("while releasing initialize: %w", dcs.ErrUnavailable)
+	}
 	cl, err := a.store.Cluster(ctx)
 	if err != nil {
+		// Without the DCS only what is purely local is done: a half-made directory of
+		// pgimaged's own (and a server left running in it) goes at once.
+		if act := Decide(a.Node.Observe(ctx, nil, err)); act.Kind == ActClean {
+			if _, cerr := a.clean(ctx, act); cerr != nil {
+				return 0, errors.Join(err, cerr)
+			}
+		}
 		return 0, err
 	}
 	a.lastFP = a.fingerprint(cl)
 	obs := a.Node.Observe(ctx, &cl, nil)
-	if obs.DataDir == DirEmpty && a.Node.MarkedNeedsReinit() {
-		// The directory that needed a reinit was moved away or emptied by an operator.
+	if obs.DataDir == DirEmpty {
+		// The directory that needed a reinit, or that this member led with, is gone.
 		a.Node.clearNeedsReinit()
+		a.Node.markLed(false)
 	}
 	act := Decide(obs)
 	a.logDecision(act)
@@ -284,6 +297,7 @@ func (a *Agent) clean(ctx context.Context, act Action) (time.Duration, error) {
 	if err := a.Node.cleanIncomplete(); err != nil {
 		return a.LoopWait, err
 	}
+	a.Node.markLed(false)
 	return 0, nil
 }
 
@@ -312,6 +326,7 @@ func (a *Agent) fence(ctx context.Context, act Action) (time.Duration, error) {
 		a.publish(ctx)
 		return a.backoff(), nil
 	}
+	a.Node.markLed(false)
 	if err := a.Node.markNeedsReinit(reported.Error()); err != nil {
 		log.Error("could not mark the fenced data directory as needing reinit", "error", err)
 	}
@@ -333,6 +348,7 @@ func (a *Agent) needsReinit(ctx context.Context, act Action) (time.Duration, err
 		msg = a.fenced + "; " + msg
 	}
 	a.mu.Unlock()
+	a.Node.markLed(false)
 	if !a.Node.MarkedNeedsReinit() {
 		if err := a.Node.markNeedsReinit(msg); err != nil {
 			a.Node.logger().Error("could not mark the data directory as needing reinit", "error", err)
@@ -370,6 +386,9 @@ func (a *Agent) adopt(ctx context.Context, cl dcs.Cluster, act Action) (time.Dur
 			log.Warn("could not take the leader key; deciding again", "leader", cl.Leader)
 			return min(a.LoopWait, time.Second), nil
 		}
+		n.markLed(true)
+	} else {
+		n.markLed(false)
 	}
 	if act.Rejoin {
 		src := leaderSource(n, cl)
@@ -440,6 +459,9 @@ func leaderSource(n *Node, cl dcs.Cluster) *Source {
 func (a *Agent) claimInitialize(ctx context.Context, sysid string) (bool, error) {
 	log := a.Node.logger()
 	won, err := a.store.TryInitialize(ctx)
+	if err != nil && uncertain(err) {
+		a.releaseInitialize(ctx)
+	}
 	if err != nil || !won {
 		return false, err
 	}
@@ -497,23 +519,27 @@ func uncertain(err error) bool {
 	return errors.Is(err, dcs.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// releaseInitialize gives up the empty initialize, retrying a few times; a lost session has
-// released it already.
-func (a *Agent) releaseInitialize(ctx context.Context) {
+// releaseInitialize gives up the empty initialize if this session holds it, retrying a few
+// times; a lost session has released it already. false: the DCS could not be reached, and the
+// next cycle tries again before anything else.
+func (a *Agent) releaseInitialize(ctx context.Context) bool {
 	log := a.Node.logger()
+	a.mustRelease = true
 	for i := range readBackTries {
-		if i > 0 && !sleepCtx(context.WithoutCancel(ctx), a.readBackWait()) {
-			return
+		if i > 0 && !sleepCtx(ctx, a.readBackWait()) {
+			return false
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		err := a.store.ReleaseInitialize(rctx)
 		cancel()
 		if err == nil || errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
-			return
+			a.mustRelease = false
+			return true
 		}
 		log.Warn("could not release initialize; trying again", "error", err)
 	}
-	log.Error("could not release initialize; it vanishes when this member's DCS session ends")
+	log.Error("could not release initialize; the next cycle tries again")
+	return false
 }
 
 func hasStandbySignal(dir string) bool {
@@ -534,6 +560,11 @@ func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 	log := n.logger()
 	won, err := a.store.TryInitialize(ctx)
 	if err != nil {
+		if uncertain(err) {
+			// The key may have been created all the same: give it up rather than hold it
+			// without bootstrapping.
+			a.releaseInitialize(ctx)
+		}
 		return a.LoopWait, err
 	}
 	if !won {
@@ -629,8 +660,13 @@ func (a *Agent) settleBootstrap(ctx context.Context) (time.Duration, error) {
 	a.failures = 0
 	a.sysid = p.sysid
 	log.Info("cluster bootstrapped", "system_identifier", p.sysid)
-	if _, err := a.store.AcquireLeader(ctx, n.Config.Name); err != nil {
+	n.markLed(true) // the bootstrapper is the cluster's primary
+	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+	if err != nil {
 		return 0, err
+	}
+	if !held {
+		log.Warn("could not take the leader key after the bootstrap; the next cycle tries again")
 	}
 	a.mu.Lock()
 	a.role, a.state, a.lastErr = dcs.RolePrimary, dcs.StateRunning, ""

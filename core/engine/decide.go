@@ -90,6 +90,10 @@ type Observation struct {
 	// was fenced, or its WAL went its own way); the mark stays beside the data directory until
 	// an operator replaces the directory.
 	NeedsReinit bool
+	// Led: this member ran the directory as the cluster's primary while holding the leader
+	// key, and has not been fenced since (a mark beside the data directory, which a copy of
+	// the directory does not carry along).
+	Led bool
 
 	// PostgreSQL is whether this member's PostgreSQL runs, and as what.
 	PostgreSQL PGState
@@ -255,6 +259,12 @@ func decideCluster(obs Observation) Action {
 			act.Kind, act.State = ActWait, StateWaitingBootstrap
 			act.Reason = "PostgreSQL runs as a primary here, no member leads and another member is bootstrapping: the leader key is not taken"
 			return act
+		case cl.Initialize != nil && !obs.Led:
+			// Started by someone else while the cluster's primary may run elsewhere with its
+			// agent down: taking the key could make this one win over the real primary.
+			act.Kind, act.State = ActWait, StateWaitingLeader
+			act.Reason = "PostgreSQL runs as a primary here but this member never led with this directory and no member holds the leader key: the key is not taken; it is fenced as soon as another member leads"
+			return act
 		}
 		act.Start, act.Primary, act.State = KeepRunning, true, dcs.StateRunning
 		act.ClaimInitialize = cl.Initialize == nil
@@ -288,6 +298,12 @@ func decideCluster(obs Observation) Action {
 		act.Kind, act.State = ActWait, StateWaitingLeader
 		act.Reason = fmt.Sprintf("the data directory holds a primary, no member holds the leader key and %s (%s): it is not started", reasonOtherPrimaryAlive, otherPrimary)
 		return act
+	case cl.Initialize != nil && !obs.Led:
+		// The primary may run elsewhere with its agent down (its keys expired): only the
+		// member that led with this directory restarts it as the primary without a leader.
+		act.Kind, act.State = ActWait, StateWaitingLeader
+		act.Reason = "the data directory holds a primary, no member holds the leader key and this member never led with this directory: it is not started; waiting for the leader"
+		return act
 	case obs.BackupLabel || obs.Control.HasPosition && obs.Control.State.InRecovery():
 		// A base backup never started, or a standby without its standby.signal: a replica's
 		// directory. pgimaged never promotes one; it follows a leader once there is one.
@@ -302,7 +318,12 @@ func decideCluster(obs Observation) Action {
 }
 
 // decideRejoin handles a stopped primary-looking directory of this cluster while another member
-// leads: it may follow the leader as a standby only when it holds nothing the leader lacks.
+// leads: it may follow the leader as a standby only when it holds nothing the leader lacks. Its
+// files can show that only for a directory that last ran as a standby (so wrote no WAL of its
+// own) on the leader's timeline and not past the leader's position; anything else — a
+// directory that ran as a primary, a base backup of unknown origin, another timeline — needs a
+// reinit. A directory that ran as a primary on the leader's timeline has a history that forked
+// from the leader's at a point its files do not record, so it is never rejoined.
 func decideRejoin(obs Observation, act Action) Action {
 	cl := obs.Cluster
 	leader := cl.Leader
@@ -321,7 +342,11 @@ func decideRejoin(obs Observation, act Action) Action {
 		act.Reason = fmt.Sprintf("the data directory looks like a primary, member %s leads and the DCS records no system identifier yet: it is not started", leader)
 	case !cd.HasPosition:
 		act.Reason = fmt.Sprintf("the data directory looks like a primary, member %s leads, and its pg_control gives no WAL position pgimaged can read: it needs a reinit", leader)
-	case !obs.BackupLabel && !cd.State.InRecovery():
+	case obs.BackupLabel:
+		// A base backup of some server of this cluster: which one, and whether that server's
+		// WAL went its own way on the same timeline, its files cannot tell.
+		act.Reason = fmt.Sprintf("the data directory is a base backup (backup_label) without standby settings while member %s leads: where it was copied from cannot be told, so it needs a reinit; it is left as it is", leader)
+	case !cd.State.InRecovery():
 		act.Reason = fmt.Sprintf("the data directory ran as a primary (state %q) while member %s leads: its WAL may hold changes the leader lacks, so it needs a reinit; it is left as it is", cd.State, leader)
 	case int64(cd.Timeline) != int64(lm.Timeline):
 		act.Reason = fmt.Sprintf("the data directory is on timeline %d, the leader %s on timeline %d: it needs a reinit", cd.Timeline, leader, lm.Timeline)

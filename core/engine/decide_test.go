@@ -121,14 +121,20 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name: "a primary directory, no leader: take the key, then start as primary",
-			obs:  engine.Observation{Member: "node1", Cluster: led(""), DataDir: engine.DirCluster, Control: clusterDir(pg.DBShutdowned, 1, 0x3000000)},
+			name: "a primary directory this member led with, no leader: take the key, then start as primary",
+			obs:  engine.Observation{Member: "node1", Cluster: led(""), DataDir: engine.DirCluster, Led: true, Control: clusterDir(pg.DBShutdowned, 1, 0x3000000)},
 			want: engine.ActAdopt,
 			check: func(t *testing.T, a engine.Action) {
 				if a.Start != engine.StartPrimary || !a.Primary || a.ClaimInitialize {
 					t.Errorf("adopt: %+v, want a primary start", a)
 				}
 			},
+		},
+		{
+			// The primary may run elsewhere with its agent down and its keys expired.
+			name: "a primary directory this member never led with, no leader: wait",
+			obs:  engine.Observation{Member: "node3", Cluster: led(""), DataDir: engine.DirCluster, Control: clusterDir(pg.DBShutdowned, 1, 0x3000000)},
+			want: engine.ActWait,
 		},
 		{
 			name: "a primary directory, the leader key names this member: start as primary",
@@ -195,15 +201,28 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name: "a running primary, no leader: takes the key and keeps running",
-			obs: engine.Observation{Member: "node1", Cluster: led(""), DataDir: engine.DirCluster, PostgreSQL: engine.PGPrimary,
+			name: "a running primary this member led with, no leader: takes the key and keeps running",
+			obs: engine.Observation{Member: "node1", Cluster: led(""), DataDir: engine.DirCluster, PostgreSQL: engine.PGPrimary, Led: true,
 				Control: clusterDir(pg.DBInProduction, 1, 0x3000000)},
 			want: engine.ActAdopt,
 		},
 		{
-			name: "a base backup copy without standby.signal while another member leads: follows the leader",
+			name: "a running primary this member never led with, no leader: the key is not taken",
+			obs: engine.Observation{Member: "node3", Cluster: led(""), DataDir: engine.DirCluster, PostgreSQL: engine.PGPrimary,
+				Control: clusterDir(pg.DBInProduction, 1, 0x3000000)},
+			want: engine.ActWait,
+		},
+		{
+			// Whether the server it was copied from went its own way cannot be told.
+			name: "a base backup copy without standby.signal while another member leads: needs reinit",
 			obs: engine.Observation{Member: "node2", Cluster: led("node1", node1), DataDir: engine.DirCluster, BackupLabel: true,
 				Control: clusterDir(pg.DBInProduction, 1, 0x3000000)},
+			want: engine.ActReinit,
+		},
+		{
+			name: "a former standby without standby.signal while another member leads: follows the leader",
+			obs: engine.Observation{Member: "node2", Cluster: led("node1", node1), DataDir: engine.DirCluster,
+				Control: clusterDir(pg.DBShutdownedInRecovery, 1, 0x4000000)},
 			want: engine.ActAdopt,
 			check: func(t *testing.T, a engine.Action) {
 				if a.Start != engine.StartStandby || !a.Rejoin || a.Primary {
@@ -212,10 +231,10 @@ func TestDecide(t *testing.T) {
 			},
 		},
 		{
-			name: "a former standby without standby.signal while another member leads: follows the leader",
+			name: "a former standby past the leader's position: needs reinit",
 			obs: engine.Observation{Member: "node2", Cluster: led("node1", node1), DataDir: engine.DirCluster,
-				Control: clusterDir(pg.DBShutdownedInRecovery, 1, 0x4000000)},
-			want: engine.ActAdopt,
+				Control: clusterDir(pg.DBShutdownedInRecovery, 1, 0x6000000)},
+			want: engine.ActReinit,
 		},
 		{
 			name: "a directory that ran as a primary while another member leads: needs reinit",
@@ -224,15 +243,9 @@ func TestDecide(t *testing.T) {
 			want: engine.ActReinit,
 		},
 		{
-			name: "a copy on another timeline than the leader's: needs reinit",
-			obs: engine.Observation{Member: "node2", Cluster: led("node1", node1), DataDir: engine.DirCluster, BackupLabel: true,
-				Control: clusterDir(pg.DBInProduction, 2, 0x3000000)},
-			want: engine.ActReinit,
-		},
-		{
-			name: "a copy whose WAL reaches past the leader's position: needs reinit",
-			obs: engine.Observation{Member: "node2", Cluster: led("node1", node1), DataDir: engine.DirCluster, BackupLabel: true,
-				Control: clusterDir(pg.DBInProduction, 1, 0x6000000)},
+			name: "a former standby on another timeline than the leader's: needs reinit",
+			obs: engine.Observation{Member: "node2", Cluster: led("node1", node1), DataDir: engine.DirCluster,
+				Control: clusterDir(pg.DBShutdownedInRecovery, 2, 0x3000000)},
 			want: engine.ActReinit,
 		},
 		{

@@ -33,6 +33,8 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 		_, err := os.Stat(filepath.Join(dir, "backup_label"))
 		obs.BackupLabel = err == nil
 		obs.NeedsReinit = n.MarkedNeedsReinit()
+		_, err = os.Stat(n.ledPath())
+		obs.Led = err == nil
 	default:
 		empty, _, err := pg.IsEmptyDir(dir)
 		if err != nil || !empty {
@@ -110,4 +112,25 @@ func (n *Node) markNeedsReinit(reason string) error {
 // clearNeedsReinit removes the mark once the data directory is gone or replaced.
 func (n *Node) clearNeedsReinit() {
 	_ = os.Remove(n.NeedsReinitPath())
+}
+
+// ledPath marks a data directory this member ran as the cluster's primary with the leader key.
+func (n *Node) ledPath() string {
+	d := filepath.Clean(n.Config.DataDir)
+	return filepath.Join(filepath.Dir(d), "."+filepath.Base(d)+".pgimaged-led")
+}
+
+// markLed records that this member leads with its data directory (led true) or no longer may
+// restart it as a primary on its own (led false).
+func (n *Node) markLed(led bool) {
+	if !led {
+		_ = os.Remove(n.ledPath())
+		return
+	}
+	if _, err := os.Stat(n.ledPath()); err == nil {
+		return
+	}
+	if err := os.WriteFile(n.ledPath(), []byte(n.Config.Name+"\n"), 0o600); err != nil {
+		n.logger().Warn("could not record that this member leads with its data directory", "error", err)
+	}
 }
