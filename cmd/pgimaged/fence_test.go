@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/testenv"
@@ -137,5 +136,4 @@ func TestAgentSecondPrimaryIsNeverRun(t *testing.T) {
 	if procs := pgProcessesIn(started.dataDir); len(procs) > 0 {
 		t.Errorf("the restarted node3 started its directory: %q", procs)
 	}
-	_ = time.Second
 }

@@ -343,7 +343,7 @@ func (a *Agent) fence(ctx context.Context, act Action) (time.Duration, error) {
 func (a *Agent) needsReinit(ctx context.Context, act Action) (time.Duration, error) {
 	a.mu.Lock()
 	a.role, a.sysid = dcs.RoleReplica, act.SystemIdentifier
-	msg := "needs reinit: " + act.Reason
+	msg := "needs reinit: " + act.Reason + " (marked by " + a.Node.NeedsReinitPath() + ", which an operator removes once the directory is replaced)"
 	if a.fenced != "" {
 		msg = a.fenced + "; " + msg
 	}
@@ -716,7 +716,7 @@ func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 		return a.LoopWait, fmt.Errorf("the DCS initialize key holds %q, not a system identifier", cl.SystemIdentifier())
 	}
 	if src == nil && !n.anyNoMaster() {
-		a.setState("waiting for a clone source", nil)
+		a.setState(StateWaitingSource, nil)
 		a.publish(ctx)
 		return a.LoopWait, nil
 	}
@@ -727,7 +727,7 @@ func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 	a.record(res.Chain.Attempts...)
 	if err != nil {
 		if errors.Is(err, ErrNoMethodCanRun) {
-			a.setState("waiting for a clone source", nil)
+			a.setState(StateWaitingSource, nil)
 			a.publish(ctx)
 			return a.LoopWait, nil
 		}

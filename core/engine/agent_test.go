@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -199,5 +198,3 @@ func TestAgentTakesBackTheLeaderKeyNamingIt(t *testing.T) {
 	}
 	_ = stale.Close()
 }
-
-var _ = errors.New

@@ -170,13 +170,16 @@ type Action struct {
 
 // States a member publishes beyond Patroni's.
 const (
-	StateNeedsReinit        = "needs reinit"
-	StateFenced             = "fenced"
-	StateWaitingBootstrap   = "waiting for bootstrap"
-	StateWaitingSource      = "waiting for a clone source"
-	StateWaitingLeader      = "waiting for the leader"
-	StateWaitingDCS         = "waiting for the DCS"
-	StateRefused            = dcs.StateFailed
+	StateNeedsReinit      = "needs reinit"
+	StateFenced           = "fenced"
+	StateWaitingBootstrap = "waiting for bootstrap"
+	StateWaitingSource    = "waiting for a clone source"
+	StateWaitingLeader    = "waiting for the leader"
+	StateWaitingDCS       = "waiting for the DCS"
+	StateRefused          = dcs.StateFailed
+)
+
+const (
 	reasonLeftover          = "pgimaged's own half-made data directory (an attempt that did not finish) is emptied; it is never adopted"
 	reasonOtherPrimaryAlive = "another member publishes a running primary"
 )
