@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -197,4 +198,28 @@ func TestAgentTakesBackTheLeaderKeyNamingIt(t *testing.T) {
 		t.Error("the primary was stopped")
 	}
 	_ = stale.Close()
+}
+
+// A member that finds a cluster in its data directory and an empty DCS records the cluster's
+// system identifier; when that write fails, initialize is released again instead of staying
+// empty and held (which would make every member, this one included, wait for ever).
+func TestAgentAdoptReleasesInitializeWhenClaimFails(t *testing.T) {
+	n := agentNode(t, "node1")
+	out, err := exec.Command(filepath.Join(n.Config.PostgreSQL.BinDir, "initdb"), "-D", n.Config.DataDir,
+		"--username="+n.Config.PostgreSQL.Superuser.Username, "--auth=trust", "--no-sync", "--locale=C").CombinedOutput()
+	if err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	id, err := pg.SystemIdentifier(n.Config.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := dcs.NewMemory()
+	mem.Inject = injectOnce("SetInitialize", dcs.FaultUnavailable, 1)
+	runAgent(t, n, mem)
+	eventually(t, "node1 leads its cluster, recorded in initialize", func() bool {
+		cl := mem.Snapshot()
+		m, ok := cl.Member("node1")
+		return cl.SystemIdentifier() == strconv.FormatUint(id, 10) && cl.Leader == "node1" && ok && m.State == dcs.StateRunning
+	})
 }
