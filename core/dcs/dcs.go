@@ -105,7 +105,9 @@ type Store interface {
 	ReleaseInitialize(ctx context.Context) error
 
 	// AcquireLeader creates leader = name bound to this session when the key is absent or already
-	// this session's. true: this session holds it.
+	// this session's. A key that already names name under another session is taken over: member
+	// names are unique, so it is this member's from an earlier session (say, an etcd lease that
+	// outlived an outage). true: this session holds it.
 	AcquireLeader(ctx context.Context, name string) (bool, error)
 
 	// ReleaseLeader deletes leader if this session holds it; it does nothing otherwise.

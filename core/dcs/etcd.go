@@ -522,8 +522,27 @@ func (s *etcdStore) AcquireLeader(ctx context.Context, name string) (bool, error
 		return true, nil
 	}
 	kvs := resp.Responses[0].GetResponseRange().GetKvs()
-	if len(kvs) != 1 || clientv3.LeaseID(kvs[0].Lease) != lease {
+	if len(kvs) != 1 {
 		return false, nil
+	}
+	if clientv3.LeaseID(kvs[0].Lease) != lease {
+		if string(kvs[0].Value) != name {
+			return false, nil
+		}
+		// The key names this member under an earlier session (a lease that outlived an
+		// outage): it is this member's, bind it to this session.
+		rev := kvs[0].ModRevision
+		err = s.do(ctx, what, func(ctx context.Context) (err error) {
+			resp, err = cli.Txn(ctx).
+				If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
+				Then(clientv3.OpPut(key, name, clientv3.WithLease(lease))).
+				Commit()
+			return err
+		})
+		if err == nil && resp.Succeeded {
+			s.log.Debug("took over the leader key of this member's earlier session", "leader", name)
+		}
+		return err == nil && resp.Succeeded, err
 	}
 	if string(kvs[0].Value) == name {
 		return true, nil

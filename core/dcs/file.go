@@ -569,8 +569,12 @@ func (s *fileStore) AcquireLeader(ctx context.Context, name string) (bool, error
 		switch {
 		case err != nil:
 			return err
-		case present && rec.session != sess.id:
+		case present && rec.session != sess.id && rec.value != name:
 			return nil
+		case present && rec.session != sess.id:
+			// The key names this member under an earlier session: it is this member's.
+			held, err = s.writeRecord(path, fileRecord{session: sess.id, value: name}, false, false)
+			return err
 		case present && rec.value == name:
 			held = true
 			return nil

@@ -21,6 +21,10 @@ import (
 // one the DCS records for this scope. pgimaged refuses to touch it.
 var ErrForeignCluster = errors.New("data directory belongs to another cluster")
 
+// ErrRefused: the data directory holds a cluster pgimaged cannot safely start or change (for
+// example a damaged pg_control).
+var ErrRefused = errors.New("pgimaged refuses the data directory")
+
 // maxHistory is how many attempts a member publishes.
 const maxHistory = 10
 
@@ -32,6 +36,8 @@ type Agent struct {
 	Open func(ctx context.Context) (dcs.Store, error)
 	// LoopWait is the longest time between two cycles when nothing changes.
 	LoopWait time.Duration
+	// ReadBackWait is the pause between reads that settle an uncertain DCS write (default 1s).
+	ReadBackWait time.Duration
 
 	mu       sync.Mutex
 	store    dcs.Store
@@ -43,6 +49,13 @@ type Agent struct {
 	srv      *pg.Server
 	sysid    string
 	lastFP   string
+	// fenced is the report of a fence, kept until the member runs again.
+	fenced       string
+	lastDecision string
+	// pending is a bootstrap whose record in initialize is not settled yet.
+	pending *pendingBootstrap
+	// mustRelease: initialize may still be held empty by this session after a failure.
+	mustRelease bool
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -93,7 +106,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		next, err := a.cycle(ctx)
 		switch {
-		case errors.Is(err, ErrForeignCluster):
+		case errors.Is(err, ErrForeignCluster), errors.Is(err, ErrRefused), errors.Is(err, ErrDataDirNotEmpty):
 			a.setState(dcs.StateFailed, err)
 			a.publish(ctx)
 			return err
@@ -194,69 +207,208 @@ func (a *Agent) backoff() time.Duration {
 // cycle makes one decision and acts on it. It returns how long to wait before the next cycle
 // (0: at once) unless a change in the DCS comes first.
 func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
-	n := a.Node
+	if a.pending != nil {
+		return a.settleBootstrap(ctx)
+	}
+	if a.mustRelease && !a.releaseInitialize(ctx) {
+		return 0, fmt.Errorf("while releasing initialize: %w", dcs.ErrUnavailable)
+	}
 	cl, err := a.store.Cluster(ctx)
 	if err != nil {
+		// Without the DCS only what is purely local is done: a half-made directory of
+		// pgimaged's own (and a server left running in it) goes at once.
+		if act := Decide(a.Node.Observe(ctx, nil, err)); act.Kind == ActClean {
+			if _, cerr := a.clean(ctx, act); cerr != nil {
+				return 0, errors.Join(err, cerr)
+			}
+		}
 		return 0, err
 	}
 	a.lastFP = a.fingerprint(cl)
-	dir := n.Config.DataDir
-	if n.Incomplete() {
-		if err := n.cleanIncomplete(); err != nil {
-			return a.LoopWait, err
-		}
+	obs := a.Node.Observe(ctx, &cl, nil)
+	if obs.DataDir == DirEmpty {
+		// The directory that needed a reinit, or that this member led with, is gone.
+		a.Node.clearNeedsReinit()
+		a.Node.markLed(false)
 	}
-	if pg.HasCluster(dir) {
-		return a.adopt(ctx, cl)
-	}
-	switch {
-	case cl.Initialize == nil:
-		return a.bootstrap(ctx)
-	case cl.Bootstrapping():
-		a.setState("waiting for bootstrap", nil)
+	act := Decide(obs)
+	a.logDecision(act)
+	switch act.Kind {
+	case ActClean:
+		return a.clean(ctx, act)
+	case ActRefuse:
+		return 0, a.refusal(act, cl)
+	case ActWait:
+		a.setState(act.State, nil)
 		a.publish(ctx)
 		return a.LoopWait, nil
-	default:
+	case ActBootstrap:
+		return a.bootstrap(ctx)
+	case ActClone:
 		return a.clone(ctx, cl)
+	case ActFence:
+		return a.fence(ctx, act)
+	case ActReinit:
+		return a.needsReinit(ctx, act)
+	default:
+		return a.adopt(ctx, cl, act)
 	}
 }
 
-// adopt runs the cluster already in the data directory: start it if needed, record the system
-// identifier if the DCS has none, hold the leader key as a primary, publish the member.
-func (a *Agent) adopt(ctx context.Context, cl dcs.Cluster) (time.Duration, error) {
+// logDecision logs a decision when it differs from the previous cycle's.
+func (a *Agent) logDecision(act Action) {
+	key := string(act.Kind) + "|" + act.Reason
+	if key == a.lastDecision {
+		return
+	}
+	a.lastDecision = key
+	log := a.Node.logger()
+	switch act.Kind {
+	case ActFence, ActReinit, ActRefuse:
+		log.Warn("decision: "+string(act.Kind), "reason", act.Reason)
+	default:
+		log.Debug("decision: "+string(act.Kind), "reason", act.Reason)
+	}
+}
+
+// refusal is the error that ends the agent for a data directory it must not touch.
+func (a *Agent) refusal(act Action, cl dcs.Cluster) error {
 	n := a.Node
-	log := n.logger()
-	sysid, err := pg.SystemIdentifier(n.Config.DataDir)
-	if err != nil {
+	switch {
+	case act.SystemIdentifier != "" && cl.SystemIdentifier() != "" && act.SystemIdentifier != cl.SystemIdentifier():
+		return fmt.Errorf("%w: %s holds system identifier %s, the DCS records %s for scope %q; move the directory away to clone afresh",
+			ErrForeignCluster, n.Config.DataDir, act.SystemIdentifier, cl.SystemIdentifier(), n.Config.Scope)
+	case act.SystemIdentifier == "":
+		return fmt.Errorf("%w: %s: %s", ErrDataDirNotEmpty, n.Config.DataDir, act.Reason)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrRefused, n.Config.DataDir, act.Reason)
+}
+
+// clean empties pgimaged's own half-made data directory, stopping a server that runs in it.
+func (a *Agent) clean(ctx context.Context, act Action) (time.Duration, error) {
+	if act.Stop {
+		a.Node.logger().Warn("a PostgreSQL runs in the half-made data directory a previous attempt left; stopping it")
+		if err := a.stopServer(ctx); err != nil {
+			a.setState(dcs.StateFailed, err)
+			a.publish(ctx)
+			return a.LoopWait, err
+		}
+	}
+	if err := a.Node.cleanIncomplete(); err != nil {
 		return a.LoopWait, err
 	}
-	own := strconv.FormatUint(sysid, 10)
-	if dcsID := cl.SystemIdentifier(); dcsID != "" && dcsID != own {
-		return 0, fmt.Errorf("%w: %s holds system identifier %s, the DCS records %s for scope %q; move the directory away to clone afresh",
-			ErrForeignCluster, n.Config.DataDir, own, dcsID, n.Config.Scope)
+	a.Node.markLed(false)
+	return 0, nil
+}
+
+// stopServer stops PostgreSQL fast and, if that fails, immediately.
+func (a *Agent) stopServer(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	err := a.srv.Stop(sctx, "fast")
+	if err == nil {
+		return nil
 	}
-	a.sysid = own
-	replica := !endingRecovery(n.Config.DataDir) && hasStandbySignal(n.Config.DataDir)
-	if cl.Initialize == nil && !replica {
-		// The DCS lost its keys, or the directory predates the cluster's record: claim it.
-		won, err := a.store.TryInitialize(ctx)
+	a.Node.logger().Warn("a fast shutdown failed; stopping PostgreSQL immediately", "error", err)
+	if ierr := a.srv.Stop(sctx, "immediate"); ierr != nil {
+		return fmt.Errorf("while stopping PostgreSQL: %w", errors.Join(err, ierr))
+	}
+	return nil
+}
+
+// fence stops a PostgreSQL that runs as a primary while another member holds the leader key.
+func (a *Agent) fence(ctx context.Context, act Action) (time.Duration, error) {
+	log := a.Node.logger()
+	log.Error("fencing: stopping PostgreSQL, which runs as a primary while another member leads", "reason", act.Reason)
+	reported := fmt.Errorf("fenced: %s", act.Reason)
+	if err := a.stopServer(ctx); err != nil {
+		a.setState(StateFenced, fmt.Errorf("%w; stopping it failed: %w", reported, err))
+		a.publish(ctx)
+		return a.backoff(), nil
+	}
+	a.Node.markLed(false)
+	if err := a.Node.markNeedsReinit(reported.Error()); err != nil {
+		log.Error("could not mark the fenced data directory as needing reinit", "error", err)
+	}
+	a.mu.Lock()
+	a.role, a.fenced = dcs.RoleReplica, reported.Error()
+	a.mu.Unlock()
+	a.setState(StateFenced, reported)
+	a.publish(ctx)
+	log.Warn("PostgreSQL stopped (fenced); the data directory is left as it is")
+	return 0, nil
+}
+
+// needsReinit publishes that the data directory cannot follow the leader; nothing is changed.
+func (a *Agent) needsReinit(ctx context.Context, act Action) (time.Duration, error) {
+	a.mu.Lock()
+	a.role, a.sysid = dcs.RoleReplica, act.SystemIdentifier
+	msg := "needs reinit: " + act.Reason + " (marked by " + a.Node.NeedsReinitPath() + ", which an operator removes once the directory is replaced)"
+	if a.fenced != "" {
+		msg = a.fenced + "; " + msg
+	}
+	a.mu.Unlock()
+	a.Node.markLed(false)
+	if !a.Node.MarkedNeedsReinit() {
+		if err := a.Node.markNeedsReinit(msg); err != nil {
+			a.Node.logger().Error("could not mark the data directory as needing reinit", "error", err)
+		}
+		a.Node.logger().Error("the data directory needs a reinit; it is left as it is and not started", "reason", act.Reason, "mark", a.Node.NeedsReinitPath())
+	}
+	a.setState(StateNeedsReinit, errors.New(msg))
+	a.publish(ctx)
+	return a.LoopWait, nil
+}
+
+// adopt runs the cluster already in the data directory as the decision says: take the leader
+// key before starting a primary, record the system identifier if the DCS has none, write
+// standby settings to follow the leader when it rejoins, start it, publish the member.
+func (a *Agent) adopt(ctx context.Context, cl dcs.Cluster, act Action) (time.Duration, error) {
+	n := a.Node
+	log := n.logger()
+	a.sysid = act.SystemIdentifier
+	if act.ClaimInitialize {
+		claimed, err := a.claimInitialize(ctx, act.SystemIdentifier)
 		if err != nil {
 			return a.LoopWait, err
 		}
-		if won {
-			if err := a.store.SetInitialize(ctx, own); err != nil {
-				return a.LoopWait, err
-			}
-			log.Info("recorded this data directory's system identifier in the DCS", "system_identifier", own)
+		if !claimed {
+			return 0, nil // another member took initialize: decide again
 		}
 	}
-	if _, running := a.srv.Running(); !running {
+	if act.Primary {
+		held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+		if err != nil {
+			return a.LoopWait, err
+		}
+		if !held {
+			// Never start or keep a primary without the key: decide again with the new state.
+			log.Warn("could not take the leader key; deciding again", "leader", cl.Leader)
+			return min(a.LoopWait, time.Second), nil
+		}
+		n.markLed(true)
+	} else {
+		n.markLed(false)
+	}
+	if act.Rejoin {
+		src := leaderSource(n, cl)
+		if src == nil {
+			return a.LoopWait, nil
+		}
+		log.Warn("the data directory looked like a primary while another member leads; it follows the leader as a standby", "leader", cl.Leader)
+		if err := n.writeStandby(src, nil, nil, false); err != nil {
+			a.setState(dcs.StateFailed, err)
+			a.publish(ctx)
+			return a.backoff(), nil
+		}
+	}
+	if act.Start != KeepRunning {
 		a.setState(dcs.StateStarting, nil)
 		a.publish(ctx)
 		if err := pg.WriteSettings(n.Config.DataDir, n.settings()); err != nil {
 			return a.LoopWait, err
 		}
-		log.Info("starting the existing cluster", "data_dir", n.Config.DataDir)
+		log.Info("starting the existing cluster", "data_dir", n.Config.DataDir, "as", map[bool]string{true: "primary", false: "standby"}[act.Primary])
 		if err := a.srv.Start(ctx); err != nil {
 			a.setState(dcs.StateFailed, err)
 			a.publish(ctx)
@@ -272,23 +424,122 @@ func (a *Agent) adopt(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 	}
 	a.failures = 0
 	role := dcs.RoleReplica
-	if !replica {
+	if act.Primary {
 		role = dcs.RolePrimary
-		held, err := a.store.AcquireLeader(ctx, n.Config.Name)
-		if err != nil {
-			return a.LoopWait, err
-		}
-		if !held {
-			log.Warn("this member runs as a primary but another member holds the leader key", "leader", cl.Leader)
-		}
 	}
 	a.mu.Lock()
 	a.role = role
 	a.state = dcs.StateRunning
-	a.lastErr = ""
+	a.lastErr, a.fenced = "", ""
 	a.mu.Unlock()
 	a.publish(ctx)
 	return a.LoopWait, nil
+}
+
+// leaderSource is the leader as a source to follow, nil when it has not published itself.
+func leaderSource(n *Node, cl dcs.Cluster) *Source {
+	lm, ok := cl.LeaderMember()
+	if !ok || lm.ConnURL == "" {
+		return nil
+	}
+	conn, _, err := pg.ParseConnURL(lm.ConnURL)
+	if err != nil {
+		return nil
+	}
+	conn.User = n.Config.PostgreSQL.Replication.Username
+	if conn.Database == "" {
+		conn.Database = "postgres"
+	}
+	return &Source{Member: lm.Name, Conn: conn, Password: n.Config.PostgreSQL.Replication.Password}
+}
+
+// claimInitialize records sysid as the cluster's when the DCS has no initialize. false: another
+// member took initialize first. A failed write releases initialize again; an uncertain one is
+// settled by reading the key back first.
+func (a *Agent) claimInitialize(ctx context.Context, sysid string) (bool, error) {
+	log := a.Node.logger()
+	won, err := a.store.TryInitialize(ctx)
+	if err != nil && uncertain(err) {
+		a.releaseInitialize(ctx)
+	}
+	if err != nil || !won {
+		return false, err
+	}
+	err = a.store.SetInitialize(ctx, sysid)
+	if err == nil {
+		log.Info("recorded this data directory's system identifier in the DCS", "system_identifier", sysid)
+		return true, nil
+	}
+	written, known := a.readBackInitialize(ctx, sysid, err)
+	if written {
+		log.Info("recorded this data directory's system identifier in the DCS (confirmed by reading it back)", "system_identifier", sysid)
+		return true, nil
+	}
+	if known {
+		a.releaseInitialize(ctx)
+	}
+	// Not known either way: the DCS is unreachable. The empty key stays bound to this
+	// session; the next cycle reads the DCS again, and the key vanishes if the session ends.
+	return false, fmt.Errorf("while recording this data directory's system identifier %s in the DCS: %w", sysid, err)
+}
+
+// readBackInitialize settles a SetInitialize that failed with err: did the write take effect?
+// written: initialize holds sysid. known: the answer is certain (a read succeeded, or the
+// write failed in a way that cannot have written).
+func (a *Agent) readBackInitialize(ctx context.Context, sysid string, err error) (written, known bool) {
+	if !uncertain(err) {
+		return false, true
+	}
+	for i := range readBackTries {
+		if i > 0 && !sleepCtx(ctx, a.readBackWait()) {
+			return false, false
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cl, rerr := a.store.Cluster(rctx)
+		cancel()
+		if rerr == nil {
+			return cl.SystemIdentifier() == sysid, true
+		}
+	}
+	return false, false
+}
+
+// readBackTries bounds the reads that settle an uncertain write within one cycle.
+const readBackTries = 5
+
+func (a *Agent) readBackWait() time.Duration {
+	if a.ReadBackWait > 0 {
+		return a.ReadBackWait
+	}
+	return time.Second
+}
+
+// uncertain reports whether a failed DCS write may still have taken effect.
+func uncertain(err error) bool {
+	return errors.Is(err, dcs.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// releaseInitialize gives up the empty initialize if this session holds it, retrying a few
+// times; a lost session has released it already. false: the DCS could not be reached, and the
+// next cycle tries again before anything else.
+func (a *Agent) releaseInitialize(ctx context.Context) bool {
+	log := a.Node.logger()
+	a.mustRelease = true
+	for i := range readBackTries {
+		if i > 0 && !sleepCtx(ctx, a.readBackWait()) {
+			return false
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err := a.store.ReleaseInitialize(rctx)
+		cancel()
+		if err == nil || errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
+			a.mustRelease = false
+			return true
+		}
+		log.Warn("could not release initialize; trying again", "error", err)
+	}
+	log.Error("could not release initialize; the next cycle tries again")
+	return false
 }
 
 func hasStandbySignal(dir string) bool {
@@ -302,12 +553,18 @@ func hasStandbySignal(dir string) bool {
 }
 
 // bootstrap races for initialize and, if this node wins, bootstraps while holding it. Losing the
-// DCS session during the bootstrap cancels it: a node never bootstraps without the key.
+// DCS session during the bootstrap cancels it: a node never bootstraps without the key. Every
+// failure releases initialize.
 func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 	n := a.Node
 	log := n.logger()
 	won, err := a.store.TryInitialize(ctx)
 	if err != nil {
+		if uncertain(err) {
+			// The key may have been created all the same: give it up rather than hold it
+			// without bootstrapping.
+			a.releaseInitialize(ctx)
+		}
 		return a.LoopWait, err
 	}
 	if !won {
@@ -339,9 +596,7 @@ func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 		}
 		a.record(att)
 		a.failures++
-		rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = a.store.ReleaseInitialize(rctx)
-		rcancel()
+		a.releaseInitialize(ctx)
 		a.setState(dcs.StateFailed, err)
 		a.publish(ctx)
 		log.Error("bootstrap failed; released initialize so that another member can try", "error", err, "retry_in", a.backoff())
@@ -353,25 +608,65 @@ func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 		return a.backoff(), nil
 	}
 	a.record(att)
-	sysid := strconv.FormatUint(res.SystemIdentifier, 10)
-	if err := a.store.SetInitialize(ctx, sysid); err != nil {
+	a.pending = &pendingBootstrap{sysid: strconv.FormatUint(res.SystemIdentifier, 10)}
+	a.pending.err = a.store.SetInitialize(ctx, a.pending.sysid)
+	return a.settleBootstrap(ctx)
+}
+
+// pendingBootstrap is a bootstrapped cluster whose system identifier is being recorded in
+// initialize.
+type pendingBootstrap struct {
+	sysid string
+	err   error // the SetInitialize error; nil: it was written
+}
+
+// settleBootstrap finishes a bootstrap once the outcome of writing its system identifier is
+// known: written (also when only a read-back shows it) → take the leader key; not written →
+// stop and remove the new cluster and release initialize. While the DCS cannot say, the new
+// cluster is kept and the agent asks again on the next cycle.
+func (a *Agent) settleBootstrap(ctx context.Context) (time.Duration, error) {
+	n := a.Node
+	log := n.logger()
+	p := a.pending
+	written := p.err == nil
+	if !written {
+		var known bool
+		written, known = a.readBackInitialize(ctx, p.sysid, p.err)
+		if !known {
+			log.Warn("could not tell whether the new cluster's system identifier reached the DCS; asking again", "error", p.err)
+			a.setState(dcs.StateBootstrapping, fmt.Errorf("recording the system identifier %s in the DCS: %w", p.sysid, p.err))
+			return min(a.LoopWait, 2*time.Second), nil
+		}
+	}
+	a.pending = nil
+	if !written {
 		// Without the record the cluster cannot be trusted: undo it so the race can run again.
-		log.Error("could not record the new cluster in the DCS; removing it", "error", err)
-		sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+		log.Error("could not record the new cluster in the DCS; removing it and releasing initialize", "error", p.err)
+		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		_ = a.srv.Stop(sctx, "immediate")
 		scancel()
-		_ = pg.EmptyDir(n.Config.DataDir)
-		n.ClearIncomplete()
+		if err := pg.EmptyDir(n.Config.DataDir); err != nil {
+			log.Error("could not remove the new cluster", "error", err)
+		} else {
+			n.ClearIncomplete()
+		}
+		a.releaseInitialize(ctx)
 		a.failures++
-		a.setState(dcs.StateFailed, err)
+		a.setState(dcs.StateFailed, fmt.Errorf("recording the system identifier %s in the DCS: %w", p.sysid, p.err))
+		a.publish(ctx)
 		return a.backoff(), nil
 	}
 	n.ClearIncomplete()
 	a.failures = 0
-	a.sysid = sysid
-	log.Info("cluster bootstrapped", "system_identifier", sysid)
-	if _, err := a.store.AcquireLeader(ctx, n.Config.Name); err != nil {
+	a.sysid = p.sysid
+	log.Info("cluster bootstrapped", "system_identifier", p.sysid)
+	n.markLed(true) // the bootstrapper is the cluster's primary
+	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+	if err != nil {
 		return 0, err
+	}
+	if !held {
+		log.Warn("could not take the leader key after the bootstrap; the next cycle tries again")
 	}
 	a.mu.Lock()
 	a.role, a.state, a.lastErr = dcs.RolePrimary, dcs.StateRunning, ""
@@ -421,7 +716,7 @@ func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 		return a.LoopWait, fmt.Errorf("the DCS initialize key holds %q, not a system identifier", cl.SystemIdentifier())
 	}
 	if src == nil && !n.anyNoMaster() {
-		a.setState("waiting for a clone source", nil)
+		a.setState(StateWaitingSource, nil)
 		a.publish(ctx)
 		return a.LoopWait, nil
 	}
@@ -432,7 +727,7 @@ func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 	a.record(res.Chain.Attempts...)
 	if err != nil {
 		if errors.Is(err, ErrNoMethodCanRun) {
-			a.setState("waiting for a clone source", nil)
+			a.setState(StateWaitingSource, nil)
 			a.publish(ctx)
 			return a.LoopWait, nil
 		}

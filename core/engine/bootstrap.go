@@ -103,16 +103,16 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 	}
 
 	m := n.Config.Method(out.Method)
-	pluginName := config.PluginNameFor(m, n.Catalog.Has)
+	pluginName := config.PluginNameFor(m, n.plugins().Has)
 	if pluginName == "" {
 		return fail("method "+m.Label, errors.New("no plugin runs this method: give it a command or a plugin"), nil)
 	}
 	rep := n.reporter(m.Label, pluginName)
-	inst, err := n.Catalog.Launch(ctx, pluginName)
+	inst, err := n.plugins().Launch(ctx, pluginName)
 	if err != nil {
 		return fail("method "+m.Label, err, nil)
 	}
-	if !inst.Info.Can(sdk.CapBootstrap) {
+	if !inst.Info().Can(sdk.CapBootstrap) {
 		inst.Kill()
 		return fail("method "+m.Label, fmt.Errorf("plugin %s cannot bootstrap a cluster", pluginName), nil)
 	}

@@ -158,7 +158,7 @@ func (n *Node) CloneChain(ctx context.Context, src *Source) (ChainResult, error)
 			return out, err
 		}
 		m := n.Config.Method(label)
-		pluginName := config.PluginNameFor(m, n.Catalog.Has)
+		pluginName := config.PluginNameFor(m, n.plugins().Has)
 		if pluginName == "" {
 			out.Skipped = append(out.Skipped, Skip{label, "no plugin: the method has no command and no plugin of that name is installed"})
 			log.Warn("replica method skipped", "method", label, "reason", out.Skipped[len(out.Skipped)-1].Reason)
@@ -235,13 +235,13 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	if err := prepareDataDir(n.Config.DataDir, m.KeepData); err != nil {
 		return fail(err)
 	}
-	inst, err := n.Catalog.Launch(ctx, pluginName)
+	inst, err := n.plugins().Launch(ctx, pluginName)
 	if err != nil {
 		return fail(err)
 	}
 	defer inst.Kill()
-	if !inst.Info.Can(sdk.CapClone) {
-		return fail(fmt.Errorf("plugin %s cannot clone replicas (capabilities: %v)", pluginName, inst.Info.Capabilities))
+	if !inst.Info().Can(sdk.CapClone) {
+		return fail(fmt.Errorf("plugin %s cannot clone replicas (capabilities: %v)", pluginName, inst.Info().Capabilities))
 	}
 	rep.logger.Log(hclog.Info, "running replica method", "attempt_of", m.Label)
 	res, err := inst.Clone(ctx, req, rep, m.Timeout)

@@ -2,6 +2,11 @@
 // against the plugins that will run it, runs the chain of replica methods, bootstraps a new
 // cluster, turns a filled data directory into a running primary or standby, and drives the node
 // loop that races for the DCS `initialize` key.
+//
+// Every decision of the node loop is made by one pure function, [Decide], fed an [Observation]
+// ([Node.Observe]); `pgimaged run` ([Agent]) carries the [Action] out and `pgimaged plan`
+// ([Node.Plan]) prints it. The safety invariants the engine keeps, where each is enforced and
+// which test checks it, are written down in docs/invariants.md.
 package engine
 
 import (
@@ -25,8 +30,11 @@ import (
 
 // Node is one member's engine: its configuration, its plugins and where it reports.
 type Node struct {
-	Config  *config.Config
+	Config *config.Config
+	// Catalog is the installed plugins; Plugins, if set, replaces it (tests run plugins
+	// in-process through it).
 	Catalog *plugin.Catalog
+	Plugins Plugins
 	Logger  hclog.Logger
 	// Progress, if set, sees every progress event of a running method (for a terminal display).
 	Progress func(method string, p sdk.Progress)

@@ -2,17 +2,15 @@ package engine
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
-	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
 // Plan is what this node would do now, and why.
 type Plan struct {
-	Path             string          `json:"path"` // adopt, bootstrap, clone or wait
+	Path             string          `json:"path"` // adopt, fence, bootstrap, clone, wait, refuse or reinit
 	Reason           string          `json:"reason"`
 	DataDir          string          `json:"data_dir"`
 	Source           string          `json:"source,omitempty"`
@@ -34,60 +32,54 @@ type PlannedMethod struct {
 }
 
 // Plan works out what this node would do given the DCS state cl (nil with dcsErr when the DCS
-// cannot be read), asking each plugin for the commands it would run.
+// cannot be read), asking each plugin for the commands it would run. The decision is
+// [Decide]'s, fed by [Node.Observe], exactly as `pgimaged run` makes it.
 func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 	p := Plan{DataDir: n.Config.DataDir}
-	dir := n.Config.DataDir
-	switch {
-	case pg.HasCluster(dir) && !n.Incomplete():
-		p.Path = "adopt"
-		p.Reason = "the data directory already holds a cluster; it is started as it is, never overwritten"
-		if id, err := pg.SystemIdentifier(dir); err == nil {
-			p.SystemIdentifier = fmt.Sprint(id)
-			if cl != nil && cl.SystemIdentifier() != "" && cl.SystemIdentifier() != p.SystemIdentifier {
-				p.Path = "refuse"
-				p.Reason = fmt.Sprintf("the data directory holds system identifier %s but the DCS records %s: pgimaged will not touch it", p.SystemIdentifier, cl.SystemIdentifier())
-			}
+	obs := n.Observe(ctx, cl, dcsErr)
+	act := Decide(obs)
+	var pre string
+	if act.Kind == ActClean {
+		// What run does after emptying its own half-made directory.
+		pre = act.Reason
+		obs.DataDir, obs.PostgreSQL = DirEmpty, PGStopped
+		act = Decide(obs)
+	}
+	p.Path, p.Reason, p.SystemIdentifier = string(act.Kind), act.Reason, act.SystemIdentifier
+	if pre != "" {
+		p.Reason += "; first, " + pre
+	}
+	switch act.Kind {
+	case ActWait:
+		switch {
+		case obs.DataDir == DirEmpty && cl == nil:
+			p.Methods = append(n.planBootstrap(ctx), n.planClone(ctx, nil)...)
+		case obs.DataDir == DirEmpty && act.State == StateWaitingSource:
+			p.Source = (*Source)(nil).Describe()
+			p.Methods = n.planClone(ctx, nil)
 		}
-		return p
-	case cl == nil:
-		p.Path = "wait"
-		p.Reason = fmt.Sprintf("the DCS cannot be read (%v): the node waits; nothing is bootstrapped until it holds initialize", dcsErr)
-		p.Methods = append(n.planBootstrap(ctx), n.planClone(ctx, nil)...)
-		return p
-	case cl.Initialize == nil:
-		p.Path = "bootstrap"
-		p.Reason = "no initialize key: this node races for it and bootstraps if it wins"
-		if n.Incomplete() {
-			p.Reason += "; the half-made data directory a previous attempt left is removed first"
-		}
+	case ActBootstrap:
 		p.Methods = n.planBootstrap(ctx)
-	case cl.Bootstrapping():
-		p.Path = "wait"
-		p.Reason = "another member holds initialize and is bootstrapping"
-	default:
-		p.SystemIdentifier = cl.SystemIdentifier()
+	case ActClone:
 		src := CloneSource(n, *cl)
 		p.Source = src.Describe()
-		p.Path = "clone"
-		p.Reason = "the cluster exists (initialize holds its system identifier): this node clones a replica"
-		if src == nil && !n.anyNoMaster() {
-			p.Path = "wait"
-			p.Reason = "no running member to clone from and no replica method sets no_master"
-		}
 		p.Methods = n.planClone(ctx, src)
+	case ActAdopt:
+		if act.Rejoin && cl != nil {
+			p.Source = leaderSource(n, *cl).Describe()
+		}
 	}
 	return p
 }
 
 func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	m := n.bootstrapMethod()
-	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.Catalog.Has)}
+	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.plugins().Has)}
 	if pm.Plugin == "" {
 		pm.Error = "no plugin runs this method"
 		return []PlannedMethod{pm}
 	}
-	inst, err := n.Catalog.Launch(ctx, pm.Plugin)
+	inst, err := n.plugins().Launch(ctx, pm.Plugin)
 	if err != nil {
 		pm.Error = err.Error()
 		return []PlannedMethod{pm}
@@ -95,7 +87,7 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	defer inst.Kill()
 	req := n.bootstrapRequest(m)
 	req.Options = m.Options
-	plan, err := inst.Client.PlanBootstrap(ctx, req)
+	plan, err := inst.PlanBootstrap(ctx, req)
 	n.fillPlan(&pm, plan, err)
 	return []PlannedMethod{pm}
 }
@@ -112,7 +104,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 	}
 	for _, label := range n.ReplicaMethods() {
 		m := n.Config.Method(label)
-		pm := PlannedMethod{Method: label, Plugin: config.PluginNameFor(m, n.Catalog.Has), KeepData: m.KeepData, Attempts: m.Attempts}
+		pm := PlannedMethod{Method: label, Plugin: config.PluginNameFor(m, n.plugins().Has), KeepData: m.KeepData, Attempts: m.Attempts}
 		if pm.Attempts <= 0 {
 			pm.Attempts = defaultAttempts(pm.Plugin)
 		}
@@ -126,13 +118,13 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			out = append(out, pm)
 			continue
 		}
-		inst, err := n.Catalog.Launch(ctx, pm.Plugin)
+		inst, err := n.plugins().Launch(ctx, pm.Plugin)
 		if err != nil {
 			pm.Error = err.Error()
 			out = append(out, pm)
 			continue
 		}
-		plan, err := inst.Client.PlanClone(ctx, sdk.CloneRequest{
+		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
 			Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})

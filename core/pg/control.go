@@ -28,7 +28,82 @@ type ControlData struct {
 	SystemIdentifier uint64
 	ControlVersion   uint32 // pg_control_version, e.g. 1300 for PostgreSQL 13 to 16
 	CatalogVersion   uint32 // catalog_version_no
+
+	// The fields below are read for PostgreSQL 12 and later (pg_control_version >= 1201) and
+	// are zero for older versions: HasPosition tells which.
+	HasPosition bool
+	// State is the cluster state pg_controldata prints as "Database cluster state".
+	State DBState
+	// Checkpoint is "Latest checkpoint location", Redo "Latest checkpoint's REDO location".
+	Checkpoint LSN
+	Redo       LSN
+	// Timeline is "Latest checkpoint's TimeLineID".
+	Timeline uint32
+	// MinRecoveryPoint is "Minimum recovery ending location" (0 when the cluster last ran as a
+	// primary and shut down cleanly).
+	MinRecoveryPoint    LSN
+	MinRecoveryPointTLI uint32
 }
+
+// LSN is a WAL position (XLogRecPtr).
+type LSN uint64
+
+// String prints the LSN as PostgreSQL does, e.g. 0/3000028.
+func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32(l)) }
+
+// DBState is pg_control's DBState.
+type DBState uint32
+
+// The values of DBState, as PostgreSQL numbers them.
+const (
+	DBStartup              DBState = 0
+	DBShutdowned           DBState = 1
+	DBShutdownedInRecovery DBState = 2
+	DBShutdowning          DBState = 3
+	DBInCrashRecovery      DBState = 4
+	DBInArchiveRecovery    DBState = 5
+	DBInProduction         DBState = 6
+)
+
+// String is the state as pg_controldata prints it.
+func (s DBState) String() string {
+	switch s {
+	case DBStartup:
+		return "starting up"
+	case DBShutdowned:
+		return "shut down"
+	case DBShutdownedInRecovery:
+		return "shut down in recovery"
+	case DBShutdowning:
+		return "shutting down"
+	case DBInCrashRecovery:
+		return "in crash recovery"
+	case DBInArchiveRecovery:
+		return "in archive recovery"
+	case DBInProduction:
+		return "in production"
+	}
+	return fmt.Sprintf("unrecognized status code %d", uint32(s))
+}
+
+// InRecovery reports whether the cluster last ran in archive recovery (as a standby) and has
+// written no WAL of its own since: "shut down in recovery" or "in archive recovery".
+func (s DBState) InRecovery() bool {
+	return s == DBShutdownedInRecovery || s == DBInArchiveRecovery
+}
+
+// Offsets in ControlFileData from PostgreSQL 12 on (pg_control_version 1201 and 1300), on a
+// 64-bit machine: state, the latest checkpoint's location, its copy's redo and timeline, and
+// the minimum recovery point after the 88-byte CheckPoint copy and unloggedLSN.
+const (
+	controlPositionVersion = 1201
+	offState               = 16
+	offCheckpoint          = 32
+	offRedo                = 40
+	offTimeline            = 48
+	offMinRecoveryPoint    = 136
+	offMinRecoveryTLI      = 144
+)
 
 // ReadControlData reads the header of dir/global/pg_control, in this machine's byte order (the
 // order PostgreSQL wrote it in). For PostgreSQL 9.5 and later it also checks the CRC-32C that
@@ -56,6 +131,17 @@ func ReadControlData(dir string) (ControlData, error) {
 	if cd.ControlVersion >= controlVersionCRC32C && !controlCRCMatches(data) {
 		return ControlData{}, wrap(fmt.Errorf("%w: no CRC-32C in the first %d bytes matches the data before it",
 			ErrControlFileCorrupt, controlMaxSafeSize))
+	}
+	if cd.ControlVersion >= controlPositionVersion && len(data) >= offMinRecoveryTLI+4 {
+		u64 := func(off int) uint64 { return binary.NativeEndian.Uint64(data[off : off+8]) }
+		u32 := func(off int) uint32 { return binary.NativeEndian.Uint32(data[off : off+4]) }
+		cd.HasPosition = true
+		cd.State = DBState(u32(offState))
+		cd.Checkpoint = LSN(u64(offCheckpoint))
+		cd.Redo = LSN(u64(offRedo))
+		cd.Timeline = u32(offTimeline)
+		cd.MinRecoveryPoint = LSN(u64(offMinRecoveryPoint))
+		cd.MinRecoveryPointTLI = u32(offMinRecoveryTLI)
 	}
 	return cd, nil
 }

@@ -1,0 +1,373 @@
+package dcs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Fault is what [Memory] does to one operation, for tests that inject DCS failures.
+type Fault int
+
+const (
+	// FaultNone: the operation runs normally.
+	FaultNone Fault = iota
+	// FaultUnavailable: the operation fails with ErrUnavailable and changes nothing.
+	FaultUnavailable
+	// FaultUncertain: a write takes effect but its caller gets ErrUnavailable, as when a
+	// response is lost in a timeout. Reads fail with ErrUnavailable.
+	FaultUncertain
+	// FaultSessionLost: the session ends before the operation (its keys vanish), which then
+	// fails with ErrSessionLost.
+	FaultSessionLost
+)
+
+// Memory is a DCS held in memory and shared by the sessions opened on it: the same rules as
+// the file and etcd backends (ephemeral keys bound to a session, an empty initialize that
+// vanishes with its owner, a permanent system identifier), for tests that run several members
+// in one process. Inject returns the fault for each operation; nil injects none.
+type Memory struct {
+	// Inject, if set, is asked before every operation of every session: op is the Store
+	// method's name, member the session's owner as given to [Memory.Open].
+	Inject func(op, member string) Fault
+
+	mu         sync.Mutex
+	next       int
+	initialize *string
+	initOwner  int // the session that holds an empty initialize
+	leader     string
+	leaderOwn  int
+	members    map[string]memoryMember
+	sessions   map[int]*MemorySession
+	watchers   map[*MemorySession]bool
+}
+
+type memoryMember struct {
+	m     Member
+	owner int
+}
+
+// NewMemory returns an empty in-memory DCS.
+func NewMemory() *Memory {
+	return &Memory{members: map[string]memoryMember{}, sessions: map[int]*MemorySession{}, watchers: map[*MemorySession]bool{}}
+}
+
+// MemorySession is one session on a [Memory]; it implements [Store].
+type MemorySession struct {
+	mem    *Memory
+	id     int
+	member string
+	lost   chan struct{}
+	closed bool
+	// started: the session holds (or held) keys; like the other backends, it begins with the
+	// first write. ended: it is over.
+	started, ended bool
+	watches        []chan struct{}
+}
+
+var _ Store = (*MemorySession)(nil)
+
+// Open opens a store for member (used only to tell sessions apart in Inject); its session
+// starts with its first write.
+func (m *Memory) Open(member string) *MemorySession {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.next++
+	s := &MemorySession{mem: m, id: m.next, member: member, lost: make(chan struct{})}
+	m.sessions[s.id] = s
+	return s
+}
+
+// Snapshot reads the scope without a session.
+func (m *Memory) Snapshot() Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.snapshot()
+}
+
+// InitializeOwner is the member whose live session holds an empty initialize, "" when none.
+func (m *Memory) InitializeOwner() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.initialize == nil || *m.initialize != "" {
+		return ""
+	}
+	if s, ok := m.sessions[m.initOwner]; ok {
+		return s.member
+	}
+	return ""
+}
+
+// LeaderSession is the session that holds the leader key, nil when none.
+func (m *Memory) LeaderSession() *MemorySession {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leader == "" {
+		return nil
+	}
+	return m.sessions[m.leaderOwn]
+}
+
+func (m *Memory) snapshot() Cluster {
+	var cl Cluster
+	if m.initialize != nil {
+		v := *m.initialize
+		cl.Initialize = &v
+	}
+	cl.Leader = m.leader
+	for _, mm := range m.members {
+		cl.Members = append(cl.Members, mm.m)
+	}
+	sort.Slice(cl.Members, func(i, j int) bool { return cl.Members[i].Name < cl.Members[j].Name })
+	return cl
+}
+
+// end drops a session and every ephemeral key it holds. Caller holds m.mu.
+func (m *Memory) end(s *MemorySession, always bool) {
+	if s.ended || !s.started && !always {
+		return
+	}
+	s.ended = true
+	delete(m.sessions, s.id)
+	if m.initialize != nil && *m.initialize == "" && m.initOwner == s.id {
+		m.initialize = nil
+	}
+	if m.leader != "" && m.leaderOwn == s.id {
+		m.leader = ""
+	}
+	for name, mm := range m.members {
+		if mm.owner == s.id {
+			delete(m.members, name)
+		}
+	}
+	close(s.lost)
+	for _, w := range s.watches {
+		close(w)
+	}
+	s.watches = nil
+	delete(m.watchers, s)
+	m.changed()
+}
+
+// changed notifies every watch. Caller holds m.mu.
+func (m *Memory) changed() {
+	for s := range m.watchers {
+		for _, w := range s.watches {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// Lose ends the session underneath its user, as a lease expiring does. A store that has not
+// written yet has no session to lose.
+func (s *MemorySession) Lose() {
+	s.mem.mu.Lock()
+	defer s.mem.mu.Unlock()
+	s.mem.end(s, false)
+}
+
+// Alive reports whether the session still holds its keys.
+func (s *MemorySession) Alive() bool {
+	s.mem.mu.Lock()
+	defer s.mem.mu.Unlock()
+	return !s.ended
+}
+
+// Kinds of operation: a read, a write that needs a live session, and a release that has
+// nothing to do once the session is gone.
+const (
+	opRead = iota
+	opWrite
+	opRelease
+)
+
+// op runs f under the lock after the injected fault, if any.
+func (s *MemorySession) op(name string, kind int, f func() error) error {
+	m := s.mem
+	fault := FaultNone
+	if m.Inject != nil {
+		fault = m.Inject(name, s.member)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("while %s: %w", name, ErrClosed)
+	}
+	switch fault {
+	case FaultUnavailable:
+		return fmt.Errorf("while %s: %w: injected", name, ErrUnavailable)
+	case FaultSessionLost:
+		m.end(s, true)
+	case FaultUncertain:
+		if kind == opRead {
+			return fmt.Errorf("while %s: %w: injected", name, ErrUnavailable)
+		}
+	}
+	if kind == opWrite && !s.started && !s.ended {
+		s.started = true
+	}
+	if kind == opWrite && s.ended {
+		return fmt.Errorf("while %s: %w", name, ErrSessionLost)
+	}
+	err := f()
+	if kind != opRead && err == nil {
+		m.changed()
+	}
+	if fault == FaultUncertain && err == nil {
+		return fmt.Errorf("while %s: %w: injected after the write took effect", name, ErrUnavailable)
+	}
+	return err
+}
+
+// Cluster reads the scope.
+func (s *MemorySession) Cluster(_ context.Context) (Cluster, error) {
+	var cl Cluster
+	err := s.op("Cluster", opRead, func() error { cl = s.mem.snapshot(); return nil })
+	return cl, err
+}
+
+// TryInitialize creates an empty initialize bound to this session.
+func (s *MemorySession) TryInitialize(_ context.Context) (bool, error) {
+	won := false
+	err := s.op("TryInitialize", opWrite, func() error {
+		m := s.mem
+		switch {
+		case m.initialize == nil:
+			v := ""
+			m.initialize, m.initOwner, won = &v, s.id, true
+		case *m.initialize == "" && m.initOwner == s.id:
+			won = true
+		}
+		return nil
+	})
+	return won && err == nil, err
+}
+
+// SetInitialize writes the system identifier into the empty initialize this session holds.
+func (s *MemorySession) SetInitialize(_ context.Context, sysid string) error {
+	if err := validSystemIdentifier(sysid); err != nil {
+		return fmt.Errorf("while recording the system identifier: %w", err)
+	}
+	return s.op("SetInitialize", opWrite, func() error {
+		m := s.mem
+		if m.initialize == nil || *m.initialize != "" || m.initOwner != s.id {
+			return fmt.Errorf("while recording the system identifier: %w", ErrNotHeld)
+		}
+		v := sysid
+		m.initialize, m.initOwner = &v, 0
+		return nil
+	})
+}
+
+// ReleaseInitialize deletes an empty initialize this session holds.
+func (s *MemorySession) ReleaseInitialize(_ context.Context) error {
+	return s.op("ReleaseInitialize", opRelease, func() error {
+		m := s.mem
+		if m.initialize != nil && *m.initialize == "" && m.initOwner == s.id {
+			m.initialize = nil
+		}
+		return nil
+	})
+}
+
+// AcquireLeader takes the leader key as the store contract says.
+func (s *MemorySession) AcquireLeader(_ context.Context, name string) (bool, error) {
+	if err := validName("member", name); err != nil {
+		return false, fmt.Errorf("while acquiring the leader key: %w", err)
+	}
+	held := false
+	err := s.op("AcquireLeader", opWrite, func() error {
+		m := s.mem
+		if m.leader == "" || m.leaderOwn == s.id || m.leader == name {
+			m.leader, m.leaderOwn, held = name, s.id, true
+		}
+		return nil
+	})
+	return held && err == nil, err
+}
+
+// ReleaseLeader deletes the leader key if this session holds it.
+func (s *MemorySession) ReleaseLeader(_ context.Context) error {
+	return s.op("ReleaseLeader", opRelease, func() error {
+		if s.mem.leader != "" && s.mem.leaderOwn == s.id {
+			s.mem.leader = ""
+		}
+		return nil
+	})
+}
+
+// PutMember writes the member key bound to this session.
+func (s *MemorySession) PutMember(_ context.Context, mb Member) error {
+	if err := validName("member", mb.Name); err != nil {
+		return fmt.Errorf("while publishing the member: %w", err)
+	}
+	return s.op("PutMember", opWrite, func() error {
+		s.mem.members[mb.Name] = memoryMember{m: mb, owner: s.id}
+		return nil
+	})
+}
+
+// DeleteMember deletes the member key if this session holds it.
+func (s *MemorySession) DeleteMember(_ context.Context, name string) error {
+	return s.op("DeleteMember", opRelease, func() error {
+		mm, ok := s.mem.members[name]
+		switch {
+		case !ok:
+			return nil
+		case mm.owner != s.id:
+			if _, alive := s.mem.sessions[mm.owner]; alive {
+				return fmt.Errorf("while deleting member %q: %w", name, ErrNotHeld)
+			}
+		}
+		delete(s.mem.members, name)
+		return nil
+	})
+}
+
+// Watch returns a channel that receives a value on every change.
+func (s *MemorySession) Watch(ctx context.Context) <-chan struct{} {
+	m := s.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := make(chan struct{}, 1)
+	if s.ended || s.closed {
+		close(ch)
+		return ch
+	}
+	m.watchers[s] = true
+	s.watches = append(s.watches, ch)
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.lost:
+			return
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for i, w := range s.watches {
+			if w == ch {
+				s.watches = append(s.watches[:i], s.watches[i+1:]...)
+				close(ch)
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// Lost is closed when the session ends.
+func (s *MemorySession) Lost() <-chan struct{} { return s.lost }
+
+// Close ends the session; its ephemeral keys vanish.
+func (s *MemorySession) Close() error {
+	m := s.mem
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.end(s, true)
+	s.closed = true
+	return nil
+}
