@@ -22,6 +22,14 @@ func LockPath(dataDir string) string {
 	return filepath.Join(filepath.Dir(dataDir), "."+filepath.Base(dataDir)+".pgimaged-lock")
 }
 
+// ProcessRecordPath is where a pgimaged working on dataDir records the processes of the method
+// it runs: .<base>.pgimaged-procs beside the data directory, so that the next pgimaged finds
+// them after a crash (see plugin.Catalog.ProcessRecord and plugin.EndRecorded).
+func ProcessRecordPath(dataDir string) string {
+	dataDir = filepath.Clean(dataDir)
+	return filepath.Join(filepath.Dir(dataDir), "."+filepath.Base(dataDir)+".pgimaged-procs")
+}
+
 // LockDataDir makes this process the only pgimaged working on dataDir: it takes an exclusive
 // flock on [LockPath] (creating the parent directory with mode 0700 if needed) and writes into
 // it this process's pid, what (the command, e.g. "pgimaged run") and the time. The lock is held
