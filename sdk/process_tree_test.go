@@ -90,4 +90,3 @@ func TestOutputThatIsNotUTF8Travels(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
-
