@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pgimaged/pgimaged/sdk"
@@ -155,6 +156,7 @@ func (i *Instance) writeRecord() {
 		r.Processes = append(r.Processes, p)
 	}
 	i.mu.Unlock()
+	i.recorded.Store(true)
 	if err := writeRecord(i.record, r); err != nil {
 		i.logger.Error("could not record the processes of a running method", "error", err)
 	}
@@ -214,17 +216,23 @@ func (i *Instance) endLeftovers() error {
 	i.mu.Lock()
 	i.seen = map[int]proc{}
 	i.mu.Unlock()
-	if i.record != "" {
+	if i.record != "" && i.recorded.Load() {
 		return removeRecord(i.record)
 	}
 	return nil
 }
 
-// endAll ends the plugin and everything it started.
+// endAll ends the plugin and everything it started: first what it started, while the plugin
+// lives and, as their child subreaper, keeps them in its tree; then the plugin, asked to exit;
+// then anything of its tree still there.
 func (i *Instance) endAll() error {
 	if i.pid <= 0 {
+		i.gp.Kill()
 		return nil
 	}
-	_, err := endTree(i.roots(), nil)
-	return err
+	_, err1 := endTree(i.roots(), map[int]bool{i.pid: true})
+	i.gp.Kill()
+	_, err2 := endTree(i.roots(), nil)
+	_ = syscall.Kill(-i.pid, syscall.SIGKILL) // the plugin's group: nothing should be left there
+	return errors.Join(err1, err2)
 }

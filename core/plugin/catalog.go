@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -196,6 +197,8 @@ type Instance struct {
 	sockDir string
 	record  string
 	logger  hclog.Logger
+	// recorded: this instance has written the process record (and may remove it)
+	recorded atomic.Bool
 
 	mu   sync.Mutex
 	seen map[int]proc // processes of the plugin's tree seen during calls (the plugin excluded)
@@ -347,21 +350,18 @@ func (i *Instance) Kill() {
 	}
 }
 
-// End is Kill with an error: it stops the plugin and everything it started with SIGSTOP,
-// kills them with SIGKILL and waits until each is gone (at most 10s, then an error naming those
-// left). It also removes the plugin's socket directory and, when all are gone, the process
+// End is Kill with an error: it stops everything the plugin started with SIGSTOP, kills it with
+// SIGKILL, asks the plugin to exit (killing it after 2s), then ends whatever of the plugin's
+// tree is still there the same way, and waits until each process is gone (at most 10s, then an
+// error naming those left). It also removes the plugin's socket directory and, when all are gone, the process
 // record. Calling it again returns the first call's result.
 func (i *Instance) End() error {
 	i.once.Do(func() {
 		i.killErr = i.endAll()
-		i.gp.Kill()
-		if i.pid > 0 {
-			_ = syscall.Kill(-i.pid, syscall.SIGKILL)
-		}
 		if i.sockDir != "" {
 			_ = os.RemoveAll(i.sockDir)
 		}
-		if i.killErr == nil && i.record != "" {
+		if i.killErr == nil && i.record != "" && i.recorded.Load() {
 			if err := removeRecord(i.record); err != nil {
 				i.killErr = err
 			}

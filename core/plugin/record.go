@@ -39,10 +39,9 @@ func writeRecord(path string, r record) error {
 		return fmt.Errorf("while writing process record %q: %w", path, err)
 	}
 	tmp := f.Name()
+	// No fsync: the record is for a pgimaged that is killed, not a machine that stops (after a
+	// reboot nothing of it runs, see Boot).
 	_, werr := f.Write(append(b, '\n'))
-	if werr == nil {
-		werr = f.Sync()
-	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
