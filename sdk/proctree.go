@@ -121,6 +121,49 @@ func (d *descendants) scan(orphans bool) map[int]procStat {
 	return set
 }
 
+// walk adds to what was seen the descendants of what was seen, through the children files
+// (/proc/<pid>/task/<tid>/children), which costs in proportion to the tree rather than to the
+// system. It reports false when the kernel lacks those files.
+func (d *descendants) walk() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var queue []int
+	for pid, start := range d.seen {
+		if p, ok := readStat(pid); ok && p.start == start && p.running() {
+			queue = append(queue, pid)
+		}
+	}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(dir + task.Name() + "/children")
+			if err != nil {
+				if _, serr := os.Stat(dir + task.Name()); serr == nil {
+					return false
+				}
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				c, err := strconv.Atoi(f)
+				if err != nil {
+					continue
+				}
+				if p, ok := readStat(c); ok && p.running() && d.seen[c] != p.start {
+					d.seen[c] = p.start
+					queue = append(queue, c)
+				}
+			}
+		}
+	}
+	return true
+}
+
 // watch scans every interval until the returned function is called.
 func (d *descendants) watch(interval time.Duration) (stop func()) {
 	quit := make(chan struct{})
@@ -129,12 +172,14 @@ func (d *descendants) watch(interval time.Duration) (stop func()) {
 		defer close(done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
-		for {
+		for n := 1; ; n++ {
 			select {
 			case <-quit:
 				return
 			case <-t.C:
-				d.scan(false)
+				if n%10 == 0 || !d.walk() {
+					d.scan(false)
+				}
 			}
 		}
 	}()

@@ -20,8 +20,12 @@ var ErrTimeout = errors.New("method timed out")
 // before it is killed with everything it started.
 var KillGrace = 10 * time.Second
 
-// watchInterval is how often the plugin's process tree is read while a call runs.
-var watchInterval = 200 * time.Millisecond
+// watchInterval is how often the plugin's process tree is read while a call runs; every
+// fullScanEvery times, all processes of the system are read (see Instance.track).
+var (
+	watchInterval = 200 * time.Millisecond
+	fullScanEvery = 10
+)
 
 // Clone runs a clone on the instance. timeout (0: none) bounds the whole call; when it passes or
 // ctx ends, the plugin is asked to stop and given KillGrace to end its processes, then it is
@@ -112,9 +116,20 @@ func (i *Instance) roots() map[int]uint64 {
 }
 
 // track reads the plugin's tree, remembers what it finds and returns the processes other than
-// the plugin itself that run now.
-func (i *Instance) track() map[int]proc {
-	tree := treeOf(scanProcs(), i.roots())
+// the plugin itself that run now. With full unset it follows the tree through the children
+// files only, which costs in proportion to the tree rather than to the system; a full scan also
+// finds what left the tree into a process group or session one of its processes leads.
+func (i *Instance) track(full bool) map[int]proc {
+	var tree map[int]proc
+	if !full {
+		var ok bool
+		if tree, ok = walkTree(i.roots()); !ok {
+			full = true
+		}
+	}
+	if full {
+		tree = treeOf(scanProcs(), i.roots())
+	}
 	delete(tree, i.pid)
 	i.mu.Lock()
 	changed := false
@@ -173,12 +188,12 @@ func (i *Instance) watch() (stop func()) {
 		defer wg.Done()
 		t := time.NewTicker(watchInterval)
 		defer t.Stop()
-		for {
+		for n := 1; ; n++ {
 			select {
 			case <-quit:
 				return
 			case <-t.C:
-				i.track()
+				i.track(n%fullScanEvery == 0)
 			}
 		}
 	}()
@@ -194,7 +209,7 @@ func (i *Instance) watch() (stop func()) {
 // awaitQuiet waits until the plugin runs no process of its own, at most grace.
 func (i *Instance) awaitQuiet(grace time.Duration) {
 	deadline := time.Now().Add(grace)
-	for len(i.track()) > 0 && time.Now().Before(deadline) && !i.gp.Exited() {
+	for len(i.track(true)) > 0 && time.Now().Before(deadline) && !i.gp.Exited() {
 		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -148,6 +148,62 @@ func treeOf(procs map[int]proc, roots map[int]uint64) map[int]proc {
 	return set
 }
 
+// childrenOf lists the children of pid from /proc/<pid>/task/*/children; ok is false when the
+// kernel does not offer those files.
+func childrenOf(pid int) (children []int, ok bool) {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return nil, true // gone
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/children")
+		if errors.Is(err, os.ErrNotExist) {
+			if _, serr := os.Stat("/proc/" + strconv.Itoa(pid) + "/task/" + task.Name()); serr == nil {
+				return nil, false
+			}
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				children = append(children, c)
+			}
+		}
+	}
+	return children, true
+}
+
+// walkTree is treeOf without reading every process of the system: the roots that still run
+// and their descendants, found through the children files. ok is false when the kernel lacks
+// them; then use treeOf.
+func walkTree(roots map[int]uint64) (set map[int]proc, ok bool) {
+	set = map[int]proc{}
+	var queue []int
+	for pid, start := range roots {
+		if p, alive := readProc(pid); alive && p.Start == start && p.running() {
+			set[pid] = p
+			queue = append(queue, pid)
+		}
+	}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		children, ok := childrenOf(pid)
+		if !ok {
+			return nil, false
+		}
+		for _, c := range children {
+			if _, seen := set[c]; seen {
+				continue
+			}
+			if p, alive := readProc(c); alive && p.running() {
+				set[c] = p
+				queue = append(queue, c)
+			}
+		}
+	}
+	return set, true
+}
+
 // ErrSurvivors: processes of a method were still there after being killed.
 var ErrSurvivors = errors.New("processes of the method survived SIGKILL")
 
