@@ -100,19 +100,36 @@ func (d *descendants) scan(orphans bool) map[int]procStat {
 			}
 		}
 	}
+	// A group or session counts when its leader is in the tree, or was and has exited without
+	// its pid being given to another process since.
+	leader := func(id int) bool {
+		if _, in := set[id]; in {
+			return true
+		}
+		_, was := d.seen[id]
+		_, exists := procs[id]
+		return was && !exists
+	}
 	for changed := true; changed; {
 		changed = false
 		for pid, p := range procs {
 			if _, in := set[pid]; in || pid == self || pid <= 1 || !p.running() {
 				continue
 			}
-			_, byParent := set[p.ppid]
-			_, byGroup := d.seen[p.pgid]
-			_, bySession := d.seen[p.sid]
-			if byParent || byGroup || bySession {
+			if _, byParent := set[p.ppid]; byParent || leader(p.pgid) || leader(p.sid) {
 				set[pid] = p
 				changed = true
 			}
+		}
+	}
+	// Forget what has gone, unless it still names a group or session.
+	ids := map[int]bool{}
+	for _, p := range procs {
+		ids[p.pgid], ids[p.sid] = true, true
+	}
+	for pid := range d.seen {
+		if _, in := set[pid]; !in && !ids[pid] {
+			delete(d.seen, pid)
 		}
 	}
 	for pid, p := range set {

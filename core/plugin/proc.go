@@ -134,15 +134,26 @@ func treeOf(procs map[int]proc, roots map[int]uint64) map[int]proc {
 			}
 		}
 	}
-	// A group or session led by a root that has already exited still counts.
-	for pid, p := range procs {
-		if _, in := set[pid]; in || guard[pid] || !p.running() {
-			continue
+	// A group or session led by a root that has exited still counts, unless its pid now names
+	// another process (then the group or session may be that one's).
+	deadLeader := func(id int) bool {
+		if _, ok := roots[id]; !ok || guard[id] {
+			return false
 		}
-		if _, ok := roots[p.PGID]; ok {
-			set[pid] = p
-		} else if _, ok := roots[p.SID]; ok {
-			set[pid] = p
+		_, exists := procs[id]
+		return !exists
+	}
+	for changed := true; changed; {
+		changed = false
+		for pid, p := range procs {
+			if _, in := set[pid]; in || guard[pid] || !p.running() {
+				continue
+			}
+			_, byParent := set[p.PPID]
+			if byParent || deadLeader(p.PGID) || deadLeader(p.SID) {
+				set[pid] = p
+				changed = true
+			}
 		}
 	}
 	return set
