@@ -370,3 +370,33 @@ func TestOutputThatIsNotUTF8(t *testing.T) {
 		t.Errorf("the plugin's error is lost: %v", err)
 	}
 }
+
+// Ending an instance in the middle of a call (pgimaged shutting down) ends the plugin and every
+// process it started before End returns.
+func TestEndDuringCall(t *testing.T) {
+	marker := newMarker(t)
+	t.Cleanup(func() { killMarked(marker) })
+	pids := filepath.Join(t.TempDir(), "pids")
+	inst := launch(t, &plugin.Catalog{Dir: testPluginDir(t)})
+	req := sdk.CloneRequest{Method: "treehang", Options: sdk.Options{
+		{Name: "script", Value: treeScript(t)}, {Name: "marker", Value: marker}, {Name: "pidfile", Value: pids},
+	}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := inst.Clone(context.Background(), req, nil, 0)
+		done <- err
+	}()
+	waitFor(t, "the tree to start", func() bool { return len(readPids(pids)) >= 3 })
+	if err := inst.End(); err != nil {
+		t.Fatalf("End: %v", err)
+	}
+	if left := markerProcs(marker); len(left) > 0 {
+		t.Errorf("processes of the method still run after End returned: %v", left)
+	}
+	if !inst.Exited() {
+		t.Error("the plugin still runs after End returned")
+	}
+	if err := <-done; err == nil {
+		t.Error("the call interrupted by End succeeded")
+	}
+}
