@@ -7,6 +7,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -93,7 +94,8 @@ func (d *descendants) scan(orphans bool) map[int]procStat {
 			set[pid] = p
 		}
 	}
-	if orphans {
+	if orphans && isSubreaper() {
+		// Only a subreaper gets orphans; elsewhere a child of this process is someone's own.
 		for pid, p := range procs {
 			if _, other := runChildren.Load(pid); p.ppid == self && pid != d.child && !other && p.start >= d.start && p.running() {
 				set[pid] = p
@@ -258,6 +260,15 @@ func (d *descendants) end() {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// isSubreaper reports whether this process is a child subreaper.
+func isSubreaper() bool {
+	var v int32
+	if err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0); err != nil {
+		return false
+	}
+	return v != 0
 }
 
 // becomeSubreaper makes this process the child subreaper of what it starts: a process whose
