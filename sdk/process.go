@@ -68,8 +68,10 @@ func (m Masker) MaskArgv(argv []string) []string {
 // after KillGrace. When the main process exits, everything it started and left running is
 // killed and waited for, whatever process group or session it moved to (found through /proc,
 // and through the plugin being their child subreaper, see [Serve]), so a method never leaves
-// processes behind. The child gets SIGKILL if the plugin dies. A non-zero exit is an
-// [*ExitError] carrying the last lines.
+// processes behind. In a plugin run by [Serve], a process re-parented to the plugin while the
+// child ran is taken for one the child started: start every program a method runs with Run.
+// The child gets SIGKILL if the plugin dies. A non-zero exit is an [*ExitError] carrying the
+// last lines.
 func Run(ctx context.Context, p Process, rep Reporter) error {
 	if len(p.Argv) == 0 {
 		return errors.New("no command to run")
