@@ -353,8 +353,9 @@ func (i *Instance) Kill() {
 // End is Kill with an error: it stops everything the plugin started with SIGSTOP, kills it with
 // SIGKILL, asks the plugin to exit (killing it after 2s), then ends whatever of the plugin's
 // tree is still there the same way, and waits until each process is gone (at most 10s, then an
-// error naming those left). It also removes the plugin's socket directory and, when all are gone, the process
-// record. Calling it again returns the first call's result.
+// error wrapping [ErrSurvivors] that names those left). It also removes the plugin's socket
+// directory and, when all are gone, the process record. Calling it again returns the first
+// call's result.
 func (i *Instance) End() error {
 	i.once.Do(func() {
 		i.killErr = i.endAll()
