@@ -360,7 +360,7 @@ func (i *Instance) End() error {
 	i.once.Do(func() {
 		i.killErr = i.endAll()
 		if i.sockDir != "" {
-			_ = os.RemoveAll(i.sockDir)
+			removeSocketDir(i.sockDir)
 		}
 		if i.killErr == nil && i.record != "" && i.recorded.Load() {
 			if err := removeRecord(i.record); err != nil {

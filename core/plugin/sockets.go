@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +14,28 @@ import (
 // own, named after the launching pgimaged (pid and start time), and removes the directories of
 // pgimaged processes that no longer run (one killed with SIGKILL cannot remove its own).
 func socketDir() (string, error) {
-	parent := filepath.Join(os.TempDir(), "pgimaged-sockets-"+strconv.Itoa(os.Getuid()))
+	for attempt := 0; ; attempt++ {
+		dir, err := makeSocketDir()
+		// another pgimaged may have removed the parent, empty, in between
+		if err == nil || !errors.Is(err, os.ErrNotExist) || attempt == 2 {
+			return dir, err
+		}
+	}
+}
+
+// socketParent is the directory of this user's socket directories.
+func socketParent() string {
+	return filepath.Join(os.TempDir(), "pgimaged-sockets-"+strconv.Itoa(os.Getuid()))
+}
+
+// removeSocketDir removes a launch's socket directory, and the parent when it is left empty.
+func removeSocketDir(dir string) {
+	_ = os.RemoveAll(dir)
+	_ = os.Remove(filepath.Dir(dir)) // fails while another launch uses it
+}
+
+func makeSocketDir() (string, error) {
+	parent := socketParent()
 	if err := os.Mkdir(parent, 0o700); err != nil && !os.IsExist(err) {
 		return "", err
 	}
