@@ -61,7 +61,7 @@ func cloneFromPB(r *pluginpb.CloneRequest) CloneRequest {
 }
 
 func resultToPB(r Result) *pluginpb.Result {
-	return &pluginpb.Result{RecoverySettings: r.RecoverySettings, Standby: r.Standby, KeepExistingRecovery: r.KeepExistingRecovery, Summary: r.Summary}
+	return &pluginpb.Result{RecoverySettings: validMap(r.RecoverySettings), Standby: r.Standby, KeepExistingRecovery: r.KeepExistingRecovery, Summary: validUTF8(r.Summary)}
 }
 
 func resultFromPB(r *pluginpb.Result) Result {
@@ -69,9 +69,9 @@ func resultFromPB(r *pluginpb.Result) Result {
 }
 
 func planToPB(p Plan) *pluginpb.PlanResponse {
-	out := &pluginpb.PlanResponse{Notes: p.Notes}
+	out := &pluginpb.PlanResponse{Notes: validList(p.Notes)}
 	for _, c := range p.Commands {
-		out.Commands = append(out.Commands, &pluginpb.Command{Argv: c.Argv, Env: c.Env})
+		out.Commands = append(out.Commands, &pluginpb.Command{Argv: validList(c.Argv), Env: validMap(c.Env)})
 	}
 	return out
 }

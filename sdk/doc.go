@@ -41,6 +41,15 @@
 // cancelled or times out, and returns an [*ExitError] with the last output lines on failure.
 // Report progress with [Reporter.Progress]; log with [Reporter.Log].
 //
+// A method's processes end with it. [Serve] makes the plugin the child subreaper of what it
+// starts, so that a process that leaves its parent (a double fork, setsid) stays in the plugin's
+// tree; Run ends what its child left behind; and pgimaged, when a call ends (success, failure,
+// timeout, cancellation), kills whatever the plugin still runs besides itself and waits for it,
+// and after a cancelled call ends the plugin too. Do not start daemons meant to outlive a call.
+//
+// Text a plugin sends (log lines, progress phases, errors, results) may hold bytes that are not
+// UTF-8, such as a program's output in another encoding: they are sent written as \xNN.
+//
 // # Testing
 //
 // Package sdk/plugintest runs a plugin through real gRPC inside `go test` and checks that it

@@ -63,9 +63,15 @@ func (m Masker) MaskArgv(argv []string) []string {
 }
 
 // Run starts p in its own process group, streams its output to rep as log lines with secrets
-// masked, and waits for it. When ctx ends, the whole group gets SIGTERM, then SIGKILL after
-// KillGrace. When the main process exits, anything it left running in its group is killed, so a
-// method never leaves processes behind. A non-zero exit is an [*ExitError] carrying the last lines.
+// masked (bytes that are not UTF-8 written as \xNN), and waits for it. When ctx ends,
+// the whole group and every process it started elsewhere get SIGTERM, then the group SIGKILL
+// after KillGrace. When the main process exits, everything it started and left running is
+// killed and waited for, whatever process group or session it moved to (found through /proc,
+// and through the plugin being their child subreaper, see [Serve]), so a method never leaves
+// processes behind. In a plugin run by [Serve], a process re-parented to the plugin while the
+// child ran is taken for one the child started: start every program a method runs with Run.
+// The child gets SIGKILL if the plugin dies. A non-zero exit is an [*ExitError] carrying the
+// last lines.
 func Run(ctx context.Context, p Process, rep Reporter) error {
 	if len(p.Argv) == 0 {
 		return errors.New("no command to run")
@@ -101,6 +107,10 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 		return fmt.Errorf("while starting %s: %w", p.Argv[0], err)
 	}
 	pgid := cmd.Process.Pid
+	runChildren.Store(pgid, struct{}{})
+	defer runChildren.Delete(pgid)
+	tree := newDescendants(pgid)
+	stopWatch := tree.watch(200 * time.Millisecond)
 
 	tail := newTail(p.TailLines)
 	var wg sync.WaitGroup
@@ -110,7 +120,7 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 		sc.Buffer(make([]byte, 64*1024), 1024*1024)
 		sc.Split(scanLinesCR)
 		for sc.Scan() {
-			line := mask.Mask(sc.Text())
+			line := validUTF8(mask.Mask(sc.Text()))
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
@@ -142,6 +152,7 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 		canceled = true
 		cmu.Unlock()
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		tree.signal(syscall.SIGTERM) // also what left the group
 		t := time.NewTimer(p.KillGrace)
 		defer t.Stop()
 		select {
@@ -151,13 +162,25 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 		}
 	}()
 
-	// Wait for the main process only (not for the pipes), then clear out its group so that
-	// pipes held by leftovers close and nothing lingers.
+	// Wait for the main process only (not for the pipes), then end everything it started,
+	// whatever group or session it moved to, so that pipes held by leftovers close and nothing
+	// lingers.
 	state, werr := cmd.Process.Wait()
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	wg.Wait()
+	stopWatch()
+	tree.end()
 	close(stop)
 	<-killed
+	pipesDone := make(chan struct{})
+	go func() { wg.Wait(); close(pipesDone) }()
+	select {
+	case <-pipesDone:
+	case <-time.After(2 * time.Second):
+		// Something outside the tree (handed the pipe by a descendant) still holds it open.
+		_ = stdout.Close()
+		_ = stderr.Close()
+		<-pipesDone
+	}
 	if werr != nil {
 		return fmt.Errorf("while waiting for %s: %w", p.Argv[0], werr)
 	}

@@ -41,6 +41,11 @@ type ServeConfig struct {
 
 // Serve runs p as a pgimaged plugin. It is what a plugin's main calls, and returns only when
 // pgimaged ends the plugin.
+//
+// The plugin process makes itself the child subreaper of what it starts (Linux
+// PR_SET_CHILD_SUBREAPER): a process a method starts that loses its parent, for example by a
+// double fork into a session of its own, is re-parented to the plugin rather than to init, so
+// that [Run] and pgimaged find it and end it with the method.
 func Serve(p Plugin, cfgs ...ServeConfig) {
 	var cfg ServeConfig
 	if len(cfgs) > 0 {
@@ -48,6 +53,11 @@ func Serve(p Plugin, cfgs ...ServeConfig) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Trace, JSONFormat: true})
+	}
+	if cfg.Test == nil {
+		if err := becomeSubreaper(); err != nil {
+			cfg.Logger.Warn("could not become the child subreaper of the method's processes", "error", err)
+		}
 	}
 	var tlsProvider func() (*tls.Config, error)
 	if os.Getenv(PluginTLSEnv) != "" {
@@ -99,7 +109,7 @@ func (s *grpcServer) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &pluginpb.DescribeResponse{Name: d.Name, Version: d.Version, Description: d.Description, WorksWithoutSource: d.WorksWithoutSource}
+	out := &pluginpb.DescribeResponse{Name: validUTF8(d.Name), Version: validUTF8(d.Version), Description: validUTF8(d.Description), WorksWithoutSource: d.WorksWithoutSource}
 	for _, c := range Capabilities(s.impl) {
 		out.Capabilities = append(out.Capabilities, string(c))
 	}
@@ -124,7 +134,7 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 		if d.Severity == SeverityWarning {
 			sev = pluginpb.Diagnostic_SEVERITY_WARNING
 		}
-		out.Diagnostics = append(out.Diagnostics, &pluginpb.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, Option: d.Option})
+		out.Diagnostics = append(out.Diagnostics, &pluginpb.Diagnostic{Severity: sev, Summary: validUTF8(d.Summary), Detail: validUTF8(d.Detail), Option: validUTF8(d.Option)})
 	}
 	return out, nil
 }
@@ -206,13 +216,13 @@ func (r *streamReporter) send(ev *pluginpb.Event) error {
 func (r *streamReporter) Log(level hclog.Level, msg string, keyvals ...any) {
 	fields := make(map[string]string, len(keyvals)/2)
 	for i := 0; i+1 < len(keyvals); i += 2 {
-		fields[fmt.Sprint(keyvals[i])] = fmt.Sprint(keyvals[i+1])
+		fields[validUTF8(fmt.Sprint(keyvals[i]))] = validUTF8(fmt.Sprint(keyvals[i+1]))
 	}
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: level.String(), Message: msg, Fields: fields}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: level.String(), Message: validUTF8(msg), Fields: fields}}})
 }
 
 func (r *streamReporter) Progress(p Progress) {
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Progress{Progress: &pluginpb.Progress{Phase: p.Phase, Done: p.Done, Total: p.Total}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Progress{Progress: &pluginpb.Progress{Phase: validUTF8(p.Phase), Done: p.Done, Total: p.Total}}})
 }
 
 // toStatus maps an error to a gRPC status so that the host can tell kinds of failure apart.
@@ -241,5 +251,5 @@ func toStatus(err error) error {
 	case errors.Is(err, ErrMethodFailed):
 		code = codes.Aborted
 	}
-	return status.Error(code, err.Error())
+	return status.Error(code, validUTF8(err.Error()))
 }

@@ -77,6 +77,11 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, c.logLevel).With("member", cfg.Name)
 	node := newNode(cfg, logger)
+	release, code := holdDataDir(e, node, "run")
+	if release == nil {
+		return code
+	}
+	defer release()
 	if d := node.Validate(ctx); printDiags(e, cfg, d) {
 		return exitConfig
 	}

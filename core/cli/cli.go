@@ -21,6 +21,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/engine"
+	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/core/plugin"
 )
 
@@ -214,6 +215,30 @@ func newNode(cfg *config.Config, logger hclog.Logger) *engine.Node {
 		Logger:  logger,
 		Version: Version,
 	}
+}
+
+// holdDataDir makes this pgimaged the only one working on the node's data directory for the
+// whole command (run, bootstrap, clone), then ends what a method of an earlier pgimaged, killed
+// before it could, left running, and has the node's methods record their processes. It returns
+// the lock's release, or the exit code when the directory is not ours to work on.
+func holdDataDir(e *env, node *engine.Node, command string) (func(), int) {
+	cfg := node.Config
+	release, err := pg.LockDataDir(cfg.DataDir, "pgimaged "+command)
+	if err != nil {
+		if errors.Is(err, pg.ErrLocked) {
+			return nil, e.failf(exitRefused, "%s refused: %v", command, err)
+		}
+		return nil, e.failf(exitFailed, "%s: %v", command, err)
+	}
+	record := pg.ProcessRecordPath(cfg.DataDir)
+	if n, err := plugin.EndRecorded(record, node.Logger); err != nil {
+		release()
+		return nil, e.failf(exitFailed, "%s: %v", command, err)
+	} else if n > 0 {
+		node.Logger.Warn("ended processes a method of an earlier pgimaged left running", "count", n, "record", record)
+	}
+	node.Catalog.ProcessRecord = record
+	return release, 0
 }
 
 func writeJSON(w io.Writer, v any) {

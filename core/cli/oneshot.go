@@ -183,6 +183,11 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, o.logLevel)
 	node := newNode(cfg, logger)
+	release, code := holdDataDir(e, node, "bootstrap")
+	if release == nil {
+		return code
+	}
+	defer release()
 	if d := node.Validate(ctx, sdk.PathBootstrap); printDiags(e, cfg, d) {
 		return exitConfig
 	}
@@ -236,6 +241,11 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, o.logLevel)
 	node := newNode(cfg, logger)
+	release, code := holdDataDir(e, node, "clone")
+	if release == nil {
+		return code
+	}
+	defer release()
 	if d := node.Validate(ctx, sdk.PathClone); printDiags(e, cfg, d) {
 		return exitConfig
 	}

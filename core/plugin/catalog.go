@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,6 +59,12 @@ type Catalog struct {
 	Logger hclog.Logger
 	// StartTimeout bounds the handshake with a starting plugin; default 30s.
 	StartTimeout time.Duration
+	// ProcessRecord, if set, is a file where a running call keeps the list of processes the
+	// plugin has started (pid, start time, command name), replaced atomically as they change and
+	// removed when the call has ended and they are gone. A pgimaged started after one that was
+	// killed with SIGKILL passes it to [EndRecorded] before touching the data directory. Empty:
+	// no record.
+	ProcessRecord string
 }
 
 // DefaultDir is plugins/ beside the running pgimaged binary.
@@ -184,8 +191,17 @@ type Instance struct {
 	gp      *goplugin.Client
 	stderr  *lineRing
 	once    sync.Once
+	killErr error
 	pid     int
+	start   uint64 // the plugin process's start time, see proc.go
 	sockDir string
+	record  string
+	logger  hclog.Logger
+	// recorded: this instance has written the process record (and may remove it)
+	recorded atomic.Bool
+
+	mu   sync.Mutex
+	seen map[int]proc // processes of the plugin's tree seen during calls (the plugin excluded)
 }
 
 // Launch verifies and starts the plugin called name and asks it to describe itself. The caller
@@ -232,8 +248,9 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 		return nil, err
 	}
 	// The plugin's socket lives in a directory of this launch's own, removed with the plugin
-	// even when the plugin dies without cleaning up.
-	sockDir, err := os.MkdirTemp("", "pgimaged-plugin-")
+	// even when the plugin dies without cleaning up, and by the next launch when pgimaged itself
+	// was killed.
+	sockDir, err := socketDir()
 	if err != nil {
 		return nil, fmt.Errorf("while creating a socket directory for plugin %s: %w", name, err)
 	}
@@ -252,13 +269,19 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 		Stderr:           ring,
 		StartTimeout:     timeout,
 	})
-	inst := &Instance{Name: name, Path: path, gp: gp, stderr: ring, sockDir: sockDir}
+	inst := &Instance{Name: name, Path: path, gp: gp, stderr: ring, sockDir: sockDir, record: c.ProcessRecord,
+		logger: logger.Named("plugin").Named(name), seen: map[int]proc{}}
 	rpc, err := gp.Client()
+	if cmd.Process != nil {
+		inst.pid = cmd.Process.Pid
+		if p, ok := readProc(inst.pid); ok {
+			inst.start = p.Start
+		}
+	}
 	if err != nil {
 		inst.Kill()
 		return nil, fmt.Errorf("while starting plugin %s (%s): %w%s", name, path, err, ring.suffix())
 	}
-	inst.pid = cmd.Process.Pid
 	raw, err := rpc.Dispense(sdk.PluginName)
 	if err != nil {
 		inst.Kill()
@@ -318,17 +341,34 @@ type CrashError struct {
 func (e *CrashError) Error() string        { return e.msg }
 func (e *CrashError) Is(target error) bool { return target == sdk.ErrPluginShutdown }
 
-// Kill stops the plugin process and anything left in its process group. Safe to call twice.
+// Kill ends the plugin process and every process it started, whatever process group or
+// session they moved to, and returns once they are all gone (see [Instance.End]). Safe to call
+// twice. A process that survives is logged; use End to get the error.
 func (i *Instance) Kill() {
+	if err := i.End(); err != nil {
+		i.logger.Error("processes of the plugin are still there after being killed", "error", err)
+	}
+}
+
+// End is Kill with an error: it stops everything the plugin started with SIGSTOP, kills it with
+// SIGKILL, asks the plugin to exit (killing it after 2s), then ends whatever of the plugin's
+// tree is still there the same way, and waits until each process is gone (at most 10s, then an
+// error wrapping [ErrSurvivors] that names those left). It also removes the plugin's socket
+// directory and, when all are gone, the process record. Calling it again returns the first
+// call's result.
+func (i *Instance) End() error {
 	i.once.Do(func() {
-		i.gp.Kill()
-		if i.pid > 0 {
-			_ = syscall.Kill(-i.pid, syscall.SIGKILL)
-		}
+		i.killErr = i.endAll()
 		if i.sockDir != "" {
-			_ = os.RemoveAll(i.sockDir)
+			removeSocketDir(i.sockDir)
+		}
+		if i.killErr == nil && i.record != "" && i.recorded.Load() {
+			if err := removeRecord(i.record); err != nil {
+				i.killErr = err
+			}
 		}
 	})
+	return i.killErr
 }
 
 // lineRing keeps the last lines written to it.

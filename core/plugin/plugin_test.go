@@ -24,7 +24,31 @@ var (
 	buildOnce sync.Once
 	builtDir  string
 	buildErr  error
+
+	scriptOnce sync.Once
+	scriptDir  string
+	scriptErr  error
 )
+
+// scriptPluginDir builds the script plugin (plugins/script) once into a plugin directory of its own.
+func scriptPluginDir(t testing.TB) string {
+	t.Helper()
+	scriptOnce.Do(func() {
+		scriptDir, scriptErr = os.MkdirTemp("", "pgimaged-plugins-")
+		if scriptErr != nil {
+			return
+		}
+		_ = os.Chmod(scriptDir, 0o755)
+		out, err := exec.Command("go", "build", "-o", filepath.Join(scriptDir, plugin.Prefix+"script"), "../../plugins/script").CombinedOutput()
+		if err != nil {
+			scriptErr = errors.New(string(out))
+		}
+	})
+	if scriptErr != nil {
+		t.Fatalf("building the script plugin: %v", scriptErr)
+	}
+	return scriptDir
+}
 
 // testPluginDir builds testdata/testplugin once into a private plugin directory.
 func testPluginDir(t testing.TB) string {
@@ -47,9 +71,15 @@ func testPluginDir(t testing.TB) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv("PGIMAGED_TEST_HOST") != "" {
+		hostMain()
+	}
 	code := m.Run()
 	if builtDir != "" {
 		_ = os.RemoveAll(builtDir)
+	}
+	if scriptDir != "" {
+		_ = os.RemoveAll(scriptDir)
 	}
 	os.Exit(code)
 }
@@ -218,13 +248,24 @@ func TestHangingPluginIsKilledAfterTimeout(t *testing.T) {
 }
 
 func TestCancelledCallStopsChildGroup(t *testing.T) {
+	marker := newMarker(t)
+	t.Cleanup(func() { killMarked(marker) })
 	cat := &plugin.Catalog{Dir: testPluginDir(t)}
 	inst := launch(t, cat)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := inst.Clone(ctx, sdk.CloneRequest{Method: "cancel"}, nil, 0)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("error %v, want the context's deadline", err)
+	go func() {
+		for len(markerProcs(marker)) == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err := inst.Clone(ctx, sdk.CloneRequest{Method: "cancel", Options: sdk.Options{{Name: "marker", Value: marker}}}, nil, 0)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want the context's cancellation", err)
+	}
+	if left := markerProcs(marker); len(left) > 0 {
+		t.Errorf("the method's child still runs after the cancelled call returned: %v", left)
 	}
 }
 

@@ -1,5 +1,7 @@
 // Command testplugin is a method plugin whose behaviour the host's tests choose through the
-// method label: ok, panic, hang, logs.
+// method label: ok, panic, hang, cancel, childenv, tree, treehang, treeleave, badutf8. Options
+// pass details: pidfile, script (a path run with sh), marker (put into the children's
+// environment as PGIMAGED_TEST_MARKER).
 package main
 
 import (
@@ -56,10 +58,56 @@ func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporte
 		// What a child of the plugin sees of the TLS material pgimaged handed the plugin.
 		return sdk.Result{}, sdk.Run(ctx, sdk.Process{Argv: []string{"sh", "-c", "echo key=${PGIMAGED_PLUGIN_TLS:-unset}"}}, r)
 	case "cancel":
-		// Honours cancellation through sdk.Run.
-		return sdk.Result{}, sdk.Run(ctx, sdk.Process{Argv: []string{"sleep", "600"}}, r)
+		// Honours cancellation through sdk.Run; the child's shell ignores SIGTERM, its sleep not.
+		return sdk.Result{}, sdk.Run(ctx, sdk.Process{Argv: []string{"sh", "-c", `trap "" TERM; sleep 600; :`}, Env: treeEnv(req), KillGrace: 200 * time.Millisecond}, r)
+	case "tree", "treeleave":
+		// Runs the script through sdk.Run: cancellation reaches it, but it ignores SIGTERM.
+		script, _ := req.Options.Get("script")
+		err := sdk.Run(ctx, sdk.Process{Argv: []string{"sh", script}, Env: treeEnv(req), KillGrace: 200 * time.Millisecond}, r)
+		if err != nil {
+			return sdk.Result{}, err
+		}
+		return sdk.Result{Summary: "left a tree"}, nil
+	case "treehang":
+		// Starts the script without sdk.Run and ignores cancellation.
+		script, _ := req.Options.Get("script")
+		cmd := exec.Command("sh", script)
+		for k, v := range treeEnv(req) {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		cmd.Env = append(cmd.Env, "PATH="+os.Getenv("PATH"))
+		if err := cmd.Start(); err != nil {
+			return sdk.Result{}, err
+		}
+		r.Log(hclog.Info, "hanging")
+		select {}
+	case "badutf8":
+		// Output that is not UTF-8, from the plugin and from a child; then success.
+		r.Log(hclog.Info, "plugin says \xff\xfe: \xff\xfe", "field", "\xc3\x28")
+		r.Progress(sdk.Progress{Phase: "copy \xff", Done: 1, Total: 1})
+		if err := sdk.Run(ctx, sdk.Process{Argv: []string{"printf", `a\377\376b\n\303\050\n`}}, r); err != nil {
+			return sdk.Result{}, err
+		}
+		return sdk.Result{Summary: "copied \xff"}, nil
+	case "badutf8fail":
+		return sdk.Result{}, fmt.Errorf("failed with \xff\xfe")
 	}
 	return sdk.Result{}, fmt.Errorf("testplugin: unknown behaviour %q", req.Method)
+}
+
+// treeEnv is what the tree's processes get: the marker and where to write their pids.
+func treeEnv(req sdk.CloneRequest) map[string]string {
+	env := map[string]string{}
+	if m, ok := req.Options.Get("marker"); ok {
+		env["PGIMAGED_TEST_MARKER"] = m
+	}
+	if f, ok := req.Options.Get("pidfile"); ok {
+		env["TREE_PIDS"] = f
+	}
+	if req.Method == "treeleave" {
+		env["TREE_LEAVE"] = "1"
+	}
+	return env
 }
 
 func main() {

@@ -1,0 +1,279 @@
+package sdk
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// What a child started is found by reading /proc. A process is named by its pid and start time
+// (field 22 of /proc/<pid>/stat), so that a pid given since to another program is left alone.
+
+type procStat struct {
+	pid, ppid, pgid, sid int
+	start                uint64
+	state                byte
+}
+
+func (p procStat) running() bool { return p.state != 'Z' && p.state != 'X' }
+
+func readStat(pid int) (procStat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procStat{}, false
+	}
+	p := procStat{pid: pid, state: f[0][0]}
+	p.ppid, _ = strconv.Atoi(f[1])
+	p.pgid, _ = strconv.Atoi(f[2])
+	p.sid, _ = strconv.Atoi(f[3])
+	p.start, _ = strconv.ParseUint(f[19], 10, 64)
+	return p, true
+}
+
+func scanStats() map[int]procStat {
+	out := map[int]procStat{}
+	des, _ := os.ReadDir("/proc")
+	for _, de := range des {
+		if pid, err := strconv.Atoi(de.Name()); err == nil && pid > 0 {
+			if p, ok := readStat(pid); ok {
+				out[pid] = p
+			}
+		}
+	}
+	return out
+}
+
+// runChildren are the main processes of the Run calls in progress, which a sweep by another
+// Run must not take for its own orphans.
+var runChildren sync.Map // pid → struct{}
+
+// descendants follows a Run's child: what it starts, whatever group or session it moves to.
+type descendants struct {
+	mu    sync.Mutex
+	child int
+	start uint64 // the child's start time: orphans younger than it may be its own
+	seen  map[int]uint64
+}
+
+func newDescendants(child int) *descendants {
+	d := &descendants{child: child, seen: map[int]uint64{}}
+	if p, ok := readStat(child); ok {
+		d.start = p.start
+		d.seen[child] = p.start
+	}
+	return d
+}
+
+// scan reads /proc and returns the running processes of the tree: those seen before (same
+// start time), their descendants, members of groups and sessions they lead and, with orphans
+// set, processes re-parented to this plugin (a child subreaper, see [Serve]) since the child
+// started that no other Run owns.
+func (d *descendants) scan(orphans bool) map[int]procStat {
+	procs := scanStats()
+	self := os.Getpid()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	set := map[int]procStat{}
+	for pid, start := range d.seen {
+		if p, ok := procs[pid]; ok && p.start == start && p.running() {
+			set[pid] = p
+		}
+	}
+	if orphans && isSubreaper() {
+		// Only a subreaper gets orphans; elsewhere a child of this process is someone's own.
+		for pid, p := range procs {
+			if _, other := runChildren.Load(pid); p.ppid == self && pid != d.child && !other && p.start >= d.start && p.running() {
+				set[pid] = p
+			}
+		}
+	}
+	// A group or session counts when its leader is in the tree, or was and has exited without
+	// its pid being given to another process since.
+	leader := func(id int) bool {
+		if _, in := set[id]; in {
+			return true
+		}
+		_, was := d.seen[id]
+		_, exists := procs[id]
+		return was && !exists
+	}
+	for changed := true; changed; {
+		changed = false
+		for pid, p := range procs {
+			if _, in := set[pid]; in || pid == self || pid <= 1 || !p.running() {
+				continue
+			}
+			if _, byParent := set[p.ppid]; byParent || leader(p.pgid) || leader(p.sid) {
+				set[pid] = p
+				changed = true
+			}
+		}
+	}
+	// Forget what has gone, unless it still names a group or session.
+	ids := map[int]bool{}
+	for _, p := range procs {
+		ids[p.pgid], ids[p.sid] = true, true
+	}
+	for pid := range d.seen {
+		if _, in := set[pid]; !in && !ids[pid] {
+			delete(d.seen, pid)
+		}
+	}
+	for pid, p := range set {
+		d.seen[pid] = p.start
+	}
+	return set
+}
+
+// walk adds to what was seen the descendants of what was seen, through the children files
+// (/proc/<pid>/task/<tid>/children), which costs in proportion to the tree rather than to the
+// system. It reports false when the kernel lacks those files.
+func (d *descendants) walk() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var queue []int
+	for pid, start := range d.seen {
+		if p, ok := readStat(pid); ok && p.start == start && p.running() {
+			queue = append(queue, pid)
+		}
+	}
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		dir := "/proc/" + strconv.Itoa(pid) + "/task/"
+		tasks, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile(dir + task.Name() + "/children")
+			if err != nil {
+				if _, serr := os.Stat(dir + task.Name()); serr == nil {
+					return false
+				}
+				continue
+			}
+			for _, f := range strings.Fields(string(b)) {
+				c, err := strconv.Atoi(f)
+				if err != nil {
+					continue
+				}
+				if p, ok := readStat(c); ok && p.running() && d.seen[c] != p.start {
+					d.seen[c] = p.start
+					queue = append(queue, c)
+				}
+			}
+		}
+	}
+	return true
+}
+
+// watch scans every interval until the returned function is called.
+func (d *descendants) watch(interval time.Duration) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				if n%10 == 0 || !d.walk() {
+					d.scan(false)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); <-done }) }
+}
+
+// signal sends sig to every process of the tree.
+func (d *descendants) signal(sig syscall.Signal) {
+	for pid, p := range d.scan(false) {
+		if cur, ok := readStat(pid); ok && cur.start == p.start {
+			_ = syscall.Kill(pid, sig)
+		}
+	}
+}
+
+// end stops every process of the tree with SIGSTOP, scanning again until no new one appears,
+// kills them all, waits until they are gone (at most 10s) and reaps those re-parented to this
+// process.
+func (d *descendants) end() {
+	frozen := map[int]procStat{}
+	for round := 0; round < 100; round++ {
+		fresh := 0
+		for pid, p := range d.scan(true) {
+			if _, ok := frozen[pid]; ok || pid == d.child {
+				continue
+			}
+			_ = syscall.Kill(pid, syscall.SIGSTOP)
+			frozen[pid] = p
+			fresh++
+		}
+		if fresh == 0 {
+			break
+		}
+	}
+	for pid, p := range frozen {
+		if cur, ok := readStat(pid); ok && cur.start == p.start {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	self := os.Getpid()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(frozen) > 0 && time.Now().Before(deadline) {
+		for pid, p := range frozen {
+			cur, ok := readStat(pid)
+			switch {
+			case !ok || cur.start != p.start:
+				delete(frozen, pid)
+			case !cur.running() && cur.ppid == self:
+				var ws unix.WaitStatus
+				if n, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); n == pid || err != nil {
+					delete(frozen, pid)
+				}
+			case !cur.running():
+				delete(frozen, pid) // a zombie its own parent will reap
+			}
+		}
+		if len(frozen) > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// isSubreaper reports whether this process is a child subreaper.
+func isSubreaper() bool {
+	var v int32
+	if err := unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&v)), 0, 0, 0); err != nil {
+		return false
+	}
+	return v != 0
+}
+
+// becomeSubreaper makes this process the child subreaper of what it starts: a process whose
+// parent exits is re-parented to it rather than to init, so that nothing a method starts leaves
+// the plugin's tree while the plugin runs.
+func becomeSubreaper() error {
+	return unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+}
