@@ -1,12 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,16 +22,12 @@ import (
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
-// The schema, decoded by gohcl: it says which settings and blocks exist, converts each value to
-// its Go type and reports a missing or mistyped one at its place. An optional setting is a
-// pointer, nil when the setting is not written (or is null). Three kinds of settings follow rules of pgimaged's own:
-//   - booleans are kept as cty values: they also take 1 and 0 and PostgreSQL's spellings
-//     ("on", "off", …), see [decoder.boolean];
-//   - tags are any value, turned into JSON-like Go values;
-//   - parameters, recovery_conf, initdb and a method's options list stay expressions: their
-//     values may be strings, numbers or bools, and each entry needs its own place.
-//
-// Durations are strings, parsed by time.ParseDuration.
+// The schema, decoded by gohcl, which converts each value to its Go type and reports a setting
+// that is missing, unknown or of the wrong type at its place. An optional setting is a pointer,
+// nil when not written (or null); durations are strings for time.ParseDuration. The fields kept
+// as cty values or expressions follow rules of pgimaged's own: booleans also take 1, 0 and
+// PostgreSQL's spellings ([sdk.ParseBool]); tags take any value; parameters, recovery_conf,
+// initdb and a method's options take strings, numbers and bools, each entry with its own place.
 type (
 	fileSchema struct {
 		Scope      string            `hcl:"scope"`
@@ -136,61 +132,60 @@ var ReservedMethodKeys = func() []string {
 // Parse decodes and checks a configuration whose text is src; filename names it in diagnostics
 // and is the base for relative paths. The returned Config is never nil (see [Load]).
 func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
-	cfg := &Config{
-		Filename: filename,
-		Methods:  map[string]*Method{},
-		Plugins:  map[string]*PluginPin{},
-		Ranges:   map[string]hcl.Range{},
-		files:    map[string]*hcl.File{filename: {Bytes: src}},
-	}
+	cfg := &Config{Filename: filename, Methods: map[string]*Method{}, Plugins: map[string]*PluginPin{},
+		Ranges: map[string]hcl.Range{}, files: map[string]*hcl.File{}}
 	if len(src) > MaxConfigSize {
-		cfg.files = map[string]*hcl.File{}
 		return cfg, tooLarge(filename, int64(len(src)))
 	}
+	cfg.files[filename] = &hcl.File{Bytes: src}
 	if diags := checkNesting(src, filename); diags.HasErrors() {
 		return cfg, diags
 	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if f != nil {
-		cfg.files[filename] = f
-	}
-	if diags.HasErrors() || f == nil {
+	if cfg.files[filename] = f; diags.HasErrors() {
 		return cfg, diags
 	}
-	body := f.Body.(*hclsyntax.Body)
 	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg, baseDir: filepath.Dir(filename)}
-	d.walk(body, "")
-	_ = hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
-		if call, ok := n.(*hclsyntax.FunctionCallExpr); ok {
-			d.calls = append(d.calls, call.NameRange.Start.Byte)
-		}
-		return nil
-	})
+	d.walk(f.Body.(*hclsyntax.Body), "")
 	slices.Sort(d.calls)
 	var s fileSchema
-	d.decode(body, &s)
+	d.decode(f.Body, &s)
 	d.root(&s)
 	d.applyDefaults()
 	d.check()
-	sortDiagnostics(d.diags)
+	// In source order; diagnostics without a place first.
+	slices.SortStableFunc(d.diags, func(a, b *hcl.Diagnostic) int { return cmp.Compare(offset(a), offset(b)) })
 	return cfg, append(diags, d.diags...)
+}
+
+func offset(diag *hcl.Diagnostic) int {
+	if diag.Subject == nil {
+		return -1
+	}
+	return diag.Subject.Start.Byte
 }
 
 // walk records in Config.Ranges where each setting was written: every attribute's value by its
 // path, each element of a literal list as path[i], every block by its type (and label, for
-// method and plugin). The first of duplicate blocks wins.
+// method and plugin); the first of duplicate blocks wins. It notes where function calls start.
 func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
 	for name, attr := range body.Attributes {
-		p := join(prefix, name)
+		p := strings.TrimPrefix(prefix+"."+name, ".")
 		d.cfg.Ranges[p] = attr.Expr.Range()
 		if list, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok {
 			for i, e := range list.Exprs {
 				d.cfg.Ranges[fmt.Sprintf("%s[%d]", p, i)] = e.Range()
 			}
 		}
+		_ = hclsyntax.VisitAll(attr.Expr, func(n hclsyntax.Node) hcl.Diagnostics {
+			if call, ok := n.(*hclsyntax.FunctionCallExpr); ok {
+				d.calls = append(d.calls, call.NameRange.Start.Byte)
+			}
+			return nil
+		})
 	}
 	for _, b := range body.Blocks {
-		p := join(prefix, b.Type)
+		p := strings.TrimPrefix(prefix+"."+b.Type, ".")
 		if len(b.Labels) > 0 && b.Type != "dcs" {
 			p += "." + b.Labels[0]
 		}
@@ -201,35 +196,19 @@ func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
 	}
 }
 
-func join(prefix, name string) string {
-	if prefix == "" {
-		return name
-	}
-	return prefix + "." + name
-}
-
-var (
-	labelPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	sha256Pattern = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-	logLevels     = []string{"trace", "debug", "info", "warn", "error", "off"}
-)
-
-// decoder applies pgimaged's rules to what gohcl decoded and collects diagnostics. Settings
-// are named by their path, as in Config.Ranges ("postgresql.listen"); diagnostics about a
-// value point where the path was written.
+// decoder applies pgimaged's rules to what gohcl decoded and collects diagnostics. A setting is
+// named by its key, its path in Config.Ranges ("postgresql.listen"), which says where it is.
 type decoder struct {
-	ctx     *hcl.EvalContext
-	cfg     *Config
-	baseDir string // the configuration file's directory: relative paths start there
-	calls   []int  // where each function call starts (byte offsets, sorted)
-	failed  []int  // where each error gohcl reported while decoding the schema starts (sorted)
-	diags   hcl.Diagnostics
+	ctx           *hcl.EvalContext
+	cfg           *Config
+	baseDir       string // the configuration file's directory: relative paths start there
+	calls, failed []int  // sorted offsets where function calls start, and errors gohcl reported
+	diags         hcl.Diagnostics
 }
 
-// add collects diags. gohcl points a value of the wrong type at its first token, which for a
-// quoted string is inside the quotes; such a diagnostic is moved to the start of the value,
-// where every other diagnostic about a value points. A value that is not known follows an
-// error in its expression, reported already.
+// add collects diags. gohcl points a value of the wrong type at its first token, inside the
+// quotes of a string: such a diagnostic moves to the start of the value, where all others point.
+// A value that is not known follows an error in its expression, reported already.
 func (d *decoder) add(diags hcl.Diagnostics) {
 	for _, diag := range diags {
 		if diag.Summary == "Unsuitable value type" && diag.Context != nil {
@@ -242,26 +221,24 @@ func (d *decoder) add(diags hcl.Diagnostics) {
 	}
 }
 
-// decode decodes body into the schema struct target with gohcl, and notes where it found
-// errors: a setting with an error in its value is not checked further (see ok).
+// decode decodes body into target with gohcl and notes where it reported errors: a setting
+// whose value has one is not checked further (see ok).
 func (d *decoder) decode(body hcl.Body, target any) {
 	n := len(d.diags)
 	d.add(gohcl.DecodeBody(body, d.ctx, target))
 	for _, diag := range d.diags[n:] {
-		if diag.Severity == hcl.DiagError && diag.Subject != nil {
-			d.failed = append(d.failed, diag.Subject.Start.Byte)
-		}
+		d.failed = append(d.failed, offset(diag))
 	}
 	slices.Sort(d.failed)
 }
 
-// ok reports whether the setting at key was written and its value decoded without error.
+// ok reports whether the setting at key was written and decoded without error.
 func (d *decoder) ok(key string) bool {
 	rng, written := d.cfg.Ranges[key]
 	return written && !within(d.failed, rng)
 }
 
-// within reports whether one of offsets (sorted) lies within rng.
+// within reports whether one of the sorted offsets lies within rng.
 func within(offsets []int, rng hcl.Range) bool {
 	i, _ := slices.BinarySearch(offsets, rng.Start.Byte)
 	return i < len(offsets) && offsets[i] < rng.End.Byte
@@ -281,7 +258,6 @@ func (d *decoder) errorAt(rng hcl.Range, summary, detail string, args ...any) {
 // at is where the setting at key was written (see [Config.RangeOf]).
 func (d *decoder) at(key string) hcl.Range { return d.cfg.RangeOf(key) }
 
-// fail reports a mistake in the setting at key.
 func (d *decoder) fail(key, summary, detail string, args ...any) {
 	d.errorAt(d.at(key), summary, detail, args...)
 }
@@ -293,7 +269,7 @@ func (d *decoder) wrongType(key, want string) {
 // base is the attribute name that ends key.
 func base(key string) string { return key[strings.LastIndexByte(key, '.')+1:] }
 
-// fromFunction reports whether the value written at rng calls a function (env or file).
+// fromFunction reports whether the value written at rng calls env() or file().
 func (d *decoder) fromFunction(rng hcl.Range) bool { return within(d.calls, rng) }
 
 // quote is s quoted for a diagnostic about the value written at rng, unless that value calls a
@@ -305,9 +281,9 @@ func (d *decoder) quote(rng hcl.Range, s string) string {
 	return strconv.Quote(s)
 }
 
-// str is *s, or nil when the setting at key is not written or has an error already.
+// str is s, or nil when the setting at key is not written or has an error already.
 func (d *decoder) str(s *string, key string) *string {
-	if s == nil || !d.ok(key) {
+	if !d.ok(key) {
 		return nil
 	}
 	return s
@@ -317,8 +293,7 @@ func (d *decoder) str(s *string, key string) *string {
 func (d *decoder) nonEmpty(s *string, key string) string {
 	if s = d.str(s, key); s == nil {
 		return ""
-	}
-	if *s == "" {
+	} else if *s == "" {
 		d.fail(key, "Empty value", "%q must not be empty.", base(key))
 	}
 	return *s
@@ -327,20 +302,16 @@ func (d *decoder) nonEmpty(s *string, key string) string {
 // path is nonEmpty for a path: a relative one is taken from the configuration file's directory
 // and made absolute, for every path alike.
 func (d *decoder) path(s *string, key string) string {
-	if p := d.nonEmpty(s, key); p != "" {
-		return d.resolve(p)
-	}
-	return ""
-}
-
-func (d *decoder) resolve(p string) string {
-	if !filepath.IsAbs(p) {
+	p := d.nonEmpty(s, key)
+	if p == "" {
+		return ""
+	} else if !filepath.IsAbs(p) {
 		p = filepath.Join(d.baseDir, p)
 	}
 	if full, err := filepath.Abs(p); err == nil {
 		return full
 	}
-	return filepath.Clean(p)
+	return p
 }
 
 // boolean reads a bool; like Patroni it also takes 1 and 0, and the strings PostgreSQL reads as
@@ -349,13 +320,11 @@ func (d *decoder) boolean(v cty.Value, key string) (b, ok bool) {
 	if v.IsNull() || !d.ok(key) {
 		return false, false
 	}
-	if s, err := RenderValue(v); err == nil {
-		if b, err := sdk.ParseBool(s); err == nil {
-			return b, true
-		}
+	s, err := RenderValue(v)
+	if b, err = sdk.ParseBool(s); err != nil {
+		d.wrongType(key, "bool")
 	}
-	d.wrongType(key, "bool")
-	return false, false
+	return b, err == nil
 }
 
 // duration parses a positive duration written like "10s"; 0 when not written or wrong.
@@ -364,16 +333,13 @@ func (d *decoder) duration(s *string, key string) time.Duration {
 		return 0
 	}
 	dur, err := time.ParseDuration(*s)
-	switch {
-	case err != nil:
+	if err != nil {
 		d.fail(key, "Invalid duration", "%s: %s is not a duration; write a number with a unit, such as \"10s\", \"5m\" or \"1h\".",
 			base(key), d.quote(d.at(key), *s))
-	case dur <= 0:
+	} else if dur <= 0 {
 		d.fail(key, "Invalid duration", "%s: the duration must be longer than zero.", base(key))
-	default:
-		return dur
 	}
-	return 0
+	return max(dur, 0)
 }
 
 func (d *decoder) root(s *fileSchema) {
@@ -384,24 +350,22 @@ func (d *decoder) root(s *fileSchema) {
 	}
 	c.PluginDir = d.path(s.PluginDir, "plugin_dir")
 	c.LoopWait, c.TTL = d.duration(s.LoopWait, "loop_wait"), d.duration(s.TTL, "ttl")
-	if !s.Tags.IsNull() && d.ok("tags") {
-		if t := s.Tags.Type(); !t.IsObjectType() && !t.IsMapType() {
+	if tags := s.Tags; !tags.IsNull() && d.ok("tags") {
+		if g, err := toGo(tags); !tags.Type().IsObjectType() && !tags.Type().IsMapType() {
 			d.wrongType("tags", "map")
-		} else if tags, err := toGo(s.Tags); err != nil {
+		} else if err != nil {
 			d.fail("tags", "Invalid tag value", "tags: %s.", err)
 		} else {
-			c.Tags, _ = tags.(map[string]any)
+			c.Tags = g.(map[string]any)
 		}
 	}
 	if src := d.nonEmpty(s.Source, "source"); src != "" && d.checkSource(src) {
 		c.Source = src
 	}
-	if s.LogLevel = d.str(s.LogLevel, "log_level"); s.LogLevel != nil {
-		if l := strings.ToLower(*s.LogLevel); slices.Contains(logLevels, l) {
-			c.LogLevel = l
-		} else {
-			d.fail("log_level", "Invalid log level", "log_level %s is not one of %s.", d.quote(d.at("log_level"), *s.LogLevel), strings.Join(logLevels, ", "))
-		}
+	if l := d.str(s.LogLevel, "log_level"); l != nil && slices.Contains(logLevels, strings.ToLower(*l)) {
+		c.LogLevel = strings.ToLower(*l)
+	} else if l != nil {
+		d.fail("log_level", "Invalid log level", "log_level %s is not one of %s.", d.quote(d.at("log_level"), *l), strings.Join(logLevels, ", "))
 	}
 	if s.DCS != nil {
 		d.dcs(s.DCS)
@@ -420,6 +384,16 @@ func (d *decoder) root(s *fileSchema) {
 	}
 }
 
+var (
+	labelPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	sha256Pattern = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
+	logLevels     = []string{"trace", "debug", "info", "warn", "error", "off"}
+	// systemDirs are directories that data_dir may never be: pgimaged empties a data directory
+	// it has marked as its own leftover, and creates files in it.
+	systemDirs = []string{"/", "/bin", "/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sbin", "/srv",
+		"/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/run", "/var/tmp"}
+)
+
 // identity decodes scope or name: they become parts of DCS keys.
 func (d *decoder) identity(s *string, key string) string {
 	v := d.nonEmpty(s, key)
@@ -430,19 +404,14 @@ func (d *decoder) identity(s *string, key string) string {
 	return v
 }
 
-// systemDirs are directories that data_dir may never be: pgimaged empties a data directory
-// it has marked as its own leftover, and creates files in it.
-var systemDirs = []string{"/", "/bin", "/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sbin", "/srv",
-	"/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/run", "/var/tmp"}
-
 // checkDataDir refuses a system directory as data_dir (p is absolute).
 func (d *decoder) checkDataDir(p string) bool {
-	resolved := p
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		resolved = r
+	resolved, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		resolved = p
 	}
 	for _, c := range []string{p, resolved} {
-		if slices.Contains(systemDirs, c) || (filepath.Dir(c) == "/" && strings.HasPrefix(c, "/lib")) {
+		if slices.Contains(systemDirs, c) || filepath.Dir(c) == "/" && strings.HasPrefix(c, "/lib") {
 			d.fail("data_dir", "System directory as data_dir",
 				"data_dir %s is a system directory; give a directory of its own, such as /var/lib/postgresql/15/main.", d.quote(d.at("data_dir"), c))
 			return false
@@ -455,16 +424,13 @@ func (d *decoder) checkDataDir(p string) bool {
 // so that it is neither kept nor printed.
 func (d *decoder) checkSource(s string) bool {
 	keys, err := pg.ConnKeys(s)
-	switch {
-	case err != nil:
+	if err != nil {
 		d.fail("source", "Invalid source", "source: %s.", err)
-	case slices.Contains(keys, "password"):
+	} else if slices.Contains(keys, "password") {
 		d.fail("source", "Password in source",
 			"source must not carry a password: give it in postgresql.authentication.replication, which pgimaged passes through a pgpass file.")
-	default:
-		return true
 	}
-	return false
+	return err == nil && !slices.Contains(keys, "password")
 }
 
 func (d *decoder) dcs(b *dcsSchema) {
@@ -487,62 +453,50 @@ func (d *decoder) dcs(b *dcsSchema) {
 
 func (d *decoder) etcd(s *etcdSchema) {
 	c := &d.cfg.DCS
-	if s.Endpoints != nil && len(s.Endpoints) == 0 && d.ok("dcs.endpoints") {
+	if len(s.Endpoints) == 0 && d.ok("dcs.endpoints") {
 		d.fail("dcs.endpoints", "Empty value", "endpoints must name at least one etcd endpoint.")
-	}
-	for i, ep := range s.Endpoints {
-		if strings.TrimSpace(ep) == "" {
-			d.fail(fmt.Sprintf("dcs.endpoints[%d]", i), "Empty value", "An etcd endpoint must not be empty.")
-		}
 	}
 	c.Endpoints, c.Username, c.Password = s.Endpoints, s.Username, s.Password
 	c.DialTimeout = d.duration(s.DialTimeout, "dcs.dial_timeout")
-	c.CAFile = d.readableFile(s.CAFile, "dcs.ca_file")
-	c.CertFile = d.readableFile(s.CertFile, "dcs.cert_file")
-	c.KeyFile = d.readableFile(s.KeyFile, "dcs.key_file")
+	c.CAFile, c.CertFile, c.KeyFile = d.readable(s.CAFile, "dcs.ca_file"), d.readable(s.CertFile, "dcs.cert_file"), d.readable(s.KeyFile, "dcs.key_file")
 	certSet, keySet := s.CertFileRange != hcl.Range{}, s.KeyFileRange != hcl.Range{}
 	if certSet != keySet {
 		given, missing, rng := "cert_file", "key_file", s.CertFileRange
 		if keySet {
 			given, missing, rng = missing, given, s.KeyFileRange
 		}
-		d.errorAt(rng, "Incomplete client certificate",
-			"%s is set without %s: a client certificate and its private key go together.", given, missing)
+		d.errorAt(rng, "Incomplete client certificate", "%s is set without %s: a client certificate and its private key go together.", given, missing)
 	}
-	d.endpointSchemes(c.Endpoints, certSet || keySet || s.CAFileRange != hcl.Range{})
-}
-
-// endpointSchemes refuses http:// etcd endpoints when TLS is in use: the etcd client turns TLS
-// off for an http:// endpoint, even with TLS files, and connects to every endpoint the way the
-// first asks for.
-func (d *decoder) endpointSchemes(endpoints []string, tlsSet bool) {
+	// The etcd client turns TLS off for an http:// endpoint, even with TLS files, and connects
+	// to every endpoint the way the first asks for.
 	at := func(i int) hcl.Range { return d.at(fmt.Sprintf("dcs.endpoints[%d]", i)) }
-	https := slices.IndexFunc(endpoints, func(ep string) bool { return dcs.EndpointScheme(ep) == "https" })
-	for i, ep := range endpoints {
+	https := slices.IndexFunc(s.Endpoints, func(ep string) bool { return dcs.EndpointScheme(ep) == "https" })
+	for i, ep := range s.Endpoints {
 		switch {
+		case strings.TrimSpace(ep) == "":
+			d.errorAt(at(i), "Empty value", "An etcd endpoint must not be empty.")
 		case dcs.EndpointScheme(ep) != "http":
-		case tlsSet:
+		case certSet || keySet || s.CAFileRange != hcl.Range{}:
 			d.errorAt(at(i), "Plain-text endpoint",
 				"Endpoint %s is plain HTTP, so the etcd client would not use ca_file, cert_file and key_file: write https:// or host:port.", d.quote(at(i), ep))
 		case https >= 0:
 			d.errorAt(at(i), "Mixed endpoint schemes",
 				"Endpoint %s is plain HTTP and %s is HTTPS: the etcd client connects to every endpoint the same way, so give them one scheme.",
-				d.quote(at(i), ep), d.quote(at(https), endpoints[https]))
+				d.quote(at(i), ep), d.quote(at(https), s.Endpoints[https]))
 		}
 	}
 }
 
-// readableFile decodes a path (see path) to a file that must exist and be readable.
-func (d *decoder) readableFile(s *string, key string) string {
-	written := d.nonEmpty(s, key)
-	if written == "" {
+// readable decodes a path (see path) to a file that must exist and be readable.
+func (d *decoder) readable(s *string, key string) string {
+	p := d.path(s, key)
+	if p == "" {
 		return ""
 	}
-	p := d.resolve(written)
 	if err := checkReadable(p); err != nil {
-		named := d.quote(d.at(key), written)
-		if p != written && !d.fromFunction(d.at(key)) {
-			named = fmt.Sprintf("%q (%q)", written, p)
+		named := d.quote(d.at(key), *s)
+		if p != *s && !d.fromFunction(d.at(key)) {
+			named = fmt.Sprintf("%q (%q)", *s, p)
 		}
 		d.fail(key, "Unreadable file", "%s: cannot read %s: %s.", base(key), named, err)
 		return ""
@@ -559,15 +513,16 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, s.CreateReplicaMethods
 	p.PGCtlTimeout = d.duration(s.PGCtlTimeout, "postgresql.pg_ctl_timeout")
 	if a := s.Authentication; a != nil {
-		d.credentials(a.Superuser, &p.Superuser, "postgresql.authentication.superuser.username")
-		d.credentials(a.Replication, &p.Replication, "postgresql.authentication.replication.username")
+		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser.username")
+		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication.username")
 	}
 }
 
-func (d *decoder) credentials(s *credentialsSchema, c *Credentials, key string) {
-	if s != nil {
-		c.Username, c.Password = d.nonEmpty(&s.Username, key), s.Password
+func (d *decoder) credentials(s *credentialsSchema, key string) Credentials {
+	if s == nil {
+		return Credentials{}
 	}
+	return Credentials{Username: d.nonEmpty(&s.Username, key), Password: s.Password}
 }
 
 // address decodes a host:port setting.
@@ -584,12 +539,9 @@ func (d *decoder) address(s *string, key string) string {
 
 func validAddress(s string) bool {
 	i := strings.LastIndex(s, ":")
-	if i <= 0 || strings.TrimSpace(s[:i]) == "" {
-		return false
-	}
-	p := s[i+1:]
-	port, err := strconv.Atoi(p)
-	return err == nil && len(p) <= 5 && strings.Trim(p, "0123456789") == "" && port >= 1 && port <= 65535
+	port, err := strconv.Atoi(s[i+1:])
+	return i > 0 && strings.TrimSpace(s[:i]) != "" && err == nil && len(s[i+1:]) <= 5 && strings.Trim(s[i+1:], "0123456789") == "" &&
+		port >= 1 && port <= 65535
 }
 
 func (d *decoder) bootstrap(s *bootstrapSchema) {
@@ -610,11 +562,9 @@ func (d *decoder) plugin(s *pluginSchema) {
 	key := "plugin." + s.Name + "."
 	pin := &PluginPin{Name: s.Name, DefRange: s.DefRange, Path: d.path(s.Path, key+"path")}
 	d.cfg.Plugins[s.Name] = pin
-	switch sum := d.str(s.SHA256, key+"sha256"); {
-	case sum == nil:
-	case sha256Pattern.MatchString(*sum):
+	if sum := d.str(s.SHA256, key+"sha256"); sum != nil && sha256Pattern.MatchString(*sum) {
 		pin.SHA256 = strings.ToLower(*sum)
-	default:
+	} else if sum != nil {
 		d.fail(key+"sha256", "Invalid sha256",
 			"sha256 must be 64 hexadecimal digits (the output of sha256sum); this one has %d characters.", utf8.RuneCountInString(*sum))
 	}
@@ -653,8 +603,7 @@ func (d *decoder) applyDefaults() {
 }
 
 func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
+	if *v == *new(T) {
 		*v = def
 	}
 }
@@ -694,19 +643,4 @@ func (d *decoder) checkDefined(key, setting, name string, builtins []string) {
 	}
 	d.fail(key, "Undefined method", "%s names %s, but there is no method %s block; the methods that work without one are %s.%s",
 		setting, q, q, strings.Join(builtins, ", "), hint)
-}
-
-// sortDiagnostics orders diagnostics by where they point, so that they read top to bottom;
-// those without a place come first.
-func sortDiagnostics(diags hcl.Diagnostics) {
-	sort.SliceStable(diags, func(i, j int) bool {
-		a, b := diags[i].Subject, diags[j].Subject
-		switch {
-		case a == nil || b == nil:
-			return a == nil && b != nil
-		case a.Filename != b.Filename:
-			return a.Filename < b.Filename
-		}
-		return a.Start.Byte < b.Start.Byte
-	})
 }

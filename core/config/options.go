@@ -22,7 +22,12 @@ func (d *decoder) method(s *methodSchema) {
 		return
 	}
 	key := "method." + s.Label + "."
-	m := &Method{Label: s.Label, DefRange: s.DefRange, OptionsBody: s.Rest, KeyRanges: map[string]hcl.Range{}}
+	m := &Method{
+		Label: s.Label, DefRange: s.DefRange, OptionsBody: s.Rest, KeyRanges: map[string]hcl.Range{},
+		Command:   d.nonEmpty(s.Command, key+"command"),
+		RetryWait: d.duration(s.RetryWait, key+"retry_wait"),
+		Timeout:   d.duration(s.Timeout, key+"timeout"),
+	}
 	d.cfg.Methods[s.Label] = m
 	if body, ok := s.Rest.(*hclsyntax.Body); ok { // the remain body hides pgimaged's keys but holds them
 		for _, k := range ReservedMethodKeys {
@@ -31,7 +36,6 @@ func (d *decoder) method(s *methodSchema) {
 			}
 		}
 	}
-	m.Command = d.nonEmpty(s.Command, key+"command")
 	if p := d.nonEmpty(s.Plugin, key+"plugin"); p != "" && !d.badName("plugin", p, d.at(key+"plugin")) {
 		m.Plugin = p
 	}
@@ -44,8 +48,7 @@ func (d *decoder) method(s *methodSchema) {
 		d.fail(key+"no_leader", "Conflicting settings",
 			"no_leader is an alias of no_master, and the two are set differently (no_master at %s).", m.KeyRanges["no_master"].String())
 	}
-	m.NoMaster = noMaster || noLeader
-	if m.NoMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
+	if m.NoMaster = noMaster || noLeader; m.NoMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
 		name := "no_master"
 		if !noMaster {
 			name = "no_leader"
@@ -53,15 +56,11 @@ func (d *decoder) method(s *methodSchema) {
 		d.fail(key+name, "No source for basebackup",
 			"basebackup copies from a running member with pg_basebackup, so it cannot be tried without one: remove %s.", name)
 	}
-	switch n := s.Attempts; {
-	case n == nil || !d.ok(key+"attempts"):
-	case *n < 1 || *n > 1_000_000:
+	if n := s.Attempts; n != nil && d.ok(key+"attempts") && (*n < 1 || *n > 1_000_000) {
 		d.fail(key+"attempts", "Invalid attempts", "attempts must be a whole number of at least 1.")
-	default:
+	} else if n != nil && d.ok(key+"attempts") {
 		m.Attempts = *n
 	}
-	m.RetryWait = d.duration(s.RetryWait, key+"retry_wait")
-	m.Timeout = d.duration(s.Timeout, key+"timeout")
 	var recovery []entry
 	m.RecoveryConf, recovery = d.settings(s.RecoveryConf, key+"recovery_conf", "recovery setting")
 	for _, e := range recovery { // standby_mode asks for standby.signal: it is not a setting
@@ -84,41 +83,36 @@ func (d *decoder) method(s *methodSchema) {
 	options := d.entries(kvs, "option", false)
 	for _, e := range d.list(s.Options, key+"options", "list", false) {
 		if slices.Contains(ReservedMethodKeys, e.Name) {
-			d.errorAt(e.rng, "Reserved option name",
-				"%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", e.Name)
-			continue
+			d.errorAt(e.rng, "Reserved option name", "%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", e.Name)
+		} else {
+			options = append(options, e)
 		}
-		options = append(options, e)
 	}
 	slices.SortStableFunc(options, func(x, y entry) int { return x.rng.Start.Byte - y.rng.Start.Byte })
 	m.Options, m.OptionRanges = split(options)
 }
 
-// entry is a decoded name = value pair with where it was written: rng is the whole pair, for
-// pointing at the option, vrng the value, for pointing at a bad value.
+// entry is a decoded name = value pair: rng is the whole pair, vrng the value.
 type entry struct {
 	sdk.Option
 	rng, vrng hcl.Range
 }
 
-func split(entries []entry) (sdk.Options, []hcl.Range) {
-	var opts sdk.Options
-	var ranges []hcl.Range
+func split(entries []entry) (opts sdk.Options, ranges []hcl.Range) {
 	for _, e := range entries {
 		opts, ranges = append(opts, e.Option), append(ranges, e.rng)
 	}
 	return opts, ranges
 }
 
-// written reports whether expr gives a value: an attribute that is left out, or set to null,
-// does not.
+// written reports whether expr gives a value: an attribute left out, or set to null, does not.
 func written(expr hcl.Expression) bool {
 	v, diags := expr.Value(nil)
 	return diags.HasErrors() || !v.IsNull()
 }
 
-// settings decodes parameters or recovery_conf: a map, written literally, of values rendered
-// with [RenderValue]; what names an entry in diagnostics.
+// settings decodes parameters or recovery_conf, a map written literally; what names an entry in
+// diagnostics.
 func (d *decoder) settings(expr hcl.Expression, key, what string) (map[string]string, []entry) {
 	kvs, diags := hcl.ExprMap(expr)
 	if diags.HasErrors() {
@@ -135,11 +129,11 @@ func (d *decoder) settings(expr hcl.Expression, key, what string) (map[string]st
 	return m, entries
 }
 
-// entries decodes name = value pairs in source order, with values rendered by [RenderValue];
-// what names an entry in diagnostics ("option", "parameter"). With boolFlags a true value
-// makes a flag and a false one drops the entry (initdb).
+// entries decodes name = value pairs with values rendered by [RenderValue]; what names an entry
+// in diagnostics ("option", "parameter"). With boolFlags true makes a flag and false drops the
+// entry (initdb).
 func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) []entry {
-	out := make([]entry, 0, len(kvs))
+	var out []entry
 	for _, kv := range kvs {
 		var name string
 		var v cty.Value
@@ -147,12 +141,7 @@ func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) [
 			continue
 		}
 		e := entry{Option: sdk.Option{Name: name}, rng: hcl.RangeBetween(kv.Key.Range(), kv.Value.Range()), vrng: kv.Value.Range()}
-		var err error
-		if what == "option" {
-			err = d.checkOptionName(kv.Key.Range(), name)
-		} else if strings.TrimSpace(name) == "" {
-			err = fmt.Errorf("A %s name must not be empty", what)
-		}
+		err := d.checkName(kv.Key.Range(), what, name)
 		switch {
 		case err != nil:
 			d.errorAt(e.rng, "Invalid "+what+" name", "%s.", err)
@@ -171,18 +160,23 @@ func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) [
 	return out
 }
 
-// checkOptionName is [sdk.CheckName] for a name written at rng, without showing a name read
-// by env() or file().
-func (d *decoder) checkOptionName(rng hcl.Range, name string) error {
+// checkName checks the name, written at rng, of an option ([sdk.CheckName], never showing a
+// name read by env() or file()) or of another entry (not empty).
+func (d *decoder) checkName(rng hcl.Range, what, name string) error {
 	err := sdk.CheckName(name)
-	if err != nil && d.fromFunction(rng) {
+	switch {
+	case what != "option" && strings.TrimSpace(name) == "":
+		return fmt.Errorf("A %s name must not be empty", what)
+	case what != "option":
+		return nil
+	case err != nil && d.fromFunction(rng):
 		return errors.New("The option name read by env() or file() must be a long option name without leading dashes, '=', spaces or control characters")
 	}
 	return err
 }
 
-// list decodes the list form of options: a string element is a flag, an object element gives
-// name = value options in source order; want names what the setting at key takes.
+// list decodes an option list: a string element is a flag, an object element gives name = value
+// options; want names the types the setting at key takes.
 func (d *decoder) list(expr hcl.Expression, key, want string, boolFlags bool) []entry {
 	elems, diags := hcl.ExprList(expr)
 	if diags.HasErrors() {
@@ -193,28 +187,26 @@ func (d *decoder) list(expr hcl.Expression, key, want string, boolFlags bool) []
 	}
 	var out []entry
 	for _, e := range elems {
-		if kvs, diags := hcl.ExprMap(e); !diags.HasErrors() {
-			out = append(out, d.entries(kvs, "option", boolFlags)...)
-			continue
-		}
 		var v cty.Value
-		if !d.value(e, &v) {
-			continue
-		}
-		if v.IsNull() || v.Type() != cty.String {
+		kvs, diags := hcl.ExprMap(e)
+		switch {
+		case !diags.HasErrors():
+			out = append(out, d.entries(kvs, "option", boolFlags)...)
+		case !d.value(e, &v):
+		case v.IsNull() || v.Type() != cty.String:
 			d.errorAt(e.Range(), "Invalid option", "An element of an option list must be a flag name (a string) or an object of name = value options.")
-			continue
-		}
-		name := v.AsString()
-		if err := d.checkOptionName(e.Range(), name); err != nil {
-			detail := err.Error() + "."
-			if k, val, found := strings.Cut(name, "="); found && sdk.CheckName(k) == nil && !d.fromFunction(e.Range()) {
-				detail += fmt.Sprintf(" For an option with a value write an object: { %s = %q }.", k, val)
+		default:
+			name := v.AsString()
+			if err := d.checkName(e.Range(), "option", name); err != nil {
+				detail := err.Error() + "."
+				if k, val, found := strings.Cut(name, "="); found && sdk.CheckName(k) == nil && !d.fromFunction(e.Range()) {
+					detail += fmt.Sprintf(" For an option with a value write an object: { %s = %q }.", k, val)
+				}
+				d.errorAt(e.Range(), "Invalid option name", "%s", detail)
+				continue
 			}
-			d.errorAt(e.Range(), "Invalid option name", "%s", detail)
-			continue
+			out = append(out, entry{Option: sdk.Option{Name: name, Flag: true}, rng: e.Range()})
 		}
-		out = append(out, entry{Option: sdk.Option{Name: name, Flag: true}, rng: e.Range(), vrng: e.Range()})
 	}
 	return out
 }
@@ -244,12 +236,9 @@ func suggest(name string, candidates []string) string {
 // toGo turns a cty value into plain Go values: string, int64 or float64, bool, []any,
 // map[string]any, or nil. A number that does not fit a float64 is ErrNumberRange.
 func toGo(v cty.Value) (any, error) {
-	v, _ = v.Unmark()
-	if v.IsNull() || !v.IsKnown() {
+	switch t := v.Type(); {
+	case v.IsNull():
 		return nil, nil
-	}
-	t := v.Type()
-	switch {
 	case t == cty.String:
 		return v.AsString(), nil
 	case t == cty.Bool:
@@ -259,33 +248,28 @@ func toGo(v cty.Value) (any, error) {
 		if i, acc := f.Int64(); acc == big.Exact {
 			return i, nil
 		}
-		x, _ := f.Float64()
-		if math.IsInf(x, 0) || (x == 0 && f.Sign() != 0) {
-			return nil, ErrNumberRange
+		if x, _ := f.Float64(); !math.IsInf(x, 0) && (x != 0 || f.Sign() == 0) {
+			return x, nil
 		}
-		return x, nil
+		return nil, ErrNumberRange
 	case t.IsObjectType() || t.IsMapType():
-		m := make(map[string]any, v.LengthInt())
-		for it := v.ElementIterator(); it.Next(); {
-			k, e := it.Element()
+		m := map[string]any{}
+		for k, e := range v.AsValueMap() {
 			g, err := toGo(e)
 			if err != nil {
-				return nil, fmt.Errorf("%q: %w", k.AsString(), err)
+				return nil, fmt.Errorf("%q: %w", k, err)
 			}
-			m[k.AsString()] = g
+			m[k] = g
 		}
 		return m, nil
-	case t.IsTupleType() || t.IsListType() || t.IsSetType():
-		s := make([]any, 0, v.LengthInt())
-		for it := v.ElementIterator(); it.Next(); {
-			_, e := it.Element()
-			g, err := toGo(e)
-			if err != nil {
-				return nil, err
-			}
-			s = append(s, g)
-		}
-		return s, nil
 	}
-	return nil, nil
+	s := []any{} // a tuple, list or set
+	for _, e := range v.AsValueSlice() {
+		g, err := toGo(e)
+		if err != nil {
+			return nil, err
+		}
+		s = append(s, g)
+	}
+	return s, nil
 }
