@@ -120,9 +120,8 @@ type (
 
 // ReservedMethodKeys are the attributes of a method block that pgimaged reads itself (the
 // attributes of its schema). They are never handed to a plugin as options.
-var ReservedMethodKeys = func() []string {
+var ReservedMethodKeys = func() (keys []string) {
 	s, _ := gohcl.ImpliedBodySchema(methodSchema{})
-	keys := make([]string, 0, len(s.Attributes))
 	for _, a := range s.Attributes {
 		keys = append(keys, a.Name)
 	}
@@ -320,8 +319,9 @@ func (d *decoder) boolean(v cty.Value, key string) (b, ok bool) {
 	if v.IsNull() || !d.ok(key) {
 		return false, false
 	}
-	s, err := RenderValue(v)
-	if b, err = sdk.ParseBool(s); err != nil {
+	s, _ := RenderValue(v) // "" for a value that is not a string, number or bool
+	b, err := sdk.ParseBool(s)
+	if err != nil {
 		d.wrongType(key, "bool")
 	}
 	return b, err == nil
@@ -547,7 +547,7 @@ func validAddress(s string) bool {
 func (d *decoder) bootstrap(s *bootstrapSchema) {
 	b := &d.cfg.Bootstrap
 	b.Method = d.nonEmpty(s.Method, "bootstrap.method")
-	b.Initdb, b.InitdbRanges = split(d.initdb(s.Initdb))
+	b.Initdb, b.InitdbRanges = split(d.options(s.Initdb, "bootstrap.initdb", "list or map", "option", true))
 	d.add(RefusedOption(b.Initdb, b.InitdbRanges, InitdbRefused))
 	b.PostBootstrap = d.nonEmpty(s.PostBootstrap, "bootstrap.post_bootstrap")
 	b.Timeout = d.duration(s.Timeout, "bootstrap.timeout")

@@ -81,7 +81,7 @@ func (d *decoder) method(s *methodSchema) {
 		kvs = append(kvs, hcl.KeyValuePair{Key: hcl.StaticExpr(cty.StringVal(a.Name), a.NameRange), Value: a.Expr})
 	}
 	options := d.entries(kvs, "option", false)
-	for _, e := range d.list(s.Options, key+"options", "list", false) {
+	for _, e := range d.options(s.Options, key+"options", "list", "option", false) {
 		if slices.Contains(ReservedMethodKeys, e.Name) {
 			d.errorAt(e.rng, "Reserved option name", "%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", e.Name)
 		} else {
@@ -111,17 +111,12 @@ func written(expr hcl.Expression) bool {
 	return diags.HasErrors() || !v.IsNull()
 }
 
-// settings decodes parameters or recovery_conf, a map written literally; what names an entry in
-// diagnostics.
+// settings decodes parameters or recovery_conf (see options); what names an entry.
 func (d *decoder) settings(expr hcl.Expression, key, what string) (map[string]string, []entry) {
-	kvs, diags := hcl.ExprMap(expr)
-	if diags.HasErrors() {
-		if written(expr) {
-			d.wrongType(key, "map")
-		}
+	entries := d.options(expr, key, "map", what, false)
+	if entries == nil {
 		return nil, nil
 	}
-	entries := d.entries(kvs, what, false)
 	m := make(map[string]string, len(entries))
 	for _, e := range entries {
 		m[e.Name] = e.Value
@@ -133,7 +128,7 @@ func (d *decoder) settings(expr hcl.Expression, key, what string) (map[string]st
 // in diagnostics ("option", "parameter"). With boolFlags true makes a flag and false drops the
 // entry (initdb).
 func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) []entry {
-	var out []entry
+	out := []entry{}
 	for _, kv := range kvs {
 		var name string
 		var v cty.Value
@@ -175,17 +170,23 @@ func (d *decoder) checkName(rng hcl.Range, what, name string) error {
 	return err
 }
 
-// list decodes an option list: a string element is a flag, an object element gives name = value
-// options; want names the types the setting at key takes.
-func (d *decoder) list(expr hcl.Expression, key, want string, boolFlags bool) []entry {
+// options decodes the setting at key, written literally as a map of name = value entries or as
+// a list whose strings are flags and whose objects hold name = value options, as far as want
+// ("map", "list" or "list or map") allows; what names an entry in diagnostics ("option").
+// With boolFlags true makes a flag and false drops the entry (initdb). It is nil when the
+// setting is not written or wrong, and not nil otherwise.
+func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags bool) []entry {
+	if kvs, diags := hcl.ExprMap(expr); !diags.HasErrors() && strings.Contains(want, "map") {
+		return d.entries(kvs, what, boolFlags)
+	}
 	elems, diags := hcl.ExprList(expr)
-	if diags.HasErrors() {
+	if diags.HasErrors() || !strings.Contains(want, "list") {
 		if written(expr) {
 			d.wrongType(key, want)
 		}
 		return nil
 	}
-	var out []entry
+	out := []entry{}
 	for _, e := range elems {
 		var v cty.Value
 		kvs, diags := hcl.ExprMap(e)
@@ -209,14 +210,6 @@ func (d *decoder) list(expr hcl.Expression, key, want string, boolFlags bool) []
 		}
 	}
 	return out
-}
-
-// initdb decodes bootstrap.initdb in map or list form.
-func (d *decoder) initdb(expr hcl.Expression) []entry {
-	if kvs, diags := hcl.ExprMap(expr); !diags.HasErrors() {
-		return d.entries(kvs, "option", true)
-	}
-	return d.list(expr, "bootstrap.initdb", "list or map", true)
 }
 
 // suggest proposes the candidate closest to a misspelt name, within two edits.
