@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -48,7 +47,8 @@ func (d *decoder) method(s *methodSchema) {
 		d.fail(key+"no_leader", "Conflicting settings",
 			"no_leader is an alias of no_master, and the two are set differently (no_master at %s).", m.KeyRanges["no_master"].String())
 	}
-	if m.NoMaster = noMaster || noLeader; m.NoMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
+	m.NoMaster = noMaster || noLeader
+	if m.NoMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
 		name := "no_master"
 		if !noMaster {
 			name = "no_leader"
@@ -56,9 +56,11 @@ func (d *decoder) method(s *methodSchema) {
 		d.fail(key+name, "No source for basebackup",
 			"basebackup copies from a running member with pg_basebackup, so it cannot be tried without one: remove %s.", name)
 	}
-	if n := s.Attempts; n != nil && d.ok(key+"attempts") && (*n < 1 || *n > 1_000_000) {
+	switch n := s.Attempts; {
+	case n == nil || !d.ok(key+"attempts"):
+	case *n < 1 || *n > 1_000_000:
 		d.fail(key+"attempts", "Invalid attempts", "attempts must be a whole number of at least 1.")
-	} else if n != nil && d.ok(key+"attempts") {
+	default:
 		m.Attempts = *n
 	}
 	var recovery []entry
@@ -136,15 +138,16 @@ func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) [
 			continue
 		}
 		e := entry{Option: sdk.Option{Name: name}, rng: hcl.RangeBetween(kv.Key.Range(), kv.Value.Range()), vrng: kv.Value.Range()}
-		err := d.checkName(kv.Key.Range(), what, name)
+		problem := d.nameProblem(kv.Key.Range(), what, name)
 		switch {
-		case err != nil:
-			d.errorAt(e.rng, "Invalid "+what+" name", "%s.", err)
+		case problem != "":
+			d.errorAt(e.rng, "Invalid "+what+" name", "%s", problem)
 		case boolFlags && !v.IsNull() && v.Type() == cty.Bool:
 			if e.Flag = v.True(); e.Flag {
 				out = append(out, e)
 			}
 		default:
+			var err error
 			if e.Value, err = RenderValue(v); err != nil {
 				d.errorAt(e.vrng, "Invalid "+what+" value", "%s %q: %s.", what, name, err)
 			} else {
@@ -155,19 +158,18 @@ func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) [
 	return out
 }
 
-// checkName checks the name, written at rng, of an option ([sdk.CheckName], never showing a
-// name read by env() or file()) or of another entry (not empty).
-func (d *decoder) checkName(rng hcl.Range, what, name string) error {
-	err := sdk.CheckName(name)
-	switch {
+// nameProblem says what is wrong with the name, written at rng, of an option ([sdk.CheckName],
+// never showing a name read by env() or file()) or of another entry (empty); "" when nothing.
+func (d *decoder) nameProblem(rng hcl.Range, what, name string) string {
+	switch err := sdk.CheckName(name); {
 	case what != "option" && strings.TrimSpace(name) == "":
-		return fmt.Errorf("A %s name must not be empty", what)
-	case what != "option":
-		return nil
-	case err != nil && d.fromFunction(rng):
-		return errors.New("The option name read by env() or file() must be a long option name without leading dashes, '=', spaces or control characters")
+		return fmt.Sprintf("A %s name must not be empty.", what)
+	case what == "option" && err != nil && d.fromFunction(rng):
+		return "The option name read by env() or file() must be a long option name without leading dashes, '=', spaces or control characters."
+	case what == "option" && err != nil:
+		return err.Error() + "."
 	}
-	return err
+	return ""
 }
 
 // options decodes the setting at key, written literally as a map of name = value entries or as
@@ -198,8 +200,7 @@ func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags
 			d.errorAt(e.Range(), "Invalid option", "An element of an option list must be a flag name (a string) or an object of name = value options.")
 		default:
 			name := v.AsString()
-			if err := d.checkName(e.Range(), "option", name); err != nil {
-				detail := err.Error() + "."
+			if detail := d.nameProblem(e.Range(), "option", name); detail != "" {
 				if k, val, found := strings.Cut(name, "="); found && sdk.CheckName(k) == nil && !d.fromFunction(e.Range()) {
 					detail += fmt.Sprintf(" For an option with a value write an object: { %s = %q }.", k, val)
 				}
