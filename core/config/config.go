@@ -1,11 +1,11 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -192,16 +192,7 @@ func (d DCS) String() string {
 }
 
 // GoString is like String for the %#v verb.
-func (d DCS) GoString() string {
-	type plain DCS
-	p := plain(d)
-	p.Password = maskSecret(p.Password)
-	s := fmt.Sprintf("%#v", p)
-	if i := strings.Index(s, "{"); i >= 0 {
-		s = "config.DCS" + s[i:]
-	}
-	return s
-}
+func (d DCS) GoString() string { return "config.DCS" + d.String() }
 
 func maskSecret(s string) string {
 	if s == "" {
@@ -214,49 +205,23 @@ func maskSecret(s string) string {
 // nil, so that [Config.Files] can be handed to [WriteDiagnostics]; when the diagnostics hold
 // errors it is partial and must not be used otherwise.
 func Load(filename string) (*Config, hcl.Diagnostics) {
-	src, err := readConfigFile(filename)
-	if err != nil {
-		var big *errTooLarge
-		if errors.As(err, &big) {
-			return &Config{Filename: filename, files: map[string]*hcl.File{}}, tooLarge(filename, big.size)
-		}
-		detail := err.Error()
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			detail = pe.Err.Error()
-		}
-		return &Config{Filename: filename, files: map[string]*hcl.File{}}, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Failed to read configuration file",
-			Detail:   fmt.Sprintf("While reading %q: %s.", filename, detail),
-		}}
-	}
-	return Parse(filename, src)
-}
-
-type errTooLarge struct{ size int64 }
-
-func (e *errTooLarge) Error() string { return fmt.Sprintf("%d bytes is too large", e.size) }
-
-// readConfigFile reads filename, but no more than MaxConfigSize bytes.
-func readConfigFile(filename string) ([]byte, error) {
 	f, err := os.Open(filename)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	src, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(src) > MaxConfigSize {
-		size := int64(len(src))
-		if fi, err := f.Stat(); err == nil && fi.Size() > size {
-			size = fi.Size()
+	if err == nil {
+		defer f.Close()
+		var src []byte
+		if src, err = io.ReadAll(io.LimitReader(f, MaxConfigSize+1)); err == nil {
+			cfg, diags := Parse(filename, src)
+			if fi, err := f.Stat(); err == nil && len(src) > MaxConfigSize { // say how large
+				diags = tooLarge(filename, max(fi.Size(), int64(len(src))))
+			}
+			return cfg, diags
 		}
-		return nil, &errTooLarge{size: size}
 	}
-	return src, nil
+	return &Config{Filename: filename, files: map[string]*hcl.File{}}, hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Failed to read configuration file",
+		Detail:   fmt.Sprintf("While reading %q: %s.", filename, unwrapPathError(err)),
+	}}
 }
 
 // Files returns the parsed source files, for [WriteDiagnostics].
@@ -325,11 +290,7 @@ func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	for _, p := range paths {
 		set, ok := requirable[p]
 		if !ok {
-			known := make([]string, 0, len(requirable))
-			for k := range requirable {
-				known = append(known, k)
-			}
-			sort.Strings(known)
+			known := slices.Sorted(maps.Keys(requirable))
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unknown setting",
@@ -395,20 +356,15 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 func RefusedOption(opts sdk.Options, ranges []hcl.Range, refused []string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for i, o := range opts {
-		for _, r := range refused {
-			if o.Name != r {
-				continue
-			}
-			d := &hcl.Diagnostic{
+		if slices.Contains(refused, o.Name) {
+			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Refused option",
 				Detail:   fmt.Sprintf("Option %q cannot be given here: pgimaged sets it itself or it would break the result.", o.Name),
-			}
+			})
 			if i < len(ranges) {
-				rng := ranges[i]
-				d.Subject = &rng
+				diags[len(diags)-1].Subject = ranges[i].Ptr()
 			}
-			diags = append(diags, d)
 		}
 	}
 	return diags

@@ -1,17 +1,19 @@
 // Package config reads pgimaged's HCL configuration.
 //
-// Decoding happens in two phases. gohcl decodes the file against schema structs (decode.go:
-// fileSchema and the block schemas below it), which say which settings and blocks exist;
-// pgimaged then evaluates each setting it owns once, with its own rules and diagnostics, into
-// [Config]. Every other attribute of a `method` block is kept for the method's plugin, in
-// source order and with its source range, as an [sdk.Option] ([Method.Options],
-// [Method.OptionRanges]) and as the HCL body itself ([Method.OptionsBody]), so that a plugin's
-// validation or schema can be reported at the right file:line:col with
-// [Method.OptionDiagnostic].
+// Decoding happens in two phases. gohcl decodes the file into schema structs (decode.go:
+// fileSchema and the block schemas below it): they say which settings and blocks exist, and
+// gohcl converts strings, lists of strings and numbers to their Go types and reports a missing,
+// unknown or mistyped setting at its place. pgimaged then applies its own rules once, into
+// [Config]: booleans in PostgreSQL's spellings, durations, paths, maps and option lists whose
+// values may be strings, numbers or bools, and the checks below. Every other attribute of a
+// `method` block is kept for the method's plugin, in source order and with its source range, as
+// an [sdk.Option] ([Method.Options], [Method.OptionRanges]) and as the HCL body itself
+// ([Method.OptionsBody], gohcl's `remain`), so that a plugin's validation or schema can be
+// reported at the right file:line:col with [Method.OptionDiagnostic].
 //
-// Every setting is defined in one place, its schema struct, and defaulted in one place, the
-// decoder's applyDefaults: a Config returned without errors is complete, and callers apply no
-// defaults of their own. The defaults are the Default* constants and are shown below.
+// Every setting is defined in one place, its schema struct (named beside each block below), and
+// defaulted in one place, the decoder's applyDefaults: a Config returned without errors is
+// complete, and callers apply no defaults of their own. The defaults are the Default* constants.
 //
 // Every mistake in a configuration is an [hcl.Diagnostic] with a Subject range. [Load] and
 // [Parse] collect all of them, ordered by position, and return them together;
@@ -22,6 +24,7 @@
 //
 // # Settings
 //
+//	# fileSchema
 //	scope      = "batman"                       # required; part of DCS keys
 //	name       = "node1"                        # required; part of DCS keys
 //	data_dir   = "/var/lib/postgresql/15/node1" # required; not a system directory
@@ -32,8 +35,8 @@
 //	source     = "postgres://replicator@10.0.0.1:5432/postgres" # one-shot clone; no password
 //	log_level  = "info"                         # default info; trace, debug, info, warn, error, off
 //
-//	dcs "file" { path = "/var/lib/pgimaged/dcs" }   # at most one; default: the file DCS at a path the caller picks; or:
-//	dcs "etcd" {
+//	dcs "file" { path = "/var/lib/pgimaged/dcs" }   # fileDCSSchema; at most one; default: the file DCS at a path the caller picks; or:
+//	dcs "etcd" {                                      # etcdSchema
 //	  endpoints    = ["127.0.0.1:2379"]                # host:port, http:// or https:// URLs
 //	  username     = "root"
 //	  password     = env("PGIMAGED_ETCD_PASSWORD")
@@ -43,7 +46,7 @@
 //	  key_file     = "/etc/pgimaged/etcd-client.key"
 //	}
 //
-//	postgresql {
+//	postgresql {                                          # postgresqlSchema
 //	  bin_dir                = "/usr/lib/postgresql/15/bin"
 //	  listen                 = "127.0.0.1:5432"           # host:port
 //	  connect_address        = "127.0.0.1:5432"           # default: listen
@@ -51,7 +54,7 @@
 //	  pg_hba                 = ["host replication replicator 127.0.0.1/32 scram-sha-256"]
 //	  pg_ctl_timeout         = "60s"                      # default 60s
 //	  create_replica_methods = ["wal_e", "basebackup"]    # default, also when empty: ["basebackup"]
-//	  authentication {
+//	  authentication {                                    # authenticationSchema, credentialsSchema
 //	    superuser {
 //	      username = "postgres"
 //	      password = env("PGIMAGED_SUPERUSER_PASSWORD")
@@ -63,7 +66,7 @@
 //	  }
 //	}
 //
-//	bootstrap {
+//	bootstrap {                                           # bootstrapSchema
 //	  method           = "from_backup"                    # default "initdb"
 //	  initdb           = ["data-checksums", { encoding = "UTF8" }]
 //	  post_bootstrap   = "/usr/local/bin/post_bootstrap.sh"
@@ -71,7 +74,7 @@
 //	  recovery_timeout = "1h"                             # default 1h
 //	}
 //
-//	method "from_backup" {
+//	method "from_backup" {                                # methodSchema; other attributes are options
 //	  command       = "/usr/local/bin/restore_cluster --fast"
 //	  recovery_conf = { recovery_target_action = "promote", restore_command = "cp /archive/%f %p" }
 //	}
@@ -82,7 +85,7 @@
 //	  envdir    = "/etc/wal-e.d/env"
 //	}
 //
-//	plugin "wale" {
+//	plugin "wale" {                                       # pluginSchema
 //	  path   = "/opt/pgimaged/pgimaged-plugin-wale"
 //	  sha256 = "…"
 //	}
@@ -102,7 +105,8 @@
 // [sdk.ParseBool]), as Patroni configurations often use them. Maps and option lists are written
 // literally ({ … } and [ … ]). Values in parameters, recovery_conf and method options are
 // rendered by [RenderValue]. A source connection string is read with pgx's parser
-// ([pg.ParseConnURL]).
+// ([pg.ParseConnURL]). A value of the wrong type is reported in hcl's words ("Unsuitable value
+// type") at the start of the value, and a value with an error is not checked further.
 //
 // # Method blocks
 //

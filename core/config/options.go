@@ -11,17 +11,22 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
 func (d *decoder) method(s *methodSchema) {
 	first, dup := d.cfg.Methods[s.Label]
-	if d.badName("method", s.Label, s.LabelRange, nil) || dup && d.duplicate("method", s.Label, s.DefRange, first.DefRange) {
+	if d.badName("method", s.Label, s.LabelRange) || dup && d.duplicate("method", s.Label, s.DefRange, first.DefRange) {
 		return
 	}
-	m := &Method{Label: s.Label, DefRange: s.DefRange, OptionsBody: s.Rest, KeyRanges: map[string]hcl.Range{}}
+	key := "method." + s.Label + "."
+	m := &Method{
+		Label: s.Label, DefRange: s.DefRange, OptionsBody: s.Rest, KeyRanges: map[string]hcl.Range{},
+		Command:   d.nonEmpty(s.Command, key+"command"),
+		RetryWait: d.duration(s.RetryWait, key+"retry_wait"),
+		Timeout:   d.duration(s.Timeout, key+"timeout"),
+	}
 	d.cfg.Methods[s.Label] = m
 	if body, ok := s.Rest.(*hclsyntax.Body); ok { // the remain body hides pgimaged's keys but holds them
 		for _, k := range ReservedMethodKeys {
@@ -30,185 +35,182 @@ func (d *decoder) method(s *methodSchema) {
 			}
 		}
 	}
-	m.Command, _ = d.nonEmpty(s.Command, "command")
-	if p, ok := d.nonEmpty(s.Plugin, "plugin"); ok && !d.badName("plugin", p, s.Plugin.Range(), s.Plugin) {
+	if p := d.nonEmpty(s.Plugin, key+"plugin"); p != "" && !d.badName("plugin", p, d.at(key+"plugin")) {
 		m.Plugin = p
 	}
-	m.NoParams, _ = d.boolean(s.NoParams, "no_params")
-	m.KeepData, _ = d.boolean(s.KeepData, "keep_data")
-	m.KeepExistingRecoveryConf, _ = d.boolean(s.KeepExistingRecoveryConf, "keep_existing_recovery_conf")
-	noMaster, nmOK := d.boolean(s.NoMaster, "no_master")
-	if noLeader, ok := d.boolean(s.NoLeader, "no_leader"); ok {
-		if nmOK && noLeader != noMaster {
-			d.errorAt(s.NoLeader.Range(), "Conflicting settings",
-				"no_leader is an alias of no_master, and the two are set differently (no_master at %s).", m.KeyRanges["no_master"].String())
-		}
-		noMaster = noMaster || noLeader
+	m.NoParams, _ = d.boolean(s.NoParams, key+"no_params")
+	m.KeepData, _ = d.boolean(s.KeepData, key+"keep_data")
+	m.KeepExistingRecoveryConf, _ = d.boolean(s.KeepExistingRecoveryConf, key+"keep_existing_recovery_conf")
+	noMaster, masterSet := d.boolean(s.NoMaster, key+"no_master")
+	noLeader, leaderSet := d.boolean(s.NoLeader, key+"no_leader")
+	if masterSet && leaderSet && noLeader != noMaster {
+		d.fail(key+"no_leader", "Conflicting settings",
+			"no_leader is an alias of no_master, and the two are set differently (no_master at %s).", m.KeyRanges["no_master"].String())
 	}
-	m.NoMaster = noMaster
-	if noMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
-		expr, name := s.NoMaster, "no_master"
-		if !written(expr) {
-			expr, name = s.NoLeader, "no_leader"
+	m.NoMaster = noMaster || noLeader
+	if m.NoMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
+		name := "no_master"
+		if !noMaster {
+			name = "no_leader"
 		}
-		d.errorAt(expr.Range(), "No source for basebackup",
+		d.fail(key+name, "No source for basebackup",
 			"basebackup copies from a running member with pg_basebackup, so it cannot be tried without one: remove %s.", name)
 	}
-	m.Attempts, _ = d.attempts(s.Attempts)
-	m.RetryWait, _ = d.duration(s.RetryWait, "retry_wait")
-	m.Timeout, _ = d.duration(s.Timeout, "timeout")
-	d.recoveryConf(m, s.RecoveryConf)
+	switch n := s.Attempts; {
+	case n == nil || !d.ok(key+"attempts"):
+	case *n < 1 || *n > 1_000_000:
+		d.fail(key+"attempts", "Invalid attempts", "attempts must be a whole number of at least 1.")
+	default:
+		m.Attempts = *n
+	}
+	var recovery []entry
+	m.RecoveryConf, recovery = d.settings(s.RecoveryConf, key+"recovery_conf", "recovery setting")
+	for _, e := range recovery { // standby_mode asks for standby.signal: it is not a setting
+		if e.Name == "standby_mode" {
+			b, err := sdk.ParseBool(e.Value)
+			if err != nil {
+				d.errorAt(e.vrng, "Invalid recovery setting value", "standby_mode must be a boolean (true, false, on, off).")
+			}
+			m.StandbyMode = b
+			delete(m.RecoveryConf, e.Name)
+		}
+	}
 
-	rest, diags := s.Rest.JustAttributes()
+	attrs, diags := s.Rest.JustAttributes()
 	d.add(diags)
-	var attrs []item
-	for _, attr := range rest {
-		v, diags := attr.Expr.Value(d.ctx)
-		d.add(diags)
-		if !diags.HasErrors() {
-			attrs = append(attrs, item{name: attr.Name, value: v, rng: attr.Range, vrng: attr.Expr.Range()})
+	kvs := make([]hcl.KeyValuePair, 0, len(attrs))
+	for _, a := range attrs {
+		kvs = append(kvs, hcl.KeyValuePair{Key: hcl.StaticExpr(cty.StringVal(a.Name), a.NameRange), Value: a.Expr})
+	}
+	options := d.entries(kvs, "option", false)
+	for _, e := range d.options(s.Options, key+"options", "list", "option", false) {
+		if slices.Contains(ReservedMethodKeys, e.Name) {
+			d.errorAt(e.rng, "Reserved option name", "%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", e.Name)
+		} else {
+			options = append(options, e)
 		}
 	}
-	items := d.optionItems(attrs, false)
-	for _, it := range d.listOptions(s.Options, "options", false) {
-		if slices.Contains(ReservedMethodKeys, it.opt.Name) {
-			d.errorAt(it.rng, "Reserved option name",
-				"%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", it.opt.Name)
+	slices.SortStableFunc(options, func(x, y entry) int { return x.rng.Start.Byte - y.rng.Start.Byte })
+	m.Options, m.OptionRanges = split(options)
+}
+
+// entry is a decoded name = value pair: rng is the whole pair, vrng the value.
+type entry struct {
+	sdk.Option
+	rng, vrng hcl.Range
+}
+
+func split(entries []entry) (opts sdk.Options, ranges []hcl.Range) {
+	for _, e := range entries {
+		opts, ranges = append(opts, e.Option), append(ranges, e.rng)
+	}
+	return opts, ranges
+}
+
+// written reports whether expr gives a value: an attribute left out, or set to null, does not.
+func written(expr hcl.Expression) bool {
+	v, diags := expr.Value(nil)
+	return diags.HasErrors() || !v.IsNull()
+}
+
+// settings decodes parameters or recovery_conf (see options); what names an entry.
+func (d *decoder) settings(expr hcl.Expression, key, what string) (map[string]string, []entry) {
+	entries := d.options(expr, key, "map", what, false)
+	if entries == nil {
+		return nil, nil
+	}
+	m := make(map[string]string, len(entries))
+	for _, e := range entries {
+		m[e.Name] = e.Value
+	}
+	return m, entries
+}
+
+// entries decodes name = value pairs with values rendered by [RenderValue]; what names an entry
+// in diagnostics ("option", "parameter"). With boolFlags true makes a flag and false drops the
+// entry (initdb).
+func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) []entry {
+	out := []entry{}
+	for _, kv := range kvs {
+		var name string
+		var v cty.Value
+		if nameOK, valueOK := d.value(kv.Key, &name), d.value(kv.Value, &v); !nameOK || !valueOK {
 			continue
 		}
-		items = append(items, it)
-	}
-	slices.SortStableFunc(items, func(x, y optItem) int { return x.rng.Start.Byte - y.rng.Start.Byte })
-	for _, it := range items {
-		m.Options = append(m.Options, it.opt)
-		m.OptionRanges = append(m.OptionRanges, it.rng)
-	}
-}
-
-func (d *decoder) attempts(expr hcl.Expression) (int, bool) {
-	v, ok := d.value(expr)
-	if !ok {
-		return 0, false
-	}
-	n, err := convert.Convert(v, cty.Number)
-	if err != nil {
-		d.wrongType(expr.Range(), "attempts", "number")
-		return 0, false
-	}
-	i, acc := n.AsBigFloat().Int64()
-	if acc != big.Exact || i < 1 || i > 1_000_000 {
-		d.errorAt(expr.Range(), "Invalid attempts", "attempts must be a whole number of at least 1.")
-		return 0, false
-	}
-	return int(i), true
-}
-
-// recoveryConf decodes recovery_conf; standby_mode moves out of the settings into
-// m.StandbyMode.
-func (d *decoder) recoveryConf(m *Method, expr hcl.Expression) {
-	items, settings := d.scalarMap(expr, "recovery_conf", "recovery setting")
-	for _, it := range items {
-		if it.name != "standby_mode" {
-			continue
+		e := entry{Option: sdk.Option{Name: name}, rng: hcl.RangeBetween(kv.Key.Range(), kv.Value.Range()), vrng: kv.Value.Range()}
+		problem := d.nameProblem(kv.Key.Range(), what, name)
+		switch {
+		case problem != "":
+			d.errorAt(e.rng, "Invalid "+what+" name", "%s", problem)
+		case boolFlags && !v.IsNull() && v.Type() == cty.Bool:
+			if e.Flag = v.True(); e.Flag {
+				out = append(out, e)
+			}
+		default:
+			var err error
+			if e.Value, err = RenderValue(v); err != nil {
+				d.errorAt(e.vrng, "Invalid "+what+" value", "%s %q: %s.", what, name, err)
+			} else {
+				out = append(out, e)
+			}
 		}
-		b, err := sdk.ParseBool(settings[it.name])
-		if err != nil {
-			d.errorAt(it.vrng, "Invalid recovery setting value", "standby_mode must be a boolean (true, false, on, off).")
-		}
-		m.StandbyMode = b
-		delete(settings, it.name)
 	}
-	m.RecoveryConf = settings
+	return out
 }
 
-// optItem is a decoded option with where it was written.
-type optItem struct {
-	opt sdk.Option
-	rng hcl.Range
+// nameProblem says what is wrong with the name, written at rng, of an option ([sdk.CheckName],
+// never showing a name read by env() or file()) or of another entry (empty); "" when nothing.
+func (d *decoder) nameProblem(rng hcl.Range, what, name string) string {
+	switch err := sdk.CheckName(name); {
+	case what != "option" && strings.TrimSpace(name) == "":
+		return fmt.Sprintf("A %s name must not be empty.", what)
+	case what == "option" && err != nil && d.fromFunction(rng):
+		return "The option name read by env() or file() must be a long option name without leading dashes, '=', spaces or control characters."
+	case what == "option" && err != nil:
+		return err.Error() + "."
+	}
+	return ""
 }
 
-// listOptions decodes the list form: a string element is a flag, an object element gives
-// name = value options in source order. With boolFlags a true value makes a flag and a false
-// one drops the option (initdb); otherwise booleans render as "true" and "false".
-func (d *decoder) listOptions(expr hcl.Expression, name string, boolFlags bool) []optItem {
+// options decodes the setting at key, written literally as a map of name = value entries or as
+// a list whose strings are flags and whose objects hold name = value options, as far as want
+// ("map", "list" or "list or map") allows; what names an entry in diagnostics ("option").
+// With boolFlags true makes a flag and false drops the entry (initdb). It is nil when the
+// setting is not written or wrong, and not nil otherwise.
+func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags bool) []entry {
+	if kvs, diags := hcl.ExprMap(expr); !diags.HasErrors() && strings.Contains(want, "map") {
+		return d.entries(kvs, what, boolFlags)
+	}
 	elems, diags := hcl.ExprList(expr)
-	if diags.HasErrors() {
+	if diags.HasErrors() || !strings.Contains(want, "list") {
 		if written(expr) {
-			d.wrongType(expr.Range(), name, "list")
+			d.wrongType(key, want)
 		}
 		return nil
 	}
-	var out []optItem
+	out := []entry{}
 	for _, e := range elems {
-		v, diags := e.Value(d.ctx)
-		d.add(diags)
-		if !diags.HasErrors() {
-			out = append(out, d.listElement(v, e, boolFlags)...)
+		var v cty.Value
+		kvs, diags := hcl.ExprMap(e)
+		switch {
+		case !diags.HasErrors():
+			out = append(out, d.entries(kvs, "option", boolFlags)...)
+		case !d.value(e, &v):
+		case v.IsNull() || v.Type() != cty.String:
+			d.errorAt(e.Range(), "Invalid option", "An element of an option list must be a flag name (a string) or an object of name = value options.")
+		default:
+			name := v.AsString()
+			if detail := d.nameProblem(e.Range(), "option", name); detail != "" {
+				if k, val, found := strings.Cut(name, "="); found && sdk.CheckName(k) == nil && !d.fromFunction(e.Range()) {
+					detail += fmt.Sprintf(" For an option with a value write an object: { %s = %q }.", k, val)
+				}
+				d.errorAt(e.Range(), "Invalid option name", "%s", detail)
+				continue
+			}
+			out = append(out, entry{Option: sdk.Option{Name: name, Flag: true}, rng: e.Range()})
 		}
 	}
 	return out
-}
-
-// listElement decodes one element, written as expr, of a list-form option list.
-func (d *decoder) listElement(v cty.Value, expr hcl.Expression, boolFlags bool) []optItem {
-	v, _ = v.Unmark()
-	switch {
-	case !v.IsNull() && v.Type() == cty.String:
-		s := v.AsString()
-		if err := sdk.CheckName(s); err != nil {
-			detail := err.Error() + "."
-			if callsFunction(expr) {
-				detail = "The option name read by env() or file() must be a long option name without leading dashes, '=', spaces or control characters."
-			} else if k, val, found := strings.Cut(s, "="); found && sdk.CheckName(k) == nil {
-				detail += fmt.Sprintf(" For an option with a value write an object: { %s = %q }.", k, val)
-			}
-			d.errorAt(expr.Range(), "Invalid option name", "%s", detail)
-			return nil
-		}
-		return []optItem{{opt: sdk.Option{Name: s, Flag: true}, rng: expr.Range()}}
-	case !v.IsNull() && (v.Type().IsObjectType() || v.Type().IsMapType()):
-		items, _ := d.pairs(expr, "options")
-		return d.optionItems(items, boolFlags)
-	}
-	d.errorAt(expr.Range(), "Invalid option",
-		"An element of an option list must be a flag name (a string) or an object of name = value options.")
-	return nil
-}
-
-func (d *decoder) optionItems(items []item, boolFlags bool) []optItem {
-	var out []optItem
-	for _, it := range items {
-		if err := sdk.CheckName(it.name); err != nil {
-			d.errorAt(it.rng, "Invalid option name", "%s.", err)
-			continue
-		}
-		if v, _ := it.value.Unmark(); boolFlags && !v.IsNull() && v.IsKnown() && v.Type() == cty.Bool {
-			if v.True() {
-				out = append(out, optItem{opt: sdk.Option{Name: it.name, Flag: true}, rng: it.rng})
-			}
-			continue
-		}
-		s, err := RenderValue(it.value)
-		if err != nil {
-			d.errorAt(it.vrng, "Invalid option value", "option %q: %s.", it.name, err)
-			continue
-		}
-		out = append(out, optItem{opt: sdk.Option{Name: it.name, Value: s}, rng: it.rng})
-	}
-	return out
-}
-
-// initdbOptions decodes bootstrap.initdb in map or list form.
-func (d *decoder) initdbOptions(expr hcl.Expression) []optItem {
-	if _, diags := hcl.ExprMap(expr); !diags.HasErrors() {
-		items, _ := d.pairs(expr, "initdb")
-		return d.optionItems(items, true)
-	}
-	if _, diags := hcl.ExprList(expr); !diags.HasErrors() || !written(expr) {
-		return d.listOptions(expr, "initdb", true)
-	}
-	d.wrongType(expr.Range(), "initdb", "list or map")
-	return nil
 }
 
 // suggest proposes the candidate closest to a misspelt name, within two edits.
@@ -228,12 +230,9 @@ func suggest(name string, candidates []string) string {
 // toGo turns a cty value into plain Go values: string, int64 or float64, bool, []any,
 // map[string]any, or nil. A number that does not fit a float64 is ErrNumberRange.
 func toGo(v cty.Value) (any, error) {
-	v, _ = v.Unmark()
-	if v.IsNull() || !v.IsKnown() {
+	switch t := v.Type(); {
+	case v.IsNull():
 		return nil, nil
-	}
-	t := v.Type()
-	switch {
 	case t == cty.String:
 		return v.AsString(), nil
 	case t == cty.Bool:
@@ -243,33 +242,28 @@ func toGo(v cty.Value) (any, error) {
 		if i, acc := f.Int64(); acc == big.Exact {
 			return i, nil
 		}
-		x, _ := f.Float64()
-		if math.IsInf(x, 0) || (x == 0 && f.Sign() != 0) {
-			return nil, ErrNumberRange
+		if x, _ := f.Float64(); !math.IsInf(x, 0) && (x != 0 || f.Sign() == 0) {
+			return x, nil
 		}
-		return x, nil
+		return nil, ErrNumberRange
 	case t.IsObjectType() || t.IsMapType():
-		m := make(map[string]any, v.LengthInt())
-		for it := v.ElementIterator(); it.Next(); {
-			k, e := it.Element()
+		m := map[string]any{}
+		for k, e := range v.AsValueMap() {
 			g, err := toGo(e)
 			if err != nil {
-				return nil, fmt.Errorf("%q: %w", k.AsString(), err)
+				return nil, fmt.Errorf("%q: %w", k, err)
 			}
-			m[k.AsString()] = g
+			m[k] = g
 		}
 		return m, nil
-	case t.IsTupleType() || t.IsListType() || t.IsSetType():
-		s := make([]any, 0, v.LengthInt())
-		for it := v.ElementIterator(); it.Next(); {
-			_, e := it.Element()
-			g, err := toGo(e)
-			if err != nil {
-				return nil, err
-			}
-			s = append(s, g)
-		}
-		return s, nil
 	}
-	return nil, nil
+	s := []any{} // a tuple, list or set
+	for _, e := range v.AsValueSlice() {
+		g, err := toGo(e)
+		if err != nil {
+			return nil, err
+		}
+		s = append(s, g)
+	}
+	return s, nil
 }

@@ -98,6 +98,16 @@ func TestFunctionValuesNeverQuoted(t *testing.T) {
   options = ["a=${file("secret")}"]
 }`},
 		{"replica method", `postgresql { create_replica_methods = [file("secret")] }`},
+		// Type errors are hcl's ("a number is required"), which name types, never values.
+		{"attempts", `method "m" {
+  command  = "x"
+  attempts = file("secret")
+}`},
+		{"pg_hba", `postgresql { pg_hba = file("secret") }`},
+		{"no_params", `method "m" {
+  command   = "x"
+  no_params = file("secret")
+}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
