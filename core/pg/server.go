@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -33,8 +34,10 @@ type Server struct {
 	BinDir  string // holds pg_ctl and postgres
 	DataDir string
 
-	// SocketDir and Port say where to connect. Empty or zero: what the running server wrote into
-	// postmaster.pid, else the data directory and 5432.
+	// SocketDir and Port say where to connect while the server has not said where it listens.
+	// Once a running server has written its sockets into postmaster.pid, that is where [Server.Conn]
+	// connects, whatever unix_socket_directories and listen_addresses say (see [LocalHost]).
+	// Empty or zero: the data directory and 5432.
 	SocketDir string
 	Port      int
 
@@ -47,8 +50,9 @@ type Server struct {
 	LogFile string
 
 	// StartTimeout bounds how long Start waits for pg_ctl (default 60s, and never past the
-	// context's deadline). A start into recovery returns as soon as recovery has begun; use
-	// WaitReady, WaitPromoted or WaitStreaming for what comes after.
+	// context's deadline), and how long WaitReady waits for a running server to answer at all.
+	// A start into recovery returns as soon as recovery has begun; use WaitReady, WaitPromoted
+	// or WaitStreaming for what comes after.
 	StartTimeout time.Duration
 
 	// StopTimeout bounds how long Stop waits for the server to go (default 60s).
@@ -194,10 +198,14 @@ func (s *Server) Stop(ctx context.Context, mode string) error {
 
 // postmasterPID holds what postmaster.pid says about a running server.
 type postmasterPID struct {
-	PID       int
-	Port      int
-	SocketDir string
-	Status    string // "starting", "ready", "standby", "stopping"
+	PID        int
+	Port       int
+	SocketDir  string // the first unix socket directory as configured (maybe relative), "" for none
+	ListenAddr string // the first of listen_addresses ("*" for all), "" for none
+	// Listening is true once the server has written SocketDir and ListenAddr: it has created
+	// its sockets.
+	Listening bool
+	Status    string // "starting", "ready", "standby", "stopping" (PostgreSQL 10 and later)
 }
 
 func readPostmasterPID(dataDir string) (postmasterPID, bool) {
@@ -222,7 +230,11 @@ func readPostmasterPID(dataDir string) (postmasterPID, bool) {
 	}
 	p.Port, _ = strconv.Atoi(line(3))
 	p.SocketDir = line(4)
+	p.ListenAddr = line(5)
 	p.Status = line(7)
+	// The shared memory key (line 7) and the status follow the socket lines: once either is
+	// there, an empty socket or listen line means "none", not "not yet".
+	p.Listening = line(6) != "" || p.Status != ""
 	return p, true
 }
 
@@ -261,19 +273,23 @@ func procMounted() bool {
 	return err == nil
 }
 
-// Conn describes the superuser connection to the server over its unix socket, database
-// postgres, without a password.
+// Conn describes the superuser connection to the server, database postgres, without a password:
+// over the unix socket where the running server says it listens (postmaster.pid), a relative
+// socket directory taken relative to the data directory; over TCP when the server has no unix
+// socket (see [LocalHost]). Before the server has created its sockets: SocketDir and Port.
 func (s *Server) Conn() Conn {
 	c := Conn{Host: s.SocketDir, Port: s.Port, User: s.User, Database: "postgres",
 		Params: map[string]string{"application_name": "pgimaged"}}
-	if c.Host == "" || c.Port == 0 {
-		if p, ok := readPostmasterPID(s.DataDir); ok {
-			if c.Host == "" {
-				c.Host = p.SocketDir
+	if p, ok := readPostmasterPID(s.DataDir); ok {
+		if p.Listening {
+			var dirs []string
+			if p.SocketDir != "" {
+				dirs = []string{p.SocketDir}
 			}
-			if c.Port == 0 {
-				c.Port = p.Port
-			}
+			c.Host = LocalHost(s.DataDir, dirs, p.ListenAddr, p.Port)
+		}
+		if p.Port != 0 {
+			c.Port = p.Port
 		}
 	}
 	if c.Host == "" {
@@ -318,13 +334,25 @@ func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // WaitReady waits until the server accepts connections, as pg_isready does: a server that
-// answers, even with an authentication error, is ready; one that says it is starting up is
-// not. A postmaster that dies meanwhile ends the wait with a [*ServerError].
+// answers, even with an authentication error, is ready; one that says it is starting up or not
+// yet consistent is not. It connects where the running server says it listens (see
+// [Server.Conn]). The wait ends at once with a [*ServerError] holding the server log's tail
+// when the postmaster is gone ([ErrNotRunning]), or when it has created its sockets but the
+// unix socket it named is not there ([ErrNoSocket]). A server that does not answer at all within
+// StartTimeout (default 60s) is an error too; one that answers that it is still recovering is
+// waited for as long as ctx allows.
 func (s *Server) WaitReady(ctx context.Context) error {
 	const op = "waiting for connections to"
+	bound := s.StartTimeout
+	if bound <= 0 {
+		bound = 60 * time.Second
+	}
+	deadline := time.Now().Add(bound)
+	answered := false
 	var last error
 	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
-		if _, ok := s.Running(); !ok {
+		p, ok := readPostmasterPID(s.DataDir)
+		if !ok || !processAlive(p.PID) {
 			return s.failure(op, ErrNotRunning)
 		}
 		cfg, err := s.connConfig()
@@ -337,10 +365,21 @@ func (s *Server) WaitReady(ctx context.Context) error {
 			return nil
 		}
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // 57P03: cannot_connect_now
-			return nil
+		if errors.As(err, &pgErr) {
+			if pgErr.Code != "57P03" { // 57P03: cannot_connect_now
+				return nil
+			}
+			answered = true
 		}
 		last = err
+		if !answered {
+			if err := missingSocket(p, cfg.Host, cfg.Port); err != nil {
+				return s.failure(op, err)
+			}
+			if time.Now().After(deadline) {
+				return s.failure(op, fmt.Errorf("no answer from PostgreSQL at %s within %s (pg_ctl_timeout): %w", where(cfg.Host, cfg.Port), bound, last))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return s.failure(op, fmt.Errorf("%w; last attempt: %w", ctx.Err(), last))
@@ -349,27 +388,68 @@ func (s *Server) WaitReady(ctx context.Context) error {
 	}
 }
 
+// missingSocket reports a server that has created its sockets (postmaster.pid says so) while
+// the unix socket at host and port is not there: nothing will make it appear.
+func missingSocket(p postmasterPID, host string, port uint16) error {
+	if !p.Listening || !strings.HasPrefix(host, "/") {
+		return nil
+	}
+	socket := filepath.Join(host, ".s.PGSQL."+strconv.Itoa(int(port)))
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s does not exist although the server (pid %d) has created its sockets; "+
+		"was it removed, or does unix_socket_directories name another place (postmaster.pid says %q)?",
+		ErrNoSocket, socket, p.PID, p.SocketDir)
+}
+
+func where(host string, port uint16) string {
+	if strings.HasPrefix(host, "/") {
+		return "unix socket " + filepath.Join(host, ".s.PGSQL."+strconv.Itoa(int(port)))
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
 // WaitPromoted waits until the server has left recovery (pg_is_in_recovery() is false), as a
-// point-in-time restore does when it reaches its target and promotes.
+// point-in-time restore does when it reaches its target and promotes. A recovery that has
+// paused (at its target under PostgreSQL's default recovery_target_action = 'pause', or for a
+// setting lower than on the primary) never ends by itself: WaitPromoted then fails at once with
+// [ErrRecoveryPaused], leaving the server running.
 func (s *Server) WaitPromoted(ctx context.Context) error {
 	return s.poll(ctx, "waiting for the end of recovery of", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
-		paused := "pg_is_wal_replay_paused()"
-		if serverVersionNum(conn) < 100000 {
+		// pg_is_wal_replay_paused() is also true while a pause is only requested (14 and
+		// later); pg_get_wal_replay_pause_state() tells a pause that has happened.
+		paused := "pg_get_wal_replay_pause_state() = 'paused'"
+		switch v := serverVersionNum(conn); {
+		case v > 0 && v < 100000:
 			paused = "pg_is_xlog_replay_paused()"
+		case v > 0 && v < 140000:
+			paused = "pg_is_wal_replay_paused()"
 		}
 		var inRecovery, isPaused bool
-		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "+paused+" ELSE false END").
-			Scan(&inRecovery, &isPaused)
+		var replayed string
+		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "+paused+" ELSE false END, "+
+			"COALESCE(CASE WHEN pg_is_in_recovery() THEN "+replayLSN(conn)+"::text END, '')").
+			Scan(&inRecovery, &isPaused, &replayed)
 		switch {
 		case err != nil:
 			return false, err
 		case isPaused:
-			return false, errors.New("recovery is paused (recovery_target_action = 'pause'?)")
+			return false, permanent{fmt.Errorf("%w (replayed up to %s) and will not end by itself: at a recovery target "+
+				"this is PostgreSQL's default recovery_target_action = 'pause'; a bootstrap needs recovery_target_action = 'promote' "+
+				"(the server log below says where and why it paused)", ErrRecoveryPaused, replayed)}
 		case inRecovery:
 			return false, errors.New("still in recovery")
 		}
 		return true, nil
 	})
+}
+
+func replayLSN(conn *pgx.Conn) string {
+	if v := serverVersionNum(conn); v > 0 && v < 100000 {
+		return "pg_last_xlog_replay_location()"
+	}
+	return "pg_last_wal_replay_lsn()"
 }
 
 // WaitStreaming waits until a standby receives or replays WAL: its WAL receiver reports
@@ -379,10 +459,7 @@ func (s *Server) WaitPromoted(ctx context.Context) error {
 func (s *Server) WaitStreaming(ctx context.Context) error {
 	firstLSN := ""
 	return s.poll(ctx, "waiting for WAL to stream into", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
-		lsn := "pg_last_wal_replay_lsn()"
-		if serverVersionNum(conn) < 100000 {
-			lsn = "pg_last_xlog_replay_location()"
-		}
+		lsn := replayLSN(conn)
 		var inRecovery bool
 		var status, replayed string
 		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), "+
@@ -528,4 +605,15 @@ func fileSize(path string) int64 {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// EnsureRoles is [EnsureRoles] over the server's own connection ([Server.Connect]: where the
+// server listens, with Password when pg_hba.conf asks for one).
+func (s *Server) EnsureRoles(ctx context.Context, superuser, replication Role) error {
+	conn, err := s.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("while connecting to create the superuser and replication roles: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	return ensureRoles(ctx, conn, superuser, replication)
 }

@@ -47,8 +47,9 @@ type Settings struct {
 	// pgimaged's block.
 	HBA []string
 
-	// SocketDir sets unix_socket_directories. Empty means the parameter of that name, else the
-	// data directory itself (no need for a writable /var/run/postgresql).
+	// SocketDir sets unix_socket_directories. Empty means the parameter of that name when it is
+	// set (an empty value: no unix socket at all), else the data directory itself (no need for a
+	// writable /var/run/postgresql).
 	SocketDir string
 
 	// Superuser is the role pgimaged connects as. Empty means OSUser, like initdb's default.
@@ -132,10 +133,11 @@ func WriteSettings(dir string, s Settings) error {
 			params["port"] = strconv.Itoa(port)
 		}
 	}
+	_, socketSet := params["unix_socket_directories"]
 	switch {
 	case s.SocketDir != "":
 		params["unix_socket_directories"] = s.SocketDir
-	case params["unix_socket_directories"] == "":
+	case !socketSet: // an empty value is the user's: no unix socket, pgimaged connects over TCP
 		if len(abs)+len("/.s.PGSQL.65535") > maxSocketPath {
 			return wrap(fmt.Errorf("the data directory's path is too long for a unix socket inside it; set a socket directory"))
 		}
