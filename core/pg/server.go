@@ -435,14 +435,39 @@ func (s *Server) WaitPromoted(ctx context.Context) error {
 		case err != nil:
 			return false, err
 		case isPaused:
-			return false, permanent{fmt.Errorf("%w (replayed up to %s) and will not end by itself: at a recovery target "+
+			return false, permanent{fmt.Errorf("%w %s, replayed up to %s, and will not end by itself: at a recovery target "+
 				"this is PostgreSQL's default recovery_target_action = 'pause'; a bootstrap needs recovery_target_action = 'promote' "+
-				"(the server log below says where and why it paused)", ErrRecoveryPaused, replayed)}
+				"(the server log below says where and why it paused)", ErrRecoveryPaused, recoveryTarget(ctx, conn), replayed)}
 		case inRecovery:
 			return false, errors.New("still in recovery")
 		}
 		return true, nil
 	})
+}
+
+// recoveryTarget describes the recovery target the server runs with: "at its target
+// (recovery_target_name = 'x')", or "with no recovery target" when none is set.
+func recoveryTarget(ctx context.Context, conn *pgx.Conn) string {
+	var targets []string
+	rows, err := conn.Query(ctx, "SELECT name, setting FROM pg_settings WHERE name IN "+
+		"('recovery_target', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_time', 'recovery_target_xid') "+
+		"AND setting <> '' ORDER BY name")
+	if err == nil {
+		for rows.Next() {
+			var name, setting string
+			if rows.Scan(&name, &setting) == nil {
+				targets = append(targets, name+" = "+QuoteConfValue(setting))
+			}
+		}
+		rows.Close()
+	}
+	switch {
+	case err != nil || rows.Err() != nil:
+		return ""
+	case len(targets) == 0:
+		return "with no recovery target"
+	}
+	return "at its target (" + strings.Join(targets, ", ") + ")"
 }
 
 func replayLSN(conn *pgx.Conn) string {

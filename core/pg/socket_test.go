@@ -239,8 +239,8 @@ func TestWaitPromotedFailsAtOnceWhenRecoveryPauses(t *testing.T) {
 	case !errors.Is(err, pg.ErrRecoveryPaused):
 		t.Errorf("WaitPromoted = %v, want ErrRecoveryPaused", err)
 	}
-	if msg := err.Error(); !strings.Contains(msg, "recovery_target_action = 'promote'") || !strings.Contains(msg, "paused") {
-		t.Errorf("the error does not say that recovery is paused and that recovery_target_action = 'promote' is needed:\n%v", msg)
+	if msg := err.Error(); !strings.Contains(msg, "recovery_target_action = 'promote'") || !strings.Contains(msg, "paused at its target (recovery_target_name = 'after 42')") {
+		t.Errorf("the error does not say that recovery is paused at its target and that recovery_target_action = 'promote' is needed:\n%v", msg)
 	}
 	if _, ok := s.Running(); !ok {
 		t.Error("WaitPromoted stopped the server; stopping is the caller's business")
@@ -275,6 +275,11 @@ func TestWaitForRecoveryFailsAtOnceWhenTheServerDies(t *testing.T) {
 	}
 	if pid, ok := s.Running(); ok {
 		t.Errorf("a postmaster (pid %d) still runs", pid)
+	}
+	for name, wait := range map[string]func(context.Context) error{"WaitReady": s.WaitReady, "WaitPromoted": s.WaitPromoted, "WaitStreaming": s.WaitStreaming} {
+		if err := wait(ctx); !errors.Is(err, pg.ErrNotRunning) || ctx.Err() != nil {
+			t.Errorf("%s on the server that died = %v, want ErrNotRunning at once", name, err)
+		}
 	}
 }
 
