@@ -335,7 +335,8 @@ func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
 
 // WaitReady waits until the server accepts connections, as pg_isready does: a server that
 // answers, even with an authentication error, is ready; one that says it is starting up or not
-// yet consistent is not. It connects where the running server says it listens (see
+// yet consistent is not. A standby with hot_standby = off, which accepts no connection before it
+// leaves recovery, is ready as soon as it says so. It connects where the running server says it listens (see
 // [Server.Conn]). The wait ends at once with a [*ServerError] holding the server log's tail
 // when the postmaster is gone ([ErrNotRunning]), or when it has created its sockets but the
 // unix socket it named is not there ([ErrNoSocket]). A server that does not answer at all within
@@ -366,7 +367,7 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		}
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
-			if pgErr.Code != "57P03" { // 57P03: cannot_connect_now
+			if pgErr.Code != "57P03" || hotStandbyOff(pgErr) { // 57P03: cannot_connect_now
 				return nil
 			}
 			answered = true
@@ -386,6 +387,13 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
+}
+
+// hotStandbyOff reports the answer of a server in recovery with hot_standby = off (14 and
+// later, messages in English): it accepts no connection before it leaves recovery, so waiting
+// for one gains nothing.
+func hotStandbyOff(err *pgconn.PgError) bool {
+	return err.Code == "57P03" && strings.Contains(err.Detail, "Hot standby mode is disabled")
 }
 
 // missingSocket reports a server that has created its sockets (postmaster.pid says so) while
@@ -416,7 +424,7 @@ func where(host string, port uint16) string {
 // setting lower than on the primary) never ends by itself: WaitPromoted then fails at once with
 // [ErrRecoveryPaused], leaving the server running.
 func (s *Server) WaitPromoted(ctx context.Context) error {
-	return s.poll(ctx, "waiting for the end of recovery of", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	return s.poll(ctx, "waiting for the end of recovery of", nil, func(ctx context.Context, conn *pgx.Conn) (bool, error) {
 		// pg_is_wal_replay_paused() is also true while a pause is only requested (14 and
 		// later); pg_get_wal_replay_pause_state() tells a pause that has happened.
 		paused := "pg_get_wal_replay_pause_state() = 'paused'"
@@ -483,7 +491,17 @@ func replayLSN(conn *pgx.Conn) string {
 // moves; bound the wait with ctx.
 func (s *Server) WaitStreaming(ctx context.Context) error {
 	firstLSN := ""
-	return s.poll(ctx, "waiting for WAL to stream into", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	// Without hot standby there is no connection to ask; the WAL receiver's process title
+	// ("walreceiver streaming 0/3000148") tells.
+	offline := func(err error) bool {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || !hotStandbyOff(pgErr) {
+			return false
+		}
+		p, ok := readPostmasterPID(s.DataDir)
+		return ok && walReceiverStreaming(p.PID)
+	}
+	return s.poll(ctx, "waiting for WAL to stream into", offline, func(ctx context.Context, conn *pgx.Conn) (bool, error) {
 		lsn := replayLSN(conn)
 		var inRecovery bool
 		var status, replayed string
@@ -512,9 +530,9 @@ type permanent struct{ error }
 func (p permanent) Unwrap() error { return p.error }
 
 // poll runs check on a connection until it reports done, the postmaster dies, check returns a
-// permanent error, or ctx ends. Connection failures are retried, except authentication errors
+// permanent error, or ctx ends; when there is no connection, offline (if set) may report done. Connection failures are retried, except authentication errors
 // and a missing database, which no amount of waiting fixes.
-func (s *Server) poll(ctx context.Context, op string, check func(context.Context, *pgx.Conn) (bool, error)) error {
+func (s *Server) poll(ctx context.Context, op string, offline func(error) bool, check func(context.Context, *pgx.Conn) (bool, error)) error {
 	var conn *pgx.Conn
 	defer func() {
 		if conn != nil {
@@ -532,6 +550,8 @@ func (s *Server) poll(ctx context.Context, op string, check func(context.Context
 			switch {
 			case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000"):
 				return s.failure(op, err)
+			case err != nil && offline != nil && offline(err):
+				return nil
 			case err != nil:
 				last = err
 			default:
@@ -641,4 +661,40 @@ func (s *Server) EnsureRoles(ctx context.Context, superuser, replication Role) e
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	return ensureRoles(ctx, conn, superuser, replication)
+}
+
+// walReceiverStreaming reports whether a child of the postmaster is a WAL receiver whose process
+// title says it streams.
+func walReceiverStreaming(postmaster int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	parent := strconv.Itoa(postmaster)
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 2 || fields[1] != parent {
+			continue
+		}
+		title, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		if t := string(title); strings.Contains(t, "walreceiver") && strings.Contains(t, "streaming") {
+			return true
+		}
+	}
+	return false
 }

@@ -335,3 +335,45 @@ func TestLocalHost(t *testing.T) {
 		})
 	}
 }
+
+// TestWaitsOnAStandbyWithoutHotStandby: a standby with hot_standby = off never accepts
+// connections before it is promoted. WaitReady takes its answer ("Hot standby mode is
+// disabled") for ready instead of waiting for ever, and WaitStreaming sees its WAL receiver
+// stream without a connection.
+func TestWaitsOnAStandbyWithoutHotStandby(t *testing.T) {
+	primary := pgtest.StartPrimary(t, pgtest.Options{})
+	replica := filepath.Join(testenv.PostgresUser(t).TempDir(t), "replica")
+	primary.Basebackup(t, replica)
+	port := pgtest.FreePort(t)
+	err := pg.WriteSettings(replica, pg.Settings{
+		Listen:     "127.0.0.1:" + strconv.Itoa(port),
+		Parameters: map[string]string{"hot_standby": "off"},
+		Superuser:  primary.Superuser,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := primary.ReplConn()
+	source.Params = map[string]string{"passfile": primary.WritePgpass(t)}
+	major, err := pg.DataDirVersion(replica)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.WriteRecovery(replica, major, pg.Recovery{Standby: true, Settings: map[string]string{"primary_conninfo": source.DSN()}}); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, replica, 0, primary.Superuser)
+	ctx := boundedContext(t, 40*time.Second)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitReady(ctx); err != nil {
+		t.Fatalf("WaitReady on a standby without hot standby: %v", err)
+	}
+	if err := s.WaitStreaming(ctx); err != nil {
+		t.Fatalf("WaitStreaming on a standby without hot standby: %v", err)
+	}
+	if got := primary.QueryString(t, "SELECT state FROM pg_stat_replication"); got != "streaming" {
+		t.Errorf("the primary's pg_stat_replication state = %q, want streaming", got)
+	}
+}
