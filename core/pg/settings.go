@@ -32,6 +32,9 @@ const (
 // pgimaged does not know; only processes of that OS user (which owns the data directory anyway)
 // gain anything. As the first line that matches wins, every other local connection as Superuser
 // must come from OSUser too; keep the socket inside the data directory (the default) or use TCP.
+// Wherever unix_socket_directories puts the socket, [Server] connects where the running server
+// says it listens; with an empty unix_socket_directories it connects over TCP, where pg_hba.conf
+// decides (with the superuser's password, say).
 type Settings struct {
 	// Listen is "host:port": "127.0.0.1:5432" sets listen_addresses = '127.0.0.1' and
 	// port = 5432, "*:5432" listens everywhere, "[::1]:5432" on IPv6, "10.0.0.1,127.0.0.1:5432"
