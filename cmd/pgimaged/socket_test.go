@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -175,4 +176,54 @@ func rewriteParams(t *testing.T, n *node, params string) {
 		t.Fatalf("no postgresql parameters in %s", n.config)
 	}
 	writeFile(t, filepath.Dir(n.config), filepath.Base(n.config), cfg, 0o600)
+}
+
+// TestAgentWithUnixSocketDirectories runs two members whose sockets are outside their data
+// directories (Patroni's '..' on one, an absolute directory on the other): the first
+// bootstraps, the second clones and streams, both publish their WAL positions (read over
+// pgimaged's own connection), and a restarted member adopts its cluster.
+func TestAgentWithUnixSocketDirectories(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	rewriteParams(t, n1, `, unix_socket_directories = ".."`)
+	rewriteParams(t, n2, fmt.Sprintf(", unix_socket_directories = %q", socketDir(t, filepath.Dir(n2.dataDir), "run")))
+	a1 := n1.start(t)
+	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a1, a2)
+	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+	waitFor(t, guard, "both members publish their WAL position", []*agentProc{a1, a2}, func() bool {
+		pos := walPositions(t, n1)
+		return pos["node1"] > 0 && pos["node2"] > 0
+	})
+
+	sigterm(t, a2)
+	again := n2.start(t)
+	stopAllAtCleanup(t, again)
+	waitCluster(t, n1, []*agentProc{a1, again}, "node1", "node2")
+	if log := again.out.String(); !strings.Contains(log, logStartExisting) {
+		t.Errorf("the restarted node2 does not say it starts the existing cluster:\n%s", log)
+	}
+	waitStreaming(t, n1, "node2")
+}
+
+// walPositions is each member's published xlog_location.
+func walPositions(t *testing.T, via *node) map[string]int64 {
+	t.Helper()
+	r := run(t, via.env, "status", "-json", "-config", via.config)
+	var s struct {
+		Members []struct {
+			Name         string `json:"name"`
+			XLogLocation int64  `json:"xlog_location"`
+		} `json:"members"`
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &s) != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, m := range s.Members {
+		out[m.Name] = m.XLogLocation
+	}
+	return out
 }
