@@ -335,13 +335,15 @@ func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
 
 // WaitReady waits until the server accepts connections, as pg_isready does: a server that
 // answers, even with an authentication error, is ready; one that says it is starting up or not
-// yet consistent is not. A standby with hot_standby = off, which accepts no connection before it
-// leaves recovery, is ready as soon as it says so. It connects where the running server says it listens (see
-// [Server.Conn]). The wait ends at once with a [*ServerError] holding the server log's tail
-// when the postmaster is gone ([ErrNotRunning]), or when it has created its sockets but the
-// unix socket it named is not there ([ErrNoSocket]). A server that does not answer at all within
-// StartTimeout (default 60s) is an error too; one that answers that it is still recovering is
-// waited for as long as ctx allows.
+// yet consistent is not. A standby with hot_standby = off, which accepts no connection before
+// it leaves recovery, is ready as soon as it says so. It connects where the running server says
+// it listens (see [Server.Conn]).
+//
+// The wait ends at once with a [*ServerError] holding the server log's tail when the postmaster
+// is gone ([ErrNotRunning]), or when it has created its sockets but the unix socket it named is
+// not there ([ErrNoSocket]). A server that does not answer at all within StartTimeout (default
+// 60s, pgimaged's pg_ctl_timeout) is an error too; one that answers that it is still recovering
+// is waited for as long as ctx allows.
 func (s *Server) WaitReady(ctx context.Context) error {
 	const op = "waiting for connections to"
 	bound := s.StartTimeout
