@@ -362,7 +362,12 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		if err != nil {
 			return s.failure(op, err)
 		}
-		conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if !answered {
+			cctx, cancel = context.WithDeadline(ctx, deadline)
+		}
+		conn, err := pgconn.ConnectConfig(cctx, &cfg.Config)
+		cancel()
 		if err == nil {
 			_ = conn.Close(ctx)
 			return nil
@@ -379,7 +384,7 @@ func (s *Server) WaitReady(ctx context.Context) error {
 			if err := missingSocket(p, cfg.Host, cfg.Port); err != nil {
 				return s.failure(op, err)
 			}
-			if time.Now().After(deadline) {
+			if ctx.Err() == nil && !time.Now().Before(deadline) {
 				return s.failure(op, fmt.Errorf("no answer from PostgreSQL at %s within %s (pg_ctl_timeout): %w", where(cfg.Host, cfg.Port), bound, last))
 			}
 		}

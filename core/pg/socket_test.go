@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -375,5 +376,36 @@ func TestWaitsOnAStandbyWithoutHotStandby(t *testing.T) {
 	}
 	if got := primary.QueryString(t, "SELECT state FROM pg_stat_replication"); got != "streaming" {
 		t.Errorf("the primary's pg_stat_replication state = %q, want streaming", got)
+	}
+}
+
+// TestWaitReadyIsBoundedByTheStartTimeout: a postmaster that is there but never answers (here
+// stopped with SIGSTOP) ends the wait after StartTimeout, pgimaged's pg_ctl_timeout, not when
+// the caller's context ends.
+func TestWaitReadyIsBoundedByTheStartTimeout(t *testing.T) {
+	p := pgtest.Initdb(t, pgtest.Options{})
+	ctx := boundedContext(t, time.Minute)
+	if err := p.Server.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid, ok := p.Server.Running()
+	if !ok {
+		t.Fatal("the server is not running after Start")
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // before the server is stopped
+	s := *p.Server
+	s.StartTimeout = 2 * time.Second
+	err := s.WaitReady(ctx)
+	t.Logf("WaitReady: %v", err)
+	switch {
+	case err == nil:
+		t.Fatal("WaitReady succeeded on a server that cannot answer")
+	case ctx.Err() != nil:
+		t.Fatalf("WaitReady waited for its context to end instead of StartTimeout: %v", err)
+	case !strings.Contains(err.Error(), "no answer from PostgreSQL") || !strings.Contains(err.Error(), "within 2s"):
+		t.Errorf("the error does not say that the server did not answer within the start timeout: %v", err)
 	}
 }
