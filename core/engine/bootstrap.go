@@ -149,7 +149,7 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 		return fail("configure", err, nil)
 	}
 	att.srv = srv
-	if err := pg.WriteSettings(dir, n.settings()); err != nil {
+	if err := pg.WriteSettings(dir, n.settings(true)); err != nil {
 		return fail("configure", err, nil)
 	}
 	att.started = true

@@ -118,7 +118,7 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error
 		return fail("configure", err, nil)
 	}
 	att.srv = srv
-	if err := pg.WriteSettings(dir, n.settings()); err != nil {
+	if err := pg.WriteSettings(dir, n.settings(false)); err != nil {
 		return fail("configure", err, nil)
 	}
 	att.started = true

@@ -123,17 +123,20 @@ func (n *Node) server() (*pg.Server, error) {
 	if timeout <= 0 {
 		timeout = config.DefaultPGCtlTimeout
 	}
+	// No SocketDir: a running server says where it listens (postmaster.pid), wherever
+	// unix_socket_directories put its socket; the password is for a server without one.
 	return &pg.Server{
-		BinDir: n.BinDir(), DataDir: n.Config.DataDir, SocketDir: n.Config.DataDir, Port: port,
-		User: n.superuserName(), StartTimeout: timeout, StopTimeout: timeout, Prepare: n.Prepare,
+		BinDir: n.BinDir(), DataDir: n.Config.DataDir, Port: port,
+		User: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password,
+		StartTimeout: timeout, StopTimeout: timeout, Prepare: n.Prepare,
 	}, nil
 }
 
-// localConn is how pgimaged reaches its own server: over the unix socket in the data directory,
-// as the superuser (peer authentication through pgimaged's ident map).
-func (n *Node) localConn(port int) pg.Conn {
-	user := n.superuserName()
-	return pg.Conn{Host: n.Config.DataDir, Port: port, User: user, Database: "postgres", Params: map[string]string{"application_name": "pgimaged"}}
+// localConn is how pgimaged reaches its own server, as the superuser: over the unix socket
+// where the running server listens (peer authentication through pgimaged's ident map), or over
+// TCP when unix_socket_directories is empty. It carries no password.
+func (n *Node) localConn(srv *pg.Server) pg.Conn {
+	return srv.Conn()
 }
 
 func (n *Node) superuserName() string {
@@ -143,15 +146,17 @@ func (n *Node) superuserName() string {
 	return "postgres"
 }
 
-// settings is what WriteSettings gets from the configuration.
-func (n *Node) settings() pg.Settings {
+// settings is what WriteSettings gets from the configuration, for a server that starts as a
+// primary (a bootstrapped or adopted one) or as a replica.
+func (n *Node) settings(primary bool) pg.Settings {
 	params := map[string]string{}
 	// Replicas cloned at the same moment each make the primary switch WAL and checkpoint; kept
 	// WAL lets every pg_basebackup's WAL stream find its start even when another backup's
-	// checkpoint would otherwise have recycled it. The configuration's parameters win.
-	if v := n.ServerVersion(); v >= 130000 {
+	// checkpoint would otherwise have recycled it. A replica has no such clones to serve. The
+	// configuration's parameters win.
+	if v := n.ServerVersion(); primary && v >= 130000 {
 		params["wal_keep_size"] = "128MB"
-	} else if v > 0 {
+	} else if primary && v > 0 {
 		params["wal_keep_segments"] = "8"
 	}
 	for k, v := range n.Config.PostgreSQL.Parameters {

@@ -14,8 +14,8 @@ import (
 func (n *Node) ensureRoles(ctx context.Context, srv *pg.Server) error {
 	su := n.Config.PostgreSQL.Superuser
 	repl := n.Config.PostgreSQL.Replication
-	return pg.EnsureRoles(ctx, n.localConn(srv.Port).DSN(),
-		pg.Role{Username: n.localConn(srv.Port).User, Password: su.Password},
+	return srv.EnsureRoles(ctx,
+		pg.Role{Username: n.superuserName(), Password: su.Password},
 		pg.Role{Username: repl.Username, Password: repl.Password})
 }
 
@@ -34,7 +34,7 @@ func (n *Node) postBootstrap(ctx context.Context, srv *pg.Server) error {
 	if len(argv) == 0 {
 		return fmt.Errorf("post_bootstrap is empty")
 	}
-	conn := n.localConn(srv.Port)
+	conn := n.localConn(srv)
 	env := map[string]string{}
 	if pw := n.Config.PostgreSQL.Superuser.Password; pw != "" {
 		dir, err := os.MkdirTemp("", "pgimaged-pgpass-")

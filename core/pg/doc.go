@@ -42,4 +42,12 @@ var (
 
 	// ErrNotInRecovery means a server that was expected to be a standby is not in recovery.
 	ErrNotInRecovery = errors.New("PostgreSQL is not in recovery")
+
+	// ErrNoSocket means the server has created its sockets but the unix socket pgimaged
+	// connects to is not there.
+	ErrNoSocket = errors.New("PostgreSQL's unix socket is missing")
+
+	// ErrRecoveryPaused means a recovery that was expected to end has paused: it will not go on
+	// by itself.
+	ErrRecoveryPaused = errors.New("recovery is paused")
 )

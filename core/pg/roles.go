@@ -51,7 +51,14 @@ func EnsureRoles(ctx context.Context, connDSN string, superuser Role, replicatio
 		return fmt.Errorf("while connecting to create the superuser and replication roles: %w", err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	return ensureRoles(ctx, conn, superuser, replication)
+}
 
+// ensureRoles is EnsureRoles on an open connection.
+func ensureRoles(ctx context.Context, conn *pgx.Conn, superuser Role, replication Role) error {
+	if superuser.Username == "" {
+		return errors.New("while creating roles: no superuser name")
+	}
 	var encryption string
 	if err := conn.QueryRow(ctx, "SHOW password_encryption").Scan(&encryption); err != nil {
 		return fmt.Errorf("while reading password_encryption: %w", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -33,8 +34,10 @@ type Server struct {
 	BinDir  string // holds pg_ctl and postgres
 	DataDir string
 
-	// SocketDir and Port say where to connect. Empty or zero: what the running server wrote into
-	// postmaster.pid, else the data directory and 5432.
+	// SocketDir and Port say where to connect while the server has not said where it listens.
+	// Once a running server has written its sockets into postmaster.pid, that is where [Server.Conn]
+	// connects, whatever unix_socket_directories and listen_addresses say (see [LocalHost]).
+	// Empty or zero: the data directory and 5432.
 	SocketDir string
 	Port      int
 
@@ -47,8 +50,9 @@ type Server struct {
 	LogFile string
 
 	// StartTimeout bounds how long Start waits for pg_ctl (default 60s, and never past the
-	// context's deadline). A start into recovery returns as soon as recovery has begun; use
-	// WaitReady, WaitPromoted or WaitStreaming for what comes after.
+	// context's deadline), and how long WaitReady waits for a running server to answer at all.
+	// A start into recovery returns as soon as recovery has begun; use WaitReady, WaitPromoted
+	// or WaitStreaming for what comes after.
 	StartTimeout time.Duration
 
 	// StopTimeout bounds how long Stop waits for the server to go (default 60s).
@@ -194,10 +198,14 @@ func (s *Server) Stop(ctx context.Context, mode string) error {
 
 // postmasterPID holds what postmaster.pid says about a running server.
 type postmasterPID struct {
-	PID       int
-	Port      int
-	SocketDir string
-	Status    string // "starting", "ready", "standby", "stopping"
+	PID        int
+	Port       int
+	SocketDir  string // the first unix socket directory as configured (maybe relative), "" for none
+	ListenAddr string // the first of listen_addresses ("*" for all), "" for none
+	// Listening is true once the server has written SocketDir and ListenAddr: it has created
+	// its sockets.
+	Listening bool
+	Status    string // "starting", "ready", "standby", "stopping" (PostgreSQL 10 and later)
 }
 
 func readPostmasterPID(dataDir string) (postmasterPID, bool) {
@@ -222,7 +230,11 @@ func readPostmasterPID(dataDir string) (postmasterPID, bool) {
 	}
 	p.Port, _ = strconv.Atoi(line(3))
 	p.SocketDir = line(4)
+	p.ListenAddr = line(5)
 	p.Status = line(7)
+	// The shared memory key (line 7) and the status follow the socket lines: once either is
+	// there, an empty socket or listen line means "none", not "not yet".
+	p.Listening = line(6) != "" || p.Status != ""
 	return p, true
 }
 
@@ -261,19 +273,23 @@ func procMounted() bool {
 	return err == nil
 }
 
-// Conn describes the superuser connection to the server over its unix socket, database
-// postgres, without a password.
+// Conn describes the superuser connection to the server, database postgres, without a password:
+// over the unix socket where the running server says it listens (postmaster.pid), a relative
+// socket directory taken relative to the data directory; over TCP when the server has no unix
+// socket (see [LocalHost]). Before the server has created its sockets: SocketDir and Port.
 func (s *Server) Conn() Conn {
 	c := Conn{Host: s.SocketDir, Port: s.Port, User: s.User, Database: "postgres",
 		Params: map[string]string{"application_name": "pgimaged"}}
-	if c.Host == "" || c.Port == 0 {
-		if p, ok := readPostmasterPID(s.DataDir); ok {
-			if c.Host == "" {
-				c.Host = p.SocketDir
+	if p, ok := readPostmasterPID(s.DataDir); ok {
+		if p.Listening {
+			var dirs []string
+			if p.SocketDir != "" {
+				dirs = []string{p.SocketDir}
 			}
-			if c.Port == 0 {
-				c.Port = p.Port
-			}
+			c.Host = LocalHost(s.DataDir, dirs, p.ListenAddr, p.Port)
+		}
+		if p.Port != 0 {
+			c.Port = p.Port
 		}
 	}
 	if c.Host == "" {
@@ -318,29 +334,60 @@ func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // WaitReady waits until the server accepts connections, as pg_isready does: a server that
-// answers, even with an authentication error, is ready; one that says it is starting up is
-// not. A postmaster that dies meanwhile ends the wait with a [*ServerError].
+// answers, even with an authentication error, is ready; one that says it is starting up or not
+// yet consistent is not. A standby with hot_standby = off, which accepts no connection before
+// it leaves recovery, is ready as soon as it says so. It connects where the running server says
+// it listens (see [Server.Conn]).
+//
+// The wait ends at once with a [*ServerError] holding the server log's tail when the postmaster
+// is gone ([ErrNotRunning]), or when it has created its sockets but the unix socket it named is
+// not there ([ErrNoSocket]). A server that does not answer at all within StartTimeout (default
+// 60s, pgimaged's pg_ctl_timeout) is an error too; one that answers that it is still recovering
+// is waited for as long as ctx allows.
 func (s *Server) WaitReady(ctx context.Context) error {
 	const op = "waiting for connections to"
+	bound := s.StartTimeout
+	if bound <= 0 {
+		bound = 60 * time.Second
+	}
+	deadline := time.Now().Add(bound)
+	answered := false
 	var last error
 	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
-		if _, ok := s.Running(); !ok {
+		p, ok := readPostmasterPID(s.DataDir)
+		if !ok || !processAlive(p.PID) {
 			return s.failure(op, ErrNotRunning)
 		}
 		cfg, err := s.connConfig()
 		if err != nil {
 			return s.failure(op, err)
 		}
-		conn, err := pgconn.ConnectConfig(ctx, &cfg.Config)
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if !answered {
+			cctx, cancel = context.WithDeadline(ctx, deadline)
+		}
+		conn, err := pgconn.ConnectConfig(cctx, &cfg.Config)
+		cancel()
 		if err == nil {
 			_ = conn.Close(ctx)
 			return nil
 		}
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // 57P03: cannot_connect_now
-			return nil
+		if errors.As(err, &pgErr) {
+			if pgErr.Code != "57P03" || hotStandbyOff(pgErr) { // 57P03: cannot_connect_now
+				return nil
+			}
+			answered = true
 		}
 		last = err
+		if !answered {
+			if err := missingSocket(p, cfg.Host, cfg.Port); err != nil {
+				return s.failure(op, err)
+			}
+			if ctx.Err() == nil && !time.Now().Before(deadline) {
+				return s.failure(op, fmt.Errorf("no answer from PostgreSQL at %s within %s (pg_ctl_timeout): %w", where(cfg.Host, cfg.Port), bound, last))
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return s.failure(op, fmt.Errorf("%w; last attempt: %w", ctx.Err(), last))
@@ -349,27 +396,100 @@ func (s *Server) WaitReady(ctx context.Context) error {
 	}
 }
 
+// hotStandbyOff reports the answer of a server in recovery with hot_standby = off (14 and
+// later, messages in English): it accepts no connection before it leaves recovery, so waiting
+// for one gains nothing.
+func hotStandbyOff(err *pgconn.PgError) bool {
+	return err.Code == "57P03" && strings.Contains(err.Detail, "Hot standby mode is disabled")
+}
+
+// missingSocket reports a server that has created its sockets (postmaster.pid says so) while
+// the unix socket at host and port is not there: nothing will make it appear.
+func missingSocket(p postmasterPID, host string, port uint16) error {
+	if !p.Listening || !strings.HasPrefix(host, "/") {
+		return nil
+	}
+	socket := filepath.Join(host, ".s.PGSQL."+strconv.Itoa(int(port)))
+	if _, err := os.Stat(socket); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return fmt.Errorf("%w: %s does not exist although the server (pid %d) has created its sockets; "+
+		"was it removed, or does unix_socket_directories name another place (postmaster.pid says %q)?",
+		ErrNoSocket, socket, p.PID, p.SocketDir)
+}
+
+func where(host string, port uint16) string {
+	if strings.HasPrefix(host, "/") {
+		return "unix socket " + filepath.Join(host, ".s.PGSQL."+strconv.Itoa(int(port)))
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
 // WaitPromoted waits until the server has left recovery (pg_is_in_recovery() is false), as a
-// point-in-time restore does when it reaches its target and promotes.
+// point-in-time restore does when it reaches its target and promotes. A recovery that has
+// paused (at its target under PostgreSQL's default recovery_target_action = 'pause', or for a
+// setting lower than on the primary) never ends by itself: WaitPromoted then fails at once with
+// [ErrRecoveryPaused], leaving the server running.
 func (s *Server) WaitPromoted(ctx context.Context) error {
-	return s.poll(ctx, "waiting for the end of recovery of", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
-		paused := "pg_is_wal_replay_paused()"
-		if serverVersionNum(conn) < 100000 {
+	return s.poll(ctx, "waiting for the end of recovery of", nil, func(ctx context.Context, conn *pgx.Conn) (bool, error) {
+		// pg_is_wal_replay_paused() is also true while a pause is only requested (14 and
+		// later); pg_get_wal_replay_pause_state() tells a pause that has happened.
+		paused := "pg_get_wal_replay_pause_state() = 'paused'"
+		switch v := serverVersionNum(conn); {
+		case v > 0 && v < 100000:
 			paused = "pg_is_xlog_replay_paused()"
+		case v > 0 && v < 140000:
+			paused = "pg_is_wal_replay_paused()"
 		}
 		var inRecovery, isPaused bool
-		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "+paused+" ELSE false END").
-			Scan(&inRecovery, &isPaused)
+		var replayed string
+		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN "+paused+" ELSE false END, "+
+			"COALESCE(CASE WHEN pg_is_in_recovery() THEN "+replayLSN(conn)+"::text END, '')").
+			Scan(&inRecovery, &isPaused, &replayed)
 		switch {
 		case err != nil:
 			return false, err
 		case isPaused:
-			return false, errors.New("recovery is paused (recovery_target_action = 'pause'?)")
+			return false, permanent{fmt.Errorf("%w %s, replayed up to %s, and will not end by itself: at a recovery target "+
+				"this is PostgreSQL's default recovery_target_action = 'pause'; a bootstrap needs recovery_target_action = 'promote' "+
+				"(the server log below says where and why it paused)", ErrRecoveryPaused, recoveryTarget(ctx, conn), replayed)}
 		case inRecovery:
 			return false, errors.New("still in recovery")
 		}
 		return true, nil
 	})
+}
+
+// recoveryTarget describes the recovery target the server runs with: "at its target
+// (recovery_target_name = 'x')", or "with no recovery target" when none is set.
+func recoveryTarget(ctx context.Context, conn *pgx.Conn) string {
+	var targets []string
+	rows, err := conn.Query(ctx, "SELECT name, setting FROM pg_settings WHERE name IN "+
+		"('recovery_target', 'recovery_target_lsn', 'recovery_target_name', 'recovery_target_time', 'recovery_target_xid') "+
+		"AND setting <> '' ORDER BY name")
+	if err == nil {
+		for rows.Next() {
+			var name, setting string
+			if rows.Scan(&name, &setting) == nil {
+				targets = append(targets, name+" = "+QuoteConfValue(setting))
+			}
+		}
+		rows.Close()
+	}
+	switch {
+	case err != nil || rows.Err() != nil:
+		return ""
+	case len(targets) == 0:
+		return "with no recovery target"
+	}
+	return "at its target (" + strings.Join(targets, ", ") + ")"
+}
+
+func replayLSN(conn *pgx.Conn) string {
+	if v := serverVersionNum(conn); v > 0 && v < 100000 {
+		return "pg_last_xlog_replay_location()"
+	}
+	return "pg_last_wal_replay_lsn()"
 }
 
 // WaitStreaming waits until a standby receives or replays WAL: its WAL receiver reports
@@ -378,11 +498,18 @@ func (s *Server) WaitPromoted(ctx context.Context) error {
 // moves; bound the wait with ctx.
 func (s *Server) WaitStreaming(ctx context.Context) error {
 	firstLSN := ""
-	return s.poll(ctx, "waiting for WAL to stream into", func(ctx context.Context, conn *pgx.Conn) (bool, error) {
-		lsn := "pg_last_wal_replay_lsn()"
-		if serverVersionNum(conn) < 100000 {
-			lsn = "pg_last_xlog_replay_location()"
+	// Without hot standby there is no connection to ask; the WAL receiver's process title
+	// ("walreceiver streaming 0/3000148") tells.
+	offline := func(err error) bool {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || !hotStandbyOff(pgErr) {
+			return false
 		}
+		p, ok := readPostmasterPID(s.DataDir)
+		return ok && walReceiverStreaming(p.PID)
+	}
+	return s.poll(ctx, "waiting for WAL to stream into", offline, func(ctx context.Context, conn *pgx.Conn) (bool, error) {
+		lsn := replayLSN(conn)
 		var inRecovery bool
 		var status, replayed string
 		err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery(), "+
@@ -410,9 +537,9 @@ type permanent struct{ error }
 func (p permanent) Unwrap() error { return p.error }
 
 // poll runs check on a connection until it reports done, the postmaster dies, check returns a
-// permanent error, or ctx ends. Connection failures are retried, except authentication errors
+// permanent error, or ctx ends; when there is no connection, offline (if set) may report done. Connection failures are retried, except authentication errors
 // and a missing database, which no amount of waiting fixes.
-func (s *Server) poll(ctx context.Context, op string, check func(context.Context, *pgx.Conn) (bool, error)) error {
+func (s *Server) poll(ctx context.Context, op string, offline func(error) bool, check func(context.Context, *pgx.Conn) (bool, error)) error {
 	var conn *pgx.Conn
 	defer func() {
 		if conn != nil {
@@ -430,6 +557,8 @@ func (s *Server) poll(ctx context.Context, op string, check func(context.Context
 			switch {
 			case errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000"):
 				return s.failure(op, err)
+			case err != nil && offline != nil && offline(err):
+				return nil
 			case err != nil:
 				last = err
 			default:
@@ -528,4 +657,51 @@ func fileSize(path string) int64 {
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// EnsureRoles is [EnsureRoles] over the server's own connection ([Server.Connect]: where the
+// server listens, with Password when pg_hba.conf asks for one).
+func (s *Server) EnsureRoles(ctx context.Context, superuser, replication Role) error {
+	conn, err := s.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("while connecting to create the superuser and replication roles: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	return ensureRoles(ctx, conn, superuser, replication)
+}
+
+// walReceiverStreaming reports whether a child of the postmaster is a WAL receiver whose process
+// title says it streams.
+func walReceiverStreaming(postmaster int) bool {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	parent := strconv.Itoa(postmaster)
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(string(stat[i+1:]))
+		if len(fields) < 2 || fields[1] != parent {
+			continue
+		}
+		title, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		if t := string(title); strings.Contains(t, "walreceiver") && strings.Contains(t, "streaming") {
+			return true
+		}
+	}
+	return false
 }

@@ -32,6 +32,9 @@ const (
 // pgimaged does not know; only processes of that OS user (which owns the data directory anyway)
 // gain anything. As the first line that matches wins, every other local connection as Superuser
 // must come from OSUser too; keep the socket inside the data directory (the default) or use TCP.
+// Wherever unix_socket_directories puts the socket, [Server] connects where the running server
+// says it listens; with an empty unix_socket_directories it connects over TCP, where pg_hba.conf
+// decides (with the superuser's password, say).
 type Settings struct {
 	// Listen is "host:port": "127.0.0.1:5432" sets listen_addresses = '127.0.0.1' and
 	// port = 5432, "*:5432" listens everywhere, "[::1]:5432" on IPv6, "10.0.0.1,127.0.0.1:5432"
@@ -47,8 +50,9 @@ type Settings struct {
 	// pgimaged's block.
 	HBA []string
 
-	// SocketDir sets unix_socket_directories. Empty means the parameter of that name, else the
-	// data directory itself (no need for a writable /var/run/postgresql).
+	// SocketDir sets unix_socket_directories. Empty means the parameter of that name when it is
+	// set (an empty value: no unix socket at all), else the data directory itself (no need for a
+	// writable /var/run/postgresql).
 	SocketDir string
 
 	// Superuser is the role pgimaged connects as. Empty means OSUser, like initdb's default.
@@ -132,10 +136,11 @@ func WriteSettings(dir string, s Settings) error {
 			params["port"] = strconv.Itoa(port)
 		}
 	}
+	_, socketSet := params["unix_socket_directories"]
 	switch {
 	case s.SocketDir != "":
 		params["unix_socket_directories"] = s.SocketDir
-	case params["unix_socket_directories"] == "":
+	case !socketSet: // an empty value is the user's: no unix socket, pgimaged connects over TCP
 		if len(abs)+len("/.s.PGSQL.65535") > maxSocketPath {
 			return wrap(fmt.Errorf("the data directory's path is too long for a unix socket inside it; set a socket directory"))
 		}
