@@ -405,7 +405,7 @@ func (a *Agent) adopt(ctx context.Context, cl dcs.Cluster, act Action) (time.Dur
 	if act.Start != KeepRunning {
 		a.setState(dcs.StateStarting, nil)
 		a.publish(ctx)
-		if err := pg.WriteSettings(n.Config.DataDir, n.settings(!replica)); err != nil {
+		if err := pg.WriteSettings(n.Config.DataDir, n.settings(act.Primary)); err != nil {
 			return a.LoopWait, err
 		}
 		log.Info("starting the existing cluster", "data_dir", n.Config.DataDir, "as", map[bool]string{true: "primary", false: "standby"}[act.Primary])
