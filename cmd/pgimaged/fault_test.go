@@ -465,6 +465,10 @@ type faultRun struct {
 // (a run still going then is killed with its process group, and the case fails).
 func (c *faultCase) pgimaged(env []string, args ...string) faultRun {
 	c.t.Helper()
+	if c.ctx.Err() != nil {
+		c.t.Errorf("the case's deadline passed before pgimaged %q could run", args)
+		return faultRun{result: result{code: -1}, timedOut: true}
+	}
 	cmd := exec.CommandContext(c.ctx, pgimagedBin(c.t), args...)
 	cmd.Dir = c.dir
 	cmd.Env = append(os.Environ(), env...)
@@ -646,13 +650,13 @@ func (s *faultSuite) big(c *faultCase) *pgtest.Primary {
 	c.t.Helper()
 	s.bigOnce.Do(func() {
 		f := s.fixture(c.t)
+		defer f.built() // also when building fails: the cleanups then report to the parent
 		began := time.Now()
 		p := pgtest.StartPrimary(f, pgtest.Options{Superuser: "admin", ReplUser: "standby_copy",
 			Parameters: map[string]string{"max_wal_size": "1GB", "checkpoint_timeout": "30min"}})
 		p.Exec(f, fmt.Sprintf("CREATE TABLE filler AS SELECT g AS id, repeat(md5(g::text), 6) AS pad FROM generate_series(1, %d) g", bigRows))
 		p.Exec(f, "CHECKPOINT")
 		c.t.Logf("primary with %s of data made in %s", p.QueryString(f, "SELECT pg_size_pretty(pg_database_size('postgres'))"), time.Since(began).Round(100*time.Millisecond))
-		f.built()
 		s.bigP = p
 	})
 	if s.bigP == nil {
@@ -734,11 +738,11 @@ func (s *faultSuite) small(c *faultCase) *faultCluster {
 	c.t.Helper()
 	s.smallOnce.Do(func() {
 		f := s.fixture(c.t)
+		defer f.built() // also when building fails: the cleanups then report to the parent
 		fc := &faultCluster{scope: "faults", dir: testenv.PostgresUser(f).TempDir(f),
 			creds: faultCreds{super: "dba", superPass: "Dba-" + randomHex(f), repl: "mirror", replPass: "M1rr0r-" + randomHex(f)}}
 		fc.top = fmt.Sprintf("dcs \"file\" { path = %q }\nloop_wait = \"1s\"", filepath.Join(fc.dir, "dcs"))
 		bootCluster(c, f, fc)
-		f.built()
 		s.smallC = fc
 	})
 	if s.smallC == nil {
@@ -752,6 +756,7 @@ func (s *faultSuite) etcdCluster(c *faultCase) *faultCluster {
 	c.t.Helper()
 	s.etcdOnce.Do(func() {
 		f := s.fixture(c.t)
+		defer f.built() // also when building fails: the cleanups then report to the parent
 		fc := &faultCluster{scope: "faults-etcd", dir: testenv.PostgresUser(f).TempDir(f),
 			creds: faultCreds{super: "postgres", superPass: "Pg-" + randomHex(f), repl: "replication_agent", replPass: "Ra-" + randomHex(f)}}
 		fc.etcd = newFaultEtcd(f, fc.dir)
@@ -764,7 +769,6 @@ func (s *faultSuite) etcdCluster(c *faultCase) *faultCluster {
 		if !c.waitRole(fc.leader(), fc.agents["beta"], "beta", "replica") {
 			c.t.Fatalf("beta did not become a replica:\n%s", fc.agents["beta"].out.String())
 		}
-		f.built()
 		s.etcdC = fc
 	})
 	if s.etcdC == nil {
@@ -1087,6 +1091,7 @@ func (s *faultSuite) caseDiskFull(c *faultCase) {
 // the source, and the new run makes the replica.
 func (s *faultSuite) caseAgentKilled(c *faultCase) {
 	p := s.big(c)
+	began := time.Now()
 	n := replicaOfBig(c, p, "phoenix", "", "  max-rate = \"32M\"\n")
 	a := c.start(n.env, "clone", "-config", n.config, "--connstring", p.ConnURL())
 	if !c.waitCopying(a, n.dataDir, 24<<20) {
@@ -1102,7 +1107,7 @@ func (s *faultSuite) caseAgentKilled(c *faultCase) {
 			passfiles = append(passfiles, f)
 		}
 	}
-	senders := walsenders(c, p)
+	senders := walsenders(c, p, began)
 	c.t.Logf("killing pgimaged (pid %d) with %d descendants, %d walsenders on the source, socket dirs %q, passfiles %q",
 		a.cmd.Process.Pid, len(kids), len(senders), sockDirs, passfiles)
 	if len(senders) == 0 {
@@ -1131,7 +1136,7 @@ func (s *faultSuite) caseAgentKilled(c *faultCase) {
 	var stale []int
 	ok := until(wctx, func() bool {
 		stale = stale[:0]
-		now := walsenders(c, p)
+		now := walsenders(c, p, began)
 		for _, pid := range senders {
 			if slices.Contains(now, pid) {
 				stale = append(stale, pid)
@@ -1164,15 +1169,15 @@ func (s *faultSuite) caseAgentKilled(c *faultCase) {
 	}
 }
 
-// walsenders lists the walsender backends on the primary.
-func walsenders(c *faultCase, p *pgtest.Primary) []int {
+// walsenders lists the walsender backends on the primary that started since.
+func walsenders(c *faultCase, p *pgtest.Primary, since time.Time) []int {
 	conn, err := dial(c.ctx, p.Port, p.Superuser, p.SuperPass)
 	if err != nil {
 		c.t.Errorf("connecting to the source: %v", err)
 		return nil
 	}
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(c.ctx, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender'")
+	rows, err := conn.Query(c.ctx, "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND backend_start >= $1", since)
 	if err != nil {
 		c.t.Errorf("listing walsenders: %v", err)
 		return nil
