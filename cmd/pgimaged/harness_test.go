@@ -36,7 +36,9 @@ func TestMain(m *testing.M) {
 		built = dir
 		os.Setenv(binEnv, dir)
 	}
+	unmount := mountFaultTmpfs() // the disk-full case of TestFaults needs root to mount it
 	code := testenv.RunAsPostgres(m)
+	unmount()
 	if built != "" {
 		_ = os.RemoveAll(built)
 	}
