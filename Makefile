@@ -31,11 +31,11 @@ proto:
 	  pgimaged/plugin/v1/plugin.proto
 	mv sdk/internal/pluginpb/pgimaged/plugin/v1/*.go sdk/internal/pluginpb/
 	rm -rf sdk/internal/pluginpb/pgimaged
-	rm -rf examples/plugins/barman/gen && mkdir -p examples/plugins/barman/gen
+	mkdir -p examples/plugins/barman/gen
 	protoc -I sdk/proto \
 	  --python_out=examples/plugins/barman/gen \
 	  --grpc_out=examples/plugins/barman/gen --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin \
-	  pgimaged/plugin/v1/plugin.proto
+	  $(patsubst sdk/proto/%,%,$(wildcard sdk/proto/pgimaged/plugin/v*/plugin.proto))
 
 vet:
 	$(GO) vet ./...

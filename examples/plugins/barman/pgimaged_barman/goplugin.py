@@ -130,11 +130,12 @@ def _raw(handler_kind, fn):
 
 
 class Server:
-    """One plugin process: call register(grpc_server) with the plugin's servicers, then serve()."""
+    """One plugin process: serve({version: register}) registers the plugin's service for the
+    protocol version agreed with the host and serves until the host stops it."""
 
-    def __init__(self, name, protocol_version, logger=None):
+    def __init__(self, name, logger=None):
         self.name = name
-        self.protocol_version = protocol_version
+        self.protocol_version = 0
         self.log = logger or Logger(name)
         self.stopping = threading.Event()
         self._on_stop = []
@@ -161,13 +162,20 @@ class Server:
             )
             sys.exit(1)
 
-    def _check_version(self):
-        offered = os.environ.get("PLUGIN_PROTOCOL_VERSIONS", "")
-        versions = [v.strip() for v in offered.split(",") if v.strip()]
-        if versions and str(self.protocol_version) not in versions:
-            # go-plugin's host reports the mismatch itself when it reads our version.
-            self.log.warn("the host offers protocol versions %s, this plugin speaks %d"
-                          % (offered, self.protocol_version))
+    def _negotiate(self, supported):
+        """The best version both the host (PLUGIN_PROTOCOL_VERSIONS, e.g. "1,2") and the plugin
+        speak. With none in common, the plugin's best: the host then refuses it, naming both."""
+        offered = set()
+        for v in os.environ.get("PLUGIN_PROTOCOL_VERSIONS", "").split(","):
+            if v.strip().isdigit():
+                offered.add(int(v))
+        common = [v for v in supported if v in offered]
+        if common:
+            return max(common)
+        if offered:
+            self.log.warn("the host offers protocol versions %s, this plugin speaks %s"
+                          % (sorted(offered), sorted(supported)))
+        return max(supported)
 
     def _credentials(self):
         host_pem = os.environ.get("PLUGIN_CLIENT_CERT", "")
@@ -224,9 +232,12 @@ class Server:
             }),
         ))
 
-    def serve(self, register):
+    def serve(self, versions):
         self._check_cookie()
-        self._check_version()
+        if not versions:
+            raise RuntimeError("no protocol version to serve (are the generated stubs missing?)")
+        self.protocol_version = self._negotiate(versions)
+        register = versions[self.protocol_version]
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C at the host's terminal is the host's
         signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=self._stop, daemon=True).start())
 

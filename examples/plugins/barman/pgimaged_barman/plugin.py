@@ -18,13 +18,19 @@ import grpc
 
 from . import goplugin
 
-# The plugin protocol this plugin speaks: the version pgimaged offers in PLUGIN_PROTOCOL_VERSIONS
-# and the package of the generated stubs (gen/pgimaged/plugin/v<N>/). Switching versions is this
-# line (and the stubs `make proto` generates).
-PROTOCOL_VERSION = 1
+# The plugin protocol versions this plugin speaks, best first. pgimaged offers its versions in
+# PLUGIN_PROTOCOL_VERSIONS; the plugin answers with the best one both speak, using the stubs
+# `make proto` generated into gen/pgimaged/plugin/v<N>/. Version 2 adds the option schema to
+# Describe, a unit to Progress and an enum for log levels.
+PROTOCOL_VERSIONS = (2, 1)
 
-pb = importlib.import_module("pgimaged.plugin.v%d.plugin_pb2" % PROTOCOL_VERSION)
-pb_grpc = importlib.import_module("pgimaged.plugin.v%d.plugin_pb2_grpc" % PROTOCOL_VERSION)
+
+def _stubs(version):
+    try:
+        return (importlib.import_module("pgimaged.plugin.v%d.plugin_pb2" % version),
+                importlib.import_module("pgimaged.plugin.v%d.plugin_pb2_grpc" % version))
+    except ImportError:
+        return None
 
 NAME = "barman"
 VERSION = "0.1.0"
@@ -32,11 +38,13 @@ DEFAULT_CONFIG = "/etc/barman.conf"
 # pgimaged starts plugins with an environment of its own making (no PATH): children get this.
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
+# name: (required, default, description); all strings.
 OPTIONS = {
-    "server": "the Barman server (section of barman.conf) that holds the backups",
-    "backup_id": 'the backup to recover: an ID, or "latest" (default), "oldest", "last-failed"',
-    "target_time": "bootstrap only: recover to this point in time (recovery_target_time), then promote",
-    "barman_config": "path of barman.conf (default " + DEFAULT_CONFIG + ")",
+    "server": (True, "", "The Barman server (its section in barman.conf) whose backups to recover."),
+    "backup_id": (False, "latest", 'The backup to recover: a backup ID, or "latest", "oldest", "last-failed".'),
+    "target_time": (False, "", "Bootstrap only: recover to this point in time (recovery_target_time, "
+                               "with a time zone), then promote."),
+    "barman_config": (False, DEFAULT_CONFIG, "Path of barman.conf."),
 }
 
 _PR_SET_PDEATHSIG = 1
@@ -51,7 +59,8 @@ def _child_setup():
 
 
 class Options:
-    def __init__(self, opts):
+    def __init__(self, pb, opts):
+        self.pb = pb
         self.values = {}
         self.unknown = []
         for o in opts:
@@ -77,6 +86,7 @@ class Options:
         return self.values.get("barman_config") or DEFAULT_CONFIG
 
     def diagnostics(self, path):
+        pb = self.pb
         out = []
 
         def err(summary, detail="", option=""):
@@ -119,8 +129,11 @@ class Aborted(Exception):
         self.code = code
 
 
-class Method(pb_grpc.MethodServicer):
-    def __init__(self, server):
+class Method:
+    """The Method service of protocol version `version` (pb, pb_grpc: its generated stubs)."""
+
+    def __init__(self, server, version, pb, pb_grpc):
+        self.version, self.pb, self.pb_grpc = version, pb, pb_grpc
         self.log = server.log
         self._procs = set()
         self._lock = threading.Lock()
@@ -128,22 +141,32 @@ class Method(pb_grpc.MethodServicer):
 
     # --- Describe, Validate, Plan -----------------------------------------------------------
 
+    def register(self, grpc_server):
+        self.pb_grpc.add_MethodServicer_to_server(self, grpc_server)
+
     def Describe(self, request, context):
-        return pb.DescribeResponse(
+        pb = self.pb
+        resp = pb.DescribeResponse(
             name=NAME, version=VERSION, capabilities=["bootstrap", "clone"],
             works_without_source=True,
-            description="Recover a Barman backup (barman recover, on this host) as a replica or a new cluster",
+            description="Recovers a Barman backup (barman recover, on this host) as a replica or a new cluster",
         )
+        if self.version >= 2:
+            for name, (required, default, description) in OPTIONS.items():
+                resp.schema.options.add(name=name, type=pb.OPTION_TYPE_STRING, required=required,
+                                        default=default, description=description)
+        return resp
 
     def Validate(self, request, context):
-        return pb.ValidateResponse(diagnostics=Options(request.options).diagnostics(request.path))
+        return self.pb.ValidateResponse(diagnostics=Options(self.pb, request.options).diagnostics(request.path))
 
     def Plan(self, request, context):
+        pb = self.pb
         which = request.WhichOneof("request")
         req = getattr(request, which)
-        opts = Options(req.options)
+        opts = Options(pb, req.options)
         path = pb.PATH_CLONE if which == "clone" else pb.PATH_BOOTSTRAP
-        _check(opts, path, context)
+        _check(pb, opts, path, context)
         argv = self._recover_argv(opts, opts.backup_id, req.cluster.data_dir)
         settings = self._settings(opts, path)
         return pb.PlanResponse(commands=[pb.Command(argv=argv)],
@@ -152,18 +175,33 @@ class Method(pb_grpc.MethodServicer):
     # --- Clone and Bootstrap ----------------------------------------------------------------
 
     def Clone(self, request, context):
-        yield from self._run(request, pb.PATH_CLONE, context)
+        yield from self._run(request, self.pb.PATH_CLONE, context)
 
     def Bootstrap(self, request, context):
-        yield from self._run(request, pb.PATH_BOOTSTRAP, context)
+        yield from self._run(request, self.pb.PATH_BOOTSTRAP, context)
+
+    def _log(self, level, message, **fields):
+        pb = self.pb
+        if self.version >= 2:
+            level = {"trace": pb.LEVEL_TRACE, "debug": pb.LEVEL_DEBUG, "info": pb.LEVEL_INFO,
+                     "warn": pb.LEVEL_WARN, "error": pb.LEVEL_ERROR}[level]
+        return pb.Event(log=pb.LogLine(level=level, message=message,
+                                       fields={k: str(v) for k, v in fields.items()}))
+
+    def _progress(self, done, total):
+        p = self.pb.Progress(phase="copying the backup", done=done, total=total)
+        if self.version >= 2:
+            p.unit = self.pb.UNIT_BYTES
+        return self.pb.Event(progress=p)
 
     def _run(self, req, path, context):
-        opts = Options(req.options)
-        _check(opts, path, context)
+        pb = self.pb
+        opts = Options(pb, req.options)
+        _check(pb, opts, path, context)
         data_dir = req.cluster.data_dir
         env = self._env(req.env)
         try:
-            yield _log("info", "looking up backup %s of Barman server %s" % (opts.backup_id, opts.server))
+            yield self._log("info", "looking up backup %s of Barman server %s" % (opts.backup_id, opts.server))
             info = self._show_backup(opts, env)
             backup_id = info["backup_id"]
             status = info.get("status", "")
@@ -181,7 +219,7 @@ class Method(pb_grpc.MethodServicer):
                 raise Aborted(grpc.StatusCode.ABORTED, "data directory %s is not empty" % data_dir)
             total = int(base.get("disk_usage_bytes") or 0)
             argv = self._recover_argv(opts, backup_id, data_dir)
-            yield _log("info", "recovering backup %s of Barman server %s into %s" % (backup_id, opts.server, data_dir),
+            yield self._log("info", "recovering backup %s of Barman server %s into %s" % (backup_id, opts.server, data_dir),
                        backup_id=backup_id, server=opts.server)
             yield from self._recover(argv, env, data_dir, total, context)
         except Aborted as e:
@@ -222,14 +260,14 @@ class Method(pb_grpc.MethodServicer):
                     done_reading = True
                 elif line:
                     tail.append(line)
-                    yield _log(_level(line), line)
+                    yield self._log(_level(line), line)
                 if not context.is_active():
                     self._kill(proc)
                     return
                 now = time.monotonic()
                 if now - last >= 1:
                     last = now
-                    yield pb.Event(progress=pb.Progress(phase="copying the backup", done=_du(data_dir), total=total))
+                    yield self._progress(_du(data_dir), total)
             code = proc.wait()
         finally:
             self._kill(proc)
@@ -239,7 +277,7 @@ class Method(pb_grpc.MethodServicer):
             raise Aborted(grpc.StatusCode.ABORTED, "barman recover exited with code %d: %s"
                           % (code, " | ".join(list(tail)[-3:])))
         size = _du(data_dir)
-        yield pb.Event(progress=pb.Progress(phase="copying the backup", done=size, total=max(total, size)))
+        yield self._progress(size, max(total, size))
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -256,7 +294,7 @@ class Method(pb_grpc.MethodServicer):
         restore = "%s -c %s get-wal %s %%f > %%p" % (
             shlex.quote(self._barman()), shlex.quote(opts.config), shlex.quote(opts.server))
         settings = {"restore_command": restore}
-        if path == pb.PATH_BOOTSTRAP and opts.target_time:
+        if path == self.pb.PATH_BOOTSTRAP and opts.target_time:
             settings["recovery_target_time"] = opts.target_time
             settings["recovery_target_action"] = "promote"
         return settings
@@ -319,14 +357,10 @@ class Method(pb_grpc.MethodServicer):
             self._kill(p)
 
 
-def _check(opts, path, context):
+def _check(pb, opts, path, context):
     errs = [d for d in opts.diagnostics(path) if d.severity == pb.Diagnostic.SEVERITY_ERROR]
     if errs:
         context.abort(grpc.StatusCode.INVALID_ARGUMENT, "; ".join(d.summary for d in errs))
-
-
-def _log(level, message, **fields):
-    return pb.Event(log=pb.LogLine(level=level, message=message, fields={k: str(v) for k, v in fields.items()}))
 
 
 def _level(line):
@@ -349,6 +383,10 @@ def _du(path):
 
 
 def main():
-    server = goplugin.Server(NAME, PROTOCOL_VERSION)
-    method = Method(server)
-    server.serve(lambda s: pb_grpc.add_MethodServicer_to_server(method, s))
+    server = goplugin.Server(NAME)
+    versions = {}
+    for v in PROTOCOL_VERSIONS:
+        stubs = _stubs(v)
+        if stubs:
+            versions[v] = (lambda v, stubs: lambda s: Method(server, v, *stubs).register(s))(v, stubs)
+    server.serve(versions)
