@@ -98,6 +98,22 @@ func (r *barmanRepo) run(t *testing.T, args ...string) string {
 	return string(out)
 }
 
+// slowConfig is the repository's configuration with recovery throttled to 200 kB/s, so that a
+// recovery lasts long enough to be interrupted.
+func (r *barmanRepo) slowConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(r.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(filepath.Dir(r.config), "barman-slow.conf")
+	if err := os.WriteFile(p, append(b, "bandwidth_limit = 200\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.user.Chown(t, p)
+	return p
+}
+
 // switchWAL ends the current WAL segment and waits until Barman has archived it.
 func (r *barmanRepo) switchWAL(t *testing.T) {
 	t.Helper()
@@ -144,6 +160,53 @@ method "barman" {
 		eventually(t, time.Minute, "the row written after the clone arrives", func() bool {
 			return queryString(t, conn, "SELECT count(*)::text FROM t") == "2"
 		})
+	})
+
+	t.Run("a cancelled clone leaves no process behind", func(t *testing.T) {
+		slow := repo.slowConfig(t)
+		n := replicaOf(t, p, "cancelled", block+fmt.Sprintf(`
+method "barman" {
+  server        = "srv"
+  barman_config = %q
+}`, slow))
+		withMethods(t, n, "barman")
+		cmd := exec.Command(pgimagedBin(t), "clone", "-config", n.config, "--connstring", p.ConnURL())
+		cmd.Env = append(os.Environ(), n.env...)
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		eventually(t, time.Minute, "barman recover copies into the data directory", func() bool {
+			return dirSize(n.dataDir) > 1<<20
+		})
+		if len(processesOf(slow)) == 0 {
+			t.Fatalf("no barman process runs with %s while the clone copies:\n%s", slow, out.String())
+		}
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		select {
+		case err = <-exited:
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			t.Fatalf("pgimaged clone did not end after SIGINT:\n%s", out.String())
+		}
+		if err == nil {
+			t.Errorf("the interrupted clone succeeded:\n%s", out.String())
+		}
+		// Signals already sent take a moment to arrive.
+		left := processesOf(slow, n.dataDir, plugin)
+		for end := time.Now().Add(5 * time.Second); len(left) > 0 && time.Now().Before(end); {
+			time.Sleep(100 * time.Millisecond)
+			left = processesOf(slow, n.dataDir, plugin)
+		}
+		if len(left) > 0 {
+			t.Errorf("still running after the interrupted clone: %v", left)
+		}
 	})
 
 	t.Run("point-in-time bootstrap of a new cluster", func(t *testing.T) {
