@@ -57,7 +57,6 @@ class Logger:
         rec = {
             "@level": level,
             "@message": message,
-            "@module": self.name,
             "@timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z",
         }
         for k, v in fields.items():

@@ -215,8 +215,6 @@ class Method:
                     raise Aborted(grpc.StatusCode.INVALID_ARGUMENT,
                                   "target_time %s is before the end of backup %s (%s): choose an older backup_id"
                                   % (opts.target_time, backup_id, end))
-            if os.path.isdir(data_dir) and os.listdir(data_dir):
-                raise Aborted(grpc.StatusCode.ABORTED, "data directory %s is not empty" % data_dir)
             total = int(base.get("disk_usage_bytes") or 0)
             argv = self._recover_argv(opts, backup_id, data_dir)
             yield self._log("info", "recovering backup %s of Barman server %s into %s" % (backup_id, opts.server, data_dir),
