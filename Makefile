@@ -21,7 +21,7 @@ build:
 	done
 	@chmod 0755 $(BIN) $(BIN)/plugins
 
-## proto: regenerate sdk/internal/pluginpb from sdk/proto
+## proto: regenerate sdk/internal/pluginpb and the barman example's Python stubs from sdk/proto
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
@@ -31,6 +31,11 @@ proto:
 	  pgimaged/plugin/v1/plugin.proto
 	mv sdk/internal/pluginpb/pgimaged/plugin/v1/*.go sdk/internal/pluginpb/
 	rm -rf sdk/internal/pluginpb/pgimaged
+	mkdir -p examples/plugins/barman/gen
+	protoc -I sdk/proto \
+	  --python_out=examples/plugins/barman/gen \
+	  --grpc_out=examples/plugins/barman/gen --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin \
+	  $(patsubst sdk/proto/%,%,$(wildcard sdk/proto/pgimaged/plugin/v*/plugin.proto))
 
 vet:
 	$(GO) vet ./...
