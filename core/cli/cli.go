@@ -187,7 +187,7 @@ func printDiags(e *env, cfg *config.Config, diags hcl.Diagnostics) bool {
 	if cfg != nil {
 		files = cfg.Files()
 	}
-	_ = config.WriteDiagnostics(e.stderr, files, diags, false)
+	_ = config.WriteDiagnostics(e.stderr, withLockFiles(files, diags), diags, false)
 	return diags.HasErrors()
 }
 

@@ -88,7 +88,7 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 	for _, r := range rows {
 		v := r.Version
 		if r.Error != "" {
-			v = "error: " + r.Error
+			v = "(refused, see below)"
 		}
 		pinned := "no"
 		if r.Pinned {
@@ -98,6 +98,9 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 	}
 	_ = tw.Flush()
 	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(e.stderr, "pgimaged: plugin %s: %s\n", r.Name, r.Error)
+		}
 		if r.Warning != "" {
 			fmt.Fprintf(e.stderr, "pgimaged: warning: plugin %s (%s) %s; pgimaged lists it and the configuration names it by its file name, %q\n", r.Name, r.Path, r.Warning, r.Name)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/engine"
@@ -33,6 +34,9 @@ func lockFileFor(cfg *config.Config, override string) string {
 	case override != "":
 		return override
 	case cfg != nil && cfg.Filename != "" && cfg.Filename != "<command line>":
+		if abs, err := filepath.Abs(cfg.Filename); err == nil {
+			return plugin.LockPath(abs)
+		}
 		return plugin.LockPath(cfg.Filename)
 	}
 	return plugin.DefaultLockFile
@@ -265,4 +269,29 @@ func lockDiagnostics(cfg *config.Config) hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+// withLockFiles adds to files the lock files diags point at, so that their lines are shown.
+func withLockFiles(files map[string]*hcl.File, diags hcl.Diagnostics) map[string]*hcl.File {
+	out := files
+	for _, d := range diags {
+		if d.Subject == nil || filepath.Base(d.Subject.Filename) != plugin.LockFileName || out[d.Subject.Filename] != nil {
+			continue
+		}
+		src, err := os.ReadFile(d.Subject.Filename)
+		if err != nil {
+			continue
+		}
+		f, _ := hclsyntax.ParseConfig(src, d.Subject.Filename, hcl.InitialPos)
+		if f == nil {
+			continue
+		}
+		cp := make(map[string]*hcl.File, len(out)+1)
+		for k, v := range out {
+			cp[k] = v
+		}
+		cp[d.Subject.Filename] = f
+		out = cp
+	}
+	return out
 }

@@ -97,7 +97,7 @@ func Install(ctx context.Context, src string, opts InstallOptions) (Installed, e
 		return Installed{}, fmt.Errorf("%s describes itself as %q, which is not usable as a plugin name", src, info.Name)
 	}
 	if fn := FileName(src); fn != "" && fn != info.Name {
-		return Installed{}, fmt.Errorf("%w: %s is named %q but describes itself as %q; rename it to %s%s (or install it from a file of another name) so that the name pgimaged lists and the configuration uses is the plugin's own",
+		return Installed{}, fmt.Errorf("%w: %s is named %q but describes itself as %q; the name pgimaged lists and the configuration uses must be the plugin's own: rename the file to %s%s and install that",
 			ErrNameMismatch, src, fn, info.Name, Prefix, info.Name)
 	}
 	lock, err := ReadLock(opts.LockFile)
