@@ -183,7 +183,8 @@ func runPluginsCheck(ctx context.Context, e *env, args []string) int {
 			return code
 		}
 	}
-	opts := plugin.CheckOptions{BinDir: *binDir, TempDir: *tmp, Logger: newLogger(e, cfg, orDefault(c.logLevel, "error"))}
+	// The plugin's own log lines would flood the table; failures carry its last stderr lines.
+	opts := plugin.CheckOptions{BinDir: *binDir, TempDir: *tmp, Logger: newLogger(e, nil, orDefault(c.logLevel, "off"))}
 	if opts.BinDir == "" && cfg != nil {
 		opts.BinDir = cfg.PostgreSQL.BinDir
 	}

@@ -317,7 +317,7 @@ func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckO
 	}
 	if len(left) > 0 {
 		endErr := inst.End()
-		err := fmt.Errorf("%s %s after cancellation: %s; a plugin must end every process it started when its call is cancelled",
+		err := fmt.Errorf("%s %s %s after the call was cancelled; a plugin must end every process it started when its call is cancelled",
 			describeProcs(left), stillRunning(len(left)), grace)
 		return "", errors.Join(err, endErr)
 	}

@@ -70,6 +70,9 @@ type Installed struct {
 // atomically, and records its name, version and sha256 in the lock file. A file named
 // pgimaged-plugin-<x> that describes itself as another name is refused ([ErrNameMismatch]).
 func Install(ctx context.Context, src string, opts InstallOptions) (Installed, error) {
+	if fi, err := os.Stat(filepath.Dir(opts.LockFile)); err != nil || !fi.IsDir() {
+		return Installed{}, fmt.Errorf("cannot record plugins in lock file %s: its directory is not there (give -config or -lock)", opts.LockFile)
+	}
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return Installed{}, fmt.Errorf("while creating plugin directory: %w", err)
 	}
