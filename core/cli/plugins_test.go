@@ -332,6 +332,11 @@ func TestRenamedPluginIsRefusedByInstallAndWarnedAbout(t *testing.T) {
 	if _, err := os.Stat(s.lock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("install refused but wrote the lock file: %v", err)
 	}
+	// The conformance check fails it too.
+	code, out, errs := run(t, "plugins", "check", renamed)
+	if code == 0 || !regexp.MustCompile(`(?m)^describe\s+FAIL\s.*describes itself as "basebackup"`).MatchString(out) {
+		t.Errorf("check of a renamed plugin: exit %d\n%s%s", code, out, errs)
+	}
 
 	// Copied into a plugin directory without a lock, `plugins` lists it under its file name
 	// with a warning, and shows descriptions.
@@ -340,7 +345,7 @@ func TestRenamedPluginIsRefusedByInstallAndWarnedAbout(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, plugin.Prefix+"tarball2"), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := run(t, "plugins", "-plugin-dir", dir)
+	code, out, errs = run(t, "plugins", "-plugin-dir", dir)
 	if code != 0 || !regexp.MustCompile(`(?m)^tarball2\s+\S+\s+clone\b.*pg_basebackup`).MatchString(out) ||
 		!strings.Contains(errs, `tarball2`) || !strings.Contains(errs, `describes itself as "basebackup"`) {
 		t.Errorf("plugins: exit %d\n%s%s", code, out, errs)
