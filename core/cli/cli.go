@@ -53,7 +53,7 @@ func init() {
 		{"plan", "show what this node would do now, with exact commands", runPlan},
 		{"status", "show the cluster's members, roles, states and last errors", runStatus},
 		{"validate", "check a configuration, including each plugin's options", runValidate},
-		{"plugins", "list the installed plugins", runPlugins},
+		{"plugins", "list the installed plugins; plugins install|verify|check FILE: see README", runPlugins},
 		{"version", "print pgimaged's version", runVersion},
 	}
 }
@@ -187,7 +187,7 @@ func printDiags(e *env, cfg *config.Config, diags hcl.Diagnostics) bool {
 	if cfg != nil {
 		files = cfg.Files()
 	}
-	_ = config.WriteDiagnostics(e.stderr, files, diags, false)
+	_ = config.WriteDiagnostics(e.stderr, withLockFiles(files, diags), diags, false)
 	return diags.HasErrors()
 }
 
@@ -211,7 +211,7 @@ func newNode(cfg *config.Config, logger hclog.Logger) *engine.Node {
 	}
 	return &engine.Node{
 		Config:  cfg,
-		Catalog: &plugin.Catalog{Dir: cfg.PluginDir, Pins: pins, Logger: logger},
+		Catalog: &plugin.Catalog{Dir: cfg.PluginDir, Pins: pins, Logger: logger, LockFile: lockFileFor(cfg, "")},
 		Logger:  logger,
 		Version: Version,
 	}

@@ -21,14 +21,19 @@ func pluginProtocol() int { return sdk.ProtocolVersion }
 type pluginRow struct {
 	plugin.Entry
 	Version            string   `json:"version,omitempty"`
+	Description        string   `json:"description,omitempty"`
+	Warning            string   `json:"warning,omitempty"`
 	Capabilities       []string `json:"capabilities,omitempty"`
 	WorksWithoutSource bool     `json:"works_without_source"`
 	Error              string   `json:"error,omitempty"`
 }
 
 func runPlugins(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 && pluginsSubcommands[args[0]] != nil {
+		return pluginsSubcommands[args[0]](ctx, e, args[1:])
+	}
 	var c common
-	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]")
+	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]\n       pgimaged plugins install|verify|check ... (-h for each)")
 	c.register(fs, true)
 	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
 	if code, ok := parseFlags(e, fs, args, false); !ok {
@@ -41,6 +46,7 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 			return code
 		}
 		cat.Dir = cfg.PluginDir
+		cat.LockFile = lockFileFor(cfg, "")
 		cat.Pins = map[string]plugin.Pin{}
 		for n, p := range cfg.Plugins {
 			cat.Pins[n] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
@@ -61,6 +67,10 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 			row.Error = err.Error()
 		} else {
 			row.Version = inst.Info.Version
+			row.Description = inst.Info.Description
+			if inst.Info.Name != en.Name {
+				row.Warning = fmt.Sprintf("describes itself as %q", inst.Info.Name)
+			}
 			for _, cp := range inst.Info.Capabilities {
 				row.Capabilities = append(row.Capabilities, string(cp))
 			}
@@ -74,19 +84,27 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tCAPABILITIES\tPINNED\tSHA256\tPATH")
+	fmt.Fprintln(tw, "NAME\tVERSION\tCAPABILITIES\tPINNED\tSHA256\tPATH\tDESCRIPTION")
 	for _, r := range rows {
 		v := r.Version
 		if r.Error != "" {
-			v = "error: " + r.Error
+			v = "(refused, see below)"
 		}
 		pinned := "no"
 		if r.Pinned {
 			pinned = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, v, strings.Join(r.Capabilities, ","), pinned, r.SHA256[:16]+"…", r.Path)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, v, strings.Join(r.Capabilities, ","), pinned, r.SHA256[:16]+"…", r.Path, r.Description)
 	}
 	_ = tw.Flush()
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(e.stderr, "pgimaged: plugin %s: %s\n", r.Name, r.Error)
+		}
+		if r.Warning != "" {
+			fmt.Fprintf(e.stderr, "pgimaged: warning: plugin %s (%s) %s; pgimaged lists it and the configuration names it by its file name, %q\n", r.Name, r.Path, r.Warning, r.Name)
+		}
+	}
 	return exitOK
 }
 
@@ -102,7 +120,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	node := newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
-	diags := node.Validate(ctx)
+	diags := append(lockDiagnostics(cfg), node.Validate(ctx)...)
 	if printDiags(e, cfg, diags) {
 		return exitConfig
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
@@ -110,7 +111,7 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Plugin cannot be started",
 					Detail:  fmt.Sprintf("Method %q needs plugin %q: %v", m.Label, name, err),
-					Subject: n.subject(m, u.ref),
+					Subject: n.checksumSubject(err, name, n.subject(m, u.ref)),
 				})
 				continue
 			}
@@ -153,4 +154,21 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 		}
 	}
 	return diags
+}
+
+// checksumSubject is where a plugin's checksum mismatch is written: the sha256 of its pin in
+// the configuration, or of its entry in the lock file; else def.
+func (n *Node) checksumSubject(err error, name string, def *hcl.Range) *hcl.Range {
+	var ce *plugin.ChecksumError
+	switch {
+	case !errors.As(err, &ce):
+		return def
+	case ce.Lock == "":
+		r := n.Config.RangeOf("plugin." + name + ".sha256")
+		return &r
+	case ce.Range.Filename != "":
+		r := ce.Range
+		return &r
+	}
+	return def
 }

@@ -6,6 +6,7 @@ package plugin
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -65,6 +66,9 @@ type Catalog struct {
 	// killed with SIGKILL passes it to [EndRecorded] before touching the data directory. Empty:
 	// no record.
 	ProcessRecord string
+	// LockFile is the plugin lock file (see [Lock]) that Launch enforces, read at every launch.
+	// Empty, or no such file: no lock is enforced.
+	LockFile string
 }
 
 // DefaultDir is plugins/ beside the running pgimaged binary.
@@ -202,6 +206,8 @@ type Instance struct {
 
 	mu   sync.Mutex
 	seen map[int]proc // processes of the plugin's tree seen during calls (the plugin excluded)
+
+	issued *x509.CertPool // holds only the certificate handed to the plugin (see mtls.go)
 }
 
 // Launch verifies and starts the plugin called name and asks it to describe itself. The caller
@@ -230,11 +236,24 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 			return nil, err
 		}
 		if !strings.EqualFold(sum, pin.SHA256) {
-			return nil, fmt.Errorf("%w: %s at %s has sha256 %s, configuration pins %s; refusing to start it", ErrChecksumMismatch, name, path, sum, strings.ToLower(pin.SHA256))
+			return nil, &ChecksumError{Name: name, Path: path, Got: sum, Want: strings.ToLower(pin.SHA256)}
 		}
 		want, _ := hex.DecodeString(pin.SHA256)
 		secure = &goplugin.SecureConfig{Checksum: want, Hash: sha256.New()}
 	}
+	locked, err := c.checkLock(name, path)
+	if err != nil {
+		return nil, err
+	}
+	if secure == nil {
+		secure = locked
+	}
+	return c.start(ctx, name, path, secure)
+}
+
+// start launches the executable at path as the plugin called name, without the catalog's
+// checks of where it lives and what it holds, and asks it to describe itself.
+func (c *Catalog) start(ctx context.Context, name, path string, secure *goplugin.SecureConfig) (*Instance, error) {
 	logger := c.Logger
 	if logger == nil {
 		logger = hclog.NewNullLogger()
@@ -270,7 +289,7 @@ func (c *Catalog) Launch(ctx context.Context, name string) (*Instance, error) {
 		StartTimeout:     timeout,
 	})
 	inst := &Instance{Name: name, Path: path, gp: gp, stderr: ring, sockDir: sockDir, record: c.ProcessRecord,
-		logger: logger.Named("plugin").Named(name), seen: map[int]proc{}}
+		logger: logger.Named("plugin").Named(name), seen: map[int]proc{}, issued: tlsConfig.RootCAs}
 	rpc, err := gp.Client()
 	if cmd.Process != nil {
 		inst.pid = cmd.Process.Pid

@@ -1,7 +1,9 @@
 // Command testplugin is a method plugin whose behaviour the host's tests choose through the
 // method label: ok, panic, hang, cancel, childenv, tree, treehang, treeleave, badutf8. Options
 // pass details: pidfile, script (a path run with sh), marker (put into the children's
-// environment as PGIMAGED_TEST_MARKER).
+// environment as PGIMAGED_TEST_MARKER). TESTPLUGIN_MODE in its environment overrides the label,
+// for callers that choose their own (`pgimaged plugins check`); TESTPLUGIN_MODE=validatepanic
+// makes Validate panic.
 package main
 
 import (
@@ -25,6 +27,9 @@ func (testPlugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeRe
 }
 
 func (testPlugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
+	if os.Getenv("TESTPLUGIN_MODE") == "validatepanic" {
+		panic("testplugin: deliberate panic in Validate")
+	}
 	var resp sdk.ValidateResponse
 	if req.Options.Has("bad") {
 		resp.Diagnostics = append(resp.Diagnostics, sdk.Errorf("bad", "Option not accepted", "testplugin refuses %q", "bad"))
@@ -33,7 +38,11 @@ func (testPlugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.Vali
 }
 
 func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporter) (sdk.Result, error) {
-	switch req.Method {
+	behaviour := req.Method
+	if m := os.Getenv("TESTPLUGIN_MODE"); m != "" {
+		behaviour = m
+	}
+	switch behaviour {
 	case "ok":
 		r.Log(hclog.Info, "hello from testplugin", "datadir", req.Cluster.DataDir)
 		r.Progress(sdk.Progress{Phase: "copy", Done: 5, Total: 10})
