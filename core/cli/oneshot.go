@@ -197,11 +197,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 		disp.Close()
 	}
 	if err != nil {
-		code := exitFailed
-		if errors.Is(err, engine.ErrHasCluster) || errors.Is(err, engine.ErrDataDirNotEmpty) {
-			code = exitRefused
-		}
-		return e.failf(code, "bootstrap failed: %v", err)
+		return e.failf(refusalCode(err), "bootstrap failed: %v", err)
 	}
 	if o.jsonOut {
 		writeJSON(e.stdout, map[string]any{
@@ -270,16 +266,24 @@ func runClone(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "pgimaged: skipped method %s: %s\n", s.Method, s.Reason)
 	}
 	if err != nil {
-		code := exitFailed
-		if errors.Is(err, engine.ErrHasCluster) {
-			code = exitRefused
-		}
-		return e.failf(code, "clone failed: %v", oneLine(err.Error()))
+		return e.failf(refusalCode(err), "clone failed: %v", oneLine(err.Error()))
 	}
 	if !o.jsonOut {
 		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)\n", res.Chain.Method, res.SystemIdentifier)
 	}
 	return exitOK
+}
+
+// refusalCode is the exit code of a failed one-shot bootstrap or clone: exitRefused when it
+// refused to touch the data directory (a cluster in it, files pgimaged did not create, inside
+// another cluster), else exitFailed.
+func refusalCode(err error) int {
+	for _, refused := range []error{engine.ErrHasCluster, engine.ErrDataDirNotEmpty, engine.ErrInsideCluster} {
+		if errors.Is(err, refused) {
+			return exitRefused
+		}
+	}
+	return exitFailed
 }
 
 // oneShotSource is the clone source of a one-shot clone: --connstring, else the configuration's

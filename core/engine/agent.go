@@ -200,13 +200,12 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	a.lastFP = a.fingerprint(cl)
-	dir := n.Config.DataDir
 	if n.Incomplete() {
 		if err := n.cleanIncomplete(); err != nil {
 			return a.LoopWait, err
 		}
 	}
-	if pg.HasCluster(dir) {
+	if n.Adoptable() {
 		return a.adopt(ctx, cl)
 	}
 	switch {
