@@ -38,10 +38,19 @@ type CloneResult struct {
 }
 
 // PgpassPath is the pgpass file primary_conninfo refers to: beside the data directory, never
-// inside it (a base backup of this member must not carry it along).
+// inside it (a base backup of this member must not carry it along). It is absolute: a relative
+// passfile in primary_conninfo would be read relative to the data directory.
 func (n *Node) PgpassPath() string {
-	d := filepath.Clean(n.Config.DataDir)
+	d := absDir(n.Config.DataDir)
 	return filepath.Join(filepath.Dir(d), filepath.Base(d)+".pgpass")
+}
+
+// absDir is dir made absolute (against the working directory), or only cleaned if that fails.
+func absDir(dir string) string {
+	if a, err := filepath.Abs(dir); err == nil {
+		return a
+	}
+	return filepath.Clean(dir)
 }
 
 // Clone makes this member a replica: the method chain fills the data directory; then (unless

@@ -80,7 +80,7 @@ func decodeMarker(b []byte) marker {
 
 // IncompletePath is where the marker of this node's data directory lives.
 func (n *Node) IncompletePath() string {
-	d := filepath.Clean(n.Config.DataDir)
+	d := absDir(n.Config.DataDir)
 	return filepath.Join(filepath.Dir(d), "."+filepath.Base(d)+".pgimaged-incomplete")
 }
 
