@@ -205,6 +205,7 @@ func (n *Node) discardIncomplete(m marker) error {
 		}
 	}
 	n.removePgpass()
+	n.removeSuperuserPgpass()
 	n.ClearIncomplete()
 	return nil
 }

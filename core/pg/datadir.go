@@ -11,7 +11,8 @@ import (
 
 // IsEmptyDir reports whether dir exists and whether it has no entries at all. A directory that
 // does not exist is empty (empty true, exists false). Hidden files and lost+found count as
-// entries: initdb and pg_basebackup refuse a directory holding them, so pgimaged must empty it.
+// entries: initdb and pg_basebackup refuse a directory holding them, and pgimaged refuses one it
+// did not fill itself.
 func IsEmptyDir(dir string) (empty bool, exists bool, err error) {
 	f, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
