@@ -375,3 +375,30 @@ exec %q/pg_basebackup --pgdata="$D" -X stream -R --checkpoint=fast --dbname="$C"
 		})
 	}
 }
+
+// TestValidateNoMasterNeedsASource: no_master on basebackup (which cannot copy without a
+// running member) is a configuration error at the attribute, from validate and from run.
+func TestValidateNoMasterNeedsASource(t *testing.T) {
+	n := newNode(t, "replica", "method \"basebackup\" {\n  checkpoint = \"fast\"\n  no_master  = true\n}", "")
+	b, err := os.ReadFile(n.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := 0
+	for i, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "no_master") {
+			line = i + 1
+		}
+	}
+	want := fmt.Sprintf("replica.hcl:%d:3", line)
+	for _, cmd := range []string{"validate", "run"} {
+		r := run(t, n.env, cmd, "-config", n.config)
+		if r.code != 3 {
+			t.Errorf("%s with no_master on basebackup: exit %d, want 3\n%s", cmd, r.code, r)
+			continue
+		}
+		if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "without a source") {
+			t.Errorf("%s: the diagnostic does not point at no_master (%s):\n%s", cmd, want, r.stderr)
+		}
+	}
+}

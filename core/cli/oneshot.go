@@ -278,10 +278,8 @@ func runClone(ctx context.Context, e *env, args []string) int {
 // refused to touch the data directory (a cluster in it, files pgimaged did not create, inside
 // another cluster), else exitFailed.
 func refusalCode(err error) int {
-	for _, refused := range []error{engine.ErrHasCluster, engine.ErrDataDirNotEmpty, engine.ErrInsideCluster} {
-		if errors.Is(err, refused) {
-			return exitRefused
-		}
+	if engine.IsRefusal(err) {
+		return exitRefused
 	}
 	return exitFailed
 }

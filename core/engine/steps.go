@@ -120,3 +120,9 @@ func (n *Node) checkDataDir() (exists bool, err error) {
 	}
 	return exists, nil
 }
+
+// IsRefusal reports whether err is a refusal to touch the data directory (ErrHasCluster,
+// ErrDataDirNotEmpty, ErrInsideCluster): waiting or retrying cannot fix it, an operator must.
+func IsRefusal(err error) bool {
+	return errors.Is(err, ErrHasCluster) || errors.Is(err, ErrDataDirNotEmpty) || errors.Is(err, ErrInsideCluster)
+}
