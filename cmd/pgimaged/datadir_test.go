@@ -377,7 +377,8 @@ exec %q/pg_basebackup --pgdata="$D" -X stream -R --checkpoint=fast --dbname="$C"
 }
 
 // TestValidateNoMasterNeedsASource: no_master on basebackup (which cannot copy without a
-// running member) is a configuration error at the attribute, from validate and from run.
+// running member) is a configuration error at the attribute. (run and the one-shot commands
+// call the same validation before they do anything.)
 func TestValidateNoMasterNeedsASource(t *testing.T) {
 	n := newNode(t, "replica", "method \"basebackup\" {\n  checkpoint = \"fast\"\n  no_master  = true\n}", "")
 	b, err := os.ReadFile(n.config)
@@ -391,7 +392,7 @@ func TestValidateNoMasterNeedsASource(t *testing.T) {
 		}
 	}
 	want := fmt.Sprintf("replica.hcl:%d:3", line)
-	for _, cmd := range []string{"validate", "run"} {
+	for _, cmd := range []string{"validate"} {
 		r := run(t, n.env, cmd, "-config", n.config)
 		if r.code != 3 {
 			t.Errorf("%s with no_master on basebackup: exit %d, want 3\n%s", cmd, r.code, r)
@@ -400,5 +401,33 @@ func TestValidateNoMasterNeedsASource(t *testing.T) {
 		if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "without a source") {
 			t.Errorf("%s: the diagnostic does not point at no_master (%s):\n%s", cmd, want, r.stderr)
 		}
+	}
+}
+
+// TestAgentRefusesDirectoryItDidNotMake: `pgimaged run` on a data directory that holds an
+// operator's file neither bootstraps nor clones into it: it exits with code 4, the file intact,
+// without taking initialize.
+func TestAgentRefusesDirectoryItDidNotMake(t *testing.T) {
+	c := fileCluster(t)
+	n := c.member(t, "node1", "")
+	if err := os.MkdirAll(n.dataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	keep := writeFile(t, n.dataDir, "restore-in-progress.txt", "an operator's", 0o600)
+	a := n.start(t)
+	waitFor(t, guard, "the agent refusing the data directory", nil, func() bool {
+		return a.exited() || strings.Count(a.out.String(), logReleased) >= 2
+	})
+	if !a.exited() || exitCode(a) != 4 {
+		t.Errorf("the agent goes on (exited %v, code %d), want exit code 4:\n%s", a.exited(), exitCode(a), a.out.String())
+	}
+	if strings.Contains(a.out.String(), logWon) {
+		t.Errorf("the agent raced for initialize with a data directory it must not fill")
+	}
+	if b, err := os.ReadFile(keep); err != nil || string(b) != "an operator's" {
+		t.Errorf("the operator's file was touched: %q, %v", b, err)
+	}
+	if !strings.Contains(a.out.String(), "not empty") {
+		t.Errorf("the agent does not say why:\n%s", a.out.String())
 	}
 }

@@ -93,7 +93,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		next, err := a.cycle(ctx)
 		switch {
-		case errors.Is(err, ErrForeignCluster):
+		case errors.Is(err, ErrForeignCluster), IsRefusal(err):
 			a.setState(dcs.StateFailed, err)
 			a.publish(ctx)
 			return err
@@ -207,6 +207,9 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 	}
 	if n.Adoptable() {
 		return a.adopt(ctx, cl)
+	}
+	if _, err := n.checkDataDir(); err != nil {
+		return 0, err // a directory pgimaged must not fill: refused before racing for anything
 	}
 	switch {
 	case cl.Initialize == nil:
