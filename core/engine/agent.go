@@ -209,7 +209,7 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 		return a.adopt(ctx, cl)
 	}
 	if _, err := n.checkDataDir(); err != nil {
-		return 0, err // a directory pgimaged must not fill: refused before racing for anything
+		return a.LoopWait, err // a refusal ends Run: nothing is raced for with such a directory
 	}
 	switch {
 	case cl.Initialize == nil:
