@@ -107,6 +107,7 @@ func TestBootstrapInitdb(t *testing.T) {
 set -e
 echo "dsn: $1" > %[1]q
 echo "pgpassfile set: ${PGPASSFILE:+yes}" >> %[1]q
+echo "pgpassfile=$PGPASSFILE" >> %[1]q
 psql "$1" -Atc "SELECT 'user=' || current_user" >> %[1]q
 `, marker), 0o755)
 	n := newNode(t, "node1", fmt.Sprintf(`
@@ -161,6 +162,18 @@ bootstrap {
 	}
 	if _, err := os.Stat(filepath.Join(filepath.Dir(n.dataDir), ".data.pgimaged-incomplete")); !os.IsNotExist(err) {
 		t.Errorf("the incomplete marker is still there after success")
+	}
+	// post_bootstrap's pgpass lives beside the data directory, where a restart after a crash
+	// finds it, never in the temporary directory; it is gone afterwards.
+	for _, line := range strings.Split(string(out), "\n") {
+		if pf, ok := strings.CutPrefix(line, "pgpassfile="); ok {
+			if filepath.Dir(pf) != filepath.Dir(n.dataDir) {
+				t.Errorf("post_bootstrap's PGPASSFILE %s is not beside the data directory %s", pf, n.dataDir)
+			}
+			if _, err := os.Stat(pf); !os.IsNotExist(err) {
+				t.Errorf("post_bootstrap's pgpass file %s is still there (%v)", pf, err)
+			}
+		}
 	}
 }
 

@@ -116,6 +116,9 @@ method "broken" { command = %q }
 	}
 }
 
+// TestCloneKeepData: a directory holding an operator's file is refused (exit 4) with or without
+// keep_data, and nothing in it changes. In an empty directory a failing method's leftovers stay,
+// marked as pgimaged's own, only with keep_data.
 func TestCloneKeepData(t *testing.T) {
 	work := workDir(t)
 	failing := writeFile(t, work, "fails.sh", "#!/bin/sh\necho partial > \"$(echo \"$@\" | sed -n 's/.*--datadir=\\([^ ]*\\).*/\\1/p')/partial\"\nexit 1\n", 0o755)
@@ -131,18 +134,32 @@ method "restore" {
 			if err := os.Mkdir(n.dataDir, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			writeFile(t, n.dataDir, "marker", "left by the operator", 0o600)
+			operator := writeFile(t, n.dataDir, "operator.txt", "left by the operator", 0o600)
 			r := run(t, n.env, "clone", "-config", n.config, "--image-only", "--connstring", "host=127.0.0.1 port=1")
-			if r.code == 0 {
-				t.Fatalf("a failing method reported success: %s", r)
+			if r.code != 4 {
+				t.Fatalf("clone into a directory with an operator's file: exit %d, want 4 (refused)\n%s", r.code, r)
 			}
-			_, markerErr := os.Stat(filepath.Join(n.dataDir, "marker"))
+			if b, err := os.ReadFile(operator); err != nil || string(b) != "left by the operator" {
+				t.Errorf("the operator's file was touched: %q, %v", b, err)
+			}
+			if _, err := os.Stat(filepath.Join(n.dataDir, "partial")); err == nil {
+				t.Errorf("the method ran in a refused directory")
+			}
+			if err := os.Remove(operator); err != nil {
+				t.Fatal(err)
+			}
+
+			r = run(t, n.env, "clone", "-config", n.config, "--image-only", "--connstring", "host=127.0.0.1 port=1")
+			if r.code == 0 || r.code == 4 {
+				t.Fatalf("a failing method: exit %d, want 1\n%s", r.code, r)
+			}
 			_, partialErr := os.Stat(filepath.Join(n.dataDir, "partial"))
-			if keep && (markerErr != nil || partialErr != nil) {
-				t.Errorf("keep_data: the marker (%v) or the method's leftovers (%v) are gone", markerErr, partialErr)
+			_, markErr := os.Stat(filepath.Join(n.dir, ".data.pgimaged-incomplete"))
+			if keep && (partialErr != nil || markErr != nil) {
+				t.Errorf("keep_data: the method's leftovers (%v) or their mark (%v) are gone", partialErr, markErr)
 			}
-			if !keep && (markerErr == nil || partialErr == nil) {
-				t.Errorf("without keep_data the data directory was not emptied")
+			if !keep && (partialErr == nil || markErr == nil) {
+				t.Errorf("without keep_data the leftovers (%v) or the mark (%v) stay", partialErr, markErr)
 			}
 			if _, err := os.Stat(n.dataDir); err != nil {
 				t.Errorf("the data directory that existed before is gone: %v", err)

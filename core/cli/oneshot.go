@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -220,11 +219,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 		disp.Close()
 	}
 	if err != nil {
-		code := exitFailed
-		if errors.Is(err, engine.ErrHasCluster) || errors.Is(err, engine.ErrDataDirNotEmpty) {
-			code = exitRefused
-		}
-		return e.failf(code, "bootstrap failed: %v", err)
+		return e.failf(refusalCode(err), "bootstrap failed: %v", err)
 	}
 	if o.jsonOut {
 		writeJSON(e.stdout, map[string]any{
@@ -298,16 +293,22 @@ func runClone(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "pgimaged: skipped method %s: %s\n", s.Method, s.Reason)
 	}
 	if err != nil {
-		code := exitFailed
-		if errors.Is(err, engine.ErrHasCluster) {
-			code = exitRefused
-		}
-		return e.failf(code, "clone failed: %v", oneLine(err.Error()))
+		return e.failf(refusalCode(err), "clone failed: %v", oneLine(err.Error()))
 	}
 	if !o.jsonOut {
 		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)\n", res.Chain.Method, res.SystemIdentifier)
 	}
 	return exitOK
+}
+
+// refusalCode is the exit code of a failed one-shot bootstrap or clone: exitRefused when it
+// refused to touch the data directory (a cluster in it, files pgimaged did not create, inside
+// another cluster), else exitFailed.
+func refusalCode(err error) int {
+	if engine.IsRefusal(err) {
+		return exitRefused
+	}
+	return exitFailed
 }
 
 // oneShotSource is the clone source of a one-shot clone: --connstring, else the configuration's

@@ -48,14 +48,6 @@ func (d *decoder) method(s *methodSchema) {
 			"no_leader is an alias of no_master, and the two are set differently (no_master at %s).", m.KeyRanges["no_master"].String())
 	}
 	m.NoMaster = noMaster || noLeader
-	if m.NoMaster && PluginNameFor(m, func(name string) bool { return name == "basebackup" }) == "basebackup" {
-		name := "no_master"
-		if !noMaster {
-			name = "no_leader"
-		}
-		d.fail(key+name, "No source for basebackup",
-			"basebackup copies from a running member with pg_basebackup, so it cannot be tried without one: remove %s.", name)
-	}
 	switch n := s.Attempts; {
 	case n == nil || !d.ok(key+"attempts"):
 	case *n < 1 || *n > 1_000_000:

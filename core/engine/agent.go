@@ -106,7 +106,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		next, err := a.cycle(ctx)
 		switch {
-		case errors.Is(err, ErrForeignCluster), errors.Is(err, ErrRefused), errors.Is(err, ErrDataDirNotEmpty):
+		case errors.Is(err, ErrForeignCluster), errors.Is(err, ErrRefused), IsRefusal(err):
 			a.setState(dcs.StateFailed, err)
 			a.publish(ctx)
 			return err

@@ -72,18 +72,19 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 	if err := n.cleanIncomplete(); err != nil {
 		return out, stepErr("inspect data directory", err, nil)
 	}
-	if pg.HasCluster(dir) {
-		return out, stepErr("inspect data directory", fmt.Errorf("%w: %s", ErrHasCluster, dir), nil)
+	if m, ok := n.readMarker(); ok {
+		// What a keep_data replica method left is kept for the next clone; a bootstrap never
+		// builds on it, and it is pgimaged's own to remove.
+		if err := n.discardIncomplete(m); err != nil {
+			return out, stepErr("inspect data directory", err, nil)
+		}
 	}
-	empty, exists, err := pg.IsEmptyDir(dir)
+	exists, err := n.checkDataDir()
 	if err != nil {
 		return out, stepErr("inspect data directory", err, nil)
 	}
-	if exists && !empty {
-		return out, stepErr("inspect data directory", fmt.Errorf("%w: %s holds files pgimaged did not create; move them away first", ErrDataDirNotEmpty, dir), nil)
-	}
 	att := &attempt{node: n, dir: dir, createdDir: !exists}
-	if err := n.markIncomplete("bootstrap"); err != nil {
+	if err := n.markIncomplete("bootstrap", !exists); err != nil {
 		return out, stepErr("create data directory", err, nil)
 	}
 	if err := prepareDataDir(dir, true); err != nil {

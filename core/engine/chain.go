@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,8 +25,12 @@ var (
 	// ErrNoMethodCanRun: there is no running source and no method has no_master set; wait for a
 	// source.
 	ErrNoMethodCanRun = errors.New("no replica method can run without a source (none sets no_master)")
-	// ErrDataDirNotEmpty: a bootstrap would have to overwrite files pgimaged did not create.
+	// ErrDataDirNotEmpty: the data directory holds files pgimaged did not create (it is not
+	// empty and not marked as pgimaged's own leftover); a bootstrap or clone would have to
+	// overwrite or delete them, so it refuses.
 	ErrDataDirNotEmpty = errors.New("data directory is not empty")
+	// ErrInsideCluster: the data directory lies inside another cluster's data directory.
+	ErrInsideCluster = errors.New("data directory is inside another cluster's data directory")
 	// ErrHasCluster: the data directory already holds a cluster; it is adopted, never overwritten.
 	ErrHasCluster = errors.New("data directory already holds a PostgreSQL cluster")
 )
@@ -81,33 +86,50 @@ func defaultAttempts(pluginName string) int {
 
 const defaultRetryWait = 5 * time.Second
 
-// pgpassFor writes the source's credentials into a private pgpass file and returns its path and
-// a function that removes it.
-func pgpassFor(src *Source) (string, func(), error) {
+// writeSourcePgpass writes the source's credentials into the pgpass file beside the data
+// directory (0600; see [Node.PgpassPath]) and returns its path, "" when the source has no
+// password. The methods get it as PGPASSFILE, and it is the same file primary_conninfo's
+// passfile names afterwards, so a method that writes its own primary_conninfo (pg_basebackup
+// -R) names a file that still exists. It is never under /tmp: a pgimaged killed mid-clone
+// leaves it where the next start finds it (beside the marked data directory) and rewrites or
+// removes it.
+func (n *Node) writeSourcePgpass(src *Source) (string, error) {
 	if src == nil || src.Password == "" {
-		return "", func() {}, nil
+		return "", nil
 	}
-	dir, err := os.MkdirTemp("", "pgimaged-pgpass-")
-	if err != nil {
-		return "", nil, fmt.Errorf("while creating a directory for the pgpass file: %w", err)
+	path := n.PgpassPath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("while creating the directory of the pgpass file %q: %w", path, err)
 	}
-	path := filepath.Join(dir, "pgpass")
+	if err := pg.WritePgpass(path, sourcePassEntry(src)); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// sourcePassEntry is the pgpass line for the source's replication login.
+func sourcePassEntry(src *Source) pg.PassEntry {
 	host := src.Conn.Host
 	if host == "" {
 		host = "*"
 	}
 	port := "*"
 	if src.Conn.Port != 0 {
-		port = fmt.Sprint(src.Conn.Port)
+		port = strconv.Itoa(src.Conn.Port)
 	}
-	if err := pg.WritePgpass(path, pg.PassEntry{Host: host, Port: port, Database: "*", User: src.Conn.User, Password: src.Password}); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", nil, err
-	}
-	return path, func() { _ = os.RemoveAll(dir) }, nil
+	return pg.PassEntry{Host: host, Port: port, Database: "*", User: src.Conn.User, Password: src.Password}
 }
 
-// prepareDataDir makes sure the data directory exists (0700) and, unless keep, is empty.
+// removePgpass removes the pgpass file beside the data directory.
+func (n *Node) removePgpass() {
+	if err := os.Remove(n.PgpassPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		n.logger().Error("could not remove the pgpass file", "path", n.PgpassPath(), "error", err)
+	}
+}
+
+// prepareDataDir makes sure the data directory exists (0700) and, unless keep, is empty. Only
+// called on a directory that was empty or pgimaged's own marked leftover when the attempt
+// began (see [Node.checkDataDir]).
 func prepareDataDir(dir string, keep bool) error {
 	empty, exists, err := pg.IsEmptyDir(dir)
 	if err != nil {
@@ -131,11 +153,14 @@ func prepareDataDir(dir string, keep bool) error {
 	return nil
 }
 
-// CloneChain tries the replica methods in order until one fills the data directory. Before each
-// method a non-empty data directory is emptied unless the method sets keep_data, and so is what
-// a failed method leaves. Without a source only methods with no_master run, with an empty
-// connection string. Each method is tried up to its `attempts` times, `retry_wait` apart.
-func (n *Node) CloneChain(ctx context.Context, src *Source) (ChainResult, error) {
+// cloneChain tries the replica methods in order until one fills the data directory. Before each
+// method a non-empty data directory (the marked leftovers of an earlier method) is emptied
+// unless the method sets keep_data, and so is what a failed method leaves. Without a source
+// only methods with no_master run, with an empty connection string. Each method is tried up to
+// its `attempts` times, `retry_wait` apart. passfile is the pgpass file with the source's
+// credentials ("" for none). The caller ([Node.Clone]) has checked that the data directory is
+// empty or pgimaged's own and marked it.
+func (n *Node) cloneChain(ctx context.Context, src *Source, passfile string) (ChainResult, error) {
 	var out ChainResult
 	log := n.logger()
 	cluster := n.cluster()
@@ -143,11 +168,6 @@ func (n *Node) CloneChain(ctx context.Context, src *Source) (ChainResult, error)
 	env := map[string]string{}
 	if src != nil {
 		connstring = src.Conn.DSN()
-		passfile, cleanup, err := pgpassFor(src)
-		if err != nil {
-			return out, err
-		}
-		defer cleanup()
 		if passfile != "" {
 			env["PGPASSFILE"] = passfile
 		}
@@ -231,6 +251,9 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 			n.logger().Info("leaving data directory as the failed method left it (keep_data)", "method", m.Label)
 		}
 		return att, sdk.Result{}, err
+	}
+	if err := n.markMethod(m.Label, m.KeepData); err != nil {
+		return fail(err)
 	}
 	if err := prepareDataDir(n.Config.DataDir, m.KeepData); err != nil {
 		return fail(err)

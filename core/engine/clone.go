@@ -38,30 +38,50 @@ type CloneResult struct {
 }
 
 // PgpassPath is the pgpass file primary_conninfo refers to: beside the data directory, never
-// inside it (a base backup of this member must not carry it along).
+// inside it (a base backup of this member must not carry it along). It is absolute: a relative
+// passfile in primary_conninfo would be read relative to the data directory.
 func (n *Node) PgpassPath() string {
-	d := filepath.Clean(n.Config.DataDir)
+	d := absDir(n.Config.DataDir)
 	return filepath.Join(filepath.Dir(d), filepath.Base(d)+".pgpass")
+}
+
+// absDir is dir made absolute (against the working directory), or only cleaned if that fails.
+func absDir(dir string) string {
+	if a, err := filepath.Abs(dir); err == nil {
+		return a
+	}
+	return filepath.Clean(dir)
 }
 
 // Clone makes this member a replica: the method chain fills the data directory; then (unless
 // ImageOnly) standby settings pointing at the source are written, PostgreSQL starts, its system
 // identifier is checked and pgimaged waits until WAL streams (or, without a source, replays).
+//
+// The data directory must be missing, empty, or pgimaged's own marked leftover: anything else is
+// refused (ErrDataDirNotEmpty, ErrHasCluster, ErrInsideCluster) and left as it is. The
+// directory stays marked incomplete until it is complete; when the chain fails, what a
+// keep_data method left stays (still marked) for the next attempt, never for adoption, and
+// everything else this attempt created is removed.
 func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error) {
 	var out CloneResult
 	dir := n.Config.DataDir
 	if err := n.cleanIncomplete(); err != nil {
 		return out, stepErr("inspect data directory", err, nil)
 	}
-	if pg.HasCluster(dir) {
-		return out, stepErr("inspect data directory", fmt.Errorf("%w: %s (adopt it with `pgimaged run`, or move it away to clone afresh)", ErrHasCluster, dir), nil)
-	}
-	_, existed, err := pg.IsEmptyDir(dir)
+	existed, err := n.checkDataDir()
 	if err != nil {
+		if errors.Is(err, ErrHasCluster) {
+			err = fmt.Errorf("%w (adopt it with `pgimaged run`, or move it away to clone afresh)", err)
+		}
 		return out, stepErr("inspect data directory", err, nil)
 	}
-	if err := n.markIncomplete("clone"); err != nil {
+	if err := n.markIncomplete("clone", !existed); err != nil {
 		return out, stepErr("create data directory", err, nil)
+	}
+	passfile, err := n.writeSourcePgpass(opts.Source)
+	if err != nil {
+		n.settleFailedChain()
+		return out, stepErr("write the pgpass file", err, nil)
 	}
 	// Without a recorded system identifier, ask the source while the method runs.
 	type sysidAnswer struct {
@@ -77,18 +97,17 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error
 	} else {
 		asked <- sysidAnswer{opts.ExpectSystemID, nil}
 	}
-	chain, err := n.CloneChain(ctx, opts.Source)
+	chain, err := n.cloneChain(ctx, opts.Source, passfile)
 	out.Chain = chain
 	if err != nil {
-		if empty, _, _ := pg.IsEmptyDir(dir); !existed && empty {
-			_ = os.Remove(dir) // created for this attempt and left empty by the chain
-		}
-		n.ClearIncomplete()
+		n.settleFailedChain()
 		return out, err
 	}
-	att := &attempt{node: n, dir: dir, createdDir: !existed}
+	mk, _ := n.readMarker()
+	att := &attempt{node: n, dir: dir, createdDir: mk.created}
 	fail := func(step string, err error, tail []string) (CloneResult, error) {
 		att.undo()
+		n.removePgpass()
 		n.ClearIncomplete()
 		return out, stepErr(step, err, tail)
 	}
@@ -141,6 +160,34 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error
 	return out, nil
 }
 
+// settleFailedChain leaves the data directory after a failed clone: the leftovers of a
+// keep_data method stay, marked, for the next attempt (never adopted: invariant 2); otherwise
+// what the attempt created goes (the directory itself if it created it) and so does the mark.
+// The pgpass file goes in every case: no password stays on disk for a replica that is not
+// there.
+func (n *Node) settleFailedChain() {
+	dir := n.Config.DataDir
+	n.removePgpass()
+	m, ok := n.readMarker()
+	if !ok {
+		return
+	}
+	if method, keep, _ := n.Leftover(); keep {
+		n.logger().Warn("the data directory keeps what the failed keep_data method left; it is marked incomplete, handed to the next attempt and never adopted", "data_dir", dir, "method", method)
+		return
+	}
+	if err := pg.EmptyDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		n.logger().Error("could not empty the data directory after a failed clone; it stays marked incomplete", "data_dir", dir, "error", err)
+		return
+	}
+	if m.created {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			n.logger().Error("could not remove the data directory this clone created", "data_dir", dir, "error", err)
+		}
+	}
+	n.ClearIncomplete()
+}
+
 func (n *Node) streamTimeout() time.Duration {
 	if t := n.Config.PostgreSQL.PGCtlTimeout; t > 0 {
 		return 2 * t
@@ -167,15 +214,8 @@ func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]strin
 		maps.Copy(params, conn.Params)
 		params["application_name"] = n.Config.Name
 		if src.Password != "" {
-			pf := n.PgpassPath()
-			host, port := conn.Host, "*"
-			if conn.Port != 0 {
-				port = strconv.Itoa(conn.Port)
-			}
-			if host == "" {
-				host = "*"
-			}
-			if err := pg.WritePgpass(pf, pg.PassEntry{Host: host, Port: port, Database: "*", User: conn.User, Password: src.Password}); err != nil {
+			pf, err := n.writeSourcePgpass(src)
+			if err != nil {
 				return err
 			}
 			params["passfile"] = pf

@@ -73,6 +73,11 @@ type Observation struct {
 
 	// DataDir is what the data directory holds.
 	DataDir DataDirState
+	// KeepLeftover (DirLeftover only): what a failed method with keep_data left, kept for the
+	// next attempt of the replica methods; it is never adopted, and only a clone reuses it.
+	KeepLeftover bool
+	// DirProblem (DirForeign only) says why the directory may not be filled.
+	DirProblem string
 	// Control is the cluster's pg_control (DirCluster only); ControlError when it cannot be
 	// read (a damaged pg_control).
 	Control      pg.ControlData
@@ -191,14 +196,21 @@ func Decide(obs Observation) Action {
 	cl := obs.Cluster
 	switch obs.DataDir {
 	case DirLeftover:
-		return Action{Kind: ActClean, Reason: reasonLeftover, Stop: obs.PostgreSQL != PGStopped, State: dcs.StateStarting}
+		cloning := cl != nil && cl.Initialize != nil && !cl.Bootstrapping()
+		if !obs.KeepLeftover || !cloning || obs.PostgreSQL != PGStopped {
+			return Action{Kind: ActClean, Reason: reasonLeftover, Stop: obs.PostgreSQL != PGStopped, State: dcs.StateStarting}
+		}
+		// keep_data leftovers go to the next clone attempt, never to adoption.
 	case DirForeign:
-		return Action{Kind: ActRefuse, State: StateRefused,
-			Reason: "the data directory holds files that are not a cluster and that pgimaged did not create: it is never emptied; move them away"}
+		reason := "the data directory holds files that are not a cluster and that pgimaged did not create: it is never emptied; move them away"
+		if obs.DirProblem != "" {
+			reason = obs.DirProblem
+		}
+		return Action{Kind: ActRefuse, State: StateRefused, Reason: reason}
 	case DirCluster:
 		return decideCluster(obs)
 	}
-	// An empty data directory.
+	// An empty data directory (or keep_data leftovers for the next clone).
 	switch {
 	case cl == nil:
 		return Action{Kind: ActWait, State: StateWaitingDCS,

@@ -3,19 +3,15 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/engine"
-	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
-
-func TestMain(m *testing.M) { os.Exit(testenv.RunAsPostgres(m)) }
 
 // inProcess serves plugin implementations over real gRPC inside the test process
 // (plugintest.Connect) as the engine's Plugins.

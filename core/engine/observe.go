@@ -25,6 +25,7 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 	switch {
 	case n.Incomplete():
 		obs.DataDir = DirLeftover
+		_, obs.KeepLeftover, _ = n.Leftover()
 	case pg.HasCluster(dir):
 		obs.DataDir = DirCluster
 		obs.Control, obs.ControlError = pg.ReadControlData(dir)
@@ -36,9 +37,9 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 		_, err = os.Stat(n.ledPath())
 		obs.Led = err == nil
 	default:
-		empty, _, err := pg.IsEmptyDir(dir)
-		if err != nil || !empty {
+		if _, err := n.checkDataDir(); err != nil {
 			obs.DataDir = DirForeign
+			obs.DirProblem = err.Error()
 		}
 	}
 	if srv, err := n.server(); err == nil {

@@ -99,7 +99,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 	if src != nil {
 		connstring = src.Conn.DSN()
 		if src.Password != "" {
-			env["PGPASSFILE"] = "(a private pgpass file, removed afterwards)"
+			env["PGPASSFILE"] = n.PgpassPath()
 		}
 	}
 	for _, label := range n.ReplicaMethods() {

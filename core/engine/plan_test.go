@@ -33,7 +33,7 @@ func copyFixture(t *testing.T, dir string) {
 	}
 }
 
-func fixtureSysid(t *testing.T) string {
+func fixtureSysidText(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile("../pg/testdata/pg15-cluster.sysid")
 	if err != nil {
@@ -66,7 +66,7 @@ func TestPlanReportsTheDecision(t *testing.T) {
 	t.Run("a copy of the primary while another member leads needs reinit", func(t *testing.T) {
 		n := newNode(t)
 		copyFixture(t, n.Config.DataDir)
-		id := fixtureSysid(t)
+		id := fixtureSysidText(t)
 		p := n.Plan(t.Context(), &dcs.Cluster{Initialize: &id, Leader: "node1", Members: []dcs.Member{leader}}, nil)
 		if p.Path != "reinit" || p.SystemIdentifier != id {
 			t.Errorf("plan: path %q (%s), system identifier %q; want reinit of %s", p.Path, p.Reason, p.SystemIdentifier, id)

@@ -21,7 +21,9 @@ func (n *Node) ensureRoles(ctx context.Context, srv *pg.Server) error {
 
 // postBootstrap runs bootstrap.post_bootstrap with a connection string as its last argument,
 // as Patroni does. The connection string carries no password; PGPASSFILE names a private
-// pgpass file with the superuser's.
+// pgpass file with the superuser's, beside the data directory (never under /tmp), removed
+// afterwards, and by the next start if pgimaged is killed meanwhile (the bootstrap's data
+// directory is still marked incomplete then).
 func (n *Node) postBootstrap(ctx context.Context, srv *pg.Server) error {
 	cmdline := n.Config.Bootstrap.PostBootstrap
 	if cmdline == "" {
@@ -37,15 +39,11 @@ func (n *Node) postBootstrap(ctx context.Context, srv *pg.Server) error {
 	conn := n.localConn(srv)
 	env := map[string]string{}
 	if pw := n.Config.PostgreSQL.Superuser.Password; pw != "" {
-		dir, err := os.MkdirTemp("", "pgimaged-pgpass-")
-		if err != nil {
-			return fmt.Errorf("while creating a directory for the pgpass file: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		pf := filepath.Join(dir, "pgpass")
+		pf := n.superuserPgpassPath()
 		if err := pg.WritePgpass(pf, pg.PassEntry{Host: "*", Port: "*", Database: "*", User: conn.User, Password: pw}); err != nil {
 			return err
 		}
+		defer n.removeSuperuserPgpass()
 		env["PGPASSFILE"] = pf
 	}
 	argv = append(argv, conn.DSN())
@@ -54,4 +52,16 @@ func (n *Node) postBootstrap(ctx context.Context, srv *pg.Server) error {
 		return err
 	}
 	return nil
+}
+
+// superuserPgpassPath is the pgpass file post_bootstrap gets: beside the data directory.
+func (n *Node) superuserPgpassPath() string {
+	d := absDir(n.Config.DataDir)
+	return filepath.Join(filepath.Dir(d), "."+filepath.Base(d)+".post_bootstrap.pgpass")
+}
+
+func (n *Node) removeSuperuserPgpass() {
+	if err := os.Remove(n.superuserPgpassPath()); err != nil && !os.IsNotExist(err) {
+		n.logger().Error("could not remove the pgpass file of post_bootstrap", "path", n.superuserPgpassPath(), "error", err)
+	}
 }

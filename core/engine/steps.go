@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -84,4 +85,44 @@ func stepErr(step string, err error, tail []string) error {
 		return err
 	}
 	return &StepError{Step: step, Err: err, LogTail: tail}
+}
+
+// checkDataDir refuses a data directory that an attempt must not fill: one inside another
+// cluster's data directory (ErrInsideCluster), one that already holds a cluster
+// (ErrHasCluster), and a non-empty one that pgimaged did not mark as its own leftover
+// (ErrDataDirNotEmpty, naming a cluster found at any depth below it). Marked leftovers (see
+// [Node.Leftover]) pass: they are pgimaged's own. It reports whether the directory exists.
+func (n *Node) checkDataDir() (exists bool, err error) {
+	dir := n.Config.DataDir
+	if above, err := pg.ClusterAbove(dir); err != nil {
+		return false, err
+	} else if above != "" {
+		return false, fmt.Errorf("%w: %s is inside the cluster in %s; choose a data directory outside it", ErrInsideCluster, dir, above)
+	}
+	empty, exists, err := pg.IsEmptyDir(dir)
+	if err != nil {
+		return false, err
+	}
+	if n.Incomplete() {
+		return exists, nil
+	}
+	if pg.HasCluster(dir) {
+		return exists, fmt.Errorf("%w: %s", ErrHasCluster, dir)
+	}
+	if exists && !empty {
+		what := "files pgimaged did not create"
+		if below, complete, err := pg.ClusterBelow(dir); err == nil && below != "" {
+			what = "the PostgreSQL cluster in " + below
+		} else if err == nil && !complete {
+			what = "files pgimaged did not create (a large tree)"
+		}
+		return exists, fmt.Errorf("%w: %s holds %s; pgimaged only fills an empty or missing directory, and deletes nothing it did not create: move them away or choose another data_dir", ErrDataDirNotEmpty, dir, what)
+	}
+	return exists, nil
+}
+
+// IsRefusal reports whether err is a refusal to touch the data directory (ErrHasCluster,
+// ErrDataDirNotEmpty, ErrInsideCluster): waiting or retrying cannot fix it, an operator must.
+func IsRefusal(err error) bool {
+	return errors.Is(err, ErrHasCluster) || errors.Is(err, ErrDataDirNotEmpty) || errors.Is(err, ErrInsideCluster)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/core/plugin"
 	"github.com/pgimaged/pgimaged/sdk"
 )
@@ -69,11 +70,17 @@ func (n *Node) subject(m *config.Method, ref string) *hcl.Range {
 }
 
 // Validate checks the configuration against the plugins that will run it: every method has a
-// plugin with the right capability, and each plugin accepts its options. Problems are
-// diagnostics pointing at the configuration. With paths, only the methods of those paths are
-// checked (a one-shot clone needs no bootstrap method); without, all of them.
+// plugin with the right capability, each plugin accepts its options, and no_master is set only
+// on methods whose plugin can work without a source. Problems are diagnostics pointing at the
+// configuration. With paths, only the methods of those paths are checked (a one-shot clone needs
+// no bootstrap method); without, all of them, and the data directory's place too (see
+// [Node.ValidateDataDir]; the one-shot commands check it when they run, refusing with exit
+// code 4).
 func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	if len(paths) == 0 {
+		diags = append(diags, n.ValidateDataDir()...)
+	}
 	if n.Catalog.Dir != "" {
 		if err := plugin.CheckDir(n.Catalog.Dir); err != nil {
 			r := n.Config.RangeOf("plugin_dir")
@@ -129,6 +136,9 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			})
 			continue
 		}
+		if u.path == sdk.PathClone && m.NoMaster && !inst.Info.WorksWithoutSource {
+			diags = append(diags, n.noMasterDiagnostic(m, name, u.ref))
+		}
 		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: m.Command, NoParams: m.NoParams, Options: m.Options})
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
@@ -171,4 +181,57 @@ func (n *Node) checksumSubject(err error, name string, def *hcl.Range) *hcl.Rang
 		return &r
 	}
 	return def
+}
+
+// noMasterDiagnostic points at a method's no_master (or no_leader) attribute: its plugin cannot
+// clone without a running source, so the method would only fail (and be retried) when there
+// is none.
+func (n *Node) noMasterDiagnostic(m *config.Method, pluginName, ref string) *hcl.Diagnostic {
+	subject := n.subject(m, ref)
+	for _, key := range []string{"no_master", "no_leader"} {
+		if r, ok := m.KeyRanges[key]; ok {
+			subject = &r
+			break
+		}
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: "Method cannot work without a source",
+		Detail: fmt.Sprintf("Method %q sets no_master, but plugin %q needs a running member to copy from: without one it can only fail. "+
+			"Remove no_master, or use a method that restores from a backup repository.", m.Label, pluginName),
+		Subject: subject,
+	}
+}
+
+// ValidateDataDir checks where data_dir lies: not inside another cluster's data directory, and
+// (unless it is a cluster itself or pgimaged's own marked leftover) with no cluster at any depth
+// below it. Diagnostics point at data_dir.
+func (n *Node) ValidateDataDir() hcl.Diagnostics {
+	dir := n.Config.DataDir
+	if dir == "" {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	at := func(summary, detail string) {
+		r := n.Config.RangeOf("data_dir")
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r})
+	}
+	above, err := pg.ClusterAbove(dir)
+	if err != nil {
+		at("Unusable data directory", err.Error())
+		return diags
+	}
+	if above != "" {
+		at("Data directory inside another cluster",
+			fmt.Sprintf("data_dir %s lies inside the data directory of the cluster in %s: every base backup of that cluster would copy it, and removing that cluster would remove it. Choose a directory outside it.", dir, above))
+		return diags
+	}
+	if pg.HasCluster(dir) || n.Incomplete() {
+		return diags
+	}
+	below, _, err := pg.ClusterBelow(dir)
+	if err == nil && below != "" {
+		at("Data directory holds another cluster",
+			fmt.Sprintf("data_dir %s holds the PostgreSQL cluster in %s: pgimaged would have to fill a directory with another cluster in it, and refuses to. data_dir must name the cluster's own directory, or an empty or missing one.", dir, below))
+	}
+	return diags
 }

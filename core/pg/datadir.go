@@ -11,7 +11,8 @@ import (
 
 // IsEmptyDir reports whether dir exists and whether it has no entries at all. A directory that
 // does not exist is empty (empty true, exists false). Hidden files and lost+found count as
-// entries: initdb and pg_basebackup refuse a directory holding them, so pgimaged must empty it.
+// entries: initdb and pg_basebackup refuse a directory holding them, and pgimaged refuses one it
+// did not fill itself.
 func IsEmptyDir(dir string) (empty bool, exists bool, err error) {
 	f, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -82,4 +83,67 @@ func EmptyDir(dir string) error {
 		}
 	}
 	return nil
+}
+
+// ClusterAbove returns the nearest directory above dir (dir itself excluded) that holds a
+// PostgreSQL cluster (see [HasCluster]), or "" when none does. A data directory inside another
+// cluster's would be copied along by every base backup of that cluster and removed with it.
+// dir is made absolute first; symbolic links are not resolved.
+func ClusterAbove(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("while resolving data directory %q: %w", dir, err)
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		if HasCluster(p) {
+			return p, nil
+		}
+		if p == filepath.Dir(p) {
+			return "", nil
+		}
+	}
+}
+
+// maxScan bounds how many directories [ClusterBelow] looks at.
+const maxScan = 100000
+
+// ClusterBelow returns the first directory strictly below dir that holds a PostgreSQL cluster
+// (see [HasCluster]), or "" when none does. Symbolic links are not followed and directories
+// that cannot be read are passed over. The walk stops after maxScan directories; complete is
+// false then (nothing found within the bound, which is not proof that nothing is there).
+func ClusterBelow(dir string) (found string, complete bool, err error) {
+	root := filepath.Clean(dir)
+	seen := 0
+	complete = true
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, werr error) error {
+		if werr != nil {
+			if p == root {
+				return werr
+			}
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if p != root && HasCluster(p) {
+			found = p
+			return filepath.SkipAll
+		}
+		seen++
+		if seen > maxScan {
+			complete = false
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", true, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("while looking for clusters below %q: %w", dir, err)
+	}
+	return found, complete, nil
 }

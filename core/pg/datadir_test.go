@@ -228,3 +228,73 @@ func mustMkdir(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// cluster puts a PostgreSQL 15 PG_VERSION and pg_control into dir.
+func cluster(t *testing.T, dir string) {
+	t.Helper()
+	mustMkdir(t, filepath.Join(dir, "global"))
+	mustWrite(t, filepath.Join(dir, "PG_VERSION"), "15\n")
+	mustWrite(t, filepath.Join(dir, "global", "pg_control"), readFile(t, "testdata/pg15-cluster/global/pg_control"))
+}
+
+func TestClusterAboveAndBelow(t *testing.T) {
+	cases := []struct {
+		name         string
+		setup        func(t *testing.T, root string) (dir string)
+		above, below string // relative to root; "" for none
+	}{
+		{"nothing anywhere", func(t *testing.T, root string) string {
+			mustMkdir(t, filepath.Join(root, "a", "b"))
+			return filepath.Join(root, "a")
+		}, "", ""},
+		{"missing directory", func(t *testing.T, root string) string { return filepath.Join(root, "nope") }, "", ""},
+		{"the directory itself is a cluster", func(t *testing.T, root string) string {
+			cluster(t, filepath.Join(root, "data"))
+			return filepath.Join(root, "data")
+		}, "", ""},
+		{"inside a cluster, not yet created", func(t *testing.T, root string) string {
+			cluster(t, filepath.Join(root, "main"))
+			return filepath.Join(root, "main", "x", "y")
+		}, "main", ""},
+		{"a cluster three levels below", func(t *testing.T, root string) string {
+			cluster(t, filepath.Join(root, "srv", "pg", "15", "main"))
+			mustWrite(t, filepath.Join(root, "srv", "notes.txt"), "operator")
+			return filepath.Join(root, "srv")
+		}, "", "srv/pg/15/main"},
+		{"a link to a cluster is not followed", func(t *testing.T, root string) string {
+			cluster(t, filepath.Join(root, "main"))
+			mustMkdir(t, filepath.Join(root, "d"))
+			if err := os.Symlink(filepath.Join(root, "main"), filepath.Join(root, "d", "link")); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(root, "d")
+		}, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			dir := tc.setup(t, root)
+			rel := func(p string) string {
+				if p == "" {
+					return ""
+				}
+				r, _ := filepath.Rel(root, p)
+				return r
+			}
+			above, err := pg.ClusterAbove(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel(above) != tc.above {
+				t.Errorf("ClusterAbove = %q, want %q", rel(above), tc.above)
+			}
+			below, complete, err := pg.ClusterBelow(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel(below) != tc.below || !complete {
+				t.Errorf("ClusterBelow = %q (complete %v), want %q", rel(below), complete, tc.below)
+			}
+		})
+	}
+}
