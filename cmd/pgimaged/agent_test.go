@@ -630,7 +630,7 @@ func TestAgentBootstrapperKilled(t *testing.T) {
 			return false
 		})
 		t.Logf("%s: another member won initialize %s after %s was killed", b.kind, time.Since(killedAt).Round(100*time.Millisecond), victim)
-		st := waitCluster(t, nodes[rest[0]], restAgents, rest...)
+		waitCluster(t, nodes[rest[0]], restAgents, rest...)
 		checkOneBootstrap(t, 0, restAgents...)
 
 		// The killed node left a half-made cluster behind its marker.
@@ -647,7 +647,7 @@ func TestAgentBootstrapperKilled(t *testing.T) {
 		// Restarted, it removes the half-made cluster and clones a replica.
 		again := n.start(t)
 		stopAllAtCleanup(t, again)
-		st = waitCluster(t, nodes[rest[0]], append(restAgents, again), "node1", "node2", "node3")
+		st := waitCluster(t, nodes[rest[0]], append(restAgents, again), "node1", "node2", "node3")
 		if m, _ := st.member(victim); m.Role != "replica" {
 			t.Errorf("the restarted %s is %s, want replica", victim, m.Role)
 		}

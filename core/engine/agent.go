@@ -6,22 +6,21 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
 
-// ErrForeignCluster: the data directory holds a cluster whose system identifier differs from the
+// ErrForeignCluster means the data directory holds a cluster whose system identifier differs from the
 // one the DCS records for this scope. pgimaged refuses to touch it.
 var ErrForeignCluster = errors.New("data directory belongs to another cluster")
 
-// ErrRefused: the data directory holds a cluster pgimaged cannot safely start or change (for
+// ErrRefused means the data directory holds a cluster pgimaged cannot safely start or change (for
 // example a damaged pg_control).
 var ErrRefused = errors.New("pgimaged refuses the data directory")
 
@@ -64,7 +63,7 @@ type Agent struct {
 func (a *Agent) Run(ctx context.Context) error {
 	log := a.Node.logger()
 	if a.LoopWait <= 0 {
-		a.LoopWait = 10 * time.Second
+		a.LoopWait = config.DefaultLoopWait // an Agent built without a configuration's loop_wait
 	}
 	srv, err := a.Node.server()
 	if err != nil {
@@ -542,16 +541,6 @@ func (a *Agent) releaseInitialize(ctx context.Context) bool {
 	return false
 }
 
-func hasStandbySignal(dir string) bool {
-	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err == nil {
-		return true
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "recovery.conf")); err == nil {
-		return standbyModeOn(string(b))
-	}
-	return false
-}
-
 // bootstrap races for initialize and, if this node wins, bootstraps while holding it. Losing the
 // DCS session during the bootstrap cancels it: a node never bootstraps without the key. Every
 // failure releases initialize.
@@ -771,23 +760,11 @@ func (n *Node) ConnURL() string {
 	if port == 0 {
 		port = 5432
 	}
-	host := hosts
-	if i := indexByte(hosts, ','); i >= 0 {
-		host = hosts[:i]
-	}
+	host, _, _ := strings.Cut(hosts, ",")
 	if host == "*" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
 	return "postgres://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/postgres"
-}
-
-func indexByte(s string, c byte) int {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // publish writes the member key. Failures are logged; the next cycle publishes again.

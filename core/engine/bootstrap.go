@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
@@ -221,40 +218,6 @@ func (n *Node) applyBootstrapRecovery(m *config.Method, res sdk.Result) (bool, e
 			return false, err
 		}
 	}
-	return endingRecovery(dir), nil
-}
-
-// endingRecovery reports whether the cluster in dir will start a recovery that ends in a
-// promotion (recovery.signal, or a recovery.conf without standby_mode), as opposed to none or
-// a standby.
-func endingRecovery(dir string) bool {
-	if _, err := os.Stat(filepath.Join(dir, "standby.signal")); err == nil {
-		return false
-	}
-	if _, err := os.Stat(filepath.Join(dir, "recovery.signal")); err == nil {
-		return true
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "recovery.conf")); err == nil {
-		return !standbyModeOn(string(b))
-	}
-	return false
-}
-
-// standbyModeOn reports whether a recovery.conf sets standby_mode on.
-func standbyModeOn(conf string) bool {
-	for _, line := range strings.Split(conf, "\n") {
-		line = strings.TrimSpace(line)
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(strings.ToLower(k)) != "standby_mode" {
-			continue
-		}
-		switch strings.ToLower(strings.Trim(strings.TrimSpace(v), "'\"")) {
-		case "on", "true", "yes", "1":
-			return true
-		}
-	}
-	return false
+	_, ending := pg.RecoveryMode(dir)
+	return ending, nil
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/pg"
 )
 
-// ErrSystemIDMismatch: the cloned data directory belongs to another cluster than expected.
+// ErrSystemIDMismatch means the cloned data directory belongs to another cluster than expected.
 var ErrSystemIDMismatch = errors.New("system identifier mismatch")
 
 // CloneOptions adjusts a clone.

@@ -102,8 +102,6 @@ func (s *sim) prefixOf(a, b simDir) bool {
 
 func (s *sim) cluster() dcs.Cluster { return s.mem.Snapshot() }
 
-func (s *sim) clusterSysid() string { return s.cluster().SystemIdentifier() }
-
 // fail reports a broken invariant.
 func (s *sim) fail(format string, args ...any) {
 	s.t.Helper()

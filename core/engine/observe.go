@@ -29,8 +29,7 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 	case pg.HasCluster(dir):
 		obs.DataDir = DirCluster
 		obs.Control, obs.ControlError = pg.ReadControlData(dir)
-		obs.Standby = hasStandbySignal(dir)
-		obs.EndingRecovery = endingRecovery(dir)
+		obs.Standby, obs.EndingRecovery = pg.RecoveryMode(dir)
 		_, err := os.Stat(filepath.Join(dir, "backup_label"))
 		obs.BackupLabel = err == nil
 		obs.NeedsReinit = n.MarkedNeedsReinit()

@@ -105,9 +105,8 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			})
 			continue
 		}
-		if err, ok := failed[name]; ok {
-			_ = err
-			continue
+		if _, ok := failed[name]; ok {
+			continue // its launch failure is already reported
 		}
 		inst, ok := instances[name]
 		if !ok {

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// ErrLocked: another pgimaged works on the data directory (see [LockDataDir]).
+// ErrLocked means another pgimaged works on the data directory (see [LockDataDir]).
 var ErrLocked = errors.New("the data directory is in use by another pgimaged")
 
 // LockPath is the lock file of a data directory: .<base>.pgimaged-lock beside it.

@@ -142,15 +142,28 @@ func RemoveRecovery(dir string) error {
 	return nil
 }
 
-// HasRecovery reports whether the cluster in dir will start in recovery: recovery.conf,
-// recovery.signal or standby.signal is present.
-func HasRecovery(dir string) bool {
-	for _, n := range []string{"recovery.conf", "recovery.signal", "standby.signal"} {
-		if _, err := os.Lstat(filepath.Join(dir, n)); err == nil {
-			return true
+// RecoveryMode tells how the cluster in dir starts: as a standby (standby.signal, or a
+// recovery.conf with standby_mode on), in a recovery that ends in a promotion (recovery.signal,
+// or a recovery.conf without standby_mode), or neither.
+func RecoveryMode(dir string) (standby, ending bool) {
+	if _, err := os.Lstat(filepath.Join(dir, "standby.signal")); err == nil {
+		return true, false
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "recovery.signal")); err == nil {
+		return false, true
+	}
+	lines, ok, err := readLines(filepath.Join(dir, "recovery.conf"))
+	if !ok || err != nil {
+		return false, ok
+	}
+	for _, line := range lines {
+		if name, value, ok := parseConfLine(line); ok && name == "standby_mode" {
+			if on, err := sdk.ParseBool(value); err == nil && on {
+				return true, false
+			}
 		}
 	}
-	return false
+	return false, true
 }
 
 func removeFiles(dir string, names ...string) error {

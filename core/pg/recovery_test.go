@@ -128,15 +128,15 @@ func TestRemoveRecovery(t *testing.T) {
 	for _, f := range []string{"recovery.conf", "recovery.signal"} {
 		mustWrite(t, filepath.Join(dir, f), "")
 	}
-	if !pg.HasRecovery(dir) {
-		t.Fatal("HasRecovery = false with standby.signal present")
+	if standby, ending := pg.RecoveryMode(dir); !standby && !ending {
+		t.Fatal("no recovery with recovery.conf and recovery.signal present")
 	}
 
 	if err := pg.RemoveRecovery(dir); err != nil {
 		t.Fatal(err)
 	}
-	if pg.HasRecovery(dir) {
-		t.Error("HasRecovery = true after RemoveRecovery")
+	if standby, ending := pg.RecoveryMode(dir); standby || ending {
+		t.Error("recovery left after RemoveRecovery")
 	}
 	for _, f := range []string{"recovery.conf", "recovery.signal", "standby.signal", pg.RecoveryFile} {
 		if exists(filepath.Join(dir, f)) {

@@ -276,8 +276,8 @@ func TestPointInTimeRecoveryPromotes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !pg.HasRecovery(restored) {
-		t.Fatal("HasRecovery = false after WriteRecovery")
+	if standby, ending := pg.RecoveryMode(restored); !standby && !ending {
+		t.Fatal("no recovery after WriteRecovery")
 	}
 
 	s := newServer(t, restored, port, primary.Superuser)
@@ -299,7 +299,7 @@ func TestPointInTimeRecoveryPromotes(t *testing.T) {
 	if ids != "42" {
 		t.Errorf("rows after recovery to the restore point: %q, want 42 only", ids)
 	}
-	if pg.HasRecovery(restored) {
+	if standby, ending := pg.RecoveryMode(restored); standby || ending {
 		t.Error("the signal file is still there after promotion")
 	}
 }

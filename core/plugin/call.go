@@ -13,7 +13,7 @@ import (
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
-// ErrTimeout: the method ran past its timeout and was stopped.
+// ErrTimeout means the method ran past its timeout and was stopped.
 var ErrTimeout = errors.New("method timed out")
 
 // KillGrace is how long a plugin has to end a cancelled call, and the processes it started,

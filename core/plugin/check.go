@@ -43,7 +43,7 @@ type CheckOptions struct {
 	Logger                            hclog.Logger
 }
 
-// SchemaCheck, when set, checks the option schema a plugin describes (for protocols that carry
+// SchemaCheck checks, when set, the option schema a plugin describes (for protocols that carry
 // one); its error fails the "schema" check.
 var SchemaCheck func(sdk.Info) error
 
@@ -191,7 +191,7 @@ func (i *Instance) checkValidate(ctx context.Context, c sdk.Capability) (string,
 	defer cancel()
 	resp, err := i.Client.Validate(cctx, sdk.ValidateRequest{Method: checkMethod, Path: path, Options: badOptions})
 	if err != nil {
-		return "", fmt.Errorf("Validate failed instead of returning diagnostics: %w", i.Failure(err))
+		return "", fmt.Errorf("the Validate call failed instead of returning diagnostics: %w", i.Failure(err))
 	}
 	if i.Exited() {
 		return "", i.Failure(errors.New("the plugin exited after Validate"))

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// ErrNameMismatch: a plugin's file name says one name and the plugin describes itself as another.
+// ErrNameMismatch means a plugin's file name says one name and the plugin describes itself as another.
 var ErrNameMismatch = errors.New("plugin file name does not match the name it describes")
 
 // FileName is the name a plugin's file says, or "" when it is not named pgimaged-plugin-<name>.

@@ -172,7 +172,7 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// ChecksumError: a plugin's executable does not hold what the configuration's pin (Lock empty)
+// ChecksumError reports that a plugin's executable does not hold what the configuration's pin (Lock empty)
 // or the lock file says. It matches [ErrChecksumMismatch].
 type ChecksumError struct {
 	Name, Path string

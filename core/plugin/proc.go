@@ -215,7 +215,7 @@ func walkTree(roots map[int]uint64) (set map[int]proc, ok bool) {
 	return set, true
 }
 
-// ErrSurvivors: processes of a method were still there after being killed.
+// ErrSurvivors means processes of a method were still there after being killed.
 var ErrSurvivors = errors.New("processes of the method survived SIGKILL")
 
 // endWait bounds how long endTree waits for killed processes to go.

@@ -55,7 +55,7 @@ func writeRecord(path string, r record) error {
 	return nil
 }
 
-// ErrRecordInUse: the process record belongs to a pgimaged that still runs.
+// ErrRecordInUse means the process record belongs to a pgimaged that still runs.
 var ErrRecordInUse = errors.New("the process record belongs to a running pgimaged")
 
 // EndRecorded ends what a method run by an earlier pgimaged left running: it reads the process

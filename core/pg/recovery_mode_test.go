@@ -1,4 +1,4 @@
-package engine
+package pg
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestEndingRecovery(t *testing.T) {
+func TestRecoveryMode(t *testing.T) {
 	cases := []struct {
 		name  string
 		files map[string]string
@@ -27,8 +27,8 @@ func TestEndingRecovery(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if got := endingRecovery(dir); got != tc.want {
-				t.Errorf("endingRecovery = %v, want %v", got, tc.want)
+			if _, got := RecoveryMode(dir); got != tc.want {
+				t.Errorf("ending recovery = %v, want %v", got, tc.want)
 			}
 		})
 	}
