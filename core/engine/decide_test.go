@@ -80,6 +80,21 @@ func TestDecide(t *testing.T) {
 			want: engine.ActClean,
 		},
 		{
+			name: "keep_data leftovers of a replica method: the next clone attempt gets them, never adoption",
+			obs:  engine.Observation{Cluster: led("node1", node1), DataDir: engine.DirLeftover, KeepLeftover: true, Source: "node1", Control: clusterDir(pg.DBInProduction, 1, 0x3000000)},
+			want: engine.ActClone,
+		},
+		{
+			name: "keep_data leftovers while no cluster exists: cleaned before a bootstrap",
+			obs:  engine.Observation{Cluster: &dcs.Cluster{}, DataDir: engine.DirLeftover, KeepLeftover: true},
+			want: engine.ActClean,
+		},
+		{
+			name: "keep_data leftovers with a server running in them: stopped first",
+			obs:  engine.Observation{Cluster: led("node1", node1), DataDir: engine.DirLeftover, KeepLeftover: true, Source: "node1", PostgreSQL: engine.PGPrimary},
+			want: engine.ActClean,
+		},
+		{
 			name: "a leftover with a server running in it: stopped, then cleaned",
 			obs:  engine.Observation{Cluster: led("node1", node1), DataDir: engine.DirLeftover, PostgreSQL: engine.PGPrimary},
 			want: engine.ActClean,
