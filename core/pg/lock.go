@@ -44,17 +44,26 @@ func LockDataDir(dataDir, what string) (release func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("while creating the directory of lock file %q: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("while opening lock file %q: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		holder, _ := io.ReadAll(io.LimitReader(f, 4096))
-		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s (lock file %s)", ErrLocked, describeHolder(string(holder)), path)
+	var f *os.File
+	for {
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("while opening lock file %q: %w", path, err)
 		}
-		return nil, fmt.Errorf("while locking %q: %w", path, err)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			holder, _ := io.ReadAll(io.LimitReader(f, 4096))
+			_ = f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%w: %s (lock file %s)", ErrLocked, describeHolder(string(holder)), path)
+			}
+			return nil, fmt.Errorf("while locking %q: %w", path, err)
+		}
+		// The holder removes the file when it lets go: a lock taken on a file that was removed
+		// meanwhile locks nothing, so take it again on the file that is there now.
+		if sameFile(f, path) {
+			break
+		}
+		_ = f.Close()
 	}
 	info := fmt.Sprintf("pid=%d\ncommand=%s\nsince=%s\n", os.Getpid(), lockLine(what), time.Now().UTC().Format(time.RFC3339))
 	if err := f.Truncate(0); err == nil {
@@ -67,12 +76,22 @@ func LockDataDir(dataDir, what string) (release func(), err error) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			// The file stays: removing it would let a process that opened it before the
-			// removal lock the old file while a newer one locks a new file.
-			_ = f.Truncate(0)
+			// Removed while still locked: a process that opened it meanwhile finds, once it
+			// holds its lock, that the path names another file or none, and tries again.
+			_ = os.Remove(path)
 			_ = f.Close()
 		})
 	}, nil
+}
+
+// sameFile reports whether the open file f is still the file at path.
+func sameFile(f *os.File, path string) bool {
+	open, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	now, err := os.Stat(path)
+	return err == nil && os.SameFile(open, now)
 }
 
 // describeHolder turns the lock file's content into "pgimaged pid 123 (pgimaged run) since ...".
