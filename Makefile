@@ -28,8 +28,8 @@ proto:
 	protoc -I sdk/proto \
 	  --go_out=sdk/internal/pluginpb --go_opt=paths=source_relative \
 	  --go-grpc_out=sdk/internal/pluginpb --go-grpc_opt=paths=source_relative \
-	  pgimaged/plugin/v1/plugin.proto
-	mv sdk/internal/pluginpb/pgimaged/plugin/v1/*.go sdk/internal/pluginpb/
+	  pgimaged/plugin/v2/plugin.proto
+	mv sdk/internal/pluginpb/pgimaged/plugin/v2/*.go sdk/internal/pluginpb/
 	rm -rf sdk/internal/pluginpb/pgimaged
 
 vet:

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 
-	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -90,6 +89,7 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 	}
 	info := Info{DescribeResponse: DescribeResponse{
 		Name: r.GetName(), Version: r.GetVersion(), Description: r.GetDescription(), WorksWithoutSource: r.GetWorksWithoutSource(),
+		Schema: schemaFromPB(r.GetSchema()),
 	}}
 	for _, c := range r.GetCapabilities() {
 		info.Capabilities = append(info.Capabilities, Capability(c))
@@ -178,11 +178,11 @@ func drain(ctx context.Context, s eventStream, rep Reporter) (Result, error) {
 				for k, v := range e.Log.GetFields() {
 					kv = append(kv, k, v)
 				}
-				rep.Log(hclog.LevelFromString(e.Log.GetLevel()), e.Log.GetMessage(), kv...)
+				rep.Log(levelFromPB(e.Log.GetLevel()), e.Log.GetMessage(), kv...)
 			}
 		case *pluginpb.Event_Progress:
 			if rep != nil {
-				rep.Progress(Progress{Phase: e.Progress.GetPhase(), Done: e.Progress.GetDone(), Total: e.Progress.GetTotal()})
+				rep.Progress(Progress{Phase: e.Progress.GetPhase(), Done: e.Progress.GetDone(), Total: e.Progress.GetTotal(), Unit: Unit(e.Progress.GetUnit())})
 			}
 		case *pluginpb.Event_Result:
 			r := resultFromPB(e.Result)

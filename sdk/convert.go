@@ -1,13 +1,15 @@
 package sdk
 
 import (
+	"time"
+
 	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
 )
 
 func optionsToPB(os Options) []*pluginpb.Option {
 	out := make([]*pluginpb.Option, 0, len(os))
 	for _, o := range os {
-		out = append(out, &pluginpb.Option{Name: o.Name, Value: o.Value, Flag: o.Flag})
+		out = append(out, &pluginpb.Option{Name: o.Name, Value: o.Value, Flag: o.Flag, List: o.List, Map: o.Map})
 	}
 	return out
 }
@@ -15,7 +17,7 @@ func optionsToPB(os Options) []*pluginpb.Option {
 func optionsFromPB(os []*pluginpb.Option) Options {
 	out := make(Options, 0, len(os))
 	for _, o := range os {
-		out = append(out, Option{Name: o.GetName(), Value: o.GetValue(), Flag: o.GetFlag()})
+		out = append(out, Option{Name: o.GetName(), Value: o.GetValue(), Flag: o.GetFlag(), List: o.GetList(), Map: o.GetMap()})
 	}
 	return out
 }
@@ -102,4 +104,58 @@ func pathFromPB(p pluginpb.Path) Path {
 		return PathClone
 	}
 	return PathUnspecified
+}
+
+func schemaToPB(s Schema) *pluginpb.Schema {
+	out := &pluginpb.Schema{Open: s.Open}
+	for _, o := range s.Options {
+		out.Options = append(out.Options, &pluginpb.OptionSpec{
+			Name: validUTF8(o.Name), Type: pluginpb.OptionType(o.Type), EnumValues: validList(o.EnumValues), Required: o.Required,
+			Default: validUTF8(o.Default), Sensitive: o.Sensitive, Description: validUTF8(o.Description),
+			Aliases: validList(o.Aliases), Refused: validUTF8(o.Refused), Min: o.Min, Max: o.Max,
+			SizeUnit: o.SizeUnit, DurationUnitMs: o.DurationUnit.Milliseconds(), Flag: o.Flag,
+		})
+	}
+	return out
+}
+
+func schemaFromPB(s *pluginpb.Schema) Schema {
+	out := Schema{Open: s.GetOpen()}
+	for _, o := range s.GetOptions() {
+		out.Options = append(out.Options, OptionSpec{
+			Name: o.GetName(), Type: Type(o.GetType()), EnumValues: o.GetEnumValues(), Required: o.GetRequired(),
+			Default: o.GetDefault(), Sensitive: o.GetSensitive(), Description: o.GetDescription(),
+			Aliases: o.GetAliases(), Refused: o.GetRefused(), Min: o.Min, Max: o.Max,
+			SizeUnit: o.GetSizeUnit(), DurationUnit: time.Duration(o.GetDurationUnitMs()) * time.Millisecond, Flag: o.GetFlag(),
+		})
+	}
+	return out
+}
+
+func levelToPB(l Level) pluginpb.Level {
+	switch l {
+	case LevelTrace:
+		return pluginpb.Level_LEVEL_TRACE
+	case LevelDebug:
+		return pluginpb.Level_LEVEL_DEBUG
+	case LevelWarn:
+		return pluginpb.Level_LEVEL_WARN
+	case LevelError:
+		return pluginpb.Level_LEVEL_ERROR
+	}
+	return pluginpb.Level_LEVEL_INFO
+}
+
+func levelFromPB(l pluginpb.Level) Level {
+	switch l {
+	case pluginpb.Level_LEVEL_TRACE:
+		return LevelTrace
+	case pluginpb.Level_LEVEL_DEBUG:
+		return LevelDebug
+	case pluginpb.Level_LEVEL_WARN:
+		return LevelWarn
+	case pluginpb.Level_LEVEL_ERROR:
+		return LevelError
+	}
+	return LevelInfo
 }

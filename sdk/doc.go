@@ -7,7 +7,7 @@
 // calls [Serve] with a value implementing [Plugin]; pgimaged starts it with hashicorp/go-plugin
 // over gRPC (protocol version [ProtocolVersion], mutual TLS), asks it to [Plugin.Describe] itself,
 // and calls it for every method block that names it. The wire protocol is in
-// proto/pgimaged/plugin/v1/plugin.proto, so plugins can be written in other languages too.
+// proto/pgimaged/plugin/v2/plugin.proto, so plugins can be written in other languages too.
 //
 // # What you must implement
 //

@@ -18,7 +18,7 @@ import (
 )
 
 // ProtocolVersion is the version of the plugin protocol this SDK speaks.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // PluginName is the name the method service is dispensed under.
 const PluginName = "method"
@@ -109,11 +109,31 @@ func (s *grpcServer) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &pluginpb.DescribeResponse{Name: validUTF8(d.Name), Version: validUTF8(d.Version), Description: validUTF8(d.Description), WorksWithoutSource: d.WorksWithoutSource}
+	out := &pluginpb.DescribeResponse{Name: validUTF8(d.Name), Version: validUTF8(d.Version), Description: validUTF8(d.Description), WorksWithoutSource: d.WorksWithoutSource, Schema: schemaToPB(d.Schema)}
 	for _, c := range Capabilities(s.impl) {
 		out.Capabilities = append(out.Capabilities, string(c))
 	}
 	return out, nil
+}
+
+// values decodes opts against the plugin's schema.
+func (s *grpcServer) values(ctx context.Context, opts Options) (Values, []Diagnostic, error) {
+	d, err := s.impl.Describe(ctx, DescribeRequest{})
+	if err != nil {
+		return Values{}, nil, err
+	}
+	v, diags := d.Schema.Decode(opts)
+	return v, diags, nil
+}
+
+// decode fills *v for a call that runs: options the schema refuses fail it.
+func (s *grpcServer) decode(ctx context.Context, opts Options, v *Values) error {
+	vals, diags, err := s.values(ctx, opts)
+	if err != nil {
+		return err
+	}
+	*v = vals
+	return CheckDiagnostics(diags)
 }
 
 func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*pluginpb.ValidateResponse, error) {
@@ -121,10 +141,17 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 	if !ok {
 		return &pluginpb.ValidateResponse{}, nil
 	}
-	resp, err := v.Validate(ctx, ValidateRequest{
+	vr := ValidateRequest{
 		Method: req.GetMethod(), Path: pathFromPB(req.GetPath()), Command: req.GetCommand(),
 		NoParams: req.GetNoParams(), Options: optionsFromPB(req.GetOptions()),
-	})
+	}
+	// pgimaged has checked the options against the schema and reports what is wrong with them;
+	// Validate sees the values that are right.
+	var err error
+	if vr.Values, _, err = s.values(ctx, vr.Options); err != nil {
+		return nil, toStatus(err)
+	}
+	resp, err := v.Validate(ctx, vr)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -146,7 +173,11 @@ func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*plug
 		if !ok {
 			return nil, toStatus(ErrNotSupported)
 		}
-		plan, err := p.PlanBootstrap(ctx, bootstrapFromPB(r.Bootstrap))
+		req := bootstrapFromPB(r.Bootstrap)
+		if err := s.decode(ctx, req.Options, &req.Values); err != nil {
+			return nil, toStatus(err)
+		}
+		plan, err := p.PlanBootstrap(ctx, req)
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -156,7 +187,11 @@ func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*plug
 		if !ok {
 			return nil, toStatus(ErrNotSupported)
 		}
-		plan, err := p.PlanClone(ctx, cloneFromPB(r.Clone))
+		req := cloneFromPB(r.Clone)
+		if err := s.decode(ctx, req.Options, &req.Values); err != nil {
+			return nil, toStatus(err)
+		}
+		plan, err := p.PlanClone(ctx, req)
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -171,7 +206,11 @@ func (s *grpcServer) Bootstrap(req *pluginpb.BootstrapRequest, stream pluginpb.M
 		return toStatus(ErrNotSupported)
 	}
 	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
-	res, err := b.Bootstrap(stream.Context(), bootstrapFromPB(req), rep)
+	r := bootstrapFromPB(req)
+	if err := s.decode(stream.Context(), r.Options, &r.Values); err != nil {
+		return toStatus(err)
+	}
+	res, err := b.Bootstrap(stream.Context(), r, rep)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -184,7 +223,11 @@ func (s *grpcServer) Clone(req *pluginpb.CloneRequest, stream pluginpb.Method_Cl
 		return toStatus(ErrNotSupported)
 	}
 	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
-	res, err := c.Clone(stream.Context(), cloneFromPB(req), rep)
+	r := cloneFromPB(req)
+	if err := s.decode(stream.Context(), r.Options, &r.Values); err != nil {
+		return toStatus(err)
+	}
+	res, err := c.Clone(stream.Context(), r, rep)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -213,16 +256,16 @@ func (r *streamReporter) send(ev *pluginpb.Event) error {
 	return r.sendFn(ev)
 }
 
-func (r *streamReporter) Log(level hclog.Level, msg string, keyvals ...any) {
+func (r *streamReporter) Log(level Level, msg string, keyvals ...any) {
 	fields := make(map[string]string, len(keyvals)/2)
 	for i := 0; i+1 < len(keyvals); i += 2 {
 		fields[validUTF8(fmt.Sprint(keyvals[i]))] = validUTF8(fmt.Sprint(keyvals[i+1]))
 	}
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: level.String(), Message: validUTF8(msg), Fields: fields}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: levelToPB(level), Message: validUTF8(msg), Fields: fields}}})
 }
 
 func (r *streamReporter) Progress(p Progress) {
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Progress{Progress: &pluginpb.Progress{Phase: validUTF8(p.Phase), Done: p.Done, Total: p.Total}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Progress{Progress: &pluginpb.Progress{Phase: validUTF8(p.Phase), Done: p.Done, Total: p.Total, Unit: pluginpb.Unit(p.Unit)}}})
 }
 
 // toStatus maps an error to a gRPC status so that the host can tell kinds of failure apart.

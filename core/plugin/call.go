@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -250,4 +252,19 @@ func (i *Instance) endAll() error {
 	_, err2 := endTree(i.roots(), nil)
 	_ = syscall.Kill(-i.pid, syscall.SIGKILL) // the plugin's group: nothing should be left there
 	return errors.Join(err1, err2)
+}
+
+// LogLevel is the hclog level of a plugin's log line.
+func LogLevel(l sdk.Level) hclog.Level {
+	switch l {
+	case sdk.LevelTrace:
+		return hclog.Trace
+	case sdk.LevelDebug:
+		return hclog.Debug
+	case sdk.LevelWarn:
+		return hclog.Warn
+	case sdk.LevelError:
+		return hclog.Error
+	}
+	return hclog.Info
 }

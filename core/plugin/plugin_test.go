@@ -303,18 +303,20 @@ func TestChecksumPin(t *testing.T) {
 }
 
 func TestWrongProtocolVersionRefused(t *testing.T) {
-	t.Setenv("TESTPLUGIN_PROTOCOL", "2")
-	cat := &plugin.Catalog{Dir: testPluginDir(t), StartTimeout: 10 * time.Second}
-	inst, err := cat.Launch(context.Background(), "testplugin")
-	if inst != nil {
-		inst.Kill()
-	}
-	if err == nil {
-		t.Fatal("a plugin speaking protocol 2 was accepted")
-	}
-	msg := err.Error()
-	if !strings.Contains(msg, "2") || !strings.Contains(msg, strconv.Itoa(sdk.ProtocolVersion)) {
-		t.Errorf("error does not name both versions: %v", err)
+	for _, other := range []int{sdk.ProtocolVersion - 1, sdk.ProtocolVersion + 1} {
+		t.Setenv("TESTPLUGIN_PROTOCOL", strconv.Itoa(other))
+		cat := &plugin.Catalog{Dir: testPluginDir(t), StartTimeout: 10 * time.Second}
+		inst, err := cat.Launch(context.Background(), "testplugin")
+		if inst != nil {
+			inst.Kill()
+		}
+		if err == nil {
+			t.Fatalf("a plugin speaking protocol %d was accepted", other)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, strconv.Itoa(other)) || !strings.Contains(msg, strconv.Itoa(sdk.ProtocolVersion)) {
+			t.Errorf("error does not name both versions: %v", err)
+		}
 	}
 }
 

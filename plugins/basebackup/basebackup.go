@@ -66,6 +66,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe names the plugin. It always needs a running source.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:      sdk.Schema{Open: true},
 		Name:        "basebackup",
 		Version:     version,
 		Description: "copies a running member with pg_basebackup",

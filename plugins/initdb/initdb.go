@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -56,6 +54,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe names the plugin.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:      sdk.Schema{Open: true},
 		Name:        "initdb",
 		Version:     version,
 		Description: "creates a new cluster with PostgreSQL's initdb",
@@ -225,7 +224,7 @@ func (p *Plugin) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sd
 		defer f.Close()
 		extra, pwfile = []*os.File{f}, "/dev/fd/3"
 	} else if rep != nil {
-		rep.Log(hclog.Warn, noPasswordWarning)
+		rep.Log(sdk.LevelWarn, noPasswordWarning)
 	}
 	proc := sdk.Process{Argv: argv(initdb, req, pwfile), Env: req.Env, ExtraFiles: extra, Secrets: []string{req.Superuser.Password}}
 	if err := sdk.Run(ctx, proc, rep); err != nil {

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
@@ -288,7 +286,7 @@ type cancelOnStart struct {
 	cancel context.CancelFunc
 }
 
-func (r *cancelOnStart) Log(level hclog.Level, msg string, kv ...any) {
+func (r *cancelOnStart) Log(level sdk.Level, msg string, kv ...any) {
 	r.Recorder.Log(level, msg, kv...)
 	if strings.HasPrefix(msg, "running ") {
 		r.cancel()
@@ -330,7 +328,7 @@ func TestBootstrapWithoutPassword(t *testing.T) {
 	})
 	var warned bool
 	for _, l := range rec.Logs() {
-		warned = warned || (l.Level == hclog.Warn && strings.Contains(l.Message, "no password"))
+		warned = warned || (l.Level == sdk.LevelWarn && strings.Contains(l.Message, "no password"))
 	}
 	if !warned {
 		t.Errorf("no warning about the missing password was logged")

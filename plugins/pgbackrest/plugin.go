@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -37,6 +35,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe says who the plugin is. A restore needs only the repository, not a running member.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:             sdk.Schema{Open: true},
 		Name:               "pgbackrest",
 		Version:            Version,
 		Description:        "restores a replica or a new cluster from a pgBackRest repository",
@@ -288,7 +287,7 @@ func (p *Plugin) wantsStandbyType(ctx context.Context, opts sdk.Options, c sdk.C
 		v, err = serverVersion(ctx, c.BinDir)
 		if err != nil {
 			if r != nil {
-				r.Log(hclog.Warn, "cannot tell the PostgreSQL version; asking pgBackRest for a standby restore", "error", err.Error())
+				r.Log(sdk.LevelWarn, "cannot tell the PostgreSQL version; asking pgBackRest for a standby restore", "error", err.Error())
 			}
 			return true
 		}

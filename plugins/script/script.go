@@ -41,6 +41,7 @@ func New() *Plugin { return &Plugin{} }
 // the method's no_master setting.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:             sdk.Schema{Open: true},
 		Name:               "script",
 		Version:            version,
 		Description:        "runs a user's command as a replica or bootstrap method with Patroni's parameters",

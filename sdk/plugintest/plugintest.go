@@ -50,7 +50,7 @@ func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
 
 // LogLine is one log event a plugin reported.
 type LogLine struct {
-	Level   hclog.Level
+	Level   sdk.Level
 	Message string
 	Fields  map[string]string
 }
@@ -65,7 +65,7 @@ type Recorder struct {
 var _ sdk.Reporter = (*Recorder)(nil)
 
 // Log records a log line.
-func (r *Recorder) Log(level hclog.Level, msg string, kv ...any) {
+func (r *Recorder) Log(level sdk.Level, msg string, kv ...any) {
 	f := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		k, _ := kv[i].(string)

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -48,6 +46,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe names the plugin. It needs no running member: the snapshot is local.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:             sdk.Schema{Open: true},
 		Name:               "copydir",
 		Version:            version,
 		Description:        "clones a replica by copying a local snapshot of a data directory",
@@ -120,7 +119,7 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 	if err != nil {
 		return sdk.Result{}, fmt.Errorf("%w: while measuring snapshot %q: %w", sdk.ErrMethodFailed, snap, err)
 	}
-	rep.Log(hclog.Info, "copying snapshot", "snapshot", snap, "datadir", dst, "bytes", strconv.FormatInt(total, 10))
+	rep.Log(sdk.LevelInfo, "copying snapshot", "snapshot", snap, "datadir", dst, "bytes", strconv.FormatInt(total, 10))
 
 	c := &copier{ctx: ctx, rep: rep, total: total}
 	c.report(true)
@@ -142,7 +141,7 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 			return sdk.Result{}, fmt.Errorf("%w: %s changed while snapshot %q was copied; the snapshot is not stable", sdk.ErrMethodFailed, f, snap)
 		}
 	}
-	rep.Log(hclog.Info, "snapshot copied and verified", "bytes", strconv.FormatInt(c.done, 10))
+	rep.Log(sdk.LevelInfo, "snapshot copied and verified", "bytes", strconv.FormatInt(c.done, 10))
 	return sdk.Result{Summary: fmt.Sprintf("copied %d bytes from snapshot %s", c.done, snap)}, nil
 }
 
@@ -329,5 +328,5 @@ func syncPath(path string) error {
 // discard is a Reporter for callers that want no events.
 type discard struct{}
 
-func (discard) Log(hclog.Level, string, ...any) {}
-func (discard) Progress(sdk.Progress)           {}
+func (discard) Log(sdk.Level, string, ...any) {}
+func (discard) Progress(sdk.Progress)         {}

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/pgimaged/pgimaged/sdk"
@@ -21,7 +20,7 @@ import (
 type testPlugin struct{}
 
 func (testPlugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
-	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1"}, nil
+	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1", Schema: sdk.Schema{Open: true}}, nil
 }
 
 func (testPlugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
@@ -35,12 +34,12 @@ func (testPlugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.Vali
 func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporter) (sdk.Result, error) {
 	switch req.Method {
 	case "ok":
-		r.Log(hclog.Info, "hello from testplugin", "datadir", req.Cluster.DataDir)
+		r.Log(sdk.LevelInfo, "hello from testplugin", "datadir", req.Cluster.DataDir)
 		r.Progress(sdk.Progress{Phase: "copy", Done: 5, Total: 10})
 		r.Progress(sdk.Progress{Phase: "copy", Done: 10, Total: 10})
 		return sdk.Result{Summary: "done"}, nil
 	case "panic":
-		r.Log(hclog.Info, "about to panic")
+		r.Log(sdk.LevelInfo, "about to panic")
 		time.Sleep(100 * time.Millisecond)
 		panic("testplugin: deliberate panic in the middle of a clone")
 	case "hang":
@@ -52,7 +51,7 @@ func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporte
 		if f, ok := req.Options.Get("pidfile"); ok {
 			_ = os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())+" "+strconv.Itoa(child.Process.Pid)+"\n"), 0o644)
 		}
-		r.Log(hclog.Info, "hanging")
+		r.Log(sdk.LevelInfo, "hanging")
 		select {}
 	case "childenv":
 		// What a child of the plugin sees of the TLS material pgimaged handed the plugin.
@@ -79,11 +78,11 @@ func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporte
 		if err := cmd.Start(); err != nil {
 			return sdk.Result{}, err
 		}
-		r.Log(hclog.Info, "hanging")
+		r.Log(sdk.LevelInfo, "hanging")
 		select {}
 	case "badutf8":
 		// Output that is not UTF-8, from the plugin and from a child; then success.
-		r.Log(hclog.Info, "plugin says \xff\xfe: \xff\xfe", "field", "\xc3\x28")
+		r.Log(sdk.LevelInfo, "plugin says \xff\xfe: \xff\xfe", "field", "\xc3\x28")
 		r.Progress(sdk.Progress{Phase: "copy \xff", Done: 1, Total: 1})
 		if err := sdk.Run(ctx, sdk.Process{Argv: []string{"printf", `a\377\376b\n\303\050\n`}}, r); err != nil {
 			return sdk.Result{}, err

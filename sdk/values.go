@@ -1,0 +1,139 @@
+package sdk
+
+import (
+	"fmt"
+	"time"
+)
+
+// Values are a request's options decoded against the plugin's [Schema]: typed, under their own
+// names (deprecated aliases resolved), with defaults for those not given. [Serve] fills the
+// Values of every request from the schema Describe returns; tests build them with
+// [Schema.Decode].
+//
+// Reading an option the schema does not name panics: it is a bug in the plugin.
+type Values struct {
+	schema Schema
+	given  map[string]any
+	extra  Options
+}
+
+// Decode checks opts against the schema and returns their typed values, with a diagnostic for
+// every option that is unknown (in a closed schema), refused, mistyped or missing when required,
+// and a warning for every deprecated alias. pgimaged runs the same checks before anything runs,
+// with the configuration's file:line:col.
+func (s Schema) Decode(opts Options) (Values, []Diagnostic) {
+	v := Values{schema: s, given: map[string]any{}}
+	var diags []Diagnostic
+	for _, o := range opts {
+		spec, alias, ok := s.Lookup(o.Name)
+		if !ok {
+			if s.Open {
+				v.extra = append(v.extra, o)
+				continue
+			}
+			diags = append(diags, Errorf(o.Name, "Unknown option", "%s is not an option of this plugin.", o.Name))
+			continue
+		}
+		if alias {
+			diags = append(diags, Diagnostic{Severity: SeverityWarning, Option: o.Name, Summary: "Deprecated option name",
+				Detail: fmt.Sprintf("%s is a deprecated name of %s: write %s.", o.Name, spec.Name, spec.Name)})
+		}
+		if spec.Refused != "" {
+			diags = append(diags, Errorf(o.Name, "Refused option", "%s", spec.Refused))
+			continue
+		}
+		val, err := spec.parse(o)
+		if err != nil {
+			diags = append(diags, Errorf(o.Name, "Invalid option value", "%s", err.Error()))
+			continue
+		}
+		v.given[spec.Name] = val
+	}
+	for _, spec := range s.Options {
+		if _, ok := v.given[spec.Name]; spec.Required && !ok {
+			diags = append(diags, Errorf("", "Missing required option", "%s is required: %s", spec.Name, spec.Description))
+		}
+	}
+	return v, diags
+}
+
+// Has reports whether the option was given in the configuration (under its name or an alias).
+func (v Values) Has(name string) bool {
+	v.spec(name)
+	_, ok := v.given[name]
+	return ok
+}
+
+// Extra returns, in order, the options of an open schema that the schema does not name.
+func (v Values) Extra() Options { return v.extra }
+
+func (v Values) spec(name string) OptionSpec {
+	for _, o := range v.schema.Options {
+		if o.Name == name {
+			return o
+		}
+	}
+	panic(fmt.Sprintf("sdk: option %q is not in the plugin's schema", name))
+}
+
+func (v Values) get(name string, t ...Type) any {
+	spec := v.spec(name)
+	ok := false
+	for _, x := range t {
+		ok = ok || spec.Type == x
+	}
+	if !ok {
+		panic(fmt.Sprintf("sdk: option %q is a %v, not read as a %v", name, spec.Type, t[0]))
+	}
+	if x, ok := v.given[name]; ok {
+		return x
+	}
+	if spec.Default != "" {
+		if x, err := spec.parse(Option{Name: name, Value: spec.Default}); err == nil {
+			return x
+		}
+	}
+	return nil
+}
+
+// String returns a string or enum option, its default, or "".
+func (v Values) String(name string) string {
+	s, _ := v.get(name, TypeString, TypeEnum).(string)
+	return s
+}
+
+// Bool returns a bool option, its default, or false.
+func (v Values) Bool(name string) bool {
+	b, _ := v.get(name, TypeBool).(bool)
+	return b
+}
+
+// Int returns an int option, its default, or 0.
+func (v Values) Int(name string) int64 {
+	n, _ := v.get(name, TypeInt).(int64)
+	return n
+}
+
+// Size returns a size option in bytes, its default, or 0.
+func (v Values) Size(name string) int64 {
+	n, _ := v.get(name, TypeSize).(int64)
+	return n
+}
+
+// Duration returns a duration option, its default, or 0.
+func (v Values) Duration(name string) time.Duration {
+	d, _ := v.get(name, TypeDuration).(time.Duration)
+	return d
+}
+
+// List returns a list option, its default, or nil.
+func (v Values) List(name string) []string {
+	l, _ := v.get(name, TypeList).([]string)
+	return l
+}
+
+// Map returns a map option or nil.
+func (v Values) Map(name string) map[string]string {
+	m, _ := v.get(name, TypeMap).(map[string]string)
+	return m
+}
