@@ -21,7 +21,7 @@ build:
 	done
 	@chmod 0755 $(BIN) $(BIN)/plugins
 
-## proto: regenerate sdk/internal/pluginpb from sdk/proto
+## proto: regenerate sdk/internal/pluginpb from sdk/proto (needs protoc: apt-get install protobuf-compiler)
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
@@ -32,8 +32,11 @@ proto:
 	mv sdk/internal/pluginpb/pgimaged/plugin/v2/*.go sdk/internal/pluginpb/
 	rm -rf sdk/internal/pluginpb/pgimaged
 
+## vet: the main module, the sdk module and the example plugin's module
 vet:
 	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
+	cd examples/plugins/copydir && $(GO) vet ./...
 
 ## test: everything, against real PostgreSQL, pg_basebackup, pgBackRest and etcd.
 ## Under CI=true a missing component fails its test, and any skipped test fails the run.
@@ -41,7 +44,7 @@ test: build vet test-go test-fuzz test-example
 
 test-go:
 	@set -o pipefail; \
-	$(GO) test -count=1 -timeout 60m -v ./... 2>&1 | tee $(TESTLOG) \
+	( $(GO) test -count=1 -timeout 60m -v ./...; a=$$?; cd sdk && $(GO) test -count=1 -timeout 10m -v ./...; b=$$?; exit $$((a | b)) ) 2>&1 | tee $(TESTLOG) \
 	  | grep --line-buffered -E '^(=== RUN|--- (PASS|SKIP)|    --- (PASS|SKIP))' -v ; \
 	status=$${PIPESTATUS[0]}; \
 	passed=$$(grep -cE '^\s*--- PASS' $(TESTLOG)); failed=$$(grep -cE '^\s*--- FAIL' $(TESTLOG)); \
@@ -55,7 +58,7 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzRenderValue$$' -fuzztime 5s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzNesting$$' -fuzztime 5s ./core/config/
-	$(GO) test -run '^$$' -fuzz '^FuzzSplitCommand$$' -fuzztime 5s ./sdk/
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzSplitCommand$$' -fuzztime 5s .
 
 test-example:
 	cd examples/plugins/copydir && $(GO) test -count=1 ./...

@@ -15,28 +15,21 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
+	"github.com/pgimaged/pgimaged/sdk/internal/wire"
 )
 
-// ProtocolVersion is the version of the plugin protocol this SDK speaks.
+// ProtocolVersion is the version of the plugin protocol this SDK speaks
+// (proto/pgimaged/plugin/v2/plugin.proto). pgimaged refuses a plugin that speaks another, and
+// says which versions both speak.
 const ProtocolVersion = 2
 
-// PluginName is the name the method service is dispensed under.
-const PluginName = "method"
-
-// Handshake is the go-plugin handshake between pgimaged and its plugins. The protocol version is
-// negotiated through VersionedPlugins; a plugin and host without a common version refuse each other.
-var Handshake = plugin.HandshakeConfig{
-	MagicCookieKey:   "PGIMAGED_PLUGIN",
-	MagicCookieValue: "replica-imaging",
-}
-
-// ServeConfig adjusts [Serve]. The zero value is what plugins normally want.
-type ServeConfig struct {
-	// Logger for the plugin's own lines; default: hclog JSON on stderr, which pgimaged forwards
-	// into its log tagged with the plugin's name.
-	Logger hclog.Logger
-	// Test, when set, serves in-process for tests (see go-plugin's ServeTestConfig).
-	Test *plugin.ServeTestConfig
+func init() {
+	wire.NewServer = func(impl any, logger hclog.Logger) pluginpb.MethodServer {
+		if logger == nil {
+			logger = hclog.NewNullLogger()
+		}
+		return &grpcServer{impl: impl.(Plugin), logger: logger}
+	}
 }
 
 // Serve runs p as a pgimaged plugin. It is what a plugin's main calls, and returns only when
@@ -46,56 +39,42 @@ type ServeConfig struct {
 // PR_SET_CHILD_SUBREAPER): a process a method starts that loses its parent, for example by a
 // double fork into a session of its own, is re-parented to the plugin rather than to init, so
 // that [Run] and pgimaged find it and end it with the method.
-func Serve(p Plugin, cfgs ...ServeConfig) {
-	var cfg ServeConfig
-	if len(cfgs) > 0 {
-		cfg = cfgs[0]
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Trace, JSONFormat: true})
-	}
-	if cfg.Test == nil {
-		if err := becomeSubreaper(); err != nil {
-			cfg.Logger.Warn("could not become the child subreaper of the method's processes", "error", err)
-		}
+func Serve(p Plugin) {
+	// The plugin's own lines go to stderr as JSON; pgimaged forwards them into its log tagged
+	// with the plugin's name.
+	logger := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Trace, JSONFormat: true})
+	if err := becomeSubreaper(); err != nil {
+		logger.Warn("could not become the child subreaper of the method's processes", "error", err)
 	}
 	var tlsProvider func() (*tls.Config, error)
-	if os.Getenv(PluginTLSEnv) != "" {
+	if os.Getenv(wire.PluginTLSEnv) != "" {
 		tlsProvider = serverTLS
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		TLSProvider:     tlsProvider,
-		HandshakeConfig: Handshake,
+		HandshakeConfig: wire.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: p, Logger: cfg.Logger}},
+			ProtocolVersion: {wire.PluginName: &servePlugin{impl: p, logger: logger}},
 		},
 		GRPCServer: plugin.DefaultGRPCServer,
-		Logger:     cfg.Logger,
-		Test:       cfg.Test,
+		Logger:     logger,
 	})
 }
 
-// GRPCPlugin is the go-plugin glue for the method service: the plugin side serves Impl, the host
-// side gets a [*Client].
-type GRPCPlugin struct {
+// servePlugin is the plugin side of go-plugin's glue (the host side is in sdk/host).
+type servePlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl   Plugin
-	Logger hclog.Logger
+	impl   Plugin
+	logger hclog.Logger
 }
 
-// GRPCServer registers the method service.
-func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	logger := g.Logger
-	if logger == nil {
-		logger = hclog.NewNullLogger()
-	}
-	pluginpb.RegisterMethodServer(s, &grpcServer{impl: g.Impl, logger: logger})
+func (g *servePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginpb.RegisterMethodServer(s, &grpcServer{impl: g.impl, logger: g.logger})
 	return nil
 }
 
-// GRPCClient returns the host's view of the plugin.
-func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return &Client{rpc: pluginpb.NewMethodClient(c)}, nil
+func (g *servePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) {
+	return nil, errors.New("the plugin side has no client")
 }
 
 type grpcServer struct {

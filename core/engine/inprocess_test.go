@@ -12,6 +12,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
@@ -42,7 +43,7 @@ func (p inProcess) Launch(ctx context.Context, name string) (engine.PluginInstan
 }
 
 type inProcessInstance struct {
-	c    *sdk.Client
+	c    *host.Client
 	info sdk.Info
 }
 

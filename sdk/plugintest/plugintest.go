@@ -22,14 +22,15 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
 // Connect serves p over real gRPC inside the test process and returns the host's client for it.
 // The connection is closed when the test ends.
-func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
+func Connect(t testing.TB, p sdk.Plugin) *host.Client {
 	t.Helper()
 	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-		sdk.PluginName: &sdk.GRPCPlugin{Impl: p, Logger: hclog.NewNullLogger()},
+		host.PluginName: &host.GRPCPlugin{Impl: p, Logger: hclog.NewNullLogger()},
 	})
 	t.Cleanup(func() {
 		// Stop the server first: closing the client would also ask it to stop, and two stops
@@ -37,13 +38,13 @@ func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
 		server.Stop()
 		_ = client.Close()
 	})
-	raw, err := client.Dispense(sdk.PluginName)
+	raw, err := client.Dispense(host.PluginName)
 	if err != nil {
 		t.Fatalf("dispensing the plugin: %v", err)
 	}
-	c, ok := raw.(*sdk.Client)
+	c, ok := raw.(*host.Client)
 	if !ok {
-		t.Fatalf("dispensed %T, want *sdk.Client", raw)
+		t.Fatalf("dispensed %T, want *host.Client", raw)
 	}
 	return c
 }
@@ -237,7 +238,7 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 
 // AssertClone runs a clone that must succeed and checks its events; it returns the result and
 // what was reported.
-func AssertClone(t *testing.T, c *sdk.Client, req sdk.CloneRequest) (sdk.Result, *Recorder) {
+func AssertClone(t *testing.T, c *host.Client, req sdk.CloneRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
 	res, err := c.Clone(context.Background(), req, rec)
@@ -249,7 +250,7 @@ func AssertClone(t *testing.T, c *sdk.Client, req sdk.CloneRequest) (sdk.Result,
 }
 
 // AssertBootstrap runs a bootstrap that must succeed and checks its events.
-func AssertBootstrap(t *testing.T, c *sdk.Client, req sdk.BootstrapRequest) (sdk.Result, *Recorder) {
+func AssertBootstrap(t *testing.T, c *host.Client, req sdk.BootstrapRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
 	res, err := c.Bootstrap(context.Background(), req, rec)

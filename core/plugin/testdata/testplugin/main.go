@@ -15,6 +15,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
 type testPlugin struct{}
@@ -113,8 +114,8 @@ func main() {
 	if v := os.Getenv("TESTPLUGIN_PROTOCOL"); v != "" {
 		n, _ := strconv.Atoi(v)
 		goplugin.Serve(&goplugin.ServeConfig{
-			HandshakeConfig:  sdk.Handshake,
-			VersionedPlugins: map[int]goplugin.PluginSet{n: {sdk.PluginName: &sdk.GRPCPlugin{Impl: testPlugin{}}}},
+			HandshakeConfig:  host.Handshake,
+			VersionedPlugins: map[int]goplugin.PluginSet{n: {host.PluginName: &host.GRPCPlugin{Impl: testPlugin{}}}},
 			GRPCServer:       goplugin.DefaultGRPCServer,
 		})
 		return
