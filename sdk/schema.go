@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -172,6 +173,21 @@ func quoteAll(ss []string) []string {
 	return out
 }
 
+// Expected says in words what a value of the option looks like ("one of "fast", "spread"").
+func (o OptionSpec) Expected() string { return o.expect() }
+
+// Canonical returns opts with every deprecated alias renamed to its option's name.
+func (s Schema) Canonical(opts Options) Options {
+	out := make(Options, len(opts))
+	for i, o := range opts {
+		if spec, alias, ok := s.Lookup(o.Name); ok && alias {
+			o.Name = spec.Name
+		}
+		out[i] = o
+	}
+	return out
+}
+
 // parse turns opt into the Go value for o's type: string, bool, int64, int64 bytes,
 // time.Duration, []string, map[string]string.
 func (o OptionSpec) parse(opt Option) (any, error) {
@@ -182,6 +198,9 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		return nil, fmt.Errorf("%s needs a value (%s)", o.Name, o.expect())
 	}
 	bad := func(err error) error {
+		if o.Sensitive {
+			return fmt.Errorf("%s: the value is not %s", o.Name, o.expect())
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w; expected %s", o.Name, err, o.expect())
 		}
@@ -197,7 +216,7 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 	case TypeBool:
 		b, err := ParseBool(opt.Value)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Name, err)
+			return nil, bad(nil)
 		}
 		return b, nil
 	case TypeEnum:
@@ -252,14 +271,14 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 			return nil, bad(err)
 		}
 		if (o.Min != nil && d < time.Duration(*o.Min)*time.Millisecond) || (o.Max != nil && d > time.Duration(*o.Max)*time.Millisecond) {
-			return nil, fmt.Errorf("%s: %s is out of range; expected %s", o.Name, opt.Value, o.expect())
+			return nil, bad(errors.New("out of range"))
 		}
 		return d, nil
 	default:
 		return nil, fmt.Errorf("%s: unknown option type %v", o.Name, o.Type)
 	}
 	if (o.Min != nil && n < *o.Min) || (o.Max != nil && n > *o.Max) {
-		return nil, fmt.Errorf("%s: %s is out of range; expected %s", o.Name, opt.Value, o.expect())
+		return nil, bad(errors.New("out of range"))
 	}
 	return n, nil
 }

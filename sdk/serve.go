@@ -105,13 +105,15 @@ func (s *grpcServer) values(ctx context.Context, opts Options) (Values, []Diagno
 	return v, diags, nil
 }
 
-// decode fills *v for a call that runs: options the schema refuses fail it.
-func (s *grpcServer) decode(ctx context.Context, opts Options, v *Values) error {
-	vals, diags, err := s.values(ctx, opts)
+// decode fills *v for a call that runs and renames deprecated aliases in *opts: options the
+// schema refuses fail it.
+func (s *grpcServer) decode(ctx context.Context, opts *Options, v *Values) error {
+	vals, diags, err := s.values(ctx, *opts)
 	if err != nil {
 		return err
 	}
 	*v = vals
+	*opts = vals.schema.Canonical(*opts)
 	return CheckDiagnostics(diags)
 }
 
@@ -153,7 +155,7 @@ func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*plug
 			return nil, toStatus(ErrNotSupported)
 		}
 		req := bootstrapFromPB(r.Bootstrap)
-		if err := s.decode(ctx, req.Options, &req.Values); err != nil {
+		if err := s.decode(ctx, &req.Options, &req.Values); err != nil {
 			return nil, toStatus(err)
 		}
 		plan, err := p.PlanBootstrap(ctx, req)
@@ -167,7 +169,7 @@ func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*plug
 			return nil, toStatus(ErrNotSupported)
 		}
 		req := cloneFromPB(r.Clone)
-		if err := s.decode(ctx, req.Options, &req.Values); err != nil {
+		if err := s.decode(ctx, &req.Options, &req.Values); err != nil {
 			return nil, toStatus(err)
 		}
 		plan, err := p.PlanClone(ctx, req)
@@ -186,7 +188,7 @@ func (s *grpcServer) Bootstrap(req *pluginpb.BootstrapRequest, stream pluginpb.M
 	}
 	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
 	r := bootstrapFromPB(req)
-	if err := s.decode(stream.Context(), r.Options, &r.Values); err != nil {
+	if err := s.decode(stream.Context(), &r.Options, &r.Values); err != nil {
 		return toStatus(err)
 	}
 	res, err := b.Bootstrap(stream.Context(), r, rep)
@@ -203,7 +205,7 @@ func (s *grpcServer) Clone(req *pluginpb.CloneRequest, stream pluginpb.Method_Cl
 	}
 	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
 	r := cloneFromPB(req)
-	if err := s.decode(stream.Context(), r.Options, &r.Values); err != nil {
+	if err := s.decode(stream.Context(), &r.Options, &r.Values); err != nil {
 		return toStatus(err)
 	}
 	res, err := c.Clone(stream.Context(), r, rep)

@@ -40,10 +40,6 @@ var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 // block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
-// InitdbRefused are the initdb options a configuration may not give: pgimaged sets them itself
-// or they would defeat the bootstrap. "no-sync" is the current spelling of "nosync".
-var InitdbRefused = []string{"pgdata", "nosync", "no-sync", "pwfile", "sync-only", "version"}
-
 // Config is a decoded configuration file.
 //
 // Ranges maps a setting's path to where it was written, for diagnostics raised after
@@ -349,23 +345,4 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 		}
 	}
 	return ""
-}
-
-// RefusedOption reports every option in opts whose name is in refused, at its range in ranges
-// (parallel to opts).
-func RefusedOption(opts sdk.Options, ranges []hcl.Range, refused []string) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	for i, o := range opts {
-		if slices.Contains(refused, o.Name) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Refused option",
-				Detail:   fmt.Sprintf("Option %q cannot be given here: pgimaged sets it itself or it would break the result.", o.Name),
-			})
-			if i < len(ranges) {
-				diags[len(diags)-1].Subject = ranges[i].Ptr()
-			}
-		}
-	}
-	return diags
 }

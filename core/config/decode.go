@@ -548,7 +548,6 @@ func (d *decoder) bootstrap(s *bootstrapSchema) {
 	b := &d.cfg.Bootstrap
 	b.Method = d.nonEmpty(s.Method, "bootstrap.method")
 	b.Initdb, b.InitdbRanges = split(d.options(s.Initdb, "bootstrap.initdb", "list or map", "option", true))
-	d.add(RefusedOption(b.Initdb, b.InitdbRanges, InitdbRefused))
 	b.PostBootstrap = d.nonEmpty(s.PostBootstrap, "bootstrap.post_bootstrap")
 	b.Timeout = d.duration(s.Timeout, "bootstrap.timeout")
 	b.RecoveryTimeout = d.duration(s.RecoveryTimeout, "bootstrap.recovery_timeout")

@@ -68,7 +68,8 @@ func (n *Node) subject(m *config.Method, ref string) *hcl.Range {
 }
 
 // Validate checks the configuration against the plugins that will run it: every method has a
-// plugin with the right capability, and each plugin accepts its options. Problems are
+// plugin with the right capability, its options agree with the plugin's option schema, and the
+// plugin's own Validate (checks across options) accepts them. Problems are
 // diagnostics pointing at the configuration. With paths, only the methods of those paths are
 // checked (a one-shot clone needs no bootstrap method); without, all of them.
 func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics {
@@ -128,6 +129,7 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			})
 			continue
 		}
+		diags = append(diags, m.CheckOptions(inst.Info.Schema, name)...)
 		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: m.Command, NoParams: m.NoParams, Options: m.Options})
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{

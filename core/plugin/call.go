@@ -32,13 +32,16 @@ var (
 // Clone runs a clone on the instance. timeout (0: none) bounds the whole call; when it passes or
 // ctx ends, the plugin is asked to stop and given KillGrace to end its processes, then it is
 // killed with everything it started. Whatever the outcome, Clone returns only once no process
-// the plugin started during the call remains.
+// the plugin started during the call remains. Deprecated option names are sent as the names of
+// their options.
 func (i *Instance) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter, timeout time.Duration) (sdk.Result, error) {
+	req.Options = i.Info.Schema.Canonical(req.Options)
 	return i.call(ctx, timeout, func(ctx context.Context) (sdk.Result, error) { return i.Client.Clone(ctx, req, rep) })
 }
 
 // Bootstrap runs a bootstrap on the instance, with the same timeout and process rules as Clone.
 func (i *Instance) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sdk.Reporter, timeout time.Duration) (sdk.Result, error) {
+	req.Options = i.Info.Schema.Canonical(req.Options)
 	return i.call(ctx, timeout, func(ctx context.Context) (sdk.Result, error) { return i.Client.Bootstrap(ctx, req, rep) })
 }
 

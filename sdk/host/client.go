@@ -225,3 +225,15 @@ func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
 	return &Client{rpc: pluginpb.NewMethodClient(c)}, nil
 }
+
+// NewClient is the host's handle on a plugin served on conn (see [Register]); go-plugin's
+// [GRPCPlugin] makes one for a launched plugin.
+func NewClient(conn grpc.ClientConnInterface) *Client {
+	return &Client{rpc: pluginpb.NewMethodClient(conn)}
+}
+
+// Register serves p's method service on s, for tests that connect to a plugin in-process
+// without go-plugin. logger may be nil.
+func Register(s *grpc.Server, p sdk.Plugin, logger hclog.Logger) {
+	pluginpb.RegisterMethodServer(s, wire.NewServer(p, logger))
+}

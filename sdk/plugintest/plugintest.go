@@ -13,40 +13,63 @@ package plugintest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
-// Connect serves p over real gRPC inside the test process and returns the host's client for it.
-// The connection is closed when the test ends.
+// DebugEnv, set to any value, lets the plugin's own log lines (those it writes with hclog, not
+// those it reports) through to the test's output; by default only warnings and errors are shown,
+// so that `go test -v` stays readable.
+const DebugEnv = "PLUGINTEST_DEBUG"
+
+func logger() hclog.Logger {
+	level := hclog.Warn
+	if os.Getenv(DebugEnv) != "" {
+		level = hclog.Trace
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "plugintest", Output: os.Stderr, Level: level})
+}
+
+// Connect serves p over real gRPC, on a Unix socket inside the test process, and returns the
+// host's client for it (package sdk/host, outside the SDK's compatibility promise: use it for
+// calls). Everything is closed when the test ends.
 func Connect(t testing.TB, p sdk.Plugin) *host.Client {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-		host.PluginName: &host.GRPCPlugin{Impl: p, Logger: hclog.NewNullLogger()},
-	})
-	t.Cleanup(func() {
-		// Stop the server first: closing the client would also ask it to stop, and two stops
-		// at once race inside go-plugin.
-		server.Stop()
-		_ = client.Close()
-	})
-	raw, err := client.Dispense(host.PluginName)
+	dir, err := os.MkdirTemp("", "plugintest-")
 	if err != nil {
-		t.Fatalf("dispensing the plugin: %v", err)
+		t.Fatalf("plugintest: making the socket's directory: %v", err)
 	}
-	c, ok := raw.(*host.Client)
-	if !ok {
-		t.Fatalf("dispensed %T, want *host.Client", raw)
+	sock := filepath.Join(dir, "plugin.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatalf("plugintest: listening on %s: %v", sock, err)
 	}
-	return c
+	server := grpc.NewServer()
+	host.Register(server, p, logger())
+	go func() { _ = server.Serve(ln) }()
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		server.Stop()
+		t.Fatalf("plugintest: connecting to the plugin: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		server.Stop()
+		_ = os.RemoveAll(dir)
+	})
+	return host.NewClient(conn)
 }
 
 // LogLine is one log event a plugin reported.
@@ -127,7 +150,21 @@ type ValidCase struct {
 	Request sdk.ValidateRequest
 }
 
-// Conformance checks that p keeps the sdk contract through real gRPC.
+// Conformance checks that p keeps the sdk contract through real gRPC. Each check is a subtest;
+// a failure is reported at the line that called Conformance. What it checks:
+//
+//   - describe: a name, a version, at least one capability, and a sane schema (see [CheckSchema]).
+//   - validate-accepts/NAME: each ValidOptions case passes the schema and Validate without errors.
+//   - validate-refuses/NAME: each InvalidOptions case gets an error, from the schema (as pgimaged
+//     checks it) or from Validate, about the case's Option when it names one.
+//   - clone-cancelled, bootstrap-cancelled: a call whose context is already cancelled returns
+//     context.Canceled (for each capability the plugin has).
+//   - clone-without-source: a plugin that does not work without a source returns sdk.ErrNoSource
+//     for an empty connection string.
+//   - clone-unsupported, bootstrap-unsupported: a call the plugin does not implement returns
+//     sdk.ErrNotSupported.
+//   - clone, bootstrap: the Suite's request succeeds, its events are sane (see [AssertClone]),
+//     and CheckDataDir accepts what it left.
 func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	t.Helper()
 	c := Connect(t, p)
@@ -137,38 +174,45 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 		t.Fatalf("Describe: %v", err)
 	}
 	t.Run("describe", func(t *testing.T) {
+		t.Helper()
 		if info.Name == "" || info.Version == "" {
 			t.Errorf("Describe must give a name and a version, got %+v", info.DescribeResponse)
 		}
 		if len(info.Capabilities) == 0 {
 			t.Errorf("a plugin must implement sdk.Cloner or sdk.Bootstrapper")
 		}
+		for _, err := range CheckSchema(info.Schema) {
+			t.Errorf("schema: %v", err)
+		}
 	})
+	validate := func(t *testing.T, req sdk.ValidateRequest) []sdk.Diagnostic {
+		t.Helper()
+		_, diags := info.Schema.Decode(req.Options)
+		resp, err := c.Validate(ctx, req)
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return append(diags, resp.Diagnostics...)
+	}
 	for _, tc := range s.ValidOptions {
 		t.Run("validate-accepts/"+tc.Name, func(t *testing.T) {
-			resp, err := c.Validate(ctx, tc.Request)
-			if err != nil {
-				t.Fatalf("Validate: %v", err)
-			}
-			if err := sdk.CheckDiagnostics(resp.Diagnostics); err != nil {
-				t.Errorf("Validate refused a valid configuration: %v", err)
+			t.Helper()
+			if err := sdk.CheckDiagnostics(validate(t, tc.Request)); err != nil {
+				t.Errorf("a valid configuration was refused: %v", err)
 			}
 		})
 	}
 	for _, tc := range s.InvalidOptions {
 		t.Run("validate-refuses/"+tc.Name, func(t *testing.T) {
-			resp, err := c.Validate(ctx, tc.Request)
-			if err != nil {
-				t.Fatalf("Validate: %v", err)
-			}
+			t.Helper()
 			var errs []sdk.Diagnostic
-			for _, d := range resp.Diagnostics {
+			for _, d := range validate(t, tc.Request) {
 				if d.Severity == sdk.SeverityError {
 					errs = append(errs, d)
 				}
 			}
 			if len(errs) == 0 {
-				t.Fatalf("Validate accepted options it must refuse: %+v", tc.Request.Options)
+				t.Fatalf("options that must be refused were accepted: %+v", tc.Request.Options)
 			}
 			if tc.Option == "" {
 				return
@@ -183,6 +227,7 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 	if info.Can(sdk.CapClone) {
 		t.Run("clone-cancelled", func(t *testing.T) {
+			t.Helper()
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
 			dir := t.TempDir()
@@ -193,6 +238,7 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 		})
 		if !info.WorksWithoutSource {
 			t.Run("clone-without-source", func(t *testing.T) {
+				t.Helper()
 				dir := t.TempDir()
 				_, err := c.Clone(ctx, sdk.CloneRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: dir}}, nil)
 				if !errors.Is(err, sdk.ErrNoSource) {
@@ -202,14 +248,27 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 		}
 	} else {
 		t.Run("clone-unsupported", func(t *testing.T) {
+			t.Helper()
 			_, err := c.Clone(ctx, sdk.CloneRequest{Cluster: sdk.Cluster{DataDir: t.TempDir()}}, nil)
 			if !errors.Is(err, sdk.ErrNotSupported) {
 				t.Errorf("Clone on a plugin without sdk.Cloner returned %v, want sdk.ErrNotSupported", err)
 			}
 		})
 	}
-	if !info.Can(sdk.CapBootstrap) {
+	if info.Can(sdk.CapBootstrap) {
+		t.Run("bootstrap-cancelled", func(t *testing.T) {
+			t.Helper()
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			dir := t.TempDir()
+			_, err := c.Bootstrap(cctx, sdk.BootstrapRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: dir}}, nil)
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Bootstrap with a cancelled context returned %v, want context.Canceled", err)
+			}
+		})
+	} else {
 		t.Run("bootstrap-unsupported", func(t *testing.T) {
+			t.Helper()
 			_, err := c.Bootstrap(ctx, sdk.BootstrapRequest{Cluster: sdk.Cluster{DataDir: t.TempDir()}}, nil)
 			if !errors.Is(err, sdk.ErrNotSupported) {
 				t.Errorf("Bootstrap on a plugin without sdk.Bootstrapper returned %v, want sdk.ErrNotSupported", err)
@@ -218,6 +277,7 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 	if s.Clone != nil {
 		t.Run("clone", func(t *testing.T) {
+			t.Helper()
 			req := s.Clone(t)
 			AssertClone(t, c, req)
 			if s.CheckDataDir != nil {
@@ -227,6 +287,7 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 	if s.Bootstrap != nil {
 		t.Run("bootstrap", func(t *testing.T) {
+			t.Helper()
 			req := s.Bootstrap(t)
 			AssertBootstrap(t, c, req)
 			if s.CheckDataDir != nil {
@@ -236,8 +297,43 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 }
 
-// AssertClone runs a clone that must succeed and checks its events; it returns the result and
-// what was reported.
+// CheckSchema lists what is wrong with a plugin's option schema: options without a name or
+// named twice (or as another's alias), an enum without values, a default that its own type
+// refuses, bounds on a type that has none, a required option that is refused or has a default.
+func CheckSchema(s sdk.Schema) []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, o := range s.Options {
+		for _, n := range append([]string{o.Name}, o.Aliases...) {
+			if err := sdk.CheckName(n); err != nil {
+				errs = append(errs, err)
+			}
+			if seen[n] {
+				errs = append(errs, fmt.Errorf("%q is named twice", n))
+			}
+			seen[n] = true
+		}
+		if o.Type == sdk.TypeEnum && len(o.EnumValues) == 0 {
+			errs = append(errs, fmt.Errorf("%s: an enum without values", o.Name))
+		}
+		if o.Default != "" && o.Refused == "" {
+			if err := o.Check(sdk.Option{Name: o.Name, Value: o.Default}); err != nil {
+				errs = append(errs, fmt.Errorf("%s: its default does not pass its own type: %v", o.Name, err))
+			}
+		}
+		if (o.Min != nil || o.Max != nil) && o.Type != sdk.TypeInt && o.Type != sdk.TypeSize && o.Type != sdk.TypeDuration {
+			errs = append(errs, fmt.Errorf("%s: bounds on a %v", o.Name, o.Type))
+		}
+		if o.Required && (o.Refused != "" || o.Default != "") {
+			errs = append(errs, fmt.Errorf("%s: required, yet refused or with a default", o.Name))
+		}
+	}
+	return errs
+}
+
+// AssertClone runs a clone that must succeed and checks its events: progress is never negative
+// nor beyond its total, its unit is known (percent counts to 100), and no log line holds a
+// password from the request's PGPASSFILE. It returns the result and what was reported.
 func AssertClone(t *testing.T, c *host.Client, req sdk.CloneRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
@@ -249,7 +345,8 @@ func AssertClone(t *testing.T, c *host.Client, req sdk.CloneRequest) (sdk.Result
 	return res, rec
 }
 
-// AssertBootstrap runs a bootstrap that must succeed and checks its events.
+// AssertBootstrap runs a bootstrap that must succeed and checks its events as AssertClone does,
+// and that no log line holds the superuser's password.
 func AssertBootstrap(t *testing.T, c *host.Client, req sdk.BootstrapRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
@@ -286,6 +383,12 @@ func containsSecret(s, secret string) bool {
 func checkEvents(t *testing.T, rec *Recorder, env map[string]string) {
 	t.Helper()
 	for _, p := range rec.ProgressEvents() {
+		if p.Unit < sdk.UnitBytes || p.Unit > sdk.UnitPercent {
+			t.Errorf("progress in an unknown unit: %+v", p)
+		}
+		if p.Unit == sdk.UnitPercent && (p.Total != 100 || p.Done > 100) {
+			t.Errorf("progress in percent must count Done of Total 100: %+v", p)
+		}
 		if p.Done < 0 || p.Total < 0 {
 			t.Errorf("progress with negative numbers: %+v", p)
 		}
