@@ -127,10 +127,18 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 		NoParams: req.GetNoParams(), Options: optionsFromPB(req.GetOptions()),
 	}
 	// pgimaged has checked the options against the schema and reports what is wrong with them;
-	// Validate sees the values that are right.
+	// Validate sees the values that are right, and what it says about an option the schema
+	// already refuses is dropped, so that each mistake is reported once.
 	var err error
-	if vr.Values, _, err = s.values(ctx, vr.Options); err != nil {
+	var schemaDiags []Diagnostic
+	if vr.Values, schemaDiags, err = s.values(ctx, vr.Options); err != nil {
 		return nil, toStatus(err)
+	}
+	refused := map[string]bool{}
+	for _, d := range schemaDiags {
+		if d.Severity == SeverityError && d.Option != "" {
+			refused[d.Option] = true
+		}
 	}
 	resp, err := v.Validate(ctx, vr)
 	if err != nil {
@@ -138,6 +146,9 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 	}
 	out := &pluginpb.ValidateResponse{}
 	for _, d := range resp.Diagnostics {
+		if refused[d.Option] {
+			continue
+		}
 		sev := pluginpb.Diagnostic_SEVERITY_ERROR
 		if d.Severity == SeverityWarning {
 			sev = pluginpb.Diagnostic_SEVERITY_WARNING

@@ -51,7 +51,7 @@ func (s Schema) Decode(opts Options) (Values, []Diagnostic) {
 	}
 	for _, spec := range s.Options {
 		if _, ok := v.given[spec.Name]; spec.Required && !ok {
-			diags = append(diags, Errorf("", "Missing required option", "%s is required: %s", spec.Name, spec.Description))
+			diags = append(diags, Errorf(spec.Name, "Missing required option", "%s is required: %s", spec.Name, spec.Description))
 		}
 	}
 	return v, diags
@@ -72,6 +72,9 @@ func (v Values) spec(name string) OptionSpec {
 		if o.Name == name {
 			return o
 		}
+	}
+	if len(v.schema.Options) == 0 && !v.schema.Open {
+		panic(fmt.Sprintf("sdk: reading option %q from empty Values: a request that does not come through sdk.Serve needs its Values from Schema.Decode", name))
 	}
 	panic(fmt.Sprintf("sdk: option %q is not in the plugin's schema", name))
 }
