@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -121,5 +122,55 @@ func TestValidateRefusedByPluginSchemas(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPluginsShow: `pgimaged plugins show NAME` documents the plugin's options, as text and as
+// JSON, from the schema the plugin describes.
+func TestPluginsShow(t *testing.T) {
+	r := run(t, nil, "plugins", "show", "basebackup", "-plugin-dir", pluginDir(t), "-json")
+	if r.code != 0 {
+		t.Fatalf("plugins show -json: %s", r)
+	}
+	var doc struct {
+		Name    string
+		Options []struct {
+			Name       string
+			Type       string
+			EnumValues []string `json:"enum_values"`
+			Refused    string
+			Min, Max   string
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("plugins show -json printed no JSON: %v\n%s", err, r.stdout)
+	}
+	found := map[string]bool{}
+	for _, o := range doc.Options {
+		found[o.Name] = true
+		switch o.Name {
+		case "checkpoint":
+			if o.Type != "enum" || strings.Join(o.EnumValues, ",") != "fast,spread" {
+				t.Errorf("checkpoint: %+v", o)
+			}
+		case "max-rate":
+			if o.Type != "size" || o.Min != "32kB" || o.Max != "1GB" {
+				t.Errorf("max-rate: %+v", o)
+			}
+		case "pgdata", "wal-method", "format":
+			if o.Refused == "" {
+				t.Errorf("%s is not documented as refused: %+v", o.Name, o)
+			}
+		}
+	}
+	for _, n := range []string{"checkpoint", "max-rate", "pgdata", "wal-method", "format"} {
+		if !found[n] {
+			t.Errorf("option %s is not documented", n)
+		}
+	}
+	r = run(t, nil, "plugins", "show", "initdb", "-plugin-dir", pluginDir(t))
+	if r.code != 0 || !strings.Contains(r.stdout, "data-checksums (bool)") || !strings.Contains(r.stdout, "REFUSED") ||
+		!strings.Contains(r.stdout, "no-sync, nosync:") {
+		t.Errorf("plugins show initdb:\n%s", r)
 	}
 }

@@ -27,6 +27,9 @@ type pluginRow struct {
 }
 
 func runPlugins(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 && args[0] == "show" {
+		return runPluginsShow(ctx, e, args[1:])
+	}
 	var c common
 	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]")
 	c.register(fs, true)
