@@ -157,8 +157,9 @@ type ValidCase struct {
 //   - validate-accepts/NAME: each ValidOptions case passes the schema and Validate without errors.
 //   - validate-refuses/NAME: each InvalidOptions case gets an error, from the schema (as pgimaged
 //     checks it) or from Validate, about the case's Option when it names one.
-//   - clone-cancelled, bootstrap-cancelled: a call whose context is already cancelled returns
-//     context.Canceled (for each capability the plugin has).
+//   - clone-cancelled, bootstrap-cancelled: called with a context already cancelled, the plugin
+//     returns an error wrapping context.Canceled; with the Suite's request and a context cancelled
+//     at the call's first event, it does not succeed (for each capability the plugin has).
 //   - clone-without-source: a plugin that does not work without a source returns sdk.ErrNoSource
 //     for an empty connection string.
 //   - clone-unsupported, bootstrap-unsupported: a call the plugin does not implement returns
@@ -228,13 +229,16 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	if info.Can(sdk.CapClone) {
 		t.Run("clone-cancelled", func(t *testing.T) {
 			t.Helper()
-			cctx, cancel := context.WithCancel(ctx)
-			cancel()
-			dir := t.TempDir()
-			_, err := c.Clone(cctx, sdk.CloneRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: dir}}, nil)
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Clone with a cancelled context returned %v, want context.Canceled", err)
+			req := sdk.CloneRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: t.TempDir()}}
+			if s.Clone != nil {
+				req = s.Clone(t)
 			}
+			req.Values, _ = info.Schema.Decode(req.Options)
+			cloner := p.(sdk.Cloner)
+			checkCancelled(t, "Clone", func(ctx context.Context, rep sdk.Reporter) error {
+				_, err := cloner.Clone(ctx, req, rep)
+				return err
+			}, s.Clone != nil)
 		})
 		if !info.WorksWithoutSource {
 			t.Run("clone-without-source", func(t *testing.T) {
@@ -258,13 +262,16 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	if info.Can(sdk.CapBootstrap) {
 		t.Run("bootstrap-cancelled", func(t *testing.T) {
 			t.Helper()
-			cctx, cancel := context.WithCancel(ctx)
-			cancel()
-			dir := t.TempDir()
-			_, err := c.Bootstrap(cctx, sdk.BootstrapRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: dir}}, nil)
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Bootstrap with a cancelled context returned %v, want context.Canceled", err)
+			req := sdk.BootstrapRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: t.TempDir()}}
+			if s.Bootstrap != nil {
+				req = s.Bootstrap(t)
 			}
+			req.Values, _ = info.Schema.Decode(req.Options)
+			bootstrapper := p.(sdk.Bootstrapper)
+			checkCancelled(t, "Bootstrap", func(ctx context.Context, rep sdk.Reporter) error {
+				_, err := bootstrapper.Bootstrap(ctx, req, rep)
+				return err
+			}, s.Bootstrap != nil)
 		})
 	} else {
 		t.Run("bootstrap-unsupported", func(t *testing.T) {
@@ -295,6 +302,66 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 			}
 		})
 	}
+}
+
+// checkCancelled checks that a call honours its context: called with a context already
+// cancelled, it must fail with context.Canceled; and, when midway is set (the request is one that
+// succeeds), called with a context cancelled at its first progress or log event, it must not
+// succeed. The plugin is called directly, as Serve calls it: through gRPC a cancelled call never
+// reaches it.
+func checkCancelled(t *testing.T, call string, run func(context.Context, sdk.Reporter) error, midway bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := run(ctx, &Recorder{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("%s with a cancelled context returned %v, want an error wrapping context.Canceled", call, err)
+	}
+	if !midway {
+		return
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	rec := &cancelling{cancel: cancel}
+	err := run(ctx, rec)
+	if rec.fired() && err == nil {
+		t.Errorf("%s went on to succeed after its context was cancelled at its first event", call)
+	}
+	if rec.fired() && err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("%s cancelled at its first event returned %v, want an error wrapping context.Canceled", call, err)
+	}
+}
+
+// cancelling is a Recorder that cancels the call at its first event.
+type cancelling struct {
+	Recorder
+	cancel context.CancelFunc
+	once   sync.Once
+	did    bool
+}
+
+func (c *cancelling) fire() {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.did = true
+		c.mu.Unlock()
+		c.cancel()
+	})
+}
+
+func (c *cancelling) fired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.did
+}
+
+func (c *cancelling) Log(level sdk.Level, msg string, kv ...any) {
+	c.Recorder.Log(level, msg, kv...)
+	c.fire()
+}
+
+func (c *cancelling) Progress(p sdk.Progress) {
+	c.Recorder.Progress(p)
+	c.fire()
 }
 
 // CheckSchema lists what is wrong with a plugin's option schema: options without a name or
