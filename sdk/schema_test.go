@@ -146,3 +146,34 @@ func TestValuesPanicOnNamesOutsideTheSchema(t *testing.T) {
 		}()
 	}
 }
+
+func TestValuesInto(t *testing.T) {
+	v, _ := schema.Decode(sdk.Options{{Name: "max-rate", Value: "2M"}, {Name: "verbose", Flag: true}, {Name: "wait", Value: "30s"}})
+	var o struct {
+		Checkpoint string        `option:"checkpoint"`
+		MaxRate    int64         `option:"max-rate"`
+		Verbose    bool          `option:"verbose"`
+		Retries    int           `option:"retries"`
+		Wait       time.Duration `option:"wait"`
+		Hosts      []string      `option:"hosts"`
+		Untagged   string
+	}
+	if err := v.Into(&o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Checkpoint != "spread" || o.MaxRate != 2<<20 || !o.Verbose || o.Retries != 2 || o.Wait != 30*time.Second || o.Hosts != nil {
+		t.Errorf("got %+v", o)
+	}
+	var wrong struct {
+		Verbose string `option:"verbose"`
+	}
+	if err := v.Into(&wrong); err == nil {
+		t.Error("a bool option went into a string field")
+	}
+	var unknown struct {
+		X string `option:"no-such-option"`
+	}
+	if err := v.Into(&unknown); err == nil {
+		t.Error("an option outside the schema was accepted")
+	}
+}

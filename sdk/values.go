@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -139,4 +140,62 @@ func (v Values) List(name string) []string {
 func (v Values) Map(name string) map[string]string {
 	m, _ := v.get(name, TypeMap).(map[string]string)
 	return m
+}
+
+// Into fills the fields of the struct dst points to that carry an `option:"name"` tag, from the
+// option of that name (or its default):
+//
+//	var o struct {
+//		Checkpoint string        `option:"checkpoint"` // string or enum
+//		MaxRate    int64         `option:"max-rate"`   // int, or size in bytes
+//		Verbose    bool          `option:"verbose"`
+//		Wait       time.Duration `option:"wait"`
+//		Hosts      []string      `option:"hosts"`
+//		Labels     map[string]string `option:"labels"`
+//	}
+//	err := req.Values.Into(&o)
+//
+// A tag naming an option the schema lacks, or a field whose Go type does not fit the option's
+// type, is an error.
+func (v Values) Into(dst any) error {
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("sdk: Values.Into needs a pointer to a struct, not %T", dst)
+	}
+	rv = rv.Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Type().Field(i)
+		name, ok := f.Tag.Lookup("option")
+		if !ok {
+			continue
+		}
+		spec, _, known := v.schema.Lookup(name)
+		if !known || spec.Name != name {
+			return fmt.Errorf("sdk: field %s: option %q is not in the plugin's schema", f.Name, name)
+		}
+		fv := rv.Field(i)
+		mismatch := fmt.Errorf("sdk: field %s (%s) cannot hold option %q of type %v", f.Name, f.Type, name, spec.Type)
+		switch {
+		case f.Type == reflect.TypeOf(time.Duration(0)):
+			if spec.Type != TypeDuration {
+				return mismatch
+			}
+			fv.SetInt(int64(v.Duration(name)))
+		case fv.Kind() == reflect.String && (spec.Type == TypeString || spec.Type == TypeEnum):
+			fv.SetString(v.String(name))
+		case fv.Kind() == reflect.Bool && spec.Type == TypeBool:
+			fv.SetBool(v.Bool(name))
+		case fv.CanInt() && spec.Type == TypeInt:
+			fv.SetInt(v.Int(name))
+		case fv.CanInt() && spec.Type == TypeSize:
+			fv.SetInt(v.Size(name))
+		case f.Type == reflect.TypeOf([]string(nil)) && spec.Type == TypeList:
+			fv.Set(reflect.ValueOf(v.List(name)))
+		case f.Type == reflect.TypeOf(map[string]string(nil)) && spec.Type == TypeMap:
+			fv.Set(reflect.ValueOf(v.Map(name)))
+		default:
+			return mismatch
+		}
+	}
+	return nil
 }
