@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	goplugin "github.com/hashicorp/go-plugin"
-
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/host"
 )
@@ -113,11 +111,7 @@ func treeEnv(req sdk.CloneRequest) map[string]string {
 func main() {
 	if v := os.Getenv("TESTPLUGIN_PROTOCOL"); v != "" {
 		n, _ := strconv.Atoi(v)
-		goplugin.Serve(&goplugin.ServeConfig{
-			HandshakeConfig:  host.Handshake,
-			VersionedPlugins: map[int]goplugin.PluginSet{n: {host.PluginName: &host.GRPCPlugin{Impl: testPlugin{}}}},
-			GRPCServer:       goplugin.DefaultGRPCServer,
-		})
+		host.Serve(testPlugin{}, host.ServeConfig{ProtocolVersion: n})
 		return
 	}
 	if os.Getenv("TESTPLUGIN_STDERR") != "" {
