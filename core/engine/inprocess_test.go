@@ -12,7 +12,6 @@ import (
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/host"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
@@ -43,7 +42,7 @@ func (p inProcess) Launch(ctx context.Context, name string) (engine.PluginInstan
 }
 
 type inProcessInstance struct {
-	c    *host.Client
+	c    plugintest.Client
 	info sdk.Info
 }
 

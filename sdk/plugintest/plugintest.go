@@ -42,10 +42,22 @@ func logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "plugintest", Output: os.Stderr, Level: level})
 }
 
-// Connect serves p over real gRPC, on a Unix socket inside the test process, and returns the
-// host's client for it (package sdk/host, outside the SDK's compatibility promise: use it for
-// calls). Everything is closed when the test ends.
-func Connect(t testing.TB, p sdk.Plugin) *host.Client {
+// Client is pgimaged's view of a plugin connected with [Connect]: every call goes through gRPC,
+// and a call the plugin does not implement fails with sdk.ErrNotSupported.
+type Client interface {
+	sdk.Plugin
+	sdk.Validator
+	sdk.Bootstrapper
+	sdk.Cloner
+	sdk.BootstrapPlanner
+	sdk.ClonePlanner
+	// Info is Describe plus the capabilities the plugin serves.
+	Info(ctx context.Context) (sdk.Info, error)
+}
+
+// Connect serves p over real gRPC, on a Unix socket inside the test process, and returns
+// pgimaged's client for it. Everything is closed when the test ends.
+func Connect(t testing.TB, p sdk.Plugin) Client {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "plugintest-")
 	if err != nil {
@@ -401,7 +413,7 @@ func CheckSchema(s sdk.Schema) []error {
 // AssertClone runs a clone that must succeed and checks its events: progress is never negative
 // nor beyond its total, its unit is known (percent counts to 100), and no log line holds a
 // password from the request's PGPASSFILE. It returns the result and what was reported.
-func AssertClone(t *testing.T, c *host.Client, req sdk.CloneRequest) (sdk.Result, *Recorder) {
+func AssertClone(t *testing.T, c Client, req sdk.CloneRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
 	res, err := c.Clone(context.Background(), req, rec)
@@ -414,7 +426,7 @@ func AssertClone(t *testing.T, c *host.Client, req sdk.CloneRequest) (sdk.Result
 
 // AssertBootstrap runs a bootstrap that must succeed and checks its events as AssertClone does,
 // and that no log line holds the superuser's password.
-func AssertBootstrap(t *testing.T, c *host.Client, req sdk.BootstrapRequest) (sdk.Result, *Recorder) {
+func AssertBootstrap(t *testing.T, c Client, req sdk.BootstrapRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
 	res, err := c.Bootstrap(context.Background(), req, rec)
