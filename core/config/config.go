@@ -149,6 +149,8 @@ type Method struct {
 
 	Options      sdk.Options
 	OptionRanges []hcl.Range
+	// OptionHidden, parallel to Options, marks values read by env() or file(): never shown.
+	OptionHidden []bool
 	// OptionsBody holds the block's attributes that pgimaged does not read itself, as
 	// written, with their ranges, for a plugin's schema to be checked against; nil when the
 	// configuration has no block for the method.

@@ -13,7 +13,8 @@ import (
 // it (pluginName): an unknown option (in a closed schema, with a suggestion), a refused one, a
 // value of the wrong type or outside an enum, a missing required option, and, as a warning, a
 // deprecated alias. Each diagnostic points at the option's place in the configuration; a missing
-// option at the method block. Values of sensitive options are never shown.
+// option at the method block. Values of sensitive options, and values read by env() or file(),
+// are never shown.
 func (m *Method) CheckOptions(s sdk.Schema, pluginName string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	prefix := fmt.Sprintf("Method %q (plugin %s): ", m.Label, pluginName)
@@ -50,6 +51,9 @@ func (m *Method) CheckOptions(s sdk.Schema, pluginName string) hcl.Diagnostics {
 				Detail: prefix + fmt.Sprintf("%q cannot be given: %s.", o.Name, strings.TrimSuffix(spec.Refused, ".")),
 			})
 			continue
+		}
+		if i < len(m.OptionHidden) && m.OptionHidden[i] {
+			spec.Sensitive = true // what env() and file() read is never shown
 		}
 		if err := spec.Check(o); err != nil {
 			diags = append(diags, &hcl.Diagnostic{

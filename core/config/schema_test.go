@@ -107,3 +107,22 @@ func ExampleMethod_CheckOptions() {
 	// Output:
 	// node.hcl:5,3-20: Unknown option: Method "basebackup" (plugin basebackup): "max_rate" is not an option of basebackup. Did you mean "max-rate"? `pgimaged plugins show basebackup` lists its options.
 }
+
+// What env() and file() read is never shown, even in a diagnostic about a wrong value.
+func TestCheckOptionsHidesValuesReadByFunctions(t *testing.T) {
+	t.Setenv("PGIMAGED_TEST_CHECKPOINT", "s3cr3t-checkpoint")
+	src := head + "method \"m\" {\n  checkpoint = env(\"PGIMAGED_TEST_CHECKPOINT\")\n  options = [{ verbose = env(\"PGIMAGED_TEST_CHECKPOINT\") }]\n}\n"
+	cfg, diags := config.Parse("hidden.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatalf("decoding:%s", describe(diags))
+	}
+	got := cfg.Methods["m"].CheckOptions(testSchema, "testplugin")
+	if len(got) < 2 {
+		t.Fatalf("want diagnostics about checkpoint and verbose, got%s", describe(got))
+	}
+	for _, d := range got {
+		if strings.Contains(d.Detail, "s3cr3t-checkpoint") {
+			t.Errorf("a value read by env() is shown: %s", d.Detail)
+		}
+	}
+}

@@ -21,7 +21,7 @@ var ignoreRanges = cmp.Options{
 	cmpopts.IgnoreFields(config.Config{}, "Ranges"),
 	cmpopts.IgnoreFields(config.DCS{}, "DefRange"),
 	cmpopts.IgnoreFields(config.Bootstrap{}, "InitdbRanges"),
-	cmpopts.IgnoreFields(config.Method{}, "OptionRanges", "KeyRanges", "DefRange", "OptionsBody"),
+	cmpopts.IgnoreFields(config.Method{}, "OptionRanges", "OptionHidden", "KeyRanges", "DefRange", "OptionsBody"),
 	cmpopts.IgnoreFields(config.PluginPin{}, "DefRange"),
 }
 
