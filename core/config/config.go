@@ -117,6 +117,7 @@ type Bootstrap struct {
 	Method          string      // defaults to "initdb"
 	Initdb          sdk.Options // long options for initdb, in source order
 	InitdbRanges    []hcl.Range // parallel to Initdb
+	InitdbHidden    []bool      // parallel to Initdb: the value is read by env() or file()
 	PostBootstrap   string
 	Timeout         time.Duration // whole bootstrap method; 0 when not set
 	RecoveryTimeout time.Duration // wait for a promoting recovery to end; defaults to 1h

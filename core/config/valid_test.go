@@ -20,7 +20,7 @@ var ignoreRanges = cmp.Options{
 	cmpopts.IgnoreUnexported(config.Config{}),
 	cmpopts.IgnoreFields(config.Config{}, "Ranges"),
 	cmpopts.IgnoreFields(config.DCS{}, "DefRange"),
-	cmpopts.IgnoreFields(config.Bootstrap{}, "InitdbRanges"),
+	cmpopts.IgnoreFields(config.Bootstrap{}, "InitdbRanges", "InitdbHidden"),
 	cmpopts.IgnoreFields(config.Method{}, "OptionRanges", "OptionHidden", "KeyRanges", "DefRange", "OptionsBody"),
 	cmpopts.IgnoreFields(config.PluginPin{}, "DefRange"),
 }

@@ -28,6 +28,7 @@ func (n *Node) bootstrapMethod() *config.Method {
 	cp := *m
 	cp.Options = append(append(sdk.Options{}, n.Config.Bootstrap.Initdb...), m.Options...)
 	cp.OptionRanges = append(append([]hcl.Range{}, n.Config.Bootstrap.InitdbRanges...), m.OptionRanges...)
+	cp.OptionHidden = append(append([]bool{}, n.Config.Bootstrap.InitdbHidden...), m.OptionHidden...)
 	if _, ok := n.Config.Methods[m.Label]; !ok {
 		cp.DefRange = n.Config.RangeOf("bootstrap.initdb")
 	}
