@@ -53,7 +53,7 @@ func New() *Plugin { return &Plugin{} }
 // backup is used without comparing it with the source's position.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
-		Schema:             sdk.Schema{Open: true},
+		Schema:             schema,
 		Name:               "wale",
 		Version:            Version,
 		Description:        "restores the latest WAL-E or WAL-G base backup (Patroni's wale_restore)",
