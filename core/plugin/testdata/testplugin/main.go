@@ -19,8 +19,16 @@ import (
 type testPlugin struct{}
 
 func (testPlugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
-	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1", Schema: sdk.Schema{Open: true}}, nil
+	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1", Schema: schema}, nil
 }
+
+// schema: the options the test cases give.
+var schema = sdk.Schema{Options: []sdk.OptionSpec{
+	{Name: "bad", Type: sdk.TypeString, Flag: true, Description: "Validate refuses it"},
+	{Name: "pidfile", Type: sdk.TypeString, Description: "where the started processes write their pids"},
+	{Name: "script", Type: sdk.TypeString, Description: "the shell script the tree cases run"},
+	{Name: "marker", Type: sdk.TypeString, Description: "PGIMAGED_TEST_MARKER for the started processes"},
+}}
 
 func (testPlugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
 	var resp sdk.ValidateResponse
