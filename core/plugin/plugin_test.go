@@ -119,6 +119,9 @@ func TestLaunchDescribesAndForwardsLogs(t *testing.T) {
 	if inst.Info.Name != "testplugin" || !inst.Info.Can(sdk.CapClone) || inst.Info.Can(sdk.CapBootstrap) {
 		t.Fatalf("unexpected info %+v", inst.Info)
 	}
+	if spec, _, ok := inst.Info.Schema.Lookup("pidfile"); !ok || spec.Type != sdk.TypeString || spec.Description == "" {
+		t.Errorf("the schema did not come through Describe: %+v", inst.Info.Schema)
+	}
 	rec := &plugintest.Recorder{}
 	res, err := inst.Clone(context.Background(), sdk.CloneRequest{Method: "ok", Cluster: sdk.Cluster{DataDir: "/nonexistent"}}, rec, 0)
 	if err != nil {
@@ -128,10 +131,10 @@ func TestLaunchDescribesAndForwardsLogs(t *testing.T) {
 		t.Errorf("result summary %q", res.Summary)
 	}
 	logsSeen := rec.Logs()
-	if len(logsSeen) != 1 || logsSeen[0].Message != "hello from testplugin" || logsSeen[0].Fields["datadir"] != "/nonexistent" {
+	if len(logsSeen) != 1 || logsSeen[0].Message != "hello from testplugin" || logsSeen[0].Level != sdk.LevelWarn || logsSeen[0].Fields["datadir"] != "/nonexistent" {
 		t.Errorf("log events: %+v", logsSeen)
 	}
-	if p := rec.ProgressEvents(); len(p) != 2 || p[1].Done != 10 || p[1].Total != 10 {
+	if p := rec.ProgressEvents(); len(p) != 2 || p[1].Done != 10 || p[1].Total != 10 || p[1].Unit != sdk.UnitFiles {
 		t.Errorf("progress events: %+v", p)
 	}
 	// go-plugin forwards the plugin's own hclog lines (stderr) into the host log, named after it.

@@ -41,9 +41,9 @@ func (testPlugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.Vali
 func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporter) (sdk.Result, error) {
 	switch req.Method {
 	case "ok":
-		r.Log(sdk.LevelInfo, "hello from testplugin", "datadir", req.Cluster.DataDir)
-		r.Progress(sdk.Progress{Phase: "copy", Done: 5, Total: 10})
-		r.Progress(sdk.Progress{Phase: "copy", Done: 10, Total: 10})
+		r.Log(sdk.LevelWarn, "hello from testplugin", "datadir", req.Cluster.DataDir)
+		r.Progress(sdk.Progress{Phase: "copy", Done: 5, Total: 10, Unit: sdk.UnitFiles})
+		r.Progress(sdk.Progress{Phase: "copy", Done: 10, Total: 10, Unit: sdk.UnitFiles})
 		return sdk.Result{Summary: "done"}, nil
 	case "panic":
 		r.Log(sdk.LevelInfo, "about to panic")
