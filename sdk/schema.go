@@ -74,6 +74,40 @@ type Schema struct {
 	Open    bool
 }
 
+// Check lists what is wrong with the schema itself: options without a name or
+// named twice (or as another's alias), an enum without values, a default that its own type
+// refuses, bounds on a type that has none, a required option that is refused or has a default.
+func (s Schema) Check() []error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, o := range s.Options {
+		for _, n := range append([]string{o.Name}, o.Aliases...) {
+			if err := CheckName(n); err != nil {
+				errs = append(errs, err)
+			}
+			if seen[n] {
+				errs = append(errs, fmt.Errorf("%q is named twice", n))
+			}
+			seen[n] = true
+		}
+		if o.Type == TypeEnum && len(o.EnumValues) == 0 {
+			errs = append(errs, fmt.Errorf("%s: an enum without values", o.Name))
+		}
+		if o.Default != "" && o.Refused == "" {
+			if err := o.Check(Option{Name: o.Name, Value: o.Default}); err != nil {
+				errs = append(errs, fmt.Errorf("%s: its default does not pass its own type: %v", o.Name, err))
+			}
+		}
+		if (o.Min != nil || o.Max != nil) && o.Type != TypeInt && o.Type != TypeSize && o.Type != TypeDuration {
+			errs = append(errs, fmt.Errorf("%s: bounds on a %v", o.Name, o.Type))
+		}
+		if o.Required && (o.Refused != "" || o.Default != "") {
+			errs = append(errs, fmt.Errorf("%s: required, yet refused or with a default", o.Name))
+		}
+	}
+	return errs
+}
+
 // Bound returns a pointer to n, for [OptionSpec.Min] and [OptionSpec.Max].
 func Bound(n int64) *int64 { return &n }
 

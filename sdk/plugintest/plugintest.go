@@ -13,7 +13,6 @@ package plugintest
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -376,39 +375,8 @@ func (c *cancelling) Progress(p sdk.Progress) {
 	c.fire()
 }
 
-// CheckSchema lists what is wrong with a plugin's option schema: options without a name or
-// named twice (or as another's alias), an enum without values, a default that its own type
-// refuses, bounds on a type that has none, a required option that is refused or has a default.
-func CheckSchema(s sdk.Schema) []error {
-	var errs []error
-	seen := map[string]bool{}
-	for _, o := range s.Options {
-		for _, n := range append([]string{o.Name}, o.Aliases...) {
-			if err := sdk.CheckName(n); err != nil {
-				errs = append(errs, err)
-			}
-			if seen[n] {
-				errs = append(errs, fmt.Errorf("%q is named twice", n))
-			}
-			seen[n] = true
-		}
-		if o.Type == sdk.TypeEnum && len(o.EnumValues) == 0 {
-			errs = append(errs, fmt.Errorf("%s: an enum without values", o.Name))
-		}
-		if o.Default != "" && o.Refused == "" {
-			if err := o.Check(sdk.Option{Name: o.Name, Value: o.Default}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: its default does not pass its own type: %v", o.Name, err))
-			}
-		}
-		if (o.Min != nil || o.Max != nil) && o.Type != sdk.TypeInt && o.Type != sdk.TypeSize && o.Type != sdk.TypeDuration {
-			errs = append(errs, fmt.Errorf("%s: bounds on a %v", o.Name, o.Type))
-		}
-		if o.Required && (o.Refused != "" || o.Default != "") {
-			errs = append(errs, fmt.Errorf("%s: required, yet refused or with a default", o.Name))
-		}
-	}
-	return errs
-}
+// CheckSchema lists what is wrong with a plugin's option schema (see sdk.Schema.Check).
+func CheckSchema(s sdk.Schema) []error { return s.Check() }
 
 // AssertClone runs a clone that must succeed and checks its events: progress is never negative
 // nor beyond its total, its unit is known (percent counts to 100), and no log line holds a
