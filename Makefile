@@ -21,15 +21,15 @@ build:
 	done
 	@chmod 0755 $(BIN) $(BIN)/plugins
 
-## proto: regenerate sdk/internal/pluginpb and the barman example's Python stubs from sdk/proto
+## proto: regenerate sdk/internal/pluginpb and the barman example's Python stubs from sdk/proto (needs protoc and grpc_python_plugin: apt-get install protobuf-compiler protobuf-compiler-grpc)
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 	protoc -I sdk/proto \
 	  --go_out=sdk/internal/pluginpb --go_opt=paths=source_relative \
 	  --go-grpc_out=sdk/internal/pluginpb --go-grpc_opt=paths=source_relative \
-	  pgimaged/plugin/v1/plugin.proto
-	mv sdk/internal/pluginpb/pgimaged/plugin/v1/*.go sdk/internal/pluginpb/
+	  pgimaged/plugin/v2/plugin.proto
+	mv sdk/internal/pluginpb/pgimaged/plugin/v2/*.go sdk/internal/pluginpb/
 	rm -rf sdk/internal/pluginpb/pgimaged
 	mkdir -p examples/plugins/barman/gen
 	protoc -I sdk/proto \
@@ -37,8 +37,11 @@ proto:
 	  --grpc_out=examples/plugins/barman/gen --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin \
 	  $(patsubst sdk/proto/%,%,$(wildcard sdk/proto/pgimaged/plugin/v*/plugin.proto))
 
+## vet: the main module, the sdk module and the example plugin's module
 vet:
 	$(GO) vet ./...
+	cd sdk && $(GO) vet ./...
+	cd examples/plugins/copydir && $(GO) vet ./...
 
 ## test: everything, against real PostgreSQL, pg_basebackup, pgBackRest and etcd.
 ## Under CI=true a missing component fails its test, and any skipped test fails the run.
@@ -46,7 +49,7 @@ test: build vet test-go test-fuzz test-example
 
 test-go:
 	@set -o pipefail; \
-	$(GO) test -count=1 -timeout 60m -v ./... 2>&1 | tee $(TESTLOG) \
+	( $(GO) test -count=1 -timeout 60m -v ./...; a=$$?; cd sdk && $(GO) test -count=1 -timeout 10m -v ./...; b=$$?; exit $$((a | b)) ) 2>&1 | tee $(TESTLOG) \
 	  | grep --line-buffered -E '^(=== RUN|--- (PASS|SKIP)|    --- (PASS|SKIP))' -v ; \
 	status=$${PIPESTATUS[0]}; \
 	passed=$$(grep -cE '^\s*--- PASS' $(TESTLOG)); failed=$$(grep -cE '^\s*--- FAIL' $(TESTLOG)); \
@@ -60,7 +63,7 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzRenderValue$$' -fuzztime 5s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzNesting$$' -fuzztime 5s ./core/config/
-	$(GO) test -run '^$$' -fuzz '^FuzzSplitCommand$$' -fuzztime 5s ./sdk/
+	cd sdk && $(GO) test -run '^$$' -fuzz '^FuzzSplitCommand$$' -fuzztime 5s .
 
 test-example:
 	cd examples/plugins/copydir && $(GO) test -count=1 ./...

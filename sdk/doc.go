@@ -7,12 +7,20 @@
 // calls [Serve] with a value implementing [Plugin]; pgimaged starts it with hashicorp/go-plugin
 // over gRPC (protocol version [ProtocolVersion], mutual TLS), asks it to [Plugin.Describe] itself,
 // and calls it for every method block that names it. The wire protocol is in
-// proto/pgimaged/plugin/v1/plugin.proto, so plugins can be written in other languages too.
+// proto/pgimaged/plugin/v2/plugin.proto, so plugins can be written in other languages too.
+//
+// The module github.com/pgimaged/pgimaged/sdk is versioned on its own (v0 until it settles) and
+// needs only go-plugin, gRPC and protobuf. Its README is the plugin author's guide: lifecycle,
+// what a Result means for a clone and a bootstrap, which errors move on to the next method,
+// progress, the option schema and what plugintest checks. Package sdk/host is pgimaged's side
+// of the protocol and outside the compatibility promise; plugins never import it.
 //
 // # What you must implement
 //
-//   - [Plugin]: Describe, returning the plugin's name and version, and whether it can clone
-//     without a running source (WorksWithoutSource, for backup-repository methods).
+//   - [Plugin]: Describe, returning the plugin's name and version, whether it can clone
+//     without a running source (WorksWithoutSource, for backup-repository methods), and the
+//     [Schema] of its options: pgimaged checks every method block against it before anything
+//     runs, and [Serve] hands each call the options decoded against it ([Values]).
 //
 // # What you may implement
 //
@@ -20,8 +28,9 @@
 //     string to the source without a password; PGPASSFILE in the request's Env names a pgpass
 //     file with the credentials. Return [ErrNoSource] when you need a source and have none.
 //   - [Bootstrapper]: create a new cluster in an empty data directory.
-//   - [Validator]: check options before anything runs, so that `pgimaged validate` reports
-//     problems with the configuration's file:line:col. Name the option in [Diagnostic.Option].
+//   - [Validator]: checks across options that the schema cannot express, before anything runs,
+//     so that `pgimaged validate` reports them at the configuration's file:line:col. Name the
+//     option in [Diagnostic.Option].
 //   - [ClonePlanner], [BootstrapPlanner]: say which commands a call would run, for `pgimaged plan`.
 //
 // Capabilities are discovered from the interfaces a plugin implements; pgimaged never adds a
@@ -39,7 +48,8 @@
 // Use [Run] for child processes: it starts them in their own process group, streams their
 // output to pgimaged as log lines with secrets masked, kills the whole group when the call is
 // cancelled or times out, and returns an [*ExitError] with the last output lines on failure.
-// Report progress with [Reporter.Progress]; log with [Reporter.Log].
+// Report progress with [Reporter.Progress] (in a [Unit]: bytes, files or percent); log with
+// [Reporter.Log] at a [Level].
 //
 // A method's processes end with it. [Serve] makes the plugin the child subreaper of what it
 // starts, so that a process that leaves its parent (a double fork, setsid) stays in the plugin's

@@ -15,6 +15,9 @@ type Option struct {
 	Name  string
 	Value string
 	Flag  bool
+	// List and Map hold a list or map value (options of [TypeList] and [TypeMap]); nil otherwise.
+	List []string
+	Map  map[string]string
 }
 
 // String renders the option as a long command-line option: "--name=value" or "--name".

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 )
 
 // Process is a child program a plugin runs: pg_basebackup, a backup tool, a user's script.
@@ -101,7 +99,7 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 		return err
 	}
 	if rep != nil {
-		rep.Log(hclog.Info, "running "+strings.Join(mask.MaskArgv(p.Argv), " "))
+		rep.Log(LevelInfo, "running "+strings.Join(mask.MaskArgv(p.Argv), " "))
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("while starting %s: %w", p.Argv[0], err)
@@ -129,7 +127,7 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 				continue
 			}
 			if rep != nil {
-				rep.Log(hclog.Info, line, "stream", stream)
+				rep.Log(LevelInfo, line, "stream", stream)
 			}
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 
 	"github.com/pgimaged/pgimaged/sdk"
@@ -60,7 +59,7 @@ func (noisyPlugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeR
 }
 
 func (noisyPlugin) Clone(ctx context.Context, _ sdk.CloneRequest, rep sdk.Reporter) (sdk.Result, error) {
-	rep.Log(hclog.Info, "latin-1 \xe9t\xe9", "file", "caf\xe9")
+	rep.Log(sdk.LevelInfo, "latin-1 \xe9t\xe9", "file", "caf\xe9")
 	rep.Progress(sdk.Progress{Phase: "\xff", Done: 1, Total: 1})
 	if err := sdk.Run(ctx, sdk.Process{Argv: []string{"printf", `copied \351t\351\n`}}, rep); err != nil {
 		return sdk.Result{}, err

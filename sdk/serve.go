@@ -15,28 +15,21 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
+	"github.com/pgimaged/pgimaged/sdk/internal/wire"
 )
 
-// ProtocolVersion is the version of the plugin protocol this SDK speaks.
-const ProtocolVersion = 1
+// ProtocolVersion is the version of the plugin protocol this SDK speaks
+// (proto/pgimaged/plugin/v2/plugin.proto). pgimaged refuses a plugin that speaks another, and
+// says which versions both speak.
+const ProtocolVersion = 2
 
-// PluginName is the name the method service is dispensed under.
-const PluginName = "method"
-
-// Handshake is the go-plugin handshake between pgimaged and its plugins. The protocol version is
-// negotiated through VersionedPlugins; a plugin and host without a common version refuse each other.
-var Handshake = plugin.HandshakeConfig{
-	MagicCookieKey:   "PGIMAGED_PLUGIN",
-	MagicCookieValue: "replica-imaging",
-}
-
-// ServeConfig adjusts [Serve]. The zero value is what plugins normally want.
-type ServeConfig struct {
-	// Logger for the plugin's own lines; default: hclog JSON on stderr, which pgimaged forwards
-	// into its log tagged with the plugin's name.
-	Logger hclog.Logger
-	// Test, when set, serves in-process for tests (see go-plugin's ServeTestConfig).
-	Test *plugin.ServeTestConfig
+func init() {
+	wire.NewServer = func(impl any, logger hclog.Logger) pluginpb.MethodServer {
+		if logger == nil {
+			logger = hclog.NewNullLogger()
+		}
+		return &grpcServer{impl: impl.(Plugin), logger: logger}
+	}
 }
 
 // Serve runs p as a pgimaged plugin. It is what a plugin's main calls, and returns only when
@@ -46,56 +39,42 @@ type ServeConfig struct {
 // PR_SET_CHILD_SUBREAPER): a process a method starts that loses its parent, for example by a
 // double fork into a session of its own, is re-parented to the plugin rather than to init, so
 // that [Run] and pgimaged find it and end it with the method.
-func Serve(p Plugin, cfgs ...ServeConfig) {
-	var cfg ServeConfig
-	if len(cfgs) > 0 {
-		cfg = cfgs[0]
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Trace, JSONFormat: true})
-	}
-	if cfg.Test == nil {
-		if err := becomeSubreaper(); err != nil {
-			cfg.Logger.Warn("could not become the child subreaper of the method's processes", "error", err)
-		}
+func Serve(p Plugin) {
+	// The plugin's own lines go to stderr as JSON; pgimaged forwards them into its log tagged
+	// with the plugin's name.
+	logger := hclog.New(&hclog.LoggerOptions{Output: os.Stderr, Level: hclog.Trace, JSONFormat: true})
+	if err := becomeSubreaper(); err != nil {
+		logger.Warn("could not become the child subreaper of the method's processes", "error", err)
 	}
 	var tlsProvider func() (*tls.Config, error)
-	if os.Getenv(PluginTLSEnv) != "" {
+	if os.Getenv(wire.PluginTLSEnv) != "" {
 		tlsProvider = serverTLS
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		TLSProvider:     tlsProvider,
-		HandshakeConfig: Handshake,
+		HandshakeConfig: wire.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {PluginName: &GRPCPlugin{Impl: p, Logger: cfg.Logger}},
+			ProtocolVersion: {wire.PluginName: &servePlugin{impl: p, logger: logger}},
 		},
 		GRPCServer: plugin.DefaultGRPCServer,
-		Logger:     cfg.Logger,
-		Test:       cfg.Test,
+		Logger:     logger,
 	})
 }
 
-// GRPCPlugin is the go-plugin glue for the method service: the plugin side serves Impl, the host
-// side gets a [*Client].
-type GRPCPlugin struct {
+// servePlugin is the plugin side of go-plugin's glue (the host side is in sdk/host).
+type servePlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl   Plugin
-	Logger hclog.Logger
+	impl   Plugin
+	logger hclog.Logger
 }
 
-// GRPCServer registers the method service.
-func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	logger := g.Logger
-	if logger == nil {
-		logger = hclog.NewNullLogger()
-	}
-	pluginpb.RegisterMethodServer(s, &grpcServer{impl: g.Impl, logger: logger})
+func (g *servePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginpb.RegisterMethodServer(s, &grpcServer{impl: g.impl, logger: g.logger})
 	return nil
 }
 
-// GRPCClient returns the host's view of the plugin.
-func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return &Client{rpc: pluginpb.NewMethodClient(c)}, nil
+func (g *servePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) {
+	return nil, errors.New("the plugin side has no client")
 }
 
 type grpcServer struct {
@@ -109,11 +88,33 @@ func (s *grpcServer) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) 
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &pluginpb.DescribeResponse{Name: validUTF8(d.Name), Version: validUTF8(d.Version), Description: validUTF8(d.Description), WorksWithoutSource: d.WorksWithoutSource}
+	out := &pluginpb.DescribeResponse{Name: validUTF8(d.Name), Version: validUTF8(d.Version), Description: validUTF8(d.Description), WorksWithoutSource: d.WorksWithoutSource, Schema: schemaToPB(d.Schema)}
 	for _, c := range Capabilities(s.impl) {
 		out.Capabilities = append(out.Capabilities, string(c))
 	}
 	return out, nil
+}
+
+// values decodes opts against the plugin's schema.
+func (s *grpcServer) values(ctx context.Context, opts Options) (Values, []Diagnostic, error) {
+	d, err := s.impl.Describe(ctx, DescribeRequest{})
+	if err != nil {
+		return Values{}, nil, err
+	}
+	v, diags := d.Schema.Decode(opts)
+	return v, diags, nil
+}
+
+// decode fills *v for a call that runs and renames deprecated aliases in *opts: options the
+// schema refuses fail it.
+func (s *grpcServer) decode(ctx context.Context, opts *Options, v *Values) error {
+	vals, diags, err := s.values(ctx, *opts)
+	if err != nil {
+		return err
+	}
+	*v = vals
+	*opts = vals.schema.Canonical(*opts)
+	return CheckDiagnostics(diags)
 }
 
 func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest) (*pluginpb.ValidateResponse, error) {
@@ -121,15 +122,33 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 	if !ok {
 		return &pluginpb.ValidateResponse{}, nil
 	}
-	resp, err := v.Validate(ctx, ValidateRequest{
+	vr := ValidateRequest{
 		Method: req.GetMethod(), Path: pathFromPB(req.GetPath()), Command: req.GetCommand(),
 		NoParams: req.GetNoParams(), Options: optionsFromPB(req.GetOptions()),
-	})
+	}
+	// pgimaged has checked the options against the schema and reports what is wrong with them;
+	// Validate sees the values that are right, and what it says about an option the schema
+	// already refuses is dropped, so that each mistake is reported once.
+	var err error
+	var schemaDiags []Diagnostic
+	if vr.Values, schemaDiags, err = s.values(ctx, vr.Options); err != nil {
+		return nil, toStatus(err)
+	}
+	refused := map[string]bool{}
+	for _, d := range schemaDiags {
+		if d.Severity == SeverityError && d.Option != "" {
+			refused[d.Option] = true
+		}
+	}
+	resp, err := v.Validate(ctx, vr)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	out := &pluginpb.ValidateResponse{}
 	for _, d := range resp.Diagnostics {
+		if refused[d.Option] {
+			continue
+		}
 		sev := pluginpb.Diagnostic_SEVERITY_ERROR
 		if d.Severity == SeverityWarning {
 			sev = pluginpb.Diagnostic_SEVERITY_WARNING
@@ -146,7 +165,11 @@ func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*plug
 		if !ok {
 			return nil, toStatus(ErrNotSupported)
 		}
-		plan, err := p.PlanBootstrap(ctx, bootstrapFromPB(r.Bootstrap))
+		req := bootstrapFromPB(r.Bootstrap)
+		if err := s.decode(ctx, &req.Options, &req.Values); err != nil {
+			return nil, toStatus(err)
+		}
+		plan, err := p.PlanBootstrap(ctx, req)
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -156,7 +179,11 @@ func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*plug
 		if !ok {
 			return nil, toStatus(ErrNotSupported)
 		}
-		plan, err := p.PlanClone(ctx, cloneFromPB(r.Clone))
+		req := cloneFromPB(r.Clone)
+		if err := s.decode(ctx, &req.Options, &req.Values); err != nil {
+			return nil, toStatus(err)
+		}
+		plan, err := p.PlanClone(ctx, req)
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -171,7 +198,11 @@ func (s *grpcServer) Bootstrap(req *pluginpb.BootstrapRequest, stream pluginpb.M
 		return toStatus(ErrNotSupported)
 	}
 	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
-	res, err := b.Bootstrap(stream.Context(), bootstrapFromPB(req), rep)
+	r := bootstrapFromPB(req)
+	if err := s.decode(stream.Context(), &r.Options, &r.Values); err != nil {
+		return toStatus(err)
+	}
+	res, err := b.Bootstrap(stream.Context(), r, rep)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -184,7 +215,11 @@ func (s *grpcServer) Clone(req *pluginpb.CloneRequest, stream pluginpb.Method_Cl
 		return toStatus(ErrNotSupported)
 	}
 	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
-	res, err := c.Clone(stream.Context(), cloneFromPB(req), rep)
+	r := cloneFromPB(req)
+	if err := s.decode(stream.Context(), &r.Options, &r.Values); err != nil {
+		return toStatus(err)
+	}
+	res, err := c.Clone(stream.Context(), r, rep)
 	if err != nil {
 		return toStatus(err)
 	}
@@ -213,16 +248,16 @@ func (r *streamReporter) send(ev *pluginpb.Event) error {
 	return r.sendFn(ev)
 }
 
-func (r *streamReporter) Log(level hclog.Level, msg string, keyvals ...any) {
+func (r *streamReporter) Log(level Level, msg string, keyvals ...any) {
 	fields := make(map[string]string, len(keyvals)/2)
 	for i := 0; i+1 < len(keyvals); i += 2 {
 		fields[validUTF8(fmt.Sprint(keyvals[i]))] = validUTF8(fmt.Sprint(keyvals[i+1]))
 	}
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: level.String(), Message: validUTF8(msg), Fields: fields}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: levelToPB(level), Message: validUTF8(msg), Fields: fields}}})
 }
 
 func (r *streamReporter) Progress(p Progress) {
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Progress{Progress: &pluginpb.Progress{Phase: validUTF8(p.Phase), Done: p.Done, Total: p.Total}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Progress{Progress: &pluginpb.Progress{Phase: validUTF8(p.Phase), Done: p.Done, Total: p.Total, Unit: pluginpb.Unit(p.Unit)}}})
 }
 
 // toStatus maps an error to a gRPC status so that the host can tell kinds of failure apart.

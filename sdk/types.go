@@ -3,8 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
-
-	"github.com/hashicorp/go-hclog"
+	"strings"
 )
 
 // Capability is something a plugin can do.
@@ -48,6 +47,9 @@ type DescribeResponse struct {
 	// from a backup repository). pgimaged still tries it without a source only when the method
 	// sets no_master.
 	WorksWithoutSource bool
+	// Schema lists the options a method block using the plugin may give; pgimaged checks every
+	// block against it before anything runs.
+	Schema Schema
 }
 
 // Info is what the host learns from Describe: the response plus the capabilities the plugin serves.
@@ -73,6 +75,8 @@ type ValidateRequest struct {
 	Command  string
 	NoParams bool
 	Options  Options
+	// Values are Options decoded against the plugin's schema (filled by [Serve]).
+	Values Values
 }
 
 // Severity of a [Diagnostic].
@@ -146,6 +150,7 @@ type BootstrapRequest struct {
 	Command   string // the method's `command`, for plugins that run one
 	NoParams  bool
 	Options   Options
+	Values    Values // Options decoded against the plugin's schema (filled by [Serve])
 	Cluster   Cluster
 	Superuser Credentials
 	Env       map[string]string
@@ -159,6 +164,7 @@ type CloneRequest struct {
 	Command    string
 	NoParams   bool
 	Options    Options
+	Values     Values // Options decoded against the plugin's schema (filled by [Serve])
 	Cluster    Cluster
 	ConnString string
 	Env        map[string]string
@@ -187,17 +193,79 @@ type Plan struct {
 	Notes    []string
 }
 
-// Progress is how far a method has come: Done of Total bytes (Total 0 when unknown) in Phase.
+// Unit is what a [Progress] counts.
+type Unit int
+
+const (
+	UnitBytes   Unit = iota // bytes copied or restored
+	UnitFiles               // files (WAL segments, backup files)
+	UnitPercent             // Done of Total 100
+)
+
+func (u Unit) String() string {
+	switch u {
+	case UnitFiles:
+		return "files"
+	case UnitPercent:
+		return "percent"
+	}
+	return "bytes"
+}
+
+// Progress is how far a method has come: Done of Total (Total 0 when unknown) in Unit, in Phase.
+// Send it when it changes, at most a few times a second; pgimaged shows the latest.
 type Progress struct {
 	Phase string
 	Done  int64
 	Total int64
+	Unit  Unit
+}
+
+// Level is the level of a log line a plugin reports.
+type Level int
+
+const (
+	LevelInfo Level = iota
+	LevelTrace
+	LevelDebug
+	LevelWarn
+	LevelError
+)
+
+func (l Level) String() string {
+	switch l {
+	case LevelTrace:
+		return "trace"
+	case LevelDebug:
+		return "debug"
+	case LevelWarn:
+		return "warn"
+	case LevelError:
+		return "error"
+	}
+	return "info"
+}
+
+// ParseLevel reads "trace", "debug", "info", "warn" (or "warning") or "error", in any case;
+// anything else is LevelInfo.
+func ParseLevel(s string) Level {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "trace":
+		return LevelTrace
+	case "debug":
+		return LevelDebug
+	case "warn", "warning":
+		return LevelWarn
+	case "error":
+		return LevelError
+	}
+	return LevelInfo
 }
 
 // Reporter carries a running method's log lines and progress back to pgimaged.
-// It is safe for concurrent use.
+// It is safe for concurrent use. keyvals alternate keys and values, as in log/slog.
 type Reporter interface {
-	Log(level hclog.Level, msg string, keyvals ...any)
+	Log(level Level, msg string, keyvals ...any)
 	Progress(p Progress)
 }
 

@@ -53,7 +53,7 @@ func init() {
 		{"plan", "show what this node would do now, with exact commands", runPlan},
 		{"status", "show the cluster's members, roles, states and last errors", runStatus},
 		{"validate", "check a configuration, including each plugin's options", runValidate},
-		{"plugins", "list the installed plugins; plugins install|verify|check FILE: see README", runPlugins},
+		{"plugins", "list the installed plugins; plugins show NAME|install FILE|verify|check FILE: see -h", runPlugins},
 		{"version", "print pgimaged's version", runVersion},
 	}
 }

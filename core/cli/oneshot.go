@@ -32,7 +32,7 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 		return pluginsSubcommands[args[0]](ctx, e, args[1:])
 	}
 	var c common
-	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]\n       pgimaged plugins install|verify|check ... (-h for each)")
+	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]\n       pgimaged plugins show|install|verify|check ... (-h for each)")
 	c.register(fs, true)
 	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
 	if code, ok := parseFlags(e, fs, args, false); !ok {

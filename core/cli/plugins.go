@@ -25,6 +25,7 @@ var pluginsSubcommands = map[string]func(ctx context.Context, e *env, args []str
 	"install": runPluginsInstall,
 	"verify":  runPluginsVerify,
 	"check":   runPluginsCheck,
+	"show":    runPluginsShow,
 }
 
 // lockFileFor is the plugin lock file: -lock if given, else beside the configuration file,

@@ -18,7 +18,8 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// progressDisplay draws one progress bar per method and phase on a terminal, with bytes done,
+// progressDisplay draws one progress bar per method and phase on a terminal, with what is done
+// (bytes, files or percent, as the plugin counts),
 // the rate and the time left. Rate and time left are measured from the method's first progress
 // event, not from the bar's last redraw, so a burst of events cannot make them absurd.
 type progressDisplay struct {
@@ -84,13 +85,29 @@ func describe(method string, p sdk.Progress, elapsed time.Duration, moved int64)
 	if p.Phase != "" {
 		s += " (" + p.Phase + ")"
 	}
-	s += " " + humanBytes(p.Done)
-	if p.Total > 0 {
-		s += " of " + humanBytes(p.Total)
+	switch p.Unit {
+	case sdk.UnitPercent:
+		s += fmt.Sprintf(" %d%%", p.Done)
+	case sdk.UnitFiles:
+		if p.Total > 0 {
+			s += fmt.Sprintf(" %d of %d files", p.Done, p.Total)
+		} else {
+			s += fmt.Sprintf(" %d files", p.Done)
+		}
+	default:
+		s += " " + humanBytes(p.Done)
+		if p.Total > 0 {
+			s += " of " + humanBytes(p.Total)
+		}
 	}
 	if elapsed >= time.Second && moved > 0 {
 		rate := float64(moved) / elapsed.Seconds()
-		s += fmt.Sprintf(", %s/s", humanBytes(int64(rate)))
+		switch p.Unit {
+		case sdk.UnitBytes:
+			s += fmt.Sprintf(", %s/s", humanBytes(int64(rate)))
+		case sdk.UnitFiles:
+			s += fmt.Sprintf(", %.1f files/s", rate)
+		}
 		if p.Total > p.Done {
 			left := time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second))
 			s += ", " + left.Round(time.Second).String() + " left"

@@ -40,10 +40,6 @@ var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 // block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
-// InitdbRefused are the initdb options a configuration may not give: pgimaged sets them itself
-// or they would defeat the bootstrap. "no-sync" is the current spelling of "nosync".
-var InitdbRefused = []string{"pgdata", "nosync", "no-sync", "pwfile", "sync-only", "version"}
-
 // Config is a decoded configuration file.
 //
 // Ranges maps a setting's path to where it was written, for diagnostics raised after
@@ -121,6 +117,7 @@ type Bootstrap struct {
 	Method          string      // defaults to "initdb"
 	Initdb          sdk.Options // long options for initdb, in source order
 	InitdbRanges    []hcl.Range // parallel to Initdb
+	InitdbHidden    []bool      // parallel to Initdb: the value is read by env() or file()
 	PostBootstrap   string
 	Timeout         time.Duration // whole bootstrap method; 0 when not set
 	RecoveryTimeout time.Duration // wait for a promoting recovery to end; defaults to 1h
@@ -153,6 +150,8 @@ type Method struct {
 
 	Options      sdk.Options
 	OptionRanges []hcl.Range
+	// OptionHidden, parallel to Options, marks values read by env() or file(): never shown.
+	OptionHidden []bool
 	// OptionsBody holds the block's attributes that pgimaged does not read itself, as
 	// written, with their ranges, for a plugin's schema to be checked against; nil when the
 	// configuration has no block for the method.
@@ -349,23 +348,4 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 		}
 	}
 	return ""
-}
-
-// RefusedOption reports every option in opts whose name is in refused, at its range in ranges
-// (parallel to opts).
-func RefusedOption(opts sdk.Options, ranges []hcl.Range, refused []string) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	for i, o := range opts {
-		if slices.Contains(refused, o.Name) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Refused option",
-				Detail:   fmt.Sprintf("Option %q cannot be given here: pgimaged sets it itself or it would break the result.", o.Name),
-			})
-			if i < len(ranges) {
-				diags[len(diags)-1].Subject = ranges[i].Ptr()
-			}
-		}
-	}
-	return diags
 }

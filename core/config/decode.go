@@ -547,8 +547,11 @@ func validAddress(s string) bool {
 func (d *decoder) bootstrap(s *bootstrapSchema) {
 	b := &d.cfg.Bootstrap
 	b.Method = d.nonEmpty(s.Method, "bootstrap.method")
-	b.Initdb, b.InitdbRanges = split(d.options(s.Initdb, "bootstrap.initdb", "list or map", "option", true))
-	d.add(RefusedOption(b.Initdb, b.InitdbRanges, InitdbRefused))
+	initdb := d.options(s.Initdb, "bootstrap.initdb", "list or map", "option", true)
+	b.Initdb, b.InitdbRanges = split(initdb)
+	for _, e := range initdb {
+		b.InitdbHidden = append(b.InitdbHidden, d.fromFunction(e.vrng))
+	}
 	b.PostBootstrap = d.nonEmpty(s.PostBootstrap, "bootstrap.post_bootstrap")
 	b.Timeout = d.duration(s.Timeout, "bootstrap.timeout")
 	b.RecoveryTimeout = d.duration(s.RecoveryTimeout, "bootstrap.recovery_timeout")

@@ -130,7 +130,8 @@
 //
 // bootstrap.initdb takes the same list form, or a map. In the map form a boolean makes a flag:
 // `{ encoding = "UTF8", data-checksums = true }` is --encoding=UTF8 --data-checksums, and false
-// leaves the option out. The options in [InitdbRefused] are configuration errors.
+// leaves the option out. They are checked against the initdb plugin's option schema, which
+// refuses those pgimaged sets itself (pgdata, pwfile, ...).
 //
 // # Functions and secrets
 //

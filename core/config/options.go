@@ -84,6 +84,9 @@ func (d *decoder) method(s *methodSchema) {
 	}
 	slices.SortStableFunc(options, func(x, y entry) int { return x.rng.Start.Byte - y.rng.Start.Byte })
 	m.Options, m.OptionRanges = split(options)
+	for _, e := range options {
+		m.OptionHidden = append(m.OptionHidden, d.fromFunction(e.vrng))
+	}
 }
 
 // entry is a decoded name = value pair: rng is the whole pair, vrng the value.

@@ -4,11 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/pgimaged/pgimaged/core/config"
-	"github.com/pgimaged/pgimaged/sdk"
 )
 
 func TestPluginNameFor(t *testing.T) {
@@ -35,27 +31,5 @@ func TestPluginNameFor(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestRefusedOption(t *testing.T) {
-	rng := func(line int) hcl.Range {
-		return hcl.Range{Filename: "x.hcl", Start: hcl.Pos{Line: line, Column: 3}, End: hcl.Pos{Line: line, Column: 9}}
-	}
-	opts := sdk.Options{{Name: "verbose", Flag: true}, {Name: "format", Value: "tar"}, {Name: "max-rate", Value: "1M"}, {Name: "dbname", Value: "x"}}
-	ranges := []hcl.Range{rng(1), rng(2), rng(3), rng(4)}
-	diags := config.RefusedOption(opts, ranges, []string{"format", "dbname", "pgdata"})
-	var got []int
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError || d.Subject == nil {
-			t.Fatalf("got %+v", d)
-		}
-		got = append(got, d.Subject.Start.Line)
-	}
-	if diff := cmp.Diff([]int{2, 4}, got); diff != "" {
-		t.Errorf("refused options at lines (-want +got):\n%s", diff)
-	}
-	if diags := config.RefusedOption(opts, ranges, config.InitdbRefused); len(diags) != 0 {
-		t.Errorf("nothing refused expected, got%s", describe(diags))
 	}
 }

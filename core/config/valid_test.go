@@ -20,8 +20,8 @@ var ignoreRanges = cmp.Options{
 	cmpopts.IgnoreUnexported(config.Config{}),
 	cmpopts.IgnoreFields(config.Config{}, "Ranges"),
 	cmpopts.IgnoreFields(config.DCS{}, "DefRange"),
-	cmpopts.IgnoreFields(config.Bootstrap{}, "InitdbRanges"),
-	cmpopts.IgnoreFields(config.Method{}, "OptionRanges", "KeyRanges", "DefRange", "OptionsBody"),
+	cmpopts.IgnoreFields(config.Bootstrap{}, "InitdbRanges", "InitdbHidden"),
+	cmpopts.IgnoreFields(config.Method{}, "OptionRanges", "OptionHidden", "KeyRanges", "DefRange", "OptionsBody"),
 	cmpopts.IgnoreFields(config.PluginPin{}, "DefRange"),
 }
 

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
@@ -266,7 +264,7 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	if !inst.Info().Can(sdk.CapClone) {
 		return fail(fmt.Errorf("plugin %s cannot clone replicas (capabilities: %v)", pluginName, inst.Info().Capabilities))
 	}
-	rep.logger.Log(hclog.Info, "running replica method", "attempt_of", m.Label)
+	rep.logger.Info("running replica method", "attempt_of", m.Label)
 	res, err := inst.Clone(ctx, req, rep, m.Timeout)
 	if err != nil {
 		return fail(err)

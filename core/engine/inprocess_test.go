@@ -38,7 +38,7 @@ func (p inProcess) Launch(ctx context.Context, name string) (engine.PluginInstan
 }
 
 type inProcessInstance struct {
-	c    *sdk.Client
+	c    plugintest.Client
 	info sdk.Info
 }
 

@@ -203,14 +203,14 @@ func (n *Node) reporter(label, pluginName string) *methodReporter {
 	}
 }
 
-func (r *methodReporter) Log(level hclog.Level, msg string, kv ...any) {
+func (r *methodReporter) Log(level sdk.Level, msg string, kv ...any) {
 	msg = r.mask.Mask(msg)
 	for i := 1; i < len(kv); i += 2 {
 		if s, ok := kv[i].(string); ok {
 			kv[i] = r.mask.Mask(s)
 		}
 	}
-	r.logger.Log(level, msg, kv...)
+	r.logger.Log(plugin.LogLevel(level), msg, kv...)
 	r.mu.Lock()
 	r.tail = append(r.tail, msg)
 	if len(r.tail) > 20 {

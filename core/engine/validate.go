@@ -30,6 +30,7 @@ func (n *Node) bootstrapMethod() *config.Method {
 	cp := *m
 	cp.Options = append(append(sdk.Options{}, n.Config.Bootstrap.Initdb...), m.Options...)
 	cp.OptionRanges = append(append([]hcl.Range{}, n.Config.Bootstrap.InitdbRanges...), m.OptionRanges...)
+	cp.OptionHidden = append(append([]bool{}, n.Config.Bootstrap.InitdbHidden...), m.OptionHidden...)
 	if _, ok := n.Config.Methods[m.Label]; !ok {
 		cp.DefRange = n.Config.RangeOf("bootstrap.initdb")
 	}
@@ -70,8 +71,9 @@ func (n *Node) subject(m *config.Method, ref string) *hcl.Range {
 }
 
 // Validate checks the configuration against the plugins that will run it: every method has a
-// plugin with the right capability, each plugin accepts its options, and no_master is set only
-// on methods whose plugin can work without a source. Problems are diagnostics pointing at the
+// plugin with the right capability, its options agree with the plugin's option schema, the
+// plugin's own Validate (checks across options) accepts them, and no_master is set only on
+// methods whose plugin can work without a source. Problems are diagnostics pointing at the
 // configuration. With paths, only the methods of those paths are checked (a one-shot clone needs
 // no bootstrap method); without, all of them, and the data directory's place too (see
 // [Node.ValidateDataDir]; the one-shot commands check it when they run, refusing with exit
@@ -138,6 +140,7 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 		if u.path == sdk.PathClone && m.NoMaster && !inst.Info.WorksWithoutSource {
 			diags = append(diags, n.noMasterDiagnostic(m, name, u.ref))
 		}
+		diags = append(diags, m.CheckOptions(inst.Info.Schema, name)...)
 		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: m.Command, NoParams: m.NoParams, Options: m.Options})
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -30,13 +32,16 @@ var (
 // Clone runs a clone on the instance. timeout (0: none) bounds the whole call; when it passes or
 // ctx ends, the plugin is asked to stop and given KillGrace to end its processes, then it is
 // killed with everything it started. Whatever the outcome, Clone returns only once no process
-// the plugin started during the call remains.
+// the plugin started during the call remains. Deprecated option names are sent as the names of
+// their options.
 func (i *Instance) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter, timeout time.Duration) (sdk.Result, error) {
+	req.Options = i.Info.Schema.Canonical(req.Options)
 	return i.call(ctx, timeout, func(ctx context.Context) (sdk.Result, error) { return i.Client.Clone(ctx, req, rep) })
 }
 
 // Bootstrap runs a bootstrap on the instance, with the same timeout and process rules as Clone.
 func (i *Instance) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sdk.Reporter, timeout time.Duration) (sdk.Result, error) {
+	req.Options = i.Info.Schema.Canonical(req.Options)
 	return i.call(ctx, timeout, func(ctx context.Context) (sdk.Result, error) { return i.Client.Bootstrap(ctx, req, rep) })
 }
 
@@ -250,4 +255,19 @@ func (i *Instance) endAll() error {
 	_, err2 := endTree(i.roots(), nil)
 	_ = syscall.Kill(-i.pid, syscall.SIGKILL) // the plugin's group: nothing should be left there
 	return errors.Join(err1, err2)
+}
+
+// LogLevel is the hclog level of a plugin's log line.
+func LogLevel(l sdk.Level) hclog.Level {
+	switch l {
+	case sdk.LevelTrace:
+		return hclog.Trace
+	case sdk.LevelDebug:
+		return hclog.Debug
+	case sdk.LevelWarn:
+		return hclog.Warn
+	case sdk.LevelError:
+		return hclog.Error
+	}
+	return hclog.Info
 }

@@ -25,6 +25,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
 // Prefix is the file name prefix of plugin executables.
@@ -190,7 +191,7 @@ type Instance struct {
 	Name   string
 	Path   string
 	Info   sdk.Info
-	Client *sdk.Client
+	Client *host.Client
 
 	gp      *goplugin.Client
 	stderr  *lineRing
@@ -278,8 +279,8 @@ func (c *Catalog) start(ctx context.Context, name, path string, secure *goplugin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	ring := newLineRing(20)
 	gp := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		VersionedPlugins: map[int]goplugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginName: &sdk.GRPCPlugin{}}},
+		HandshakeConfig:  host.Handshake,
+		VersionedPlugins: map[int]goplugin.PluginSet{host.ProtocolVersion: {host.PluginName: &host.GRPCPlugin{}}},
 		Cmd:              cmd,
 		SecureConfig:     secure,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
@@ -301,12 +302,12 @@ func (c *Catalog) start(ctx context.Context, name, path string, secure *goplugin
 		inst.Kill()
 		return nil, fmt.Errorf("while starting plugin %s (%s): %w%s", name, path, err, ring.suffix())
 	}
-	raw, err := rpc.Dispense(sdk.PluginName)
+	raw, err := rpc.Dispense(host.PluginName)
 	if err != nil {
 		inst.Kill()
 		return nil, fmt.Errorf("while connecting to plugin %s: %w%s", name, err, ring.suffix())
 	}
-	client, ok := raw.(*sdk.Client)
+	client, ok := raw.(*host.Client)
 	if !ok {
 		inst.Kill()
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", name, raw)

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
 // CheckResult is one conformance check of [Check].
@@ -43,10 +44,6 @@ type CheckOptions struct {
 	Logger                            hclog.Logger
 }
 
-// SchemaCheck checks, when set, the option schema a plugin describes (for protocols that carry
-// one); its error fails the "schema" check.
-var SchemaCheck func(sdk.Info) error
-
 // checkMethod is the method label conformance calls carry.
 const checkMethod = "pgimaged-check"
 
@@ -72,15 +69,13 @@ func Check(ctx context.Context, path string, opts CheckOptions) []CheckResult {
 		return out
 	}
 	inst, err := LaunchFile(ctx, path, opts.StartTimeout, opts.Logger)
-	if !add("launch and handshake", err, fmt.Sprintf("protocol %d over gRPC", sdk.ProtocolVersion)) {
+	if !add("launch and handshake", err, fmt.Sprintf("protocol %d over gRPC", host.ProtocolVersion)) {
 		return out
 	}
 	defer inst.Kill()
 	add("mutual TLS", inst.checkTLS(), "serves the certificate handed to it and requires pgimaged's")
 	add("describe", checkDescribe(path, inst.Info), fmt.Sprintf("%s %s, %v", inst.Info.Name, inst.Info.Version, inst.Info.Capabilities))
-	if SchemaCheck != nil {
-		add("option schema", SchemaCheck(inst.Info), "")
-	}
+	add("option schema", errors.Join(inst.Info.Schema.Check()...), fmt.Sprintf("%d options", len(inst.Info.Schema.Options)))
 	for _, c := range []sdk.Capability{sdk.CapClone, sdk.CapBootstrap} {
 		if inst.Info.Can(c) {
 			d, err := inst.checkValidate(ctx, c)
@@ -142,7 +137,7 @@ func (i *Instance) checkTLS() error {
 		return err
 	}
 	if err := dial(true); err != nil {
-		return fmt.Errorf("a TLS connection trusting only the certificate handed to the plugin (%s) fails: %w; the plugin must serve the certificate and key given in %s", sdk.PluginTLSEnv, err, sdk.PluginTLSEnv)
+		return fmt.Errorf("a TLS connection trusting only the certificate handed to the plugin (%s) fails: %w; the plugin must serve the certificate and key given in %s", host.PluginTLSEnv, err, host.PluginTLSEnv)
 	}
 	if err := dial(false); err == nil {
 		return errors.New("the plugin accepts connections without a client certificate; it must require the one given in PLUGIN_CLIENT_CERT")

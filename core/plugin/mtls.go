@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
-// Mutual TLS with plugins (see sdk.PluginTLSEnv): pgimaged's certificate is made once per
+// Mutual TLS with plugins (see host.PluginTLSEnv): pgimaged's certificate is made once per
 // process; every launch hands the plugin a fresh certificate of its own, the only one trusted
 // for that connection. A plugin that answers with go-plugin's automatic mTLS instead sends its
 // own certificate in the handshake, which go-plugin then trusts in place of ours.
@@ -26,7 +26,7 @@ var (
 func clientTLS() (*tls.Config, []string, error) {
 	hostCertOnce.Do(func() {
 		var bundle []byte
-		hostCert, bundle, hostCertErr = sdk.NewCertificate()
+		hostCert, bundle, hostCertErr = host.NewCertificate()
 		if hostCertErr == nil {
 			hostCertPEM = certOnly(bundle)
 		}
@@ -34,7 +34,7 @@ func clientTLS() (*tls.Config, []string, error) {
 	if hostCertErr != nil {
 		return nil, nil, fmt.Errorf("while making the certificate for plugin connections: %w", hostCertErr)
 	}
-	pluginCert, bundle, err := sdk.NewCertificate()
+	pluginCert, bundle, err := host.NewCertificate()
 	if err != nil {
 		return nil, nil, fmt.Errorf("while making a certificate for a plugin: %w", err)
 	}
@@ -51,7 +51,7 @@ func clientTLS() (*tls.Config, []string, error) {
 		MinVersion:   tls.VersionTLS12,
 		ServerName:   "localhost",
 	}
-	env := []string{"PLUGIN_CLIENT_CERT=" + string(hostCertPEM), sdk.PluginTLSEnv + "=" + string(bundle)}
+	env := []string{"PLUGIN_CLIENT_CERT=" + string(hostCertPEM), host.PluginTLSEnv + "=" + string(bundle)}
 	return cfg, env, nil
 }
 

@@ -119,6 +119,9 @@ func TestLaunchDescribesAndForwardsLogs(t *testing.T) {
 	if inst.Info.Name != "testplugin" || !inst.Info.Can(sdk.CapClone) || inst.Info.Can(sdk.CapBootstrap) {
 		t.Fatalf("unexpected info %+v", inst.Info)
 	}
+	if spec, _, ok := inst.Info.Schema.Lookup("pidfile"); !ok || spec.Type != sdk.TypeString || spec.Description == "" {
+		t.Errorf("the schema did not come through Describe: %+v", inst.Info.Schema)
+	}
 	rec := &plugintest.Recorder{}
 	res, err := inst.Clone(context.Background(), sdk.CloneRequest{Method: "ok", Cluster: sdk.Cluster{DataDir: "/nonexistent"}}, rec, 0)
 	if err != nil {
@@ -128,10 +131,10 @@ func TestLaunchDescribesAndForwardsLogs(t *testing.T) {
 		t.Errorf("result summary %q", res.Summary)
 	}
 	logsSeen := rec.Logs()
-	if len(logsSeen) != 1 || logsSeen[0].Message != "hello from testplugin" || logsSeen[0].Fields["datadir"] != "/nonexistent" {
+	if len(logsSeen) != 1 || logsSeen[0].Message != "hello from testplugin" || logsSeen[0].Level != sdk.LevelWarn || logsSeen[0].Fields["datadir"] != "/nonexistent" {
 		t.Errorf("log events: %+v", logsSeen)
 	}
-	if p := rec.ProgressEvents(); len(p) != 2 || p[1].Done != 10 || p[1].Total != 10 {
+	if p := rec.ProgressEvents(); len(p) != 2 || p[1].Done != 10 || p[1].Total != 10 || p[1].Unit != sdk.UnitFiles {
 		t.Errorf("progress events: %+v", p)
 	}
 	// go-plugin forwards the plugin's own hclog lines (stderr) into the host log, named after it.
@@ -303,18 +306,20 @@ func TestChecksumPin(t *testing.T) {
 }
 
 func TestWrongProtocolVersionRefused(t *testing.T) {
-	t.Setenv("TESTPLUGIN_PROTOCOL", "2")
-	cat := &plugin.Catalog{Dir: testPluginDir(t), StartTimeout: 10 * time.Second}
-	inst, err := cat.Launch(context.Background(), "testplugin")
-	if inst != nil {
-		inst.Kill()
-	}
-	if err == nil {
-		t.Fatal("a plugin speaking protocol 2 was accepted")
-	}
-	msg := err.Error()
-	if !strings.Contains(msg, "2") || !strings.Contains(msg, strconv.Itoa(sdk.ProtocolVersion)) {
-		t.Errorf("error does not name both versions: %v", err)
+	for _, other := range []int{sdk.ProtocolVersion - 1, sdk.ProtocolVersion + 1} {
+		t.Setenv("TESTPLUGIN_PROTOCOL", strconv.Itoa(other))
+		cat := &plugin.Catalog{Dir: testPluginDir(t), StartTimeout: 10 * time.Second}
+		inst, err := cat.Launch(context.Background(), "testplugin")
+		if inst != nil {
+			inst.Kill()
+		}
+		if err == nil {
+			t.Fatalf("a plugin speaking protocol %d was accepted", other)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, strconv.Itoa(other)) || !strings.Contains(msg, strconv.Itoa(sdk.ProtocolVersion)) {
+			t.Errorf("error does not name both versions: %v", err)
+		}
 	}
 }
 

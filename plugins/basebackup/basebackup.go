@@ -24,31 +24,49 @@ const (
 	exitReason   = "it makes pg_basebackup exit without copying anything"
 )
 
-// refused are pg_basebackup's long options a user may not give, and why. compress is refused
-// only for client-side compression (see checkCompress).
-var refused = map[string]string{
-	"pgdata":      "pgimaged passes the data directory (data_dir) itself",
-	"format":      formatReason,
-	"gzip":        formatReason + "; compressed tar output is not one",
-	"target":      formatReason + "; the backup must arrive in the data directory",
-	"wal-method":  walReason,
-	"xlog-method": walReason,
-	"dbname":      connReason,
-	"host":        connReason,
-	"port":        connReason,
-	"username":    connReason + "; the user is postgresql.authentication.replication.username",
-	"password":    "pg_basebackup cannot prompt for a password; pgimaged hands it over in PGPASSFILE",
-	"version":     exitReason,
-	"help":        exitReason,
-	"compress":    "",
-}
-
-// flags are pg_basebackup's long options that take no value.
-var flags = map[string]bool{
-	"progress": true, "verbose": true, "write-recovery-conf": true, "create-slot": true, "no-slot": true,
-	"no-clean": true, "no-sync": true, "no-estimate-size": true, "no-manifest": true, "no-verify-checksums": true,
-	"manifest-force-encode": true, "no-password": true,
-}
+// schema lists pg_basebackup's long options (PostgreSQL 15), typed; those pgimaged sets itself or
+// that would not leave a replica it can start are refused with the reason. compress is checked
+// further by Validate: only server-side compression and none leave a plain directory.
+var schema = sdk.Schema{Options: []sdk.OptionSpec{
+	{Name: "checkpoint", Type: sdk.TypeEnum, EnumValues: []string{"fast", "spread"}, Default: "spread",
+		Description: "how the source checkpoints before the copy: fast (at once, more I/O) or spread (as scheduled)"},
+	{Name: "max-rate", Type: sdk.TypeSize, SizeUnit: 1024, Min: sdk.Bound(32 << 10), Max: sdk.Bound(1 << 30),
+		Description: "the most the source sends per second, 32kB to 1GB (a bare number counts kB; suffixes kB, MB, GB or k, M)"},
+	{Name: "label", Type: sdk.TypeString, Description: "the backup's label", Default: "pg_basebackup base backup"},
+	{Name: "slot", Type: sdk.TypeString, Description: "the replication slot to stream WAL through"},
+	{Name: "create-slot", Type: sdk.TypeBool, Description: "create the slot named by slot first"},
+	{Name: "no-slot", Type: sdk.TypeBool, Description: "stream WAL without a temporary slot"},
+	{Name: "progress", Type: sdk.TypeBool, Default: "true", Description: "report progress (always on: it feeds pgimaged's progress)"},
+	{Name: "verbose", Type: sdk.TypeBool, Description: "pg_basebackup's verbose output, in pgimaged's log"},
+	{Name: "write-recovery-conf", Type: sdk.TypeBool, Description: "let pg_basebackup write primary_conninfo and standby.signal (pgimaged writes its own)"},
+	{Name: "no-clean", Type: sdk.TypeBool, Description: "leave a failed copy in place (pgimaged empties the data directory anyway)"},
+	{Name: "no-sync", Type: sdk.TypeBool, Description: "do not fsync the copy (a crash soon after can corrupt it)"},
+	{Name: "no-estimate-size", Type: sdk.TypeBool, Description: "do not estimate the size first (progress has no total)"},
+	{Name: "no-manifest", Type: sdk.TypeBool, Description: "do not write a backup manifest"},
+	{Name: "no-verify-checksums", Type: sdk.TypeBool, Description: "do not verify data checksums during the copy"},
+	{Name: "manifest-force-encode", Type: sdk.TypeBool, Description: "hex-encode every file name in the manifest"},
+	{Name: "manifest-checksums", Type: sdk.TypeEnum, EnumValues: []string{"NONE", "CRC32C", "SHA224", "SHA256", "SHA384", "SHA512"},
+		Description: "the checksum algorithm of the backup manifest"},
+	{Name: "no-password", Type: sdk.TypeBool, Description: "never prompt for a password"},
+	{Name: "status-interval", Type: sdk.TypeInt, Min: sdk.Bound(0), Description: "seconds between status packets to the source"},
+	{Name: "tablespace-mapping", Type: sdk.TypeString, Description: "OLDDIR=NEWDIR: put a tablespace elsewhere"},
+	{Name: "waldir", Type: sdk.TypeString, Description: "a directory of its own for pg_wal"},
+	{Name: "compress", Type: sdk.TypeString,
+		Description: "server-side compression only (server-gzip, server-lz4, server-zstd, with :LEVEL or options) or none"},
+	{Name: "pgdata", Refused: "pgimaged passes the data directory (data_dir) itself"},
+	{Name: "format", Refused: formatReason},
+	{Name: "gzip", Refused: formatReason + "; compressed tar output is not one"},
+	{Name: "target", Refused: formatReason + "; the backup must arrive in the data directory"},
+	{Name: "wal-method", Refused: walReason},
+	{Name: "xlog-method", Refused: walReason},
+	{Name: "dbname", Refused: connReason},
+	{Name: "host", Refused: connReason},
+	{Name: "port", Refused: connReason},
+	{Name: "username", Refused: connReason + "; the user is postgresql.authentication.replication.username"},
+	{Name: "password", Refused: "pg_basebackup cannot prompt for a password; pgimaged hands it over in PGPASSFILE"},
+	{Name: "version", Refused: exitReason},
+	{Name: "help", Refused: exitReason},
+}}
 
 // Plugin is the basebackup method.
 type Plugin struct{}
@@ -66,6 +84,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe names the plugin. It always needs a running source.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:      schema,
 		Name:        "basebackup",
 		Version:     version,
 		Description: "copies a running member with pg_basebackup",
@@ -79,86 +98,51 @@ func (p *Plugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.Valid
 		diags = append(diags, sdk.Errorf("", "basebackup cannot bootstrap a new cluster",
 			"pg_basebackup copies a running member; bootstrap with initdb or a custom method"))
 	}
-	diags = append(diags, checkOptions(req.Options)...)
+	diags = append(diags, checkOptions(req.Values)...)
 	return sdk.ValidateResponse{Diagnostics: diags}, nil
 }
 
-func checkOptions(opts sdk.Options) []sdk.Diagnostic {
+// checkOptions checks what the schema cannot: the form of compress, and warns about no-sync.
+func checkOptions(v sdk.Values) []sdk.Diagnostic {
 	var diags []sdk.Diagnostic
-	for _, o := range opts {
-		if err := sdk.CheckName(o.Name); err != nil {
-			diags = append(diags, sdk.Errorf(o.Name, "invalid pg_basebackup option name", "%v", err))
-			continue
-		}
-		if len([]rune(o.Name)) == 1 {
-			diags = append(diags, sdk.Errorf(o.Name, "short options are not accepted",
-				"option %q: give pg_basebackup's long option name (for example max-rate rather than r)", o.Name))
-			continue
-		}
-		if o.Name == "compress" {
-			diags = append(diags, checkCompress(o)...)
-			continue
-		}
-		if why, ok := refused[o.Name]; ok {
-			diags = append(diags, sdk.Errorf(o.Name, fmt.Sprintf("pg_basebackup option %q is not allowed", o.Name), "%s", why))
-			continue
-		}
-		if full := abbreviates(o.Name); full != "" {
-			diags = append(diags, sdk.Errorf(o.Name, fmt.Sprintf("pg_basebackup option %q is not allowed", o.Name),
-				"pg_basebackup would read it as --%s; write options in full", full))
-			continue
-		}
-		if strings.ContainsRune(o.Value, 0) {
-			diags = append(diags, sdk.Errorf(o.Name, "invalid pg_basebackup option value", "option %q: a value cannot contain a NUL character", o.Name))
-			continue
-		}
-		if flags[o.Name] && !o.Flag && o.Value != "true" {
-			diags = append(diags, sdk.Errorf(o.Name, fmt.Sprintf("pg_basebackup option %q takes no value", o.Name),
-				"write it as a list entry (%q) or as %s = true, or leave it out", o.Name, o.Name))
-			continue
-		}
-		if o.Name == "no-sync" {
-			diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityWarning, Option: o.Name,
-				Summary: "the replica is not synced to disk",
-				Detail:  "with no-sync a crash soon after the copy can leave a corrupt replica"})
-		}
+	if v.Has("compress") {
+		diags = append(diags, checkCompress(v.String("compress"))...)
+	}
+	if v.Bool("no-sync") {
+		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityWarning, Option: "no-sync",
+			Summary: "the replica is not synced to disk",
+			Detail:  "with no-sync a crash soon after the copy can leave a corrupt replica"})
 	}
 	return diags
 }
 
 // checkCompress allows server-side compression, which still leaves a plain directory, and none.
-func checkCompress(o sdk.Option) []sdk.Diagnostic {
-	if !o.Flag && (o.Value == "none" || strings.HasPrefix(o.Value, "server-")) {
+func checkCompress(value string) []sdk.Diagnostic {
+	if value == "none" || strings.HasPrefix(value, "server-") {
 		return nil
 	}
-	return []sdk.Diagnostic{sdk.Errorf(o.Name, "client-side compression is not allowed",
+	return []sdk.Diagnostic{sdk.Errorf("compress", "client-side compression is not allowed",
 		"%s; use server-side compression (for example compress = \"server-gzip\") to save network bandwidth", formatReason)}
-}
-
-// abbreviates returns the refused option that name is a strict prefix of, if any: getopt_long
-// takes any unambiguous prefix of a long option.
-func abbreviates(name string) string {
-	for full := range refused {
-		if len(name) < len(full) && strings.HasPrefix(full, name) {
-			return full
-		}
-	}
-	return ""
 }
 
 // argv builds pg_basebackup's command line.
 func argv(program string, req sdk.CloneRequest) []string {
 	args := []string{program, "--pgdata=" + req.Cluster.DataDir, "-X", "stream", "--dbname=" + req.ConnString}
 	for _, o := range req.Options {
-		if flags[o.Name] && o.Value == "true" {
-			o = sdk.Option{Name: o.Name, Flag: true}
+		spec, _, _ := schema.Lookup(o.Name)
+		switch {
+		case spec.Name == "progress":
+		case spec.Type == sdk.TypeBool:
+			if on, err := sdk.ParseBool(o.Value); o.Flag || err == nil && on {
+				args = append(args, "--"+spec.Name)
+			}
+		case spec.Name == "max-rate": // pg_basebackup reads kB, or k and M suffixes only
+			args = append(args, "--max-rate="+strconv.FormatInt(req.Values.Size("max-rate")/1024, 10))
+		default:
+			args = append(args, o.String())
 		}
-		args = append(args, o.String())
 	}
-	if !req.Options.Has("progress") {
-		args = append(args, "--progress")
-	}
-	return args
+	return append(args, "--progress") // its output feeds progress events
 }
 
 // program is pg_basebackup in bin_dir, or from PATH when bin_dir is not set.
@@ -174,7 +158,7 @@ func program(binDir string) (string, error) {
 }
 
 func checkRequest(req sdk.CloneRequest) error {
-	if err := sdk.CheckDiagnostics(checkOptions(req.Options)); err != nil {
+	if err := sdk.CheckDiagnostics(checkOptions(req.Values)); err != nil {
 		return err
 	}
 	if req.ConnString == "" {

@@ -47,12 +47,12 @@ func TestArgv(t *testing.T) {
 		{
 			name:    "Patroni's map form",
 			options: sdk.Options{{Name: "max-rate", Value: "100M"}, {Name: "checkpoint", Value: "fast"}},
-			want:    []string{"--max-rate=100M", "--checkpoint=fast", "--progress"},
+			want:    []string{"--max-rate=102400", "--checkpoint=fast", "--progress"},
 		},
 		{
 			name:    "Patroni's list form",
 			options: sdk.Options{{Name: "verbose", Flag: true}, {Name: "max-rate", Value: "100M"}},
-			want:    []string{"--verbose", "--max-rate=100M", "--progress"},
+			want:    []string{"--verbose", "--max-rate=102400", "--progress"},
 		},
 		{
 			name:    "flags written as true",
@@ -62,7 +62,12 @@ func TestArgv(t *testing.T) {
 		{
 			name:    "progress given once",
 			options: sdk.Options{{Name: "progress", Flag: true}, {Name: "label", Value: "pgimaged clone"}},
-			want:    []string{"--progress", "--label=pgimaged clone"},
+			want:    []string{"--label=pgimaged clone", "--progress"},
+		},
+		{
+			name:    "max-rate in the units users write, passed in kB",
+			options: sdk.Options{{Name: "max-rate", Value: "1GB"}, {Name: "progress", Value: "off"}, {Name: "verbose", Value: "off"}},
+			want:    []string{"--max-rate=1048576", "--progress"},
 		},
 		{
 			name:    "server-side compression",
@@ -240,7 +245,10 @@ func TestConformance(t *testing.T) {
 			invalid("short z", sdk.Option{Name: "z", Flag: true}),
 			invalid("short Z", sdk.Option{Name: "Z", Value: "9"}),
 			invalid("leading dashes", sdk.Option{Name: "--max-rate", Value: "1M"}),
-			invalid("flag with a value", sdk.Option{Name: "verbose", Value: "yes"}),
+			invalid("not a boolean", sdk.Option{Name: "verbose", Value: "maybe"}),
+			invalid("checkpoint not in the enum", sdk.Option{Name: "checkpoint", Value: "fastest"}),
+			invalid("max_rate spelt with an underscore", sdk.Option{Name: "max_rate", Value: "100M"}),
+			invalid("max-rate below 32kB", sdk.Option{Name: "max-rate", Value: "16k"}),
 			{Name: "bootstrap path", Request: sdk.ValidateRequest{Method: "basebackup", Path: sdk.PathBootstrap}},
 		},
 	})

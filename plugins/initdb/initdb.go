@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -19,26 +17,50 @@ var version = "0.1.0"
 // pwfilePlaceholder stands for the temporary password file in a plan.
 const pwfilePlaceholder = "<temporary password file>"
 
-// refused are initdb's long options a user may not give, and why.
-var refused = map[string]string{
-	"pgdata":    "pgimaged passes the data directory (data_dir) itself",
-	"username":  "the superuser's name comes from postgresql.authentication.superuser.username",
-	"pwfile":    "the superuser's password comes from postgresql.authentication.superuser.password; pgimaged hands it to initdb in a temporary file",
-	"pwprompt":  "initdb cannot prompt for a password; set postgresql.authentication.superuser.password",
-	"nosync":    "a cluster that initdb did not sync to disk can be lost in a crash",
-	"no-sync":   "a cluster that initdb did not sync to disk can be lost in a crash",
-	"sync-only": "it makes initdb exit without creating a cluster",
-	"show":      "it makes initdb exit without creating a cluster",
-	"version":   "it makes initdb exit without creating a cluster",
-	"help":      "it makes initdb exit without creating a cluster",
-}
+const exitReason = "it makes initdb exit without creating a cluster"
 
-// flags are initdb's long options that take no value.
-var flags = map[string]bool{
-	"allow-group-access": true, "data-checksums": true, "no-data-checksums": true, "no-locale": true,
-	"debug": true, "discard-caches": true, "no-clean": true, "noclean": true, "no-instructions": true,
-	"no-sync-data-files": true,
-}
+// schema lists initdb's long options, typed; those pgimaged sets itself or that would not leave
+// a durable cluster are refused with the reason.
+var schema = sdk.Schema{Options: []sdk.OptionSpec{
+	{Name: "auth", Type: sdk.TypeString, Description: "the authentication method for local and host connections until pgimaged writes pg_hba.conf"},
+	{Name: "auth-host", Type: sdk.TypeString, Description: "the authentication method for host connections until pgimaged writes pg_hba.conf"},
+	{Name: "auth-local", Type: sdk.TypeString, Description: "the authentication method for local connections until pgimaged writes pg_hba.conf"},
+	{Name: "encoding", Type: sdk.TypeString, Description: "the template databases' encoding (UTF8, ...)"},
+	{Name: "locale", Type: sdk.TypeString, Description: "the default locale"},
+	{Name: "locale-provider", Type: sdk.TypeEnum, EnumValues: []string{"libc", "icu", "builtin"}, Description: "the default locale provider (builtin: PostgreSQL 17+)"},
+	{Name: "icu-locale", Type: sdk.TypeString, Description: "the ICU locale (with locale-provider = \"icu\")"},
+	{Name: "icu-rules", Type: sdk.TypeString, Description: "extra ICU collation rules (PostgreSQL 16+)"},
+	{Name: "builtin-locale", Type: sdk.TypeString, Description: "the builtin provider's locale (PostgreSQL 17+)"},
+	{Name: "lc-collate", Type: sdk.TypeString, Description: "the default collation"},
+	{Name: "lc-ctype", Type: sdk.TypeString, Description: "the default character classification"},
+	{Name: "lc-messages", Type: sdk.TypeString, Description: "the default language of messages"},
+	{Name: "lc-monetary", Type: sdk.TypeString, Description: "the default monetary format"},
+	{Name: "lc-numeric", Type: sdk.TypeString, Description: "the default number format"},
+	{Name: "lc-time", Type: sdk.TypeString, Description: "the default date and time format"},
+	{Name: "no-locale", Type: sdk.TypeBool, Description: "the C locale"},
+	{Name: "text-search-config", Type: sdk.TypeString, Description: "the default text search configuration"},
+	{Name: "waldir", Type: sdk.TypeString, Description: "a directory of its own for pg_wal"},
+	{Name: "wal-segsize", Type: sdk.TypeInt, Min: sdk.Bound(1), Max: sdk.Bound(1024), Description: "the WAL segment size in MB, a power of 2"},
+	{Name: "set", Type: sdk.TypeString, Description: "NAME=VALUE: a server setting in postgresql.conf (PostgreSQL 16+)"},
+	{Name: "data-checksums", Type: sdk.TypeBool, Description: "data page checksums"},
+	{Name: "no-data-checksums", Type: sdk.TypeBool, Description: "no data page checksums (PostgreSQL 18+)"},
+	{Name: "allow-group-access", Type: sdk.TypeBool, Description: "let the group read the data directory"},
+	{Name: "debug", Type: sdk.TypeBool, Description: "initdb's debugging output"},
+	{Name: "discard-caches", Type: sdk.TypeBool, Description: "run the bootstrap backend with debug_discard_caches=1"},
+	{Name: "no-clean", Type: sdk.TypeBool, Aliases: []string{"noclean"}, Description: "leave a failed cluster in place (pgimaged empties the data directory anyway)"},
+	{Name: "no-instructions", Type: sdk.TypeBool, Description: "no instructions on starting the server at the end"},
+	{Name: "no-sync-data-files", Type: sdk.TypeBool, Description: "do not sync data files (PostgreSQL 18+)"},
+	{Name: "sync-method", Type: sdk.TypeEnum, EnumValues: []string{"fsync", "syncfs"}, Description: "how to sync the cluster to disk (PostgreSQL 17+)"},
+	{Name: "pgdata", Refused: "pgimaged passes the data directory (data_dir) itself"},
+	{Name: "username", Refused: "the superuser's name comes from postgresql.authentication.superuser.username"},
+	{Name: "pwfile", Refused: "the superuser's password comes from postgresql.authentication.superuser.password; pgimaged hands it to initdb in a temporary file"},
+	{Name: "pwprompt", Refused: "initdb cannot prompt for a password; set postgresql.authentication.superuser.password"},
+	{Name: "no-sync", Aliases: []string{"nosync"}, Refused: "a cluster that initdb did not sync to disk can be lost in a crash"},
+	{Name: "sync-only", Refused: exitReason},
+	{Name: "show", Refused: exitReason},
+	{Name: "version", Refused: exitReason},
+	{Name: "help", Refused: exitReason},
+}}
 
 // Plugin is the initdb method.
 type Plugin struct{}
@@ -56,6 +78,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe names the plugin.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:      schema,
 		Name:        "initdb",
 		Version:     version,
 		Description: "creates a new cluster with PostgreSQL's initdb",
@@ -70,52 +93,10 @@ func (p *Plugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.Valid
 		diags = append(diags, sdk.Errorf("", "initdb cannot create a replica",
 			"initdb only bootstraps new clusters; use basebackup or another replica method"))
 	}
-	diags = append(diags, checkOptions(req.Options)...)
+	if n := req.Values.Int("wal-segsize"); n&(n-1) != 0 {
+		diags = append(diags, sdk.Errorf("wal-segsize", "invalid WAL segment size", "wal-segsize must be a power of 2 from 1 to 1024 (MB), not %d", n))
+	}
 	return sdk.ValidateResponse{Diagnostics: diags}, nil
-}
-
-func checkOptions(opts sdk.Options) []sdk.Diagnostic {
-	var diags []sdk.Diagnostic
-	for _, o := range opts {
-		if err := sdk.CheckName(o.Name); err != nil {
-			diags = append(diags, sdk.Errorf(o.Name, "invalid initdb option name", "%v", err))
-			continue
-		}
-		if len([]rune(o.Name)) == 1 {
-			diags = append(diags, sdk.Errorf(o.Name, "short options are not accepted",
-				"option %q: give initdb's long option name (for example data-checksums rather than k)", o.Name))
-			continue
-		}
-		if why, ok := refused[o.Name]; ok {
-			diags = append(diags, sdk.Errorf(o.Name, fmt.Sprintf("initdb option %q is not allowed", o.Name), "%s", why))
-			continue
-		}
-		if full := abbreviates(o.Name); full != "" {
-			diags = append(diags, sdk.Errorf(o.Name, fmt.Sprintf("initdb option %q is not allowed", o.Name),
-				"initdb would read it as --%s: %s", full, refused[full]))
-			continue
-		}
-		if strings.ContainsRune(o.Value, 0) {
-			diags = append(diags, sdk.Errorf(o.Name, "invalid initdb option value", "option %q: a value cannot contain a NUL character", o.Name))
-			continue
-		}
-		if flags[o.Name] && !o.Flag && o.Value != "true" {
-			diags = append(diags, sdk.Errorf(o.Name, fmt.Sprintf("initdb option %q takes no value", o.Name),
-				"write it as a list entry (%q) or as %s = true, or leave it out", o.Name, o.Name))
-		}
-	}
-	return diags
-}
-
-// abbreviates returns the refused option that name is a strict prefix of, if any: getopt_long
-// takes any unambiguous prefix of a long option.
-func abbreviates(name string) string {
-	for full := range refused {
-		if len(name) < len(full) && strings.HasPrefix(full, name) {
-			return full
-		}
-	}
-	return ""
 }
 
 // authMethod is the password authentication method for the server version (0 when unknown).
@@ -130,8 +111,11 @@ func authMethod(serverVersion int) string {
 func argv(initdb string, req sdk.BootstrapRequest, pwfile string) []string {
 	args := []string{initdb, "--pgdata=" + req.Cluster.DataDir}
 	for _, o := range req.Options {
-		if flags[o.Name] && o.Value == "true" {
-			o = sdk.Option{Name: o.Name, Flag: true}
+		if spec, _, _ := schema.Lookup(o.Name); spec.Type == sdk.TypeBool {
+			if on, err := sdk.ParseBool(o.Value); o.Flag || err == nil && on {
+				args = append(args, "--"+spec.Name)
+			}
+			continue
 		}
 		args = append(args, o.String())
 	}
@@ -170,9 +154,6 @@ func program(binDir string) (string, error) {
 }
 
 func checkRequest(req sdk.BootstrapRequest) error {
-	if err := sdk.CheckDiagnostics(checkOptions(req.Options)); err != nil {
-		return err
-	}
 	if req.Cluster.DataDir == "" {
 		return fmt.Errorf("%w: the request names no data directory", sdk.ErrInvalidOptions)
 	}
@@ -225,7 +206,7 @@ func (p *Plugin) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sd
 		defer f.Close()
 		extra, pwfile = []*os.File{f}, "/dev/fd/3"
 	} else if rep != nil {
-		rep.Log(hclog.Warn, noPasswordWarning)
+		rep.Log(sdk.LevelWarn, noPasswordWarning)
 	}
 	proc := sdk.Process{Argv: argv(initdb, req, pwfile), Env: req.Env, ExtraFiles: extra, Secrets: []string{req.Superuser.Password}}
 	if err := sdk.Run(ctx, proc, rep); err != nil {

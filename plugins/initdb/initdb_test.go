@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
@@ -184,6 +182,8 @@ func TestConformance(t *testing.T) {
 			valid("no options"),
 			valid("list form", sdk.Option{Name: "data-checksums", Flag: true}, sdk.Option{Name: "encoding", Value: "UTF8"}),
 			valid("flag written as true", sdk.Option{Name: "data-checksums", Value: "true"}),
+			valid("flag written as off", sdk.Option{Name: "data-checksums", Value: "off"}),
+			valid("old spelling of no-clean", sdk.Option{Name: "noclean", Flag: true}),
 			valid("locale and wal", sdk.Option{Name: "locale", Value: "C.UTF-8"}, sdk.Option{Name: "wal-segsize", Value: "64"}),
 			valid("authentication", sdk.Option{Name: "auth-host", Value: "scram-sha-256"}, sdk.Option{Name: "auth-local", Value: "peer"}),
 		},
@@ -205,7 +205,10 @@ func TestConformance(t *testing.T) {
 			invalid("abbreviated username", sdk.Option{Name: "user", Value: "admin"}),
 			invalid("leading dashes", sdk.Option{Name: "--data-checksums", Flag: true}),
 			invalid("equals in name", sdk.Option{Name: "encoding=UTF8", Flag: true}),
-			invalid("flag with a value", sdk.Option{Name: "data-checksums", Value: "false"}),
+			invalid("not a boolean", sdk.Option{Name: "data-checksums", Value: "maybe"}),
+			invalid("a value given as a flag", sdk.Option{Name: "encoding", Flag: true}),
+			invalid("wal-segsize not a power of 2", sdk.Option{Name: "wal-segsize", Value: "48"}),
+			invalid("wal-segsize not a number", sdk.Option{Name: "wal-segsize", Value: "64MB"}),
 			{Name: "clone path", Request: sdk.ValidateRequest{Method: "initdb", Path: sdk.PathClone}},
 		},
 	})
@@ -288,7 +291,7 @@ type cancelOnStart struct {
 	cancel context.CancelFunc
 }
 
-func (r *cancelOnStart) Log(level hclog.Level, msg string, kv ...any) {
+func (r *cancelOnStart) Log(level sdk.Level, msg string, kv ...any) {
 	r.Recorder.Log(level, msg, kv...)
 	if strings.HasPrefix(msg, "running ") {
 		r.cancel()
@@ -330,7 +333,7 @@ func TestBootstrapWithoutPassword(t *testing.T) {
 	})
 	var warned bool
 	for _, l := range rec.Logs() {
-		warned = warned || (l.Level == hclog.Warn && strings.Contains(l.Message, "no password"))
+		warned = warned || (l.Level == sdk.LevelWarn && strings.Contains(l.Message, "no password"))
 	}
 	if !warned {
 		t.Errorf("no warning about the missing password was logged")

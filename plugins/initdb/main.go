@@ -6,8 +6,8 @@
 //	<bin_dir>/initdb --pgdata=D [--name=value | --flag]... --username=U --pwfile=F --auth-local=A --auth-host=A
 //
 // where the options are the bootstrap section's `initdb` list or map, as long options, in order
-// (`initdb = ["data-checksums", { encoding = "UTF8" }]`); an option given as `name = true` for one
-// of initdb's options that take no value becomes the bare flag. bin_dir empty: initdb is looked up
+// (`initdb = ["data-checksums", { encoding = "UTF8" }]`); a boolean option that is true becomes the
+// bare flag. bin_dir empty: initdb is looked up
 // in PATH.
 //
 // The superuser's name comes from postgresql.authentication.superuser and is passed as
@@ -24,10 +24,11 @@
 // peer would require the OS user to be named like the superuser) and --auth-host=reject (no
 // network access until pg_hba.conf is configured); a warning is logged.
 //
-// Refused (at validation, naming the option): options pgimaged sets itself (pgdata, username,
-// pwfile, pwprompt), options that make initdb skip syncing or exit without creating a cluster
-// (nosync, no-sync, sync-only, show, version, help), abbreviations of those (initdb accepts any
-// unambiguous prefix of a long option), and one-letter short options: give the long name.
+// The options are typed by the plugin's schema (`pgimaged plugins show initdb`). Refused, with
+// the reason: options pgimaged sets itself (pgdata, username, pwfile, pwprompt) and options that
+// make initdb skip syncing or exit without creating a cluster (no-sync and its old name nosync,
+// sync-only, show, version, help). Abbreviations and one-letter short options are not in the
+// schema, so they are unknown options.
 package main
 
 import "github.com/pgimaged/pgimaged/sdk"

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -37,6 +35,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe says who the plugin is. A restore needs only the repository, not a running member.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:             schema,
 		Name:               "pgbackrest",
 		Version:            Version,
 		Description:        "restores a replica or a new cluster from a pgBackRest repository",
@@ -54,6 +53,28 @@ const (
 	optTarget          = "target"
 	optTargetAction    = "target-action"
 )
+
+const dataDirReason = "pgimaged owns the data directory and passes --pg1-path=<data_dir> itself"
+
+// schema types the restore options the plugin reads or that are commonly given; it is open:
+// pgBackRest has many more options, and any other is passed through as --name=value.
+var schema = sdk.Schema{Open: true, Options: []sdk.OptionSpec{
+	{Name: optStanza, Type: sdk.TypeString, Description: "the pgBackRest stanza (default: the cluster's scope)"},
+	{Name: optType, Type: sdk.TypeEnum, EnumValues: []string{"default", "immediate", "lsn", "name", "preserve", "standby", "time", "xid", "none"},
+		Description: "the recovery type (default for a clone: standby)"},
+	{Name: optDelta, Type: sdk.TypeBool, Description: "restore with checksums over what is in the data directory (default for a clone: true)"},
+	{Name: optLogLevelConsole, Type: sdk.TypeEnum, EnumValues: []string{"off", "error", "warn", "info", "detail", "debug", "trace"},
+		Description: "pgBackRest's console log level (default detail: it feeds progress)"},
+	{Name: optTarget, Type: sdk.TypeString, Description: "the recovery target (a time, xid, name or lsn, as type says)"},
+	{Name: optTargetAction, Type: sdk.TypeEnum, EnumValues: []string{"pause", "promote", "shutdown"}, Description: "what recovery does at the target"},
+	{Name: "target-exclusive", Type: sdk.TypeBool, Description: "stop just before the target rather than just after"},
+	{Name: "target-timeline", Type: sdk.TypeString, Description: "the timeline to recover along (current, latest or a number)"},
+	{Name: "set", Type: sdk.TypeString, Description: "the backup set to restore (default: the latest)"},
+	{Name: "process-max", Type: sdk.TypeInt, Min: sdk.Bound(1), Max: sdk.Bound(999), Description: "processes restoring in parallel"},
+	{Name: "repo", Type: sdk.TypeInt, Min: sdk.Bound(1), Max: sdk.Bound(256), Description: "the repository to restore from"},
+	{Name: "config", Type: sdk.TypeString, Description: "pgBackRest's configuration file"},
+	{Name: "pg1-path", Aliases: []string{"pg-path", "db-path", "db1-path"}, Refused: dataDirReason},
+}}
 
 // dataDirOption matches the options that name PostgreSQL's data directory (pg1-path, pg-path and
 // the older db-path spellings): pgimaged owns the data directory and passes --pg1-path itself.
@@ -78,6 +99,9 @@ func checkOptions(path sdk.Path, command string, opts sdk.Options) []sdk.Diagnos
 		if err := sdk.CheckName(o.Name); err != nil {
 			diags = append(diags, sdk.Errorf(o.Name, "invalid option name", "%v", err))
 			continue
+		}
+		if _, _, typed := schema.Lookup(o.Name); typed && o.Name != optStanza {
+			continue // checked by pgimaged against the schema
 		}
 		switch {
 		case dataDirOption.MatchString(o.Name):
@@ -188,6 +212,11 @@ func (p *Plugin) buildRestore(path sdk.Path, command string, opts sdk.Options, c
 // renderOption renders o as pgBackRest's long option. Booleans become the option or its negation
 // (`delta = true` is --delta, `delta = false` is --no-delta), as pgBackRest spells them.
 func renderOption(o sdk.Option) string {
+	if spec, _, _ := schema.Lookup(o.Name); spec.Type == sdk.TypeBool && !o.Flag {
+		if on, err := sdk.ParseBool(o.Value); err == nil {
+			o = sdk.Option{Name: o.Name, Value: map[bool]string{true: "true", false: "false"}[on]}
+		}
+	}
 	if !o.Flag {
 		switch o.Value {
 		case "true":
@@ -288,7 +317,7 @@ func (p *Plugin) wantsStandbyType(ctx context.Context, opts sdk.Options, c sdk.C
 		v, err = serverVersion(ctx, c.BinDir)
 		if err != nil {
 			if r != nil {
-				r.Log(hclog.Warn, "cannot tell the PostgreSQL version; asking pgBackRest for a standby restore", "error", err.Error())
+				r.Log(sdk.LevelWarn, "cannot tell the PostgreSQL version; asking pgBackRest for a standby restore", "error", err.Error())
 			}
 			return true
 		}
@@ -299,12 +328,12 @@ func (p *Plugin) wantsStandbyType(ctx context.Context, opts sdk.Options, c sdk.C
 // restore runs pgBackRest and turns its output into progress. It returns the backup set restored.
 func (p *Plugin) restore(ctx context.Context, inv invocation, env map[string]string, r sdk.Reporter) (string, error) {
 	out := &outputWatcher{rep: r, quietDetail: inv.detailAdded}
-	progress(r, sdk.Progress{Phase: phaseRestore, Total: 100})
+	progress(r, sdk.Progress{Phase: phaseRestore, Total: 100, Unit: sdk.UnitPercent})
 	err := sdk.Run(ctx, sdk.Process{Argv: inv.argv, Env: env, OnLine: out.line}, r)
 	if err != nil {
 		return "", out.failure(inv.stanza, err)
 	}
-	progress(r, sdk.Progress{Phase: phaseRestore, Done: 100, Total: 100})
+	progress(r, sdk.Progress{Phase: phaseRestore, Done: 100, Total: 100, Unit: sdk.UnitPercent})
 	return out.backupSet(), nil
 }
 
@@ -354,7 +383,7 @@ func (w *outputWatcher) line(_, line string) bool {
 			}
 			if done > w.lastPct {
 				w.lastPct = done
-				progress(w.rep, sdk.Progress{Phase: phaseRestore, Done: done, Total: 100})
+				progress(w.rep, sdk.Progress{Phase: phaseRestore, Done: done, Total: 100, Unit: sdk.UnitPercent})
 			}
 		}
 		return !w.quietDetail

@@ -43,6 +43,9 @@ func TestValidate(t *testing.T) {
 			{Name: "empty stanza", Request: clone(opts("stanza=")), Option: "stanza"},
 			{Name: "stanza as a flag", Request: clone(opts("stanza")), Option: "stanza"},
 			{Name: "name with dashes", Request: clone(opts("--delta")), Option: "--delta"},
+			{Name: "type not a recovery type", Request: boot(opts("type=timestamp")), Option: "type"},
+			{Name: "process-max not a number", Request: clone(opts("process-max=many")), Option: "process-max"},
+			{Name: "delta not a boolean", Request: clone(opts("delta=maybe")), Option: "delta"},
 			{Name: "unterminated command", Request: sdk.ValidateRequest{Path: sdk.PathClone, Command: `"/usr/bin/pgbackrest`}, Option: "command"},
 		},
 		ValidOptions: []plugintest.ValidCase{

@@ -188,8 +188,8 @@ func assertProgress(t *testing.T, rec *plugintest.Recorder) {
 		t.Fatalf("only %d progress events, want a start, per-file progress and an end: %+v", len(events), events)
 	}
 	last := events[len(events)-1]
-	if events[0] != (sdk.Progress{Phase: phaseRestore, Total: 100}) || last != (sdk.Progress{Phase: phaseRestore, Done: 100, Total: 100}) {
-		t.Errorf("progress runs from %+v to %+v, want 0 to 100 of 100 in phase %q", events[0], last, phaseRestore)
+	if events[0] != (sdk.Progress{Phase: phaseRestore, Total: 100, Unit: sdk.UnitPercent}) || last != (sdk.Progress{Phase: phaseRestore, Done: 100, Total: 100, Unit: sdk.UnitPercent}) {
+		t.Errorf("progress runs from %+v to %+v, want 0 to 100 percent in phase %q", events[0], last, phaseRestore)
 	}
 	for _, l := range rec.Logs() {
 		if strings.Contains(l.Message, "DETAIL: restore file") {

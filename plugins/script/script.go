@@ -22,6 +22,15 @@ var cloneParams = []string{"scope", "role", "datadir", "connstring"}
 // passes user options with these names to a bootstrap command.
 var bootstrapParams = []string{"scope", "datadir"}
 
+// schema is open: every option the configuration gives is passed to the command as --name=value
+// (a bare list entry as --name). It names the parameters pgimaged itself passes.
+var schema = sdk.Schema{Open: true, Options: []sdk.OptionSpec{
+	{Name: "scope", Type: sdk.TypeString, Description: "passed by pgimaged (the cluster's scope); a configured value is not used unless no_params is set on a replica method"},
+	{Name: "role", Type: sdk.TypeString, Description: "passed by pgimaged to a replica method (replica); a configured value is not used unless no_params is set"},
+	{Name: "datadir", Type: sdk.TypeString, Description: "passed by pgimaged (data_dir); a configured value is not used unless no_params is set on a replica method"},
+	{Name: "connstring", Type: sdk.TypeString, Description: "passed by pgimaged to a replica method (the source, without a password); a configured value is not used unless no_params is set"},
+}}
+
 // Plugin is the script method.
 type Plugin struct{}
 
@@ -41,6 +50,7 @@ func New() *Plugin { return &Plugin{} }
 // the method's no_master setting.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:             schema,
 		Name:               "script",
 		Version:            version,
 		Description:        "runs a user's command as a replica or bootstrap method with Patroni's parameters",

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
@@ -388,9 +389,9 @@ func TestFailures(t *testing.T) {
 			if err == nil {
 				t.Fatal("Clone succeeded, want an error")
 			}
-			var re *sdk.RemoteError
+			var re *host.RemoteError
 			if !errors.As(err, &re) {
-				t.Errorf("error %T did not come back as an *sdk.RemoteError", err)
+				t.Errorf("error %T did not come back as an *host.RemoteError", err)
 			}
 			if !errors.Is(err, tc.wantIs) {
 				t.Errorf("error %q is not %v", err, tc.wantIs)

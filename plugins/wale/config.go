@@ -33,6 +33,20 @@ const (
 	DefaultThresholdPct = 30
 )
 
+// schema types the options Patroni's wale_restore reads. It is open: Patroni passes wale_restore
+// more (scope, datadir, connstring), which the plugin ignores with a warning.
+var schema = sdk.Schema{Open: true, Options: []sdk.OptionSpec{
+	{Name: optTool, Type: sdk.TypeEnum, EnumValues: []string{ToolWALE, ToolWALG}, Default: ToolWALE, Description: "the tool to restore with"},
+	{Name: optToolPath, Type: sdk.TypeString, Description: "the tool's executable (default: the tool's name, looked up in PATH; or the method's command)"},
+	{Name: optEnvdir, Type: sdk.TypeString, Description: "a directory holding the tool's environment, one file per variable (envdir(8))"},
+	{Name: optUseIAM, Type: sdk.TypeBool, Description: "WAL-E: use the instance profile's credentials (--aws-instance-profile)"},
+	{Name: optRetries, Type: sdk.TypeInt, Min: sdk.Bound(0), Default: strconv.Itoa(DefaultRetries), Description: "how many times to retry a failed restore"},
+	{Name: optThresholdMB, Type: sdk.TypeString, Default: strconv.Itoa(DefaultThresholdMB),
+		Description: "a number ≥ 0: the most WAL, in MB, the backup may be behind the source for it to be used"},
+	{Name: optThresholdPct, Type: sdk.TypeString, Default: strconv.Itoa(DefaultThresholdPct),
+		Description: "a number ≥ 0: the most WAL, as a percentage of the backup's size, it may be behind the source"},
+}}
+
 var knownOptions = map[string]bool{
 	optTool: true, optToolPath: true, optEnvdir: true, optUseIAM: true,
 	optRetries: true, optThresholdMB: true, optThresholdPct: true,

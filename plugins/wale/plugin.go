@@ -14,8 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -55,6 +53,7 @@ func New() *Plugin { return &Plugin{} }
 // backup is used without comparing it with the source's position.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:             schema,
 		Name:               "wale",
 		Version:            Version,
 		Description:        "restores the latest WAL-E or WAL-G base backup (Patroni's wale_restore)",
@@ -192,7 +191,7 @@ func (p *Plugin) restore(ctx context.Context, cfg config, c sdk.Cluster, connStr
 	var last error
 	for i := 1; i <= attempts; i++ {
 		if i > 1 {
-			logf(r, hclog.Warn, "attempt %d of %d failed, trying again: %v", i-1, attempts, last)
+			logf(r, sdk.LevelWarn, "attempt %d of %d failed, trying again: %v", i-1, attempts, last)
 			select {
 			case <-ctx.Done():
 				return backupInfo{}, ctx.Err()
@@ -243,10 +242,10 @@ func (p *Plugin) attempt(ctx context.Context, cfg config, c sdk.Cluster, connStr
 	if err != nil {
 		return backupInfo{}, err
 	}
-	logf(r, hclog.Info, "latest backup is %s (%s expanded)", b.Name, mb(float64(b.Size)))
+	logf(r, sdk.LevelInfo, "latest backup is %s (%s expanded)", b.Name, mb(float64(b.Size)))
 
 	if connString == "" {
-		logf(r, hclog.Info, "no running source: using backup %s without comparing WAL positions", b.Name)
+		logf(r, sdk.LevelInfo, "no running source: using backup %s without comparing WAL positions", b.Name)
 	} else {
 		pos, err := walDistance(ctx, connString, env, b)
 		if err != nil {
@@ -256,12 +255,12 @@ func (p *Plugin) attempt(ctx context.Context, cfg config, c sdk.Cluster, connStr
 			return backupInfo{}, retryable{fmt.Errorf("while comparing backup %s with the source: %w", b.Name, err)}
 		}
 		if b.Size == 0 {
-			logf(r, hclog.Warn, "%s does not give the size of backup %s; only threshold_megabytes applies", cfg.tool, b.Name)
+			logf(r, sdk.LevelWarn, "%s does not give the size of backup %s; only threshold_megabytes applies", cfg.tool, b.Name)
 		}
 		if err := checkThresholds(pos.Distance, b.Size, cfg.thresholdMB, cfg.thresholdPct); err != nil {
 			return backupInfo{}, fmt.Errorf("backup %s starts at %s: %w", b.Name, FormatLSN(pos.StartLSN), err)
 		}
-		logf(r, hclog.Info, "backup %s starts at %s, %s of WAL behind the source: within the thresholds",
+		logf(r, sdk.LevelInfo, "backup %s starts at %s, %s of WAL behind the source: within the thresholds",
 			b.Name, FormatLSN(pos.StartLSN), mb(float64(pos.Distance)))
 	}
 
@@ -328,12 +327,12 @@ func repairWALDir(dataDir string, r sdk.Reporter) error {
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		target, _ := os.Readlink(path)
-		logf(r, hclog.Warn, "%s is a broken symbolic link to %q; replacing it with a directory", name, target)
+		logf(r, sdk.LevelWarn, "%s is a broken symbolic link to %q; replacing it with a directory", name, target)
 		if err := os.Remove(path); err != nil {
 			return fmt.Errorf("while removing broken %s link %q: %w", name, path, err)
 		}
 	} else {
-		logf(r, hclog.Info, "the backup has no %s; creating it", name)
+		logf(r, sdk.LevelInfo, "the backup has no %s; creating it", name)
 	}
 	if err := os.Mkdir(path, 0o700); err != nil {
 		return fmt.Errorf("while creating %s directory %q: %w", name, path, err)
@@ -421,7 +420,7 @@ func progress(r sdk.Reporter, p sdk.Progress) {
 	}
 }
 
-func logf(r sdk.Reporter, level hclog.Level, format string, args ...any) {
+func logf(r sdk.Reporter, level sdk.Level, format string, args ...any) {
 	if r != nil {
 		r.Log(level, fmt.Sprintf(format, args...))
 	}

@@ -13,44 +13,79 @@ package plugintest
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
-// Connect serves p over real gRPC inside the test process and returns the host's client for it.
-// The connection is closed when the test ends.
-func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
+// DebugEnv, set to any value, lets the plugin's own log lines (those it writes with hclog, not
+// those it reports) through to the test's output; by default only warnings and errors are shown,
+// so that `go test -v` stays readable.
+const DebugEnv = "PLUGINTEST_DEBUG"
+
+func logger() hclog.Logger {
+	level := hclog.Warn
+	if os.Getenv(DebugEnv) != "" {
+		level = hclog.Trace
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "plugintest", Output: os.Stderr, Level: level})
+}
+
+// Client is pgimaged's view of a plugin connected with [Connect]: every call goes through gRPC,
+// and a call the plugin does not implement fails with sdk.ErrNotSupported.
+type Client interface {
+	sdk.Plugin
+	sdk.Validator
+	sdk.Bootstrapper
+	sdk.Cloner
+	sdk.BootstrapPlanner
+	sdk.ClonePlanner
+	// Info is Describe plus the capabilities the plugin serves.
+	Info(ctx context.Context) (sdk.Info, error)
+}
+
+// Connect serves p over real gRPC, on a Unix socket inside the test process, and returns
+// pgimaged's client for it. Everything is closed when the test ends.
+func Connect(t testing.TB, p sdk.Plugin) Client {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{
-		sdk.PluginName: &sdk.GRPCPlugin{Impl: p, Logger: hclog.NewNullLogger()},
-	})
-	t.Cleanup(func() {
-		// Stop the server first: closing the client would also ask it to stop, and two stops
-		// at once race inside go-plugin.
-		server.Stop()
-		_ = client.Close()
-	})
-	raw, err := client.Dispense(sdk.PluginName)
+	dir, err := os.MkdirTemp("", "plugintest-")
 	if err != nil {
-		t.Fatalf("dispensing the plugin: %v", err)
+		t.Fatalf("plugintest: making the socket's directory: %v", err)
 	}
-	c, ok := raw.(*sdk.Client)
-	if !ok {
-		t.Fatalf("dispensed %T, want *sdk.Client", raw)
+	sock := filepath.Join(dir, "plugin.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatalf("plugintest: listening on %s: %v", sock, err)
 	}
-	return c
+	server := grpc.NewServer()
+	host.Register(server, p, logger())
+	go func() { _ = server.Serve(ln) }()
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		server.Stop()
+		t.Fatalf("plugintest: connecting to the plugin: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		server.Stop()
+		_ = os.RemoveAll(dir)
+	})
+	return host.NewClient(conn)
 }
 
 // LogLine is one log event a plugin reported.
 type LogLine struct {
-	Level   hclog.Level
+	Level   sdk.Level
 	Message string
 	Fields  map[string]string
 }
@@ -65,7 +100,7 @@ type Recorder struct {
 var _ sdk.Reporter = (*Recorder)(nil)
 
 // Log records a log line.
-func (r *Recorder) Log(level hclog.Level, msg string, kv ...any) {
+func (r *Recorder) Log(level sdk.Level, msg string, kv ...any) {
 	f := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
 		k, _ := kv[i].(string)
@@ -126,7 +161,22 @@ type ValidCase struct {
 	Request sdk.ValidateRequest
 }
 
-// Conformance checks that p keeps the sdk contract through real gRPC.
+// Conformance checks that p keeps the sdk contract through real gRPC. Each check is a subtest;
+// a failure is reported at the line that called Conformance. What it checks:
+//
+//   - describe: a name, a version, at least one capability, and a sane schema (see [CheckSchema]).
+//   - validate-accepts/NAME: each ValidOptions case passes the schema and Validate without errors.
+//   - validate-refuses/NAME: each InvalidOptions case gets an error, from the schema (as pgimaged
+//     checks it) or from Validate, about the case's Option when it names one.
+//   - clone-cancelled, bootstrap-cancelled: called with a context already cancelled, the plugin
+//     returns an error wrapping context.Canceled; with the Suite's request and a context cancelled
+//     at the call's first event, it does not succeed (for each capability the plugin has).
+//   - clone-without-source: a plugin that does not work without a source returns sdk.ErrNoSource
+//     for an empty connection string.
+//   - clone-unsupported, bootstrap-unsupported: a call the plugin does not implement returns
+//     sdk.ErrNotSupported.
+//   - clone, bootstrap: the Suite's request succeeds, its events are sane (see [AssertClone]),
+//     and CheckDataDir accepts what it left.
 func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	t.Helper()
 	c := Connect(t, p)
@@ -136,38 +186,45 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 		t.Fatalf("Describe: %v", err)
 	}
 	t.Run("describe", func(t *testing.T) {
+		t.Helper()
 		if info.Name == "" || info.Version == "" {
 			t.Errorf("Describe must give a name and a version, got %+v", info.DescribeResponse)
 		}
 		if len(info.Capabilities) == 0 {
 			t.Errorf("a plugin must implement sdk.Cloner or sdk.Bootstrapper")
 		}
+		for _, err := range CheckSchema(info.Schema) {
+			t.Errorf("schema: %v", err)
+		}
 	})
+	validate := func(t *testing.T, req sdk.ValidateRequest) []sdk.Diagnostic {
+		t.Helper()
+		_, diags := info.Schema.Decode(req.Options)
+		resp, err := c.Validate(ctx, req)
+		if err != nil {
+			t.Fatalf("Validate: %v", err)
+		}
+		return append(diags, resp.Diagnostics...)
+	}
 	for _, tc := range s.ValidOptions {
 		t.Run("validate-accepts/"+tc.Name, func(t *testing.T) {
-			resp, err := c.Validate(ctx, tc.Request)
-			if err != nil {
-				t.Fatalf("Validate: %v", err)
-			}
-			if err := sdk.CheckDiagnostics(resp.Diagnostics); err != nil {
-				t.Errorf("Validate refused a valid configuration: %v", err)
+			t.Helper()
+			if err := sdk.CheckDiagnostics(validate(t, tc.Request)); err != nil {
+				t.Errorf("a valid configuration was refused: %v", err)
 			}
 		})
 	}
 	for _, tc := range s.InvalidOptions {
 		t.Run("validate-refuses/"+tc.Name, func(t *testing.T) {
-			resp, err := c.Validate(ctx, tc.Request)
-			if err != nil {
-				t.Fatalf("Validate: %v", err)
-			}
+			t.Helper()
 			var errs []sdk.Diagnostic
-			for _, d := range resp.Diagnostics {
+			for _, d := range validate(t, tc.Request) {
 				if d.Severity == sdk.SeverityError {
 					errs = append(errs, d)
 				}
 			}
 			if len(errs) == 0 {
-				t.Fatalf("Validate accepted options it must refuse: %+v", tc.Request.Options)
+				t.Fatalf("options that must be refused were accepted: %+v", tc.Request.Options)
 			}
 			if tc.Option == "" {
 				return
@@ -182,16 +239,21 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 	if info.Can(sdk.CapClone) {
 		t.Run("clone-cancelled", func(t *testing.T) {
-			cctx, cancel := context.WithCancel(ctx)
-			cancel()
-			dir := t.TempDir()
-			_, err := c.Clone(cctx, sdk.CloneRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: dir}}, nil)
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Clone with a cancelled context returned %v, want context.Canceled", err)
+			t.Helper()
+			req := sdk.CloneRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: t.TempDir()}}
+			if s.Clone != nil {
+				req = s.Clone(t)
 			}
+			req.Values, _ = info.Schema.Decode(req.Options)
+			cloner := p.(sdk.Cloner)
+			checkCancelled(t, "Clone", func(ctx context.Context, rep sdk.Reporter) error {
+				_, err := cloner.Clone(ctx, req, rep)
+				return err
+			}, s.Clone != nil)
 		})
 		if !info.WorksWithoutSource {
 			t.Run("clone-without-source", func(t *testing.T) {
+				t.Helper()
 				dir := t.TempDir()
 				_, err := c.Clone(ctx, sdk.CloneRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: dir}}, nil)
 				if !errors.Is(err, sdk.ErrNoSource) {
@@ -201,14 +263,30 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 		}
 	} else {
 		t.Run("clone-unsupported", func(t *testing.T) {
+			t.Helper()
 			_, err := c.Clone(ctx, sdk.CloneRequest{Cluster: sdk.Cluster{DataDir: t.TempDir()}}, nil)
 			if !errors.Is(err, sdk.ErrNotSupported) {
 				t.Errorf("Clone on a plugin without sdk.Cloner returned %v, want sdk.ErrNotSupported", err)
 			}
 		})
 	}
-	if !info.Can(sdk.CapBootstrap) {
+	if info.Can(sdk.CapBootstrap) {
+		t.Run("bootstrap-cancelled", func(t *testing.T) {
+			t.Helper()
+			req := sdk.BootstrapRequest{Method: "conformance", Cluster: sdk.Cluster{Scope: "conformance", DataDir: t.TempDir()}}
+			if s.Bootstrap != nil {
+				req = s.Bootstrap(t)
+			}
+			req.Values, _ = info.Schema.Decode(req.Options)
+			bootstrapper := p.(sdk.Bootstrapper)
+			checkCancelled(t, "Bootstrap", func(ctx context.Context, rep sdk.Reporter) error {
+				_, err := bootstrapper.Bootstrap(ctx, req, rep)
+				return err
+			}, s.Bootstrap != nil)
+		})
+	} else {
 		t.Run("bootstrap-unsupported", func(t *testing.T) {
+			t.Helper()
 			_, err := c.Bootstrap(ctx, sdk.BootstrapRequest{Cluster: sdk.Cluster{DataDir: t.TempDir()}}, nil)
 			if !errors.Is(err, sdk.ErrNotSupported) {
 				t.Errorf("Bootstrap on a plugin without sdk.Bootstrapper returned %v, want sdk.ErrNotSupported", err)
@@ -217,6 +295,7 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 	if s.Clone != nil {
 		t.Run("clone", func(t *testing.T) {
+			t.Helper()
 			req := s.Clone(t)
 			AssertClone(t, c, req)
 			if s.CheckDataDir != nil {
@@ -226,6 +305,7 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 	if s.Bootstrap != nil {
 		t.Run("bootstrap", func(t *testing.T) {
+			t.Helper()
 			req := s.Bootstrap(t)
 			AssertBootstrap(t, c, req)
 			if s.CheckDataDir != nil {
@@ -235,9 +315,73 @@ func Conformance(t *testing.T, p sdk.Plugin, s Suite) {
 	}
 }
 
-// AssertClone runs a clone that must succeed and checks its events; it returns the result and
-// what was reported.
-func AssertClone(t *testing.T, c *sdk.Client, req sdk.CloneRequest) (sdk.Result, *Recorder) {
+// checkCancelled checks that a call honours its context: called with a context already
+// cancelled, it must fail with context.Canceled; and, when midway is set (the request is one that
+// succeeds), called with a context cancelled at its first progress or log event, it must not
+// succeed. The plugin is called directly, as Serve calls it: through gRPC a cancelled call never
+// reaches it.
+func checkCancelled(t *testing.T, call string, run func(context.Context, sdk.Reporter) error, midway bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := run(ctx, &Recorder{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("%s with a cancelled context returned %v, want an error wrapping context.Canceled", call, err)
+	}
+	if !midway {
+		return
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	rec := &cancelling{cancel: cancel}
+	err := run(ctx, rec)
+	if rec.fired() && err == nil {
+		t.Errorf("%s went on to succeed after its context was cancelled at its first event", call)
+	}
+	if rec.fired() && err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("%s cancelled at its first event returned %v, want an error wrapping context.Canceled", call, err)
+	}
+}
+
+// cancelling is a Recorder that cancels the call at its first event.
+type cancelling struct {
+	Recorder
+	cancel context.CancelFunc
+	once   sync.Once
+	did    bool
+}
+
+func (c *cancelling) fire() {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.did = true
+		c.mu.Unlock()
+		c.cancel()
+	})
+}
+
+func (c *cancelling) fired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.did
+}
+
+func (c *cancelling) Log(level sdk.Level, msg string, kv ...any) {
+	c.Recorder.Log(level, msg, kv...)
+	c.fire()
+}
+
+func (c *cancelling) Progress(p sdk.Progress) {
+	c.Recorder.Progress(p)
+	c.fire()
+}
+
+// CheckSchema lists what is wrong with a plugin's option schema (see sdk.Schema.Check).
+func CheckSchema(s sdk.Schema) []error { return s.Check() }
+
+// AssertClone runs a clone that must succeed and checks its events: progress is never negative
+// nor beyond its total, its unit is known (percent counts to 100), and no log line holds a
+// password from the request's PGPASSFILE. It returns the result and what was reported.
+func AssertClone(t *testing.T, c Client, req sdk.CloneRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
 	res, err := c.Clone(context.Background(), req, rec)
@@ -248,8 +392,9 @@ func AssertClone(t *testing.T, c *sdk.Client, req sdk.CloneRequest) (sdk.Result,
 	return res, rec
 }
 
-// AssertBootstrap runs a bootstrap that must succeed and checks its events.
-func AssertBootstrap(t *testing.T, c *sdk.Client, req sdk.BootstrapRequest) (sdk.Result, *Recorder) {
+// AssertBootstrap runs a bootstrap that must succeed and checks its events as AssertClone does,
+// and that no log line holds the superuser's password.
+func AssertBootstrap(t *testing.T, c Client, req sdk.BootstrapRequest) (sdk.Result, *Recorder) {
 	t.Helper()
 	rec := &Recorder{}
 	res, err := c.Bootstrap(context.Background(), req, rec)
@@ -285,6 +430,12 @@ func containsSecret(s, secret string) bool {
 func checkEvents(t *testing.T, rec *Recorder, env map[string]string) {
 	t.Helper()
 	for _, p := range rec.ProgressEvents() {
+		if p.Unit < sdk.UnitBytes || p.Unit > sdk.UnitPercent {
+			t.Errorf("progress in an unknown unit: %+v", p)
+		}
+		if p.Unit == sdk.UnitPercent && (p.Total != 100 || p.Done > 100) {
+			t.Errorf("progress in percent must count Done of Total 100: %+v", p)
+		}
 		if p.Done < 0 || p.Total < 0 {
 			t.Errorf("progress with negative numbers: %+v", p)
 		}

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -22,6 +20,14 @@ var version = "1.0.0"
 
 // optSnapshotDir names the snapshot to copy.
 const optSnapshotDir = "snapshot_dir"
+
+// schema is what a method using the plugin may set: pgimaged checks the configuration against it
+// (unknown options, types, the required snapshot_dir) before anything runs, and the SDK hands
+// the values to the calls in req.Values.
+var schema = sdk.Schema{Options: []sdk.OptionSpec{
+	{Name: optSnapshotDir, Type: sdk.TypeString, Required: true,
+		Description: "the absolute path of the directory holding the data directory snapshot"},
+}}
 
 // skipped are files of a running server that a replica must not inherit.
 var skipped = map[string]bool{"postmaster.pid": true, "postmaster.opts": true}
@@ -48,6 +54,7 @@ func New() *Plugin { return &Plugin{} }
 // Describe names the plugin. It needs no running member: the snapshot is local.
 func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	return sdk.DescribeResponse{
+		Schema:             schema,
 		Name:               "copydir",
 		Version:            version,
 		Description:        "clones a replica by copying a local snapshot of a data directory",
@@ -55,43 +62,30 @@ func (p *Plugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeRes
 	}, nil
 }
 
-// Validate requires an absolute snapshot_dir and refuses anything else.
+// Validate checks what the schema cannot: that snapshot_dir is an absolute path.
 func (p *Plugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
 	var diags []sdk.Diagnostic
 	if req.Path == sdk.PathBootstrap {
 		diags = append(diags, sdk.Errorf("", "copydir cannot bootstrap a new cluster",
 			"it clones replicas; list it in postgresql.create_replica_methods"))
 	}
-	diags = append(diags, checkOptions(req.Options)...)
+	diags = append(diags, checkOptions(req.Values)...)
 	return sdk.ValidateResponse{Diagnostics: diags}, nil
 }
 
-func checkOptions(opts sdk.Options) []sdk.Diagnostic {
-	var diags []sdk.Diagnostic
-	for _, o := range opts {
-		switch {
-		case o.Name != optSnapshotDir:
-			diags = append(diags, sdk.Errorf(o.Name, fmt.Sprintf("unknown option %q", o.Name),
-				"copydir takes only %s", optSnapshotDir))
-		case o.Flag || o.Value == "":
-			diags = append(diags, sdk.Errorf(o.Name, "snapshot_dir needs a value", "set %s = \"/path/to/snapshot\"", optSnapshotDir))
-		case !filepath.IsAbs(o.Value):
-			diags = append(diags, sdk.Errorf(o.Name, "snapshot_dir must be an absolute path", "%q is relative", o.Value))
-		}
+func checkOptions(v sdk.Values) []sdk.Diagnostic {
+	if snap := v.String(optSnapshotDir); v.Has(optSnapshotDir) && !filepath.IsAbs(snap) {
+		return []sdk.Diagnostic{sdk.Errorf(optSnapshotDir, "snapshot_dir must be an absolute path", "%q is relative", snap)}
 	}
-	if !opts.Has(optSnapshotDir) {
-		diags = append(diags, sdk.Errorf(optSnapshotDir, "snapshot_dir is missing",
-			"set %s to the directory holding the data directory snapshot", optSnapshotDir))
-	}
-	return diags
+	return nil
 }
 
 // PlanClone describes the copy; it runs no program.
 func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, error) {
-	if err := sdk.CheckDiagnostics(checkOptions(req.Options)); err != nil {
+	if err := sdk.CheckDiagnostics(checkOptions(req.Values)); err != nil {
 		return sdk.Plan{}, err
 	}
-	snap, _ := req.Options.Get(optSnapshotDir)
+	snap := req.Values.String(optSnapshotDir)
 	return sdk.Plan{Notes: []string{
 		fmt.Sprintf("copy the snapshot in %s into %s (without postmaster.pid and postmaster.opts)", snap, req.Cluster.DataDir),
 		"check that PG_VERSION and global/pg_control kept their checksums",
@@ -103,13 +97,13 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 	if err := ctx.Err(); err != nil {
 		return sdk.Result{}, err
 	}
-	if err := sdk.CheckDiagnostics(checkOptions(req.Options)); err != nil {
+	if err := sdk.CheckDiagnostics(checkOptions(req.Values)); err != nil {
 		return sdk.Result{}, err
 	}
 	if rep == nil {
 		rep = discard{}
 	}
-	snap, _ := req.Options.Get(optSnapshotDir)
+	snap := req.Values.String(optSnapshotDir)
 	dst := req.Cluster.DataDir
 
 	sums, err := checkSnapshot(snap, req.Cluster.ServerVersion)
@@ -120,7 +114,7 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 	if err != nil {
 		return sdk.Result{}, fmt.Errorf("%w: while measuring snapshot %q: %w", sdk.ErrMethodFailed, snap, err)
 	}
-	rep.Log(hclog.Info, "copying snapshot", "snapshot", snap, "datadir", dst, "bytes", strconv.FormatInt(total, 10))
+	rep.Log(sdk.LevelInfo, "copying snapshot", "snapshot", snap, "datadir", dst, "bytes", strconv.FormatInt(total, 10))
 
 	c := &copier{ctx: ctx, rep: rep, total: total}
 	c.report(true)
@@ -142,7 +136,7 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 			return sdk.Result{}, fmt.Errorf("%w: %s changed while snapshot %q was copied; the snapshot is not stable", sdk.ErrMethodFailed, f, snap)
 		}
 	}
-	rep.Log(hclog.Info, "snapshot copied and verified", "bytes", strconv.FormatInt(c.done, 10))
+	rep.Log(sdk.LevelInfo, "snapshot copied and verified", "bytes", strconv.FormatInt(c.done, 10))
 	return sdk.Result{Summary: fmt.Sprintf("copied %d bytes from snapshot %s", c.done, snap)}, nil
 }
 
@@ -225,7 +219,7 @@ func (c *copier) report(force bool) {
 	if c.done > total {
 		total = c.done
 	}
-	c.rep.Progress(sdk.Progress{Phase: "copy", Done: c.done, Total: total})
+	c.rep.Progress(sdk.Progress{Phase: "copy", Done: c.done, Total: total, Unit: sdk.UnitBytes})
 }
 
 // tree copies the contents of src into the existing directory dst.
@@ -329,5 +323,5 @@ func syncPath(path string) error {
 // discard is a Reporter for callers that want no events.
 type discard struct{}
 
-func (discard) Log(hclog.Level, string, ...any) {}
-func (discard) Progress(sdk.Progress)           {}
+func (discard) Log(sdk.Level, string, ...any) {}
+func (discard) Progress(sdk.Progress)         {}

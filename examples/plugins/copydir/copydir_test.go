@@ -54,11 +54,14 @@ func snapshot(t *testing.T) string {
 }
 
 func request(t *testing.T, snap string) sdk.CloneRequest {
-	return sdk.CloneRequest{
+	req := sdk.CloneRequest{
 		Method:  "snapshot",
 		Options: sdk.Options{{Name: "snapshot_dir", Value: snap}},
 		Cluster: sdk.Cluster{Scope: "batman", Name: "node2", DataDir: t.TempDir(), ServerVersion: 150010},
 	}
+	// A call through gRPC gets its Values from sdk.Serve; one made directly decodes them itself.
+	req.Values, _ = schema.Decode(req.Options)
+	return req
 }
 
 // sameTree fails unless dst holds exactly src's files (less the skipped ones) with the same

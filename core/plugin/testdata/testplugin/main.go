@@ -14,17 +14,23 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	goplugin "github.com/hashicorp/go-plugin"
-
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
 type testPlugin struct{}
 
 func (testPlugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
-	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1"}, nil
+	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1", Schema: schema}, nil
 }
+
+// schema: the options the test cases give.
+var schema = sdk.Schema{Options: []sdk.OptionSpec{
+	{Name: "bad", Type: sdk.TypeString, Flag: true, Description: "Validate refuses it"},
+	{Name: "pidfile", Type: sdk.TypeString, Description: "where the started processes write their pids"},
+	{Name: "script", Type: sdk.TypeString, Description: "the shell script the tree cases run"},
+	{Name: "marker", Type: sdk.TypeString, Description: "PGIMAGED_TEST_MARKER for the started processes"},
+}}
 
 func (testPlugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
 	if os.Getenv("TESTPLUGIN_MODE") == "validatepanic" {
@@ -44,12 +50,12 @@ func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporte
 	}
 	switch behaviour {
 	case "ok":
-		r.Log(hclog.Info, "hello from testplugin", "datadir", req.Cluster.DataDir)
-		r.Progress(sdk.Progress{Phase: "copy", Done: 5, Total: 10})
-		r.Progress(sdk.Progress{Phase: "copy", Done: 10, Total: 10})
+		r.Log(sdk.LevelWarn, "hello from testplugin", "datadir", req.Cluster.DataDir)
+		r.Progress(sdk.Progress{Phase: "copy", Done: 5, Total: 10, Unit: sdk.UnitFiles})
+		r.Progress(sdk.Progress{Phase: "copy", Done: 10, Total: 10, Unit: sdk.UnitFiles})
 		return sdk.Result{Summary: "done"}, nil
 	case "panic":
-		r.Log(hclog.Info, "about to panic")
+		r.Log(sdk.LevelInfo, "about to panic")
 		time.Sleep(100 * time.Millisecond)
 		panic("testplugin: deliberate panic in the middle of a clone")
 	case "hang":
@@ -61,7 +67,7 @@ func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporte
 		if f, ok := req.Options.Get("pidfile"); ok {
 			_ = os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())+" "+strconv.Itoa(child.Process.Pid)+"\n"), 0o644)
 		}
-		r.Log(hclog.Info, "hanging")
+		r.Log(sdk.LevelInfo, "hanging")
 		select {}
 	case "childenv":
 		// What a child of the plugin sees of the TLS material pgimaged handed the plugin.
@@ -88,11 +94,11 @@ func (testPlugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporte
 		if err := cmd.Start(); err != nil {
 			return sdk.Result{}, err
 		}
-		r.Log(hclog.Info, "hanging")
+		r.Log(sdk.LevelInfo, "hanging")
 		select {}
 	case "badutf8":
 		// Output that is not UTF-8, from the plugin and from a child; then success.
-		r.Log(hclog.Info, "plugin says \xff\xfe: \xff\xfe", "field", "\xc3\x28")
+		r.Log(sdk.LevelInfo, "plugin says \xff\xfe: \xff\xfe", "field", "\xc3\x28")
 		r.Progress(sdk.Progress{Phase: "copy \xff", Done: 1, Total: 1})
 		if err := sdk.Run(ctx, sdk.Process{Argv: []string{"printf", `a\377\376b\n\303\050\n`}}, r); err != nil {
 			return sdk.Result{}, err
@@ -122,11 +128,7 @@ func treeEnv(req sdk.CloneRequest) map[string]string {
 func main() {
 	if v := os.Getenv("TESTPLUGIN_PROTOCOL"); v != "" {
 		n, _ := strconv.Atoi(v)
-		goplugin.Serve(&goplugin.ServeConfig{
-			HandshakeConfig:  sdk.Handshake,
-			VersionedPlugins: map[int]goplugin.PluginSet{n: {sdk.PluginName: &sdk.GRPCPlugin{Impl: testPlugin{}}}},
-			GRPCServer:       goplugin.DefaultGRPCServer,
-		})
+		host.Serve(testPlugin{}, host.ServeConfig{ProtocolVersion: n})
 		return
 	}
 	if os.Getenv("TESTPLUGIN_STDERR") != "" {

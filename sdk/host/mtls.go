@@ -1,4 +1,4 @@
-package sdk
+package host
 
 import (
 	"crypto/ecdsa"
@@ -8,11 +8,10 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
-	"fmt"
 	"math/big"
-	"os"
 	"time"
+
+	"github.com/pgimaged/pgimaged/sdk/internal/wire"
 )
 
 // Mutual TLS between pgimaged and a plugin.
@@ -26,7 +25,7 @@ import (
 // certificate in the handshake line replaces the one pgimaged handed out.
 
 // PluginTLSEnv carries the plugin's certificate and key (PEM) from pgimaged to the plugin.
-const PluginTLSEnv = "PGIMAGED_PLUGIN_TLS"
+const PluginTLSEnv = wire.PluginTLSEnv
 
 // NewCertificate makes a self-signed P-256 certificate for "localhost", valid for client and
 // server authentication, and returns it with its PEM encoding (certificate, then key).
@@ -65,33 +64,4 @@ func NewCertificate() (tls.Certificate, []byte, error) {
 		return tls.Certificate{}, nil, err
 	}
 	return cert, append(certPEM, keyPEM...), nil
-}
-
-// serverTLS is the plugin side: serve with the certificate pgimaged handed out and accept only
-// pgimaged's. It clears both variables so that children the plugin runs never see the key.
-// nil, nil: pgimaged did not hand out a certificate (go-plugin's own mTLS or a test).
-func serverTLS() (*tls.Config, error) {
-	bundle := os.Getenv(PluginTLSEnv)
-	hostPEM := os.Getenv("PLUGIN_CLIENT_CERT")
-	if bundle == "" {
-		return nil, nil
-	}
-	_ = os.Unsetenv(PluginTLSEnv)
-	if hostPEM == "" {
-		return nil, errors.New(PluginTLSEnv + " is set but PLUGIN_CLIENT_CERT is not")
-	}
-	cert, err := tls.X509KeyPair([]byte(bundle), []byte(bundle))
-	if err != nil {
-		return nil, fmt.Errorf("while reading the certificate pgimaged handed out: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM([]byte(hostPEM)) {
-		return nil, errors.New("PLUGIN_CLIENT_CERT holds no certificate")
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
-		MinVersion:   tls.VersionTLS12,
-	}, nil
 }

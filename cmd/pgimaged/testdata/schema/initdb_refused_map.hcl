@@ -1,6 +1,6 @@
-# initdb options pgimaged refuses, map form.
-# expect: 9:33 Option "pgdata"
-# expect: 9:56 Option "nosync"
+# initdb options its schema refuses, map form.
+# expect: 9:33 "pgdata" cannot be given
+# expect: 9:56 "nosync" cannot be given
 scope    = "batman"
 name     = "node1"
 data_dir = "/data"

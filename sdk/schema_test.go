@@ -1,0 +1,179 @@
+package sdk_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		unit int64
+		want int64
+		bad  bool
+	}{
+		{in: "100M", unit: 1, want: 100 << 20},
+		{in: "100MB", unit: 1, want: 100 << 20},
+		{in: "32kB", unit: 1, want: 32 << 10},
+		{in: "32k", unit: 1, want: 32 << 10},
+		{in: "1 GB", unit: 1, want: 1 << 30},
+		{in: "512", unit: 1024, want: 512 << 10},
+		{in: "7B", unit: 1024, want: 7},
+		{in: "lots", bad: true},
+		{in: "10 parsecs", bad: true},
+		{in: "-5M", bad: true},
+		{in: "99999999999999999999T", bad: true},
+		{in: "9999999999T", bad: true},
+	} {
+		got, err := sdk.ParseSize(tc.in, tc.unit)
+		if tc.bad != (err != nil) || !tc.bad && got != tc.want {
+			t.Errorf("ParseSize(%q, %d) = %d, %v; want %d (bad %v)", tc.in, tc.unit, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "30", want: 30 * time.Second},
+		{in: "30s", want: 30 * time.Second},
+		{in: "5min", want: 5 * time.Minute},
+		{in: "250ms", want: 250 * time.Millisecond},
+		{in: "1h30m", want: 90 * time.Minute},
+		{in: "2d", want: 48 * time.Hour},
+		{in: "soon", bad: true},
+		{in: "-1s", bad: true},
+	} {
+		got, err := sdk.ParseDuration(tc.in, time.Second)
+		if tc.bad != (err != nil) || !tc.bad && got != tc.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v (bad %v)", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+var schema = sdk.Schema{Options: []sdk.OptionSpec{
+	{Name: "checkpoint", Type: sdk.TypeEnum, EnumValues: []string{"fast", "spread"}, Default: "spread"},
+	{Name: "max-rate", Type: sdk.TypeSize, SizeUnit: 1024, Min: sdk.Bound(32 << 10), Max: sdk.Bound(1 << 30)},
+	{Name: "verbose", Type: sdk.TypeBool},
+	{Name: "no_master", Type: sdk.TypeBool, Aliases: []string{"no_leader"}},
+	{Name: "retries", Type: sdk.TypeInt, Default: "2"},
+	{Name: "wait", Type: sdk.TypeDuration},
+	{Name: "hosts", Type: sdk.TypeList},
+	{Name: "labels", Type: sdk.TypeMap},
+	{Name: "secret", Type: sdk.TypeString, Sensitive: true},
+	{Name: "count", Type: sdk.TypeInt, Sensitive: true},
+	{Name: "pgdata", Refused: "pgimaged passes it"},
+}}
+
+func TestDecodeTypedValues(t *testing.T) {
+	v, diags := schema.Decode(sdk.Options{
+		{Name: "max-rate", Value: "100M"},
+		{Name: "verbose", Flag: true},
+		{Name: "no_leader", Value: "on"},
+		{Name: "wait", Value: "5min"},
+		{Name: "hosts", Value: "a, b,c"},
+		{Name: "labels", Map: map[string]string{"k": "v"}},
+	})
+	if len(diags) != 1 || diags[0].Severity != sdk.SeverityWarning || diags[0].Option != "no_leader" {
+		t.Errorf("want one warning about the alias no_leader, got %+v", diags)
+	}
+	if got := v.Size("max-rate"); got != 100<<20 {
+		t.Errorf("max-rate = %d", got)
+	}
+	if !v.Bool("verbose") || !v.Bool("no_master") || !v.Has("no_master") {
+		t.Errorf("verbose %v, no_master %v", v.Bool("verbose"), v.Bool("no_master"))
+	}
+	if v.String("checkpoint") != "spread" || v.Has("checkpoint") || v.Int("retries") != 2 {
+		t.Errorf("defaults: checkpoint %q, retries %d", v.String("checkpoint"), v.Int("retries"))
+	}
+	if v.Duration("wait") != 5*time.Minute || strings.Join(v.List("hosts"), "|") != "a|b|c" || v.Map("labels")["k"] != "v" {
+		t.Errorf("wait %v, hosts %q, labels %v", v.Duration("wait"), v.List("hosts"), v.Map("labels"))
+	}
+}
+
+func TestDecodeRefusesWhatTheSchemaRefuses(t *testing.T) {
+	_, diags := schema.Decode(sdk.Options{
+		{Name: "checkpoint", Value: "fastest"},
+		{Name: "max_rate", Value: "100M"},
+		{Name: "max-rate", Value: "16k"},
+		{Name: "verbose", Value: "maybe"},
+		{Name: "retries", Flag: true},
+		{Name: "pgdata", Value: "/x"},
+		{Name: "secret", List: []string{"x"}},
+		{Name: "count", Value: "hunter2"},
+	})
+	want := []string{"checkpoint", "max_rate", "max-rate", "verbose", "retries", "pgdata", "secret", "count"}
+	if len(diags) != len(want) {
+		t.Fatalf("got %d diagnostics, want %d: %+v", len(diags), len(want), diags)
+	}
+	for i, d := range diags {
+		if d.Severity != sdk.SeverityError || d.Option != want[i] {
+			t.Errorf("diagnostic %d: %+v, want an error about %s", i, d, want[i])
+		}
+		if strings.Contains(d.Detail, "hunter2") {
+			t.Errorf("a sensitive value is shown: %s", d.Detail)
+		}
+	}
+}
+
+func TestCanonicalRenamesAliases(t *testing.T) {
+	got := schema.Canonical(sdk.Options{{Name: "no_leader", Value: "on"}, {Name: "other", Value: "x"}})
+	if got[0].Name != "no_master" || got[1].Name != "other" {
+		t.Errorf("got %+v", got)
+	}
+}
+
+func TestValuesPanicOnNamesOutsideTheSchema(t *testing.T) {
+	v, _ := schema.Decode(nil)
+	for _, read := range []func(){
+		func() { v.String("no-such-option") },
+		func() { v.Bool("max-rate") },       // a size read as a bool
+		func() { sdk.Values{}.String("x") }, // Values not from Decode
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("no panic")
+				}
+			}()
+			read()
+		}()
+	}
+}
+
+func TestValuesInto(t *testing.T) {
+	v, _ := schema.Decode(sdk.Options{{Name: "max-rate", Value: "2M"}, {Name: "verbose", Flag: true}, {Name: "wait", Value: "30s"}})
+	var o struct {
+		Checkpoint string        `option:"checkpoint"`
+		MaxRate    int64         `option:"max-rate"`
+		Verbose    bool          `option:"verbose"`
+		Retries    int           `option:"retries"`
+		Wait       time.Duration `option:"wait"`
+		Hosts      []string      `option:"hosts"`
+		Untagged   string
+	}
+	if err := v.Into(&o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Checkpoint != "spread" || o.MaxRate != 2<<20 || !o.Verbose || o.Retries != 2 || o.Wait != 30*time.Second || o.Hosts != nil {
+		t.Errorf("got %+v", o)
+	}
+	var wrong struct {
+		Verbose string `option:"verbose"`
+	}
+	if err := v.Into(&wrong); err == nil {
+		t.Error("a bool option went into a string field")
+	}
+	var unknown struct {
+		X string `option:"no-such-option"`
+	}
+	if err := v.Into(&unknown); err == nil {
+		t.Error("an option outside the schema was accepted")
+	}
+}

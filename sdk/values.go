@@ -1,0 +1,201 @@
+package sdk
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// Values are a request's options decoded against the plugin's [Schema]: typed, under their own
+// names (deprecated aliases resolved), with defaults for those not given. [Serve] fills the
+// Values of every request from the schema Describe returns; tests build them with
+// [Schema.Decode].
+//
+// Reading an option the schema does not name panics: it is a bug in the plugin.
+type Values struct {
+	schema Schema
+	given  map[string]any
+	extra  Options
+}
+
+// Decode checks opts against the schema and returns their typed values, with a diagnostic for
+// every option that is unknown (in a closed schema), refused, mistyped or missing when required,
+// and a warning for every deprecated alias. pgimaged runs the same checks before anything runs,
+// with the configuration's file:line:col.
+func (s Schema) Decode(opts Options) (Values, []Diagnostic) {
+	v := Values{schema: s, given: map[string]any{}}
+	var diags []Diagnostic
+	for _, o := range opts {
+		spec, alias, ok := s.Lookup(o.Name)
+		if !ok {
+			if s.Open {
+				v.extra = append(v.extra, o)
+				continue
+			}
+			diags = append(diags, Errorf(o.Name, "Unknown option", "%s is not an option of this plugin.", o.Name))
+			continue
+		}
+		if alias {
+			diags = append(diags, Diagnostic{Severity: SeverityWarning, Option: o.Name, Summary: "Deprecated option name",
+				Detail: fmt.Sprintf("%s is a deprecated name of %s: write %s.", o.Name, spec.Name, spec.Name)})
+		}
+		if spec.Refused != "" {
+			diags = append(diags, Errorf(o.Name, "Refused option", "%s", spec.Refused))
+			continue
+		}
+		val, err := spec.parse(o)
+		if err != nil {
+			diags = append(diags, Errorf(o.Name, "Invalid option value", "%s", err.Error()))
+			continue
+		}
+		v.given[spec.Name] = val
+	}
+	for _, spec := range s.Options {
+		if _, ok := v.given[spec.Name]; spec.Required && !ok {
+			diags = append(diags, Errorf(spec.Name, "Missing required option", "%s is required: %s", spec.Name, spec.Description))
+		}
+	}
+	return v, diags
+}
+
+// Has reports whether the option was given in the configuration (under its name or an alias).
+func (v Values) Has(name string) bool {
+	v.spec(name)
+	_, ok := v.given[name]
+	return ok
+}
+
+// Extra returns, in order, the options of an open schema that the schema does not name.
+func (v Values) Extra() Options { return v.extra }
+
+func (v Values) spec(name string) OptionSpec {
+	for _, o := range v.schema.Options {
+		if o.Name == name {
+			return o
+		}
+	}
+	if len(v.schema.Options) == 0 && !v.schema.Open {
+		panic(fmt.Sprintf("sdk: reading option %q from empty Values: a request that does not come through sdk.Serve needs its Values from Schema.Decode", name))
+	}
+	panic(fmt.Sprintf("sdk: option %q is not in the plugin's schema", name))
+}
+
+func (v Values) get(name string, t ...Type) any {
+	spec := v.spec(name)
+	ok := false
+	for _, x := range t {
+		ok = ok || spec.Type == x
+	}
+	if !ok {
+		panic(fmt.Sprintf("sdk: option %q is a %v, not read as a %v", name, spec.Type, t[0]))
+	}
+	if x, ok := v.given[name]; ok {
+		return x
+	}
+	if spec.Default != "" {
+		if x, err := spec.parse(Option{Name: name, Value: spec.Default}); err == nil {
+			return x
+		}
+	}
+	return nil
+}
+
+// String returns a string or enum option, its default, or "".
+func (v Values) String(name string) string {
+	s, _ := v.get(name, TypeString, TypeEnum).(string)
+	return s
+}
+
+// Bool returns a bool option, its default, or false.
+func (v Values) Bool(name string) bool {
+	b, _ := v.get(name, TypeBool).(bool)
+	return b
+}
+
+// Int returns an int option, its default, or 0.
+func (v Values) Int(name string) int64 {
+	n, _ := v.get(name, TypeInt).(int64)
+	return n
+}
+
+// Size returns a size option in bytes, its default, or 0.
+func (v Values) Size(name string) int64 {
+	n, _ := v.get(name, TypeSize).(int64)
+	return n
+}
+
+// Duration returns a duration option, its default, or 0.
+func (v Values) Duration(name string) time.Duration {
+	d, _ := v.get(name, TypeDuration).(time.Duration)
+	return d
+}
+
+// List returns a list option, its default, or nil.
+func (v Values) List(name string) []string {
+	l, _ := v.get(name, TypeList).([]string)
+	return l
+}
+
+// Map returns a map option or nil.
+func (v Values) Map(name string) map[string]string {
+	m, _ := v.get(name, TypeMap).(map[string]string)
+	return m
+}
+
+// Into fills the fields of the struct dst points to that carry an `option:"name"` tag, from the
+// option of that name (or its default):
+//
+//	var o struct {
+//		Checkpoint string        `option:"checkpoint"` // string or enum
+//		MaxRate    int64         `option:"max-rate"`   // int, or size in bytes
+//		Verbose    bool          `option:"verbose"`
+//		Wait       time.Duration `option:"wait"`
+//		Hosts      []string      `option:"hosts"`
+//		Labels     map[string]string `option:"labels"`
+//	}
+//	err := req.Values.Into(&o)
+//
+// A tag naming an option the schema lacks, or a field whose Go type does not fit the option's
+// type, is an error.
+func (v Values) Into(dst any) error {
+	rv := reflect.ValueOf(dst)
+	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("sdk: Values.Into needs a pointer to a struct, not %T", dst)
+	}
+	rv = rv.Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Type().Field(i)
+		name, ok := f.Tag.Lookup("option")
+		if !ok {
+			continue
+		}
+		spec, _, known := v.schema.Lookup(name)
+		if !known || spec.Name != name {
+			return fmt.Errorf("sdk: field %s: option %q is not in the plugin's schema", f.Name, name)
+		}
+		fv := rv.Field(i)
+		mismatch := fmt.Errorf("sdk: field %s (%s) cannot hold option %q of type %v", f.Name, f.Type, name, spec.Type)
+		switch {
+		case f.Type == reflect.TypeOf(time.Duration(0)):
+			if spec.Type != TypeDuration {
+				return mismatch
+			}
+			fv.SetInt(int64(v.Duration(name)))
+		case fv.Kind() == reflect.String && (spec.Type == TypeString || spec.Type == TypeEnum):
+			fv.SetString(v.String(name))
+		case fv.Kind() == reflect.Bool && spec.Type == TypeBool:
+			fv.SetBool(v.Bool(name))
+		case fv.CanInt() && spec.Type == TypeInt:
+			fv.SetInt(v.Int(name))
+		case fv.CanInt() && spec.Type == TypeSize:
+			fv.SetInt(v.Size(name))
+		case f.Type == reflect.TypeOf([]string(nil)) && spec.Type == TypeList:
+			fv.Set(reflect.ValueOf(v.List(name)))
+		case f.Type == reflect.TypeOf(map[string]string(nil)) && spec.Type == TypeMap:
+			fv.Set(reflect.ValueOf(v.Map(name)))
+		default:
+			return mismatch
+		}
+	}
+	return nil
+}
