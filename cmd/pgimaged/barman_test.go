@@ -137,6 +137,13 @@ func TestBarmanPlugin(t *testing.T) {
 		}
 	})
 
+	t.Run("passes the conformance checks", func(t *testing.T) {
+		r := run(t, nil, "plugins", "check", plugin)
+		if r.code != 0 || !strings.Contains(r.stdout, "mutual TLS") || strings.Contains(r.stdout, "FAIL") {
+			t.Fatalf("pgimaged plugins check fails the barman plugin: %s", r)
+		}
+	})
+
 	t.Run("clone a replica that then streams from the primary", func(t *testing.T) {
 		n := replicaOf(t, p, "replica1", block+fmt.Sprintf(`
 method "barman" {
