@@ -60,13 +60,15 @@ type backend struct {
 	// immediate: the keys of a killed process are gone at the next read (file), not once the
 	// lease expires (etcd).
 	immediate bool
-	setup     func(t *testing.T) env
+	// oneProcess: sessions can be opened only in this process (the in-memory store).
+	oneProcess bool
+	setup      func(t *testing.T) env
 }
 
 var backends = []backend{
 	{name: "file", immediate: true, setup: fileEnv},
 	{name: "etcd", setup: etcdEnv},
-	{name: "memory", immediate: true, setup: memoryEnv},
+	{name: "memory", immediate: true, setup: memoryEnv, oneProcess: true},
 }
 
 // memoryEnv is a scope of the in-memory store, which lives in this process only.
@@ -92,6 +94,16 @@ func memoryEnv(t *testing.T) env {
 func forEachBackend(t *testing.T, fn func(t *testing.T, b backend, e env)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) { fn(t, b, b.setup(t)) })
+	}
+}
+
+// forEachSharedBackend runs fn on the backends whose sessions other OS processes can open: not
+// the in-memory store, which lives in one process.
+func forEachSharedBackend(t *testing.T, fn func(t *testing.T, b backend, e env)) {
+	for _, b := range backends {
+		if !b.oneProcess {
+			t.Run(b.name, func(t *testing.T) { fn(t, b, b.setup(t)) })
+		}
 	}
 }
 
@@ -264,7 +276,11 @@ func TestTryInitializeRace(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, b backend, e env) {
+			each := forEachBackend
+			if tc.processes {
+				each = forEachSharedBackend
+			}
+			each(t, func(t *testing.T, b backend, e env) {
 				var results []string
 				if tc.processes {
 					peers := make([]*peer, tc.sessions)
@@ -327,7 +343,7 @@ func outcome(won bool, err error) string {
 }
 
 func TestOwnerDeathReleasesInitialize(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend, e env) {
+	forEachSharedBackend(t, func(t *testing.T, b backend, e env) {
 		owner := startPeer(t, e)
 		if got := owner.call(t, "initialize"); got != "won" {
 			t.Fatalf("peer TryInitialize: %s, want won", got)
@@ -826,7 +842,7 @@ type peer struct {
 func startPeer(t *testing.T, e env) *peer {
 	t.Helper()
 	if e.peerEnv == nil {
-		t.Skip("the in-memory store lives in one process: no other process can open a session on it")
+		t.Fatal("this backend's sessions cannot be opened by another process: use forEachSharedBackend")
 	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), peerVar+"=1"), e.peerEnv...)

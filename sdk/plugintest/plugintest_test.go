@@ -27,33 +27,30 @@ func (stubborn) Bootstrap(context.Context, sdk.BootstrapRequest, sdk.Reporter) (
 
 const helperEnv = "PLUGINTEST_SELF_TEST"
 
-// TestConformanceOfStubborn is run by TestConformanceReports in a child process: it must fail.
-func TestConformanceOfStubborn(t *testing.T) {
-	if os.Getenv(helperEnv) == "" {
-		t.Skip("run by TestConformanceReports")
-	}
-	plugintest.Conformance(t, stubborn{}, plugintest.Suite{ // the line failures must point at
-		InvalidOptions: []plugintest.InvalidCase{
-			{Name: "level not a number", Option: "level", Request: sdk.ValidateRequest{Options: sdk.Options{{Name: "level", Value: "high"}}}},
-		},
-	})
-}
-
 // TestConformanceReports: Conformance finds a bootstrap that ignores cancellation, reports it at
 // the caller's line, takes the schema's refusals as pgimaged does, and keeps go-plugin's debug
-// lines out of `go test -v`.
+// lines out of `go test -v`. The suite runs on a stubborn plugin in a child process of this
+// test (where it must fail), and this test reads what it printed.
 func TestConformanceReports(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestConformanceOfStubborn$", "-test.v", "-test.count=1")
+	if os.Getenv(helperEnv) != "" {
+		plugintest.Conformance(t, stubborn{}, plugintest.Suite{ // the line failures must point at
+			InvalidOptions: []plugintest.InvalidCase{
+				{Name: "level not a number", Option: "level", Request: sdk.ValidateRequest{Options: sdk.Options{{Name: "level", Value: "high"}}}},
+			},
+		})
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestConformanceReports$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("Conformance passed a bootstrap that ignores cancellation:\n%s", out)
 	}
 	text := string(out)
-	if !strings.Contains(text, "--- FAIL: TestConformanceOfStubborn/bootstrap-cancelled") {
+	if !strings.Contains(text, "--- FAIL: TestConformanceReports/bootstrap-cancelled") {
 		t.Errorf("no failing bootstrap-cancelled check:\n%s", text)
 	}
-	if !strings.Contains(text, "--- PASS: TestConformanceOfStubborn/validate-refuses/level_not_a_number") {
+	if !strings.Contains(text, "--- PASS: TestConformanceReports/validate-refuses/level_not_a_number") {
 		t.Errorf("the schema's refusal of a wrong type was not taken:\n%s", text)
 	}
 	src, err := os.ReadFile("plugintest_test.go")
