@@ -7,6 +7,7 @@
 package patroni
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -88,6 +89,9 @@ func Convert(filename string, src []byte, opt Options) (*Result, error) {
 		}
 	}
 	c.res.HCL = hclwrite.Format(f.Bytes())
+	if !bytes.HasSuffix(c.res.HCL, []byte("\n")) {
+		c.res.HCL = append(c.res.HCL, '\n')
+	}
 	return &c.res, nil
 }
 
@@ -114,14 +118,19 @@ func (c *conv) comment(text string) {
 // note records a setting without an equivalent: a comment in the output and a note.
 func (c *conv) note(path string, v any, why string) {
 	shown := render(path, v)
+	if why == "" {
+		c.unknown = append(c.unknown, fmt.Sprintf("%s: %s", path, shown))
+		c.res.Notes = append(c.res.Notes, fmt.Sprintf("%s has no equivalent in pgimaged; kept as a comment", path))
+		return
+	}
 	c.unknown = append(c.unknown, fmt.Sprintf("%s: %s (%s)", path, shown, why))
-	c.res.Notes = append(c.res.Notes, fmt.Sprintf("%s has no equivalent in pgimaged: %s; kept as a comment", path, why))
+	c.res.Notes = append(c.res.Notes, fmt.Sprintf("%s is not converted: %s; kept as a comment", path, why))
 }
 
 // leftovers notes every key still in m, which the conversion did not take.
 func (c *conv) leftovers(prefix string, m map[string]any) {
 	for _, k := range sortedKeys(m) {
-		c.note(join(prefix, k), m[k], "not supported")
+		c.note(join(prefix, k), m[k], "")
 	}
 }
 
@@ -304,7 +313,7 @@ func (c *conv) password(b *hclwrite.Body, attr, pw, path, envName string) {
 	}
 	b.SetAttributeValue(attr, cty.StringVal(pw))
 	c.res.Warnings = append(c.res.Warnings,
-		fmt.Sprintf("the password of %s is written into the output: keep the file private, or import with --secrets=env", path))
+		fmt.Sprintf("%s is written into the output as it is: keep the file private, or import with --secrets=env", path))
 }
 
 // tokensFor writes a YAML value (scalar, list or mapping of scalars) as HCL.

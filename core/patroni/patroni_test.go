@@ -204,4 +204,3 @@ func options(m *config.Method) string {
 	}
 	return strings.Join(parts, " ")
 }
-
