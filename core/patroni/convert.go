@@ -2,6 +2,7 @@ package patroni
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -152,6 +153,24 @@ func (c *conv) dcs(root map[string]any, namespace string) {
 		}
 		endpoints = append(endpoints, l...)
 	}
+	if u := c.str(sec, "url", path); u != "" { // http(s)://(username:password@)host:port
+		if len(endpoints) == 0 {
+			ep, user, pw, ok := splitURL(u)
+			if !ok {
+				c.note(path+".url", "(not shown: it may carry a password)", "not a URL")
+			} else {
+				endpoints = append(endpoints, ep)
+				if user != "" && sec["username"] == nil {
+					sec["username"] = user
+				}
+				if pw != "" && sec["password"] == nil {
+					sec["password"] = pw
+				}
+			}
+		} else {
+			c.note(path+".url", "(not shown: it may carry a password)", "host or hosts is set, which is converted")
+		}
+	}
 	if proto := c.str(sec, "protocol", path); proto != "" {
 		for i, ep := range endpoints {
 			if !strings.Contains(ep, "://") {
@@ -176,6 +195,19 @@ func (c *conv) dcs(root map[string]any, namespace string) {
 		}
 	}
 	c.leftovers(path, sec)
+}
+
+// splitURL splits an etcd URL into the endpoint and the credentials it carries.
+func splitURL(s string) (endpoint, user, password string, ok bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", "", "", false
+	}
+	if u.User != nil {
+		user = u.User.Username()
+		password, _ = u.User.Password()
+	}
+	return u.Scheme + "://" + u.Host, user, password, true
 }
 
 func (c *conv) restapi(root map[string]any) {

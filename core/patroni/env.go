@@ -26,7 +26,9 @@ var envSettings = map[string][]string{
 
 // etcdEnvKeys are the suffixes of PATRONI_ETCD_* and PATRONI_ETCD3_* that Patroni reads and
 // pgimaged converts.
-var etcdEnvKeys = []string{"HOST", "HOSTS", "PROTOCOL", "USERNAME", "PASSWORD", "CACERT", "CERT", "KEY"}
+// The others are set too, so that the conversion notes them as settings it has no equivalent for.
+var etcdEnvKeys = []string{"HOST", "HOSTS", "PROTOCOL", "USERNAME", "PASSWORD", "CACERT", "CERT", "KEY", "URL",
+	"PROXY", "SRV", "SRV_SUFFIX", "USE_PROXIES", "PORT"}
 
 // applyEnv sets the settings the PATRONI_* variables name over the file's, as Patroni does
 // (its environment takes precedence), and notes the variables it does not convert.
@@ -39,9 +41,9 @@ func (c *conv) applyEnv(root map[string]any) {
 		}
 	}
 	if _, ok := env["PATRONI_CONFIGURATION"]; ok {
-		c.res.Notes = append(c.res.Notes,
-			"PATRONI_CONFIGURATION is set: Patroni would read its whole configuration from it, not from the file; the file was converted")
-		delete(env, "PATRONI_CONFIGURATION")
+		c.res.Notes = append(c.res.Notes, "PATRONI_CONFIGURATION is set: Patroni would read its whole configuration from it, "+
+			"not from the file, and no other PATRONI_* variable; the file was converted without the environment")
+		return
 	}
 	names := make([]string, 0, len(env))
 	for k := range env {

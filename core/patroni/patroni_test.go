@@ -138,6 +138,26 @@ func TestConvert(t *testing.T) {
 			want(t, "endpoints", strings.Join(cfg.DCS.Endpoints, ","), "http://e1:2379,http://e2:2379")
 		},
 		noteFor: []string{"restapi.listen", "PATRONI_LOG_DIR"},
+	}, {
+		file: "env.yml",
+		opt: patroni.Options{BaseDir: base, Environ: []string{
+			"PATRONI_ETCD_URL=https://patroni:url-secret@etcd.example:2379", "PATRONI_ETCD_PROXY=http://proxy:2379",
+		}},
+		check: func(t *testing.T, cfg *config.Config) {
+			want(t, "endpoints", strings.Join(cfg.DCS.Endpoints, ","), "https://etcd.example:2379")
+			want(t, "etcd user", cfg.DCS.Username+":"+cfg.DCS.Password, "patroni:url-secret")
+		},
+		noteFor: []string{"etcd.proxy"},
+	}, {
+		file: "env.yml",
+		opt: patroni.Options{BaseDir: base, Environ: []string{
+			"PATRONI_CONFIGURATION=scope: elsewhere", "PATRONI_SCOPE=from-env",
+		}},
+		check: func(t *testing.T, cfg *config.Config) {
+			want(t, "scope (PATRONI_CONFIGURATION set: no other variable counts)", cfg.Scope, "from-file")
+			want(t, "dcs", cfg.DCS.Kind, "file")
+		},
+		noteFor: []string{"PATRONI_CONFIGURATION"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -165,6 +185,11 @@ func TestConvert(t *testing.T) {
 				}
 				if !strings.HasPrefix(s, "PATRONI_") && !strings.Contains(string(res.HCL), "#   "+s) {
 					t.Errorf("the output has no comment for %s:\n%s", s, res.HCL)
+				}
+			}
+			for _, secret := range []string{"rewind_password", "url-secret"} {
+				if strings.Contains(notes, secret) || strings.Contains(strings.Join(res.Warnings, "\n"), secret) {
+					t.Errorf("a password is shown in the notes:\n%s", notes)
 				}
 			}
 			if t.Failed() {
