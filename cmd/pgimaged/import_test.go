@@ -3,6 +3,7 @@ package main_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 // the cluster-wide parameters and timing in bootstrap.dcs, and settings pgimaged has no
 // equivalent for. The replication password is left to PATRONI_REPLICATION_PASSWORD.
 const patroniMember = `scope: imported
+namespace: /imported-e2e/
 name: %[1]s
 restapi:
   listen: 127.0.0.1:%[4]d
@@ -109,6 +111,17 @@ func TestImportPatroniCluster(t *testing.T) {
 	waitStreaming(t, nodes[0], "node2")
 	if _, err := os.Stat(filepath.Join(work, "data", fmt.Sprintf(".s.PGSQL.%d", nodes[1].port))); err != nil {
 		t.Errorf("the replica's socket is not in the directory above its data directory: %v", err)
+	}
+	// The members are where Patroni's namespace puts them.
+	out, err := exec.Command(testenv.LookPath(t, "etcdctl"), "--endpoints="+e.endpoint,
+		"get", "--prefix", "--keys-only", "/imported-e2e/imported/members/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("etcdctl: %v\n%s", err, out)
+	}
+	for _, name := range []string{"node1", "node2"} {
+		if !strings.Contains(string(out), "/imported-e2e/imported/members/"+name) {
+			t.Errorf("member %s is not under the namespace /imported-e2e/:\n%s", name, out)
+		}
 	}
 }
 
