@@ -55,7 +55,7 @@ func runImport(_ context.Context, e *env, args []string) int {
 		return e.failf(exitFailed, "while reading the Patroni configuration: %v", err)
 	}
 	res, err := patroni.Convert(files[0], src, patroni.Options{
-		BaseDir: baseDir, SecretsEnv: secrets == "env", Environ: os.Environ(), APIBlock: false,
+		BaseDir: baseDir, SecretsEnv: secrets == "env", Environ: os.Environ(),
 	})
 	if err != nil {
 		return e.failf(exitConfig, "%v", err)

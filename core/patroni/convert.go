@@ -44,8 +44,12 @@ func (c *conv) convert(root map[string]any) error {
 		dynPG = map[string]any{}
 	}
 
-	b.SetAttributeValue("scope", cty.StringVal(scope))
-	b.SetAttributeValue("name", cty.StringVal(name))
+	for _, kv := range [][2]string{{"scope", scope}, {"name", name}} {
+		b.SetAttributeValue(kv[0], cty.StringVal(kv[1]))
+		if kv[1] == "" {
+			c.res.Notes = append(c.res.Notes, kv[0]+" is not set (nor PATRONI_"+strings.ToUpper(kv[0])+"): set "+kv[0]+" in the output")
+		}
+	}
 	if dataDir := c.str(pgsec, "data_dir", "postgresql"); dataDir != "" {
 		abs := c.abs(dataDir)
 		b.SetAttributeValue("data_dir", cty.StringVal(abs))
@@ -100,7 +104,7 @@ func (c *conv) tags(root map[string]any) {
 		return
 	}
 	if v, ok := take(tags, "clonefrom"); ok {
-		if on, isBool := v.(bool); isBool {
+		if on, isBool := yamlBool(v); isBool {
 			if on {
 				c.body.SetAttributeRaw("tags", hclwrite.TokensForObject([]hclwrite.ObjectAttrTokens{
 					{Name: hclwrite.TokensForIdentifier("clonefrom"), Value: hclwrite.TokensForValue(cty.True)},
@@ -113,7 +117,25 @@ func (c *conv) tags(root map[string]any) {
 	c.leftovers("tags", tags)
 }
 
+// yamlBool reads a boolean as Patroni's YAML 1.1 reader does: true, yes, on and their opposites.
+func yamlBool(v any) (bool, bool) {
+	switch v := v.(type) {
+	case bool:
+		return v, true
+	case string:
+		switch strings.ToLower(v) {
+		case "true", "yes", "on", "y":
+			return true, true
+		case "false", "no", "off", "n":
+			return false, true
+		}
+	}
+	return false, false
+}
+
 func (c *conv) dcs(root map[string]any, namespace string) {
+	// Patroni reads one DCS section; pgimaged speaks etcd's v3 API, which Patroni's etcd3
+	// section uses. Patroni's etcd section uses the v2 API, whose keys v3 does not see.
 	var kind string
 	var sec map[string]any
 	for _, k := range []string{"etcd3", "etcd"} {
@@ -142,6 +164,10 @@ func (c *conv) dcs(root map[string]any, namespace string) {
 	}
 	blk := c.body.AppendNewBlock("dcs", []string{"etcd"}).Body()
 	path := kind
+	if kind == "etcd" {
+		c.res.Notes = append(c.res.Notes, "Patroni's etcd section speaks etcd's v2 API and pgimaged the v3 API, "+
+			"whose keys v2 does not see: the converted members do not share a cluster with Patroni members on the same etcd")
+	}
 	var endpoints []string
 	if h := c.str(sec, "host", path); h != "" {
 		endpoints = append(endpoints, h)
@@ -216,11 +242,7 @@ func (c *conv) restapi(root map[string]any) {
 		return
 	}
 	if listen := c.str(api, "listen", "restapi"); listen != "" {
-		if c.opt.APIBlock {
-			c.body.AppendNewBlock("api", nil).Body().SetAttributeValue("listen", cty.StringVal(listen))
-		} else {
-			c.note("restapi.listen", listen, "this pgimaged has no api block")
-		}
+		c.note("restapi.listen", listen, "this pgimaged has no api block")
 	}
 	c.leftovers("restapi", api)
 }
@@ -415,7 +437,8 @@ func (c *conv) bootstrap(boot map[string]any, replicaMethods []string) {
 	blk := c.body.AppendNewBlock("bootstrap", nil).Body()
 	if m := c.str(boot, "method", "bootstrap"); m != "" {
 		blk.SetAttributeValue("method", cty.StringVal(m))
-		if sec, ok := take(boot, m); ok && m != "initdb" {
+		if sec, ok := boot[m]; ok && m != "initdb" {
+			delete(boot, m)
 			if slices.Contains(replicaMethods, m) {
 				c.note("bootstrap."+m, sec, "a replica method of the same name has the method block")
 			} else {

@@ -32,8 +32,6 @@ type Options struct {
 	SecretsEnv bool
 	// Environ is the environment, as os.Environ returns it; only PATRONI_* variables are read.
 	Environ []string
-	// APIBlock writes restapi.listen as an `api { listen = … }` block; otherwise as a comment.
-	APIBlock bool
 }
 
 // Result is a converted configuration.

@@ -149,6 +149,17 @@ func TestConvert(t *testing.T) {
 		},
 		noteFor: []string{"etcd.proxy"},
 	}, {
+		file: "initdb_method.yml",
+		opt:  patroni.Options{BaseDir: base},
+		check: func(t *testing.T, cfg *config.Config) {
+			want(t, "bootstrap.method", cfg.Bootstrap.Method, "initdb")
+			want(t, "initdb", initdb(cfg), "locale=C.UTF-8 data-checksums")
+			if cfg.Tags["clonefrom"] != true {
+				t.Errorf("tags: clonefrom = %v, want true", cfg.Tags["clonefrom"])
+			}
+			want(t, "dcs", cfg.DCS.Kind, "file")
+		},
+	}, {
 		file: "env.yml",
 		opt: patroni.Options{BaseDir: base, Environ: []string{
 			"PATRONI_CONFIGURATION=scope: elsewhere", "PATRONI_SCOPE=from-env",
