@@ -140,3 +140,60 @@ func TestValidateYAML(t *testing.T) {
 		}
 	}
 }
+
+// Every Patroni configuration of the conversion's tests, imported, passes `pgimaged validate`
+// with the installed plugins checking their methods' options.
+func TestImportPatroniValidates(t *testing.T) {
+	testdata, err := filepath.Abs("../../core/patroni/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(testdata, "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Patroni configurations in %s: %v", testdata, err)
+	}
+	work := workDir(t)
+	env := []string{"PGIMAGED_SUPERUSER_PASSWORD=s", "PGIMAGED_REPLICATION_PASSWORD=r", "PGIMAGED_ETCD_PASSWORD=e"}
+	for _, f := range files {
+		out := filepath.Join(work, strings.TrimSuffix(filepath.Base(f), ".yml")+".hcl")
+		r := run(t, nil, "import", "patroni", "--secrets=env", "--base-dir", testdata, f, "-o", out)
+		if r.code != 0 {
+			t.Errorf("import %s: %s", f, r)
+			continue
+		}
+		hcl, _ := os.ReadFile(out)
+		if r := run(t, env, "validate", "-config", out); r.code != 0 {
+			t.Errorf("the import of %s does not validate: %s\n%s", f, r, hcl)
+		}
+	}
+}
+
+// import patroni's command line: the output on stdout with the passwords kept and a warning,
+// usage errors and an unreadable file.
+func TestImportPatroniCommandLine(t *testing.T) {
+	work := workDir(t)
+	yml := writeFile(t, work, "p.yml", "scope: s\nname: n\npostgresql:\n  data_dir: d\n  authentication:\n"+
+		"    superuser:\n      username: postgres\n      password: Kept-Pw-1\n", 0o600)
+	r := run(t, nil, "import", "patroni", yml, "--base-dir", work)
+	if r.code != 0 || !strings.Contains(r.stdout, `"Kept-Pw-1"`) || !strings.Contains(r.stderr, "warning") ||
+		!strings.Contains(r.stdout, filepath.Join(work, "d")) {
+		t.Errorf("import to stdout: %s", r)
+	}
+	if strings.Contains(r.stderr, "Kept-Pw-1") {
+		t.Errorf("the password appears on stderr:\n%s", r)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"import", "patroni", yml, "--secrets=file"}, 2},
+		{[]string{"import", "patroni"}, 2},
+		{[]string{"import", "consul", yml}, 2},
+		{[]string{"import", "patroni", filepath.Join(work, "missing.yml")}, 1},
+		{[]string{"import", "patroni", "-h"}, 0},
+	} {
+		if r := run(t, nil, tc.args...); r.code != tc.code {
+			t.Errorf("%v: exit %d, want %d\n%s", tc.args, r.code, tc.code, r)
+		}
+	}
+}
