@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -64,13 +63,11 @@ func Convert(filename string, src []byte, opt Options) (*Result, error) {
 	if root == nil {
 		return nil, fmt.Errorf("while reading %s: it holds no YAML mapping", filename)
 	}
-	if opt.BaseDir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, fmt.Errorf("while finding the current directory for relative paths: %w", err)
-		}
-		opt.BaseDir = wd
+	base, err := filepath.Abs(opt.BaseDir) // "" is the current directory
+	if err != nil {
+		return nil, fmt.Errorf("while finding the directory for relative paths: %w", err)
 	}
+	opt.BaseDir = base
 	c := &conv{opt: opt}
 	c.applyEnv(root)
 	f := hclwrite.NewEmptyFile()

@@ -52,7 +52,7 @@ func TestConvert(t *testing.T) {
 			"restapi.connect_address"},
 	}, {
 		file: "methods.yml",
-		opt:  patroni.Options{BaseDir: testdata, SecretsEnv: true},
+		opt:  patroni.Options{BaseDir: "testdata", SecretsEnv: true}, // relative: taken against the current directory
 		env: map[string]string{"PGIMAGED_SUPERUSER_PASSWORD": "s", "PGIMAGED_REPLICATION_PASSWORD": "r",
 			"PGIMAGED_ETCD_PASSWORD": "e"},
 		check: func(t *testing.T, cfg *config.Config) {
