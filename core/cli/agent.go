@@ -51,13 +51,14 @@ func openDCS(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.
 			Endpoints: cfg.DCS.Endpoints, TTL: cfg.TTL, Username: cfg.DCS.Username, Password: cfg.DCS.Password,
 			DialTimeout: cfg.DCS.DialTimeout,
 			CAFile:      cfg.DCS.CAFile, CertFile: cfg.DCS.CertFile, KeyFile: cfg.DCS.KeyFile,
+			Namespace: cfg.DCS.Namespace,
 		}, cfg.Scope, logger)
 	default:
 		path := cfg.DCS.Path
 		if path == "" {
 			path = DefaultDCSPath(cfg)
 		}
-		return dcs.OpenFile(ctx, dcs.FileConfig{Path: path}, cfg.Scope, logger)
+		return dcs.OpenFile(ctx, dcs.FileConfig{Path: path, Namespace: cfg.DCS.Namespace}, cfg.Scope, logger)
 	}
 }
 

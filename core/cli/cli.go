@@ -55,6 +55,7 @@ func init() {
 		{"validate", "check a configuration, including each plugin's options", runValidate},
 		{"plugins", "list the installed plugins; plugins show NAME|install FILE|verify|check FILE: see -h", runPlugins},
 		{"version", "print pgimaged's version", runVersion},
+		{"import", "convert a Patroni configuration: import patroni FILE.yml [-o FILE.hcl]", runImport},
 	}
 }
 

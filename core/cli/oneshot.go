@@ -114,6 +114,9 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}
+	if code, yamlFile := refuseYAML(e, c.configFile); yamlFile {
+		return code
+	}
 	cfg, code := loadConfig(e, c.configFile)
 	if cfg == nil {
 		return code

@@ -22,6 +22,8 @@ const (
 	DefaultLogLevel      = "info"
 	DefaultReplicaMethod = "basebackup"
 	DefaultBootstrap     = "initdb"
+	// DefaultNamespace is the dcs block's namespace, as in Patroni.
+	DefaultNamespace = "/service/"
 	// DefaultRecoveryTimeout bounds the wait for a promoting recovery after a bootstrap.
 	DefaultRecoveryTimeout = time.Hour
 )
@@ -89,6 +91,7 @@ type DCS struct {
 	CAFile      string        // PEM certificates that sign etcd's server certificate
 	CertFile    string        // PEM client certificate for etcd's client-cert-auth
 	KeyFile     string        // PEM private key of CertFile
+	Namespace   string        // first element of every key; DefaultNamespace when not set
 	DefRange    hcl.Range
 }
 

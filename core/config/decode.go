@@ -52,7 +52,8 @@ type (
 		Body      hcl.Body  `hcl:",remain"` // decoded as fileDCSSchema or etcdSchema by Kind
 	}
 	fileDCSSchema struct {
-		Path *string `hcl:"path,optional"`
+		Path      *string `hcl:"path,optional"`
+		Namespace *string `hcl:"namespace,optional"`
 	}
 	etcdSchema struct {
 		Endpoints     []string  `hcl:"endpoints"`
@@ -62,6 +63,7 @@ type (
 		CAFile        *string   `hcl:"ca_file,optional"`
 		CertFile      *string   `hcl:"cert_file,optional"`
 		KeyFile       *string   `hcl:"key_file,optional"`
+		Namespace     *string   `hcl:"namespace,optional"`
 		CAFileRange   hcl.Range `hcl:"ca_file,attr_range"`
 		CertFileRange hcl.Range `hcl:"cert_file,attr_range"`
 		KeyFileRange  hcl.Range `hcl:"key_file,attr_range"`
@@ -440,15 +442,32 @@ func (d *decoder) dcs(b *dcsSchema) {
 		var s fileDCSSchema
 		d.decode(b.Body, &s)
 		c.Path = d.path(s.Path, "dcs.path")
+		d.namespace(s.Namespace)
 	case DCSEtcd:
 		var s etcdSchema
 		d.decode(b.Body, &s)
 		d.etcd(&s)
+		d.namespace(s.Namespace)
 	default:
 		d.errorAt(b.KindRange, "Unsupported DCS kind", "dcs %q: the kinds are %q and %q.", b.Kind, DCSFile, DCSEtcd)
 		return
 	}
 	c.Kind, c.DefRange = b.Kind, b.DefRange
+}
+
+// namespace decodes the dcs block's namespace, the first element of every key (Patroni's
+// namespace); DefaultNamespace when not set.
+func (d *decoder) namespace(s *string) {
+	d.cfg.DCS.Namespace = DefaultNamespace
+	if s == nil {
+		return
+	}
+	if strings.Trim(*s, "/ ") == "" || slices.Contains(strings.Split(*s, "/"), "..") {
+		d.fail("dcs.namespace", "Invalid namespace",
+			"namespace must name a path such as %q, without \"..\".", DefaultNamespace)
+		return
+	}
+	d.cfg.DCS.Namespace = *s
 }
 
 func (d *decoder) etcd(s *etcdSchema) {

@@ -44,6 +44,7 @@
 //	  ca_file      = "/etc/pgimaged/etcd-ca.crt"       # TLS: CAs that sign etcd's certificate
 //	  cert_file    = "/etc/pgimaged/etcd-client.crt"   # client certificate, with key_file
 //	  key_file     = "/etc/pgimaged/etcd-client.key"
+//	  namespace    = "/service/"                       # default "/service/", as Patroni's; also in dcs "file"
 //	}
 //
 //	postgresql {                                          # postgresqlSchema

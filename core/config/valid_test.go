@@ -47,7 +47,7 @@ var validConfigs = map[string]*config.Config{
 		LoopWait:  10 * time.Second,
 		TTL:       30 * time.Second,
 		LogLevel:  "info",
-		DCS:       config.DCS{Kind: "file", Path: "/var/lib/pgimaged/dcs"},
+		DCS:       config.DCS{Kind: "file", Path: "/var/lib/pgimaged/dcs", Namespace: config.DefaultNamespace},
 		PostgreSQL: config.PostgreSQL{
 			BinDir:               "/usr/lib/postgresql/15/bin",
 			Listen:               "127.0.0.1:5432",
@@ -179,6 +179,7 @@ var validConfigs = map[string]*config.Config{
 			Username:    "root",
 			Password:    "etcd-default-secret",
 			DialTimeout: 3 * time.Second,
+			Namespace:   config.DefaultNamespace,
 		},
 		PostgreSQL: config.PostgreSQL{
 			Listen:         "*:5432",
@@ -211,6 +212,7 @@ var validConfigs = map[string]*config.Config{
 		LogLevel: "info",
 		DCS: config.DCS{
 			Kind:      "etcd",
+			Namespace: config.DefaultNamespace,
 			Endpoints: []string{"https://10.0.0.1:2379", "https://10.0.0.2:2379", "10.0.0.3:2379"},
 			// Relative to the configuration file's directory, as in file(), and made absolute.
 			CAFile:   abs("testdata/valid/etcd-tls/ca.crt"),

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ import (
 
 // FileConfig configures the file backend: the embedded store for the members of one host.
 //
-// Keys are files under Path/service/<scope>/. Each file holds the owning session's id on its
+// Keys are files under Path/<namespace>/<scope>/ (Path/service/<scope>/ by default). Each file holds the owning session's id on its
 // first line (empty for the permanent initialize) and the value after it. A session is a file
 // .sessions/<id>.lock that its process keeps locked (flock) while it lives; a key whose session
 // lock is not held is absent, whatever its file says, and the next writer removes it. So the keys
@@ -29,6 +30,9 @@ import (
 type FileConfig struct {
 	// Path is the directory that holds the store. It and the directories below are created 0700.
 	Path string
+	// Namespace is the directory under Path that holds every scope's keys, as in Patroni's
+	// key layout; default "/service". It is cleaned as an absolute path, so it never leaves Path.
+	Namespace string
 }
 
 const (
@@ -55,7 +59,11 @@ func OpenFile(ctx context.Context, cfg FileConfig, scope string, logger hclog.Lo
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	root := filepath.Join(cfg.Path, "service", scope)
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	root := filepath.Join(cfg.Path, path.Clean("/"+ns), scope)
 	for _, d := range []string{root, filepath.Join(root, fileMembersDir), filepath.Join(root, fileSessionsDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("while creating file DCS directory %q: %w", d, err)
