@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/pgimaged/pgimaged/core/cli.Version=$(VERSION)
 TESTLOG ?= $(CURDIR)/.test.log
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build package proto test test-go test-fuzz test-example bench demo demo-stop vet clean
+.PHONY: build package proto test test-package test-go test-fuzz test-example bench demo demo-stop vet clean
 
 ## build: bin/pgimaged and bin/plugins/pgimaged-plugin-<name> for every plugin
 build:
@@ -60,11 +60,12 @@ vet:
 	$(GO) vet ./...
 	cd sdk && $(GO) vet ./...
 	cd examples/plugins/copydir && $(GO) vet ./...
+	$(GO) vet -tags debpkg ./internal/debpkg
 	cd packaging && $(GO) vet ./...
 
 ## test: everything, against real PostgreSQL, pg_basebackup, pgBackRest and etcd.
 ## Under CI=true a missing component fails its test, and any skipped test fails the run.
-test: build vet test-go test-fuzz test-example
+test: build vet test-go test-fuzz test-example test-package
 
 test-go:
 	@set -o pipefail; \
@@ -86,6 +87,12 @@ test-fuzz:
 
 test-example:
 	cd examples/plugins/copydir && $(GO) test -count=1 ./...
+
+## test-package: builds two packages, installs, upgrades, removes and purges pgimaged with dpkg
+## (as root; it leaves the machine as it found it). Alone: an installed lock file in /etc/pgimaged
+## applies to every pgimaged run without a configuration.
+test-package:
+	$(GO) test -tags debpkg -count=1 -timeout 30m -v -run '^TestDebianPackage$$' ./internal/debpkg
 
 ## bench: speed, measured side by side (see README)
 bench: build
