@@ -69,7 +69,22 @@ func TestDebianPackage(t *testing.T) {
 
 	// The upgrade replaces every plugin with other bytes: without the postinst refreshing the
 	// lock file, pgimaged would refuse them all.
+	// An entry the administrator added (a plugin of their own) survives the upgrade.
+	firstLock.Entries["extra"] = plugin.LockEntry{Name: "extra", Version: "1.0", SHA256: strings.Repeat("ab", 32)}
+	if err := firstLock.Write(); err != nil {
+		t.Fatal(err)
+	}
+	delete(firstLock.Entries, "extra")
 	run(t, "dpkg", "-i", second)
+	if lock := readLock(t); lock.Entries["extra"].SHA256 != strings.Repeat("ab", 32) {
+		t.Errorf("the upgrade lost the lock entry of a plugin the package does not ship: %+v", lock.Entries)
+	} else {
+		// Its file is not there: take it out again before plugins verify.
+		delete(lock.Entries, "extra")
+		if err := lock.Write(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	checkInstalled(t, "1.0.0~test2", plugins)
 	secondLock := readLock(t)
 	for _, p := range plugins {
