@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/pgimaged/pgimaged/core/cli.Version=$(VERSION)
 TESTLOG ?= $(CURDIR)/.test.log
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build proto test test-go test-fuzz test-example bench demo demo-stop vet clean
+.PHONY: build package proto test test-package test-go test-fuzz test-example bench demo demo-stop vet clean
 
 ## build: bin/pgimaged and bin/plugins/pgimaged-plugin-<name> for every plugin
 build:
@@ -20,6 +20,24 @@ build:
 	  fi; \
 	done
 	@chmod 0755 $(BIN) $(BIN)/plugins
+
+## package: bin/pgimaged_<version>_amd64.deb (nfpm, see packaging/): pgimaged in /usr/bin, the
+## plugins in /usr/lib/pgimaged/plugins, systemd units, /etc/pgimaged/pgimaged.hcl.
+## PKGVERSION and PKGOUT override the package's version and file.
+PKGBIN     := $(BIN)/deb
+PKGVERSION ?= $(VERSION)
+PKGOUT     ?= $(CURDIR)/$(BIN)/pgimaged_$(PKGVERSION)_amd64.deb
+PKGLDFLAGS := -s -w -X github.com/pgimaged/pgimaged/core/cli.Version=$(PKGVERSION) -X github.com/pgimaged/pgimaged/core/plugin.packagedDir=/usr/lib/pgimaged/plugins
+package:
+	@mkdir -p $(PKGBIN)/plugins
+	GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(PKGLDFLAGS)' -o $(PKGBIN)/pgimaged ./cmd/pgimaged
+	@for p in $(PLUGINS); do \
+	  if ls plugins/$$p/*.go >/dev/null 2>&1; then \
+	    echo "$(GO) build -o $(PKGBIN)/plugins/pgimaged-plugin-$$p ./plugins/$$p"; \
+	    GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(PKGLDFLAGS)' -o $(PKGBIN)/plugins/pgimaged-plugin-$$p ./plugins/$$p || exit 1; \
+	  fi; \
+	done
+	cd packaging && $(GO) run . -version '$(PKGVERSION)' -bin $(CURDIR)/$(PKGBIN) -out '$(PKGOUT)'
 
 ## proto: regenerate sdk/internal/pluginpb and the barman example's Python stubs from sdk/proto (needs protoc and grpc_python_plugin: apt-get install protobuf-compiler protobuf-compiler-grpc)
 proto:
@@ -42,10 +60,12 @@ vet:
 	$(GO) vet ./...
 	cd sdk && $(GO) vet ./...
 	cd examples/plugins/copydir && $(GO) vet ./...
+	$(GO) vet -tags debpkg ./internal/debpkg
+	cd packaging && $(GO) vet ./...
 
 ## test: everything, against real PostgreSQL, pg_basebackup, pgBackRest and etcd.
 ## Under CI=true a missing component fails its test, and any skipped test fails the run.
-test: build vet test-go test-fuzz test-example
+test: build vet test-go test-fuzz test-example test-package
 
 test-go:
 	@set -o pipefail; \
@@ -67,6 +87,12 @@ test-fuzz:
 
 test-example:
 	cd examples/plugins/copydir && $(GO) test -count=1 ./...
+
+## test-package: builds two packages, installs, upgrades, removes and purges pgimaged with dpkg
+## (as root; it leaves the machine as it found it). Alone: an installed lock file in /etc/pgimaged
+## applies to every pgimaged run without a configuration.
+test-package:
+	$(GO) test -tags debpkg -count=1 -timeout 30m -v -run '^TestDebianPackage$$' ./internal/debpkg
 
 ## bench: speed, measured side by side (see README)
 bench: build

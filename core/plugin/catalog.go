@@ -72,8 +72,16 @@ type Catalog struct {
 	LockFile string
 }
 
-// DefaultDir is plugins/ beside the running pgimaged binary.
+// packagedDir, set at link time (-X) by packaged builds, is where the package puts the plugins:
+// /usr/lib/pgimaged/plugins rather than /usr/bin/plugins.
+var packagedDir string
+
+// DefaultDir is plugins/ beside the running pgimaged binary, or the packaged plugin directory
+// in a packaged build.
 func DefaultDir() string {
+	if packagedDir != "" {
+		return packagedDir
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return "plugins"
