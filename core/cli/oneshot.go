@@ -208,16 +208,10 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	if d := node.Validate(ctx, sdk.PathBootstrap); printDiags(e, cfg, d) {
 		return exitConfig
 	}
-	var disp *progressDisplay
-	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
-		disp = newProgressDisplay(e.stderr)
-		node.Progress = disp.Update
-		defer disp.Close()
-	}
+	endProgress := showProgress(e, node)
+	defer endProgress()
 	res, err := node.Bootstrap(ctx, engine.BootstrapOptions{ImageOnly: o.imageOnly})
-	if disp != nil {
-		disp.Close()
-	}
+	endProgress()
 	if err != nil {
 		return e.failf(refusalCode(err), "bootstrap failed: %v", err)
 	}
@@ -266,16 +260,10 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.failf(exitUsage, "%v", err)
 	}
-	var disp *progressDisplay
-	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
-		disp = newProgressDisplay(e.stderr)
-		node.Progress = disp.Update
-		defer disp.Close()
-	}
+	endProgress := showProgress(e, node)
+	defer endProgress()
 	res, err := node.Clone(ctx, engine.CloneOptions{Source: src, ImageOnly: o.imageOnly})
-	if disp != nil {
-		disp.Close()
-	}
+	endProgress()
 	if o.jsonOut {
 		out := map[string]any{
 			"method": res.Chain.Method, "attempts": res.Chain.Attempts, "skipped": res.Chain.Skipped,
@@ -342,4 +330,24 @@ func oneLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// showProgress draws the node's progress on stderr when it is a terminal, with the log lines
+// written there above the bar. The returned function ends the bar; it may be called again.
+func showProgress(e *env, node *engine.Node) func() {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !isTerminal(f) {
+		return func() {}
+	}
+	disp := newProgressDisplay(e.stderr)
+	node.Progress = disp.Update
+	if e.sink != nil {
+		e.sink.showProgress(disp)
+	}
+	return func() {
+		if e.sink != nil {
+			e.sink.showProgress(nil)
+		}
+		disp.Close()
+	}
 }
