@@ -142,6 +142,7 @@ func orDefault(s, def string) string {
 type oneShot struct {
 	common
 	imageOnly  bool
+	stop       bool
 	scope      string
 	datadir    string
 	role       string
@@ -188,6 +189,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "bootstrap", "[-config FILE] [--image-only] [--scope S --datadir D]")
 	o.common.register(fs, true)
 	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once the method has filled the data directory and recovery settings are written")
+	fs.BoolVar(&o.stop, "stop", false, "stop PostgreSQL (fast) once the cluster is made, instead of leaving it running")
 	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
 	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
 	fs.StringVar(&o.name, "name", "", "member name (overrides the configuration)")
@@ -215,6 +217,14 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.failf(refusalCode(err), "bootstrap failed: %v", err)
 	}
+	if res.Running && o.stop {
+		if err := stopAfterOneShot(ctx, e, node); err != nil {
+			return e.failf(exitFailed, "%v", err)
+		}
+		res.Running = false
+	} else if res.Running {
+		defer sayLeftRunning(e, node)
+	}
 	if o.jsonOut {
 		writeJSON(e.stdout, map[string]any{
 			"method": res.Method, "system_identifier": fmt.Sprint(res.SystemIdentifier),
@@ -231,6 +241,7 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "clone", "[-config FILE] [--image-only] [--scope S --datadir D --role replica --connstring C]")
 	o.common.register(fs, true)
 	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once a method has filled the data directory (what Patroni expects of a replica method)")
+	fs.BoolVar(&o.stop, "stop", false, "stop PostgreSQL (fast) once the replica is made, instead of leaving it running")
 	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
 	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
 	fs.StringVar(&o.role, "role", "", "Patroni passes --role=replica")
@@ -264,6 +275,14 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	defer endProgress()
 	res, err := node.Clone(ctx, engine.CloneOptions{Source: src, ImageOnly: o.imageOnly})
 	endProgress()
+	if err == nil && res.Running && o.stop {
+		if err := stopAfterOneShot(ctx, e, node); err != nil {
+			return e.failf(exitFailed, "%v", err)
+		}
+		res.Running = false
+	} else if err == nil && res.Running {
+		defer sayLeftRunning(e, node)
+	}
 	if o.jsonOut {
 		out := map[string]any{
 			"method": res.Chain.Method, "attempts": res.Chain.Attempts, "skipped": res.Chain.Skipped,
