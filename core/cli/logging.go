@@ -22,8 +22,8 @@ type logSink struct {
 	path   string
 	file   *os.File
 	disp   *progressDisplay
-	hup    chan os.Signal
-	done   chan struct{}
+	stop   func() // stops the reopening on SIGHUP
+	closed bool
 }
 
 // openLogSink opens path (stderr when ""), and has SIGHUP reopen it.
@@ -35,16 +35,20 @@ func openLogSink(stderr io.Writer, path string) (*logSink, error) {
 	if err := s.reopen(); err != nil {
 		return nil, err
 	}
-	s.hup, s.done = make(chan os.Signal, 1), make(chan struct{})
-	signal.Notify(s.hup, syscall.SIGHUP)
+	hup, done := make(chan os.Signal, 1), make(chan struct{})
+	signal.Notify(hup, syscall.SIGHUP)
+	s.stop = sync.OnceFunc(func() {
+		signal.Stop(hup)
+		close(done)
+	})
 	go func() {
 		for {
 			select {
-			case <-s.hup:
+			case <-hup:
 				if err := s.reopen(); err != nil {
 					fmt.Fprintf(stderr, "pgimaged: %v\n", err)
 				}
-			case <-s.done:
+			case <-done:
 				return
 			}
 		}
@@ -58,6 +62,10 @@ func (s *logSink) reopen() error {
 		return fmt.Errorf("while opening the log file: %w", err)
 	}
 	s.mu.Lock()
+	if s.closed { // a SIGHUP as the command ended
+		s.mu.Unlock()
+		return f.Close()
+	}
 	old := s.file
 	s.file = f
 	s.mu.Unlock()
@@ -88,13 +96,12 @@ func (s *logSink) showProgress(d *progressDisplay) {
 
 // Close stops reopening on SIGHUP and closes the log file.
 func (s *logSink) Close() {
-	if s.done != nil {
-		signal.Stop(s.hup)
-		close(s.done)
-		s.done = nil
+	if s.stop != nil {
+		s.stop()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closed = true
 	if s.file != nil {
 		_ = s.file.Close()
 		s.file = nil
