@@ -61,7 +61,9 @@ func (m Masker) MaskArgv(argv []string) []string {
 }
 
 // Run starts p in its own process group, streams its output to rep as log lines with secrets
-// masked (bytes that are not UTF-8 written as \xNN), and waits for it. When ctx ends,
+// masked (bytes that are not UTF-8 written as \xNN), and waits for it. Output lines are logged
+// at [LevelInfo], except stderr lines that look like errors ("ERROR:", "FATAL:",
+// "pg_basebackup: error: ...", at [LevelError]) or warnings ("WARNING:", at [LevelWarn]). When ctx ends,
 // the whole group and every process it started elsewhere get SIGTERM, then the group SIGKILL
 // after KillGrace. When the main process exits, everything it started and left running is
 // killed and waited for, whatever process group or session it moved to (found through /proc,
@@ -127,7 +129,11 @@ func Run(ctx context.Context, p Process, rep Reporter) error {
 				continue
 			}
 			if rep != nil {
-				rep.Log(LevelInfo, line, "stream", stream)
+				level := LevelInfo
+				if stream == "stderr" {
+					level = stderrLevel(line)
+				}
+				rep.Log(level, line, "stream", stream)
 			}
 		}
 	}

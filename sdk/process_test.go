@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -148,4 +149,82 @@ func isZombie(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
+}
+
+func TestRunLogsErrorLinesAtTheirLevel(t *testing.T) {
+	rec := &plugintest.Recorder{}
+	_ = sdk.Run(context.Background(), sdk.Process{
+		Argv: []string{"sh", "-c", `echo "ERROR: on stdout stays info"
+echo "copying base" >&2
+echo "ERROR:  relation does not exist" >&2
+echo "FATAL:  password authentication failed" >&2
+echo "pgbackrest: WARNING: archive is old" >&2
+echo "P00   WARN: no prior backup" >&2
+echo "error: bad thing" >&2
+echo "an error: in the middle is not a level" >&2`},
+	}, rec)
+	want := map[string]sdk.Level{
+		"ERROR: on stdout stays info":            sdk.LevelInfo,
+		"copying base":                           sdk.LevelInfo,
+		"ERROR:  relation does not exist":        sdk.LevelError,
+		"FATAL:  password authentication failed": sdk.LevelError,
+		"pgbackrest: WARNING: archive is old":    sdk.LevelWarn,
+		"P00   WARN: no prior backup":            sdk.LevelWarn,
+		"error: bad thing":                       sdk.LevelError,
+		"an error: in the middle is not a level": sdk.LevelInfo,
+	}
+	seen := map[string]bool{}
+	for _, l := range rec.Logs() {
+		if w, ok := want[l.Message]; ok {
+			seen[l.Message] = true
+			if l.Level != w {
+				t.Errorf("%q logged at %s, want %s", l.Message, l.Level, w)
+			}
+		}
+	}
+	for m := range want {
+		if !seen[m] {
+			t.Errorf("%q not logged", m)
+		}
+	}
+}
+
+// A real pg_basebackup that cannot reach its server says "pg_basebackup: error: ..." on
+// stderr: that line is an error, not information.
+func TestRunLogsPgBasebackupErrorAtError(t *testing.T) {
+	bin := pgBasebackup(t)
+	rec := &plugintest.Recorder{}
+	err := sdk.Run(context.Background(), sdk.Process{
+		Argv: []string{bin, "-h", t.TempDir(), "-p", "1", "-D", filepath.Join(t.TempDir(), "data"), "-w"},
+	}, rec)
+	if err == nil {
+		t.Fatal("pg_basebackup without a server succeeded")
+	}
+	var found bool
+	for _, l := range rec.Logs() {
+		if strings.HasPrefix(l.Message, "pg_basebackup: error:") {
+			found = true
+			if l.Level != sdk.LevelError {
+				t.Errorf("%q logged at %s, want error", l.Message, l.Level)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no pg_basebackup error line in %+v", rec.Logs())
+	}
+}
+
+func pgBasebackup(t *testing.T) string {
+	t.Helper()
+	if p, err := exec.LookPath("pg_basebackup"); err == nil {
+		return p
+	}
+	if m, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_basebackup"); len(m) > 0 {
+		return m[len(m)-1]
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("pg_basebackup is not installed")
+	}
+	t.Skip("pg_basebackup is not installed")
+	return ""
 }

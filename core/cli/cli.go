@@ -62,6 +62,8 @@ func init() {
 // env is what every command gets.
 type env struct {
 	stdout, stderr io.Writer
+	sink           *logSink // where the command's logger writes, once it has one
+	closers        []func() // run when the command ends
 }
 
 func (e *env) failf(code int, format string, args ...any) int {
@@ -82,6 +84,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer func() {
+		for _, c := range e.closers {
+			c()
+		}
+	}()
 	for _, c := range commands {
 		if c.name == args[0] {
 			return c.run(ctx, e, args[1:])
@@ -190,19 +197,6 @@ func printDiags(e *env, cfg *config.Config, diags hcl.Diagnostics) bool {
 	}
 	_ = config.WriteDiagnostics(e.stderr, withLockFiles(files, diags), diags, false)
 	return diags.HasErrors()
-}
-
-func newLogger(e *env, cfg *config.Config, override string) hclog.Logger {
-	level := override
-	if level == "" && cfg != nil {
-		level = cfg.LogLevel
-	}
-	if level == "" {
-		level = "info"
-	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name: "pgimaged", Output: e.stderr, Level: hclog.LevelFromString(level),
-	})
 }
 
 func newNode(cfg *config.Config, logger hclog.Logger) *engine.Node {

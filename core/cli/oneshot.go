@@ -145,6 +145,7 @@ func orDefault(s, def string) string {
 type oneShot struct {
 	common
 	imageOnly  bool
+	stop       bool
 	scope      string
 	datadir    string
 	role       string
@@ -191,6 +192,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "bootstrap", "[-config FILE] [--image-only] [--scope S --datadir D]")
 	o.common.register(fs, true)
 	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once the method has filled the data directory and recovery settings are written")
+	fs.BoolVar(&o.stop, "stop", false, "stop PostgreSQL (fast) once the cluster is made, instead of leaving it running")
 	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
 	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
 	fs.StringVar(&o.name, "name", "", "member name (overrides the configuration)")
@@ -211,18 +213,20 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	if d := node.Validate(ctx, sdk.PathBootstrap); printDiags(e, cfg, d) {
 		return exitConfig
 	}
-	var disp *progressDisplay
-	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
-		disp = newProgressDisplay(e.stderr)
-		node.Progress = disp.Update
-		defer disp.Close()
-	}
+	endProgress := showProgress(e, node)
+	defer endProgress()
 	res, err := node.Bootstrap(ctx, engine.BootstrapOptions{ImageOnly: o.imageOnly})
-	if disp != nil {
-		disp.Close()
-	}
+	endProgress()
 	if err != nil {
 		return e.failf(refusalCode(err), "bootstrap failed: %v", err)
+	}
+	if res.Running && o.stop {
+		if err := stopAfterOneShot(ctx, e, node); err != nil {
+			return e.failf(exitFailed, "%v", err)
+		}
+		res.Running = false
+	} else if res.Running {
+		defer sayLeftRunning(e, node)
 	}
 	if o.jsonOut {
 		writeJSON(e.stdout, map[string]any{
@@ -240,6 +244,7 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "clone", "[-config FILE] [--image-only] [--scope S --datadir D --role replica --connstring C]")
 	o.common.register(fs, true)
 	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once a method has filled the data directory (what Patroni expects of a replica method)")
+	fs.BoolVar(&o.stop, "stop", false, "stop PostgreSQL (fast) once the replica is made, instead of leaving it running")
 	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
 	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
 	fs.StringVar(&o.role, "role", "", "Patroni passes --role=replica")
@@ -269,15 +274,17 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.failf(exitUsage, "%v", err)
 	}
-	var disp *progressDisplay
-	if f, ok := e.stderr.(*os.File); ok && isTerminal(f) {
-		disp = newProgressDisplay(e.stderr)
-		node.Progress = disp.Update
-		defer disp.Close()
-	}
+	endProgress := showProgress(e, node)
+	defer endProgress()
 	res, err := node.Clone(ctx, engine.CloneOptions{Source: src, ImageOnly: o.imageOnly})
-	if disp != nil {
-		disp.Close()
+	endProgress()
+	if err == nil && res.Running && o.stop {
+		if err := stopAfterOneShot(ctx, e, node); err != nil {
+			return e.failf(exitFailed, "%v", err)
+		}
+		res.Running = false
+	} else if err == nil && res.Running {
+		defer sayLeftRunning(e, node)
 	}
 	if o.jsonOut {
 		out := map[string]any{
@@ -345,4 +352,24 @@ func oneLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// showProgress draws the node's progress on stderr when it is a terminal, with the log lines
+// written there above the bar. The returned function ends the bar; it may be called again.
+func showProgress(e *env, node *engine.Node) func() {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !isTerminal(f) {
+		return func() {}
+	}
+	disp := newProgressDisplay(e.stderr)
+	node.Progress = disp.Update
+	if e.sink != nil {
+		e.sink.showProgress(disp)
+	}
+	return func() {
+		if e.sink != nil {
+			e.sink.showProgress(nil)
+		}
+		disp.Close()
+	}
 }

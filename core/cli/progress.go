@@ -22,6 +22,11 @@ func isTerminal(f *os.File) bool {
 // (bytes, files or percent, as the plugin counts),
 // the rate and the time left. Rate and time left are measured from the method's first progress
 // event, not from the bar's last redraw, so a burst of events cannot make them absurd.
+//
+// The bar renders into nothing; the display draws its last frame itself, in one write, after
+// both the text and the value are set, so the two always agree. Log lines written through the
+// display (see [progressDisplay.Write]) clear the bar's line first and have the bar redrawn
+// below them, so that a log line and the bar never share a line.
 type progressDisplay struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -32,9 +37,13 @@ type progressDisplay struct {
 	first   int64     // bytes done at that event
 	last    time.Time // last redraw
 	ended   bool      // the bar reached its end and drew its last line
+	drawn   string    // the frame on the terminal's current line, "" when none
 }
 
 func newProgressDisplay(w io.Writer) *progressDisplay { return &progressDisplay{w: w} }
+
+// clearLine takes the cursor to the start of the line and erases the line.
+const clearLine = "\r\x1b[K"
 
 // Update is the engine's progress hook.
 func (d *progressDisplay) Update(method string, p sdk.Progress) {
@@ -47,12 +56,11 @@ func (d *progressDisplay) Update(method string, p sdk.Progress) {
 			max = -1 // unknown: a spinner
 		}
 		d.bar = progressbar.NewOptions64(max,
-			progressbar.OptionSetWriter(d.w),
+			progressbar.OptionSetWriter(io.Discard),
 			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionThrottle(0),
 			progressbar.OptionSetPredictTime(false),
 			progressbar.OptionSetDescription(describe(method, p, 0, 0)),
-			progressbar.OptionOnCompletion(func() { _, _ = io.WriteString(d.w, "\n") }),
 		)
 		d.method, d.phase, d.started, d.first, d.last, d.ended = method, p.Phase, time.Now(), p.Done, time.Time{}, false
 	}
@@ -67,16 +75,43 @@ func (d *progressDisplay) Update(method string, p sdk.Progress) {
 		return
 	}
 	d.last = time.Now()
-	desc := describe(method, p, time.Since(d.started), p.Done-d.first)
+	d.bar.Describe(describe(method, p, time.Since(d.started), p.Done-d.first))
+	_ = d.bar.Set64(p.Done)
+	d.drawLocked(d.bar.String())
 	if done {
-		// Reaching the end draws the bar a last time and ends its line: describe it first.
-		d.bar.Describe(desc)
-		_ = d.bar.Set64(p.Done)
-		d.ended = true
+		_, _ = io.WriteString(d.w, "\n")
+		d.drawn, d.ended = "", true
+	}
+}
+
+func (d *progressDisplay) drawLocked(frame string) {
+	if frame == "" {
 		return
 	}
-	_ = d.bar.Set64(p.Done)
-	d.bar.Describe(desc)
+	_, _ = io.WriteString(d.w, clearLine+frame)
+	d.drawn = frame
+}
+
+// Write writes log output above the bar: it clears the bar's line, writes p and draws the bar
+// again below it.
+func (d *progressDisplay) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.drawn == "" {
+		return d.w.Write(p)
+	}
+	if _, err := io.WriteString(d.w, clearLine); err != nil {
+		return 0, err
+	}
+	n, err := d.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if len(p) > 0 && p[len(p)-1] != '\n' {
+		_, _ = io.WriteString(d.w, "\n")
+	}
+	_, _ = io.WriteString(d.w, d.drawn)
+	return n, nil
 }
 
 // describe is the text left of the bar: what runs, how much is done, how fast, how long still.
@@ -119,8 +154,9 @@ func describe(method string, p sdk.Progress, elapsed time.Duration, moved int64)
 // finishLocked ends the current bar's line; a bar that did not reach its end stays where it
 // stopped (the method failed or moved to another phase).
 func (d *progressDisplay) finishLocked() {
-	if d.bar != nil && !d.ended {
-		_ = d.bar.Exit()
+	if d.drawn != "" {
+		_, _ = io.WriteString(d.w, "\n")
+		d.drawn = ""
 	}
 	d.bar = nil
 }

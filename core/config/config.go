@@ -62,6 +62,11 @@ type Config struct {
 	Tags     map[string]any
 	Source   string // clone source for a one-shot clone; never carries a password
 	LogLevel string
+	// LogFormat is "json" (hclog's JSON format: @level, @message, ...) or, when "" or "text",
+	// hclog's text.
+	LogFormat string
+	// LogFile, when set, is an absolute path the logs are appended to instead of stderr.
+	LogFile string
 
 	DCS        DCS
 	PostgreSQL PostgreSQL

@@ -39,6 +39,8 @@ type (
 		Tags       cty.Value         `hcl:"tags,optional"`
 		Source     *string           `hcl:"source,optional"`
 		LogLevel   *string           `hcl:"log_level,optional"`
+		LogFormat  *string           `hcl:"log_format,optional"`
+		LogFile    *string           `hcl:"log_file,optional"`
 		DCS        *dcsSchema        `hcl:"dcs,block"`
 		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
 		Bootstrap  *bootstrapSchema  `hcl:"bootstrap,block"`
@@ -369,6 +371,12 @@ func (d *decoder) root(s *fileSchema) {
 	} else if l != nil {
 		d.fail("log_level", "Invalid log level", "log_level %s is not one of %s.", d.quote(d.at("log_level"), *l), strings.Join(logLevels, ", "))
 	}
+	if f := d.str(s.LogFormat, "log_format"); f != nil && slices.Contains(logFormats, strings.ToLower(*f)) {
+		c.LogFormat = strings.ToLower(*f)
+	} else if f != nil {
+		d.fail("log_format", "Invalid log format", "log_format %s is not one of %s.", d.quote(d.at("log_format"), *f), strings.Join(logFormats, ", "))
+	}
+	c.LogFile = d.path(s.LogFile, "log_file")
 	if s.DCS != nil {
 		d.dcs(s.DCS)
 	}
@@ -390,6 +398,7 @@ var (
 	labelPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 	sha256Pattern = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
 	logLevels     = []string{"trace", "debug", "info", "warn", "error", "off"}
+	logFormats    = []string{"text", "json"}
 	// systemDirs are directories that data_dir may never be: pgimaged empties a data directory
 	// it has marked as its own leftover, and creates files in it.
 	systemDirs = []string{"/", "/bin", "/boot", "/dev", "/etc", "/home", "/proc", "/root", "/run", "/sbin", "/srv",

@@ -34,6 +34,8 @@
 //	tags       = { clonefrom = true }           # published with the member
 //	source     = "postgres://replicator@10.0.0.1:5432/postgres" # one-shot clone; no password
 //	log_level  = "info"                         # default info; trace, debug, info, warn, error, off
+//	log_format = "text"                         # default text; json: one JSON object a line (@level, @message, ...)
+//	log_file   = "/var/log/pgimaged.log"        # default: stderr; relative to this file's directory; reopened on SIGHUP
 //
 //	dcs "file" { path = "/var/lib/pgimaged/dcs" }   # fileDCSSchema; at most one; default: the file DCS at a path the caller picks; or:
 //	dcs "etcd" {                                      # etcdSchema

@@ -45,8 +45,16 @@ start() {
     local i=$1
     echo "demo: starting node$i (port $((base_port + i - 1)))"
     # setsid: the member keeps running after this script returns, in a session of its own.
-    "${as_pg[@]}" setsid "$bin" run -config "$work/node$i.hcl" > "$work/node$i.log" 2>&1 < /dev/null &
-    echo $! > "$work/node$i.pid"
+    # The pid file holds pgimaged's own pid (sh execs it), not runuser's: demo-stop signals the
+    # member itself.
+    rm -f "$work/node$i.pid"
+    "${as_pg[@]}" setsid sh -c 'echo $$ > "$1"; exec "$2" run -config "$3"' sh \
+        "$work/node$i.pid" "$bin" "$work/node$i.hcl" > "$work/node$i.log" 2>&1 < /dev/null &
+    local deadline=$((SECONDS + 30))
+    until [ -s "$work/node$i.pid" ]; do
+        [ $SECONDS -lt $deadline ] || { echo "demo: node$i did not start" >&2; exit 1; }
+        sleep 0.1
+    done
 }
 
 wait_running() {

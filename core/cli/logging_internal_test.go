@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+// With log_format = "json" and log_file, log lines are JSON objects appended to the file;
+// after logrotate moved the file away, SIGHUP has them go to a new file at the same path.
+func TestJSONLogFileReopenedOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pgimaged.log")
+	var errb bytes.Buffer
+	e := &env{stdout: &bytes.Buffer{}, stderr: &errb}
+	logger := newLogger(e, &config.Config{LogFormat: "json", LogFile: path}, "info")
+	defer e.sink.Close()
+	logger.Error("while cloning: the source is gone", "method", "basebackup")
+
+	lines := readJSONLines(t, path)
+	if len(lines) != 1 || lines[0]["@level"] != "error" || lines[0]["@message"] != "while cloning: the source is gone" || lines[0]["method"] != "basebackup" {
+		t.Fatalf("log file holds %v", lines)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("log file mode %v (%v), want 0640", fi.Mode().Perm(), err)
+	}
+	if errb.Len() > 0 {
+		t.Errorf("stderr got %q", errb.String())
+	}
+
+	rotated := path + ".1"
+	if err := os.Rename(path, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("SIGHUP did not reopen the log file")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	logger.Info("after rotation")
+	if l := readJSONLines(t, path); len(l) != 1 || l[0]["@message"] != "after rotation" || l[0]["@level"] != "info" {
+		t.Errorf("new log file holds %v", l)
+	}
+	if l := readJSONLines(t, rotated); len(l) != 1 {
+		t.Errorf("rotated log file holds %v", l)
+	}
+}
+
+func readJSONLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: line %q is not JSON: %v", path, sc.Text(), err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// screen replays what was written to a terminal: \r goes to the line's start, ESC[K erases to
+// its end, \n starts a new line. It returns the lines as they end up shown.
+func screen(out string) []string {
+	var lines []string
+	var cur []rune
+	col := 0
+	for i := 0; i < len(out); {
+		switch {
+		case strings.HasPrefix(out[i:], "\x1b[K"):
+			cur = cur[:col]
+			i += 3
+			continue
+		case out[i] == '\r':
+			col = 0
+		case out[i] == '\n':
+			lines = append(lines, string(cur))
+			cur, col = nil, 0
+		default:
+			r := []rune(out[i:])[0]
+			if col < len(cur) {
+				cur[col] = r
+			} else {
+				cur = append(cur, r)
+			}
+			col++
+			i += len(string(r))
+			continue
+		}
+		i++
+	}
+	return append(lines, string(cur))
+}
+
+// Log lines written while a bar is drawn get lines of their own, and the bar's text agrees
+// with its percentage on every redraw.
+func TestProgressBarAndLogLinesDoNotShareALine(t *testing.T) {
+	var term bytes.Buffer
+	d := newProgressDisplay(&term)
+	const total = 471 << 20
+	for i := int64(0); i <= 10; i++ {
+		d.mu.Lock()
+		d.last = time.Time{} // draw every event
+		d.mu.Unlock()
+		d.Update("basebackup", sdk.Progress{Done: total * i / 10, Total: total, Unit: sdk.UnitBytes})
+		if _, err := d.Write([]byte("2026-01-01T00:00:00Z [INFO]  pgimaged: a log line\n")); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range screen(term.String()) {
+			if strings.Contains(l, "a log line") && strings.Contains(l, "basebackup") {
+				t.Fatalf("a log line shares a line with the bar: %q", l)
+			}
+		}
+		lines := screen(term.String())
+		bar := lines[len(lines)-1]
+		if i == 10 {
+			bar = lines[len(lines)-3] // the finished bar stays above the last log line
+		}
+		want := humanBytes(total*i/10) + " of " + humanBytes(total)
+		if !strings.Contains(bar, want) {
+			t.Errorf("bar %q: want %q", bar, want)
+		}
+		if err := barAgrees(bar); err != nil {
+			t.Error(err)
+		}
+	}
+	d.Close()
+}
+
+var barNumbers = regexp.MustCompile(`([0-9.]+) (B|KiB|MiB|GiB|TiB) of ([0-9.]+) (B|KiB|MiB|GiB|TiB).*?([0-9]+)%`)
+
+// barAgrees checks that a bar's "X of Y" text and its percentage tell the same, to within the
+// rounding of the sizes shown.
+func barAgrees(bar string) error {
+	m := barNumbers.FindStringSubmatch(bar)
+	if m == nil {
+		return fmt.Errorf("bar %q shows no \"X of Y\" and percentage", bar)
+	}
+	unit := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
+	x, _ := strconv.ParseFloat(m[1], 64)
+	y, _ := strconv.ParseFloat(m[3], 64)
+	pct, _ := strconv.ParseFloat(m[5], 64)
+	text := x * unit[m[2]] / (y * unit[m[4]]) * 100
+	if math.Abs(text-pct) > 1.5 {
+		return fmt.Errorf("bar %q: its text says %.1f%%, its percentage %v%%", bar, text, pct)
+	}
+	return nil
+}
+
+func TestProgressUnits(t *testing.T) {
+	for _, c := range []struct {
+		p          sdk.Progress
+		want, bans string
+	}{
+		{sdk.Progress{Done: 40, Total: 100, Unit: sdk.UnitPercent}, "40%", " B"},
+		{sdk.Progress{Done: 3, Total: 12, Unit: sdk.UnitFiles}, "3 of 12 files", " B"},
+		{sdk.Progress{Done: 3 << 20, Total: 12 << 20, Unit: sdk.UnitBytes}, "3.0 MiB of 12.0 MiB", "files"},
+	} {
+		var term bytes.Buffer
+		d := newProgressDisplay(&term)
+		d.Update("m", c.p)
+		d.Close()
+		got := strings.Join(screen(term.String()), "\n")
+		if !strings.Contains(got, c.want) || strings.Contains(got, c.bans) {
+			t.Errorf("%+v drawn as %q: want %q, never %q", c.p, got, c.want, c.bans)
+		}
+	}
+}
