@@ -19,6 +19,7 @@ require (
 )
 
 require (
+	github.com/prometheus/client_golang v1.25.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -62,6 +62,7 @@ type Config struct {
 	LogLevel string
 
 	DCS        DCS
+	API        API
 	PostgreSQL PostgreSQL
 	Bootstrap  Bootstrap
 

@@ -40,6 +40,7 @@ type (
 		Source     *string           `hcl:"source,optional"`
 		LogLevel   *string           `hcl:"log_level,optional"`
 		DCS        *dcsSchema        `hcl:"dcs,block"`
+		API        *apiSchema        `hcl:"api,block"`
 		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
 		Bootstrap  *bootstrapSchema  `hcl:"bootstrap,block"`
 		Methods    []*methodSchema   `hcl:"method,block"`
@@ -369,6 +370,9 @@ func (d *decoder) root(s *fileSchema) {
 	}
 	if s.DCS != nil {
 		d.dcs(s.DCS)
+	}
+	if s.API != nil {
+		d.api(s.API)
 	}
 	if s.PostgreSQL != nil {
 		d.postgresql(s.PostgreSQL)

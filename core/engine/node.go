@@ -175,7 +175,7 @@ func (n *Node) settings(primary bool) pg.Settings {
 // secrets are the passwords that must never show in logs or command lines.
 func (n *Node) secrets() sdk.Masker {
 	var m sdk.Masker
-	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password} {
+	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password, n.Config.API.Password} {
 		if s != "" {
 			m = append(m, s)
 		}
