@@ -201,3 +201,13 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPrimary(b *testing.B) {
+	snap := states()["primary"]
+	srv, _ := api.New(api.Options{Snapshot: func() engine.Snapshot { return snap }})
+	req := httptest.NewRequest(http.MethodGet, "/primary", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		srv.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}

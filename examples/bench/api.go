@@ -23,8 +23,9 @@ type apiStats struct {
 
 // runAPI measures the HTTP API's latency for /primary and /replica under a steady open-loop
 // load, on a three-member pgimaged cluster (file DCS) and on Patroni's REST API (etcd) where
-// Patroni is installed. Each request is timed from when the schedule says it is due, so a
-// server that falls behind shows in the latency instead of slowing the load down.
+// Patroni is installed. The load is open: each request goes out on its own goroutine when the
+// schedule says, whether earlier ones were answered or not, so a server that falls behind
+// shows in the latency and the failures instead of slowing the load down.
 func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	fs := flag.NewFlagSet("api", flag.ContinueOnError)
@@ -99,7 +100,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
-	fmt.Fprintf(stdout, "\napi: latency of GET /primary (on the primary) and /replica (on a replica) at a steady rate for %s,\nopen loop on loopback, from each request's scheduled time to its answer (ms)\n", *dur)
+	fmt.Fprintf(stdout, "\napi: latency of GET /primary (on the primary) and /replica (on a replica) at a steady rate for %s,\nopen loop on loopback, from each request's sending to its answer (ms)\n", *dur)
 	rows := [][]string{{"endpoint", "rate/s", "pgimaged p50", "pgimaged p99", "pgimaged failed", "patroni p50", "patroni p99", "patroni failed"}}
 	for _, p := range paths {
 		for _, r := range rates {
@@ -180,12 +181,13 @@ func loadAPI(ctx context.Context, url string, rate int, d time.Duration) apiStat
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sentAt := time.Now()
 			resp, err := client.Get(url)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
-			lat[i] = time.Since(due)
+			lat[i] = time.Since(sentAt)
 			failed[i] = err != nil || resp.StatusCode != http.StatusOK
 		}()
 	}
