@@ -806,6 +806,7 @@ func (a *Agent) publish(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := a.store.PutMember(pctx, m); err != nil && ctx.Err() == nil {
+		a.dcsError(err)
 		n.logger().Warn("could not publish the member", "error", err)
 	}
 }
