@@ -100,6 +100,7 @@ bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkParse' -benchtime 5x ./core/config/
 	$(GO) run ./examples/bench clone
 	$(GO) run ./examples/bench cluster
+	$(GO) run ./examples/bench api
 
 ## demo: three members on this host with the embedded file DCS
 demo: build

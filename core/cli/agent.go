@@ -102,6 +102,11 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 			return st, nil
 		},
 	}
+	_, stopAPI, err := startAPI(cfg, agent, logger)
+	if err != nil {
+		return e.failf(exitFailed, "while starting the HTTP API: %v", err)
+	}
+	defer stopAPI()
 	logger.Info("pgimaged node agent starting", "scope", cfg.Scope, "data_dir", cfg.DataDir, "version", Version)
 	if err := agent.Run(ctx); err != nil {
 		return e.failf(exitRefused, "%v", err)

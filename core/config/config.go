@@ -69,6 +69,7 @@ type Config struct {
 	LogFile string
 
 	DCS        DCS
+	API        API
 	PostgreSQL PostgreSQL
 	Bootstrap  Bootstrap
 

@@ -42,6 +42,7 @@ type (
 		LogFormat  *string           `hcl:"log_format,optional"`
 		LogFile    *string           `hcl:"log_file,optional"`
 		DCS        *dcsSchema        `hcl:"dcs,block"`
+		API        *apiSchema        `hcl:"api,block"`
 		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
 		Bootstrap  *bootstrapSchema  `hcl:"bootstrap,block"`
 		Methods    []*methodSchema   `hcl:"method,block"`
@@ -379,6 +380,9 @@ func (d *decoder) root(s *fileSchema) {
 	c.LogFile = d.path(s.LogFile, "log_file")
 	if s.DCS != nil {
 		d.dcs(s.DCS)
+	}
+	if s.API != nil {
+		d.api(s.API)
 	}
 	if s.PostgreSQL != nil {
 		d.postgresql(s.PostgreSQL)

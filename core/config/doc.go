@@ -49,6 +49,16 @@
 //	  namespace    = "/service/"                       # default "/service/", as Patroni's; also in dcs "file"
 //	}
 //
+//	api {                                               # apiSchema; optional: the HTTP API of pgimaged run
+//	  listen          = "0.0.0.0:8008"                  # host:port
+//	  connect_address = "10.0.0.1:8008"                 # default: listen; published as api_url
+//	  cert_file       = "/etc/pgimaged/api.crt"         # HTTPS, with key_file
+//	  key_file        = "/etc/pgimaged/api.key"
+//	  ca_file         = "/etc/pgimaged/api-clients.crt" # clients must present a certificate it signs
+//	  username        = "admin"                         # basic authentication for requests that change something
+//	  password        = env("PGIMAGED_API_PASSWORD")    # a secret, with username
+//	}
+//
 //	postgresql {                                          # postgresqlSchema
 //	  bin_dir                = "/usr/lib/postgresql/15/bin"
 //	  listen                 = "127.0.0.1:5432"           # host:port

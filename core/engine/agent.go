@@ -55,6 +55,8 @@ type Agent struct {
 	pending *pendingBootstrap
 	// mustRelease: initialize may still be held empty by this session after a failure.
 	mustRelease bool
+	// snap is what Snapshot returns, refreshed after each cycle.
+	snap snapshotHolder
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -69,8 +71,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgresql.listen: %w", err)
 	}
+	a.mu.Lock()
 	a.srv = srv
 	a.state = dcs.StateStarting
+	a.mu.Unlock()
+	a.snap.mu.Lock()
+	a.snap.snap = Snapshot{Scope: a.Node.Config.Scope, Name: a.Node.Config.Name, Started: time.Now()}
+	a.snap.mu.Unlock()
 	defer a.shutdown()
 
 	var watch <-chan struct{}
@@ -82,6 +89,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.store == nil {
 			st, err := a.Open(ctx)
 			if err != nil {
+				a.dcsError(err)
 				if !waitingSaid {
 					log.Warn("waiting for the DCS", "error", err)
 					waitingSaid = true
@@ -98,12 +106,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.store.Lost():
 			// The keys this node held are gone; only a new session can take them again.
 			log.Warn("DCS session lost; opening a new one")
+			a.dcsError(dcs.ErrSessionLost)
+			a.dropLeader()
 			_ = a.store.Close()
 			a.store = nil
 			continue
 		default:
 		}
 		next, err := a.cycle(ctx)
+		if ctx.Err() == nil {
+			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) || errors.Is(err, dcs.ErrUnavailable) {
+				a.dcsError(err)
+			}
+			a.refreshSnapshot(ctx)
+		}
 		switch {
 		case errors.Is(err, ErrForeignCluster), errors.Is(err, ErrRefused), IsRefusal(err):
 			a.setState(dcs.StateFailed, err)
@@ -576,6 +592,7 @@ func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 	res, err := n.Bootstrap(bctx, BootstrapOptions{KeepMarker: true})
 	cancel()
 	att := dcs.Attempt{Method: n.BootstrapMethod(), OK: err == nil, Started: started, Duration: time.Since(started)}
+	defer func() { n.attemptEnded(KindBootstrap, att, 0) }()
 	if err != nil {
 		att.Exit = 1
 		att.Error = n.secrets().Mask(err.Error())
@@ -776,7 +793,7 @@ func (a *Agent) publish(ctx context.Context) {
 	a.mu.Lock()
 	m := dcs.Member{
 		Name: n.Config.Name, ConnURL: n.ConnURL(), State: a.state, Role: a.role,
-		Tags: n.Config.Tags, Version: n.Version,
+		Tags: n.Config.Tags, Version: n.Version, APIURL: n.APIURL(),
 		PGImaged: &dcs.MemberDetail{SystemIdentifier: a.sysid, LastError: a.lastErr, Attempts: append([]dcs.Attempt(nil), a.history...)},
 	}
 	a.mu.Unlock()
@@ -789,6 +806,7 @@ func (a *Agent) publish(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := a.store.PutMember(pctx, m); err != nil && ctx.Err() == nil {
+		a.dcsError(err)
 		n.logger().Warn("could not publish the member", "error", err)
 	}
 }

@@ -106,7 +106,7 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 		return fail("method "+m.Label, errors.New("no plugin runs this method: give it a command or a plugin"), nil)
 	}
 	rep := n.reporter(m.Label, pluginName)
-	inst, err := n.plugins().Launch(ctx, pluginName)
+	inst, err := n.launch(ctx, m.Label, pluginName)
 	if err != nil {
 		return fail("method "+m.Label, err, nil)
 	}

@@ -241,6 +241,7 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 		att.Exit = 1
 		att.Error = n.secrets().Mask(err.Error())
 		att.Tail = rep.lines()
+		n.attemptEnded(KindClone, att, rep.bytesDone())
 		if !m.KeepData {
 			if eerr := pg.EmptyDir(n.Config.DataDir); eerr != nil && !errors.Is(eerr, os.ErrNotExist) {
 				n.logger().Error("could not empty the data directory after a failed method", "error", eerr)
@@ -256,7 +257,7 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	if err := prepareDataDir(n.Config.DataDir, m.KeepData); err != nil {
 		return fail(err)
 	}
-	inst, err := n.plugins().Launch(ctx, pluginName)
+	inst, err := n.launch(ctx, m.Label, pluginName)
 	if err != nil {
 		return fail(err)
 	}
@@ -272,5 +273,6 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	att.OK = true
 	att.Duration = time.Since(att.Started)
 	att.Tail = rep.lines()
+	n.attemptEnded(KindClone, att, rep.bytesDone())
 	return att, res, nil
 }

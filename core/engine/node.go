@@ -42,6 +42,8 @@ type Node struct {
 	Prepare func(*exec.Cmd)
 	// Version is pgimaged's version, published in the member key.
 	Version string
+	// Events, if set, observes attempts, plugin launches and DCS errors (for metrics).
+	Events Events
 
 	binOnce sync.Once
 	binDir  string
@@ -175,7 +177,7 @@ func (n *Node) settings(primary bool) pg.Settings {
 // secrets are the passwords that must never show in logs or command lines.
 func (n *Node) secrets() sdk.Masker {
 	var m sdk.Masker
-	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password} {
+	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password, n.Config.API.Password} {
 		if s != "" {
 			m = append(m, s)
 		}
@@ -192,6 +194,7 @@ type methodReporter struct {
 	progress func(string, sdk.Progress)
 	mu       sync.Mutex
 	tail     []string
+	bytes    int64 // the largest byte count reported
 }
 
 func (n *Node) reporter(label, pluginName string) *methodReporter {
@@ -220,6 +223,7 @@ func (r *methodReporter) Log(level sdk.Level, msg string, kv ...any) {
 }
 
 func (r *methodReporter) Progress(p sdk.Progress) {
+	r.noteProgress(p)
 	if r.progress != nil {
 		r.progress(r.label, p)
 	}

@@ -82,7 +82,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		r := result{backend: b}
 		for i := range c.runs {
-			d, err := pgimagedCluster(ctx, m, b, etcdEndpoint, i+1)
+			d, err := pgimagedCluster(ctx, m, b, etcdEndpoint, i+1, nil)
 			if err != nil {
 				return fmt.Errorf("pgimaged on %s, run %d: %w", b, i+1, err)
 			}
@@ -91,7 +91,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		if b == "etcd" && patroni != "" {
 			for i := range c.runs {
-				d, err := patroniCluster(ctx, m, patroni, etcdEndpoint, i+1)
+				d, err := patroniCluster(ctx, m, patroni, etcdEndpoint, i+1, nil)
 				if err != nil {
 					return fmt.Errorf("patroni on etcd, run %d: %w", i+1, err)
 				}
@@ -123,8 +123,10 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-// pgimagedCluster runs one measurement of pgimaged on backend.
-func pgimagedCluster(ctx context.Context, m *machine, backend, etcdEndpoint string, run int) (time.Duration, error) {
+// pgimagedCluster runs one measurement of pgimaged on backend. With whileUp, each member also
+// serves the HTTP API, and whileUp runs with the members' API ports once the cluster is up,
+// before it is stopped.
+func pgimagedCluster(ctx context.Context, m *machine, backend, etcdEndpoint string, run int, whileUp func(apiPorts []int) error) (time.Duration, error) {
 	var clean cleanups
 	defer clean.run()
 	work, err := m.workDir("pgimaged-bench-cluster-")
@@ -138,10 +140,20 @@ func pgimagedCluster(ctx context.Context, m *machine, backend, etcdEndpoint stri
 	}
 	env := []string{"BENCH_SUPERUSER_PASSWORD=" + password(), "BENCH_REPLICATION_PASSWORD=" + password()}
 	var configs []string
+	var apiPorts []int
 	for i := 1; i <= 3; i++ {
 		port, err := freePort()
 		if err != nil {
 			return 0, err
+		}
+		api := ""
+		if whileUp != nil {
+			p, err := freePort()
+			if err != nil {
+				return 0, err
+			}
+			apiPorts = append(apiPorts, p)
+			api = fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n}\n", p)
 		}
 		name := fmt.Sprintf("node%d", i)
 		if err := m.mkdir(filepath.Join(work, name)); err != nil {
@@ -155,7 +167,7 @@ plugin_dir = %q
 loop_wait  = "1s"
 ttl        = "10s"
 %s
-
+%s
 postgresql {
   bin_dir = %q
   listen  = "127.0.0.1:%d"
@@ -183,7 +195,7 @@ bootstrap {
 method "basebackup" {
   checkpoint = "fast"
 }
-`, run, name, filepath.Join(work, name, "data"), m.plugins, dcs, m.pgBin, port)); err != nil {
+`, run, name, filepath.Join(work, name, "data"), m.plugins, dcs, api, m.pgBin, port)); err != nil {
 			return 0, err
 		}
 		configs = append(configs, cfg)
@@ -209,7 +221,11 @@ method "basebackup" {
 		}
 		return clusterReady(st.Members, "primary", "running"), nil
 	})
-	return time.Since(start), err
+	took := time.Since(start)
+	if err == nil && whileUp != nil {
+		err = whileUp(apiPorts)
+	}
+	return took, err
 }
 
 // memberState is a member as `pgimaged status -json` and Patroni's GET /cluster list it.

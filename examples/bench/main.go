@@ -4,6 +4,8 @@
 //	go run ./examples/bench clone     pgimaged clone --image-only against bare pg_basebackup
 //	go run ./examples/bench cluster   empty directories to a primary and two streaming replicas,
 //	                                  on the file DCS and etcd, and Patroni where it is installed
+//	go run ./examples/bench api       the HTTP API's latency for /primary and /replica at a steady
+//	                                  rate, and Patroni's REST API where it is installed
 //
 // It uses ./bin/pgimaged and ./bin/plugins (`make bench` builds them first). Run as root, it runs
 // everything that touches PostgreSQL as the postgres OS user, as the demo does. Everything it
@@ -39,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runClone(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		err = runCluster(ctx, args[1:], stdout, stderr)
+	case "api":
+		err = runAPI(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
@@ -66,6 +70,8 @@ Benchmarks:
             median of each and the ratio pgimaged/bare
   cluster   three members started at once on empty directories until one primary and two
             streaming replicas; file DCS and etcd; Patroni side by side where it is installed
+  api       p50/p99 latency of the HTTP API's /primary and /replica at a steady 500 and 3,000
+            requests/s for 10 s each on loopback; Patroni's REST API side by side where installed
 
 Run a benchmark with -h for its flags.
 `)

@@ -12,7 +12,9 @@ import (
 
 // patroniCluster runs one measurement of Patroni on etcd with the same PostgreSQL, settings and
 // timing as pgimaged's: three members started at once, until a leader and two streaming replicas.
-func patroniCluster(ctx context.Context, m *machine, patroni, etcdEndpoint string, run int) (time.Duration, error) {
+// With whileUp, it runs with the members' REST API ports once the cluster is up, before it is
+// stopped.
+func patroniCluster(ctx context.Context, m *machine, patroni, etcdEndpoint string, run int, whileUp func(apiPorts []int) error) (time.Duration, error) {
 	var clean cleanups
 	defer clean.run()
 	work, err := m.workDir("pgimaged-bench-patroni-")
@@ -23,6 +25,7 @@ func patroniCluster(ctx context.Context, m *machine, patroni, etcdEndpoint strin
 	superPass, replPass := password(), password()
 	var configs []string
 	var apiPort int
+	var restPorts []int
 	for i := 1; i <= 3; i++ {
 		pgPort, err := freePort()
 		if err != nil {
@@ -35,6 +38,7 @@ func patroniCluster(ctx context.Context, m *machine, patroni, etcdEndpoint strin
 		if i == 1 {
 			apiPort = restPort
 		}
+		restPorts = append(restPorts, restPort)
 		name := fmt.Sprintf("node%d", i)
 		dir := filepath.Join(work, name)
 		if err := m.mkdir(dir); err != nil {
@@ -100,7 +104,11 @@ postgresql:
 	err = waitUp(ctx, start, work, func() (bool, error) {
 		return patroniReady(&client, fmt.Sprintf("http://127.0.0.1:%d/cluster", apiPort))
 	})
-	return time.Since(start), err
+	took := time.Since(start)
+	if err == nil && whileUp != nil {
+		err = whileUp(restPorts)
+	}
+	return took, err
 }
 
 // yamlString quotes s for YAML: a JSON string is a YAML string.

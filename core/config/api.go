@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// API is the optional `api { ... }` block: the HTTP API of `pgimaged run` (health checks in
+// Patroni's manner, the cluster's status, Prometheus metrics). Listen is "" when the block is
+// absent. ConnectAddress, how other hosts reach it, defaults to Listen. The TLS files are
+// absolute (relative paths are taken relative to the configuration file's directory); CertFile
+// and KeyFile are either both set or both "". With CAFile set, clients must present a
+// certificate it signs. Username and Password guard the requests that change something; the
+// password is a secret, masked when the block is formatted.
+type API struct {
+	Listen         string
+	ConnectAddress string
+	CAFile         string
+	CertFile       string
+	KeyFile        string
+	Username       string
+	Password       string
+	DefRange       hcl.Range
+}
+
+// Enabled reports whether the configuration asks for the HTTP API.
+func (a API) Enabled() bool { return a.Listen != "" }
+
+// TLS reports whether the API serves HTTPS.
+func (a API) TLS() bool { return a.CertFile != "" }
+
+// Address is how other hosts reach the API: connect_address, else listen.
+func (a API) Address() string {
+	if a.ConnectAddress != "" {
+		return a.ConnectAddress
+	}
+	return a.Listen
+}
+
+// String describes the API settings with the password masked.
+func (a API) String() string {
+	type plain API
+	p := plain(a)
+	p.Password = maskSecret(p.Password)
+	return fmt.Sprintf("%+v", p)
+}
+
+// GoString is like String for the %#v verb.
+func (a API) GoString() string { return "config.API" + a.String() }
+
+type apiSchema struct {
+	DefRange       hcl.Range `hcl:",def_range"`
+	Listen         string    `hcl:"listen"`
+	ConnectAddress *string   `hcl:"connect_address,optional"`
+	CAFile         *string   `hcl:"ca_file,optional"`
+	CertFile       *string   `hcl:"cert_file,optional"`
+	KeyFile        *string   `hcl:"key_file,optional"`
+	Username       *string   `hcl:"username,optional"`
+	Password       *string   `hcl:"password,optional"`
+	CertFileRange  hcl.Range `hcl:"cert_file,attr_range"`
+	KeyFileRange   hcl.Range `hcl:"key_file,attr_range"`
+	PasswordRange  hcl.Range `hcl:"password,attr_range"`
+	UsernameRange  hcl.Range `hcl:"username,attr_range"`
+}
+
+func (d *decoder) api(s *apiSchema) {
+	a := &d.cfg.API
+	a.DefRange = s.DefRange
+	a.Listen = d.address(&s.Listen, "api.listen")
+	a.ConnectAddress = d.address(s.ConnectAddress, "api.connect_address")
+	a.CAFile, a.CertFile, a.KeyFile = d.readable(s.CAFile, "api.ca_file"), d.readable(s.CertFile, "api.cert_file"), d.readable(s.KeyFile, "api.key_file")
+	certSet, keySet := s.CertFileRange != hcl.Range{}, s.KeyFileRange != hcl.Range{}
+	if certSet != keySet {
+		given, missing, rng := "cert_file", "key_file", s.CertFileRange
+		if keySet {
+			given, missing, rng = missing, given, s.KeyFileRange
+		}
+		d.errorAt(rng, "Incomplete server certificate", "%s is set without %s: the API's certificate and its private key go together.", given, missing)
+	}
+	if s.CAFile != nil && !certSet {
+		d.fail("api.ca_file", "Client certificates without TLS", "ca_file verifies client certificates, which needs TLS: set cert_file and key_file too.")
+	}
+	if s.Username != nil {
+		a.Username = *s.Username
+	}
+	if s.Password != nil {
+		a.Password = *s.Password
+	}
+	if (a.Username == "") != (a.Password == "") {
+		rng := s.UsernameRange
+		if a.Username == "" {
+			rng = s.PasswordRange
+		}
+		if rng == (hcl.Range{}) {
+			rng = s.DefRange
+		}
+		d.errorAt(rng, "Incomplete credentials", "api: username and password go together: the requests that change something need both.")
+	}
+}

@@ -1,0 +1,206 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
+)
+
+// Snapshot is what the agent knew about its member at the end of its last cycle, for health
+// checks that must answer without waiting on PostgreSQL or the DCS. Only Running is looked at
+// when the snapshot is taken (the postmaster's pid file and process, no connection).
+type Snapshot struct {
+	Scope string
+	Name  string
+	// State and Role are what the member key publishes.
+	State     string
+	Role      string
+	LastError string
+	// SystemIdentifier is the data directory's, "" before it is known.
+	SystemIdentifier string
+	// Leader: this member held the leader key at the last DCS read, in a session still open.
+	Leader bool
+	// LeaderName is the leader key's holder at the last DCS read, "" for none.
+	LeaderName string
+	// DCSError is the last DCS read's failure, "" when it succeeded.
+	DCSError string
+	// Running: the postmaster of the data directory runs now.
+	Running bool
+	// Queried: PostgreSQL answered the last cycle's query; InRecovery, Streaming, Timeline
+	// and Position are its answers.
+	Queried    bool
+	InRecovery bool
+	// Streaming: a WAL receiver streams from an upstream.
+	Streaming bool
+	Timeline  int
+	// Position is the WAL written (primary) or replayed (standby), in bytes from 0/0.
+	Position int64
+	// LeaderPosition is the WAL position the leader last published, 0 when unknown.
+	LeaderPosition int64
+	// Cluster is the DCS's content at the last read; nil before the first.
+	Cluster *dcs.Cluster
+	// LastCycle is when the agent last finished a cycle; zero before the first.
+	LastCycle time.Time
+	// Busy: a bootstrap or a clone is in flight (the loop is busy, not stuck).
+	Busy bool
+	// Started is when the agent started.
+	Started time.Time
+}
+
+// Primary reports whether this member runs PostgreSQL as a primary and holds the leader key.
+func (s Snapshot) Primary() bool {
+	return s.Running && s.Queried && !s.InRecovery && s.Leader
+}
+
+// Replica reports whether this member runs PostgreSQL as a standby (streaming or replaying
+// from an archive) of this cluster.
+func (s Snapshot) Replica() bool {
+	return s.Running && s.Queried && s.InRecovery && s.State == dcs.StateRunning
+}
+
+// Lag is the leader's published position minus this member's replayed one, in bytes; -1 when
+// either is unknown.
+func (s Snapshot) Lag() int64 {
+	if s.LeaderPosition <= 0 || s.Position <= 0 {
+		return -1
+	}
+	return max(s.LeaderPosition-s.Position, 0)
+}
+
+// snapshotHolder keeps the agent's snapshot behind its own lock, so that readers never wait on
+// the agent's work.
+type snapshotHolder struct {
+	mu   sync.Mutex
+	snap Snapshot
+}
+
+// Snapshot returns what the agent knew at the end of its last cycle. It is cheap and safe to
+// call from any goroutine at any rate.
+func (a *Agent) Snapshot() Snapshot {
+	a.snap.mu.Lock()
+	s := a.snap.snap
+	a.snap.mu.Unlock()
+	if s.Cluster != nil {
+		c := *s.Cluster
+		s.Cluster = &c
+	}
+	a.mu.Lock()
+	s.State, s.Role, s.LastError = a.state, a.role, a.lastErr
+	a.mu.Unlock()
+	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica
+	if srv := a.server(); srv != nil {
+		_, s.Running = srv.Running()
+	}
+	if !s.Running {
+		s.Queried = false
+	}
+	return s
+}
+
+// refreshSnapshot reads the DCS and asks PostgreSQL where it stands, once per cycle, for
+// Snapshot.
+func (a *Agent) refreshSnapshot(ctx context.Context) {
+	n := a.Node
+	s := Snapshot{Scope: n.Config.Scope, Name: n.Config.Name, LastCycle: time.Now()}
+	a.snap.mu.Lock()
+	s.Started = a.snap.snap.Started
+	a.snap.mu.Unlock()
+	a.mu.Lock()
+	s.SystemIdentifier = a.sysid
+	a.mu.Unlock()
+	if a.store != nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		cl, err := a.store.Cluster(rctx)
+		cancel()
+		if err != nil {
+			s.DCSError = err.Error()
+			a.dcsError(err)
+			a.snap.mu.Lock()
+			prev := a.snap.snap
+			a.snap.mu.Unlock()
+			s.Cluster, s.Leader, s.LeaderName, s.LeaderPosition = prev.Cluster, prev.Leader, prev.LeaderName, prev.LeaderPosition
+			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
+				s.Leader = false // the key went with the session
+			}
+		} else {
+			s.Cluster = &cl
+			s.LeaderName = cl.Leader
+			s.Leader = cl.Leader == n.Config.Name
+			if lm, ok := cl.LeaderMember(); ok {
+				s.LeaderPosition = lm.XLogLocation
+			}
+		}
+	} else {
+		s.DCSError = "no DCS session"
+	}
+	if srv := a.server(); srv != nil {
+		if _, running := srv.Running(); running {
+			s.Running = true
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if conn, err := srv.Connect(qctx); err == nil {
+				err = conn.QueryRow(qctx, `SELECT pg_is_in_recovery(),
+					CASE WHEN pg_is_in_recovery()
+						THEN COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
+						ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
+					(SELECT timeline_id FROM pg_control_checkpoint()),
+					EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`).Scan(&s.InRecovery, &s.Position, &s.Timeline, &s.Streaming)
+				s.Queried = err == nil
+				conn.Close(context.Background())
+			}
+			cancel()
+		}
+	}
+	if s.Leader && s.Queried && !s.InRecovery {
+		s.LeaderPosition = s.Position
+	}
+	a.snap.mu.Lock()
+	a.snap.snap = s
+	a.snap.mu.Unlock()
+}
+
+// dropLeader forgets the leader key in the snapshot (the session that held it is gone).
+func (a *Agent) dropLeader() {
+	a.snap.mu.Lock()
+	a.snap.snap.Leader = false
+	a.snap.mu.Unlock()
+}
+
+func (a *Agent) dcsError(err error) {
+	if a.Node.Events != nil {
+		a.Node.Events.DCSError(err)
+	}
+}
+
+func (a *Agent) server() *pg.Server {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.srv
+}
+
+// APIURL is how Patroni-compatible tools reach this member's API, as Patroni publishes it:
+// http(s)://api.connect_address/patroni; "" without an api block.
+func (n *Node) APIURL() string {
+	api := n.Config.API
+	if !api.Enabled() {
+		return ""
+	}
+	scheme := "http"
+	if api.TLS() {
+		scheme = "https"
+	}
+	addr := api.Address()
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if host == "*" || host == "0.0.0.0" || host == "::" || host == "" {
+			host = "127.0.0.1"
+		}
+		addr = net.JoinHostPort(strings.Trim(host, "[]"), port)
+	}
+	return scheme + "://" + addr + "/patroni"
+}
