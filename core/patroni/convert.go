@@ -237,14 +237,29 @@ func splitURL(s string) (endpoint, user, password string, ok bool) {
 }
 
 func (c *conv) restapi(root map[string]any) {
-	api := c.section(root, "restapi", "")
-	if api == nil {
+	sec := c.section(root, "restapi", "")
+	if sec == nil {
 		return
 	}
-	if listen := c.str(api, "listen", "restapi"); listen != "" {
-		c.note("restapi.listen", listen, "this pgimaged has no api block")
+	blk := c.body.AppendNewBlock("api", nil).Body()
+	for _, k := range []string{"listen", "connect_address"} {
+		if v := c.str(sec, k, "restapi"); v != "" {
+			blk.SetAttributeValue(k, cty.StringVal(v))
+		}
 	}
-	c.leftovers("restapi", api)
+	for _, kv := range [][2]string{{"cafile", "ca_file"}, {"certfile", "cert_file"}, {"keyfile", "key_file"}} {
+		if p := c.str(sec, kv[0], "restapi"); p != "" {
+			blk.SetAttributeValue(kv[1], cty.StringVal(c.abs(p)))
+		}
+	}
+	if auth := c.section(sec, "authentication", "restapi"); auth != nil {
+		if u := c.str(auth, "username", "restapi.authentication"); u != "" {
+			blk.SetAttributeValue("username", cty.StringVal(u))
+		}
+		c.password(blk, "password", c.str(auth, "password", "restapi.authentication"), "restapi.authentication.password", "PGIMAGED_API_PASSWORD")
+		c.leftovers("restapi.authentication", auth)
+	}
+	c.leftovers("restapi", sec)
 }
 
 // postgresql writes the postgresql block and the replica methods' blocks; it returns the names

@@ -43,13 +43,14 @@ func TestConvert(t *testing.T) {
 			want(t, "superuser", cfg.PostgreSQL.Superuser.Username+":"+cfg.PostgreSQL.Superuser.Password, "postgres:zalando")
 			want(t, "replication", cfg.PostgreSQL.Replication.Username+":"+cfg.PostgreSQL.Replication.Password, "replicator:rep-pass")
 			want(t, "initdb", initdb(cfg), "encoding=UTF8 data-checksums")
+			want(t, "api listen", cfg.API.Listen, "127.0.0.1:8008")
+			want(t, "api connect_address", cfg.API.ConnectAddress, "127.0.0.1:8008")
 			if cfg.Tags["clonefrom"] != nil {
 				t.Errorf("clonefrom: false became tag %v", cfg.Tags["clonefrom"])
 			}
 		},
-		noteFor: []string{"restapi.listen", "postgresql.authentication.rewind", "watchdog", "bootstrap.dcs.postgresql.use_pg_rewind",
-			"bootstrap.dcs.retry_timeout", "bootstrap.dcs.maximum_lag_on_failover", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream",
-			"restapi.connect_address"},
+		noteFor: []string{"postgresql.authentication.rewind", "watchdog", "bootstrap.dcs.postgresql.use_pg_rewind",
+			"bootstrap.dcs.retry_timeout", "bootstrap.dcs.maximum_lag_on_failover", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
 	}, {
 		file: "methods.yml",
 		opt:  patroni.Options{BaseDir: "testdata", SecretsEnv: true}, // relative: taken against the current directory
@@ -97,7 +98,7 @@ func TestConvert(t *testing.T) {
 				t.Errorf("tags: clonefrom = %v, want true", cfg.Tags["clonefrom"])
 			}
 		},
-		noteFor: []string{"restapi.listen", "bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots",
+		noteFor: []string{"bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots",
 			"postgresql.authentication.replication.sslmode", "postgresql.callbacks", "tags.nofailover", "watchdog"},
 	}, {
 		file: "oldmethod.yml",
@@ -137,7 +138,7 @@ func TestConvert(t *testing.T) {
 			want(t, "replication", cfg.PostgreSQL.Replication.Username+":"+cfg.PostgreSQL.Replication.Password, "replicator:envrepl")
 			want(t, "endpoints", strings.Join(cfg.DCS.Endpoints, ","), "http://e1:2379,http://e2:2379")
 		},
-		noteFor: []string{"restapi.listen", "PATRONI_LOG_DIR"},
+		noteFor: []string{"PATRONI_LOG_DIR"},
 	}, {
 		file: "env.yml",
 		opt: patroni.Options{BaseDir: base, Environ: []string{
