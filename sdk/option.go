@@ -14,7 +14,7 @@ import (
 // Value. Values are rendered as strings: numbers in their shortest decimal form, booleans as
 // "true" or "false". An option written as an HCL list (`tablespace-mapping = ["/a=/b"]`) has
 // List set, one written as an HCL object (`env = { K = "v" }`) has Map set, their elements
-// rendered the same way; an empty list or map arrives with neither set and an empty Value.
+// rendered the same way; an empty list or map arrives as an empty, not nil, List or Map.
 type Option struct {
 	Name  string
 	Value string

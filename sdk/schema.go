@@ -266,7 +266,7 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		switch {
 		case opt.Map != nil:
 			return nil, fmt.Errorf("%s: a map was given where %s is expected; write %s = [\"a\", \"b\"]", o.Name, o.expect(), o.Name)
-		case opt.List == nil && opt.Value != "": // an empty list arrives without elements
+		case opt.List == nil:
 			return nil, fmt.Errorf("%s: a single value was given where %s is expected; write %s = [\"a\", \"b\"]", o.Name, o.expect(), o.Name)
 		}
 		return opt.List, nil
@@ -274,7 +274,7 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		switch {
 		case opt.List != nil:
 			return nil, fmt.Errorf("%s: a list was given where %s is expected; write %s = { key = \"value\" }", o.Name, o.expect(), o.Name)
-		case opt.Map == nil && opt.Value != "": // an empty map arrives without entries
+		case opt.Map == nil:
 			return nil, fmt.Errorf("%s: a single value was given where %s is expected; write %s = { key = \"value\" }", o.Name, o.expect(), o.Name)
 		}
 		return opt.Map, nil

@@ -111,8 +111,9 @@ func TestDecodeRefusesWhatTheSchemaRefuses(t *testing.T) {
 		{Name: "hosts", Map: map[string]string{"a": "b"}},
 		{Name: "labels", Value: "k=v"},
 		{Name: "labels", List: []string{"k=v"}},
+		{Name: "hosts", Value: ""},
 	})
-	want := []string{"checkpoint", "max_rate", "max-rate", "verbose", "retries", "pgdata", "secret", "count", "hosts", "hosts", "labels", "labels"}
+	want := []string{"checkpoint", "max_rate", "max-rate", "verbose", "retries", "pgdata", "secret", "count", "hosts", "hosts", "labels", "labels", "hosts"}
 	if len(diags) != len(want) {
 		t.Fatalf("got %d diagnostics, want %d: %+v", len(diags), len(want), diags)
 	}
@@ -194,8 +195,7 @@ func TestListAndMapDefaultsAndEmptyValues(t *testing.T) {
 	if len(diags) != 0 || strings.Join(v.List("hosts"), "|") != "a|b" || v.Map("labels") != nil {
 		t.Errorf("defaults: hosts %q, labels %v, %+v", v.List("hosts"), v.Map("labels"), diags)
 	}
-	// An empty list or map crosses the wire without elements.
-	v, diags = s.Decode(sdk.Options{{Name: "hosts"}, {Name: "labels"}})
+	v, diags = s.Decode(sdk.Options{{Name: "hosts", List: []string{}}, {Name: "labels", Map: map[string]string{}}})
 	if len(diags) != 0 || len(v.List("hosts")) != 0 || len(v.Map("labels")) != 0 {
 		t.Errorf("empty: hosts %q, labels %v, %+v", v.List("hosts"), v.Map("labels"), diags)
 	}
