@@ -243,7 +243,11 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		return fmt.Errorf("%s: %q is not %s", o.Name, opt.Value, o.expect())
 	}
 	if o.Type != TypeList && o.Type != TypeMap && (opt.List != nil || opt.Map != nil) {
-		return nil, fmt.Errorf("%s: a list or map was given where %s is expected", o.Name, o.expect())
+		given := "a list"
+		if opt.Map != nil {
+			given = "a map"
+		}
+		return nil, fmt.Errorf("%s: %s was given where a single value, %s, is expected", o.Name, given, o.expect())
 	}
 	var n int64
 	switch o.Type {
