@@ -7,7 +7,14 @@ import (
 func optionsFromPB(os []*pluginpb.Option) Options {
 	out := make(Options, 0, len(os))
 	for _, o := range os {
-		out = append(out, Option{Name: o.GetName(), Value: o.GetValue(), Flag: o.GetFlag(), List: o.GetList(), Map: o.GetMap()})
+		opt := Option{Name: o.GetName(), Value: o.GetValue(), Flag: o.GetFlag(), List: o.GetList(), Map: o.GetMap()}
+		switch { // an empty list or map has no elements on the wire
+		case o.GetKind() == pluginpb.OptionKind_OPTION_KIND_LIST && opt.List == nil:
+			opt.List = []string{}
+		case o.GetKind() == pluginpb.OptionKind_OPTION_KIND_MAP && opt.Map == nil:
+			opt.Map = map[string]string{}
+		}
+		out = append(out, opt)
 	}
 	return out
 }

@@ -2,6 +2,8 @@ package sdk
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -10,7 +12,9 @@ import (
 // Map form (`max-rate = "100M"`) and list form (`options = ["verbose", { max-rate = "100M" }]`)
 // both arrive as a slice of Option. A bare list entry such as "verbose" has Flag set and no
 // Value. Values are rendered as strings: numbers in their shortest decimal form, booleans as
-// "true" or "false".
+// "true" or "false". An option written as an HCL list (`tablespace-mapping = ["/a=/b"]`) has
+// List set, one written as an HCL object (`env = { K = "v" }`) has Map set, their elements
+// rendered the same way; an empty list or map arrives as an empty, not nil, List or Map.
 type Option struct {
 	Name  string
 	Value string
@@ -20,12 +24,39 @@ type Option struct {
 	Map  map[string]string
 }
 
-// String renders the option as a long command-line option: "--name=value" or "--name".
+// String renders the option as a long command-line option: "--name=value" or "--name"; a
+// list or map option as its [Option.Args] joined by spaces.
 func (o Option) String() string {
 	if o.Flag {
 		return "--" + o.Name
 	}
+	if o.List != nil || o.Map != nil {
+		return strings.Join(o.Args(), " ")
+	}
 	return "--" + o.Name + "=" + o.Value
+}
+
+// Args renders the option as command-line arguments: a flag as "--name", a list as one
+// "--name=element" per element in order, a map as one "--name=key=value" per entry in key
+// order, and any other value as "--name=value".
+func (o Option) Args() []string {
+	switch {
+	case o.Flag:
+		return []string{"--" + o.Name}
+	case o.List != nil:
+		out := make([]string, 0, len(o.List))
+		for _, e := range o.List {
+			out = append(out, "--"+o.Name+"="+e)
+		}
+		return out
+	case o.Map != nil:
+		out := make([]string, 0, len(o.Map))
+		for _, k := range slices.Sorted(maps.Keys(o.Map)) {
+			out = append(out, "--"+o.Name+"="+k+"="+o.Map[k])
+		}
+		return out
+	}
+	return []string{"--" + o.Name + "=" + o.Value}
 }
 
 // Options is an ordered list of options with lookup helpers.
@@ -62,11 +93,11 @@ next:
 	return out
 }
 
-// Args renders every option as a long command-line option, in order.
+// Args renders every option as long command-line options, in order (see [Option.Args]).
 func (os Options) Args() []string {
 	out := make([]string, 0, len(os))
 	for _, o := range os {
-		out = append(out, o.String())
+		out = append(out, o.Args()...)
 	}
 	return out
 }

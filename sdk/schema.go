@@ -27,9 +27,11 @@ const (
 	// TypeDuration: a whole number with a unit ms, s, min, h, d, or Go's form ("1m30s"). A bare
 	// number counts DurationUnit. Min and Max are in milliseconds. See [ParseDuration].
 	TypeDuration
-	// TypeList: a list of strings; a comma-separated string is accepted too.
+	// TypeList: a list of strings, written as an HCL list (name = ["a", "b"]); a single string
+	// is refused. A Default is written comma-separated ("a,b").
 	TypeList
-	// TypeMap: a map of strings to strings.
+	// TypeMap: a map of strings to strings, written as an HCL object (name = { k = "v" }); a
+	// single string is refused. It has no Default.
 	TypeMap
 	// TypeEnum: one of EnumValues, compared exactly.
 	TypeEnum
@@ -94,7 +96,7 @@ func (s Schema) Check() []error {
 			errs = append(errs, fmt.Errorf("%s: an enum without values", o.Name))
 		}
 		if o.Default != "" && o.Refused == "" {
-			if err := o.Check(Option{Name: o.Name, Value: o.Default}); err != nil {
+			if _, err := o.parseDefault(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: its default does not pass its own type: %v", o.Name, err))
 			}
 		}
@@ -241,7 +243,11 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		return fmt.Errorf("%s: %q is not %s", o.Name, opt.Value, o.expect())
 	}
 	if o.Type != TypeList && o.Type != TypeMap && (opt.List != nil || opt.Map != nil) {
-		return nil, fmt.Errorf("%s: a list or map was given where %s is expected", o.Name, o.expect())
+		given := "a list"
+		if opt.Map != nil {
+			given = "a map"
+		}
+		return nil, fmt.Errorf("%s: %s was given where a single value, %s, is expected", o.Name, given, o.expect())
 	}
 	var n int64
 	switch o.Type {
@@ -261,22 +267,19 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		}
 		return nil, bad(nil)
 	case TypeList:
-		if opt.Map != nil {
-			return nil, bad(nil)
+		switch {
+		case opt.Map != nil:
+			return nil, fmt.Errorf("%s: a map was given where %s is expected; write %s = [\"a\", \"b\"]", o.Name, o.expect(), o.Name)
+		case opt.List == nil:
+			return nil, fmt.Errorf("%s: a single value was given where %s is expected; write %s = [\"a\", \"b\"]", o.Name, o.expect(), o.Name)
 		}
-		if opt.List != nil {
-			return opt.List, nil
-		}
-		var out []string
-		for _, s := range strings.Split(opt.Value, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out, nil
+		return opt.List, nil
 	case TypeMap:
-		if opt.Map == nil {
-			return nil, bad(nil)
+		switch {
+		case opt.List != nil:
+			return nil, fmt.Errorf("%s: a list was given where %s is expected; write %s = { key = \"value\" }", o.Name, o.expect(), o.Name)
+		case opt.Map == nil:
+			return nil, fmt.Errorf("%s: a single value was given where %s is expected; write %s = { key = \"value\" }", o.Name, o.expect(), o.Name)
 		}
 		return opt.Map, nil
 	case TypeInt:
@@ -315,6 +318,23 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		return nil, bad(errors.New("out of range"))
 	}
 	return n, nil
+}
+
+// parseDefault is the typed value of o's Default; a list's Default is written comma-separated.
+func (o OptionSpec) parseDefault() (any, error) {
+	switch o.Type {
+	case TypeList:
+		var out []string
+		for _, s := range strings.Split(o.Default, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out, nil
+	case TypeMap:
+		return nil, fmt.Errorf("%s: a map option has no default", o.Name)
+	}
+	return o.parse(Option{Name: o.Name, Value: o.Default})
 }
 
 var sizeUnits = map[string]int64{

@@ -77,7 +77,7 @@ func TestDecodeTypedValues(t *testing.T) {
 		{Name: "verbose", Flag: true},
 		{Name: "no_leader", Value: "on"},
 		{Name: "wait", Value: "5min"},
-		{Name: "hosts", Value: "a, b,c"},
+		{Name: "hosts", List: []string{"a", "b", "c"}},
 		{Name: "labels", Map: map[string]string{"k": "v"}},
 	})
 	if len(diags) != 1 || diags[0].Severity != sdk.SeverityWarning || diags[0].Option != "no_leader" {
@@ -107,8 +107,13 @@ func TestDecodeRefusesWhatTheSchemaRefuses(t *testing.T) {
 		{Name: "pgdata", Value: "/x"},
 		{Name: "secret", List: []string{"x"}},
 		{Name: "count", Value: "hunter2"},
+		{Name: "hosts", Value: "a,b"},
+		{Name: "hosts", Map: map[string]string{"a": "b"}},
+		{Name: "labels", Value: "k=v"},
+		{Name: "labels", List: []string{"k=v"}},
+		{Name: "hosts", Value: ""},
 	})
-	want := []string{"checkpoint", "max_rate", "max-rate", "verbose", "retries", "pgdata", "secret", "count"}
+	want := []string{"checkpoint", "max_rate", "max-rate", "verbose", "retries", "pgdata", "secret", "count", "hosts", "hosts", "labels", "labels", "hosts"}
 	if len(diags) != len(want) {
 		t.Fatalf("got %d diagnostics, want %d: %+v", len(diags), len(want), diags)
 	}
@@ -175,5 +180,44 @@ func TestValuesInto(t *testing.T) {
 	}
 	if err := v.Into(&unknown); err == nil {
 		t.Error("an option outside the schema was accepted")
+	}
+}
+
+func TestListAndMapDefaultsAndEmptyValues(t *testing.T) {
+	s := sdk.Schema{Options: []sdk.OptionSpec{
+		{Name: "hosts", Type: sdk.TypeList, Default: "a, b"},
+		{Name: "labels", Type: sdk.TypeMap},
+	}}
+	if errs := s.Check(); len(errs) != 0 {
+		t.Fatalf("schema: %v", errs)
+	}
+	v, diags := s.Decode(nil)
+	if len(diags) != 0 || strings.Join(v.List("hosts"), "|") != "a|b" || v.Map("labels") != nil {
+		t.Errorf("defaults: hosts %q, labels %v, %+v", v.List("hosts"), v.Map("labels"), diags)
+	}
+	v, diags = s.Decode(sdk.Options{{Name: "hosts", List: []string{}}, {Name: "labels", Map: map[string]string{}}})
+	if len(diags) != 0 || len(v.List("hosts")) != 0 || len(v.Map("labels")) != 0 {
+		t.Errorf("empty: hosts %q, labels %v, %+v", v.List("hosts"), v.Map("labels"), diags)
+	}
+	bad := sdk.Schema{Options: []sdk.OptionSpec{{Name: "labels", Type: sdk.TypeMap, Default: "k=v"}}}
+	if len(bad.Check()) != 1 {
+		t.Error("a map option with a default passes the schema check")
+	}
+}
+
+func TestListAndMapArgs(t *testing.T) {
+	opts := sdk.Options{
+		{Name: "verbose", Flag: true},
+		{Name: "tablespace-mapping", List: []string{"/a=/b", "/c=/d"}},
+		{Name: "env", Map: map[string]string{"B": "2", "A": "1"}},
+		{Name: "empty", List: []string{}},
+		{Name: "label", Value: "x y"},
+	}
+	want := []string{"--verbose", "--tablespace-mapping=/a=/b", "--tablespace-mapping=/c=/d", "--env=A=1", "--env=B=2", "--label=x y"}
+	if got := opts.Args(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Args\n got %q\nwant %q", got, want)
+	}
+	if got := opts[1].String(); got != "--tablespace-mapping=/a=/b --tablespace-mapping=/c=/d" {
+		t.Errorf("String = %q", got)
 	}
 }

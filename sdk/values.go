@@ -93,7 +93,7 @@ func (v Values) get(name string, t ...Type) any {
 		return x
 	}
 	if spec.Default != "" {
-		if x, err := spec.parse(Option{Name: name, Value: spec.Default}); err == nil {
+		if x, err := spec.parseDefault(); err == nil {
 			return x
 		}
 	}

@@ -159,8 +159,12 @@ type Method struct {
 
 	Options      sdk.Options
 	OptionRanges []hcl.Range
-	// OptionHidden, parallel to Options, marks values read by env() or file(): never shown.
+	// OptionHidden, parallel to Options, marks values read by env() or file(), in whole or in
+	// any element of a list or map: never shown.
 	OptionHidden []bool
+	// OptionSecrets are the values read by env() or file() in Options: scalar values, and the
+	// elements (and map keys) of list and map values, for masking wherever output is shown.
+	OptionSecrets []string
 	// OptionsBody holds the block's attributes that pgimaged does not read itself, as
 	// written, with their ranges, for a plugin's schema to be checked against; nil when the
 	// configuration has no block for the method.

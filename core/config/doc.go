@@ -127,8 +127,18 @@
 // is an option. Options may also be given as a list, `options = ["verbose", { max-rate =
 // "100M" }]`, where a string is a flag and an object gives name = value options. Both forms may
 // be mixed in one block: options keep the order in which they are written, so an attribute
-// written before `options` comes before the list's options. A list may repeat an option (such
-// as pg_basebackup's tablespace-mapping).
+// written before `options` comes before the list's options.
+//
+// An option attribute may also be an HCL list or object of strings, numbers and bools:
+// `tablespace-mapping = ["/a=/b", "/c=/d"]` reaches the plugin as a list ([sdk.Option].List),
+// `env = { AWS_REGION = "eu-west-1" }` as a map (Map), each element rendered by [RenderValue]; an
+// element of another type is reported at the element. A plugin's schema takes them as options
+// of type list and map ([sdk.TypeList], [sdk.TypeMap]) and refuses a list or map where it wants
+// a single value, and a single value where it wants a list or map. Values read by env() or
+// file() inside a list or map are secrets element by element: [Method.OptionHidden] marks the
+// option, [Method.OptionSecrets] holds the elements, which [Method]'s String and GoString mask,
+// as pgimaged masks them in logs and in `pgimaged plan`. The elements of the `options` list
+// form remain single values.
 //
 // recovery_conf holds recovery settings; a `standby_mode` key in it, as in Patroni, is not a
 // setting but asks for standby.signal instead of recovery.signal ([Method.StandbyMode]).

@@ -71,10 +71,18 @@ func (d *decoder) method(s *methodSchema) {
 	attrs, diags := s.Rest.JustAttributes()
 	d.add(diags)
 	kvs := make([]hcl.KeyValuePair, 0, len(attrs))
+	var options []entry
 	for _, a := range attrs {
-		kvs = append(kvs, hcl.KeyValuePair{Key: hcl.StaticExpr(cty.StringVal(a.Name), a.NameRange), Value: a.Expr})
+		kv := hcl.KeyValuePair{Key: hcl.StaticExpr(cty.StringVal(a.Name), a.NameRange), Value: a.Expr}
+		if e, isColl := d.collection(kv); isColl { // a list or map option
+			if e != nil {
+				options = append(options, *e)
+			}
+			continue
+		}
+		kvs = append(kvs, kv)
 	}
-	options := d.entries(kvs, "option", false)
+	options = append(options, d.entries(kvs, "option", false)...)
 	for _, e := range d.options(s.Options, key+"options", "list", "option", false) {
 		if slices.Contains(ReservedMethodKeys, e.Name) {
 			d.errorAt(e.rng, "Reserved option name", "%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", e.Name)
@@ -86,13 +94,19 @@ func (d *decoder) method(s *methodSchema) {
 	m.Options, m.OptionRanges = split(options)
 	for _, e := range options {
 		m.OptionHidden = append(m.OptionHidden, d.fromFunction(e.vrng))
+		if d.fromFunction(e.vrng) && e.List == nil && e.Map == nil {
+			e.secrets = append(e.secrets, e.Value)
+		}
+		m.OptionSecrets = append(m.OptionSecrets, e.secrets...)
 	}
 }
 
-// entry is a decoded name = value pair: rng is the whole pair, vrng the value.
+// entry is a decoded name = value pair: rng is the whole pair, vrng the value; secrets are the
+// elements of a list or map value read by env() or file().
 type entry struct {
 	sdk.Option
 	rng, vrng hcl.Range
+	secrets   []string
 }
 
 func split(entries []entry) (opts sdk.Options, ranges []hcl.Range) {

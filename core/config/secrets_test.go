@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/sdk"
 )
 
 // TestSecretsNeverShown reads passwords through env() and file() in configurations with and
@@ -51,6 +52,11 @@ postgresql {
     }
   }
 }
+method "restore" {
+  command            = "/usr/local/bin/restore"
+  tablespace-mapping = ["/a=/b", env("PGIMAGED_TEST_SECRET_SU"), "/x=${file("replication.pw")}"]
+  env                = { AWS_REGION = "eu-west-1", TOKEN = env("PGIMAGED_TEST_SECRET_DCS") }
+}
 `, false},
 		{"mistakes around the secrets", `
 scope    = "batman"
@@ -82,6 +88,10 @@ method "restore" {
   command  = "/usr/local/bin/restore"
   attempts = 0
   secret   = [env("PGIMAGED_TEST_SECRET_SU")]
+  nested   = [env("PGIMAGED_TEST_SECRET_SU"), [file("replication.pw")]]
+  env      = { TOKEN = env("PGIMAGED_TEST_SECRET_DCS"), BAD = { x = file("replication.pw") } }
+  label    = { A = env("PGIMAGED_TEST_SECRET_SU") }
+  rate     = [env("PGIMAGED_TEST_SECRET_DCS")]
 }
 `, true},
 	}
@@ -105,6 +115,17 @@ method "restore" {
 				t.Fatal("the passwords were not decoded, so nothing is tested")
 			}
 
+			// The options are checked against a schema that refuses the lists and maps given.
+			method := cfg.Methods["restore"]
+			if method == nil || len(method.OptionSecrets) == 0 {
+				t.Fatal("the method's secrets were not decoded, so nothing is tested about them")
+			}
+			diags = append(diags, method.CheckOptions(sdk.Schema{Options: []sdk.OptionSpec{
+				{Name: "label", Type: sdk.TypeString}, {Name: "rate", Type: sdk.TypeSize},
+				{Name: "secret", Type: sdk.TypeMap}, {Name: "tablespace-mapping", Type: sdk.TypeMap},
+				{Name: "env", Type: sdk.TypeList},
+			}}, "testplugin")...)
+
 			var written bytes.Buffer
 			if err := config.WriteDiagnostics(&written, cfg.Files(), diags, false); err != nil {
 				t.Fatal(err)
@@ -117,6 +138,7 @@ method "restore" {
 				for what, v := range map[string]any{
 					"*Config": cfg, "Config": *cfg, "PostgreSQL": cfg.PostgreSQL, "DCS": cfg.DCS,
 					"Superuser": cfg.PostgreSQL.Superuser, "*Credentials": &cfg.PostgreSQL.Replication, "*DCS": &cfg.DCS,
+					"*Method": method, "Method": *method, "Methods": cfg.Methods,
 				} {
 					renderings[verb+" of "+what] = fmt.Sprintf(verb, v)
 				}
@@ -127,6 +149,9 @@ method "restore" {
 						t.Errorf("%s shows a password: …%s…", where, text[max(0, i-60):min(len(text), i+len(s)+20)])
 					}
 				}
+			}
+			if !strings.Contains(renderings["%v of *Method"], "********") || !tt.errors && !strings.Contains(renderings["%v of *Method"], "/a=/b") {
+				t.Errorf("the method's options are not masked element by element: %s", renderings["%v of *Method"])
 			}
 			if !strings.Contains(renderings["%#v of Superuser"], "********") || !strings.Contains(renderings["%v of DCS"], "********") {
 				t.Errorf("passwords are not shown as masked: %s / %s", renderings["%#v of Superuser"], renderings["%v of DCS"])

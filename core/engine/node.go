@@ -11,9 +11,11 @@ package engine
 
 import (
 	"context"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -174,12 +176,26 @@ func (n *Node) settings(primary bool) pg.Settings {
 	}
 }
 
-// secrets are the passwords that must never show in logs or command lines.
+// secrets are the passwords, and the option values read by env() or file(), that must never
+// show in logs or command lines.
 func (n *Node) secrets() sdk.Masker {
 	var m sdk.Masker
 	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password, n.Config.API.Password} {
 		if s != "" {
 			m = append(m, s)
+		}
+	}
+	// What options read by env() or file(), element by element in lists and maps.
+	for _, label := range slices.Sorted(maps.Keys(n.Config.Methods)) {
+		for _, s := range n.Config.Methods[label].OptionSecrets {
+			if s != "" {
+				m = append(m, s)
+			}
+		}
+	}
+	for i, o := range n.Config.Bootstrap.Initdb {
+		if i < len(n.Config.Bootstrap.InitdbHidden) && n.Config.Bootstrap.InitdbHidden[i] && o.Value != "" {
+			m = append(m, o.Value)
 		}
 	}
 	return m

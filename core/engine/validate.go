@@ -158,6 +158,8 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			if detail == "" {
 				detail = d.Summary
 			}
+			mask := n.secrets() // what env() and file() read is never shown, whatever the plugin says
+			detail, d.Summary = mask.Mask(detail), mask.Mask(d.Summary)
 			diag := m.OptionDiagnostic(d.Option, sev, d.Summary, fmt.Sprintf("Method %q (plugin %s): %s", m.Label, name, detail))
 			if d.Option == "" || diag.Subject == nil || diag.Subject.Filename == "" {
 				diag.Subject = n.subject(m, u.ref)

@@ -49,7 +49,7 @@ var schema = sdk.Schema{Options: []sdk.OptionSpec{
 		Description: "the checksum algorithm of the backup manifest"},
 	{Name: "no-password", Type: sdk.TypeBool, Description: "never prompt for a password"},
 	{Name: "status-interval", Type: sdk.TypeInt, Min: sdk.Bound(0), Description: "seconds between status packets to the source"},
-	{Name: "tablespace-mapping", Type: sdk.TypeString, Description: "OLDDIR=NEWDIR: put a tablespace elsewhere"},
+	{Name: "tablespace-mapping", Type: sdk.TypeList, Description: "OLDDIR=NEWDIR pairs, one per tablespace to put elsewhere (pg_basebackup -T, once per element)"},
 	{Name: "waldir", Type: sdk.TypeString, Description: "a directory of its own for pg_wal"},
 	{Name: "compress", Type: sdk.TypeString,
 		Description: "server-side compression only (server-gzip, server-lz4, server-zstd, with :LEVEL or options) or none"},
@@ -108,12 +108,37 @@ func checkOptions(v sdk.Values) []sdk.Diagnostic {
 	if v.Has("compress") {
 		diags = append(diags, checkCompress(v.String("compress"))...)
 	}
+	for _, m := range v.List("tablespace-mapping") {
+		diags = append(diags, checkTablespaceMapping(m)...)
+	}
 	if v.Bool("no-sync") {
 		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityWarning, Option: "no-sync",
 			Summary: "the replica is not synced to disk",
 			Detail:  "with no-sync a crash soon after the copy can leave a corrupt replica"})
 	}
 	return diags
+}
+
+// checkTablespaceMapping checks one OLDDIR=NEWDIR element as pg_basebackup reads it ("\=" is
+// an '=' inside a directory): both directories absolute. The value is not shown: it may be read
+// by env() or file().
+func checkTablespaceMapping(m string) []sdk.Diagnostic {
+	old, dir, found := "", "", false
+	for i := 0; i < len(m); i++ {
+		if m[i] == '\\' && i+1 < len(m) && m[i+1] == '=' {
+			i++
+			continue
+		}
+		if m[i] == '=' {
+			old, dir, found = m[:i], m[i+1:], true
+			break
+		}
+	}
+	if !found || !strings.HasPrefix(old, "/") || !strings.HasPrefix(dir, "/") {
+		return []sdk.Diagnostic{sdk.Errorf("tablespace-mapping", "invalid tablespace mapping",
+			"each element must be OLDDIR=NEWDIR with both directories absolute, for example \"/srv/ts1=/data/ts1\"")}
+	}
+	return nil
 }
 
 // checkCompress allows server-side compression, which still leaves a plain directory, and none.
@@ -135,6 +160,10 @@ func argv(program string, req sdk.CloneRequest) []string {
 		case spec.Type == sdk.TypeBool:
 			if on, err := sdk.ParseBool(o.Value); o.Flag || err == nil && on {
 				args = append(args, "--"+spec.Name)
+			}
+		case spec.Name == "tablespace-mapping": // -T OLDDIR=NEWDIR, once per tablespace
+			for _, m := range req.Values.List("tablespace-mapping") {
+				args = append(args, "-T", m)
 			}
 		case spec.Name == "max-rate": // pg_basebackup reads kB, or k and M suffixes only
 			args = append(args, "--max-rate="+strconv.FormatInt(req.Values.Size("max-rate")/1024, 10))

@@ -75,6 +75,11 @@ func TestArgv(t *testing.T) {
 			want:    []string{"--compress=server-gzip:level=5", "--progress"},
 		},
 		{
+			name:    "one -T per tablespace mapping",
+			options: sdk.Options{{Name: "tablespace-mapping", List: []string{"/srv/ts1=/data/ts1", "/srv/t\\=2=/data/ts2"}}, {Name: "checkpoint", Value: "fast"}},
+			want:    []string{"-T", "/srv/ts1=/data/ts1", "-T", "/srv/t\\=2=/data/ts2", "--checkpoint=fast", "--progress"},
+		},
+		{
 			name: "a password in the connection string is masked",
 			conn: "host=10.0.0.1 user=replicator password='s3cret pw'",
 			wantAll: []string{bin + "/pg_basebackup", "--pgdata=D", "-X", "stream",
@@ -212,9 +217,14 @@ func TestConformance(t *testing.T) {
 			valid("no compression", sdk.Option{Name: "compress", Value: "none"}),
 			valid("slot and label", sdk.Option{Name: "slot", Value: "node2"}, sdk.Option{Name: "label", Value: "clone"}),
 			valid("progress given", sdk.Option{Name: "progress", Flag: true}),
+			valid("tablespace mappings", sdk.Option{Name: "tablespace-mapping", List: []string{"/srv/ts1=/data/ts1", "/srv/ts2=/data/ts2"}}),
 		},
 		InvalidOptions: []plugintest.InvalidCase{
 			invalid("pgdata", sdk.Option{Name: "pgdata", Value: "/elsewhere"}),
+			invalid("tablespace mapping as one string", sdk.Option{Name: "tablespace-mapping", Value: "/srv/ts1=/data/ts1"}),
+			invalid("tablespace mapping without NEWDIR", sdk.Option{Name: "tablespace-mapping", List: []string{"/srv/ts1=/data/ts1", "/srv/ts2"}}),
+			invalid("relative tablespace mapping", sdk.Option{Name: "tablespace-mapping", List: []string{"ts1=/data/ts1"}}),
+			invalid("tablespace mapping as a map", sdk.Option{Name: "tablespace-mapping", Map: map[string]string{"/srv/ts1": "/data/ts1"}}),
 			invalid("format", sdk.Option{Name: "format", Value: "tar"}),
 			invalid("wal-method", sdk.Option{Name: "wal-method", Value: "fetch"}),
 			invalid("xlog-method", sdk.Option{Name: "xlog-method", Value: "stream"}),

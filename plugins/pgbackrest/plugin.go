@@ -170,9 +170,15 @@ func (p *Plugin) buildRestore(path sdk.Path, command string, opts sdk.Options, c
 	}
 	dataDir := filepath.Clean(cluster.DataDir)
 	for _, o := range opts {
-		if !o.Flag && o.Value != "" && filepath.IsAbs(o.Value) && filepath.Clean(o.Value) == dataDir {
-			return invocation{}, &sdk.OptionsError{Diagnostics: []sdk.Diagnostic{sdk.Errorf(o.Name,
-				"option names the data directory", "pgimaged passes --pg1-path=%s itself", dataDir)}}
+		values := append([]string{o.Value}, o.List...)
+		for _, v := range o.Map {
+			values = append(values, v)
+		}
+		for _, v := range values {
+			if !o.Flag && v != "" && filepath.IsAbs(v) && filepath.Clean(v) == dataDir {
+				return invocation{}, &sdk.OptionsError{Diagnostics: []sdk.Diagnostic{sdk.Errorf(o.Name,
+					"option names the data directory", "pgimaged passes --pg1-path=%s itself", dataDir)}}
+			}
 		}
 	}
 	stanza, ok := opts.Get(optStanza)
@@ -203,15 +209,20 @@ func (p *Plugin) buildRestore(path sdk.Path, command string, opts sdk.Options, c
 		inv.detailAdded = true
 	}
 	for _, o := range opts.Without(optStanza) {
-		inv.argv = append(inv.argv, renderOption(o))
+		inv.argv = append(inv.argv, renderOption(o)...)
 	}
 	inv.argv = append(inv.argv, "restore")
 	return inv, nil
 }
 
-// renderOption renders o as pgBackRest's long option. Booleans become the option or its negation
-// (`delta = true` is --delta, `delta = false` is --no-delta), as pgBackRest spells them.
-func renderOption(o sdk.Option) string {
+// renderOption renders o as pgBackRest's long options. Booleans become the option or its negation
+// (`delta = true` is --delta, `delta = false` is --no-delta), as pgBackRest spells them. A list
+// repeats the option once per element and a map once per key=value entry, as pgBackRest takes
+// its repeatable options (`db-include = ["db1", "db2"]`, `recovery-option = { k = "v" }`).
+func renderOption(o sdk.Option) []string {
+	if o.List != nil || o.Map != nil {
+		return o.Args()
+	}
 	if spec, _, _ := schema.Lookup(o.Name); spec.Type == sdk.TypeBool && !o.Flag {
 		if on, err := sdk.ParseBool(o.Value); err == nil {
 			o = sdk.Option{Name: o.Name, Value: map[bool]string{true: "true", false: "false"}[on]}
@@ -220,12 +231,12 @@ func renderOption(o sdk.Option) string {
 	if !o.Flag {
 		switch o.Value {
 		case "true":
-			return "--" + o.Name
+			return []string{"--" + o.Name}
 		case "false":
-			return "--no-" + o.Name
+			return []string{"--no-" + o.Name}
 		}
 	}
-	return o.String()
+	return []string{o.String()}
 }
 
 // Clone restores a replica from the repository into the (empty, or kept) data directory.

@@ -132,6 +132,12 @@ func TestPlanArgv(t *testing.T) {
 				"--delta --recovery-option=primary_conninfo=host=10.0.0.1 restore",
 		},
 		{
+			name: "repeatable options as a list and a map",
+			opts: sdk.Options{{Name: "db-include", List: []string{"app", "audit"}}, {Name: "recovery-option", Map: map[string]string{"recovery_target_timeline": "latest", "primary_slot_name": "node2"}}},
+			want: "pgbackrest --stanza=batman --pg1-path=/var/lib/postgresql/15/node2 --delta --type=standby --log-level-console=detail " +
+				"--db-include=app --db-include=audit --recovery-option=primary_slot_name=node2 --recovery-option=recovery_target_timeline=latest restore",
+		},
+		{
 			name:    "command replaces the executable",
 			command: "sudo -u postgres /opt/pgbackrest/bin/pgbackrest",
 			want:    "sudo -u postgres /opt/pgbackrest/bin/pgbackrest --stanza=batman --pg1-path=/var/lib/postgresql/15/node2 --delta --type=standby --log-level-console=detail restore",
@@ -183,6 +189,8 @@ func TestPlanRefusesTheDataDirectory(t *testing.T) {
 		{name: "pg1-path", opts: opts("pg1-path=/elsewhere"), refused: true},
 		{name: "tablespaces mapped onto the data directory", opts: opts("tablespace-map-all=/var/lib/postgresql/15/node2/"), refused: true},
 		{name: "a link map naming a path inside it", opts: opts("link-map=pg_wal=/var/lib/postgresql/15/node2/wal")},
+		{name: "a tablespace map onto the data directory", opts: sdk.Options{{Name: "tablespace-map", Map: map[string]string{"ts1": "/var/lib/postgresql/15/node2"}}}, refused: true},
+		{name: "a list naming the data directory", opts: sdk.Options{{Name: "db-include", List: []string{"app", "/var/lib/postgresql/15/node2"}}}, refused: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,6 +17,18 @@
 // no_params drops --scope and --datadir. As in Patroni, user options named scope or datadir are
 // never passed to a bootstrap command.
 //
+// An option written as an HCL list is passed once per element, in order, and one written as an
+// HCL object once per entry, in key order:
+//
+//	method "restore" {
+//	  command = "/usr/local/bin/restore"
+//	  include = ["db1", "db2"]                       // --include=db1 --include=db2
+//	  env     = { AWS_REGION = "eu-west-1", N = 2 }  // --env=AWS_REGION=eu-west-1 --env=N=2
+//	}
+//
+// An empty list or map passes nothing. A map key must not contain '='. `pgimaged plan` shows
+// the exact command line, with values read by env() or file() masked.
+//
 // The command is split into words like a POSIX shell does, without running a shell (quotes and
 // backslashes work, nothing is expanded). A first word without a slash is looked up in PATH (the
 // request's PATH if it carries one, else the plugin's); a relative path with a slash is taken

@@ -23,7 +23,8 @@ var cloneParams = []string{"scope", "role", "datadir", "connstring"}
 var bootstrapParams = []string{"scope", "datadir"}
 
 // schema is open: every option the configuration gives is passed to the command as --name=value
-// (a bare list entry as --name). It names the parameters pgimaged itself passes.
+// (a bare list entry as --name, a list as --name=element per element, a map as --name=key=value
+// per entry in key order). It names the parameters pgimaged itself passes.
 var schema = sdk.Schema{Open: true, Options: []sdk.OptionSpec{
 	{Name: "scope", Type: sdk.TypeString, Description: "passed by pgimaged (the cluster's scope); a configured value is not used unless no_params is set on a replica method"},
 	{Name: "role", Type: sdk.TypeString, Description: "passed by pgimaged to a replica method (replica); a configured value is not used unless no_params is set"},
@@ -111,8 +112,19 @@ func checkOptions(opts sdk.Options) []sdk.Diagnostic {
 			diags = append(diags, sdk.Errorf(o.Name, "invalid option name", "%v", err))
 			continue
 		}
-		if strings.ContainsRune(o.Value, 0) {
-			diags = append(diags, sdk.Errorf(o.Name, "invalid option value", "option %q: a value cannot contain a NUL character", o.Name))
+		values := append([]string{o.Value}, o.List...)
+		for k, v := range o.Map {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				diags = append(diags, sdk.Errorf(o.Name, "invalid option value",
+					"option %q: a map key must not be empty or contain '=' or NUL: it is passed as --%s=key=value", o.Name, o.Name))
+			}
+			values = append(values, v)
+		}
+		for _, v := range values {
+			if strings.ContainsRune(v, 0) {
+				diags = append(diags, sdk.Errorf(o.Name, "invalid option value", "option %q: a value cannot contain a NUL character", o.Name))
+				break
+			}
 		}
 	}
 	return diags

@@ -168,6 +168,16 @@ func TestCloneArgv(t *testing.T) {
 				"--scope=batman", "--role=replica", "--datadir=D", "--connstring=" + conn},
 		},
 		{
+			name:    "a list passes one option per element, a map one per entry",
+			command: "%s",
+			conn:    conn,
+			options: sdk.Options{{Name: "include", List: []string{"db1", "db 2"}}, {Name: "none", List: []string{}},
+				{Name: "env", Map: map[string]string{"N": "2", "AWS_REGION": "eu-west-1"}}, {Name: "nomap", Map: map[string]string{}},
+				{Name: "verbose", Flag: true}},
+			want: []string{"--include=db1", "--include=db 2", "--env=AWS_REGION=eu-west-1", "--env=N=2", "--verbose",
+				"--scope=batman", "--role=replica", "--datadir=D", "--connstring=" + conn},
+		},
+		{
 			name:    "Patroni's wal_e example",
 			command: "patroni_wale_restore",
 			conn:    conn,

@@ -10,7 +10,14 @@ import (
 func optionsToPB(os sdk.Options) []*pluginpb.Option {
 	out := make([]*pluginpb.Option, 0, len(os))
 	for _, o := range os {
-		out = append(out, &pluginpb.Option{Name: o.Name, Value: o.Value, Flag: o.Flag, List: o.List, Map: o.Map})
+		kind := pluginpb.OptionKind_OPTION_KIND_SCALAR
+		switch {
+		case o.List != nil:
+			kind = pluginpb.OptionKind_OPTION_KIND_LIST
+		case o.Map != nil:
+			kind = pluginpb.OptionKind_OPTION_KIND_MAP
+		}
+		out = append(out, &pluginpb.Option{Name: o.Name, Value: o.Value, Flag: o.Flag, List: o.List, Map: o.Map, Kind: kind})
 	}
 	return out
 }

@@ -36,6 +36,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type OptionKind int32
+
+const (
+	OptionKind_OPTION_KIND_SCALAR OptionKind = 0
+	OptionKind_OPTION_KIND_LIST   OptionKind = 1
+	OptionKind_OPTION_KIND_MAP    OptionKind = 2
+)
+
+// Enum value maps for OptionKind.
+var (
+	OptionKind_name = map[int32]string{
+		0: "OPTION_KIND_SCALAR",
+		1: "OPTION_KIND_LIST",
+		2: "OPTION_KIND_MAP",
+	}
+	OptionKind_value = map[string]int32{
+		"OPTION_KIND_SCALAR": 0,
+		"OPTION_KIND_LIST":   1,
+		"OPTION_KIND_MAP":    2,
+	}
+)
+
+func (x OptionKind) Enum() *OptionKind {
+	p := new(OptionKind)
+	*p = x
+	return p
+}
+
+func (x OptionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OptionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[0].Descriptor()
+}
+
+func (OptionKind) Type() protoreflect.EnumType {
+	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[0]
+}
+
+func (x OptionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OptionKind.Descriptor instead.
+func (OptionKind) EnumDescriptor() ([]byte, []int) {
+	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{0}
+}
+
 type OptionType int32
 
 const (
@@ -95,11 +144,11 @@ func (x OptionType) String() string {
 }
 
 func (OptionType) Descriptor() protoreflect.EnumDescriptor {
-	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[0].Descriptor()
+	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[1].Descriptor()
 }
 
 func (OptionType) Type() protoreflect.EnumType {
-	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[0]
+	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[1]
 }
 
 func (x OptionType) Number() protoreflect.EnumNumber {
@@ -108,7 +157,7 @@ func (x OptionType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OptionType.Descriptor instead.
 func (OptionType) EnumDescriptor() ([]byte, []int) {
-	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{0}
+	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{1}
 }
 
 type Path int32
@@ -144,11 +193,11 @@ func (x Path) String() string {
 }
 
 func (Path) Descriptor() protoreflect.EnumDescriptor {
-	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[1].Descriptor()
+	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[2].Descriptor()
 }
 
 func (Path) Type() protoreflect.EnumType {
-	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[1]
+	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[2]
 }
 
 func (x Path) Number() protoreflect.EnumNumber {
@@ -157,7 +206,7 @@ func (x Path) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Path.Descriptor instead.
 func (Path) EnumDescriptor() ([]byte, []int) {
-	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{1}
+	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{2}
 }
 
 type Level int32
@@ -199,11 +248,11 @@ func (x Level) String() string {
 }
 
 func (Level) Descriptor() protoreflect.EnumDescriptor {
-	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[2].Descriptor()
+	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[3].Descriptor()
 }
 
 func (Level) Type() protoreflect.EnumType {
-	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[2]
+	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[3]
 }
 
 func (x Level) Number() protoreflect.EnumNumber {
@@ -212,7 +261,7 @@ func (x Level) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Level.Descriptor instead.
 func (Level) EnumDescriptor() ([]byte, []int) {
-	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{2}
+	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 type Unit int32
@@ -249,11 +298,11 @@ func (x Unit) String() string {
 }
 
 func (Unit) Descriptor() protoreflect.EnumDescriptor {
-	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[3].Descriptor()
+	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[4].Descriptor()
 }
 
 func (Unit) Type() protoreflect.EnumType {
-	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[3]
+	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[4]
 }
 
 func (x Unit) Number() protoreflect.EnumNumber {
@@ -262,7 +311,7 @@ func (x Unit) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Unit.Descriptor instead.
 func (Unit) EnumDescriptor() ([]byte, []int) {
-	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{3}
+	return file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 type Diagnostic_Severity int32
@@ -295,11 +344,11 @@ func (x Diagnostic_Severity) String() string {
 }
 
 func (Diagnostic_Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[4].Descriptor()
+	return file_pgimaged_plugin_v2_plugin_proto_enumTypes[5].Descriptor()
 }
 
 func (Diagnostic_Severity) Type() protoreflect.EnumType {
-	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[4]
+	return &file_pgimaged_plugin_v2_plugin_proto_enumTypes[5]
 }
 
 func (x Diagnostic_Severity) Number() protoreflect.EnumNumber {
@@ -316,12 +365,15 @@ func (Diagnostic_Severity) EnumDescriptor() ([]byte, []int) {
 // them (numbers in their shortest decimal form, booleans "true" or "false"); a list arrives in
 // list, a map in map. A deprecated alias arrives under the option's own name.
 type Option struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	Flag          bool                   `protobuf:"varint,3,opt,name=flag,proto3" json:"flag,omitempty"`
-	List          []string               `protobuf:"bytes,4,rep,name=list,proto3" json:"list,omitempty"`
-	Map           map[string]string      `protobuf:"bytes,5,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Flag  bool                   `protobuf:"varint,3,opt,name=flag,proto3" json:"flag,omitempty"`
+	List  []string               `protobuf:"bytes,4,rep,name=list,proto3" json:"list,omitempty"`
+	Map   map[string]string      `protobuf:"bytes,5,rep,name=map,proto3" json:"map,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Whether the option holds a scalar (value or flag), a list or a map: an empty list or map
+	// has no elements on the wire, and kind tells it from an empty string.
+	Kind          OptionKind `protobuf:"varint,6,opt,name=kind,proto3,enum=pgimaged.plugin.v2.OptionKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -389,6 +441,13 @@ func (x *Option) GetMap() map[string]string {
 		return x.Map
 	}
 	return nil
+}
+
+func (x *Option) GetKind() OptionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return OptionKind_OPTION_KIND_SCALAR
 }
 
 type DescribeRequest struct {
@@ -1726,13 +1785,14 @@ var File_pgimaged_plugin_v2_plugin_proto protoreflect.FileDescriptor
 
 const file_pgimaged_plugin_v2_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x1fpgimaged/plugin/v2/plugin.proto\x12\x12pgimaged.plugin.v2\"\xc9\x01\n" +
+	"\x1fpgimaged/plugin/v2/plugin.proto\x12\x12pgimaged.plugin.v2\"\xfd\x01\n" +
 	"\x06Option\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x12\n" +
 	"\x04flag\x18\x03 \x01(\bR\x04flag\x12\x12\n" +
 	"\x04list\x18\x04 \x03(\tR\x04list\x125\n" +
-	"\x03map\x18\x05 \x03(\v2#.pgimaged.plugin.v2.Option.MapEntryR\x03map\x1a6\n" +
+	"\x03map\x18\x05 \x03(\v2#.pgimaged.plugin.v2.Option.MapEntryR\x03map\x122\n" +
+	"\x04kind\x18\x06 \x01(\x0e2\x1e.pgimaged.plugin.v2.OptionKindR\x04kind\x1a6\n" +
 	"\bMapEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x11\n" +
@@ -1854,7 +1914,12 @@ const file_pgimaged_plugin_v2_plugin_proto_rawDesc = "" +
 	"\asummary\x18\x04 \x01(\tR\asummary\x1aC\n" +
 	"\x15RecoverySettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xc0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*O\n" +
+	"\n" +
+	"OptionKind\x12\x16\n" +
+	"\x12OPTION_KIND_SCALAR\x10\x00\x12\x14\n" +
+	"\x10OPTION_KIND_LIST\x10\x01\x12\x13\n" +
+	"\x0fOPTION_KIND_MAP\x10\x02*\xc0\x01\n" +
 	"\n" +
 	"OptionType\x12\x16\n" +
 	"\x12OPTION_TYPE_STRING\x10\x00\x12\x14\n" +
@@ -1903,82 +1968,84 @@ func file_pgimaged_plugin_v2_plugin_proto_rawDescGZIP() []byte {
 	return file_pgimaged_plugin_v2_plugin_proto_rawDescData
 }
 
-var file_pgimaged_plugin_v2_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_pgimaged_plugin_v2_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_pgimaged_plugin_v2_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_pgimaged_plugin_v2_plugin_proto_goTypes = []any{
-	(OptionType)(0),          // 0: pgimaged.plugin.v2.OptionType
-	(Path)(0),                // 1: pgimaged.plugin.v2.Path
-	(Level)(0),               // 2: pgimaged.plugin.v2.Level
-	(Unit)(0),                // 3: pgimaged.plugin.v2.Unit
-	(Diagnostic_Severity)(0), // 4: pgimaged.plugin.v2.Diagnostic.Severity
-	(*Option)(nil),           // 5: pgimaged.plugin.v2.Option
-	(*DescribeRequest)(nil),  // 6: pgimaged.plugin.v2.DescribeRequest
-	(*DescribeResponse)(nil), // 7: pgimaged.plugin.v2.DescribeResponse
-	(*Schema)(nil),           // 8: pgimaged.plugin.v2.Schema
-	(*OptionSpec)(nil),       // 9: pgimaged.plugin.v2.OptionSpec
-	(*ValidateRequest)(nil),  // 10: pgimaged.plugin.v2.ValidateRequest
-	(*Diagnostic)(nil),       // 11: pgimaged.plugin.v2.Diagnostic
-	(*ValidateResponse)(nil), // 12: pgimaged.plugin.v2.ValidateResponse
-	(*Cluster)(nil),          // 13: pgimaged.plugin.v2.Cluster
-	(*Credentials)(nil),      // 14: pgimaged.plugin.v2.Credentials
-	(*BootstrapRequest)(nil), // 15: pgimaged.plugin.v2.BootstrapRequest
-	(*CloneRequest)(nil),     // 16: pgimaged.plugin.v2.CloneRequest
-	(*PlanRequest)(nil),      // 17: pgimaged.plugin.v2.PlanRequest
-	(*Command)(nil),          // 18: pgimaged.plugin.v2.Command
-	(*PlanResponse)(nil),     // 19: pgimaged.plugin.v2.PlanResponse
-	(*Event)(nil),            // 20: pgimaged.plugin.v2.Event
-	(*LogLine)(nil),          // 21: pgimaged.plugin.v2.LogLine
-	(*Progress)(nil),         // 22: pgimaged.plugin.v2.Progress
-	(*Result)(nil),           // 23: pgimaged.plugin.v2.Result
-	nil,                      // 24: pgimaged.plugin.v2.Option.MapEntry
-	nil,                      // 25: pgimaged.plugin.v2.BootstrapRequest.EnvEntry
-	nil,                      // 26: pgimaged.plugin.v2.CloneRequest.EnvEntry
-	nil,                      // 27: pgimaged.plugin.v2.Command.EnvEntry
-	nil,                      // 28: pgimaged.plugin.v2.LogLine.FieldsEntry
-	nil,                      // 29: pgimaged.plugin.v2.Result.RecoverySettingsEntry
+	(OptionKind)(0),          // 0: pgimaged.plugin.v2.OptionKind
+	(OptionType)(0),          // 1: pgimaged.plugin.v2.OptionType
+	(Path)(0),                // 2: pgimaged.plugin.v2.Path
+	(Level)(0),               // 3: pgimaged.plugin.v2.Level
+	(Unit)(0),                // 4: pgimaged.plugin.v2.Unit
+	(Diagnostic_Severity)(0), // 5: pgimaged.plugin.v2.Diagnostic.Severity
+	(*Option)(nil),           // 6: pgimaged.plugin.v2.Option
+	(*DescribeRequest)(nil),  // 7: pgimaged.plugin.v2.DescribeRequest
+	(*DescribeResponse)(nil), // 8: pgimaged.plugin.v2.DescribeResponse
+	(*Schema)(nil),           // 9: pgimaged.plugin.v2.Schema
+	(*OptionSpec)(nil),       // 10: pgimaged.plugin.v2.OptionSpec
+	(*ValidateRequest)(nil),  // 11: pgimaged.plugin.v2.ValidateRequest
+	(*Diagnostic)(nil),       // 12: pgimaged.plugin.v2.Diagnostic
+	(*ValidateResponse)(nil), // 13: pgimaged.plugin.v2.ValidateResponse
+	(*Cluster)(nil),          // 14: pgimaged.plugin.v2.Cluster
+	(*Credentials)(nil),      // 15: pgimaged.plugin.v2.Credentials
+	(*BootstrapRequest)(nil), // 16: pgimaged.plugin.v2.BootstrapRequest
+	(*CloneRequest)(nil),     // 17: pgimaged.plugin.v2.CloneRequest
+	(*PlanRequest)(nil),      // 18: pgimaged.plugin.v2.PlanRequest
+	(*Command)(nil),          // 19: pgimaged.plugin.v2.Command
+	(*PlanResponse)(nil),     // 20: pgimaged.plugin.v2.PlanResponse
+	(*Event)(nil),            // 21: pgimaged.plugin.v2.Event
+	(*LogLine)(nil),          // 22: pgimaged.plugin.v2.LogLine
+	(*Progress)(nil),         // 23: pgimaged.plugin.v2.Progress
+	(*Result)(nil),           // 24: pgimaged.plugin.v2.Result
+	nil,                      // 25: pgimaged.plugin.v2.Option.MapEntry
+	nil,                      // 26: pgimaged.plugin.v2.BootstrapRequest.EnvEntry
+	nil,                      // 27: pgimaged.plugin.v2.CloneRequest.EnvEntry
+	nil,                      // 28: pgimaged.plugin.v2.Command.EnvEntry
+	nil,                      // 29: pgimaged.plugin.v2.LogLine.FieldsEntry
+	nil,                      // 30: pgimaged.plugin.v2.Result.RecoverySettingsEntry
 }
 var file_pgimaged_plugin_v2_plugin_proto_depIdxs = []int32{
-	24, // 0: pgimaged.plugin.v2.Option.map:type_name -> pgimaged.plugin.v2.Option.MapEntry
-	8,  // 1: pgimaged.plugin.v2.DescribeResponse.schema:type_name -> pgimaged.plugin.v2.Schema
-	9,  // 2: pgimaged.plugin.v2.Schema.options:type_name -> pgimaged.plugin.v2.OptionSpec
-	0,  // 3: pgimaged.plugin.v2.OptionSpec.type:type_name -> pgimaged.plugin.v2.OptionType
-	1,  // 4: pgimaged.plugin.v2.ValidateRequest.path:type_name -> pgimaged.plugin.v2.Path
-	5,  // 5: pgimaged.plugin.v2.ValidateRequest.options:type_name -> pgimaged.plugin.v2.Option
-	4,  // 6: pgimaged.plugin.v2.Diagnostic.severity:type_name -> pgimaged.plugin.v2.Diagnostic.Severity
-	11, // 7: pgimaged.plugin.v2.ValidateResponse.diagnostics:type_name -> pgimaged.plugin.v2.Diagnostic
-	5,  // 8: pgimaged.plugin.v2.BootstrapRequest.options:type_name -> pgimaged.plugin.v2.Option
-	13, // 9: pgimaged.plugin.v2.BootstrapRequest.cluster:type_name -> pgimaged.plugin.v2.Cluster
-	14, // 10: pgimaged.plugin.v2.BootstrapRequest.superuser:type_name -> pgimaged.plugin.v2.Credentials
-	25, // 11: pgimaged.plugin.v2.BootstrapRequest.env:type_name -> pgimaged.plugin.v2.BootstrapRequest.EnvEntry
-	5,  // 12: pgimaged.plugin.v2.CloneRequest.options:type_name -> pgimaged.plugin.v2.Option
-	13, // 13: pgimaged.plugin.v2.CloneRequest.cluster:type_name -> pgimaged.plugin.v2.Cluster
-	26, // 14: pgimaged.plugin.v2.CloneRequest.env:type_name -> pgimaged.plugin.v2.CloneRequest.EnvEntry
-	15, // 15: pgimaged.plugin.v2.PlanRequest.bootstrap:type_name -> pgimaged.plugin.v2.BootstrapRequest
-	16, // 16: pgimaged.plugin.v2.PlanRequest.clone:type_name -> pgimaged.plugin.v2.CloneRequest
-	27, // 17: pgimaged.plugin.v2.Command.env:type_name -> pgimaged.plugin.v2.Command.EnvEntry
-	18, // 18: pgimaged.plugin.v2.PlanResponse.commands:type_name -> pgimaged.plugin.v2.Command
-	21, // 19: pgimaged.plugin.v2.Event.log:type_name -> pgimaged.plugin.v2.LogLine
-	22, // 20: pgimaged.plugin.v2.Event.progress:type_name -> pgimaged.plugin.v2.Progress
-	23, // 21: pgimaged.plugin.v2.Event.result:type_name -> pgimaged.plugin.v2.Result
-	2,  // 22: pgimaged.plugin.v2.LogLine.level:type_name -> pgimaged.plugin.v2.Level
-	28, // 23: pgimaged.plugin.v2.LogLine.fields:type_name -> pgimaged.plugin.v2.LogLine.FieldsEntry
-	3,  // 24: pgimaged.plugin.v2.Progress.unit:type_name -> pgimaged.plugin.v2.Unit
-	29, // 25: pgimaged.plugin.v2.Result.recovery_settings:type_name -> pgimaged.plugin.v2.Result.RecoverySettingsEntry
-	6,  // 26: pgimaged.plugin.v2.Method.Describe:input_type -> pgimaged.plugin.v2.DescribeRequest
-	10, // 27: pgimaged.plugin.v2.Method.Validate:input_type -> pgimaged.plugin.v2.ValidateRequest
-	17, // 28: pgimaged.plugin.v2.Method.Plan:input_type -> pgimaged.plugin.v2.PlanRequest
-	15, // 29: pgimaged.plugin.v2.Method.Bootstrap:input_type -> pgimaged.plugin.v2.BootstrapRequest
-	16, // 30: pgimaged.plugin.v2.Method.Clone:input_type -> pgimaged.plugin.v2.CloneRequest
-	7,  // 31: pgimaged.plugin.v2.Method.Describe:output_type -> pgimaged.plugin.v2.DescribeResponse
-	12, // 32: pgimaged.plugin.v2.Method.Validate:output_type -> pgimaged.plugin.v2.ValidateResponse
-	19, // 33: pgimaged.plugin.v2.Method.Plan:output_type -> pgimaged.plugin.v2.PlanResponse
-	20, // 34: pgimaged.plugin.v2.Method.Bootstrap:output_type -> pgimaged.plugin.v2.Event
-	20, // 35: pgimaged.plugin.v2.Method.Clone:output_type -> pgimaged.plugin.v2.Event
-	31, // [31:36] is the sub-list for method output_type
-	26, // [26:31] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	25, // 0: pgimaged.plugin.v2.Option.map:type_name -> pgimaged.plugin.v2.Option.MapEntry
+	0,  // 1: pgimaged.plugin.v2.Option.kind:type_name -> pgimaged.plugin.v2.OptionKind
+	9,  // 2: pgimaged.plugin.v2.DescribeResponse.schema:type_name -> pgimaged.plugin.v2.Schema
+	10, // 3: pgimaged.plugin.v2.Schema.options:type_name -> pgimaged.plugin.v2.OptionSpec
+	1,  // 4: pgimaged.plugin.v2.OptionSpec.type:type_name -> pgimaged.plugin.v2.OptionType
+	2,  // 5: pgimaged.plugin.v2.ValidateRequest.path:type_name -> pgimaged.plugin.v2.Path
+	6,  // 6: pgimaged.plugin.v2.ValidateRequest.options:type_name -> pgimaged.plugin.v2.Option
+	5,  // 7: pgimaged.plugin.v2.Diagnostic.severity:type_name -> pgimaged.plugin.v2.Diagnostic.Severity
+	12, // 8: pgimaged.plugin.v2.ValidateResponse.diagnostics:type_name -> pgimaged.plugin.v2.Diagnostic
+	6,  // 9: pgimaged.plugin.v2.BootstrapRequest.options:type_name -> pgimaged.plugin.v2.Option
+	14, // 10: pgimaged.plugin.v2.BootstrapRequest.cluster:type_name -> pgimaged.plugin.v2.Cluster
+	15, // 11: pgimaged.plugin.v2.BootstrapRequest.superuser:type_name -> pgimaged.plugin.v2.Credentials
+	26, // 12: pgimaged.plugin.v2.BootstrapRequest.env:type_name -> pgimaged.plugin.v2.BootstrapRequest.EnvEntry
+	6,  // 13: pgimaged.plugin.v2.CloneRequest.options:type_name -> pgimaged.plugin.v2.Option
+	14, // 14: pgimaged.plugin.v2.CloneRequest.cluster:type_name -> pgimaged.plugin.v2.Cluster
+	27, // 15: pgimaged.plugin.v2.CloneRequest.env:type_name -> pgimaged.plugin.v2.CloneRequest.EnvEntry
+	16, // 16: pgimaged.plugin.v2.PlanRequest.bootstrap:type_name -> pgimaged.plugin.v2.BootstrapRequest
+	17, // 17: pgimaged.plugin.v2.PlanRequest.clone:type_name -> pgimaged.plugin.v2.CloneRequest
+	28, // 18: pgimaged.plugin.v2.Command.env:type_name -> pgimaged.plugin.v2.Command.EnvEntry
+	19, // 19: pgimaged.plugin.v2.PlanResponse.commands:type_name -> pgimaged.plugin.v2.Command
+	22, // 20: pgimaged.plugin.v2.Event.log:type_name -> pgimaged.plugin.v2.LogLine
+	23, // 21: pgimaged.plugin.v2.Event.progress:type_name -> pgimaged.plugin.v2.Progress
+	24, // 22: pgimaged.plugin.v2.Event.result:type_name -> pgimaged.plugin.v2.Result
+	3,  // 23: pgimaged.plugin.v2.LogLine.level:type_name -> pgimaged.plugin.v2.Level
+	29, // 24: pgimaged.plugin.v2.LogLine.fields:type_name -> pgimaged.plugin.v2.LogLine.FieldsEntry
+	4,  // 25: pgimaged.plugin.v2.Progress.unit:type_name -> pgimaged.plugin.v2.Unit
+	30, // 26: pgimaged.plugin.v2.Result.recovery_settings:type_name -> pgimaged.plugin.v2.Result.RecoverySettingsEntry
+	7,  // 27: pgimaged.plugin.v2.Method.Describe:input_type -> pgimaged.plugin.v2.DescribeRequest
+	11, // 28: pgimaged.plugin.v2.Method.Validate:input_type -> pgimaged.plugin.v2.ValidateRequest
+	18, // 29: pgimaged.plugin.v2.Method.Plan:input_type -> pgimaged.plugin.v2.PlanRequest
+	16, // 30: pgimaged.plugin.v2.Method.Bootstrap:input_type -> pgimaged.plugin.v2.BootstrapRequest
+	17, // 31: pgimaged.plugin.v2.Method.Clone:input_type -> pgimaged.plugin.v2.CloneRequest
+	8,  // 32: pgimaged.plugin.v2.Method.Describe:output_type -> pgimaged.plugin.v2.DescribeResponse
+	13, // 33: pgimaged.plugin.v2.Method.Validate:output_type -> pgimaged.plugin.v2.ValidateResponse
+	20, // 34: pgimaged.plugin.v2.Method.Plan:output_type -> pgimaged.plugin.v2.PlanResponse
+	21, // 35: pgimaged.plugin.v2.Method.Bootstrap:output_type -> pgimaged.plugin.v2.Event
+	21, // 36: pgimaged.plugin.v2.Method.Clone:output_type -> pgimaged.plugin.v2.Event
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_pgimaged_plugin_v2_plugin_proto_init() }
@@ -2001,7 +2068,7 @@ func file_pgimaged_plugin_v2_plugin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pgimaged_plugin_v2_plugin_proto_rawDesc), len(file_pgimaged_plugin_v2_plugin_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      6,
 			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
