@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/host"
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // CheckResult is one conformance check of [Check].
@@ -267,7 +268,7 @@ func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckO
 		done <- result{err}
 	}()
 	// Cancel once the plugin runs something, or after a moment if it runs nothing.
-	var running map[int]proc
+	var running map[int]hostproc.Process
 	deadline := time.Now().Add(5 * time.Second)
 	ended := false
 	for time.Now().Before(deadline) {
@@ -329,7 +330,7 @@ func stillRunning(n int) string {
 	return "were still running"
 }
 
-func describeProcs(ps map[int]proc) string {
+func describeProcs(ps map[int]hostproc.Process) string {
 	if len(ps) == 0 {
 		return "no process of its own"
 	}
