@@ -44,21 +44,8 @@ func treeOf(procs map[int]hostproc.Process, roots map[int]uint64) map[int]hostpr
 			set[pid] = p
 		}
 	}
-	for changed := true; changed; {
-		changed = false
-		for pid, p := range procs {
-			if _, in := set[pid]; in || guard[pid] || !p.Running() {
-				continue
-			}
-			_, byParent := set[p.PPID]
-			_, byGroup := set[p.PGID]
-			_, bySession := set[p.SID]
-			if byParent || byGroup || bySession {
-				set[pid] = p
-				changed = true
-			}
-		}
-	}
+	in := func(pid int) bool { _, ok := set[pid]; return ok }
+	grow(set, procs, guard, func(p hostproc.Process) bool { return in(p.PPID) || in(p.PGID) || in(p.SID) })
 	// A group or session led by a root that has exited still counts, unless its pid now names
 	// another process (then the group or session may be that one's).
 	deadLeader := func(id int) bool {
@@ -68,20 +55,27 @@ func treeOf(procs map[int]hostproc.Process, roots map[int]uint64) map[int]hostpr
 		_, exists := procs[id]
 		return !exists
 	}
+	grow(set, procs, guard, func(p hostproc.Process) bool {
+		return in(p.PPID) || deadLeader(p.PGID) || deadLeader(p.SID)
+	})
+	return set
+}
+
+// grow adds to set every running process of procs outside guard that joins says belongs,
+// again and again until no more joins.
+func grow(set, procs map[int]hostproc.Process, guard map[int]bool, joins func(hostproc.Process) bool) {
 	for changed := true; changed; {
 		changed = false
 		for pid, p := range procs {
 			if _, in := set[pid]; in || guard[pid] || !p.Running() {
 				continue
 			}
-			_, byParent := set[p.PPID]
-			if byParent || deadLeader(p.PGID) || deadLeader(p.SID) {
+			if joins(p) {
 				set[pid] = p
 				changed = true
 			}
 		}
 	}
-	return set
 }
 
 // ErrSurvivors means processes of a method were still there after being killed.
