@@ -2,61 +2,17 @@ package sdk
 
 import (
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 	"unsafe"
 
+	"github.com/pgimaged/pgimaged/sdk/host/proc"
 	"golang.org/x/sys/unix"
 )
 
-// What a child started is found by reading /proc. A process is named by its pid and start time
-// (field 22 of /proc/<pid>/stat), so that a pid given since to another program is left alone.
-
-type procStat struct {
-	pid, ppid, pgid, sid int
-	start                uint64
-	state                byte
-}
-
-func (p procStat) running() bool { return p.state != 'Z' && p.state != 'X' }
-
-func readStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return procStat{}, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 || len(f[0]) != 1 {
-		return procStat{}, false
-	}
-	p := procStat{pid: pid, state: f[0][0]}
-	p.ppid, _ = strconv.Atoi(f[1])
-	p.pgid, _ = strconv.Atoi(f[2])
-	p.sid, _ = strconv.Atoi(f[3])
-	p.start, _ = strconv.ParseUint(f[19], 10, 64)
-	return p, true
-}
-
-func scanStats() map[int]procStat {
-	out := map[int]procStat{}
-	des, _ := os.ReadDir("/proc")
-	for _, de := range des {
-		if pid, err := strconv.Atoi(de.Name()); err == nil && pid > 0 {
-			if p, ok := readStat(pid); ok {
-				out[pid] = p
-			}
-		}
-	}
-	return out
-}
+// What a child started is found by reading /proc (package proc): a process is named by its pid
+// and start time, so that a pid given since to another program is left alone.
 
 // runChildren are the main processes of the Run calls in progress, which a sweep by another
 // Run must not take for its own orphans.
@@ -72,9 +28,9 @@ type descendants struct {
 
 func newDescendants(child int) *descendants {
 	d := &descendants{child: child, seen: map[int]uint64{}}
-	if p, ok := readStat(child); ok {
-		d.start = p.start
-		d.seen[child] = p.start
+	if p, ok := proc.Read(child); ok {
+		d.start = p.Start
+		d.seen[child] = p.Start
 	}
 	return d
 }
@@ -83,21 +39,21 @@ func newDescendants(child int) *descendants {
 // start time), their descendants, members of groups and sessions they lead and, with orphans
 // set, processes re-parented to this plugin (a child subreaper, see [Serve]) since the child
 // started that no other Run owns.
-func (d *descendants) scan(orphans bool) map[int]procStat {
-	procs := scanStats()
+func (d *descendants) scan(orphans bool) map[int]proc.Process {
+	procs := proc.Scan()
 	self := os.Getpid()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	set := map[int]procStat{}
+	set := map[int]proc.Process{}
 	for pid, start := range d.seen {
-		if p, ok := procs[pid]; ok && p.start == start && p.running() {
+		if p, ok := procs[pid]; ok && p.Start == start && p.Running() {
 			set[pid] = p
 		}
 	}
 	if orphans && isSubreaper() {
 		// Only a subreaper gets orphans; elsewhere a child of this process is someone's own.
 		for pid, p := range procs {
-			if _, other := runChildren.Load(pid); p.ppid == self && pid != d.child && !other && p.start >= d.start && p.running() {
+			if _, other := runChildren.Load(pid); p.PPID == self && pid != d.child && !other && p.Start >= d.start && p.Running() {
 				set[pid] = p
 			}
 		}
@@ -115,10 +71,10 @@ func (d *descendants) scan(orphans bool) map[int]procStat {
 	for changed := true; changed; {
 		changed = false
 		for pid, p := range procs {
-			if _, in := set[pid]; in || pid == self || pid <= 1 || !p.running() {
+			if _, in := set[pid]; in || pid == self || pid <= 1 || !p.Running() {
 				continue
 			}
-			if _, byParent := set[p.ppid]; byParent || leader(p.pgid) || leader(p.sid) {
+			if _, byParent := set[p.PPID]; byParent || leader(p.PGID) || leader(p.SID) {
 				set[pid] = p
 				changed = true
 			}
@@ -127,7 +83,7 @@ func (d *descendants) scan(orphans bool) map[int]procStat {
 	// Forget what has gone, unless it still names a group or session.
 	ids := map[int]bool{}
 	for _, p := range procs {
-		ids[p.pgid], ids[p.sid] = true, true
+		ids[p.PGID], ids[p.SID] = true, true
 	}
 	for pid := range d.seen {
 		if _, in := set[pid]; !in && !ids[pid] {
@@ -135,7 +91,7 @@ func (d *descendants) scan(orphans bool) map[int]procStat {
 		}
 	}
 	for pid, p := range set {
-		d.seen[pid] = p.start
+		d.seen[pid] = p.Start
 	}
 	return set
 }
@@ -146,39 +102,12 @@ func (d *descendants) scan(orphans bool) map[int]procStat {
 func (d *descendants) walk() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var queue []int
-	for pid, start := range d.seen {
-		if p, ok := readStat(pid); ok && p.start == start && p.running() {
-			queue = append(queue, pid)
-		}
+	set, ok := proc.Walk(d.seen)
+	if !ok {
+		return false
 	}
-	for len(queue) > 0 {
-		pid := queue[0]
-		queue = queue[1:]
-		dir := "/proc/" + strconv.Itoa(pid) + "/task/"
-		tasks, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, task := range tasks {
-			b, err := os.ReadFile(dir + task.Name() + "/children")
-			if err != nil {
-				if _, serr := os.Stat(dir + task.Name()); serr == nil {
-					return false
-				}
-				continue
-			}
-			for _, f := range strings.Fields(string(b)) {
-				c, err := strconv.Atoi(f)
-				if err != nil {
-					continue
-				}
-				if p, ok := readStat(c); ok && p.running() && d.seen[c] != p.start {
-					d.seen[c] = p.start
-					queue = append(queue, c)
-				}
-			}
-		}
+	for pid, p := range set {
+		d.seen[pid] = p.Start
 	}
 	return true
 }
@@ -209,7 +138,7 @@ func (d *descendants) watch(interval time.Duration) (stop func()) {
 // signal sends sig to every process of the tree.
 func (d *descendants) signal(sig syscall.Signal) {
 	for pid, p := range d.scan(false) {
-		if cur, ok := readStat(pid); ok && cur.start == p.start {
+		if cur, ok := proc.Read(pid); ok && cur.Start == p.Start {
 			_ = syscall.Kill(pid, sig)
 		}
 	}
@@ -219,7 +148,7 @@ func (d *descendants) signal(sig syscall.Signal) {
 // kills them all, waits until they are gone (at most 10s) and reaps those re-parented to this
 // process.
 func (d *descendants) end() {
-	frozen := map[int]procStat{}
+	frozen := map[int]proc.Process{}
 	for round := 0; round < 100; round++ {
 		fresh := 0
 		for pid, p := range d.scan(true) {
@@ -235,7 +164,7 @@ func (d *descendants) end() {
 		}
 	}
 	for pid, p := range frozen {
-		if cur, ok := readStat(pid); ok && cur.start == p.start {
+		if cur, ok := proc.Read(pid); ok && cur.Start == p.Start {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
@@ -243,16 +172,16 @@ func (d *descendants) end() {
 	deadline := time.Now().Add(10 * time.Second)
 	for len(frozen) > 0 && time.Now().Before(deadline) {
 		for pid, p := range frozen {
-			cur, ok := readStat(pid)
+			cur, ok := proc.Read(pid)
 			switch {
-			case !ok || cur.start != p.start:
+			case !ok || cur.Start != p.Start:
 				delete(frozen, pid)
-			case !cur.running() && cur.ppid == self:
+			case !cur.Running() && cur.PPID == self:
 				var ws unix.WaitStatus
 				if n, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); n == pid || err != nil {
 					delete(frozen, pid)
 				}
-			case !cur.running():
+			case !cur.Running():
 				delete(frozen, pid) // a zombie its own parent will reap
 			}
 		}

@@ -79,11 +79,7 @@ method "pgbackrest" {
 	})
 
 	t.Run("point-in-time bootstrap of a new cluster", func(t *testing.T) {
-		p.Exec(t, "CREATE TABLE pitr (id int, note text)")
-		p.Exec(t, "INSERT INTO pitr VALUES (1, 'before the target')")
-		target := p.QueryString(t, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
-		p.Exec(t, "SELECT pg_sleep(0.01)")
-		p.Exec(t, "INSERT INTO pitr VALUES (2, 'after the target')")
+		target := pitrTarget(t, p)
 		repo.SwitchAndArchive(t)
 		n := newNodeWith(t, "restored", fmt.Sprintf(`
 bootstrap { method = "pitr" }
@@ -95,17 +91,7 @@ method "pitr" {
   target        = %q
   target-action = "promote"
 }`, repo.Config, repo.Stanza, target), "", "new-Superuser-pw", "new-Repl-pw")
-		r := run(t, n.env, "bootstrap", "-config", n.config)
-		if r.code != 0 {
-			t.Fatalf("bootstrap failed: %s\nserver log:\n%s", r, n.serverLog())
-		}
-		conn := connectTCP(t, n.port, "postgres", "new-Superuser-pw", "postgres")
-		if v := queryString(t, conn, "SELECT pg_is_in_recovery()::text"); v != "false" {
-			t.Errorf("still in recovery")
-		}
-		if v := queryString(t, conn, "SELECT string_agg(note, ',' ORDER BY id) FROM pitr"); v != "before the target" {
-			t.Errorf("rows: %q", v)
-		}
+		checkBootstrappedToTarget(t, n)
 	})
 
 	t.Run("no_master clone with the primary stopped", func(t *testing.T) {
@@ -136,4 +122,33 @@ method "pgbackrest" {
 			return queryString(t, conn, "SELECT count(*)::text FROM t") == "2"
 		})
 	})
+}
+
+// pitrTarget writes a row into a new table pitr of p, returns the time (UTC) just after it, and
+// writes another: a point-in-time bootstrap to that time has the first row only.
+func pitrTarget(t *testing.T, p *pgtest.Primary) string {
+	t.Helper()
+	p.Exec(t, "CREATE TABLE pitr (id int, note text)")
+	p.Exec(t, "INSERT INTO pitr VALUES (1, 'before the target')")
+	target := p.QueryString(t, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+	p.Exec(t, "SELECT pg_sleep(0.01)")
+	p.Exec(t, "INSERT INTO pitr VALUES (2, 'after the target')")
+	return target
+}
+
+// checkBootstrappedToTarget bootstraps n (whose superuser password is new-Superuser-pw) and
+// checks that it ends promoted, with the rows of pitr written before the target (see pitrTarget).
+func checkBootstrappedToTarget(t *testing.T, n *node) {
+	t.Helper()
+	r := run(t, n.env, "bootstrap", "-config", n.config)
+	if r.code != 0 {
+		t.Fatalf("bootstrap failed: %s\nserver log:\n%s", r, n.serverLog())
+	}
+	conn := connectTCP(t, n.port, "postgres", "new-Superuser-pw", "postgres")
+	if v := queryString(t, conn, "SELECT pg_is_in_recovery()::text"); v != "false" {
+		t.Errorf("still in recovery")
+	}
+	if v := queryString(t, conn, "SELECT string_agg(note, ',' ORDER BY id) FROM pitr"); v != "before the target" {
+		t.Errorf("rows: %q", v)
+	}
 }

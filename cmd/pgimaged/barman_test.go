@@ -217,11 +217,7 @@ method "barman" {
 	})
 
 	t.Run("point-in-time bootstrap of a new cluster", func(t *testing.T) {
-		p.Exec(t, "CREATE TABLE pitr (id int, note text)")
-		p.Exec(t, "INSERT INTO pitr VALUES (1, 'before the target')")
-		target := p.QueryString(t, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
-		p.Exec(t, "SELECT pg_sleep(0.01)")
-		p.Exec(t, "INSERT INTO pitr VALUES (2, 'after the target')")
+		target := pitrTarget(t, p)
 		repo.switchWAL(t)
 		n := newNodeWith(t, "restored", block+fmt.Sprintf(`
 bootstrap { method = "pitr" }
@@ -231,16 +227,6 @@ method "pitr" {
   barman_config = %q
   target_time   = %q
 }`, repo.config, target), "", "new-Superuser-pw", "new-Repl-pw")
-		r := run(t, n.env, "bootstrap", "-config", n.config)
-		if r.code != 0 {
-			t.Fatalf("bootstrap failed: %s\nserver log:\n%s", r, n.serverLog())
-		}
-		conn := connectTCP(t, n.port, "postgres", "new-Superuser-pw", "postgres")
-		if v := queryString(t, conn, "SELECT pg_is_in_recovery()::text"); v != "false" {
-			t.Errorf("still in recovery")
-		}
-		if v := queryString(t, conn, "SELECT string_agg(note, ',' ORDER BY id) FROM pitr"); v != "before the target" {
-			t.Errorf("rows: %q", v)
-		}
+		checkBootstrappedToTarget(t, n)
 	})
 }

@@ -3,11 +3,9 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,23 +78,7 @@ postgresql {
 // runIn runs pgimaged to completion in dir.
 func runIn(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, pgimagedBin(t), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if err != nil {
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
-			t.Fatalf("running pgimaged %v: %v", args, err)
-		}
-		code = ee.ExitCode()
-	}
-	return result{stdout: out.String(), stderr: errb.String(), code: code}
+	return runPgimaged(t, dir, 10*time.Minute, env, args...)
 }
 
 // passwordFilesUnder lists the files below root (not below any of skip) whose content holds
@@ -187,22 +169,29 @@ func TestCloneRefusesParentOfRunningCluster(t *testing.T) {
 	}
 }
 
-// copyThenFail is a replica method that does the copy itself with pg_basebackup, as a user's
-// script would, then exits 1: its data directory looks complete (PG_VERSION, pg_control) but
-// the method failed.
-func copyThenFail(t *testing.T, dir string) string {
+// methodScript writes an executable replica method dir/name: a shell script that finds the
+// data directory in $D and the connection string in $C, then runs body.
+func methodScript(t *testing.T, dir, name, body string) string {
 	t.Helper()
-	return writeFile(t, dir, "copy_then_fail.sh", fmt.Sprintf(`#!/bin/sh
+	return writeFile(t, dir, name, `#!/bin/sh
 for a in "$@"; do
 	case "$a" in
 	--datadir=*) D="${a#--datadir=}";;
 	--connstring=*) C="${a#--connstring=}";;
 	esac
 done
-%q/pg_basebackup --pgdata="$D" -X stream --checkpoint=fast --dbname="$C" || echo "pg_basebackup failed" >&2
+`+body, 0o755)
+}
+
+// copyThenFail is a replica method that does the copy itself with pg_basebackup, as a user's
+// script would, then exits 1: its data directory looks complete (PG_VERSION, pg_control) but
+// the method failed.
+func copyThenFail(t *testing.T, dir string) string {
+	t.Helper()
+	return methodScript(t, dir, "copy_then_fail.sh", fmt.Sprintf(`%q/pg_basebackup --pgdata="$D" -X stream --checkpoint=fast --dbname="$C" || echo "pg_basebackup failed" >&2
 echo "copied, but the post-copy step failed" >&2
 exit 1
-`, testenv.PGBinDir(t)), 0o755)
+`, testenv.PGBinDir(t)))
 }
 
 // TestAgentNeverAdoptsKeepDataLeftovers: a member whose only replica method (keep_data) copies
@@ -289,15 +278,8 @@ method "copy" {
 func TestKeepDataBasebackupWithR(t *testing.T) {
 	p := pgtest.StartPrimary(t, pgtest.Options{ReplUser: "standby_feed"})
 	work := workDir(t)
-	script := writeFile(t, work, "basebackup_r.sh", fmt.Sprintf(`#!/bin/sh
-for a in "$@"; do
-	case "$a" in
-	--datadir=*) D="${a#--datadir=}";;
-	--connstring=*) C="${a#--connstring=}";;
-	esac
-done
-exec %q/pg_basebackup --pgdata="$D" -X stream -R --checkpoint=fast --dbname="$C"
-`, testenv.PGBinDir(t)), 0o755)
+	script := methodScript(t, work, "basebackup_r.sh", fmt.Sprintf(`exec %q/pg_basebackup --pgdata="$D" -X stream -R --checkpoint=fast --dbname="$C"
+`, testenv.PGBinDir(t)))
 	env := []string{"KEEPERS_SUPERUSER_PASSWORD=" + p.SuperPass}
 	for _, imageOnly := range []bool{true, false} {
 		t.Run(fmt.Sprintf("image-only=%v", imageOnly), func(t *testing.T) {

@@ -419,19 +419,8 @@ func (c *faultCase) script(name string) string {
 // not stop within a minute.
 func startIn(tb testing.TB, dir string, env []string, args ...string) *agentProc {
 	tb.Helper()
-	cmd := exec.Command(pgimagedBin(tb), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	a := &agentProc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), config: strings.Join(args, " ")}
-	cmd.Stdout, cmd.Stderr = a.out, a.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	go func() {
-		a.err = cmd.Wait()
-		close(a.done)
-	}()
+	a := launch(tb, dir, strings.Join(args, " "), env, args...)
+	cmd := a.cmd
 	tb.Cleanup(func() {
 		if a.exited() {
 			return

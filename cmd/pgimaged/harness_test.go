@@ -46,11 +46,8 @@ func TestMain(m *testing.M) {
 }
 
 func buildAll() (string, error) {
-	dir, err := os.MkdirTemp("", "pgimaged-bin-")
+	dir, err := testenv.NewBinDir("pgimaged-bin-")
 	if err != nil {
-		return "", err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
 		return "", err
 	}
 	root, err := filepath.Abs("../..")
@@ -60,14 +57,7 @@ func buildAll() (string, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "plugins"), 0o755); err != nil {
 		return "", err
 	}
-	build := func(out, pkg string) error {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return nil
-	}
+	build := func(out, pkg string) error { return testenv.GoBuild(root, out, pkg) }
 	if err := build(filepath.Join(dir, "pgimaged"), "./cmd/pgimaged"); err != nil {
 		return "", err
 	}
@@ -124,13 +114,24 @@ func (r result) String() string {
 // run runs pgimaged to completion with extra environment variables.
 func run(t testing.TB, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	return runPgimaged(t, "", 10*time.Minute, env, args...)
+}
+
+// runPgimaged runs pgimaged in dir (this test's directory when empty) with extra environment
+// variables, and fails the test when it has not finished within limit (it is killed then).
+func runPgimaged(t testing.TB, dir string, limit time.Duration, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, pgimagedBin(t), args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("pgimaged %v did not finish within %s:\n--- stdout\n%s\n--- stderr\n%s", args, limit, out.String(), errb.String())
+	}
 	code := 0
 	if err != nil {
 		var ee *exec.ExitError
@@ -325,9 +326,24 @@ func (s *syncBuffer) String() string {
 // startAgent starts `pgimaged run -config cfg`; the test's cleanup stops it with SIGTERM.
 func startAgent(t testing.TB, cfg string, env ...string) *agentProc {
 	t.Helper()
-	cmd := exec.Command(pgimagedBin(t), "run", "-config", cfg)
+	a := launch(t, "", cfg, env, "run", "-config", cfg)
+	t.Cleanup(func() {
+		a.terminate(t)
+		if t.Failed() {
+			t.Logf("agent %s output:\n%s", cfg, a.out.String())
+		}
+	})
+	return a
+}
+
+// launch starts pgimaged with args in dir (this test's directory when empty), in a process group
+// of its own, its output collected; config names the run in messages. The caller stops it.
+func launch(t testing.TB, dir, config string, env []string, args ...string) *agentProc {
+	t.Helper()
+	cmd := exec.Command(pgimagedBin(t), args...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	a := &agentProc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), config: cfg}
+	a := &agentProc{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), config: config}
 	cmd.Stdout, cmd.Stderr = a.out, a.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -337,12 +353,6 @@ func startAgent(t testing.TB, cfg string, env ...string) *agentProc {
 		a.err = cmd.Wait()
 		close(a.done)
 	}()
-	t.Cleanup(func() {
-		a.terminate(t)
-		if t.Failed() {
-			t.Logf("agent %s output:\n%s", cfg, a.out.String())
-		}
-	})
 	return a
 }
 

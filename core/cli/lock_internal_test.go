@@ -1,58 +1,27 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/internal/pgtest"
 )
 
 // The test binary run by TestSecondPgimagedRefused holds a data directory's lock as a running
 // pgimaged would, until its stdin closes.
-func init() {
-	dir := os.Getenv("PGIMAGED_CLI_LOCK_HELPER_DIR")
-	if dir == "" {
-		return
-	}
-	release, err := pg.LockDataDir(dir, "pgimaged run")
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(3)
-	}
-	fmt.Println("locked")
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	release()
-	os.Exit(0)
-}
+func init() { pgtest.HoldLockIfAsked() }
 
 // A second pgimaged on the same configuration is refused, names the one that holds the data
 // directory, and touches nothing.
 func TestSecondPgimagedRefused(t *testing.T) {
 	base := t.TempDir()
 	dataDir := filepath.Join(base, "pg 15", "node1")
-	holder := exec.Command(os.Args[0], "-test.run=^$")
-	holder.Env = append(os.Environ(), "PGIMAGED_CLI_LOCK_HELPER_DIR="+dataDir)
-	if _, err := holder.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := holder.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
-	if line, err := bufio.NewReader(out).ReadString('\n'); line != "locked\n" {
-		t.Fatalf("the first pgimaged did not take the lock: %q %v", line, err)
-	}
+	holder, _ := pgtest.StartLockHolder(t, dataDir, "pgimaged run")
 
 	config := filepath.Join(base, "node1.hcl")
 	hcl := fmt.Sprintf(`scope    = "batman"

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,18 +46,18 @@ func TestMain(m *testing.M) {
 }
 
 func buildPlugins() (string, error) {
-	dir, err := os.MkdirTemp("", "pgimaged-engine-plugins-")
+	dir, err := testenv.NewBinDir("pgimaged-engine-plugins-")
 	if err != nil {
 		return "", err
 	}
-	if err := os.Chmod(dir, 0o755); err != nil {
+	root, err := filepath.Abs("../..")
+	if err != nil {
 		return "", err
 	}
 	for _, name := range []string{"script", "basebackup", "initdb"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, plugin.Prefix+name), "../../plugins/"+name).CombinedOutput()
-		if err != nil {
+		if err := testenv.GoBuild(root, filepath.Join(dir, plugin.Prefix+name), "./plugins/"+name); err != nil {
 			_ = os.RemoveAll(dir)
-			return "", fmt.Errorf("building plugin %s: %v\n%s", name, err, out)
+			return "", err
 		}
 	}
 	return dir, nil

@@ -503,29 +503,27 @@ func TestInvariantsUnderFaults(t *testing.T) {
 			}
 			return rapid.SampledFrom([]dcs.Fault{dcs.FaultNone, dcs.FaultNone, dcs.FaultNone, dcs.FaultUnavailable, dcs.FaultUncertain, dcs.FaultSessionLost}).Draw(t, "fault "+op)
 		}
+		// loseAgent ends m's agent: its session ends as its lease expires, and what it was
+		// about to do is forgotten.
+		loseAgent := func(m *simMember) {
+			if m.store != nil {
+				m.store.Lose()
+				m.store = nil
+			}
+			m.pending = nil
+			m.refused = false
+			m.mustRelease = false
+		}
 		pick := func() *simMember { return rapid.SampledFrom(s.members).Draw(t, "member") }
 		t.Repeat(map[string]func(*rapid.T){
 			"cycle": func(t *rapid.T) { s.cycle(pick()) },
 			"agent killed": func(t *rapid.T) {
 				// PostgreSQL survives; the agent's session ends as its lease expires.
-				m := pick()
-				if m.store != nil {
-					m.store.Lose()
-					m.store = nil
-				}
-				m.pending = nil
-				m.refused = false
-				m.mustRelease = false
+				loseAgent(pick())
 			},
 			"machine crash": func(t *rapid.T) {
 				m := pick()
-				if m.store != nil {
-					m.store.Lose()
-					m.store = nil
-				}
-				m.pending = nil
-				m.refused = false
-				m.mustRelease = false
+				loseAgent(m)
 				m.pg = engine.PGStopped // a crash leaves pg_control as it was
 			},
 			"session lost": func(t *rapid.T) {

@@ -1,64 +1,30 @@
 package pg_test
 
 import (
-	"bufio"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/internal/pgtest"
 )
 
 // The test binary run by TestLockDataDirTwoProcesses as another process takes the lock, says
 // so on stdout and holds it until stdin closes.
-func init() {
-	if dir := os.Getenv("PGIMAGED_LOCK_HELPER_DIR"); dir != "" {
-		lockHelper(dir)
-	}
-}
-
-func lockHelper(dir string) {
-	release, err := pg.LockDataDir(dir, "pgimaged clone")
-	if err != nil {
-		os.Stdout.WriteString("error " + err.Error() + "\n")
-		os.Exit(3)
-	}
-	os.Stdout.WriteString("locked\n")
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	release()
-	os.Exit(0)
-}
+func init() { pgtest.HoldLockIfAsked() }
 
 func TestLockDataDirTwoProcesses(t *testing.T) {
 	// The data directory's parent does not exist yet: the lock creates it, private.
 	dataDir := filepath.Join(t.TempDir(), "missing parent", "node1")
-	holder := exec.Command(os.Args[0], "-test.run=^$")
-	holder.Env = append(os.Environ(), "PGIMAGED_LOCK_HELPER_DIR="+dataDir)
-	stdin, err := holder.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := holder.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Process.Kill(); _ = holder.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "locked\n" {
-		t.Fatalf("the holder did not take the lock: %q %v", line, err)
-	}
+	holder, stdin := pgtest.StartLockHolder(t, dataDir, "pgimaged clone")
 	if fi, err := os.Stat(filepath.Dir(dataDir)); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("the parent directory: %v, mode %v; want it created with 0700", err, fi.Mode().Perm())
 	}
 
-	_, err = pg.LockDataDir(dataDir, "pgimaged run")
+	_, err := pg.LockDataDir(dataDir, "pgimaged run")
 	if !errors.Is(err, pg.ErrLocked) {
 		t.Fatalf("a second lock while another process holds it: %v, want ErrLocked", err)
 	}

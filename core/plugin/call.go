@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // ErrTimeout means the method ran past its timeout and was stopped.
@@ -124,16 +125,16 @@ func (i *Instance) roots() map[int]uint64 {
 // the plugin itself that run now. With full unset it follows the tree through the children
 // files only, which costs in proportion to the tree rather than to the system; a full scan also
 // finds what left the tree into a process group or session one of its processes leads.
-func (i *Instance) track(full bool) map[int]proc {
-	var tree map[int]proc
+func (i *Instance) track(full bool) map[int]hostproc.Process {
+	var tree map[int]hostproc.Process
 	if !full {
 		var ok bool
-		if tree, ok = walkTree(i.roots()); !ok {
+		if tree, ok = hostproc.Walk(i.roots()); !ok {
 			full = true
 		}
 	}
 	if full {
-		tree = treeOf(scanProcs(), i.roots())
+		tree = treeOf(hostproc.Scan(), i.roots())
 	}
 	delete(tree, i.pid)
 	i.mu.Lock()
@@ -146,7 +147,7 @@ func (i *Instance) track(full bool) map[int]proc {
 	}
 	for pid, p := range i.seen {
 		if _, ok := tree[pid]; !ok {
-			if _, alive := stillThere(pid, p.Start); !alive {
+			if _, alive := hostproc.Alive(pid, p.Start); !alive {
 				delete(i.seen, pid)
 				changed = true
 			}
@@ -165,11 +166,11 @@ func (i *Instance) writeRecord() {
 		return
 	}
 	r := record{Owner: os.Getpid(), Boot: bootID(), Plugin: i.Name}
-	if self, ok := readProc(os.Getpid()); ok {
+	if self, ok := hostproc.Read(os.Getpid()); ok {
 		r.OwnerStart = self.Start
 	}
 	if i.pid > 0 {
-		r.Processes = append(r.Processes, proc{PID: i.pid, Start: i.start, Comm: i.Name})
+		r.Processes = append(r.Processes, hostproc.Process{PID: i.pid, Start: i.start, Comm: i.Name})
 	}
 	i.mu.Lock()
 	for _, p := range i.seen {
@@ -234,7 +235,7 @@ func (i *Instance) endLeftovers() error {
 		return err
 	}
 	i.mu.Lock()
-	i.seen = map[int]proc{}
+	i.seen = map[int]hostproc.Process{}
 	i.mu.Unlock()
 	if i.record != "" && i.recorded.Load() {
 		return removeRecord(i.record)

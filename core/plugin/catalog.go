@@ -26,6 +26,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/host"
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // Prefix is the file name prefix of plugin executables.
@@ -214,7 +215,7 @@ type Instance struct {
 	recorded atomic.Bool
 
 	mu   sync.Mutex
-	seen map[int]proc // processes of the plugin's tree seen during calls (the plugin excluded)
+	seen map[int]hostproc.Process // processes of the plugin's tree seen during calls (the plugin excluded)
 
 	issued *x509.CertPool // holds only the certificate handed to the plugin (see mtls.go)
 }
@@ -298,11 +299,11 @@ func (c *Catalog) start(ctx context.Context, name, path string, secure *goplugin
 		StartTimeout:     timeout,
 	})
 	inst := &Instance{Name: name, Path: path, gp: gp, stderr: ring, sockDir: sockDir, record: c.ProcessRecord,
-		logger: logger.Named("plugin").Named(name), seen: map[int]proc{}, issued: tlsConfig.RootCAs}
+		logger: logger.Named("plugin").Named(name), seen: map[int]hostproc.Process{}, issued: tlsConfig.RootCAs}
 	rpc, err := gp.Client()
 	if cmd.Process != nil {
 		inst.pid = cmd.Process.Pid
-		if p, ok := readProc(inst.pid); ok {
+		if p, ok := hostproc.Read(inst.pid); ok {
 			inst.start = p.Start
 		}
 	}

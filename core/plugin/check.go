@@ -16,6 +16,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/host"
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // CheckResult is one conformance check of [Check].
@@ -205,20 +206,31 @@ func (i *Instance) checkValidate(ctx context.Context, c sdk.Capability) (string,
 	return fmt.Sprintf("%d error diagnostic(s)", errs), nil
 }
 
+// checkDirs makes a temporary directory for a check and an empty data directory in it, mode
+// 0700. The caller removes dir.
+func checkDirs(opts CheckOptions) (dir, data string, err error) {
+	dir, err = os.MkdirTemp(opts.TempDir, "pgimaged-check-")
+	if err != nil {
+		return "", "", fmt.Errorf("while making a temporary directory: %w", err)
+	}
+	data = filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", "", fmt.Errorf("while making a temporary data directory: %w", err)
+	}
+	return dir, data, nil
+}
+
 // checkCancel starts a call of capability c against a source that never answers (a clone) or
 // into an empty directory (a bootstrap), cancels it once the plugin runs a process of its own
 // (or after a moment), and checks that within the grace period every process the plugin
 // started has ended, without pgimaged having to kill any.
 func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckOptions) (string, error) {
-	dir, err := os.MkdirTemp(opts.TempDir, "pgimaged-check-")
+	dir, data, err := checkDirs(opts)
 	if err != nil {
-		return "", fmt.Errorf("while making a temporary directory: %w", err)
+		return "", err
 	}
 	defer os.RemoveAll(dir)
-	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		return "", fmt.Errorf("while making a temporary data directory: %w", err)
-	}
 	// A listener that accepts and never answers: a PostgreSQL client waits on it for ever.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -267,7 +279,7 @@ func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckO
 		done <- result{err}
 	}()
 	// Cancel once the plugin runs something, or after a moment if it runs nothing.
-	var running map[int]proc
+	var running map[int]hostproc.Process
 	deadline := time.Now().Add(5 * time.Second)
 	ended := false
 	for time.Now().Before(deadline) {
@@ -329,7 +341,7 @@ func stillRunning(n int) string {
 	return "were still running"
 }
 
-func describeProcs(ps map[int]proc) string {
+func describeProcs(ps map[int]hostproc.Process) string {
 	if len(ps) == 0 {
 		return "no process of its own"
 	}
@@ -356,15 +368,11 @@ func firstLine(s string) string {
 // checkClone clones opts.Source into a temporary directory, checks that PG_VERSION and
 // global/pg_control are there, and removes it.
 func checkClone(ctx context.Context, path string, opts CheckOptions) (string, error) {
-	dir, err := os.MkdirTemp(opts.TempDir, "pgimaged-check-")
+	dir, data, err := checkDirs(opts)
 	if err != nil {
-		return "", fmt.Errorf("while making a temporary directory: %w", err)
+		return "", err
 	}
 	defer os.RemoveAll(dir)
-	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		return "", fmt.Errorf("while making a temporary data directory: %w", err)
-	}
 	inst, err := LaunchFile(ctx, path, opts.StartTimeout, opts.Logger)
 	if err != nil {
 		return "", err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // record is what a process record file holds: the processes a running method had started, as
@@ -17,11 +18,11 @@ import (
 // killed without a chance to do so.
 type record struct {
 	// Owner is the pgimaged that wrote the record, Boot the machine's boot it ran in.
-	Owner      int    `json:"owner"`
-	OwnerStart uint64 `json:"owner_start"`
-	Boot       string `json:"boot"`
-	Plugin     string `json:"plugin"`
-	Processes  []proc `json:"processes"`
+	Owner      int                `json:"owner"`
+	OwnerStart uint64             `json:"owner_start"`
+	Boot       string             `json:"boot"`
+	Plugin     string             `json:"plugin"`
+	Processes  []hostproc.Process `json:"processes"`
 }
 
 // writeRecord replaces the record at path atomically (a new file renamed over the old one).
@@ -87,7 +88,7 @@ func EndRecorded(path string, logger hclog.Logger) (killed int, err error) {
 		return 0, removeRecord(path)
 	}
 	if r.Owner != 0 && r.Owner != os.Getpid() {
-		if _, alive := stillThere(r.Owner, r.OwnerStart); alive {
+		if _, alive := hostproc.Alive(r.Owner, r.OwnerStart); alive {
 			return 0, fmt.Errorf("%w: %q was written by pid %d, which still runs", ErrRecordInUse, path, r.Owner)
 		}
 	}

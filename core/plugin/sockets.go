@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // socketDir creates the socket directory of one launch under a parent directory of this user's
@@ -54,7 +56,7 @@ func makeSocketDir() (string, error) {
 	}
 	removeStaleSocketDirs(parent)
 	var start uint64
-	if p, ok := readProc(os.Getpid()); ok {
+	if p, ok := hostproc.Read(os.Getpid()); ok {
 		start = p.Start
 	}
 	return os.MkdirTemp(parent, fmt.Sprintf("%d.%d-", os.Getpid(), start))
@@ -76,7 +78,7 @@ func removeStaleSocketDirs(parent string) {
 		if !ok || err1 != nil || err2 != nil {
 			continue
 		}
-		if _, alive := stillThere(pid, start); !alive {
+		if _, alive := hostproc.Alive(pid, start); !alive {
 			_ = os.RemoveAll(filepath.Join(parent, de.Name()))
 		}
 	}
