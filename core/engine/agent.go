@@ -55,6 +55,8 @@ type Agent struct {
 	pending *pendingBootstrap
 	// mustRelease: initialize may still be held empty by this session after a failure.
 	mustRelease bool
+	// peers are the members as last read, to name a replica's upstream.
+	peers []dcs.Member
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -224,6 +226,9 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	a.lastFP = a.fingerprint(cl)
+	a.mu.Lock()
+	a.peers = cl.Members
+	a.mu.Unlock()
 	obs := a.Node.Observe(ctx, &cl, nil)
 	if obs.DataDir == DirEmpty {
 		// The directory that needed a reinit, or that this member led with, is gone.
@@ -785,6 +790,9 @@ func (a *Agent) publish(ctx context.Context) {
 	}
 	if m.State == dcs.StateRunning {
 		m.XLogLocation, m.Timeline = a.walPosition(ctx)
+		if m.Role == dcs.RoleReplica {
+			m.PGImaged.Upstream = a.upstream(ctx)
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
