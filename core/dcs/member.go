@@ -48,12 +48,12 @@ type Member struct {
 
 // MemberDetail is what pgimaged publishes beyond Patroni's fields.
 type MemberDetail struct {
-	SystemIdentifier string    `json:"system_identifier,omitempty"`
-	LastError        string    `json:"last_error,omitempty"`
+	SystemIdentifier string `json:"system_identifier,omitempty"`
+	LastError        string `json:"last_error,omitempty"`
 	// Upstream is the member a replica streams WAL from (pg_stat_wal_receiver's sender matched
 	// against the members' conn_url); its sender as host:port when no member matches.
-	Upstream string `json:"upstream,omitempty"`
-	Attempts         []Attempt `json:"attempts,omitempty"`
+	Upstream string    `json:"upstream,omitempty"`
+	Attempts []Attempt `json:"attempts,omitempty"`
 }
 
 // Attempt records one run of a bootstrap or replica method. In JSON, duration is in seconds.
