@@ -121,6 +121,16 @@ type Store interface {
 	// error; a key held by another live session is ErrNotHeld.
 	DeleteMember(ctx context.Context, name string) error
 
+	// Put writes a permanent key under the scope, one not bound to the session: key is a path
+	// under [KeyPrefix] (pgimaged's own keys, apart from Patroni's).
+	Put(ctx context.Context, key string, value []byte) error
+
+	// Get reads a permanent key written by Put; false when it is absent.
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+
+	// Delete removes a permanent key; an absent key is not an error.
+	Delete(ctx context.Context, key string) error
+
 	// Watch returns a channel that receives a value, without blocking the store and coalesced,
 	// whenever anything under the scope changes (for the file backend within 100 ms), including a
 	// key vanishing because its owner died. It is closed when ctx ends or the store is closed.
