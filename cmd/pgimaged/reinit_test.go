@@ -88,3 +88,50 @@ func TestReinitWithoutAgent(t *testing.T) {
 	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
 	waitStreaming(t, n1, "node2")
 }
+
+// With the replica's agent running, `pgimaged reinit` asks it through the DCS: the agent stops
+// PostgreSQL, empties the data directory and clones again; the replica streams again.
+func TestReinitThroughAgent(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	a1 := n1.start(t)
+	stopAllAtCleanup(t, a1)
+	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	agents := []*agentProc{a1, a2}
+	waitCluster(t, n1, agents, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+
+	conn := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE before_reinit AS SELECT g AS id FROM generate_series(1, 500) g"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close(t.Context())
+	marker := writeFile(t, n2.dataDir, "placed-before-reinit", "x", 0o600)
+	before := inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION"))
+
+	r := run(t, n2.env, "reinit", "--force", "-config", n2.config)
+	if r.code != 0 {
+		t.Fatalf("reinit through the agent failed:\n%s\nagent:\n%s", r, a2.out.String())
+	}
+	if a2.exited() {
+		t.Fatalf("the agent exited during the reinit:\n%s", a2.out.String())
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("the file placed in the data directory before the reinit is still there (%v)", err)
+	}
+	if inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION")) == before {
+		t.Errorf("PG_VERSION is the same file as before the reinit: the directory was not re-cloned")
+	}
+	if !strings.Contains(a2.out.String(), "reinit requested") {
+		t.Errorf("the agent does not say it carried out a reinit request:\n%s", a2.out.String())
+	}
+	waitCluster(t, n1, agents, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+	rc := connectTCP(t, n2.port, "postgres", n2.superPass, "postgres")
+	if got := queryString(t, rc, "SELECT count(*)::text FROM before_reinit"); got != "500" {
+		t.Errorf("the re-cloned replica holds %s rows written before the reinit, want 500", got)
+	}
+	_ = rc.Close(t.Context())
+}

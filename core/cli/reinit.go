@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
@@ -74,10 +75,13 @@ func runReinit(ctx context.Context, e *env, args []string) int {
 		}
 	}
 	release, err := pg.LockDataDir(cfg.DataDir, "pgimaged reinit")
+	if errors.Is(err, pg.ErrLocked) {
+		// An agent runs for this member: it carries the request out.
+		return requestReinit(ctx, e, cfg.Name, func(ctx context.Context) (dcs.Store, error) {
+			return openDCS(ctx, cfg, logger.Named("dcs"))
+		}, opts)
+	}
 	if err != nil {
-		if errors.Is(err, pg.ErrLocked) {
-			return e.failf(exitRefused, "reinit refused: an agent (or another pgimaged) works on this member (%v); stop it, then run reinit again", err)
-		}
 		return e.failf(exitFailed, "reinit: %v", err)
 	}
 	defer release()
@@ -94,5 +98,53 @@ func runReinit(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "member %s re-cloned with method %s; PostgreSQL runs in %s as a standby (`pgimaged run` adopts it)\n",
 		cfg.Name, res.Chain.Method, cfg.DataDir)
+	return exitOK
+}
+
+// requestReinit asks the running agent of member through the DCS and waits until it has carried
+// the request out (the request key is gone), then reports the member's state.
+func requestReinit(ctx context.Context, e *env, member string, open func(context.Context) (dcs.Store, error), opts engine.ReinitOptions) int {
+	st, err := open(ctx)
+	if err != nil {
+		return e.failf(exitFailed, "reinit: cannot reach the DCS: %v", err)
+	}
+	defer st.Close()
+	by := "pgimaged reinit"
+	if host, err := os.Hostname(); err == nil {
+		by += " on " + host
+	}
+	if err := engine.RequestReinit(ctx, st, member, engine.ReinitRequest{Methods: opts.Methods, By: by}); err != nil {
+		return e.failf(exitFailed, "reinit: %v", err)
+	}
+	fmt.Fprintf(e.stderr, "pgimaged: the agent of member %s runs; it was asked to re-clone it (follow with `pgimaged status`)\n", member)
+	for {
+		req, err := engine.PendingReinit(ctx, st, member)
+		if err == nil && req == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return e.failf(exitFailed, "reinit: stopped waiting; the request stays for the agent")
+		case <-time.After(time.Second):
+		}
+	}
+	cl, err := st.Cluster(ctx)
+	if err != nil {
+		return e.failf(exitFailed, "reinit: the agent took the request, but the DCS cannot be read: %v", err)
+	}
+	m, ok := cl.Member(member)
+	switch {
+	case !ok:
+		return e.failf(exitFailed, "reinit: member %s is no longer published", member)
+	case m.PGImaged != nil && strings.HasPrefix(m.PGImaged.LastError, "reinit refused: "):
+		return e.failf(exitRefused, "reinit of member %s %s", member, strings.TrimPrefix(m.PGImaged.LastError, "reinit "))
+	case m.State == dcs.StateFailed:
+		msg := ""
+		if m.PGImaged != nil {
+			msg = m.PGImaged.LastError
+		}
+		return e.failf(exitFailed, "reinit of member %s failed: %s", member, msg)
+	}
+	fmt.Fprintf(e.stdout, "member %s re-cloned by its agent; state %s\n", member, m.State)
 	return exitOK
 }

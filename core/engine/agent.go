@@ -158,6 +158,9 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 			if err != nil || a.fingerprint(cl) != a.lastFP {
 				return true
 			}
+			if req, _ := PendingReinit(ctx, a.store, a.Node.Config.Name); req != nil {
+				return true
+			}
 		}
 	}
 }
@@ -235,9 +238,17 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 		a.Node.clearNeedsReinit()
 		a.Node.markLed(false)
 	}
+	if obs.ReinitRequested, err = PendingReinit(ctx, a.store, a.Node.Config.Name); err != nil {
+		return 0, err
+	}
 	act := Decide(obs)
 	a.logDecision(act)
+	if act.ReinitRefused != "" {
+		a.dropReinit(ctx, act.ReinitRefused)
+	}
 	switch act.Kind {
+	case ActReclone:
+		return a.reclone(ctx, cl, obs.ReinitRequested)
 	case ActClean:
 		return a.clean(ctx, act)
 	case ActRefuse:

@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
@@ -111,4 +113,112 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 	}
 	log.Info("reinit: creating the replica", "source", src.Describe(), "methods", n.ReplicaMethods())
 	return n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want})
+}
+
+// ReinitRequest is an operator's request to re-clone a member, kept in the DCS under
+// [dcs.ReinitKeyDir]<member> until the member's agent has carried it out.
+type ReinitRequest struct {
+	// Methods are the replica methods to clone with; empty: the configured chain.
+	Methods []string `json:"methods,omitempty"`
+	// By says who asked (user and host, or the API client).
+	By string    `json:"by,omitempty"`
+	At time.Time `json:"at"`
+}
+
+// ReinitKey is the DCS key of member's reinit request.
+func ReinitKey(member string) string { return dcs.ReinitKeyDir + member }
+
+// RequestReinit asks member's agent, through the DCS st, to re-clone it. The agent refuses
+// (and drops the request, reporting why in its last error) on the leader, on a primary and on
+// another cluster's directory. `pgimaged reinit` and the API's POST /reinit call it.
+func RequestReinit(ctx context.Context, st dcs.Store, member string, req ReinitRequest) error {
+	if req.At.IsZero() {
+		req.At = time.Now().UTC()
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("while requesting a reinit of %s: %w", member, err)
+	}
+	if err := st.Put(ctx, ReinitKey(member), b); err != nil {
+		return fmt.Errorf("while requesting a reinit of %s: %w", member, err)
+	}
+	return nil
+}
+
+// PendingReinit reads member's pending reinit request from st; nil when there is none.
+func PendingReinit(ctx context.Context, st dcs.Store, member string) (*ReinitRequest, error) {
+	b, ok, err := st.Get(ctx, ReinitKey(member))
+	if err != nil || !ok {
+		return nil, err
+	}
+	var req ReinitRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return &ReinitRequest{By: "(unreadable request: " + err.Error() + ")"}, nil
+	}
+	return &req, nil
+}
+
+// RequestReinit asks this agent to re-clone its member, as [RequestReinit] does through the
+// DCS; the agent's next cycle carries it out. For the API's POST /reinit.
+func (a *Agent) RequestReinit(ctx context.Context, req ReinitRequest) error {
+	st, err := a.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("while requesting a reinit: %w", err)
+	}
+	defer st.Close()
+	return RequestReinit(ctx, st, a.Node.Config.Name, req)
+}
+
+// dropReinit removes a refused reinit request and reports why it was refused.
+func (a *Agent) dropReinit(ctx context.Context, why string) {
+	a.Node.logger().Error("reinit refused; the request is dropped", "reason", why)
+	a.mu.Lock()
+	a.lastErr = "reinit refused: " + why
+	a.mu.Unlock()
+	a.publish(ctx) // the outcome is published before the request goes
+	a.endReinit(ctx)
+}
+
+// endReinit removes this member's reinit request once its outcome is published.
+func (a *Agent) endReinit(ctx context.Context) {
+	if err := a.store.Delete(ctx, ReinitKey(a.Node.Config.Name)); err != nil {
+		a.Node.logger().Warn("could not remove the reinit request", "error", err)
+	}
+}
+
+// reclone carries out an operator's reinit request: the member publishes "reinitializing",
+// its PostgreSQL is stopped, its data directory emptied and a replica cloned with the methods
+// asked for (or the configured chain). The request is removed once the attempt ends; the
+// outcome shows in the member key (running, or failed with the cause).
+func (a *Agent) reclone(ctx context.Context, cl dcs.Cluster, req *ReinitRequest) (time.Duration, error) {
+	n := a.Node
+	log := n.logger()
+	log.Warn("reinit requested: re-cloning this member", "by", req.By, "methods", req.Methods)
+	a.mu.Lock()
+	a.role, a.lastErr = dcs.RoleReplica, ""
+	a.mu.Unlock()
+	a.setState(StateReinitializing, nil)
+	a.publish(ctx)
+	res, err := n.Reinit(ctx, cl, ReinitOptions{Methods: req.Methods})
+	a.record(res.Chain.Attempts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		a.failures++
+		a.setState(dcs.StateFailed, fmt.Errorf("reinit: %w", err))
+		a.publish(ctx)
+		a.endReinit(ctx)
+		log.Error("reinit failed", "error", err, "retry_in", a.backoff())
+		return a.backoff(), nil
+	}
+	log.Info("reinit done: the member runs as a replica again", "method", res.Chain.Method)
+	a.failures = 0
+	a.sysid = strconv.FormatUint(res.SystemIdentifier, 10)
+	a.mu.Lock()
+	a.role, a.state, a.lastErr = dcs.RoleReplica, dcs.StateRunning, ""
+	a.mu.Unlock()
+	a.publish(ctx)
+	a.endReinit(ctx)
+	return a.LoopWait, nil
 }
