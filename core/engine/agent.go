@@ -57,6 +57,8 @@ type Agent struct {
 	mustRelease bool
 	// peers are the members as last read, to name a replica's upstream.
 	peers []dcs.Member
+	// unsaved are attempts not yet written into the DCS history.
+	unsaved []dcs.Attempt
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -197,6 +199,7 @@ func (a *Agent) record(atts ...dcs.Attempt) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.history = append(a.history, atts...)
+	a.unsaved = append(a.unsaved, atts...)
 	if len(a.history) > maxHistory {
 		a.history = a.history[len(a.history)-maxHistory:]
 	}
@@ -810,6 +813,7 @@ func (a *Agent) publish(ctx context.Context) {
 	if err := a.store.PutMember(pctx, m); err != nil && ctx.Err() == nil {
 		n.logger().Warn("could not publish the member", "error", err)
 	}
+	a.saveHistory(pctx)
 }
 
 // walPosition reads the server's WAL position (written on a primary, replayed on a replica).
