@@ -187,15 +187,18 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 		for _, k := range sortedKeys(m.Tags) {
 			tags = append(tags, fmt.Sprintf("%s=%v", k, m.Tags[k]))
 		}
-		lastErr, upstream, tl := "", "", ""
+		lastErr, upstream, tl, state := "", "", "", m.State
 		if m.PGImaged != nil {
 			lastErr = explainError(m.PGImaged.LastError, lastErrorWidth)
 			upstream = m.PGImaged.Upstream
+			if p := m.PGImaged.Clone; p != nil {
+				state += " (" + progressText(*p) + ")"
+			}
 		}
 		if m.Timeline > 0 {
 			tl = fmt.Sprint(m.Timeline)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, role, m.State, strings.TrimPrefix(m.ConnURL, "postgres://"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, role, state, strings.TrimPrefix(m.ConnURL, "postgres://"),
 			tl, lag, upstream, strings.Join(tags, ","), lastErr)
 	}
 	_ = tw.Flush()

@@ -1,6 +1,11 @@
 package cli
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
+)
 
 // severities are the markers before a server's own message (PostgreSQL's "FATAL:  ...") or a
 // client tool's ("pg_basebackup: error: ..."): what follows the last one is the root cause.
@@ -94,4 +99,24 @@ func shorten(s string, width int) string {
 		return s
 	}
 	return string(r[:width-1]) + "…"
+}
+
+// progressText is a method's published progress: "basebackup 1.5 MiB of 40.0 MiB".
+func progressText(p dcs.CloneProgress) string {
+	var done, total string
+	switch p.Unit {
+	case "percent":
+		return fmt.Sprintf("%s %d%%", p.Method, p.Done)
+	case "files":
+		done, total = fmt.Sprintf("%d", p.Done), fmt.Sprintf("%d files", p.Total)
+		if p.Total <= 0 {
+			return fmt.Sprintf("%s %d files", p.Method, p.Done)
+		}
+	default:
+		done, total = humanBytes(p.Done), humanBytes(p.Total)
+		if p.Total <= 0 {
+			return p.Method + " " + done
+		}
+	}
+	return p.Method + " " + done + " of " + total
 }

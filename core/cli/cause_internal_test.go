@@ -3,6 +3,8 @@ package cli
 import (
 	"strings"
 	"testing"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
 )
 
 func TestExplainError(t *testing.T) {
@@ -46,5 +48,22 @@ func TestExplainError(t *testing.T) {
 				t.Errorf("explainError(width 40) = %q: longer than 40 or not one line", short)
 			}
 		})
+	}
+}
+
+func TestProgressText(t *testing.T) {
+	cases := []struct {
+		p    dcs.CloneProgress
+		want string
+	}{
+		{dcs.CloneProgress{Method: "basebackup", Done: 3 << 20, Total: 40 << 20, Unit: "bytes"}, "basebackup 3.0 MiB of 40.0 MiB"},
+		{dcs.CloneProgress{Method: "pgbackrest", Done: 42, Total: 100, Unit: "percent"}, "pgbackrest 42%"},
+		{dcs.CloneProgress{Method: "walg", Done: 7, Total: 9, Unit: "files"}, "walg 7 of 9 files"},
+		{dcs.CloneProgress{Method: "script", Done: 2048, Unit: "bytes"}, "script 2.0 KiB"},
+	}
+	for _, tc := range cases {
+		if got := progressText(tc.p); got != tc.want {
+			t.Errorf("progressText(%+v) = %q, want %q", tc.p, got, tc.want)
+		}
 	}
 }

@@ -59,6 +59,9 @@ type Agent struct {
 	peers []dcs.Member
 	// unsaved are attempts not yet written into the DCS history.
 	unsaved []dcs.Attempt
+	// progress is the running method's progress, published at most every progressEvery.
+	progress   *dcs.CloneProgress
+	progressAt time.Time
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -75,6 +78,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.srv = srv
 	a.state = dcs.StateStarting
+	a.followProgress(ctx)
 	defer a.shutdown()
 
 	var watch <-chan struct{}
@@ -797,6 +801,11 @@ func (a *Agent) publish(ctx context.Context) {
 		Name: n.Config.Name, ConnURL: n.ConnURL(), State: a.state, Role: a.role,
 		Tags: n.Config.Tags, Version: n.Version,
 		PGImaged: &dcs.MemberDetail{SystemIdentifier: a.sysid, LastError: a.lastErr, Attempts: append([]dcs.Attempt(nil), a.history...)},
+	}
+	if inFlight(a.state) {
+		m.PGImaged.Clone = a.progress
+	} else {
+		a.progress = nil
 	}
 	a.mu.Unlock()
 	if m.Role == "" {
