@@ -7,6 +7,8 @@
 //	initialize        "" while a node bootstraps, then the system identifier (decimal) for good
 //	leader            the leader's member name, bound to its owner's session
 //	members/<name>    the member as JSON (see [Member]), bound to its owner's session
+//	pgimaged/...      pgimaged's own permanent keys ([Store.Put]): reinit/<member> holds an
+//	                  operator's reinit request, history/<member> the member's attempts
 //
 // Patroni writes an empty initialize without a TTL, so a node that dies while bootstrapping blocks the
 // cluster for ever. Here the empty initialize is bound to its owner's session like the leader and the
