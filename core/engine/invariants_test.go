@@ -220,7 +220,7 @@ func (s *sim) cycle(m *simMember) {
 		return
 	}
 	obs := s.observe(m, &cl, nil)
-	if rapid.IntRange(0, 7).Draw(s.t, "an operator asks "+m.name+" for a reinit") == 0 {
+	if rapid.IntRange(0, 15).Draw(s.t, "an operator asks "+m.name+" for a reinit") == 15 {
 		obs.ReinitRequested = &engine.ReinitRequest{}
 	}
 	act := engine.Decide(obs)
