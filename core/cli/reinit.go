@@ -14,6 +14,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/core/plugin"
 )
 
 // methodList is a flag given once per method.
@@ -85,6 +86,13 @@ func runReinit(ctx context.Context, e *env, args []string) int {
 		return e.failf(exitFailed, "reinit: %v", err)
 	}
 	defer release()
+	record := pg.ProcessRecordPath(cfg.DataDir)
+	if n, err := plugin.EndRecorded(record, logger); err != nil {
+		return e.failf(exitFailed, "reinit: %v", err)
+	} else if n > 0 {
+		logger.Warn("ended processes a method of an earlier pgimaged left running", "count", n, "record", record)
+	}
+	node.Catalog.ProcessRecord = record
 	if d := node.Validate(ctx); printDiags(e, cfg, d) {
 		return exitConfig
 	}
