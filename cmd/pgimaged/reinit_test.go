@@ -92,7 +92,11 @@ func TestReinitWithoutAgent(t *testing.T) {
 // With the replica's agent running, `pgimaged reinit` asks it through the DCS: the agent stops
 // PostgreSQL, empties the data directory and clones again; the replica streams again.
 func TestReinitThroughAgent(t *testing.T) {
-	c := fileCluster(t)
+	onEachBackend(t, testReinitThroughAgent)
+}
+
+func testReinitThroughAgent(t *testing.T, b backend) {
+	c := b.cluster(t, "reinit-"+randomHex(t))
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
 	a1 := n1.start(t)
 	stopAllAtCleanup(t, a1)
