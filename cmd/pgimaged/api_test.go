@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -239,5 +240,76 @@ scrape_configs:
 	}
 	if p := query(`pgimaged_primary == 1`); len(p) != 1 || p[0].Metric["member"] != "node1" {
 		t.Errorf("pgimaged_primary == 1: %+v, want node1 alone", p)
+	}
+}
+
+// postReinit sends POST /reinit with basic auth (user "" for none) and returns the status code.
+func postReinit(t *testing.T, base, user, password, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/reinit", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	c := http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s/reinit: %v", base, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAPIReinit: POST /reinit, as patronictl and scripts written for Patroni send it, re-clones a
+// replica with the methods asked for; the leader refuses, and so does a request without the
+// API's credentials.
+func TestAPIReinit(t *testing.T) {
+	c := fileCluster(t)
+	api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
+	block := func(port int) string {
+		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
+	}
+	n1 := c.member(t, "node1", block(api1))
+	n2 := c.member(t, "node2", block(api2))
+	a1 := n1.start(t)
+	stopAllAtCleanup(t, a1)
+	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	agents := []*agentProc{a1, a2}
+	waitCluster(t, n1, agents, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+	base1, base2 := fmt.Sprintf("http://127.0.0.1:%d", api1), fmt.Sprintf("http://127.0.0.1:%d", api2)
+	waitFor(t, guard, "node1's API to answer /primary with 200", agents, func() bool { return httpStatus(base1+"/primary") == 200 })
+
+	marker := filepath.Join(n2.dataDir, "placed-before-reinit")
+	if err := os.WriteFile(marker, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := postReinit(t, base1, "ops", "s3cret-api", `{}`); got != http.StatusServiceUnavailable {
+		t.Errorf("POST /reinit on the leader: %d, want 503", got)
+	}
+	if got := postReinit(t, base2, "", "", `{}`); got != http.StatusUnauthorized {
+		t.Errorf("POST /reinit without credentials: %d, want 401", got)
+	}
+	if got := postReinit(t, base2, "ops", "wrong", `{}`); got != http.StatusUnauthorized {
+		t.Errorf("POST /reinit with a wrong password: %d, want 401", got)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("a refused reinit touched the replica's data directory: %v", err)
+	}
+	if got := postReinit(t, base2, "ops", "s3cret-api", `{"methods": ["basebackup"]}`); got != http.StatusOK {
+		t.Fatalf("POST /reinit on the replica: %d, want 200", got)
+	}
+	waitFor(t, guard, "node2 to be cloned afresh", agents, func() bool {
+		_, err := os.Stat(marker)
+		return os.IsNotExist(err)
+	})
+	waitStreaming(t, n1, "node2")
+	if _, err := os.Stat(filepath.Join(n1.dataDir, "PG_VERSION")); err != nil {
+		t.Errorf("the leader's data directory was touched: %v", err)
 	}
 }

@@ -178,7 +178,7 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 	}
 	fmt.Fprintf(e.stdout, "Cluster %s   initialize: %s   leader: %s\n\n", cfg.Scope, init, orDefault(cl.Leader, "(none)"))
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tROLE\tSTATE\tADDRESS\tLAG\tTAGS\tLAST ERROR")
+	fmt.Fprintln(tw, "MEMBER\tROLE\tSTATE\tADDRESS\tTL\tLAG\tUPSTREAM\tTAGS\tLAST ERROR")
 	lead, hasLead := cl.LeaderMember()
 	for _, m := range cl.Members {
 		role := m.Role
@@ -193,20 +193,28 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 		for _, k := range sortedKeys(m.Tags) {
 			tags = append(tags, fmt.Sprintf("%s=%v", k, m.Tags[k]))
 		}
-		lastErr := ""
+		lastErr, upstream, tl, state := "", "", "", m.State
 		if m.PGImaged != nil {
-			lastErr = oneLine(m.PGImaged.LastError)
-			if len(lastErr) > 80 {
-				lastErr = lastErr[:77] + "..."
+			lastErr = explainError(m.PGImaged.LastError, lastErrorWidth)
+			upstream = m.PGImaged.Upstream
+			if p := m.PGImaged.Clone; p != nil {
+				state += " (" + progressText(*p) + ")"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, role, m.State, strings.TrimPrefix(m.ConnURL, "postgres://"), lag, strings.Join(tags, ","), lastErr)
+		if m.Timeline > 0 {
+			tl = fmt.Sprint(m.Timeline)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, role, state, strings.TrimPrefix(m.ConnURL, "postgres://"),
+			tl, lag, upstream, strings.Join(tags, ","), lastErr)
 	}
 	_ = tw.Flush()
 	if len(cl.Members) == 0 {
 		fmt.Fprintln(e.stdout, "(no members published)")
 	}
 }
+
+// lastErrorWidth is how much of a member's last error status shows on its line.
+const lastErrorWidth = 100
 
 func humanBytes(n int64) string {
 	switch {

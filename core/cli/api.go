@@ -2,6 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -33,6 +37,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	if err != nil {
 		return nil, nil, err
 	}
+	srv.HandleAuthenticated("/reinit", reinitHandler(agent))
 	if err := srv.Start(); err != nil {
 		return nil, nil, err
 	}
@@ -41,4 +46,30 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// reinitHandler is POST /reinit, as Patroni's: it asks this member's agent to clone its replica
+// afresh, with the configured methods or those the JSON body names ({"methods": ["basebackup"]}).
+// The leader is refused at once (503, Patroni's answer); the agent checks the rest before it
+// deletes anything and publishes a refusal as its last error.
+func reinitHandler(agent *engine.Agent) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Methods []string `json:"methods"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+			http.Error(w, "the body is not a JSON object: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if snap := agent.Snapshot(); snap.Leader || (snap.Queried && !snap.InRecovery) {
+			http.Error(w, "I am the leader, can not reinitialize", http.StatusServiceUnavailable)
+			return
+		}
+		req := engine.ReinitRequest{Methods: body.Methods, By: "api " + r.RemoteAddr, At: time.Now().UTC()}
+		if err := agent.RequestReinit(r.Context(), req); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "reinitialize started")
+	})
 }

@@ -50,6 +50,8 @@ func init() {
 		{"run", "the node agent: adopt, bootstrap or clone, then keep the member published", runAgent},
 		{"bootstrap", "create a new cluster once, without a DCS (initdb or the configured method)", runBootstrap},
 		{"clone", "clone a replica once, without a DCS, trying the replica methods in order", runClone},
+		{"reinit", "re-clone this replica: stop PostgreSQL, empty its data directory, clone again (never the leader)", runReinit},
+		{"history", "list a member's bootstrap and clone attempts kept in the DCS", runHistory},
 		{"plan", "show what this node would do now, with exact commands", runPlan},
 		{"status", "show the cluster's members, roles, states and last errors", runStatus},
 		{"validate", "check a configuration, including each plugin's options", runValidate},

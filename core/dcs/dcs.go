@@ -7,6 +7,8 @@
 //	initialize        "" while a node bootstraps, then the system identifier (decimal) for good
 //	leader            the leader's member name, bound to its owner's session
 //	members/<name>    the member as JSON (see [Member]), bound to its owner's session
+//	pgimaged/...      pgimaged's own permanent keys ([Store.Put]): reinit/<member> holds an
+//	                  operator's reinit request, history/<member> the member's attempts
 //
 // Patroni writes an empty initialize without a TTL, so a node that dies while bootstrapping blocks the
 // cluster for ever. Here the empty initialize is bound to its owner's session like the leader and the
@@ -120,6 +122,16 @@ type Store interface {
 	// DeleteMember deletes members/<name> if this session holds it. An absent key is not an
 	// error; a key held by another live session is ErrNotHeld.
 	DeleteMember(ctx context.Context, name string) error
+
+	// Put writes a permanent key under the scope, one not bound to the session: key is a path
+	// under [KeyPrefix] (pgimaged's own keys, apart from Patroni's).
+	Put(ctx context.Context, key string, value []byte) error
+
+	// Get reads a permanent key written by Put; false when it is absent.
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+
+	// Delete removes a permanent key; an absent key is not an error.
+	Delete(ctx context.Context, key string) error
 
 	// Watch returns a channel that receives a value, without blocking the store and coalesced,
 	// whenever anything under the scope changes (for the file backend within 100 ms), including a

@@ -48,9 +48,14 @@ type Member struct {
 
 // MemberDetail is what pgimaged publishes beyond Patroni's fields.
 type MemberDetail struct {
-	SystemIdentifier string    `json:"system_identifier,omitempty"`
-	LastError        string    `json:"last_error,omitempty"`
-	Attempts         []Attempt `json:"attempts,omitempty"`
+	SystemIdentifier string `json:"system_identifier,omitempty"`
+	LastError        string `json:"last_error,omitempty"`
+	// Upstream is the member a replica streams WAL from (pg_stat_wal_receiver's sender matched
+	// against the members' conn_url); its sender as host:port when no member matches.
+	Upstream string `json:"upstream,omitempty"`
+	// Clone is the progress of a bootstrap or clone in flight.
+	Clone    *CloneProgress `json:"clone,omitempty"`
+	Attempts []Attempt      `json:"attempts,omitempty"`
 }
 
 // Attempt records one run of a bootstrap or replica method. In JSON, duration is in seconds.
@@ -175,4 +180,14 @@ func parseMember(name string, raw []byte) (Member, error) {
 		m = Member{Name: name}
 	}
 	return m, fmt.Errorf("while reading member %q: %w", name, err)
+}
+
+// CloneProgress is how far a running method has come: Done of Total in Unit ("bytes", "files"
+// or "percent"); Total is 0 when unknown.
+type CloneProgress struct {
+	Method string `json:"method"`
+	Phase  string `json:"phase,omitempty"`
+	Done   int64  `json:"done"`
+	Total  int64  `json:"total,omitempty"`
+	Unit   string `json:"unit"`
 }

@@ -39,6 +39,7 @@ type Memory struct {
 	leader     string
 	leaderOwn  int
 	members    map[string]memoryMember
+	keys       map[string][]byte // permanent keys (Put)
 	sessions   map[int]*MemorySession
 	watchers   map[*MemorySession]bool
 }

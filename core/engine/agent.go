@@ -57,6 +57,13 @@ type Agent struct {
 	mustRelease bool
 	// snap is what Snapshot returns, refreshed after each cycle.
 	snap snapshotHolder
+	// peers are the members as last read, to name a replica's upstream.
+	peers []dcs.Member
+	// unsaved are attempts not yet written into the DCS history.
+	unsaved []dcs.Attempt
+	// progress is the running method's progress, published at most every progressEvery.
+	progress   *dcs.CloneProgress
+	progressAt time.Time
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -78,6 +85,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.snap.mu.Lock()
 	a.snap.snap = Snapshot{Scope: a.Node.Config.Scope, Name: a.Node.Config.Name, Started: time.Now()}
 	a.snap.mu.Unlock()
+	a.followProgress(ctx)
 	defer a.shutdown()
 
 	var watch <-chan struct{}
@@ -172,6 +180,9 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 			if err != nil || a.fingerprint(cl) != a.lastFP {
 				return true
 			}
+			if req, _ := PendingReinit(ctx, a.store, a.Node.Config.Name); req != nil {
+				return true
+			}
 		}
 	}
 }
@@ -208,6 +219,7 @@ func (a *Agent) record(atts ...dcs.Attempt) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.history = append(a.history, atts...)
+	a.unsaved = append(a.unsaved, atts...)
 	if len(a.history) > maxHistory {
 		a.history = a.history[len(a.history)-maxHistory:]
 	}
@@ -240,15 +252,26 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	a.lastFP = a.fingerprint(cl)
+	a.mu.Lock()
+	a.peers = cl.Members
+	a.mu.Unlock()
 	obs := a.Node.Observe(ctx, &cl, nil)
 	if obs.DataDir == DirEmpty {
 		// The directory that needed a reinit, or that this member led with, is gone.
 		a.Node.clearNeedsReinit()
 		a.Node.markLed(false)
 	}
+	if obs.ReinitRequested, err = PendingReinit(ctx, a.store, a.Node.Config.Name); err != nil {
+		return 0, err
+	}
 	act := Decide(obs)
 	a.logDecision(act)
+	if act.ReinitRefused != "" {
+		a.dropReinit(ctx, act.ReinitRefused)
+	}
 	switch act.Kind {
+	case ActReclone:
+		return a.reclone(ctx, cl, obs.ReinitRequested)
 	case ActClean:
 		return a.clean(ctx, act)
 	case ActRefuse:
@@ -796,12 +819,20 @@ func (a *Agent) publish(ctx context.Context) {
 		Tags: n.Config.Tags, Version: n.Version, APIURL: n.APIURL(),
 		PGImaged: &dcs.MemberDetail{SystemIdentifier: a.sysid, LastError: a.lastErr, Attempts: append([]dcs.Attempt(nil), a.history...)},
 	}
+	if inFlight(a.state) {
+		m.PGImaged.Clone = a.progress
+	} else {
+		a.progress = nil
+	}
 	a.mu.Unlock()
 	if m.Role == "" {
 		m.Role = "uninitialized"
 	}
 	if m.State == dcs.StateRunning {
 		m.XLogLocation, m.Timeline = a.walPosition(ctx)
+		if m.Role == dcs.RoleReplica {
+			m.PGImaged.Upstream = a.upstream(ctx)
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -809,6 +840,7 @@ func (a *Agent) publish(ctx context.Context) {
 		a.dcsError(err)
 		n.logger().Warn("could not publish the member", "error", err)
 	}
+	a.saveHistory(pctx)
 }
 
 // walPosition reads the server's WAL position (written on a primary, replayed on a replica).

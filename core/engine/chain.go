@@ -222,12 +222,25 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, passfile string) (Ch
 	return out, fmt.Errorf("%w: %s", ErrAllMethodsFailed, summarize(out.Attempts))
 }
 
+// summarize names each failed method once with its error; attempts of one method that failed
+// the same way are counted, not repeated.
 func summarize(atts []dcs.Attempt) string {
-	parts := make([]string, 0, len(atts))
-	for _, a := range atts {
-		if !a.OK {
-			parts = append(parts, a.Method+": "+a.Error)
+	var parts []string
+	for i := 0; i < len(atts); i++ {
+		a := atts[i]
+		if a.OK {
+			continue
 		}
+		same := 1
+		for i+1 < len(atts) && !atts[i+1].OK && atts[i+1].Method == a.Method && atts[i+1].Error == a.Error {
+			same++
+			i++
+		}
+		label := a.Method
+		if same > 1 {
+			label = fmt.Sprintf("%s (%d attempts)", a.Method, same)
+		}
+		parts = append(parts, label+": "+a.Error)
 	}
 	return strings.Join(parts, "; ")
 }

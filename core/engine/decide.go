@@ -103,6 +103,10 @@ type Observation struct {
 	// PostgreSQL is whether this member's PostgreSQL runs, and as what.
 	PostgreSQL PGState
 
+	// ReinitRequested is an operator's pending request to re-clone this member (`pgimaged
+	// reinit`, the API's POST /reinit), nil when there is none.
+	ReinitRequested *ReinitRequest
+
 	// NoMaster: at least one replica method can run without a source.
 	NoMaster bool
 	// Source is the member a clone would copy from ("" when none is running).
@@ -135,6 +139,9 @@ const (
 	// leads and cannot safely follow it. It is left as it is, stopped, and published as
 	// needing reinit; only an operator's reinit replaces it.
 	ActReinit ActionKind = "reinit"
+	// ActReclone carries out an operator's reinit request: stop PostgreSQL, empty the data
+	// directory, clone again (see [ReinitRefusal] for when it is refused instead).
+	ActReclone ActionKind = "reclone"
 )
 
 // StartMode is how an adopted cluster is brought up.
@@ -171,6 +178,10 @@ type Action struct {
 
 	// For ActClean: a server runs in the half-made directory and is stopped first.
 	Stop bool
+
+	// ReinitRefused (any kind but ActReclone) says why a pending reinit request is refused;
+	// the request is dropped and the reason reported.
+	ReinitRefused string
 }
 
 // States a member publishes beyond Patroni's.
@@ -182,6 +193,7 @@ const (
 	StateWaitingLeader    = "waiting for the leader"
 	StateWaitingDCS       = "waiting for the DCS"
 	StateRefused          = dcs.StateFailed
+	StateReinitializing   = "reinitializing"
 )
 
 const (
@@ -193,6 +205,19 @@ const (
 // no effect; `pgimaged run` carries the action out and `pgimaged plan` prints it. The
 // invariants it keeps are listed in docs/invariants.md.
 func Decide(obs Observation) Action {
+	if obs.ReinitRequested != nil {
+		if why := ReinitRefusal(obs); why != "" {
+			act := decide(obs)
+			act.ReinitRefused = why
+			return act
+		}
+		return Action{Kind: ActReclone, State: StateReinitializing, SystemIdentifier: obs.Cluster.SystemIdentifier(),
+			Reason: "an operator asked for a reinit: PostgreSQL is stopped, the data directory emptied and a replica cloned again"}
+	}
+	return decide(obs)
+}
+
+func decide(obs Observation) Action {
 	cl := obs.Cluster
 	switch obs.DataDir {
 	case DirLeftover:

@@ -220,6 +220,9 @@ func (s *sim) cycle(m *simMember) {
 		return
 	}
 	obs := s.observe(m, &cl, nil)
+	if rapid.IntRange(0, 15).Draw(s.t, "an operator asks "+m.name+" for a reinit") == 15 {
+		obs.ReinitRequested = &engine.ReinitRequest{}
+	}
 	act := engine.Decide(obs)
 	s.seen[act.Kind]++
 	if act.Rejoin {
@@ -248,6 +251,8 @@ func (s *sim) cycle(m *simMember) {
 		m.needsReinit, m.led = true, false
 		m.state = engine.StateNeedsReinit
 		s.publish(m)
+	case engine.ActReclone:
+		s.reclone(m, cl)
 	case engine.ActBootstrap:
 		s.bootstrap(m)
 	case engine.ActClone:
@@ -258,6 +263,25 @@ func (s *sim) cycle(m *simMember) {
 	if l := s.cluster().Leader; m.pg == engine.PGPrimary && m.pending == nil && l != "" && l != m.name {
 		s.fail("%s keeps a primary running after its cycle while %s leads (decided %s: %s)", m.name, l, act.Kind, act.Reason)
 	}
+}
+
+// reclone carries out a reinit request: the one case where a cluster pgimaged did not create in
+// this attempt is deleted, and only a replica's of this cluster, never the leader's.
+func (s *sim) reclone(m *simMember, cl dcs.Cluster) {
+	switch {
+	case cl.Leader == m.name:
+		s.fail("%s re-clones itself while it holds the leader key", m.name)
+	case m.pg == engine.PGPrimary:
+		s.fail("%s re-clones a running primary", m.name)
+	case m.dir.foreign:
+		s.fail("%s re-clones over a directory pgimaged did not create", m.name)
+	case m.dir.kind == engine.DirCluster && strconv.FormatUint(m.dir.sysid, 10) != cl.SystemIdentifier():
+		s.fail("%s re-clones over another cluster's directory (%d, the DCS records %s)", m.name, m.dir.sysid, cl.SystemIdentifier())
+	}
+	s.stopPG(m)
+	m.dir = simDir{}
+	m.needsReinit, m.led = false, false
+	s.clone(m, cl)
 }
 
 func (s *sim) bootstrap(m *simMember) {

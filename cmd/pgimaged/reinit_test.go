@@ -1,0 +1,141 @@
+package main_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// inodeOf is the inode number of path.
+func inodeOf(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// `pgimaged reinit` re-clones a replica whose agent is stopped, holding the data directory's
+// lock itself, with the method given; it refuses the leader and, without --force, a caller
+// that cannot confirm on a terminal. Nothing is touched when it refuses.
+func TestReinitWithoutAgent(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	a1 := n1.start(t)
+	stopAllAtCleanup(t, a1)
+	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+
+	conn := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE before_reinit AS SELECT g AS id FROM generate_series(1, 1000) g"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close(t.Context())
+	leaderVersion := inodeOf(t, filepath.Join(n1.dataDir, "PG_VERSION"))
+
+	t.Run("refused on the leader", func(t *testing.T) {
+		r := run(t, n1.env, "reinit", "--force", "-config", n1.config)
+		if r.code != 4 || !strings.Contains(r.stderr, "leader") {
+			t.Errorf("reinit of the leader: want exit 4 naming the leader:\n%s", r)
+		}
+		if inodeOf(t, filepath.Join(n1.dataDir, "PG_VERSION")) != leaderVersion || a1.exited() {
+			t.Errorf("a refused reinit touched the leader")
+		}
+	})
+
+	a2.terminate(t)
+	marker := writeFile(t, n2.dataDir, "placed-before-reinit", "x", 0o600)
+	replicaVersion := inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION"))
+
+	t.Run("refused without --force when stdin is not a terminal", func(t *testing.T) {
+		r := run(t, n2.env, "reinit", "-config", n2.config)
+		if r.code != 2 || !strings.Contains(r.stderr, "--force") {
+			t.Errorf("reinit without --force and without a terminal: want exit 2 asking for --force:\n%s", r)
+		}
+		if _, err := os.Stat(marker); err != nil {
+			t.Errorf("a refused reinit touched the data directory: %v", err)
+		}
+	})
+
+	r := run(t, n2.env, "reinit", "--force", "--method", "basebackup", "-config", n2.config)
+	if r.code != 0 {
+		t.Fatalf("reinit of the stopped replica failed:\n%s", r)
+	}
+	stopServerAtCleanup(t, n2.dataDir)
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("the file placed in the data directory before the reinit is still there (%v)", err)
+	}
+	if inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION")) == replicaVersion {
+		t.Errorf("PG_VERSION is the same file as before the reinit: the directory was not re-cloned")
+	}
+	if !strings.Contains(r.stderr, "method=basebackup") {
+		t.Errorf("reinit does not say it used the method given:\n%s", r)
+	}
+	rc := connectTCP(t, n2.port, "postgres", n2.superPass, "postgres")
+	if got := queryString(t, rc, "SELECT count(*)::text FROM before_reinit"); got != "1000" {
+		t.Errorf("the re-cloned replica holds %s rows written before the reinit, want 1000", got)
+	}
+	_ = rc.Close(t.Context())
+
+	a2 = n2.start(t)
+	stopAllAtCleanup(t, a2)
+	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+}
+
+// With the replica's agent running, `pgimaged reinit` asks it through the DCS: the agent stops
+// PostgreSQL, empties the data directory and clones again; the replica streams again.
+func TestReinitThroughAgent(t *testing.T) {
+	onEachBackend(t, testReinitThroughAgent)
+}
+
+func testReinitThroughAgent(t *testing.T, b backend) {
+	c := b.cluster(t, "reinit-"+randomHex(t))
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	a1 := n1.start(t)
+	stopAllAtCleanup(t, a1)
+	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	agents := []*agentProc{a1, a2}
+	waitCluster(t, n1, agents, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+
+	conn := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")
+	if _, err := conn.Exec(t.Context(), "CREATE TABLE before_reinit AS SELECT g AS id FROM generate_series(1, 500) g"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.Close(t.Context())
+	marker := writeFile(t, n2.dataDir, "placed-before-reinit", "x", 0o600)
+	before := inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION"))
+
+	r := run(t, n2.env, "reinit", "--force", "-config", n2.config)
+	if r.code != 0 {
+		t.Fatalf("reinit through the agent failed:\n%s\nagent:\n%s", r, a2.out.String())
+	}
+	if a2.exited() {
+		t.Fatalf("the agent exited during the reinit:\n%s", a2.out.String())
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("the file placed in the data directory before the reinit is still there (%v)", err)
+	}
+	if inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION")) == before {
+		t.Errorf("PG_VERSION is the same file as before the reinit: the directory was not re-cloned")
+	}
+	if !strings.Contains(a2.out.String(), "reinit requested") {
+		t.Errorf("the agent does not say it carried out a reinit request:\n%s", a2.out.String())
+	}
+	waitCluster(t, n1, agents, "node1", "node2")
+	waitStreaming(t, n1, "node2")
+	rc := connectTCP(t, n2.port, "postgres", n2.superPass, "postgres")
+	if got := queryString(t, rc, "SELECT count(*)::text FROM before_reinit"); got != "500" {
+		t.Errorf("the re-cloned replica holds %s rows written before the reinit, want 500", got)
+	}
+	_ = rc.Close(t.Context())
+}

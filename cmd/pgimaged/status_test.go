@@ -1,0 +1,147 @@
+package main_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// statusRow is the text row of member in `pgimaged status`, split on white space.
+func statusRow(t *testing.T, n *node, member string) ([]string, result) {
+	t.Helper()
+	r := run(t, n.env, "status", "-config", n.config)
+	if r.code != 0 {
+		t.Fatalf("status failed: %s", r)
+	}
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == member {
+			return f, r
+		}
+	}
+	return nil, r
+}
+
+// statusCell is the cell of member's row under the column named col in status's text output.
+func statusCell(out, member, col string) string {
+	lines := strings.Split(out, "\n")
+	var header string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "MEMBER ") {
+			header = l
+		}
+	}
+	start := strings.Index(header, " "+col+" ") + 1
+	if start <= 0 {
+		return "(no column " + col + ")"
+	}
+	end := start + len(col)
+	for end < len(header) && header[end] == ' ' {
+		end++
+	}
+	for _, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == member {
+			if start >= len(l) {
+				return ""
+			}
+			return strings.TrimSpace(l[start:min(end, len(l))])
+		}
+	}
+	return "(no row " + member + ")"
+}
+
+// upstreamOf is the member that `status -json` says member streams from.
+func upstreamOf(t *testing.T, n *node, member string) string {
+	t.Helper()
+	r := run(t, n.env, "status", "-json", "-config", n.config)
+	var s struct {
+		Members []struct {
+			Name     string `json:"name"`
+			PGImaged *struct {
+				Upstream string `json:"upstream"`
+			} `json:"pgimaged"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("status -json: %v\n%s", err, r)
+	}
+	for _, m := range s.Members {
+		if m.Name == member && m.PGImaged != nil {
+			return m.PGImaged.Upstream
+		}
+	}
+	return ""
+}
+
+// A cascade shows in status without psql: node3, cloned from node2 (clonefrom), streams from
+// node2, and status says so; node2 streams from node1.
+func TestStatusShowsCascade(t *testing.T) {
+	c := fileCluster(t)
+	n1 := c.member(t, "node1", "")
+	n2 := c.member(t, "node2", "tags = { clonefrom = true }")
+	n3 := c.member(t, "node3", "")
+	a1 := n1.start(t)
+	stopAllAtCleanup(t, a1)
+	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	a3 := n3.start(t)
+	stopAllAtCleanup(t, a3)
+	agents := []*agentProc{a1, a2, a3}
+	waitCluster(t, n1, agents, "node1", "node2", "node3")
+	waitStreaming(t, n2, "node3")
+
+	waitFor(t, guard, "status -json to name node2 as node3's upstream", agents, func() bool {
+		return upstreamOf(t, n1, "node3") == "node2" && upstreamOf(t, n1, "node2") == "node1"
+	})
+	_, r := statusRow(t, n1, "node3")
+	for member, want := range map[string]string{"node1": "", "node2": "node1", "node3": "node2"} {
+		if got := statusCell(r.stdout, member, "UPSTREAM"); got != want {
+			t.Errorf("UPSTREAM of %s is %q, want %q:\n%s", member, got, want, r.stdout)
+		}
+		if got := statusCell(r.stdout, member, "TL"); got != "1" {
+			t.Errorf("TL of %s is %q, want 1:\n%s", member, got, r.stdout)
+		}
+	}
+}
+
+// A replica whose replication password is wrong: status shows the root cause (PostgreSQL's
+// "password authentication failed") on its one line, and -json carries the message once.
+func TestStatusShowsRootCause(t *testing.T) {
+	c := fileCluster(t)
+	n1 := c.member(t, "node1", "")
+	good := c.replPass
+	c.replPass = "Wr0ng-" + randomHex(t)
+	n2 := c.member(t, "node2", "")
+	c.replPass = good
+	a1 := n1.start(t)
+	stopAllAtCleanup(t, a1)
+	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	var st clusterStatus
+	waitFor(t, guard, "node2 to publish a failed clone", []*agentProc{a1, a2}, func() bool {
+		var err error
+		st, err = status(t, n1)
+		m, ok := st.member("node2")
+		return err == nil && ok && m.PGImaged != nil && m.PGImaged.LastError != ""
+	})
+	m, _ := st.member("node2")
+	const cause = "password authentication failed"
+	if n := strings.Count(m.PGImaged.LastError, cause); n != 1 {
+		t.Errorf("status -json's last_error carries the cause %d times, want once:\n%s", n, m.PGImaged.LastError)
+	}
+	row, r := statusRow(t, n1, "node2")
+	line := strings.Join(row, " ")
+	if !strings.Contains(line, cause) {
+		t.Errorf("node2's status row does not show the root cause %q:\n%s", cause, r.stdout)
+	}
+	if i := strings.Index(line, cause); i >= 0 && strings.Contains(line[:i], "while ") {
+		t.Errorf("node2's status row does not show the root cause first:\n%s", line)
+	}
+	for _, s := range append(n1.secrets(), n2.secrets()...) {
+		if strings.Contains(r.stdout, s) {
+			t.Errorf("a password appears in the status output")
+		}
+	}
+}

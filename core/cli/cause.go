@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
+)
+
+// severities are the markers before a server's own message (PostgreSQL's "FATAL:  ...") or a
+// client tool's ("pg_basebackup: error: ..."): what follows the last one is the root cause.
+var severities = []string{"FATAL:", "PANIC:", "ERROR:", "error:"}
+
+// rootCause is the innermost cause of an error message: the text after the last severity
+// marker, else the last ": "-separated part (outside quotes and parentheses). It is the whole
+// first line when neither can be found.
+func rootCause(msg string) string {
+	msg, _, _ = strings.Cut(msg, "\n")
+	msg = strings.TrimSpace(msg)
+	at := -1
+	for _, s := range severities {
+		if i := strings.LastIndex(msg, s); i >= 0 && i+len(s) > at {
+			at = i + len(s)
+		}
+	}
+	if at >= 0 {
+		return strings.TrimSpace(untilClose(msg[at:]))
+	}
+	parts := splitOutside(msg, ": ")
+	return strings.TrimSpace(parts[len(parts)-1])
+}
+
+// untilClose cuts s where a parenthesis opened before s closes, or at "; ".
+func untilClose(s string) string {
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')':
+			if depth == 0 {
+				return s[:i]
+			}
+			depth--
+		case c == ';' && depth == 0:
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// splitOutside splits s at sep where sep is neither quoted nor in parentheses.
+func splitOutside(s, sep string) []string {
+	var parts []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth == 0 && strings.HasPrefix(s[i:], sep):
+			parts = append(parts, s[start:i])
+			start = i + len(sep)
+			i += len(sep) - 1
+		}
+	}
+	return append(parts, s[start:])
+}
+
+// explainError is an error message on one line of at most width characters: its root cause
+// first, then, when the message says more, the outermost context it was reached in.
+func explainError(msg string, width int) string {
+	first, _, _ := strings.Cut(strings.TrimSpace(msg), "\n")
+	if first == "" {
+		return ""
+	}
+	cause := rootCause(first)
+	out := cause
+	if cause != first {
+		ctx := strings.TrimSpace(splitOutside(first, ": ")[0])
+		if ctx != cause {
+			out = cause + " (in: " + ctx + ")"
+		}
+	}
+	return shorten(out, width)
+}
+
+// shorten cuts s to width characters, ending it with "…" when cut.
+func shorten(s string, width int) string {
+	r := []rune(s)
+	if len(r) <= width {
+		return s
+	}
+	return string(r[:width-1]) + "…"
+}
+
+// progressText is a method's published progress: "basebackup 1.5 MiB of 40.0 MiB".
+func progressText(p dcs.CloneProgress) string {
+	var done, total string
+	switch p.Unit {
+	case "percent":
+		return fmt.Sprintf("%s %d%%", p.Method, p.Done)
+	case "files":
+		done, total = fmt.Sprintf("%d", p.Done), fmt.Sprintf("%d files", p.Total)
+		if p.Total <= 0 {
+			return fmt.Sprintf("%s %d files", p.Method, p.Done)
+		}
+	default:
+		done, total = humanBytes(p.Done), humanBytes(p.Total)
+		if p.Total <= 0 {
+			return p.Method + " " + done
+		}
+	}
+	return p.Method + " " + done + " of " + total
+}

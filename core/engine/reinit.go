@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
+)
+
+// ErrReinitRefused means a reinit may not replace this member's data directory: the member
+// leads or runs a primary, the directory is another cluster's or not a cluster pgimaged may
+// empty, or the DCS records no cluster to clone.
+var ErrReinitRefused = errors.New("reinit refused")
+
+// ReinitOptions adjusts a reinit.
+type ReinitOptions struct {
+	// Methods are the replica methods to clone with instead of the configured chain.
+	Methods []string
+}
+
+// ReinitRefusal says why obs forbids replacing the data directory by a reinit, "" when it may
+// be replaced. It reads nothing but obs. A reinit is the one operator action that deletes a
+// cluster pgimaged did not create in this attempt, so it is refused on the leader, on a
+// member running a primary, on a directory of another cluster or with an unreadable
+// pg_control, and on files that are not a cluster.
+func ReinitRefusal(obs Observation) string {
+	cl := obs.Cluster
+	switch {
+	case cl == nil:
+		return fmt.Sprintf("the DCS cannot be read (%v): whether this member leads cannot be told", obs.DCSError)
+	case cl.Leader == obs.Member:
+		return fmt.Sprintf("member %s holds the leader key: the leader is never re-cloned", obs.Member)
+	case cl.SystemIdentifier() == "":
+		return "the DCS records no cluster (initialize holds no system identifier): there is nothing to clone"
+	case obs.PostgreSQL == PGPrimary:
+		return "PostgreSQL runs as a primary in the data directory: a primary is never re-cloned"
+	}
+	if m, ok := cl.Member(obs.Member); ok && m.IsRunning() && m.IsPrimary() {
+		return fmt.Sprintf("member %s publishes a running primary: a primary is never re-cloned", obs.Member)
+	}
+	switch obs.DataDir {
+	case DirForeign:
+		return obs.DirProblem
+	case DirCluster:
+		if obs.ControlError != nil {
+			return fmt.Sprintf("the data directory's pg_control cannot be read (%v): whose cluster it holds cannot be told", obs.ControlError)
+		}
+		if own := strconv.FormatUint(obs.Control.SystemIdentifier, 10); own != cl.SystemIdentifier() {
+			return fmt.Sprintf("the data directory holds system identifier %s but the DCS records %s: another cluster's directory is never deleted", own, cl.SystemIdentifier())
+		}
+	}
+	return ""
+}
+
+// CheckReinit reports (ErrReinitRefused) whether a reinit of this member would be refused now,
+// given the DCS state cl and the methods asked for.
+func (n *Node) CheckReinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) error {
+	if why := ReinitRefusal(n.Observe(ctx, &cl, nil)); why != "" {
+		return fmt.Errorf("%w: %s", ErrReinitRefused, why)
+	}
+	for _, label := range opts.Methods {
+		if config.PluginNameFor(n.Config.Method(label), n.plugins().Has) == "" {
+			return fmt.Errorf("%w: method %q is neither configured nor an installed plugin", ErrReinitRefused, label)
+		}
+	}
+	return nil
+}
+
+// Reinit replaces this member's data directory with a new clone, as `patronictl reinit` does:
+// after [Node.CheckReinit] passes it stops PostgreSQL, empties the data directory, removes the
+// needs-reinit mark and clones from the source cl offers with opts.Methods or the configured
+// chain. The caller holds the data directory's lock (no agent runs for the member).
+func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (CloneResult, error) {
+	if err := n.CheckReinit(ctx, cl, opts); err != nil {
+		return CloneResult{}, err
+	}
+	log := n.logger()
+	want, err := strconv.ParseUint(cl.SystemIdentifier(), 10, 64)
+	if err != nil {
+		return CloneResult{}, fmt.Errorf("%w: the DCS initialize key holds %q, not a system identifier", ErrReinitRefused, cl.SystemIdentifier())
+	}
+	src := CloneSource(n, cl)
+	if src == nil && !n.anyNoMaster() {
+		return CloneResult{}, fmt.Errorf("while looking for a source to re-clone from: no member runs and no replica method sets no_master; the data directory is left as it is")
+	}
+	srv, err := n.server()
+	if err != nil {
+		return CloneResult{}, fmt.Errorf("postgresql.listen: %w", err)
+	}
+	if _, running := srv.Running(); running {
+		log.Info("reinit: stopping PostgreSQL (fast)")
+		if err := srv.Stop(ctx, "fast"); err != nil && !errors.Is(err, pg.ErrNotRunning) {
+			return CloneResult{}, fmt.Errorf("while stopping PostgreSQL before the reinit: %w", err)
+		}
+	}
+	log.Warn("reinit: emptying the data directory", "data_dir", n.Config.DataDir)
+	if err := pg.EmptyDir(n.Config.DataDir); err != nil {
+		return CloneResult{}, fmt.Errorf("while emptying data directory %q for the reinit: %w", n.Config.DataDir, err)
+	}
+	n.ClearIncomplete()
+	n.clearNeedsReinit()
+	n.markLed(false)
+	if len(opts.Methods) > 0 {
+		saved := n.Config.PostgreSQL.CreateReplicaMethods
+		n.Config.PostgreSQL.CreateReplicaMethods = opts.Methods
+		defer func() { n.Config.PostgreSQL.CreateReplicaMethods = saved }()
+	}
+	log.Info("reinit: creating the replica", "source", src.Describe(), "methods", n.ReplicaMethods())
+	return n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want})
+}
+
+// ReinitRequest is an operator's request to re-clone a member, kept in the DCS under
+// [dcs.ReinitKeyDir]<member> until the member's agent has carried it out.
+type ReinitRequest struct {
+	// Methods are the replica methods to clone with; empty: the configured chain.
+	Methods []string `json:"methods,omitempty"`
+	// By says who asked (user and host, or the API client).
+	By string    `json:"by,omitempty"`
+	At time.Time `json:"at"`
+}
+
+// ReinitKey is the DCS key of member's reinit request.
+func ReinitKey(member string) string { return dcs.ReinitKeyDir + member }
+
+// RequestReinit asks member's agent, through the DCS st, to re-clone it. The agent refuses
+// (and drops the request, reporting why in its last error) on the leader, on a primary and on
+// another cluster's directory. `pgimaged reinit` and the API's POST /reinit call it.
+func RequestReinit(ctx context.Context, st dcs.Store, member string, req ReinitRequest) error {
+	if req.At.IsZero() {
+		req.At = time.Now().UTC()
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("while requesting a reinit of %s: %w", member, err)
+	}
+	if err := st.Put(ctx, ReinitKey(member), b); err != nil {
+		return fmt.Errorf("while requesting a reinit of %s: %w", member, err)
+	}
+	return nil
+}
+
+// PendingReinit reads member's pending reinit request from st; nil when there is none.
+func PendingReinit(ctx context.Context, st dcs.Store, member string) (*ReinitRequest, error) {
+	b, ok, err := st.Get(ctx, ReinitKey(member))
+	if err != nil || !ok {
+		return nil, err
+	}
+	var req ReinitRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return &ReinitRequest{By: "(unreadable request: " + err.Error() + ")"}, nil
+	}
+	return &req, nil
+}
+
+// RequestReinit asks this agent to re-clone its member, as [RequestReinit] does through the
+// DCS; the agent's next cycle carries it out. For the API's POST /reinit.
+func (a *Agent) RequestReinit(ctx context.Context, req ReinitRequest) error {
+	st, err := a.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("while requesting a reinit: %w", err)
+	}
+	defer st.Close()
+	return RequestReinit(ctx, st, a.Node.Config.Name, req)
+}
+
+// dropReinit removes a refused reinit request and reports why it was refused.
+func (a *Agent) dropReinit(ctx context.Context, why string) {
+	a.Node.logger().Error("reinit refused; the request is dropped", "reason", why)
+	a.mu.Lock()
+	a.lastErr = "reinit refused: " + why
+	a.mu.Unlock()
+	a.publish(ctx) // the outcome is published before the request goes
+	a.endReinit(ctx)
+}
+
+// endReinit removes this member's reinit request once its outcome is published.
+func (a *Agent) endReinit(ctx context.Context) {
+	if err := a.store.Delete(ctx, ReinitKey(a.Node.Config.Name)); err != nil {
+		a.Node.logger().Warn("could not remove the reinit request", "error", err)
+	}
+}
+
+// reclone carries out an operator's reinit request: the member publishes "reinitializing",
+// its PostgreSQL is stopped, its data directory emptied and a replica cloned with the methods
+// asked for (or the configured chain). The request is removed once the attempt ends; the
+// outcome shows in the member key (running, or failed with the cause).
+func (a *Agent) reclone(ctx context.Context, cl dcs.Cluster, req *ReinitRequest) (time.Duration, error) {
+	n := a.Node
+	log := n.logger()
+	log.Warn("reinit requested: re-cloning this member", "by", req.By, "methods", req.Methods)
+	a.mu.Lock()
+	a.role, a.lastErr = dcs.RoleReplica, ""
+	a.mu.Unlock()
+	a.setState(StateReinitializing, nil)
+	a.publish(ctx)
+	res, err := n.Reinit(ctx, cl, ReinitOptions{Methods: req.Methods})
+	a.record(res.Chain.Attempts...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		a.failures++
+		a.setState(dcs.StateFailed, fmt.Errorf("reinit: %w", err))
+		a.publish(ctx)
+		a.endReinit(ctx)
+		log.Error("reinit failed", "error", err, "retry_in", a.backoff())
+		return a.backoff(), nil
+	}
+	log.Info("reinit done: the member runs as a replica again", "method", res.Chain.Method)
+	a.failures = 0
+	a.sysid = strconv.FormatUint(res.SystemIdentifier, 10)
+	a.mu.Lock()
+	a.role, a.state, a.lastErr = dcs.RoleReplica, dcs.StateRunning, ""
+	a.mu.Unlock()
+	a.publish(ctx)
+	a.endReinit(ctx)
+	return a.LoopWait, nil
+}
