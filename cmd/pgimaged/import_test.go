@@ -79,7 +79,7 @@ func TestImportPatroniCluster(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("import failed: %s", r)
 		}
-		for _, s := range []string{"PGIMAGED_SUPERUSER_PASSWORD", "PGIMAGED_REPLICATION_PASSWORD", "use_pg_rewind", "watchdog", "restapi.listen", "PATRONI_REPLICATION_PASSWORD"} {
+		for _, s := range []string{"PGIMAGED_SUPERUSER_PASSWORD", "PGIMAGED_REPLICATION_PASSWORD", "use_pg_rewind", "watchdog", "PATRONI_REPLICATION_PASSWORD"} {
 			if !strings.Contains(r.stderr, s) {
 				t.Errorf("import says nothing of %s:\n%s", s, r)
 			}
@@ -87,6 +87,9 @@ func TestImportPatroniCluster(t *testing.T) {
 		hcl, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !strings.Contains(string(hcl), "api {") {
+			t.Errorf("restapi was not converted into the api block:\n%s", hcl)
 		}
 		if strings.Contains(string(hcl), superPass) || strings.Contains(string(hcl), replPass) ||
 			strings.Contains(r.stderr, superPass) || strings.Contains(r.stderr, replPass) {

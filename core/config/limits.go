@@ -21,6 +21,16 @@ const (
 	MaxDiagnosticsShown = 100
 )
 
+// CheckInput reports what makes src unsafe to hand to a parser: more than MaxConfigSize bytes, or
+// nesting deeper than MaxNesting. Parse checks it first; so does anything else that parses a
+// file a user names (as HCL or YAML), since parsers recurse on nesting.
+func CheckInput(filename string, src []byte) hcl.Diagnostics {
+	if len(src) > MaxConfigSize {
+		return tooLarge(filename, int64(len(src)))
+	}
+	return checkNesting(src, filename)
+}
+
 func tooLarge(filename string, size int64) hcl.Diagnostics {
 	return hcl.Diagnostics{{
 		Severity: hcl.DiagError,

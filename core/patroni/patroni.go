@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/zclconf/go-cty/cty"
 	"gopkg.in/yaml.v3"
 )
@@ -96,6 +97,9 @@ func Convert(filename string, src []byte, opt Options) (*Result, error) {
 func LooksLikeYAML(filename string, src []byte) bool {
 	if ext := strings.ToLower(filepath.Ext(filename)); ext == ".yml" || ext == ".yaml" {
 		return true
+	}
+	if config.CheckInput(filename, src).HasErrors() {
+		return false // the configuration's own checks report it; no parser sees it
 	}
 	if _, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos); !diags.HasErrors() {
 		return false
