@@ -114,6 +114,30 @@ func (x *lineIndex) line(n int) ([]byte, int) {
 	return bytes.TrimSuffix(x.src[start:end], []byte("\r")), start
 }
 
+// maxLineShown is how much of one source line a diagnostic shows: a window around the mark.
+const maxLineShown = 160
+
+// clip cuts a long line down to a window around text[lo:hi], marking the cuts with "…", and
+// returns lo and hi within what it kept.
+func clip(text []byte, lo, hi int) ([]byte, int, int) {
+	if len(text) <= maxLineShown {
+		return text, lo, hi
+	}
+	hi = min(hi, lo+maxLineShown/2)
+	from := max(0, lo-maxLineShown/4)
+	to := min(len(text), from+maxLineShown)
+	out := make([]byte, 0, to-from+8)
+	if from > 0 {
+		out = append(out, "…"...)
+	}
+	shift := len(out) - from
+	out = append(out, text[from:to]...)
+	if to < len(text) {
+		out = append(out, "…"...)
+	}
+	return out, lo + shift, hi + shift
+}
+
 // write prints the lines snip covers, with the bytes of mark highlighted.
 func (x *lineIndex) write(w *bufio.Writer, snip, mark hcl.Range, highlight, reset string) {
 	startByte := min(max(snip.Start.Byte, 0), len(x.src))
@@ -127,6 +151,7 @@ func (x *lineIndex) write(w *bufio.Writer, snip, mark hcl.Range, highlight, rese
 		if mark.Start.Byte == mark.End.Byte && lo == mark.Start.Byte-off && lo < len(text) {
 			hi = lo + 1
 		}
+		text, lo, hi = clip(text, lo, hi)
 		if lo == hi {
 			fmt.Fprintf(w, "%4d: %s\n", n, text)
 			continue

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/pgimaged/pgimaged/core/config"
 )
@@ -66,6 +67,16 @@ func TestNestingTooDeep(t *testing.T) {
 			}
 			if s := diags[0].Subject.Start; s.Line != tt.line || (tt.col != 0 && s.Column != tt.col) {
 				t.Errorf("points at %d:%d, want %d:%d", s.Line, s.Column, tt.line, tt.col)
+			}
+			// The offending line is shown as a window around the place, not whole.
+			f, _ := hclsyntax.ParseConfig([]byte(header), "deep.hcl", hcl.InitialPos)
+			f.Bytes = []byte(src)
+			var out bytes.Buffer
+			if err := config.WriteDiagnostics(&out, map[string]*hcl.File{"deep.hcl": f}, diags, false); err != nil {
+				t.Fatal(err)
+			}
+			if out.Len() > 2048 {
+				t.Errorf("the diagnostic takes %d bytes to print a %d-byte line", out.Len(), len(src))
 			}
 		})
 	}
