@@ -58,6 +58,7 @@ func init() {
 		{"plugins", "list the installed plugins; plugins show NAME|install FILE|verify|check FILE: see -h", runPlugins},
 		{"version", "print pgimaged's version", runVersion},
 		{"import", "convert a Patroni configuration: import patroni FILE.yml [-o FILE.hcl]", runImport},
+		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},
 	}
 }
 
@@ -66,6 +67,7 @@ type env struct {
 	stdout, stderr io.Writer
 	sink           *logSink // where the command's logger writes, once it has one
 	closers        []func() // run when the command ends
+	flagSets       []*flag.FlagSet
 }
 
 func (e *env) failf(code int, format string, args ...any) int {
@@ -77,12 +79,17 @@ func (e *env) failf(code int, format string, args ...any) int {
 // Main runs pgimaged with args (without the program name) and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		usage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help":
+		usage(stdout)
 		return exitOK
+	case args[0] == "help":
+		return runHelp(context.Background(), e, args[1:])
+	case args[0] == "--version" || args[0] == "-version" || args[0] == "-v":
+		return runVersion(context.Background(), e, args[1:])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -105,7 +112,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nEvery command takes -config FILE; `pgimaged <command> -h` lists its flags.\n")
+	fmt.Fprintf(w, "\nEvery command takes -config FILE; `pgimaged help <command>` (or `pgimaged <command> -h`)\nexplains it, with an example, its flags and exit codes. `pgimaged --version` prints the version.\n")
 }
 
 // common holds the flags most commands share.
@@ -125,11 +132,19 @@ func (c *common) register(fs *flag.FlagSet, withJSON bool) {
 
 func newFlagSet(e *env, name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	out := &helpOutput{w: e.stderr}
+	fs.SetOutput(out)
 	fs.Usage = func() {
+		if !out.mistake {
+			// -h or --help: asked for, so on stdout.
+			writeHelp(e.stdout, fs, name, args)
+			return
+		}
 		fmt.Fprintf(e.stderr, "Usage: pgimaged %s %s\n\nFlags:\n", name, args)
 		fs.PrintDefaults()
+		fmt.Fprintf(e.stderr, "\n`pgimaged help %s` explains the command.\n", name)
 	}
+	e.flagSets = append(e.flagSets, fs)
 	return fs
 }
 

@@ -15,11 +15,10 @@ import (
 // runImport converts another tool's configuration: `import patroni FILE.yml [-o FILE.hcl]
 // [--base-dir D] [--secrets=env]`. Flags may come before or after the file.
 func runImport(_ context.Context, e *env, args []string) int {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		args = []string{"patroni", "-h"}
+	}
 	if len(args) == 0 || args[0] != "patroni" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
-			importUsage(e)
-			return exitOK
-		}
 		importUsage(e)
 		return exitUsage
 	}
@@ -44,7 +43,7 @@ func runImport(_ context.Context, e *env, args []string) int {
 		rest = fs.Args()[1:]
 	}
 	if len(files) != 1 {
-		fs.Usage()
+		usageMistake(fs)
 		return e.failf(exitUsage, "import patroni takes one Patroni configuration file")
 	}
 	if secrets != "" && secrets != "env" {

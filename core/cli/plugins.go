@@ -53,7 +53,7 @@ func parseWithFile(e *env, fs *flag.FlagSet, args []string, what string) (string
 		return "", exitUsage, false
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
+		usageMistake(fs)
 		return "", e.failf(exitUsage, "no %s given", what), false
 	}
 	file := fs.Arg(0)

@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// helpEntry is what `pgimaged help CMD` and `pgimaged CMD -h` print besides the flags.
+type helpEntry struct {
+	about   string // what the command does
+	example string // one or more command lines
+	exits   string // exit codes beyond 0 (success) and 2 (usage)
+}
+
+// help holds the help text of every command and plugins subcommand, keyed as typed
+// ("status", "plugins show"). It is the one place this text lives; README.md's command table
+// is checked against it.
+var help = map[string]helpEntry{
+	"run": {
+		about:   "The node agent: adopts an existing data directory, or races for the cluster's initialize key and bootstraps, or clones a replica; then keeps the member published in the DCS until SIGTERM, which stops PostgreSQL and gives up its keys.",
+		example: "pgimaged run -config /etc/pgimaged/node1.hcl",
+		exits:   "1 failed (the log names the cause), 3 configuration errors, 4 refused (a data directory pgimaged will not overwrite, or held by another pgimaged)",
+	},
+	"bootstrap": {
+		about:   "Creates a new cluster once, without a DCS: initdb or the configured bootstrap method, recovery settings, start, roles and post_bootstrap. Prints the system identifier. With --image-only it stops after the data directory is made, for use as another tool's bootstrap method.",
+		example: "pgimaged bootstrap -config /etc/pgimaged/node1.hcl",
+		exits:   "1 failed, 3 configuration errors, 4 refused (the data directory is not empty and not pgimaged's)",
+	},
+	"clone": {
+		about:   "Clones a replica once, without a DCS, trying the replica methods in order; then standby settings, start, a system identifier check and a wait for streaming. With --image-only it stops after the data directory is made, for use as Patroni's create_replica_method.",
+		example: "pgimaged clone -config /etc/pgimaged/node2.hcl --connstring 'host=db1 port=5432 user=replicator'",
+		exits:   "1 every method failed (the root cause of each is printed), 3 configuration errors, 4 refused (the data directory is not empty and not pgimaged's)",
+	},
+	"reinit": {
+		about:   "Re-clones this replica, like patronictl reinit: with its agent running it asks the agent through the DCS; without, it does the work itself holding the data directory's lock. PostgreSQL is stopped, the data directory emptied and cloned with the configured chain or the methods given with --method. Never on the leader or a primary.",
+		example: "pgimaged reinit -config /etc/pgimaged/node2.hcl --force",
+		exits:   "1 failed, 3 configuration errors, 4 refused (the leader, a primary, another cluster's directory); 2 also without a terminal and without --force",
+	},
+	"history": {
+		about:   "Lists a member's bootstrap and clone attempts (the newest 50), kept in the DCS across restarts.",
+		example: "pgimaged history -config /etc/pgimaged/node1.hcl -member node2",
+		exits:   "1 the DCS could not be read, 3 configuration errors",
+	},
+	"plan": {
+		about:   "Shows what this node would do now and why: the path (adopt, bootstrap, clone), the source, every method with its exact command line (secrets masked) and the methods skipped with the reason.",
+		example: "pgimaged plan -config /etc/pgimaged/node2.hcl",
+		exits:   "1 the DCS could not be read, 3 configuration errors",
+	},
+	"status": {
+		about:   "Shows the cluster's members: role, state, timeline, lag, upstream, a clone in flight and each member's last error, root cause first.",
+		example: "pgimaged status -config /etc/pgimaged/node1.hcl -json",
+		exits:   "1 the DCS could not be read, 3 configuration errors",
+	},
+	"validate": {
+		about:   "Checks a configuration: pgimaged's own settings, each method's options against its plugin's schema (unknown options with a suggestion, types, enums, required, refused) and each plugin's own checks. Every problem is reported at file:line:col, all at once.",
+		example: "pgimaged validate -config /etc/pgimaged/node1.hcl",
+		exits:   "3 the configuration has errors (a YAML file is named as such, with the import command)",
+	},
+	"plugins": {
+		about:   "Lists the installed plugins: name, version, capabilities, pinned, sha256, path and description. Subcommands: show, install, verify, check (pgimaged help plugins show, ...).",
+		example: "pgimaged plugins -config /etc/pgimaged/node1.hcl",
+		exits:   "1 a plugin could not be read, 3 configuration errors",
+	},
+	"plugins show": {
+		about:   "Shows a plugin's options: type, default, bounds, description, deprecated names, and the options it refuses with the reason.",
+		example: "pgimaged plugins show basebackup",
+		exits:   "1 no such plugin, or it could not be started",
+	},
+	"plugins install": {
+		about:   "Checks that FILE is a plugin, installs it in the plugin directory as pgimaged-plugin-<its name> and records its sha256 in the lock file.",
+		example: "pgimaged plugins install ./pgimaged-plugin-mymethod -config /etc/pgimaged/node1.hcl",
+		exits:   "1 FILE is not a plugin or could not be installed, 3 configuration errors",
+	},
+	"plugins verify": {
+		about:   "Compares the plugin directory with the lock file: plugins missing, extra or whose sha256 differs.",
+		example: "pgimaged plugins verify -config /etc/pgimaged/node1.hcl",
+		exits:   "1 any difference, 3 configuration errors",
+	},
+	"plugins check": {
+		about:   "Runs conformance checks on a built plugin, in any language; with -source it also clones a running primary into a temporary directory.",
+		example: "pgimaged plugins check ./pgimaged-plugin-mymethod -source 'host=db1 user=replicator'",
+		exits:   "1 any check failed",
+	},
+	"version": {
+		about:   "Prints pgimaged's version and its plugin protocol (also: pgimaged --version).",
+		example: "pgimaged version -json",
+	},
+	"import": {
+		about:   "Converts a Patroni configuration, with the PATRONI_* variables set now, into pgimaged's HCL. Every setting without an equivalent becomes a comment in the output and a note on stderr. --secrets=env writes passwords as env(\"…\") references.",
+		example: "pgimaged import patroni /etc/patroni/patroni.yml -o /etc/pgimaged/node1.hcl --secrets=env",
+		exits:   "1 the file could not be read or converted",
+	},
+	"completion": {
+		about:   "Prints a shell completion script for bash or zsh: commands, their flags, plugins subcommands and files for -config.",
+		example: "pgimaged completion bash > /etc/bash_completion.d/pgimaged",
+	},
+}
+
+// helpOutput is a flag set's output: it remembers whether the flag package wrote an error, so
+// that its Usage call tells a usage mistake (brief usage on stderr) from -h (help on stdout).
+type helpOutput struct {
+	w       io.Writer
+	mistake bool
+}
+
+func (o *helpOutput) Write(p []byte) (int, error) {
+	o.mistake = true
+	return o.w.Write(p)
+}
+
+// usageMistake prints fs's brief usage on stderr, for a mistake found after parsing.
+func usageMistake(fs *flag.FlagSet) {
+	if o, ok := fs.Output().(*helpOutput); ok {
+		o.mistake = true
+	}
+	fs.Usage()
+}
+
+// writeHelp prints a command's help: usage line, what it does, an example, flags, exit codes.
+func writeHelp(w io.Writer, fs *flag.FlagSet, name, args string) {
+	h, ok := help[name]
+	if !ok { // "import patroni" is documented as "import"
+		first, _, _ := strings.Cut(name, " ")
+		h = help[first]
+	}
+	fmt.Fprintf(w, "Usage: pgimaged %s %s\n", name, args)
+	if h.about != "" {
+		fmt.Fprintf(w, "\n%s\n", wrap(h.about, 96))
+	}
+	if h.example != "" {
+		fmt.Fprintf(w, "\nExample:\n  %s\n", h.example)
+	}
+	if fs != nil {
+		fmt.Fprintf(w, "\nFlags:\n")
+		out := fs.Output()
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(out)
+	}
+	lines := []string{"0 success", "2 usage mistake"}
+	for _, part := range strings.Split(h.exits, ", ") {
+		if part != "" {
+			lines = append(lines, part)
+		}
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return lines[i][0] < lines[j][0] })
+	fmt.Fprintf(w, "\nExit codes:\n  %s\n", strings.Join(lines, "\n  "))
+}
+
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, word := range strings.Fields(s) {
+		if n > 0 && n+1+len(word) > width {
+			b.WriteString("\n")
+			n = 0
+		} else if n > 0 {
+			b.WriteString(" ")
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
+}
+
+// runHelp is `pgimaged help [CMD [SUB]]`: the general help, or a command's, on stdout.
+func runHelp(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		usage(e.stdout)
+		return exitOK
+	}
+	name := strings.Join(args, " ")
+	if _, ok := help[name]; !ok {
+		usage(e.stderr)
+		return e.failf(exitUsage, "no help for %q: not a command", name)
+	}
+	// A command's help is what it prints for -h, with its flags.
+	return Main(append(append([]string{}, args...), "-h"), e.stdout, e.stderr)
+}
+
+// commandFlags returns the flags each command (and plugins subcommand) takes, by asking each
+// for its help into a discarded writer and keeping the flag sets it made.
+func commandFlags() map[string][]string {
+	out := map[string][]string{}
+	collect := func(name string, run func(context.Context, *env, []string) int) {
+		e := &env{stdout: io.Discard, stderr: io.Discard}
+		run(context.Background(), e, []string{"-h"})
+		for _, fs := range e.flagSets {
+			fs.VisitAll(func(f *flag.Flag) { out[name] = append(out[name], "-"+f.Name) })
+		}
+		sort.Strings(out[name])
+	}
+	for _, c := range commands {
+		if c.name == "completion" || c.name == "import" {
+			continue
+		}
+		collect(c.name, c.run)
+	}
+	collect("import", func(ctx context.Context, e *env, _ []string) int {
+		return runImport(ctx, e, []string{"patroni", "-h"})
+	})
+	for sub, run := range pluginsSubcommands {
+		collect("plugins "+sub, run)
+	}
+	return out
+}
+
+// HelpNames lists the commands and plugins subcommands that have help, sorted.
+func HelpNames() []string { return sortedKeys(help) }
