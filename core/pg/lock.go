@@ -3,7 +3,6 @@ package pg
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,12 +50,13 @@ func LockDataDir(dataDir, what string) (release func(), err error) {
 			return nil, fmt.Errorf("while opening lock file %q: %w", path, err)
 		}
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-			holder, _ := io.ReadAll(io.LimitReader(f, 4096))
-			_ = f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w: %s (lock file %s)", ErrLocked, describeHolder(string(holder)), path)
+			if !errors.Is(err, syscall.EWOULDBLOCK) {
+				_ = f.Close()
+				return nil, fmt.Errorf("while locking %q: %w", path, err)
 			}
-			return nil, fmt.Errorf("while locking %q: %w", path, err)
+			holder := readHolder(f)
+			_ = f.Close()
+			return nil, fmt.Errorf("%w: %s (lock file %s)", ErrLocked, holder, path)
 		}
 		// The holder removes the file when it lets go: a lock taken on a file that was removed
 		// meanwhile locks nothing, so take it again on the file that is there now.
@@ -82,6 +82,21 @@ func LockDataDir(dataDir, what string) (release func(), err error) {
 			_ = f.Close()
 		})
 	}, nil
+}
+
+// readHolder describes who holds the lock in f. The holder writes its pid just after it takes
+// the lock: a file still empty is read again for a moment.
+func readHolder(f *os.File) string {
+	buf := make([]byte, 4096)
+	for range 50 {
+		n, _ := f.ReadAt(buf, 0)
+		if strings.Contains(string(buf[:n]), "\ncommand=") {
+			return describeHolder(string(buf[:n]))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n, _ := f.ReadAt(buf, 0)
+	return describeHolder(string(buf[:n]))
 }
 
 // sameFile reports whether the open file f is still the file at path.

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
@@ -63,5 +65,28 @@ func TestLockDataDirTwiceInOneProcess(t *testing.T) {
 	again()
 	if _, err := os.Stat(dataDir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("locking created the data directory itself: %v", err)
+	}
+}
+
+// TestLockNamesAHolderThatWritesLate: the holder writes its pid just after it takes the lock; a
+// second pgimaged arriving in between still names it.
+func TestLockNamesAHolderThatWritesLate(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	path := pg.LockPath(dataDir)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = f.WriteAt([]byte("pid=4242\ncommand=pgimaged run\nsince=2026-01-01T00:00:00Z\n"), 0)
+	}()
+	_, err = pg.LockDataDir(dataDir, "pgimaged clone")
+	if !errors.Is(err, pg.ErrLocked) || !strings.Contains(err.Error(), "pid 4242 (pgimaged run)") {
+		t.Fatalf("LockDataDir = %v, want ErrLocked naming pid 4242", err)
 	}
 }
