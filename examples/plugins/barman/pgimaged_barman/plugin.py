@@ -20,9 +20,8 @@ from . import goplugin
 
 # The plugin protocol versions this plugin speaks, best first. pgimaged offers its versions in
 # PLUGIN_PROTOCOL_VERSIONS; the plugin answers with the best one both speak, using the stubs
-# `make proto` generated into gen/pgimaged/plugin/v<N>/. Version 2 adds the option schema to
-# Describe, a unit to Progress and an enum for log levels.
-PROTOCOL_VERSIONS = (2, 1)
+# `make proto` generated into gen/pgimaged/plugin/v<N>/.
+PROTOCOL_VERSIONS = (2,)
 
 
 def _stubs(version):
@@ -151,10 +150,9 @@ class Method:
             works_without_source=True,
             description="Recovers a Barman backup (barman recover, on this host) as a replica or a new cluster",
         )
-        if self.version >= 2:
-            for name, (required, default, description) in OPTIONS.items():
-                resp.schema.options.add(name=name, type=pb.OPTION_TYPE_STRING, required=required,
-                                        default=default, description=description)
+        for name, (required, default, description) in OPTIONS.items():
+            resp.schema.options.add(name=name, type=pb.OPTION_TYPE_STRING, required=required,
+                                    default=default, description=description)
         return resp
 
     def Validate(self, request, context):
@@ -182,16 +180,13 @@ class Method:
 
     def _log(self, level, message, **fields):
         pb = self.pb
-        if self.version >= 2:
-            level = {"trace": pb.LEVEL_TRACE, "debug": pb.LEVEL_DEBUG, "info": pb.LEVEL_INFO,
-                     "warn": pb.LEVEL_WARN, "error": pb.LEVEL_ERROR}[level]
+        level = {"trace": pb.LEVEL_TRACE, "debug": pb.LEVEL_DEBUG, "info": pb.LEVEL_INFO,
+                 "warn": pb.LEVEL_WARN, "error": pb.LEVEL_ERROR}[level]
         return pb.Event(log=pb.LogLine(level=level, message=message,
                                        fields={k: str(v) for k, v in fields.items()}))
 
     def _progress(self, done, total):
-        p = self.pb.Progress(phase="copying the backup", done=done, total=total)
-        if self.version >= 2:
-            p.unit = self.pb.UNIT_BYTES
+        p = self.pb.Progress(phase="copying the backup", done=done, total=total, unit=self.pb.UNIT_BYTES)
         return self.pb.Event(progress=p)
 
     def _run(self, req, path, context):
