@@ -8,14 +8,22 @@ import (
 	"testing"
 )
 
-// inodeOf is the inode number of path.
-func inodeOf(t *testing.T, path string) uint64 {
+// fileID tells one file from another at path: its inode number and its change time. A file
+// removed and made again differs even when the file system hands out the same inode number.
+type fileID struct {
+	ino   uint64
+	ctime syscall.Timespec
+}
+
+// inodeOf is the identity of the file at path.
+func inodeOf(t *testing.T, path string) fileID {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fi.Sys().(*syscall.Stat_t).Ino
+	st := fi.Sys().(*syscall.Stat_t)
+	return fileID{ino: st.Ino, ctime: st.Ctim}
 }
 
 // `pgimaged reinit` re-clones a replica whose agent is stopped, holding the data directory's
@@ -72,7 +80,7 @@ func TestReinitWithoutAgent(t *testing.T) {
 		t.Errorf("the file placed in the data directory before the reinit is still there (%v)", err)
 	}
 	if inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION")) == replicaVersion {
-		t.Errorf("PG_VERSION is the same file as before the reinit: the directory was not re-cloned")
+		t.Errorf("PG_VERSION is the same file as before the reinit (inode and change time): the directory was not re-cloned")
 	}
 	if !strings.Contains(r.stderr, "method=basebackup") {
 		t.Errorf("reinit does not say it used the method given:\n%s", r)
@@ -126,7 +134,7 @@ func testReinitThroughAgent(t *testing.T, b backend) {
 		t.Errorf("the file placed in the data directory before the reinit is still there (%v)", err)
 	}
 	if inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION")) == before {
-		t.Errorf("PG_VERSION is the same file as before the reinit: the directory was not re-cloned")
+		t.Errorf("PG_VERSION is the same file as before the reinit (inode and change time): the directory was not re-cloned")
 	}
 	if !strings.Contains(a2.out.String(), "reinit requested") {
 		t.Errorf("the agent does not say it carried out a reinit request:\n%s", a2.out.String())
