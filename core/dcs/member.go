@@ -76,7 +76,7 @@ type CriticalPath struct {
 // Phase is one interval of a [CriticalPath]. In JSON, seconds is End-Start (written, not read).
 type Phase struct {
 	Name   string    `json:"name"`
-	Method string    `json:"method,omitempty"` // the method a plugin_launch or clone_method ran
+	Method string    `json:"method,omitempty"` // the method a plugin_launch, method or clone_method ran
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end"`
 }
