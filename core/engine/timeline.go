@@ -14,7 +14,7 @@ import (
 )
 
 // Phases of a bootstrap's or a clone's critical path ([dcs.CriticalPath]), in the order they
-// happen. docs/status.md says what each one spans.
+// happen. docs/operations.md says what each one spans.
 const (
 	PhaseAgentStart           = "agent_start"           // process start until the agent first read the DCS
 	PhaseInitialize           = "initialize"            // taking the initialize key until won
