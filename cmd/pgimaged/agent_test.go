@@ -194,6 +194,7 @@ type memberStatus struct {
 			Method string `json:"method"`
 			OK     bool   `json:"ok"`
 		} `json:"attempts"`
+		CriticalPath *criticalPath `json:"critical_path"`
 	} `json:"pgimaged"`
 }
 
@@ -988,12 +989,55 @@ func TestAgentPlan(t *testing.T) {
 
 func TestAgentStatus(t *testing.T) {
 	c := fileCluster(t)
-	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "tags = { clonefrom = true }")
+	debug := "log_level = \"debug\"\nlog_format = \"json\"\n"
+	n1, n2 := c.member(t, "node1", debug), c.member(t, "node2", debug+"tags = { clonefrom = true }")
+	launched1 := time.Now()
 	a1 := n1.start(t)
 	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	launched2 := time.Now()
 	a2 := n2.start(t)
 	stopAllAtCleanup(t, a1, a2)
 	st := waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+
+	// Each member publishes the timeline of its bootstrap or clone, completed by a write
+	// right after the one that said it runs.
+	waitFor(t, guard, "both members publishing their critical path", []*agentProc{a1, a2}, func() bool {
+		s, err := status(t, n1)
+		if err != nil {
+			return false
+		}
+		m1, ok1 := s.member("node1")
+		m2, ok2 := s.member("node2")
+		if ok1 && ok2 && m1.PGImaged != nil && m2.PGImaged != nil && m1.PGImaged.CriticalPath.published() && m2.PGImaged.CriticalPath.published() {
+			st = s
+			return true
+		}
+		return false
+	})
+	m1, _ := st.member("node1")
+	m2, _ := st.member("node2")
+	checkCriticalPath(t, "node1", m1.PGImaged.CriticalPath, "bootstrap",
+		[]string{"agent_start", "initialize", "plugin_launch", "method", "postgres_start", "accepting_connections", "roles", "published"}, nil, launched1)
+	// A failed attempt of a replica method adds its own plugin_launch and clone_method.
+	checkCriticalPath(t, "node2", m2.PGImaged.CriticalPath, "clone",
+		[]string{"agent_start", "leader_seen", "plugin_launch", "clone_method", "standby_start", "streaming", "published"},
+		map[string]bool{"plugin_launch": true, "clone_method": true}, launched2)
+	for _, m := range []struct {
+		member, method string
+		path           *criticalPath
+	}{{"node1", "initdb", m1.PGImaged.CriticalPath}, {"node2", "basebackup", m2.PGImaged.CriticalPath}} {
+		for _, p := range m.path.Phases {
+			if slices.Contains([]string{"plugin_launch", "method", "clone_method"}, p.Name) && p.Method != m.method {
+				t.Errorf("%s: phase %s names method %q, want %s", m.member, p.Name, p.Method, m.method)
+			}
+		}
+	}
+	if got := loggedPhases(a1.out.String()); len(got["method"]) != 1 || len(got["published"]) != 1 {
+		t.Errorf("node1 logged phases %v, want one \"phase\" line at DEBUG for the method and for published", got)
+	}
+	if got := loggedPhases(a2.out.String()); !slices.Contains(got["clone_method"], "basebackup") || len(got["streaming"]) != 1 {
+		t.Errorf("node2 logged phases %v, want a \"phase\" line at DEBUG for clone_method of basebackup and for streaming", got)
+	}
 
 	r := run(t, n2.env, "status", "-config", n2.config)
 	if r.code != 0 {

@@ -116,11 +116,12 @@ bootstrap {
   post_bootstrap = %q
 }`, post), "")
 	w := watchArgv(n.secrets()...)
-	r := run(t, n.env, "bootstrap", "-config", n.config)
+	r := run(t, n.env, "bootstrap", "-config", n.config, "-log-level", "debug")
 	leaked, seen := w.Stop()
 	if r.code != 0 {
 		t.Fatalf("bootstrap failed: %s\nserver log:\n%s", r, n.serverLog())
 	}
+	checkLoggedPath(t, r.stderr, "bootstrap", "plugin_launch[initdb]", "method[initdb]", "postgres_start", "accepting_connections", "roles")
 	sysid, err := pg.SystemIdentifier(n.dataDir)
 	if err != nil {
 		t.Fatal(err)

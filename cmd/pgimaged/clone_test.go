@@ -51,11 +51,12 @@ func TestCloneBasebackupStreams(t *testing.T) {
 	p.Exec(t, "INSERT INTO t VALUES (1)")
 	n := replicaOf(t, p, "replica1", `method "basebackup" { checkpoint = "fast" }`)
 	w := watchArgv(n.secrets()...)
-	r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL())
+	r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL(), "-log-level", "debug")
 	leaked, _ := w.Stop()
 	if r.code != 0 {
 		t.Fatalf("clone failed: %s\nserver log:\n%s", r, n.serverLog())
 	}
+	checkLoggedPath(t, r.stderr, "clone", "plugin_launch[basebackup]", "clone_method[basebackup]", "standby_start", "streaming")
 	c := parseClone(t, r)
 	if c.Method != "basebackup" || !c.Running {
 		t.Errorf("clone result: %+v", c)

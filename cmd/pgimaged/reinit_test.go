@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // fileID tells one file from another at path: its inode number and its change time. A file
@@ -123,6 +124,7 @@ func testReinitThroughAgent(t *testing.T, b backend) {
 	marker := writeFile(t, n2.dataDir, "placed-before-reinit", "x", 0o600)
 	before := inodeOf(t, filepath.Join(n2.dataDir, "PG_VERSION"))
 
+	asked := time.Now()
 	r := run(t, n2.env, "reinit", "--force", "-config", n2.config)
 	if r.code != 0 {
 		t.Fatalf("reinit through the agent failed:\n%s\nagent:\n%s", r, a2.out.String())
@@ -141,6 +143,19 @@ func testReinitThroughAgent(t *testing.T, b backend) {
 	}
 	waitCluster(t, n1, agents, "node1", "node2")
 	waitStreaming(t, n1, "node2")
+	// The member's critical path is now the reinit's clone.
+	var path *criticalPath
+	waitFor(t, guard, "node2 publishing the critical path of its reinit", agents, func() bool {
+		s, err := status(t, n1)
+		m, ok := s.member("node2")
+		if err != nil || !ok || m.PGImaged == nil || !m.PGImaged.CriticalPath.published() {
+			return false
+		}
+		path = m.PGImaged.CriticalPath
+		return !path.Phases[0].Start.Before(asked)
+	})
+	checkCriticalPath(t, "node2", path, "clone", []string{"plugin_launch", "clone_method", "standby_start", "streaming", "published"},
+		map[string]bool{"plugin_launch": true, "clone_method": true}, asked)
 	rc := connectTCP(t, n2.port, "postgres", n2.superPass, "postgres")
 	if got := queryString(t, rc, "SELECT count(*)::text FROM before_reinit"); got != "500" {
 		t.Errorf("the re-cloned replica holds %s rows written before the reinit, want 500", got)

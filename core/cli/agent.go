@@ -89,6 +89,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	agent := &engine.Agent{
 		Node:     node,
 		LoopWait: cfg.LoopWait,
+		Started:  engine.ProcessStart(),
 		Open: func(ctx context.Context) (dcs.Store, error) {
 			st, err := openDCS(ctx, cfg, logger.Named("dcs"))
 			if err != nil {

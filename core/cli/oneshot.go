@@ -7,7 +7,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/core/plugin"
@@ -217,6 +220,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	defer endProgress()
 	res, err := node.Bootstrap(ctx, engine.BootstrapOptions{ImageOnly: o.imageOnly})
 	endProgress()
+	logCriticalPath(logger, res.CriticalPath)
 	if err != nil {
 		return e.failf(refusalCode(err), "bootstrap failed: %v", err)
 	}
@@ -278,6 +282,7 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	defer endProgress()
 	res, err := node.Clone(ctx, engine.CloneOptions{Source: src, ImageOnly: o.imageOnly})
 	endProgress()
+	logCriticalPath(logger, res.CriticalPath)
 	if err == nil && res.Running && o.stop {
 		if err := stopAfterOneShot(ctx, e, node); err != nil {
 			return e.failf(exitFailed, "%v", err)
@@ -309,6 +314,15 @@ func runClone(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)\n", res.Chain.Method, res.SystemIdentifier)
 	}
 	return exitOK
+}
+
+// logCriticalPath sums up, at DEBUG, the phases of a bootstrap or clone (each was logged as it
+// ended).
+func logCriticalPath(logger hclog.Logger, path *dcs.CriticalPath) {
+	if path == nil || len(path.Phases) == 0 {
+		return
+	}
+	logger.Debug("critical path", "kind", path.Kind, "seconds", path.Total().Seconds(), "phases", path.String())
 }
 
 // refusalCode is the exit code of a failed one-shot bootstrap or clone: exitRefused when it

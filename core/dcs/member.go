@@ -56,6 +56,75 @@ type MemberDetail struct {
 	// Clone is the progress of a bootstrap or clone in flight.
 	Clone    *CloneProgress `json:"clone,omitempty"`
 	Attempts []Attempt      `json:"attempts,omitempty"`
+	// CriticalPath is the timeline of this member's last successful bootstrap or clone.
+	CriticalPath *CriticalPath `json:"critical_path,omitempty"`
+}
+
+// Kinds of a [CriticalPath].
+const (
+	PathBootstrap = "bootstrap"
+	PathClone     = "clone"
+)
+
+// CriticalPath is the timeline of one bootstrap or clone: its phases in the order they began.
+// A phase that did not happen is absent; the gaps between phases are the agent's own work.
+type CriticalPath struct {
+	Kind   string  `json:"kind"` // PathBootstrap or PathClone
+	Phases []Phase `json:"phases"`
+}
+
+// Phase is one interval of a [CriticalPath]. In JSON, seconds is End-Start (written, not read).
+type Phase struct {
+	Name   string    `json:"name"`
+	Method string    `json:"method,omitempty"` // the method a plugin_launch, method or clone_method ran
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+}
+
+// Seconds is the phase's length in seconds.
+func (p Phase) Seconds() float64 { return p.End.Sub(p.Start).Seconds() }
+
+// MarshalJSON writes the phase with its length in seconds, its times in UTC.
+func (p Phase) MarshalJSON() ([]byte, error) {
+	type plain Phase
+	return json.Marshal(struct {
+		plain
+		Seconds float64 `json:"seconds"`
+	}{plain{Name: p.Name, Method: p.Method, Start: p.Start.UTC(), End: p.End.UTC()}, p.Seconds()})
+}
+
+// String sums the path up on one line: each phase as name=seconds (name[method] for a
+// method's phases), then the total from the first start to the last end.
+func (c CriticalPath) String() string {
+	var b strings.Builder
+	b.WriteString(c.Kind)
+	for _, p := range c.Phases {
+		b.WriteByte(' ')
+		b.WriteString(p.Name)
+		if p.Method != "" {
+			b.WriteString("[" + p.Method + "]")
+		}
+		b.WriteString("=" + strconv.FormatFloat(p.Seconds(), 'f', 3, 64))
+	}
+	b.WriteString(" total=" + strconv.FormatFloat(c.Total().Seconds(), 'f', 3, 64))
+	return b.String()
+}
+
+// Total is the time from the first phase's start to the last phase's end.
+func (c CriticalPath) Total() time.Duration {
+	if len(c.Phases) == 0 {
+		return 0
+	}
+	first, last := c.Phases[0].Start, c.Phases[0].End
+	for _, p := range c.Phases[1:] {
+		if p.Start.Before(first) {
+			first = p.Start
+		}
+		if p.End.After(last) {
+			last = p.End
+		}
+	}
+	return last.Sub(first)
 }
 
 // Attempt records one run of a bootstrap or replica method. In JSON, duration is in seconds.

@@ -182,3 +182,88 @@ func TestClusterAccessors(t *testing.T) {
 		})
 	}
 }
+
+func TestMemberCriticalPathJSON(t *testing.T) {
+	zone := time.FixedZone("UTC+2", 2*3600)
+	t0 := time.Date(2026, 11, 27, 4, 0, 0, 123456789, zone)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	path := &dcs.CriticalPath{Kind: dcs.PathClone, Phases: []dcs.Phase{
+		{Name: "agent_start", Start: at(0), End: at(40)},
+		{Name: "leader_seen", Start: at(40), End: at(1500)},
+		{Name: "plugin_launch", Method: "basebackup", Start: at(1510), End: at(1530)},
+		{Name: "clone_method", Method: "basebackup", Start: at(1530), End: at(1930)},
+	}}
+	m := dcs.Member{Name: "node2", ConnURL: "postgres://127.0.0.1:5433/postgres", State: dcs.StateRunning, Role: dcs.RoleReplica,
+		PGImaged: &dcs.MemberDetail{SystemIdentifier: "7300000000000000001", CriticalPath: path}}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The shape others read: pgimaged.critical_path.{kind, phases[{name, method, start, end, seconds}]},
+	// the times in UTC with nanoseconds.
+	var raw struct {
+		PGImaged struct {
+			CriticalPath struct {
+				Kind   string           `json:"kind"`
+				Phases []map[string]any `json:"phases"`
+			} `json:"critical_path"`
+		} `json:"pgimaged"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	cp := raw.PGImaged.CriticalPath
+	if cp.Kind != "clone" || len(cp.Phases) != len(path.Phases) {
+		t.Fatalf("critical_path in %s", b)
+	}
+	for i, p := range cp.Phases {
+		want := path.Phases[i]
+		if p["name"] != want.Name {
+			t.Errorf("phase %d: name %v, want %s", i, p["name"], want.Name)
+		}
+		if got, _ := p["method"].(string); got != want.Method {
+			t.Errorf("phase %s: method %q, want %q", want.Name, got, want.Method)
+		}
+		for key, wt := range map[string]time.Time{"start": want.Start, "end": want.End} {
+			s, _ := p[key].(string)
+			if tm, err := time.Parse(time.RFC3339Nano, s); err != nil || !tm.Equal(wt) || !strings.HasSuffix(s, "Z") {
+				t.Errorf("phase %s: %s %q (%v), want %s in UTC", want.Name, key, s, err, wt.UTC().Format(time.RFC3339Nano))
+			}
+		}
+		if sec, _ := p["seconds"].(float64); sec != want.End.Sub(want.Start).Seconds() {
+			t.Errorf("phase %s: seconds %v, want %v", want.Name, p["seconds"], want.End.Sub(want.Start).Seconds())
+		}
+	}
+
+	// Written as a member key and read back, the path is the same.
+	st, err := dcs.OpenFile(t.Context(), dcs.FileConfig{Path: t.TempDir()}, "batman", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.PutMember(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := st.Cluster(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := cl.Member("node2")
+	if !ok || got.PGImaged == nil || got.PGImaged.CriticalPath == nil {
+		t.Fatalf("member read back without its critical path: %+v", got)
+	}
+	back := got.PGImaged.CriticalPath
+	if back.Kind != path.Kind || len(back.Phases) != len(path.Phases) {
+		t.Fatalf("critical path read back: %+v, want %+v", back, path)
+	}
+	for i, p := range back.Phases {
+		w := path.Phases[i]
+		if p.Name != w.Name || p.Method != w.Method || !p.Start.Equal(w.Start) || !p.End.Equal(w.End) {
+			t.Errorf("phase %d read back: %+v, want %+v", i, p, w)
+		}
+	}
+	if s := back.String(); !strings.HasPrefix(s, "clone agent_start=0.040 leader_seen=1.460 plugin_launch[basebackup]=0.020 clone_method[basebackup]=0.400") || !strings.HasSuffix(s, " total=1.930") {
+		t.Errorf("summary %q", s)
+	}
+}

@@ -37,6 +37,9 @@ type Agent struct {
 	LoopWait time.Duration
 	// ReadBackWait is the pause between reads that settle an uncertain DCS write (default 1s).
 	ReadBackWait time.Duration
+	// Started is when the agent's process started ([ProcessStart]), where its critical path
+	// begins; zero: when Run is called.
+	Started time.Time
 
 	mu       sync.Mutex
 	store    dcs.Store
@@ -64,6 +67,10 @@ type Agent struct {
 	// progress is the running method's progress, published at most every progressEvery.
 	progress   *dcs.CloneProgress
 	progressAt time.Time
+	// started is the agent_start phase, ended by the first read of the DCS.
+	started dcs.Phase
+	// path is the critical path of the last bootstrap or clone, published in the member key.
+	path *dcs.CriticalPath
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -82,6 +89,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.srv = srv
 	a.state = dcs.StateStarting
 	a.mu.Unlock()
+	a.started = dcs.Phase{Name: PhaseAgentStart, Start: a.Started}
+	if a.started.Start.IsZero() {
+		a.started.Start = time.Now()
+	}
 	a.snap.mu.Lock()
 	a.snap.snap = Snapshot{Scope: a.Node.Config.Scope, Name: a.Node.Config.Name, Started: time.Now()}
 	a.snap.mu.Unlock()
@@ -250,6 +261,11 @@ func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
 			}
 		}
 		return 0, err
+	}
+	if a.started.End.IsZero() {
+		a.started.End = time.Now()
+		log := a.Node.logger()
+		log.Debug("phase", "name", PhaseAgentStart, "seconds", a.started.Seconds())
 	}
 	a.lastFP = a.fingerprint(cl)
 	a.mu.Lock()
@@ -586,6 +602,7 @@ func (a *Agent) releaseInitialize(ctx context.Context) bool {
 func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 	n := a.Node
 	log := n.logger()
+	trying := time.Now()
 	won, err := a.store.TryInitialize(ctx)
 	if err != nil {
 		if uncertain(err) {
@@ -598,6 +615,9 @@ func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 	if !won {
 		return 0, nil // someone else is bootstrapping or finished; look again
 	}
+	ctx, tl := n.withTimeline(ctx, dcs.PathBootstrap)
+	tl.prepend(a.started)
+	tl.since(PhaseInitialize, trying)
 	log.Info("won the initialize race; bootstrapping", "method", n.BootstrapMethod())
 	a.setState(dcs.StateBootstrapping, nil)
 	a.publish(ctx)
@@ -637,7 +657,7 @@ func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 		return a.backoff(), nil
 	}
 	a.record(att)
-	a.pending = &pendingBootstrap{sysid: strconv.FormatUint(res.SystemIdentifier, 10)}
+	a.pending = &pendingBootstrap{sysid: strconv.FormatUint(res.SystemIdentifier, 10), timeline: tl, done: time.Now()}
 	a.pending.err = a.store.SetInitialize(ctx, a.pending.sysid)
 	return a.settleBootstrap(ctx)
 }
@@ -647,6 +667,9 @@ func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
 type pendingBootstrap struct {
 	sysid string
 	err   error // the SetInitialize error; nil: it was written
+	// timeline is the bootstrap's critical path; done is when the bootstrap itself ended.
+	timeline *timeline
+	done     time.Time
 }
 
 // settleBootstrap finishes a bootstrap once the outcome of writing its system identifier is
@@ -701,7 +724,22 @@ func (a *Agent) settleBootstrap(ctx context.Context) (time.Duration, error) {
 	a.role, a.state, a.lastErr = dcs.RolePrimary, dcs.StateRunning, ""
 	a.mu.Unlock()
 	a.publish(ctx)
+	a.published(ctx, p.timeline, p.done)
 	return a.LoopWait, nil
+}
+
+// published ends a critical path with the phase that published its outcome (from start until
+// now) and publishes the member again with that path.
+func (a *Agent) published(ctx context.Context, tl *timeline, start time.Time) {
+	tl.since(PhasePublished, start)
+	path := tl.result()
+	a.mu.Lock()
+	a.path = path
+	a.mu.Unlock()
+	a.publish(ctx)
+	if path != nil {
+		a.Node.logger().Debug("critical path", "kind", path.Kind, "seconds", path.Total().Seconds(), "phases", path.String())
+	}
 }
 
 // CloneSource picks the member to clone from: a running member tagged clonefrom (at random
@@ -749,10 +787,14 @@ func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 		a.publish(ctx)
 		return a.LoopWait, nil
 	}
+	cctx, tl := n.withTimeline(ctx, dcs.PathClone)
+	tl.prepend(a.started)
+	tl.since(PhaseLeaderSeen, a.started.End)
 	a.setState(dcs.StateCreatingReplica, nil)
 	a.publish(ctx)
 	log.Info("creating a replica", "source", src.Describe())
-	res, err := n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want})
+	res, err := n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want})
+	done := time.Now()
 	a.record(res.Chain.Attempts...)
 	if err != nil {
 		if errors.Is(err, ErrNoMethodCanRun) {
@@ -775,6 +817,7 @@ func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 	a.role, a.state, a.lastErr = dcs.RoleReplica, dcs.StateRunning, ""
 	a.mu.Unlock()
 	a.publish(ctx)
+	a.published(ctx, tl, done)
 	return a.LoopWait, nil
 }
 
@@ -817,7 +860,7 @@ func (a *Agent) publish(ctx context.Context) {
 	m := dcs.Member{
 		Name: n.Config.Name, ConnURL: n.ConnURL(), State: a.state, Role: a.role,
 		Tags: n.Config.Tags, Version: n.Version, APIURL: n.APIURL(),
-		PGImaged: &dcs.MemberDetail{SystemIdentifier: a.sysid, LastError: a.lastErr, Attempts: append([]dcs.Attempt(nil), a.history...)},
+		PGImaged: &dcs.MemberDetail{SystemIdentifier: a.sysid, LastError: a.lastErr, Attempts: append([]dcs.Attempt(nil), a.history...), CriticalPath: a.path},
 	}
 	if inFlight(a.state) {
 		m.PGImaged.Clone = a.progress

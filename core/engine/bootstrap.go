@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/sdk"
 )
@@ -32,6 +33,8 @@ type BootstrapResult struct {
 	SystemIdentifier uint64
 	Result           sdk.Result
 	Running          bool
+	// CriticalPath is the timeline of this bootstrap.
+	CriticalPath *dcs.CriticalPath
 }
 
 // BootstrapMethod is bootstrap.method, or "initdb".
@@ -60,11 +63,12 @@ func (n *Node) bootstrapRequest(m *config.Method) sdk.BootstrapRequest {
 // Methods are never chained and never fall back to initdb. On any failure PostgreSQL is
 // stopped and what this attempt created is removed; a data directory that held anything
 // before is never touched.
-func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapResult, error) {
-	var out BootstrapResult
+func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (out BootstrapResult, err error) {
 	dir := n.Config.DataDir
 	out.Method = n.BootstrapMethod()
 	log := n.logger().With("method", out.Method)
+	ctx, tl := n.withTimeline(ctx, dcs.PathBootstrap)
+	defer func() { out.CriticalPath = tl.result() }()
 
 	if err := n.cleanIncomplete(); err != nil {
 		return out, stepErr("inspect data directory", err, nil)
@@ -106,6 +110,7 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 		return fail("method "+m.Label, errors.New("no plugin runs this method: give it a command or a plugin"), nil)
 	}
 	rep := n.reporter(m.Label, pluginName)
+	phase := time.Now()
 	inst, err := n.launch(ctx, m.Label, pluginName)
 	if err != nil {
 		return fail("method "+m.Label, err, nil)
@@ -114,16 +119,19 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 		inst.Kill()
 		return fail("method "+m.Label, fmt.Errorf("plugin %s cannot bootstrap a cluster", pluginName), nil)
 	}
+	tl.span(PhasePluginLaunch, m.Label, phase, time.Now())
 	timeout := m.Timeout
 	if timeout <= 0 {
 		timeout = n.Config.Bootstrap.Timeout
 	}
 	log.Info("bootstrapping a new cluster", "plugin", pluginName, "data_dir", dir)
+	phase = time.Now()
 	res, err := inst.Bootstrap(ctx, n.bootstrapRequest(m), rep, timeout)
 	inst.Kill()
 	if err != nil {
 		return fail("method "+m.Label, err, rep.lines())
 	}
+	tl.span(PhaseMethod, m.Label, phase, time.Now())
 	out.Result = res
 	if !pg.HasCluster(dir) {
 		return fail("method "+m.Label, fmt.Errorf("the method succeeded but left no cluster in %s (no PG_VERSION or global/pg_control)", dir), rep.lines())
@@ -151,9 +159,12 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 		return fail("configure", err, nil)
 	}
 	att.started = true
+	phase = time.Now()
 	if err := srv.Start(ctx); err != nil {
 		return fail("start PostgreSQL", err, att.serverTail())
 	}
+	tl.since(PhasePostgresStart, phase)
+	phase = time.Now()
 	if err := srv.WaitReady(ctx); err != nil {
 		return fail("wait for PostgreSQL to accept connections", err, att.serverTail())
 	}
@@ -180,12 +191,15 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 			}
 		}
 	}
+	tl.since(PhaseAcceptingConnections, phase)
+	phase = time.Now()
 	if err := n.ensureRoles(ctx, srv); err != nil {
 		return fail("create roles", err, att.serverTail())
 	}
 	if err := n.postBootstrap(ctx, srv); err != nil {
 		return fail("post_bootstrap", err, nil)
 	}
+	tl.since(PhaseRoles, phase)
 	sysid, err := pg.SystemIdentifier(dir)
 	if err != nil {
 		return fail("read system identifier", err, nil)

@@ -270,6 +270,7 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	if err := prepareDataDir(n.Config.DataDir, m.KeepData); err != nil {
 		return fail(err)
 	}
+	tl, phase := timelineOf(ctx), time.Now()
 	inst, err := n.launch(ctx, m.Label, pluginName)
 	if err != nil {
 		return fail(err)
@@ -278,8 +279,11 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	if !inst.Info().Can(sdk.CapClone) {
 		return fail(fmt.Errorf("plugin %s cannot clone replicas (capabilities: %v)", pluginName, inst.Info().Capabilities))
 	}
+	tl.span(PhasePluginLaunch, m.Label, phase, time.Now())
 	rep.logger.Info("running replica method", "attempt_of", m.Label)
+	phase = time.Now()
 	res, err := inst.Clone(ctx, req, rep, m.Timeout)
+	tl.span(PhaseCloneMethod, m.Label, phase, time.Now())
 	if err != nil {
 		return fail(err)
 	}

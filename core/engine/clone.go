@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
 
@@ -35,6 +36,8 @@ type CloneResult struct {
 	Chain            ChainResult
 	SystemIdentifier uint64
 	Running          bool
+	// CriticalPath is the timeline of this clone.
+	CriticalPath *dcs.CriticalPath
 }
 
 // PgpassPath is the pgpass file primary_conninfo refers to: beside the data directory, never
@@ -62,9 +65,10 @@ func absDir(dir string) string {
 // directory stays marked incomplete until it is complete; when the chain fails, what a
 // keep_data method left stays (still marked) for the next attempt, never for adoption, and
 // everything else this attempt created is removed.
-func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error) {
-	var out CloneResult
+func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, err error) {
 	dir := n.Config.DataDir
+	ctx, tl := n.withTimeline(ctx, dcs.PathClone)
+	defer func() { out.CriticalPath = tl.result() }()
 	if err := n.cleanIncomplete(); err != nil {
 		return out, stepErr("inspect data directory", err, nil)
 	}
@@ -129,6 +133,7 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error
 		return out, nil
 	}
 	m := n.Config.Method(chain.Method)
+	phase := time.Now()
 	if err := n.writeStandby(opts.Source, chain.Result.RecoverySettings, m.RecoveryConf, chain.Result.KeepExistingRecovery || m.KeepExistingRecoveryConf); err != nil {
 		return fail("standby settings", err, nil)
 	}
@@ -147,13 +152,16 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (CloneResult, error
 	if err := srv.WaitReady(ctx); err != nil {
 		return fail("wait for PostgreSQL to accept connections", err, att.serverTail())
 	}
+	tl.since(PhaseStandbyStart, phase)
 	if opts.Source != nil {
+		phase = time.Now()
 		wctx, cancel := context.WithTimeout(ctx, n.streamTimeout())
 		err := srv.WaitStreaming(wctx)
 		cancel()
 		if err != nil {
 			return fail("wait for WAL streaming", err, att.serverTail())
 		}
+		tl.since(PhaseStreaming, phase)
 	}
 	out.Running = true
 	n.ClearIncomplete()

@@ -199,7 +199,9 @@ func (a *Agent) reclone(ctx context.Context, cl dcs.Cluster, req *ReinitRequest)
 	a.mu.Unlock()
 	a.setState(StateReinitializing, nil)
 	a.publish(ctx)
-	res, err := n.Reinit(ctx, cl, ReinitOptions{Methods: req.Methods})
+	rctx, tl := n.withTimeline(ctx, dcs.PathClone)
+	res, err := n.Reinit(rctx, cl, ReinitOptions{Methods: req.Methods})
+	done := time.Now()
 	a.record(res.Chain.Attempts...)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -219,6 +221,7 @@ func (a *Agent) reclone(ctx context.Context, cl dcs.Cluster, req *ReinitRequest)
 	a.role, a.state, a.lastErr = dcs.RoleReplica, dcs.StateRunning, ""
 	a.mu.Unlock()
 	a.publish(ctx)
+	a.published(ctx, tl, done)
 	a.endReinit(ctx)
 	return a.LoopWait, nil
 }
