@@ -362,3 +362,68 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 	}
 	return ""
 }
+
+// String describes the method with the values read by env() or file() masked, in lists and maps
+// element by element.
+func (m Method) String() string {
+	type plain Method
+	p := plain(m)
+	p.Options = maskOptions(m.Options, m.OptionHidden, m.OptionSecrets)
+	p.OptionSecrets = maskAll(m.OptionSecrets)
+	return fmt.Sprintf("%+v", p)
+}
+
+// GoString is like String for the %#v verb.
+func (m Method) GoString() string { return "config.Method" + m.String() }
+
+// String describes the bootstrap settings with initdb's values read by env() or file() masked.
+func (b Bootstrap) String() string {
+	type plain Bootstrap
+	p := plain(b)
+	var secrets []string
+	for i, o := range b.Initdb {
+		if i < len(b.InitdbHidden) && b.InitdbHidden[i] {
+			secrets = append(secrets, o.Value)
+		}
+	}
+	p.Initdb = maskOptions(b.Initdb, b.InitdbHidden, secrets)
+	return fmt.Sprintf("%+v", p)
+}
+
+// GoString is like String for the %#v verb.
+func (b Bootstrap) GoString() string { return "config.Bootstrap" + b.String() }
+
+// maskOptions returns a copy of opts in which every secret is masked in the hidden options'
+// values, list elements, map keys and map values.
+func maskOptions(opts sdk.Options, hidden []bool, secrets []string) sdk.Options {
+	mask := sdk.Masker(secrets)
+	out := make(sdk.Options, len(opts))
+	for i, o := range opts {
+		if i < len(hidden) && hidden[i] {
+			o.Value = mask.Mask(o.Value)
+			if o.List != nil {
+				o.List = mask.MaskArgv(o.List)
+			}
+			if o.Map != nil {
+				m := make(map[string]string, len(o.Map))
+				for k, v := range o.Map {
+					m[mask.Mask(k)] = mask.Mask(v)
+				}
+				o.Map = m
+			}
+		}
+		out[i] = o
+	}
+	return out
+}
+
+func maskAll(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i := range ss {
+		out[i] = masked
+	}
+	return out
+}
