@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -282,39 +281,25 @@ func (c *Config) DiagnosticAt(path string, severity hcl.DiagnosticSeverity, summ
 	return &hcl.Diagnostic{Severity: severity, Summary: summary, Detail: detail, Subject: &r}
 }
 
-// requirable lists the settings [Config.Require] can check, by path.
-var requirable = map[string]func(c *Config) bool{
-	"plugin_dir":                            func(c *Config) bool { return c.PluginDir != "" },
-	"source":                                func(c *Config) bool { return c.Source != "" },
-	"dcs":                                   func(c *Config) bool { return c.DCS.Kind != "" },
-	"postgresql.bin_dir":                    func(c *Config) bool { return c.PostgreSQL.BinDir != "" },
-	"postgresql.listen":                     func(c *Config) bool { return c.PostgreSQL.Listen != "" },
-	"postgresql.authentication.superuser":   func(c *Config) bool { return c.PostgreSQL.Superuser.Username != "" },
-	"postgresql.authentication.replication": func(c *Config) bool { return c.PostgreSQL.Replication.Username != "" },
-}
+// requirable are the settings [Config.Require] can check.
+var requirable = []string{"plugin_dir", "source", "dcs", "postgresql.bin_dir", "postgresql.listen",
+	"postgresql.authentication.superuser", "postgresql.authentication.replication"}
 
 // Require reports each setting in paths that the configuration leaves out although purpose
-// (such as "pgimaged run") needs it. The paths it knows are "plugin_dir", "source", "dcs",
-// "postgresql.bin_dir", "postgresql.listen", "postgresql.authentication.superuser" and
-// "postgresql.authentication.replication"; any other path is reported as unknown.
+// (such as "pgimaged run") needs it. It knows the settings in requirable (which have no
+// defaults, so that a setting is set when it is written); any other path is reported as unknown.
 func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, p := range paths {
-		set, ok := requirable[p]
-		if !ok {
-			known := slices.Sorted(maps.Keys(requirable))
+		if _, set := c.Ranges[p]; !slices.Contains(requirable, p) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unknown setting",
-				Detail:   fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(known, ", ")),
+				Detail:   fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(requirable, ", ")),
 			})
-			continue
+		} else if !set {
+			diags = append(diags, c.DiagnosticAt(p, hcl.DiagError, "Missing required setting", fmt.Sprintf("%s needs %q to be set.", purpose, p)))
 		}
-		if set(c) {
-			continue
-		}
-		diags = append(diags, c.DiagnosticAt(p, hcl.DiagError, "Missing required setting",
-			fmt.Sprintf("%s needs %q to be set.", purpose, p)))
 	}
 	return diags
 }

@@ -2,9 +2,8 @@ package config
 
 import (
 	"fmt"
-	"math"
-	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/agext/levenshtein"
@@ -318,13 +317,16 @@ func toGo(v cty.Value) (any, error) {
 		return v.AsString(), nil
 	case t == cty.Bool:
 		return v.True(), nil
-	case t == cty.Number:
-		f := v.AsBigFloat()
-		if i, acc := f.Int64(); acc == big.Exact {
+	case t == cty.Number: // within RenderValue's range; an int64 when it is one
+		s, err := renderNumber(v.AsBigFloat())
+		if err != nil {
+			return nil, err
+		}
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return i, nil
 		}
-		if x, _ := f.Float64(); !math.IsInf(x, 0) && (x != 0 || f.Sign() == 0) {
-			return x, nil
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return f, nil
 		}
 		return nil, ErrNumberRange
 	case t.IsObjectType() || t.IsMapType():
