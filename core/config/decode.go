@@ -435,17 +435,17 @@ func (d *decoder) checkDataDir(p string) bool {
 	return true
 }
 
-// checkSource refuses a source connection string that cannot be read or carries a password,
-// so that it is neither kept nor printed.
+// checkSource refuses a source connection string that pgimaged cannot pass on or that carries a
+// password, so that it is neither kept nor printed.
 func (d *decoder) checkSource(s string) bool {
-	keys, err := pg.ConnKeys(s)
+	_, password, err := pg.ParseConnURL(s)
 	if err != nil {
 		d.fail("source", "Invalid source", "source: %s.", err)
-	} else if slices.Contains(keys, "password") {
+	} else if password != "" {
 		d.fail("source", "Password in source",
 			"source must not carry a password: give it in postgresql.authentication.replication, which pgimaged passes through a pgpass file.")
 	}
-	return err == nil && !slices.Contains(keys, "password")
+	return err == nil && password == ""
 }
 
 func (d *decoder) dcs(b *dcsSchema) {
