@@ -6,13 +6,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// API is the optional `api { ... }` block: the HTTP API of `pgimaged run` (health checks in
-// Patroni's manner, the cluster's status, Prometheus metrics). Listen is "" when the block is
-// absent. ConnectAddress, how other hosts reach it, defaults to Listen. The TLS files are
-// absolute (relative paths are taken relative to the configuration file's directory); CertFile
-// and KeyFile are either both set or both "". With CAFile set, clients must present a
-// certificate it signs. Username and Password guard the requests that change something; the
-// password is a secret, masked when the block is formatted.
+// API is the optional `api { ... }` block: the HTTP API of `pgimaged run` (health checks,
+// status, metrics). Listen is "" when the block is absent. The TLS files are absolute;
+// CertFile and KeyFile come together, and with CAFile clients must present a certificate it
+// signs. Username and Password guard the requests that change something.
 type API struct {
 	Listen         string
 	ConnectAddress string

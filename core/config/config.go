@@ -41,12 +41,8 @@ var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 // block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
-// Config is a decoded configuration file.
-//
-// Ranges maps a setting's path to where it was written, for diagnostics raised after
-// decoding. Paths are the HCL names joined by dots: "scope", "postgresql.listen",
-// "bootstrap.method", "postgresql.create_replica_methods[1]", "dcs", "postgresql" (a block's
-// header), "method.wal_e". See [Config.RangeOf].
+// Config is a decoded configuration file. Ranges holds where each setting was written, by
+// path (see [Config.RangeOf]).
 type Config struct {
 	Filename string
 
@@ -58,14 +54,11 @@ type Config struct {
 	LoopWait time.Duration
 	TTL      time.Duration
 
-	Tags     map[string]any
-	Source   string // clone source for a one-shot clone; never carries a password
-	LogLevel string
-	// LogFormat is "json" (hclog's JSON format: @level, @message, ...) or, when "" or "text",
-	// hclog's text.
-	LogFormat string
-	// LogFile, when set, is an absolute path the logs are appended to instead of stderr.
-	LogFile string
+	Tags      map[string]any
+	Source    string // clone source for a one-shot clone; never carries a password
+	LogLevel  string
+	LogFormat string // "json" (hclog's JSON format), or hclog's text when "" or "text"
+	LogFile   string // appended to instead of stderr when set
 
 	DCS        DCS
 	API        API
@@ -80,12 +73,8 @@ type Config struct {
 	files map[string]*hcl.File
 }
 
-// DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent; the caller then
-// uses the file backend at a default path. Path is "" when not set.
-//
-// CAFile, CertFile and KeyFile are the etcd TLS files, "" when not set. A relative path in the
-// configuration is taken relative to the configuration file's directory, as file() does, and
-// kept absolute. CertFile and KeyFile are either both set or both "".
+// DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then
+// uses the file DCS at a default path. Paths are absolute; CertFile and KeyFile come together.
 type DCS struct {
 	Kind        string
 	Path        string
@@ -132,13 +121,9 @@ type Bootstrap struct {
 }
 
 // Method is a `method "<label>" { ... }` block: a bootstrap or replica creation method.
-//
-// RecoveryConf is nil when the block has no recovery_conf; a `standby_mode` key inside
-// recovery_conf is taken out of the settings into StandbyMode (PostgreSQL 12 and later then
-// get standby.signal instead of recovery.signal), as Patroni does.
-//
-// Options are every other attribute of the block plus the elements of the list-form
-// `options`, all in source order; OptionRanges is parallel to Options.
+// recovery_conf's `standby_mode` goes to StandbyMode (standby.signal instead of
+// recovery.signal), as in Patroni. Options are the block's other attributes and the elements of
+// its `options` list, in source order; OptionRanges is parallel to Options.
 type Method struct {
 	Label   string
 	Plugin  string
@@ -156,22 +141,13 @@ type Method struct {
 	StandbyMode              bool
 	KeepExistingRecoveryConf bool
 
-	Options      sdk.Options
-	OptionRanges []hcl.Range
-	// OptionHidden, parallel to Options, marks values read by env() or file(), in whole or in
-	// any element of a list or map: never shown.
-	OptionHidden []bool
-	// OptionSecrets are the values read by env() or file() in Options: scalar values, and the
-	// elements (and map keys) of list and map values, for masking wherever output is shown.
-	OptionSecrets []string
-	// OptionsBody holds the block's attributes that pgimaged does not read itself, as
-	// written, with their ranges, for a plugin's schema to be checked against; nil when the
-	// configuration has no block for the method.
-	OptionsBody hcl.Body
-
-	// KeyRanges holds where each key pgimaged reads itself was written (by HCL name).
-	KeyRanges map[string]hcl.Range
-	DefRange  hcl.Range
+	Options       sdk.Options
+	OptionRanges  []hcl.Range
+	OptionHidden  []bool               // parallel to Options: read (in whole or in part) by env() or file()
+	OptionSecrets []string             // what env() and file() read in Options, to be masked
+	OptionsBody   hcl.Body             // the attributes pgimaged does not read itself; nil without a block
+	KeyRanges     map[string]hcl.Range // where the attributes pgimaged reads were written
+	DefRange      hcl.Range
 }
 
 // PluginPin is a `plugin "<name>" { path, sha256 }` block.
