@@ -102,12 +102,8 @@ type PostgreSQL struct {
 	CreateReplicaMethods []string // defaults to ["basebackup"]
 }
 
-// Credentials is a role name and its password. Formatting it with the fmt package masks the
-// password.
-type Credentials struct {
-	Username string
-	Password string
-}
+// Credentials is a role name and its password; formatting it masks the password.
+type Credentials = sdk.Credentials
 
 // Bootstrap is the `bootstrap { ... }` block.
 type Bootstrap struct {
@@ -158,18 +154,6 @@ type PluginPin struct {
 	DefRange hcl.Range
 }
 
-const masked = "********"
-
-// String describes the credentials with the password masked.
-func (c Credentials) String() string {
-	return fmt.Sprintf("{Username:%s Password:%s}", c.Username, maskSecret(c.Password))
-}
-
-// GoString is like String for the %#v verb.
-func (c Credentials) GoString() string {
-	return fmt.Sprintf("config.Credentials{Username:%q, Password:%q}", c.Username, maskSecret(c.Password))
-}
-
 // String describes the DCS settings with the password masked.
 func (d DCS) String() string {
 	type plain DCS
@@ -185,7 +169,7 @@ func maskSecret(s string) string {
 	if s == "" {
 		return ""
 	}
-	return masked
+	return sdk.Mask
 }
 
 // Load reads, decodes and checks the configuration file filename. The returned Config is never
@@ -384,7 +368,7 @@ func maskAll(ss []string) []string {
 	}
 	out := make([]string, len(ss))
 	for i := range ss {
-		out[i] = masked
+		out[i] = sdk.Mask
 	}
 	return out
 }
