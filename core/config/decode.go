@@ -585,10 +585,7 @@ func (d *decoder) bootstrap(s *bootstrapSchema) {
 	b := &d.cfg.Bootstrap
 	b.Method = d.nonEmpty(s.Method, "bootstrap.method")
 	initdb := d.options(s.Initdb, "bootstrap.initdb", "list or map", "option", true)
-	b.Initdb, b.InitdbRanges = split(initdb)
-	for _, e := range initdb {
-		b.InitdbHidden = append(b.InitdbHidden, d.fromFunction(e.vrng))
-	}
+	b.Initdb, b.InitdbRanges, b.InitdbHidden, _ = d.split(initdb)
 	b.PostBootstrap = d.nonEmpty(s.PostBootstrap, "bootstrap.post_bootstrap")
 	b.Timeout = d.duration(s.Timeout, "bootstrap.timeout")
 	b.RecoveryTimeout = d.duration(s.RecoveryTimeout, "bootstrap.recovery_timeout")

@@ -66,5 +66,9 @@
 // env("NAME", "default")); file("path") is a regular file of UTF-8 text, at most 1 MiB, with
 // one trailing newline removed. What they read never appears in a diagnostic, and the types
 // holding secrets ([Credentials], [DCS], [API], [Method], [Bootstrap]) mask them when
-// formatted with the fmt package. A source connection string with a password is refused.
+// formatted with the fmt package.
+//
+// A source connection string is read by [pg.ParseConnURL]: one with a password is refused, and
+// TLS files (sslrootcert, sslcert, sslkey) are passed on from the URL form only; in the
+// keyword/value form set PGSSLROOTCERT, PGSSLCERT or PGSSLKEY instead.
 package config

@@ -82,11 +82,7 @@ func (d *decoder) method(s *methodSchema) {
 		}
 	}
 	slices.SortStableFunc(options, func(x, y entry) int { return x.rng.Start.Byte - y.rng.Start.Byte })
-	m.Options, m.OptionRanges = split(options)
-	for _, e := range options {
-		m.OptionHidden = append(m.OptionHidden, d.fromFunction(e.vrng))
-		m.OptionSecrets = append(m.OptionSecrets, e.secrets...)
-	}
+	m.Options, m.OptionRanges, m.OptionHidden, m.OptionSecrets = d.split(options)
 }
 
 // entry is a decoded name = value pair: rng is the whole pair, vrng the value; secrets are the
@@ -97,11 +93,14 @@ type entry struct {
 	secrets   []string
 }
 
-func split(entries []entry) (opts sdk.Options, ranges []hcl.Range) {
+// split takes entries apart into options, their ranges, whether each is read (in whole or in
+// part) by env() or file(), and what those read.
+func (d *decoder) split(entries []entry) (opts sdk.Options, ranges []hcl.Range, hidden []bool, secrets []string) {
 	for _, e := range entries {
 		opts, ranges = append(opts, e.Option), append(ranges, e.rng)
+		hidden, secrets = append(hidden, d.fromFunction(e.vrng)), append(secrets, e.secrets...)
 	}
-	return opts, ranges
+	return opts, ranges, hidden, secrets
 }
 
 // written reports whether expr gives a value: an attribute left out, or set to null, does not.
