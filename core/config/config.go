@@ -223,16 +223,9 @@ func (c *Config) RangeOf(path string) hcl.Range {
 	return hcl.Range{Filename: c.Filename, Start: start, End: start}
 }
 
+// parentPath is the setting that encloses the one at p: "a.b[1]" → "a.b" → "a" → "".
 func parentPath(p string) string {
-	if strings.HasSuffix(p, "]") {
-		if i := strings.LastIndex(p, "["); i >= 0 {
-			return p[:i]
-		}
-	}
-	if i := strings.LastIndex(p, "."); i >= 0 {
-		return p[:i]
-	}
-	return ""
+	return p[:max(strings.LastIndexAny(p, ".["), 0)]
 }
 
 // DiagnosticAt makes a diagnostic that points at the setting at path (see [Config.RangeOf]).
@@ -325,39 +318,32 @@ func (m Method) GoString() string { return "config.Method" + m.String() }
 func (b Bootstrap) String() string {
 	type plain Bootstrap
 	p := plain(b)
-	var secrets []string
-	for i, o := range b.Initdb {
-		if i < len(b.InitdbHidden) && b.InitdbHidden[i] {
-			secrets = append(secrets, o.Value)
-		}
-	}
-	p.Initdb = maskOptions(b.Initdb, b.InitdbHidden, secrets)
+	p.Initdb = maskOptions(b.Initdb, b.InitdbHidden, nil)
 	return fmt.Sprintf("%+v", p)
 }
 
 // GoString is like String for the %#v verb.
 func (b Bootstrap) GoString() string { return "config.Bootstrap" + b.String() }
 
-// maskOptions returns a copy of opts in which every secret is masked in the hidden options'
-// values, list elements, map keys and map values.
+// maskOptions returns a copy of opts in which the hidden options' values are masked, and
+// every secret in their list elements, map keys and map values.
 func maskOptions(opts sdk.Options, hidden []bool, secrets []string) sdk.Options {
 	mask := sdk.Masker(secrets)
-	out := make(sdk.Options, len(opts))
-	for i, o := range opts {
-		if i < len(hidden) && hidden[i] {
-			o.Value = mask.Mask(o.Value)
-			if o.List != nil {
-				o.List = mask.MaskArgv(o.List)
-			}
-			if o.Map != nil {
-				m := make(map[string]string, len(o.Map))
-				for k, v := range o.Map {
-					m[mask.Mask(k)] = mask.Mask(v)
-				}
-				o.Map = m
+	out := slices.Clone(opts)
+	for i, o := range out {
+		if i >= len(hidden) || !hidden[i] {
+			continue
+		}
+		out[i].Value = maskSecret(o.Value)
+		if o.List != nil {
+			out[i].List = mask.MaskArgv(o.List)
+		}
+		if o.Map != nil {
+			out[i].Map = map[string]string{}
+			for k, v := range o.Map {
+				out[i].Map[mask.Mask(k)] = mask.Mask(v)
 			}
 		}
-		out[i] = o
 	}
 	return out
 }
