@@ -85,8 +85,8 @@ func (d *decoder) method(s *methodSchema) {
 	m.Options, m.OptionRanges, m.OptionHidden, m.OptionSecrets = d.split(options)
 }
 
-// entry is a decoded name = value pair: rng is the whole pair, vrng the value; secrets are the
-// elements of a list or map value read by env() or file().
+// entry is a decoded name = value pair: rng is the whole pair, vrng the value; secrets are what
+// env() or file() read in it (the value, or elements and keys of a list or map).
 type entry struct {
 	sdk.Option
 	rng, vrng hcl.Range

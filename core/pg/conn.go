@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -76,9 +77,9 @@ var ErrConnString = errors.New("invalid connection string")
 // ~/.pgpass, ...) are left to whoever connects. A password in the string is returned separately,
 // never kept in the Conn. One host only. The TLS files (sslrootcert, sslcert, sslkey), which pgx
 // reads while parsing and keeps only in its own form, are passed on from a URL, whose query
-// gives them back; a keyword/value string with them is refused, as are the keys that need
-// libpq's own handling (passfile, service, target_session_attrs, ...), since pgimaged could not
-// pass them on faithfully.
+// gives them back, as absolute paths; a keyword/value string with them is refused, as are the
+// keys that need libpq's own handling (passfile, service, target_session_attrs, ...), since
+// pgimaged could not pass them on faithfully.
 func ParseConnURL(s string) (c Conn, password string, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -122,6 +123,10 @@ func ParseConnURL(s string) (c Conn, password string, err error) {
 			}
 			if _, file := tlsFileEnv[k]; !ok && file && query != nil {
 				v, ok = query.Get(k), true
+				if !filepath.IsAbs(v) {
+					return Conn{}, "", fmt.Errorf("while parsing a connection string: %w: %s must be an absolute path: "+
+						"pgimaged and pg_basebackup do not run in the same directory", ErrConnString, k)
+				}
 			}
 			if !ok {
 				return Conn{}, "", refused(k)

@@ -234,6 +234,13 @@ func TestParseConnURLPassesOnTLSFiles(t *testing.T) {
 		t.Errorf("a missing CA file is accepted: %#v", again)
 	}
 
+	// A relative path would be read from pgimaged's working directory here and from the
+	// plugin's by pg_basebackup: refused.
+	t.Chdir(dir)
+	if _, _, err := pg.ParseConnURL("postgres://db1/postgres?sslmode=verify-full&sslrootcert=ca.pem"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("a relative sslrootcert: err = %v, want a refusal that asks for an absolute path", err)
+	}
+
 	_, _, err = pg.ParseConnURL("host=db1 sslmode=verify-full sslrootcert=" + ca)
 	if err == nil || !errors.Is(err, pg.ErrConnString) || !strings.Contains(err.Error(), "PGSSLROOTCERT") || !strings.Contains(err.Error(), "postgres://") {
 		t.Errorf("keyword/value sslrootcert: err = %v, want ErrConnString naming PGSSLROOTCERT and the URL form", err)
