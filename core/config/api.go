@@ -6,13 +6,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// API is the optional `api { ... }` block: the HTTP API of `pgimaged run` (health checks in
-// Patroni's manner, the cluster's status, Prometheus metrics). Listen is "" when the block is
-// absent. ConnectAddress, how other hosts reach it, defaults to Listen. The TLS files are
-// absolute (relative paths are taken relative to the configuration file's directory); CertFile
-// and KeyFile are either both set or both "". With CAFile set, clients must present a
-// certificate it signs. Username and Password guard the requests that change something; the
-// password is a secret, masked when the block is formatted.
+// API is the optional `api { ... }` block: the HTTP API of `pgimaged run` (health checks,
+// status, metrics). Listen is "" when the block is absent. The TLS files are absolute;
+// CertFile and KeyFile come together, and with CAFile clients must present a certificate it
+// signs. Username and Password guard the requests that change something.
 type API struct {
 	Listen         string
 	ConnectAddress string
@@ -56,8 +53,8 @@ type apiSchema struct {
 	CAFile         *string   `hcl:"ca_file,optional"`
 	CertFile       *string   `hcl:"cert_file,optional"`
 	KeyFile        *string   `hcl:"key_file,optional"`
-	Username       *string   `hcl:"username,optional"`
-	Password       *string   `hcl:"password,optional"`
+	Username       string    `hcl:"username,optional"`
+	Password       string    `hcl:"password,optional"`
 	CertFileRange  hcl.Range `hcl:"cert_file,attr_range"`
 	KeyFileRange   hcl.Range `hcl:"key_file,attr_range"`
 	PasswordRange  hcl.Range `hcl:"password,attr_range"`
@@ -70,23 +67,11 @@ func (d *decoder) api(s *apiSchema) {
 	a.Listen = d.address(&s.Listen, "api.listen")
 	a.ConnectAddress = d.address(s.ConnectAddress, "api.connect_address")
 	a.CAFile, a.CertFile, a.KeyFile = d.readable(s.CAFile, "api.ca_file"), d.readable(s.CertFile, "api.cert_file"), d.readable(s.KeyFile, "api.key_file")
-	certSet, keySet := s.CertFileRange != hcl.Range{}, s.KeyFileRange != hcl.Range{}
-	if certSet != keySet {
-		given, missing, rng := "cert_file", "key_file", s.CertFileRange
-		if keySet {
-			given, missing, rng = missing, given, s.KeyFileRange
-		}
-		d.errorAt(rng, "Incomplete server certificate", "%s is set without %s: the API's certificate and its private key go together.", given, missing)
-	}
-	if s.CAFile != nil && !certSet {
+	d.paired(s.CertFileRange, s.KeyFileRange, "Incomplete server certificate", "the API's certificate")
+	if s.CAFile != nil && s.CertFileRange == (hcl.Range{}) {
 		d.fail("api.ca_file", "Client certificates without TLS", "ca_file verifies client certificates, which needs TLS: set cert_file and key_file too.")
 	}
-	if s.Username != nil {
-		a.Username = *s.Username
-	}
-	if s.Password != nil {
-		a.Password = *s.Password
-	}
+	a.Username, a.Password = s.Username, s.Password
 	if (a.Username == "") != (a.Password == "") {
 		rng := s.UsernameRange
 		if a.Username == "" {

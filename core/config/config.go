@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -42,12 +41,8 @@ var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 // block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
-// Config is a decoded configuration file.
-//
-// Ranges maps a setting's path to where it was written, for diagnostics raised after
-// decoding. Paths are the HCL names joined by dots: "scope", "postgresql.listen",
-// "bootstrap.method", "postgresql.create_replica_methods[1]", "dcs", "postgresql" (a block's
-// header), "method.wal_e". See [Config.RangeOf].
+// Config is a decoded configuration file. Ranges holds where each setting was written, by
+// path (see [Config.RangeOf]).
 type Config struct {
 	Filename string
 
@@ -59,14 +54,11 @@ type Config struct {
 	LoopWait time.Duration
 	TTL      time.Duration
 
-	Tags     map[string]any
-	Source   string // clone source for a one-shot clone; never carries a password
-	LogLevel string
-	// LogFormat is "json" (hclog's JSON format: @level, @message, ...) or, when "" or "text",
-	// hclog's text.
-	LogFormat string
-	// LogFile, when set, is an absolute path the logs are appended to instead of stderr.
-	LogFile string
+	Tags      map[string]any
+	Source    string // clone source for a one-shot clone; never carries a password
+	LogLevel  string
+	LogFormat string // "json" (hclog's JSON format), or hclog's text when "" or "text"
+	LogFile   string // appended to instead of stderr when set
 
 	DCS        DCS
 	API        API
@@ -81,12 +73,8 @@ type Config struct {
 	files map[string]*hcl.File
 }
 
-// DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent; the caller then
-// uses the file backend at a default path. Path is "" when not set.
-//
-// CAFile, CertFile and KeyFile are the etcd TLS files, "" when not set. A relative path in the
-// configuration is taken relative to the configuration file's directory, as file() does, and
-// kept absolute. CertFile and KeyFile are either both set or both "".
+// DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then
+// uses the file DCS at a default path. Paths are absolute; CertFile and KeyFile come together.
 type DCS struct {
 	Kind        string
 	Path        string
@@ -114,12 +102,8 @@ type PostgreSQL struct {
 	CreateReplicaMethods []string // defaults to ["basebackup"]
 }
 
-// Credentials is a role name and its password. Formatting it with the fmt package masks the
-// password.
-type Credentials struct {
-	Username string
-	Password string
-}
+// Credentials is a role name and its password; formatting it masks the password.
+type Credentials = sdk.Credentials
 
 // Bootstrap is the `bootstrap { ... }` block.
 type Bootstrap struct {
@@ -133,13 +117,9 @@ type Bootstrap struct {
 }
 
 // Method is a `method "<label>" { ... }` block: a bootstrap or replica creation method.
-//
-// RecoveryConf is nil when the block has no recovery_conf; a `standby_mode` key inside
-// recovery_conf is taken out of the settings into StandbyMode (PostgreSQL 12 and later then
-// get standby.signal instead of recovery.signal), as Patroni does.
-//
-// Options are every other attribute of the block plus the elements of the list-form
-// `options`, all in source order; OptionRanges is parallel to Options.
+// recovery_conf's `standby_mode` goes to StandbyMode (standby.signal instead of
+// recovery.signal), as in Patroni. Options are the block's other attributes and the elements of
+// its `options` list, in source order; OptionRanges is parallel to Options.
 type Method struct {
 	Label   string
 	Plugin  string
@@ -157,22 +137,13 @@ type Method struct {
 	StandbyMode              bool
 	KeepExistingRecoveryConf bool
 
-	Options      sdk.Options
-	OptionRanges []hcl.Range
-	// OptionHidden, parallel to Options, marks values read by env() or file(), in whole or in
-	// any element of a list or map: never shown.
-	OptionHidden []bool
-	// OptionSecrets are the values read by env() or file() in Options: scalar values, and the
-	// elements (and map keys) of list and map values, for masking wherever output is shown.
-	OptionSecrets []string
-	// OptionsBody holds the block's attributes that pgimaged does not read itself, as
-	// written, with their ranges, for a plugin's schema to be checked against; nil when the
-	// configuration has no block for the method.
-	OptionsBody hcl.Body
-
-	// KeyRanges holds where each key pgimaged reads itself was written (by HCL name).
-	KeyRanges map[string]hcl.Range
-	DefRange  hcl.Range
+	Options       sdk.Options
+	OptionRanges  []hcl.Range
+	OptionHidden  []bool               // parallel to Options: read (in whole or in part) by env() or file()
+	OptionSecrets []string             // what env() and file() read in Options, to be masked
+	OptionsBody   hcl.Body             // the attributes pgimaged does not read itself; nil without a block
+	KeyRanges     map[string]hcl.Range // where the attributes pgimaged reads were written
+	DefRange      hcl.Range
 }
 
 // PluginPin is a `plugin "<name>" { path, sha256 }` block.
@@ -181,18 +152,6 @@ type PluginPin struct {
 	Path     string // "" when not set: the plugin is looked up in plugin_dir
 	SHA256   string // lower-case hex; "" when not set
 	DefRange hcl.Range
-}
-
-const masked = "********"
-
-// String describes the credentials with the password masked.
-func (c Credentials) String() string {
-	return fmt.Sprintf("{Username:%s Password:%s}", c.Username, maskSecret(c.Password))
-}
-
-// GoString is like String for the %#v verb.
-func (c Credentials) GoString() string {
-	return fmt.Sprintf("config.Credentials{Username:%q, Password:%q}", c.Username, maskSecret(c.Password))
 }
 
 // String describes the DCS settings with the password masked.
@@ -210,7 +169,7 @@ func maskSecret(s string) string {
 	if s == "" {
 		return ""
 	}
-	return masked
+	return sdk.Mask
 }
 
 // Load reads, decodes and checks the configuration file filename. The returned Config is never
@@ -264,16 +223,9 @@ func (c *Config) RangeOf(path string) hcl.Range {
 	return hcl.Range{Filename: c.Filename, Start: start, End: start}
 }
 
+// parentPath is the setting that encloses the one at p: "a.b[1]" → "a.b" → "a" → "".
 func parentPath(p string) string {
-	if strings.HasSuffix(p, "]") {
-		if i := strings.LastIndex(p, "["); i >= 0 {
-			return p[:i]
-		}
-	}
-	if i := strings.LastIndex(p, "."); i >= 0 {
-		return p[:i]
-	}
-	return ""
+	return p[:max(strings.LastIndexAny(p, ".["), 0)]
 }
 
 // DiagnosticAt makes a diagnostic that points at the setting at path (see [Config.RangeOf]).
@@ -282,39 +234,25 @@ func (c *Config) DiagnosticAt(path string, severity hcl.DiagnosticSeverity, summ
 	return &hcl.Diagnostic{Severity: severity, Summary: summary, Detail: detail, Subject: &r}
 }
 
-// requirable lists the settings [Config.Require] can check, by path.
-var requirable = map[string]func(c *Config) bool{
-	"plugin_dir":                            func(c *Config) bool { return c.PluginDir != "" },
-	"source":                                func(c *Config) bool { return c.Source != "" },
-	"dcs":                                   func(c *Config) bool { return c.DCS.Kind != "" },
-	"postgresql.bin_dir":                    func(c *Config) bool { return c.PostgreSQL.BinDir != "" },
-	"postgresql.listen":                     func(c *Config) bool { return c.PostgreSQL.Listen != "" },
-	"postgresql.authentication.superuser":   func(c *Config) bool { return c.PostgreSQL.Superuser.Username != "" },
-	"postgresql.authentication.replication": func(c *Config) bool { return c.PostgreSQL.Replication.Username != "" },
-}
+// requirable are the settings [Config.Require] can check.
+var requirable = []string{"plugin_dir", "source", "dcs", "postgresql.bin_dir", "postgresql.listen",
+	"postgresql.authentication.superuser", "postgresql.authentication.replication"}
 
 // Require reports each setting in paths that the configuration leaves out although purpose
-// (such as "pgimaged run") needs it. The paths it knows are "plugin_dir", "source", "dcs",
-// "postgresql.bin_dir", "postgresql.listen", "postgresql.authentication.superuser" and
-// "postgresql.authentication.replication"; any other path is reported as unknown.
+// (such as "pgimaged run") needs it. It knows the settings in requirable (which have no
+// defaults, so that a setting is set when it is written); any other path is reported as unknown.
 func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, p := range paths {
-		set, ok := requirable[p]
-		if !ok {
-			known := slices.Sorted(maps.Keys(requirable))
+		if _, set := c.Ranges[p]; !slices.Contains(requirable, p) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unknown setting",
-				Detail:   fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(known, ", ")),
+				Detail:   fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(requirable, ", ")),
 			})
-			continue
+		} else if !set {
+			diags = append(diags, c.DiagnosticAt(p, hcl.DiagError, "Missing required setting", fmt.Sprintf("%s needs %q to be set.", purpose, p)))
 		}
-		if set(c) {
-			continue
-		}
-		diags = append(diags, c.DiagnosticAt(p, hcl.DiagError, "Missing required setting",
-			fmt.Sprintf("%s needs %q to be set.", purpose, p)))
 	}
 	return diags
 }
@@ -361,4 +299,62 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 		}
 	}
 	return ""
+}
+
+// String describes the method with the values read by env() or file() masked, in lists and maps
+// element by element.
+func (m Method) String() string {
+	type plain Method
+	p := plain(m)
+	p.Options = maskOptions(m.Options, m.OptionHidden, m.OptionSecrets)
+	p.OptionSecrets = maskAll(m.OptionSecrets)
+	return fmt.Sprintf("%+v", p)
+}
+
+// GoString is like String for the %#v verb.
+func (m Method) GoString() string { return "config.Method" + m.String() }
+
+// String describes the bootstrap settings with initdb's values read by env() or file() masked.
+func (b Bootstrap) String() string {
+	type plain Bootstrap
+	p := plain(b)
+	p.Initdb = maskOptions(b.Initdb, b.InitdbHidden, nil)
+	return fmt.Sprintf("%+v", p)
+}
+
+// GoString is like String for the %#v verb.
+func (b Bootstrap) GoString() string { return "config.Bootstrap" + b.String() }
+
+// maskOptions returns a copy of opts in which the hidden options' values are masked, and
+// every secret in their list elements, map keys and map values.
+func maskOptions(opts sdk.Options, hidden []bool, secrets []string) sdk.Options {
+	mask := sdk.Masker(secrets)
+	out := slices.Clone(opts)
+	for i, o := range out {
+		if i >= len(hidden) || !hidden[i] {
+			continue
+		}
+		out[i].Value = maskSecret(o.Value)
+		if o.List != nil {
+			out[i].List = mask.MaskArgv(o.List)
+		}
+		if o.Map != nil {
+			out[i].Map = map[string]string{}
+			for k, v := range o.Map {
+				out[i].Map[mask.Mask(k)] = mask.Mask(v)
+			}
+		}
+	}
+	return out
+}
+
+func maskAll(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i := range ss {
+		out[i] = sdk.Mask
+	}
+	return out
 }

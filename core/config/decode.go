@@ -138,11 +138,8 @@ var ReservedMethodKeys = func() (keys []string) {
 func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	cfg := &Config{Filename: filename, Methods: map[string]*Method{}, Plugins: map[string]*PluginPin{},
 		Ranges: map[string]hcl.Range{}, files: map[string]*hcl.File{}}
-	if len(src) > MaxConfigSize {
-		return cfg, tooLarge(filename, int64(len(src)))
-	}
 	cfg.files[filename] = &hcl.File{Bytes: src}
-	if diags := checkNesting(src, filename); diags.HasErrors() {
+	if diags := CheckInput(filename, src); diags.HasErrors() {
 		return cfg, diags
 	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
@@ -367,16 +364,8 @@ func (d *decoder) root(s *fileSchema) {
 	if src := d.nonEmpty(s.Source, "source"); src != "" && d.checkSource(src) {
 		c.Source = src
 	}
-	if l := d.str(s.LogLevel, "log_level"); l != nil && slices.Contains(logLevels, strings.ToLower(*l)) {
-		c.LogLevel = strings.ToLower(*l)
-	} else if l != nil {
-		d.fail("log_level", "Invalid log level", "log_level %s is not one of %s.", d.quote(d.at("log_level"), *l), strings.Join(logLevels, ", "))
-	}
-	if f := d.str(s.LogFormat, "log_format"); f != nil && slices.Contains(logFormats, strings.ToLower(*f)) {
-		c.LogFormat = strings.ToLower(*f)
-	} else if f != nil {
-		d.fail("log_format", "Invalid log format", "log_format %s is not one of %s.", d.quote(d.at("log_format"), *f), strings.Join(logFormats, ", "))
-	}
+	c.LogLevel = d.choice(s.LogLevel, "log_level", "Invalid log level", logLevels)
+	c.LogFormat = d.choice(s.LogFormat, "log_format", "Invalid log format", logFormats)
 	c.LogFile = d.path(s.LogFile, "log_file")
 	if s.DCS != nil {
 		d.dcs(s.DCS)
@@ -409,6 +398,17 @@ var (
 		"/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/sbin", "/var", "/var/lib", "/var/run", "/var/tmp"}
 )
 
+// choice decodes a setting that is one of choices, in any case.
+func (d *decoder) choice(s *string, key, summary string, choices []string) string {
+	if s = d.str(s, key); s == nil {
+		return ""
+	} else if v := strings.ToLower(*s); slices.Contains(choices, v) {
+		return v
+	}
+	d.fail(key, summary, "%s %s is not one of %s.", key, d.quote(d.at(key), *s), strings.Join(choices, ", "))
+	return ""
+}
+
 // identity decodes scope or name: they become parts of DCS keys.
 func (d *decoder) identity(s *string, key string) string {
 	v := d.nonEmpty(s, key)
@@ -435,17 +435,17 @@ func (d *decoder) checkDataDir(p string) bool {
 	return true
 }
 
-// checkSource refuses a source connection string that cannot be read or carries a password,
-// so that it is neither kept nor printed.
+// checkSource refuses a source connection string that pgimaged cannot pass on or that carries a
+// password, so that it is neither kept nor printed.
 func (d *decoder) checkSource(s string) bool {
-	keys, err := pg.ConnKeys(s)
+	_, password, err := pg.ParseConnURL(s)
 	if err != nil {
 		d.fail("source", "Invalid source", "source: %s.", err)
-	} else if slices.Contains(keys, "password") {
+	} else if password != "" {
 		d.fail("source", "Password in source",
 			"source must not carry a password: give it in postgresql.authentication.replication, which pgimaged passes through a pgpass file.")
 	}
-	return err == nil && !slices.Contains(keys, "password")
+	return err == nil && password == ""
 }
 
 func (d *decoder) dcs(b *dcsSchema) {
@@ -491,14 +491,7 @@ func (d *decoder) etcd(s *etcdSchema) {
 	c.Endpoints, c.Username, c.Password = s.Endpoints, s.Username, s.Password
 	c.DialTimeout = d.duration(s.DialTimeout, "dcs.dial_timeout")
 	c.CAFile, c.CertFile, c.KeyFile = d.readable(s.CAFile, "dcs.ca_file"), d.readable(s.CertFile, "dcs.cert_file"), d.readable(s.KeyFile, "dcs.key_file")
-	certSet, keySet := s.CertFileRange != hcl.Range{}, s.KeyFileRange != hcl.Range{}
-	if certSet != keySet {
-		given, missing, rng := "cert_file", "key_file", s.CertFileRange
-		if keySet {
-			given, missing, rng = missing, given, s.KeyFileRange
-		}
-		d.errorAt(rng, "Incomplete client certificate", "%s is set without %s: a client certificate and its private key go together.", given, missing)
-	}
+	d.paired(s.CertFileRange, s.KeyFileRange, "Incomplete client certificate", "a client certificate")
 	// The etcd client turns TLS off for an http:// endpoint, even with TLS files, and connects
 	// to every endpoint the way the first asks for.
 	at := func(i int) hcl.Range { return d.at(fmt.Sprintf("dcs.endpoints[%d]", i)) }
@@ -508,7 +501,7 @@ func (d *decoder) etcd(s *etcdSchema) {
 		case strings.TrimSpace(ep) == "":
 			d.errorAt(at(i), "Empty value", "An etcd endpoint must not be empty.")
 		case dcs.EndpointScheme(ep) != "http":
-		case certSet || keySet || s.CAFileRange != hcl.Range{}:
+		case s.CertFileRange != hcl.Range{} || s.KeyFileRange != hcl.Range{} || s.CAFileRange != hcl.Range{}:
 			d.errorAt(at(i), "Plain-text endpoint",
 				"Endpoint %s is plain HTTP, so the etcd client would not use ca_file, cert_file and key_file: write https:// or host:port.", d.quote(at(i), ep))
 		case https >= 0:
@@ -516,6 +509,18 @@ func (d *decoder) etcd(s *etcdSchema) {
 				"Endpoint %s is plain HTTP and %s is HTTPS: the etcd client connects to every endpoint the same way, so give them one scheme.",
 				d.quote(at(i), ep), d.quote(at(https), s.Endpoints[https]))
 		}
+	}
+}
+
+// paired reports a certificate, written at cert, without its key, or a key without its
+// certificate; whose says whose certificate it is.
+func (d *decoder) paired(cert, key hcl.Range, summary, whose string) {
+	given, missing, rng := "cert_file", "key_file", cert
+	if key != (hcl.Range{}) {
+		given, missing, rng = missing, given, key
+	}
+	if (cert == hcl.Range{}) != (key == hcl.Range{}) {
+		d.errorAt(rng, summary, "%s is set without %s: %s and its private key go together.", given, missing, whose)
 	}
 }
 
@@ -580,10 +585,7 @@ func (d *decoder) bootstrap(s *bootstrapSchema) {
 	b := &d.cfg.Bootstrap
 	b.Method = d.nonEmpty(s.Method, "bootstrap.method")
 	initdb := d.options(s.Initdb, "bootstrap.initdb", "list or map", "option", true)
-	b.Initdb, b.InitdbRanges = split(initdb)
-	for _, e := range initdb {
-		b.InitdbHidden = append(b.InitdbHidden, d.fromFunction(e.vrng))
-	}
+	b.Initdb, b.InitdbRanges, b.InitdbHidden, _ = d.split(initdb)
 	b.PostBootstrap = d.nonEmpty(s.PostBootstrap, "bootstrap.post_bootstrap")
 	b.Timeout = d.duration(s.Timeout, "bootstrap.timeout")
 	b.RecoveryTimeout = d.duration(s.RecoveryTimeout, "bootstrap.recovery_timeout")

@@ -5,33 +5,25 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 )
 
-// WriteDiagnostics prints diags for a person: each one starts with file:line:col, then the
-// severity and summary, the offending source line(s) and the detail. files are the parsed
-// sources ([Config.Files]); color adds terminal colours. At most [MaxDiagnosticsShown] are
-// printed, then a line that counts the rest. The cost is linear in the size of the sources and
-// the number of diagnostics shown.
+// WriteDiagnostics prints diags for a person in the layout of hcl's text writer, with
+// file:line:col in front: severity and summary, the source lines (a long line clipped around
+// the mark) and the detail. files are the parsed sources ([Config.Files]); color adds terminal
+// colours. At most [MaxDiagnosticsShown] are printed, then a line that counts the rest; each
+// costs the length of the lines it shows.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool) error {
 	bw := bufio.NewWriter(w)
-	lines := map[string]*lineIndex{}
-	shown, rest := 0, 0
-	for _, diag := range diags {
-		if diag == nil {
-			continue
+	diags = slices.DeleteFunc(slices.Clone(diags), func(d *hcl.Diagnostic) bool { return d == nil })
+	for i, diag := range diags {
+		if i == MaxDiagnosticsShown {
+			fmt.Fprintf(bw, "…and %d more not shown.\n", len(diags)-i)
+			break
 		}
-		if shown == MaxDiagnosticsShown {
-			rest++
-			continue
-		}
-		shown++
-		writeDiagnostic(bw, files, lines, diag, color)
-	}
-	if rest > 0 {
-		fmt.Fprintf(bw, "…and %d more not shown.\n", rest)
+		writeDiagnostic(bw, files, diag, color)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("while writing diagnostics: %w", err)
@@ -39,79 +31,68 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 	return nil
 }
 
-// writeDiagnostic writes one diagnostic in the layout of hcl's text writer, finding source lines
-// through an index built once per file rather than by scanning the file each time.
-func writeDiagnostic(w *bufio.Writer, files map[string]*hcl.File, lines map[string]*lineIndex, diag *hcl.Diagnostic, color bool) {
-	var colour, highlight, reset string
-	if color {
-		colour, highlight, reset = "\x1b[31m", "\x1b[1;4m", "\x1b[0m"
-		if diag.Severity == hcl.DiagWarning {
-			colour = "\x1b[33m"
-		}
-	}
-	severity := "Error"
+func writeDiagnostic(w *bufio.Writer, files map[string]*hcl.File, diag *hcl.Diagnostic, color bool) {
+	severity, colour, highlight, reset := "Error", "\x1b[31m", "\x1b[1;4m", "\x1b[0m"
 	if diag.Severity == hcl.DiagWarning {
-		severity = "Warning"
+		severity, colour = "Warning", "\x1b[33m"
 	}
-	s := diag.Subject
-	if s != nil {
-		fmt.Fprintf(w, "%s:%d:%d: ", s.Filename, s.Start.Line, s.Start.Column)
+	if !color {
+		colour, highlight, reset = "", "", ""
 	}
-	fmt.Fprintf(w, "%s%s%s: %s\n\n", colour, severity, reset, diag.Summary)
-	if s != nil {
-		f := files[s.Filename]
-		if f == nil || f.Bytes == nil {
-			fmt.Fprintf(w, "  on %s line %d:\n  (source code not available)\n\n", s.Filename, s.Start.Line)
-		} else {
-			idx := lines[s.Filename]
-			if idx == nil {
-				idx = newLineIndex(f.Bytes)
-				lines[s.Filename] = idx
-			}
-			context := ""
-			if nav, ok := f.Nav.(interface{ ContextString(offset int) string }); ok {
-				if c := nav.ContextString(s.Start.Byte); c != "" {
-					context = ", in " + c
-				}
-			}
-			fmt.Fprintf(w, "  on %s line %d%s:\n", s.Filename, s.Start.Line, context)
-			snip := *s
-			if diag.Context != nil {
-				snip = hcl.RangeOver(snip, *diag.Context)
-			}
-			idx.write(w, snip, *s, highlight, reset)
-			w.WriteByte('\n')
-		}
+	if s := diag.Subject; s != nil {
+		fmt.Fprintf(w, "%s:%d:%d: %s%s%s: %s\n\n", s.Filename, s.Start.Line, s.Start.Column, colour, severity, reset, diag.Summary)
+		writeSource(w, files[s.Filename], diag, highlight, reset)
+	} else {
+		fmt.Fprintf(w, "%s%s%s: %s\n\n", colour, severity, reset, diag.Summary)
 	}
 	if diag.Detail != "" {
 		fmt.Fprintf(w, "%s\n\n", diag.Detail)
 	}
 }
 
-// lineIndex holds where each line of a source starts.
-type lineIndex struct {
-	src    []byte
-	starts []int // byte offset of each line's first byte; starts[0] is line 1
-}
-
-func newLineIndex(src []byte) *lineIndex {
-	starts := []int{0}
-	for i, b := range src {
-		if b == '\n' {
-			starts = append(starts, i+1)
+// writeSource prints the lines that the diagnostic's subject and context cover, with the
+// subject highlighted, finding them from the subject's offset rather than by scanning f.
+func writeSource(w *bufio.Writer, f *hcl.File, diag *hcl.Diagnostic, highlight, reset string) {
+	mark := *diag.Subject
+	if f == nil || f.Bytes == nil {
+		fmt.Fprintf(w, "  on %s line %d:\n  (source code not available)\n\n", mark.Filename, mark.Start.Line)
+		return
+	}
+	context := ""
+	if nav, ok := f.Nav.(interface{ ContextString(offset int) string }); ok && nav.ContextString(mark.Start.Byte) != "" {
+		context = ", in " + nav.ContextString(mark.Start.Byte)
+	}
+	fmt.Fprintf(w, "  on %s line %d%s:\n", mark.Filename, mark.Start.Line, context)
+	snip, src := mark, f.Bytes
+	if diag.Context != nil {
+		snip = hcl.RangeOver(snip, *diag.Context)
+	}
+	from := min(max(snip.Start.Byte, 0), len(src))
+	to := min(max(snip.End.Byte, from+1), len(src))
+	start := bytes.LastIndexByte(src[:from], '\n') + 1
+	for n := snip.Start.Line; ; n++ {
+		end := len(src)
+		if i := bytes.IndexByte(src[start:], '\n'); i >= 0 {
+			end = start + i
 		}
+		text := bytes.TrimSuffix(src[start:end], []byte("\r"))
+		lo := min(max(mark.Start.Byte-start, 0), len(text))
+		hi := min(max(mark.End.Byte-start, lo), len(text))
+		if mark.Start.Byte == mark.End.Byte && lo == mark.Start.Byte-start && lo < len(text) {
+			hi = lo + 1 // an empty range marks one character
+		}
+		text, lo, hi = clip(text, lo, hi)
+		on, off := highlight, reset
+		if lo == hi {
+			on, off = "", ""
+		}
+		fmt.Fprintf(w, "%4d: %s%s%s%s%s\n", n, text[:lo], on, text[lo:hi], off, text[hi:])
+		if to <= end+1 {
+			break
+		}
+		start = end + 1
 	}
-	return &lineIndex{src: src, starts: starts}
-}
-
-// line returns the text of line n (from 1) without its line break, and its first byte offset.
-func (x *lineIndex) line(n int) ([]byte, int) {
-	start := x.starts[n-1]
-	end := len(x.src)
-	if n < len(x.starts) {
-		end = x.starts[n] - 1
-	}
-	return bytes.TrimSuffix(x.src[start:end], []byte("\r")), start
+	w.WriteByte('\n')
 }
 
 // maxLineShown is how much of one source line a diagnostic shows: a window around the mark.
@@ -136,26 +117,4 @@ func clip(text []byte, lo, hi int) ([]byte, int, int) {
 		out = append(out, "…"...)
 	}
 	return out, lo + shift, hi + shift
-}
-
-// write prints the lines snip covers, with the bytes of mark highlighted.
-func (x *lineIndex) write(w *bufio.Writer, snip, mark hcl.Range, highlight, reset string) {
-	startByte := min(max(snip.Start.Byte, 0), len(x.src))
-	endByte := min(max(snip.End.Byte, startByte+1), len(x.src))
-	first := sort.SearchInts(x.starts, startByte+1)        // line holding startByte
-	last := max(sort.SearchInts(x.starts, endByte), first) // line holding endByte-1
-	for n := first; n <= last && n <= len(x.starts); n++ {
-		text, off := x.line(n)
-		lo := min(max(mark.Start.Byte-off, 0), len(text))
-		hi := min(max(mark.End.Byte-off, lo), len(text))
-		if mark.Start.Byte == mark.End.Byte && lo == mark.Start.Byte-off && lo < len(text) {
-			hi = lo + 1
-		}
-		text, lo, hi = clip(text, lo, hi)
-		if lo == hi {
-			fmt.Fprintf(w, "%4d: %s\n", n, text)
-			continue
-		}
-		fmt.Fprintf(w, "%4d: %s%s%s%s%s\n", n, text[:lo], highlight, text[lo:hi], reset, text[hi:])
-	}
 }

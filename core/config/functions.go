@@ -85,26 +85,13 @@ func fileFunction(baseDir string) function.Function {
 // readSmallFile reads a regular file of at most maxFileSize bytes of UTF-8 text and removes one
 // trailing newline ("\n" or "\r\n").
 func readSmallFile(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", unwrapPathError(err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", unwrapPathError(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", errors.New("not a regular file")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return "", unwrapPathError(err)
-	}
-	if len(b) > maxFileSize {
+	b, err := readRegular(name, maxFileSize+1)
+	switch {
+	case err != nil:
+		return "", err
+	case len(b) > maxFileSize:
 		return "", fmt.Errorf("larger than %d bytes", maxFileSize)
-	}
-	if !utf8.Valid(b) {
+	case !utf8.Valid(b):
 		return "", errors.New("not UTF-8 text")
 	}
 	s := string(b)
@@ -116,23 +103,24 @@ func readSmallFile(name string) (string, error) {
 
 // checkReadable reports why name cannot be read as a regular file, or nil.
 func checkReadable(name string) error {
+	_, err := readRegular(name, 1)
+	return err
+}
+
+// readRegular reads at most limit bytes of the regular file name.
+func readRegular(name string, limit int64) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return unwrapPathError(err)
+		return nil, unwrapPathError(err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return unwrapPathError(err)
+	if fi, err := f.Stat(); err != nil {
+		return nil, unwrapPathError(err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
 	}
-	if !fi.Mode().IsRegular() {
-		return errors.New("not a regular file")
-	}
-	var b [1]byte
-	if _, err := f.Read(b[:]); err != nil && !errors.Is(err, io.EOF) {
-		return unwrapPathError(err)
-	}
-	return nil
+	b, err := io.ReadAll(io.LimitReader(f, limit))
+	return b, unwrapPathError(err)
 }
 
 // unwrapPathError drops the operation and path from an *os.PathError: the caller names the

@@ -151,3 +151,23 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// TestDiagnosticsClipLongLines: a long source line is shown as a window around the mark, so
+// that a file of one huge line does not print it once per diagnostic.
+func TestDiagnosticsClipLongLines(t *testing.T) {
+	src := header + `tags = { a = "` + strings.Repeat("x", 5000) + `" }` + ` loop_wait = "soon"` + "\n"
+	cfg, diags := config.Parse("long.hcl", []byte(src))
+	if !diags.HasErrors() {
+		t.Fatal("want an error")
+	}
+	var out bytes.Buffer
+	if err := config.WriteDiagnostics(&out, cfg.Files(), diags, false); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() > 2000 {
+		t.Errorf("%d bytes written for %d diagnostics of one long line:\n%s", out.Len(), len(diags), out.String())
+	}
+	if !strings.Contains(out.String(), "   4: …") {
+		t.Errorf("the long line is not shown clipped:\n%s", out.String())
+	}
+}

@@ -2,9 +2,8 @@ package config
 
 import (
 	"fmt"
-	"math"
-	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/agext/levenshtein"
@@ -70,19 +69,11 @@ func (d *decoder) method(s *methodSchema) {
 
 	attrs, diags := s.Rest.JustAttributes()
 	d.add(diags)
-	kvs := make([]hcl.KeyValuePair, 0, len(attrs))
-	var options []entry
+	var kvs []hcl.KeyValuePair
 	for _, a := range attrs {
-		kv := hcl.KeyValuePair{Key: hcl.StaticExpr(cty.StringVal(a.Name), a.NameRange), Value: a.Expr}
-		if e, isColl := d.collection(kv); isColl { // a list or map option
-			if e != nil {
-				options = append(options, *e)
-			}
-			continue
-		}
-		kvs = append(kvs, kv)
+		kvs = append(kvs, hcl.KeyValuePair{Key: hcl.StaticExpr(cty.StringVal(a.Name), a.NameRange), Value: a.Expr})
 	}
-	options = append(options, d.entries(kvs, "option", false)...)
+	options := d.pairs(kvs, "option", false, true)
 	for _, e := range d.options(s.Options, key+"options", "list", "option", false) {
 		if slices.Contains(ReservedMethodKeys, e.Name) {
 			d.errorAt(e.rng, "Reserved option name", "%q is read by pgimaged itself: set it as an attribute of the method block, not in options.", e.Name)
@@ -91,29 +82,25 @@ func (d *decoder) method(s *methodSchema) {
 		}
 	}
 	slices.SortStableFunc(options, func(x, y entry) int { return x.rng.Start.Byte - y.rng.Start.Byte })
-	m.Options, m.OptionRanges = split(options)
-	for _, e := range options {
-		m.OptionHidden = append(m.OptionHidden, d.fromFunction(e.vrng))
-		if d.fromFunction(e.vrng) && e.List == nil && e.Map == nil {
-			e.secrets = append(e.secrets, e.Value)
-		}
-		m.OptionSecrets = append(m.OptionSecrets, e.secrets...)
-	}
+	m.Options, m.OptionRanges, m.OptionHidden, m.OptionSecrets = d.split(options)
 }
 
-// entry is a decoded name = value pair: rng is the whole pair, vrng the value; secrets are the
-// elements of a list or map value read by env() or file().
+// entry is a decoded name = value pair: rng is the whole pair, vrng the value; secrets are what
+// env() or file() read in it (the value, or elements and keys of a list or map).
 type entry struct {
 	sdk.Option
 	rng, vrng hcl.Range
 	secrets   []string
 }
 
-func split(entries []entry) (opts sdk.Options, ranges []hcl.Range) {
+// split takes entries apart into options, their ranges, whether each is read (in whole or in
+// part) by env() or file(), and what those read.
+func (d *decoder) split(entries []entry) (opts sdk.Options, ranges []hcl.Range, hidden []bool, secrets []string) {
 	for _, e := range entries {
 		opts, ranges = append(opts, e.Option), append(ranges, e.rng)
+		hidden, secrets = append(hidden, d.fromFunction(e.vrng)), append(secrets, e.secrets...)
 	}
-	return opts, ranges
+	return opts, ranges, hidden, secrets
 }
 
 // written reports whether expr gives a value: an attribute left out, or set to null, does not.
@@ -135,33 +122,116 @@ func (d *decoder) settings(expr hcl.Expression, key, what string) (map[string]st
 	return m, entries
 }
 
-// entries decodes name = value pairs with values rendered by [RenderValue]; what names an entry
-// in diagnostics ("option", "parameter"). With boolFlags true makes a flag and false drops the
-// entry (initdb).
-func (d *decoder) entries(kvs []hcl.KeyValuePair, what string, boolFlags bool) []entry {
+// pairs decodes name = value pairs (see pair), leaving out those with errors.
+func (d *decoder) pairs(kvs []hcl.KeyValuePair, what string, boolFlags, collections bool) []entry {
 	out := []entry{}
 	for _, kv := range kvs {
-		var name string
-		var v cty.Value
-		if nameOK, valueOK := d.value(kv.Key, &name), d.value(kv.Value, &v); !nameOK || !valueOK {
-			continue
+		if e, ok := d.pair(kv, what, boolFlags, collections); ok {
+			out = append(out, e)
 		}
-		e := entry{Option: sdk.Option{Name: name}, rng: hcl.RangeBetween(kv.Key.Range(), kv.Value.Range()), vrng: kv.Value.Range()}
-		problem := d.nameProblem(kv.Key.Range(), what, name)
+	}
+	return out
+}
+
+// pair decodes name = value, the value rendered by [RenderValue]; what names the entry in
+// diagnostics ("option", "parameter"). With boolFlags true makes a flag and false drops the
+// entry (initdb). With collections a list or map value makes a list or map option (a method's
+// attributes), each element checked at its own place. ok is false after an error.
+func (d *decoder) pair(kv hcl.KeyValuePair, what string, boolFlags, collections bool) (e entry, ok bool) {
+	var name string
+	var v cty.Value
+	if nameOK, valueOK := d.value(kv.Key, &name), d.value(kv.Value, &v); !nameOK || !valueOK {
+		return e, false
+	}
+	e = entry{Option: sdk.Option{Name: name}, rng: hcl.RangeBetween(kv.Key.Range(), kv.Value.Range()), vrng: kv.Value.Range()}
+	if problem := d.nameProblem(kv.Key.Range(), what, name); problem != "" {
+		d.errorAt(e.rng, "Invalid "+what+" name", "%s", problem)
+		return e, false
+	}
+	t, known := v.Type(), !v.IsNull() && v.IsKnown()
+	isList := t.IsTupleType() || t.IsListType() || t.IsSetType()
+	switch {
+	case boolFlags && known && t == cty.Bool:
+		e.Flag = v.True()
+		return e, e.Flag
+	case collections && known && (isList || t.IsObjectType() || t.IsMapType()):
+		return e, d.collection(&e, kv.Value, v, isList)
+	}
+	s, err := RenderValue(v)
+	if err != nil {
+		d.errorAt(e.vrng, "Invalid "+what+" value", "%s %q: %s.", what, name, err)
+		return e, false
+	}
+	if e.Value = s; d.fromFunction(e.vrng) {
+		e.secrets = []string{s}
+	}
+	return e, true
+}
+
+// collection fills e's List or Map from the value v written as expr; every element, and map key,
+// read by env() or file() goes to e's secrets. It reports whether all elements are scalars.
+func (d *decoder) collection(e *entry, expr hcl.Expression, v cty.Value, isList bool) bool {
+	ok := true
+	if isList {
+		e.List = []string{}
+	} else {
+		e.Map = map[string]string{}
+	}
+	for i, el := range d.elements(expr, v) {
+		what := fmt.Sprintf("element %d of option %q", i+1, e.Name)
+		if !isList && d.fromFunction(el.krng) {
+			what = fmt.Sprintf("an entry of option %q", e.Name)
+			e.secrets = append(e.secrets, el.key)
+		} else if !isList {
+			what = fmt.Sprintf("entry %q of option %q", el.key, e.Name)
+		}
+		s, err := RenderValue(el.value)
 		switch {
-		case problem != "":
-			d.errorAt(e.rng, "Invalid "+what+" name", "%s", problem)
-		case boolFlags && !v.IsNull() && v.Type() == cty.Bool:
-			if e.Flag = v.True(); e.Flag {
-				out = append(out, e)
-			}
+		case err != nil:
+			d.errorAt(el.rng, "Invalid option value", "%s: %s; a list or map option holds strings, numbers or bools.", what, err)
+			ok = false
+		case !isList && el.key == "":
+			d.errorAt(el.krng, "Invalid option value", "A key of option %q is empty.", e.Name)
+			ok = false
+		case isList:
+			e.List = append(e.List, s)
 		default:
-			var err error
-			if e.Value, err = RenderValue(v); err != nil {
-				d.errorAt(e.vrng, "Invalid "+what+" value", "%s %q: %s.", what, name, err)
-			} else {
-				out = append(out, e)
-			}
+			e.Map[el.key] = s
+		}
+		if d.fromFunction(el.rng) {
+			e.secrets = append(e.secrets, s)
+		}
+	}
+	return ok
+}
+
+// element is one element of a list or map value, with where its value and key were written.
+type element struct {
+	key       string
+	value     cty.Value
+	rng, krng hcl.Range
+}
+
+// elements lists the elements of the list or map v written as expr, in source order with their
+// own places when expr is written literally, else in key order at expr's place.
+func (d *decoder) elements(expr hcl.Expression, v cty.Value) []element {
+	var out []element
+	for it := v.ElementIterator(); it.Next(); {
+		k, ev := it.Element()
+		key, _ := RenderValue(k)
+		out = append(out, element{key: key, value: ev, rng: expr.Range(), krng: expr.Range()})
+	}
+	if exprs, diags := hcl.ExprList(expr); !diags.HasErrors() && len(exprs) == len(out) {
+		for i, x := range exprs {
+			out[i].rng = x.Range()
+		}
+	} else if kvs, diags := hcl.ExprMap(expr); !diags.HasErrors() && len(kvs) == len(out) {
+		out = out[:0]
+		for _, kv := range kvs {
+			k, _ := kv.Key.Value(d.ctx)
+			ev, _ := kv.Value.Value(d.ctx)
+			key, _ := RenderValue(k)
+			out = append(out, element{key: key, value: ev, rng: kv.Value.Range(), krng: kv.Key.Range()})
 		}
 	}
 	return out
@@ -188,7 +258,7 @@ func (d *decoder) nameProblem(rng hcl.Range, what, name string) string {
 // setting is not written or wrong, and not nil otherwise.
 func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags bool) []entry {
 	if kvs, diags := hcl.ExprMap(expr); !diags.HasErrors() && strings.Contains(want, "map") {
-		return d.entries(kvs, what, boolFlags)
+		return d.pairs(kvs, what, boolFlags, false)
 	}
 	elems, diags := hcl.ExprList(expr)
 	if diags.HasErrors() || !strings.Contains(want, "list") {
@@ -203,7 +273,7 @@ func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags
 		kvs, diags := hcl.ExprMap(e)
 		switch {
 		case !diags.HasErrors():
-			out = append(out, d.entries(kvs, "option", boolFlags)...)
+			out = append(out, d.pairs(kvs, "option", boolFlags, false)...)
 		case !d.value(e, &v):
 		case v.IsNull() || v.Type() != cty.String:
 			d.errorAt(e.Range(), "Invalid option", "An element of an option list must be a flag name (a string) or an object of name = value options.")
@@ -246,13 +316,16 @@ func toGo(v cty.Value) (any, error) {
 		return v.AsString(), nil
 	case t == cty.Bool:
 		return v.True(), nil
-	case t == cty.Number:
-		f := v.AsBigFloat()
-		if i, acc := f.Int64(); acc == big.Exact {
+	case t == cty.Number: // within RenderValue's range; an int64 when it is one
+		s, err := renderNumber(v.AsBigFloat())
+		if err != nil {
+			return nil, err
+		}
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return i, nil
 		}
-		if x, _ := f.Float64(); !math.IsInf(x, 0) && (x != 0 || f.Sign() == 0) {
-			return x, nil
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return f, nil
 		}
 		return nil, ErrNumberRange
 	case t.IsObjectType() || t.IsMapType():

@@ -17,59 +17,48 @@ import (
 // are never shown.
 func (m *Method) CheckOptions(s sdk.Schema, pluginName string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	prefix := fmt.Sprintf("Method %q (plugin %s): ", m.Label, pluginName)
-	at := func(i int) *hcl.Range {
-		if i < len(m.OptionRanges) && m.OptionRanges[i].Filename != "" {
-			return m.OptionRanges[i].Ptr()
-		}
-		return m.DefRange.Ptr()
+	add := func(sev hcl.DiagnosticSeverity, summary string, subject hcl.Range, detail string, args ...any) {
+		detail = fmt.Sprintf("Method %q (plugin %s): ", m.Label, pluginName) + fmt.Sprintf(detail, args...)
+		diags = append(diags, &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail, Subject: subject.Ptr()})
 	}
 	given := map[string]bool{}
 	for i, o := range m.Options {
+		at := m.DefRange
+		if i < len(m.OptionRanges) && m.OptionRanges[i].Filename != "" {
+			at = m.OptionRanges[i]
+		}
 		spec, alias, ok := s.Lookup(o.Name)
-		if !ok {
-			if s.Open {
-				continue
-			}
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Unknown option", Subject: at(i),
-				Detail: prefix + fmt.Sprintf("%q is not an option of %s.", o.Name, pluginName) + suggestOption(o.Name, s) +
-					fmt.Sprintf(" `pgimaged plugins show %s` lists its options.", pluginName),
-			})
+		switch {
+		case !ok && s.Open:
 			continue
+		case !ok:
+			add(hcl.DiagError, "Unknown option", at, "%q is not an option of %s.%s `pgimaged plugins show %s` lists its options.",
+				o.Name, pluginName, suggestOption(o.Name, s), pluginName)
+			continue
+		case alias:
+			add(hcl.DiagWarning, "Deprecated option name", at, "%q is a deprecated name of %q: write %s.", o.Name, spec.Name, spec.Name)
 		}
 		given[spec.Name] = true
-		if alias {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning, Summary: "Deprecated option name", Subject: at(i),
-				Detail: prefix + fmt.Sprintf("%q is a deprecated name of %q: write %s.", o.Name, spec.Name, spec.Name),
-			})
-		}
 		if spec.Refused != "" {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Refused option", Subject: at(i),
-				Detail: prefix + fmt.Sprintf("%q cannot be given: %s.", o.Name, strings.TrimSuffix(spec.Refused, ".")),
-			})
+			add(hcl.DiagError, "Refused option", at, "%q cannot be given: %s.", o.Name, strings.TrimSuffix(spec.Refused, "."))
 			continue
 		}
 		if i < len(m.OptionHidden) && m.OptionHidden[i] {
 			spec.Sensitive = true // what env() and file() read is never shown
 		}
 		if err := spec.Check(o); err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Invalid option value", Subject: at(i),
-				Detail: prefix + err.Error() + ".",
-			})
+			add(hcl.DiagError, "Invalid option value", at, "%s.", err)
 		}
 	}
 	for _, spec := range s.Options {
-		if spec.Required && spec.Refused == "" && !given[spec.Name] {
-			detail := prefix + fmt.Sprintf("option %q is required", spec.Name)
-			if spec.Description != "" {
-				detail += ": " + spec.Description
-			}
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing required option", Detail: detail + ".", Subject: m.DefRange.Ptr()})
+		if !spec.Required || spec.Refused != "" || given[spec.Name] {
+			continue
 		}
+		what := ""
+		if spec.Description != "" {
+			what = ": " + spec.Description
+		}
+		add(hcl.DiagError, "Missing required option", m.DefRange, "option %q is required%s.", spec.Name, what)
 	}
 	return diags
 }

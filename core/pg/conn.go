@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -73,21 +75,29 @@ var ErrConnString = errors.New("invalid connection string")
 // (host=h port=5432 user=u password=secret dbname=db), with pgx's parser. Only what the string
 // itself says is kept: libpq's defaults (PGHOST, PGUSER, the OS user, a password found in
 // ~/.pgpass, ...) are left to whoever connects. A password in the string is returned separately,
-// never kept in the Conn. One host only; the keys that name client files or need libpq's own
-// handling (sslrootcert, passfile, service, target_session_attrs, ...) are refused, since
+// never kept in the Conn. One host only. The TLS files (sslrootcert, sslcert, sslkey), which pgx
+// reads while parsing and keeps only in its own form, are passed on from a URL, whose query
+// gives them back, as absolute paths; a keyword/value string with them is refused, as are the
+// keys that need libpq's own handling (passfile, service, target_session_attrs, ...), since
 // pgimaged could not pass them on faithfully.
 func ParseConnURL(s string) (c Conn, password string, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return Conn{}, "", nil
 	}
-	keys, err := ConnKeys(s)
+	keys, err := connKeys(s)
 	if err != nil {
 		return Conn{}, "", err
 	}
 	cfg, err := pgconn.ParseConfigWithOptions(s, pgconn.ParseConfigOptions{ConnStringAllowedKeys: keys})
 	if err != nil {
 		return Conn{}, "", connErr(err)
+	}
+	var query url.Values // a URL's parameters, as pgx reads them
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		if u, err := url.Parse(s); err == nil {
+			query = u.Query()
+		}
 	}
 	for _, fb := range cfg.Fallbacks {
 		if fb.Host != cfg.Host || fb.Port != cfg.Port {
@@ -109,9 +119,17 @@ func ParseConnURL(s string) (c Conn, password string, err error) {
 		default:
 			v, ok := cfg.RuntimeParams[k]
 			if !ok {
-				if v, ok = exposedSetting(cfg, k); !ok {
-					return Conn{}, "", fmt.Errorf("while parsing a connection string: %w: pgimaged cannot pass on %q", ErrConnString, k)
+				v, ok = exposedSetting(cfg, k)
+			}
+			if _, file := tlsFileEnv[k]; !ok && file && query != nil {
+				v, ok = query.Get(k), true
+				if !filepath.IsAbs(v) {
+					return Conn{}, "", fmt.Errorf("while parsing a connection string: %w: %s must be an absolute path: "+
+						"pgimaged and pg_basebackup do not run in the same directory", ErrConnString, k)
 				}
+			}
+			if !ok {
+				return Conn{}, "", refused(k)
 			}
 			if c.Params == nil {
 				c.Params = map[string]string{}
@@ -123,6 +141,20 @@ func ParseConnURL(s string) (c Conn, password string, err error) {
 		}
 	}
 	return c, password, nil
+}
+
+// tlsFileEnv names, for each TLS file key, the libpq environment variable that sets it for
+// pgx (pgimaged's own connections) and libpq (pg_basebackup, which inherits the environment
+// through the plugin) alike.
+var tlsFileEnv = map[string]string{"sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY"}
+
+// refused is the error for a connection string key that pgimaged cannot pass on.
+func refused(key string) error {
+	hint := ""
+	if env, ok := tlsFileEnv[key]; ok {
+		hint = fmt.Sprintf(" from a keyword/value string: write it as a URL (postgres://host/db?%s=...) or set %s instead", key, env)
+	}
+	return fmt.Errorf("while parsing a connection string: %w: pgimaged cannot pass on %q%s", ErrConnString, key, hint)
 }
 
 // exposedSetting recovers the value of a connection setting that pgx keeps only in its own form.
@@ -187,10 +219,10 @@ func verifyMode(t *tls.Config) string {
 
 var notAllowed = regexp.MustCompile(`connection string key "((?:[^"\\]|\\.)*)" is not in ConnStringAllowedKeys`)
 
-// ConnKeys returns the keys a connection string sets itself, in pgx's spelling ("database" for
+// connKeys returns the keys a connection string sets itself, in pgx's spelling ("database" for
 // dbname), sorted: what libpq takes from the string rather than from its defaults. pgx's parser
 // names the first key that is not allowed, so the keys are found by allowing them one by one.
-func ConnKeys(s string) ([]string, error) {
+func connKeys(s string) ([]string, error) {
 	keys := []string{}
 	for len(keys) <= 64 {
 		_, err := pgconn.ParseConfigWithOptions(s, pgconn.ParseConfigOptions{ConnStringAllowedKeys: keys})

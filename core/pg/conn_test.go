@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
 func TestWritePgpass(t *testing.T) {
@@ -190,5 +193,67 @@ func TestParseConnURLErrorsHideThePassword(t *testing.T) {
 		if !errors.Is(err, pg.ErrConnString) || strings.Contains(err.Error(), "Sec-ret") {
 			t.Errorf("error %q: want ErrConnString without the password", err)
 		}
+	}
+}
+
+// TestParseConnURLPassesOnTLSFiles: a URL's sslrootcert, sslcert and sslkey reach the Conn as
+// written, so that pg_basebackup and primary_conninfo verify the server as the operator asked.
+// pgx reads the files while parsing, so they must exist. In a keyword/value string they are
+// refused with a message that names the URL form and the libpq environment variable instead.
+func TestParseConnURLPassesOnTLSFiles(t *testing.T) {
+	_, pem, err := host.NewCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(pem), "-----BEGIN EC PRIVATE KEY")
+	if i < 0 {
+		t.Fatalf("no key in %s", pem)
+	}
+	dir := t.TempDir()
+	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	mustWrite(t, ca, string(pem[:i]))
+	mustWrite(t, cert, string(pem[:i]))
+	mustWrite(t, key, string(pem[i:]))
+	if err := os.Chmod(key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url := "postgres://replicator@db1:5433/postgres?sslmode=verify-full&sslrootcert=" + ca + "&sslcert=" + cert + "&sslkey=" + key
+	got, _, err := pg.ParseConnURL(url)
+	if err != nil {
+		t.Fatalf("ParseConnURL(%q): %v", url, err)
+	}
+	want := pg.Conn{Host: "db1", Port: 5433, User: "replicator", Database: "postgres",
+		Params: map[string]string{"sslmode": "verify-full", "sslrootcert": ca, "sslcert": cert, "sslkey": key}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseConnURL = %#v, want %#v", got, want)
+	}
+	if _, err := pgconn.ParseConfig(got.DSN()); err != nil {
+		t.Errorf("the DSN %q, as pg_basebackup and pgimaged's connections get it, does not parse: %v", got.DSN(), err)
+	}
+	if again, _, err := pg.ParseConnURL(strings.Replace(url, "sslrootcert="+ca, "sslrootcert="+filepath.Join(dir, "missing.pem"), 1)); err == nil {
+		t.Errorf("a missing CA file is accepted: %#v", again)
+	}
+
+	// A relative path would be read from pgimaged's working directory here and from the
+	// plugin's by pg_basebackup: refused.
+	t.Chdir(dir)
+	if _, _, err := pg.ParseConnURL("postgres://db1/postgres?sslmode=verify-full&sslrootcert=ca.pem"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("a relative sslrootcert: err = %v, want a refusal that asks for an absolute path", err)
+	}
+
+	_, _, err = pg.ParseConnURL("host=db1 sslmode=verify-full sslrootcert=" + ca)
+	if err == nil || !errors.Is(err, pg.ErrConnString) || !strings.Contains(err.Error(), "PGSSLROOTCERT") || !strings.Contains(err.Error(), "postgres://") {
+		t.Errorf("keyword/value sslrootcert: err = %v, want ErrConnString naming PGSSLROOTCERT and the URL form", err)
+	}
+	// The variable the message names does reach pgx: a CA file that is missing fails the parse,
+	// and an existing one is used without appearing in the Conn.
+	t.Setenv("PGSSLROOTCERT", filepath.Join(dir, "missing.pem"))
+	if _, _, err := pg.ParseConnURL("host=db1 sslmode=verify-full"); err == nil {
+		t.Error("pgx ignores PGSSLROOTCERT")
+	}
+	t.Setenv("PGSSLROOTCERT", ca)
+	conn, _, err := pg.ParseConnURL("host=db1 sslmode=verify-full")
+	if err != nil || conn.Params["sslrootcert"] != "" {
+		t.Errorf("with PGSSLROOTCERT set: %#v, %v", conn, err)
 	}
 }
