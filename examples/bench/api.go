@@ -30,7 +30,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var c common
 	fs := flag.NewFlagSet("api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs)
+	c.register(fs, 5)
 	ratesFlag := fs.String("rates", "500,3000", "requests per second, comma-separated")
 	dur := fs.Duration("duration", 10*time.Second, "how long each rate is held")
 	patroniFlag := fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")

@@ -18,7 +18,7 @@ func runClone(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var c common
 	fs := flag.NewFlagSet("clone", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs)
+	c.register(fs, 9)
 	scale := fs.Int("scale", 70, "pgbench scale of the primary (70 is about 1 GB; use a small one to try the benchmark out)")
 	if err := fs.Parse(args); err != nil {
 		return err

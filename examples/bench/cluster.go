@@ -26,7 +26,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var c common
 	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs)
+	c.register(fs, 5)
 	backends := fs.String("backends", "file,etcd", "the DCS backends to measure pgimaged on")
 	patroniFlag := fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")
 	if err := fs.Parse(args); err != nil {
