@@ -132,9 +132,11 @@ func bareBootstrap(ctx context.Context, m *machine, dataDir, socketDir string, p
 }
 
 // serverOptions are the settings the bare contenders give PostgreSQL on pg_ctl's command line,
-// the same as pgimaged's and Patroni's configurations.
+// the same as pgimaged's and Patroni's configurations and the wal_keep_size both default to:
+// without it, parallel pg_basebackups with fast checkpoints can find the WAL they need removed
+// before their temporary slot holds it.
 func serverOptions(port int, socketDir string) string {
-	return fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c max_connections=30", port, socketDir)
+	return fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c max_connections=30 -c wal_keep_size=128MB", port, socketDir)
 }
 
 // createRoles gives the superuser its password and creates the replication role, in one psql

@@ -34,6 +34,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	membersFlag := fs.String("members", "3,5", "cluster sizes, comma-separated (one primary, the others replicas)")
 	backends := fs.String("backends", "etcd", "the DCS backends to measure pgimaged on: etcd, file, or both (etcd,file)")
 	patroniFlag := fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")
+	only := fs.String("contenders", "pgimaged,patroni,floor", "what to measure, comma-separated: pgimaged, patroni, floor")
 	loopWait := fs.Duration("loop-wait", 0, "loop_wait for pgimaged and Patroni (default: each one's own default, 10s for both)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +55,17 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		bs = append(bs, b)
 	}
+	chosen := map[string]bool{}
+	for _, f := range strings.Split(*only, ",") {
+		f = strings.TrimSpace(f)
+		if f != "pgimaged" && f != "patroni" && f != "floor" {
+			return fmt.Errorf("-contenders: unknown contender %q (pgimaged, patroni or floor)", f)
+		}
+		chosen[f] = true
+	}
+	if !chosen["pgimaged"] {
+		bs = nil
+	}
 	if *loopWait < 0 || (*loopWait > 0 && *loopWait < time.Second) || *loopWait%time.Second != 0 {
 		return fmt.Errorf("-loop-wait %s: give whole seconds (Patroni takes no less)", *loopWait)
 	}
@@ -68,7 +80,9 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if patroni == "" {
 		patroni, _ = exec.LookPath("patroni")
 	}
-	if patroni == "" {
+	if !chosen["patroni"] {
+		patroni = ""
+	} else if patroni == "" {
 		fmt.Fprintln(stdout, "cluster: patroni is not installed (Debian: apt-get install patroni): Patroni is not measured")
 	}
 	var etcdEndpoint string
@@ -86,11 +100,12 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		members int
 		times   map[string][]time.Duration
 		phases  map[string]*phaseStats // by contender
+		floor   *floorSteps
 	}
 	var names []string // contenders in the order they are printed
 	var results []result
 	for _, n := range sizes {
-		r := result{members: n, phases: map[string]*phaseStats{}}
+		r := result{members: n, phases: map[string]*phaseStats{}, floor: &floorSteps{}}
 		var cs []contender
 		for _, b := range bs {
 			name := "pgimaged " + b
@@ -108,9 +123,14 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 				return patroniCluster(ctx, m, patroni, clusterOptions{members: n, etcd: etcdEndpoint, run: run, loopWait: *loopWait})
 			}})
 		}
-		cs = append(cs, contender{"floor", func(run int) (time.Duration, error) {
-			return floorCluster(ctx, m, n)
-		}})
+		if chosen["floor"] {
+			cs = append(cs, contender{"floor", func(int) (time.Duration, error) {
+				return floorCluster(ctx, m, n, r.floor)
+			}})
+		}
+		if len(cs) == 0 {
+			return fmt.Errorf("nothing to measure (-contenders %s)", *only)
+		}
 		if names == nil {
 			for _, c := range cs {
 				names = append(names, c.name)
@@ -170,6 +190,10 @@ streaming. PostgreSQL everywhere: fsync on, shared_buffers 16MB, max_connections
 				fmt.Fprintf(stdout, "\ncritical path of %s, %d members:\n", name, r.members)
 				ps.print(stdout)
 			}
+		}
+		if len(r.floor.names) > 0 {
+			fmt.Fprintf(stdout, "\nfloor, %d members: median of each step (the bench's own polling included in the last)\n", r.members)
+			r.floor.print(stdout)
 		}
 	}
 	return nil

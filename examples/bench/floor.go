@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,9 @@ import (
 // -c fast -R in parallel, every standby started, until the primary's pg_stat_replication shows
 // n-1 standbys streaming. The servers are stopped and the directories removed afterwards, outside
 // the measured time.
-func floorCluster(ctx context.Context, m *machine, n int) (time.Duration, error) {
+//
+// steps, if not nil, gets each step's duration in this run, by the step's name.
+func floorCluster(ctx context.Context, m *machine, n int, steps *floorSteps) (time.Duration, error) {
 	var clean cleanups
 	defer clean.run()
 	work, err := m.workDir("pgimaged-bench-floor-")
@@ -46,17 +49,26 @@ func floorCluster(ctx context.Context, m *machine, n int) (time.Duration, error)
 	logOf := func(i int) string { return filepath.Join(work, fmt.Sprintf("node%d.log", i+1)) }
 
 	start := time.Now()
+	last := start
+	step := func(name string) {
+		now := time.Now()
+		steps.add(name, now.Sub(last))
+		last = now
+	}
 	if _, err := m.run(ctx, nil, "", m.pg("initdb"), "-D", dataDirs[0], "-U", "postgres", "-E", "UTF8", "--locale=C",
 		"--auth-local=trust", "--auth-host=scram-sha-256"); err != nil {
 		return 0, err
 	}
+	step("initdb")
 	if _, err := m.run(ctx, env, "", m.pg("pg_ctl"), "start", "-D", dataDirs[0], "-l", logOf(0), "-w", "-t", "120",
 		"-o", serverOptions(ports[0], work)); err != nil {
 		return 0, err
 	}
+	step("pg_ctl start -w")
 	if err := createRoles(ctx, m, work, ports[0], superPass, replPass); err != nil {
 		return 0, err
 	}
+	step("psql roles")
 	source := fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", ports[0])
 	if err := parallel(n-1, func(i int) error {
 		_, err := m.run(ctx, env, "", m.pg("pg_basebackup"), "-X", "stream", "-c", "fast", "-R", "-D", dataDirs[i+1], "-d", source)
@@ -64,6 +76,7 @@ func floorCluster(ctx context.Context, m *machine, n int) (time.Duration, error)
 	}); err != nil {
 		return 0, err
 	}
+	step(fmt.Sprintf("%d× pg_basebackup", n-1))
 	// Started without -w: the wait for streaming below is the wait for them.
 	if err := parallel(n-1, func(i int) error {
 		_, err := m.run(ctx, env, "", m.pg("pg_ctl"), "start", "-D", dataDirs[i+1], "-l", logOf(i+1), "-o", serverOptions(ports[i+1], work))
@@ -71,6 +84,7 @@ func floorCluster(ctx context.Context, m *machine, n int) (time.Duration, error)
 	}); err != nil {
 		return 0, err
 	}
+	step(fmt.Sprintf("%d× pg_ctl start", n-1))
 	want := fmt.Sprint(n - 1)
 	err = waitUp(ctx, start, work, func() (bool, error) {
 		out, err := m.run(ctx, nil, "", m.pg("psql"), "-X", "-At", "-h", work, "-p", fmt.Sprint(ports[0]), "-U", "postgres", "-d", "postgres",
@@ -80,7 +94,38 @@ func floorCluster(ctx context.Context, m *machine, n int) (time.Duration, error)
 		}
 		return strings.TrimSpace(out) == want, nil
 	})
-	return time.Since(start), err
+	took := time.Since(start)
+	if err == nil {
+		step("until streaming")
+	}
+	return took, err
+}
+
+// floorSteps gathers the floor's steps over the runs.
+type floorSteps struct {
+	names []string
+	took  map[string][]time.Duration
+}
+
+func (s *floorSteps) add(name string, d time.Duration) {
+	if s == nil {
+		return
+	}
+	if s.took == nil {
+		s.took = map[string][]time.Duration{}
+	}
+	if _, ok := s.took[name]; !ok {
+		s.names = append(s.names, name)
+	}
+	s.took[name] = append(s.took[name], d)
+}
+
+func (s *floorSteps) print(w io.Writer) {
+	rows := [][]string{{"step", "took", "min–max", "runs"}}
+	for _, name := range s.names {
+		rows = append(rows, []string{name, millis(median(s.took[name])), spread(s.took[name]), fmt.Sprint(len(s.took[name]))})
+	}
+	table(w, rows)
 }
 
 // parallel runs f(0) … f(n-1) at once and returns the first error.
