@@ -229,14 +229,22 @@ func pgimagedCluster(ctx context.Context, m *machine, o clusterOptions) (time.Du
 	if o.loopWait > 0 {
 		loopWait = fmt.Sprintf("loop_wait  = %q", o.loopWait.String())
 	}
-	env := []string{"BENCH_SUPERUSER_PASSWORD=" + password(), "BENCH_REPLICATION_PASSWORD=" + password()}
+	superPass := password()
+	env := []string{"BENCH_SUPERUSER_PASSWORD=" + superPass, "BENCH_REPLICATION_PASSWORD=" + password()}
+	// The bench itself asks the primary for its streaming standbys, with a password file.
+	passfile := filepath.Join(work, "pgpass")
+	if err := m.writeFile(passfile, fmt.Sprintf("127.0.0.1:*:*:postgres:%s\n", superPass)); err != nil {
+		return 0, nil, err
+	}
 	var configs []string
 	var apiPorts []int
+	ports := map[string]int{}
 	for i := 1; i <= o.members; i++ {
 		port, err := freePort()
 		if err != nil {
 			return 0, nil, err
 		}
+		ports[fmt.Sprintf("node%d", i)] = port
 		api := ""
 		if o.whileUp != nil {
 			p, err := freePort()
@@ -317,11 +325,23 @@ method "basebackup" {
 			return false, err
 		}
 		members, err := status()
+		if err != nil {
+			return false, err
+		}
 		var states []memberState
+		primary := ""
 		for _, mb := range members {
 			states = append(states, mb.memberState)
+			if mb.Role == "primary" {
+				primary = mb.Name
+			}
 		}
-		return err == nil && clusterReady(states, o.members, "primary", "running"), err
+		if !clusterReady(states, o.members, "primary", "running") {
+			return false, nil
+		}
+		// As for Patroni and the floor: the primary's pg_stat_replication lists every replica
+		// as streaming.
+		return streamingStandbys(ctx, m, []string{"PGPASSFILE=" + passfile}, "-h", "127.0.0.1", "-p", fmt.Sprint(ports[primary])) == o.members-1, nil
 	})
 	took := time.Since(start)
 	if err != nil {
@@ -333,6 +353,22 @@ method "basebackup" {
 		err = o.whileUp(apiPorts)
 	}
 	return took, members, err
+}
+
+// streamingStandbys is the number of standbys streaming from the server psql reaches with
+// connArgs as the postgres user; -1 if it cannot be asked.
+func streamingStandbys(ctx context.Context, m *machine, env []string, connArgs ...string) int {
+	argv := append([]string{m.pg("psql"), "-X", "-At", "-U", "postgres", "-d", "postgres"}, connArgs...)
+	argv = append(argv, "-c", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+	out, err := m.run(ctx, env, "", argv...)
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // pgimagedMember is a member as `pgimaged status -json` lists it.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -85,14 +84,8 @@ func floorCluster(ctx context.Context, m *machine, n int, steps *floorSteps) (ti
 		return 0, err
 	}
 	step(fmt.Sprintf("%d× pg_ctl start", n-1))
-	want := fmt.Sprint(n - 1)
 	err = waitUp(ctx, start, work, func() (bool, error) {
-		out, err := m.run(ctx, nil, "", m.pg("psql"), "-X", "-At", "-h", work, "-p", fmt.Sprint(ports[0]), "-U", "postgres", "-d", "postgres",
-			"-c", "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-		if err != nil {
-			return false, err
-		}
-		return strings.TrimSpace(out) == want, nil
+		return streamingStandbys(ctx, m, nil, "-h", work, "-p", fmt.Sprint(ports[0])) == n-1, nil
 	})
 	took := time.Since(start)
 	if err == nil {
