@@ -445,7 +445,19 @@ func (ps *phaseStats) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "median over %d runs of each phase's start (from the moment the members were started) and duration;\nreplicas: the median over the replicas of a run first\n", ps.runs)
 	rows := [][]string{{"member", "phase", "start", "took", "runs"}}
-	for _, kind := range ps.kinds {
+	// The bootstrap member first, then the replicas, then anything else in the order seen.
+	kinds := slices.Clone(ps.kinds)
+	rank := func(kind string) int {
+		switch kind {
+		case "bootstrap":
+			return 0
+		case "clone":
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(kinds, func(a, b string) int { return rank(a) - rank(b) })
+	for _, kind := range kinds {
 		who := kind
 		switch kind {
 		case "bootstrap":

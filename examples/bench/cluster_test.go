@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,8 @@ func statusJSON(t0 time.Time, members ...[]phaseAt) string {
 		out = append(out, fmt.Sprintf(`{"name":"node%d","role":"replica","state":"running","pgimaged":{"critical_path":{"kind":%q,"phases":[%s]}}}`,
 			i+1, kind, strings.Join(ps, ",")))
 	}
+	// status -json lists members by name: a replica may come before the bootstrap member.
+	slices.Reverse(out)
 	return `{"scope":"s","members":[` + strings.Join(out, ",") + `]}`
 }
 
@@ -70,6 +73,9 @@ func TestPhaseStatsMediansOverReplicasThenRuns(t *testing.T) {
 	}
 	if strings.Index(got, "agent_start") > strings.Index(got, "initialize") {
 		t.Errorf("phases are not in the order the member published them:\n%s", got)
+	}
+	if strings.Index(got, "\nbootstrap member ") > strings.Index(got, "\nreplicas ") {
+		t.Errorf("the bootstrap member's phases do not come first:\n%s", got)
 	}
 }
 
