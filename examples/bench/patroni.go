@@ -23,9 +23,11 @@ func patroniCluster(ctx context.Context, m *machine, patroni string, o clusterOp
 	}
 	clean.add(func() { _ = os.RemoveAll(work) })
 	superPass, replPass := password(), password()
-	dcs := "{}" // Patroni's defaults: ttl 30, loop_wait 10, retry_timeout 10
+	// Patroni's defaults (ttl 30, loop_wait 10, retry_timeout 10); max_connections, which Patroni
+	// takes from the DCS only, as the others have it.
+	dcs := "{postgresql: {parameters: {max_connections: 30}}}"
 	if o.loopWait > 0 {
-		dcs = fmt.Sprintf("\n    loop_wait: %d", int(o.loopWait.Seconds()))
+		dcs = fmt.Sprintf("{loop_wait: %d, postgresql: {parameters: {max_connections: 30}}}", int(o.loopWait.Seconds()))
 	}
 	var configs []string
 	var apiPort int
