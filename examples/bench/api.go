@@ -30,7 +30,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var c common
 	fs := flag.NewFlagSet("api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs)
+	c.register(fs, 5)
 	ratesFlag := fs.String("rates", "500,3000", "requests per second, comma-separated")
 	dur := fs.Duration("duration", 10*time.Second, "how long each rate is held")
 	patroniFlag := fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")
@@ -77,7 +77,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	pgimaged := map[string]apiStats{}
-	if _, err := pgimagedCluster(ctx, m, "file", "", 1, measure("pgimaged", pgimaged)); err != nil {
+	if _, _, err := pgimagedCluster(ctx, m, clusterOptions{members: 3, backend: "file", run: 1, loopWait: time.Second, whileUp: measure("pgimaged", pgimaged)}); err != nil {
 		return fmt.Errorf("pgimaged: %w", err)
 	}
 	patroni := *patroniFlag
@@ -94,7 +94,7 @@ func runAPI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				return err
 			}
 			patroniStats = map[string]apiStats{}
-			if _, err := patroniCluster(ctx, m, patroni, endpoint, 1, measure("patroni", patroniStats)); err != nil {
+			if _, err := patroniCluster(ctx, m, patroni, clusterOptions{members: 3, etcd: endpoint, run: 1, loopWait: time.Second, whileUp: measure("patroni", patroniStats)}); err != nil {
 				return fmt.Errorf("patroni: %w", err)
 			}
 		}

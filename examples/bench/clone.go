@@ -5,68 +5,130 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
 // runClone compares `pgimaged clone --image-only` (the basebackup method) with bare
-// pg_basebackup on the same primary.
+// pg_basebackup on the same primary, at each size of -sizes, so that the growth of both with the
+// size can be read off.
 func runClone(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	fs := flag.NewFlagSet("clone", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs)
-	scale := fs.Int("scale", 70, "pgbench scale of the primary (70 is about 1 GB; use a small one to try the benchmark out)")
+	c.register(fs, 9)
+	sizesFlag := fs.String("sizes", "0.5,2", "sizes of the primary in GB, comma-separated (pgbench -i, about 15 MB per scale unit); a small one such as 0.2 tries the benchmark out")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *scale < 1 {
-		return fmt.Errorf("-scale %d: at least 1", *scale)
+	var scales []int
+	for _, f := range strings.Split(*sizesFlag, ",") {
+		gb, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || gb <= 0 || gb > 100 {
+			return fmt.Errorf("-sizes: %q is not a size in GB between 0 and 100", f)
+		}
+		scales = append(scales, max(1, int(math.Round(gb*1024/15))))
 	}
 	m, err := c.setup()
 	if err != nil {
 		return err
 	}
+	var results []cloneResult
+	for _, scale := range scales {
+		r, err := cloneAtScale(ctx, m, scale, c.runs, stdout)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+
+	fmt.Fprintf(stdout, "\nclone: pgimaged clone --image-only (method basebackup, checkpoint fast) against pg_basebackup -X stream\n--checkpoint=fast from the same primary, %d interleaved runs each after one warm-up run (seconds per run in order)\n", c.runs)
+	rows := [][]string{{"primary", "pgbench scale", "contender", "median", "min–max", "ratio pgimaged/bare", "seconds per run"}}
+	for _, r := range results {
+		mp, mb := median(r.pgimaged), median(r.bare)
+		goal := "(goal ≤ 1.02 from 1 GB)"
+		if r.bytes >= 1<<30 {
+			goal = "(goal ≤ 1.02: " + verdict(mp, mb, 1.02) + ")"
+		}
+		rows = append(rows,
+			[]string{r.size, fmt.Sprint(r.scale), "pgimaged", seconds(mp), spread(r.pgimaged), ratio(mp, mb) + " " + goal, runsOf(r.pgimaged)},
+			[]string{"", "", "pg_basebackup", seconds(mb), spread(r.bare), "", runsOf(r.bare)})
+	}
+	table(stdout, rows)
+	if len(results) > 1 {
+		fmt.Fprintln(stdout, "\ngrowth: median time at each size over the median time at the first size")
+		rows := [][]string{{"from", "to", "data ×", "pgimaged ×", "pg_basebackup ×"}}
+		first := results[0]
+		for _, r := range results[1:] {
+			rows = append(rows, []string{first.size, r.size,
+				fmt.Sprintf("%.2f", float64(r.bytes)/float64(first.bytes)),
+				ratio(median(r.pgimaged), median(first.pgimaged)),
+				ratio(median(r.bare), median(first.bare))})
+		}
+		table(stdout, rows)
+	}
+	return nil
+}
+
+// cloneResult is one size's measurements.
+type cloneResult struct {
+	scale    int
+	size     string // pg_size_pretty of the primary's databases
+	bytes    int64
+	pgimaged []time.Duration
+	bare     []time.Duration
+}
+
+// cloneAtScale makes a primary of pgbench scale, copies it runs times with each contender,
+// interleaved, and removes it.
+func cloneAtScale(ctx context.Context, m *machine, scale, runs int, stdout io.Writer) (cloneResult, error) {
+	r := cloneResult{scale: scale}
 	var clean cleanups
 	defer clean.run()
 
 	work, err := m.workDir("pgimaged-bench-clone-")
 	if err != nil {
-		return err
+		return r, err
 	}
 	clean.add(func() { _ = os.RemoveAll(work) })
 
-	fmt.Fprintf(stdout, "clone: preparing a primary with pgbench -i -s %d (PostgreSQL in %s)...\n", *scale, m.pgBin)
+	fmt.Fprintf(stdout, "clone: preparing a primary with pgbench -i -s %d (PostgreSQL in %s)...\n", scale, m.pgBin)
 	p, err := startPrimary(ctx, m, work, &clean)
 	if err != nil {
-		return err
+		return r, err
 	}
 	prepStart := time.Now()
-	if _, err := m.run(ctx, nil, "", m.pg("pgbench"), "-i", "-q", "-s", fmt.Sprint(*scale), "-h", p.socketDir, "-p", fmt.Sprint(p.port), "-U", "postgres", "postgres"); err != nil {
-		return err
+	if _, err := m.run(ctx, nil, "", m.pg("pgbench"), "-i", "-q", "-s", fmt.Sprint(scale), "-h", p.socketDir, "-p", fmt.Sprint(p.port), "-U", "postgres", "postgres"); err != nil {
+		return r, err
 	}
 	if _, err := m.run(ctx, nil, "", m.pg("psql"), "-X", "-q", "-h", p.socketDir, "-p", fmt.Sprint(p.port), "-U", "postgres", "-d", "postgres", "-c", "CHECKPOINT"); err != nil {
-		return err
+		return r, err
 	}
-	size, err := m.run(ctx, nil, "", m.pg("psql"), "-X", "-At", "-h", p.socketDir, "-p", fmt.Sprint(p.port), "-U", "postgres", "-d", "postgres",
-		"-c", "SELECT pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
+	out, err := m.run(ctx, nil, "", m.pg("psql"), "-X", "-At", "-F", " ", "-h", p.socketDir, "-p", fmt.Sprint(p.port), "-U", "postgres", "-d", "postgres",
+		"-c", "SELECT sum(pg_database_size(datname)), pg_size_pretty(sum(pg_database_size(datname))) FROM pg_database")
 	if err != nil {
-		return err
+		return r, err
 	}
-	fmt.Fprintf(stdout, "clone: primary of %s ready in %s\n", strings.TrimSpace(size), time.Since(prepStart).Round(time.Second))
-
+	bytes, pretty, _ := strings.Cut(strings.TrimSpace(out), " ")
+	if r.bytes, err = strconv.ParseInt(bytes, 10, 64); err != nil {
+		return r, fmt.Errorf("while reading the primary's size from %q: %w", out, err)
+	}
+	r.size = pretty
+	fmt.Fprintf(stdout, "clone: primary of %s (pg_database_size, all databases) ready in %s\n", r.size, time.Since(prepStart).Round(time.Second))
 	// Both contenders log in as the replication role with the same password, from a pgpass file.
 	conn := fmt.Sprintf("host=127.0.0.1 port=%d user=replicator dbname=postgres", p.port)
 	passfile := filepath.Join(work, "bench.pgpass")
 	if err := m.writeFile(passfile, fmt.Sprintf("127.0.0.1:%d:*:replicator:%s\n", p.port, p.replPass)); err != nil {
-		return err
+		return r, err
 	}
 	for _, d := range []string{"pgimaged", "bare"} {
 		if err := m.mkdir(filepath.Join(work, d)); err != nil {
-			return err
+			return r, err
 		}
 	}
 	pgimagedDir := filepath.Join(work, "pgimaged", "data")
@@ -95,64 +157,39 @@ method "basebackup" {
   checkpoint = "fast"
 }
 `, pgimagedDir, m.plugins, m.pgBin)); err != nil {
-		return err
+		return r, err
 	}
 	pgimagedEnv := []string{"BENCH_SUPERUSER_PASSWORD=" + p.superPass, "BENCH_REPLICATION_PASSWORD=" + p.replPass}
 	bareEnv := []string{"PGPASSFILE=" + passfile}
-	contenders := map[string]func() (time.Duration, error){
-		"pgimaged": func() (time.Duration, error) {
+	// Before each run the previous copy's dirty pages are written out, so that they are not
+	// written during this one.
+	cs := []contender{
+		{"pgimaged", func(int) (time.Duration, error) {
 			defer os.RemoveAll(pgimagedDir)
+			syscall.Sync()
 			return m.timed(ctx, pgimagedEnv, m.bin, "clone", "--image-only", "-config", cfg, "--connstring", conn)
-		},
-		"bare": func() (time.Duration, error) {
+		}},
+		{"pg_basebackup", func(int) (time.Duration, error) {
 			defer os.RemoveAll(bareDir)
+			syscall.Sync()
 			return m.timed(ctx, bareEnv, m.pg("pg_basebackup"), "-X", "stream", "--checkpoint=fast", "-D", bareDir, "-d", conn)
-		},
+		}},
 	}
 
 	// One unmeasured run of each first, so that every measured run finds the primary's files
 	// and the programs in a warm page cache.
 	fmt.Fprintln(stdout, "clone: warm-up, one run of each (not measured)...")
-	for _, name := range []string{"bare", "pgimaged"} {
-		if _, err := contenders[name](); err != nil {
-			return fmt.Errorf("warm-up run of %s: %w", name, err)
+	for _, c := range cs {
+		if _, err := c.measure(0); err != nil {
+			return r, fmt.Errorf("warm-up run of %s: %w", c.name, err)
 		}
 	}
-	times := map[string][]time.Duration{}
-	for i := range c.runs {
-		order := []string{"pgimaged", "bare"}
-		if i%2 == 1 {
-			order = []string{"bare", "pgimaged"}
-		}
-		for _, name := range order {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			// The previous copy's dirty pages are written out now, not during this run.
-			syscall.Sync()
-			d, err := contenders[name]()
-			if err != nil {
-				return fmt.Errorf("run %d of %s: %w", i+1, name, err)
-			}
-			times[name] = append(times[name], d)
-			fmt.Fprintf(stdout, "clone: run %d/%d %-8s %s\n", i+1, c.runs, name, seconds(d))
-		}
+	times, err := interleave(ctx, stdout, "clone "+r.size, runs, cs)
+	if err != nil {
+		return r, err
 	}
-	runs := map[string]string{"pgimaged": runsOf(times["pgimaged"]), "bare": runsOf(times["bare"])}
-	mp, mb := median(times["pgimaged"]), median(times["bare"])
-	ratio := mp.Seconds() / mb.Seconds()
-	verdict := "within the 1.02 target"
-	if ratio > 1.02 {
-		verdict = "ABOVE the 1.02 target"
-	}
-	fmt.Fprintf(stdout, "\nclone of a %s primary, median of %d runs each (seconds per run in order)\n", strings.TrimSpace(size), c.runs)
-	table(stdout, [][]string{
-		{"contender", "median", "runs"},
-		{"pgimaged clone --image-only", seconds(mp), runs["pgimaged"]},
-		{"pg_basebackup -X stream", seconds(mb), runs["bare"]},
-		{"ratio pgimaged/bare", fmt.Sprintf("%.3f", ratio), verdict},
-	})
-	return nil
+	r.pgimaged, r.bare = times["pgimaged"], times["pg_basebackup"]
+	return r, nil
 }
 
 // primary is the server both contenders copy.
@@ -197,9 +234,7 @@ fsync = off
 		return nil, err
 	}
 	clean.add(func() { m.stopServer(p.dataDir) })
-	// Passwords go through standard input, never on a command line.
-	sql := fmt.Sprintf("ALTER ROLE postgres PASSWORD '%s';\nCREATE ROLE replicator REPLICATION LOGIN PASSWORD '%s';\n", p.superPass, p.replPass)
-	if _, err := m.run(ctx, nil, sql, m.pg("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", p.socketDir, "-p", fmt.Sprint(p.port), "-U", "postgres", "-d", "postgres", "-f", "-"); err != nil {
+	if err := createRoles(ctx, m, p.socketDir, p.port, p.superPass, p.replPass); err != nil {
 		return nil, err
 	}
 	return p, nil

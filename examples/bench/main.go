@@ -1,11 +1,18 @@
 // Command bench measures pgimaged's speed side by side with what it replaces, on this machine,
 // with real PostgreSQL:
 //
-//	go run ./examples/bench clone     pgimaged clone --image-only against bare pg_basebackup
-//	go run ./examples/bench cluster   empty directories to a primary and two streaming replicas,
-//	                                  on the file DCS and etcd, and Patroni where it is installed
-//	go run ./examples/bench api       the HTTP API's latency for /primary and /replica at a steady
-//	                                  rate, and Patroni's REST API where it is installed
+//	go run ./examples/bench clone      pgimaged clone --image-only against bare pg_basebackup,
+//	                                   at two sizes of primary
+//	go run ./examples/bench bootstrap  pgimaged bootstrap against initdb, pg_ctl start and the
+//	                                   replication role made by hand
+//	go run ./examples/bench cluster    empty directories to a primary and streaming replicas (3 and
+//	                                   5 members): pgimaged on etcd, Patroni on the same etcd, and
+//	                                   the bare programs' floor; where the time goes, phase by phase
+//	go run ./examples/bench api        the HTTP API's latency for /primary and /replica at a steady
+//	                                   rate, and Patroni's REST API where it is installed
+//
+// The contenders of a benchmark run interleaved, round by round, so that the load others put on
+// the machine falls on all of them alike; medians are printed with the spread.
 //
 // It uses ./bin/pgimaged and ./bin/plugins (`make bench` builds them first). Run as root, it runs
 // everything that touches PostgreSQL as the postgres OS user, as the demo does. Everything it
@@ -39,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "clone":
 		err = runClone(ctx, args[1:], stdout, stderr)
+	case "bootstrap":
+		err = runBootstrap(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		err = runCluster(ctx, args[1:], stdout, stderr)
 	case "api":
@@ -64,16 +73,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage: go run ./examples/bench <benchmark> [flags]
 
-Benchmarks:
-  clone     a primary of about 1 GB (pgbench -i -s 70); pgimaged clone --image-only (basebackup,
-            checkpoint=fast) and bare pg_basebackup -X stream --checkpoint=fast, alternately;
-            median of each and the ratio pgimaged/bare
-  cluster   three members started at once on empty directories until one primary and two
-            streaming replicas; file DCS and etcd; Patroni side by side where it is installed
-  api       p50/p99 latency of the HTTP API's /primary and /replica at a steady 500 and 3,000
-            requests/s for 10 s each on loopback; Patroni's REST API side by side where installed
+Benchmarks (make bench runs them all, in this order):
+  clone      primaries of about 0.5 and 2 GB (pgbench -i); pgimaged clone --image-only (basebackup,
+             checkpoint=fast) and bare pg_basebackup -X stream --checkpoint=fast, interleaved, 9
+             runs each; median, spread, ratio pgimaged/bare and the growth from size to size
+  bootstrap  pgimaged bootstrap (initdb, start, roles) and the bare sequence initdb, pg_ctl start -w
+             and psql creating the replication role, interleaved; median and ratio
+  cluster    3 and 5 members started at once on empty data directories until one primary and
+             streaming replicas: pgimaged on etcd, Patroni (default settings) on the same etcd where
+             it is installed, and the floor of the bare programs (initdb, pg_ctl start, psql,
+             pg_basebackup in parallel, standbys started, streaming), interleaved; medians, ratios,
+             and the median start and duration of each phase of pgimaged's critical path
+  api        p50/p99 latency of the HTTP API's /primary and /replica at a steady 500 and 3,000
+             requests/s for 10 s each on loopback; Patroni's REST API side by side where installed
 
-Run a benchmark with -h for its flags.
+Run a benchmark with -h for its flags; -runs 1 gives a quick look at one piece.
 `)
 }
 
@@ -83,11 +97,11 @@ type common struct {
 	runs                int
 }
 
-func (c *common) register(fs *flag.FlagSet) {
+func (c *common) register(fs *flag.FlagSet, runs int) {
 	fs.StringVar(&c.bin, "bin", "bin/pgimaged", "the pgimaged binary")
 	fs.StringVar(&c.plugins, "plugins", "bin/plugins", "the plugin directory")
 	fs.StringVar(&c.pgBin, "pgbin", os.Getenv("PGBINDIR"), "PostgreSQL's bin directory (default: the newest /usr/lib/postgresql/*/bin)")
-	fs.IntVar(&c.runs, "runs", 5, "measured runs of each contender")
+	fs.IntVar(&c.runs, "runs", runs, "measured runs of each contender")
 }
 
 // setup checks the flags and finds what the benchmark needs.

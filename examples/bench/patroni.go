@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// patroniCluster runs one measurement of Patroni on etcd with the same PostgreSQL, settings and
-// timing as pgimaged's: three members started at once, until a leader and two streaming replicas.
-// With whileUp, it runs with the members' REST API ports once the cluster is up, before it is
-// stopped.
-func patroniCluster(ctx context.Context, m *machine, patroni, etcdEndpoint string, run int, whileUp func(apiPorts []int) error) (time.Duration, error) {
+// patroniCluster runs one measurement of Patroni on etcd with the same PostgreSQL settings as
+// pgimaged's and Patroni's own defaults otherwise (unless o.loopWait is set): o.members started
+// at once, until a leader and the others streaming replicas. With o.whileUp, it runs with the
+// members' REST API ports once the cluster is up, before it is stopped.
+func patroniCluster(ctx context.Context, m *machine, patroni string, o clusterOptions) (time.Duration, error) {
 	var clean cleanups
 	defer clean.run()
 	work, err := m.workDir("pgimaged-bench-patroni-")
@@ -23,10 +23,16 @@ func patroniCluster(ctx context.Context, m *machine, patroni, etcdEndpoint strin
 	}
 	clean.add(func() { _ = os.RemoveAll(work) })
 	superPass, replPass := password(), password()
+	// Patroni's defaults (ttl 30, loop_wait 10, retry_timeout 10); max_connections, which Patroni
+	// takes from the DCS only, as the others have it.
+	dcs := "{postgresql: {parameters: {max_connections: 30}}}"
+	if o.loopWait > 0 {
+		dcs = fmt.Sprintf("{loop_wait: %d, postgresql: {parameters: {max_connections: 30}}}", int(o.loopWait.Seconds()))
+	}
 	var configs []string
 	var apiPort int
 	var restPorts []int
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= o.members; i++ {
 		pgPort, err := freePort()
 		if err != nil {
 			return 0, err
@@ -54,10 +60,7 @@ restapi:
 etcd3:
   hosts: %s
 bootstrap:
-  dcs:
-    ttl: 10
-    loop_wait: 1
-    retry_timeout: 4
+  dcs: %s
   initdb:
     - encoding: UTF8
     - locale: C
@@ -76,7 +79,6 @@ postgresql:
       password: %s
   parameters:
     shared_buffers: 16MB
-    fsync: "off"
     max_connections: 30
     unix_socket_directories: %s
   pg_hba:
@@ -85,7 +87,7 @@ postgresql:
     - host replication replicator 127.0.0.1/32 scram-sha-256
   basebackup:
     - checkpoint: fast
-`, yamlString(fmt.Sprintf("bench-patroni-%d", run)), yamlString(name), restPort, restPort, yamlString(etcdEndpoint),
+`, yamlString(fmt.Sprintf("bench-patroni-%d-%d", o.members, o.run)), yamlString(name), restPort, restPort, yamlString(o.etcd), dcs,
 			pgPort, pgPort, yamlString(filepath.Join(dir, "data")), yamlString(m.pgBin), yamlString(filepath.Join(dir, "pgpass")),
 			yamlString(superPass), yamlString(replPass), yamlString(dir))); err != nil {
 			return 0, err
@@ -93,20 +95,24 @@ postgresql:
 		configs = append(configs, cfg)
 	}
 
+	var ms members
 	start := time.Now()
 	for i, cfg := range configs {
 		dataDir := filepath.Join(work, fmt.Sprintf("node%d", i+1), "data")
-		if err := startMember(m, nil, filepath.Join(work, fmt.Sprintf("node%d.log", i+1)), &clean, dataDir, patroni, cfg); err != nil {
+		if err := ms.startMember(m, nil, filepath.Join(work, fmt.Sprintf("node%d.log", i+1)), &clean, dataDir, patroni, cfg); err != nil {
 			return 0, err
 		}
 	}
 	client := http.Client{Timeout: 2 * time.Second}
 	err = waitUp(ctx, start, work, func() (bool, error) {
-		return patroniReady(&client, fmt.Sprintf("http://127.0.0.1:%d/cluster", apiPort))
+		if err := ms.exited(); err != nil {
+			return false, err
+		}
+		return patroniReady(&client, fmt.Sprintf("http://127.0.0.1:%d/cluster", apiPort), o.members)
 	})
 	took := time.Since(start)
-	if err == nil && whileUp != nil {
-		err = whileUp(restPorts)
+	if err == nil && o.whileUp != nil {
+		err = o.whileUp(restPorts)
 	}
 	return took, err
 }
@@ -117,10 +123,10 @@ func yamlString(s string) string {
 	return string(b)
 }
 
-// patroniReady reads Patroni's GET /cluster: a leader and two replicas running; and, since Patroni
+// patroniReady reads Patroni's GET /cluster: a leader and n-1 replicas running; and, since Patroni
 // 3.0 says "running" for a replica whether or not it receives WAL, the leader's GET /patroni
-// must list both replicas as streaming (its view of pg_stat_replication).
-func patroniReady(client *http.Client, clusterURL string) (bool, error) {
+// must list every replica as streaming (its view of pg_stat_replication).
+func patroniReady(client *http.Client, clusterURL string, n int) (bool, error) {
 	var cl struct {
 		Members []struct {
 			memberState
@@ -138,7 +144,7 @@ func patroniReady(client *http.Client, clusterURL string) (bool, error) {
 			leaderAPI = m.APIURL
 		}
 	}
-	if !clusterReady(states, "leader", "running", "streaming") || leaderAPI == "" {
+	if !clusterReady(states, n, "leader", "running", "streaming") || leaderAPI == "" {
 		return false, nil
 	}
 	var leader struct {
@@ -155,7 +161,7 @@ func patroniReady(client *http.Client, clusterURL string) (bool, error) {
 			streaming++
 		}
 	}
-	return streaming == 2, nil
+	return streaming == n-1, nil
 }
 
 func getJSON(client *http.Client, url string, v any) bool {
