@@ -69,6 +69,6 @@
 // formatted with the fmt package.
 //
 // A source connection string is read by [pg.ParseConnURL]: one with a password is refused, and
-// TLS files (sslrootcert, sslcert, sslkey) are passed on from the URL form only; in the
-// keyword/value form set PGSSLROOTCERT, PGSSLCERT or PGSSLKEY instead.
+// TLS files (sslrootcert, sslcert, sslkey, sslcrl) are passed on from the URL form only; in the
+// keyword/value form set PGSSLROOTCERT, PGSSLCERT, PGSSLKEY or PGSSLCRL instead.
 package config
