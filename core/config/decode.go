@@ -676,7 +676,7 @@ func (d *decoder) checkDefined(key, setting, name string, builtins []string) {
 	}
 	q, hint := d.quote(d.at(key), name), ""
 	if !d.fromFunction(d.at(key)) {
-		hint = suggest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods))))
+		hint = sdk.DidYouMean(sdk.Closest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods)))))
 	}
 	d.fail(key, "Undefined method", "%s names %s, but there is no method %s block; the methods that work without one are %s.%s",
 		setting, q, q, strings.Join(builtins, ", "), hint)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -290,20 +289,6 @@ func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags
 		}
 	}
 	return out
-}
-
-// suggest proposes the candidate closest to a misspelt name, within two edits.
-func suggest(name string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, c := range candidates {
-		if dist := levenshtein.Distance(name, c, nil); dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" Did you mean %q?", best)
 }
 
 // toGo turns a cty value into plain Go values: string, int64 or float64, bool, []any,
