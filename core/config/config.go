@@ -33,44 +33,36 @@ const (
 	DCSEtcd = "etcd"
 )
 
-// ReplicaBuiltins are the method names that create_replica_methods may name without a
-// `method` block: native plugins that work with no configuration.
+// ReplicaBuiltins and BootstrapBuiltins are the methods that create_replica_methods and
+// bootstrap.method may name without a `method` block: native plugins that need no configuration.
 var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 
-// BootstrapBuiltins are the method names that bootstrap.method may name without a `method`
-// block.
+// BootstrapBuiltins: see [ReplicaBuiltins].
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
 // Config is a decoded configuration file. Ranges holds where each setting was written, by
 // path (see [Config.RangeOf]).
 type Config struct {
-	Filename string
-
-	Scope     string
-	Name      string
-	DataDir   string
-	PluginDir string // "" when not set: the caller looks beside its binary
-
-	LoopWait time.Duration
-	TTL      time.Duration
-
-	Tags      map[string]any
-	Source    string // clone source for a one-shot clone; never carries a password
-	LogLevel  string
-	LogFormat string // "json" (hclog's JSON format), or hclog's text when "" or "text"
-	LogFile   string // appended to instead of stderr when set
-
+	Filename   string
+	Scope      string
+	Name       string
+	DataDir    string
+	PluginDir  string // "" when not set: the caller looks beside its binary
+	LoopWait   time.Duration
+	TTL        time.Duration
+	Tags       map[string]any
+	Source     string // clone source for a one-shot clone; never carries a password
+	LogLevel   string
+	LogFormat  string // "json" (hclog's JSON format), or hclog's text when "" or "text"
+	LogFile    string // appended to instead of stderr when set
 	DCS        DCS
 	API        API
 	PostgreSQL PostgreSQL
 	Bootstrap  Bootstrap
-
-	Methods map[string]*Method    // by label
-	Plugins map[string]*PluginPin // by label
-
-	Ranges map[string]hcl.Range
-
-	files map[string]*hcl.File
+	Methods    map[string]*Method    // by label
+	Plugins    map[string]*PluginPin // by label
+	Ranges     map[string]hcl.Range
+	files      map[string]*hcl.File
 }
 
 // DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then
@@ -117,33 +109,28 @@ type Bootstrap struct {
 }
 
 // Method is a `method "<label>" { ... }` block: a bootstrap or replica creation method.
-// recovery_conf's `standby_mode` goes to StandbyMode (standby.signal instead of
-// recovery.signal), as in Patroni. Options are the block's other attributes and the elements of
-// its `options` list, in source order; OptionRanges is parallel to Options.
+// recovery_conf's `standby_mode` goes to StandbyMode (standby.signal, as in Patroni). Options
+// are the block's other attributes and the elements of its `options` list, in source order.
 type Method struct {
-	Label   string
-	Plugin  string
-	Command string
-
-	NoParams bool
-	NoMaster bool // no_master or its alias no_leader
-	KeepData bool
-
-	Attempts  int // 0 when not set: the caller applies the plugin's default
-	RetryWait time.Duration
-	Timeout   time.Duration
-
+	Label                    string
+	Plugin                   string
+	Command                  string
+	NoParams                 bool
+	NoMaster                 bool // no_master or its alias no_leader
+	KeepData                 bool
+	Attempts                 int // 0 when not set: the caller applies the plugin's default
+	RetryWait                time.Duration
+	Timeout                  time.Duration
 	RecoveryConf             map[string]string
 	StandbyMode              bool
 	KeepExistingRecoveryConf bool
-
-	Options       sdk.Options
-	OptionRanges  []hcl.Range
-	OptionHidden  []bool               // parallel to Options: read (in whole or in part) by env() or file()
-	OptionSecrets []string             // what env() and file() read in Options, to be masked
-	OptionsBody   hcl.Body             // the attributes pgimaged does not read itself; nil without a block
-	KeyRanges     map[string]hcl.Range // where the attributes pgimaged reads were written
-	DefRange      hcl.Range
+	Options                  sdk.Options
+	OptionRanges             []hcl.Range
+	OptionHidden             []bool               // parallel to Options: read (in whole or in part) by env() or file()
+	OptionSecrets            []string             // what env() and file() read in Options, to be masked
+	OptionsBody              hcl.Body             // the attributes pgimaged does not read itself; nil without a block
+	KeyRanges                map[string]hcl.Range // where the attributes pgimaged reads were written
+	DefRange                 hcl.Range
 }
 
 // PluginPin is a `plugin "<name>" { path, sha256 }` block.
@@ -196,9 +183,7 @@ func Load(filename string) (*Config, hcl.Diagnostics) {
 }
 
 // Files returns the parsed source files, for [WriteDiagnostics].
-func (c *Config) Files() map[string]*hcl.File {
-	return c.files
-}
+func (c *Config) Files() map[string]*hcl.File { return c.files }
 
 // Method returns the method block labelled label, or an empty method with only the label set
 // when the configuration has no such block (for example basebackup, which works with no
@@ -210,22 +195,16 @@ func (c *Config) Method(label string) *Method {
 	return &Method{Label: label}
 }
 
-// RangeOf returns where the setting at path was written. When path was not written it falls
-// back to its enclosing setting ("postgresql.create_replica_methods[1]" →
-// "postgresql.create_replica_methods" → "postgresql") and finally to the start of the file.
+// RangeOf returns where the setting at path was written, else where its enclosing setting was
+// ("postgresql.create_replica_methods[1]" → "postgresql.create_replica_methods" →
+// "postgresql"), else the start of the file.
 func (c *Config) RangeOf(path string) hcl.Range {
-	for p := path; p != ""; p = parentPath(p) {
+	for p := path; p != ""; p = p[:max(strings.LastIndexAny(p, ".["), 0)] {
 		if r, ok := c.Ranges[p]; ok {
 			return r
 		}
 	}
-	start := hcl.Pos{Line: 1, Column: 1}
-	return hcl.Range{Filename: c.Filename, Start: start, End: start}
-}
-
-// parentPath is the setting that encloses the one at p: "a.b[1]" → "a.b" → "a" → "".
-func parentPath(p string) string {
-	return p[:max(strings.LastIndexAny(p, ".["), 0)]
+	return hcl.Range{Filename: c.Filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 }
 
 // DiagnosticAt makes a diagnostic that points at the setting at path (see [Config.RangeOf]).
@@ -245,11 +224,8 @@ func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, p := range paths {
 		if _, set := c.Ranges[p]; !slices.Contains(requirable, p) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Unknown setting",
-				Detail:   fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(requirable, ", ")),
-			})
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown setting",
+				Detail: fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(requirable, ", "))})
 		} else if !set {
 			diags = append(diags, c.DiagnosticAt(p, hcl.DiagError, "Missing required setting", fmt.Sprintf("%s needs %q to be set.", purpose, p)))
 		}
@@ -262,17 +238,14 @@ func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 // itself, such as "command", is found too. When the method has no such option the diagnostic
 // points at the method block's header.
 func (m *Method) OptionDiagnostic(optionName string, severity hcl.DiagnosticSeverity, summary, detail string) *hcl.Diagnostic {
-	r := m.DefRange
-	found := false
-	for i := len(m.Options) - 1; i >= 0; i-- {
-		if m.Options[i].Name == optionName && i < len(m.OptionRanges) {
-			r, found = m.OptionRanges[i], true
-			break
-		}
+	r, ok := m.KeyRanges[optionName]
+	if !ok {
+		r = m.DefRange
 	}
-	if !found {
-		if kr, ok := m.KeyRanges[optionName]; ok {
-			r = kr
+	for i := min(len(m.Options), len(m.OptionRanges)) - 1; i >= 0; i-- {
+		if m.Options[i].Name == optionName {
+			r = m.OptionRanges[i]
+			break
 		}
 	}
 	return &hcl.Diagnostic{Severity: severity, Summary: summary, Detail: detail, Subject: &r}
@@ -289,12 +262,9 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 	if m.Command != "" {
 		return "script"
 	}
-	if available == nil {
-		return ""
-	}
 	squeezed := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(m.Label))
 	for _, name := range []string{m.Label, squeezed} {
-		if name != "" && available(name) {
+		if name != "" && available != nil && available(name) {
 			return name
 		}
 	}
@@ -307,7 +277,7 @@ func (m Method) String() string {
 	type plain Method
 	p := plain(m)
 	p.Options = maskOptions(m.Options, m.OptionHidden, m.OptionSecrets)
-	p.OptionSecrets = maskAll(m.OptionSecrets)
+	p.OptionSecrets = slices.Repeat([]string{sdk.Mask}, len(m.OptionSecrets))
 	return fmt.Sprintf("%+v", p)
 }
 
@@ -344,17 +314,6 @@ func maskOptions(opts sdk.Options, hidden []bool, secrets []string) sdk.Options 
 				out[i].Map[mask.Mask(k)] = mask.Mask(v)
 			}
 		}
-	}
-	return out
-}
-
-func maskAll(ss []string) []string {
-	if ss == nil {
-		return nil
-	}
-	out := make([]string, len(ss))
-	for i := range ss {
-		out[i] = sdk.Mask
 	}
 	return out
 }

@@ -530,7 +530,7 @@ func (d *decoder) readable(s *string, key string) string {
 	if p == "" {
 		return ""
 	}
-	if err := checkReadable(p); err != nil {
+	if _, err := readRegular(p, 1); err != nil {
 		named := d.quote(d.at(key), *s)
 		if p != *s && !d.fromFunction(d.at(key)) {
 			named = fmt.Sprintf("%q (%q)", *s, p)
