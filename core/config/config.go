@@ -159,9 +159,8 @@ func maskSecret(s string) string {
 	return sdk.Mask
 }
 
-// Load reads, decodes and checks the configuration file filename. The returned Config is never
-// nil, so that [Config.Files] can be handed to [WriteDiagnostics]; when the diagnostics hold
-// errors it is partial and must not be used otherwise.
+// Load reads, decodes and checks the configuration file filename. The Config is never nil, for
+// [WriteDiagnostics]; after errors it is partial and must not be used otherwise.
 func Load(filename string) (*Config, hcl.Diagnostics) {
 	f, err := os.Open(filename)
 	if err == nil {
@@ -175,19 +174,15 @@ func Load(filename string) (*Config, hcl.Diagnostics) {
 			return cfg, diags
 		}
 	}
-	return &Config{Filename: filename, files: map[string]*hcl.File{}}, hcl.Diagnostics{{
-		Severity: hcl.DiagError,
-		Summary:  "Failed to read configuration file",
-		Detail:   fmt.Sprintf("While reading %q: %s.", filename, unwrapPathError(err)),
-	}}
+	return &Config{Filename: filename, files: map[string]*hcl.File{}}, hcl.Diagnostics{{Severity: hcl.DiagError,
+		Summary: "Failed to read configuration file", Detail: fmt.Sprintf("While reading %q: %s.", filename, unwrapPathError(err))}}
 }
 
 // Files returns the parsed source files, for [WriteDiagnostics].
 func (c *Config) Files() map[string]*hcl.File { return c.files }
 
-// Method returns the method block labelled label, or an empty method with only the label set
-// when the configuration has no such block (for example basebackup, which works with no
-// configuration at all).
+// Method returns the method block labelled label, or a method with only the label set when
+// there is no such block (basebackup, for example, needs none).
 func (c *Config) Method(label string) *Method {
 	if m, ok := c.Methods[label]; ok {
 		return m
@@ -218,8 +213,7 @@ var requirable = []string{"plugin_dir", "source", "dcs", "postgresql.bin_dir", "
 	"postgresql.authentication.superuser", "postgresql.authentication.replication"}
 
 // Require reports each setting in paths that the configuration leaves out although purpose
-// (such as "pgimaged run") needs it. It knows the settings in requirable (which have no
-// defaults, so that a setting is set when it is written); any other path is reported as unknown.
+// (such as "pgimaged run") needs it: one of requirable, which have no defaults.
 func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, p := range paths {
@@ -233,10 +227,8 @@ func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	return diags
 }
 
-// OptionDiagnostic makes a diagnostic about the option called optionName, pointing at where it
-// was written (the last occurrence when it was given more than once). A key pgimaged reads
-// itself, such as "command", is found too. When the method has no such option the diagnostic
-// points at the method block's header.
+// OptionDiagnostic makes a diagnostic about the option (or key pgimaged reads, such as
+// "command") called optionName, pointing at where it was last written, else at the block.
 func (m *Method) OptionDiagnostic(optionName string, severity hcl.DiagnosticSeverity, summary, detail string) *hcl.Diagnostic {
 	r, ok := m.KeyRanges[optionName]
 	if !ok {
@@ -251,10 +243,9 @@ func (m *Method) OptionDiagnostic(optionName string, severity hcl.DiagnosticSeve
 	return &hcl.Diagnostic{Severity: severity, Summary: summary, Detail: detail, Subject: &r}
 }
 
-// PluginNameFor picks the plugin that runs method m: its `plugin` attribute when given; else,
-// when the block has no `command`, a plugin named like the method label if available says it
-// exists (the label as written, then lower-cased without '_' and '-': wal_e → wale); else
-// "script" when `command` is set; else "" — no plugin, which the caller reports.
+// PluginNameFor picks the plugin that runs method m: its `plugin` attribute; else "script" when
+// `command` is set; else the first of the label and the label lower-cased without '_' and '-'
+// (wal_e → wale) that available says exists; else "", which the caller reports.
 func PluginNameFor(m *Method, available func(name string) bool) string {
 	if m.Plugin != "" {
 		return m.Plugin
@@ -271,8 +262,7 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 	return ""
 }
 
-// String describes the method with the values read by env() or file() masked, in lists and maps
-// element by element.
+// String describes the method with the values read by env() or file() masked.
 func (m Method) String() string {
 	type plain Method
 	p := plain(m)
@@ -295,8 +285,7 @@ func (b Bootstrap) String() string {
 // GoString is like String for the %#v verb.
 func (b Bootstrap) GoString() string { return "config.Bootstrap" + b.String() }
 
-// maskOptions returns a copy of opts in which the hidden options' values are masked, and
-// every secret in their list elements, map keys and map values.
+// maskOptions is opts with the hidden options' values masked, and secrets in lists and maps.
 func maskOptions(opts sdk.Options, hidden []bool, secrets []string) sdk.Options {
 	mask := sdk.Masker(secrets)
 	out := slices.Clone(opts)

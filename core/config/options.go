@@ -14,8 +14,7 @@ import (
 )
 
 func (d *decoder) method(s *methodSchema) {
-	first, dup := d.cfg.Methods[s.Label]
-	if d.badName("method", s.Label, s.LabelRange) || dup && d.duplicate("method", s.Label, s.DefRange, first.DefRange) {
+	if d.badLabel("method", s.Label, s.LabelRange, s.DefRange) {
 		return
 	}
 	key := "method." + s.Label + "."
