@@ -33,11 +33,10 @@ const (
 	DCSEtcd = "etcd"
 )
 
-// ReplicaBuiltins and BootstrapBuiltins are the methods that create_replica_methods and
-// bootstrap.method may name without a `method` block: native plugins that need no configuration.
+// ReplicaBuiltins are the methods create_replica_methods may name without a `method` block.
 var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 
-// BootstrapBuiltins: see [ReplicaBuiltins].
+// BootstrapBuiltins are the methods bootstrap.method may name without a `method` block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
 // Config is a decoded configuration file. Ranges holds where each setting was written, by
