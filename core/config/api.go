@@ -6,10 +6,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// API is the optional `api { ... }` block: the HTTP API of `pgimaged run` (health checks,
-// status, metrics). Listen is "" when the block is absent. The TLS files are absolute;
-// CertFile and KeyFile come together, and with CAFile clients must present a certificate it
-// signs. Username and Password guard the requests that change something.
+// API is the optional `api { ... }` block: the HTTP API of `pgimaged run`. Listen is "" without
+// the block. The TLS files are absolute; CertFile and KeyFile come together; with CAFile clients
+// present a certificate it signs. Username and Password guard the requests that change something.
 type API struct {
 	Listen         string
 	ConnectAddress string
