@@ -65,8 +65,8 @@ func (d *decoder) api(s *apiSchema) {
 	a.DefRange = s.DefRange
 	a.Listen = d.address(&s.Listen, "api.listen")
 	a.ConnectAddress = d.address(s.ConnectAddress, "api.connect_address")
-	a.CAFile, a.CertFile, a.KeyFile = d.readable(s.CAFile, "api.ca_file"), d.readable(s.CertFile, "api.cert_file"), d.readable(s.KeyFile, "api.key_file")
-	d.paired(s.CertFileRange, s.KeyFileRange, "Incomplete server certificate", "the API's certificate")
+	a.CAFile, a.CertFile, a.KeyFile = d.tlsFiles("api.", s.CAFile, s.CertFile, s.KeyFile, s.CertFileRange, s.KeyFileRange,
+		"Incomplete server certificate", "the API's certificate")
 	if s.CAFile != nil && s.CertFileRange == (hcl.Range{}) {
 		d.fail("api.ca_file", "Client certificates without TLS", "ca_file verifies client certificates, which needs TLS: set cert_file and key_file too.")
 	}

@@ -482,8 +482,8 @@ func (d *decoder) etcd(s *etcdSchema) {
 	}
 	c.Endpoints, c.Username, c.Password = s.Endpoints, s.Username, s.Password
 	c.DialTimeout = d.duration(s.DialTimeout, "dcs.dial_timeout")
-	c.CAFile, c.CertFile, c.KeyFile = d.readable(s.CAFile, "dcs.ca_file"), d.readable(s.CertFile, "dcs.cert_file"), d.readable(s.KeyFile, "dcs.key_file")
-	d.paired(s.CertFileRange, s.KeyFileRange, "Incomplete client certificate", "a client certificate")
+	c.CAFile, c.CertFile, c.KeyFile = d.tlsFiles("dcs.", s.CAFile, s.CertFile, s.KeyFile, s.CertFileRange, s.KeyFileRange,
+		"Incomplete client certificate", "a client certificate")
 	// The etcd client turns TLS off for an http:// endpoint, even with TLS files, and connects
 	// to every endpoint the way the first asks for.
 	at := func(i int) hcl.Range { return d.at(fmt.Sprintf("dcs.endpoints[%d]", i)) }
@@ -504,15 +504,17 @@ func (d *decoder) etcd(s *etcdSchema) {
 	}
 }
 
-// paired reports a certificate, written at cert, without its key, or the reverse.
-func (d *decoder) paired(cert, key hcl.Range, summary, whose string) {
-	given, missing, rng := "cert_file", "key_file", cert
-	if key != (hcl.Range{}) {
-		given, missing, rng = missing, given, key
+// tlsFiles decodes the ca_file, cert_file and key_file of the block at prefix ("dcs."), and
+// reports a certificate (its attribute at certAt) without its key (at keyAt), or the reverse.
+func (d *decoder) tlsFiles(prefix string, ca, cert, key *string, certAt, keyAt hcl.Range, summary, whose string) (string, string, string) {
+	given, missing, rng := "cert_file", "key_file", certAt
+	if keyAt != (hcl.Range{}) {
+		given, missing, rng = missing, given, keyAt
 	}
-	if (cert == hcl.Range{}) != (key == hcl.Range{}) {
+	if (certAt == hcl.Range{}) != (keyAt == hcl.Range{}) {
 		d.errorAt(rng, summary, "%s is set without %s: %s and its private key go together.", given, missing, whose)
 	}
+	return d.readable(ca, prefix+"ca_file"), d.readable(cert, prefix+"cert_file"), d.readable(key, prefix+"key_file")
 }
 
 // readable decodes a path (see path) to a file that must exist and be readable.
