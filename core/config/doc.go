@@ -10,24 +10,24 @@
 //
 // # Settings
 //
-// Where each setting is defined (schema struct) and what it defaults to:
+// Each setting is a field of a schema struct (decode.go); applyDefaults sets every default:
 //
-//	scope, name, data_dir (required), plugin_dir ("": beside the binary), loop_wait, ttl
-//	(DefaultLoopWait, DefaultTTL; ttl > loop_wait), tags, source, log_level (DefaultLogLevel),
-//	log_format (text), log_file (stderr)                                      fileSchema
-//	dcs "file" { path, namespace }: no block is the file DCS at a path the caller picks
-//	                                                                          fileDCSSchema
-//	dcs "etcd" { endpoints, username, password, dial_timeout, ca_file, cert_file, key_file,
-//	namespace (DefaultNamespace) }                                            etcdSchema
-//	api { listen, connect_address (listen), ca_file, cert_file, key_file, username, password }
-//	                                                                          apiSchema
-//	postgresql { bin_dir, listen, connect_address (listen), parameters, pg_hba, pg_ctl_timeout
-//	(DefaultPGCtlTimeout), create_replica_methods ([DefaultReplicaMethod], also when empty),
-//	authentication { superuser, replication { username, password } } }      postgresqlSchema
-//	bootstrap { method (DefaultBootstrap), initdb, post_bootstrap, timeout, recovery_timeout
-//	(DefaultRecoveryTimeout) }                                                bootstrapSchema
-//	method "<label>" { ... }                                                  methodSchema
-//	plugin "<name>" { path (looked up in plugin_dir), sha256 }                pluginSchema
+//	fileSchema        scope, name, data_dir (required); plugin_dir ("": beside the binary);
+//	                  loop_wait, ttl (DefaultLoopWait, DefaultTTL; ttl > loop_wait); tags;
+//	                  source; log_level (DefaultLogLevel), log_format (text), log_file (stderr)
+//	fileDCSSchema     dcs "file" { path, namespace }; no dcs block: the caller picks a path
+//	etcdSchema        dcs "etcd" { endpoints, username, password, dial_timeout, ca_file,
+//	                  cert_file, key_file, namespace (DefaultNamespace, as for "file") }
+//	apiSchema         api { listen, connect_address (listen), ca_file, cert_file, key_file,
+//	                  username, password }; no block: no API
+//	postgresqlSchema  postgresql { bin_dir, listen, connect_address (listen), parameters,
+//	                  pg_hba, pg_ctl_timeout (DefaultPGCtlTimeout), create_replica_methods
+//	                  ([DefaultReplicaMethod], also when empty), authentication { superuser,
+//	                  replication { username, password } } }
+//	bootstrapSchema   bootstrap { method (DefaultBootstrap), initdb, post_bootstrap, timeout,
+//	                  recovery_timeout (DefaultRecoveryTimeout) }
+//	methodSchema      method "<label>" { ... }: see below
+//	pluginSchema      plugin "<name>" { path (looked up in plugin_dir), sha256 }
 //
 // Relative paths (every path setting, file()) start at the configuration file's directory;
 // commands are used as written. TLS files must be readable when the configuration is loaded,
