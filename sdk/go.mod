@@ -3,6 +3,7 @@ module github.com/pgimaged/pgimaged/sdk
 go 1.26.8
 
 require (
+	github.com/agext/levenshtein v1.2.1
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	golang.org/x/sys v0.49.0

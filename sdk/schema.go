@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/agext/levenshtein"
 )
 
 // Type is the type of a plugin option (see [OptionSpec]).
@@ -141,6 +143,37 @@ func (s Schema) Names() []string {
 		}
 	}
 	return out
+}
+
+// suggest proposes the schema's option closest to a misspelt name: the same name with '_' and
+// '-' swapped first, then one within two edits ([Closest]).
+func (s Schema) suggest(name string) string {
+	norm := func(n string) string { return strings.ToLower(strings.ReplaceAll(n, "_", "-")) }
+	for _, n := range s.Names() {
+		if norm(n) == norm(name) {
+			return n
+		}
+	}
+	return Closest(name, s.Names())
+}
+
+// Closest returns the candidate nearest to a misspelt name, within two edits; "" when none is.
+func Closest(name string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if dist := levenshtein.Distance(name, c, nil); dist < bestDist {
+			best, bestDist = c, dist
+		}
+	}
+	return best
+}
+
+// DidYouMean is " Did you mean "name"?", or "" when name is "": a suggestion to end a message.
+func DidYouMean(name string) string {
+	if name == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", name)
 }
 
 // Check checks one option as given in a configuration against the spec: a value of the right

@@ -221,3 +221,26 @@ func TestListAndMapArgs(t *testing.T) {
 		t.Errorf("String = %q", got)
 	}
 }
+
+// TestProblemsAreWhatDecodeReports: Decode and pgimaged's configuration check share one check:
+// a misspelt option gets a suggestion, a required option given with a wrong value is invalid
+// rather than missing, and a hidden value is never shown.
+func TestProblemsAreWhatDecodeReports(t *testing.T) {
+	s := sdk.Schema{Options: []sdk.OptionSpec{
+		{Name: "max-rate", Type: sdk.TypeSize},
+		{Name: "retries", Type: sdk.TypeInt, Required: true},
+	}}
+	opts := sdk.Options{{Name: "max_rate", Value: "1M"}, {Name: "retries", Value: "hunter2"}}
+	problems := s.Problems(opts, []bool{false, true})
+	if len(problems) != 2 || problems[0].Kind != sdk.ProblemUnknown || problems[0].Suggestion != "max-rate" ||
+		problems[1].Kind != sdk.ProblemInvalid || problems[1].Index != 1 || strings.Contains(problems[1].Err.Error(), "hunter2") {
+		t.Fatalf("Problems = %+v", problems)
+	}
+	_, diags := s.Decode(opts)
+	if len(diags) != 2 || !strings.Contains(diags[0].Detail, `Did you mean "max-rate"?`) || diags[1].Summary != "Invalid option value" {
+		t.Errorf("Decode = %+v", diags)
+	}
+	if p := s.Problems(nil, nil); len(p) != 1 || p[0].Kind != sdk.ProblemMissing || p[0].Index != -1 || p[0].Kind.String() != "Missing required option" {
+		t.Errorf("Problems(nil) = %+v", p)
+	}
+}

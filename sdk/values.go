@@ -18,44 +18,102 @@ type Values struct {
 	extra  Options
 }
 
-// Decode checks opts against the schema and returns their typed values, with a diagnostic for
-// every option that is unknown (in a closed schema), refused, mistyped or missing when required,
-// and a warning for every deprecated alias. pgimaged runs the same checks before anything runs,
-// with the configuration's file:line:col.
+// Decode checks opts against the schema ([Schema.Problems]) and returns their typed values, with
+// a diagnostic for every problem: an error, or a warning for a deprecated alias. pgimaged runs the
+// same checks before anything runs, with the configuration's file:line:col.
 func (s Schema) Decode(opts Options) (Values, []Diagnostic) {
-	v := Values{schema: s, given: map[string]any{}}
+	v, problems := s.check(opts, nil)
 	var diags []Diagnostic
-	for _, o := range opts {
-		spec, alias, ok := s.Lookup(o.Name)
-		if !ok {
-			if s.Open {
-				v.extra = append(v.extra, o)
-				continue
-			}
-			diags = append(diags, Errorf(o.Name, "Unknown option", "%s is not an option of this plugin.", o.Name))
-			continue
+	for _, p := range problems {
+		d := Errorf(p.Spec.Name, p.Kind.String(), "")
+		if p.Index >= 0 {
+			d.Option = opts[p.Index].Name
 		}
-		if alias {
-			diags = append(diags, Diagnostic{Severity: SeverityWarning, Option: o.Name, Summary: "Deprecated option name",
-				Detail: fmt.Sprintf("%s is a deprecated name of %s: write %s.", o.Name, spec.Name, spec.Name)})
+		switch p.Kind {
+		case ProblemUnknown:
+			d.Detail = fmt.Sprintf("%s is not an option of this plugin.%s", d.Option, DidYouMean(p.Suggestion))
+		case ProblemAlias:
+			d.Severity, d.Detail = SeverityWarning, fmt.Sprintf("%s is a deprecated name of %s: write %s.", d.Option, p.Spec.Name, p.Spec.Name)
+		case ProblemRefused:
+			d.Detail = p.Spec.Refused
+		case ProblemInvalid:
+			d.Detail = p.Err.Error()
+		case ProblemMissing:
+			d.Detail = fmt.Sprintf("%s is required: %s", d.Option, p.Spec.Description)
 		}
-		if spec.Refused != "" {
-			diags = append(diags, Errorf(o.Name, "Refused option", "%s", spec.Refused))
-			continue
-		}
-		val, err := spec.parse(o)
-		if err != nil {
-			diags = append(diags, Errorf(o.Name, "Invalid option value", "%s", err.Error()))
-			continue
-		}
-		v.given[spec.Name] = val
-	}
-	for _, spec := range s.Options {
-		if _, ok := v.given[spec.Name]; spec.Required && !ok {
-			diags = append(diags, Errorf(spec.Name, "Missing required option", "%s is required: %s", spec.Name, spec.Description))
-		}
+		diags = append(diags, d)
 	}
 	return v, diags
+}
+
+// ProblemKind is what [Schema.Problems] finds wrong with an option; its String is a summary.
+type ProblemKind int
+
+// The problems [Schema.Problems] finds.
+const (
+	ProblemUnknown ProblemKind = iota // not named by a closed schema
+	ProblemAlias                      // given under a deprecated alias: a warning only
+	ProblemRefused                    // refused by the schema (OptionSpec.Refused)
+	ProblemInvalid                    // a value that does not fit the option's type
+	ProblemMissing                    // a required option not given
+)
+
+var problemSummaries = [...]string{"Unknown option", "Deprecated option name", "Refused option", "Invalid option value", "Missing required option"}
+
+func (k ProblemKind) String() string { return problemSummaries[k] }
+
+// Problem is one thing wrong with options checked against a schema.
+type Problem struct {
+	Kind       ProblemKind
+	Index      int        // of the option in the checked Options; -1 for ProblemMissing
+	Spec       OptionSpec // the option's spec; empty for ProblemUnknown
+	Err        error      // ProblemInvalid: what is wrong, never showing a sensitive value
+	Suggestion string     // ProblemUnknown: the closest name the schema takes, or ""
+}
+
+// Problems checks opts against the schema: an option a closed schema does not name, one given
+// under a deprecated alias, a refused one, a value of the wrong type or outside its bounds or
+// enum, and a required option not given (in any form). Options marked in hidden (parallel to
+// opts, possibly shorter) count as sensitive: their values are never shown.
+func (s Schema) Problems(opts Options, hidden []bool) []Problem {
+	_, problems := s.check(opts, hidden)
+	return problems
+}
+
+func (s Schema) check(opts Options, hidden []bool) (Values, []Problem) {
+	v := Values{schema: s, given: map[string]any{}}
+	var problems []Problem
+	named := map[string]bool{}
+	for i, o := range opts {
+		spec, alias, ok := s.Lookup(o.Name)
+		switch {
+		case !ok && s.Open:
+			v.extra = append(v.extra, o)
+			continue
+		case !ok:
+			problems = append(problems, Problem{Kind: ProblemUnknown, Index: i, Suggestion: s.suggest(o.Name)})
+			continue
+		case alias:
+			problems = append(problems, Problem{Kind: ProblemAlias, Index: i, Spec: spec})
+		}
+		named[spec.Name] = true
+		if spec.Refused != "" {
+			problems = append(problems, Problem{Kind: ProblemRefused, Index: i, Spec: spec})
+			continue
+		}
+		spec.Sensitive = spec.Sensitive || i < len(hidden) && hidden[i]
+		if val, err := spec.parse(o); err != nil {
+			problems = append(problems, Problem{Kind: ProblemInvalid, Index: i, Spec: spec, Err: err})
+		} else {
+			v.given[spec.Name] = val
+		}
+	}
+	for _, spec := range s.Options {
+		if spec.Required && spec.Refused == "" && !named[spec.Name] {
+			problems = append(problems, Problem{Kind: ProblemMissing, Index: -1, Spec: spec})
+		}
+	}
+	return v, problems
 }
 
 // Has reports whether the option was given in the configuration (under its name or an alias).

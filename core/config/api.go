@@ -6,10 +6,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// API is the optional `api { ... }` block: the HTTP API of `pgimaged run` (health checks,
-// status, metrics). Listen is "" when the block is absent. The TLS files are absolute;
-// CertFile and KeyFile come together, and with CAFile clients must present a certificate it
-// signs. Username and Password guard the requests that change something.
+// API is the optional `api { ... }` block: the HTTP API of `pgimaged run`. Listen is "" without
+// the block. The TLS files are absolute; CertFile and KeyFile come together; with CAFile clients
+// present a certificate it signs. Username and Password guard the requests that change something.
 type API struct {
 	Listen         string
 	ConnectAddress string
@@ -66,8 +65,8 @@ func (d *decoder) api(s *apiSchema) {
 	a.DefRange = s.DefRange
 	a.Listen = d.address(&s.Listen, "api.listen")
 	a.ConnectAddress = d.address(s.ConnectAddress, "api.connect_address")
-	a.CAFile, a.CertFile, a.KeyFile = d.readable(s.CAFile, "api.ca_file"), d.readable(s.CertFile, "api.cert_file"), d.readable(s.KeyFile, "api.key_file")
-	d.paired(s.CertFileRange, s.KeyFileRange, "Incomplete server certificate", "the API's certificate")
+	a.CAFile, a.CertFile, a.KeyFile = d.tlsFiles("api.", s.CAFile, s.CertFile, s.KeyFile, s.CertFileRange, s.KeyFileRange,
+		"Incomplete server certificate", "the API's certificate")
 	if s.CAFile != nil && s.CertFileRange == (hcl.Range{}) {
 		d.fail("api.ca_file", "Client certificates without TLS", "ca_file verifies client certificates, which needs TLS: set cert_file and key_file too.")
 	}

@@ -33,44 +33,35 @@ const (
 	DCSEtcd = "etcd"
 )
 
-// ReplicaBuiltins are the method names that create_replica_methods may name without a
-// `method` block: native plugins that work with no configuration.
+// ReplicaBuiltins are the methods create_replica_methods may name without a `method` block.
 var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 
-// BootstrapBuiltins are the method names that bootstrap.method may name without a `method`
-// block.
+// BootstrapBuiltins are the methods bootstrap.method may name without a `method` block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
 // Config is a decoded configuration file. Ranges holds where each setting was written, by
 // path (see [Config.RangeOf]).
 type Config struct {
-	Filename string
-
-	Scope     string
-	Name      string
-	DataDir   string
-	PluginDir string // "" when not set: the caller looks beside its binary
-
-	LoopWait time.Duration
-	TTL      time.Duration
-
-	Tags      map[string]any
-	Source    string // clone source for a one-shot clone; never carries a password
-	LogLevel  string
-	LogFormat string // "json" (hclog's JSON format), or hclog's text when "" or "text"
-	LogFile   string // appended to instead of stderr when set
-
+	Filename   string
+	Scope      string
+	Name       string
+	DataDir    string
+	PluginDir  string // "" when not set: the caller looks beside its binary
+	LoopWait   time.Duration
+	TTL        time.Duration
+	Tags       map[string]any
+	Source     string // clone source for a one-shot clone; never carries a password
+	LogLevel   string
+	LogFormat  string // "json" (hclog's JSON format), or hclog's text when "" or "text"
+	LogFile    string // appended to instead of stderr when set
 	DCS        DCS
 	API        API
 	PostgreSQL PostgreSQL
 	Bootstrap  Bootstrap
-
-	Methods map[string]*Method    // by label
-	Plugins map[string]*PluginPin // by label
-
-	Ranges map[string]hcl.Range
-
-	files map[string]*hcl.File
+	Methods    map[string]*Method    // by label
+	Plugins    map[string]*PluginPin // by label
+	Ranges     map[string]hcl.Range
+	files      map[string]*hcl.File
 }
 
 // DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then
@@ -117,33 +108,28 @@ type Bootstrap struct {
 }
 
 // Method is a `method "<label>" { ... }` block: a bootstrap or replica creation method.
-// recovery_conf's `standby_mode` goes to StandbyMode (standby.signal instead of
-// recovery.signal), as in Patroni. Options are the block's other attributes and the elements of
-// its `options` list, in source order; OptionRanges is parallel to Options.
+// recovery_conf's `standby_mode` goes to StandbyMode (standby.signal, as in Patroni). Options
+// are the block's other attributes and the elements of its `options` list, in source order.
 type Method struct {
-	Label   string
-	Plugin  string
-	Command string
-
-	NoParams bool
-	NoMaster bool // no_master or its alias no_leader
-	KeepData bool
-
-	Attempts  int // 0 when not set: the caller applies the plugin's default
-	RetryWait time.Duration
-	Timeout   time.Duration
-
+	Label                    string
+	Plugin                   string
+	Command                  string
+	NoParams                 bool
+	NoMaster                 bool // no_master or its alias no_leader
+	KeepData                 bool
+	Attempts                 int // 0 when not set: the caller applies the plugin's default
+	RetryWait                time.Duration
+	Timeout                  time.Duration
 	RecoveryConf             map[string]string
 	StandbyMode              bool
 	KeepExistingRecoveryConf bool
-
-	Options       sdk.Options
-	OptionRanges  []hcl.Range
-	OptionHidden  []bool               // parallel to Options: read (in whole or in part) by env() or file()
-	OptionSecrets []string             // what env() and file() read in Options, to be masked
-	OptionsBody   hcl.Body             // the attributes pgimaged does not read itself; nil without a block
-	KeyRanges     map[string]hcl.Range // where the attributes pgimaged reads were written
-	DefRange      hcl.Range
+	Options                  sdk.Options
+	OptionRanges             []hcl.Range
+	OptionHidden             []bool               // parallel to Options: read (in whole or in part) by env() or file()
+	OptionSecrets            []string             // what env() and file() read in Options, to be masked
+	OptionsBody              hcl.Body             // the attributes pgimaged does not read itself; nil without a block
+	KeyRanges                map[string]hcl.Range // where the attributes pgimaged reads were written
+	DefRange                 hcl.Range
 }
 
 // PluginPin is a `plugin "<name>" { path, sha256 }` block.
@@ -172,9 +158,8 @@ func maskSecret(s string) string {
 	return sdk.Mask
 }
 
-// Load reads, decodes and checks the configuration file filename. The returned Config is never
-// nil, so that [Config.Files] can be handed to [WriteDiagnostics]; when the diagnostics hold
-// errors it is partial and must not be used otherwise.
+// Load reads, decodes and checks the configuration file filename. The Config is never nil, for
+// [WriteDiagnostics]; after errors it is partial and must not be used otherwise.
 func Load(filename string) (*Config, hcl.Diagnostics) {
 	f, err := os.Open(filename)
 	if err == nil {
@@ -188,21 +173,15 @@ func Load(filename string) (*Config, hcl.Diagnostics) {
 			return cfg, diags
 		}
 	}
-	return &Config{Filename: filename, files: map[string]*hcl.File{}}, hcl.Diagnostics{{
-		Severity: hcl.DiagError,
-		Summary:  "Failed to read configuration file",
-		Detail:   fmt.Sprintf("While reading %q: %s.", filename, unwrapPathError(err)),
-	}}
+	return &Config{Filename: filename, files: map[string]*hcl.File{}}, hcl.Diagnostics{{Severity: hcl.DiagError,
+		Summary: "Failed to read configuration file", Detail: fmt.Sprintf("While reading %q: %s.", filename, unwrapPathError(err))}}
 }
 
 // Files returns the parsed source files, for [WriteDiagnostics].
-func (c *Config) Files() map[string]*hcl.File {
-	return c.files
-}
+func (c *Config) Files() map[string]*hcl.File { return c.files }
 
-// Method returns the method block labelled label, or an empty method with only the label set
-// when the configuration has no such block (for example basebackup, which works with no
-// configuration at all).
+// Method returns the method block labelled label, or a method with only the label set when
+// there is no such block (basebackup, for example, needs none).
 func (c *Config) Method(label string) *Method {
 	if m, ok := c.Methods[label]; ok {
 		return m
@@ -210,22 +189,16 @@ func (c *Config) Method(label string) *Method {
 	return &Method{Label: label}
 }
 
-// RangeOf returns where the setting at path was written. When path was not written it falls
-// back to its enclosing setting ("postgresql.create_replica_methods[1]" →
-// "postgresql.create_replica_methods" → "postgresql") and finally to the start of the file.
+// RangeOf returns where the setting at path was written, else where its enclosing setting was
+// ("postgresql.create_replica_methods[1]" → "postgresql.create_replica_methods" →
+// "postgresql"), else the start of the file.
 func (c *Config) RangeOf(path string) hcl.Range {
-	for p := path; p != ""; p = parentPath(p) {
+	for p := path; p != ""; p = p[:max(strings.LastIndexAny(p, ".["), 0)] {
 		if r, ok := c.Ranges[p]; ok {
 			return r
 		}
 	}
-	start := hcl.Pos{Line: 1, Column: 1}
-	return hcl.Range{Filename: c.Filename, Start: start, End: start}
-}
-
-// parentPath is the setting that encloses the one at p: "a.b[1]" → "a.b" → "a" → "".
-func parentPath(p string) string {
-	return p[:max(strings.LastIndexAny(p, ".["), 0)]
+	return hcl.Range{Filename: c.Filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 }
 
 // DiagnosticAt makes a diagnostic that points at the setting at path (see [Config.RangeOf]).
@@ -239,17 +212,13 @@ var requirable = []string{"plugin_dir", "source", "dcs", "postgresql.bin_dir", "
 	"postgresql.authentication.superuser", "postgresql.authentication.replication"}
 
 // Require reports each setting in paths that the configuration leaves out although purpose
-// (such as "pgimaged run") needs it. It knows the settings in requirable (which have no
-// defaults, so that a setting is set when it is written); any other path is reported as unknown.
+// (such as "pgimaged run") needs it: one of requirable, which have no defaults.
 func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, p := range paths {
 		if _, set := c.Ranges[p]; !slices.Contains(requirable, p) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Unknown setting",
-				Detail:   fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(requirable, ", ")),
-			})
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown setting",
+				Detail: fmt.Sprintf("Cannot require %q: the settings that can be required are %s.", p, strings.Join(requirable, ", "))})
 		} else if !set {
 			diags = append(diags, c.DiagnosticAt(p, hcl.DiagError, "Missing required setting", fmt.Sprintf("%s needs %q to be set.", purpose, p)))
 		}
@@ -257,31 +226,25 @@ func (c *Config) Require(purpose string, paths ...string) hcl.Diagnostics {
 	return diags
 }
 
-// OptionDiagnostic makes a diagnostic about the option called optionName, pointing at where it
-// was written (the last occurrence when it was given more than once). A key pgimaged reads
-// itself, such as "command", is found too. When the method has no such option the diagnostic
-// points at the method block's header.
+// OptionDiagnostic makes a diagnostic about the option (or key pgimaged reads, such as
+// "command") called optionName, pointing at where it was last written, else at the block.
 func (m *Method) OptionDiagnostic(optionName string, severity hcl.DiagnosticSeverity, summary, detail string) *hcl.Diagnostic {
-	r := m.DefRange
-	found := false
-	for i := len(m.Options) - 1; i >= 0; i-- {
-		if m.Options[i].Name == optionName && i < len(m.OptionRanges) {
-			r, found = m.OptionRanges[i], true
-			break
-		}
+	r, ok := m.KeyRanges[optionName]
+	if !ok {
+		r = m.DefRange
 	}
-	if !found {
-		if kr, ok := m.KeyRanges[optionName]; ok {
-			r = kr
+	for i := min(len(m.Options), len(m.OptionRanges)) - 1; i >= 0; i-- {
+		if m.Options[i].Name == optionName {
+			r = m.OptionRanges[i]
+			break
 		}
 	}
 	return &hcl.Diagnostic{Severity: severity, Summary: summary, Detail: detail, Subject: &r}
 }
 
-// PluginNameFor picks the plugin that runs method m: its `plugin` attribute when given; else,
-// when the block has no `command`, a plugin named like the method label if available says it
-// exists (the label as written, then lower-cased without '_' and '-': wal_e → wale); else
-// "script" when `command` is set; else "" — no plugin, which the caller reports.
+// PluginNameFor picks the plugin that runs method m: its `plugin` attribute; else "script" when
+// `command` is set; else the first of the label and the label lower-cased without '_' and '-'
+// (wal_e → wale) that available says exists; else "", which the caller reports.
 func PluginNameFor(m *Method, available func(name string) bool) string {
 	if m.Plugin != "" {
 		return m.Plugin
@@ -289,25 +252,21 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 	if m.Command != "" {
 		return "script"
 	}
-	if available == nil {
-		return ""
-	}
 	squeezed := strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(m.Label))
 	for _, name := range []string{m.Label, squeezed} {
-		if name != "" && available(name) {
+		if name != "" && available != nil && available(name) {
 			return name
 		}
 	}
 	return ""
 }
 
-// String describes the method with the values read by env() or file() masked, in lists and maps
-// element by element.
+// String describes the method with the values read by env() or file() masked.
 func (m Method) String() string {
 	type plain Method
 	p := plain(m)
 	p.Options = maskOptions(m.Options, m.OptionHidden, m.OptionSecrets)
-	p.OptionSecrets = maskAll(m.OptionSecrets)
+	p.OptionSecrets = slices.Repeat([]string{sdk.Mask}, len(m.OptionSecrets))
 	return fmt.Sprintf("%+v", p)
 }
 
@@ -325,8 +284,7 @@ func (b Bootstrap) String() string {
 // GoString is like String for the %#v verb.
 func (b Bootstrap) GoString() string { return "config.Bootstrap" + b.String() }
 
-// maskOptions returns a copy of opts in which the hidden options' values are masked, and
-// every secret in their list elements, map keys and map values.
+// maskOptions is opts with the hidden options' values masked, and secrets in lists and maps.
 func maskOptions(opts sdk.Options, hidden []bool, secrets []string) sdk.Options {
 	mask := sdk.Masker(secrets)
 	out := slices.Clone(opts)
@@ -344,17 +302,6 @@ func maskOptions(opts sdk.Options, hidden []bool, secrets []string) sdk.Options 
 				out[i].Map[mask.Mask(k)] = mask.Mask(v)
 			}
 		}
-	}
-	return out
-}
-
-func maskAll(ss []string) []string {
-	if ss == nil {
-		return nil
-	}
-	out := make([]string, len(ss))
-	for i := range ss {
-		out[i] = sdk.Mask
 	}
 	return out
 }

@@ -22,12 +22,10 @@ import (
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
-// The schema, decoded by gohcl, which converts each value to its Go type and reports a setting
-// that is missing, unknown or of the wrong type at its place. An optional setting is a pointer,
-// nil when not written (or null); durations are strings for time.ParseDuration. The fields kept
-// as cty values or expressions follow rules of pgimaged's own: booleans also take 1, 0 and
-// PostgreSQL's spellings ([sdk.ParseBool]); tags take any value; parameters, recovery_conf,
-// initdb and a method's options take strings, numbers and bools, each entry with its own place.
+// The schema, decoded by gohcl, which reports a setting that is missing, unknown or of the wrong
+// type at its place. An optional setting is a pointer, nil when not written (or null). Fields
+// kept as cty values or expressions follow pgimaged's own rules: booleans in PostgreSQL's
+// spellings and 1/0 ([sdk.ParseBool]), tags of any value, entries each with its own place.
 type (
 	fileSchema struct {
 		Scope      string            `hcl:"scope"`
@@ -123,8 +121,8 @@ type (
 	}
 )
 
-// ReservedMethodKeys are the attributes of a method block that pgimaged reads itself (the
-// attributes of its schema). They are never handed to a plugin as options.
+// ReservedMethodKeys are the attributes of a method block that pgimaged reads itself, never
+// handed to a plugin as options.
 var ReservedMethodKeys = func() (keys []string) {
 	s, _ := gohcl.ImpliedBodySchema(methodSchema{})
 	for _, a := range s.Attributes {
@@ -146,7 +144,7 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	if cfg.files[filename] = f; diags.HasErrors() {
 		return cfg, diags
 	}
-	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg, baseDir: filepath.Dir(filename)}
+	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg, baseDir: filepath.Dir(filename), labels: map[string]hcl.Range{}}
 	d.walk(f.Body.(*hclsyntax.Body), "")
 	slices.Sort(d.calls)
 	var s fileSchema
@@ -166,9 +164,9 @@ func offset(diag *hcl.Diagnostic) int {
 	return diag.Subject.Start.Byte
 }
 
-// walk records in Config.Ranges where each setting was written: every attribute's value by its
-// path, each element of a literal list as path[i], every block by its type (and label, for
-// method and plugin); the first of duplicate blocks wins. It notes where function calls start.
+// walk records in Config.Ranges where each setting was written: an attribute's value by its
+// path, a literal list's elements as path[i], a block by its type (and label, but dcs's); the
+// first of duplicate blocks wins. It notes where function calls start.
 func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
 	for name, attr := range body.Attributes {
 		p := strings.TrimPrefix(prefix+"."+name, ".")
@@ -198,18 +196,19 @@ func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
 }
 
 // decoder applies pgimaged's rules to what gohcl decoded and collects diagnostics. A setting is
-// named by its key, its path in Config.Ranges ("postgresql.listen"), which says where it is.
+// named by its key, its path in Config.Ranges ("postgresql.listen").
 type decoder struct {
 	ctx           *hcl.EvalContext
 	cfg           *Config
-	baseDir       string // the configuration file's directory: relative paths start there
-	calls, failed []int  // sorted offsets where function calls start, and errors gohcl reported
+	baseDir       string               // the configuration file's directory: relative paths start there
+	calls, failed []int                // sorted offsets where function calls start, and errors gohcl reported
+	labels        map[string]hcl.Range // where the method and plugin blocks start, by "method <label>"
 	diags         hcl.Diagnostics
 }
 
-// add collects diags. gohcl points a value of the wrong type at its first token, inside the
-// quotes of a string: such a diagnostic moves to the start of the value, where all others point.
-// A value that is not known follows an error in its expression, reported already.
+// add collects diags. gohcl points a value of the wrong type at its first token, inside a
+// string's quotes: it moves to the value's start, like all others. An unknown value follows an
+// error reported already.
 func (d *decoder) add(diags hcl.Diagnostics) {
 	for _, diag := range diags {
 		if diag.Summary == "Unsuitable value type" && diag.Context != nil {
@@ -222,8 +221,7 @@ func (d *decoder) add(diags hcl.Diagnostics) {
 	}
 }
 
-// decode decodes body into target with gohcl and notes where it reported errors: a setting
-// whose value has one is not checked further (see ok).
+// decode decodes body into target with gohcl and notes where it reported errors (see ok).
 func (d *decoder) decode(body hcl.Body, target any) {
 	n := len(d.diags)
 	d.add(gohcl.DecodeBody(body, d.ctx, target))
@@ -273,8 +271,7 @@ func base(key string) string { return key[strings.LastIndexByte(key, '.')+1:] }
 // fromFunction reports whether the value written at rng calls env() or file().
 func (d *decoder) fromFunction(rng hcl.Range) bool { return within(d.calls, rng) }
 
-// quote is s quoted for a diagnostic about the value written at rng, unless that value calls a
-// function: what env() and file() read is never shown.
+// quote is s quoted for a diagnostic about the value written at rng, unless env() or file() read it.
 func (d *decoder) quote(rng hcl.Range, s string) string {
 	if d.fromFunction(rng) {
 		return "(the value read by env() or file())"
@@ -282,26 +279,24 @@ func (d *decoder) quote(rng hcl.Range, s string) string {
 	return strconv.Quote(s)
 }
 
-// str is s, or nil when the setting at key is not written or has an error already.
-func (d *decoder) str(s *string, key string) *string {
-	if !d.ok(key) {
-		return nil
+// str is the setting at key; ok is false when it is not written or has an error already.
+func (d *decoder) str(s *string, key string) (v string, ok bool) {
+	if s == nil || !d.ok(key) {
+		return "", false
 	}
-	return s
+	return *s, true
 }
 
 // nonEmpty is the setting at key (see str), "" when not written; an empty string is an error.
 func (d *decoder) nonEmpty(s *string, key string) string {
-	if s = d.str(s, key); s == nil {
-		return ""
-	} else if *s == "" {
+	v, ok := d.str(s, key)
+	if ok && v == "" {
 		d.fail(key, "Empty value", "%q must not be empty.", base(key))
 	}
-	return *s
+	return v
 }
 
-// path is nonEmpty for a path: a relative one is taken from the configuration file's directory
-// and made absolute, for every path alike.
+// path is nonEmpty for a path, made absolute from the configuration file's directory.
 func (d *decoder) path(s *string, key string) string {
 	p := d.nonEmpty(s, key)
 	if p == "" {
@@ -315,8 +310,8 @@ func (d *decoder) path(s *string, key string) string {
 	return p
 }
 
-// boolean reads a bool; like Patroni it also takes 1 and 0, and the strings PostgreSQL reads as
-// booleans ([sdk.ParseBool]). ok is false when the setting is not written or wrong.
+// boolean reads a bool, like Patroni also 1 and 0 and PostgreSQL's spellings ([sdk.ParseBool]);
+// ok is false when the setting is not written or wrong.
 func (d *decoder) boolean(v cty.Value, key string) (b, ok bool) {
 	if v.IsNull() || !d.ok(key) {
 		return false, false
@@ -331,13 +326,14 @@ func (d *decoder) boolean(v cty.Value, key string) (b, ok bool) {
 
 // duration parses a positive duration written like "10s"; 0 when not written or wrong.
 func (d *decoder) duration(s *string, key string) time.Duration {
-	if s = d.str(s, key); s == nil {
+	v, ok := d.str(s, key)
+	if !ok {
 		return 0
 	}
-	dur, err := time.ParseDuration(*s)
+	dur, err := time.ParseDuration(v)
 	if err != nil {
 		d.fail(key, "Invalid duration", "%s: %s is not a duration; write a number with a unit, such as \"10s\", \"5m\" or \"1h\".",
-			base(key), d.quote(d.at(key), *s))
+			base(key), d.quote(d.at(key), v))
 	} else if dur <= 0 {
 		d.fail(key, "Invalid duration", "%s: the duration must be longer than zero.", base(key))
 	}
@@ -400,10 +396,8 @@ var (
 
 // choice decodes a setting that is one of choices, in any case.
 func (d *decoder) choice(s *string, key, summary string, choices []string) string {
-	if s = d.str(s, key); s == nil {
-		return ""
-	} else if v := strings.ToLower(*s); slices.Contains(choices, v) {
-		return v
+	if v, ok := d.str(s, key); !ok || slices.Contains(choices, strings.ToLower(v)) {
+		return strings.ToLower(v)
 	}
 	d.fail(key, summary, "%s %s is not one of %s.", key, d.quote(d.at(key), *s), strings.Join(choices, ", "))
 	return ""
@@ -435,8 +429,7 @@ func (d *decoder) checkDataDir(p string) bool {
 	return true
 }
 
-// checkSource refuses a source connection string that pgimaged cannot pass on or that carries a
-// password, so that it is neither kept nor printed.
+// checkSource refuses a source that pgimaged cannot pass on or that carries a password.
 func (d *decoder) checkSource(s string) bool {
 	_, password, err := pg.ParseConnURL(s)
 	if err != nil {
@@ -468,8 +461,7 @@ func (d *decoder) dcs(b *dcsSchema) {
 	c.Kind, c.DefRange = b.Kind, b.DefRange
 }
 
-// namespace decodes the dcs block's namespace, the first element of every key (Patroni's
-// namespace); DefaultNamespace when not set.
+// namespace decodes the dcs block's namespace, the first element of every key, as in Patroni.
 func (d *decoder) namespace(s *string) {
 	d.cfg.DCS.Namespace = DefaultNamespace
 	if s == nil {
@@ -490,8 +482,8 @@ func (d *decoder) etcd(s *etcdSchema) {
 	}
 	c.Endpoints, c.Username, c.Password = s.Endpoints, s.Username, s.Password
 	c.DialTimeout = d.duration(s.DialTimeout, "dcs.dial_timeout")
-	c.CAFile, c.CertFile, c.KeyFile = d.readable(s.CAFile, "dcs.ca_file"), d.readable(s.CertFile, "dcs.cert_file"), d.readable(s.KeyFile, "dcs.key_file")
-	d.paired(s.CertFileRange, s.KeyFileRange, "Incomplete client certificate", "a client certificate")
+	c.CAFile, c.CertFile, c.KeyFile = d.tlsFiles("dcs.", s.CAFile, s.CertFile, s.KeyFile, s.CertFileRange, s.KeyFileRange,
+		"Incomplete client certificate", "a client certificate")
 	// The etcd client turns TLS off for an http:// endpoint, even with TLS files, and connects
 	// to every endpoint the way the first asks for.
 	at := func(i int) hcl.Range { return d.at(fmt.Sprintf("dcs.endpoints[%d]", i)) }
@@ -512,16 +504,17 @@ func (d *decoder) etcd(s *etcdSchema) {
 	}
 }
 
-// paired reports a certificate, written at cert, without its key, or a key without its
-// certificate; whose says whose certificate it is.
-func (d *decoder) paired(cert, key hcl.Range, summary, whose string) {
-	given, missing, rng := "cert_file", "key_file", cert
-	if key != (hcl.Range{}) {
-		given, missing, rng = missing, given, key
+// tlsFiles decodes the ca_file, cert_file and key_file of the block at prefix ("dcs."), and
+// reports a certificate (its attribute at certAt) without its key (at keyAt), or the reverse.
+func (d *decoder) tlsFiles(prefix string, ca, cert, key *string, certAt, keyAt hcl.Range, summary, whose string) (string, string, string) {
+	given, missing, rng := "cert_file", "key_file", certAt
+	if keyAt != (hcl.Range{}) {
+		given, missing, rng = missing, given, keyAt
 	}
-	if (cert == hcl.Range{}) != (key == hcl.Range{}) {
+	if (certAt == hcl.Range{}) != (keyAt == hcl.Range{}) {
 		d.errorAt(rng, summary, "%s is set without %s: %s and its private key go together.", given, missing, whose)
 	}
+	return d.readable(ca, prefix+"ca_file"), d.readable(cert, prefix+"cert_file"), d.readable(key, prefix+"key_file")
 }
 
 // readable decodes a path (see path) to a file that must exist and be readable.
@@ -530,7 +523,7 @@ func (d *decoder) readable(s *string, key string) string {
 	if p == "" {
 		return ""
 	}
-	if err := checkReadable(p); err != nil {
+	if _, err := readRegular(p, 1); err != nil {
 		named := d.quote(d.at(key), *s)
 		if p != *s && !d.fromFunction(d.at(key)) {
 			named = fmt.Sprintf("%q (%q)", *s, p)
@@ -564,14 +557,11 @@ func (d *decoder) credentials(s *credentialsSchema, key string) Credentials {
 
 // address decodes a host:port setting.
 func (d *decoder) address(s *string, key string) string {
-	if s = d.str(s, key); s == nil {
-		return ""
+	if v, ok := d.str(s, key); !ok || validAddress(v) {
+		return v
 	}
-	if !validAddress(*s) {
-		d.fail(key, "Invalid address", "%s %s must be host:port, such as \"127.0.0.1:5432\".", base(key), d.quote(d.at(key), *s))
-		return ""
-	}
-	return *s
+	d.fail(key, "Invalid address", "%s %s must be host:port, such as \"127.0.0.1:5432\".", base(key), d.quote(d.at(key), *s))
+	return ""
 }
 
 func validAddress(s string) bool {
@@ -592,18 +582,17 @@ func (d *decoder) bootstrap(s *bootstrapSchema) {
 }
 
 func (d *decoder) plugin(s *pluginSchema) {
-	first, dup := d.cfg.Plugins[s.Name]
-	if d.badName("plugin", s.Name, s.NameRange) || dup && d.duplicate("plugin", s.Name, s.DefRange, first.DefRange) {
+	if d.badLabel("plugin", s.Name, s.NameRange, s.DefRange) {
 		return
 	}
 	key := "plugin." + s.Name + "."
 	pin := &PluginPin{Name: s.Name, DefRange: s.DefRange, Path: d.path(s.Path, key+"path")}
 	d.cfg.Plugins[s.Name] = pin
-	if sum := d.str(s.SHA256, key+"sha256"); sum != nil && sha256Pattern.MatchString(*sum) {
-		pin.SHA256 = strings.ToLower(*sum)
-	} else if sum != nil {
+	if sum, ok := d.str(s.SHA256, key+"sha256"); ok && sha256Pattern.MatchString(sum) {
+		pin.SHA256 = strings.ToLower(sum)
+	} else if ok {
 		d.fail(key+"sha256", "Invalid sha256",
-			"sha256 must be 64 hexadecimal digits (the output of sha256sum); this one has %d characters.", utf8.RuneCountInString(*sum))
+			"sha256 must be 64 hexadecimal digits (the output of sha256sum); this one has %d characters.", utf8.RuneCountInString(sum))
 	}
 }
 
@@ -617,14 +606,20 @@ func (d *decoder) badName(what, name string, rng hcl.Range) bool {
 	return true
 }
 
-// duplicate reports a second method or plugin block with the label of one at first.
-func (d *decoder) duplicate(what, label string, rng, first hcl.Range) bool {
-	d.errorAt(rng, fmt.Sprintf("Duplicate %s %q block", what, label), "Each %s block has its own label. The first is at %s.", what, first.String())
-	return true
+// badLabel reports a method or plugin block whose label is misspelt or taken by an earlier block.
+func (d *decoder) badLabel(what, label string, labelRange, defRange hcl.Range) bool {
+	first, dup := d.labels[what+" "+label]
+	if d.badName(what, label, labelRange) {
+		return true
+	} else if dup {
+		d.errorAt(defRange, fmt.Sprintf("Duplicate %s %q block", what, label), "Each %s block has its own label. The first is at %s.", what, first.String())
+		return true
+	}
+	d.labels[what+" "+label] = defRange
+	return false
 }
 
-// applyDefaults is the one place where settings the configuration leaves out get their
-// defaults; callers receive a complete Config.
+// applyDefaults is the one place where settings left out get their defaults.
 func (d *decoder) applyDefaults() {
 	c := d.cfg
 	setDefault(&c.LoopWait, DefaultLoopWait)
@@ -668,15 +663,14 @@ func (d *decoder) check() {
 	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
 }
 
-// checkDefined reports a method name, set at key, that is neither a method block nor one of
-// builtins.
+// checkDefined reports a method name, set at key, that is neither a method block nor a builtin.
 func (d *decoder) checkDefined(key, setting, name string, builtins []string) {
 	if _, ok := d.cfg.Methods[name]; ok || slices.Contains(builtins, name) {
 		return
 	}
 	q, hint := d.quote(d.at(key), name), ""
 	if !d.fromFunction(d.at(key)) {
-		hint = suggest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods))))
+		hint = sdk.DidYouMean(sdk.Closest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods)))))
 	}
 	d.fail(key, "Undefined method", "%s names %s, but there is no method %s block; the methods that work without one are %s.%s",
 		setting, q, q, strings.Join(builtins, ", "), hint)

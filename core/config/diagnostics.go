@@ -10,11 +10,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// WriteDiagnostics prints diags for a person in the layout of hcl's text writer, with
-// file:line:col in front: severity and summary, the source lines (a long line clipped around
-// the mark) and the detail. files are the parsed sources ([Config.Files]); color adds terminal
-// colours. At most [MaxDiagnosticsShown] are printed, then a line that counts the rest; each
-// costs the length of the lines it shows.
+// WriteDiagnostics prints diags in the layout of hcl's text writer with file:line:col in front:
+// severity and summary, the source lines (a long one clipped around the mark) and the detail.
+// files are the parsed sources ([Config.Files]); color adds terminal colours. It prints at most
+// [MaxDiagnosticsShown], then counts the rest; each costs the length of the lines it shows.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool) error {
 	bw := bufio.NewWriter(w)
 	diags = slices.DeleteFunc(slices.Clone(diags), func(d *hcl.Diagnostic) bool { return d == nil })
@@ -50,8 +49,8 @@ func writeDiagnostic(w *bufio.Writer, files map[string]*hcl.File, diag *hcl.Diag
 	}
 }
 
-// writeSource prints the lines that the diagnostic's subject and context cover, with the
-// subject highlighted, finding them from the subject's offset rather than by scanning f.
+// writeSource prints the lines the diagnostic's subject and context cover, the subject
+// highlighted, found from the subject's offset rather than by scanning f.
 func writeSource(w *bufio.Writer, f *hcl.File, diag *hcl.Diagnostic, highlight, reset string) {
 	mark := *diag.Subject
 	if f == nil || f.Bytes == nil {
@@ -98,8 +97,7 @@ func writeSource(w *bufio.Writer, f *hcl.File, diag *hcl.Diagnostic, highlight, 
 // maxLineShown is how much of one source line a diagnostic shows: a window around the mark.
 const maxLineShown = 160
 
-// clip cuts a long line down to a window around text[lo:hi], marking the cuts with "…", and
-// returns lo and hi within what it kept.
+// clip cuts a long line to a window around text[lo:hi], marking cuts with "…"; lo and hi move.
 func clip(text []byte, lo, hi int) ([]byte, int, int) {
 	if len(text) <= maxLineShown {
 		return text, lo, hi

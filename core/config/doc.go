@@ -1,49 +1,39 @@
 // Package config reads pgimaged's HCL configuration.
 //
 // gohcl decodes the file into schema structs (decode.go), which define every setting and
-// report a missing, unknown or mistyped one at its place. pgimaged then applies its own rules
-// once, into [Config]: booleans in PostgreSQL's spellings ([sdk.ParseBool], also 1 and 0),
-// positive durations with a unit ("10s"), paths, checks across settings, and the defaults, all
-// set in one place, applyDefaults: callers apply none of their own. Every mistake is an
-// [hcl.Diagnostic] with a Subject; [Load] and [Parse] return all of them in source order and
-// [WriteDiagnostics] prints them with file:line:col and the source line. Input is bounded by
-// [MaxConfigSize] and [MaxNesting], checked before the parser runs.
+// report one that is missing, unknown or mistyped at its place. pgimaged's own rules then run
+// once, into [Config]: booleans in PostgreSQL's spellings and 1/0 ([sdk.ParseBool]), positive
+// durations with a unit ("10s"), absolute paths, checks across settings, and every default, set
+// in applyDefaults alone. Every mistake is an [hcl.Diagnostic] with a Subject, returned in
+// source order by [Load] and [Parse] and printed by [WriteDiagnostics] with file:line:col and
+// the source line. Input is bounded by [MaxConfigSize] and [MaxNesting] before the parser runs.
 //
 // # Settings
 //
-// Where each setting is defined (schema struct) and defaulted:
+// Each setting is a field of a schema struct (decode.go); applyDefaults sets every default:
 //
-//	setting                           schema              default
-//	scope, name                       fileSchema          required; no '/', spaces or control characters
-//	data_dir                          fileSchema          required; not a system directory
-//	plugin_dir                        fileSchema          "": plugins/ beside the binary
-//	loop_wait, ttl                    fileSchema          DefaultLoopWait, DefaultTTL; ttl > loop_wait
-//	tags                              fileSchema          none; a map of any values
-//	source                            fileSchema          none; a connection string without a password
-//	log_level, log_format, log_file   fileSchema          DefaultLogLevel, text, stderr
-//	dcs "file" { path, namespace }    fileDCSSchema       no block: the file DCS at a path the caller picks
-//	dcs "etcd" { endpoints, username, password, dial_timeout,
-//	             ca_file, cert_file, key_file, namespace }
-//	                                  etcdSchema          namespace DefaultNamespace
-//	api { listen, connect_address, ca_file, cert_file, key_file, username, password }
-//	                                  apiSchema           no block: no API; connect_address = listen
-//	postgresql { bin_dir, listen, connect_address, parameters, pg_hba, pg_ctl_timeout,
-//	             create_replica_methods }
-//	                                  postgresqlSchema    connect_address = listen, DefaultPGCtlTimeout,
-//	                                                      [DefaultReplicaMethod] (also when empty)
-//	postgresql.authentication { superuser, replication { username, password } }
-//	                                  credentialsSchema
-//	bootstrap { method, initdb, post_bootstrap, timeout, recovery_timeout }
-//	                                  bootstrapSchema     DefaultBootstrap, no timeout, DefaultRecoveryTimeout
-//	method "<label>" { ... }          methodSchema        see below
-//	plugin "<name>" { path, sha256 }  pluginSchema        path: looked up in plugin_dir
+//	fileSchema        scope, name, data_dir (required); plugin_dir ("": beside the binary);
+//	                  loop_wait, ttl (DefaultLoopWait, DefaultTTL; ttl > loop_wait); tags;
+//	                  source; log_level (DefaultLogLevel), log_format (text), log_file (stderr)
+//	fileDCSSchema     dcs "file" { path, namespace }; no dcs block: the caller picks a path
+//	etcdSchema        dcs "etcd" { endpoints, username, password, dial_timeout, ca_file,
+//	                  cert_file, key_file, namespace (DefaultNamespace, as for "file") }
+//	apiSchema         api { listen, connect_address (listen), ca_file, cert_file, key_file,
+//	                  username, password }; no block: no API
+//	postgresqlSchema  postgresql { bin_dir, listen, connect_address (listen), parameters,
+//	                  pg_hba, pg_ctl_timeout (DefaultPGCtlTimeout), create_replica_methods
+//	                  ([DefaultReplicaMethod], also when empty), authentication { superuser,
+//	                  replication { username, password } } }
+//	bootstrapSchema   bootstrap { method (DefaultBootstrap), initdb, post_bootstrap, timeout,
+//	                  recovery_timeout (DefaultRecoveryTimeout) }
+//	methodSchema      method "<label>" { ... }: see below
+//	pluginSchema      plugin "<name>" { path (looked up in plugin_dir), sha256 }
 //
-// README.md shows a complete configuration. Relative paths (every path setting, file())
-// start at the configuration file's directory and are kept absolute; commands are used as
-// written. TLS files must be readable when the configuration is loaded, and a certificate
-// comes with its key. An etcd endpoint is host:port or an http:// or https:// URL; http:// is
-// refused with TLS files or beside https://, since the etcd client would then speak plain text
-// to all of them.
+// Relative paths (every path setting, file()) start at the configuration file's directory;
+// commands are used as written. TLS files must be readable when the configuration is loaded,
+// and a certificate comes with its key. An etcd endpoint is host:port or an http:// or https://
+// URL; http:// is refused with TLS files or beside https://, since the etcd client would then
+// speak plain text to all of them. README.md shows a complete configuration.
 //
 // # Method blocks and options
 //
@@ -51,14 +41,13 @@
 // is an option for the method's plugin, kept in source order with its place ([Method.Options],
 // [Method.OptionRanges]) and as an HCL body ([Method.OptionsBody], gohcl's `remain`), so that
 // [Method.CheckOptions] and [Method.OptionDiagnostic] point at it. An option's value is a
-// string, number or bool (rendered by [RenderValue]), or a list or object of them
-// ([sdk.Option] List and Map). Options may also be written as a list, `options = ["verbose",
-// { max-rate = "100M" }]`: a string is a flag, an object holds name = value options.
-// bootstrap.initdb takes that list form, or a map in which true makes a flag and false leaves
-// the option out. parameters and recovery_conf are maps of scalars; a `standby_mode` key in
-// recovery_conf asks for standby.signal ([Method.StandbyMode]). create_replica_methods and
-// bootstrap.method name a method block or a native method ([ReplicaBuiltins],
-// [BootstrapBuiltins]).
+// string, number or bool ([RenderValue]), or a list or object of them ([sdk.Option] List and
+// Map). Options may also be written as a list, `options = ["verbose", { max-rate = "100M" }]`:
+// a string is a flag, an object holds name = value options. bootstrap.initdb takes that list
+// form, or a map in which true makes a flag and false leaves the option out. parameters and
+// recovery_conf are maps of scalars; recovery_conf's `standby_mode` asks for standby.signal.
+// create_replica_methods and bootstrap.method name a method block or one of
+// [ReplicaBuiltins], [BootstrapBuiltins].
 //
 // # Functions and secrets
 //
@@ -66,9 +55,7 @@
 // env("NAME", "default")); file("path") is a regular file of UTF-8 text, at most 1 MiB, with
 // one trailing newline removed. What they read never appears in a diagnostic, and the types
 // holding secrets ([Credentials], [DCS], [API], [Method], [Bootstrap]) mask them when
-// formatted with the fmt package.
-//
-// A source connection string is read by [pg.ParseConnURL]: one with a password is refused, and
-// TLS files (sslrootcert, sslcert, sslkey) are passed on from the URL form only; in the
-// keyword/value form set PGSSLROOTCERT, PGSSLCERT or PGSSLKEY instead.
+// formatted. A source connection string is read by [pg.ParseConnURL]: one with a password is
+// refused, and TLS files (sslrootcert, sslcert, sslkey, sslcrl) are passed on from the URL form
+// only; in the keyword/value form set PGSSLROOTCERT, PGSSLCERT, PGSSLKEY or PGSSLCRL instead.
 package config

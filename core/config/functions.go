@@ -17,97 +17,59 @@ import (
 // maxFileSize bounds what file() reads: it is meant for passwords and short settings.
 const maxFileSize = 1 << 20
 
-// evalContext is what expressions in a configuration file may use: the env and file functions
-// and no variables. Relative paths in file() are taken from baseDir.
+// evalContext is what expressions in a configuration file may use: env("NAME"[, "default"]),
+// file("path") with relative paths taken from baseDir, and no variables.
 func evalContext(baseDir string) *hcl.EvalContext {
-	return &hcl.EvalContext{
-		Functions: map[string]function.Function{
-			"env":  envFunction(),
-			"file": fileFunction(baseDir),
-		},
+	str := function.StaticReturnType(cty.String)
+	env := func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		name := args[0].AsString()
+		v, ok := os.LookupEnv(name)
+		switch {
+		case len(args) > 2:
+			return cty.NilVal, function.NewArgErrorf(2, "env takes a variable name and at most one default value")
+		case name == "":
+			return cty.NilVal, function.NewArgErrorf(0, "the variable name is empty")
+		case ok && !utf8.ValidString(v):
+			return cty.NilVal, fmt.Errorf("environment variable %q is not UTF-8 text", name)
+		case ok:
+			return cty.StringVal(v), nil
+		case len(args) == 2:
+			return args[1], nil
+		}
+		return cty.NilVal, fmt.Errorf("environment variable %q is not set", name)
 	}
-}
-
-func envFunction() function.Function {
-	return function.New(&function.Spec{
-		Description: "The value of an environment variable, or the default when it is unset.",
-		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
-		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			if len(args) > 2 {
-				return cty.NilVal, function.NewArgErrorf(2, "env takes a variable name and at most one default value")
-			}
-			name := args[0].AsString()
-			if name == "" {
-				return cty.NilVal, function.NewArgErrorf(0, "the variable name is empty")
-			}
-			if v, ok := os.LookupEnv(name); ok {
-				if !utf8.ValidString(v) {
-					return cty.NilVal, fmt.Errorf("environment variable %q is not UTF-8 text", name)
-				}
-				return cty.StringVal(v), nil
-			}
-			if len(args) == 2 {
-				return args[1], nil
-			}
-			return cty.NilVal, fmt.Errorf("environment variable %q is not set", name)
-		},
-	})
-}
-
-func fileFunction(baseDir string) function.Function {
-	return function.New(&function.Spec{
-		Description: "The contents of a file with one trailing newline removed.",
-		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			p := args[0].AsString()
-			if p == "" {
-				return cty.NilVal, function.NewArgErrorf(0, "the file name is empty")
-			}
-			full := p
-			if !filepath.IsAbs(full) {
-				full = filepath.Join(baseDir, full)
-			}
-			s, err := readSmallFile(full)
-			if err != nil {
-				if full != p {
-					return cty.NilVal, fmt.Errorf("while reading %q (%q): %w", p, full, err)
-				}
-				return cty.NilVal, fmt.Errorf("while reading %q: %w", p, err)
-			}
-			return cty.StringVal(s), nil
-		},
-	})
-}
-
-// readSmallFile reads a regular file of at most maxFileSize bytes of UTF-8 text and removes one
-// trailing newline ("\n" or "\r\n").
-func readSmallFile(name string) (string, error) {
-	b, err := readRegular(name, maxFileSize+1)
-	switch {
-	case err != nil:
-		return "", err
-	case len(b) > maxFileSize:
-		return "", fmt.Errorf("larger than %d bytes", maxFileSize)
-	case !utf8.Valid(b):
-		return "", errors.New("not UTF-8 text")
+	file := func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		p, named := args[0].AsString(), fmt.Sprintf("%q", args[0].AsString())
+		if p == "" {
+			return cty.NilVal, function.NewArgErrorf(0, "the file name is empty")
+		} else if full := filepath.Join(baseDir, p); !filepath.IsAbs(p) && full != p {
+			p, named = full, fmt.Sprintf("%s (%q)", named, full)
+		}
+		b, err := readRegular(p, maxFileSize+1)
+		if err == nil && len(b) > maxFileSize {
+			err = fmt.Errorf("larger than %d bytes", maxFileSize)
+		} else if err == nil && !utf8.Valid(b) {
+			err = errors.New("not UTF-8 text")
+		}
+		if err != nil {
+			return cty.NilVal, fmt.Errorf("while reading %s: %w", named, err)
+		}
+		s, ok := strings.CutSuffix(string(b), "\n") // one trailing newline, "\n" or "\r\n"
+		if ok {
+			s = strings.TrimSuffix(s, "\r")
+		}
+		return cty.StringVal(s), nil
 	}
-	s := string(b)
-	if t, ok := strings.CutSuffix(s, "\n"); ok {
-		s = strings.TrimSuffix(t, "\r")
-	}
-	return s, nil
+	return &hcl.EvalContext{Functions: map[string]function.Function{
+		"env": function.New(&function.Spec{Description: "The value of an environment variable, or the default when it is unset.",
+			Params: []function.Parameter{{Name: "name", Type: cty.String}}, VarParam: &function.Parameter{Name: "default", Type: cty.String},
+			Type: str, Impl: env}),
+		"file": function.New(&function.Spec{Description: "The contents of a file with one trailing newline removed.",
+			Params: []function.Parameter{{Name: "path", Type: cty.String}}, Type: str, Impl: file}),
+	}}
 }
 
-// checkReadable reports why name cannot be read as a regular file, or nil.
-func checkReadable(name string) error {
-	_, err := readRegular(name, 1)
-	return err
-}
-
-// readRegular reads at most limit bytes of the regular file name.
+// readRegular reads at most limit bytes of the regular file name; the error names no path.
 func readRegular(name string, limit int64) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -123,11 +85,9 @@ func readRegular(name string, limit int64) ([]byte, error) {
 	return b, unwrapPathError(err)
 }
 
-// unwrapPathError drops the operation and path from an *os.PathError: the caller names the
-// file already.
+// unwrapPathError drops the operation and path from an *os.PathError: the caller names the file.
 func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
 		return pe.Err
 	}
 	return err

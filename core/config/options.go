@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
@@ -15,8 +14,7 @@ import (
 )
 
 func (d *decoder) method(s *methodSchema) {
-	first, dup := d.cfg.Methods[s.Label]
-	if d.badName("method", s.Label, s.LabelRange) || dup && d.duplicate("method", s.Label, s.DefRange, first.DefRange) {
+	if d.badLabel("method", s.Label, s.LabelRange, s.DefRange) {
 		return
 	}
 	key := "method." + s.Label + "."
@@ -86,15 +84,14 @@ func (d *decoder) method(s *methodSchema) {
 }
 
 // entry is a decoded name = value pair: rng is the whole pair, vrng the value; secrets are what
-// env() or file() read in it (the value, or elements and keys of a list or map).
+// env() or file() read in it.
 type entry struct {
 	sdk.Option
 	rng, vrng hcl.Range
 	secrets   []string
 }
 
-// split takes entries apart into options, their ranges, whether each is read (in whole or in
-// part) by env() or file(), and what those read.
+// split takes entries apart into options, ranges, whether env() or file() read each, and secrets.
 func (d *decoder) split(entries []entry) (opts sdk.Options, ranges []hcl.Range, hidden []bool, secrets []string) {
 	for _, e := range entries {
 		opts, ranges = append(opts, e.Option), append(ranges, e.rng)
@@ -103,19 +100,11 @@ func (d *decoder) split(entries []entry) (opts sdk.Options, ranges []hcl.Range, 
 	return opts, ranges, hidden, secrets
 }
 
-// written reports whether expr gives a value: an attribute left out, or set to null, does not.
-func written(expr hcl.Expression) bool {
-	v, diags := expr.Value(nil)
-	return diags.HasErrors() || !v.IsNull()
-}
-
 // settings decodes parameters or recovery_conf (see options); what names an entry.
-func (d *decoder) settings(expr hcl.Expression, key, what string) (map[string]string, []entry) {
-	entries := d.options(expr, key, "map", what, false)
-	if entries == nil {
-		return nil, nil
+func (d *decoder) settings(expr hcl.Expression, key, what string) (m map[string]string, entries []entry) {
+	if entries = d.options(expr, key, "map", what, false); entries != nil {
+		m = make(map[string]string, len(entries))
 	}
-	m := make(map[string]string, len(entries))
 	for _, e := range entries {
 		m[e.Name] = e.Value
 	}
@@ -134,9 +123,8 @@ func (d *decoder) pairs(kvs []hcl.KeyValuePair, what string, boolFlags, collecti
 }
 
 // pair decodes name = value, the value rendered by [RenderValue]; what names the entry in
-// diagnostics ("option", "parameter"). With boolFlags true makes a flag and false drops the
-// entry (initdb). With collections a list or map value makes a list or map option (a method's
-// attributes), each element checked at its own place. ok is false after an error.
+// diagnostics ("option"). With boolFlags true makes a flag and false drops the entry (initdb);
+// with collections a list or map makes a list or map option. ok is false after an error.
 func (d *decoder) pair(kv hcl.KeyValuePair, what string, boolFlags, collections bool) (e entry, ok bool) {
 	var name string
 	var v cty.Value
@@ -168,8 +156,8 @@ func (d *decoder) pair(kv hcl.KeyValuePair, what string, boolFlags, collections 
 	return e, true
 }
 
-// collection fills e's List or Map from the value v written as expr; every element, and map key,
-// read by env() or file() goes to e's secrets. It reports whether all elements are scalars.
+// collection fills e's List or Map from v, written as expr, and its secrets with what env() or
+// file() read. It reports whether all elements are scalars.
 func (d *decoder) collection(e *entry, expr hcl.Expression, v cty.Value, isList bool) bool {
 	ok := true
 	if isList {
@@ -212,8 +200,8 @@ type element struct {
 	rng, krng hcl.Range
 }
 
-// elements lists the elements of the list or map v written as expr, in source order with their
-// own places when expr is written literally, else in key order at expr's place.
+// elements lists the elements of v, written as expr: in source order with their own places when
+// expr is a literal, else in key order at expr's place.
 func (d *decoder) elements(expr hcl.Expression, v cty.Value) []element {
 	var out []element
 	for it := v.ElementIterator(); it.Next(); {
@@ -237,8 +225,8 @@ func (d *decoder) elements(expr hcl.Expression, v cty.Value) []element {
 	return out
 }
 
-// nameProblem says what is wrong with the name, written at rng, of an option ([sdk.CheckName],
-// never showing a name read by env() or file()) or of another entry (empty); "" when nothing.
+// nameProblem says what is wrong with an option's name ([sdk.CheckName], not showing what env()
+// or file() read), written at rng, or with another entry's (empty); "" when nothing.
 func (d *decoder) nameProblem(rng hcl.Range, what, name string) string {
 	switch err := sdk.CheckName(name); {
 	case what != "option" && strings.TrimSpace(name) == "":
@@ -251,18 +239,16 @@ func (d *decoder) nameProblem(rng hcl.Range, what, name string) string {
 	return ""
 }
 
-// options decodes the setting at key, written literally as a map of name = value entries or as
-// a list whose strings are flags and whose objects hold name = value options, as far as want
-// ("map", "list" or "list or map") allows; what names an entry in diagnostics ("option").
-// With boolFlags true makes a flag and false drops the entry (initdb). It is nil when the
-// setting is not written or wrong, and not nil otherwise.
+// options decodes the setting at key, a literal map of name = value entries or a list of flags
+// and objects of name = value options, as want ("map", "list" or "list or map") allows; what
+// and boolFlags are as for pair. It is nil when the setting is not written or wrong.
 func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags bool) []entry {
 	if kvs, diags := hcl.ExprMap(expr); !diags.HasErrors() && strings.Contains(want, "map") {
 		return d.pairs(kvs, what, boolFlags, false)
 	}
 	elems, diags := hcl.ExprList(expr)
 	if diags.HasErrors() || !strings.Contains(want, "list") {
-		if written(expr) {
+		if v, diags := expr.Value(nil); diags.HasErrors() || !v.IsNull() { // written, not null
 			d.wrongType(key, want)
 		}
 		return nil
@@ -292,42 +278,15 @@ func (d *decoder) options(expr hcl.Expression, key, want, what string, boolFlags
 	return out
 }
 
-// suggest proposes the candidate closest to a misspelt name, within two edits.
-func suggest(name string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, c := range candidates {
-		if dist := levenshtein.Distance(name, c, nil); dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" Did you mean %q?", best)
-}
-
 // toGo turns a cty value into plain Go values: string, int64 or float64, bool, []any,
 // map[string]any, or nil. A number that does not fit a float64 is ErrNumberRange.
 func toGo(v cty.Value) (any, error) {
-	switch t := v.Type(); {
+	t := v.Type()
+	switch {
 	case v.IsNull():
 		return nil, nil
-	case t == cty.String:
-		return v.AsString(), nil
 	case t == cty.Bool:
 		return v.True(), nil
-	case t == cty.Number: // within RenderValue's range; an int64 when it is one
-		s, err := renderNumber(v.AsBigFloat())
-		if err != nil {
-			return nil, err
-		}
-		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return i, nil
-		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return f, nil
-		}
-		return nil, ErrNumberRange
 	case t.IsObjectType() || t.IsMapType():
 		m := map[string]any{}
 		for k, e := range v.AsValueMap() {
@@ -338,14 +297,24 @@ func toGo(v cty.Value) (any, error) {
 			m[k] = g
 		}
 		return m, nil
-	}
-	s := []any{} // a tuple, list or set
-	for _, e := range v.AsValueSlice() {
-		g, err := toGo(e)
-		if err != nil {
-			return nil, err
+	case t.IsTupleType() || t.IsListType() || t.IsSetType():
+		s := []any{}
+		for _, e := range v.AsValueSlice() {
+			g, err := toGo(e)
+			if err != nil {
+				return nil, err
+			}
+			s = append(s, g)
 		}
-		s = append(s, g)
+		return s, nil
 	}
-	return s, nil
+	s, err := RenderValue(v) // a string, or a number within RenderValue's range
+	if err != nil || t == cty.String {
+		return s, err
+	} else if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return i, nil
+	} else if f, err := strconv.ParseFloat(s, 64); err == nil {
+		return f, nil
+	}
+	return nil, ErrNumberRange
 }

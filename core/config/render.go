@@ -8,20 +8,20 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// ErrNotScalar is returned by [RenderValue] for a value that is not a string, number or bool.
-var ErrNotScalar = errors.New("value must be a string, number or bool")
-
-// ErrNumberRange is returned by [RenderValue] for a number too large or too small to be a
-// setting (beyond about 1e±300) or infinite.
-var ErrNumberRange = errors.New("number is out of range")
+// Errors of [RenderValue]: a value that is not a string, number or bool, and a number beyond
+// about 1e±300 or infinite.
+var (
+	ErrNotScalar   = errors.New("value must be a string, number or bool")
+	ErrNumberRange = errors.New("number is out of range")
+)
 
 // maxBinaryExponent bounds the numbers RenderValue accepts: a little beyond float8.
 const maxBinaryExponent = 1100
 
-// RenderValue renders an option or parameter value as the string handed to a plugin or
-// written into postgresql.conf: a string as is; a number in its shortest decimal form, without
-// an exponent for integers that fit 64 bits (1 → "1", 1.5 → "1.5"); a bool as "true" or
-// "false". Anything else (null, unknown, lists, objects) is [ErrNotScalar].
+// RenderValue renders an option or parameter value as the string handed to a plugin or written
+// into postgresql.conf: a string as is; a number in its shortest decimal form, without an
+// exponent for 64-bit integers (1 → "1", 1.5 → "1.5"); a bool as "true" or "false"; anything
+// else (null, unknown, lists, objects) is [ErrNotScalar].
 func RenderValue(v cty.Value) (string, error) {
 	v, _ = v.Unmark()
 	if v.IsNull() || !v.IsKnown() {
@@ -31,10 +31,7 @@ func RenderValue(v cty.Value) (string, error) {
 	case cty.String:
 		return v.AsString(), nil
 	case cty.Bool:
-		if v.True() {
-			return "true", nil
-		}
-		return "false", nil
+		return strconv.FormatBool(v.True()), nil
 	case cty.Number:
 		return renderNumber(v.AsBigFloat())
 	}

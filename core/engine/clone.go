@@ -242,7 +242,7 @@ func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]strin
 // SourceSystemID asks the source for its system identifier over a replication connection
 // (IDENTIFY_SYSTEM), as the replication role: that role may not be allowed to open a database.
 func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
-	cfg, err := pgconn.ParseConfig(src.Conn.DSN())
+	cfg, err := src.Conn.Config()
 	if err != nil {
 		return 0, fmt.Errorf("while parsing the source's connection string: %w", err)
 	}

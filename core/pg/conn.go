@@ -75,8 +75,8 @@ var ErrConnString = errors.New("invalid connection string")
 // (host=h port=5432 user=u password=secret dbname=db), with pgx's parser. Only what the string
 // itself says is kept: libpq's defaults (PGHOST, PGUSER, the OS user, a password found in
 // ~/.pgpass, ...) are left to whoever connects. A password in the string is returned separately,
-// never kept in the Conn. One host only. The TLS files (sslrootcert, sslcert, sslkey), which pgx
-// reads while parsing and keeps only in its own form, are passed on from a URL, whose query
+// never kept in the Conn. One host only. The TLS files (sslrootcert, sslcert, sslkey, and
+// sslcrl, which pgx does not know), which pgx keeps only in its own form, are passed on from a URL, whose query
 // gives them back, as absolute paths; a keyword/value string with them is refused, as are the
 // keys that need libpq's own handling (passfile, service, target_session_attrs, ...), since
 // pgimaged could not pass them on faithfully.
@@ -121,9 +121,9 @@ func ParseConnURL(s string) (c Conn, password string, err error) {
 			if !ok {
 				v, ok = exposedSetting(cfg, k)
 			}
-			if _, file := tlsFileEnv[k]; !ok && file && query != nil {
-				v, ok = query.Get(k), true
-				if !filepath.IsAbs(v) {
+			if _, file := tlsFileEnv[k]; file { // pgx keeps them in its own form, sslcrl as a run-time parameter
+				v, ok = query.Get(k), query != nil
+				if ok && !filepath.IsAbs(v) {
 					return Conn{}, "", fmt.Errorf("while parsing a connection string: %w: %s must be an absolute path: "+
 						"pgimaged and pg_basebackup do not run in the same directory", ErrConnString, k)
 				}
@@ -146,7 +146,7 @@ func ParseConnURL(s string) (c Conn, password string, err error) {
 // tlsFileEnv names, for each TLS file key, the libpq environment variable that sets it for
 // pgx (pgimaged's own connections) and libpq (pg_basebackup, which inherits the environment
 // through the plugin) alike.
-var tlsFileEnv = map[string]string{"sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY"}
+var tlsFileEnv = map[string]string{"sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY", "sslcrl": "PGSSLCRL"}
 
 // refused is the error for a connection string key that pgimaged cannot pass on.
 func refused(key string) error {
@@ -262,4 +262,19 @@ func connErr(err error) error {
 		msg = msg[i+3:]
 	}
 	return fmt.Errorf("while parsing a connection string: %w: %s", ErrConnString, msg)
+}
+
+// Config parses c for pgx's own connections.
+func (c Conn) Config() (*pgconn.Config, error) {
+	cfg, err := pgconn.ParseConfig(c.DSN())
+	if err == nil {
+		dropLibpqOnly(cfg.RuntimeParams)
+	}
+	return cfg, err
+}
+
+// dropLibpqOnly removes from pgx's run-time parameters the libpq keys pgx does not know (sslcrl),
+// which the server would refuse as unknown settings.
+func dropLibpqOnly(params map[string]string) {
+	delete(params, "sslcrl")
 }

@@ -196,6 +196,28 @@ func TestParseConnURLErrorsHideThePassword(t *testing.T) {
 	}
 }
 
+// TestParseConnURLPassesOnCRL: sslcrl, which pgx does not know and would send to the server as a
+// run-time parameter, is a TLS file like sslrootcert: passed on from a URL as an absolute path,
+// refused in a keyword/value string with the same advice, and never a run-time parameter of
+// pgimaged's own connections.
+func TestParseConnURLPassesOnCRL(t *testing.T) {
+	crl := filepath.Join(t.TempDir(), "root.crl")
+	got, _, err := pg.ParseConnURL("postgres://db1/postgres?sslmode=require&sslcrl=" + crl)
+	if err != nil || got.Params["sslcrl"] != crl {
+		t.Errorf("URL with sslcrl: %#v, %v; want Params[sslcrl] = %q", got, err, crl)
+	}
+	if cfg, err := got.Config(); err != nil || cfg.RuntimeParams["sslcrl"] != "" {
+		t.Errorf("Config of %q: run-time parameters %v, %v; want no sslcrl", got.DSN(), cfg, err)
+	}
+	if _, _, err := pg.ParseConnURL("postgres://db1/postgres?sslcrl=root.crl"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("a relative sslcrl: err = %v, want a refusal that asks for an absolute path", err)
+	}
+	_, _, err = pg.ParseConnURL("host=db1 sslmode=require sslcrl=" + crl)
+	if err == nil || !errors.Is(err, pg.ErrConnString) || !strings.Contains(err.Error(), "PGSSLCRL") || !strings.Contains(err.Error(), "postgres://") {
+		t.Errorf("keyword/value sslcrl: err = %v, want ErrConnString naming PGSSLCRL and the URL form", err)
+	}
+}
+
 // TestParseConnURLPassesOnTLSFiles: a URL's sslrootcert, sslcert and sslkey reach the Conn as
 // written, so that pg_basebackup and primary_conninfo verify the server as the operator asked.
 // pgx reads the files while parsing, so they must exist. In a keyword/value string they are

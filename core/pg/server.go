@@ -311,6 +311,7 @@ func (s *Server) connConfig() (*pgx.ConnConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	dropLibpqOnly(cfg.RuntimeParams)
 	if s.Password != "" {
 		cfg.Password = s.Password
 	}
