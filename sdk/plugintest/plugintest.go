@@ -28,7 +28,7 @@ import (
 	"github.com/pgimaged/pgimaged/sdk/host"
 )
 
-// DebugEnv, set to any value, lets the plugin's own log lines (those it writes with hclog, not
+// DebugEnv is the variable that, set to any value, lets the plugin's own log lines (those it writes with hclog, not
 // those it reports) through to the test's output; by default only warnings and errors are shown,
 // so that `go test -v` stays readable.
 const DebugEnv = "PLUGINTEST_DEBUG"
