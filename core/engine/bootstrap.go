@@ -186,6 +186,12 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (BootstrapR
 	if err := n.postBootstrap(ctx, srv); err != nil {
 		return fail("post_bootstrap", err, nil)
 	}
+	// The new primary is this attempt's own: checkpoint it now, before it is published, so that
+	// the replicas' base backups (spread checkpoint by default) find nothing left to write
+	// instead of waiting on a paced checkpoint of the roles' and post_bootstrap's buffers.
+	if err := srv.Checkpoint(ctx); err != nil {
+		log.Warn("could not checkpoint the new cluster; the replicas' base backups will wait for their own checkpoint", "error", err)
+	}
 	sysid, err := pg.SystemIdentifier(dir)
 	if err != nil {
 		return fail("read system identifier", err, nil)

@@ -670,6 +670,28 @@ func (s *Server) EnsureRoles(ctx context.Context, superuser, replication Role) e
 	return ensureRoles(ctx, conn, superuser, replication)
 }
 
+// Checkpoint runs CHECKPOINT on the server (as the superuser, over [Server.Connect]): every
+// dirty buffer is written and synced now, so that a base backup taken next, even with a
+// spread checkpoint, has next to nothing left to write. Only for a server pgimaged itself has
+// just bootstrapped: on someone else's busy primary, an immediate checkpoint is their choice.
+func (s *Server) Checkpoint(ctx context.Context) error {
+	conn, err := s.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("while connecting to run a checkpoint: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	// Every connection reads pg_authid, and the first reads of the role rows just written set
+	// their hint bits, dirtying a page again after the checkpoint: read them all first, so
+	// that the checkpoint writes those pages as they will stay.
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM pg_catalog.pg_authid"); err != nil {
+		return fmt.Errorf("while reading the roles before a checkpoint in %q: %w", s.DataDir, err)
+	}
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("while running a checkpoint in %q: %w", s.DataDir, err)
+	}
+	return nil
+}
+
 // walReceiverStreaming reports whether a child of the postmaster is a WAL receiver whose process
 // title says it streams.
 func walReceiverStreaming(postmaster int) bool {
