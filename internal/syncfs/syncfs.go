@@ -22,6 +22,7 @@ var ErrUnsupported = errors.New("syncfs(2) with writeback error reporting (Linux
 type Guard struct {
 	files []*os.File
 	paths []string
+	devs  []uint64
 }
 
 // Open opens a descriptor on the file system of each path: the path itself, or its nearest
@@ -32,28 +33,45 @@ func Open(paths ...string) (*Guard, error) {
 		return nil, ErrUnsupported
 	}
 	g := &Guard{}
-	seen := map[uint64]bool{}
+	if err := g.Add(paths...); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// Add brings the file systems of more paths under the guard (the places a program wrote to
+// that were only known afterwards, such as a base backup's tablespaces). A writeback error
+// nobody has seen yet is still reported by [Guard.Sync].
+func (g *Guard) Add(paths ...string) error {
 	for _, p := range paths {
 		f, err := openExisting(p)
 		if err != nil {
-			g.Close()
-			return nil, err
+			return err
 		}
 		dev, err := device(f)
 		if err != nil {
 			f.Close()
-			g.Close()
-			return nil, fmt.Errorf("while finding the file system of %q: %w", p, err)
+			return fmt.Errorf("while finding the file system of %q: %w", p, err)
 		}
-		if seen[dev] {
+		if g.covers(dev) {
 			f.Close()
 			continue
 		}
-		seen[dev] = true
 		g.files = append(g.files, f)
 		g.paths = append(g.paths, p)
+		g.devs = append(g.devs, dev)
 	}
-	return g, nil
+	return nil
+}
+
+func (g *Guard) covers(dev uint64) bool {
+	for _, d := range g.devs {
+		if d == dev {
+			return true
+		}
+	}
+	return false
 }
 
 // openExisting opens path, or its nearest parent that exists.
@@ -95,5 +113,5 @@ func (g *Guard) Close() {
 	for _, f := range g.files {
 		_ = f.Close()
 	}
-	g.files, g.paths = nil, nil
+	g.files, g.paths, g.devs = nil, nil, nil
 }
