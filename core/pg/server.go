@@ -139,12 +139,19 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	offset := fileSize(logFile)
 	secs := timeoutSeconds(ctx, s.StartTimeout, 60*time.Second)
+	launched := time.Now()
 	cmd := s.command(ctx, "pg_ctl", "start", "-D", dataDir, "-l", logFile, "-w", "-t", strconv.Itoa(secs))
-	out, err := cmd.CombinedOutput()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Start()
 	if err == nil {
-		return nil
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if err = s.awaitStart(exited, launched); err == nil {
+			return nil
+		}
 	}
-	if msg := strings.TrimSpace(string(out)); msg != "" {
+	if msg := strings.TrimSpace(out.String()); msg != "" {
 		err = fmt.Errorf("%w: pg_ctl: %s", err, oneLine(msg))
 	}
 	if ctx.Err() != nil {
@@ -158,6 +165,30 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	return &ServerError{Op: "starting", DataDir: s.DataDir, Err: err, LogFile: logFile, LogTail: tailLines(logFile, offset, logTailLines)}
+}
+
+// startPoll is how often Start looks at postmaster.pid while pg_ctl waits: pg_ctl itself looks
+// only every 100 ms.
+const startPoll = 5 * time.Millisecond
+
+// awaitStart returns when the server started by pg_ctl start -w is up: pg_ctl has exited (its
+// error, nil when it saw the server up), or, first, postmaster.pid says a live postmaster
+// started since launched is ready (or a standby that accepts connections), as pg_ctl would see
+// at its next look. pg_ctl then ends by itself a moment later; a goroutine reaps it.
+func (s *Server) awaitStart(exited <-chan error, launched time.Time) error {
+	tick := time.NewTicker(startPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			return err
+		case <-tick.C:
+			p, ok := readPostmasterPID(s.DataDir)
+			if ok && (p.Status == "ready" || p.Status == "standby") && p.Started >= launched.Unix() && processAlive(p.PID) {
+				return nil
+			}
+		}
+	}
 }
 
 // Stop runs pg_ctl stop in mode "smart", "fast" or "immediate" and waits until the postmaster is
@@ -206,6 +237,7 @@ type postmasterPID struct {
 	// its sockets.
 	Listening bool
 	Status    string // "starting", "ready", "standby", "stopping" (PostgreSQL 10 and later)
+	Started   int64  // when the postmaster started, in seconds since the epoch
 }
 
 func readPostmasterPID(dataDir string) (postmasterPID, bool) {
@@ -228,6 +260,7 @@ func readPostmasterPID(dataDir string) (postmasterPID, bool) {
 	if p.PID < 0 { // a standalone backend writes its pid negated
 		p.PID = -p.PID
 	}
+	p.Started, _ = strconv.ParseInt(line(2), 10, 64)
 	p.Port, _ = strconv.Atoi(line(3))
 	p.SocketDir = line(4)
 	p.ListenAddr = line(5)
