@@ -569,6 +569,14 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
+// A poll looks again after pollFirst, then a little later each time, at most every pollMax: a
+// check is one query on a connection kept open, cheap enough to repeat, while each pause adds
+// to the time until a standby is known to stream.
+const (
+	pollFirst = 10 * time.Millisecond
+	pollMax   = 50 * time.Millisecond
+)
+
 // poll runs check on a connection until it reports done, the postmaster dies, check returns a
 // permanent error, or ctx ends; when there is no connection, offline (if set) may report done. Connection failures are retried, except authentication errors
 // and a missing database, which no amount of waiting fixes.
@@ -580,7 +588,7 @@ func (s *Server) poll(ctx context.Context, op string, offline func(error) bool, 
 		}
 	}()
 	var last error
-	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+	for delay := pollFirst; ; delay = min(delay+pollFirst, pollMax) {
 		if _, ok := s.Running(); !ok {
 			return s.failure(op, ErrNotRunning)
 		}
