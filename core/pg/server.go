@@ -140,7 +140,15 @@ func (s *Server) Start(ctx context.Context) error {
 	offset := fileSize(logFile)
 	secs := timeoutSeconds(ctx, s.StartTimeout, 60*time.Second)
 	launched := time.Now()
-	cmd := s.command(ctx, "pg_ctl", "start", "-D", dataDir, "-l", logFile, "-w", "-t", strconv.Itoa(secs))
+	args := []string{"start", "-D", dataDir, "-l", logFile, "-w", "-t", strconv.Itoa(secs)}
+	if s.BinDir != "" {
+		// Named, postgres is run as it is; else pg_ctl first runs it once more to check that
+		// its version matches (postgres -V), which takes a few tens of milliseconds.
+		if postgres, err := filepath.Abs(filepath.Join(s.BinDir, "postgres")); err == nil {
+			args = append(args, "-p", postgres)
+		}
+	}
+	cmd := s.command(ctx, "pg_ctl", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Start()
