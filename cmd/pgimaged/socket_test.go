@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pgimaged/pgimaged/internal/syncfs"
 )
 
 // runBounded runs pgimaged like run, but gives up (killing it) after limit: a wait that never
@@ -92,6 +94,15 @@ psql "$1" -Atc "SELECT current_user || ' ' || COALESCE(host(inet_server_addr()),
 			}
 			if v := queryString(t, rconn, "SHOW wal_keep_size"); v != "0" {
 				t.Errorf("the replica has wal_keep_size = %s, want PostgreSQL's default 0: only a bootstrapped primary keeps WAL for clones", v)
+			}
+			// Its first start, from a base backup, syncs the copy with one syncfs per file
+			// system where that reports writeback errors.
+			wantSync := "fsync"
+			if syncfs.Supported() {
+				wantSync = "syncfs"
+			}
+			if v := queryString(t, rconn, "SHOW recovery_init_sync_method"); v != wantSync {
+				t.Errorf("the replica has recovery_init_sync_method = %s, want %s", v, wantSync)
 			}
 		})
 	}

@@ -200,6 +200,14 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (out Bootst
 		return fail("post_bootstrap", err, nil)
 	}
 	tl.since(PhaseRoles, phase)
+	// The new primary is this attempt's own: checkpoint it now, before it is published, so that
+	// the replicas' base backups (spread checkpoint by default) find nothing left to write
+	// instead of waiting on a paced checkpoint of the roles' and post_bootstrap's buffers.
+	phase = time.Now()
+	if err := srv.Checkpoint(ctx); err != nil {
+		log.Warn("could not checkpoint the new cluster; the replicas' base backups will wait for their own checkpoint", "error", err)
+	}
+	tl.since(PhaseCheckpoint, phase)
 	sysid, err := pg.SystemIdentifier(dir)
 	if err != nil {
 		return fail("read system identifier", err, nil)

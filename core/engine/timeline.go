@@ -25,6 +25,7 @@ const (
 	PhasePostgresStart        = "postgres_start"        // starting PostgreSQL until pg_ctl returns
 	PhaseAcceptingConnections = "accepting_connections" // until it accepts connections and any recovery ended
 	PhaseRoles                = "roles"                 // superuser and replication roles, post_bootstrap
+	PhaseCheckpoint           = "checkpoint"            // the new primary's checkpoint, before it is published
 	PhaseStandbyStart         = "standby_start"         // standby settings, start, until it accepts connections
 	PhaseStreaming            = "streaming"             // until the WAL receiver streams
 	PhasePublished            = "published"             // writing the leader and member keys

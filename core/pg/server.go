@@ -139,12 +139,27 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	offset := fileSize(logFile)
 	secs := timeoutSeconds(ctx, s.StartTimeout, 60*time.Second)
-	cmd := s.command(ctx, "pg_ctl", "start", "-D", dataDir, "-l", logFile, "-w", "-t", strconv.Itoa(secs))
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		return nil
+	launched := time.Now()
+	args := []string{"start", "-D", dataDir, "-l", logFile, "-w", "-t", strconv.Itoa(secs)}
+	if s.BinDir != "" {
+		// Named, postgres is run as it is; else pg_ctl first runs it once more to check that
+		// its version matches (postgres -V), which takes a few tens of milliseconds.
+		if postgres, err := filepath.Abs(filepath.Join(s.BinDir, "postgres")); err == nil {
+			args = append(args, "-p", postgres)
+		}
 	}
-	if msg := strings.TrimSpace(string(out)); msg != "" {
+	cmd := s.command(ctx, "pg_ctl", args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Start()
+	if err == nil {
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if err = s.awaitStart(exited, launched); err == nil {
+			return nil
+		}
+	}
+	if msg := strings.TrimSpace(out.String()); msg != "" {
 		err = fmt.Errorf("%w: pg_ctl: %s", err, oneLine(msg))
 	}
 	if ctx.Err() != nil {
@@ -158,6 +173,30 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	return &ServerError{Op: "starting", DataDir: s.DataDir, Err: err, LogFile: logFile, LogTail: tailLines(logFile, offset, logTailLines)}
+}
+
+// startPoll is how often Start looks at postmaster.pid while pg_ctl waits: pg_ctl itself looks
+// only every 100 ms.
+const startPoll = 5 * time.Millisecond
+
+// awaitStart returns when the server started by pg_ctl start -w is up: pg_ctl has exited (its
+// error, nil when it saw the server up), or, first, postmaster.pid says a live postmaster
+// started since launched is ready (or a standby that accepts connections), as pg_ctl would see
+// at its next look. pg_ctl then ends by itself a moment later; a goroutine reaps it.
+func (s *Server) awaitStart(exited <-chan error, launched time.Time) error {
+	tick := time.NewTicker(startPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			return err
+		case <-tick.C:
+			p, ok := readPostmasterPID(s.DataDir)
+			if ok && (p.Status == "ready" || p.Status == "standby") && p.Started >= launched.Unix() && processAlive(p.PID) {
+				return nil
+			}
+		}
+	}
 }
 
 // Stop runs pg_ctl stop in mode "smart", "fast" or "immediate" and waits until the postmaster is
@@ -206,6 +245,7 @@ type postmasterPID struct {
 	// its sockets.
 	Listening bool
 	Status    string // "starting", "ready", "standby", "stopping" (PostgreSQL 10 and later)
+	Started   int64  // when the postmaster started, in seconds since the epoch
 }
 
 func readPostmasterPID(dataDir string) (postmasterPID, bool) {
@@ -228,6 +268,7 @@ func readPostmasterPID(dataDir string) (postmasterPID, bool) {
 	if p.PID < 0 { // a standalone backend writes its pid negated
 		p.PID = -p.PID
 	}
+	p.Started, _ = strconv.ParseInt(line(2), 10, 64)
 	p.Port, _ = strconv.Atoi(line(3))
 	p.SocketDir = line(4)
 	p.ListenAddr = line(5)
@@ -537,6 +578,14 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
+// A poll looks again after pollFirst, then a little later each time, at most every pollMax: a
+// check is one query on a connection kept open, cheap enough to repeat, while each pause adds
+// to the time until a standby is known to stream.
+const (
+	pollFirst = 10 * time.Millisecond
+	pollMax   = 50 * time.Millisecond
+)
+
 // poll runs check on a connection until it reports done, the postmaster dies, check returns a
 // permanent error, or ctx ends; when there is no connection, offline (if set) may report done. Connection failures are retried, except authentication errors
 // and a missing database, which no amount of waiting fixes.
@@ -548,7 +597,7 @@ func (s *Server) poll(ctx context.Context, op string, offline func(error) bool, 
 		}
 	}()
 	var last error
-	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+	for delay := pollFirst; ; delay = min(delay+pollFirst, pollMax) {
 		if _, ok := s.Running(); !ok {
 			return s.failure(op, ErrNotRunning)
 		}
@@ -669,6 +718,28 @@ func (s *Server) EnsureRoles(ctx context.Context, superuser, replication Role) e
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	return ensureRoles(ctx, conn, superuser, replication)
+}
+
+// Checkpoint runs CHECKPOINT on the server (as the superuser, over [Server.Connect]): every
+// dirty buffer is written and synced now, so that a base backup taken next, even with a
+// spread checkpoint, has next to nothing left to write. Only for a server pgimaged itself has
+// just bootstrapped: on someone else's busy primary, an immediate checkpoint is their choice.
+func (s *Server) Checkpoint(ctx context.Context) error {
+	conn, err := s.Connect(ctx)
+	if err != nil {
+		return fmt.Errorf("while connecting to run a checkpoint: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	// Every connection reads pg_authid, and the first reads of the role rows just written set
+	// their hint bits, dirtying a page again after the checkpoint: read them all first, so
+	// that the checkpoint writes those pages as they will stay.
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM pg_catalog.pg_authid"); err != nil {
+		return fmt.Errorf("while reading the roles before a checkpoint in %q: %w", s.DataDir, err)
+	}
+	if _, err := conn.Exec(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("while running a checkpoint in %q: %w", s.DataDir, err)
+	}
+	return nil
 }
 
 // walReceiverStreaming reports whether a child of the postmaster is a WAL receiver whose process

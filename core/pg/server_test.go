@@ -430,3 +430,63 @@ func processExists(pid int) bool {
 	i := strings.LastIndexByte(string(stat), ')')
 	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
 }
+
+// Start returns as soon as postmaster.pid says the server is ready, without waiting for pg_ctl's
+// next look; the pg_ctl it ran still ends by itself and is reaped: no child of this process is
+// left.
+func TestStartReturnsWhenReadyAndLeavesNoPgCtl(t *testing.T) {
+	p := pgtest.Initdb(t, pgtest.Options{})
+	ctx := testContext(t)
+	if err := p.Server.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile(filepath.Join(p.Server.DataDir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(string(status), "\n"); len(lines) < 8 || strings.TrimSpace(lines[7]) != "ready" {
+		t.Errorf("Start returned before the server was ready; postmaster.pid:\n%s", status)
+	}
+	deadline := time.Now().Add(30 * time.Second) // guards against a hang only
+	for {
+		kids := childrenNamed(t, "pg_ctl")
+		if len(kids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pg_ctl still runs as a child of this process: %v", kids)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// childrenNamed lists the live child processes of this process with the command name comm.
+func childrenNamed(t *testing.T, comm string) []int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := strconv.Itoa(os.Getpid())
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < 0 || closing+2 >= len(s) {
+			continue
+		}
+		fields := strings.Fields(s[closing+2:])
+		if s[open+1:closing] == comm && len(fields) > 1 && fields[1] == self && fields[0] != "Z" {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pgimaged/pgimaged/internal/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -123,22 +125,27 @@ func checkOptions(v sdk.Values) []sdk.Diagnostic {
 // an '=' inside a directory): both directories absolute. The value is not shown: it may be read
 // by env() or file().
 func checkTablespaceMapping(m string) []sdk.Diagnostic {
-	old, dir, found := "", "", false
+	old, dir, found := splitMapping(m)
+	if !found || !strings.HasPrefix(old, "/") || !strings.HasPrefix(dir, "/") {
+		return []sdk.Diagnostic{sdk.Errorf("tablespace-mapping", "invalid tablespace mapping",
+			"each element must be OLDDIR=NEWDIR with both directories absolute, for example \"/srv/ts1=/data/ts1\"")}
+	}
+	return nil
+}
+
+// splitMapping splits OLDDIR=NEWDIR at its first '=' that is not escaped ("\\="); NEWDIR is
+// returned as pg_basebackup reads it, with "\\=" for '='.
+func splitMapping(m string) (old, dir string, found bool) {
 	for i := 0; i < len(m); i++ {
 		if m[i] == '\\' && i+1 < len(m) && m[i+1] == '=' {
 			i++
 			continue
 		}
 		if m[i] == '=' {
-			old, dir, found = m[:i], m[i+1:], true
-			break
+			return m[:i], strings.ReplaceAll(m[i+1:], `\=`, "="), true
 		}
 	}
-	if !found || !strings.HasPrefix(old, "/") || !strings.HasPrefix(dir, "/") {
-		return []sdk.Diagnostic{sdk.Errorf("tablespace-mapping", "invalid tablespace mapping",
-			"each element must be OLDDIR=NEWDIR with both directories absolute, for example \"/srv/ts1=/data/ts1\"")}
-	}
-	return nil
+	return "", "", false
 }
 
 // checkCompress allows server-side compression, which still leaves a plain directory, and none.
@@ -150,8 +157,53 @@ func checkCompress(value string) []sdk.Diagnostic {
 		"%s; use server-side compression (for example compress = \"server-gzip\") to save network bandwidth", formatReason)}
 }
 
-// argv builds pg_basebackup's command line.
-func argv(program string, req sdk.CloneRequest) []string {
+// syncItself reports whether the plugin syncs the copy itself, with one syncfs(2) per file
+// system once pg_basebackup is done, instead of pg_basebackup's fsync of every file: where
+// syncfs reports writeback errors, unless the user chose how pg_basebackup syncs (no-sync,
+// sync-method).
+func syncItself(req sdk.CloneRequest) bool {
+	return syncfs.Supported() && !req.Options.Has("no-sync") && !req.Options.Has("sync-method")
+}
+
+// targetDirs are the directories pg_basebackup is told to write to: the data directory,
+// waldir, and the new places of mapped tablespaces.
+func targetDirs(req sdk.CloneRequest) []string {
+	dirs := []string{req.Cluster.DataDir}
+	if w, _ := req.Options.Get("waldir"); w != "" {
+		dirs = append(dirs, w)
+	}
+	for _, o := range req.Options {
+		if spec, _, _ := schema.Lookup(o.Name); spec.Name != "tablespace-mapping" {
+			continue
+		}
+		for _, m := range o.List {
+			if _, dir, ok := splitMapping(m); ok {
+				dirs = append(dirs, dir)
+			}
+		}
+	}
+	return dirs
+}
+
+// writtenDirs are the places the copy landed in, read from the copy itself: the data
+// directory, pg_wal and every tablespace, wherever their links point.
+func writtenDirs(dataDir string) []string {
+	dirs := []string{dataDir}
+	if d, err := filepath.EvalSymlinks(filepath.Join(dataDir, "pg_wal")); err == nil {
+		dirs = append(dirs, d)
+	}
+	ents, _ := os.ReadDir(filepath.Join(dataDir, "pg_tblspc"))
+	for _, e := range ents {
+		if d, err := filepath.EvalSymlinks(filepath.Join(dataDir, "pg_tblspc", e.Name())); err == nil {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// argv builds pg_basebackup's command line; noSync adds --no-sync, for a copy the plugin syncs
+// itself.
+func argv(program string, req sdk.CloneRequest, noSync bool) []string {
 	args := []string{program, "--pgdata=" + req.Cluster.DataDir, "-X", "stream", "--dbname=" + req.ConnString}
 	for _, o := range req.Options {
 		spec, _, _ := schema.Lookup(o.Name)
@@ -170,6 +222,9 @@ func argv(program string, req sdk.CloneRequest) []string {
 		default:
 			args = append(args, o.String())
 		}
+	}
+	if noSync {
+		args = append(args, "--no-sync")
 	}
 	return append(args, "--progress") // its output feeds progress events
 }
@@ -206,9 +261,13 @@ func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, e
 	}
 	prog, lookErr := program(req.Cluster.BinDir)
 	mask := sdk.Masker(secrets(req))
-	plan := sdk.Plan{Commands: []sdk.Command{{Argv: mask.MaskArgv(argv(prog, req)), Env: req.Env}}}
+	noSync := syncItself(req)
+	plan := sdk.Plan{Commands: []sdk.Command{{Argv: mask.MaskArgv(argv(prog, req, noSync)), Env: req.Env}}}
 	if lookErr != nil {
 		plan.Notes = append(plan.Notes, lookErr.Error())
+	}
+	if noSync {
+		plan.Notes = append(plan.Notes, "pg_basebackup does not sync each file (--no-sync): once it is done, the plugin syncs the file systems of the copy (data directory, pg_wal, tablespaces) with syncfs(2), and fails the clone if that reports an error")
 	}
 	return plan, nil
 }
@@ -225,9 +284,18 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 	if err != nil {
 		return sdk.Result{}, fmt.Errorf("%w: %w", sdk.ErrMethodFailed, err)
 	}
+	// Opened before the copy starts, so that the sync afterwards reports every writeback error
+	// on those file systems. If that is not possible, pg_basebackup syncs itself.
+	var guard *syncfs.Guard
+	if syncItself(req) {
+		if guard, err = syncfs.Open(targetDirs(req)...); err != nil && rep != nil {
+			rep.Log(sdk.LevelDebug, "pg_basebackup syncs each file itself: "+err.Error())
+		}
+		defer guard.Close()
+	}
 	meter := newProgressMeter(rep)
 	proc := sdk.Process{
-		Argv:    argv(prog, req),
+		Argv:    argv(prog, req, guard != nil),
 		Env:     req.Env,
 		Secrets: secrets(req),
 		OnLine:  meter.line,
@@ -244,6 +312,18 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 		return sdk.Result{}, fmt.Errorf("while copying the source into %q with pg_basebackup: %w", req.Cluster.DataDir, err)
 	}
 	meter.finish()
+	if guard != nil {
+		err := guard.Add(writtenDirs(req.Cluster.DataDir)...)
+		if err == nil {
+			err = guard.Sync()
+		}
+		if err != nil {
+			return sdk.Result{}, fmt.Errorf("%w: the copy in %q may not be on disk: %w", sdk.ErrMethodFailed, req.Cluster.DataDir, err)
+		}
+		if rep != nil {
+			rep.Log(sdk.LevelInfo, "synced the copy to disk (syncfs)")
+		}
+	}
 	return sdk.Result{Summary: "replica copied with pg_basebackup"}, nil
 }
 

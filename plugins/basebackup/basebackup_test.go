@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pgimaged/pgimaged/internal/pgtest"
+	"github.com/pgimaged/pgimaged/internal/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
@@ -101,6 +103,10 @@ func TestArgv(t *testing.T) {
 			want := tc.wantAll
 			if want == nil {
 				want = append(append([]string{}, head...), tc.want...)
+			}
+			if syncfs.Supported() && !tc.options.Has("no-sync") {
+				// The plugin syncs the copy itself: pg_basebackup does not (before --progress).
+				want = slices.Insert(slices.Clone(want), len(want)-1, "--no-sync")
 			}
 			if len(plan.Commands) != 1 {
 				t.Fatalf("plan has %d commands, want 1", len(plan.Commands))
@@ -305,6 +311,13 @@ func TestClone(t *testing.T) {
 			if want := strings.Join(plan.Commands[0].Argv, " "); ran != want {
 				t.Errorf("ran %q\nplan %q", ran, want)
 			}
+			synced := false
+			for _, l := range rec.Logs() {
+				synced = synced || strings.Contains(l.Message, "synced the copy to disk")
+			}
+			if want := syncfs.Supported(); synced != want || strings.Contains(ran, " --no-sync") != want {
+				t.Errorf("syncfs supported: %v; pg_basebackup ran as %q; the plugin said it synced: %v", want, ran, synced)
+			}
 			for _, a := range plan.Commands[0].Argv {
 				if strings.Contains(a, p.ReplPass) {
 					t.Errorf("the replication password is on the command line: %q", a)
@@ -384,5 +397,21 @@ func TestCloneFailures(t *testing.T) {
 				plugintest.AssertNoSecret(t, rec, secret)
 			}
 		})
+	}
+}
+
+// A user who sets no-sync keeps pg_basebackup's own choice: the plugin adds nothing and syncs
+// nothing.
+func TestExplicitNoSyncIsKept(t *testing.T) {
+	c := plugintest.Connect(t, New())
+	plan, err := c.PlanClone(context.Background(), sdk.CloneRequest{Method: "basebackup",
+		Options:    sdk.Options{{Name: "no-sync", Value: "false"}},
+		ConnString: "host=10.0.0.1 user=replicator",
+		Cluster:    sdk.Cluster{Scope: "batman", DataDir: "D", BinDir: "/usr/lib/postgresql/15/bin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(plan.Commands[0].Argv, "--no-sync") {
+		t.Errorf("no-sync = false runs pg_basebackup with --no-sync: %q", plan.Commands[0].Argv)
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/pgimaged/pgimaged/internal/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -107,8 +109,32 @@ func authMethod(serverVersion int) string {
 	return "scram-sha-256"
 }
 
-// argv builds initdb's command line; pwfile is the password file's path (or a placeholder).
-func argv(initdb string, req sdk.BootstrapRequest, pwfile string) []string {
+// syncItself reports whether the plugin syncs the new cluster itself, with one syncfs(2) per
+// file system once initdb is done, instead of initdb's fsync of every file: where syncfs reports
+// writeback errors, unless the user chose how initdb syncs (sync-method, no-sync-data-files).
+func syncItself(req sdk.BootstrapRequest) bool {
+	return syncfs.Supported() && !req.Options.Has("sync-method") && !req.Options.Has("no-sync-data-files")
+}
+
+// syncedDirs are the directories whose file systems hold what initdb writes: the data
+// directory and, with waldir, the WAL directory.
+func syncedDirs(req sdk.BootstrapRequest) []string {
+	dirs := []string{req.Cluster.DataDir}
+	if w, _ := req.Options.Get("waldir"); w != "" {
+		if !filepath.IsAbs(w) {
+			w = filepath.Join(req.Cluster.DataDir, w)
+		}
+		dirs = append(dirs, w)
+	}
+	return dirs
+}
+
+// noSyncNotice is what initdb --no-sync prints; the plugin syncs, so it is not passed on.
+var noSyncNotice = []string{"Sync to disk skipped.", "The data directory might become corrupt if the operating system crashes."}
+
+// argv builds initdb's command line; pwfile is the password file's path (or a placeholder);
+// noSync adds --no-sync, for a cluster the plugin syncs itself.
+func argv(initdb string, req sdk.BootstrapRequest, pwfile string, noSync bool) []string {
 	args := []string{initdb, "--pgdata=" + req.Cluster.DataDir}
 	for _, o := range req.Options {
 		if spec, _, _ := schema.Lookup(o.Name); spec.Type == sdk.TypeBool {
@@ -124,6 +150,9 @@ func argv(initdb string, req sdk.BootstrapRequest, pwfile string) []string {
 	}
 	if req.Superuser.Password != "" {
 		args = append(args, "--pwfile="+pwfile)
+	}
+	if noSync {
+		args = append(args, "--no-sync")
 	}
 	if req.Options.Has("auth") {
 		return args
@@ -170,9 +199,13 @@ func (p *Plugin) PlanBootstrap(_ context.Context, req sdk.BootstrapRequest) (sdk
 		return sdk.Plan{}, err
 	}
 	initdb, lookErr := program(req.Cluster.BinDir)
-	plan := sdk.Plan{Commands: []sdk.Command{{Argv: argv(initdb, req, pwfilePlaceholder), Env: req.Env}}}
+	noSync := syncItself(req)
+	plan := sdk.Plan{Commands: []sdk.Command{{Argv: argv(initdb, req, pwfilePlaceholder, noSync), Env: req.Env}}}
 	if lookErr != nil {
 		plan.Notes = append(plan.Notes, lookErr.Error())
+	}
+	if noSync {
+		plan.Notes = append(plan.Notes, "initdb does not sync each file (--no-sync): once it is done, the plugin syncs the data directory's file system with syncfs(2), and fails the bootstrap if that reports an error")
 	}
 	if req.Superuser.Password != "" {
 		plan.Notes = append(plan.Notes, "the superuser's password reaches initdb in a temporary file (mode 0600) whose name is removed before initdb starts; initdb reads it as /dev/fd/3")
@@ -208,9 +241,29 @@ func (p *Plugin) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sd
 	} else if rep != nil {
 		rep.Log(sdk.LevelWarn, noPasswordWarning)
 	}
-	proc := sdk.Process{Argv: argv(initdb, req, pwfile), Env: req.Env, ExtraFiles: extra, Secrets: []string{req.Superuser.Password}}
+	// Opened before initdb writes anything, so that the sync afterwards reports every
+	// writeback error on those file systems. If that is not possible, initdb syncs itself.
+	var guard *syncfs.Guard
+	if syncItself(req) {
+		if guard, err = syncfs.Open(syncedDirs(req)...); err != nil && rep != nil {
+			rep.Log(sdk.LevelDebug, "initdb syncs each file itself: "+err.Error())
+		}
+		defer guard.Close()
+	}
+	proc := sdk.Process{Argv: argv(initdb, req, pwfile, guard != nil), Env: req.Env, ExtraFiles: extra, Secrets: []string{req.Superuser.Password}}
+	if guard != nil {
+		proc.OnLine = func(_, line string) bool { return !slices.Contains(noSyncNotice, strings.TrimSpace(line)) }
+	}
 	if err := sdk.Run(ctx, proc, rep); err != nil {
 		return sdk.Result{}, fmt.Errorf("while creating a new cluster in %q with initdb: %w", req.Cluster.DataDir, err)
+	}
+	if guard != nil {
+		if err := guard.Sync(); err != nil {
+			return sdk.Result{}, fmt.Errorf("%w: the new cluster in %q may not be on disk: %w", sdk.ErrMethodFailed, req.Cluster.DataDir, err)
+		}
+		if rep != nil {
+			rep.Log(sdk.LevelInfo, "synced the new cluster to disk (syncfs)")
+		}
 	}
 	return sdk.Result{Summary: "initdb created a new cluster in " + req.Cluster.DataDir}, nil
 }

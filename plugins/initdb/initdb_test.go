@@ -7,9 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pgimaged/pgimaged/internal/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
@@ -139,6 +141,9 @@ func TestArgv(t *testing.T) {
 			if len(plan.Commands) != 1 {
 				t.Fatalf("plan has %d commands, want 1", len(plan.Commands))
 			}
+			if syncfs.Supported() {
+				tc.want = withNoSync(tc.want)
+			}
 			if got := plan.Commands[0].Argv; !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("argv\n got %q\nwant %q", got, tc.want)
 			}
@@ -149,6 +154,18 @@ func TestArgv(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withNoSync is want with --no-sync after the superuser's options, where the plugin puts it when
+// it syncs the cluster itself.
+func withNoSync(want []string) []string {
+	at := 0
+	for i, a := range want {
+		if strings.HasPrefix(a, "--username=") || strings.HasPrefix(a, "--pwfile=") {
+			at = i + 1
+		}
+	}
+	return slices.Insert(slices.Clone(want), at, "--no-sync")
 }
 
 func TestConformance(t *testing.T) {
@@ -350,6 +367,64 @@ func TestBootstrapWithoutPassword(t *testing.T) {
 		want := map[string]string{"local": "trust", "host": "reject"}[f[0]]
 		if f[len(f)-1] != want {
 			t.Errorf("pg_hba.conf line %q, want method %s", line, want)
+		}
+	}
+}
+
+// Where syncfs(2) reports writeback errors, initdb runs with --no-sync and the plugin syncs the
+// data directory's file system once initdb is done: the cluster is complete, cleanly shut
+// down, and starts.
+func TestBootstrapSyncsTheFileSystem(t *testing.T) {
+	bin := testenv.PGBinDir(t)
+	testenv.RequirePostgresUser(t)
+	c := plugintest.Connect(t, New())
+	dir := dataDir(t)
+	_, rec := plugintest.AssertBootstrap(t, c, sdk.BootstrapRequest{
+		Method:    "initdb",
+		Options:   sdk.Options{{Name: "locale", Value: "C"}},
+		Cluster:   sdk.Cluster{Scope: "batman", DataDir: dir, BinDir: bin},
+		Superuser: sdk.Credentials{Username: "postgres", Password: password},
+	})
+	var ran string
+	synced := false
+	for _, l := range rec.Logs() {
+		if strings.HasPrefix(l.Message, "running "+filepath.Join(bin, "initdb")) {
+			ran = l.Message
+		}
+		synced = synced || strings.Contains(l.Message, "synced the new cluster to disk")
+		if strings.Contains(l.Message, "Sync to disk skipped") {
+			t.Errorf("initdb's notice about the skipped sync reached the log: %q", l.Message)
+		}
+	}
+	if want := syncfs.Supported(); strings.Contains(ran, " --no-sync") != want || synced != want {
+		t.Errorf("syncfs supported: %v; initdb ran as %q; the plugin said it synced: %v", want, ran, synced)
+	}
+	if cd := controlData(t, bin, dir); !strings.Contains(cd, "Database cluster state:               shut down\n") {
+		t.Fatalf("the new cluster is not cleanly shut down:\n%s", cd)
+	}
+	log := filepath.Join(filepath.Dir(dir), "server.log")
+	start := exec.Command(filepath.Join(bin, "pg_ctl"), "start", "-w", "-D", dir, "-l", log,
+		"-o", "-c listen_addresses='' -c unix_socket_directories="+filepath.Dir(dir))
+	if out, err := start.CombinedOutput(); err != nil {
+		t.Fatalf("the new cluster does not start: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(filepath.Join(bin, "pg_ctl"), "stop", "-w", "-D", dir, "-m", "fast").CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// A user who says how initdb syncs (sync-method, no-sync-data-files) keeps initdb's own sync.
+func TestExplicitSyncMethodKeepsInitdbSync(t *testing.T) {
+	c := plugintest.Connect(t, New())
+	for _, o := range []sdk.Option{{Name: "sync-method", Value: "fsync"}, {Name: "no-sync-data-files", Flag: true}} {
+		plan, err := c.PlanBootstrap(context.Background(), sdk.BootstrapRequest{Method: "initdb", Options: sdk.Options{o},
+			Superuser: sdk.Credentials{Username: "postgres"},
+			Cluster:   sdk.Cluster{Scope: "batman", DataDir: "D", BinDir: "/usr/lib/postgresql/17/bin"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(plan.Commands[0].Argv, "--no-sync") {
+			t.Errorf("with %s initdb runs with --no-sync: %q", o.Name, plan.Commands[0].Argv)
 		}
 	}
 }

@@ -29,6 +29,12 @@
 // make initdb skip syncing or exit without creating a cluster (no-sync and its old name nosync,
 // sync-only, show, version, help). Abbreviations and one-letter short options are not in the
 // schema, so they are unknown options.
+//
+// Syncing: on Linux 5.8 and later, where syncfs(2) reports writeback errors, the plugin runs
+// initdb with --no-sync and, once initdb is done, syncs the file systems of the data directory
+// (and of waldir) with one syncfs each, opened before initdb starts; an error fails the
+// bootstrap. That is as durable as initdb's fsync of every file, and faster. A user who sets
+// sync-method or no-sync-data-files keeps initdb's own syncing, as on other systems.
 package main
 
 import "github.com/pgimaged/pgimaged/sdk"
