@@ -20,7 +20,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
-	"github.com/pgimaged/pgimaged/internal/syncfs"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 )
 

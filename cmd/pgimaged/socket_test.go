@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pgimaged/pgimaged/internal/syncfs"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // runBounded runs pgimaged like run, but gives up (killing it) after limit: a wait that never

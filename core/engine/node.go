@@ -27,7 +27,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/core/plugin"
-	"github.com/pgimaged/pgimaged/internal/syncfs"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 

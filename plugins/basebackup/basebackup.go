@@ -12,7 +12,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pgimaged/pgimaged/internal/syncfs"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 

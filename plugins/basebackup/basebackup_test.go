@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/pgimaged/pgimaged/internal/pgtest"
-	"github.com/pgimaged/pgimaged/internal/syncfs"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pgimaged/pgimaged/internal/syncfs"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
