@@ -20,8 +20,8 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
-	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // The TestAgent tests run several `pgimaged run` members of one cluster, each with its own port

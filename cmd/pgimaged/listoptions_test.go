@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // TestPlanListAndMapOptions plans a clone whose methods take list and map options, one element

@@ -27,8 +27,8 @@ import (
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/core/plugin"
-	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // Node is one member's engine: its configuration, its plugins and where it reports.

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // version is the plugin's version; release builds set it with -ldflags "-X main.version=...".

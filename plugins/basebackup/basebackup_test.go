@@ -12,10 +12,10 @@ import (
 	"testing"
 
 	"github.com/pgimaged/pgimaged/internal/pgtest"
-	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // TestMain runs the tests as the PostgreSQL OS user, as pgimaged runs: the plugin is served

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // version is the plugin's version; release builds set it with -ldflags "-X main.version=...".

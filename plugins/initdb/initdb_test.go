@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgimaged/pgimaged/sdk/syncfs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
+	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
 
 // TestMain runs the tests as the PostgreSQL OS user: the plugin is served inside the test
