@@ -59,31 +59,7 @@ name       = "node1"
 data_dir   = %q
 plugin_dir = %q
 
-postgresql {
-  bin_dir = %q
-  listen  = "127.0.0.1:%d"
-  parameters = { shared_buffers = "16MB", max_connections = 30, unix_socket_directories = %q }
-  pg_hba = [
-    "local all all trust",
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication replicator 127.0.0.1/32 scram-sha-256",
-  ]
-  authentication {
-    superuser {
-      username = "postgres"
-      password = env("BENCH_SUPERUSER_PASSWORD")
-    }
-    replication {
-      username = "replicator"
-      password = env("BENCH_REPLICATION_PASSWORD")
-    }
-  }
-}
-
-bootstrap {
-  initdb = [{ encoding = "UTF8" }, { locale = "C" }]
-}
-`, pgimagedDir, m.plugins, m.pgBin, pgimagedPort, work)); err != nil {
+%s`, pgimagedDir, m.plugins, memberBlocks(m, pgimagedPort, work, "local all all trust"))); err != nil {
 		return err
 	}
 	pgimagedEnv := []string{"BENCH_SUPERUSER_PASSWORD=" + superPass, "BENCH_REPLICATION_PASSWORD=" + replPass}

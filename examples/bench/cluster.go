@@ -266,34 +266,11 @@ plugin_dir = %q
 %s
 %s
 %s
-postgresql {
-  bin_dir = %q
-  listen  = "127.0.0.1:%d"
-  parameters = { shared_buffers = "16MB", max_connections = 30, unix_socket_directories = %q }
-  pg_hba = [
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication replicator 127.0.0.1/32 scram-sha-256",
-  ]
-  authentication {
-    superuser {
-      username = "postgres"
-      password = env("BENCH_SUPERUSER_PASSWORD")
-    }
-    replication {
-      username = "replicator"
-      password = env("BENCH_REPLICATION_PASSWORD")
-    }
-  }
-}
-
-bootstrap {
-  initdb = [{ encoding = "UTF8" }, { locale = "C" }]
-}
-
+%s
 method "basebackup" {
   checkpoint = "fast"
 }
-`, o.members, o.run, name, filepath.Join(work, name, "data"), m.plugins, loopWait, dcs, api, m.pgBin, port, filepath.Join(work, name))); err != nil {
+`, o.members, o.run, name, filepath.Join(work, name, "data"), m.plugins, loopWait, dcs, api, memberBlocks(m, port, filepath.Join(work, name)))); err != nil {
 			return 0, nil, err
 		}
 		configs = append(configs, cfg)
@@ -635,4 +612,37 @@ func startEtcd(ctx context.Context, m *machine, clean *cleanups) (string, error)
 		}
 	}
 	return "", fmt.Errorf("etcd at %s is not healthy after a minute", clientURL)
+}
+
+// memberBlocks is the postgresql and bootstrap blocks of a benchmark member's configuration:
+// PostgreSQL listening on 127.0.0.1:port with its socket in socketDir, passwords from the
+// environment (BENCH_SUPERUSER_PASSWORD, BENCH_REPLICATION_PASSWORD), and extraHBA lines before
+// the password rules.
+func memberBlocks(m *machine, port int, socketDir string, extraHBA ...string) string {
+	var hba strings.Builder
+	for _, line := range append(extraHBA, "host all all 127.0.0.1/32 scram-sha-256", "host replication replicator 127.0.0.1/32 scram-sha-256") {
+		fmt.Fprintf(&hba, "    %q,\n", line)
+	}
+	return fmt.Sprintf(`postgresql {
+  bin_dir = %q
+  listen  = "127.0.0.1:%d"
+  parameters = { shared_buffers = "16MB", max_connections = 30, unix_socket_directories = %q }
+  pg_hba = [
+%s  ]
+  authentication {
+    superuser {
+      username = "postgres"
+      password = env("BENCH_SUPERUSER_PASSWORD")
+    }
+    replication {
+      username = "replicator"
+      password = env("BENCH_REPLICATION_PASSWORD")
+    }
+  }
+}
+
+bootstrap {
+  initdb = [{ encoding = "UTF8" }, { locale = "C" }]
+}
+`, m.pgBin, port, socketDir, hba.String())
 }
