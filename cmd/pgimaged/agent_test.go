@@ -883,6 +883,7 @@ func TestAgentRestartAdoptsCluster(t *testing.T) {
 	waitStreaming(t, n1, "node2")
 }
 
+// A member tagged clonefrom is the source of the next clone; the cascade shows in status.
 func TestAgentCascadingClone(t *testing.T) {
 	c := fileCluster(t)
 	n1 := c.member(t, "node1", "")
@@ -906,6 +907,21 @@ func TestAgentCascadingClone(t *testing.T) {
 	}
 	waitStreaming(t, n2, "node3")
 	waitStreaming(t, n1, "node2")
+
+	// The cascade shows in status without psql: node3 streams from node2, node2 from node1.
+	agents := []*agentProc{a1, a2, a3}
+	waitFor(t, guard, "status -json to name node2 as node3's upstream", agents, func() bool {
+		return upstreamOf(t, n1, "node3") == "node2" && upstreamOf(t, n1, "node2") == "node1"
+	})
+	_, r := statusRow(t, n1, "node3")
+	for member, want := range map[string]string{"node1": "", "node2": "node1", "node3": "node2"} {
+		if got := statusCell(r.stdout, member, "UPSTREAM"); got != want {
+			t.Errorf("UPSTREAM of %s is %q, want %q:\n%s", member, got, want, r.stdout)
+		}
+		if got := statusCell(r.stdout, member, "TL"); got != "1" {
+			t.Errorf("TL of %s is %q, want 1:\n%s", member, got, r.stdout)
+		}
+	}
 }
 
 // planJSON is `pgimaged plan -json`.

@@ -72,39 +72,6 @@ func upstreamOf(t *testing.T, n *node, member string) string {
 	return ""
 }
 
-// A cascade shows in status without psql: node3, cloned from node2 (clonefrom), streams from
-// node2, and status says so; node2 streams from node1.
-func TestStatusShowsCascade(t *testing.T) {
-	c := fileCluster(t)
-	n1 := c.member(t, "node1", "")
-	n2 := c.member(t, "node2", "tags = { clonefrom = true }")
-	n3 := c.member(t, "node3", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
-	a3 := n3.start(t)
-	stopAllAtCleanup(t, a3)
-	agents := []*agentProc{a1, a2, a3}
-	waitCluster(t, n1, agents, "node1", "node2", "node3")
-	waitStreaming(t, n2, "node3")
-
-	waitFor(t, guard, "status -json to name node2 as node3's upstream", agents, func() bool {
-		return upstreamOf(t, n1, "node3") == "node2" && upstreamOf(t, n1, "node2") == "node1"
-	})
-	_, r := statusRow(t, n1, "node3")
-	for member, want := range map[string]string{"node1": "", "node2": "node1", "node3": "node2"} {
-		if got := statusCell(r.stdout, member, "UPSTREAM"); got != want {
-			t.Errorf("UPSTREAM of %s is %q, want %q:\n%s", member, got, want, r.stdout)
-		}
-		if got := statusCell(r.stdout, member, "TL"); got != "1" {
-			t.Errorf("TL of %s is %q, want 1:\n%s", member, got, r.stdout)
-		}
-	}
-}
-
 // A replica whose replication password is wrong: status shows the root cause (PostgreSQL's
 // "password authentication failed") on its one line, and -json carries the message once.
 func TestStatusShowsRootCause(t *testing.T) {
