@@ -17,10 +17,10 @@ const (
 	lockHolderPurposeEnv = "PGIMAGED_TEST_LOCK_HOLDER_PURPOSE"
 )
 
-// HoldLockIfAsked, called from an init function of a test package that uses StartLockHolder,
-// makes the test binary started by StartLockHolder take the data directory's lock as another
-// pgimaged would, say "locked" on stdout, hold it until its stdin closes, and exit. Elsewhere
-// it does nothing.
+// HoldLockIfAsked makes the test binary started by StartLockHolder take the data directory's
+// lock as another pgimaged would, say "locked" on stdout, hold it until its stdin closes, and
+// exit; elsewhere it does nothing. Call it from an init function of a test package that uses
+// StartLockHolder.
 func HoldLockIfAsked() {
 	dir := os.Getenv(lockHolderDirEnv)
 	if dir == "" {
