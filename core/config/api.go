@@ -37,9 +37,8 @@ func (a API) Address() string {
 // String describes the API settings with the password masked.
 func (a API) String() string {
 	type plain API
-	p := plain(a)
-	p.Password = maskSecret(p.Password)
-	return fmt.Sprintf("%+v", p)
+	a.Password = maskSecret(a.Password)
+	return fmt.Sprintf("%+v", plain(a))
 }
 
 // GoString is like String for the %#v verb.

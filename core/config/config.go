@@ -143,9 +143,8 @@ type PluginPin struct {
 // String describes the DCS settings with the password masked.
 func (d DCS) String() string {
 	type plain DCS
-	p := plain(d)
-	p.Password = maskSecret(p.Password)
-	return fmt.Sprintf("%+v", p)
+	d.Password = maskSecret(d.Password)
+	return fmt.Sprintf("%+v", plain(d))
 }
 
 // GoString is like String for the %#v verb.
@@ -264,10 +263,9 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 // String describes the method with the values read by env() or file() masked.
 func (m Method) String() string {
 	type plain Method
-	p := plain(m)
-	p.Options = maskOptions(m.Options, m.OptionHidden, m.OptionSecrets)
-	p.OptionSecrets = slices.Repeat([]string{sdk.Mask}, len(m.OptionSecrets))
-	return fmt.Sprintf("%+v", p)
+	m.Options = maskOptions(m.Options, m.OptionHidden, m.OptionSecrets)
+	m.OptionSecrets = slices.Repeat([]string{sdk.Mask}, len(m.OptionSecrets))
+	return fmt.Sprintf("%+v", plain(m))
 }
 
 // GoString is like String for the %#v verb.
@@ -276,9 +274,8 @@ func (m Method) GoString() string { return "config.Method" + m.String() }
 // String describes the bootstrap settings with initdb's values read by env() or file() masked.
 func (b Bootstrap) String() string {
 	type plain Bootstrap
-	p := plain(b)
-	p.Initdb = maskOptions(b.Initdb, b.InitdbHidden, nil)
-	return fmt.Sprintf("%+v", p)
+	b.Initdb = maskOptions(b.Initdb, b.InitdbHidden, nil)
+	return fmt.Sprintf("%+v", plain(b))
 }
 
 // GoString is like String for the %#v verb.

@@ -104,7 +104,7 @@ type (
 		NoMaster                 cty.Value      `hcl:"no_master,optional"`
 		NoLeader                 cty.Value      `hcl:"no_leader,optional"`
 		KeepData                 cty.Value      `hcl:"keep_data,optional"`
-		Attempts                 *int           `hcl:"attempts,optional"`
+		Attempts                 *float64       `hcl:"attempts,optional"`
 		RetryWait                *string        `hcl:"retry_wait,optional"`
 		Timeout                  *string        `hcl:"timeout,optional"`
 		RecoveryConf             hcl.Expression `hcl:"recovery_conf,optional"`
@@ -144,7 +144,7 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	if cfg.files[filename] = f; diags.HasErrors() {
 		return cfg, diags
 	}
-	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg, baseDir: filepath.Dir(filename), labels: map[string]hcl.Range{}}
+	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg, baseDir: filepath.Dir(filename), labels: map[string]hcl.Range{}, keys: map[int]string{}}
 	d.walk(f.Body.(*hclsyntax.Body), "")
 	slices.Sort(d.calls)
 	var s fileSchema
@@ -170,7 +170,7 @@ func offset(diag *hcl.Diagnostic) int {
 func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
 	for name, attr := range body.Attributes {
 		p := strings.TrimPrefix(prefix+"."+name, ".")
-		d.cfg.Ranges[p] = attr.Expr.Range()
+		d.cfg.Ranges[p], d.keys[attr.Expr.Range().Start.Byte] = attr.Expr.Range(), p
 		if list, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok {
 			for i, e := range list.Exprs {
 				d.cfg.Ranges[fmt.Sprintf("%s[%d]", p, i)] = e.Range()
@@ -203,21 +203,35 @@ type decoder struct {
 	baseDir       string               // the configuration file's directory: relative paths start there
 	calls, failed []int                // sorted offsets where function calls start, and errors gohcl reported
 	labels        map[string]hcl.Range // where the method and plugin blocks start, by "method <label>"
+	keys          map[int]string       // the key of each attribute, by where its value starts
 	diags         hcl.Diagnostics
 }
 
-// add collects diags. gohcl points a value of the wrong type at its first token, inside a
-// string's quotes: it moves to the value's start, like all others. An unknown value follows an
-// error reported already.
+// add collects diags. gohcl reports a value of the wrong type at its first token, inside a
+// string's quotes, in cty's words: it is reported at the value, or at the element of a list,
+// naming the attribute, like every other. An unknown value follows an error reported already.
 func (d *decoder) add(diags hcl.Diagnostics) {
 	for _, diag := range diags {
-		if diag.Summary == "Unsuitable value type" && diag.Context != nil {
-			if strings.HasSuffix(diag.Detail, "value must be known") {
-				continue
+		detail, wrongType := strings.CutPrefix(diag.Detail, "Unsuitable value: ")
+		if !wrongType || diag.Summary != "Unsuitable value type" || diag.Context == nil {
+			d.diags = append(d.diags, diag)
+		} else if strings.HasSuffix(detail, "value must be known") {
+			continue
+		} else if key, ok := d.keys[diag.Context.Start.Byte]; ok {
+			name, i := base(key), 0
+			if n, _ := fmt.Sscanf(detail, "element %d: ", &i); n == 1 {
+				key, detail = fmt.Sprintf("%s[%d]", key, i), detail[strings.Index(detail, ": ")+2:]
 			}
+			want, _, _ := strings.Cut(strings.TrimPrefix(detail, "a "), " required")
+			want = strings.Replace(strings.TrimSuffix(want, " is"), "list of string", "list of strings", 1) + " required"
+			if detail == "null value is not allowed" {
+				want = "null is not allowed"
+			}
+			d.fail(key, "Incorrect attribute value type", "Inappropriate value for attribute %q: %s.", name, want)
+		} else {
 			diag.Subject = diag.Context
+			d.diags = append(d.diags, diag)
 		}
-		d.diags = append(d.diags, diag)
 	}
 }
 
@@ -324,20 +338,24 @@ func (d *decoder) boolean(v cty.Value, key string) (b, ok bool) {
 	return b, err == nil
 }
 
-// duration parses a positive duration written like "10s"; 0 when not written or wrong.
+// duration parses a positive duration with a unit, as [sdk.ParseDuration] reads it for plugin
+// options too ("10s", "5min", "1h30m"); a bare number is refused, since it names no unit. It is
+// 0 when not written or wrong.
 func (d *decoder) duration(s *string, key string) time.Duration {
 	v, ok := d.str(s, key)
 	if !ok {
 		return 0
 	}
-	dur, err := time.ParseDuration(v)
-	if err != nil {
-		d.fail(key, "Invalid duration", "%s: %s is not a duration; write a number with a unit, such as \"10s\", \"5m\" or \"1h\".",
+	t := strings.TrimSpace(v)
+	dur, err := sdk.ParseDuration(strings.TrimPrefix(t, "-"), 0)
+	if bare := strings.Trim(t, "0123456789") == ""; err != nil || bare && strings.Trim(t, "0") != "" {
+		d.fail(key, "Invalid duration", "%s: %s is not a duration; write a number with a unit, such as \"10s\", \"5min\" or \"1h\".",
 			base(key), d.quote(d.at(key), v))
-	} else if dur <= 0 {
+	} else if dur <= 0 || strings.HasPrefix(t, "-") {
 		d.fail(key, "Invalid duration", "%s: the duration must be longer than zero.", base(key))
+		dur = 0
 	}
-	return max(dur, 0)
+	return dur
 }
 
 func (d *decoder) root(s *fileSchema) {

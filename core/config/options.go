@@ -47,10 +47,10 @@ func (d *decoder) method(s *methodSchema) {
 	m.NoMaster = noMaster || noLeader
 	switch n := s.Attempts; {
 	case n == nil || !d.ok(key+"attempts"):
-	case *n < 1 || *n > 1_000_000:
+	case *n < 1 || *n > 1_000_000 || *n != float64(int(*n)):
 		d.fail(key+"attempts", "Invalid attempts", "attempts must be a whole number of at least 1.")
 	default:
-		m.Attempts = *n
+		m.Attempts = int(*n)
 	}
 	var recovery []entry
 	m.RecoveryConf, recovery = d.settings(s.RecoveryConf, key+"recovery_conf", "recovery setting")

@@ -1,6 +1,6 @@
 # attempts must be a whole number of at least 1.
 # expect: 9:14 Invalid attempts
-# expect: 14:14 value must be a whole number
+# expect: 14:14 Invalid attempts
 scope    = "batman"
 name     = "node1"
 data_dir = "/data"

@@ -1,6 +1,6 @@
 # Values of the wrong type.
 # expect: 9:16 "parameters": map required
-# expect: 10:16 list of string required
+# expect: 10:16 "pg_hba": list of strings required
 scope    = "batman"
 name     = "node1"
 data_dir = "/data"
