@@ -53,10 +53,6 @@ type apiSchema struct {
 	KeyFile        *string   `hcl:"key_file,optional"`
 	Username       string    `hcl:"username,optional"`
 	Password       string    `hcl:"password,optional"`
-	CertFileRange  hcl.Range `hcl:"cert_file,attr_range"`
-	KeyFileRange   hcl.Range `hcl:"key_file,attr_range"`
-	PasswordRange  hcl.Range `hcl:"password,attr_range"`
-	UsernameRange  hcl.Range `hcl:"username,attr_range"`
 }
 
 func (d *decoder) api(s *apiSchema) {
@@ -64,18 +60,18 @@ func (d *decoder) api(s *apiSchema) {
 	a.DefRange = s.DefRange
 	a.Listen = d.address(&s.Listen, "api.listen")
 	a.ConnectAddress = d.address(s.ConnectAddress, "api.connect_address")
-	a.CAFile, a.CertFile, a.KeyFile = d.tlsFiles("api.", s.CAFile, s.CertFile, s.KeyFile, s.CertFileRange, s.KeyFileRange,
+	a.CAFile, a.CertFile, a.KeyFile = d.tlsFiles("api.", s.CAFile, s.CertFile, s.KeyFile,
 		"Incomplete server certificate", "the API's certificate")
-	if s.CAFile != nil && s.CertFileRange == (hcl.Range{}) {
+	if _, cert := d.attrs["api.cert_file"]; s.CAFile != nil && !cert {
 		d.fail("api.ca_file", "Client certificates without TLS", "ca_file verifies client certificates, which needs TLS: set cert_file and key_file too.")
 	}
 	a.Username, a.Password = s.Username, s.Password
 	if (a.Username == "") != (a.Password == "") {
-		rng := s.UsernameRange
+		rng, ok := d.attrs["api.username"]
 		if a.Username == "" {
-			rng = s.PasswordRange
+			rng, ok = d.attrs["api.password"]
 		}
-		if rng == (hcl.Range{}) {
+		if !ok {
 			rng = s.DefRange
 		}
 		d.errorAt(rng, "Incomplete credentials", "api: username and password go together: the requests that change something need both.")

@@ -57,17 +57,14 @@ type (
 		Namespace *string `hcl:"namespace,optional"`
 	}
 	etcdSchema struct {
-		Endpoints     []string  `hcl:"endpoints"`
-		Username      string    `hcl:"username,optional"`
-		Password      string    `hcl:"password,optional"`
-		DialTimeout   *string   `hcl:"dial_timeout,optional"`
-		CAFile        *string   `hcl:"ca_file,optional"`
-		CertFile      *string   `hcl:"cert_file,optional"`
-		KeyFile       *string   `hcl:"key_file,optional"`
-		Namespace     *string   `hcl:"namespace,optional"`
-		CAFileRange   hcl.Range `hcl:"ca_file,attr_range"`
-		CertFileRange hcl.Range `hcl:"cert_file,attr_range"`
-		KeyFileRange  hcl.Range `hcl:"key_file,attr_range"`
+		Endpoints   []string `hcl:"endpoints"`
+		Username    string   `hcl:"username,optional"`
+		Password    string   `hcl:"password,optional"`
+		DialTimeout *string  `hcl:"dial_timeout,optional"`
+		CAFile      *string  `hcl:"ca_file,optional"`
+		CertFile    *string  `hcl:"cert_file,optional"`
+		KeyFile     *string  `hcl:"key_file,optional"`
+		Namespace   *string  `hcl:"namespace,optional"`
 	}
 	postgresqlSchema struct {
 		BinDir               *string               `hcl:"bin_dir,optional"`
@@ -144,7 +141,7 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	if cfg.files[filename] = f; diags.HasErrors() {
 		return cfg, diags
 	}
-	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg, baseDir: filepath.Dir(filename), labels: map[string]hcl.Range{}, keys: map[int]string{}}
+	d := &decoder{ctx: evalContext(filepath.Dir(filename)), cfg: cfg, baseDir: filepath.Dir(filename), labels: map[string]hcl.Range{}, keys: map[int]string{}, attrs: map[string]hcl.Range{}}
 	d.walk(f.Body.(*hclsyntax.Body), "")
 	slices.Sort(d.calls)
 	var s fileSchema
@@ -170,7 +167,7 @@ func offset(diag *hcl.Diagnostic) int {
 func (d *decoder) walk(body *hclsyntax.Body, prefix string) {
 	for name, attr := range body.Attributes {
 		p := strings.TrimPrefix(prefix+"."+name, ".")
-		d.cfg.Ranges[p], d.keys[attr.Expr.Range().Start.Byte] = attr.Expr.Range(), p
+		d.cfg.Ranges[p], d.attrs[p], d.keys[attr.Expr.Range().Start.Byte] = attr.Expr.Range(), attr.SrcRange, p
 		if list, ok := attr.Expr.(*hclsyntax.TupleConsExpr); ok {
 			for i, e := range list.Exprs {
 				d.cfg.Ranges[fmt.Sprintf("%s[%d]", p, i)] = e.Range()
@@ -204,6 +201,7 @@ type decoder struct {
 	calls, failed []int                // sorted offsets where function calls start, and errors gohcl reported
 	labels        map[string]hcl.Range // where the method and plugin blocks start, by "method <label>"
 	keys          map[int]string       // the key of each attribute, by where its value starts
+	attrs         map[string]hcl.Range // where each attribute was written, name and value, by key
 	diags         hcl.Diagnostics
 }
 
@@ -500,7 +498,7 @@ func (d *decoder) etcd(s *etcdSchema) {
 	}
 	c.Endpoints, c.Username, c.Password = s.Endpoints, s.Username, s.Password
 	c.DialTimeout = d.duration(s.DialTimeout, "dcs.dial_timeout")
-	c.CAFile, c.CertFile, c.KeyFile = d.tlsFiles("dcs.", s.CAFile, s.CertFile, s.KeyFile, s.CertFileRange, s.KeyFileRange,
+	c.CAFile, c.CertFile, c.KeyFile = d.tlsFiles("dcs.", s.CAFile, s.CertFile, s.KeyFile,
 		"Incomplete client certificate", "a client certificate")
 	// The etcd client turns TLS off for an http:// endpoint, even with TLS files, and connects
 	// to every endpoint the way the first asks for.
@@ -511,7 +509,7 @@ func (d *decoder) etcd(s *etcdSchema) {
 		case strings.TrimSpace(ep) == "":
 			d.errorAt(at(i), "Empty value", "An etcd endpoint must not be empty.")
 		case dcs.EndpointScheme(ep) != "http":
-		case s.CertFileRange != hcl.Range{} || s.KeyFileRange != hcl.Range{} || s.CAFileRange != hcl.Range{}:
+		case d.written("dcs.ca_file", "dcs.cert_file", "dcs.key_file"):
 			d.errorAt(at(i), "Plain-text endpoint",
 				"Endpoint %s is plain HTTP, so the etcd client would not use ca_file, cert_file and key_file: write https:// or host:port.", d.quote(at(i), ep))
 		case https >= 0:
@@ -523,16 +521,21 @@ func (d *decoder) etcd(s *etcdSchema) {
 }
 
 // tlsFiles decodes the ca_file, cert_file and key_file of the block at prefix ("dcs."), and
-// reports a certificate (its attribute at certAt) without its key (at keyAt), or the reverse.
-func (d *decoder) tlsFiles(prefix string, ca, cert, key *string, certAt, keyAt hcl.Range, summary, whose string) (string, string, string) {
-	given, missing, rng := "cert_file", "key_file", certAt
-	if keyAt != (hcl.Range{}) {
-		given, missing, rng = missing, given, keyAt
+// reports a certificate without its key, or the reverse.
+func (d *decoder) tlsFiles(prefix string, ca, cert, key *string, summary, whose string) (string, string, string) {
+	given, missing := "cert_file", "key_file"
+	if d.written(prefix + missing) {
+		given, missing = missing, given
 	}
-	if (certAt == hcl.Range{}) != (keyAt == hcl.Range{}) {
-		d.errorAt(rng, summary, "%s is set without %s: %s and its private key go together.", given, missing, whose)
+	if d.written(prefix+given) != d.written(prefix+missing) {
+		d.errorAt(d.attrs[prefix+given], summary, "%s is set without %s: %s and its private key go together.", given, missing, whose)
 	}
 	return d.readable(ca, prefix+"ca_file"), d.readable(cert, prefix+"cert_file"), d.readable(key, prefix+"key_file")
+}
+
+// written reports whether one of the attributes at keys was written.
+func (d *decoder) written(keys ...string) bool {
+	return slices.ContainsFunc(keys, func(k string) bool { _, ok := d.attrs[k]; return ok })
 }
 
 // readable decodes a path (see path) to a file that must exist and be readable.

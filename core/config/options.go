@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pgimaged/pgimaged/sdk"
@@ -25,11 +24,9 @@ func (d *decoder) method(s *methodSchema) {
 		Timeout:   d.duration(s.Timeout, key+"timeout"),
 	}
 	d.cfg.Methods[s.Label] = m
-	if body, ok := s.Rest.(*hclsyntax.Body); ok { // the remain body hides pgimaged's keys but holds them
-		for _, k := range ReservedMethodKeys {
-			if a := body.Attributes[k]; a != nil {
-				m.KeyRanges[k] = a.SrcRange
-			}
+	for _, k := range ReservedMethodKeys {
+		if r, ok := d.attrs[key+k]; ok {
+			m.KeyRanges[k] = r
 		}
 	}
 	if p := d.nonEmpty(s.Plugin, key+"plugin"); p != "" && !d.badName("plugin", p, d.at(key+"plugin")) {
