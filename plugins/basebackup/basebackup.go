@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -229,18 +228,6 @@ func argv(program string, req sdk.CloneRequest, noSync bool) []string {
 	return append(args, "--progress") // its output feeds progress events
 }
 
-// program is pg_basebackup in bin_dir, or from PATH when bin_dir is not set.
-func program(binDir string) (string, error) {
-	if binDir != "" {
-		return filepath.Join(binDir, "pg_basebackup"), nil
-	}
-	p, err := exec.LookPath("pg_basebackup")
-	if err != nil {
-		return "pg_basebackup", fmt.Errorf("while looking for pg_basebackup (postgresql.bin_dir is not set): %w", err)
-	}
-	return p, nil
-}
-
 func checkRequest(req sdk.CloneRequest) error {
 	if err := sdk.CheckDiagnostics(checkOptions(req.Values)); err != nil {
 		return err
@@ -259,7 +246,7 @@ func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, e
 	if err := checkRequest(req); err != nil {
 		return sdk.Plan{}, err
 	}
-	prog, lookErr := program(req.Cluster.BinDir)
+	prog, lookErr := req.Cluster.Program("pg_basebackup")
 	mask := sdk.Masker(secrets(req))
 	noSync := syncItself(req)
 	plan := sdk.Plan{Commands: []sdk.Command{{Argv: mask.MaskArgv(argv(prog, req, noSync)), Env: req.Env}}}
@@ -280,7 +267,7 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 	if err := checkRequest(req); err != nil {
 		return sdk.Result{}, err
 	}
-	prog, err := program(req.Cluster.BinDir)
+	prog, err := req.Cluster.Program("pg_basebackup")
 	if err != nil {
 		return sdk.Result{}, fmt.Errorf("%w: %w", sdk.ErrMethodFailed, err)
 	}

@@ -22,16 +22,6 @@ import (
 // inside the test process, so pg_basebackup writes the replica with the test process's identity.
 func TestMain(m *testing.M) { os.Exit(testenv.RunAsPostgres(m)) }
 
-// emptyDataDir returns an empty data directory (mode 0700) for the PostgreSQL user.
-func emptyDataDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join(testenv.PostgresUser(t).TempDir(t), "replica")
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func TestArgv(t *testing.T) {
 	const (
 		bin  = "/usr/lib/postgresql/15/bin"
@@ -203,7 +193,7 @@ func TestConformance(t *testing.T) {
 			return sdk.CloneRequest{
 				Method:     "basebackup",
 				Options:    sdk.Options{{Name: "checkpoint", Value: "fast"}},
-				Cluster:    sdk.Cluster{Scope: "batman", Name: "node2", DataDir: emptyDataDir(t), BinDir: p.BinDir},
+				Cluster:    sdk.Cluster{Scope: "batman", Name: "node2", DataDir: testenv.PostgresUser(t).DataDir(t), BinDir: p.BinDir},
 				ConnString: p.ReplConn().DSN(),
 				Env:        map[string]string{"PGPASSFILE": pgpass},
 			}
@@ -290,7 +280,7 @@ func TestClone(t *testing.T) {
 			req := sdk.CloneRequest{
 				Method:     "basebackup",
 				Options:    tc.options,
-				Cluster:    sdk.Cluster{Scope: "batman", Name: "node2", DataDir: emptyDataDir(t), BinDir: p.BinDir},
+				Cluster:    sdk.Cluster{Scope: "batman", Name: "node2", DataDir: testenv.PostgresUser(t).DataDir(t), BinDir: p.BinDir},
 				ConnString: p.ReplConn().DSN(),
 				Env:        map[string]string{"PGPASSFILE": pgpass},
 			}
@@ -376,7 +366,7 @@ func TestCloneFailures(t *testing.T) {
 	c := plugintest.Connect(t, New())
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := emptyDataDir(t)
+			dir := testenv.PostgresUser(t).DataDir(t)
 			if tc.prepare != nil {
 				tc.prepare(t, dir)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -170,18 +169,6 @@ func argv(initdb string, req sdk.BootstrapRequest, pwfile string, noSync bool) [
 	return args
 }
 
-// program is initdb in bin_dir, or from PATH when bin_dir is not set.
-func program(binDir string) (string, error) {
-	if binDir != "" {
-		return filepath.Join(binDir, "initdb"), nil
-	}
-	p, err := exec.LookPath("initdb")
-	if err != nil {
-		return "initdb", fmt.Errorf("while looking for initdb (postgresql.bin_dir is not set): %w", err)
-	}
-	return p, nil
-}
-
 func checkRequest(req sdk.BootstrapRequest) error {
 	if req.Cluster.DataDir == "" {
 		return fmt.Errorf("%w: the request names no data directory", sdk.ErrInvalidOptions)
@@ -198,7 +185,7 @@ func (p *Plugin) PlanBootstrap(_ context.Context, req sdk.BootstrapRequest) (sdk
 	if err := checkRequest(req); err != nil {
 		return sdk.Plan{}, err
 	}
-	initdb, lookErr := program(req.Cluster.BinDir)
+	initdb, lookErr := req.Cluster.Program("initdb")
 	noSync := syncItself(req)
 	plan := sdk.Plan{Commands: []sdk.Command{{Argv: argv(initdb, req, pwfilePlaceholder, noSync), Env: req.Env}}}
 	if lookErr != nil {
@@ -225,7 +212,7 @@ func (p *Plugin) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sd
 	if err := checkRequest(req); err != nil {
 		return sdk.Result{}, err
 	}
-	initdb, err := program(req.Cluster.BinDir)
+	initdb, err := req.Cluster.Program("initdb")
 	if err != nil {
 		return sdk.Result{}, fmt.Errorf("%w: %w", sdk.ErrMethodFailed, err)
 	}

@@ -23,16 +23,6 @@ func TestMain(m *testing.M) { os.Exit(testenv.RunAsPostgres(m)) }
 
 const password = "Sup3r-s3cret-pw"
 
-// dataDir returns an empty data directory (mode 0700) for the PostgreSQL user.
-func dataDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join(testenv.PostgresUser(t).TempDir(t), "data")
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 // privateTempDir makes the plugin create its password file in a directory of the test's own, so
 // that the test can tell that it was removed.
 func privateTempDir(t *testing.T) string {
@@ -42,9 +32,30 @@ func privateTempDir(t *testing.T) string {
 	return d
 }
 
-// assertNoPasswordFile fails if a password file is left in dir.
-func assertNoPasswordFile(t *testing.T, dir string) {
+// newRequest asks initdb for a cluster with superuser and options in a new, empty data directory
+// of the PostgreSQL user, with the PostgreSQL binaries installed here.
+func newRequest(t *testing.T, superuser sdk.Credentials, options ...sdk.Option) sdk.BootstrapRequest {
 	t.Helper()
+	bin := testenv.PGBinDir(t)
+	testenv.RequirePostgresUser(t)
+	return sdk.BootstrapRequest{
+		Method:    "initdb",
+		Options:   options,
+		Cluster:   sdk.Cluster{Scope: "batman", DataDir: testenv.PostgresUser(t).DataDir(t), BinDir: bin},
+		Superuser: superuser,
+	}
+}
+
+// assertPasswordKeptSecret fails if the password reached a log line, if initdb did not read it
+// through the inherited descriptor /dev/fd/3 (the file's name was removed before initdb
+// started, so nothing is left on disk even if the plugin is killed), or if a password file is
+// left in dir.
+func assertPasswordKeptSecret(t *testing.T, rec *plugintest.Recorder, dir string) {
+	t.Helper()
+	plugintest.AssertNoSecret(t, rec, password)
+	if pwfile := pwfileOf(t, rec.Logs()); pwfile != "/dev/fd/3" {
+		t.Errorf("initdb read its password from %s, want the inherited descriptor /dev/fd/3", pwfile)
+	}
 	left, err := filepath.Glob(filepath.Join(dir, "pgimaged-initdb-pw-*"))
 	if err != nil {
 		t.Fatal(err)
@@ -180,12 +191,8 @@ func TestConformance(t *testing.T) {
 	}
 	plugintest.Conformance(t, New(), plugintest.Suite{
 		Bootstrap: func(t *testing.T) sdk.BootstrapRequest {
-			return sdk.BootstrapRequest{
-				Method:    "initdb",
-				Options:   sdk.Options{{Name: "data-checksums", Flag: true}, {Name: "encoding", Value: "UTF8"}},
-				Cluster:   sdk.Cluster{Scope: "batman", Name: "node1", DataDir: dataDir(t), BinDir: bin},
-				Superuser: sdk.Credentials{Username: "postgres", Password: password},
-			}
+			return newRequest(t, sdk.Credentials{Username: "postgres", Password: password},
+				sdk.Option{Name: "data-checksums", Flag: true}, sdk.Option{Name: "encoding", Value: "UTF8"})
 		},
 		CheckDataDir: func(t *testing.T, dir string) {
 			if b, err := os.ReadFile(filepath.Join(dir, "PG_VERSION")); err != nil || strings.TrimSpace(string(b)) == "" {
@@ -232,16 +239,10 @@ func TestConformance(t *testing.T) {
 }
 
 func TestPasswordStaysSecret(t *testing.T) {
-	bin := testenv.PGBinDir(t)
-	testenv.RequirePostgresUser(t)
 	tmp := privateTempDir(t)
+	req := newRequest(t, sdk.Credentials{Username: "admin", Password: password})
+	bin, dir := req.Cluster.BinDir, req.Cluster.DataDir
 	c := plugintest.Connect(t, New())
-	dir := dataDir(t)
-	req := sdk.BootstrapRequest{
-		Method:    "initdb",
-		Cluster:   sdk.Cluster{Scope: "batman", DataDir: dir, BinDir: bin},
-		Superuser: sdk.Credentials{Username: "admin", Password: password},
-	}
 	plan, err := c.PlanBootstrap(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
@@ -251,14 +252,8 @@ func TestPasswordStaysSecret(t *testing.T) {
 			t.Errorf("the plan's argv reveals the password: %q", a)
 		}
 	}
-	_, rec := plugintest.AssertBootstrap(t, c, req) // also checks that no log line has the password
-
-	// initdb reads the password through an inherited descriptor; the file's name was removed
-	// before initdb started, so nothing is left on disk even if the plugin is killed.
-	if pwfile := pwfileOf(t, rec.Logs()); pwfile != "/dev/fd/3" {
-		t.Errorf("initdb read its password from %s, want the inherited descriptor /dev/fd/3", pwfile)
-	}
-	assertNoPasswordFile(t, tmp)
+	_, rec := plugintest.AssertBootstrap(t, c, req)
+	assertPasswordKeptSecret(t, rec, tmp)
 
 	hba, err := os.ReadFile(filepath.Join(dir, "pg_hba.conf"))
 	if err != nil {
@@ -275,31 +270,21 @@ func TestPasswordStaysSecret(t *testing.T) {
 }
 
 func TestPasswordFileRemovedOnFailure(t *testing.T) {
-	bin := testenv.PGBinDir(t)
-	testenv.RequirePostgresUser(t)
 	tmp := privateTempDir(t)
+	req := newRequest(t, sdk.Credentials{Username: "postgres", Password: password})
 	c := plugintest.Connect(t, New())
-	dir := dataDir(t)
-	if err := os.WriteFile(filepath.Join(dir, "leftover"), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(req.Cluster.DataDir, "leftover"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rec := &plugintest.Recorder{}
-	_, err := c.Bootstrap(context.Background(), sdk.BootstrapRequest{
-		Method:    "initdb",
-		Cluster:   sdk.Cluster{Scope: "batman", DataDir: dir, BinDir: bin},
-		Superuser: sdk.Credentials{Username: "postgres", Password: password},
-	}, rec)
+	_, err := c.Bootstrap(context.Background(), req, rec)
 	if !errors.Is(err, sdk.ErrMethodFailed) {
 		t.Fatalf("initdb into a non-empty directory returned %v, want sdk.ErrMethodFailed", err)
 	}
 	if !strings.Contains(err.Error(), "initdb") {
 		t.Errorf("error %q does not say what failed", err)
 	}
-	plugintest.AssertNoSecret(t, rec, password)
-	if pwfile := pwfileOf(t, rec.Logs()); pwfile != "/dev/fd/3" {
-		t.Errorf("initdb read its password from %s, want /dev/fd/3", pwfile)
-	}
-	assertNoPasswordFile(t, tmp)
+	assertPasswordKeptSecret(t, rec, tmp)
 }
 
 // cancelOnStart cancels the call as soon as initdb is started.
@@ -316,38 +301,22 @@ func (r *cancelOnStart) Log(level sdk.Level, msg string, kv ...any) {
 }
 
 func TestPasswordFileRemovedOnCancel(t *testing.T) {
-	bin := testenv.PGBinDir(t)
-	testenv.RequirePostgresUser(t)
 	tmp := privateTempDir(t)
+	req := newRequest(t, sdk.Credentials{Username: "postgres", Password: password})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rec := &cancelOnStart{cancel: cancel}
 	// Called directly rather than over gRPC: the call returns only after the plugin cleaned up.
-	_, err := New().Bootstrap(ctx, sdk.BootstrapRequest{
-		Method:    "initdb",
-		Cluster:   sdk.Cluster{Scope: "batman", DataDir: dataDir(t), BinDir: bin},
-		Superuser: sdk.Credentials{Username: "postgres", Password: password},
-	}, rec)
+	_, err := New().Bootstrap(ctx, req, rec)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Bootstrap returned %v, want context.Canceled", err)
 	}
-	plugintest.AssertNoSecret(t, &rec.Recorder, password)
-	if pwfile := pwfileOf(t, rec.Logs()); pwfile != "/dev/fd/3" {
-		t.Errorf("initdb read its password from %s, want /dev/fd/3", pwfile)
-	}
-	assertNoPasswordFile(t, tmp)
+	assertPasswordKeptSecret(t, &rec.Recorder, tmp)
 }
 
 func TestBootstrapWithoutPassword(t *testing.T) {
-	bin := testenv.PGBinDir(t)
-	testenv.RequirePostgresUser(t)
-	c := plugintest.Connect(t, New())
-	dir := dataDir(t)
-	_, rec := plugintest.AssertBootstrap(t, c, sdk.BootstrapRequest{
-		Method:    "initdb",
-		Cluster:   sdk.Cluster{Scope: "batman", DataDir: dir, BinDir: bin},
-		Superuser: sdk.Credentials{Username: "postgres"},
-	})
+	req := newRequest(t, sdk.Credentials{Username: "postgres"})
+	_, rec := plugintest.AssertBootstrap(t, plugintest.Connect(t, New()), req)
 	var warned bool
 	for _, l := range rec.Logs() {
 		warned = warned || (l.Level == sdk.LevelWarn && strings.Contains(l.Message, "no password"))
@@ -355,7 +324,7 @@ func TestBootstrapWithoutPassword(t *testing.T) {
 	if !warned {
 		t.Errorf("no warning about the missing password was logged")
 	}
-	hba, err := os.ReadFile(filepath.Join(dir, "pg_hba.conf"))
+	hba, err := os.ReadFile(filepath.Join(req.Cluster.DataDir, "pg_hba.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,16 +344,9 @@ func TestBootstrapWithoutPassword(t *testing.T) {
 // data directory's file system once initdb is done: the cluster is complete, cleanly shut
 // down, and starts.
 func TestBootstrapSyncsTheFileSystem(t *testing.T) {
-	bin := testenv.PGBinDir(t)
-	testenv.RequirePostgresUser(t)
-	c := plugintest.Connect(t, New())
-	dir := dataDir(t)
-	_, rec := plugintest.AssertBootstrap(t, c, sdk.BootstrapRequest{
-		Method:    "initdb",
-		Options:   sdk.Options{{Name: "locale", Value: "C"}},
-		Cluster:   sdk.Cluster{Scope: "batman", DataDir: dir, BinDir: bin},
-		Superuser: sdk.Credentials{Username: "postgres", Password: password},
-	})
+	req := newRequest(t, sdk.Credentials{Username: "postgres", Password: password}, sdk.Option{Name: "locale", Value: "C"})
+	bin, dir := req.Cluster.BinDir, req.Cluster.DataDir
+	_, rec := plugintest.AssertBootstrap(t, plugintest.Connect(t, New()), req)
 	var ran string
 	synced := false
 	for _, l := range rec.Logs() {

@@ -142,6 +142,7 @@ type invocation struct {
 	// per-file lines stay out of the log.
 	detailAdded bool
 	stanza      string
+	path        sdk.Path
 }
 
 func (p *Plugin) executable(command string) ([]string, error) {
@@ -193,7 +194,7 @@ func (p *Plugin) buildRestore(path sdk.Path, command string, opts sdk.Options, c
 	if err != nil {
 		return invocation{}, err
 	}
-	inv := invocation{stanza: stanza}
+	inv := invocation{stanza: stanza, path: path}
 	inv.argv = append(inv.argv, exe...)
 	inv.argv = append(inv.argv, "--stanza="+stanza, "--pg1-path="+dataDir)
 	if path == sdk.PathClone {
@@ -249,15 +250,7 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporter
 	if err != nil {
 		return sdk.Result{}, err
 	}
-	set, err := p.restore(ctx, inv, req.Env, r)
-	if err != nil {
-		return sdk.Result{}, err
-	}
-	return sdk.Result{
-		Standby:              true,
-		KeepExistingRecovery: true,
-		Summary:              summary(inv.stanza, set, "replica"),
-	}, nil
+	return p.restore(ctx, inv, req.Env, r)
 }
 
 // Bootstrap restores a new cluster from the repository, to the point the options name (for
@@ -270,22 +263,7 @@ func (p *Plugin) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, r sdk.
 	if err != nil {
 		return sdk.Result{}, err
 	}
-	set, err := p.restore(ctx, inv, req.Env, r)
-	if err != nil {
-		return sdk.Result{}, err
-	}
-	return sdk.Result{
-		KeepExistingRecovery: true,
-		Summary:              summary(inv.stanza, set, "new cluster"),
-	}, nil
-}
-
-func summary(stanza, set, what string) string {
-	s := fmt.Sprintf("restored a %s from pgBackRest stanza %q", what, stanza)
-	if set != "" {
-		s += " (backup set " + set + ")"
-	}
-	return s
+	return p.restore(ctx, inv, req.Env, r)
 }
 
 // PlanClone says what Clone would run.
@@ -336,16 +314,26 @@ func (p *Plugin) wantsStandbyType(ctx context.Context, opts sdk.Options, c sdk.C
 	return v >= 120000
 }
 
-// restore runs pgBackRest and turns its output into progress. It returns the backup set restored.
-func (p *Plugin) restore(ctx context.Context, inv invocation, env map[string]string, r sdk.Reporter) (string, error) {
+// restore runs pgBackRest and turns its output into progress. pgBackRest writes the recovery
+// settings itself (standby mode too, for a replica), so pgimaged keeps them; the summary names
+// the backup set restored.
+func (p *Plugin) restore(ctx context.Context, inv invocation, env map[string]string, r sdk.Reporter) (sdk.Result, error) {
 	out := &outputWatcher{rep: r, quietDetail: inv.detailAdded}
 	progress(r, sdk.Progress{Phase: phaseRestore, Total: 100, Unit: sdk.UnitPercent})
 	err := sdk.Run(ctx, sdk.Process{Argv: inv.argv, Env: env, OnLine: out.line}, r)
 	if err != nil {
-		return "", out.failure(inv.stanza, err)
+		return sdk.Result{}, out.failure(inv.stanza, err)
 	}
 	progress(r, sdk.Progress{Phase: phaseRestore, Done: 100, Total: 100, Unit: sdk.UnitPercent})
-	return out.backupSet(), nil
+	what := "new cluster"
+	if inv.path == sdk.PathClone {
+		what = "replica"
+	}
+	summary := fmt.Sprintf("restored a %s from pgBackRest stanza %q", what, inv.stanza)
+	if set := out.backupSet(); set != "" {
+		summary += " (backup set " + set + ")"
+	}
+	return sdk.Result{Standby: inv.path == sdk.PathClone, KeepExistingRecovery: true, Summary: summary}, nil
 }
 
 func progress(r sdk.Reporter, p sdk.Progress) {

@@ -18,15 +18,6 @@ import (
 // TestMain runs the tests as the PostgreSQL OS user: pgBackRest and PostgreSQL refuse root.
 func TestMain(m *testing.M) { os.Exit(testenv.RunAsPostgres(m)) }
 
-func opts(kv ...string) sdk.Options {
-	var out sdk.Options
-	for _, s := range kv {
-		name, value, ok := strings.Cut(s, "=")
-		out = append(out, sdk.Option{Name: name, Value: value, Flag: !ok})
-	}
-	return out
-}
-
 func TestValidate(t *testing.T) {
 	clone := func(o sdk.Options) sdk.ValidateRequest {
 		return sdk.ValidateRequest{Method: "pgbackrest", Path: sdk.PathClone, Options: o}
@@ -36,23 +27,23 @@ func TestValidate(t *testing.T) {
 	}
 	plugintest.Conformance(t, New(), plugintest.Suite{
 		InvalidOptions: []plugintest.InvalidCase{
-			{Name: "pg1-path", Request: clone(opts("pg1-path=/var/lib/pg")), Option: "pg1-path"},
-			{Name: "pg-path", Request: clone(opts("pg-path=/var/lib/pg")), Option: "pg-path"},
-			{Name: "pg2-path", Request: clone(opts("pg2-path=/var/lib/pg")), Option: "pg2-path"},
-			{Name: "old db-path", Request: boot(opts("db-path=/var/lib/pg")), Option: "db-path"},
-			{Name: "empty stanza", Request: clone(opts("stanza=")), Option: "stanza"},
-			{Name: "stanza as a flag", Request: clone(opts("stanza")), Option: "stanza"},
-			{Name: "name with dashes", Request: clone(opts("--delta")), Option: "--delta"},
-			{Name: "type not a recovery type", Request: boot(opts("type=timestamp")), Option: "type"},
-			{Name: "process-max not a number", Request: clone(opts("process-max=many")), Option: "process-max"},
-			{Name: "delta not a boolean", Request: clone(opts("delta=maybe")), Option: "delta"},
+			{Name: "pg1-path", Request: clone(plugintest.Options("pg1-path=/var/lib/pg")), Option: "pg1-path"},
+			{Name: "pg-path", Request: clone(plugintest.Options("pg-path=/var/lib/pg")), Option: "pg-path"},
+			{Name: "pg2-path", Request: clone(plugintest.Options("pg2-path=/var/lib/pg")), Option: "pg2-path"},
+			{Name: "old db-path", Request: boot(plugintest.Options("db-path=/var/lib/pg")), Option: "db-path"},
+			{Name: "empty stanza", Request: clone(plugintest.Options("stanza=")), Option: "stanza"},
+			{Name: "stanza as a flag", Request: clone(plugintest.Options("stanza")), Option: "stanza"},
+			{Name: "name with dashes", Request: clone(plugintest.Options("--delta")), Option: "--delta"},
+			{Name: "type not a recovery type", Request: boot(plugintest.Options("type=timestamp")), Option: "type"},
+			{Name: "process-max not a number", Request: clone(plugintest.Options("process-max=many")), Option: "process-max"},
+			{Name: "delta not a boolean", Request: clone(plugintest.Options("delta=maybe")), Option: "delta"},
 			{Name: "unterminated command", Request: sdk.ValidateRequest{Path: sdk.PathClone, Command: `"/usr/bin/pgbackrest`}, Option: "command"},
 		},
 		ValidOptions: []plugintest.ValidCase{
 			{Name: "nothing", Request: clone(nil)},
-			{Name: "pass-through", Request: clone(opts("stanza=main", "process-max=4", "repo1-path=/backup", "config=/etc/pgbackrest.conf", "delta", "log-level-console=info"))},
-			{Name: "unknown options pass through", Request: clone(opts("no-such-option=1"))},
-			{Name: "point in time", Request: boot(opts("type=time", "target=2026-01-02 03:04:05+00", "target-action=promote", "set=20260101-000000F"))},
+			{Name: "pass-through", Request: clone(plugintest.Options("stanza=main", "process-max=4", "repo1-path=/backup", "config=/etc/pgbackrest.conf", "delta", "log-level-console=info"))},
+			{Name: "unknown options pass through", Request: clone(plugintest.Options("no-such-option=1"))},
+			{Name: "point in time", Request: boot(plugintest.Options("type=time", "target=2026-01-02 03:04:05+00", "target-action=promote", "set=20260101-000000F"))},
 			{Name: "command", Request: sdk.ValidateRequest{Path: sdk.PathClone, Command: "/opt/pgbackrest/bin/pgbackrest"}},
 		},
 	})
@@ -65,11 +56,11 @@ func TestValidateWarnings(t *testing.T) {
 		opts   sdk.Options
 		option string // the warning expected; "" for none
 	}{
-		{name: "clone with type default", path: sdk.PathClone, opts: opts("type=default"), option: "type"},
-		{name: "clone with type standby", path: sdk.PathClone, opts: opts("type=standby")},
-		{name: "bootstrap as standby", path: sdk.PathBootstrap, opts: opts("type=standby"), option: "type"},
-		{name: "target without target-action", path: sdk.PathBootstrap, opts: opts("type=time", "target=2026-01-02 03:04:05"), option: "target"},
-		{name: "target with target-action", path: sdk.PathBootstrap, opts: opts("type=time", "target=2026-01-02 03:04:05", "target-action=promote")},
+		{name: "clone with type default", path: sdk.PathClone, opts: plugintest.Options("type=default"), option: "type"},
+		{name: "clone with type standby", path: sdk.PathClone, opts: plugintest.Options("type=standby")},
+		{name: "bootstrap as standby", path: sdk.PathBootstrap, opts: plugintest.Options("type=standby"), option: "type"},
+		{name: "target without target-action", path: sdk.PathBootstrap, opts: plugintest.Options("type=time", "target=2026-01-02 03:04:05"), option: "target"},
+		{name: "target with target-action", path: sdk.PathBootstrap, opts: plugintest.Options("type=time", "target=2026-01-02 03:04:05", "target-action=promote")},
 	}
 	c := plugintest.Connect(t, New())
 	for _, tc := range tests {
@@ -111,7 +102,7 @@ func TestPlanArgv(t *testing.T) {
 		},
 		{
 			name: "clone with options",
-			opts: opts("stanza=main", "config=/etc/pgbackrest/pgbackrest.conf", "process-max=4", "archive-mode=off"),
+			opts: plugintest.Options("stanza=main", "config=/etc/pgbackrest/pgbackrest.conf", "process-max=4", "archive-mode=off"),
 			want: "pgbackrest --stanza=main --pg1-path=/var/lib/postgresql/15/node2 --delta --type=standby --log-level-console=detail " +
 				"--config=/etc/pgbackrest/pgbackrest.conf --process-max=4 --archive-mode=off restore",
 		},
@@ -122,12 +113,12 @@ func TestPlanArgv(t *testing.T) {
 		},
 		{
 			name: "the user's type and delta win",
-			opts: opts("type=default", "delta=false", "log-level-console=info"),
+			opts: plugintest.Options("type=default", "delta=false", "log-level-console=info"),
 			want: "pgbackrest --stanza=batman --pg1-path=/var/lib/postgresql/15/node2 --type=default --no-delta --log-level-console=info restore",
 		},
 		{
 			name: "list-form delta is not repeated",
-			opts: opts("delta", "recovery-option=primary_conninfo=host=10.0.0.1"),
+			opts: plugintest.Options("delta", "recovery-option=primary_conninfo=host=10.0.0.1"),
 			want: "pgbackrest --stanza=batman --pg1-path=/var/lib/postgresql/15/node2 --type=standby --log-level-console=detail " +
 				"--delta --recovery-option=primary_conninfo=host=10.0.0.1 restore",
 		},
@@ -145,7 +136,7 @@ func TestPlanArgv(t *testing.T) {
 		{
 			name:      "point-in-time bootstrap",
 			bootstrap: true,
-			opts:      opts("type=time", "target=2026-11-22 01:48:05+00", "target-action=promote"),
+			opts:      plugintest.Options("type=time", "target=2026-11-22 01:48:05+00", "target-action=promote"),
 			want: "pgbackrest --stanza=batman --pg1-path=/var/lib/postgresql/15/node2 --log-level-console=detail " +
 				"--type=time --target=2026-11-22 01:48:05+00 --target-action=promote restore",
 		},
@@ -186,9 +177,9 @@ func TestPlanRefusesTheDataDirectory(t *testing.T) {
 		opts    sdk.Options
 		refused bool
 	}{
-		{name: "pg1-path", opts: opts("pg1-path=/elsewhere"), refused: true},
-		{name: "tablespaces mapped onto the data directory", opts: opts("tablespace-map-all=/var/lib/postgresql/15/node2/"), refused: true},
-		{name: "a link map naming a path inside it", opts: opts("link-map=pg_wal=/var/lib/postgresql/15/node2/wal")},
+		{name: "pg1-path", opts: plugintest.Options("pg1-path=/elsewhere"), refused: true},
+		{name: "tablespaces mapped onto the data directory", opts: plugintest.Options("tablespace-map-all=/var/lib/postgresql/15/node2/"), refused: true},
+		{name: "a link map naming a path inside it", opts: plugintest.Options("link-map=pg_wal=/var/lib/postgresql/15/node2/wal")},
 		{name: "a tablespace map onto the data directory", opts: sdk.Options{{Name: "tablespace-map", Map: map[string]string{"ts1": "/var/lib/postgresql/15/node2"}}}, refused: true},
 		{name: "a list naming the data directory", opts: sdk.Options{{Name: "db-include", List: []string{"app", "/var/lib/postgresql/15/node2"}}}, refused: true},
 	}

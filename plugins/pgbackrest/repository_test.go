@@ -22,17 +22,6 @@ type repository struct{ *pgtest.BackRest }
 
 func newRepository(t *testing.T) *repository { return &repository{pgtest.NewBackRest(t)} }
 
-// dataDir is an empty data directory owned by the PostgreSQL OS user, mode 0700.
-func (r *repository) dataDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join(r.User.TempDir(t), "data")
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	r.User.Chown(t, d)
-	return d
-}
-
 func (r *repository) cluster(dir string) sdk.Cluster {
 	return sdk.Cluster{Scope: r.Stanza, Name: "node2", DataDir: dir, BinDir: r.Primary.BinDir}
 }
@@ -48,7 +37,7 @@ func TestWithRepository(t *testing.T) {
 	config := sdk.Option{Name: "config", Value: r.Config}
 
 	t.Run("clone restores a standby", func(t *testing.T) {
-		dir := r.dataDir(t)
+		dir := r.User.DataDir(t)
 		res, rec := plugintest.AssertClone(t, c, sdk.CloneRequest{
 			Method: "pgbackrest", Options: sdk.Options{config}, Cluster: r.cluster(dir),
 		})
@@ -98,7 +87,7 @@ func TestWithRepository(t *testing.T) {
 		r.Primary.Exec(t, "INSERT INTO pitr VALUES (2, 'after the target')")
 		r.SwitchAndArchive(t)
 
-		dir := r.dataDir(t)
+		dir := r.User.DataDir(t)
 		res, rec := plugintest.AssertBootstrap(t, c, sdk.BootstrapRequest{
 			Method: "pitr", Cluster: r.cluster(dir),
 			Options: sdk.Options{config, {Name: "type", Value: "time"}, {Name: "target", Value: target}, {Name: "target-action", Value: "promote"}},
@@ -163,7 +152,7 @@ func TestWithRepository(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				cl := r.cluster(r.dataDir(t))
+				cl := r.cluster(r.User.DataDir(t))
 				if tc.scope != "" {
 					cl.Scope = tc.scope
 				}

@@ -96,6 +96,21 @@ func newFixture(t *testing.T) fixture {
 	return f
 }
 
+// ran returns what the recording script saw, and fails the test unless its arguments were want,
+// where "=D" stands for "=" and the data directory.
+func (f fixture) ran(t *testing.T, want []string) recording {
+	t.Helper()
+	got := readRecording(t, f.dir)
+	args := make([]string, len(want))
+	for i, a := range want {
+		args[i] = strings.ReplaceAll(a, "=D", "="+f.dataDir)
+	}
+	if !reflect.DeepEqual(got.args, args) {
+		t.Errorf("arguments\n got %q\nwant %q", got.args, args)
+	}
+	return got
+}
+
 func TestCloneArgv(t *testing.T) {
 	const conn = "host=10.0.0.1 port=5432 user=replicator dbname=postgres"
 	tests := []struct {
@@ -208,14 +223,7 @@ func TestCloneArgv(t *testing.T) {
 			if res.Summary == "" {
 				t.Errorf("the result has no summary")
 			}
-			got := readRecording(t, f.dir)
-			want := make([]string, len(tc.want))
-			for i, a := range tc.want {
-				want[i] = strings.ReplaceAll(a, "=D", "="+f.dataDir)
-			}
-			if !reflect.DeepEqual(got.args, want) {
-				t.Errorf("arguments\n got %q\nwant %q", got.args, want)
-			}
+			got := f.ran(t, tc.want)
 			wantProgram := f.record
 			if tc.program != "" {
 				wantProgram = filepath.Join(f.bin, tc.program)
@@ -310,14 +318,7 @@ func TestBootstrapArgv(t *testing.T) {
 			if res.RecoverySettings != nil || res.Standby || res.KeepExistingRecovery {
 				t.Errorf("a script bootstrap reports no recovery of its own, got %+v", res)
 			}
-			got := readRecording(t, f.dir)
-			want := make([]string, len(tc.want))
-			for i, a := range tc.want {
-				want[i] = strings.ReplaceAll(a, "=D", "="+f.dataDir)
-			}
-			if !reflect.DeepEqual(got.args, want) {
-				t.Errorf("arguments\n got %q\nwant %q", got.args, want)
-			}
+			got := f.ran(t, tc.want)
 			if pa := plan.Commands[0].Argv; pa[0] != f.record || !reflect.DeepEqual(pa[1:], got.args) {
 				t.Errorf("the plan's argv differs from what ran\nplan %q\n ran %q", pa, got.args)
 			}

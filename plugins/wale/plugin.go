@@ -69,45 +69,36 @@ func (p *Plugin) Validate(_ context.Context, req sdk.ValidateRequest) (sdk.Valid
 
 // Clone makes a replica from the LATEST base backup, unless the source has moved too far past it.
 func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, r sdk.Reporter) (sdk.Result, error) {
-	if err := ctx.Err(); err != nil {
-		return sdk.Result{}, err
-	}
-	cfg, err := loadConfig(req.Command, req.Options)
-	if err != nil {
-		return sdk.Result{}, err
-	}
-	b, err := p.restore(ctx, cfg, req.Cluster, req.ConnString, req.Env, r)
-	if err != nil {
-		return sdk.Result{}, err
-	}
-	return p.result(cfg, b, true)
+	return p.image(ctx, sdk.PathClone, req.Command, req.Options, req.Cluster, req.ConnString, req.Env, r)
 }
 
 // Bootstrap makes a new cluster from the LATEST base backup. Recovery replays the archive with
 // restore_command and ends as the method's recovery_conf says.
 func (p *Plugin) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, r sdk.Reporter) (sdk.Result, error) {
+	return p.image(ctx, sdk.PathBootstrap, req.Command, req.Options, req.Cluster, "", req.Env, r)
+}
+
+// image restores the LATEST base backup into c's data directory, for a replica or a new cluster
+// as path says, and hands pgimaged the restore_command that fetches archived WAL.
+func (p *Plugin) image(ctx context.Context, path sdk.Path, command string, opts sdk.Options, c sdk.Cluster, connString string, env map[string]string, r sdk.Reporter) (sdk.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return sdk.Result{}, err
 	}
-	cfg, err := loadConfig(req.Command, req.Options)
+	cfg, err := loadConfig(command, opts)
 	if err != nil {
 		return sdk.Result{}, err
 	}
-	b, err := p.restore(ctx, cfg, req.Cluster, "", req.Env, r)
+	b, err := p.restore(ctx, cfg, c, connString, env, r)
 	if err != nil {
 		return sdk.Result{}, err
 	}
-	return p.result(cfg, b, false)
-}
-
-func (p *Plugin) result(cfg config, b backupInfo, standby bool) (sdk.Result, error) {
 	rc, err := p.restoreCommand(cfg)
 	if err != nil {
 		return sdk.Result{}, err
 	}
 	return sdk.Result{
 		RecoverySettings: map[string]string{"restore_command": rc},
-		Standby:          standby,
+		Standby:          path == sdk.PathClone,
 		Summary:          fmt.Sprintf("restored %s backup %s", cfg.tool, b.Name),
 	}, nil
 }

@@ -61,17 +61,6 @@ func (w *world) storageDir(t *testing.T) string {
 	return d
 }
 
-// dataDir is an empty data directory, mode 0700, owned by the PostgreSQL OS user.
-func (w *world) dataDir(t *testing.T) string {
-	t.Helper()
-	d := filepath.Join(w.user.TempDir(t), "data")
-	if err := os.Mkdir(d, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	w.user.Chown(t, d)
-	return d
-}
-
 // connString is the source as pgimaged hands it to methods: no password, PGPASSFILE in Env.
 func (w *world) connString() string { return w.primary.ReplConn().DSN() }
 
@@ -180,9 +169,9 @@ func TestClone(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := w.dataDir(t)
+			dir := w.user.DataDir(t)
 			log := filepath.Join(w.user.TempDir(t), "calls")
-			o := opts(append(tc.limits(w.distance(t), size), "tool_path="+w.walE)...)
+			o := plugintest.Options(append(tc.limits(w.distance(t), size), "tool_path="+w.walE)...)
 			req := sdk.CloneRequest{Method: "wal_e", Options: o, Cluster: w.cluster(dir), ConnString: w.connString(),
 				Env: w.env("WALE_S3_PREFIX=file://"+w.storage, "FAKEWAL_LOG="+log)}
 			if tc.exceeded == "" {
@@ -210,10 +199,10 @@ func TestClone(t *testing.T) {
 	}
 
 	t.Run("no source: the comparison is skipped", func(t *testing.T) {
-		dir := w.dataDir(t)
+		dir := w.user.DataDir(t)
 		// Thresholds of zero refuse any backup that is compared.
 		res, rec := plugintest.AssertClone(t, c, sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(dir),
-			Options: opts("tool_path="+w.walE, "threshold_megabytes=0", "threshold_backup_size_percentage=0"),
+			Options: plugintest.Options("tool_path="+w.walE, "threshold_megabytes=0", "threshold_backup_size_percentage=0"),
 			Env:     w.env("WALE_S3_PREFIX=file://" + w.storage)})
 		checkClone(t, dir, res, true)
 		if !logged(rec, "no running source") {
@@ -222,10 +211,10 @@ func TestClone(t *testing.T) {
 	})
 
 	t.Run("unreachable source", func(t *testing.T) {
-		dir := w.dataDir(t)
+		dir := w.user.DataDir(t)
 		conn := fmt.Sprintf("host=127.0.0.1 port=%d user=replicator dbname=postgres connect_timeout=5", pgtest.FreePort(t))
 		_, err := c.Clone(ctx, sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(dir), ConnString: conn,
-			Options: opts("tool_path="+w.walE, "retries=1"), Env: w.env("WALE_S3_PREFIX=file://" + w.storage)}, nil)
+			Options: plugintest.Options("tool_path="+w.walE, "retries=1"), Env: w.env("WALE_S3_PREFIX=file://" + w.storage)}, nil)
 		if !errors.Is(err, sdk.ErrMethodFailed) || !strings.Contains(err.Error(), "while connecting to the source") ||
 			!strings.Contains(err.Error(), "2 attempt(s)") {
 			t.Errorf("Clone returned %v, want a method failure after 2 attempts to connect", err)
@@ -235,10 +224,10 @@ func TestClone(t *testing.T) {
 	t.Run("WAL-G", func(t *testing.T) {
 		storage := w.storageDir(t)
 		w.primary.Basebackup(t, filepath.Join(storage, "basebackups_005", "tarball"), "--format=tar")
-		dir := w.dataDir(t)
+		dir := w.user.DataDir(t)
 		log := filepath.Join(w.user.TempDir(t), "calls")
 		res, _ := plugintest.AssertClone(t, c, sdk.CloneRequest{Method: "wal_g", Cluster: w.cluster(dir), ConnString: w.connString(),
-			Options: opts("tool=wal-g", "tool_path="+w.walG, "threshold_backup_size_percentage=100000"),
+			Options: plugintest.Options("tool=wal-g", "tool_path="+w.walG, "threshold_backup_size_percentage=100000"),
 			Env:     w.env("WALG_FILE_PREFIX="+storage, "FAKEWAL_LOG="+log)})
 		checkClone(t, dir, res, true)
 		if want := w.walG + ` wal-fetch "%f" "%p"`; res.RecoverySettings["restore_command"] != want {
@@ -253,10 +242,10 @@ func TestClone(t *testing.T) {
 
 	t.Run("envdir and use_iam", func(t *testing.T) {
 		envdir := w.envdir(t, map[string]string{"WALE_S3_PREFIX": "file://" + w.storage, "AWS_SECRET_ACCESS_KEY": "s3cr3t-from-envdir"})
-		dir := w.dataDir(t)
+		dir := w.user.DataDir(t)
 		log := filepath.Join(w.user.TempDir(t), "calls")
 		res, rec := plugintest.AssertClone(t, c, sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(dir),
-			Options: opts("tool_path="+w.walE, "envdir="+envdir, "use_iam=1"),
+			Options: plugintest.Options("tool_path="+w.walE, "envdir="+envdir, "use_iam=1"),
 			Env:     w.env("FAKEWAL_LOG="+log, "FAKEWAL_ECHO_ENV=AWS_SECRET_ACCESS_KEY")})
 		checkClone(t, dir, res, true)
 		plugintest.AssertNoSecret(t, rec, "s3cr3t-from-envdir")
@@ -312,11 +301,11 @@ func TestClone(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				dir := w.dataDir(t)
+				dir := w.user.DataDir(t)
 				state := w.user.TempDir(t)
-				o := opts("tool_path=" + w.walE)
+				o := plugintest.Options("tool_path=" + w.walE)
 				if tc.retries != "" {
-					o = append(o, opts("retries="+tc.retries)...)
+					o = append(o, plugintest.Options("retries="+tc.retries)...)
 				}
 				req := sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(dir), Options: o,
 					Env: w.env("WALE_S3_PREFIX=file://"+w.storage, "FAKEWAL_STATE="+state, "FAKEWAL_FETCH_FAILURES="+strconv.Itoa(tc.failures))}
@@ -357,9 +346,9 @@ func TestClone(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				dir := w.dataDir(t)
+				dir := w.user.DataDir(t)
 				res, _ := plugintest.AssertClone(t, c, sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(dir),
-					Options: opts("tool_path=" + w.walE), Env: w.env(append(tc.env, "WALE_S3_PREFIX=file://"+tc.storage)...)})
+					Options: plugintest.Options("tool_path=" + w.walE), Env: w.env(append(tc.env, "WALE_S3_PREFIX=file://"+tc.storage)...)})
 				checkClone(t, dir, res, true)
 				fi, err := os.Lstat(filepath.Join(dir, "pg_wal"))
 				if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
@@ -377,14 +366,14 @@ func TestClone(t *testing.T) {
 			env    []string
 			expect string
 		}{
-			{name: "wal-e finds no backup", opts: opts("tool_path=" + w.walE), env: []string{"WALE_S3_PREFIX=file://" + empty}, expect: "no base backup"},
-			{name: "wal-g finds no backup", opts: opts("tool=wal-g", "tool_path="+w.walG), env: []string{"WALG_FILE_PREFIX=" + empty}, expect: "no base backup"},
-			{name: "the tool fails", opts: opts("tool_path="+w.walE, "retries=1"), expect: "no storage prefix defined"},
-			{name: "the tool is missing", opts: opts("tool_path="+filepath.Join(empty, "wal-e"), "retries=0"), expect: "while listing the latest backup"},
+			{name: "wal-e finds no backup", opts: plugintest.Options("tool_path=" + w.walE), env: []string{"WALE_S3_PREFIX=file://" + empty}, expect: "no base backup"},
+			{name: "wal-g finds no backup", opts: plugintest.Options("tool=wal-g", "tool_path="+w.walG), env: []string{"WALG_FILE_PREFIX=" + empty}, expect: "no base backup"},
+			{name: "the tool fails", opts: plugintest.Options("tool_path="+w.walE, "retries=1"), expect: "no storage prefix defined"},
+			{name: "the tool is missing", opts: plugintest.Options("tool_path="+filepath.Join(empty, "wal-e"), "retries=0"), expect: "while listing the latest backup"},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
-				_, err := c.Clone(ctx, sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(w.dataDir(t)), Options: tc.opts,
+				_, err := c.Clone(ctx, sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(w.user.DataDir(t)), Options: tc.opts,
 					ConnString: w.connString(), Env: w.env(tc.env...)}, nil)
 				if !errors.Is(err, sdk.ErrMethodFailed) || !strings.Contains(err.Error(), tc.expect) {
 					t.Errorf("Clone returned %v, want an sdk.ErrMethodFailed mentioning %q", err, tc.expect)
@@ -399,11 +388,11 @@ func TestBootstrap(t *testing.T) {
 	w.primary.Exec(t, "CREATE TABLE after_backup AS SELECT 7 AS answer")
 	w.switchAndArchive(t)
 	c := plugintest.Connect(t, New())
-	dir := w.dataDir(t)
+	dir := w.user.DataDir(t)
 	// PostgreSQL runs restore_command without the plugin's environment: the envdir carries the storage.
 	envdir := w.envdir(t, map[string]string{"WALE_S3_PREFIX": "file://" + w.storage})
 	res, _ := plugintest.AssertBootstrap(t, c, sdk.BootstrapRequest{Method: "from_wale", Cluster: w.cluster(dir),
-		Options: opts("tool_path="+w.walE, "envdir="+envdir), Env: w.env()})
+		Options: plugintest.Options("tool_path="+w.walE, "envdir="+envdir), Env: w.env()})
 	checkClone(t, dir, res, false)
 
 	// As pgimaged does: recovery settings, then start; the archive is replayed to its end and

@@ -14,15 +14,6 @@ import (
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
-func opts(kv ...string) sdk.Options {
-	var out sdk.Options
-	for _, s := range kv {
-		name, value, ok := strings.Cut(s, "=")
-		out = append(out, sdk.Option{Name: name, Value: value, Flag: !ok})
-	}
-	return out
-}
-
 func readFixture(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
@@ -212,32 +203,32 @@ func TestValidate(t *testing.T) {
 	}
 	plugintest.Conformance(t, New(), plugintest.Suite{
 		InvalidOptions: []plugintest.InvalidCase{
-			{Name: "unknown tool", Request: req(opts("tool=barman")), Option: "tool"},
-			{Name: "threshold not a number", Request: req(opts("threshold_megabytes=lots")), Option: "threshold_megabytes"},
-			{Name: "negative threshold", Request: req(opts("threshold_megabytes=-1")), Option: "threshold_megabytes"},
-			{Name: "negative percentage", Request: req(opts("threshold_backup_size_percentage=-5")), Option: "threshold_backup_size_percentage"},
-			{Name: "percentage NaN", Request: req(opts("threshold_backup_size_percentage=NaN")), Option: "threshold_backup_size_percentage"},
-			{Name: "negative retries", Request: req(opts("retries=-1")), Option: "retries"},
-			{Name: "fractional retries", Request: req(opts("retries=1.5")), Option: "retries"},
-			{Name: "retries as a flag", Request: req(opts("retries")), Option: "retries"},
-			{Name: "missing envdir", Request: req(opts("envdir=testdata/no-such-envdir")), Option: "envdir"},
-			{Name: "envdir is a file", Request: req(opts("envdir=testdata/wale-backup-list.txt")), Option: "envdir"},
-			{Name: "use_iam neither 0 nor 1", Request: req(opts("use_iam=maybe")), Option: "use_iam"},
-			{Name: "tool_path and command", Request: sdk.ValidateRequest{Path: sdk.PathClone, Command: "/usr/bin/wal-e", Options: opts("tool_path=/usr/local/bin/wal-e")}, Option: "tool_path"},
+			{Name: "unknown tool", Request: req(plugintest.Options("tool=barman")), Option: "tool"},
+			{Name: "threshold not a number", Request: req(plugintest.Options("threshold_megabytes=lots")), Option: "threshold_megabytes"},
+			{Name: "negative threshold", Request: req(plugintest.Options("threshold_megabytes=-1")), Option: "threshold_megabytes"},
+			{Name: "negative percentage", Request: req(plugintest.Options("threshold_backup_size_percentage=-5")), Option: "threshold_backup_size_percentage"},
+			{Name: "percentage NaN", Request: req(plugintest.Options("threshold_backup_size_percentage=NaN")), Option: "threshold_backup_size_percentage"},
+			{Name: "negative retries", Request: req(plugintest.Options("retries=-1")), Option: "retries"},
+			{Name: "fractional retries", Request: req(plugintest.Options("retries=1.5")), Option: "retries"},
+			{Name: "retries as a flag", Request: req(plugintest.Options("retries")), Option: "retries"},
+			{Name: "missing envdir", Request: req(plugintest.Options("envdir=testdata/no-such-envdir")), Option: "envdir"},
+			{Name: "envdir is a file", Request: req(plugintest.Options("envdir=testdata/wale-backup-list.txt")), Option: "envdir"},
+			{Name: "use_iam neither 0 nor 1", Request: req(plugintest.Options("use_iam=maybe")), Option: "use_iam"},
+			{Name: "tool_path and command", Request: sdk.ValidateRequest{Path: sdk.PathClone, Command: "/usr/bin/wal-e", Options: plugintest.Options("tool_path=/usr/local/bin/wal-e")}, Option: "tool_path"},
 		},
 		ValidOptions: []plugintest.ValidCase{
 			{Name: "nothing", Request: req(nil)},
-			{Name: "Patroni's example", Request: req(opts("envdir=testdata/envdir", "use_iam=1"))},
-			{Name: "everything", Request: req(opts("tool=wal-g", "tool_path=/usr/local/bin/wal-g", "retries=0",
+			{Name: "Patroni's example", Request: req(plugintest.Options("envdir=testdata/envdir", "use_iam=1"))},
+			{Name: "everything", Request: req(plugintest.Options("tool=wal-g", "tool_path=/usr/local/bin/wal-g", "retries=0",
 				"threshold_megabytes=0", "threshold_backup_size_percentage=12.5"))},
-			{Name: "unknown options only warn", Request: req(opts("connstring=host=x", "scope=batman"))},
+			{Name: "unknown options only warn", Request: req(plugintest.Options("connstring=host=x", "scope=batman"))},
 			{Name: "command", Request: sdk.ValidateRequest{Path: sdk.PathBootstrap, Command: "/opt/wal-e/bin/wal-e --terse"}},
 		},
 	})
 }
 
 func TestValidateWarnings(t *testing.T) {
-	_, diags := parseConfig("", opts("tool=wal-g", "use_iam=1", "scope=batman", "datadir=/x"))
+	_, diags := parseConfig("", plugintest.Options("tool=wal-g", "use_iam=1", "scope=batman", "datadir=/x"))
 	var got []string
 	for _, d := range diags {
 		if d.Severity != sdk.SeverityWarning {
@@ -284,12 +275,12 @@ func TestRestoreCommand(t *testing.T) {
 		opts    sdk.Options
 		want    string
 	}{
-		{name: "wal-e", opts: opts("tool_path=/usr/local/bin/wal-e"), want: `/usr/local/bin/wal-e wal-fetch "%f" "%p"`},
-		{name: "wal-g", opts: opts("tool=wal-g", "tool_path=/usr/local/bin/wal-g"), want: `/usr/local/bin/wal-g wal-fetch "%f" "%p"`},
-		{name: "use_iam", opts: opts("tool_path=/usr/local/bin/wal-e", "use_iam=1"), want: `/usr/local/bin/wal-e --aws-instance-profile wal-fetch "%f" "%p"`},
+		{name: "wal-e", opts: plugintest.Options("tool_path=/usr/local/bin/wal-e"), want: `/usr/local/bin/wal-e wal-fetch "%f" "%p"`},
+		{name: "wal-g", opts: plugintest.Options("tool=wal-g", "tool_path=/usr/local/bin/wal-g"), want: `/usr/local/bin/wal-g wal-fetch "%f" "%p"`},
+		{name: "use_iam", opts: plugintest.Options("tool_path=/usr/local/bin/wal-e", "use_iam=1"), want: `/usr/local/bin/wal-e --aws-instance-profile wal-fetch "%f" "%p"`},
 		{name: "quoting and percent signs", command: `"/opt/wal e/100%/wal-e" --terse`,
 			want: `'/opt/wal e/100%%/wal-e' --terse wal-fetch "%f" "%p"`},
-		{name: "envdir", opts: opts("tool_path=/usr/local/bin/wal-e", "envdir="+envdir),
+		{name: "envdir", opts: plugintest.Options("tool_path=/usr/local/bin/wal-e", "envdir="+envdir),
 			want: `/usr/lib/pgimaged/plugins/pgimaged-plugin-wale envdir ` + envdir + ` /usr/local/bin/wal-e wal-fetch "%f" "%p"`},
 	}
 	p := &Plugin{Self: "/usr/lib/pgimaged/plugins/pgimaged-plugin-wale"}
@@ -326,7 +317,7 @@ func TestPlan(t *testing.T) {
 			name: "wal-e clone from a source",
 			plan: func() (sdk.Plan, error) {
 				return c.PlanClone(ctx, sdk.CloneRequest{Cluster: cluster, ConnString: "host=10.0.0.1 user=replicator",
-					Options: opts("envdir="+envdir, "use_iam=1", "threshold_megabytes=500")})
+					Options: plugintest.Options("envdir="+envdir, "use_iam=1", "threshold_megabytes=500")})
 			},
 			argv: []string{
 				"wal-e --aws-instance-profile backup-list --detail LATEST",
@@ -337,7 +328,7 @@ func TestPlan(t *testing.T) {
 		{
 			name: "wal-g bootstrap",
 			plan: func() (sdk.Plan, error) {
-				return c.PlanBootstrap(ctx, sdk.BootstrapRequest{Cluster: cluster, Options: opts("tool=wal-g", "retries=0")})
+				return c.PlanBootstrap(ctx, sdk.BootstrapRequest{Cluster: cluster, Options: plugintest.Options("tool=wal-g", "retries=0")})
 			},
 			argv: []string{
 				"wal-g backup-list --detail --json",
@@ -369,7 +360,7 @@ func TestPlan(t *testing.T) {
 	}
 
 	t.Run("envdir values shown, secrets masked", func(t *testing.T) {
-		plan, err := c.PlanClone(ctx, sdk.CloneRequest{Cluster: cluster, Options: opts("envdir=" + envdir)})
+		plan, err := c.PlanClone(ctx, sdk.CloneRequest{Cluster: cluster, Options: plugintest.Options("envdir=" + envdir)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +375,7 @@ func TestPlan(t *testing.T) {
 	})
 
 	t.Run("invalid options", func(t *testing.T) {
-		_, err := c.PlanClone(ctx, sdk.CloneRequest{Cluster: cluster, Options: opts("tool=wal-x")})
+		_, err := c.PlanClone(ctx, sdk.CloneRequest{Cluster: cluster, Options: plugintest.Options("tool=wal-x")})
 		if !errors.Is(err, sdk.ErrInvalidOptions) {
 			t.Errorf("err = %v, want sdk.ErrInvalidOptions", err)
 		}
