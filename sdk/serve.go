@@ -30,6 +30,14 @@ func init() {
 		}
 		return &grpcServer{impl: impl.(Plugin), logger: logger}
 	}
+	wire.ErrorCodes = []wire.ErrorCode{
+		{Err: context.Canceled, Code: codes.Canceled},
+		{Err: context.DeadlineExceeded, Code: codes.DeadlineExceeded},
+		{Err: ErrNoSource, Code: codes.FailedPrecondition},
+		{Err: ErrInvalidOptions, Code: codes.InvalidArgument},
+		{Err: ErrNotSupported, Code: codes.Unimplemented},
+		{Err: ErrMethodFailed, Code: codes.Aborted},
+	}
 }
 
 // Serve runs p as a pgimaged plugin. It is what a plugin's main calls, and returns only when
@@ -123,7 +131,7 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 		return &pluginpb.ValidateResponse{}, nil
 	}
 	vr := ValidateRequest{
-		Method: req.GetMethod(), Path: pathFromPB(req.GetPath()), Command: req.GetCommand(),
+		Method: req.GetMethod(), Path: Path(req.GetPath()), Command: req.GetCommand(),
 		NoParams: req.GetNoParams(), Options: optionsFromPB(req.GetOptions()),
 	}
 	// pgimaged has checked the options against the schema and reports what is wrong with them;
@@ -253,7 +261,7 @@ func (r *streamReporter) Log(level Level, msg string, keyvals ...any) {
 	for i := 0; i+1 < len(keyvals); i += 2 {
 		fields[validUTF8(fmt.Sprint(keyvals[i]))] = validUTF8(fmt.Sprint(keyvals[i+1]))
 	}
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: levelToPB(level), Message: validUTF8(msg), Fields: fields}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: pluginpb.Level(level), Message: validUTF8(msg), Fields: fields}}})
 }
 
 func (r *streamReporter) Progress(p Progress) {
@@ -271,20 +279,10 @@ func toStatus(err error) error {
 			return err
 		}
 	}
-	code := codes.Internal
-	switch {
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	case errors.Is(err, ErrNoSource):
-		code = codes.FailedPrecondition
-	case errors.Is(err, ErrInvalidOptions):
-		code = codes.InvalidArgument
-	case errors.Is(err, ErrNotSupported):
-		code = codes.Unimplemented
-	case errors.Is(err, ErrMethodFailed):
-		code = codes.Aborted
+	for _, c := range wire.ErrorCodes {
+		if errors.Is(err, c.Err) {
+			return status.Error(c.Code, validUTF8(err.Error()))
+		}
 	}
-	return status.Error(code, validUTF8(err.Error()))
+	return status.Error(codes.Internal, validUTF8(err.Error()))
 }
