@@ -33,6 +33,6 @@ type ErrorCode struct {
 	Code codes.Code
 }
 
-// ErrorCodes: the plugin sends the code of the first whose error its error matches, the host
-// maps the code back. The sdk package sets it when it is initialised, as NewServer.
+// ErrorCodes is what the plugin's error becomes on the wire: the code of the first whose error it
+// matches (codes.Internal when none does); the host maps the code back. The sdk package sets it when it is initialised, as NewServer.
 var ErrorCodes []ErrorCode
