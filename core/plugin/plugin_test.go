@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/plugin"
 	"github.com/pgimaged/pgimaged/sdk"
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
@@ -185,39 +186,18 @@ func TestPanicMidStreamIsAMethodFailure(t *testing.T) {
 	}
 }
 
-// procState is the state letter of a process ("" when it is gone) and its process group.
-func procState(pid string) (string, int) {
-	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-	if err != nil {
-		return "", 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 3 {
-		return "", 0
-	}
-	g, _ := strconv.Atoi(f[2])
-	return f[0], g
-}
-
 // alive reports whether pid runs; a zombie (nobody reaped it yet) runs nothing.
 func alive(pid int) bool {
-	st, _ := procState(strconv.Itoa(pid))
-	return st != "" && st != "Z" && st != "X"
+	p, ok := hostproc.Read(pid)
+	return ok && p.Running()
 }
 
 // liveInGroup lists the live (non-zombie) processes of group pgid.
-func liveInGroup(pgid int) []string {
-	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		st, g := procState(e.Name())
-		if st != "" && st != "Z" && st != "X" && g == pgid {
-			out = append(out, e.Name())
+func liveInGroup(pgid int) []hostproc.Process {
+	var out []hostproc.Process
+	for _, p := range hostproc.Scan() {
+		if p.Running() && p.PGID == pgid {
+			out = append(out, p)
 		}
 	}
 	return out
