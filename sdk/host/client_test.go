@@ -48,3 +48,22 @@ func TestErrorsKeepTheirKindAcrossTheWire(t *testing.T) {
 		})
 	}
 }
+
+// planner plans a clone that runs its method's name.
+type planner struct{ failing }
+
+func (planner) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, error) {
+	return sdk.Plan{Commands: []sdk.Command{{Argv: []string{req.Method}}}}, nil
+}
+
+// Planning crosses the wire; a plan the plugin cannot make is sdk.ErrNotSupported.
+func TestPlanAcrossTheWire(t *testing.T) {
+	c := plugintest.Connect(t, planner{})
+	plan, err := c.PlanClone(t.Context(), sdk.CloneRequest{Method: "copy"})
+	if err != nil || len(plan.Commands) != 1 || plan.Commands[0].Argv[0] != "copy" {
+		t.Errorf("PlanClone = %+v, %v; want the command copy", plan, err)
+	}
+	if _, err := c.PlanBootstrap(t.Context(), sdk.BootstrapRequest{Method: "copy"}); !errors.Is(err, sdk.ErrNotSupported) {
+		t.Errorf("PlanBootstrap of a plugin that plans no bootstrap returned %v, want sdk.ErrNotSupported", err)
+	}
+}
