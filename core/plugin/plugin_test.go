@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,71 +15,54 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pgimaged/pgimaged/core/plugin"
+	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
 	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
-var (
-	buildOnce sync.Once
-	builtDir  string
-	buildErr  error
+// builtPlugin is a plugin the tests build once, on first use, into a plugin directory of its own.
+type builtPlugin struct {
+	name, pkg string
+	once      sync.Once
+	dir       string
+	err       error
+}
 
-	scriptOnce sync.Once
-	scriptDir  string
-	scriptErr  error
+var (
+	testPlugin   = &builtPlugin{name: "testplugin", pkg: "./testdata/testplugin"}
+	scriptPlugin = &builtPlugin{name: "script", pkg: "../../plugins/script"}
 )
 
-// scriptPluginDir builds the script plugin (plugins/script) once into a plugin directory of its own.
-func scriptPluginDir(t testing.TB) string {
+// pluginDir builds the plugin once and returns its plugin directory.
+func (b *builtPlugin) pluginDir(t testing.TB) string {
 	t.Helper()
-	scriptOnce.Do(func() {
-		scriptDir, scriptErr = os.MkdirTemp("", "pgimaged-plugins-")
-		if scriptErr != nil {
-			return
-		}
-		_ = os.Chmod(scriptDir, 0o755)
-		out, err := exec.Command("go", "build", "-o", filepath.Join(scriptDir, plugin.Prefix+"script"), "../../plugins/script").CombinedOutput()
-		if err != nil {
-			scriptErr = errors.New(string(out))
+	b.once.Do(func() {
+		if b.dir, b.err = testenv.NewBinDir("pgimaged-plugins-"); b.err == nil {
+			b.err = testenv.GoBuild(".", filepath.Join(b.dir, plugin.Prefix+b.name), b.pkg)
 		}
 	})
-	if scriptErr != nil {
-		t.Fatalf("building the script plugin: %v", scriptErr)
+	if b.err != nil {
+		t.Fatalf("building the %s plugin: %v", b.name, b.err)
 	}
-	return scriptDir
+	return b.dir
 }
 
+// scriptPluginDir builds the script plugin (plugins/script) once into a plugin directory of its own.
+func scriptPluginDir(t testing.TB) string { return scriptPlugin.pluginDir(t) }
+
 // testPluginDir builds testdata/testplugin once into a private plugin directory.
-func testPluginDir(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		builtDir, buildErr = os.MkdirTemp("", "pgimaged-plugins-")
-		if buildErr != nil {
-			return
-		}
-		_ = os.Chmod(builtDir, 0o755)
-		out, err := exec.Command("go", "build", "-o", filepath.Join(builtDir, plugin.Prefix+"testplugin"), "./testdata/testplugin").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the test plugin: %v", buildErr)
-	}
-	return builtDir
-}
+func testPluginDir(t testing.TB) string { return testPlugin.pluginDir(t) }
 
 func TestMain(m *testing.M) {
 	if os.Getenv("PGIMAGED_TEST_HOST") != "" {
 		hostMain()
 	}
 	code := m.Run()
-	if builtDir != "" {
-		_ = os.RemoveAll(builtDir)
-	}
-	if scriptDir != "" {
-		_ = os.RemoveAll(scriptDir)
+	for _, b := range []*builtPlugin{testPlugin, scriptPlugin} {
+		if b.dir != "" {
+			_ = os.RemoveAll(b.dir)
+		}
 	}
 	os.Exit(code)
 }
