@@ -155,6 +155,7 @@ type lostSignal struct {
 	ch   chan struct{}
 }
 
+// Lost is closed when the session ends.
 func (l *lostSignal) Lost() <-chan struct{} { return l.ch }
 
 func (l *lostSignal) markLost() { l.once.Do(func() { close(l.ch) }) }
