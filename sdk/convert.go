@@ -51,16 +51,6 @@ func planToPB(p Plan) *pluginpb.PlanResponse {
 	return out
 }
 
-func pathFromPB(p pluginpb.Path) Path {
-	switch p {
-	case pluginpb.Path_PATH_BOOTSTRAP:
-		return PathBootstrap
-	case pluginpb.Path_PATH_CLONE:
-		return PathClone
-	}
-	return PathUnspecified
-}
-
 func schemaToPB(s Schema) *pluginpb.Schema {
 	out := &pluginpb.Schema{Open: s.Open}
 	for _, o := range s.Options {
@@ -72,18 +62,4 @@ func schemaToPB(s Schema) *pluginpb.Schema {
 		})
 	}
 	return out
-}
-
-func levelToPB(l Level) pluginpb.Level {
-	switch l {
-	case LevelTrace:
-		return pluginpb.Level_LEVEL_TRACE
-	case LevelDebug:
-		return pluginpb.Level_LEVEL_DEBUG
-	case LevelWarn:
-		return pluginpb.Level_LEVEL_WARN
-	case LevelError:
-		return pluginpb.Level_LEVEL_ERROR
-	}
-	return pluginpb.Level_LEVEL_INFO
 }

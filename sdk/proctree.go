@@ -112,27 +112,13 @@ func (d *descendants) walk() bool {
 	return true
 }
 
-// watch scans every interval until the returned function is called.
+// watch follows the tree every interval until the returned function is called.
 func (d *descendants) watch(interval time.Duration) (stop func()) {
-	quit := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for n := 1; ; n++ {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				if n%10 == 0 || !d.walk() {
-					d.scan(false)
-				}
-			}
+	return proc.Watch(interval, func(full bool) {
+		if full || !d.walk() {
+			d.scan(false)
 		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(quit); <-done }) }
+	})
 }
 
 // signal sends sig to every process of the tree.

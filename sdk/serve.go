@@ -30,6 +30,14 @@ func init() {
 		}
 		return &grpcServer{impl: impl.(Plugin), logger: logger}
 	}
+	wire.ErrorCodes = []wire.ErrorCode{
+		{Err: context.Canceled, Code: codes.Canceled},
+		{Err: context.DeadlineExceeded, Code: codes.DeadlineExceeded},
+		{Err: ErrNoSource, Code: codes.FailedPrecondition},
+		{Err: ErrInvalidOptions, Code: codes.InvalidArgument},
+		{Err: ErrNotSupported, Code: codes.Unimplemented},
+		{Err: ErrMethodFailed, Code: codes.Aborted},
+	}
 }
 
 // Serve runs p as a pgimaged plugin. It is what a plugin's main calls, and returns only when
@@ -123,7 +131,7 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 		return &pluginpb.ValidateResponse{}, nil
 	}
 	vr := ValidateRequest{
-		Method: req.GetMethod(), Path: pathFromPB(req.GetPath()), Command: req.GetCommand(),
+		Method: req.GetMethod(), Path: Path(req.GetPath()), Command: req.GetCommand(),
 		NoParams: req.GetNoParams(), Options: optionsFromPB(req.GetOptions()),
 	}
 	// pgimaged has checked the options against the schema and reports what is wrong with them;
@@ -159,71 +167,66 @@ func (s *grpcServer) Validate(ctx context.Context, req *pluginpb.ValidateRequest
 }
 
 func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*pluginpb.PlanResponse, error) {
+	var plan Plan
+	var err error
 	switch r := req.GetRequest().(type) {
 	case *pluginpb.PlanRequest_Bootstrap:
 		p, ok := s.impl.(BootstrapPlanner)
-		if !ok {
-			return nil, toStatus(ErrNotSupported)
-		}
 		req := bootstrapFromPB(r.Bootstrap)
-		if err := s.decode(ctx, &req.Options, &req.Values); err != nil {
-			return nil, toStatus(err)
-		}
-		plan, err := p.PlanBootstrap(ctx, req)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		return planToPB(plan), nil
+		plan, err = serveCall(ctx, s, ok, &req.Options, &req.Values, func() (Plan, error) { return p.PlanBootstrap(ctx, req) })
 	case *pluginpb.PlanRequest_Clone:
 		p, ok := s.impl.(ClonePlanner)
-		if !ok {
-			return nil, toStatus(ErrNotSupported)
-		}
 		req := cloneFromPB(r.Clone)
-		if err := s.decode(ctx, &req.Options, &req.Values); err != nil {
-			return nil, toStatus(err)
-		}
-		plan, err := p.PlanClone(ctx, req)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		return planToPB(plan), nil
+		plan, err = serveCall(ctx, s, ok, &req.Options, &req.Values, func() (Plan, error) { return p.PlanClone(ctx, req) })
+	default:
+		return nil, status.Error(codes.InvalidArgument, "plan request names neither bootstrap nor clone")
 	}
-	return nil, status.Error(codes.InvalidArgument, "plan request names neither bootstrap nor clone")
+	if err != nil {
+		return nil, err
+	}
+	return planToPB(plan), nil
 }
 
 func (s *grpcServer) Bootstrap(req *pluginpb.BootstrapRequest, stream pluginpb.Method_BootstrapServer) error {
 	b, ok := s.impl.(Bootstrapper)
-	if !ok {
-		return toStatus(ErrNotSupported)
-	}
-	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
 	r := bootstrapFromPB(req)
-	if err := s.decode(stream.Context(), &r.Options, &r.Values); err != nil {
-		return toStatus(err)
-	}
-	res, err := b.Bootstrap(stream.Context(), r, rep)
-	if err != nil {
-		return toStatus(err)
-	}
-	return rep.send(&pluginpb.Event{Event: &pluginpb.Event_Result{Result: resultToPB(res)}})
+	return s.serveStream(stream, ok, r.Method, &r.Options, &r.Values, func(ctx context.Context, rep Reporter) (Result, error) {
+		return b.Bootstrap(ctx, r, rep)
+	})
 }
 
 func (s *grpcServer) Clone(req *pluginpb.CloneRequest, stream pluginpb.Method_CloneServer) error {
 	c, ok := s.impl.(Cloner)
-	if !ok {
-		return toStatus(ErrNotSupported)
-	}
-	rep := newStreamReporter(stream.Context(), stream.Send, s.logger.With("method", req.GetMethod()))
 	r := cloneFromPB(req)
-	if err := s.decode(stream.Context(), &r.Options, &r.Values); err != nil {
-		return toStatus(err)
-	}
-	res, err := c.Clone(stream.Context(), r, rep)
+	return s.serveStream(stream, ok, r.Method, &r.Options, &r.Values, func(ctx context.Context, rep Reporter) (Result, error) {
+		return c.Clone(ctx, r, rep)
+	})
+}
+
+// serveStream runs a Bootstrap or Clone call as serveCall does, with a reporter on its stream, and
+// sends its result.
+func (s *grpcServer) serveStream(stream grpc.ServerStreamingServer[pluginpb.Event], ok bool, method string, opts *Options, vals *Values, run func(context.Context, Reporter) (Result, error)) error {
+	ctx := stream.Context()
+	rep := newStreamReporter(ctx, stream.Send, s.logger.With("method", method))
+	res, err := serveCall(ctx, s, ok, opts, vals, func() (Result, error) { return run(ctx, rep) })
 	if err != nil {
-		return toStatus(err)
+		return err
 	}
 	return rep.send(&pluginpb.Event{Event: &pluginpb.Event_Result{Result: resultToPB(res)}})
+}
+
+// serveCall runs a call the plugin implements (ok; else it fails with ErrNotSupported) once the
+// request's options are decoded, its error mapped to a gRPC status.
+func serveCall[T any](ctx context.Context, s *grpcServer, ok bool, opts *Options, vals *Values, run func() (T, error)) (T, error) {
+	var none T
+	if !ok {
+		return none, toStatus(ErrNotSupported)
+	}
+	if err := s.decode(ctx, opts, vals); err != nil {
+		return none, toStatus(err)
+	}
+	res, err := run()
+	return res, toStatus(err)
 }
 
 // streamReporter sends log and progress events on a server stream; gRPC streams are not safe for
@@ -253,7 +256,7 @@ func (r *streamReporter) Log(level Level, msg string, keyvals ...any) {
 	for i := 0; i+1 < len(keyvals); i += 2 {
 		fields[validUTF8(fmt.Sprint(keyvals[i]))] = validUTF8(fmt.Sprint(keyvals[i+1]))
 	}
-	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: levelToPB(level), Message: validUTF8(msg), Fields: fields}}})
+	_ = r.send(&pluginpb.Event{Event: &pluginpb.Event_Log{Log: &pluginpb.LogLine{Level: pluginpb.Level(level), Message: validUTF8(msg), Fields: fields}}})
 }
 
 func (r *streamReporter) Progress(p Progress) {
@@ -271,20 +274,10 @@ func toStatus(err error) error {
 			return err
 		}
 	}
-	code := codes.Internal
-	switch {
-	case errors.Is(err, context.Canceled):
-		code = codes.Canceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
-	case errors.Is(err, ErrNoSource):
-		code = codes.FailedPrecondition
-	case errors.Is(err, ErrInvalidOptions):
-		code = codes.InvalidArgument
-	case errors.Is(err, ErrNotSupported):
-		code = codes.Unimplemented
-	case errors.Is(err, ErrMethodFailed):
-		code = codes.Aborted
+	for _, c := range wire.ErrorCodes {
+		if errors.Is(err, c.Err) {
+			return status.Error(c.Code, validUTF8(err.Error()))
+		}
 	}
-	return status.Error(code, validUTF8(err.Error()))
+	return status.Error(codes.Internal, validUTF8(err.Error()))
 }

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 var (
@@ -146,6 +147,26 @@ type Store interface {
 	// Close ends the session: the ephemeral keys of this session vanish; a system identifier
 	// written into initialize stays.
 	Close() error
+}
+
+// lostSignal is a store's [Store.Lost] channel, closed once (markLost) when the session ends.
+type lostSignal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+// Lost is closed when the session ends.
+func (l *lostSignal) Lost() <-chan struct{} { return l.ch }
+
+func (l *lostSignal) markLost() { l.once.Do(func() { close(l.ch) }) }
+
+func (l *lostSignal) isLost() bool {
+	select {
+	case <-l.ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // validName checks a scope or member name, which becomes one path element of a key.

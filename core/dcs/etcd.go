@@ -176,13 +176,13 @@ func OpenEtcd(ctx context.Context, cfg EtcdConfig, scope string, logger hclog.Lo
 	}
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	return &etcdStore{
-		cfg:    cfg,
-		tls:    tc,
-		prefix: path.Clean("/"+cfg.Namespace+"/"+scope) + "/",
-		log:    logger.With("dcs", "etcd", "scope", scope),
-		base:   base,
-		cancel: cancel,
-		lost:   make(chan struct{}),
+		cfg:        cfg,
+		tls:        tc,
+		prefix:     path.Clean("/"+cfg.Namespace+"/"+scope) + "/",
+		log:        logger.With("dcs", "etcd", "scope", scope),
+		base:       base,
+		cancel:     cancel,
+		lostSignal: lostSignal{ch: make(chan struct{})},
 	}, nil
 }
 
@@ -194,12 +194,11 @@ type etcdStore struct {
 	base   context.Context // lives until Close: the client, the keepalive and watchers
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	cli      *clientv3.Client
-	lease    clientv3.LeaseID // 0 until granted
-	closed   bool
-	lostOnce sync.Once
-	lost     chan struct{}
+	mu         sync.Mutex
+	cli        *clientv3.Client
+	lease      clientv3.LeaseID // 0 until granted
+	closed     bool
+	lostSignal // closed when the lease is lost or the store closed
 
 	// connErr is the latest reason gRPC gave for not reaching etcd, such as a refused
 	// certificate; nil after a call that succeeded. The etcd client reports a call that ran out
@@ -210,17 +209,6 @@ type etcdStore struct {
 var _ Store = (*etcdStore)(nil)
 
 func (s *etcdStore) key(rel string) string { return s.prefix + rel }
-
-func (s *etcdStore) isLost() bool {
-	select {
-	case <-s.lost:
-		return true
-	default:
-		return false
-	}
-}
-
-func (s *etcdStore) markLost() { s.lostOnce.Do(func() { close(s.lost) }) }
 
 // client returns the connection, making it on first use.
 func (s *etcdStore) client(ctx context.Context) (*clientv3.Client, error) {
@@ -720,9 +708,6 @@ func (s *etcdStore) watchLoop(ctx context.Context, ch chan struct{}, rev int64) 
 		backoff = min(2*backoff, 5*time.Second)
 	}
 }
-
-// Lost is closed when the lease is lost or the store closed.
-func (s *etcdStore) Lost() <-chan struct{} { return s.lost }
 
 // Close revokes the lease, which deletes every key attached to it, and disconnects.
 func (s *etcdStore) Close() error {

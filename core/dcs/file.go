@@ -70,10 +70,10 @@ func OpenFile(ctx context.Context, cfg FileConfig, scope string, logger hclog.Lo
 		}
 	}
 	s := &fileStore{
-		root: root,
-		log:  logger.With("dcs", "file", "scope", scope),
-		lost: make(chan struct{}),
-		done: make(chan struct{}),
+		root:       root,
+		log:        logger.With("dcs", "file", "scope", scope),
+		lostSignal: lostSignal{ch: make(chan struct{})},
+		done:       make(chan struct{}),
 	}
 	err := s.withLock(ctx, s.sweep)
 	switch {
@@ -90,12 +90,11 @@ type fileStore struct {
 	root string // <path>/service/<scope>
 	log  hclog.Logger
 
-	mu       sync.Mutex
-	sess     *fileSession // nil until a key is first bound to this store
-	closed   bool
-	lostOnce sync.Once
-	lost     chan struct{}
-	done     chan struct{} // closed by Close; stops watchers
+	mu         sync.Mutex
+	sess       *fileSession // nil until a key is first bound to this store
+	closed     bool
+	lostSignal               // closed when the session's lock file is removed or the store closed
+	done       chan struct{} // closed by Close; stops watchers
 }
 
 type fileSession struct {
@@ -398,13 +397,8 @@ func (s *fileStore) newSession() (*fileSession, error) {
 // intactLocked reports whether the session's lock file is still the one this store holds. s.mu is
 // held. A session whose lock file was removed is lost: others already treat its keys as absent.
 func (s *fileStore) intactLocked() bool {
-	if s.sess == nil {
+	if s.sess == nil || s.isLost() {
 		return false
-	}
-	select {
-	case <-s.lost:
-		return false
-	default:
 	}
 	held, err1 := s.sess.lock.Stat()
 	named, err2 := os.Stat(s.sess.path)
@@ -415,8 +409,6 @@ func (s *fileStore) intactLocked() bool {
 	s.markLost()
 	return false
 }
-
-func (s *fileStore) markLost() { s.lostOnce.Do(func() { close(s.lost) }) }
 
 // mutate runs fn under the directory lock with this store's session.
 func (s *fileStore) mutate(ctx context.Context, what string, mode sessionMode, fn func(*fileSession) error) error {
@@ -697,9 +689,6 @@ func (s *fileStore) Watch(ctx context.Context) <-chan struct{} {
 	}()
 	return ch
 }
-
-// Lost is closed when the session ends.
-func (s *fileStore) Lost() <-chan struct{} { return s.lost }
 
 // Close removes this session's keys and releases its lock.
 func (s *fileStore) Close() error {

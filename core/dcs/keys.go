@@ -87,33 +87,17 @@ func (s *fileStore) Delete(ctx context.Context, key string) error {
 
 // Put writes a permanent key (without the session's lease).
 func (s *etcdStore) Put(ctx context.Context, key string, value []byte) error {
-	what := fmt.Sprintf("writing key %s", key)
-	if err := validKey(key); err != nil {
-		return fmt.Errorf("while %s: %w", what, err)
-	}
-	cli, err := s.client(ctx)
-	if err != nil {
-		return fmt.Errorf("while %s: %w", what, err)
-	}
-	return s.do(ctx, what, func(ctx context.Context) error {
-		_, err := cli.Put(ctx, s.key(key), string(value))
+	return s.onKey(ctx, "writing key "+key, key, func(ctx context.Context, cli *clientv3.Client, k string) error {
+		_, err := cli.Put(ctx, k, string(value))
 		return err
 	})
 }
 
 // Get reads a permanent key; false when it is absent.
 func (s *etcdStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
-	what := fmt.Sprintf("reading key %s", key)
-	if err := validKey(key); err != nil {
-		return nil, false, fmt.Errorf("while %s: %w", what, err)
-	}
-	cli, err := s.client(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("while %s: %w", what, err)
-	}
 	var resp *clientv3.GetResponse
-	err = s.do(ctx, what, func(ctx context.Context) (err error) {
-		resp, err = cli.Get(ctx, s.key(key))
+	err := s.onKey(ctx, "reading key "+key, key, func(ctx context.Context, cli *clientv3.Client, k string) (err error) {
+		resp, err = cli.Get(ctx, k)
 		return err
 	})
 	if err != nil || len(resp.Kvs) == 0 {
@@ -124,7 +108,15 @@ func (s *etcdStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
 
 // Delete removes a permanent key; an absent key is not an error.
 func (s *etcdStore) Delete(ctx context.Context, key string) error {
-	what := fmt.Sprintf("deleting key %s", key)
+	return s.onKey(ctx, "deleting key "+key, key, func(ctx context.Context, cli *clientv3.Client, k string) error {
+		_, err := cli.Delete(ctx, k)
+		return err
+	})
+}
+
+// onKey checks a permanent key and runs fn on it (k is its full etcd key) as [etcdStore.do]
+// does; what names the attempt in errors.
+func (s *etcdStore) onKey(ctx context.Context, what, key string, fn func(ctx context.Context, cli *clientv3.Client, k string) error) error {
 	if err := validKey(key); err != nil {
 		return fmt.Errorf("while %s: %w", what, err)
 	}
@@ -132,10 +124,7 @@ func (s *etcdStore) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("while %s: %w", what, err)
 	}
-	return s.do(ctx, what, func(ctx context.Context) error {
-		_, err := cli.Delete(ctx, s.key(key))
-		return err
-	})
+	return s.do(ctx, what, func(ctx context.Context) error { return fn(ctx, cli, s.key(key)) })
 }
 
 // Put writes a permanent key.

@@ -56,11 +56,11 @@ func NewMemory() *Memory {
 
 // MemorySession is one session on a [Memory]; it implements [Store].
 type MemorySession struct {
-	mem    *Memory
-	id     int
-	member string
-	lost   chan struct{}
-	closed bool
+	mem        *Memory
+	id         int
+	member     string
+	lostSignal // closed when the session ends
+	closed     bool
 	// started: the session holds (or held) keys; like the other backends, it begins with the
 	// first write. ended: it is over.
 	started, ended bool
@@ -75,7 +75,7 @@ func (m *Memory) Open(member string) *MemorySession {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.next++
-	s := &MemorySession{mem: m, id: m.next, member: member, lost: make(chan struct{})}
+	s := &MemorySession{mem: m, id: m.next, member: member, lostSignal: lostSignal{ch: make(chan struct{})}}
 	m.sessions[s.id] = s
 	return s
 }
@@ -142,7 +142,7 @@ func (m *Memory) end(s *MemorySession, always bool) {
 			delete(m.members, name)
 		}
 	}
-	close(s.lost)
+	s.markLost()
 	for _, w := range s.watches {
 		close(w)
 	}
@@ -344,7 +344,7 @@ func (s *MemorySession) Watch(ctx context.Context) <-chan struct{} {
 	go func() {
 		select {
 		case <-ctx.Done():
-		case <-s.lost:
+		case <-s.Lost():
 			return
 		}
 		m.mu.Lock()
@@ -359,9 +359,6 @@ func (s *MemorySession) Watch(ctx context.Context) <-chan struct{} {
 	}()
 	return ch
 }
-
-// Lost is closed when the session ends.
-func (s *MemorySession) Lost() <-chan struct{} { return s.lost }
 
 // Close ends the session; its ephemeral keys vanish.
 func (s *MemorySession) Close() error {

@@ -375,13 +375,33 @@ func TestOwnerDeathReleasesInitialize(t *testing.T) {
 	})
 }
 
+// twoSessions is a case that two sessions of one scope, a and b, play on every backend; want is
+// what b reads at the end.
+type twoSessions[T any] struct {
+	name string
+	run  func(t *testing.T, a, b dcs.Store)
+	want T
+}
+
+// playTwoSessions plays each case and checks what read finds in b's view of the cluster.
+func playTwoSessions[T any](t *testing.T, what string, read func(dcs.Cluster) T, cases []twoSessions[T]) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, _ backend, e env) {
+				a, b := e.open(t), e.open(t)
+				tc.run(t, a, b)
+				if got := read(cluster(t, b)); !reflect.DeepEqual(got, tc.want) {
+					t.Errorf("%s: %#v, want %#v", what, got, tc.want)
+				}
+			})
+		})
+	}
+}
+
 func TestInitialize(t *testing.T) {
 	const sysid = "7301234567890123456"
-	cases := []struct {
-		name string
-		run  func(t *testing.T, a, b dcs.Store)
-		want string // initialize as b sees it at the end
-	}{
+	playTwoSessions(t, "initialize", initializeState, []twoSessions[string]{
 		{
 			name: "set makes the key permanent",
 			run: func(t *testing.T, a, b dcs.Store) {
@@ -500,26 +520,11 @@ func TestInitialize(t *testing.T) {
 			},
 			want: "bootstrapping",
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, _ backend, e env) {
-				a, b := e.open(t), e.open(t)
-				tc.run(t, a, b)
-				if got := initializeState(cluster(t, b)); got != tc.want {
-					t.Errorf("initialize: %s, want %s", got, tc.want)
-				}
-			})
-		})
-	}
+	})
 }
 
 func TestLeader(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, a, b dcs.Store)
-		want string // leader at the end
-	}{
+	playTwoSessions(t, "leader", func(c dcs.Cluster) string { return c.Leader }, []twoSessions[string]{
 		{
 			name: "a held key cannot be taken",
 			run: func(t *testing.T, a, b dcs.Store) {
@@ -600,18 +605,7 @@ func TestLeader(t *testing.T) {
 			},
 			want: "node-a2",
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, _ backend, e env) {
-				a, b := e.open(t), e.open(t)
-				tc.run(t, a, b)
-				if got := cluster(t, b).Leader; got != tc.want {
-					t.Errorf("leader: %q, want %q", got, tc.want)
-				}
-			})
-		})
-	}
+	})
 }
 
 func sampleMember(name, role string) dcs.Member {
@@ -636,11 +630,7 @@ func sampleMember(name, role string) dcs.Member {
 }
 
 func TestMembers(t *testing.T) {
-	cases := []struct {
-		name string
-		run  func(t *testing.T, a, b dcs.Store)
-		want []string // member names at the end
-	}{
+	playTwoSessions(t, "members", memberNames, []twoSessions[[]string]{
 		{
 			name: "published members are listed sorted, as written",
 			run: func(t *testing.T, a, b dcs.Store) {
@@ -728,18 +718,7 @@ func TestMembers(t *testing.T) {
 			},
 			want: []string{},
 		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			forEachBackend(t, func(t *testing.T, _ backend, e env) {
-				a, b := e.open(t), e.open(t)
-				tc.run(t, a, b)
-				if got := memberNames(cluster(t, b)); !reflect.DeepEqual(got, tc.want) {
-					t.Errorf("members: %v, want %v", got, tc.want)
-				}
-			})
-		})
-	}
+	})
 }
 
 func TestWatch(t *testing.T) {

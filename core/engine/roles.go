@@ -13,10 +13,9 @@ import (
 // ensureRoles creates or alters the superuser (its password) and the replication role.
 func (n *Node) ensureRoles(ctx context.Context, srv *pg.Server) error {
 	su := n.Config.PostgreSQL.Superuser
-	repl := n.Config.PostgreSQL.Replication
 	return srv.EnsureRoles(ctx,
 		pg.Role{Username: n.superuserName(), Password: su.Password},
-		pg.Role{Username: repl.Username, Password: repl.Password})
+		n.Config.PostgreSQL.Replication)
 }
 
 // postBootstrap runs bootstrap.post_bootstrap with a connection string as its last argument,

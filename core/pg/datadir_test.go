@@ -59,11 +59,9 @@ func TestEmptyDirKeepsDirectoryAndLinkTargets(t *testing.T) {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	mustMkdir(t, outside)
 	mustWrite(t, filepath.Join(outside, "000000010000000000000001"), "wal")
 	mustWrite(t, filepath.Join(dir, "PG_VERSION"), "15\n")
 	mustWrite(t, filepath.Join(dir, ".hidden"), "")
-	mustMkdir(t, filepath.Join(dir, "base", "1"))
 	mustWrite(t, filepath.Join(dir, "base", "1", "1259"), "rel")
 	if err := os.Symlink(outside, filepath.Join(dir, "pg_wal")); err != nil {
 		t.Fatal(err)
@@ -112,7 +110,6 @@ func TestHasCluster(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for name, content := range tc.files {
-				mustMkdir(t, filepath.Dir(filepath.Join(dir, name)))
 				mustWrite(t, filepath.Join(dir, name), content)
 			}
 			if got := pg.HasCluster(dir); got != tc.want {
@@ -149,7 +146,6 @@ func TestSystemIdentifierFixture(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			for name, content := range tc.files {
-				mustMkdir(t, filepath.Dir(filepath.Join(dir, name)))
 				mustWrite(t, filepath.Join(dir, name), content)
 			}
 			got, err := pg.SystemIdentifier(dir)
@@ -215,8 +211,10 @@ func TestParseServerVersion(t *testing.T) {
 	}
 }
 
+// mustWrite writes a file, making its directory.
 func mustWrite(t *testing.T, path, content string) {
 	t.Helper()
+	mustMkdir(t, filepath.Dir(path))
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +230,6 @@ func mustMkdir(t *testing.T, path string) {
 // cluster puts a PostgreSQL 15 PG_VERSION and pg_control into dir.
 func cluster(t *testing.T, dir string) {
 	t.Helper()
-	mustMkdir(t, filepath.Join(dir, "global"))
 	mustWrite(t, filepath.Join(dir, "PG_VERSION"), "15\n")
 	mustWrite(t, filepath.Join(dir, "global", "pg_control"), readFile(t, "testdata/pg15-cluster/global/pg_control"))
 }

@@ -14,21 +14,13 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgimaged/pgimaged/sdk"
 )
 
-// Role is a login role and its password. An empty Password leaves the role's password as it is.
-type Role struct {
-	Username string
-	Password string
-}
-
-// String names the role; the password is masked.
-func (r Role) String() string {
-	if r.Password == "" {
-		return r.Username
-	}
-	return r.Username + " (password ********)"
-}
+// Role is a login role and its password (masked when printed). An empty Password leaves the
+// role's password as it is.
+type Role = sdk.Credentials
 
 // scramIterations is PostgreSQL's default scram_iterations.
 const scramIterations = 4096

@@ -16,6 +16,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
 	"github.com/pgimaged/pgimaged/internal/testenv"
+	"github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 func testContext(t *testing.T) context.Context {
@@ -234,53 +235,16 @@ func TestStandbyStreamsFromPrimary(t *testing.T) {
 }
 
 func TestPointInTimeRecoveryPromotes(t *testing.T) {
-	u := testenv.PostgresUser(t)
-	archive := filepath.Join(u.TempDir(t), "wal archive")
-	if err := os.Mkdir(archive, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	u.Chown(t, archive)
-	primary := pgtest.StartPrimary(t, pgtest.Options{Parameters: map[string]string{
-		"archive_mode":    "on",
-		"archive_command": `test ! -f '` + archive + `/%f' && cp %p '` + archive + `/%f'`,
-	}})
-	primary.Exec(t, "CREATE TABLE imaged (id int)")
-	restored := filepath.Join(u.TempDir(t), "restored")
-	primary.Basebackup(t, restored)
-	primary.Exec(t, "INSERT INTO imaged VALUES (42)")
-	primary.Exec(t, "SELECT pg_create_restore_point('after 42')")
-	primary.Exec(t, "INSERT INTO imaged VALUES (43)")
-	walFile := primary.QueryString(t, "SELECT pg_walfile_name(pg_switch_wal())")
-	ctx := testContext(t)
-	for primary.QueryString(t, "SELECT COALESCE(last_archived_wal, '') >= $1 FROM pg_stat_archiver", walFile) != "t" {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s was never archived", walFile)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-
-	port := pgtest.FreePort(t)
-	if err := pg.WriteSettings(restored, pg.Settings{Listen: "127.0.0.1:" + strconv.Itoa(port), Superuser: primary.Superuser}); err != nil {
-		t.Fatal(err)
-	}
-	major, err := pg.DataDirVersion(restored)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = pg.WriteRecovery(restored, major, pg.Recovery{Settings: map[string]string{
-		"restore_command":        `cp "` + archive + `/%f" "%p"`,
+	primary, restored, archive := archivedBackup(t)
+	s := restore(t, primary, restored, archive, map[string]string{
 		"recovery_target_name":   "after 42",
 		"recovery_target_action": "promote",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	if standby, ending := pg.RecoveryMode(restored); !standby && !ending {
 		t.Fatal("no recovery after WriteRecovery")
 	}
 
-	s := newServer(t, restored, port, primary.Superuser)
+	ctx := testContext(t)
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -423,12 +387,8 @@ func mustSystemIdentifier(t *testing.T, dir string) uint64 {
 
 // processExists reports whether pid is a live, non-zombie process.
 func processExists(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
+	p, ok := proc.Read(pid)
+	return ok && p.Running()
 }
 
 // Start returns as soon as postmaster.pid says the server is ready, without waiting for pg_ctl's

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,12 +22,9 @@ var ErrTimeout = errors.New("method timed out")
 // before it is killed with everything it started.
 var KillGrace = 10 * time.Second
 
-// watchInterval is how often the plugin's process tree is read while a call runs; every
-// fullScanEvery times, all processes of the system are read (see Instance.track).
-var (
-	watchInterval = 200 * time.Millisecond
-	fullScanEvery = 10
-)
+// watchInterval is how often the plugin's process tree is read while a call runs; every tenth
+// time, all processes of the system are read (see Instance.track and hostproc.Watch).
+var watchInterval = 200 * time.Millisecond
 
 // Clone runs a clone on the instance. timeout (0: none) bounds the whole call; when it passes or
 // ctx ends, the plugin is asked to stop and given KillGrace to end its processes, then it is
@@ -187,29 +183,7 @@ func (i *Instance) writeRecord() {
 // is called.
 func (i *Instance) watch() (stop func()) {
 	i.writeRecord()
-	quit := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(watchInterval)
-		defer t.Stop()
-		for n := 1; ; n++ {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				i.track(n%fullScanEvery == 0)
-			}
-		}
-	}()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(quit)
-			wg.Wait()
-		})
-	}
+	return hostproc.Watch(watchInterval, func(full bool) { i.track(full) })
 }
 
 // awaitQuiet waits until the plugin runs no process of its own, at most grace.

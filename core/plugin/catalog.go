@@ -11,10 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -142,11 +143,7 @@ func (c *Catalog) List() ([]Entry, error) {
 			byName[name] = pin.Path
 		}
 	}
-	names := make([]string, 0, len(byName))
-	for n := range byName {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(byName))
 	out := make([]Entry, 0, len(names))
 	for _, n := range names {
 		sum, err := fileSHA256(byName[n])

@@ -5,10 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -345,11 +346,7 @@ func describeProcs(ps map[int]hostproc.Process) string {
 	if len(ps) == 0 {
 		return "no process of its own"
 	}
-	pids := make([]int, 0, len(ps))
-	for pid := range ps {
-		pids = append(pids, pid)
-	}
-	sort.Ints(pids)
+	pids := slices.Sorted(maps.Keys(ps))
 	parts := make([]string, 0, len(pids))
 	for _, pid := range pids {
 		parts = append(parts, fmt.Sprintf("%s (pid %d)", ps[pid].Comm, pid))

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -128,11 +130,7 @@ func ReadLock(path string) (*Lock, error) {
 func (l *Lock) Write() error {
 	f := hclwrite.NewEmptyFile()
 	body := f.Body()
-	names := make([]string, 0, len(l.Entries))
-	for n := range l.Entries {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(l.Entries))
 	for _, n := range names {
 		e := l.Entries[n]
 		body.AppendNewline()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,70 +15,54 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pgimaged/pgimaged/core/plugin"
+	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
+	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
-var (
-	buildOnce sync.Once
-	builtDir  string
-	buildErr  error
+// builtPlugin is a plugin the tests build once, on first use, into a plugin directory of its own.
+type builtPlugin struct {
+	name, pkg string
+	once      sync.Once
+	dir       string
+	err       error
+}
 
-	scriptOnce sync.Once
-	scriptDir  string
-	scriptErr  error
+var (
+	testPlugin   = &builtPlugin{name: "testplugin", pkg: "./testdata/testplugin"}
+	scriptPlugin = &builtPlugin{name: "script", pkg: "../../plugins/script"}
 )
 
-// scriptPluginDir builds the script plugin (plugins/script) once into a plugin directory of its own.
-func scriptPluginDir(t testing.TB) string {
+// pluginDir builds the plugin once and returns its plugin directory.
+func (b *builtPlugin) pluginDir(t testing.TB) string {
 	t.Helper()
-	scriptOnce.Do(func() {
-		scriptDir, scriptErr = os.MkdirTemp("", "pgimaged-plugins-")
-		if scriptErr != nil {
-			return
-		}
-		_ = os.Chmod(scriptDir, 0o755)
-		out, err := exec.Command("go", "build", "-o", filepath.Join(scriptDir, plugin.Prefix+"script"), "../../plugins/script").CombinedOutput()
-		if err != nil {
-			scriptErr = errors.New(string(out))
+	b.once.Do(func() {
+		if b.dir, b.err = testenv.NewBinDir("pgimaged-plugins-"); b.err == nil {
+			b.err = testenv.GoBuild(".", filepath.Join(b.dir, plugin.Prefix+b.name), b.pkg)
 		}
 	})
-	if scriptErr != nil {
-		t.Fatalf("building the script plugin: %v", scriptErr)
+	if b.err != nil {
+		t.Fatalf("building the %s plugin: %v", b.name, b.err)
 	}
-	return scriptDir
+	return b.dir
 }
 
+// scriptPluginDir builds the script plugin (plugins/script) once into a plugin directory of its own.
+func scriptPluginDir(t testing.TB) string { return scriptPlugin.pluginDir(t) }
+
 // testPluginDir builds testdata/testplugin once into a private plugin directory.
-func testPluginDir(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		builtDir, buildErr = os.MkdirTemp("", "pgimaged-plugins-")
-		if buildErr != nil {
-			return
-		}
-		_ = os.Chmod(builtDir, 0o755)
-		out, err := exec.Command("go", "build", "-o", filepath.Join(builtDir, plugin.Prefix+"testplugin"), "./testdata/testplugin").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the test plugin: %v", buildErr)
-	}
-	return builtDir
-}
+func testPluginDir(t testing.TB) string { return testPlugin.pluginDir(t) }
 
 func TestMain(m *testing.M) {
 	if os.Getenv("PGIMAGED_TEST_HOST") != "" {
 		hostMain()
 	}
 	code := m.Run()
-	if builtDir != "" {
-		_ = os.RemoveAll(builtDir)
-	}
-	if scriptDir != "" {
-		_ = os.RemoveAll(scriptDir)
+	for _, b := range []*builtPlugin{testPlugin, scriptPlugin} {
+		if b.dir != "" {
+			_ = os.RemoveAll(b.dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -185,39 +168,18 @@ func TestPanicMidStreamIsAMethodFailure(t *testing.T) {
 	}
 }
 
-// procState is the state letter of a process ("" when it is gone) and its process group.
-func procState(pid string) (string, int) {
-	b, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-	if err != nil {
-		return "", 0
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return "", 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 3 {
-		return "", 0
-	}
-	g, _ := strconv.Atoi(f[2])
-	return f[0], g
-}
-
 // alive reports whether pid runs; a zombie (nobody reaped it yet) runs nothing.
 func alive(pid int) bool {
-	st, _ := procState(strconv.Itoa(pid))
-	return st != "" && st != "Z" && st != "X"
+	p, ok := hostproc.Read(pid)
+	return ok && p.Running()
 }
 
 // liveInGroup lists the live (non-zombie) processes of group pgid.
-func liveInGroup(pgid int) []string {
-	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		st, g := procState(e.Name())
-		if st != "" && st != "Z" && st != "X" && g == pgid {
-			out = append(out, e.Name())
+func liveInGroup(pgid int) []hostproc.Process {
+	var out []hostproc.Process
+	for _, p := range hostproc.Scan() {
+		if p.Running() && p.PGID == pgid {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -49,7 +49,7 @@ func TestWalkTreeMatchesFullScan(t *testing.T) {
 	_, _ = endTree(roots, nil)
 }
 
-// BenchmarkScanTree is a full scan: what the host does every fullScanEvery watch intervals.
+// BenchmarkScanTree is a full scan: what the host does every tenth watch interval.
 func BenchmarkScanTree(b *testing.B) {
 	p, _ := hostproc.Read(os.Getpid())
 	roots := map[int]uint64{p.PID: p.Start}

@@ -28,14 +28,12 @@ func markerProcs(marker string) []string {
 	var out []string
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
 		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(env, want) {
-			continue
-		}
-		if st, _ := procState(e.Name()); st == "" || st == "Z" || st == "X" {
+		if err != nil || !bytes.Contains(env, want) || !alive(pid) {
 			continue
 		}
 		comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
@@ -90,6 +88,19 @@ func treeScript(t *testing.T) string {
 	return p
 }
 
+// treeCall launches the test plugin and makes a request for method that runs treeScript under a
+// fresh marker (its processes are killed when the test ends) and records their pids in pids.
+func treeCall(t *testing.T, method string) (inst *plugin.Instance, req sdk.CloneRequest, marker, pids string) {
+	t.Helper()
+	marker = newMarker(t)
+	t.Cleanup(func() { killMarked(marker) })
+	pids = filepath.Join(t.TempDir(), "pids")
+	req = sdk.CloneRequest{Method: method, Options: sdk.Options{
+		{Name: "script", Value: treeScript(t)}, {Name: "marker", Value: marker}, {Name: "pidfile", Value: pids},
+	}}
+	return launch(t, &plugin.Catalog{Dir: testPluginDir(t)}), req, marker, pids
+}
+
 // A method whose processes ignore SIGTERM, one of them in a session of its own: when the call
 // is cancelled or times out, the host returns only once none of them runs.
 func TestEndedCallLeavesNoProcess(t *testing.T) {
@@ -108,13 +119,7 @@ func TestEndedCallLeavesNoProcess(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			marker := newMarker(t)
-			t.Cleanup(func() { killMarked(marker) })
-			pids := filepath.Join(t.TempDir(), "pids")
-			inst := launch(t, &plugin.Catalog{Dir: testPluginDir(t)})
-			req := sdk.CloneRequest{Method: tc.method, Options: sdk.Options{
-				{Name: "script", Value: treeScript(t)}, {Name: "marker", Value: marker}, {Name: "pidfile", Value: pids},
-			}}
+			inst, req, marker, pids := treeCall(t, tc.method)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			timeout := time.Duration(0)
@@ -151,13 +156,7 @@ func TestEndedCallLeavesNoProcess(t *testing.T) {
 // A method that succeeds and leaves processes behind (one in its own session): the call
 // returns with them gone, and the plugin can serve another call.
 func TestSucceededCallLeavesNoProcess(t *testing.T) {
-	marker := newMarker(t)
-	t.Cleanup(func() { killMarked(marker) })
-	pids := filepath.Join(t.TempDir(), "pids")
-	inst := launch(t, &plugin.Catalog{Dir: testPluginDir(t)})
-	req := sdk.CloneRequest{Method: "treeleave", Options: sdk.Options{
-		{Name: "script", Value: treeScript(t)}, {Name: "marker", Value: marker}, {Name: "pidfile", Value: pids},
-	}}
+	inst, req, marker, pids := treeCall(t, "treeleave")
 	if _, err := inst.Clone(context.Background(), req, nil, 0); err != nil {
 		t.Fatalf("Clone: %v", err)
 	}
@@ -374,13 +373,7 @@ func TestOutputThatIsNotUTF8(t *testing.T) {
 // Ending an instance in the middle of a call (pgimaged shutting down) ends the plugin and every
 // process it started before End returns.
 func TestEndDuringCall(t *testing.T) {
-	marker := newMarker(t)
-	t.Cleanup(func() { killMarked(marker) })
-	pids := filepath.Join(t.TempDir(), "pids")
-	inst := launch(t, &plugin.Catalog{Dir: testPluginDir(t)})
-	req := sdk.CloneRequest{Method: "treehang", Options: sdk.Options{
-		{Name: "script", Value: treeScript(t)}, {Name: "marker", Value: marker}, {Name: "pidfile", Value: pids},
-	}}
+	inst, req, marker, pids := treeCall(t, "treehang")
 	done := make(chan error, 1)
 	go func() {
 		_, err := inst.Clone(context.Background(), req, nil, 0)

@@ -10,6 +10,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
 	"github.com/pgimaged/pgimaged/internal/testenv"
+	"github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 func TestStartPrimary(t *testing.T) {
@@ -96,11 +97,8 @@ func TestFreePortNeverRepeats(t *testing.T) {
 	}
 }
 
+// processExists reports whether pid is a live, non-zombie process.
 func processExists(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(stat), ')')
-	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
+	p, ok := proc.Read(pid)
+	return ok && p.Running()
 }

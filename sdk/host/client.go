@@ -43,21 +43,13 @@ func (e *RemoteError) Error() string { return e.Message }
 
 // Is maps the gRPC code back to a sentinel.
 func (e *RemoteError) Is(target error) bool {
-	switch e.Code {
-	case codes.FailedPrecondition:
-		return target == sdk.ErrNoSource
-	case codes.InvalidArgument:
-		return target == sdk.ErrInvalidOptions
-	case codes.Unimplemented:
-		return target == sdk.ErrNotSupported
-	case codes.Aborted:
-		return target == sdk.ErrMethodFailed
-	case codes.Unavailable:
+	if e.Code == codes.Unavailable {
 		return target == sdk.ErrPluginShutdown
-	case codes.Canceled:
-		return target == context.Canceled
-	case codes.DeadlineExceeded:
-		return target == context.DeadlineExceeded
+	}
+	for _, c := range wire.ErrorCodes {
+		if c.Code == e.Code {
+			return target == c.Err
+		}
 	}
 	return false
 }
@@ -105,7 +97,7 @@ func (c *Client) Info(ctx context.Context) (sdk.Info, error) {
 // Validate sends a method's options to the plugin for checking.
 func (c *Client) Validate(ctx context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
 	r, err := c.rpc.Validate(ctx, &pluginpb.ValidateRequest{
-		Method: req.Method, Path: pathToPB(req.Path), Command: req.Command, NoParams: req.NoParams, Options: optionsToPB(req.Options),
+		Method: req.Method, Path: pluginpb.Path(req.Path), Command: req.Command, NoParams: req.NoParams, Options: optionsToPB(req.Options),
 	})
 	if err != nil {
 		return sdk.ValidateResponse{}, fromStatus(ctx, err)
@@ -183,7 +175,7 @@ func drain(ctx context.Context, s eventStream, rep sdk.Reporter) (sdk.Result, er
 				for k, v := range e.Log.GetFields() {
 					kv = append(kv, k, v)
 				}
-				rep.Log(levelFromPB(e.Log.GetLevel()), e.Log.GetMessage(), kv...)
+				rep.Log(sdk.Level(e.Log.GetLevel()), e.Log.GetMessage(), kv...)
 			}
 		case *pluginpb.Event_Progress:
 			if rep != nil {

@@ -54,16 +54,6 @@ func planFromPB(p *pluginpb.PlanResponse) sdk.Plan {
 	return out
 }
 
-func pathToPB(p sdk.Path) pluginpb.Path {
-	switch p {
-	case sdk.PathBootstrap:
-		return pluginpb.Path_PATH_BOOTSTRAP
-	case sdk.PathClone:
-		return pluginpb.Path_PATH_CLONE
-	}
-	return pluginpb.Path_PATH_UNSPECIFIED
-}
-
 func schemaFromPB(s *pluginpb.Schema) sdk.Schema {
 	out := sdk.Schema{Open: s.GetOpen()}
 	for _, o := range s.GetOptions() {
@@ -75,18 +65,4 @@ func schemaFromPB(s *pluginpb.Schema) sdk.Schema {
 		})
 	}
 	return out
-}
-
-func levelFromPB(l pluginpb.Level) sdk.Level {
-	switch l {
-	case pluginpb.Level_LEVEL_TRACE:
-		return sdk.LevelTrace
-	case pluginpb.Level_LEVEL_DEBUG:
-		return sdk.LevelDebug
-	case pluginpb.Level_LEVEL_WARN:
-		return sdk.LevelWarn
-	case pluginpb.Level_LEVEL_ERROR:
-		return sdk.LevelError
-	}
-	return sdk.LevelInfo
 }

@@ -445,28 +445,13 @@ func checkEvents(t *testing.T, rec *Recorder, env map[string]string) {
 	}
 	if pf := env["PGPASSFILE"]; pf != "" {
 		if b, err := os.ReadFile(pf); err == nil {
-			for _, line := range splitLines(string(b)) {
+			for _, line := range strings.Split(string(b), "\n") {
 				if f := lastField(line); f != "" {
 					AssertNoSecret(t, rec, f)
 				}
 			}
 		}
 	}
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	if start < len(s) {
-		out = append(out, s[start:])
-	}
-	return out
 }
 
 // lastField returns the password field of a pgpass line (escapes are rare enough to ignore here).

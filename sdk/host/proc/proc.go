@@ -16,6 +16,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // Process is one process as /proc shows it.
@@ -149,4 +151,27 @@ func Walk(roots map[int]uint64) (set map[int]Process, ok bool) {
 		}
 	}
 	return set, true
+}
+
+// Watch calls look every interval until the returned function is called, with full set every
+// tenth time: a cheap walk of a tree most times and, now and then, a read of the whole system
+// (see Walk and Scan). stop waits for a call in progress to return.
+func Watch(interval time.Duration, look func(full bool)) (stop func()) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for n := 1; ; n++ {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				look(n%10 == 0)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(quit); <-done }) }
 }

@@ -5,6 +5,7 @@ package wire
 import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
 
 	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
 )
@@ -24,3 +25,14 @@ const PluginTLSEnv = "PGIMAGED_PLUGIN_TLS"
 // NewServer returns the gRPC method service serving impl (an sdk.Plugin). The sdk package sets
 // it when it is initialised; sdk/host imports sdk, so it is set before host uses it.
 var NewServer func(impl any, logger hclog.Logger) pluginpb.MethodServer
+
+// ErrorCode pairs an error a call may end with, that pgimaged tells apart, with the gRPC code it
+// travels under.
+type ErrorCode struct {
+	Err  error
+	Code codes.Code
+}
+
+// ErrorCodes is what the plugin's error becomes on the wire: the code of the first whose error it
+// matches (codes.Internal when none does); the host maps the code back. The sdk package sets it when it is initialised, as NewServer.
+var ErrorCodes []ErrorCode
