@@ -43,30 +43,28 @@ func lockFileFor(cfg *config.Config, override string) string {
 	return plugin.DefaultLockFile
 }
 
+// pluginDirUsage is the help of -plugin-dir.
+const pluginDirUsage = "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)"
+
+// placeFlags registers -plugin-dir and -lock, the places [pluginPlace] reads.
+func placeFlags(fs *flag.FlagSet) (dir, lock *string) {
+	return fs.String("plugin-dir", "", pluginDirUsage),
+		fs.String("lock", "", "lock file (default: "+plugin.LockFileName+" beside the configuration, else "+plugin.DefaultLockFile+")")
+}
+
 // parseWithFile parses flags around exactly one positional argument, which may come first
 // (`install FILE -config F`) or last.
 func parseWithFile(e *env, fs *flag.FlagSet, args []string, what string) (string, int, bool) {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", exitOK, false
-		}
-		return "", exitUsage, false
+		return "", parseFailure(err), false
 	}
 	if fs.NArg() == 0 {
 		usageMistake(fs)
 		return "", e.failf(exitUsage, "no %s given", what), false
 	}
 	file := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", exitOK, false
-		}
-		return "", exitUsage, false
-	}
-	if fs.NArg() > 0 {
-		return "", e.failf(exitUsage, "unexpected argument %q", fs.Arg(0)), false
-	}
-	return file, 0, true
+	code, ok := parseFlags(e, fs, fs.Args()[1:], false)
+	return file, code, ok
 }
 
 // pluginPlace loads -config if given and returns the plugin directory and the lock file.
@@ -91,8 +89,7 @@ func runPluginsInstall(ctx context.Context, e *env, args []string) int {
 	var c common
 	fs := newFlagSet(e, "plugins install", "FILE [-config FILE] [-plugin-dir DIR] [-lock FILE]")
 	c.register(fs, true)
-	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
-	lockFlag := fs.String("lock", "", "lock file (default: "+plugin.LockFileName+" beside the configuration, else "+plugin.DefaultLockFile+")")
+	dir, lockFlag := placeFlags(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "how long the plugin has to start and describe itself")
 	file, code, ok := parseWithFile(e, fs, args, "plugin file")
 	if !ok {
@@ -129,8 +126,7 @@ func runPluginsVerify(_ context.Context, e *env, args []string) int {
 	var c common
 	fs := newFlagSet(e, "plugins verify", "[-config FILE] [-plugin-dir DIR] [-lock FILE] [-json]")
 	c.register(fs, true)
-	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
-	lockFlag := fs.String("lock", "", "lock file (default: "+plugin.LockFileName+" beside the configuration, else "+plugin.DefaultLockFile+")")
+	dir, lockFlag := placeFlags(fs)
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}

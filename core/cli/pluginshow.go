@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -48,16 +46,13 @@ func runPluginsShow(ctx context.Context, e *env, args []string) int {
 	var c common
 	fs := newFlagSet(e, "plugins show", "NAME [-config FILE] [-plugin-dir DIR] [-json]")
 	c.register(fs, true)
-	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
+	dir := fs.String("plugin-dir", "", pluginDirUsage)
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+		return parseFailure(err)
 	}
 	switch {
 	case name == "" && fs.NArg() == 1:
@@ -74,10 +69,7 @@ func runPluginsShow(ctx context.Context, e *env, args []string) int {
 		if cat.Dir == "" {
 			cat.Dir = cfg.PluginDir
 		}
-		cat.Pins = map[string]plugin.Pin{}
-		for n, p := range cfg.Plugins {
-			cat.Pins[n] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
-		}
+		cat.Pins = pins(cfg)
 	}
 	if cat.Dir == "" {
 		cat.Dir = plugin.DefaultDir()
