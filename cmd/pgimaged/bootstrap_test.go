@@ -16,6 +16,7 @@ import (
 
 // node is the files of one test member.
 type node struct {
+	name                 string // the member's name
 	dir, dataDir, config string
 	port                 int
 	superPass, replPass  string
@@ -49,7 +50,7 @@ type nodeSpec struct {
 // passwords through env() and file(), password logins and replication from 127.0.0.1.
 func writeNode(t *testing.T, s nodeSpec) *node {
 	t.Helper()
-	n := &node{dir: workDir(t), port: pgtest.FreePort(t), superPass: s.superPass, replPass: s.replPass}
+	n := &node{name: s.name, dir: workDir(t), port: pgtest.FreePort(t), superPass: s.superPass, replPass: s.replPass}
 	n.dataDir = filepath.Join(n.dir, "data")
 	if s.nameInPath {
 		if err := os.Mkdir(filepath.Join(n.dir, s.name), 0o700); err != nil {

@@ -20,9 +20,7 @@ import (
 func TestPlanListAndMapOptions(t *testing.T) {
 	c := fileCluster(t)
 	n1 := c.member(t, "node1", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	startInTurn(t, n1)
 
 	secret := "/ts-s3cret-" + randomHex(t)
 	n2 := writeNode(t, nodeSpec{

@@ -176,13 +176,10 @@ func TestAgentWithUnixSocketDirectories(t *testing.T) {
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
 	rewriteParams(t, n1, `, unix_socket_directories = ".."`)
 	rewriteParams(t, n2, fmt.Sprintf(", unix_socket_directories = %q", socketDir(t, filepath.Dir(n2.dataDir), "run")))
-	a1 := n1.start(t)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a1, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
+	a1, a2 := agents[0], agents[1]
 	waitStreaming(t, n1, "node2")
-	waitFor(t, guard, "both members publish their WAL position", []*agentProc{a1, a2}, func() bool {
+	waitFor(t, guard, "both members publish their WAL position", agents, func() bool {
 		pos := walPositions(t, n1)
 		return pos["node1"] > 0 && pos["node2"] > 0
 	})
