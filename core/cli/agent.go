@@ -71,9 +71,7 @@ func openDCS(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.
 }
 
 func runAgent(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "run", "-config FILE")
-	c.register(fs, false)
+	c, fs := newCommand(e, "run", "-config FILE", false)
 	cfg, code := c.load(e, fs, args, "postgresql.listen")
 	if cfg == nil {
 		return code
@@ -119,9 +117,7 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 }
 
 func runStatus(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "status", "-config FILE [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "status", "-config FILE [-json]", true)
 	cfg, code := c.load(e, fs, args)
 	if cfg == nil {
 		return code
@@ -227,9 +223,7 @@ func humanBytes(n int64) string {
 }
 
 func runPlan(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plan", "-config FILE [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "plan", "-config FILE [-json]", true)
 	cfg, code := c.load(e, fs, args)
 	if cfg == nil {
 		return code

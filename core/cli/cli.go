@@ -122,6 +122,14 @@ type common struct {
 	logLevel   string
 }
 
+// newCommand makes a command's flag set with the flags most commands share.
+func newCommand(e *env, name, args string, withJSON bool) (*common, *flag.FlagSet) {
+	var c common
+	fs := newFlagSet(e, name, args)
+	c.register(fs, withJSON)
+	return &c, fs
+}
+
 func (c *common) register(fs *flag.FlagSet, withJSON bool) {
 	fs.StringVar(&c.configFile, "config", "", "configuration file (HCL)")
 	if withJSON {

@@ -12,9 +12,7 @@ import (
 
 // runHistory lists a member's bootstrap and clone attempts as kept in the DCS, oldest first.
 func runHistory(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "history", "-config FILE [-member NAME] [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "history", "-config FILE [-member NAME] [-json]", true)
 	member := fs.String("member", "", "member whose attempts to list (default: the configuration's name)")
 	cfg, code := c.load(e, fs, args)
 	if cfg == nil {

@@ -35,9 +35,7 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 	if len(args) > 0 && pluginsSubcommands[args[0]] != nil {
 		return pluginsSubcommands[args[0]](ctx, e, args[1:])
 	}
-	var c common
-	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]\n       pgimaged plugins show|install|verify|check ... (-h for each)")
-	c.register(fs, true)
+	c, fs := newCommand(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]\n       pgimaged plugins show|install|verify|check ... (-h for each)", true)
 	dir := fs.String("plugin-dir", "", pluginDirUsage)
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
@@ -109,9 +107,7 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 }
 
 func runValidate(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "validate", "-config FILE")
-	c.register(fs, true)
+	c, fs := newCommand(e, "validate", "-config FILE", true)
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}

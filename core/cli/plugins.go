@@ -86,9 +86,7 @@ func pluginPlace(e *env, configFile, dirFlag, lockFlag string) (cfg *config.Conf
 }
 
 func runPluginsInstall(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins install", "FILE [-config FILE] [-plugin-dir DIR] [-lock FILE]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "plugins install", "FILE [-config FILE] [-plugin-dir DIR] [-lock FILE]", true)
 	dir, lockFlag := placeFlags(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "how long the plugin has to start and describe itself")
 	file, code, ok := parseWithFile(e, fs, args, "plugin file")
@@ -123,9 +121,7 @@ func runPluginsInstall(ctx context.Context, e *env, args []string) int {
 }
 
 func runPluginsVerify(_ context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins verify", "[-config FILE] [-plugin-dir DIR] [-lock FILE] [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "plugins verify", "[-config FILE] [-plugin-dir DIR] [-lock FILE] [-json]", true)
 	dir, lockFlag := placeFlags(fs)
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
@@ -164,9 +160,7 @@ func orEmpty[T any](s []T) []T {
 }
 
 func runPluginsCheck(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins check", "FILE [-source CONNSTRING] [-bin-dir DIR] [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "plugins check", "FILE [-source CONNSTRING] [-bin-dir DIR] [-json]", true)
 	source := fs.String("source", "", "a running primary (libpq connection string or URL) to clone into a temporary directory")
 	binDir := fs.String("bin-dir", "", "PostgreSQL binaries (default: the configuration's bin_dir, else the newest installed)")
 	tmp := fs.String("temp-dir", "", "where the temporary data directories go (default: the system's)")

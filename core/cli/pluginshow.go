@@ -43,9 +43,7 @@ type pluginDoc struct {
 // runPluginsShow is `pgimaged plugins show NAME`: the plugin's option schema as reference
 // documentation.
 func runPluginsShow(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins show", "NAME [-config FILE] [-plugin-dir DIR] [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "plugins show", "NAME [-config FILE] [-plugin-dir DIR] [-json]", true)
 	dir := fs.String("plugin-dir", "", pluginDirUsage)
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {

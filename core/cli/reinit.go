@@ -32,10 +32,8 @@ func (m *methodList) Set(v string) error {
 // It is refused on the leader, on a primary and on a directory of another cluster. It holds
 // the data directory's lock for the whole reinit, so it runs only while no agent does.
 func runReinit(ctx context.Context, e *env, args []string) int {
-	var c common
 	var methods methodList
-	fs := newFlagSet(e, "reinit", "-config FILE [--method M]... [--force]")
-	c.register(fs, false)
+	c, fs := newCommand(e, "reinit", "-config FILE [--method M]... [--force]", false)
 	fs.Var(&methods, "method", "replica method to clone with instead of the configured chain (repeat for a list)")
 	force := fs.Bool("force", false, "do not ask for confirmation")
 	cfg, code := c.load(e, fs, args, "postgresql.listen")
