@@ -42,7 +42,7 @@ method "custom" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg = []byte(strings.Replace(string(cfg), "  listen  =", "  create_replica_methods = [\"basebackup\", \"custom\"]\n  listen  =", 1))
+	cfg = []byte(strings.Replace(string(cfg), "postgresql {", "postgresql {\n  create_replica_methods = [\"basebackup\", \"custom\"]", 1))
 	if err := os.WriteFile(n2.config, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
