@@ -196,13 +196,15 @@ type clusterStatus struct {
 }
 
 type memberStatus struct {
-	Name     string         `json:"name"`
-	Leader   bool           `json:"leader"`
-	State    string         `json:"state"`
-	Role     string         `json:"role"`
-	ConnURL  string         `json:"conn_url"`
-	Tags     map[string]any `json:"tags"`
-	PGImaged *struct {
+	Name         string         `json:"name"`
+	Leader       bool           `json:"leader"`
+	State        string         `json:"state"`
+	Role         string         `json:"role"`
+	ConnURL      string         `json:"conn_url"`
+	APIURL       string         `json:"api_url"`
+	XLogLocation int64          `json:"xlog_location"`
+	Tags         map[string]any `json:"tags"`
+	PGImaged     *struct {
 		SystemIdentifier string `json:"system_identifier"`
 		LastError        string `json:"last_error"`
 		Attempts         []struct {

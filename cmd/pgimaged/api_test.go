@@ -91,15 +91,9 @@ func TestAgentAPIBehindHAProxyAndPrometheus(t *testing.T) {
 	waitStreaming(t, n1, "node2")
 
 	// The member keys carry api_url, as Patroni's do.
-	r := run(t, n1.env, "status", "-json", "-config", n1.config)
-	var st struct {
-		Members []struct {
-			Name   string `json:"name"`
-			APIURL string `json:"api_url"`
-		} `json:"members"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-		t.Fatalf("status -json: %v\n%s", err, r)
+	st, err := status(t, n1)
+	if err != nil {
+		t.Fatal(err)
 	}
 	wantURL := map[string]string{"node1": fmt.Sprintf("http://127.0.0.1:%d/patroni", api1), "node2": fmt.Sprintf("http://127.0.0.1:%d/patroni", api2)}
 	for _, m := range st.Members {

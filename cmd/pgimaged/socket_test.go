@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -197,14 +196,8 @@ func TestAgentWithUnixSocketDirectories(t *testing.T) {
 // walPositions is each member's published xlog_location.
 func walPositions(t *testing.T, via *node) map[string]int64 {
 	t.Helper()
-	r := run(t, via.env, "status", "-json", "-config", via.config)
-	var s struct {
-		Members []struct {
-			Name         string `json:"name"`
-			XLogLocation int64  `json:"xlog_location"`
-		} `json:"members"`
-	}
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &s) != nil {
+	s, err := status(t, via)
+	if err != nil {
 		return nil
 	}
 	out := map[string]int64{}

@@ -262,10 +262,11 @@ func newNode(cfg *config.Config, logger hclog.Logger) *engine.Node {
 }
 
 // holdDataDir makes this pgimaged the only one working on the node's data directory for the
-// whole command (run, bootstrap, clone), then ends what a method of an earlier pgimaged, killed
-// before it could, left running, and has the node's methods record their processes. It returns
-// the lock's release, or the exit code when the directory is not ours to work on.
-// When another pgimaged holds the lock, the command is refused, or whenLocked, if given, answers.
+// whole command (run, bootstrap, clone, reinit), then ends what a method of an earlier
+// pgimaged, killed before it could, left running, and has the node's methods record their
+// processes. It returns the lock's release, or the exit code when the directory is not ours to
+// work on: when another pgimaged holds the lock, the command is refused, or whenLocked, if
+// given, answers instead.
 func holdDataDir(e *env, node *engine.Node, command string, whenLocked func() int) (func(), int) {
 	cfg := node.Config
 	release, err := pg.LockDataDir(cfg.DataDir, "pgimaged "+command)
