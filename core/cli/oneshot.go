@@ -40,18 +40,13 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}
-	cat := &plugin.Catalog{Dir: *dir}
-	if c.configFile != "" {
-		cfg, code := loadConfig(e, c.configFile)
-		if cfg == nil {
-			return code
-		}
-		cat.Dir = cfg.PluginDir
-		cat.LockFile = lockFileFor(cfg, "")
-		cat.Pins = pins(cfg)
+	cfg, pdir, lock, code := pluginPlace(e, c.configFile, *dir, "")
+	if code != 0 {
+		return code
 	}
-	if cat.Dir == "" {
-		cat.Dir = plugin.DefaultDir()
+	cat := &plugin.Catalog{Dir: pdir}
+	if cfg != nil {
+		cat.LockFile, cat.Pins = lock, pins(cfg)
 	}
 	entries, err := cat.List()
 	if err != nil {

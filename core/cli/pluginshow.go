@@ -58,19 +58,13 @@ func runPluginsShow(ctx context.Context, e *env, args []string) int {
 	case name == "" || fs.NArg() > 0:
 		return e.failf(exitUsage, "usage: pgimaged plugins show NAME [-config FILE] [-plugin-dir DIR] [-json]")
 	}
-	cat := &plugin.Catalog{Dir: *dir}
-	if c.configFile != "" {
-		cfg, code := loadConfig(e, c.configFile)
-		if cfg == nil {
-			return code
-		}
-		if cat.Dir == "" {
-			cat.Dir = cfg.PluginDir
-		}
-		cat.Pins = pins(cfg)
+	cfg, pdir, _, code := pluginPlace(e, c.configFile, *dir, "")
+	if code != 0 {
+		return code
 	}
-	if cat.Dir == "" {
-		cat.Dir = plugin.DefaultDir()
+	cat := &plugin.Catalog{Dir: pdir}
+	if cfg != nil {
+		cat.Pins = pins(cfg)
 	}
 	inst, err := cat.Launch(ctx, name)
 	if err != nil {
