@@ -155,6 +155,20 @@ func (n *node) start(t *testing.T) *agentProc {
 	return startAgent(t, n.config, n.env...)
 }
 
+// startInTurn starts the agents of members one after the other, each once the ones before it
+// run (the first bootstraps, the others clone), and stops them side by side when the test ends.
+func startInTurn(t *testing.T, members ...*node) []*agentProc {
+	t.Helper()
+	var agents []*agentProc
+	var names []string
+	for _, n := range members {
+		agents, names = append(agents, n.start(t)), append(names, n.name)
+		waitCluster(t, members[0], agents, names...)
+	}
+	stopAllAtCleanup(t, agents...)
+	return agents
+}
+
 // stopAllAtCleanup sends SIGTERM to every agent at once when the test ends, so that members
 // stop side by side; startAgent's own cleanup then finds them gone (or reports a hang).
 func stopAllAtCleanup(t *testing.T, agents ...*agentProc) {
@@ -182,13 +196,15 @@ type clusterStatus struct {
 }
 
 type memberStatus struct {
-	Name     string         `json:"name"`
-	Leader   bool           `json:"leader"`
-	State    string         `json:"state"`
-	Role     string         `json:"role"`
-	ConnURL  string         `json:"conn_url"`
-	Tags     map[string]any `json:"tags"`
-	PGImaged *struct {
+	Name         string         `json:"name"`
+	Leader       bool           `json:"leader"`
+	State        string         `json:"state"`
+	Role         string         `json:"role"`
+	ConnURL      string         `json:"conn_url"`
+	APIURL       string         `json:"api_url"`
+	XLogLocation int64          `json:"xlog_location"`
+	Tags         map[string]any `json:"tags"`
+	PGImaged     *struct {
 		SystemIdentifier string `json:"system_identifier"`
 		LastError        string `json:"last_error"`
 		Attempts         []struct {
@@ -835,11 +851,8 @@ func TestAgentWaitsForDCS(t *testing.T) {
 func TestAgentRestartAdoptsCluster(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	a1 := n1.start(t)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a1, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
+	a1, a2 := agents[0], agents[1]
 	sysid := sysidOf(t, n2)
 	if got := strings.Count(a2.out.String(), logCreating); got != 1 {
 		t.Fatalf("node2 logged %q %d times on its first start, want 1", logCreating, got)
@@ -889,27 +902,19 @@ func TestAgentCascadingClone(t *testing.T) {
 	n1 := c.member(t, "node1", "")
 	n2 := c.member(t, "node2", "tags = { clonefrom = true }")
 	n3 := c.member(t, "node3", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
-	a3 := n3.start(t)
-	stopAllAtCleanup(t, a3)
-	st := waitCluster(t, n1, []*agentProc{a1, a2, a3}, "node1", "node2", "node3")
+	agents := startInTurn(t, n1, n2, n3)
+	st := waitCluster(t, n1, agents, "node1", "node2", "node3")
 
 	if m, _ := st.member("node2"); m.Tags["clonefrom"] != true {
 		t.Errorf("node2 does not publish its clonefrom tag: %v", m.Tags)
 	}
-	if !strings.Contains(a3.out.String(), `source="node2 (`) {
-		t.Errorf("node3 does not say it clones from node2:\n%s", a3.out.String())
+	if out := agents[2].out.String(); !strings.Contains(out, `source="node2 (`) {
+		t.Errorf("node3 does not say it clones from node2:\n%s", out)
 	}
 	waitStreaming(t, n2, "node3")
 	waitStreaming(t, n1, "node2")
 
 	// The cascade shows in status without psql: node3 streams from node2, node2 from node1.
-	agents := []*agentProc{a1, a2, a3}
 	waitFor(t, guard, "status -json to name node2 as node3's upstream", agents, func() bool {
 		return upstreamOf(t, n1, "node3") == "node2" && upstreamOf(t, n1, "node2") == "node1"
 	})
@@ -970,9 +975,7 @@ func TestAgentPlan(t *testing.T) {
 		}
 	})
 
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	startInTurn(t, n1)
 
 	t.Run("fresh node of a running cluster", func(t *testing.T) {
 		p, r := plan(t, n2)

@@ -87,24 +87,13 @@ func TestAgentAPIBehindHAProxyAndPrometheus(t *testing.T) {
 	// One member listens on loopback, the other on every address with a connect_address.
 	n1 := c.member(t, "node1", fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n}", api1))
 	n2 := c.member(t, "node2", fmt.Sprintf("api {\n  listen = \"0.0.0.0:%d\"\n  connect_address = \"127.0.0.1:%d\"\n}", api2, api2))
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
 	waitStreaming(t, n1, "node2")
 
 	// The member keys carry api_url, as Patroni's do.
-	r := run(t, n1.env, "status", "-json", "-config", n1.config)
-	var st struct {
-		Members []struct {
-			Name   string `json:"name"`
-			APIURL string `json:"api_url"`
-		} `json:"members"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
-		t.Fatalf("status -json: %v\n%s", err, r)
+	st, err := status(t, n1)
+	if err != nil {
+		t.Fatal(err)
 	}
 	wantURL := map[string]string{"node1": fmt.Sprintf("http://127.0.0.1:%d/patroni", api1), "node2": fmt.Sprintf("http://127.0.0.1:%d/patroni", api2)}
 	for _, m := range st.Members {
@@ -113,7 +102,6 @@ func TestAgentAPIBehindHAProxyAndPrometheus(t *testing.T) {
 		}
 	}
 
-	agents := []*agentProc{a1, a2}
 	base1, base2 := fmt.Sprintf("http://127.0.0.1:%d", api1), fmt.Sprintf("http://127.0.0.1:%d", api2)
 	waitFor(t, guard, "node1's API to answer /primary with 200 and node2's /replica with 200", agents, func() bool {
 		return httpStatus(base1+"/primary") == 200 && httpStatus(base2+"/replica") == 200
@@ -274,13 +262,7 @@ func TestAPIReinit(t *testing.T) {
 	}
 	n1 := c.member(t, "node1", block(api1))
 	n2 := c.member(t, "node2", block(api2))
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	agents := []*agentProc{a1, a2}
-	waitCluster(t, n1, agents, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
 	waitStreaming(t, n1, "node2")
 	base1, base2 := fmt.Sprintf("http://127.0.0.1:%d", api1), fmt.Sprintf("http://127.0.0.1:%d", api2)
 	waitFor(t, guard, "node1's API to answer /primary with 200", agents, func() bool { return httpStatus(base1+"/primary") == 200 })

@@ -40,11 +40,7 @@ method "pgbackrest" {
   keep_data   = true
 }`, repo.Config, repo.Stanza))
 		withMethods(t, n, "pgbackrest", "basebackup")
-		r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL())
-		if r.code != 0 {
-			t.Fatalf("clone failed: %s\nserver log:\n%s", r, n.serverLog())
-		}
-		c := parseClone(t, r)
+		c := cloneFrom(t, n, p)
 		if c.Method != "pgbackrest" || len(c.Attempts) != 1 || !c.Running {
 			t.Fatalf("clone result: %+v", c)
 		}
@@ -65,11 +61,7 @@ method "pgbackrest" {
   stanza = "nosuch"
 }`, repo.Config))
 		withMethods(t, n, "pgbackrest", "basebackup")
-		r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL())
-		if r.code != 0 {
-			t.Fatalf("clone failed: %s", r)
-		}
-		c := parseClone(t, r)
+		c := cloneFrom(t, n, p)
 		if len(c.Attempts) != 2 || c.Attempts[0].OK || c.Attempts[1].Method != "basebackup" || !c.Attempts[1].OK {
 			t.Fatalf("attempts: %+v", c.Attempts)
 		}

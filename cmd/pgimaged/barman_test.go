@@ -151,11 +151,7 @@ method "barman" {
   barman_config = %q
 }`, repo.config))
 		withMethods(t, n, "barman")
-		r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL())
-		if r.code != 0 {
-			t.Fatalf("clone failed: %s\nserver log:\n%s", r, n.serverLog())
-		}
-		c := parseClone(t, r)
+		c := cloneFrom(t, n, p)
 		if c.Method != "barman" || len(c.Attempts) != 1 || !c.Running {
 			t.Fatalf("clone result: %+v", c)
 		}

@@ -16,6 +16,7 @@ import (
 
 // node is the files of one test member.
 type node struct {
+	name                 string // the member's name
 	dir, dataDir, config string
 	port                 int
 	superPass, replPass  string
@@ -45,11 +46,76 @@ type nodeSpec struct {
 	superPass, replPass string
 }
 
+// memberHCL is one member's configuration file as the tests write it: the superuser's
+// password through env(), the replication password through file() beside the configuration,
+// password logins and replication from 127.0.0.1.
+type memberHCL struct {
+	scope, name, dataDir string
+	pluginDir            string // default: the built plugins
+	top                  string // top-level settings: dcs block, loop_wait, tags
+	listen, connect      string // host:port each; connect "" for no connect_address
+	params               string // more postgresql parameters, each as ", name = value"
+	super, superEnv      string // the superuser (default postgres) and the variable holding its password
+	repl, replFile       string // the replication role and the file holding its password
+	methods              string // create_replica_methods, as an HCL list; "" for the default
+	extra                string // blocks after postgresql: bootstrap, methods
+}
+
+// write writes the replication password into replFile and the configuration into <name>.hcl,
+// both in dir, and returns the configuration's path.
+func (h memberHCL) write(t testing.TB, dir, replPass string) string {
+	t.Helper()
+	writeFile(t, dir, h.replFile, replPass+"\n", 0o600)
+	if h.pluginDir == "" {
+		h.pluginDir = pluginDir(t)
+	}
+	if h.super == "" {
+		h.super = "postgres"
+	}
+	if h.connect != "" {
+		h.connect = fmt.Sprintf("connect_address = %q", h.connect)
+	}
+	if h.methods != "" {
+		h.methods = "create_replica_methods = " + h.methods
+	}
+	cfg := fmt.Sprintf(`scope      = %q
+name       = %q
+data_dir   = %q
+plugin_dir = %q
+%s
+
+postgresql {
+  bin_dir    = %q
+  listen     = %q
+  %s
+  parameters = { shared_buffers = "16MB", fsync = "off", max_connections = 30 %s }
+  pg_hba = [
+    "host all all 127.0.0.1/32 scram-sha-256",
+    "host replication %s 127.0.0.1/32 scram-sha-256",
+  ]
+  authentication {
+    superuser {
+      username = %q
+      password = env(%q)
+    }
+    replication {
+      username = %q
+      password = file(%q)
+    }
+  }
+  %s
+}
+%s
+`, h.scope, h.name, h.dataDir, h.pluginDir, h.top, testenv.PGBinDir(t), h.listen, h.connect, h.params,
+		h.repl, h.super, h.superEnv, h.repl, h.replFile, h.methods, h.extra)
+	return writeFile(t, dir, h.name+".hcl", cfg, 0o600)
+}
+
 // writeNode writes one member's configuration into a fresh directory: its own port, the
 // passwords through env() and file(), password logins and replication from 127.0.0.1.
 func writeNode(t *testing.T, s nodeSpec) *node {
 	t.Helper()
-	n := &node{dir: workDir(t), port: pgtest.FreePort(t), superPass: s.superPass, replPass: s.replPass}
+	n := &node{name: s.name, dir: workDir(t), port: pgtest.FreePort(t), superPass: s.superPass, replPass: s.replPass}
 	n.dataDir = filepath.Join(n.dir, "data")
 	if s.nameInPath {
 		if err := os.Mkdir(filepath.Join(n.dir, s.name), 0o700); err != nil {
@@ -57,37 +123,10 @@ func writeNode(t *testing.T, s nodeSpec) *node {
 		}
 		n.dataDir = filepath.Join(n.dir, s.name, "data")
 	}
-	writeFile(t, n.dir, "repl.pw", n.replPass+"\n", 0o600)
 	n.env = []string{"E2E_SUPERUSER_PASSWORD=" + n.superPass}
-	cfg := fmt.Sprintf(`
-scope      = %q
-name       = %q
-data_dir   = %q
-plugin_dir = %q
-%s
-
-postgresql {
-  bin_dir = %q
-  listen  = "127.0.0.1:%d"
-  parameters = { shared_buffers = "16MB", fsync = "off", max_connections = 30 %s }
-  pg_hba = [
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication replicator 127.0.0.1/32 scram-sha-256",
-  ]
-  authentication {
-    superuser {
-      username = "postgres"
-      password = env("E2E_SUPERUSER_PASSWORD")
-    }
-    replication {
-      username = "replicator"
-      password = file("repl.pw")
-    }
-  }
-}
-%s
-`, s.scope, s.name, n.dataDir, pluginDir(t), s.top, testenv.PGBinDir(t), n.port, s.params, s.extra)
-	n.config = writeFile(t, n.dir, s.name+".hcl", cfg, 0o600)
+	n.config = memberHCL{scope: s.scope, name: s.name, dataDir: n.dataDir, top: s.top, listen: fmt.Sprintf("127.0.0.1:%d", n.port),
+		params: s.params, superEnv: "E2E_SUPERUSER_PASSWORD", repl: "replicator", replFile: "repl.pw", extra: s.extra,
+	}.write(t, n.dir, n.replPass)
 	stopServerAtCleanup(t, n.dataDir)
 	return n
 }

@@ -45,6 +45,17 @@ func parseClone(t *testing.T, r result) cloneJSON {
 	return c
 }
 
+// cloneFrom runs `pgimaged clone -json` for member n from primary p and returns what it
+// printed; a clone that fails ends the test, with the new server's log.
+func cloneFrom(t *testing.T, n *node, p *pgtest.Primary) cloneJSON {
+	t.Helper()
+	r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL())
+	if r.code != 0 {
+		t.Fatalf("clone failed: %s\nserver log:\n%s", r, n.serverLog())
+	}
+	return parseClone(t, r)
+}
+
 func TestCloneBasebackupStreams(t *testing.T) {
 	p := pgtest.StartPrimary(t, pgtest.Options{})
 	p.Exec(t, "CREATE TABLE t (id int)")
@@ -101,11 +112,7 @@ method "broken" { command = %q }
 	cfg, _ := os.ReadFile(n.config)
 	cfg = []byte(strings.Replace(string(cfg), "postgresql {", "postgresql {\n  create_replica_methods = [\"broken\", \"basebackup\"]", 1))
 	writeFile(t, n.dir, "replica1.hcl", string(cfg), 0o600)
-	r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL())
-	if r.code != 0 {
-		t.Fatalf("clone failed: %s", r)
-	}
-	c := parseClone(t, r)
+	c := cloneFrom(t, n, p)
 	if len(c.Attempts) != 2 || c.Attempts[0].Method != "broken" || c.Attempts[0].OK || c.Attempts[1].Method != "basebackup" || !c.Attempts[1].OK {
 		t.Fatalf("attempt history: %+v", c.Attempts)
 	}

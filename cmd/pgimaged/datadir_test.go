@@ -39,40 +39,9 @@ type userSpec struct {
 // passwords come through env() (superuser) and file() (replication).
 func writeUserConfig(t *testing.T, s userSpec) string {
 	t.Helper()
-	writeFile(t, s.dir, s.name+".pw", s.replPw+"\n", 0o600)
-	crm := ""
-	if s.methods != "" {
-		crm = "create_replica_methods = " + s.methods
-	}
-	cfg := fmt.Sprintf(`scope      = "keepers"
-name       = %q
-data_dir   = %q
-plugin_dir = %q
-%s
-
-postgresql {
-  bin_dir    = %q
-  listen     = "127.0.0.1:%d"
-  parameters = { shared_buffers = "16MB", fsync = "off", max_connections = 30 }
-  pg_hba = [
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication %s 127.0.0.1/32 scram-sha-256",
-  ]
-  authentication {
-    superuser {
-      username = "postgres"
-      password = env("KEEPERS_SUPERUSER_PASSWORD")
-    }
-    replication {
-      username = %q
-      password = file(%q)
-    }
-  }
-  %s
-}
-%s
-`, s.name, s.dataDir, pluginDir(t), s.top, testenv.PGBinDir(t), s.port, s.replUser, s.replUser, s.name+".pw", crm, s.extra)
-	return writeFile(t, s.dir, s.name+".hcl", cfg, 0o600)
+	return memberHCL{scope: "keepers", name: s.name, dataDir: s.dataDir, top: s.top, listen: fmt.Sprintf("127.0.0.1:%d", s.port),
+		superEnv: "KEEPERS_SUPERUSER_PASSWORD", repl: s.replUser, replFile: s.name + ".pw", methods: s.methods, extra: s.extra,
+	}.write(t, s.dir, s.replPw)
 }
 
 // runIn runs pgimaged to completion in dir.

@@ -87,12 +87,29 @@ type faultSuite struct {
 
 	tried, survived, dataLost, procsLeft int
 
-	bigOnce   sync.Once
-	bigP      *pgtest.Primary
-	smallOnce sync.Once
-	smallC    *faultCluster
-	etcdOnce  sync.Once
-	etcdC     *faultCluster
+	bigPrimary      shared[pgtest.Primary]
+	smallFC, etcdFC shared[faultCluster]
+}
+
+// shared is a fixture the cases share, made by the first case that needs it.
+type shared[T any] struct {
+	once sync.Once
+	v    *T
+}
+
+// get makes the fixture with build on the first call, and returns it; what names it for the
+// cases that come after a failed build.
+func (sh *shared[T]) get(s *faultSuite, c *faultCase, what string, build func(f *fixtureTB) *T) *T {
+	c.t.Helper()
+	sh.once.Do(func() {
+		f := s.fixture(c.t)
+		defer f.built() // also when building fails: the cleanups then report to the parent
+		sh.v = build(f)
+	})
+	if sh.v == nil {
+		c.t.Fatalf("%s could not be made (see the first case that needed it)", what)
+	}
+	return sh.v
 }
 
 // faultCase is one case while it runs.
@@ -346,7 +363,7 @@ func writeMember(t testing.TB, spec memberSpec) *node {
 	if err := os.MkdirAll(spec.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{dir: spec.dir, port: pgtest.FreePort(t), superPass: spec.creds.superPass, replPass: spec.creds.replPass}
+	n := &node{name: spec.name, dir: spec.dir, port: pgtest.FreePort(t), superPass: spec.creds.superPass, replPass: spec.creds.replPass}
 	n.dataDir = spec.dataDir
 	if n.dataDir == "" {
 		n.dataDir = filepath.Join(spec.dir, "data")
@@ -355,48 +372,12 @@ func writeMember(t testing.TB, spec memberSpec) *node {
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	plugins := spec.pluginDir
-	if plugins == "" {
-		plugins = pluginDir(t)
-	}
-	methods := ""
-	if spec.methods != "" {
-		methods = "create_replica_methods = " + spec.methods
-	}
-	writeFile(t, spec.dir, "repl.pw", spec.creds.replPass+"\n", 0o600)
 	n.env = []string{"FAULT_SUPERUSER_PASSWORD=" + spec.creds.superPass}
-	cfg := fmt.Sprintf(`# %[2]s, written by the fault suite
-scope      = %[1]q
-name       = %[2]q
-data_dir   = %[3]q
-plugin_dir = %[4]q
-%[5]s
-
-postgresql {
-  bin_dir         = %[6]q
-  listen          = "%[7]s:%[8]d"
-  connect_address = "127.0.0.1:%[8]d"
-  parameters = { shared_buffers = "16MB", fsync = "off", max_connections = 30 %[9]s }
-  pg_hba = [
-    "host all all 127.0.0.1/32 scram-sha-256",
-    "host replication %[11]s 127.0.0.1/32 scram-sha-256",
-  ]
-  authentication {
-    superuser {
-      username = %[10]q
-      password = env("FAULT_SUPERUSER_PASSWORD")
-    }
-    replication {
-      username = %[11]q
-      password = file("repl.pw")
-    }
-  }
-  %[12]s
-}
-%[13]s
-`, spec.scope, spec.name, n.dataDir, plugins, spec.top, testenv.PGBinDir(t), host, n.port, spec.params,
-		spec.creds.super, spec.creds.repl, methods, spec.extra)
-	n.config = writeFile(t, spec.dir, spec.name+".hcl", cfg, 0o600)
+	n.config = memberHCL{scope: spec.scope, name: spec.name, dataDir: n.dataDir, pluginDir: spec.pluginDir, top: spec.top,
+		listen: fmt.Sprintf("%s:%d", host, n.port), connect: fmt.Sprintf("127.0.0.1:%d", n.port), params: spec.params,
+		super: spec.creds.super, superEnv: "FAULT_SUPERUSER_PASSWORD", repl: spec.creds.repl, replFile: "repl.pw",
+		methods: spec.methods, extra: spec.extra,
+	}.write(t, spec.dir, spec.creds.replPass)
 	stopServerAtCleanup(t, n.dataDir)
 	return n
 }
@@ -637,21 +618,15 @@ const bigRows = 800000
 // role of non-default names.
 func (s *faultSuite) big(c *faultCase) *pgtest.Primary {
 	c.t.Helper()
-	s.bigOnce.Do(func() {
-		f := s.fixture(c.t)
-		defer f.built() // also when building fails: the cleanups then report to the parent
+	return s.bigPrimary.get(s, c, "the primary with data", func(f *fixtureTB) *pgtest.Primary {
 		began := time.Now()
 		p := pgtest.StartPrimary(f, pgtest.Options{Superuser: "admin", ReplUser: "standby_copy",
 			Parameters: map[string]string{"max_wal_size": "1GB", "checkpoint_timeout": "30min"}})
 		p.Exec(f, fmt.Sprintf("CREATE TABLE filler AS SELECT g AS id, repeat(md5(g::text), 6) AS pad FROM generate_series(1, %d) g", bigRows))
 		p.Exec(f, "CHECKPOINT")
 		c.t.Logf("primary with %s of data made in %s", p.QueryString(f, "SELECT pg_size_pretty(pg_database_size('postgres'))"), time.Since(began).Round(100*time.Millisecond))
-		s.bigP = p
+		return p
 	})
-	if s.bigP == nil {
-		c.t.Fatal("the primary with data could not be made (see the first case that needed it)")
-	}
-	return s.bigP
 }
 
 func bigCreds(p *pgtest.Primary) faultCreds {
@@ -725,27 +700,19 @@ func faultStatus(c *faultCase, n *node) (clusterStatus, error) {
 // replication role "mirror".
 func (s *faultSuite) small(c *faultCase) *faultCluster {
 	c.t.Helper()
-	s.smallOnce.Do(func() {
-		f := s.fixture(c.t)
-		defer f.built() // also when building fails: the cleanups then report to the parent
+	return s.smallFC.get(s, c, "the small cluster", func(f *fixtureTB) *faultCluster {
 		fc := &faultCluster{scope: "faults", dir: testenv.PostgresUser(f).TempDir(f),
 			creds: faultCreds{super: "dba", superPass: "Dba-" + randomHex(f), repl: "mirror", replPass: "M1rr0r-" + randomHex(f)}}
 		fc.top = fmt.Sprintf("dcs \"file\" { path = %q }\nloop_wait = \"1s\"", filepath.Join(fc.dir, "dcs"))
 		bootCluster(c, f, fc)
-		s.smallC = fc
+		return fc
 	})
-	if s.smallC == nil {
-		c.t.Fatal("the small cluster could not be made (see the first case that needed it)")
-	}
-	return s.smallC
 }
 
 // etcdCluster is a primary and a replica, both agents on an etcd of the suite's own.
 func (s *faultSuite) etcdCluster(c *faultCase) *faultCluster {
 	c.t.Helper()
-	s.etcdOnce.Do(func() {
-		f := s.fixture(c.t)
-		defer f.built() // also when building fails: the cleanups then report to the parent
+	return s.etcdFC.get(s, c, "the etcd cluster", func(f *fixtureTB) *faultCluster {
 		fc := &faultCluster{scope: "faults-etcd", dir: testenv.PostgresUser(f).TempDir(f),
 			creds: faultCreds{super: "postgres", superPass: "Pg-" + randomHex(f), repl: "replication_agent", replPass: "Ra-" + randomHex(f)}}
 		fc.etcd = newFaultEtcd(f, fc.dir)
@@ -758,12 +725,8 @@ func (s *faultSuite) etcdCluster(c *faultCase) *faultCluster {
 		if !c.waitRole(fc.leader(), fc.agents["beta"], "beta", "replica") {
 			c.t.Fatalf("beta did not become a replica:\n%s", fc.agents["beta"].out.String())
 		}
-		s.etcdC = fc
+		return fc
 	})
-	if s.etcdC == nil {
-		c.t.Fatal("the etcd cluster could not be made (see the first case that needed it)")
-	}
-	return s.etcdC
 }
 
 // faultEtcd is an etcd that a case can stop and start again with its data.
@@ -1198,7 +1161,7 @@ func (s *faultSuite) caseSourceKilled(c *faultCase) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		c.t.Fatal(err)
 	}
-	s.bigP = nil // the suite's primary is gone; later cases must not use it
+	s.bigPrimary.v = nil // the suite's primary is gone; later cases must not use it
 	select {
 	case <-a.done:
 	case <-c.ctx.Done():

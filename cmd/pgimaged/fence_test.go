@@ -56,9 +56,7 @@ func TestAgentSecondPrimaryIsNeverRun(t *testing.T) {
 	n1 := c.member(t, "node1", "")
 	copied := c.member(t, "node2", "")  // a base backup, its agent started afterwards
 	started := c.member(t, "node3", "") // a base backup started by hand as a primary first
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a1 := startInTurn(t, n1)[0]
 	sysid := sysidOf(t, n1)
 
 	copyPrimary(t, n1, copied.dataDir)

@@ -30,12 +30,8 @@ func history(t *testing.T, via *node, member string) ([]historyEntry, result) {
 func TestHistorySurvivesRestart(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
+	a1, a2 := agents[0], agents[1]
 
 	if h, r := history(t, n2, "node1"); len(h) != 1 || h[0].Method != "initdb" || !h[0].OK {
 		t.Errorf("node1's history: want one successful initdb:\n%s", r)

@@ -68,7 +68,6 @@ func TestImportPatroniCluster(t *testing.T) {
 	work := workDir(t)
 	superPass, replPass := "Sup3r-"+randomHex(t), "R3pl-"+randomHex(t)
 	var nodes []*node
-	var agents []*agentProc
 	for _, name := range []string{"node1", "node2"} {
 		port := pgtest.FreePort(t)
 		yml := writeFile(t, work, name+".yml",
@@ -95,7 +94,7 @@ func TestImportPatroniCluster(t *testing.T) {
 			strings.Contains(r.stderr, superPass) || strings.Contains(r.stderr, replPass) {
 			t.Errorf("a password was written with --secrets=env:\n%s\n%s", hcl, r)
 		}
-		n := &node{dir: work, dataDir: filepath.Join(work, "data", name), config: out, port: port,
+		n := &node{name: name, dir: work, dataDir: filepath.Join(work, "data", name), config: out, port: port,
 			superPass: superPass, replPass: replPass,
 			env: []string{"PGIMAGED_SUPERUSER_PASSWORD=" + superPass, "PGIMAGED_REPLICATION_PASSWORD=" + replPass}}
 		stopServerAtCleanup(t, n.dataDir)
@@ -104,13 +103,7 @@ func TestImportPatroniCluster(t *testing.T) {
 		}
 		nodes = append(nodes, n)
 	}
-	a1 := nodes[0].start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, nodes[0], []*agentProc{a1}, "node1")
-	a2 := nodes[1].start(t)
-	agents = append(agents, a1, a2)
-	stopAllAtCleanup(t, a2)
-	waitCluster(t, nodes[0], agents, "node1", "node2")
+	startInTurn(t, nodes...)
 	waitStreaming(t, nodes[0], "node2")
 	if _, err := os.Stat(filepath.Join(work, "data", fmt.Sprintf(".s.PGSQL.%d", nodes[1].port))); err != nil {
 		t.Errorf("the replica's socket is not in the directory above its data directory: %v", err)

@@ -20,9 +20,7 @@ import (
 func TestPlanListAndMapOptions(t *testing.T) {
 	c := fileCluster(t)
 	n1 := c.member(t, "node1", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	startInTurn(t, n1)
 
 	secret := "/ts-s3cret-" + randomHex(t)
 	n2 := writeNode(t, nodeSpec{
@@ -44,7 +42,7 @@ method "custom" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg = []byte(strings.Replace(string(cfg), "  listen  =", "  create_replica_methods = [\"basebackup\", \"custom\"]\n  listen  =", 1))
+	cfg = []byte(strings.Replace(string(cfg), "postgresql {", "postgresql {\n  create_replica_methods = [\"basebackup\", \"custom\"]", 1))
 	if err := os.WriteFile(n2.config, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -66,14 +66,8 @@ func TestOperationsRunbook(t *testing.T) {
 		t.Fatalf("found %d pgimaged commands in the runbook's sh blocks; the extraction is broken", len(cmds))
 	}
 	c := fileCluster(t)
-	n1 := c.member(t, "node1", "")
-	n2 := c.member(t, "node2", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	startInTurn(t, n1, n2)
 	waitStreaming(t, n1, "node2")
 
 	work := workDir(t)

@@ -33,12 +33,8 @@ func inodeOf(t *testing.T, path string) fileID {
 func TestReinitWithoutAgent(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
+	a1, a2 := agents[0], agents[1]
 	waitStreaming(t, n1, "node2")
 
 	conn := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")
@@ -107,13 +103,8 @@ func TestReinitThroughAgent(t *testing.T) {
 func testReinitThroughAgent(t *testing.T, b backend) {
 	c := b.cluster(t, "reinit-"+randomHex(t))
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	agents := []*agentProc{a1, a2}
-	waitCluster(t, n1, agents, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
+	a2 := agents[1]
 	waitStreaming(t, n1, "node2")
 
 	conn := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")

@@ -14,9 +14,7 @@ import (
 func TestAgentRecoversLostSession(t *testing.T) {
 	c := fileCluster(t)
 	n1 := c.member(t, "node1", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a1 := startInTurn(t, n1)[0]
 	sysid := sysidOf(t, n1)
 
 	sessions, err := filepath.Glob(filepath.Join(c.work, "dcs", "service", c.scope, ".sessions", "*"))
@@ -58,9 +56,7 @@ func TestAgentRecoversLostSession(t *testing.T) {
 func TestAgentWaitingRecoversLostSession(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a1 := startInTurn(t, n1)[0]
 	sigterm(t, a1) // the cluster exists, but no member runs: node2 can only wait
 
 	a2 := n2.start(t)

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -176,13 +175,10 @@ func TestAgentWithUnixSocketDirectories(t *testing.T) {
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
 	rewriteParams(t, n1, `, unix_socket_directories = ".."`)
 	rewriteParams(t, n2, fmt.Sprintf(", unix_socket_directories = %q", socketDir(t, filepath.Dir(n2.dataDir), "run")))
-	a1 := n1.start(t)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a1, a2)
-	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	agents := startInTurn(t, n1, n2)
+	a1, a2 := agents[0], agents[1]
 	waitStreaming(t, n1, "node2")
-	waitFor(t, guard, "both members publish their WAL position", []*agentProc{a1, a2}, func() bool {
+	waitFor(t, guard, "both members publish their WAL position", agents, func() bool {
 		pos := walPositions(t, n1)
 		return pos["node1"] > 0 && pos["node2"] > 0
 	})
@@ -200,14 +196,8 @@ func TestAgentWithUnixSocketDirectories(t *testing.T) {
 // walPositions is each member's published xlog_location.
 func walPositions(t *testing.T, via *node) map[string]int64 {
 	t.Helper()
-	r := run(t, via.env, "status", "-json", "-config", via.config)
-	var s struct {
-		Members []struct {
-			Name         string `json:"name"`
-			XLogLocation int64  `json:"xlog_location"`
-		} `json:"members"`
-	}
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &s) != nil {
+	s, err := status(t, via)
+	if err != nil {
 		return nil
 	}
 	out := map[string]int64{}

@@ -81,9 +81,7 @@ func TestStatusShowsRootCause(t *testing.T) {
 	c.replPass = "Wr0ng-" + randomHex(t)
 	n2 := c.member(t, "node2", "")
 	c.replPass = good
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitCluster(t, n1, []*agentProc{a1}, "node1")
+	a1 := startInTurn(t, n1)[0]
 	a2 := n2.start(t)
 	stopAllAtCleanup(t, a2)
 	var st clusterStatus

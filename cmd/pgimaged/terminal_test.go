@@ -3,16 +3,15 @@ package main_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pgimaged/pgimaged/internal/pgtest"
+	"github.com/pgimaged/pgimaged/internal/termtest"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 )
 
@@ -43,9 +42,8 @@ func inTmux(t *testing.T, dir, line string) string {
 }
 
 var (
-	logLine    = regexp.MustCompile(`\[(TRACE|DEBUG|INFO|WARN|ERROR)\]`)
-	barLine    = regexp.MustCompile(`\|[^|]*\|`)
-	barNumbers = regexp.MustCompile(`([0-9.]+) (B|KiB|MiB|GiB|TiB) of ([0-9.]+) (B|KiB|MiB|GiB|TiB).*?([0-9]+)%`)
+	logLine = regexp.MustCompile(`\[(TRACE|DEBUG|INFO|WARN|ERROR)\]`)
+	barLine = regexp.MustCompile(`\|[^|]*\|`)
 )
 
 // A clone on a terminal draws its progress bar on lines of its own, between the log lines,
@@ -80,7 +78,7 @@ func TestCloneProgressOnATerminal(t *testing.T) {
 		if isLog {
 			t.Errorf("a log line and the progress bar share a line: %q", l)
 		}
-		if err := barAgrees(l); err != nil {
+		if err := termtest.BarAgrees(l); err != nil {
 			t.Error(err)
 		}
 	}
@@ -90,22 +88,4 @@ func TestCloneProgressOnATerminal(t *testing.T) {
 	if !strings.Contains(screen, "PostgreSQL stopped") {
 		t.Errorf("the clone did not end:\n%s", screen)
 	}
-}
-
-// barAgrees checks that a bar's "X of Y" text and its percentage tell the same, to within the
-// rounding of the sizes shown.
-func barAgrees(bar string) error {
-	m := barNumbers.FindStringSubmatch(bar)
-	if m == nil {
-		return fmt.Errorf("bar %q shows no \"X of Y\" and percentage", bar)
-	}
-	unit := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
-	x, _ := strconv.ParseFloat(m[1], 64)
-	y, _ := strconv.ParseFloat(m[3], 64)
-	pct, _ := strconv.ParseFloat(m[5], 64)
-	text := x * unit[m[2]] / (y * unit[m[4]]) * 100
-	if math.Abs(text-pct) > 1.5 {
-		return fmt.Errorf("bar %q: its text says %.1f%%, its percentage %v%%", bar, text, pct)
-	}
-	return nil
 }

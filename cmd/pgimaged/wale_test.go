@@ -52,11 +52,7 @@ method "wal_e" {
 }
 method "basebackup" { checkpoint = "fast" }`, walE, envdir, tc.thresholdM))
 			withMethods(t, n, "wal_e", "basebackup")
-			r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL())
-			if r.code != 0 {
-				t.Fatalf("clone failed: %s\nserver log:\n%s", r, n.serverLog())
-			}
-			c := parseClone(t, r)
+			c := cloneFrom(t, n, p)
 			if c.Method != tc.wantMethod || !c.Running {
 				t.Fatalf("clone made by %q (running %v), want %q; attempts %+v", c.Method, c.Running, tc.wantMethod, c.Attempts)
 			}

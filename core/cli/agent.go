@@ -23,24 +23,36 @@ func DefaultDCSPath(cfg *config.Config) string {
 	return filepath.Join(filepath.Dir(filepath.Clean(cfg.DataDir)), "pgimaged-dcs")
 }
 
-// readCluster reads the scope for a command that only looks (status, plan). A file DCS that
-// does not exist yet is an empty cluster: looking must not create it (with this user's owner).
-func readCluster(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.Cluster, error) {
+// look reads the DCS with read for a command that only looks (status, plan, history, reinit's
+// checks), giving it 15 seconds. A file DCS that does not exist yet holds nothing: looking must
+// not create it (with this user's owner), so read is not called and the zero T is returned.
+func look[T any](ctx context.Context, cfg *config.Config, logger hclog.Logger, read func(context.Context, dcs.Store) (T, error)) (T, error) {
+	var none T
 	if cfg.DCS.Kind != config.DCSEtcd {
-		path := cfg.DCS.Path
-		if path == "" {
-			path = DefaultDCSPath(cfg)
-		}
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return dcs.Cluster{}, nil
+		if _, err := os.Stat(fileDCSPath(cfg)); errors.Is(err, os.ErrNotExist) {
+			return none, nil
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	st, err := openDCS(ctx, cfg, logger)
 	if err != nil {
-		return dcs.Cluster{}, err
+		return none, err
 	}
 	defer st.Close()
-	return st.Cluster(ctx)
+	return read(ctx, st)
+}
+
+// readCluster reads the scope for a command that only looks.
+func readCluster(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.Cluster, error) {
+	return look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) (dcs.Cluster, error) {
+		return st.Cluster(ctx)
+	})
+}
+
+// fileDCSPath is where the file DCS lives: the configured path, else [DefaultDCSPath].
+func fileDCSPath(cfg *config.Config) string {
+	return orDefault(cfg.DCS.Path, DefaultDCSPath(cfg))
 }
 
 // openDCS opens a session on the configured DCS.
@@ -54,31 +66,19 @@ func openDCS(ctx context.Context, cfg *config.Config, logger hclog.Logger) (dcs.
 			Namespace: cfg.DCS.Namespace,
 		}, cfg.Scope, logger)
 	default:
-		path := cfg.DCS.Path
-		if path == "" {
-			path = DefaultDCSPath(cfg)
-		}
-		return dcs.OpenFile(ctx, dcs.FileConfig{Path: path, Namespace: cfg.DCS.Namespace}, cfg.Scope, logger)
+		return dcs.OpenFile(ctx, dcs.FileConfig{Path: fileDCSPath(cfg), Namespace: cfg.DCS.Namespace}, cfg.Scope, logger)
 	}
 }
 
 func runAgent(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "run", "-config FILE")
-	c.register(fs, false)
-	if code, ok := parseFlags(e, fs, args, false); !ok {
-		return code
-	}
-	cfg, code := loadConfig(e, c.configFile)
+	c, fs := newCommand(e, "run", "-config FILE", false)
+	cfg, code := c.load(e, fs, args, "postgresql.listen")
 	if cfg == nil {
 		return code
 	}
-	if d := cfg.Require("pgimaged run", "postgresql.listen"); printDiags(e, cfg, d) {
-		return exitConfig
-	}
 	logger := newLogger(e, cfg, c.logLevel).With("member", cfg.Name)
 	node := newNode(cfg, logger)
-	release, code := holdDataDir(e, node, "run")
+	release, code := holdDataDir(e, node, "run", nil)
 	if release == nil {
 		return code
 	}
@@ -117,20 +117,13 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 }
 
 func runStatus(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "status", "-config FILE [-json]")
-	c.register(fs, true)
-	if code, ok := parseFlags(e, fs, args, false); !ok {
-		return code
-	}
-	cfg, code := loadConfig(e, c.configFile)
+	c, fs := newCommand(e, "status", "-config FILE [-json]", true)
+	cfg, code := c.load(e, fs, args)
 	if cfg == nil {
 		return code
 	}
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	cl, err := readCluster(cctx, cfg, logger)
+	cl, err := readCluster(ctx, cfg, logger)
 	if err != nil {
 		return e.failf(exitFailed, "cannot read the DCS: %v", err)
 	}
@@ -230,13 +223,8 @@ func humanBytes(n int64) string {
 }
 
 func runPlan(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plan", "-config FILE [-json]")
-	c.register(fs, true)
-	if code, ok := parseFlags(e, fs, args, false); !ok {
-		return code
-	}
-	cfg, code := loadConfig(e, c.configFile)
+	c, fs := newCommand(e, "plan", "-config FILE [-json]", true)
+	cfg, code := c.load(e, fs, args)
 	if cfg == nil {
 		return code
 	}
@@ -246,9 +234,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		return exitConfig
 	}
 	var cl *dcs.Cluster
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	got, err := readCluster(cctx, cfg, logger)
+	got, err := readCluster(ctx, cfg, logger)
 	if err == nil {
 		cl = &got
 	}
@@ -297,11 +283,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 func shellJoin(argv []string) string {
 	out := make([]string, len(argv))
 	for i, a := range argv {
-		if a != "" && !strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~!") {
-			out[i] = a
-			continue
-		}
-		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		out[i] = shellQuote(a)
 	}
 	return strings.Join(out, " ")
 }

@@ -30,32 +30,10 @@ func rootCause(msg string) string {
 	return strings.TrimSpace(parts[len(parts)-1])
 }
 
-// untilClose cuts s where a parenthesis opened before s closes, or at "; ".
-func untilClose(s string) string {
+// outside calls visit with each index of s that is neither quoted nor inside parentheses
+// opened in s (a ')' that closes none is such an index), until visit returns false.
+func outside(s string, visit func(i int) bool) {
 	depth, quoted := 0, false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')':
-			if depth == 0 {
-				return s[:i]
-			}
-			depth--
-		case c == ';' && depth == 0:
-			return s[:i]
-		}
-	}
-	return s
-}
-
-// splitOutside splits s at sep where sep is neither quoted nor in parentheses.
-func splitOutside(s, sep string) []string {
-	var parts []string
-	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '"':
@@ -65,12 +43,34 @@ func splitOutside(s, sep string) []string {
 			depth++
 		case c == ')' && depth > 0:
 			depth--
-		case depth == 0 && strings.HasPrefix(s[i:], sep):
-			parts = append(parts, s[start:i])
-			start = i + len(sep)
-			i += len(sep) - 1
+		case depth == 0 && !visit(i):
+			return
 		}
 	}
+}
+
+// untilClose cuts s where a parenthesis opened before s closes, or at "; ".
+func untilClose(s string) string {
+	end := len(s)
+	outside(s, func(i int) bool {
+		if s[i] == ')' || s[i] == ';' {
+			end = i
+		}
+		return end == len(s)
+	})
+	return s[:end]
+}
+
+// splitOutside splits s at sep where sep is neither quoted nor in parentheses.
+func splitOutside(s, sep string) []string {
+	var parts []string
+	start := 0
+	outside(s, func(i int) bool {
+		if i >= start && strings.HasPrefix(s[i:], sep) {
+			parts, start = append(parts, s[start:i]), i+len(sep)
+		}
+		return true
+	})
 	return append(parts, s[start:])
 }
 

@@ -122,6 +122,14 @@ type common struct {
 	logLevel   string
 }
 
+// newCommand makes a command's flag set with the flags most commands share.
+func newCommand(e *env, name, args string, withJSON bool) (*common, *flag.FlagSet) {
+	var c common
+	fs := newFlagSet(e, name, args)
+	c.register(fs, withJSON)
+	return &c, fs
+}
+
 func (c *common) register(fs *flag.FlagSet, withJSON bool) {
 	fs.StringVar(&c.configFile, "config", "", "configuration file (HCL)")
 	if withJSON {
@@ -167,15 +175,34 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string, lenient bool) (int, boo
 		args = kept
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+		return parseFailure(err), false
 	}
 	if fs.NArg() > 0 {
 		return e.failf(exitUsage, "unexpected argument %q", fs.Arg(0)), false
 	}
 	return 0, true
+}
+
+// parseFailure is the exit code when fs.Parse fails: exitOK for -h (the help was asked for and
+// printed), else exitUsage (the flag package has printed the mistake).
+func parseFailure(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}
+
+// load parses a command's flags, registered on fs with register, loads -config and checks that
+// it sets the settings the command requires. A nil configuration comes with the exit code.
+func (c *common) load(e *env, fs *flag.FlagSet, args []string, required ...string) (*config.Config, int) {
+	if code, ok := parseFlags(e, fs, args, false); !ok {
+		return nil, code
+	}
+	cfg, code := loadConfig(e, c.configFile)
+	if cfg != nil && printDiags(e, cfg, cfg.Require("pgimaged "+fs.Name(), required...)) {
+		return nil, exitConfig
+	}
+	return cfg, code
 }
 
 // loadConfig loads and checks the configuration file, printing diagnostics. It fills in what
@@ -216,28 +243,38 @@ func printDiags(e *env, cfg *config.Config, diags hcl.Diagnostics) bool {
 	return diags.HasErrors()
 }
 
-func newNode(cfg *config.Config, logger hclog.Logger) *engine.Node {
-	pins := map[string]plugin.Pin{}
+// pins are the configuration's plugin blocks, as the catalog takes them.
+func pins(cfg *config.Config) map[string]plugin.Pin {
+	out := map[string]plugin.Pin{}
 	for name, p := range cfg.Plugins {
-		pins[name] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
+		out[name] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
 	}
+	return out
+}
+
+func newNode(cfg *config.Config, logger hclog.Logger) *engine.Node {
 	return &engine.Node{
 		Config:  cfg,
-		Catalog: &plugin.Catalog{Dir: cfg.PluginDir, Pins: pins, Logger: logger, LockFile: lockFileFor(cfg, "")},
+		Catalog: &plugin.Catalog{Dir: cfg.PluginDir, Pins: pins(cfg), Logger: logger, LockFile: lockFileFor(cfg, "")},
 		Logger:  logger,
 		Version: Version,
 	}
 }
 
 // holdDataDir makes this pgimaged the only one working on the node's data directory for the
-// whole command (run, bootstrap, clone), then ends what a method of an earlier pgimaged, killed
-// before it could, left running, and has the node's methods record their processes. It returns
-// the lock's release, or the exit code when the directory is not ours to work on.
-func holdDataDir(e *env, node *engine.Node, command string) (func(), int) {
+// whole command (run, bootstrap, clone, reinit), then ends what a method of an earlier
+// pgimaged, killed before it could, left running, and has the node's methods record their
+// processes. It returns the lock's release, or the exit code when the directory is not ours to
+// work on: when another pgimaged holds the lock, the command is refused, or whenLocked, if
+// given, answers instead.
+func holdDataDir(e *env, node *engine.Node, command string, whenLocked func() int) (func(), int) {
 	cfg := node.Config
 	release, err := pg.LockDataDir(cfg.DataDir, "pgimaged "+command)
 	if err != nil {
-		if errors.Is(err, pg.ErrLocked) {
+		switch {
+		case errors.Is(err, pg.ErrLocked) && whenLocked != nil:
+			return nil, whenLocked()
+		case errors.Is(err, pg.ErrLocked):
 			return nil, e.failf(exitRefused, "%s refused: %v", command, err)
 		}
 		return nil, e.failf(exitFailed, "%s: %v", command, err)

@@ -70,8 +70,10 @@ func TestOneShotSource(t *testing.T) {
 }
 
 func TestShellJoin(t *testing.T) {
-	got := shellJoin([]string{"/usr/bin/pg_basebackup", "--pgdata=/d", "--dbname=host=x port=5432", "--label=it's"})
-	want := `/usr/bin/pg_basebackup --pgdata=/d '--dbname=host=x port=5432' '--label=it'\''s'`
+	// ^ is a pipe to the Bourne shell and a glob to zsh: quoted like every character outside
+	// the plain ones.
+	got := shellJoin([]string{"/usr/bin/pg_basebackup", "--pgdata=/d", "--dbname=host=x port=5432", "--label=it's", "^x"})
+	want := `/usr/bin/pg_basebackup --pgdata=/d '--dbname=host=x port=5432' '--label=it'\''s' '^x'`
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -2,37 +2,27 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 )
 
 // runHistory lists a member's bootstrap and clone attempts as kept in the DCS, oldest first.
 func runHistory(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "history", "-config FILE [-member NAME] [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "history", "-config FILE [-member NAME] [-json]", true)
 	member := fs.String("member", "", "member whose attempts to list (default: the configuration's name)")
-	if code, ok := parseFlags(e, fs, args, false); !ok {
-		return code
-	}
-	cfg, code := loadConfig(e, c.configFile)
+	cfg, code := c.load(e, fs, args)
 	if cfg == nil {
 		return code
 	}
 	name := orDefault(*member, cfg.Name)
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	atts, err := readHistory(cctx, cfg, name, logger)
+	atts, err := look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) ([]dcs.Attempt, error) {
+		return engine.ReadHistory(ctx, st, name)
+	})
 	if err != nil {
 		return e.failf(exitFailed, "cannot read the history of member %s: %v", name, err)
 	}
@@ -59,20 +49,4 @@ func runHistory(ctx context.Context, e *env, args []string) int {
 	}
 	_ = tw.Flush()
 	return exitOK
-}
-
-// readHistory reads member's attempts without creating a file DCS that does not exist yet.
-func readHistory(ctx context.Context, cfg *config.Config, member string, logger hclog.Logger) ([]dcs.Attempt, error) {
-	if cfg.DCS.Kind != config.DCSEtcd {
-		path := orDefault(cfg.DCS.Path, DefaultDCSPath(cfg))
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-	}
-	st, err := openDCS(ctx, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	return engine.ReadHistory(ctx, st, member)
 }

@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,10 +29,7 @@ func runImport(_ context.Context, e *env, args []string) int {
 	rest := args[1:]
 	for {
 		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage
+			return parseFailure(err)
 		}
 		if fs.NArg() == 0 {
 			break

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -34,28 +35,18 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 	if len(args) > 0 && pluginsSubcommands[args[0]] != nil {
 		return pluginsSubcommands[args[0]](ctx, e, args[1:])
 	}
-	var c common
-	fs := newFlagSet(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]\n       pgimaged plugins show|install|verify|check ... (-h for each)")
-	c.register(fs, true)
-	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
+	c, fs := newCommand(e, "plugins", "[-config FILE] [-plugin-dir DIR] [-json]\n       pgimaged plugins show|install|verify|check ... (-h for each)", true)
+	dir := fs.String("plugin-dir", "", pluginDirUsage)
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}
-	cat := &plugin.Catalog{Dir: *dir}
-	if c.configFile != "" {
-		cfg, code := loadConfig(e, c.configFile)
-		if cfg == nil {
-			return code
-		}
-		cat.Dir = cfg.PluginDir
-		cat.LockFile = lockFileFor(cfg, "")
-		cat.Pins = map[string]plugin.Pin{}
-		for n, p := range cfg.Plugins {
-			cat.Pins[n] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
-		}
+	cfg, pdir, lock, code := pluginPlace(e, c.configFile, *dir, "")
+	if code != 0 {
+		return code
 	}
-	if cat.Dir == "" {
-		cat.Dir = plugin.DefaultDir()
+	cat := &plugin.Catalog{Dir: pdir}
+	if cfg != nil {
+		cat.LockFile, cat.Pins = lock, pins(cfg)
 	}
 	entries, err := cat.List()
 	if err != nil {
@@ -111,9 +102,7 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 }
 
 func runValidate(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "validate", "-config FILE")
-	c.register(fs, true)
+	c, fs := newCommand(e, "validate", "-config FILE", true)
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}
@@ -190,37 +179,56 @@ func (o *oneShot) config(e *env) (*config.Config, int) {
 	return cfg, 0
 }
 
-func runBootstrap(ctx context.Context, e *env, args []string) int {
-	var o oneShot
-	fs := newFlagSet(e, "bootstrap", "[-config FILE] [--image-only] [--scope S --datadir D]")
+// register registers the flags bootstrap and clone share; imageOnly is the help of
+// --image-only, made what --stop waits for ("cluster", "replica").
+func (o *oneShot) register(fs *flag.FlagSet, imageOnly, made string) {
 	o.common.register(fs, true)
-	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once the method has filled the data directory and recovery settings are written")
-	fs.BoolVar(&o.stop, "stop", false, "stop PostgreSQL (fast) once the cluster is made, instead of leaving it running")
+	fs.BoolVar(&o.imageOnly, "image-only", false, imageOnly)
+	fs.BoolVar(&o.stop, "stop", false, "stop PostgreSQL (fast) once the "+made+" is made, instead of leaving it running")
 	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
 	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
 	fs.StringVar(&o.name, "name", "", "member name (overrides the configuration)")
+}
+
+// start parses the flags, makes the node, holds its data directory (see [holdDataDir]) and
+// validates the configuration for path. A nil node comes with the exit code; else release
+// ends the hold.
+func (o *oneShot) start(ctx context.Context, e *env, fs *flag.FlagSet, args []string, path sdk.Path) (node *engine.Node, release func(), code int) {
 	if code, ok := parseFlags(e, fs, args, true); !ok {
-		return code
+		return nil, nil, code
+	}
+	if o.role != "" && o.role != "replica" {
+		return nil, nil, e.failf(exitUsage, "--role=%s: clone makes replicas only", o.role)
 	}
 	cfg, code := o.config(e)
 	if cfg == nil {
-		return code
+		return nil, nil, code
 	}
-	logger := newLogger(e, cfg, o.logLevel)
-	node := newNode(cfg, logger)
-	release, code := holdDataDir(e, node, "bootstrap")
-	if release == nil {
+	node = newNode(cfg, newLogger(e, cfg, o.logLevel))
+	if release, code = holdDataDir(e, node, fs.Name(), nil); release == nil {
+		return nil, nil, code
+	}
+	if d := node.Validate(ctx, path); printDiags(e, cfg, d) {
+		release()
+		return nil, nil, exitConfig
+	}
+	return node, release, 0
+}
+
+func runBootstrap(ctx context.Context, e *env, args []string) int {
+	var o oneShot
+	fs := newFlagSet(e, "bootstrap", "[-config FILE] [--image-only] [--scope S --datadir D]")
+	o.register(fs, "stop once the method has filled the data directory and recovery settings are written", "cluster")
+	node, release, code := o.start(ctx, e, fs, args, sdk.PathBootstrap)
+	if node == nil {
 		return code
 	}
 	defer release()
-	if d := node.Validate(ctx, sdk.PathBootstrap); printDiags(e, cfg, d) {
-		return exitConfig
-	}
 	endProgress := showProgress(e, node)
 	defer endProgress()
 	res, err := node.Bootstrap(ctx, engine.BootstrapOptions{ImageOnly: o.imageOnly})
 	endProgress()
-	logCriticalPath(logger, res.CriticalPath)
+	logCriticalPath(node.Logger, res.CriticalPath)
 	if err != nil {
 		return e.failf(refusalCode(err), "bootstrap failed: %v", err)
 	}
@@ -235,7 +243,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 	if o.jsonOut {
 		writeJSON(e.stdout, map[string]any{
 			"method": res.Method, "system_identifier": fmt.Sprint(res.SystemIdentifier),
-			"data_dir": cfg.DataDir, "running": res.Running, "image_only": o.imageOnly,
+			"data_dir": node.Config.DataDir, "running": res.Running, "image_only": o.imageOnly,
 		})
 		return exitOK
 	}
@@ -246,34 +254,15 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 func runClone(ctx context.Context, e *env, args []string) int {
 	var o oneShot
 	fs := newFlagSet(e, "clone", "[-config FILE] [--image-only] [--scope S --datadir D --role replica --connstring C]")
-	o.common.register(fs, true)
-	fs.BoolVar(&o.imageOnly, "image-only", false, "stop once a method has filled the data directory (what Patroni expects of a replica method)")
-	fs.BoolVar(&o.stop, "stop", false, "stop PostgreSQL (fast) once the replica is made, instead of leaving it running")
-	fs.StringVar(&o.scope, "scope", "", "cluster name (overrides the configuration)")
-	fs.StringVar(&o.datadir, "datadir", "", "data directory (overrides the configuration)")
+	o.register(fs, "stop once a method has filled the data directory (what Patroni expects of a replica method)", "replica")
 	fs.StringVar(&o.role, "role", "", "Patroni passes --role=replica")
 	fs.StringVar(&o.connstring, "connstring", "", "source to clone from (libpq string or URL; a password in it goes into a pgpass file); empty: no source")
-	fs.StringVar(&o.name, "name", "", "member name (overrides the configuration)")
-	if code, ok := parseFlags(e, fs, args, true); !ok {
-		return code
-	}
-	if o.role != "" && o.role != "replica" {
-		return e.failf(exitUsage, "--role=%s: clone makes replicas only", o.role)
-	}
-	cfg, code := o.config(e)
-	if cfg == nil {
-		return code
-	}
-	logger := newLogger(e, cfg, o.logLevel)
-	node := newNode(cfg, logger)
-	release, code := holdDataDir(e, node, "clone")
-	if release == nil {
+	node, release, code := o.start(ctx, e, fs, args, sdk.PathClone)
+	if node == nil {
 		return code
 	}
 	defer release()
-	if d := node.Validate(ctx, sdk.PathClone); printDiags(e, cfg, d) {
-		return exitConfig
-	}
+	cfg := node.Config
 	src, err := oneShotSource(cfg, o.connstring)
 	if err != nil {
 		return e.failf(exitUsage, "%v", err)
@@ -282,7 +271,7 @@ func runClone(ctx context.Context, e *env, args []string) int {
 	defer endProgress()
 	res, err := node.Clone(ctx, engine.CloneOptions{Source: src, ImageOnly: o.imageOnly})
 	endProgress()
-	logCriticalPath(logger, res.CriticalPath)
+	logCriticalPath(node.Logger, res.CriticalPath)
 	if err == nil && res.Running && o.stop {
 		if err := stopAfterOneShot(ctx, e, node); err != nil {
 			return e.failf(exitFailed, "%v", err)

@@ -43,30 +43,28 @@ func lockFileFor(cfg *config.Config, override string) string {
 	return plugin.DefaultLockFile
 }
 
+// pluginDirUsage is the help of -plugin-dir.
+const pluginDirUsage = "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)"
+
+// placeFlags registers -plugin-dir and -lock, the places [pluginPlace] reads.
+func placeFlags(fs *flag.FlagSet) (dir, lock *string) {
+	return fs.String("plugin-dir", "", pluginDirUsage),
+		fs.String("lock", "", "lock file (default: "+plugin.LockFileName+" beside the configuration, else "+plugin.DefaultLockFile+")")
+}
+
 // parseWithFile parses flags around exactly one positional argument, which may come first
 // (`install FILE -config F`) or last.
 func parseWithFile(e *env, fs *flag.FlagSet, args []string, what string) (string, int, bool) {
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", exitOK, false
-		}
-		return "", exitUsage, false
+		return "", parseFailure(err), false
 	}
 	if fs.NArg() == 0 {
 		usageMistake(fs)
 		return "", e.failf(exitUsage, "no %s given", what), false
 	}
 	file := fs.Arg(0)
-	if err := fs.Parse(fs.Args()[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return "", exitOK, false
-		}
-		return "", exitUsage, false
-	}
-	if fs.NArg() > 0 {
-		return "", e.failf(exitUsage, "unexpected argument %q", fs.Arg(0)), false
-	}
-	return file, 0, true
+	code, ok := parseFlags(e, fs, fs.Args()[1:], false)
+	return file, code, ok
 }
 
 // pluginPlace loads -config if given and returns the plugin directory and the lock file.
@@ -88,11 +86,8 @@ func pluginPlace(e *env, configFile, dirFlag, lockFlag string) (cfg *config.Conf
 }
 
 func runPluginsInstall(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins install", "FILE [-config FILE] [-plugin-dir DIR] [-lock FILE]")
-	c.register(fs, true)
-	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
-	lockFlag := fs.String("lock", "", "lock file (default: "+plugin.LockFileName+" beside the configuration, else "+plugin.DefaultLockFile+")")
+	c, fs := newCommand(e, "plugins install", "FILE [-config FILE] [-plugin-dir DIR] [-lock FILE]", true)
+	dir, lockFlag := placeFlags(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "how long the plugin has to start and describe itself")
 	file, code, ok := parseWithFile(e, fs, args, "plugin file")
 	if !ok {
@@ -126,11 +121,8 @@ func runPluginsInstall(ctx context.Context, e *env, args []string) int {
 }
 
 func runPluginsVerify(_ context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins verify", "[-config FILE] [-plugin-dir DIR] [-lock FILE] [-json]")
-	c.register(fs, true)
-	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
-	lockFlag := fs.String("lock", "", "lock file (default: "+plugin.LockFileName+" beside the configuration, else "+plugin.DefaultLockFile+")")
+	c, fs := newCommand(e, "plugins verify", "[-config FILE] [-plugin-dir DIR] [-lock FILE] [-json]", true)
+	dir, lockFlag := placeFlags(fs)
 	if code, ok := parseFlags(e, fs, args, false); !ok {
 		return code
 	}
@@ -168,9 +160,7 @@ func orEmpty[T any](s []T) []T {
 }
 
 func runPluginsCheck(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins check", "FILE [-source CONNSTRING] [-bin-dir DIR] [-json]")
-	c.register(fs, true)
+	c, fs := newCommand(e, "plugins check", "FILE [-source CONNSTRING] [-bin-dir DIR] [-json]", true)
 	source := fs.String("source", "", "a running primary (libpq connection string or URL) to clone into a temporary directory")
 	binDir := fs.String("bin-dir", "", "PostgreSQL binaries (default: the configuration's bin_dir, else the newest installed)")
 	tmp := fs.String("temp-dir", "", "where the temporary data directories go (default: the system's)")

@@ -440,3 +440,27 @@ func TestCheckClonesFromASource(t *testing.T) {
 		t.Errorf("the check left %d entries in its temporary directory", len(des))
 	}
 }
+
+// -plugin-dir names the plugin directory over the configuration's plugin_dir, as its help says,
+// for `plugins` as for its subcommands.
+func TestPluginsListsThePluginDirFlag(t *testing.T) {
+	s := newSetup(t, "")
+	install(t, s, "basebackup")
+	other := t.TempDir()
+	_ = os.Chmod(other, 0o755)
+	b, err := os.ReadFile(builtPlugin(t, "initdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(other, plugin.Prefix+"initdb"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, out, errs := run(t, "plugins", "-config", s.config, "-plugin-dir", other, "-json")
+	var rows []struct{ Name, Path string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("plugins -json: %v\n%s%s", err, out, errs)
+	}
+	if len(rows) != 1 || rows[0].Name != "initdb" || filepath.Dir(rows[0].Path) != other {
+		t.Errorf("plugins -config %s -plugin-dir %s lists %+v, want initdb from %s", s.config, other, rows, other)
+	}
+}

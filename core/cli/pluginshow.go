@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -45,19 +43,14 @@ type pluginDoc struct {
 // runPluginsShow is `pgimaged plugins show NAME`: the plugin's option schema as reference
 // documentation.
 func runPluginsShow(ctx context.Context, e *env, args []string) int {
-	var c common
-	fs := newFlagSet(e, "plugins show", "NAME [-config FILE] [-plugin-dir DIR] [-json]")
-	c.register(fs, true)
-	dir := fs.String("plugin-dir", "", "plugin directory (default: the configuration's plugin_dir, else plugins/ beside pgimaged)")
+	c, fs := newCommand(e, "plugins show", "NAME [-config FILE] [-plugin-dir DIR] [-json]", true)
+	dir := fs.String("plugin-dir", "", pluginDirUsage)
 	var name string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+		return parseFailure(err)
 	}
 	switch {
 	case name == "" && fs.NArg() == 1:
@@ -65,22 +58,13 @@ func runPluginsShow(ctx context.Context, e *env, args []string) int {
 	case name == "" || fs.NArg() > 0:
 		return e.failf(exitUsage, "usage: pgimaged plugins show NAME [-config FILE] [-plugin-dir DIR] [-json]")
 	}
-	cat := &plugin.Catalog{Dir: *dir}
-	if c.configFile != "" {
-		cfg, code := loadConfig(e, c.configFile)
-		if cfg == nil {
-			return code
-		}
-		if cat.Dir == "" {
-			cat.Dir = cfg.PluginDir
-		}
-		cat.Pins = map[string]plugin.Pin{}
-		for n, p := range cfg.Plugins {
-			cat.Pins[n] = plugin.Pin{Path: p.Path, SHA256: p.SHA256}
-		}
+	cfg, pdir, _, code := pluginPlace(e, c.configFile, *dir, "")
+	if code != 0 {
+		return code
 	}
-	if cat.Dir == "" {
-		cat.Dir = plugin.DefaultDir()
+	cat := &plugin.Catalog{Dir: pdir}
+	if cfg != nil {
+		cat.Pins = pins(cfg)
 	}
 	inst, err := cat.Launch(ctx, name)
 	if err != nil {

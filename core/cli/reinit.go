@@ -13,8 +13,6 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
-	"github.com/pgimaged/pgimaged/core/pg"
-	"github.com/pgimaged/pgimaged/core/plugin"
 )
 
 // methodList is a flag given once per method.
@@ -34,29 +32,19 @@ func (m *methodList) Set(v string) error {
 // It is refused on the leader, on a primary and on a directory of another cluster. It holds
 // the data directory's lock for the whole reinit, so it runs only while no agent does.
 func runReinit(ctx context.Context, e *env, args []string) int {
-	var c common
 	var methods methodList
-	fs := newFlagSet(e, "reinit", "-config FILE [--method M]... [--force]")
-	c.register(fs, false)
+	c, fs := newCommand(e, "reinit", "-config FILE [--method M]... [--force]", false)
 	fs.Var(&methods, "method", "replica method to clone with instead of the configured chain (repeat for a list)")
 	force := fs.Bool("force", false, "do not ask for confirmation")
-	if code, ok := parseFlags(e, fs, args, false); !ok {
-		return code
-	}
-	cfg, code := loadConfig(e, c.configFile)
+	cfg, code := c.load(e, fs, args, "postgresql.listen")
 	if cfg == nil {
 		return code
-	}
-	if d := cfg.Require("pgimaged reinit", "postgresql.listen"); printDiags(e, cfg, d) {
-		return exitConfig
 	}
 	logger := newLogger(e, cfg, c.logLevel).With("member", cfg.Name)
 	node := newNode(cfg, logger)
 	opts := engine.ReinitOptions{Methods: methods}
 
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	cl, err := readCluster(cctx, cfg, logger)
-	cancel()
+	cl, err := readCluster(ctx, cfg, logger)
 	if err != nil {
 		return e.failf(exitFailed, "reinit: cannot read the DCS: %v", err)
 	}
@@ -75,24 +63,16 @@ func runReinit(ctx context.Context, e *env, args []string) int {
 			return e.failf(exitFailed, "reinit cancelled; nothing was changed")
 		}
 	}
-	release, err := pg.LockDataDir(cfg.DataDir, "pgimaged reinit")
-	if errors.Is(err, pg.ErrLocked) {
+	release, code := holdDataDir(e, node, "reinit", func() int {
 		// An agent runs for this member: it carries the request out.
 		return requestReinit(ctx, e, cfg.Name, func(ctx context.Context) (dcs.Store, error) {
 			return openDCS(ctx, cfg, logger.Named("dcs"))
 		}, opts)
-	}
-	if err != nil {
-		return e.failf(exitFailed, "reinit: %v", err)
+	})
+	if release == nil {
+		return code
 	}
 	defer release()
-	record := pg.ProcessRecordPath(cfg.DataDir)
-	if n, err := plugin.EndRecorded(record, logger); err != nil {
-		return e.failf(exitFailed, "reinit: %v", err)
-	} else if n > 0 {
-		logger.Warn("ended processes a method of an earlier pgimaged left running", "count", n, "record", record)
-	}
-	node.Catalog.ProcessRecord = record
 	if d := node.Validate(ctx); printDiags(e, cfg, d) {
 		return exitConfig
 	}

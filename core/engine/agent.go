@@ -496,7 +496,13 @@ func leaderSource(n *Node, cl dcs.Cluster) *Source {
 	if !ok || lm.ConnURL == "" {
 		return nil
 	}
-	conn, _, err := pg.ParseConnURL(lm.ConnURL)
+	return memberSource(n, lm)
+}
+
+// memberSource is member m as a source, reached at its conn_url as the replication role; nil
+// when its conn_url cannot be read.
+func memberSource(n *Node, m dcs.Member) *Source {
+	conn, _, err := pg.ParseConnURL(m.ConnURL)
 	if err != nil {
 		return nil
 	}
@@ -504,7 +510,7 @@ func leaderSource(n *Node, cl dcs.Cluster) *Source {
 	if conn.Database == "" {
 		conn.Database = "postgres"
 	}
-	return &Source{Member: lm.Name, Conn: conn, Password: n.Config.PostgreSQL.Replication.Password}
+	return &Source{Member: m.Name, Conn: conn, Password: n.Config.PostgreSQL.Replication.Password}
 }
 
 // claimInitialize records sysid as the cluster's when the DCS has no initialize. false: another
@@ -751,24 +757,13 @@ func CloneSource(n *Node, cl dcs.Cluster) *Source {
 			tagged = append(tagged, m)
 		}
 	}
-	pick := func(m dcs.Member) *Source {
-		conn, _, err := pg.ParseConnURL(m.ConnURL)
-		if err != nil {
-			return nil
-		}
-		conn.User = n.Config.PostgreSQL.Replication.Username
-		if conn.Database == "" {
-			conn.Database = "postgres"
-		}
-		return &Source{Member: m.Name, Conn: conn, Password: n.Config.PostgreSQL.Replication.Password}
-	}
 	if len(tagged) > 0 {
-		if s := pick(tagged[rand.IntN(len(tagged))]); s != nil {
+		if s := memberSource(n, tagged[rand.IntN(len(tagged))]); s != nil {
 			return s
 		}
 	}
 	if lm, ok := cl.LeaderMember(); ok && lm.Name != n.Config.Name && lm.State == dcs.StateRunning && lm.ConnURL != "" {
-		return pick(lm)
+		return memberSource(n, lm)
 	}
 	return nil
 }
@@ -811,14 +806,20 @@ func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error
 		log.Error("creating the replica failed; the whole method list is tried again", "error", err, "retry_in", a.backoff())
 		return a.backoff(), nil
 	}
+	a.runsAsReplica(ctx, res.SystemIdentifier, tl, done)
+	return a.LoopWait, nil
+}
+
+// runsAsReplica records a clone that ended at done: the member runs as a replica of the
+// cluster sysid; it is published with the clone's critical path tl.
+func (a *Agent) runsAsReplica(ctx context.Context, sysid uint64, tl *timeline, done time.Time) {
 	a.failures = 0
-	a.sysid = strconv.FormatUint(res.SystemIdentifier, 10)
+	a.sysid = strconv.FormatUint(sysid, 10)
 	a.mu.Lock()
 	a.role, a.state, a.lastErr = dcs.RoleReplica, dcs.StateRunning, ""
 	a.mu.Unlock()
 	a.publish(ctx)
 	a.published(ctx, tl, done)
-	return a.LoopWait, nil
 }
 
 func (n *Node) anyNoMaster() bool {

@@ -215,13 +215,7 @@ func (a *Agent) reclone(ctx context.Context, cl dcs.Cluster, req *ReinitRequest)
 		return a.backoff(), nil
 	}
 	log.Info("reinit done: the member runs as a replica again", "method", res.Chain.Method)
-	a.failures = 0
-	a.sysid = strconv.FormatUint(res.SystemIdentifier, 10)
-	a.mu.Lock()
-	a.role, a.state, a.lastErr = dcs.RoleReplica, dcs.StateRunning, ""
-	a.mu.Unlock()
-	a.publish(ctx)
-	a.published(ctx, tl, done)
+	a.runsAsReplica(ctx, res.SystemIdentifier, tl, done)
 	a.endReinit(ctx)
 	return a.LoopWait, nil
 }
