@@ -37,33 +37,61 @@ func abs(p string) string {
 func flag(name string) sdk.Option       { return sdk.Option{Name: name, Flag: true} }
 func opt(name, value string) sdk.Option { return sdk.Option{Name: name, Value: value} }
 
+// withDefaults is c with the settings the configurations below leave out at their defaults,
+// so that each case names only what its file sets.
+func withDefaults(c *config.Config) *config.Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.LoopWait, 10*time.Second)
+	def(&c.TTL, 30*time.Second)
+	def(&c.PostgreSQL.PGCtlTimeout, time.Minute)
+	def(&c.Bootstrap.RecoveryTimeout, time.Hour)
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.Bootstrap.Method == "" {
+		c.Bootstrap.Method = "initdb"
+	}
+	if c.PostgreSQL.CreateReplicaMethods == nil {
+		c.PostgreSQL.CreateReplicaMethods = []string{"basebackup"}
+	}
+	if c.DCS.Kind != "" && c.DCS.Namespace == "" {
+		c.DCS.Namespace = "/service/"
+	}
+	if c.Methods == nil {
+		c.Methods = map[string]*config.Method{}
+	}
+	if c.Plugins == nil {
+		c.Plugins = map[string]*config.PluginPin{}
+	}
+	return c
+}
+
 var validConfigs = map[string]*config.Config{
-	"design.hcl": {
+	"design.hcl": withDefaults(&config.Config{
 		Filename:  "testdata/valid/design.hcl",
 		Scope:     "batman",
 		Name:      "node1",
 		DataDir:   "/var/lib/postgresql/15/node1",
 		PluginDir: "/usr/lib/pgimaged/plugins",
-		LoopWait:  10 * time.Second,
-		TTL:       30 * time.Second,
-		LogLevel:  "info",
-		DCS:       config.DCS{Kind: "file", Path: "/var/lib/pgimaged/dcs", Namespace: config.DefaultNamespace},
+		DCS:       config.DCS{Kind: "file", Path: "/var/lib/pgimaged/dcs"},
 		PostgreSQL: config.PostgreSQL{
 			BinDir:               "/usr/lib/postgresql/15/bin",
 			Listen:               "127.0.0.1:5432",
 			ConnectAddress:       "127.0.0.1:5432",
 			Parameters:           map[string]string{"max_connections": "100"},
 			PGHBA:                []string{"host replication replicator 127.0.0.1/32 scram-sha-256"},
-			PGCtlTimeout:         60 * time.Second,
 			Superuser:            config.Credentials{Username: "postgres", Password: "su-secret-from-env"},
 			Replication:          config.Credentials{Username: "replicator", Password: "rep-secret-from-file"},
 			CreateReplicaMethods: []string{"wal_e", "basebackup"},
 		},
 		Bootstrap: config.Bootstrap{
-			Method:          "from_backup",
-			Initdb:          sdk.Options{flag("data-checksums"), opt("encoding", "UTF8")},
-			PostBootstrap:   "/usr/local/bin/post_bootstrap.sh",
-			RecoveryTimeout: time.Hour,
+			Method:        "from_backup",
+			Initdb:        sdk.Options{flag("data-checksums"), opt("encoding", "UTF8")},
+			PostBootstrap: "/usr/local/bin/post_bootstrap.sh",
 		},
 		Methods: map[string]*config.Method{
 			"from_backup": {
@@ -88,40 +116,25 @@ var validConfigs = map[string]*config.Config{
 		Plugins: map[string]*config.PluginPin{
 			"wale": {Name: "wale", SHA256: "9f86d081884c7d659a2feaea0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0"},
 		},
-	},
-	"minimal.hcl": {
+	}),
+	"minimal.hcl": withDefaults(&config.Config{
 		Filename: "testdata/valid/minimal.hcl",
 		Scope:    "batman",
 		Name:     "node1",
 		DataDir:  "/var/lib/postgresql/15/node1",
-		LoopWait: 10 * time.Second,
-		TTL:      30 * time.Second,
-		LogLevel: "info",
-		PostgreSQL: config.PostgreSQL{
-			PGCtlTimeout:         60 * time.Second,
-			CreateReplicaMethods: []string{"basebackup"},
-		},
-		Bootstrap: config.Bootstrap{Method: "initdb", RecoveryTimeout: time.Hour},
-		Methods:   map[string]*config.Method{},
-		Plugins:   map[string]*config.PluginPin{},
-	},
-	"options_order.hcl": {
+	}),
+	"options_order.hcl": withDefaults(&config.Config{
 		Filename: "testdata/valid/options_order.hcl",
 		Scope:    "batman",
 		Name:     "node2",
 		DataDir:  abs("testdata/valid/data"), // relative to the configuration file, made absolute
-		LoopWait: 10 * time.Second,
-		TTL:      30 * time.Second,
-		LogLevel: "info",
 		PostgreSQL: config.PostgreSQL{
 			Listen:               "127.0.0.1:5433",
 			ConnectAddress:       "127.0.0.1:5433",
-			PGCtlTimeout:         60 * time.Second,
 			CreateReplicaMethods: []string{"basebackup", "restore", "mixed"},
 		},
 		Bootstrap: config.Bootstrap{
-			Method:          "initdb",
-			RecoveryTimeout: time.Hour,
+			Method: "initdb",
 			// Map form: true makes a flag, false leaves the option out.
 			Initdb: sdk.Options{opt("locale", "C"), flag("data-checksums"), opt("encoding", "UTF8"), opt("wal-segsize", "32")},
 		},
@@ -158,9 +171,8 @@ var validConfigs = map[string]*config.Config{
 				Options:  sdk.Options{opt("first", "1"), flag("second"), opt("third", "3"), opt("fourth", "4")},
 			},
 		},
-		Plugins: map[string]*config.PluginPin{},
-	},
-	"etcd.hcl": {
+	}),
+	"etcd.hcl": withDefaults(&config.Config{
 		Filename: "testdata/valid/etcd.hcl",
 		Scope:    "batman",
 		Name:     "node3",
@@ -179,7 +191,6 @@ var validConfigs = map[string]*config.Config{
 			Username:    "root",
 			Password:    "etcd-default-secret",
 			DialTimeout: 3 * time.Second,
-			Namespace:   config.DefaultNamespace,
 		},
 		PostgreSQL: config.PostgreSQL{
 			Listen:         "*:5432",
@@ -190,10 +201,8 @@ var validConfigs = map[string]*config.Config{
 				"auto_explain.log_min_duration": "1s",
 			},
 			// An empty list means the default, as in Patroni.
-			CreateReplicaMethods: []string{"basebackup"},
 		},
 		Bootstrap: config.Bootstrap{Method: "pgbackrest", Timeout: time.Hour, RecoveryTimeout: 30 * time.Minute},
-		Methods:   map[string]*config.Method{},
 		Plugins: map[string]*config.PluginPin{
 			"custom": {
 				Name:   "custom",
@@ -201,32 +210,21 @@ var validConfigs = map[string]*config.Config{
 				SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
 			},
 		},
-	},
-	"etcd_tls.hcl": {
+	}),
+	"etcd_tls.hcl": withDefaults(&config.Config{
 		Filename: "testdata/valid/etcd_tls.hcl",
 		Scope:    "batman",
 		Name:     "node4",
 		DataDir:  "/var/lib/postgresql/15/node4",
-		LoopWait: 10 * time.Second,
-		TTL:      30 * time.Second,
-		LogLevel: "info",
 		DCS: config.DCS{
 			Kind:      "etcd",
-			Namespace: config.DefaultNamespace,
 			Endpoints: []string{"https://10.0.0.1:2379", "https://10.0.0.2:2379", "10.0.0.3:2379"},
 			// Relative to the configuration file's directory, as in file(), and made absolute.
 			CAFile:   abs("testdata/valid/etcd-tls/ca.crt"),
 			CertFile: abs("testdata/valid/etcd-tls/client.crt"),
 			KeyFile:  abs("testdata/valid/etcd-tls/client.key"),
 		},
-		PostgreSQL: config.PostgreSQL{
-			PGCtlTimeout:         60 * time.Second,
-			CreateReplicaMethods: []string{"basebackup"},
-		},
-		Bootstrap: config.Bootstrap{Method: "initdb", RecoveryTimeout: time.Hour},
-		Methods:   map[string]*config.Method{},
-		Plugins:   map[string]*config.PluginPin{},
-	},
+	}),
 }
 
 func TestValidConfigs(t *testing.T) {
