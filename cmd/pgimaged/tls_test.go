@@ -10,23 +10,8 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
-	"github.com/pgimaged/pgimaged/sdk/host"
+	"github.com/pgimaged/pgimaged/internal/testenv"
 )
-
-// writeCertificate writes a new self-signed certificate for localhost, which is its own CA, and
-// its key (0600) into dir, and returns their paths.
-func writeCertificate(t *testing.T, dir, name string) (cert, key string) {
-	t.Helper()
-	_, pemBytes, err := host.NewCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := strings.Index(string(pemBytes), "-----BEGIN EC PRIVATE KEY")
-	if i < 0 {
-		t.Fatalf("no key in %s", pemBytes)
-	}
-	return writeFile(t, dir, name+".crt", string(pemBytes[:i]), 0o644), writeFile(t, dir, name+".key", string(pemBytes[i:]), 0o600)
-}
 
 // TestCloneFromTLSSource clones from a primary that accepts only TLS connections, with a
 // source URL that asks pgimaged to verify the server against the operator's CA: pgimaged's
@@ -34,8 +19,8 @@ func writeCertificate(t *testing.T, dir, name string) (cert, key string) {
 // certificate the CA did not sign is refused without leaving a data directory behind.
 func TestCloneFromTLSSource(t *testing.T) {
 	dir := workDir(t)
-	serverCert, serverKey := writeCertificate(t, dir, "server")
-	otherCA, _ := writeCertificate(t, dir, "other")
+	serverCert, serverKey := testenv.WriteCertificate(t, dir, "server")
+	otherCA, _ := testenv.WriteCertificate(t, dir, "other")
 	p := pgtest.StartPrimary(t, pgtest.Options{
 		Parameters: map[string]string{"ssl": "on", "ssl_cert_file": serverCert, "ssl_key_file": serverKey},
 		HBA: []string{

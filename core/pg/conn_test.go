@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgimaged/pgimaged/core/pg"
-	"github.com/pgimaged/pgimaged/sdk/host"
+	"github.com/pgimaged/pgimaged/internal/testenv"
 )
 
 func TestWritePgpass(t *testing.T) {
@@ -223,22 +223,9 @@ func TestParseConnURLPassesOnCRL(t *testing.T) {
 // pgx reads the files while parsing, so they must exist. In a keyword/value string they are
 // refused with a message that names the URL form and the libpq environment variable instead.
 func TestParseConnURLPassesOnTLSFiles(t *testing.T) {
-	_, pem, err := host.NewCertificate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := strings.Index(string(pem), "-----BEGIN EC PRIVATE KEY")
-	if i < 0 {
-		t.Fatalf("no key in %s", pem)
-	}
 	dir := t.TempDir()
-	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
-	mustWrite(t, ca, string(pem[:i]))
-	mustWrite(t, cert, string(pem[:i]))
-	mustWrite(t, key, string(pem[i:]))
-	if err := os.Chmod(key, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca, _ := testenv.WriteCertificate(t, dir, "ca")
+	cert, key := testenv.WriteCertificate(t, dir, "client")
 	url := "postgres://replicator@db1:5433/postgres?sslmode=verify-full&sslrootcert=" + ca + "&sslcert=" + cert + "&sslkey=" + key
 	got, _, err := pg.ParseConnURL(url)
 	if err != nil {
@@ -259,7 +246,7 @@ func TestParseConnURLPassesOnTLSFiles(t *testing.T) {
 	// A relative path would be read from pgimaged's working directory here and from the
 	// plugin's by pg_basebackup: refused.
 	t.Chdir(dir)
-	if _, _, err := pg.ParseConnURL("postgres://db1/postgres?sslmode=verify-full&sslrootcert=ca.pem"); err == nil || !strings.Contains(err.Error(), "absolute") {
+	if _, _, err := pg.ParseConnURL("postgres://db1/postgres?sslmode=verify-full&sslrootcert=ca.crt"); err == nil || !strings.Contains(err.Error(), "absolute") {
 		t.Errorf("a relative sslrootcert: err = %v, want a refusal that asks for an absolute path", err)
 	}
 
