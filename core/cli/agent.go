@@ -230,7 +230,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
 	node := newNode(cfg, logger)
-	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+	if d := append(node.Validate(ctx), node.ValidateHost()...); printDiags(e, cfg, d) {
 		return exitConfig
 	}
 	var cl *dcs.Cluster

@@ -114,7 +114,7 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	node := newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
-	diags := append(lockDiagnostics(cfg), node.Validate(ctx)...)
+	diags := append(append(lockDiagnostics(cfg), node.Validate(ctx)...), node.ValidateHost()...)
 	if printDiags(e, cfg, diags) {
 		return exitConfig
 	}
