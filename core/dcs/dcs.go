@@ -134,6 +134,11 @@ type Store interface {
 	// Delete removes a permanent key; an absent key is not an error.
 	Delete(ctx context.Context, key string) error
 
+	// CompareAndSwap replaces a permanent key only if it holds old — nil: only if it is absent,
+	// an atomic create — with new (nil: deletes it). false with a nil error: the key held
+	// something else and nothing was written. Of two writers that read the same value, one wins.
+	CompareAndSwap(ctx context.Context, key string, old, new []byte) (bool, error)
+
 	// Watch returns a channel that receives a value, without blocking the store and coalesced,
 	// whenever anything under the scope changes (for the file backend within 100 ms), including a
 	// key vanishing because its owner died. It is closed when ctx ends or the store is closed.

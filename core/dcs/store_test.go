@@ -932,3 +932,60 @@ func peerMain() int {
 	}
 	return 0
 }
+
+// TestCompareAndSwap: a permanent key is created only while absent, replaced only while it
+// holds the expected value, deleted the same way; of two writers that read the same value, one
+// wins, and the loser wrote nothing.
+func TestCompareAndSwap(t *testing.T) {
+	const key = dcs.KeyPrefix + "switchover"
+	forEachBackend(t, func(t *testing.T, _ backend, e env) {
+		a, b := e.open(t), e.open(t)
+		swap := func(s dcs.Store, old, new string, nilOld, nilNew bool) bool {
+			t.Helper()
+			var o, n []byte
+			if !nilOld {
+				o = []byte(old)
+			}
+			if !nilNew {
+				n = []byte(new)
+			}
+			ok, err := s.CompareAndSwap(t.Context(), key, o, n)
+			if err != nil {
+				t.Fatalf("CompareAndSwap(%q, %q): %v", old, new, err)
+			}
+			return ok
+		}
+		value := func() string {
+			t.Helper()
+			v, ok, err := b.Get(t.Context(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return "<absent>"
+			}
+			return string(v)
+		}
+		if !swap(a, "", "first", true, false) {
+			t.Fatal("creating an absent key failed")
+		}
+		if swap(b, "", "second", true, false) {
+			t.Error("a second create of the same key succeeded")
+		}
+		if got := value(); got != "first" {
+			t.Fatalf("after two creates the key holds %q, want the first writer's", got)
+		}
+		if swap(b, "stale", "second", false, false) {
+			t.Error("a swap from a value the key does not hold succeeded")
+		}
+		if !swap(b, "first", "second", false, false) || value() != "second" {
+			t.Fatalf("a swap from the value the key holds: key holds %q", value())
+		}
+		if swap(a, "first", "", false, true) || value() != "second" {
+			t.Fatalf("a delete from a stale value took effect: key holds %q", value())
+		}
+		if !swap(a, "second", "", false, true) || value() != "<absent>" {
+			t.Fatalf("a delete from the value the key holds: key holds %q", value())
+		}
+	})
+}
