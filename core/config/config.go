@@ -15,12 +15,15 @@ import (
 
 // Defaults applied when the configuration leaves a setting out.
 const (
-	DefaultLoopWait      = 10 * time.Second
-	DefaultTTL           = 30 * time.Second
-	DefaultPGCtlTimeout  = 60 * time.Second
-	DefaultLogLevel      = "info"
-	DefaultReplicaMethod = "basebackup"
-	DefaultBootstrap     = "initdb"
+	DefaultLoopWait = 10 * time.Second
+	DefaultTTL      = 30 * time.Second
+	// DefaultMaximumLagOnFailover is Patroni's maximum_lag_on_failover: how many bytes a
+	// switchover candidate may be behind the leader.
+	DefaultMaximumLagOnFailover = 1 << 20
+	DefaultPGCtlTimeout         = 60 * time.Second
+	DefaultLogLevel             = "info"
+	DefaultReplicaMethod        = "basebackup"
+	DefaultBootstrap            = "initdb"
 	// DefaultNamespace is the dcs block's namespace, as in Patroni.
 	DefaultNamespace = "/service/"
 	// DefaultRecoveryTimeout bounds the wait for a promoting recovery after a bootstrap.
@@ -42,26 +45,28 @@ var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 // Config is a decoded configuration file. Ranges holds where each setting was written, by
 // path (see [Config.RangeOf]).
 type Config struct {
-	Filename   string
-	Scope      string
-	Name       string
-	DataDir    string
-	PluginDir  string // "" when not set: the caller looks beside its binary
-	LoopWait   time.Duration
-	TTL        time.Duration
-	Tags       map[string]any
-	Source     string // clone source for a one-shot clone; never carries a password
-	LogLevel   string
-	LogFormat  string // "json" (hclog's JSON format), or hclog's text when "" or "text"
-	LogFile    string // appended to instead of stderr when set
-	DCS        DCS
-	API        API
-	PostgreSQL PostgreSQL
-	Bootstrap  Bootstrap
-	Methods    map[string]*Method    // by label
-	Plugins    map[string]*PluginPin // by label
-	Ranges     map[string]hcl.Range
-	files      map[string]*hcl.File
+	Filename  string
+	Scope     string
+	Name      string
+	DataDir   string
+	PluginDir string // "" when not set: the caller looks beside its binary
+	LoopWait  time.Duration
+	TTL       time.Duration
+	// MaximumLagOnFailover is how many bytes of WAL a switchover candidate may lack.
+	MaximumLagOnFailover int64
+	Tags                 map[string]any
+	Source               string // clone source for a one-shot clone; never carries a password
+	LogLevel             string
+	LogFormat            string // "json" (hclog's JSON format), or hclog's text when "" or "text"
+	LogFile              string // appended to instead of stderr when set
+	DCS                  DCS
+	API                  API
+	PostgreSQL           PostgreSQL
+	Bootstrap            Bootstrap
+	Methods              map[string]*Method    // by label
+	Plugins              map[string]*PluginPin // by label
+	Ranges               map[string]hcl.Range
+	files                map[string]*hcl.File
 }
 
 // DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then

@@ -54,10 +54,6 @@ const (
 	PhaseAborted   ChangePhase = "aborted"
 )
 
-// DefaultMaximumLag is Patroni's maximum_lag_on_failover: how far behind the leader (bytes) a
-// switchover candidate may be.
-const DefaultMaximumLag = 1 << 20
-
 // ChangeRequest is a change of primary as kept under [ChangeKey].
 type ChangeRequest struct {
 	Kind ChangeKind `json:"kind"`

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 )
@@ -56,7 +57,7 @@ func TestCheckSwitchover(t *testing.T) {
 			if tc.change != nil {
 				tc.change(&cl)
 			}
-			req, err := engine.CheckSwitchover(cl, tc.candidate, engine.DefaultMaximumLag)
+			req, err := engine.CheckSwitchover(cl, tc.candidate, config.DefaultMaximumLagOnFailover)
 			if tc.refused {
 				var r *engine.ChangeRefusal
 				if !errors.As(err, &r) || !strings.Contains(err.Error(), tc.want) {
