@@ -40,6 +40,16 @@ var help = map[string]helpEntry{
 		example: "pgimaged reinit -config /etc/pgimaged/node2.hcl --force",
 		exits:   "1 failed, 3 configuration errors, 4 refused (the leader, a primary, another cluster's directory); 2 also without a terminal and without --force",
 	},
+	"switchover": {
+		about:   "Hands the primary role to a replica while the primary runs, like patronictl switchover: the leader's agent shuts PostgreSQL down cleanly, the candidate replays WAL up to that shutdown checkpoint, promotes and takes the leader key by compare-and-swap; the old primary follows it as a standby without a rewind. Without --candidate, the most advanced streaming replica. Refused when the candidate does not stream, lags by more than maximum_lag_on_failover, is tagged nofailover or is mid-clone. Recorded in the cluster history.",
+		example: "pgimaged switchover -config /etc/pgimaged/node1.hcl --candidate node2 --yes",
+		exits:   "1 the change did not happen (the reason is printed; the old primary runs again), 3 configuration errors, 4 refused (the reason and the members' positions are printed; also while another change is pending); 2 also without a terminal and without --yes",
+	},
+	"failover": {
+		about:   "Makes a member the primary while no member holds the leader key (the primary is lost): the candidate must be the most advanced of the running members (timeline, then WAL position), else it is refused with every member's position in bytes; --force proceeds and records how much may be lost. The candidate's agent promotes it (or, promoted by hand already, only takes the key) and takes the leader key by compare-and-swap; a member on an older timeline never takes it again. Recorded in the cluster history.",
+		example: "pgimaged failover -config /etc/pgimaged/node2.hcl --candidate node2 --yes",
+		exits:   "1 the change did not happen, 3 configuration errors, 4 refused (a leader holds the key, the candidate is unknown, behind, tagged nofailover, or another change is pending); 2 also without --candidate, or without a terminal and without --yes",
+	},
 	"history": {
 		about:   "Lists a member's bootstrap and clone attempts (the newest 50), kept in the DCS across restarts.",
 		example: "pgimaged history -config /etc/pgimaged/node1.hcl -member node2",

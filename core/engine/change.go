@@ -122,15 +122,33 @@ func RequestChange(ctx context.Context, st dcs.Store, req ChangeRequest) error {
 	if err != nil {
 		return err
 	}
-	ok, err := st.CompareAndSwap(ctx, ChangeKey, nil, b)
+	// An aborted request stays as the record of its outcome, and one nobody took up before its
+	// deadline is void: either gives way to the next.
+	cur, err := ReadChange(ctx, st)
+	if err != nil {
+		return err
+	}
+	var old []byte
+	if cur != nil {
+		if !cur.over(req.At) {
+			return fmt.Errorf("%w: %s (phase %s)", ErrChangePending, cur.Describe(), cur.Phase)
+		}
+		old = cur.raw
+	}
+	ok, err := st.CompareAndSwap(ctx, ChangeKey, old, b)
 	if err != nil || ok {
 		return err
 	}
-	cur, err := ReadChange(ctx, st)
-	if err != nil || cur == nil {
+	if cur, err = ReadChange(ctx, st); err != nil || cur == nil {
 		return fmt.Errorf("%w (it ended while this one was asked; ask again)", ErrChangePending)
 	}
 	return fmt.Errorf("%w: %s (phase %s)", ErrChangePending, cur.Describe(), cur.Phase)
+}
+
+// over reports whether the request no longer runs at now: it was aborted, or it is still asked
+// past its deadline (nobody took it up).
+func (r ChangeRequest) over(now time.Time) bool {
+	return r.Phase == PhaseAborted || r.Phase == PhaseAsked && !r.Deadline.IsZero() && now.After(r.Deadline)
 }
 
 // AdvanceChange moves the pending change p to next, only if nobody changed it since it was
@@ -316,4 +334,58 @@ func CheckFailover(cl dcs.Cluster, candidate string, force bool) (ChangeRequest,
 		req.LostWindow = ps[0].LSN
 	}
 	return req, nil
+}
+
+// ChangeOutcome is how a change of primary ended.
+type ChangeOutcome struct {
+	// Done: the candidate holds the leader key.
+	Done bool
+	// Leader is the member that leads at the end, Timeline the history's newest timeline.
+	Leader   string
+	Timeline int
+	// Reason says why it did not happen.
+	Reason string
+}
+
+// sameRequest reports whether p is the request asked as req.
+func sameRequest(p *PendingChange, req ChangeRequest) bool {
+	return p != nil && p.Kind == req.Kind && p.Candidate == req.Candidate && p.At.Equal(req.At)
+}
+
+// AwaitChange waits until the change req (as recorded) has ended, reading the DCS every poll:
+// the candidate holds the leader key and the request is gone, or the request was aborted. When
+// ctx ends first and no agent has taken the request up, it is aborted so that it cannot run
+// later by surprise; one already under way is left to finish.
+func AwaitChange(ctx context.Context, st dcs.Store, req ChangeRequest, poll time.Duration) (ChangeOutcome, error) {
+	for {
+		p, perr := ReadChange(ctx, st)
+		cl, cerr := st.Cluster(ctx)
+		if perr == nil && cerr == nil {
+			switch {
+			case sameRequest(p, req) && p.Phase == PhaseAborted:
+				return ChangeOutcome{Leader: cl.Leader, Timeline: cl.History.Timeline(), Reason: p.Reason}, nil
+			case sameRequest(p, req):
+			case cl.Leader == req.Candidate:
+				return ChangeOutcome{Done: true, Leader: cl.Leader, Timeline: cl.History.Timeline()}, nil
+			default:
+				return ChangeOutcome{Leader: cl.Leader, Timeline: cl.History.Timeline(),
+					Reason: fmt.Sprintf("the request ended without %s leading (leader now: %q)", req.Candidate, cl.Leader)}, nil
+			}
+		}
+		select {
+		case <-time.After(poll):
+			continue
+		case <-ctx.Done():
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if p, err := ReadChange(wctx, st); err == nil && sameRequest(p, req) && p.Phase == PhaseAsked {
+			next := p.ChangeRequest
+			next.Phase, next.Reason = PhaseAborted, "no agent took the request up in time"
+			if ok, _ := AdvanceChange(wctx, st, p, &next); ok {
+				return ChangeOutcome{Reason: next.Reason}, fmt.Errorf("%s: %w; the request is withdrawn", next.Reason, ctx.Err())
+			}
+		}
+		return ChangeOutcome{}, fmt.Errorf("stopped waiting (%w): the change is under way; follow it with pgimaged status", ctx.Err())
+	}
 }

@@ -19,8 +19,9 @@ import (
 
 // ValidateHost checks what this machine must offer the configuration before anything runs: the
 // listen port is free (or held by this data directory's own running server), and the data
-// directory belongs to the account PostgreSQL runs as, or can be created by it. Diagnostics
-// point at postgresql.listen and data_dir.
+// directory belongs to the account PostgreSQL runs as, or can be created by it (warnings when
+// run as root, which can only assume that account is postgres). Diagnostics point at
+// postgresql.listen and data_dir.
 func (n *Node) ValidateHost() hcl.Diagnostics {
 	return append(n.validateListen(), n.validateOwner()...)
 }
@@ -82,9 +83,15 @@ func (n *Node) validateOwner() hcl.Diagnostics {
 		return nil
 	}
 	uid, _ := strconv.Atoi(acct.Uid)
+	// Run as root, pgimaged can only assume the account (the packaged units' postgres): what it
+	// finds is a warning then, an error when it runs as the account itself.
+	severity := hcl.DiagError
+	if os.Geteuid() == 0 {
+		severity = hcl.DiagWarning
+	}
 	at := func(summary, detail string) hcl.Diagnostics {
 		r := n.Config.RangeOf("data_dir")
-		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r}}
+		return hcl.Diagnostics{{Severity: severity, Summary: summary, Detail: detail, Subject: &r}}
 	}
 	fi, err := os.Stat(dir)
 	switch {
