@@ -239,9 +239,15 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		cl = &got
 	}
 	plan := node.Plan(ctx, cl, err)
+	// The plan is shown also when the DCS cannot be read (it says the node waits); the exit
+	// code says the answer is not the DCS's.
+	code = exitOK
+	if err != nil {
+		code = e.failf(exitFailed, "plan: the DCS cannot be read: %v", err)
+	}
 	if c.jsonOut {
 		writeJSON(e.stdout, plan)
-		return exitOK
+		return code
 	}
 	fmt.Fprintf(e.stdout, "Member %s of %s, data directory %s\n", cfg.Name, cfg.Scope, plan.DataDir)
 	fmt.Fprintf(e.stdout, "Would: %s\n  because %s\n", strings.ToUpper(plan.Path), plan.Reason)
@@ -276,7 +282,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "   note: %s\n", n)
 		}
 	}
-	return exitOK
+	return code
 }
 
 // shellJoin quotes argv for display so that it can be pasted into a shell.

@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -141,14 +144,47 @@ func writeHelp(w io.Writer, fs *flag.FlagSet, name, args string) {
 		fs.PrintDefaults()
 		fs.SetOutput(out)
 	}
+	fmt.Fprintf(w, "\nExit codes:\n  %s\n", strings.Join(exitLines(h.exits), "\n  "))
+}
+
+// codeStart is where a help entry's exits text begins another code: ", " or "; " before a
+// number and a space. Commas inside one code's explanation do not split it.
+var codeStart = regexp.MustCompile(`[,;] [0-9]+ `)
+
+// exitLines are the help's exit-code lines, one per code in the order of the codes: 0 and 2
+// first, then exits split where another code starts; what exits adds to a code already listed
+// joins that code's line.
+func exitLines(exits string) []string {
 	lines := []string{"0 success", "2 usage mistake"}
-	for _, part := range strings.Split(h.exits, ", ") {
-		if part != "" {
-			lines = append(lines, part)
+	var parts []string
+	for exits != "" {
+		loc := codeStart.FindStringIndex(exits)
+		if loc == nil {
+			parts = append(parts, exits)
+			break
 		}
+		parts = append(parts, exits[:loc[0]])
+		exits = exits[loc[0]+2:]
 	}
-	sort.SliceStable(lines, func(i, j int) bool { return lines[i][0] < lines[j][0] })
-	fmt.Fprintf(w, "\nExit codes:\n  %s\n", strings.Join(lines, "\n  "))
+	code := func(line string) int {
+		n, _ := strconv.Atoi(strings.Fields(line)[0])
+		return n
+	}
+	for _, part := range parts {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		i := slices.IndexFunc(lines, func(l string) bool { return code(l) == code(part) })
+		if i < 0 {
+			lines = append(lines, part)
+			continue
+		}
+		_, more, _ := strings.Cut(part, " ")
+		lines[i] += "; " + more
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return code(lines[i]) < code(lines[j]) })
+	return lines
 }
 
 func wrap(s string, width int) string {
@@ -174,6 +210,7 @@ func runHelp(ctx context.Context, e *env, args []string) int {
 		usage(e.stdout)
 		return exitOK
 	}
+	args = append([]string{commandName(args[0])}, args[1:]...)
 	name := strings.Join(args, " ")
 	if _, ok := help[name]; !ok {
 		usage(e.stderr)
@@ -191,7 +228,11 @@ func commandFlags() map[string][]string {
 		e := &env{stdout: io.Discard, stderr: io.Discard}
 		run(context.Background(), e, []string{"-h"})
 		for _, fs := range e.flagSets {
-			fs.VisitAll(func(f *flag.Flag) { out[name] = append(out[name], "-"+f.Name) })
+			fs.VisitAll(func(f *flag.Flag) {
+				if f.Name != "c" { // patronictl's spelling of -config is accepted, not offered
+					out[name] = append(out[name], "-"+f.Name)
+				}
+			})
 		}
 		sort.Strings(out[name])
 	}
