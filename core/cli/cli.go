@@ -35,6 +35,9 @@ const (
 	exitUsage   = 2
 	exitConfig  = 3
 	exitRefused = 4
+	// exitPending: the request was written into the DCS, but the agent that carries it out
+	// does not run; it waits there.
+	exitPending = 5
 )
 
 type command struct {

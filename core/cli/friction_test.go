@@ -48,7 +48,7 @@ func TestHelpListsEachExitCodeOnOneLine(t *testing.T) {
 		}
 	}
 	out, _, _ := runMain("help", "reinit")
-	if lines := exitCodeLines(t, out); !strings.Contains(strings.Join(lines, "\n"), "4 refused (the leader, a primary, another cluster's directory)") {
+	if lines := exitCodeLines(t, out); !strings.Contains(strings.Join(lines, "\n"), "4 refused (the leader, a primary, another cluster's directory, a member the DCS does not know)") {
 		t.Errorf("help reinit: the refusal's explanation is not one line:\n%s", strings.Join(lines, "\n"))
 	}
 }

@@ -39,9 +39,9 @@ var help = map[string]helpEntry{
 		exits:   "1 every method failed (the root cause of each is printed), 3 configuration errors, 4 refused (the data directory is not empty and not pgimaged's)",
 	},
 	"reinit": {
-		about:   "Re-clones this replica, like patronictl reinit: with its agent running it asks the agent through the DCS; without, it does the work itself holding the data directory's lock. PostgreSQL is stopped, the data directory emptied and cloned with the configured chain or the methods given with --method. Never on the leader or a primary.",
-		example: "pgimaged reinit -config /etc/pgimaged/node2.hcl --force",
-		exits:   "1 failed, 3 configuration errors, 4 refused (the leader, a primary, another cluster's directory); 2 also without a terminal and without --force",
+		about:   "Re-clones this replica, like patronictl reinit: with its agent running it asks the agent through the DCS; without, it does the work itself holding the data directory's lock. PostgreSQL is stopped, the data directory emptied and cloned with the configured chain or the methods given with --method. Never on the leader or a primary. With --member NAME it re-clones another member from any host that reaches the DCS, through that member's agent; when that agent does not run, the request waits in the DCS until it starts (status shows it pending).",
+		example: "pgimaged reinit -config /etc/pgimaged/node1.hcl --member node2 --force",
+		exits:   "1 failed, 3 configuration errors, 4 refused (the leader, a primary, another cluster's directory, a member the DCS does not know), 5 the member's agent does not run: the request waits in the DCS; 2 also without a terminal and without --force",
 	},
 	"history": {
 		about:   "Lists a member's bootstrap and clone attempts (the newest 50), kept in the DCS across restarts.",

@@ -90,3 +90,6 @@ func (s *MemorySession) List(_ context.Context, dir string) ([]string, error) {
 	slices.Sort(names)
 	return names, err
 }
+
+// ValidMemberName checks a member name as the DCS's keys take it (what a command line names).
+func ValidMemberName(name string) error { return validName("member", name) }
