@@ -211,3 +211,14 @@ func TestReinitialize(t *testing.T) {
 		}
 	}
 }
+
+// GET /patroni builds Patroni's whole body from the snapshot; compare with BenchmarkPrimary.
+func BenchmarkPatroni(b *testing.B) {
+	snap := withServer(states()["primary"])
+	srv, _ := api.New(api.Options{Snapshot: func() engine.Snapshot { return snap }})
+	req := httptest.NewRequest(http.MethodGet, "/patroni", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		srv.ServeHTTP(httptest.NewRecorder(), req)
+	}
+}

@@ -126,7 +126,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nEvery command takes -config FILE; `pgimaged help <command>` (or `pgimaged <command> -h`)\nexplains it, with an example, its flags and exit codes. `pgimaged --version` prints the version.\n")
+	fmt.Fprintf(w, "\nEvery command takes -config FILE (or -c FILE); `pgimaged help <command>` (or `pgimaged <command> -h`)\nexplains it, with an example, its flags and exit codes. `pgimaged --version` prints the version.\n")
 }
 
 // common holds the flags most commands share.
