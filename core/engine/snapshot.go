@@ -51,6 +51,10 @@ type Snapshot struct {
 	Busy bool
 	// Started is when the agent started.
 	Started time.Time
+	// Tags are the member's tags, as its configuration sets them.
+	Tags map[string]any
+	// Server is what PostgreSQL said of itself in the last cycle (when Queried).
+	Server ServerDetail
 }
 
 // Primary reports whether this member runs PostgreSQL as a primary and holds the leader key.
@@ -107,7 +111,7 @@ func (a *Agent) Snapshot() Snapshot {
 // Snapshot.
 func (a *Agent) refreshSnapshot(ctx context.Context) {
 	n := a.Node
-	s := Snapshot{Scope: n.Config.Scope, Name: n.Config.Name, LastCycle: time.Now()}
+	s := Snapshot{Scope: n.Config.Scope, Name: n.Config.Name, LastCycle: time.Now(), Tags: n.Config.Tags}
 	a.snap.mu.Lock()
 	s.Started = a.snap.snap.Started
 	a.snap.mu.Unlock()
@@ -151,6 +155,9 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 					(SELECT timeline_id FROM pg_control_checkpoint()),
 					EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`).Scan(&s.InRecovery, &s.Position, &s.Timeline, &s.Streaming)
 				s.Queried = err == nil
+				if s.Queried {
+					queryServerDetail(qctx, conn, &s)
+				}
 				conn.Close(context.Background())
 			}
 			cancel()
