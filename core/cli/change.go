@@ -71,7 +71,7 @@ func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []strin
 	case req.LostWindow > 0:
 		question += fmt.Sprintf(", losing up to %d bytes of WAL that other members hold beyond it", req.LostWindow)
 	}
-	if code, ok := confirm(e, *yes, question); !ok {
+	if code, ok := confirm(e, *yes, question, question+": confirm on a terminal, or give --yes"); !ok {
 		return code
 	}
 	req.By = "pgimaged " + name
@@ -116,15 +116,16 @@ func checkChange(cfg *config.Config, cl dcs.Cluster, kind engine.ChangeKind, can
 	return engine.CheckFailover(cl, candidate, force)
 }
 
-// confirm asks question on the terminal unless yes; without a terminal it needs yes. ok false:
-// the command ends with code.
-func confirm(e *env, yes bool, question string) (code int, ok bool) {
+// confirm asks question on the terminal unless yes; without a terminal it fails with
+// noTerminal (a usage error: the flag that confirms was not given). ok false: the command ends
+// with code.
+func confirm(e *env, yes bool, question, noTerminal string) (code int, ok bool) {
 	if yes {
 		return 0, true
 	}
 	f := os.Stdin
 	if !term.IsTerminal(int(f.Fd())) {
-		return e.failf(exitUsage, "%s: confirm on a terminal, or give --yes", question), false
+		return e.failf(exitUsage, "%s", noTerminal), false
 	}
 	fmt.Fprintf(e.stderr, "%s? [y/N] ", question)
 	answer, _ := bufio.NewReader(f).ReadString('\n')

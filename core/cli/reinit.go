@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/term"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
@@ -94,19 +92,8 @@ func runReinit(ctx context.Context, e *env, args []string) int {
 // confirmReinit asks on the terminal before what's data directory dir is deleted, unless
 // force. false comes with the exit code: no terminal to ask on, or the answer was no.
 func confirmReinit(e *env, force bool, dir, what string) (int, bool) {
-	if force {
-		return exitOK, true
-	}
-	f := os.Stdin
-	if !term.IsTerminal(int(f.Fd())) {
-		return e.failf(exitUsage, "reinit deletes the data directory %s: confirm on a terminal, or give --force", dir), false
-	}
-	fmt.Fprintf(e.stderr, "Re-clone %s: its data directory %s is deleted. Continue? [y/N] ", what, dir)
-	answer, _ := bufio.NewReader(f).ReadString('\n')
-	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-		return e.failf(exitFailed, "reinit cancelled; nothing was changed"), false
-	}
-	return exitOK, true
+	return confirm(e, force, fmt.Sprintf("Re-clone %s: its data directory %s is deleted. Continue", what, dir),
+		fmt.Sprintf("reinit deletes the data directory %s: confirm on a terminal, or give --force", dir))
 }
 
 // reinitMember is `reinit --member NAME` for a member other than the configuration's own: it
