@@ -28,10 +28,16 @@ func standbyLeader(snap engine.Snapshot) bool {
 }
 
 // History is Patroni's GET /history answer: the cluster's changes of primary, each
-// [timeline, lsn, reason, timestamp, new_leader], oldest first. It reads cl only; the DCS
-// keeps no history of primaries yet, so the list is empty (never null, as Patroni's).
+// [timeline, lsn, reason, timestamp, new_leader], oldest first, from the cluster history cl
+// carries; empty (never null, as Patroni's) before the first change of primary.
 func History(cl *dcs.Cluster) [][]any {
-	return [][]any{}
+	out := [][]any{}
+	if cl != nil {
+		for _, sw := range cl.History.Switches {
+			out = append(out, sw.PatroniLine())
+		}
+	}
+	return out
 }
 
 // serveJSONPath answers GET /patroni, /history and /config (HEAD and OPTIONS with the status

@@ -141,7 +141,7 @@ func TestStandbyLeader(t *testing.T) {
 	}
 }
 
-// GET /history is a JSON list (empty while the DCS keeps no history of primaries); GET /config
+// GET /history is the cluster history as Patroni's JSON list (empty before a change of primary); GET /config
 // is the configuration in effect, 502 when there is none to show.
 func TestHistoryAndConfig(t *testing.T) {
 	snap := states()["primary"]
@@ -155,6 +155,16 @@ func TestHistoryAndConfig(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"scope":"batman"`) || strings.Contains(body, "Sup3r-secret") ||
 		!strings.Contains(body, `"password":"********"`) {
 		t.Errorf("GET /config: %d %s, want 200, the scope and the password masked", code, body)
+	}
+	switched := snap
+	cl := *snap.Cluster
+	cl.History = dcs.History{Switches: []dcs.TimelineSwitch{{Timeline: 2, LSN: 50331744, Reason: "switchover", NewLeader: "n2",
+		Time: time.Date(2026, 12, 6, 20, 15, 4, 0, time.UTC)}}}
+	switched.Cluster = &cl
+	hist, _ := api.New(api.Options{Snapshot: func() engine.Snapshot { return switched }})
+	if code, body := get(t, hist, http.MethodGet, "/history"); code != http.StatusOK ||
+		strings.TrimSpace(body) != `[[1,50331744,"switchover","2026-12-06T20:15:04.000000+00:00","n2"]]` {
+		t.Errorf("GET /history after a switchover: %d %s, want Patroni's line for timeline 1 ending", code, body)
 	}
 	bare, _ := api.New(api.Options{Snapshot: func() engine.Snapshot { return snap }})
 	if code, _ := get(t, bare, http.MethodGet, "/config"); code != http.StatusBadGateway {

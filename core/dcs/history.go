@@ -149,6 +149,16 @@ func parseHistoryLine(raw json.RawMessage) (TimelineSwitch, bool) {
 	return sw, true
 }
 
+// PatroniLine is sw as a line of Patroni's history: [ended timeline, switch LSN, reason,
+// timestamp, new leader].
+func (sw TimelineSwitch) PatroniLine() []any {
+	ts := ""
+	if !sw.Time.IsZero() {
+		ts = sw.Time.UTC().Format(historyTime)
+	}
+	return []any{sw.Timeline - 1, sw.LSN, sw.Reason, ts, sw.NewLeader}
+}
+
 // appendHistory returns the history key's and [SwitchesKey]'s new values with sw appended to
 // h, after checking that sw comes after h's newest switch.
 func appendHistory(h History, sw TimelineSwitch) (value, extras []byte, err error) {
@@ -174,11 +184,7 @@ func appendHistory(h History, sw TimelineSwitch) (value, extras []byte, err erro
 	if h.value != "" && json.Unmarshal([]byte(h.value), &lines) != nil {
 		lines = []json.RawMessage{} // not a list: Patroni reads it as no history, so do we
 	}
-	ts := ""
-	if !sw.Time.IsZero() {
-		ts = sw.Time.UTC().Format(historyTime)
-	}
-	line, err := json.Marshal([]any{sw.Timeline - 1, sw.LSN, sw.Reason, ts, sw.NewLeader})
+	line, err := json.Marshal(sw.PatroniLine())
 	if err != nil {
 		return nil, nil, err
 	}
