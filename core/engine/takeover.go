@@ -61,7 +61,7 @@ func promote(ctx context.Context, srv *pg.Server) (dcs.TimelineSwitch, error) {
 	if err != nil {
 		return dcs.TimelineSwitch{}, fmt.Errorf("while reading the new primary's timeline: %w", err)
 	}
-	sw := dcs.TimelineSwitch{Timeline: pos.Timeline, Time: time.Now().UTC()}
+	sw := dcs.TimelineSwitch{Timeline: pos.Timeline, Time: time.Now().UTC().Truncate(time.Microsecond)} // as the history keeps it
 	_, at, err := pg.SwitchPoint(srv.DataDir, pos.Timeline)
 	if err != nil {
 		return dcs.TimelineSwitch{}, fmt.Errorf("while reading where timeline %d began: %w", pos.Timeline, err)
