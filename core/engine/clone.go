@@ -79,7 +79,15 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 		}
 		return out, stepErr("inspect data directory", err, nil)
 	}
+	wals, err := n.checkWalDirs(KindClone)
+	if err != nil {
+		return out, stepErr("inspect WAL directory", err, nil)
+	}
 	if err := n.markIncomplete("clone", !existed); err != nil {
+		return out, stepErr("create data directory", err, nil)
+	}
+	if err := n.markWalDirs(wals); err != nil {
+		n.settleFailedChain()
 		return out, stepErr("create data directory", err, nil)
 	}
 	passfile, err := n.writeSourcePgpass(opts.Source)
@@ -188,6 +196,7 @@ func (n *Node) settleFailedChain() {
 		n.logger().Error("could not empty the data directory after a failed clone; it stays marked incomplete", "data_dir", dir, "error", err)
 		return
 	}
+	n.cleanWalDirs()
 	if m.created {
 		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			n.logger().Error("could not remove the data directory this clone created", "data_dir", dir, "error", err)

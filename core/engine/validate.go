@@ -83,6 +83,7 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 	if len(paths) == 0 {
 		diags = append(diags, n.ValidateDataDir()...)
 	}
+	diags = append(diags, n.validateWalDirs(paths...)...)
 	if n.Catalog.Dir != "" {
 		if err := plugin.CheckDir(n.Catalog.Dir); err != nil {
 			r := n.Config.RangeOf("plugin_dir")
