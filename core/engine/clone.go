@@ -118,10 +118,12 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 	mk, _ := n.readMarker()
 	att := &attempt{node: n, dir: dir, createdDir: mk.created}
 	fail := func(step string, err error, tail []string) (CloneResult, error) {
+		err = stepErr(step, err, tail)
+		n.failedAfterChain(&out.Chain, err)
 		att.undo()
 		n.removePgpass()
 		n.ClearIncomplete()
-		return out, stepErr(step, err, tail)
+		return out, err
 	}
 	sysid, err := pg.SystemIdentifier(dir)
 	if err != nil {
@@ -203,6 +205,23 @@ func (n *Node) settleFailedChain() {
 		}
 	}
 	n.ClearIncomplete()
+}
+
+// failedAfterChain records in the chain's last attempt, the method that filled the data
+// directory, that the clone failed after it (the copy did not start, or is of another
+// cluster), with the error and the log lines that explain it (PostgreSQL's, for a server
+// step): the history keeps the cause once the copy is removed.
+func (n *Node) failedAfterChain(chain *ChainResult, err error) {
+	if len(chain.Attempts) == 0 {
+		return
+	}
+	a := &chain.Attempts[len(chain.Attempts)-1]
+	a.OK = false
+	a.Error = n.secrets().Mask(err.Error())
+	var se *StepError
+	if errors.As(err, &se) && len(se.LogTail) > 0 {
+		a.Tail = se.LogTail
+	}
 }
 
 func (n *Node) streamTimeout() time.Duration {

@@ -78,7 +78,8 @@ func mkdir(t *testing.T, dir string) {
 }
 
 // A bootstrap with initdb's waldir whose server cannot start (a bad parameter) removes what it
-// put into the WAL directory too, not only the data directory; once the parameter is fixed the
+// put into the WAL directory too, not only the data directory, and says why PostgreSQL did not
+// start; once the parameter is fixed the
 // next bootstrap works, and its pg_wal is in the WAL directory.
 func TestBootstrapWalDirFailedStartLeavesNothing(t *testing.T) {
 	for _, existed := range []bool{false, true} {
@@ -97,7 +98,9 @@ postgresql {
 			if err == nil {
 				t.Fatal("a server with max_connections = lots started")
 			}
-			t.Log(err)
+			if first := strings.SplitN(err.Error(), "\n", 2)[0]; !strings.Contains(first, `invalid value for parameter "max_connections"`) {
+				t.Errorf("the error's first line does not give PostgreSQL's reason:\n%v", err)
+			}
 			gone(t, "data directory", dataDir, false)
 			gone(t, "WAL directory", walDir, existed)
 			if n.Incomplete() {
@@ -119,7 +122,8 @@ postgresql {
 
 // A clone with pg_basebackup's waldir: a wrong password fails without leaving anything in the
 // WAL directory; a copy whose server cannot start (its port is taken) removes the WAL it copied
-// too; with the port free the next clone works.
+// too, and the error gives PostgreSQL's own reason first; with the port free the next clone
+// works.
 func TestCloneWalDirFailuresLeaveNothing(t *testing.T) {
 	p := pgtest.StartPrimary(t, pgtest.Options{})
 	n, dataDir, walDir := walNode(t, `
@@ -155,6 +159,9 @@ method "basebackup" {
 	_ = taken.Close()
 	if err == nil {
 		t.Fatal("a replica whose port is taken started")
+	}
+	if !strings.Contains(strings.SplitN(err.Error(), "\n", 2)[0], "Address already in use") {
+		t.Errorf("the error's first line does not give PostgreSQL's reason:\n%v", err)
 	}
 	gone(t, "data directory", dataDir, false)
 	gone(t, "WAL directory", walDir, true)
