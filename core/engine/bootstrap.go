@@ -52,7 +52,7 @@ func (n *Node) bootstrapRequest(m *config.Method) sdk.BootstrapRequest {
 		opts = append(append(sdk.Options{}, n.Config.Bootstrap.Initdb...), m.Options...)
 	}
 	return sdk.BootstrapRequest{
-		Method: m.Label, Command: m.Command, NoParams: m.NoParams, Options: opts,
+		Method: m.Label, Command: config.CommandFor(m, config.PluginNameFor(m, n.plugins().Has)), NoParams: m.NoParams, Options: opts,
 		Cluster:   n.cluster(),
 		Superuser: sdk.Credentials{Username: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password},
 	}

@@ -201,7 +201,7 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, passfile string) (Ch
 				return out, ctx.Err()
 			}
 			att, res, err := n.cloneOnce(ctx, m, pluginName, sdk.CloneRequest{
-				Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+				Method: label, Command: config.CommandFor(m, pluginName), NoParams: m.NoParams, Options: m.Options,
 				Cluster: cluster, ConnString: connstring, Env: env,
 			})
 			out.Attempts = append(out.Attempts, att)

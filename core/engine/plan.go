@@ -77,6 +77,7 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	m := n.bootstrapMethod()
 	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.plugins().Has)}
 	n.planWalDir(&pm, m)
+	n.planCommand(&pm, m)
 	if pm.Plugin == "" {
 		pm.Error = "no plugin runs this method"
 		return []PlannedMethod{pm}
@@ -111,6 +112,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			pm.Attempts = defaultAttempts(pm.Plugin)
 		}
 		n.planWalDir(&pm, m)
+		n.planCommand(&pm, m)
 		switch {
 		case pm.Plugin == "":
 			pm.Skipped = "no plugin: the method has no command and no plugin of that name is installed"
@@ -128,7 +130,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			continue
 		}
 		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
-			Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+			Method: label, Command: config.CommandFor(m, pm.Plugin), NoParams: m.NoParams, Options: m.Options,
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})
 		inst.Kill()
