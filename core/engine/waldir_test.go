@@ -7,11 +7,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
@@ -172,6 +175,42 @@ method "basebackup" {
 	}
 	if !res.Running {
 		t.Fatal("the clone left no running server")
+	}
+	walLink(t, dataDir, walDir)
+
+	// A reinit replaces the cluster's WAL too: the WAL directory pg_wal links to is the
+	// cluster's, and the new copy needs it empty.
+	n.Config.PostgreSQL.Replication = config.Credentials{Username: p.ReplUser, Password: p.ReplPass}
+	sysid := strconv.FormatUint(want, 10)
+	cl := dcs.Cluster{Initialize: &sysid, Leader: "primary", Members: []dcs.Member{
+		{Name: "primary", State: dcs.StateRunning, Role: dcs.RolePrimary, ConnURL: p.ConnURL()},
+	}}
+	if _, err := n.Reinit(context.Background(), cl, engine.ReinitOptions{}); err != nil {
+		t.Fatalf("reinit: %v", err)
+	}
+	walLink(t, dataDir, walDir)
+}
+
+// A bootstrap killed before it was recorded leaves its marked data directory and its WAL: the
+// next bootstrap removes both, as the marker records the WAL directory as the attempt's, and
+// initdb then finds the WAL directory empty.
+func TestKilledBootstrapLeavesWalDirToTheNext(t *testing.T) {
+	n, dataDir, walDir := walNode(t, `
+bootstrap { initdb = [{ waldir = %[1]q }] }
+postgresql {
+  bin_dir = "`+testenv.PGBinDir(t)+`"
+  listen  = %[2]q
+}`)
+	// KeepMarker: the marker stays, as it does until the agent records the new cluster.
+	if _, err := n.Bootstrap(context.Background(), engine.BootstrapOptions{ImageOnly: true, KeepMarker: true}); err != nil {
+		t.Fatal(err)
+	}
+	walLink(t, dataDir, walDir)
+	if !n.Incomplete() {
+		t.Fatal("the bootstrap did not leave its marker")
+	}
+	if _, err := n.Bootstrap(context.Background(), engine.BootstrapOptions{ImageOnly: true}); err != nil {
+		t.Fatalf("the bootstrap over the killed one's leftovers: %v", err)
 	}
 	walLink(t, dataDir, walDir)
 }
