@@ -119,6 +119,7 @@ type Method struct {
 	Label                    string
 	Plugin                   string
 	Command                  string
+	CommandWritten           string // the program as written, when Command holds it resolved (see ProgramDir)
 	NoParams                 bool
 	NoMaster                 bool // no_master or its alias no_leader
 	KeepData                 bool
@@ -248,7 +249,9 @@ func (m *Method) OptionDiagnostic(optionName string, severity hcl.DiagnosticSeve
 
 // PluginNameFor picks the plugin that runs method m: its `plugin` attribute; else "script" when
 // `command` is set; else the first of the label and the label lower-cased without '_' and '-'
-// (wal_e → wale) that available says exists; else "", which the caller reports.
+// (wal_e → wale) that available says exists; else "script" to run the label as a program found
+// in PATH, as Patroni does (see [RunsItsName]; not for a builtin method, nor without the script
+// plugin); else "", which the caller reports.
 func PluginNameFor(m *Method, available func(name string) bool) string {
 	if m.Plugin != "" {
 		return m.Plugin
@@ -262,7 +265,7 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 			return name
 		}
 	}
-	return ""
+	return fallbackPlugin(m, available)
 }
 
 // String describes the method with the values read by env() or file() masked.

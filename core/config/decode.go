@@ -75,6 +75,7 @@ type (
 		PGHBA                []string              `hcl:"pg_hba,optional"`
 		PGCtlTimeout         *string               `hcl:"pg_ctl_timeout,optional"`
 		CreateReplicaMethods []string              `hcl:"create_replica_methods,optional"`
+		CreateReplicaMethod  []string              `hcl:"create_replica_method,optional"` // the seed's spelling
 		Authentication       *authenticationSchema `hcl:"authentication,block"`
 	}
 	authenticationSchema struct {
@@ -569,7 +570,7 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 	p.Listen = d.address(s.Listen, "postgresql.listen")
 	p.ConnectAddress = d.address(s.ConnectAddress, "postgresql.connect_address")
 	p.Parameters, _ = d.settings(s.Parameters, "postgresql.parameters", "parameter")
-	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, s.CreateReplicaMethods
+	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, d.replicaMethodList(s.CreateReplicaMethods, s.CreateReplicaMethod, "postgresql")
 	p.PGCtlTimeout = d.duration(s.PGCtlTimeout, "postgresql.pg_ctl_timeout")
 	if a := s.Authentication; a != nil {
 		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser.username")

@@ -31,7 +31,10 @@
 //	pluginSchema      plugin "<name>" { path (looked up in plugin_dir), sha256 }
 //
 // Relative paths (every path setting, file()) start at the configuration file's directory;
-// commands are used as written. TLS files must be readable when the configuration is loaded,
+// a method's command whose program is a relative path starts at the pgimaged program's
+// directory ([ProgramDir]), as Patroni's starts at the patroni command's, and a bare program
+// name is left for PATH. create_replica_method, the seed's spelling, is read as
+// create_replica_methods (with a warning; both is an error). TLS files must be readable when the configuration is loaded,
 // and a certificate comes with its key. An etcd endpoint is host:port or an http:// or https://
 // URL; http:// is refused with TLS files or beside https://, since the etcd client would then
 // speak plain text to all of them. README.md shows a complete configuration.

@@ -703,6 +703,7 @@ func (a *Agent) settleBootstrap(ctx context.Context) (time.Duration, error) {
 		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		_ = a.srv.Stop(sctx, "immediate")
 		scancel()
+		n.cleanWalDirs()
 		if err := pg.EmptyDir(n.Config.DataDir); err != nil {
 			log.Error("could not remove the new cluster", "error", err)
 		} else {

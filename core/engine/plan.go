@@ -26,6 +26,7 @@ type PlannedMethod struct {
 	Skipped  string        `json:"skipped,omitempty"`
 	Attempts int           `json:"attempts,omitempty"`
 	KeepData bool          `json:"keep_data,omitempty"`
+	WalDir   string        `json:"wal_dir,omitempty"` // the separate WAL directory, if any
 	Commands []sdk.Command `json:"commands,omitempty"`
 	Notes    []string      `json:"notes,omitempty"`
 	Error    string        `json:"error,omitempty"`
@@ -75,6 +76,8 @@ func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	m := n.bootstrapMethod()
 	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.plugins().Has)}
+	n.planWalDir(&pm, m)
+	n.planCommand(&pm, m)
 	if pm.Plugin == "" {
 		pm.Error = "no plugin runs this method"
 		return []PlannedMethod{pm}
@@ -108,6 +111,8 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 		if pm.Attempts <= 0 {
 			pm.Attempts = defaultAttempts(pm.Plugin)
 		}
+		n.planWalDir(&pm, m)
+		n.planCommand(&pm, m)
 		switch {
 		case pm.Plugin == "":
 			pm.Skipped = "no plugin: the method has no command and no plugin of that name is installed"
@@ -125,7 +130,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			continue
 		}
 		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
-			Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+			Method: label, Command: config.CommandFor(m, pm.Plugin), NoParams: m.NoParams, Options: m.Options,
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})
 		inst.Kill()
