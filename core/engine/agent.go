@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -746,26 +745,6 @@ func (a *Agent) published(ctx context.Context, tl *timeline, start time.Time) {
 	if path != nil {
 		a.Node.logger().Debug("critical path", "kind", path.Kind, "seconds", path.Total().Seconds(), "phases", path.String())
 	}
-}
-
-// CloneSource picks the member to clone from: a running member tagged clonefrom (at random
-// among them), else the leader. nil when none is running.
-func CloneSource(n *Node, cl dcs.Cluster) *Source {
-	var tagged []dcs.Member
-	for _, m := range cl.Members {
-		if m.Name != n.Config.Name && m.State == dcs.StateRunning && m.CloneFrom() && m.ConnURL != "" {
-			tagged = append(tagged, m)
-		}
-	}
-	if len(tagged) > 0 {
-		if s := memberSource(n, tagged[rand.IntN(len(tagged))]); s != nil {
-			return s
-		}
-	}
-	if lm, ok := cl.LeaderMember(); ok && lm.Name != n.Config.Name && lm.State == dcs.StateRunning && lm.ConnURL != "" {
-		return memberSource(n, lm)
-	}
-	return nil
 }
 
 // clone makes this member a replica of the cluster recorded in initialize.

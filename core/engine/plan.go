@@ -10,10 +10,14 @@ import (
 
 // Plan is what this node would do now, and why.
 type Plan struct {
-	Path             string          `json:"path"` // adopt, fence, bootstrap, clone, wait, refuse or reinit
-	Reason           string          `json:"reason"`
-	DataDir          string          `json:"data_dir"`
-	Source           string          `json:"source,omitempty"`
+	Path    string `json:"path"` // adopt, fence, bootstrap, clone, wait, refuse or reinit
+	Reason  string `json:"reason"`
+	DataDir string `json:"data_dir"`
+	Source  string `json:"source,omitempty"`
+	// SourceWhy says which rule of [ChooseSource] picked Source.
+	SourceWhy string `json:"source_why,omitempty"`
+	// Reinit is the operator's pending reinit request the decision carries out or refuses.
+	Reinit           *ReinitRequest  `json:"reinit,omitempty"`
 	SystemIdentifier string          `json:"system_identifier,omitempty"`
 	Methods          []PlannedMethod `json:"methods,omitempty"`
 }
@@ -35,8 +39,15 @@ type PlannedMethod struct {
 // cannot be read), asking each plugin for the commands it would run. The decision is
 // [Decide]'s, fed by [Node.Observe], exactly as `pgimaged run` makes it.
 func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
-	p := Plan{DataDir: n.Config.DataDir}
+	return n.PlanReinit(ctx, cl, dcsErr, nil)
+}
+
+// PlanReinit is [Node.Plan] with req, the member's pending reinit request read from the DCS
+// (nil: none), as the agent's next cycle sees it.
+func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *ReinitRequest) Plan {
+	p := Plan{DataDir: n.Config.DataDir, Reinit: req}
 	obs := n.Observe(ctx, cl, dcsErr)
+	obs.ReinitRequested = req
 	act := Decide(obs)
 	var pre string
 	if act.Kind == ActClean {
@@ -49,6 +60,9 @@ func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 	if pre != "" {
 		p.Reason += "; first, " + pre
 	}
+	if act.ReinitRefused != "" {
+		p.Reason += "; the pending reinit is refused: " + act.ReinitRefused
+	}
 	switch act.Kind {
 	case ActWait:
 		switch {
@@ -60,9 +74,10 @@ func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 		}
 	case ActBootstrap:
 		p.Methods = n.planBootstrap(ctx)
-	case ActClone:
+	case ActClone, ActReclone:
+		choice := ChooseSource(n.Config.Name, *cl)
 		src := CloneSource(n, *cl)
-		p.Source = src.Describe()
+		p.Source, p.SourceWhy = src.Describe(), choice.Why
 		p.Methods = n.planClone(ctx, src)
 	case ActAdopt:
 		if act.Rejoin && cl != nil {
