@@ -801,14 +801,8 @@ func (a *Agent) runsAsReplica(ctx context.Context, sysid uint64, tl *timeline, d
 	a.published(ctx, tl, done)
 }
 
-func (n *Node) anyNoMaster() bool {
-	for _, label := range n.ReplicaMethods() {
-		if n.Config.Method(label).NoMaster {
-			return true
-		}
-	}
-	return false
-}
+// anyNoMaster reports whether the configured chain runs a method without a source.
+func (n *Node) anyNoMaster() bool { return Runnable(PlanChain(n.chainInput(nil, false))) }
 
 // ConnURL is how other members reach this one: postgresql.connect_address, else listen.
 func (n *Node) ConnURL() string {

@@ -67,10 +67,10 @@ func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, re
 	case ActWait:
 		switch {
 		case obs.DataDir == DirEmpty && cl == nil:
-			p.Methods = append(n.planBootstrap(ctx), n.planClone(ctx, nil)...)
+			p.Methods = append(n.planBootstrap(ctx), n.planClone(ctx, nil, nil)...)
 		case obs.DataDir == DirEmpty && act.State == StateWaitingSource:
 			p.Source = (*Source)(nil).Describe()
-			p.Methods = n.planClone(ctx, nil)
+			p.Methods = n.planClone(ctx, nil, nil)
 		}
 	case ActBootstrap:
 		p.Methods = n.planBootstrap(ctx)
@@ -78,7 +78,11 @@ func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, re
 		choice := ChooseSource(n.Config.Name, *cl)
 		src := CloneSource(n, *cl)
 		p.Source, p.SourceWhy = src.Describe(), choice.Why
-		p.Methods = n.planClone(ctx, src)
+		var methods []string
+		if act.Kind == ActReclone {
+			methods = req.Methods
+		}
+		p.Methods = n.planClone(ctx, src, methods)
 	case ActAdopt:
 		if act.Rejoin && cl != nil {
 			p.Source = leaderSource(n, *cl).Describe()
@@ -107,7 +111,9 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	return []PlannedMethod{pm}
 }
 
-func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
+// planClone is the chain for methods (nil: the configured one) from src, each runnable step
+// with the commands its plugin would run.
+func (n *Node) planClone(ctx context.Context, src *Source, methods []string) []PlannedMethod {
 	var out []PlannedMethod
 	connstring := ""
 	env := map[string]string{}
@@ -117,18 +123,9 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			env["PGPASSFILE"] = n.PgpassPath()
 		}
 	}
-	for _, label := range n.ReplicaMethods() {
-		m := n.Config.Method(label)
-		pm := PlannedMethod{Method: label, Plugin: config.PluginNameFor(m, n.plugins().Has), KeepData: m.KeepData, Attempts: m.Attempts}
-		if pm.Attempts <= 0 {
-			pm.Attempts = defaultAttempts(pm.Plugin)
-		}
-		switch {
-		case pm.Plugin == "":
-			pm.Skipped = "no plugin: the method has no command and no plugin of that name is installed"
-		case src == nil && !m.NoMaster:
-			pm.Skipped = "no running source to clone from and the method does not set no_master"
-		}
+	for _, st := range PlanChain(n.chainInput(methods, src != nil)) {
+		m := st.Method
+		pm := PlannedMethod{Method: st.Label, Plugin: st.Plugin, KeepData: m.KeepData, Attempts: st.Attempts, Skipped: st.Skipped}
 		if pm.Skipped != "" {
 			out = append(out, pm)
 			continue
@@ -140,7 +137,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			continue
 		}
 		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
-			Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+			Method: st.Label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})
 		inst.Kill()

@@ -86,7 +86,7 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 		return CloneResult{}, fmt.Errorf("%w: the DCS initialize key holds %q, not a system identifier", ErrReinitRefused, cl.SystemIdentifier())
 	}
 	src := CloneSource(n, cl)
-	if src == nil && !n.anyNoMaster() {
+	if src == nil && !Runnable(PlanChain(n.chainInput(opts.Methods, false))) {
 		return CloneResult{}, fmt.Errorf("while looking for a source to re-clone from: no member runs and no replica method sets no_master; the data directory is left as it is")
 	}
 	srv, err := n.server()
@@ -106,13 +106,12 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 	n.ClearIncomplete()
 	n.clearNeedsReinit()
 	n.markLed(false)
-	if len(opts.Methods) > 0 {
-		saved := n.Config.PostgreSQL.CreateReplicaMethods
-		n.Config.PostgreSQL.CreateReplicaMethods = opts.Methods
-		defer func() { n.Config.PostgreSQL.CreateReplicaMethods = saved }()
+	methods := opts.Methods
+	if len(methods) == 0 {
+		methods = n.ReplicaMethods()
 	}
-	log.Info("reinit: creating the replica", "source", src.Describe(), "methods", n.ReplicaMethods())
-	return n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want})
+	log.Info("reinit: creating the replica", "source", src.Describe(), "methods", methods)
+	return n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want, Methods: opts.Methods})
 }
 
 // ReinitRequest is an operator's request to re-clone a member, kept in the DCS under
