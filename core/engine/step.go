@@ -46,9 +46,9 @@ type State struct {
 
 	// await is the effect whose result the next Step call gets; act the action being carried
 	// out; carry an error kept across an awaited effect.
-	await awaitPoint
-	act   Action
-	carry error
+	await  awaitPoint
+	act    Action
+	carry  error
 	reinit *ReinitRequest
 }
 
