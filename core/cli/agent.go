@@ -273,12 +273,23 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	if d := append(node.Validate(ctx), node.ValidateHost()...); printDiags(e, cfg, d) {
 		return exitConfig
 	}
-	var cl *dcs.Cluster
-	got, err := readCluster(ctx, cfg, logger)
-	if err == nil {
-		cl = &got
+	type seen struct {
+		cl     dcs.Cluster
+		reinit *engine.ReinitRequest
 	}
-	plan := node.Plan(ctx, cl, err)
+	var cl *dcs.Cluster
+	got, err := look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) (seen, error) {
+		c, err := st.Cluster(ctx)
+		if err != nil {
+			return seen{}, err
+		}
+		req, err := engine.PendingReinit(ctx, st, cfg.Name)
+		return seen{c, req}, err
+	})
+	if err == nil {
+		cl = &got.cl
+	}
+	plan := node.PlanReinit(ctx, cl, err, got.reinit)
 	// The plan is shown also when the DCS cannot be read (it says the node waits); the exit
 	// code says the answer is not the DCS's.
 	code = exitOK
@@ -293,6 +304,9 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	fmt.Fprintf(e.stdout, "Would: %s\n  because %s\n", strings.ToUpper(plan.Path), plan.Reason)
 	if plan.Source != "" {
 		fmt.Fprintf(e.stdout, "Source: %s\n", plan.Source)
+		if plan.SourceWhy != "" {
+			fmt.Fprintf(e.stdout, "  chosen as %s\n", plan.SourceWhy)
+		}
 	}
 	if plan.SystemIdentifier != "" {
 		fmt.Fprintf(e.stdout, "System identifier: %s\n", plan.SystemIdentifier)

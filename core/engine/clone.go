@@ -29,6 +29,8 @@ type CloneOptions struct {
 	ImageOnly bool
 	// ExpectSystemID is the cluster's system identifier (from the DCS). 0: ask the source.
 	ExpectSystemID uint64
+	// Methods are the replica methods to try instead of the configured chain (a reinit's).
+	Methods []string
 }
 
 // CloneResult is a replica that was made.
@@ -109,7 +111,7 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 	} else {
 		asked <- sysidAnswer{opts.ExpectSystemID, nil}
 	}
-	chain, err := n.cloneChain(ctx, opts.Source, passfile)
+	chain, err := n.cloneChain(ctx, opts.Source, opts.Methods, passfile)
 	out.Chain = chain
 	if err != nil {
 		n.settleFailedChain()

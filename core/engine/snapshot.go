@@ -143,21 +143,14 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 	} else {
 		s.DCSError = "no DCS session"
 	}
-	if srv := a.server(); srv != nil {
-		if _, running := srv.Running(); running {
-			s.Running = true
+	if a.server() != nil {
+		st := a.pgStatus(ctx)
+		s.Running, s.Queried = st.Running, st.Queried
+		s.InRecovery, s.Position, s.Timeline, s.Streaming = st.InRecovery, st.Position, st.Timeline, st.Streaming
+		if s.Queried {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if conn, err := srv.Connect(qctx); err == nil {
-				err = conn.QueryRow(qctx, `SELECT pg_is_in_recovery(),
-					CASE WHEN pg_is_in_recovery()
-						THEN COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
-						ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
-					(SELECT timeline_id FROM pg_control_checkpoint()),
-					EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`).Scan(&s.InRecovery, &s.Position, &s.Timeline, &s.Streaming)
-				s.Queried = err == nil
-				if s.Queried {
-					queryServerDetail(qctx, conn, &s)
-				}
+			if conn, err := a.server().Connect(qctx); err == nil {
+				queryServerDetail(qctx, conn, &s)
 				conn.Close(context.Background())
 			}
 			cancel()
