@@ -15,6 +15,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
+	"github.com/pgimaged/pgimaged/core/pg"
 )
 
 // DefaultDCSPath is where the file DCS lives when the configuration has no dcs block: beside
@@ -193,7 +194,7 @@ func statusJSON(cfg *config.Config, cl dcs.Cluster) map[string]any {
 		}
 		members = append(members, ms)
 	}
-	out := map[string]any{"scope": cfg.Scope, "leader": cl.Leader, "members": members}
+	out := map[string]any{"scope": cfg.Scope, "leader": cl.Leader, "members": members, "history": cl.History.Switches}
 	if cl.Initialize != nil {
 		out["initialize"] = *cl.Initialize
 	} else {
@@ -244,6 +245,17 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 	_ = tw.Flush()
 	if len(cl.Members) == 0 {
 		fmt.Fprintln(e.stdout, "(no members published)")
+	}
+	if len(cl.History.Switches) > 0 {
+		fmt.Fprintln(e.stdout, "\nTimeline switches (cluster history):")
+		for _, sw := range cl.History.Switches {
+			from := ""
+			if sw.OldLeader != "" {
+				from = " from " + sw.OldLeader
+			}
+			fmt.Fprintf(e.stdout, "  timeline %d at %s: %s%s to %s, %s\n", sw.Timeline, pg.LSN(sw.LSN), orDefault(sw.Reason, "change of primary"), from,
+				orDefault(sw.NewLeader, "?"), sw.Time.UTC().Format(time.RFC3339))
+		}
 	}
 }
 

@@ -39,6 +39,22 @@ const (
 // ReplicaBuiltins are the methods create_replica_methods may name without a `method` block.
 var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 
+// RejoinBuiltins are the methods rejoin_methods may name without a `method` block.
+var RejoinBuiltins = []string{"rewind"}
+
+// DefaultRejoinMethod is what rejoin_methods holds when it is left out.
+const DefaultRejoinMethod = "rewind"
+
+// The values of postgresql.rejoin: what happens to a directory that cannot follow the leader
+// once every rejoin method failed.
+const (
+	// RejoinRewind: it stays as it is, needing a reinit (the default).
+	RejoinRewind = "rewind"
+	// RejoinReimage: the replica methods replace it (Patroni's
+	// remove_data_directory_on_rewind_failure).
+	RejoinReimage = "reimage"
+)
+
 // BootstrapBuiltins are the methods bootstrap.method may name without a `method` block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
@@ -96,6 +112,11 @@ type PostgreSQL struct {
 	Superuser            Credentials
 	Replication          Credentials
 	CreateReplicaMethods []string // defaults to ["basebackup"]
+	// RejoinMethods bring a former primary, or a standby that went past the leader's timeline
+	// switch, back in line (defaults to ["rewind"]; empty: never); Rejoin says what follows
+	// when they all fail (RejoinRewind, RejoinReimage).
+	RejoinMethods []string
+	Rejoin        string
 }
 
 // Credentials is a role name and its password; formatting it masks the password.

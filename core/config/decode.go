@@ -76,6 +76,8 @@ type (
 		PGCtlTimeout         *string               `hcl:"pg_ctl_timeout,optional"`
 		CreateReplicaMethods []string              `hcl:"create_replica_methods,optional"`
 		CreateReplicaMethod  []string              `hcl:"create_replica_method,optional"` // the seed's spelling
+		RejoinMethods        []string              `hcl:"rejoin_methods,optional"`
+		Rejoin               *string               `hcl:"rejoin,optional"`
 		Authentication       *authenticationSchema `hcl:"authentication,block"`
 	}
 	authenticationSchema struct {
@@ -572,6 +574,8 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 	p.Parameters, _ = d.settings(s.Parameters, "postgresql.parameters", "parameter")
 	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, d.replicaMethodList(s.CreateReplicaMethods, s.CreateReplicaMethod, "postgresql")
 	p.PGCtlTimeout = d.duration(s.PGCtlTimeout, "postgresql.pg_ctl_timeout")
+	p.RejoinMethods = s.RejoinMethods
+	p.Rejoin = d.choice(s.Rejoin, "postgresql.rejoin", "Invalid rejoin", []string{RejoinRewind, RejoinReimage})
 	if a := s.Authentication; a != nil {
 		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser.username")
 		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication.username")
@@ -662,6 +666,10 @@ func (d *decoder) applyDefaults() {
 	setDefault(&c.PostgreSQL.PGCtlTimeout, DefaultPGCtlTimeout)
 	setDefault(&c.Bootstrap.Method, DefaultBootstrap)
 	setDefault(&c.Bootstrap.RecoveryTimeout, DefaultRecoveryTimeout)
+	if c.PostgreSQL.RejoinMethods == nil { // an empty list is a setting: never rejoin
+		c.PostgreSQL.RejoinMethods = []string{DefaultRejoinMethod}
+	}
+	setDefault(&c.PostgreSQL.Rejoin, RejoinRewind)
 	if len(c.PostgreSQL.CreateReplicaMethods) == 0 {
 		c.PostgreSQL.CreateReplicaMethods = []string{DefaultReplicaMethod}
 	}
@@ -692,6 +700,9 @@ func (d *decoder) check() {
 		}
 		seen[name] = i
 		d.checkDefined(key, "create_replica_methods", name, ReplicaBuiltins)
+	}
+	for i, name := range c.PostgreSQL.RejoinMethods {
+		d.checkDefined(fmt.Sprintf("postgresql.rejoin_methods[%d]", i), "rejoin_methods", name, RejoinBuiltins)
 	}
 	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
 }

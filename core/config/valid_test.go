@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,12 @@ func withDefaults(c *config.Config) *config.Config {
 	}
 	if c.PostgreSQL.CreateReplicaMethods == nil {
 		c.PostgreSQL.CreateReplicaMethods = []string{"basebackup"}
+	}
+	if c.PostgreSQL.RejoinMethods == nil {
+		c.PostgreSQL.RejoinMethods = []string{"rewind"}
+	}
+	if c.PostgreSQL.Rejoin == "" {
+		c.PostgreSQL.Rejoin = "rewind"
 	}
 	if c.DCS.Kind != "" && c.DCS.Namespace == "" {
 		c.DCS.Namespace = "/service/"
@@ -415,5 +422,31 @@ func TestMaximumLagOnFailover(t *testing.T) {
 		if cfg.MaximumLagOnFailover != want {
 			t.Errorf("%q: maximum_lag_on_failover %d, want %d", src, cfg.MaximumLagOnFailover, want)
 		}
+	}
+}
+
+// TestRejoinSettings: rejoin_methods defaults to ["rewind"], an empty list is kept (never
+// rejoin), rejoin takes "rewind" or "reimage", and an undefined rejoin method is an error.
+func TestRejoinSettings(t *testing.T) {
+	parse := func(body string) (*config.Config, hcl.Diagnostics) {
+		return config.Parse("node1.hcl", []byte("scope = \"s\"\nname = \"n\"\ndata_dir = \"/data\"\npostgresql {\n"+body+"\n}\n"))
+	}
+	for body, want := range map[string][]string{"": {"rewind"}, "rejoin_methods = []": {}, `rejoin_methods = ["rewind", "copy"]`: nil} {
+		cfg, diags := parse(body)
+		if want == nil {
+			if !diags.HasErrors() || !strings.Contains(diags.Error(), "copy") {
+				t.Errorf("%q: %v, want an error naming the undefined method", body, diags)
+			}
+			continue
+		}
+		if diags.HasErrors() || !slices.Equal(cfg.PostgreSQL.RejoinMethods, want) || cfg.PostgreSQL.Rejoin != "rewind" {
+			t.Errorf("%q: %v, %q, %v; want %v and rejoin = rewind", body, cfg.PostgreSQL.RejoinMethods, cfg.PostgreSQL.Rejoin, diags, want)
+		}
+	}
+	if cfg, diags := parse(`rejoin = "reimage"`); diags.HasErrors() || cfg.PostgreSQL.Rejoin != config.RejoinReimage {
+		t.Errorf("rejoin = reimage: %v", diags)
+	}
+	if _, diags := parse(`rejoin = "delete"`); !diags.HasErrors() {
+		t.Error("rejoin = delete was accepted")
 	}
 }

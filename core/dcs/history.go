@@ -31,20 +31,20 @@ const (
 type TimelineSwitch struct {
 	// Timeline is the timeline the new primary began. Patroni's history, like PostgreSQL's
 	// timeline history file, names the timeline that ended instead (Timeline-1).
-	Timeline int
+	Timeline int `json:"timeline"`
 	// LSN is where the previous timeline ended and this one began (the switch point), in bytes.
-	LSN uint64
+	LSN uint64 `json:"lsn"`
 	// Reason says why the primary changed (PostgreSQL's history file says "no recovery target
 	// specified" for a promotion).
-	Reason string
+	Reason string `json:"reason,omitempty"`
 	// Time is when the new primary took over (read back in UTC); zero when the history does not
 	// say.
-	Time time.Time
+	Time time.Time `json:"time,omitzero"`
 	// OldLeader is the member that led before the switch, "" when unknown (a switch Patroni
 	// recorded).
-	OldLeader string
+	OldLeader string `json:"old_leader,omitempty"`
 	// NewLeader is the member that was promoted, "" when unknown.
-	NewLeader string
+	NewLeader string `json:"new_leader,omitempty"`
 }
 
 // History is the cluster's timeline switches, oldest first, as read from the DCS. Pass it back

@@ -95,6 +95,14 @@ type PendingChange struct {
 	raw []byte
 }
 
+// rawString is the change as stored, "" for none: what tells one read from the next.
+func (p *PendingChange) rawString() string {
+	if p == nil {
+		return ""
+	}
+	return string(p.raw)
+}
+
 // ReadChange reads the pending change of primary; nil when there is none.
 func ReadChange(ctx context.Context, st dcs.Store) (*PendingChange, error) {
 	b, ok, err := st.Get(ctx, ChangeKey)

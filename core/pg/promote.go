@@ -77,10 +77,12 @@ func (s *Server) WALPosition(ctx context.Context) (Position, error) {
 		return Position{}, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	return walPosition(ctx, conn)
+	return QueryPosition(ctx, conn)
 }
 
-func walPosition(ctx context.Context, conn *pgx.Conn) (Position, error) {
+// QueryPosition reads the [Position] of the server conn is connected to, in one query. A
+// standby's Replayed falls back to what it received before it replayed anything.
+func QueryPosition(ctx context.Context, conn *pgx.Conn) (Position, error) {
 	var p Position
 	var received, replayed int64
 	// pg_control_checkpoint's timeline lags behind until the next checkpoint (a promotion does
@@ -92,7 +94,7 @@ func walPosition(ctx context.Context, conn *pgx.Conn) (Position, error) {
 			ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
 		CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
 			ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
-		CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_replay_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
+		CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
 			ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint`).Scan(&p.InRecovery, &p.Timeline, &received, &replayed)
 	if err != nil {
 		return Position{}, err
