@@ -261,9 +261,9 @@ func TestParseConnURLPassesOnTLSFiles(t *testing.T) {
 	}
 	quotedCA, _ := testenv.WriteCertificate(t, spaced, "it's")
 	for in, wantCA := range map[string]string{
-		"host=db1 port=5433 user=replicator dbname=postgres sslmode=verify-full sslrootcert=" + ca + " sslcert=" + cert + " sslkey=" + key: ca,
+		"host=db1 port=5433 user=replicator dbname=postgres sslmode=verify-full sslrootcert=" + ca + " sslcert=" + cert + " sslkey=" + key:                                          ca,
 		"host=db1 port=5433 user=replicator dbname=postgres sslmode=verify-full sslrootcert = '" + strings.ReplaceAll(quotedCA, "'", `\'`) + "' sslcert=" + cert + " sslkey=" + key: quotedCA,
-		"host=db1 port=5433 user=replicator dbname=postgres sslrootcert=/nonexistent sslmode=verify-full sslrootcert=" + ca + " sslcert=" + cert + " sslkey=" + key: ca,
+		"host=db1 port=5433 user=replicator dbname=postgres sslrootcert=/nonexistent sslmode=verify-full sslrootcert=" + ca + " sslcert=" + cert + " sslkey=" + key:                 ca,
 	} {
 		got, _, err := pg.ParseConnURL(in)
 		want.Params["sslrootcert"] = wantCA
