@@ -45,6 +45,7 @@ type (
 		Bootstrap  *bootstrapSchema  `hcl:"bootstrap,block"`
 		Methods    []*methodSchema   `hcl:"method,block"`
 		Plugins    []*pluginSchema   `hcl:"plugin,block"`
+		Standby    *standbySchema    `hcl:"standby_cluster,block"`
 	}
 	dcsSchema struct {
 		Kind      string    `hcl:"kind,label"`
@@ -79,10 +80,7 @@ type (
 	authenticationSchema struct {
 		Superuser   *credentialsSchema `hcl:"superuser,block"`
 		Replication *credentialsSchema `hcl:"replication,block"`
-	}
-	credentialsSchema struct {
-		Username string `hcl:"username"`
-		Password string `hcl:"password,optional"`
+		Rewind      *credentialsSchema `hcl:"rewind,block"` // credentials.go
 	}
 	bootstrapSchema struct {
 		Method          *string        `hcl:"method,optional"`
@@ -397,6 +395,9 @@ func (d *decoder) root(s *fileSchema) {
 	for _, p := range s.Plugins {
 		d.plugin(p)
 	}
+	if s.Standby != nil {
+		d.standby(s.Standby)
+	}
 }
 
 var (
@@ -564,16 +565,10 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, s.CreateReplicaMethods
 	p.PGCtlTimeout = d.duration(s.PGCtlTimeout, "postgresql.pg_ctl_timeout")
 	if a := s.Authentication; a != nil {
-		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser.username")
-		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication.username")
+		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser")
+		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication")
+		p.Rewind = d.credentials(a.Rewind, "postgresql.authentication.rewind")
 	}
-}
-
-func (d *decoder) credentials(s *credentialsSchema, key string) Credentials {
-	if s == nil {
-		return Credentials{}
-	}
-	return Credentials{Username: d.nonEmpty(&s.Username, key), Password: s.Password}
 }
 
 // address decodes a host:port setting.
@@ -653,6 +648,9 @@ func (d *decoder) applyDefaults() {
 	if len(c.PostgreSQL.CreateReplicaMethods) == 0 {
 		c.PostgreSQL.CreateReplicaMethods = []string{DefaultReplicaMethod}
 	}
+	if _, set := c.Ranges["postgresql.authentication.rewind"]; !set {
+		c.PostgreSQL.Rewind = c.PostgreSQL.Superuser
+	}
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -682,6 +680,7 @@ func (d *decoder) check() {
 		d.checkDefined(key, "create_replica_methods", name, ReplicaBuiltins)
 	}
 	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
+	d.checkStandby()
 }
 
 // checkDefined reports a method name, set at key, that is neither a method block nor a builtin.

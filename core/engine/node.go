@@ -188,7 +188,8 @@ func (n *Node) settings(primary bool) pg.Settings {
 // show in logs or command lines.
 func (n *Node) secrets() sdk.Masker {
 	var m sdk.Masker
-	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password, n.Config.API.Password} {
+	pgc := n.Config.PostgreSQL
+	for _, s := range slices.Concat(pgc.Superuser.Secrets(), pgc.Replication.Secrets(), pgc.Rewind.Secrets(), []string{n.Config.DCS.Password, n.Config.API.Password}) {
 		if s != "" {
 			m = append(m, s)
 		}
