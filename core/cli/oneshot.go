@@ -325,7 +325,8 @@ func refusalCode(err error) int {
 }
 
 // oneShotSource is the clone source of a one-shot clone: --connstring, else the configuration's
-// source; credentials are the replication role's unless the connection string names others.
+// source; credentials (and TLS settings the string does not give) are the replication role's
+// unless the connection string names another role.
 func oneShotSource(cfg *config.Config, connstring string) (*engine.Source, error) {
 	s := connstring
 	if s == "" {
@@ -346,6 +347,9 @@ func oneShotSource(cfg *config.Config, connstring string) (*engine.Source, error
 	}
 	if conn.Database == "" {
 		conn.Database = "postgres"
+	}
+	if conn.User == cfg.PostgreSQL.Replication.Username { // its TLS settings fill what the string leaves out
+		conn = conn.WithTLS(cfg.PostgreSQL.Replication.TLS, false)
 	}
 	return &engine.Source{Conn: conn, Password: password}, nil
 }

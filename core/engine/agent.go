@@ -506,11 +506,7 @@ func memberSource(n *Node, m dcs.Member) *Source {
 	if err != nil {
 		return nil
 	}
-	conn.User = n.Config.PostgreSQL.Replication.Username
-	if conn.Database == "" {
-		conn.Database = "postgres"
-	}
-	return &Source{Member: m.Name, Conn: conn, Password: n.Config.PostgreSQL.Replication.Password}
+	return replicationSource(n, m.Name, conn)
 }
 
 // claimInitialize records sysid as the cluster's when the DCS has no initialize. false: another

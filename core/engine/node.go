@@ -132,7 +132,7 @@ func (n *Node) server() (*pg.Server, error) {
 	// unix_socket_directories put its socket; the password is for a server without one.
 	return &pg.Server{
 		BinDir: n.BinDir(), DataDir: n.Config.DataDir, Port: port,
-		User: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password,
+		User: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password, TLS: n.Config.PostgreSQL.Superuser.TLS,
 		StartTimeout: timeout, StopTimeout: timeout, Prepare: n.Prepare,
 	}, nil
 }

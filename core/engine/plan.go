@@ -95,12 +95,9 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 	var out []PlannedMethod
 	connstring := ""
-	env := map[string]string{}
+	env := n.plannedEnv(src)
 	if src != nil {
 		connstring = src.Conn.DSN()
-		if src.Password != "" {
-			env["PGPASSFILE"] = n.PgpassPath()
-		}
 	}
 	for _, label := range n.ReplicaMethods() {
 		m := n.Config.Method(label)

@@ -188,3 +188,15 @@ func parentDir(p string) string {
 	}
 	return p[:i]
 }
+
+// WriteServiceFile writes [Conn.ServiceFile] at path, mode 0600, replacing what was there.
+func WriteServiceFile(path, service string, c Conn) error {
+	text, err := c.ServiceFile(service)
+	if err == nil {
+		err = writeFileAtomic(path, []byte(text), 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("while writing the service file %q: %w", path, err)
+	}
+	return nil
+}
