@@ -119,11 +119,33 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		return exitConfig
 	}
 	if c.jsonOut {
-		writeJSON(e.stdout, map[string]any{"valid": true, "file": cfg.Filename})
+		out := map[string]any{"valid": true, "file": cfg.Filename}
+		if sc := cfg.StandbyCluster; sc != nil {
+			out["standby_cluster"] = standbySummary(node, sc)
+		}
+		writeJSON(e.stdout, out)
 	} else {
 		fmt.Fprintf(e.stdout, "%s: the configuration is valid\n", cfg.Filename)
+		if sc := cfg.StandbyCluster; sc != nil {
+			remote := "no remote primary (it follows the archive)"
+			if src := engine.RemoteSource(node); src != nil {
+				remote = "remote primary " + src.Describe()
+			}
+			fmt.Fprintf(e.stdout, "standby cluster: %s; %s\n", remote, sc.Describe())
+		}
 	}
 	return exitOK
+}
+
+// standbySummary is the standby_cluster block as validate -json shows it: the remote as the
+// source the standby leader clones from ("" for an archive alone), the methods, and the
+// recovery settings it follows with.
+func standbySummary(node *engine.Node, sc *config.StandbyCluster) map[string]any {
+	source := ""
+	if src := engine.RemoteSource(node); src != nil {
+		source = src.Describe()
+	}
+	return map[string]any{"source": source, "create_replica_methods": sc.CreateReplicaMethods, "recovery": sc.RecoverySettings()}
 }
 
 func orDefault(s, def string) string {

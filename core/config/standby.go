@@ -83,15 +83,13 @@ func (s *StandbyCluster) RecoverySettings() map[string]string {
 	return out
 }
 
-// Describe is the block for people: the remote (or the archive) and the methods.
+// Describe is the block for people, but for the remote (see Remote): the slot, the archive
+// commands, the delay and the methods.
 func (s *StandbyCluster) Describe() string {
 	if s == nil {
 		return "none"
 	}
 	var parts []string
-	if r := s.Remote(); r != nil {
-		parts = append(parts, "remote "+r.DSN())
-	}
 	if s.PrimarySlotName != "" {
 		parts = append(parts, "slot "+s.PrimarySlotName)
 	}
