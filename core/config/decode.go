@@ -669,16 +669,7 @@ func (d *decoder) check() {
 		}
 		d.fail(key, "TTL too short", "ttl (%s) must be longer than loop_wait (%s): leases would expire between two refreshes.", c.TTL, c.LoopWait)
 	}
-	seen := map[string]int{}
-	for i, name := range c.PostgreSQL.CreateReplicaMethods {
-		key := fmt.Sprintf("postgresql.create_replica_methods[%d]", i)
-		if j, dup := seen[name]; dup {
-			d.fail(key, "Duplicate replica method", "create_replica_methods names %s twice (also at position %d).", d.quote(d.at(key), name), j+1)
-			continue
-		}
-		seen[name] = i
-		d.checkDefined(key, "create_replica_methods", name, ReplicaBuiltins)
-	}
+	d.checkMethodList("postgresql.create_replica_methods", "create_replica_methods", c.PostgreSQL.CreateReplicaMethods)
 	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
 	d.checkStandby()
 }

@@ -202,18 +202,22 @@ func (d *decoder) applyDelay(v cty.Value, key string) time.Duration {
 
 // checkStandby checks standby_cluster's methods as create_replica_methods' are checked.
 func (d *decoder) checkStandby() {
-	b := d.cfg.StandbyCluster
-	if b == nil || !d.written("standby_cluster.create_replica_methods") {
-		return
+	if b := d.cfg.StandbyCluster; b != nil && d.written("standby_cluster.create_replica_methods") {
+		d.checkMethodList("standby_cluster.create_replica_methods", "standby_cluster.create_replica_methods", b.CreateReplicaMethods)
 	}
+}
+
+// checkMethodList checks a list of replica methods written at key (setting names it in
+// diagnostics): each named once, each a method block or a builtin.
+func (d *decoder) checkMethodList(key, setting string, names []string) {
 	seen := map[string]int{}
-	for i, name := range b.CreateReplicaMethods {
-		key := fmt.Sprintf("standby_cluster.create_replica_methods[%d]", i)
+	for i, name := range names {
+		at := fmt.Sprintf("%s[%d]", key, i)
 		if j, dup := seen[name]; dup {
-			d.fail(key, "Duplicate replica method", "create_replica_methods names %s twice (also at position %d).", d.quote(d.at(key), name), j+1)
+			d.fail(at, "Duplicate replica method", "create_replica_methods names %s twice (also at position %d).", d.quote(d.at(at), name), j+1)
 			continue
 		}
 		seen[name] = i
-		d.checkDefined(key, "standby_cluster.create_replica_methods", name, ReplicaBuiltins)
+		d.checkDefined(at, setting, name, ReplicaBuiltins)
 	}
 }
