@@ -143,3 +143,24 @@ func TestReadableBy(t *testing.T) {
 		t.Errorf("the owner: %v", err)
 	}
 }
+
+// TestServerConnCarriesSuperuserTLS: pgimaged's connections to its own server carry the
+// superuser's TLS settings (used over TCP; libpq and pgx ignore them on a unix socket), the
+// passphrase only in the parse options.
+func TestServerConnCarriesSuperuserTLS(t *testing.T) {
+	dir := t.TempDir()
+	s := &pg.Server{DataDir: dir, Port: 5499, User: "postgres", TLS: pg.TLS{Mode: "require", Password: "su-key-passphrase"}}
+	c := s.Conn()
+	if c.Params["sslmode"] != "require" || c.Params["application_name"] != "pgimaged" || c.SSLPassword != "su-key-passphrase" {
+		t.Errorf("Conn = %#v, params %v", c, c.Params)
+	}
+	if strings.Contains(c.DSN(), "su-key-passphrase") {
+		t.Errorf("the DSN shows the passphrase: %s", c.DSN())
+	}
+	if got := c.ParseOptions().GetSSLPassword(t.Context()); got != "su-key-passphrase" {
+		t.Errorf("pgx gets passphrase %q", got)
+	}
+	if plain := (&pg.Server{DataDir: dir, Port: 5499}).Conn(); plain.Params["sslmode"] != "" || plain.SSLPassword != "" {
+		t.Errorf("without TLS settings: %#v", plain)
+	}
+}
