@@ -214,3 +214,53 @@ func TestCloneVerifiedByReplicationTLS(t *testing.T) {
 		return p.QueryString(t, "SELECT count(*)::text FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE s.ssl AND s.client_dn = '/CN=replicator' AND r.state = 'streaming'") == "1"
 	})
 }
+
+// editConfig replaces old by new in n's configuration, which must hold old.
+func editConfig(t *testing.T, n *node, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(n.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("%s does not hold %q:\n%s", n.config, old, b)
+	}
+	if err := os.WriteFile(n.config, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAgentReplicaOverVerifiedTLS: members that accept replication only over TLS, with
+// sslmode = "verify-full" and the CA in postgresql.authentication.replication: the agent's
+// replica clones from the leader and streams from it, both verifying the leader's certificate
+// for the host name its conn_url names.
+func TestAgentReplicaOverVerifiedTLS(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	for _, n := range []*node{n1, n2} {
+		cert, key := testenv.WriteCertificate(t, n.dir, "server")
+		editConfig(t, n, "max_connections = 30", fmt.Sprintf("max_connections = 30, ssl = \"on\", ssl_cert_file = %q, ssl_key_file = %q", cert, key))
+		editConfig(t, n, "pg_hba = [", "pg_hba = [\n    \"hostnossl replication all 0.0.0.0/0 reject\",")
+		editConfig(t, n, fmt.Sprintf("listen     = \"127.0.0.1:%d\"", n.port), fmt.Sprintf("listen     = \"127.0.0.1:%d\"\n  connect_address = \"localhost:%d\"", n.port, n.port))
+		withReplicationTLS(t, n, fmt.Sprintf("      sslmode     = \"verify-full\"\n      sslrootcert = %q", cert))
+	}
+	// Each member's certificate is its own CA; the replica verifies the leader's.
+	ca := filepath.Join(n1.dir, "server.crt")
+	editConfig(t, n2, filepath.Join(n2.dir, "server.crt")+"\"\n", ca+"\"\n")
+	startInTurn(t, n1, n2)
+	waitStreaming(t, n1, "node2")
+	conn := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")
+	var ssl bool
+	if err := conn.QueryRow(t.Context(), "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE r.application_name = 'node2'").Scan(&ssl); err != nil || !ssl {
+		t.Errorf("node2 streams without TLS (%v)", err)
+	}
+	auto, err := os.ReadFile(filepath.Join(n2.dataDir, pg.RecoveryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"host=localhost", "sslmode=verify-full", "sslrootcert=" + ca} {
+		if !strings.Contains(string(auto), want) {
+			t.Errorf("primary_conninfo lacks %q:\n%s", want, auto)
+		}
+	}
+}
