@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
@@ -109,22 +110,22 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	if code, yamlFile := refuseYAML(e, c.configFile); yamlFile {
 		return code
 	}
-	cfg, code := loadConfig(e, c.configFile)
-	if cfg == nil {
-		return code
+	if c.configFile == "" {
+		return e.failf(exitUsage, "no configuration: give -config FILE")
 	}
-	node := newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
-	diags := append(lockDiagnostics(cfg), node.Validate(ctx)...)
-	if printDiags(e, cfg, diags) {
-		return exitConfig
+	cfg, diags := config.Load(c.configFile)
+	var node *engine.Node
+	if !diags.HasErrors() {
+		finishConfig(cfg)
+		node = newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
+		diags = append(diags, lockDiagnostics(cfg)...)
+		diags = append(diags, node.Validate(ctx)...)
+		diags = append(diags, node.ValidateHost()...)
 	}
+	invalid := printDiags(e, cfg, diags)
 	if c.jsonOut {
-		out := map[string]any{"valid": true, "file": cfg.Filename}
-		if sc := cfg.StandbyCluster; sc != nil {
-			out["standby_cluster"] = standbySummary(node, sc)
-		}
-		writeJSON(e.stdout, out)
-	} else {
+		writeJSON(e.stdout, validation{Valid: !invalid, File: c.configFile, Diagnostics: diagnosticsJSON(diags), StandbyCluster: standbySummary(node, cfg.StandbyCluster)})
+	} else if !invalid {
 		fmt.Fprintf(e.stdout, "%s: the configuration is valid\n", cfg.Filename)
 		if sc := cfg.StandbyCluster; sc != nil {
 			remote := "no remote primary (it follows the archive)"
@@ -134,6 +135,9 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "standby cluster: %s; %s\n", remote, sc.Describe())
 		}
 	}
+	if invalid {
+		return exitConfig
+	}
 	return exitOK
 }
 
@@ -141,11 +145,46 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 // source the standby leader clones from ("" for an archive alone), the methods, and the
 // recovery settings it follows with.
 func standbySummary(node *engine.Node, sc *config.StandbyCluster) map[string]any {
+	if node == nil || sc == nil {
+		return nil
+	}
 	source := ""
 	if src := engine.RemoteSource(node); src != nil {
 		source = src.Describe()
 	}
 	return map[string]any{"source": source, "create_replica_methods": sc.CreateReplicaMethods, "recovery": sc.RecoverySettings()}
+}
+
+// validation is what `validate -json` prints.
+type validation struct {
+	Valid       bool             `json:"valid"`
+	File        string           `json:"file"`
+	Diagnostics []diagnosticJSON `json:"diagnostics"`
+	// StandbyCluster is the standby_cluster block (see standbySummary).
+	StandbyCluster map[string]any `json:"standby_cluster,omitempty"`
+}
+
+// diagnosticJSON is one diagnostic as `validate -json` prints it; place is file:line:col.
+type diagnosticJSON struct {
+	Severity string `json:"severity"`
+	Summary  string `json:"summary"`
+	Detail   string `json:"detail,omitempty"`
+	Place    string `json:"place,omitempty"`
+}
+
+func diagnosticsJSON(diags hcl.Diagnostics) []diagnosticJSON {
+	out := []diagnosticJSON{}
+	for _, d := range diags {
+		dj := diagnosticJSON{Severity: "error", Summary: d.Summary, Detail: d.Detail}
+		if d.Severity == hcl.DiagWarning {
+			dj.Severity = "warning"
+		}
+		if d.Subject != nil {
+			dj.Place = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		out = append(out, dj)
+	}
+	return out
 }
 
 func orDefault(s, def string) string {

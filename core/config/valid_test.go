@@ -49,6 +49,9 @@ func withDefaults(c *config.Config) *config.Config {
 	def(&c.TTL, 30*time.Second)
 	def(&c.PostgreSQL.PGCtlTimeout, time.Minute)
 	def(&c.Bootstrap.RecoveryTimeout, time.Hour)
+	if c.MaximumLagOnFailover == 0 {
+		c.MaximumLagOnFailover = 1 << 20
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
@@ -398,5 +401,22 @@ func TestRequire(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestMaximumLagOnFailover: left out it is Patroni's 1 MiB; written, 0 included, it is kept.
+func TestMaximumLagOnFailover(t *testing.T) {
+	for src, want := range map[string]int64{
+		"":                                     1 << 20,
+		"maximum_lag_on_failover = 0\n":        0,
+		"maximum_lag_on_failover = 16777216\n": 16 << 20,
+	} {
+		cfg, diags := config.Parse("node1.hcl", []byte("scope = \"s\"\nname = \"n\"\ndata_dir = \"/data\"\n"+src))
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", src, diags)
+		}
+		if cfg.MaximumLagOnFailover != want {
+			t.Errorf("%q: maximum_lag_on_failover %d, want %d", src, cfg.MaximumLagOnFailover, want)
+		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +27,9 @@ var ErrRefused = errors.New("pgimaged refuses the data directory")
 // maxHistory is how many attempts a member publishes.
 const maxHistory = 10
 
-// Agent is the node loop of `pgimaged run`: it decides on each cycle whether to adopt, bootstrap,
-// wait or clone, carries that out, and keeps the member published.
+// Agent is the node loop of `pgimaged run`, a short driver of [Step]: on each cycle it
+// observes once (the DCS, the data directory, PostgreSQL asked once), steps, carries out the
+// effects and feeds each awaited effect's result back, and keeps the member published.
 type Agent struct {
 	Node *Node
 	// Open opens a DCS session. The agent opens a new one when a session is lost.
@@ -41,23 +42,20 @@ type Agent struct {
 	// begins; zero: when Run is called.
 	Started time.Time
 
-	mu       sync.Mutex
-	store    dcs.Store
-	state    string
-	role     string
-	lastErr  string
-	history  []dcs.Attempt
-	failures int
-	srv      *pg.Server
-	sysid    string
-	lastFP   string
-	// fenced is the report of a fence, kept until the member runs again.
-	fenced       string
-	lastDecision string
-	// pending is a bootstrap whose record in initialize is not settled yet.
-	pending *pendingBootstrap
-	// mustRelease: initialize may still be held empty by this session after a failure.
-	mustRelease bool
+	// st is the state machine's state, owned by the loop.
+	st State
+	// cl is the DCS state the cycle observed.
+	cl dcs.Cluster
+
+	mu      sync.Mutex
+	store   dcs.Store
+	state   string
+	role    string
+	lastErr string
+	history []dcs.Attempt
+	srv     *pg.Server
+	sysid   string
+	lastFP  string
 	// snap is what Snapshot returns, refreshed after each cycle.
 	snap snapshotHolder
 	// peers are the members as last read, to name a replica's upstream.
@@ -71,30 +69,43 @@ type Agent struct {
 	started dcs.Phase
 	// path is the critical path of the last bootstrap or clone, published in the member key.
 	path *dcs.CriticalPath
+	// pgNow is what PostgreSQL answered this cycle; nil until asked, and again after an
+	// effect that starts, stops or replaces it.
+	pgNow *pgStatus
+	// run is the critical path of the last bootstrap or clone, and when it ended.
+	run struct {
+		tl   *timeline
+		done time.Time
+	}
+	// tryingAt is when this member last raced for initialize.
+	tryingAt time.Time
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
 // returns nil. It returns an error only for what waiting cannot fix, such as a data directory
 // of another cluster.
 func (a *Agent) Run(ctx context.Context) error {
-	log := a.Node.logger()
+	n := a.Node
+	log := n.logger()
 	if a.LoopWait <= 0 {
 		a.LoopWait = config.DefaultLoopWait // an Agent built without a configuration's loop_wait
 	}
-	srv, err := a.Node.server()
+	srv, err := n.server()
 	if err != nil {
 		return fmt.Errorf("postgresql.listen: %w", err)
 	}
 	a.mu.Lock()
 	a.srv = srv
-	a.state = dcs.StateStarting
 	a.mu.Unlock()
+	a.st = State{Name: n.Config.Name, Scope: n.Config.Scope, DataDir: n.Config.DataDir, LoopWait: a.LoopWait,
+		NeedsReinitMark: n.NeedsReinitPath(), Status: dcs.StateStarting}
+	a.sync()
 	a.started = dcs.Phase{Name: PhaseAgentStart, Start: a.Started}
 	if a.started.Start.IsZero() {
 		a.started.Start = time.Now()
 	}
 	a.snap.mu.Lock()
-	a.snap.snap = Snapshot{Scope: a.Node.Config.Scope, Name: a.Node.Config.Name, Started: time.Now()}
+	a.snap.snap = Snapshot{Scope: n.Config.Scope, Name: n.Config.Name, Started: time.Now()}
 	a.snap.mu.Unlock()
 	a.followProgress(ctx)
 	defer a.shutdown()
@@ -140,9 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.refreshSnapshot(ctx)
 		}
 		switch {
-		case errors.Is(err, ErrForeignCluster), errors.Is(err, ErrRefused), IsRefusal(err):
-			a.setState(dcs.StateFailed, err)
-			a.publish(ctx)
+		case IsFatal(err):
 			return err
 		case errors.Is(err, dcs.ErrSessionLost), errors.Is(err, dcs.ErrClosed):
 			log.Warn("DCS session lost; opening a new one", "error", err)
@@ -167,6 +176,271 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// cycle observes once, then steps and carries out the effects until Step ends the cycle. It
+// returns how long to wait before the next cycle (0: at once) unless a change in the DCS comes
+// first.
+func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
+	a.setPG(nil)
+	obs := a.observe(ctx)
+	st, effs := Step(a.st, obs)
+	for {
+		a.st = st
+		a.sync()
+		last := effs[len(effs)-1]
+		for _, e := range effs[:len(effs)-1] {
+			a.execute(ctx, e)
+		}
+		switch e := last.(type) {
+		case Wait:
+			return e.D, nil
+		case Fail:
+			return e.D, e.Err
+		}
+		res := a.execute(ctx, last)
+		if ctx.Err() != nil {
+			return 0, nil
+		}
+		obs.Result = &res
+		st, effs = Step(a.st, obs)
+	}
+}
+
+// observe reads the DCS, the pending reinit request, the data directory and PostgreSQL.
+func (a *Agent) observe(ctx context.Context) Observation {
+	n := a.Node
+	cl, err := a.store.Cluster(ctx)
+	if err != nil {
+		return n.observe(ctx, nil, err, nil, func() pgStatus { return a.pgStatus(ctx) })
+	}
+	if a.started.End.IsZero() {
+		a.started.End = time.Now()
+		n.logger().Debug("phase", "name", PhaseAgentStart, "seconds", a.started.Seconds())
+	}
+	a.cl = cl
+	a.lastFP = a.fingerprint(cl)
+	a.mu.Lock()
+	a.peers = cl.Members
+	a.mu.Unlock()
+	req, rerr := PendingReinit(ctx, a.store, n.Config.Name)
+	obs := n.observe(ctx, &cl, nil, req, func() pgStatus { return a.pgStatus(ctx) })
+	obs.ReinitError = rerr
+	return obs
+}
+
+// pgStatus is what PostgreSQL answered this cycle, asked now if it was not yet.
+func (a *Agent) pgStatus(ctx context.Context) pgStatus {
+	a.mu.Lock()
+	now, srv := a.pgNow, a.srv
+	a.mu.Unlock()
+	if now != nil {
+		return *now
+	}
+	st := a.Node.queryPG(ctx, srv)
+	a.setPG(&st)
+	return st
+}
+
+func (a *Agent) setPG(st *pgStatus) {
+	a.mu.Lock()
+	a.pgNow = st
+	a.mu.Unlock()
+}
+
+// sync copies what the state machine publishes for Snapshot and the progress reports.
+func (a *Agent) sync() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.state, a.role, a.sysid = a.st.Status, a.st.Role, a.st.SysID
+	a.lastErr = a.Node.secrets().Mask(a.st.LastErr)
+	a.history = slices.Clone(a.st.History)
+}
+
+// execute carries out one effect; an awaited effect's outcome is its result.
+func (a *Agent) execute(ctx context.Context, e Effect) Result {
+	n := a.Node
+	log := n.logger()
+	switch e := e.(type) {
+	case TryInitialize:
+		a.tryingAt = time.Now()
+		won, err := a.store.TryInitialize(ctx)
+		return Result{Won: won, Err: err}
+	case SetInitialize:
+		return Result{Err: a.store.SetInitialize(ctx, e.SysID)}
+	case ReadBackInitialize:
+		written, known := a.readBackInitialize(ctx, e.SysID)
+		return Result{Written: written, Known: known}
+	case ReleaseInitialize:
+		return Result{OK: a.releaseInitialize(ctx)}
+	case AcquireLeader:
+		held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+		return Result{Held: held, Err: err}
+	case RunBootstrap:
+		defer a.setPG(nil)
+		return a.runBootstrap(ctx)
+	case RunChain:
+		defer a.setPG(nil)
+		return a.runChain(ctx, e)
+	case StartPG:
+		defer a.setPG(nil)
+		if err := pg.WriteSettings(n.Config.DataDir, n.settings(e.Primary)); err != nil {
+			return Result{Err: err, Prepare: true}
+		}
+		if err := a.srv.Start(ctx); err != nil {
+			return Result{Err: err}
+		}
+		return Result{Err: a.srv.WaitReady(ctx)}
+	case StopPG:
+		defer a.setPG(nil)
+		if e.Mode == StopImmediate {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			_ = a.srv.Stop(sctx, "immediate")
+			cancel()
+			return Result{}
+		}
+		return Result{Err: a.stopServer(ctx)}
+	case WriteStandby:
+		src := memberSource(n, e.Leader)
+		if src == nil {
+			return Result{Err: fmt.Errorf("the leader %s publishes a conn_url that cannot be read: %q", e.Leader.Name, e.Leader.ConnURL)}
+		}
+		return Result{Err: n.writeStandby(src, nil, nil, false)}
+	case CleanLeftover:
+		defer a.setPG(nil)
+		return Result{Err: n.cleanIncomplete()}
+	case RemoveCluster:
+		defer a.setPG(nil)
+		n.cleanWalDirs()
+		if err := pg.EmptyDir(n.Config.DataDir); err != nil {
+			log.Error("could not remove the new cluster", "error", err)
+		} else {
+			n.ClearIncomplete()
+		}
+	case Mark:
+		switch e.Kind {
+		case MarkLed:
+			n.markLed(e.On)
+		case MarkComplete:
+			n.ClearIncomplete()
+		case MarkNeedsReinit:
+			if !e.On {
+				n.clearNeedsReinit()
+			} else if err := n.markNeedsReinit(e.Reason); err != nil {
+				log.Error("could not mark the data directory as needing reinit", "error", err)
+			}
+		}
+	case Publish:
+		a.publish(ctx, e.Member)
+		if e.EndPath && a.run.tl != nil {
+			a.published(ctx, a.run.tl, a.run.done)
+			a.run.tl = nil
+		}
+	case DeleteReinit:
+		a.endReinit(ctx)
+	case Log:
+		args := make([]any, len(e.Args))
+		for i, v := range e.Args {
+			if err, ok := v.(error); ok {
+				v = n.secrets().Mask(err.Error())
+			}
+			args[i] = v
+		}
+		switch e.Level {
+		case "error":
+			log.Error(e.Msg, args...)
+		case "warn":
+			log.Warn(e.Msg, args...)
+		case "info":
+			log.Info(e.Msg, args...)
+		default:
+			log.Debug(e.Msg, args...)
+		}
+	}
+	return Result{}
+}
+
+// runBootstrap runs the bootstrap method while this session holds initialize. Losing the DCS
+// session during the bootstrap cancels it: a node never bootstraps without the key.
+func (a *Agent) runBootstrap(ctx context.Context) Result {
+	n := a.Node
+	log := n.logger()
+	ctx, tl := n.withTimeline(ctx, dcs.PathBootstrap)
+	tl.prepend(a.started)
+	tl.since(PhaseInitialize, a.tryingAt)
+	bctx, cancel := context.WithCancel(ctx)
+	lost := a.store.Lost()
+	go func() {
+		select {
+		case <-lost:
+			log.Error("DCS session lost during the bootstrap; abandoning it")
+			cancel()
+		case <-bctx.Done():
+		}
+	}()
+	started := time.Now()
+	res, err := n.Bootstrap(bctx, BootstrapOptions{KeepMarker: true})
+	cancel()
+	att := dcs.Attempt{Method: n.BootstrapMethod(), OK: err == nil, Started: started, Duration: time.Since(started)}
+	if err != nil {
+		att.Exit = 1
+		att.Error = n.secrets().Mask(err.Error())
+		var se *StepError
+		if errors.As(err, &se) {
+			att.Tail = se.LogTail
+		}
+	}
+	n.attemptEnded(KindBootstrap, att, 0)
+	a.unsave(att)
+	a.run.tl, a.run.done = tl, time.Now()
+	if err != nil {
+		return Result{Err: err, Attempts: []dcs.Attempt{att}}
+	}
+	return Result{SysID: strconv.FormatUint(res.SystemIdentifier, 10), Attempts: []dcs.Attempt{att}}
+}
+
+// runChain clones as e plans it; with e.Reinit, as [Node.Reinit] does.
+func (a *Agent) runChain(ctx context.Context, e RunChain) Result {
+	n := a.Node
+	var (
+		res CloneResult
+		err error
+		tl  *timeline
+	)
+	if e.Reinit != nil {
+		var rctx context.Context
+		rctx, tl = n.withTimeline(ctx, dcs.PathClone)
+		res, err = n.Reinit(rctx, a.cl, ReinitOptions{Methods: e.Plan.Methods})
+	} else {
+		var src *Source
+		if e.Plan.Source.Name != "" {
+			src = memberSource(n, e.Plan.Source)
+		}
+		want, perr := strconv.ParseUint(e.Plan.SysID, 10, 64)
+		if perr != nil {
+			return Result{Err: fmt.Errorf("the DCS initialize key holds %q, not a system identifier", e.Plan.SysID)}
+		}
+		n.logger().Info("creating a replica", "source", src.Describe(), "chosen_as", e.Plan.SourceWhy)
+		var cctx context.Context
+		cctx, tl = n.withTimeline(ctx, dcs.PathClone)
+		tl.prepend(a.started)
+		tl.since(PhaseLeaderSeen, a.started.End)
+		res, err = n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want})
+	}
+	a.run.tl, a.run.done = tl, time.Now()
+	a.unsave(res.Chain.Attempts...)
+	out := Result{Err: err, Attempts: res.Chain.Attempts, Canceled: err != nil && ctx.Err() != nil}
+	if err == nil {
+		out.SysID = strconv.FormatUint(res.SystemIdentifier, 10)
+	}
+	return out
+}
+
+// unsave keeps attempts for the DCS history.
+func (a *Agent) unsave(atts ...dcs.Attempt) {
+	a.mu.Lock()
+	a.unsaved = append(a.unsaved, atts...)
+	a.mu.Unlock()
 }
 
 // wait sleeps up to d, returning early when the DCS changes in a way that matters to this
@@ -199,7 +473,8 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 }
 
 // fingerprint sums up what the decision depends on: initialize, the leader, and the other
-// members' states, roles, addresses and clonefrom tags.
+// members' states, roles, addresses, clonefrom tags and (for the clone source's rule) WAL
+// positions of clonefrom members.
 func (a *Agent) fingerprint(cl dcs.Cluster) string {
 	var b strings.Builder
 	if cl.Initialize == nil {
@@ -217,144 +492,6 @@ func (a *Agent) fingerprint(cl dcs.Cluster) string {
 	return b.String()
 }
 
-func (a *Agent) setState(state string, err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.state = state
-	if err != nil {
-		a.lastErr = a.Node.secrets().Mask(err.Error())
-	}
-}
-
-func (a *Agent) record(atts ...dcs.Attempt) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.history = append(a.history, atts...)
-	a.unsaved = append(a.unsaved, atts...)
-	if len(a.history) > maxHistory {
-		a.history = a.history[len(a.history)-maxHistory:]
-	}
-}
-
-// backoff is the wait after the failures-th failure in a row.
-func (a *Agent) backoff() time.Duration {
-	d := time.Second << min(a.failures, 6)
-	return min(d, max(a.LoopWait, 30*time.Second))
-}
-
-// cycle makes one decision and acts on it. It returns how long to wait before the next cycle
-// (0: at once) unless a change in the DCS comes first.
-func (a *Agent) cycle(ctx context.Context) (time.Duration, error) {
-	if a.pending != nil {
-		return a.settleBootstrap(ctx)
-	}
-	if a.mustRelease && !a.releaseInitialize(ctx) {
-		return 0, fmt.Errorf("while releasing initialize: %w", dcs.ErrUnavailable)
-	}
-	cl, err := a.store.Cluster(ctx)
-	if err != nil {
-		// Without the DCS only what is purely local is done: a half-made directory of
-		// pgimaged's own (and a server left running in it) goes at once.
-		if act := Decide(a.Node.Observe(ctx, nil, err)); act.Kind == ActClean {
-			if _, cerr := a.clean(ctx, act); cerr != nil {
-				return 0, errors.Join(err, cerr)
-			}
-		}
-		return 0, err
-	}
-	if a.started.End.IsZero() {
-		a.started.End = time.Now()
-		log := a.Node.logger()
-		log.Debug("phase", "name", PhaseAgentStart, "seconds", a.started.Seconds())
-	}
-	a.lastFP = a.fingerprint(cl)
-	a.mu.Lock()
-	a.peers = cl.Members
-	a.mu.Unlock()
-	obs := a.Node.Observe(ctx, &cl, nil)
-	if obs.DataDir == DirEmpty {
-		// The directory that needed a reinit, or that this member led with, is gone.
-		a.Node.clearNeedsReinit()
-		a.Node.markLed(false)
-	}
-	if obs.ReinitRequested, err = PendingReinit(ctx, a.store, a.Node.Config.Name); err != nil {
-		return 0, err
-	}
-	act := Decide(obs)
-	a.logDecision(act)
-	if act.ReinitRefused != "" {
-		a.dropReinit(ctx, act.ReinitRefused)
-	}
-	switch act.Kind {
-	case ActReclone:
-		return a.reclone(ctx, cl, obs.ReinitRequested)
-	case ActClean:
-		return a.clean(ctx, act)
-	case ActRefuse:
-		return 0, a.refusal(act, cl)
-	case ActWait:
-		a.setState(act.State, nil)
-		a.publish(ctx)
-		return a.LoopWait, nil
-	case ActBootstrap:
-		return a.bootstrap(ctx)
-	case ActClone:
-		return a.clone(ctx, cl)
-	case ActFence:
-		return a.fence(ctx, act)
-	case ActReinit:
-		return a.needsReinit(ctx, act)
-	default:
-		return a.adopt(ctx, cl, act)
-	}
-}
-
-// logDecision logs a decision when it differs from the previous cycle's.
-func (a *Agent) logDecision(act Action) {
-	key := string(act.Kind) + "|" + act.Reason
-	if key == a.lastDecision {
-		return
-	}
-	a.lastDecision = key
-	log := a.Node.logger()
-	switch act.Kind {
-	case ActFence, ActReinit, ActRefuse:
-		log.Warn("decision: "+string(act.Kind), "reason", act.Reason)
-	default:
-		log.Debug("decision: "+string(act.Kind), "reason", act.Reason)
-	}
-}
-
-// refusal is the error that ends the agent for a data directory it must not touch.
-func (a *Agent) refusal(act Action, cl dcs.Cluster) error {
-	n := a.Node
-	switch {
-	case act.SystemIdentifier != "" && cl.SystemIdentifier() != "" && act.SystemIdentifier != cl.SystemIdentifier():
-		return fmt.Errorf("%w: %s holds system identifier %s, the DCS records %s for scope %q; move the directory away to clone afresh",
-			ErrForeignCluster, n.Config.DataDir, act.SystemIdentifier, cl.SystemIdentifier(), n.Config.Scope)
-	case act.SystemIdentifier == "":
-		return fmt.Errorf("%w: %s: %s", ErrDataDirNotEmpty, n.Config.DataDir, act.Reason)
-	}
-	return fmt.Errorf("%w: %s: %s", ErrRefused, n.Config.DataDir, act.Reason)
-}
-
-// clean empties pgimaged's own half-made data directory, stopping a server that runs in it.
-func (a *Agent) clean(ctx context.Context, act Action) (time.Duration, error) {
-	if act.Stop {
-		a.Node.logger().Warn("a PostgreSQL runs in the half-made data directory a previous attempt left; stopping it")
-		if err := a.stopServer(ctx); err != nil {
-			a.setState(dcs.StateFailed, err)
-			a.publish(ctx)
-			return a.LoopWait, err
-		}
-	}
-	if err := a.Node.cleanIncomplete(); err != nil {
-		return a.LoopWait, err
-	}
-	a.Node.markLed(false)
-	return 0, nil
-}
-
 // stopServer stops PostgreSQL fast and, if that fails, immediately.
 func (a *Agent) stopServer(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -368,126 +505,6 @@ func (a *Agent) stopServer(ctx context.Context) error {
 		return fmt.Errorf("while stopping PostgreSQL: %w", errors.Join(err, ierr))
 	}
 	return nil
-}
-
-// fence stops a PostgreSQL that runs as a primary while another member holds the leader key.
-func (a *Agent) fence(ctx context.Context, act Action) (time.Duration, error) {
-	log := a.Node.logger()
-	log.Error("fencing: stopping PostgreSQL, which runs as a primary while another member leads", "reason", act.Reason)
-	reported := fmt.Errorf("fenced: %s", act.Reason)
-	if err := a.stopServer(ctx); err != nil {
-		a.setState(StateFenced, fmt.Errorf("%w; stopping it failed: %w", reported, err))
-		a.publish(ctx)
-		return a.backoff(), nil
-	}
-	a.Node.markLed(false)
-	if err := a.Node.markNeedsReinit(reported.Error()); err != nil {
-		log.Error("could not mark the fenced data directory as needing reinit", "error", err)
-	}
-	a.mu.Lock()
-	a.role, a.fenced = dcs.RoleReplica, reported.Error()
-	a.mu.Unlock()
-	a.setState(StateFenced, reported)
-	a.publish(ctx)
-	log.Warn("PostgreSQL stopped (fenced); the data directory is left as it is")
-	return 0, nil
-}
-
-// needsReinit publishes that the data directory cannot follow the leader; nothing is changed.
-func (a *Agent) needsReinit(ctx context.Context, act Action) (time.Duration, error) {
-	a.mu.Lock()
-	a.role, a.sysid = dcs.RoleReplica, act.SystemIdentifier
-	msg := "needs reinit: " + act.Reason + " (marked by " + a.Node.NeedsReinitPath() + ", which an operator removes once the directory is replaced)"
-	if a.fenced != "" {
-		msg = a.fenced + "; " + msg
-	}
-	a.mu.Unlock()
-	a.Node.markLed(false)
-	if !a.Node.MarkedNeedsReinit() {
-		if err := a.Node.markNeedsReinit(msg); err != nil {
-			a.Node.logger().Error("could not mark the data directory as needing reinit", "error", err)
-		}
-		a.Node.logger().Error("the data directory needs a reinit; it is left as it is and not started", "reason", act.Reason, "mark", a.Node.NeedsReinitPath())
-	}
-	a.setState(StateNeedsReinit, errors.New(msg))
-	a.publish(ctx)
-	return a.LoopWait, nil
-}
-
-// adopt runs the cluster already in the data directory as the decision says: take the leader
-// key before starting a primary, record the system identifier if the DCS has none, write
-// standby settings to follow the leader when it rejoins, start it, publish the member.
-func (a *Agent) adopt(ctx context.Context, cl dcs.Cluster, act Action) (time.Duration, error) {
-	n := a.Node
-	log := n.logger()
-	a.sysid = act.SystemIdentifier
-	if act.ClaimInitialize {
-		claimed, err := a.claimInitialize(ctx, act.SystemIdentifier)
-		if err != nil {
-			return a.LoopWait, err
-		}
-		if !claimed {
-			return 0, nil // another member took initialize: decide again
-		}
-	}
-	if act.Primary {
-		held, err := a.store.AcquireLeader(ctx, n.Config.Name)
-		if err != nil {
-			return a.LoopWait, err
-		}
-		if !held {
-			// Never start or keep a primary without the key: decide again with the new state.
-			log.Warn("could not take the leader key; deciding again", "leader", cl.Leader)
-			return min(a.LoopWait, time.Second), nil
-		}
-		n.markLed(true)
-	} else {
-		n.markLed(false)
-	}
-	if act.Rejoin {
-		src := leaderSource(n, cl)
-		if src == nil {
-			return a.LoopWait, nil
-		}
-		log.Warn("the data directory looked like a primary while another member leads; it follows the leader as a standby", "leader", cl.Leader)
-		if err := n.writeStandby(src, nil, nil, false); err != nil {
-			a.setState(dcs.StateFailed, err)
-			a.publish(ctx)
-			return a.backoff(), nil
-		}
-	}
-	if act.Start != KeepRunning {
-		a.setState(dcs.StateStarting, nil)
-		a.publish(ctx)
-		if err := pg.WriteSettings(n.Config.DataDir, n.settings(act.Primary)); err != nil {
-			return a.LoopWait, err
-		}
-		log.Info("starting the existing cluster", "data_dir", n.Config.DataDir, "as", map[bool]string{true: "primary", false: "standby"}[act.Primary])
-		if err := a.srv.Start(ctx); err != nil {
-			a.setState(dcs.StateFailed, err)
-			a.publish(ctx)
-			a.failures++
-			return a.backoff(), nil
-		}
-		if err := a.srv.WaitReady(ctx); err != nil {
-			a.setState(dcs.StateFailed, err)
-			a.publish(ctx)
-			a.failures++
-			return a.backoff(), nil
-		}
-	}
-	a.failures = 0
-	role := dcs.RoleReplica
-	if act.Primary {
-		role = dcs.RolePrimary
-	}
-	a.mu.Lock()
-	a.role = role
-	a.state = dcs.StateRunning
-	a.lastErr, a.fenced = "", ""
-	a.mu.Unlock()
-	a.publish(ctx)
-	return a.LoopWait, nil
 }
 
 // leaderSource is the leader as a source to follow, nil when it has not published itself.
@@ -509,43 +526,10 @@ func memberSource(n *Node, m dcs.Member) *Source {
 	return replicationSource(n, m.Name, conn)
 }
 
-// claimInitialize records sysid as the cluster's when the DCS has no initialize. false: another
-// member took initialize first. A failed write releases initialize again; an uncertain one is
-// settled by reading the key back first.
-func (a *Agent) claimInitialize(ctx context.Context, sysid string) (bool, error) {
-	log := a.Node.logger()
-	won, err := a.store.TryInitialize(ctx)
-	if err != nil && uncertain(err) {
-		a.releaseInitialize(ctx)
-	}
-	if err != nil || !won {
-		return false, err
-	}
-	err = a.store.SetInitialize(ctx, sysid)
-	if err == nil {
-		log.Info("recorded this data directory's system identifier in the DCS", "system_identifier", sysid)
-		return true, nil
-	}
-	written, known := a.readBackInitialize(ctx, sysid, err)
-	if written {
-		log.Info("recorded this data directory's system identifier in the DCS (confirmed by reading it back)", "system_identifier", sysid)
-		return true, nil
-	}
-	if known {
-		a.releaseInitialize(ctx)
-	}
-	// Not known either way: the DCS is unreachable. The empty key stays bound to this
-	// session; the next cycle reads the DCS again, and the key vanishes if the session ends.
-	return false, fmt.Errorf("while recording this data directory's system identifier %s in the DCS: %w", sysid, err)
-}
-
-// readBackInitialize settles a SetInitialize that failed with err: did the write take effect?
-// written: initialize holds sysid. known: the answer is certain (a read succeeded, or the
-// write failed in a way that cannot have written).
-func (a *Agent) readBackInitialize(ctx context.Context, sysid string, err error) (written, known bool) {
-	if !uncertain(err) {
-		return false, true
-	}
+// readBackInitialize settles a SetInitialize of sysid that failed in a way that may still
+// have written: did the write take effect? written: initialize holds sysid. known: a read
+// succeeded.
+func (a *Agent) readBackInitialize(ctx context.Context, sysid string) (written, known bool) {
 	for i := range readBackTries {
 		if i > 0 && !sleepCtx(ctx, a.readBackWait()) {
 			return false, false
@@ -570,17 +554,11 @@ func (a *Agent) readBackWait() time.Duration {
 	return time.Second
 }
 
-// uncertain reports whether a failed DCS write may still have taken effect.
-func uncertain(err error) bool {
-	return errors.Is(err, dcs.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
-}
-
 // releaseInitialize gives up the empty initialize if this session holds it, retrying a few
 // times; a lost session has released it already. false: the DCS could not be reached, and the
 // next cycle tries again before anything else.
 func (a *Agent) releaseInitialize(ctx context.Context) bool {
 	log := a.Node.logger()
-	a.mustRelease = true
 	for i := range readBackTries {
 		if i > 0 && !sleepCtx(ctx, a.readBackWait()) {
 			return false
@@ -589,145 +567,12 @@ func (a *Agent) releaseInitialize(ctx context.Context) bool {
 		err := a.store.ReleaseInitialize(rctx)
 		cancel()
 		if err == nil || errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
-			a.mustRelease = false
 			return true
 		}
 		log.Warn("could not release initialize; trying again", "error", err)
 	}
 	log.Error("could not release initialize; the next cycle tries again")
 	return false
-}
-
-// bootstrap races for initialize and, if this node wins, bootstraps while holding it. Losing the
-// DCS session during the bootstrap cancels it: a node never bootstraps without the key. Every
-// failure releases initialize.
-func (a *Agent) bootstrap(ctx context.Context) (time.Duration, error) {
-	n := a.Node
-	log := n.logger()
-	trying := time.Now()
-	won, err := a.store.TryInitialize(ctx)
-	if err != nil {
-		if uncertain(err) {
-			// The key may have been created all the same: give it up rather than hold it
-			// without bootstrapping.
-			a.releaseInitialize(ctx)
-		}
-		return a.LoopWait, err
-	}
-	if !won {
-		return 0, nil // someone else is bootstrapping or finished; look again
-	}
-	ctx, tl := n.withTimeline(ctx, dcs.PathBootstrap)
-	tl.prepend(a.started)
-	tl.since(PhaseInitialize, trying)
-	log.Info("won the initialize race; bootstrapping", "method", n.BootstrapMethod())
-	a.setState(dcs.StateBootstrapping, nil)
-	a.publish(ctx)
-	bctx, cancel := context.WithCancel(ctx)
-	lost := a.store.Lost()
-	go func() {
-		select {
-		case <-lost:
-			log.Error("DCS session lost during the bootstrap; abandoning it")
-			cancel()
-		case <-bctx.Done():
-		}
-	}()
-	started := time.Now()
-	res, err := n.Bootstrap(bctx, BootstrapOptions{KeepMarker: true})
-	cancel()
-	att := dcs.Attempt{Method: n.BootstrapMethod(), OK: err == nil, Started: started, Duration: time.Since(started)}
-	defer func() { n.attemptEnded(KindBootstrap, att, 0) }()
-	if err != nil {
-		att.Exit = 1
-		att.Error = n.secrets().Mask(err.Error())
-		var se *StepError
-		if errors.As(err, &se) {
-			att.Tail = se.LogTail
-		}
-		a.record(att)
-		a.failures++
-		a.releaseInitialize(ctx)
-		a.setState(dcs.StateFailed, err)
-		a.publish(ctx)
-		log.Error("bootstrap failed; released initialize so that another member can try", "error", err, "retry_in", a.backoff())
-		select {
-		case <-lost:
-			return 0, dcs.ErrSessionLost
-		default:
-		}
-		return a.backoff(), nil
-	}
-	a.record(att)
-	a.pending = &pendingBootstrap{sysid: strconv.FormatUint(res.SystemIdentifier, 10), timeline: tl, done: time.Now()}
-	a.pending.err = a.store.SetInitialize(ctx, a.pending.sysid)
-	return a.settleBootstrap(ctx)
-}
-
-// pendingBootstrap is a bootstrapped cluster whose system identifier is being recorded in
-// initialize.
-type pendingBootstrap struct {
-	sysid string
-	err   error // the SetInitialize error; nil: it was written
-	// timeline is the bootstrap's critical path; done is when the bootstrap itself ended.
-	timeline *timeline
-	done     time.Time
-}
-
-// settleBootstrap finishes a bootstrap once the outcome of writing its system identifier is
-// known: written (also when only a read-back shows it) → take the leader key; not written →
-// stop and remove the new cluster and release initialize. While the DCS cannot say, the new
-// cluster is kept and the agent asks again on the next cycle.
-func (a *Agent) settleBootstrap(ctx context.Context) (time.Duration, error) {
-	n := a.Node
-	log := n.logger()
-	p := a.pending
-	written := p.err == nil
-	if !written {
-		var known bool
-		written, known = a.readBackInitialize(ctx, p.sysid, p.err)
-		if !known {
-			log.Warn("could not tell whether the new cluster's system identifier reached the DCS; asking again", "error", p.err)
-			a.setState(dcs.StateBootstrapping, fmt.Errorf("recording the system identifier %s in the DCS: %w", p.sysid, p.err))
-			return min(a.LoopWait, 2*time.Second), nil
-		}
-	}
-	a.pending = nil
-	if !written {
-		// Without the record the cluster cannot be trusted: undo it so the race can run again.
-		log.Error("could not record the new cluster in the DCS; removing it and releasing initialize", "error", p.err)
-		sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		_ = a.srv.Stop(sctx, "immediate")
-		scancel()
-		if err := pg.EmptyDir(n.Config.DataDir); err != nil {
-			log.Error("could not remove the new cluster", "error", err)
-		} else {
-			n.ClearIncomplete()
-		}
-		a.releaseInitialize(ctx)
-		a.failures++
-		a.setState(dcs.StateFailed, fmt.Errorf("recording the system identifier %s in the DCS: %w", p.sysid, p.err))
-		a.publish(ctx)
-		return a.backoff(), nil
-	}
-	n.ClearIncomplete()
-	a.failures = 0
-	a.sysid = p.sysid
-	log.Info("cluster bootstrapped", "system_identifier", p.sysid)
-	n.markLed(true) // the bootstrapper is the cluster's primary
-	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
-	if err != nil {
-		return 0, err
-	}
-	if !held {
-		log.Warn("could not take the leader key after the bootstrap; the next cycle tries again")
-	}
-	a.mu.Lock()
-	a.role, a.state, a.lastErr = dcs.RolePrimary, dcs.StateRunning, ""
-	a.mu.Unlock()
-	a.publish(ctx)
-	a.published(ctx, p.timeline, p.done)
-	return a.LoopWait, nil
 }
 
 // published ends a critical path with the phase that published its outcome (from start until
@@ -738,94 +583,14 @@ func (a *Agent) published(ctx context.Context, tl *timeline, start time.Time) {
 	a.mu.Lock()
 	a.path = path
 	a.mu.Unlock()
-	a.publish(ctx)
+	a.publishNow(ctx)
 	if path != nil {
 		a.Node.logger().Debug("critical path", "kind", path.Kind, "seconds", path.Total().Seconds(), "phases", path.String())
 	}
 }
 
-// CloneSource picks the member to clone from: a running member tagged clonefrom (at random
-// among them), else the leader. nil when none is running.
-func CloneSource(n *Node, cl dcs.Cluster) *Source {
-	var tagged []dcs.Member
-	for _, m := range cl.Members {
-		if m.Name != n.Config.Name && m.State == dcs.StateRunning && m.CloneFrom() && m.ConnURL != "" {
-			tagged = append(tagged, m)
-		}
-	}
-	if len(tagged) > 0 {
-		if s := memberSource(n, tagged[rand.IntN(len(tagged))]); s != nil {
-			return s
-		}
-	}
-	if lm, ok := cl.LeaderMember(); ok && lm.Name != n.Config.Name && lm.State == dcs.StateRunning && lm.ConnURL != "" {
-		return memberSource(n, lm)
-	}
-	return nil
-}
-
-// clone makes this member a replica of the cluster recorded in initialize.
-func (a *Agent) clone(ctx context.Context, cl dcs.Cluster) (time.Duration, error) {
-	n := a.Node
-	log := n.logger()
-	src := CloneSource(n, cl)
-	want, err := strconv.ParseUint(cl.SystemIdentifier(), 10, 64)
-	if err != nil {
-		return a.LoopWait, fmt.Errorf("the DCS initialize key holds %q, not a system identifier", cl.SystemIdentifier())
-	}
-	if src == nil && !n.anyNoMaster() {
-		a.setState(StateWaitingSource, nil)
-		a.publish(ctx)
-		return a.LoopWait, nil
-	}
-	cctx, tl := n.withTimeline(ctx, dcs.PathClone)
-	tl.prepend(a.started)
-	tl.since(PhaseLeaderSeen, a.started.End)
-	a.setState(dcs.StateCreatingReplica, nil)
-	a.publish(ctx)
-	log.Info("creating a replica", "source", src.Describe())
-	res, err := n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want})
-	done := time.Now()
-	a.record(res.Chain.Attempts...)
-	if err != nil {
-		if errors.Is(err, ErrNoMethodCanRun) {
-			a.setState(StateWaitingSource, nil)
-			a.publish(ctx)
-			return a.LoopWait, nil
-		}
-		if ctx.Err() != nil {
-			return 0, nil
-		}
-		a.failures++
-		a.setState(dcs.StateFailed, err)
-		a.publish(ctx)
-		log.Error("creating the replica failed; the whole method list is tried again", "error", err, "retry_in", a.backoff())
-		return a.backoff(), nil
-	}
-	a.runsAsReplica(ctx, res.SystemIdentifier, tl, done)
-	return a.LoopWait, nil
-}
-
-// runsAsReplica records a clone that ended at done: the member runs as a replica of the
-// cluster sysid; it is published with the clone's critical path tl.
-func (a *Agent) runsAsReplica(ctx context.Context, sysid uint64, tl *timeline, done time.Time) {
-	a.failures = 0
-	a.sysid = strconv.FormatUint(sysid, 10)
-	a.mu.Lock()
-	a.role, a.state, a.lastErr = dcs.RoleReplica, dcs.StateRunning, ""
-	a.mu.Unlock()
-	a.publish(ctx)
-	a.published(ctx, tl, done)
-}
-
-func (n *Node) anyNoMaster() bool {
-	for _, label := range n.ReplicaMethods() {
-		if n.Config.Method(label).NoMaster {
-			return true
-		}
-	}
-	return false
-}
+// anyNoMaster reports whether the configured chain runs a method without a source.
+func (n *Node) anyNoMaster() bool { return Runnable(PlanChain(n.chainInput(nil, false))) }
 
 // ConnURL is how other members reach this one: postgresql.connect_address, else listen.
 func (n *Node) ConnURL() string {
@@ -847,31 +612,35 @@ func (n *Node) ConnURL() string {
 	return "postgres://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/postgres"
 }
 
-// publish writes the member key. Failures are logged; the next cycle publishes again.
-func (a *Agent) publish(ctx context.Context) {
+// publish writes the member key: m as Step made it, with this node's address, tags and
+// version, and what it measures (WAL position, upstream, progress). Failures are logged; the
+// next cycle publishes again.
+func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 	if a.store == nil {
 		return
 	}
 	n := a.Node
-	a.mu.Lock()
-	m := dcs.Member{
-		Name: n.Config.Name, ConnURL: n.ConnURL(), State: a.state, Role: a.role,
-		Tags: n.Config.Tags, Version: n.Version, APIURL: n.APIURL(),
-		PGImaged: &dcs.MemberDetail{SystemIdentifier: a.sysid, LastError: a.lastErr, Attempts: append([]dcs.Attempt(nil), a.history...), CriticalPath: a.path},
+	m.ConnURL, m.Tags, m.Version, m.APIURL = n.ConnURL(), n.Config.Tags, n.Version, n.APIURL()
+	if m.PGImaged == nil {
+		m.PGImaged = &dcs.MemberDetail{}
 	}
-	if inFlight(a.state) {
+	m.PGImaged.LastError = n.secrets().Mask(m.PGImaged.LastError)
+	a.mu.Lock()
+	m.PGImaged.CriticalPath = a.path
+	if inFlight(m.State) {
 		m.PGImaged.Clone = a.progress
 	} else {
 		a.progress = nil
 	}
+	peers := a.peers
 	a.mu.Unlock()
-	if m.Role == "" {
-		m.Role = "uninitialized"
-	}
 	if m.State == dcs.StateRunning {
-		m.XLogLocation, m.Timeline = a.walPosition(ctx)
-		if m.Role == dcs.RoleReplica {
-			m.PGImaged.Upstream = a.upstream(ctx)
+		st := a.pgStatus(ctx)
+		if st.Queried {
+			m.XLogLocation, m.Timeline = st.Position, st.Timeline
+		}
+		if m.Role == dcs.RoleReplica && st.Streaming && st.SenderHost != "" {
+			m.PGImaged.Upstream = matchUpstream(n.Config.Name, st.SenderHost, st.SenderPort, peers)
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -883,25 +652,17 @@ func (a *Agent) publish(ctx context.Context) {
 	a.saveHistory(pctx)
 }
 
-// walPosition reads the server's WAL position (written on a primary, replayed on a replica).
-func (a *Agent) walPosition(ctx context.Context) (int64, int) {
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := a.srv.Connect(qctx)
-	if err != nil {
-		return 0, 0
+// publishNow publishes the member as the loop last left it (for progress reports, which come
+// while a method runs).
+func (a *Agent) publishNow(ctx context.Context) {
+	a.mu.Lock()
+	m := dcs.Member{Name: a.Node.Config.Name, State: a.state, Role: a.role,
+		PGImaged: &dcs.MemberDetail{SystemIdentifier: a.sysid, LastError: a.lastErr, Attempts: slices.Clone(a.history)}}
+	a.mu.Unlock()
+	if m.Role == "" {
+		m.Role = "uninitialized"
 	}
-	defer conn.Close(context.Background())
-	var lsn int64
-	var tli int
-	err = conn.QueryRow(qctx, `SELECT CASE WHEN pg_is_in_recovery()
-		THEN COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
-		ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
-		(SELECT timeline_id FROM pg_control_checkpoint())`).Scan(&lsn, &tli)
-	if err != nil {
-		return 0, 0
-	}
-	return lsn, tli
+	a.publish(ctx, m)
 }
 
 // shutdown stops PostgreSQL (fast), gives up the keys and ends the session.

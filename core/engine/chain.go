@@ -66,12 +66,7 @@ type ChainResult struct {
 }
 
 // ReplicaMethods is postgresql.create_replica_methods, or ["basebackup"].
-func (n *Node) ReplicaMethods() []string {
-	if ms := n.Config.PostgreSQL.CreateReplicaMethods; len(ms) > 0 {
-		return ms
-	}
-	return []string{config.DefaultReplicaMethod}
-}
+func (n *Node) ReplicaMethods() []string { return replicaMethods(n.Config) }
 
 // defaultAttempts is how often a method is tried in one pass when the config does not say.
 func defaultAttempts(pluginName string) int {
@@ -139,14 +134,14 @@ func prepareDataDir(dir string, keep bool) error {
 	return nil
 }
 
-// cloneChain tries the replica methods in order until one fills the data directory. Before each
-// method a non-empty data directory (the marked leftovers of an earlier method) is emptied
-// unless the method sets keep_data, and so is what a failed method leaves. Without a source
-// only methods with no_master run, with an empty connection string. Each method is tried up to
-// its `attempts` times, `retry_wait` apart. passfile is the pgpass file with the source's
-// credentials ("" for none). The caller ([Node.Clone]) has checked that the data directory is
-// empty or pgimaged's own and marked it.
-func (n *Node) cloneChain(ctx context.Context, src *Source, passfile string) (ChainResult, error) {
+// cloneChain runs the steps [PlanChain] gives for methods (nil: the configured chain) until
+// one fills the data directory. Before each method a non-empty data directory (the marked
+// leftovers of an earlier method) is emptied unless the method sets keep_data, and so is what
+// a failed method leaves. Without a source only methods with no_master run, with an empty
+// connection string. Each method is tried up to its attempts, its wait apart. passfile is the
+// pgpass file with the source's credentials ("" for none). The caller ([Node.Clone]) has
+// checked that the data directory is empty or pgimaged's own and marked it.
+func (n *Node) cloneChain(ctx context.Context, src *Source, methods []string, passfile string) (ChainResult, error) {
 	var out ChainResult
 	log := n.logger()
 	cluster := n.cluster()
@@ -159,38 +154,27 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, passfile string) (Ch
 		return out, err
 	}
 	defer done()
-	tried := 0
-	for _, label := range n.ReplicaMethods() {
+	steps := PlanChain(n.chainInput(methods, src != nil))
+	for _, st := range steps {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		m := n.Config.Method(label)
-		pluginName := config.PluginNameFor(m, n.plugins().Has)
-		if pluginName == "" {
-			out.Skipped = append(out.Skipped, Skip{label, "no plugin: the method has no command and no plugin of that name is installed"})
-			log.Warn("replica method skipped", "method", label, "reason", out.Skipped[len(out.Skipped)-1].Reason)
+		m, label := st.Method, st.Label
+		if st.Skipped != "" {
+			out.Skipped = append(out.Skipped, Skip{label, st.Skipped})
+			if st.Plugin == "" {
+				log.Warn("replica method skipped", "method", label, "reason", st.Skipped)
+			} else {
+				log.Info("replica method skipped", "method", label, "reason", st.Skipped)
+			}
 			continue
 		}
-		if src == nil && !m.NoMaster {
-			out.Skipped = append(out.Skipped, Skip{label, "no running source to clone from and the method does not set no_master"})
-			log.Info("replica method skipped", "method", label, "reason", out.Skipped[len(out.Skipped)-1].Reason)
-			continue
-		}
-		tried++
-		attempts := m.Attempts
-		if attempts <= 0 {
-			attempts = defaultAttempts(pluginName)
-		}
-		wait := m.RetryWait
-		if wait <= 0 {
-			wait = defaultRetryWait
-		}
-		for a := 1; a <= attempts; a++ {
-			if a > 1 && !sleepCtx(ctx, wait) {
+		for a := 1; a <= st.Attempts; a++ {
+			if a > 1 && !sleepCtx(ctx, st.Wait) {
 				return out, ctx.Err()
 			}
-			att, res, err := n.cloneOnce(ctx, m, pluginName, sdk.CloneRequest{
-				Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+			att, res, err := n.cloneOnce(ctx, m, st.Plugin, sdk.CloneRequest{
+				Method: label, Command: config.CommandFor(m, st.Plugin), NoParams: m.NoParams, Options: m.Options,
 				Cluster: cluster, ConnString: connstring, Env: env,
 			})
 			out.Attempts = append(out.Attempts, att)
@@ -199,13 +183,13 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, passfile string) (Ch
 				log.Info("replica created", "method", label, "duration", att.Duration.Round(time.Millisecond))
 				return out, nil
 			}
-			log.Error("replica method failed", "method", label, "attempt", a, "of", attempts, "error", att.Error)
+			log.Error("replica method failed", "method", label, "attempt", a, "of", st.Attempts, "error", att.Error)
 			if ctx.Err() != nil {
 				return out, ctx.Err()
 			}
 		}
 	}
-	if tried == 0 {
+	if !Runnable(steps) {
 		return out, ErrNoMethodCanRun
 	}
 	return out, fmt.Errorf("%w: %s", ErrAllMethodsFailed, summarize(out.Attempts))
@@ -248,6 +232,7 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 			if eerr := pg.EmptyDir(n.Config.DataDir); eerr != nil && !errors.Is(eerr, os.ErrNotExist) {
 				n.logger().Error("could not empty the data directory after a failed method", "error", eerr)
 			}
+			n.cleanWalDirs()
 		} else {
 			n.logger().Info("leaving data directory as the failed method left it (keep_data)", "method", m.Label)
 		}
@@ -255,6 +240,9 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	}
 	if err := n.markMethod(m.Label, m.KeepData); err != nil {
 		return fail(err)
+	}
+	if !m.KeepData {
+		n.cleanWalDirs() // what a keep_data method before it left there
 	}
 	if err := prepareDataDir(n.Config.DataDir, m.KeepData); err != nil {
 		return fail(err)

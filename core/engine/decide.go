@@ -107,10 +107,21 @@ type Observation struct {
 	// reinit`, the API's POST /reinit), nil when there is none.
 	ReinitRequested *ReinitRequest
 
+	// ReinitError: the pending reinit request could not be read.
+	ReinitError error
+
 	// NoMaster: at least one replica method can run without a source.
 	NoMaster bool
-	// Source is the member a clone would copy from ("" when none is running).
+	// Source is the member a clone would copy from ("" when none is running), as
+	// [ChooseSource] picks it.
 	Source string
+	// Chain is the replica methods a clone would run now ([PlanChain]): from Source, with
+	// the pending reinit's methods or the configured ones.
+	Chain []ChainStep
+
+	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
+	// rest of the observation is the cycle's.
+	Result *Result
 }
 
 // ActionKind is what a decision tells the node to do; its value is the plan's path.

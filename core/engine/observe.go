@@ -17,8 +17,14 @@ import (
 // recovery files, whether PostgreSQL runs in it and as what, and the DCS state cl (nil with
 // dcsErr when the DCS could not be read). `pgimaged run` and `pgimaged plan` both call it.
 func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Observation {
+	return n.observe(ctx, cl, dcsErr, nil, nil)
+}
+
+// observe is [Node.Observe] with the pending reinit req (whose methods make the chain) and
+// status, which tells what PostgreSQL answered this cycle (nil: ask it now).
+func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *ReinitRequest, status func() pgStatus) Observation {
 	dir := n.Config.DataDir
-	obs := Observation{Member: n.Config.Name, Cluster: cl, DCSError: dcsErr, NoMaster: n.anyNoMaster()}
+	obs := Observation{Member: n.Config.Name, Cluster: cl, DCSError: dcsErr, NoMaster: n.anyNoMaster(), ReinitRequested: req}
 	if cl == nil && dcsErr == nil {
 		obs.DCSError = errors.New("no DCS state")
 	}
@@ -42,35 +48,86 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 		}
 	}
 	if srv, err := n.server(); err == nil {
-		obs.PostgreSQL = n.pgState(ctx, srv, obs.Standby && !obs.EndingRecovery)
+		if status == nil {
+			status = func() pgStatus { return n.queryPG(ctx, srv) }
+		}
+		obs.PostgreSQL = pgState(srv, status(), obs.Standby && !obs.EndingRecovery)
 	}
 	if cl != nil && cl.Initialize != nil && !cl.Bootstrapping() {
-		if src := CloneSource(n, *cl); src != nil {
-			obs.Source = src.Member
-		}
+		obs.Source = ChooseSource(n.Config.Name, *cl).Member.Name
 	}
+	var methods []string
+	if req != nil {
+		methods = req.Methods
+	}
+	obs.Chain = PlanChain(n.chainInput(methods, obs.Source != ""))
 	return obs
 }
 
-// pgState tells whether PostgreSQL runs in the data directory and whether it is in recovery:
-// asked over a connection, else read from postmaster.pid ("standby" or "ready"), else guessed
-// from the recovery files. A server whose role cannot be told otherwise counts as a primary
-// unless it has standby settings: fencing one too many is safe, two primaries are not.
-func (n *Node) pgState(ctx context.Context, srv *pg.Server, standbyFiles bool) PGState {
-	if _, running := srv.Running(); !running {
-		return PGStopped
+// pgStatus is what PostgreSQL answers about itself, asked once a cycle ([Node.queryPG]).
+type pgStatus struct {
+	// Running: a postmaster runs in the data directory.
+	Running bool
+	// Queried: it answered; the fields below are its answers.
+	Queried    bool
+	InRecovery bool
+	// Position is the WAL written (primary) or replayed (standby), in bytes from 0/0.
+	Position int64
+	Timeline int
+	// Streaming: a WAL receiver streams from SenderHost:SenderPort.
+	Streaming  bool
+	SenderHost string
+	SenderPort int
+}
+
+// queryPG asks the PostgreSQL of the data directory where it stands: the one query for its
+// role, WAL position, timeline and upstream.
+func (n *Node) queryPG(ctx context.Context, srv *pg.Server) pgStatus {
+	var st pgStatus
+	if _, st.Running = srv.Running(); !st.Running {
+		return st
 	}
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if conn, err := srv.Connect(qctx); err == nil {
-		defer conn.Close(context.Background())
-		var inRecovery bool
-		if err := conn.QueryRow(qctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery); err == nil {
-			if inRecovery {
-				return PGStandby
-			}
-			return PGPrimary
+	conn, err := srv.Connect(qctx)
+	if err != nil {
+		return st
+	}
+	defer conn.Close(context.Background())
+	err = conn.QueryRow(qctx, `SELECT pg_is_in_recovery(),
+		CASE WHEN pg_is_in_recovery()
+			THEN COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
+			ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
+		(SELECT timeline_id FROM pg_control_checkpoint()),
+		COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), ''),
+		COALESCE((SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'), 0),
+		EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`).Scan(
+		&st.InRecovery, &st.Position, &st.Timeline, &st.SenderHost, &st.SenderPort, &st.Streaming)
+	if err == nil {
+		st.Queried = true
+		return st
+	}
+	// A role that may not read pg_control_checkpoint or the WAL receiver still says whether
+	// it is in recovery.
+	if err := conn.QueryRow(qctx, "SELECT pg_is_in_recovery()").Scan(&st.InRecovery); err == nil {
+		st.Queried = true
+	}
+	return st
+}
+
+// pgState tells whether PostgreSQL runs in the data directory and whether it is in recovery:
+// as it answered (st), else read from postmaster.pid ("standby" or "ready"), else guessed
+// from the recovery files. A server whose role cannot be told otherwise counts as a primary
+// unless it has standby settings: fencing one too many is safe, two primaries are not.
+func pgState(srv *pg.Server, st pgStatus, standbyFiles bool) PGState {
+	if !st.Running {
+		return PGStopped
+	}
+	if st.Queried {
+		if st.InRecovery {
+			return PGStandby
 		}
+		return PGPrimary
 	}
 	if b, err := os.ReadFile(filepath.Join(srv.DataDir, "postmaster.pid")); err == nil {
 		lines := strings.Split(string(b), "\n")

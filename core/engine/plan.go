@@ -10,10 +10,14 @@ import (
 
 // Plan is what this node would do now, and why.
 type Plan struct {
-	Path             string          `json:"path"` // adopt, fence, bootstrap, clone, wait, refuse or reinit
-	Reason           string          `json:"reason"`
-	DataDir          string          `json:"data_dir"`
-	Source           string          `json:"source,omitempty"`
+	Path    string `json:"path"` // adopt, fence, bootstrap, clone, wait, refuse or reinit
+	Reason  string `json:"reason"`
+	DataDir string `json:"data_dir"`
+	Source  string `json:"source,omitempty"`
+	// SourceWhy says which rule of [ChooseSource] picked Source.
+	SourceWhy string `json:"source_why,omitempty"`
+	// Reinit is the operator's pending reinit request the decision carries out or refuses.
+	Reinit           *ReinitRequest  `json:"reinit,omitempty"`
 	SystemIdentifier string          `json:"system_identifier,omitempty"`
 	Methods          []PlannedMethod `json:"methods,omitempty"`
 }
@@ -26,6 +30,7 @@ type PlannedMethod struct {
 	Skipped  string        `json:"skipped,omitempty"`
 	Attempts int           `json:"attempts,omitempty"`
 	KeepData bool          `json:"keep_data,omitempty"`
+	WalDir   string        `json:"wal_dir,omitempty"` // the separate WAL directory, if any
 	Commands []sdk.Command `json:"commands,omitempty"`
 	Notes    []string      `json:"notes,omitempty"`
 	Error    string        `json:"error,omitempty"`
@@ -35,8 +40,15 @@ type PlannedMethod struct {
 // cannot be read), asking each plugin for the commands it would run. The decision is
 // [Decide]'s, fed by [Node.Observe], exactly as `pgimaged run` makes it.
 func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
-	p := Plan{DataDir: n.Config.DataDir}
+	return n.PlanReinit(ctx, cl, dcsErr, nil)
+}
+
+// PlanReinit is [Node.Plan] with req, the member's pending reinit request read from the DCS
+// (nil: none), as the agent's next cycle sees it.
+func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *ReinitRequest) Plan {
+	p := Plan{DataDir: n.Config.DataDir, Reinit: req}
 	obs := n.Observe(ctx, cl, dcsErr)
+	obs.ReinitRequested = req
 	act := Decide(obs)
 	var pre string
 	if act.Kind == ActClean {
@@ -49,21 +61,29 @@ func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 	if pre != "" {
 		p.Reason += "; first, " + pre
 	}
+	if act.ReinitRefused != "" {
+		p.Reason += "; the pending reinit is refused: " + act.ReinitRefused
+	}
 	switch act.Kind {
 	case ActWait:
 		switch {
 		case obs.DataDir == DirEmpty && cl == nil:
-			p.Methods = append(n.planBootstrap(ctx), n.planClone(ctx, nil)...)
+			p.Methods = append(n.planBootstrap(ctx), n.planClone(ctx, nil, nil)...)
 		case obs.DataDir == DirEmpty && act.State == StateWaitingSource:
 			p.Source = (*Source)(nil).Describe()
-			p.Methods = n.planClone(ctx, nil)
+			p.Methods = n.planClone(ctx, nil, nil)
 		}
 	case ActBootstrap:
 		p.Methods = n.planBootstrap(ctx)
-	case ActClone:
+	case ActClone, ActReclone:
+		choice := ChooseSource(n.Config.Name, *cl)
 		src := CloneSource(n, *cl)
-		p.Source = src.Describe()
-		p.Methods = n.planClone(ctx, src)
+		p.Source, p.SourceWhy = src.Describe(), choice.Why
+		var methods []string
+		if act.Kind == ActReclone {
+			methods = req.Methods
+		}
+		p.Methods = n.planClone(ctx, src, methods)
 	case ActAdopt:
 		if act.Rejoin && cl != nil {
 			p.Source = leaderSource(n, *cl).Describe()
@@ -75,6 +95,8 @@ func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	m := n.bootstrapMethod()
 	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.plugins().Has)}
+	n.planWalDir(&pm, m)
+	n.planCommand(&pm, m)
 	if pm.Plugin == "" {
 		pm.Error = "no plugin runs this method"
 		return []PlannedMethod{pm}
@@ -92,25 +114,20 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	return []PlannedMethod{pm}
 }
 
-func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
+// planClone is the chain for methods (nil: the configured one) from src, each runnable step
+// with the commands its plugin would run.
+func (n *Node) planClone(ctx context.Context, src *Source, methods []string) []PlannedMethod {
 	var out []PlannedMethod
 	connstring := ""
 	env := n.plannedEnv(src)
 	if src != nil {
 		connstring = src.Conn.DSN()
 	}
-	for _, label := range n.ReplicaMethods() {
-		m := n.Config.Method(label)
-		pm := PlannedMethod{Method: label, Plugin: config.PluginNameFor(m, n.plugins().Has), KeepData: m.KeepData, Attempts: m.Attempts}
-		if pm.Attempts <= 0 {
-			pm.Attempts = defaultAttempts(pm.Plugin)
-		}
-		switch {
-		case pm.Plugin == "":
-			pm.Skipped = "no plugin: the method has no command and no plugin of that name is installed"
-		case src == nil && !m.NoMaster:
-			pm.Skipped = "no running source to clone from and the method does not set no_master"
-		}
+	for _, st := range PlanChain(n.chainInput(methods, src != nil)) {
+		m := st.Method
+		pm := PlannedMethod{Method: st.Label, Plugin: st.Plugin, KeepData: m.KeepData, Attempts: st.Attempts, Skipped: st.Skipped}
+		n.planWalDir(&pm, m)
+		n.planCommand(&pm, m)
 		if pm.Skipped != "" {
 			out = append(out, pm)
 			continue
@@ -122,7 +139,7 @@ func (n *Node) planClone(ctx context.Context, src *Source) []PlannedMethod {
 			continue
 		}
 		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
-			Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+			Method: st.Label, Command: config.CommandFor(m, pm.Plugin), NoParams: m.NoParams, Options: m.Options,
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})
 		inst.Kill()

@@ -89,4 +89,22 @@ func TestPlanReportsTheDecision(t *testing.T) {
 			t.Errorf("planning touched the leftover: %v", err)
 		}
 	})
+	t.Run("a pending reinit is planned with the methods it asks for", func(t *testing.T) {
+		n := newNode(t)
+		id := fixtureSysidText(t)
+		cl := &dcs.Cluster{Initialize: &id, Leader: "node1", Members: []dcs.Member{leader}}
+		p := n.PlanReinit(t.Context(), cl, nil, &engine.ReinitRequest{Methods: []string{"archive"}})
+		if p.Path != "reclone" || p.Reinit == nil || len(p.Methods) != 1 || p.Methods[0].Method != "archive" {
+			t.Fatalf("plan: %+v", p)
+		}
+		if p.Source == "" || p.SourceWhy == "" || !strings.HasPrefix(p.Source, "node1 ") {
+			t.Errorf("source %q (%s), want node1 and why", p.Source, p.SourceWhy)
+		}
+		if got := n.Config.PostgreSQL.CreateReplicaMethods; len(got) != 0 {
+			t.Errorf("planning changed the configured methods: %v", got)
+		}
+		if p := n.Plan(t.Context(), cl, nil); p.Path != "clone" || p.Methods[0].Method != "basebackup" {
+			t.Errorf("without the request: %+v", p)
+		}
+	})
 }

@@ -36,7 +36,7 @@ func (a *Agent) followProgress(ctx context.Context) {
 		}
 		a.mu.Unlock()
 		if due && ctx.Err() == nil {
-			a.publish(ctx)
+			a.publishNow(ctx)
 		}
 	}
 }

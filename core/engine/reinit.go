@@ -86,7 +86,7 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 		return CloneResult{}, fmt.Errorf("%w: the DCS initialize key holds %q, not a system identifier", ErrReinitRefused, cl.SystemIdentifier())
 	}
 	src := CloneSource(n, cl)
-	if src == nil && !n.anyNoMaster() {
+	if src == nil && !Runnable(PlanChain(n.chainInput(opts.Methods, false))) {
 		return CloneResult{}, fmt.Errorf("while looking for a source to re-clone from: no member runs and no replica method sets no_master; the data directory is left as it is")
 	}
 	srv, err := n.server()
@@ -99,6 +99,9 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 			return CloneResult{}, fmt.Errorf("while stopping PostgreSQL before the reinit: %w", err)
 		}
 	}
+	if err := n.emptyLinkedWalDir(); err != nil {
+		return CloneResult{}, fmt.Errorf("while emptying the WAL directory of %q for the reinit: %w", n.Config.DataDir, err)
+	}
 	log.Warn("reinit: emptying the data directory", "data_dir", n.Config.DataDir)
 	if err := pg.EmptyDir(n.Config.DataDir); err != nil {
 		return CloneResult{}, fmt.Errorf("while emptying data directory %q for the reinit: %w", n.Config.DataDir, err)
@@ -106,13 +109,12 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 	n.ClearIncomplete()
 	n.clearNeedsReinit()
 	n.markLed(false)
-	if len(opts.Methods) > 0 {
-		saved := n.Config.PostgreSQL.CreateReplicaMethods
-		n.Config.PostgreSQL.CreateReplicaMethods = opts.Methods
-		defer func() { n.Config.PostgreSQL.CreateReplicaMethods = saved }()
+	methods := opts.Methods
+	if len(methods) == 0 {
+		methods = n.ReplicaMethods()
 	}
-	log.Info("reinit: creating the replica", "source", src.Describe(), "methods", n.ReplicaMethods())
-	return n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want})
+	log.Info("reinit: creating the replica", "source", src.Describe(), "methods", methods)
+	return n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want, Methods: opts.Methods})
 }
 
 // ReinitRequest is an operator's request to re-clone a member, kept in the DCS under
@@ -169,53 +171,9 @@ func (a *Agent) RequestReinit(ctx context.Context, req ReinitRequest) error {
 	return RequestReinit(ctx, st, a.Node.Config.Name, req)
 }
 
-// dropReinit removes a refused reinit request and reports why it was refused.
-func (a *Agent) dropReinit(ctx context.Context, why string) {
-	a.Node.logger().Error("reinit refused; the request is dropped", "reason", why)
-	a.mu.Lock()
-	a.lastErr = "reinit refused: " + why
-	a.mu.Unlock()
-	a.publish(ctx) // the outcome is published before the request goes
-	a.endReinit(ctx)
-}
-
 // endReinit removes this member's reinit request once its outcome is published.
 func (a *Agent) endReinit(ctx context.Context) {
 	if err := a.store.Delete(ctx, ReinitKey(a.Node.Config.Name)); err != nil {
 		a.Node.logger().Warn("could not remove the reinit request", "error", err)
 	}
-}
-
-// reclone carries out an operator's reinit request: the member publishes "reinitializing",
-// its PostgreSQL is stopped, its data directory emptied and a replica cloned with the methods
-// asked for (or the configured chain). The request is removed once the attempt ends; the
-// outcome shows in the member key (running, or failed with the cause).
-func (a *Agent) reclone(ctx context.Context, cl dcs.Cluster, req *ReinitRequest) (time.Duration, error) {
-	n := a.Node
-	log := n.logger()
-	log.Warn("reinit requested: re-cloning this member", "by", req.By, "methods", req.Methods)
-	a.mu.Lock()
-	a.role, a.lastErr = dcs.RoleReplica, ""
-	a.mu.Unlock()
-	a.setState(StateReinitializing, nil)
-	a.publish(ctx)
-	rctx, tl := n.withTimeline(ctx, dcs.PathClone)
-	res, err := n.Reinit(rctx, cl, ReinitOptions{Methods: req.Methods})
-	done := time.Now()
-	a.record(res.Chain.Attempts...)
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, nil
-		}
-		a.failures++
-		a.setState(dcs.StateFailed, fmt.Errorf("reinit: %w", err))
-		a.publish(ctx)
-		a.endReinit(ctx)
-		log.Error("reinit failed", "error", err, "retry_in", a.backoff())
-		return a.backoff(), nil
-	}
-	log.Info("reinit done: the member runs as a replica again", "method", res.Chain.Method)
-	a.runsAsReplica(ctx, res.SystemIdentifier, tl, done)
-	a.endReinit(ctx)
-	return a.LoopWait, nil
 }

@@ -1,9 +1,14 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
@@ -22,6 +27,11 @@ func member(name, state, role, url string, clonefrom bool) dcs.Member {
 	if clonefrom {
 		m.Tags = map[string]any{"clonefrom": true}
 	}
+	return m
+}
+
+func withPosition(m dcs.Member, lsn int64) dcs.Member {
+	m.XLogLocation = lsn
 	return m
 }
 
@@ -46,7 +56,25 @@ func TestCloneSource(t *testing.T) {
 				member("node2", "running", "replica", "postgres://10.0.0.2:5432/postgres", true),
 				member("node4", "running", "replica", "postgres://10.0.0.4:5432/postgres", true),
 			}},
-			want: []string{"node2", "node4"},
+			want: []string{"node2"},
+		},
+		{
+			name: "of several clonefrom members, the highest WAL position, then the first name",
+			cluster: dcs.Cluster{Leader: "node1", Members: []dcs.Member{
+				member("node1", "running", "primary", "postgres://10.0.0.1:5432/postgres", false),
+				withPosition(member("node2", "running", "replica", "postgres://10.0.0.2:5432/postgres", true), 100),
+				withPosition(member("node4", "running", "replica", "postgres://10.0.0.4:5432/postgres", true), 300),
+				withPosition(member("node5", "running", "replica", "postgres://10.0.0.5:5432/postgres", true), 300),
+			}},
+			want: []string{"node4"},
+		},
+		{
+			name: "a clonefrom member whose conn_url cannot be read is passed over",
+			cluster: dcs.Cluster{Leader: "node1", Members: []dcs.Member{
+				member("node1", "running", "primary", "postgres://10.0.0.1:5432/postgres", false),
+				member("node2", "running", "replica", "::not a url", true),
+			}},
+			want: []string{"node1"},
 		},
 		{
 			name: "a tagged member that does not run is not a source",
@@ -74,7 +102,7 @@ func TestCloneSource(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			seen := map[string]bool{}
-			for range 200 {
+			for range 20 {
 				src := engine.CloneSource(n, tc.cluster)
 				if src == nil {
 					seen[""] = true
@@ -95,7 +123,7 @@ func TestCloneSource(t *testing.T) {
 				return
 			}
 			if len(seen) != len(tc.want) {
-				t.Fatalf("sources chosen %v, want each of %v", seen, tc.want)
+				t.Fatalf("sources chosen %v, want only %v", seen, tc.want)
 			}
 			for _, w := range tc.want {
 				if !seen[w] {
@@ -156,4 +184,46 @@ func TestPaths(t *testing.T) {
 	if got := n.IncompletePath(); got != "/var/lib/postgresql/15/.node1.pgimaged-incomplete" {
 		t.Errorf("incomplete marker path %s", got)
 	}
+}
+
+// With several clonefrom members in any order and at any positions, `plan` names the source
+// the agent's Step clones from.
+func TestPlanAndRunNameTheSameSource(t *testing.T) {
+	n := testNode("node9")
+	n.Config.DataDir = t.TempDir() + "/data"
+	n.Config.PostgreSQL.Listen = "127.0.0.1:1"
+	n.Plugins = inProcess{t: t}
+	id := "7300000000000000001"
+	rapid.Check(t, func(rt *rapid.T) {
+		cl := dcs.Cluster{Initialize: &id, Leader: "node1", Members: []dcs.Member{
+			member("node1", "running", "primary", "postgres://10.0.0.1:5432/postgres", false),
+		}}
+		for i := range rapid.IntRange(2, 6).Draw(rt, "clonefrom members") {
+			m := member(fmt.Sprintf("node%d", i+2), rapid.SampledFrom([]string{"running", "running", "starting"}).Draw(rt, "state"),
+				"replica", fmt.Sprintf("postgres://10.0.0.%d:5432/postgres", i+2), true)
+			m.XLogLocation = int64(rapid.IntRange(0, 3).Draw(rt, "position"))
+			cl.Members = append(cl.Members, m)
+		}
+		rapid.Permutation(cl.Members).Draw(rt, "order")
+		p := n.Plan(context.Background(), &cl, nil)
+		_, effs := engine.Step(engine.State{Name: "node9", LoopWait: time.Second}, n.Observe(context.Background(), &cl, nil))
+		var run *engine.RunChain
+		for _, e := range effs {
+			if rc, ok := e.(engine.RunChain); ok {
+				run = &rc
+			}
+		}
+		if p.Path != "clone" || run == nil {
+			rt.Fatalf("plan %s, effects %v: want a clone from both", p.Path, effs)
+		}
+		if !strings.HasPrefix(p.Source, run.Plan.Source.Name+" (") || p.SourceWhy != run.Plan.SourceWhy {
+			rt.Fatalf("plan names %s (%s), the agent clones from %s (%s)", p.Source, p.SourceWhy, run.Plan.Source.Name, run.Plan.SourceWhy)
+		}
+		want := engine.ChooseSource("node9", cl).Member
+		for _, m := range cl.Members {
+			if m.State == "running" && m.CloneFrom() && (m.XLogLocation > want.XLogLocation || m.XLogLocation == want.XLogLocation && m.Name < want.Name) {
+				rt.Fatalf("source %s, but %s runs at a higher position or the same with a smaller name", want.Name, m.Name)
+			}
+		}
+	})
 }

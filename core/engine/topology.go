@@ -1,38 +1,12 @@
 package engine
 
 import (
-	"context"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
-
-// upstream names the member this replica streams WAL from: pg_stat_wal_receiver's sender
-// matched against the other members' conn_url; the sender as host:port when no member matches,
-// "" when no WAL receiver runs.
-func (a *Agent) upstream(ctx context.Context) string {
-	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	conn, err := a.srv.Connect(qctx)
-	if err != nil {
-		return ""
-	}
-	defer conn.Close(context.Background())
-	var host string
-	var port int
-	err = conn.QueryRow(qctx, `SELECT COALESCE(sender_host, ''), COALESCE(sender_port, 0)
-		FROM pg_stat_wal_receiver WHERE status = 'streaming'`).Scan(&host, &port)
-	if err != nil || host == "" {
-		return ""
-	}
-	a.mu.Lock()
-	peers := a.peers
-	a.mu.Unlock()
-	return matchUpstream(a.Node.Config.Name, host, port, peers)
-}
 
 // matchUpstream is the member other than self whose conn_url names host and port, else
 // host:port.
