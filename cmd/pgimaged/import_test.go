@@ -149,10 +149,24 @@ func TestImportPatroniValidates(t *testing.T) {
 		t.Fatalf("no Patroni configurations in %s: %v", testdata, err)
 	}
 	work := workDir(t)
-	env := []string{"PGIMAGED_SUPERUSER_PASSWORD=s", "PGIMAGED_REPLICATION_PASSWORD=r", "PGIMAGED_ETCD_PASSWORD=e"}
+	env := []string{"PGIMAGED_SUPERUSER_PASSWORD=s", "PGIMAGED_REPLICATION_PASSWORD=r", "PGIMAGED_ETCD_PASSWORD=e",
+		"PGIMAGED_REPLICATION_SSLPASSWORD=k", "PGIMAGED_REWIND_PASSWORD=w"}
+	// Git keeps no file mode but the executable bit; libpq, and so validate, wants a client key
+	// that only its owner, the PostgreSQL OS user, can read: the TLS files are copied so.
+	copied := filepath.Join(work, "testdata")
+	if err := os.MkdirAll(filepath.Join(copied, "tls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ca.crt", "client.crt", "client.key"} {
+		b, err := os.ReadFile(filepath.Join(testdata, "tls", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(copied, "tls"), name, string(b), 0o600)
+	}
 	for _, f := range files {
 		out := filepath.Join(work, strings.TrimSuffix(filepath.Base(f), ".yml")+".hcl")
-		r := run(t, nil, "import", "patroni", "--secrets=env", "--base-dir", testdata, f, "-o", out)
+		r := run(t, nil, "import", "patroni", "--secrets=env", "--base-dir", copied, f, "-o", out)
 		if r.code != 0 {
 			t.Errorf("import %s: %s", f, r)
 			continue

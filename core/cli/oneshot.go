@@ -114,18 +114,26 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		return e.failf(exitUsage, "no configuration: give -config FILE")
 	}
 	cfg, diags := config.Load(c.configFile)
+	var node *engine.Node
 	if !diags.HasErrors() {
 		finishConfig(cfg)
-		node := newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
+		node = newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
 		diags = append(diags, lockDiagnostics(cfg)...)
 		diags = append(diags, node.Validate(ctx)...)
 		diags = append(diags, node.ValidateHost()...)
 	}
 	invalid := printDiags(e, cfg, diags)
 	if c.jsonOut {
-		writeJSON(e.stdout, validation{Valid: !invalid, File: c.configFile, Diagnostics: diagnosticsJSON(diags)})
+		writeJSON(e.stdout, validation{Valid: !invalid, File: c.configFile, Diagnostics: diagnosticsJSON(diags), StandbyCluster: standbySummary(node, cfg.StandbyCluster)})
 	} else if !invalid {
 		fmt.Fprintf(e.stdout, "%s: the configuration is valid\n", cfg.Filename)
+		if sc := cfg.StandbyCluster; sc != nil {
+			remote := "no remote primary (it follows the archive)"
+			if src := engine.RemoteSource(node); src != nil {
+				remote = "remote primary " + src.Describe()
+			}
+			fmt.Fprintf(e.stdout, "standby cluster: %s; %s\n", remote, sc.Describe())
+		}
 	}
 	if invalid {
 		return exitConfig
@@ -133,11 +141,27 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	return exitOK
 }
 
+// standbySummary is the standby_cluster block as validate -json shows it: the remote as the
+// source the standby leader clones from ("" for an archive alone), the methods, and the
+// recovery settings it follows with.
+func standbySummary(node *engine.Node, sc *config.StandbyCluster) map[string]any {
+	if node == nil || sc == nil {
+		return nil
+	}
+	source := ""
+	if src := engine.RemoteSource(node); src != nil {
+		source = src.Describe()
+	}
+	return map[string]any{"source": source, "create_replica_methods": sc.CreateReplicaMethods, "recovery": sc.RecoverySettings()}
+}
+
 // validation is what `validate -json` prints.
 type validation struct {
 	Valid       bool             `json:"valid"`
 	File        string           `json:"file"`
 	Diagnostics []diagnosticJSON `json:"diagnostics"`
+	// StandbyCluster is the standby_cluster block (see standbySummary).
+	StandbyCluster map[string]any `json:"standby_cluster,omitempty"`
 }
 
 // diagnosticJSON is one diagnostic as `validate -json` prints it; place is file:line:col.
@@ -362,7 +386,8 @@ func refusalCode(err error) int {
 }
 
 // oneShotSource is the clone source of a one-shot clone: --connstring, else the configuration's
-// source; credentials are the replication role's unless the connection string names others.
+// source; credentials (and TLS settings the string does not give) are the replication role's
+// unless the connection string names another role.
 func oneShotSource(cfg *config.Config, connstring string) (*engine.Source, error) {
 	s := connstring
 	if s == "" {
@@ -383,6 +408,9 @@ func oneShotSource(cfg *config.Config, connstring string) (*engine.Source, error
 	}
 	if conn.Database == "" {
 		conn.Database = "postgres"
+	}
+	if conn.User == cfg.PostgreSQL.Replication.Username { // its TLS settings fill what the string leaves out
+		conn = conn.WithTLS(cfg.PostgreSQL.Replication.TLS, false)
 	}
 	return &engine.Source{Conn: conn, Password: password}, nil
 }

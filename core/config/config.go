@@ -81,8 +81,11 @@ type Config struct {
 	Bootstrap            Bootstrap
 	Methods              map[string]*Method    // by label
 	Plugins              map[string]*PluginPin // by label
-	Ranges               map[string]hcl.Range
-	files                map[string]*hcl.File
+	// StandbyCluster is the `standby_cluster` block: this cluster follows a remote primary or
+	// an archive. nil when the block is absent.
+	StandbyCluster *StandbyCluster
+	Ranges         map[string]hcl.Range
+	files          map[string]*hcl.File
 }
 
 // DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then
@@ -111,16 +114,14 @@ type PostgreSQL struct {
 	PGCtlTimeout         time.Duration
 	Superuser            Credentials
 	Replication          Credentials
-	CreateReplicaMethods []string // defaults to ["basebackup"]
+	Rewind               Credentials // the role a pg_rewind method connects as; defaults to Superuser
+	CreateReplicaMethods []string    // defaults to ["basebackup"]
 	// RejoinMethods bring a former primary, or a standby that went past the leader's timeline
 	// switch, back in line (defaults to ["rewind"]; empty: never); Rejoin says what follows
 	// when they all fail (RejoinRewind, RejoinReimage).
 	RejoinMethods []string
 	Rejoin        string
 }
-
-// Credentials is a role name and its password; formatting it masks the password.
-type Credentials = sdk.Credentials
 
 // Bootstrap is the `bootstrap { ... }` block.
 type Bootstrap struct {

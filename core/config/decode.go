@@ -46,6 +46,7 @@ type (
 		Bootstrap  *bootstrapSchema  `hcl:"bootstrap,block"`
 		Methods    []*methodSchema   `hcl:"method,block"`
 		Plugins    []*pluginSchema   `hcl:"plugin,block"`
+		Standby    *standbySchema    `hcl:"standby_cluster,block"`
 	}
 	dcsSchema struct {
 		Kind      string    `hcl:"kind,label"`
@@ -83,10 +84,7 @@ type (
 	authenticationSchema struct {
 		Superuser   *credentialsSchema `hcl:"superuser,block"`
 		Replication *credentialsSchema `hcl:"replication,block"`
-	}
-	credentialsSchema struct {
-		Username string `hcl:"username"`
-		Password string `hcl:"password,optional"`
+		Rewind      *credentialsSchema `hcl:"rewind,block"` // credentials.go
 	}
 	bootstrapSchema struct {
 		Method          *string        `hcl:"method,optional"`
@@ -408,6 +406,9 @@ func (d *decoder) root(s *fileSchema) {
 	for _, p := range s.Plugins {
 		d.plugin(p)
 	}
+	if s.Standby != nil {
+		d.standby(s.Standby)
+	}
 }
 
 var (
@@ -577,16 +578,10 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 	p.RejoinMethods = s.RejoinMethods
 	p.Rejoin = d.choice(s.Rejoin, "postgresql.rejoin", "Invalid rejoin", []string{RejoinRewind, RejoinReimage})
 	if a := s.Authentication; a != nil {
-		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser.username")
-		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication.username")
+		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser")
+		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication")
+		p.Rewind = d.credentials(a.Rewind, "postgresql.authentication.rewind")
 	}
-}
-
-func (d *decoder) credentials(s *credentialsSchema, key string) Credentials {
-	if s == nil {
-		return Credentials{}
-	}
-	return Credentials{Username: d.nonEmpty(&s.Username, key), Password: s.Password}
 }
 
 // address decodes a host:port setting.
@@ -673,6 +668,9 @@ func (d *decoder) applyDefaults() {
 	if len(c.PostgreSQL.CreateReplicaMethods) == 0 {
 		c.PostgreSQL.CreateReplicaMethods = []string{DefaultReplicaMethod}
 	}
+	if _, set := c.Ranges["postgresql.authentication.rewind"]; !set {
+		c.PostgreSQL.Rewind = c.PostgreSQL.Superuser
+	}
 }
 
 func setDefault[T comparable](v *T, def T) {
@@ -691,20 +689,12 @@ func (d *decoder) check() {
 		}
 		d.fail(key, "TTL too short", "ttl (%s) must be longer than loop_wait (%s): leases would expire between two refreshes.", c.TTL, c.LoopWait)
 	}
-	seen := map[string]int{}
-	for i, name := range c.PostgreSQL.CreateReplicaMethods {
-		key := fmt.Sprintf("postgresql.create_replica_methods[%d]", i)
-		if j, dup := seen[name]; dup {
-			d.fail(key, "Duplicate replica method", "create_replica_methods names %s twice (also at position %d).", d.quote(d.at(key), name), j+1)
-			continue
-		}
-		seen[name] = i
-		d.checkDefined(key, "create_replica_methods", name, ReplicaBuiltins)
-	}
+	d.checkMethodList("postgresql.create_replica_methods", "create_replica_methods", c.PostgreSQL.CreateReplicaMethods)
 	for i, name := range c.PostgreSQL.RejoinMethods {
 		d.checkDefined(fmt.Sprintf("postgresql.rejoin_methods[%d]", i), "rejoin_methods", name, RejoinBuiltins)
 	}
 	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
+	d.checkStandby()
 }
 
 // checkDefined reports a method name, set at key, that is neither a method block nor a builtin.

@@ -24,18 +24,25 @@
 //	postgresqlSchema  postgresql { bin_dir, listen, connect_address (listen), parameters,
 //	                  pg_hba, pg_ctl_timeout (DefaultPGCtlTimeout), create_replica_methods
 //	                  ([DefaultReplicaMethod], also when empty), authentication { superuser,
-//	                  replication { username, password } } }
+//	                  replication, rewind (superuser's) { username, password, sslmode,
+//	                  sslrootcert, sslcert, sslkey, sslcrl, sslpassword } } } (credentials.go)
 //	bootstrapSchema   bootstrap { method (DefaultBootstrap), initdb, post_bootstrap, timeout,
 //	                  recovery_timeout (DefaultRecoveryTimeout) }
 //	methodSchema      method "<label>" { ... }: see below
 //	pluginSchema      plugin "<name>" { path (looked up in plugin_dir), sha256 }
+//	standbySchema     standby_cluster { host ("a,b": several), port (5432 or "5432,5433"),
+//	                  primary_slot_name, create_replica_methods ([DefaultReplicaMethod]),
+//	                  restore_command, archive_cleanup_command, recovery_min_apply_delay
+//	                  ("5min", or milliseconds) }: host or restore_command (standby.go)
 //
 // Relative paths (every path setting, file()) start at the configuration file's directory;
 // a method's command whose program is a relative path starts at the pgimaged program's
 // directory ([ProgramDir]), as Patroni's starts at the patroni command's, and a bare program
 // name is left for PATH. create_replica_method, the seed's spelling, is read as
 // create_replica_methods (with a warning; both is an error). TLS files must be readable when the configuration is loaded,
-// and a certificate comes with its key. An etcd endpoint is host:port or an http:// or https://
+// and a certificate comes with its key; those of the authentication blocks must be readable by
+// the PostgreSQL OS user (data_dir's owner when root loads the configuration), a key 0600 or
+// less (0640 owned by root), as libpq demands. An etcd endpoint is host:port or an http:// or https://
 // URL; http:// is refused with TLS files or beside https://, since the etcd client would then
 // speak plain text to all of them. README.md shows a complete configuration.
 //
@@ -58,8 +65,8 @@
 // env("NAME") is an environment variable (unset is an error, unless a default is given:
 // env("NAME", "default")); file("path") is a regular file of UTF-8 text, at most 1 MiB, with
 // one trailing newline removed. What they read never appears in a diagnostic, and the types
-// holding secrets ([Credentials], [DCS], [API], [Method], [Bootstrap]) mask them when
-// formatted. A source connection string is read by [pg.ParseConnURL]: one with a password is
-// refused, and TLS files (sslrootcert, sslcert, sslkey, sslcrl) are passed on from the URL form
-// only; in the keyword/value form set PGSSLROOTCERT, PGSSLCERT, PGSSLKEY or PGSSLCRL instead.
+// holding secrets ([Credentials], with sslpassword, [DCS], [API], [Method], [Bootstrap]) mask
+// them when formatted. A source connection string is read by [pg.ParseConnURL]: one with a
+// password or an sslpassword is refused, and TLS files (sslrootcert, sslcert, sslkey, sslcrl)
+// are passed on, in the URL and the keyword/value form alike, as absolute paths.
 package config

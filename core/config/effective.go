@@ -36,6 +36,7 @@ func (c *Config) Effective() map[string]any {
 			"authentication": map[string]any{
 				"superuser":   credentials(pgc.Superuser),
 				"replication": credentials(pgc.Replication),
+				"rewind":      credentials(pgc.Rewind),
 			},
 			"create_replica_methods": orEmptyList(pgc.CreateReplicaMethods),
 		},
@@ -46,6 +47,11 @@ func (c *Config) Effective() map[string]any {
 			"timeout":          seconds(c.Bootstrap.Timeout),
 			"recovery_timeout": seconds(c.Bootstrap.RecoveryTimeout),
 		},
+	}
+	if sc := c.StandbyCluster; sc != nil {
+		out["standby_cluster"] = map[string]any{"host": sc.Host, "port": sc.Ports, "primary_slot_name": sc.PrimarySlotName,
+			"create_replica_methods": sc.CreateReplicaMethods, "restore_command": sc.RestoreCommand,
+			"archive_cleanup_command": sc.ArchiveCleanupCommand, "recovery_min_apply_delay": seconds(sc.RecoveryMinApplyDelay)}
 	}
 	if c.API.Enabled() {
 		a := c.API
@@ -91,7 +97,8 @@ func (d DCS) effective() map[string]any {
 // method options.
 func (c *Config) secretValues() sdk.Masker {
 	var m sdk.Masker
-	for _, s := range []string{c.PostgreSQL.Superuser.Password, c.PostgreSQL.Replication.Password, c.DCS.Password, c.API.Password} {
+	pgc := c.PostgreSQL
+	for _, s := range slices.Concat(pgc.Superuser.Secrets(), pgc.Replication.Secrets(), pgc.Rewind.Secrets(), []string{c.DCS.Password, c.API.Password}) {
 		if s != "" {
 			m = append(m, s)
 		}
@@ -107,7 +114,14 @@ func (c *Config) secretValues() sdk.Masker {
 }
 
 func credentials(c Credentials) map[string]any {
-	return map[string]any{"username": c.Username, "password": maskSecret(c.Password)}
+	out := map[string]any{"username": c.Username, "password": maskSecret(c.Password)}
+	t := c.TLS
+	for k, v := range map[string]string{"sslmode": t.Mode, "sslrootcert": t.RootCert, "sslcert": t.Cert, "sslkey": t.Key, "sslcrl": t.CRL, "sslpassword": maskSecret(t.Password)} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // optionsTree is a list of options as JSON: a flag as its name, a value as {name: value}.

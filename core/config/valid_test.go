@@ -68,6 +68,9 @@ func withDefaults(c *config.Config) *config.Config {
 	if c.PostgreSQL.Rejoin == "" {
 		c.PostgreSQL.Rejoin = "rewind"
 	}
+	if c.PostgreSQL.Rewind == (config.Credentials{}) {
+		c.PostgreSQL.Rewind = c.PostgreSQL.Superuser // the superuser, as in Patroni
+	}
 	if c.DCS.Kind != "" && c.DCS.Namespace == "" {
 		c.DCS.Namespace = "/service/"
 	}

@@ -536,11 +536,7 @@ func memberSource(n *Node, m dcs.Member) *Source {
 	if err != nil {
 		return nil
 	}
-	conn.User = n.Config.PostgreSQL.Replication.Username
-	if conn.Database == "" {
-		conn.Database = "postgres"
-	}
-	return &Source{Member: m.Name, Conn: conn, Password: n.Config.PostgreSQL.Replication.Password}
+	return replicationSource(n, m.Name, conn)
 }
 
 // readBackInitialize settles a SetInitialize of sysid that failed in a way that may still

@@ -191,8 +191,8 @@ func (n *Node) repoint(ctx context.Context, srv *pg.Server, src *Source) error {
 // failure, so that a directory a rewind left half-done is never started.
 func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.Attempt, error) {
 	log := n.logger()
-	src := memberSource(n, e.Leader)
-	if src == nil {
+	src, rw := memberSource(n, e.Leader), rewindSource(n, e.Leader)
+	if src == nil || rw == nil {
 		return nil, fmt.Errorf("the leader %s publishes a conn_url that cannot be read: %q", e.Leader.Name, e.Leader.ConnURL)
 	}
 	if _, running := srv.Running(); running {
@@ -203,14 +203,15 @@ func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.A
 	if err := n.markNeedsReinit("rejoin in progress toward " + e.Leader.Name + " (a rejoin cut short leaves the directory as it is, never started)"); err != nil {
 		return nil, err
 	}
-	passfile, err := n.writeSourcePgpass(src)
+	passfile, err := n.writeSourcePgpass(rw)
 	if err != nil {
 		return nil, err
 	}
-	env := map[string]string{}
-	if passfile != "" {
-		env["PGPASSFILE"] = passfile
+	env, done, err := n.methodEnv(rw, passfile)
+	if err != nil {
+		return nil, err
 	}
+	defer done()
 	var atts []dcs.Attempt
 	var errs []error
 	for _, label := range e.Methods {
@@ -218,7 +219,7 @@ func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.A
 		pluginName := config.PluginNameFor(m, n.plugins().Has)
 		att, err := n.rejoinOnce(ctx, m, pluginName, sdk.CloneRequest{
 			Method: label, Command: config.CommandFor(m, pluginName), NoParams: m.NoParams, Options: m.Options,
-			Cluster: n.cluster(), ConnString: src.Conn.DSN(), Env: env,
+			Cluster: n.cluster(), ConnString: rw.Conn.DSN(), Env: env,
 		})
 		atts = append(atts, att)
 		if err != nil {

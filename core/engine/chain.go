@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,27 +93,16 @@ func (n *Node) writeSourcePgpass(src *Source) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("while creating the directory of the pgpass file %q: %w", path, err)
 	}
-	if err := pg.WritePgpass(path, sourcePassEntry(src)); err != nil {
+	if err := pg.WritePgpass(path, src.Conn.PassEntries(src.Password)...); err != nil {
 		return "", err
 	}
 	return path, nil
 }
 
-// sourcePassEntry is the pgpass line for the source's replication login.
-func sourcePassEntry(src *Source) pg.PassEntry {
-	host := src.Conn.Host
-	if host == "" {
-		host = "*"
-	}
-	port := "*"
-	if src.Conn.Port != 0 {
-		port = strconv.Itoa(src.Conn.Port)
-	}
-	return pg.PassEntry{Host: host, Port: port, Database: "*", User: src.Conn.User, Password: src.Password}
-}
-
-// removePgpass removes the pgpass file beside the data directory.
+// removePgpass removes the pgpass file beside the data directory (and the service file a
+// killed clone may have left).
 func (n *Node) removePgpass() {
+	n.removeServiceFile()
 	if err := os.Remove(n.PgpassPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		n.logger().Error("could not remove the pgpass file", "path", n.PgpassPath(), "error", err)
 	}
@@ -158,13 +146,14 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, methods []string, pa
 	log := n.logger()
 	cluster := n.cluster()
 	connstring := ""
-	env := map[string]string{}
 	if src != nil {
 		connstring = src.Conn.DSN()
-		if passfile != "" {
-			env["PGPASSFILE"] = passfile
-		}
 	}
+	env, done, err := n.methodEnv(src, passfile)
+	if err != nil {
+		return out, err
+	}
+	defer done()
 	steps := PlanChain(n.chainInput(methods, src != nil))
 	for _, st := range steps {
 		if err := ctx.Err(); err != nil {

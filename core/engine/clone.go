@@ -260,7 +260,7 @@ func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]strin
 		}
 		conn.Params = params
 		conn.Database = ""
-		settings["primary_conninfo"] = conn.DSN()
+		settings["primary_conninfo"] = conn.Conninfo() // with sslpassword: PostgreSQL has no other way to get it
 	}
 	major, err := pg.DataDirVersion(dir)
 	if err != nil {

@@ -132,7 +132,7 @@ func (n *Node) server() (*pg.Server, error) {
 	// unix_socket_directories put its socket; the password is for a server without one.
 	return &pg.Server{
 		BinDir: n.BinDir(), DataDir: n.Config.DataDir, Port: port,
-		User: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password,
+		User: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password, TLS: n.Config.PostgreSQL.Superuser.TLS,
 		StartTimeout: timeout, StopTimeout: timeout, Prepare: n.Prepare,
 	}, nil
 }
@@ -192,7 +192,8 @@ func (n *Node) settings(primary bool) pg.Settings {
 // show in logs or command lines.
 func (n *Node) secrets() sdk.Masker {
 	var m sdk.Masker
-	for _, s := range []string{n.Config.PostgreSQL.Superuser.Password, n.Config.PostgreSQL.Replication.Password, n.Config.DCS.Password, n.Config.API.Password} {
+	pgc := n.Config.PostgreSQL
+	for _, s := range slices.Concat(pgc.Superuser.Secrets(), pgc.Replication.Secrets(), pgc.Rewind.Secrets(), []string{n.Config.DCS.Password, n.Config.API.Password}) {
 		if s != "" {
 			m = append(m, s)
 		}

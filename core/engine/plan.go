@@ -119,12 +119,9 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 func (n *Node) planClone(ctx context.Context, src *Source, methods []string) []PlannedMethod {
 	var out []PlannedMethod
 	connstring := ""
-	env := map[string]string{}
+	env := n.plannedEnv(src)
 	if src != nil {
 		connstring = src.Conn.DSN()
-		if src.Password != "" {
-			env["PGPASSFILE"] = n.PgpassPath()
-		}
 	}
 	for _, st := range PlanChain(n.chainInput(methods, src != nil)) {
 		m := st.Method

@@ -15,7 +15,7 @@ func (n *Node) ensureRoles(ctx context.Context, srv *pg.Server) error {
 	su := n.Config.PostgreSQL.Superuser
 	return srv.EnsureRoles(ctx,
 		pg.Role{Username: n.superuserName(), Password: su.Password},
-		n.Config.PostgreSQL.Replication)
+		n.Config.PostgreSQL.Replication.Role())
 }
 
 // postBootstrap runs bootstrap.post_bootstrap with a connection string as its last argument,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -15,9 +16,10 @@ import (
 
 // methodUse is a method the configuration will run on one of the two paths.
 type methodUse struct {
-	method *config.Method
-	path   sdk.Path
-	ref    string // where the configuration names it, for diagnostics
+	method  *config.Method
+	path    sdk.Path
+	ref     string // where the configuration names it, for diagnostics
+	standby bool   // named by standby_cluster: it makes the standby leader from the remote
 }
 
 // bootstrapMethod returns the bootstrap method with initdb's options (bootstrap.initdb) folded
@@ -59,7 +61,7 @@ func (n *Node) methodUses(paths ...sdk.Path) []methodUse {
 	for i, label := range n.ReplicaMethods() {
 		uses = append(uses, methodUse{method: n.Config.Method(label), path: sdk.PathClone, ref: fmt.Sprintf("postgresql.create_replica_methods[%d]", i)})
 	}
-	return uses
+	return append(uses, n.standbyMethodUses()...) // standby.go
 }
 
 func (n *Node) subject(m *config.Method, ref string) *hcl.Range {
@@ -98,6 +100,7 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			inst.Kill()
 		}
 	}()
+	diags = append(diags, n.standbyWithoutMethods()...)
 	for _, u := range n.methodUses(paths...) {
 		m := u.method
 		name := config.PluginNameFor(m, n.Catalog.Has)
@@ -141,6 +144,15 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 		}
 		if u.path == sdk.PathClone && m.NoMaster && !inst.Info.WorksWithoutSource {
 			diags = append(diags, n.noMasterDiagnostic(m, name, u.ref))
+		}
+		if u.standby {
+			if d := n.standbyMethodDiagnostic(m, name, inst.Info.WorksWithoutSource, u.ref); d != nil {
+				diags = append(diags, d)
+				continue
+			}
+			if slices.Contains(n.ReplicaMethods(), m.Label) {
+				continue // its options are checked as postgresql's method
+			}
 		}
 		diags = append(diags, m.CheckOptions(inst.Info.Schema, name)...)
 		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: config.CommandFor(m, name), NoParams: m.NoParams, Options: m.Options})

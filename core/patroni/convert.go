@@ -88,6 +88,7 @@ func (c *conv) convert(root map[string]any) error {
 	c.restapi(root)
 	b.AppendNewline()
 	methods := c.postgresql(pgsec, dynPG, boot)
+	methods = c.standbyCluster(root, dyn, pgsec, methods) // standby.go
 	b.AppendNewline()
 	c.bootstrap(boot, methods)
 	c.leftovers("bootstrap.dcs.postgresql", dynPG)
@@ -428,7 +429,7 @@ func (c *conv) authentication(blk *hclwrite.Body, pg map[string]any) {
 		return
 	}
 	ab := blk.AppendNewBlock("authentication", nil).Body()
-	for _, role := range []string{"superuser", "replication"} {
+	for _, role := range []string{"superuser", "replication", "rewind"} {
 		path := "postgresql.authentication." + role
 		sec := c.section(auth, role, "postgresql.authentication")
 		if sec == nil {
@@ -443,6 +444,7 @@ func (c *conv) authentication(blk *hclwrite.Body, pg map[string]any) {
 		rb.SetAttributeValue("username", cty.StringVal(user))
 		c.password(rb, "password", c.str(sec, "password", path), path+".password",
 			"PGIMAGED_"+strings.ToUpper(role)+"_PASSWORD")
+		c.credentialsTLS(rb, sec, path, role)
 		c.leftovers(path, sec)
 	}
 	c.leftovers("postgresql.authentication", auth)

@@ -1,6 +1,7 @@
 package patroni_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/patroni"
+	"github.com/pgimaged/pgimaged/core/pg"
 )
 
 // Each Patroni configuration under testdata is converted, the output decoded by pgimaged's
@@ -18,12 +20,22 @@ func TestConvert(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := t.TempDir()
+	tlsBase := t.TempDir() // TLS files as libpq wants them: a key only its owner reads
+	if err := os.MkdirAll(filepath.Join(tlsBase, "tls"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range map[string]os.FileMode{"ca.crt": 0o644, "client.crt": 0o644, "client.key": 0o600} {
+		if err := os.WriteFile(filepath.Join(tlsBase, "tls", name), []byte("x"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		file    string
 		opt     patroni.Options
 		env     map[string]string // set for env() in the output
 		check   func(t *testing.T, cfg *config.Config)
 		noteFor []string // settings that must be noted, and kept as comments
+		secrets []string // values never shown in the output, the notes or the warnings
 	}{{
 		file: "postgres0.yml",
 		opt:  patroni.Options{BaseDir: base},
@@ -45,11 +57,12 @@ func TestConvert(t *testing.T) {
 			want(t, "initdb", initdb(cfg), "encoding=UTF8 data-checksums")
 			want(t, "api listen", cfg.API.Listen, "127.0.0.1:8008")
 			want(t, "api connect_address", cfg.API.ConnectAddress, "127.0.0.1:8008")
+			want(t, "rewind", cfg.PostgreSQL.Rewind.Username+":"+cfg.PostgreSQL.Rewind.Password, "rewind_user:rewind_password")
 			if cfg.Tags["clonefrom"] != nil {
 				t.Errorf("clonefrom: false became tag %v", cfg.Tags["clonefrom"])
 			}
 		},
-		noteFor: []string{"postgresql.authentication.rewind", "watchdog", "bootstrap.dcs.postgresql.use_pg_rewind",
+		noteFor: []string{"watchdog", "bootstrap.dcs.postgresql.use_pg_rewind",
 			"bootstrap.dcs.retry_timeout", "bootstrap.dcs.maximum_lag_on_failover", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
 	}, {
 		file: "methods.yml",
@@ -73,6 +86,7 @@ func TestConvert(t *testing.T) {
 			want(t, "pg_hba from bootstrap", strings.Join(cfg.PostgreSQL.PGHBA, "|"), "host replication replicator 10.0.0.0/8 scram-sha-256")
 			want(t, "superuser", cfg.PostgreSQL.Superuser.Username+":"+cfg.PostgreSQL.Superuser.Password, "dba:s")
 			want(t, "replication", cfg.PostgreSQL.Replication.Username+":"+cfg.PostgreSQL.Replication.Password, "repl:r")
+			want(t, "replication sslmode", cfg.PostgreSQL.Replication.TLS.Mode, "require")
 			want(t, "create_replica_methods", strings.Join(cfg.PostgreSQL.CreateReplicaMethods, ","), "wal_e,pgbackrest,basebackup")
 			wale := cfg.Method("wal_e")
 			want(t, "wal_e command", wale.Command, "patroni_wale_restore")
@@ -99,7 +113,7 @@ func TestConvert(t *testing.T) {
 			}
 		},
 		noteFor: []string{"bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots",
-			"postgresql.authentication.replication.sslmode", "postgresql.callbacks", "tags.nofailover", "watchdog"},
+			"postgresql.callbacks", "tags.nofailover", "watchdog"},
 	}, {
 		file: "oldmethod.yml",
 		opt:  patroni.Options{BaseDir: base},
@@ -170,6 +184,55 @@ func TestConvert(t *testing.T) {
 			want(t, "dcs", cfg.DCS.Kind, "file")
 		},
 		noteFor: []string{"PATRONI_CONFIGURATION"},
+	}, {
+		file: "standby.yml",
+		opt:  patroni.Options{BaseDir: tlsBase, SecretsEnv: true},
+		env: map[string]string{"PGIMAGED_SUPERUSER_PASSWORD": "s", "PGIMAGED_REPLICATION_PASSWORD": "r",
+			"PGIMAGED_REPLICATION_SSLPASSWORD": "kp", "PGIMAGED_REWIND_PASSWORD": "rw"},
+		check: func(t *testing.T, cfg *config.Config) {
+			sc := cfg.StandbyCluster
+			if sc == nil {
+				t.Fatal("no standby_cluster block")
+			}
+			want(t, "host", sc.Host, "10.1.0.5,10.1.0.6")
+			want(t, "port", fmt.Sprint(sc.Ports), "[5432 5433]")
+			want(t, "primary_slot_name", sc.PrimarySlotName, "site_b")
+			want(t, "create_replica_methods", strings.Join(sc.CreateReplicaMethods, ","), "pgbackrest,basebackup")
+			want(t, "restore_command", sc.RestoreCommand, `pgbackrest --stanza=main archive-get %f "%p"`)
+			want(t, "archive_cleanup_command", sc.ArchiveCleanupCommand, "pg_archivecleanup /archive %r")
+			want(t, "recovery_min_apply_delay", sc.RecoveryMinApplyDelay.String(), "5m0s")
+			pgbr := cfg.Method("pgbackrest")
+			if !pgbr.KeepData || !pgbr.NoMaster || pgbr.Command == "" {
+				t.Errorf("the standby cluster's pgbackrest method lost its section: %+v", pgbr)
+			}
+			want(t, "replication TLS", fmt.Sprintf("%+v", cfg.PostgreSQL.Replication.TLS), fmt.Sprintf("%+v", pg.TLS{Mode: "verify-full",
+				RootCert: filepath.Join(tlsBase, "tls/ca.crt"), Cert: filepath.Join(tlsBase, "tls/client.crt"), Key: filepath.Join(tlsBase, "tls/client.key"), Password: "kp"}))
+			if cfg.PostgreSQL.Replication.TLS.Password != "kp" {
+				t.Errorf("sslpassword is not read from PGIMAGED_REPLICATION_SSLPASSWORD")
+			}
+			want(t, "superuser sslmode", cfg.PostgreSQL.Superuser.TLS.Mode, "require")
+			want(t, "rewind", cfg.PostgreSQL.Rewind.Username+":"+cfg.PostgreSQL.Rewind.Password+" "+cfg.PostgreSQL.Rewind.TLS.Mode+" "+cfg.PostgreSQL.Rewind.TLS.RootCert,
+				"rewinder:rw verify-ca system")
+		},
+		noteFor: []string{"bootstrap.dcs.standby_cluster.leader_tag", "postgresql.authentication.replication.gssencmode"},
+		secrets: []string{"key-passphrase-secret", "repl-secret", "su-secret"},
+	}, {
+		file: "standby_top.yml",
+		opt:  patroni.Options{BaseDir: base},
+		check: func(t *testing.T, cfg *config.Config) {
+			sc := cfg.StandbyCluster
+			if sc == nil {
+				t.Fatal("no standby_cluster block")
+			}
+			want(t, "host (the top-level block wins)", sc.Host, "")
+			want(t, "restore_command", sc.RestoreCommand, "cp /archive/%f %p")
+			want(t, "recovery_min_apply_delay", sc.RecoveryMinApplyDelay.String(), "1.5s")
+			want(t, "create_replica_methods", strings.Join(sc.CreateReplicaMethods, ","), "wal_e")
+			if m := cfg.Method("wal_e"); !m.NoMaster || m.Command != "patroni_wale_restore" {
+				t.Errorf("the standby cluster's wal_e method lost its section: %+v", m)
+			}
+		},
+		noteFor: []string{"bootstrap.dcs.standby_cluster"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
@@ -202,6 +265,11 @@ func TestConvert(t *testing.T) {
 			for _, secret := range []string{"rewind_password", "url-secret"} {
 				if strings.Contains(notes, secret) || strings.Contains(strings.Join(res.Warnings, "\n"), secret) {
 					t.Errorf("a password is shown in the notes:\n%s", notes)
+				}
+			}
+			for _, secret := range tc.secrets {
+				if strings.Contains(notes+string(res.HCL)+strings.Join(res.Warnings, "\n"), secret) {
+					t.Errorf("%q is shown in the output, the notes or the warnings", secret)
 				}
 			}
 			if t.Failed() {

@@ -1,6 +1,7 @@
 package pg
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -23,8 +24,15 @@ type Conn struct {
 	User     string
 	Database string
 	// Params are any other libpq keywords: application_name, sslmode, connect_timeout, ...
-	// A "password" here is never written out.
+	// A "password" or "sslpassword" here is never written out.
 	Params map[string]string
+	// Ports are one port per host when Host names several ("a,b" with 5432, 5433), as libpq
+	// takes them; they replace Port. One port alone is used for every host.
+	Ports []int
+	// SSLPassword is the passphrase of the client key (sslkey): a secret, like a password never
+	// in the DSN. pgimaged's own connections use it ([Conn.Config]), primary_conninfo carries it
+	// ([Conn.Conninfo]), and methods read it from a service file ([Conn.ServiceFile]).
+	SSLPassword string
 }
 
 // DSN returns c as a libpq keyword/value string (host=... port=... user=... dbname=...
@@ -35,7 +43,13 @@ func (c Conn) DSN() string {
 	if c.Host != "" {
 		add("host", c.Host)
 	}
-	if c.Port != 0 {
+	if len(c.Ports) > 0 {
+		ports := make([]string, len(c.Ports))
+		for i, p := range c.Ports {
+			ports[i] = strconv.Itoa(p)
+		}
+		add("port", strings.Join(ports, ","))
+	} else if c.Port != 0 {
 		add("port", strconv.Itoa(c.Port))
 	}
 	if c.User != "" {
@@ -46,7 +60,7 @@ func (c Conn) DSN() string {
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Params)) {
 		switch k {
-		case "password", "host", "port", "user", "dbname":
+		case "password", "sslpassword", "host", "port", "user", "dbname":
 			continue
 		}
 		add(k, c.Params[k])
@@ -56,6 +70,14 @@ func (c Conn) DSN() string {
 
 // String is the DSN.
 func (c Conn) String() string { return c.DSN() }
+
+// GoString is like String for the %#v verb: never the passphrase.
+func (c Conn) GoString() string {
+	if c.SSLPassword != "" {
+		return "pg.Conn{" + c.DSN() + " sslpassword=" + mask + "}"
+	}
+	return "pg.Conn{" + c.DSN() + "}"
+}
 
 // quoteDSNValue quotes a libpq keyword/value value: single quotes when it is empty or holds
 // white space, a quote or a backslash, with quotes and backslashes escaped by a backslash.
@@ -76,10 +98,11 @@ var ErrConnString = errors.New("invalid connection string")
 // itself says is kept: libpq's defaults (PGHOST, PGUSER, the OS user, a password found in
 // ~/.pgpass, ...) are left to whoever connects. A password in the string is returned separately,
 // never kept in the Conn. One host only. The TLS files (sslrootcert, sslcert, sslkey, and
-// sslcrl, which pgx does not know), which pgx keeps only in its own form, are passed on from a URL, whose query
-// gives them back, as absolute paths; a keyword/value string with them is refused, as are the
-// keys that need libpq's own handling (passfile, service, target_session_attrs, ...), since
-// pgimaged could not pass them on faithfully.
+// sslcrl, which pgx does not know), which pgx keeps only in its own form, are read back from
+// the string itself (a URL's query or the keywords), as absolute paths. The keys that need
+// libpq's own handling (passfile, service, target_session_attrs, ...) are refused, since
+// pgimaged could not pass them on faithfully, and so is sslpassword, a secret that belongs in
+// the authentication settings.
 func ParseConnURL(s string) (c Conn, password string, err error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -122,7 +145,11 @@ func ParseConnURL(s string) (c Conn, password string, err error) {
 				v, ok = exposedSetting(cfg, k)
 			}
 			if _, file := tlsFileEnv[k]; file { // pgx keeps them in its own form, sslcrl as a run-time parameter
-				v, ok = query.Get(k), query != nil
+				if query != nil {
+					v, ok = query.Get(k), true
+				} else {
+					v, ok = keywordValues(s)[k]
+				}
 				if ok && !filepath.IsAbs(v) {
 					return Conn{}, "", fmt.Errorf("while parsing a connection string: %w: %s must be an absolute path: "+
 						"pgimaged and pg_basebackup do not run in the same directory", ErrConnString, k)
@@ -151,10 +178,59 @@ var tlsFileEnv = map[string]string{"sslrootcert": "PGSSLROOTCERT", "sslcert": "P
 // refused is the error for a connection string key that pgimaged cannot pass on.
 func refused(key string) error {
 	hint := ""
-	if env, ok := tlsFileEnv[key]; ok {
-		hint = fmt.Sprintf(" from a keyword/value string: write it as a URL (postgres://host/db?%s=...) or set %s instead", key, env)
+	if key == "sslpassword" {
+		hint = ": give the passphrase of the client key as sslpassword in postgresql.authentication.replication"
 	}
 	return fmt.Errorf("while parsing a connection string: %w: pgimaged cannot pass on %q%s", ErrConnString, key, hint)
+}
+
+// keywordValues reads a keyword/value connection string as libpq does (key = value, a value
+// in single quotes or up to white space, '\' escaping the next character); a key written
+// twice keeps its last value. Only called on a string pgx has parsed already.
+func keywordValues(s string) map[string]string {
+	out := map[string]string{}
+	space := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
+	i := 0
+	skip := func() {
+		for i < len(s) && space(s[i]) {
+			i++
+		}
+	}
+	for {
+		skip()
+		if i >= len(s) {
+			return out
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && !space(s[i]) {
+			i++
+		}
+		key := s[start:i]
+		skip()
+		if i >= len(s) || s[i] != '=' {
+			return out
+		}
+		i++
+		skip()
+		var v strings.Builder
+		if i < len(s) && s[i] == '\'' {
+			for i++; i < len(s) && s[i] != '\''; i++ {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				v.WriteByte(s[i])
+			}
+			i++
+		} else {
+			for ; i < len(s) && !space(s[i]); i++ {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				v.WriteByte(s[i])
+			}
+		}
+		out[key] = v.String()
+	}
 }
 
 // exposedSetting recovers the value of a connection setting that pgx keeps only in its own form.
@@ -264,13 +340,20 @@ func connErr(err error) error {
 	return fmt.Errorf("while parsing a connection string: %w: %s", ErrConnString, msg)
 }
 
-// Config parses c for pgx's own connections.
+// Config parses c for pgx's own connections, with the client key's passphrase.
 func (c Conn) Config() (*pgconn.Config, error) {
-	cfg, err := pgconn.ParseConfig(c.DSN())
+	cfg, err := pgconn.ParseConfigWithOptions(c.DSN(), c.ParseOptions())
 	if err == nil {
 		dropLibpqOnly(cfg.RuntimeParams)
 	}
 	return cfg, err
+}
+
+// ParseOptions are pgx's parse options for c: they hand pgx the passphrase of the client key
+// without putting it into a string pgx might quote in an error.
+func (c Conn) ParseOptions() pgconn.ParseConfigOptions {
+	pw := c.SSLPassword
+	return pgconn.ParseConfigOptions{GetSSLPassword: func(context.Context) string { return pw }}
 }
 
 // dropLibpqOnly removes from pgx's run-time parameters the libpq keys pgx does not know (sslcrl),

@@ -118,7 +118,8 @@ func TestParseConnURL(t *testing.T) {
 		{"sslmode", "host=10.0.0.1 sslmode=verify-full", pg.Conn{Host: "10.0.0.1", Params: map[string]string{"sslmode": "verify-full"}}, "", false},
 		{"ssl=true alias", "postgres://h/db?ssl=true", pg.Conn{Host: "h", Database: "db", Params: map[string]string{"sslmode": "require"}}, "", false},
 		{"sslmode allow", "host=h sslmode=allow connect_timeout=7", pg.Conn{Host: "h", Params: map[string]string{"sslmode": "allow", "connect_timeout": "7"}}, "", false},
-		{"a file pgimaged cannot pass on", "host=h sslrootcert=/etc/ca.crt", pg.Conn{}, "", true},
+		{"a TLS file that does not exist", "host=h sslrootcert=/nonexistent/ca.crt", pg.Conn{}, "", true},
+		{"the passphrase of a client key", "host=h sslpassword=secret", pg.Conn{}, "", true},
 		{"bad URL", "postgres://u:sec ret@h:x/db", pg.Conn{}, "", true},
 	}
 	for _, tc := range cases {
@@ -197,9 +198,8 @@ func TestParseConnURLErrorsHideThePassword(t *testing.T) {
 }
 
 // TestParseConnURLPassesOnCRL: sslcrl, which pgx does not know and would send to the server as a
-// run-time parameter, is a TLS file like sslrootcert: passed on from a URL as an absolute path,
-// refused in a keyword/value string with the same advice, and never a run-time parameter of
-// pgimaged's own connections.
+// run-time parameter, is a TLS file like sslrootcert: passed on from a URL or keywords as an
+// absolute path, and never a run-time parameter of pgimaged's own connections.
 func TestParseConnURLPassesOnCRL(t *testing.T) {
 	crl := filepath.Join(t.TempDir(), "root.crl")
 	got, _, err := pg.ParseConnURL("postgres://db1/postgres?sslmode=require&sslcrl=" + crl)
@@ -212,16 +212,19 @@ func TestParseConnURLPassesOnCRL(t *testing.T) {
 	if _, _, err := pg.ParseConnURL("postgres://db1/postgres?sslcrl=root.crl"); err == nil || !strings.Contains(err.Error(), "absolute") {
 		t.Errorf("a relative sslcrl: err = %v, want a refusal that asks for an absolute path", err)
 	}
-	_, _, err = pg.ParseConnURL("host=db1 sslmode=require sslcrl=" + crl)
-	if err == nil || !errors.Is(err, pg.ErrConnString) || !strings.Contains(err.Error(), "PGSSLCRL") || !strings.Contains(err.Error(), "postgres://") {
-		t.Errorf("keyword/value sslcrl: err = %v, want ErrConnString naming PGSSLCRL and the URL form", err)
+	got, _, err = pg.ParseConnURL("host=db1 sslmode=require sslcrl=" + crl)
+	if err != nil || got.Params["sslcrl"] != crl {
+		t.Errorf("keyword/value sslcrl: %#v, %v; want Params[sslcrl] = %q", got, err, crl)
+	}
+	if _, _, err := pg.ParseConnURL("host=db1 sslcrl=root.crl"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("a relative keyword/value sslcrl: err = %v, want a refusal that asks for an absolute path", err)
 	}
 }
 
 // TestParseConnURLPassesOnTLSFiles: a URL's sslrootcert, sslcert and sslkey reach the Conn as
 // written, so that pg_basebackup and primary_conninfo verify the server as the operator asked.
-// pgx reads the files while parsing, so they must exist. In a keyword/value string they are
-// refused with a message that names the URL form and the libpq environment variable instead.
+// pgx reads the files while parsing, so they must exist. The keyword/value form passes them on
+// alike.
 func TestParseConnURLPassesOnTLSFiles(t *testing.T) {
 	dir := t.TempDir()
 	ca, _ := testenv.WriteCertificate(t, dir, "ca")
@@ -250,11 +253,28 @@ func TestParseConnURLPassesOnTLSFiles(t *testing.T) {
 		t.Errorf("a relative sslrootcert: err = %v, want a refusal that asks for an absolute path", err)
 	}
 
-	_, _, err = pg.ParseConnURL("host=db1 sslmode=verify-full sslrootcert=" + ca)
-	if err == nil || !errors.Is(err, pg.ErrConnString) || !strings.Contains(err.Error(), "PGSSLROOTCERT") || !strings.Contains(err.Error(), "postgres://") {
-		t.Errorf("keyword/value sslrootcert: err = %v, want ErrConnString naming PGSSLROOTCERT and the URL form", err)
+	// The keyword/value form says the same, quoted or not, a key written twice keeping its last
+	// value as libpq does.
+	spaced := filepath.Join(dir, "with space")
+	if err := os.Mkdir(spaced, 0o700); err != nil {
+		t.Fatal(err)
 	}
-	// The variable the message names does reach pgx: a CA file that is missing fails the parse,
+	quotedCA, _ := testenv.WriteCertificate(t, spaced, "it's")
+	for in, wantCA := range map[string]string{
+		"host=db1 port=5433 user=replicator dbname=postgres sslmode=verify-full sslrootcert=" + ca + " sslcert=" + cert + " sslkey=" + key:                                          ca,
+		"host=db1 port=5433 user=replicator dbname=postgres sslmode=verify-full sslrootcert = '" + strings.ReplaceAll(quotedCA, "'", `\'`) + "' sslcert=" + cert + " sslkey=" + key: quotedCA,
+		"host=db1 port=5433 user=replicator dbname=postgres sslrootcert=/nonexistent sslmode=verify-full sslrootcert=" + ca + " sslcert=" + cert + " sslkey=" + key:                 ca,
+	} {
+		got, _, err := pg.ParseConnURL(in)
+		want.Params["sslrootcert"] = wantCA
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseConnURL(%q) = %#v, %v; want %#v", in, got, err, want)
+		}
+	}
+	if _, _, err := pg.ParseConnURL("host=db1 sslmode=verify-full sslrootcert=ca.crt"); err == nil || !strings.Contains(err.Error(), "absolute") {
+		t.Errorf("a relative keyword/value sslrootcert: err = %v, want a refusal that asks for an absolute path", err)
+	}
+	// libpq's environment variable reaches pgx too: a CA file that is missing fails the parse,
 	// and an existing one is used without appearing in the Conn.
 	t.Setenv("PGSSLROOTCERT", filepath.Join(dir, "missing.pem"))
 	if _, _, err := pg.ParseConnURL("host=db1 sslmode=verify-full"); err == nil {

@@ -45,6 +45,9 @@ type Server struct {
 	// only needed when pg_hba.conf asks for one. It is never logged nor put into a DSN.
 	User     string
 	Password string
+	// TLS are the superuser's TLS settings, for a server reached over TCP (a unix socket needs
+	// none: libpq and pgx ignore them there).
+	TLS TLS
 
 	// LogFile receives the server's output (pg_ctl -l). Default: DataDir/log/pgimaged-postgres.log.
 	LogFile string
@@ -352,11 +355,12 @@ func (s *Server) Conn() Conn {
 			c.User = u.Username
 		}
 	}
-	return c
+	return c.WithTLS(s.TLS, true)
 }
 
 func (s *Server) connConfig() (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(s.Conn().DSN())
+	c := s.Conn()
+	cfg, err := pgx.ParseConfigWithOptions(c.DSN(), pgx.ParseConfigOptions{ParseConfigOptions: c.ParseOptions()})
 	if err != nil {
 		return nil, err
 	}
