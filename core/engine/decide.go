@@ -348,8 +348,8 @@ func decideCluster(obs Observation) Action {
 		case cl.Initialize != nil && !obs.Led:
 			// Started by someone else while the cluster's primary may run elsewhere with its
 			// agent down: taking the key could make this one win over the real primary.
-			act.Kind, act.State = ActWait, StateWaitingLeader
-			act.Reason = "PostgreSQL runs as a primary here but this member never led with this directory and no member holds the leader key: the key is not taken; it is fenced as soon as another member leads"
+			act.Kind, act.State = ActWait, dcs.StateRunning // published as what runs: a primary without the key
+			act.Reason = "PostgreSQL runs as a primary here but this member never led with this directory and no member holds the leader key: the key is not taken (pgimaged failover --candidate gives it); it is fenced as soon as another member leads"
 			return act
 		}
 		act.Start, act.Primary, act.State = KeepRunning, true, dcs.StateRunning

@@ -252,6 +252,9 @@ func (s State) decide(obs Observation) (State, []Effect) {
 		p.publish()
 		return p.fail(err, 0)
 	case ActWait:
+		if obs.PostgreSQL == PGPrimary {
+			p.s.Role = dcs.RolePrimary // what runs here, though without the leader key
+		}
 		p.s.setStatus(act.State, nil)
 		p.publish()
 		return p.wait(s.LoopWait)

@@ -57,6 +57,11 @@ func promote(ctx context.Context, srv *pg.Server) (dcs.TimelineSwitch, error) {
 	if err := srv.Promote(ctx); err != nil {
 		return dcs.TimelineSwitch{}, err
 	}
+	// Until a checkpoint, pg_control names the old timeline: pg_rewind, reading it, would
+	// find nothing to rewind on a former primary.
+	if err := srv.Checkpoint(ctx); err != nil {
+		return dcs.TimelineSwitch{}, fmt.Errorf("while checkpointing the new primary: %w", err)
+	}
 	pos, err := srv.WALPosition(ctx)
 	if err != nil {
 		return dcs.TimelineSwitch{}, fmt.Errorf("while reading the new primary's timeline: %w", err)
