@@ -284,6 +284,10 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 		return a.runChain(ctx, e)
 	case StartPG:
 		defer a.setPG(nil)
+		if e.Primary && !alive(a.store) {
+			// The key was taken in a session that is gone since: another member may lead.
+			return Result{Err: fmt.Errorf("before starting a primary: %w", dcs.ErrSessionLost), Prepare: true}
+		}
 		if err := pg.WriteSettings(n.Config.DataDir, n.settings(e.Primary)); err != nil {
 			return Result{Err: err, Prepare: true}
 		}
@@ -367,8 +371,13 @@ func (a *Agent) runBootstrap(ctx context.Context) Result {
 	ctx, tl := n.withTimeline(ctx, dcs.PathBootstrap)
 	tl.prepend(a.started)
 	tl.since(PhaseInitialize, a.tryingAt)
-	bctx, cancel := context.WithCancel(ctx)
 	lost := a.store.Lost()
+	if !alive(a.store) {
+		// The session that won initialize is gone (its lease ran out since): another
+		// member may have bootstrapped meanwhile.
+		return Result{Err: fmt.Errorf("before the bootstrap: %w", dcs.ErrSessionLost)}
+	}
+	bctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
 		case <-lost:
@@ -433,6 +442,16 @@ func (a *Agent) runChain(ctx context.Context, e RunChain) Result {
 		out.SysID = strconv.FormatUint(res.SystemIdentifier, 10)
 	}
 	return out
+}
+
+// alive reports whether st's session has not been lost (as far as it knows).
+func alive(st dcs.Store) bool {
+	select {
+	case <-st.Lost():
+		return false
+	default:
+		return true
+	}
 }
 
 // unsave keeps attempts for the DCS history.

@@ -212,6 +212,11 @@ func (s State) decide(obs Observation) (State, []Effect) {
 		p.do(Mark{Kind: MarkNeedsReinit}, Mark{Kind: MarkLed})
 	}
 	if obs.ReinitError != nil {
+		// As without the DCS: only pgimaged's own half-made directory goes at once.
+		if act := Decide(obs); act.Kind == ActClean {
+			p.s.carry = obs.ReinitError
+			return p.clean(act)
+		}
 		return p.fail(obs.ReinitError, 0)
 	}
 	act := Decide(obs)
