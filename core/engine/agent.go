@@ -491,8 +491,7 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 }
 
 // fingerprint sums up what the decision depends on: initialize, the leader, and the other
-// members' states, roles, addresses, clonefrom tags and (for the clone source's rule) WAL
-// positions of clonefrom members.
+// members' states, roles, addresses and clonefrom tags.
 func (a *Agent) fingerprint(cl dcs.Cluster) string {
 	var b strings.Builder
 	if cl.Initialize == nil {

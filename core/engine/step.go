@@ -59,9 +59,6 @@ type PendingBootstrap struct {
 	Err error
 }
 
-// Busy reports whether State waits for an effect's result.
-func (s State) Busy() bool { return s.await != awaitNone }
-
 // Backoff is the wait after the Failures-th failure in a row.
 func (s State) Backoff() time.Duration {
 	d := time.Second << min(s.Failures, 6)
