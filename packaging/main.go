@@ -19,7 +19,7 @@ import (
 )
 
 // Plugins are the plugins the package ships, in /usr/lib/pgimaged/plugins.
-var Plugins = []string{"basebackup", "initdb", "pgbackrest", "script", "wale"}
+var Plugins = []string{"basebackup", "initdb", "pgbackrest", "rewind", "script", "wale"}
 
 const pluginDir = "/usr/lib/pgimaged/plugins"
 

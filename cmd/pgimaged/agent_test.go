@@ -149,6 +149,15 @@ func (c *agentCluster) member(t *testing.T, name, extra string) *node {
 	})
 }
 
+// memberWith is member with more settings inside its postgresql block.
+func (c *agentCluster) memberWith(t *testing.T, name, extra, postgresql string) *node {
+	t.Helper()
+	return writeNode(t, nodeSpec{
+		scope: c.scope, name: name, nameInPath: true, top: c.dcs + "\n" + extra, postgresql: postgresql,
+		extra: "method \"basebackup\" { checkpoint = \"fast\" }\n" + c.shared, superPass: c.superPass, replPass: c.replPass,
+	})
+}
+
 // start starts the member's agent.
 func (n *node) start(t *testing.T) *agentProc {
 	t.Helper()

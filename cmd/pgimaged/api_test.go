@@ -234,21 +234,8 @@ scrape_configs:
 // postReinit sends POST /reinit with basic auth (user "" for none) and returns the status code.
 func postReinit(t *testing.T, base, user, password, body string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/reinit", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	c := http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("POST %s/reinit: %v", base, err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	code, _ := post(t, base+"/reinit", user, password, body)
+	return code
 }
 
 // TestAPIReinit: POST /reinit, as patronictl and scripts written for Patroni send it, re-clones a

@@ -43,6 +43,7 @@ type nodeSpec struct {
 	top                 string // top-level settings: dcs block, loop_wait, tags
 	params              string // more postgresql parameters, each as ", name = value"
 	extra               string // blocks after postgresql: bootstrap, methods
+	postgresql          string // more settings inside the postgresql block
 	superPass, replPass string
 }
 
@@ -58,6 +59,7 @@ type memberHCL struct {
 	super, superEnv      string // the superuser (default postgres) and the variable holding its password
 	repl, replFile       string // the replication role and the file holding its password
 	methods              string // create_replica_methods, as an HCL list; "" for the default
+	postgresql           string // more settings inside the postgresql block
 	extra                string // blocks after postgresql: bootstrap, methods
 }
 
@@ -78,6 +80,7 @@ func (h memberHCL) write(t testing.TB, dir, replPass string) string {
 	if h.methods != "" {
 		h.methods = "create_replica_methods = " + h.methods
 	}
+	h.methods += "\n  " + h.postgresql
 	cfg := fmt.Sprintf(`scope      = %q
 name       = %q
 data_dir   = %q
@@ -126,6 +129,7 @@ func writeNode(t *testing.T, s nodeSpec) *node {
 	n.env = []string{"E2E_SUPERUSER_PASSWORD=" + n.superPass}
 	n.config = memberHCL{scope: s.scope, name: s.name, dataDir: n.dataDir, top: s.top, listen: fmt.Sprintf("127.0.0.1:%d", n.port),
 		params: s.params, superEnv: "E2E_SUPERUSER_PASSWORD", repl: "replicator", replFile: "repl.pw", extra: s.extra,
+		postgresql: s.postgresql,
 	}.write(t, n.dir, n.replPass)
 	stopServerAtCleanup(t, n.dataDir)
 	return n

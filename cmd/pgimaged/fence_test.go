@@ -54,8 +54,9 @@ func primariesAmong(t *testing.T, nodes ...*node) []int {
 func TestAgentSecondPrimaryIsNeverRun(t *testing.T) {
 	c := fileCluster(t)
 	n1 := c.member(t, "node1", "")
-	copied := c.member(t, "node2", "")  // a base backup, its agent started afterwards
-	started := c.member(t, "node3", "") // a base backup started by hand as a primary first
+	// Without rejoin methods, so that what needs a reinit stays as it is (rejoin: TestFailover…).
+	copied := c.memberWith(t, "node2", "", "rejoin_methods = []")  // a base backup, its agent started afterwards
+	started := c.memberWith(t, "node3", "", "rejoin_methods = []") // a base backup started by hand as a primary first
 	a1 := startInTurn(t, n1)[0]
 	sysid := sysidOf(t, n1)
 

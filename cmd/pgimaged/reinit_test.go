@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,4 +153,87 @@ func testReinitThroughAgent(t *testing.T, b backend) {
 		t.Errorf("the re-cloned replica holds %s rows written before the reinit, want 500", got)
 	}
 	_ = rc.Close(t.Context())
+}
+
+// `pgimaged reinit --member NAME` re-clones another member from the leader's host, through
+// that member's agent; it refuses the leader and a member the DCS does not know; with the
+// member's agent stopped the request waits in the DCS (exit 5), `status` shows it pending, and
+// the agent carries it out when it starts.
+func TestReinitMember(t *testing.T) {
+	onEachBackend(t, testReinitMember)
+}
+
+func testReinitMember(t *testing.T, b backend) {
+	c := b.cluster(t, "reinit-member-"+randomHex(t))
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	agents := startInTurn(t, n1, n2)
+	a1, a2 := agents[0], agents[1]
+	waitStreaming(t, n1, "node2")
+	leaderVersion := inodeOf(t, filepath.Join(n1.dataDir, "PG_VERSION"))
+
+	for _, tc := range []struct {
+		name, member, want string
+		code               int
+		force              bool
+	}{
+		{"the leader", "node1", "node1 holds the leader key", 4, true},
+		{"an unknown member", "nosuch", "knows no member nosuch", 4, true},
+		{"without --force and without a terminal", "node2", "--force", 2, false},
+	} {
+		args := []string{"reinit", "-config", n1.config, "--member", tc.member}
+		if tc.force {
+			args = append(args, "--force")
+		}
+		if r := run(t, n1.env, args...); r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("reinit --member of %s: want exit %d saying %q:\n%s", tc.name, tc.code, tc.want, r)
+		}
+	}
+	if inodeOf(t, filepath.Join(n1.dataDir, "PG_VERSION")) != leaderVersion || a1.exited() {
+		t.Errorf("a refused reinit touched the leader")
+	}
+	if s := run(t, n1.env, "status", "-json", "-config", n1.config); strings.Contains(s.stdout, "pending_reinits") {
+		t.Errorf("a refused reinit left a request in the DCS:\n%s", s)
+	}
+
+	marker := writeFile(t, n2.dataDir, "placed-before-reinit", "x", 0o600)
+	r := run(t, n1.env, "reinit", "-config", n1.config, "--member", "node2", "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, "member node2 re-cloned by its agent") {
+		t.Fatalf("reinit --member node2 from the leader's host: %s\nagent:\n%s", r, a2.out.String())
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Errorf("the file placed in node2's data directory before the reinit is still there (%v)", err)
+	}
+	waitStreaming(t, n1, "node2")
+
+	// node2's agent stops: the request waits for it.
+	a2.terminate(t)
+	marker = writeFile(t, n2.dataDir, "placed-while-stopped", "x", 0o600)
+	r = run(t, n1.env, "reinit", "-config", n1.config, "--member", "node2", "--force")
+	if r.code != 5 || !strings.Contains(r.stderr, "does not run") {
+		t.Fatalf("reinit --member of a member whose agent is stopped: want exit 5 saying its agent does not run:\n%s", r)
+	}
+	s := run(t, n1.env, "status", "-json", "-config", n1.config)
+	var st struct {
+		Pending map[string]struct {
+			By string `json:"by"`
+		} `json:"pending_reinits"`
+	}
+	if err := json.Unmarshal([]byte(s.stdout), &st); err != nil || !strings.Contains(st.Pending["node2"].By, "pgimaged reinit") {
+		t.Errorf("status -json does not show node2's reinit pending (%v):\n%s", err, s)
+	}
+	if s := run(t, n1.env, "status", "-config", n1.config); !strings.Contains(s.stdout, "Pending reinit of node2") || !strings.Contains(s.stdout, "does not run") {
+		t.Errorf("status does not show node2's reinit pending:\n%s", s)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the pending request touched node2's data directory while its agent was stopped: %v", err)
+	}
+
+	a2 = n2.start(t)
+	stopAllAtCleanup(t, a2)
+	waitFor(t, guard, "node2's agent carrying out the pending reinit", []*agentProc{a1, a2}, func() bool {
+		_, err := os.Stat(marker)
+		return os.IsNotExist(err) && !strings.Contains(run(t, n1.env, "status", "-json", "-config", n1.config).stdout, "pending_reinits")
+	})
+	waitCluster(t, n1, []*agentProc{a1, a2}, "node1", "node2")
+	waitStreaming(t, n1, "node2")
 }

@@ -2,6 +2,8 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 )
@@ -109,4 +111,49 @@ func TestStatusShowsRootCause(t *testing.T) {
 			t.Errorf("a password appears in the status output")
 		}
 	}
+}
+
+// A replica copied by pg_basebackup that cannot start because its port is taken: status shows
+// PostgreSQL's own reason on its line, though the copy (and the log in it) is removed, and the
+// history keeps the failed attempt with PostgreSQL's log lines.
+func TestStatusShowsWhyAReplicaCannotStart(t *testing.T) {
+	c := fileCluster(t)
+	n1 := c.member(t, "node1", "")
+	n2 := c.member(t, "node2", "")
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", n2.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	a1 := startInTurn(t, n1)[0]
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	const cause = "Address already in use"
+	var st clusterStatus
+	waitFor(t, guard, "node2 to publish why its PostgreSQL did not start", []*agentProc{a1, a2}, func() bool {
+		var err error
+		st, err = status(t, n1)
+		m, ok := st.member("node2")
+		return err == nil && ok && m.PGImaged != nil && strings.Contains(m.PGImaged.LastError, cause)
+	})
+	row, r := statusRow(t, n1, "node2")
+	if line := strings.Join(row, " "); !strings.Contains(line, cause) {
+		t.Errorf("node2's status row does not show PostgreSQL's reason %q:\n%s", cause, r.stdout)
+	}
+	waitFor(t, guard, "node2's history to keep the failed attempt with PostgreSQL's log lines", []*agentProc{a1, a2}, func() bool {
+		h := run(t, n2.env, "history", "-json", "-config", n2.config)
+		var atts []struct {
+			OK   bool     `json:"ok"`
+			Tail []string `json:"tail"`
+		}
+		if h.code != 0 || json.Unmarshal([]byte(h.stdout), &atts) != nil {
+			t.Fatalf("history -json: %s", h)
+		}
+		for _, a := range atts {
+			if !a.OK && strings.Contains(strings.Join(a.Tail, "\n"), "could not bind") {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -38,6 +38,8 @@ type Options struct {
 	Metrics *Metrics
 	// Liveness is how long after its last cycle the agent's loop still counts as alive.
 	Liveness time.Duration
+	// Effective, if set, is the configuration in effect with its secrets masked, for GET /config.
+	Effective func() any
 	// Version is pgimaged's version, shown in the answers' bodies.
 	Version string
 	Logger  hclog.Logger
@@ -140,6 +142,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 var healthPaths = map[string]bool{
 	"/": true, "/primary": true, "/master": true, "/leader": true, "/read-write": true,
 	"/replica": true, "/read-only": true, "/health": true, "/liveness": true, "/readiness": true,
+	"/standby-leader": true, "/standby_leader": true,
 }
 
 // ServeHTTP dispatches a request.
@@ -160,6 +163,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		promhttp.HandlerFor(s.opts.Metrics.Registry(), promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	case path == "/cluster":
 		s.cluster(w, r)
+	case jsonPaths[path]:
+		s.serveJSONPath(w, r)
 	case healthPaths[path]:
 		s.health(w, r)
 	default:
@@ -224,6 +229,8 @@ func Health(path, lag string, snap engine.Snapshot, liveness time.Duration, now 
 		return code(snap.Busy || now.Sub(last) <= liveness)
 	case "/readiness":
 		return code(primary || snap.Replica() && snap.Streaming)
+	case "/standby-leader", "/standby_leader":
+		return code(standbyLeader(snap))
 	}
 	return http.StatusNotFound
 }
@@ -269,7 +276,7 @@ func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, s.status(snap))
 }
 
-// memberBody is the JSON body of a health answer, shaped as Patroni's.
+// memberBody is the JSON body of a health answer and of GET /patroni, shaped as Patroni's.
 func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 	state := snap.State
 	switch {
@@ -277,17 +284,24 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 		state = dcs.StateRunning
 	case snap.Running:
 		state = dcs.StateStarting
+	case state == engine.StateReinitializing:
+		state = dcs.StateCreatingReplica // Patroni's state while it re-clones (patronictl reinit --wait waits on it)
 	case !snap.Busy:
 		state = dcs.StateStopped
 	}
 	body := map[string]any{
-		"state":            state,
-		"role":             snap.Role,
-		"cluster_unlocked": snap.LeaderName == "",
-		"patroni":          map[string]any{"version": s.opts.Version, "scope": snap.Scope, "name": snap.Name},
+		"state":   state,
+		"role":    snap.Role,
+		"patroni": map[string]any{"version": s.opts.Version, "scope": snap.Scope, "name": snap.Name},
+	}
+	if snap.LeaderName == "" {
+		body["cluster_unlocked"] = true // as Patroni: present only when no member holds the leader key
 	}
 	if snap.Role == "" {
 		body["role"] = "uninitialized"
+	}
+	if len(snap.Tags) > 0 {
+		body["tags"] = snap.Tags
 	}
 	if snap.SystemIdentifier != "" {
 		body["database_system_identifier"] = snap.SystemIdentifier
@@ -296,7 +310,9 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 		body["timeline"] = snap.Timeline
 		if snap.InRecovery {
 			body["role"] = dcs.RoleReplica
-			body["xlog"] = map[string]any{"replayed_location": snap.Position}
+			if standbyLeader(snap) {
+				body["role"] = dcs.RoleStandbyLeader
+			}
 			if lag := snap.Lag(); lag >= 0 {
 				body["lag"] = lag
 			}
@@ -304,6 +320,7 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 			body["role"] = dcs.RolePrimary
 			body["xlog"] = map[string]any{"location": snap.Position}
 		}
+		serverBody(body, snap)
 	}
 	if snap.LastError != "" {
 		body["last_error"] = snap.LastError

@@ -15,6 +15,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
+	"github.com/pgimaged/pgimaged/core/pg"
 )
 
 // DefaultDCSPath is where the file DCS lives when the configuration has no dcs block: beside
@@ -123,16 +124,56 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
-	cl, err := readCluster(ctx, cfg, logger)
+	var pending map[string]engine.ReinitRequest
+	cl, err := look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) (cl dcs.Cluster, err error) {
+		if cl, err = st.Cluster(ctx); err == nil {
+			pending, err = pendingReinits(ctx, st)
+		}
+		return cl, err
+	})
 	if err != nil {
 		return e.failf(exitFailed, "cannot read the DCS: %v", err)
 	}
 	if c.jsonOut {
-		writeJSON(e.stdout, statusJSON(cfg, cl))
+		out := statusJSON(cfg, cl)
+		if len(pending) > 0 {
+			out["pending_reinits"] = pending
+		}
+		writeJSON(e.stdout, out)
 		return exitOK
 	}
 	writeStatus(e, cfg, cl)
+	for _, name := range sortedKeys(pending) {
+		req := pending[name]
+		agent := "its agent runs and carries it out"
+		if _, ok := cl.Member(name); !ok {
+			agent = "waiting for its agent, which does not run"
+		}
+		fmt.Fprintf(e.stdout, "Pending reinit of %s: asked by %s at %s; %s\n", name, orDefault(req.By, "?"), req.At.Format(time.RFC3339), agent)
+	}
 	return exitOK
+}
+
+// pendingReinits are the reinit requests waiting in the DCS, by member; none when st cannot
+// list its keys.
+func pendingReinits(ctx context.Context, st dcs.Store) (map[string]engine.ReinitRequest, error) {
+	l, ok := st.(dcs.Lister)
+	if !ok {
+		return nil, nil
+	}
+	names, err := l.List(ctx, strings.TrimSuffix(dcs.ReinitKeyDir, "/"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]engine.ReinitRequest{}
+	for _, name := range names {
+		if req, err := engine.PendingReinit(ctx, st, name); err != nil {
+			return nil, err
+		} else if req != nil {
+			out[name] = *req
+		}
+	}
+	return out, nil
 }
 
 type memberStatus struct {
@@ -153,7 +194,7 @@ func statusJSON(cfg *config.Config, cl dcs.Cluster) map[string]any {
 		}
 		members = append(members, ms)
 	}
-	out := map[string]any{"scope": cfg.Scope, "leader": cl.Leader, "members": members}
+	out := map[string]any{"scope": cfg.Scope, "leader": cl.Leader, "members": members, "history": cl.History.Switches}
 	if cl.Initialize != nil {
 		out["initialize"] = *cl.Initialize
 	} else {
@@ -205,6 +246,17 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 	if len(cl.Members) == 0 {
 		fmt.Fprintln(e.stdout, "(no members published)")
 	}
+	if len(cl.History.Switches) > 0 {
+		fmt.Fprintln(e.stdout, "\nTimeline switches (cluster history):")
+		for _, sw := range cl.History.Switches {
+			from := ""
+			if sw.OldLeader != "" {
+				from = " from " + sw.OldLeader
+			}
+			fmt.Fprintf(e.stdout, "  timeline %d at %s: %s%s to %s, %s\n", sw.Timeline, pg.LSN(sw.LSN), orDefault(sw.Reason, "change of primary"), from,
+				orDefault(sw.NewLeader, "?"), sw.Time.UTC().Format(time.RFC3339))
+		}
+	}
 }
 
 // lastErrorWidth is how much of a member's last error status shows on its line.
@@ -230,7 +282,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
 	node := newNode(cfg, logger)
-	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+	if d := append(node.Validate(ctx), node.ValidateHost()...); printDiags(e, cfg, d) {
 		return exitConfig
 	}
 	type seen struct {
@@ -250,9 +302,15 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		cl = &got.cl
 	}
 	plan := node.PlanReinit(ctx, cl, err, got.reinit)
+	// The plan is shown also when the DCS cannot be read (it says the node waits); the exit
+	// code says the answer is not the DCS's.
+	code = exitOK
+	if err != nil {
+		code = e.failf(exitFailed, "plan: the DCS cannot be read: %v", err)
+	}
 	if c.jsonOut {
 		writeJSON(e.stdout, plan)
-		return exitOK
+		return code
 	}
 	fmt.Fprintf(e.stdout, "Member %s of %s, data directory %s\n", cfg.Name, cfg.Scope, plan.DataDir)
 	fmt.Fprintf(e.stdout, "Would: %s\n  because %s\n", strings.ToUpper(plan.Path), plan.Reason)
@@ -290,7 +348,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stdout, "   note: %s\n", n)
 		}
 	}
-	return exitOK
+	return code
 }
 
 // shellJoin quotes argv for display so that it can be pasted into a shell.

@@ -26,18 +26,20 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	metrics := api.NewMetrics(cfg.Scope, cfg.Name, agent.Snapshot)
 	agent.Node.Events = metrics
 	srv, err = api.New(api.Options{
-		Config:   cfg.API,
-		Snapshot: agent.Snapshot,
-		Status:   func(cl dcs.Cluster) any { return statusJSON(cfg, cl) },
-		Metrics:  metrics,
-		Liveness: 2*cfg.LoopWait + cfg.TTL,
-		Version:  Version,
-		Logger:   logger.Named("api"),
+		Config:    cfg.API,
+		Snapshot:  agent.Snapshot,
+		Status:    func(cl dcs.Cluster) any { return statusJSON(cfg, cl) },
+		Metrics:   metrics,
+		Effective: func() any { return effectiveConfig(cfg) },
+		Liveness:  2*cfg.LoopWait + cfg.TTL,
+		Version:   Version,
+		Logger:    logger.Named("api"),
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	srv.HandleAuthenticated("/reinit", reinitHandler(agent))
+	srv.HandleAuthenticated("/reinitialize", api.ReinitializeHandler(agent.Snapshot, agent.RequestReinit))
 	if err := srv.Start(); err != nil {
 		return nil, nil, err
 	}
@@ -72,4 +74,14 @@ func reinitHandler(agent *engine.Agent) http.Handler {
 		}
 		_, _ = io.WriteString(w, "reinitialize started")
 	})
+}
+
+// effectiveConfig is the configuration in effect for GET /config, with the file DCS's default
+// path filled in.
+func effectiveConfig(cfg *config.Config) map[string]any {
+	out := cfg.Effective()
+	if d, ok := out["dcs"].(map[string]any); ok && cfg.DCS.Kind != config.DCSEtcd {
+		d["path"] = fileDCSPath(cfg)
+	}
+	return out
 }

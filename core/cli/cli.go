@@ -35,6 +35,9 @@ const (
 	exitUsage   = 2
 	exitConfig  = 3
 	exitRefused = 4
+	// exitPending: the request was written into the DCS, but the agent that carries it out
+	// does not run; it waits there.
+	exitPending = 5
 )
 
 type command struct {
@@ -51,15 +54,28 @@ func init() {
 		{"bootstrap", "create a new cluster once, without a DCS (initdb or the configured method)", runBootstrap},
 		{"clone", "clone a replica once, without a DCS, trying the replica methods in order", runClone},
 		{"reinit", "re-clone this replica: stop PostgreSQL, empty its data directory, clone again (never the leader)", runReinit},
+		{"switchover", "hand the primary role to a replica while the primary runs; nothing is lost", runSwitchover},
+		{"failover", "make a member the primary when no member leads (the most advanced, unless --force)", runFailover},
 		{"history", "list a member's bootstrap and clone attempts kept in the DCS", runHistory},
 		{"plan", "show what this node would do now, with exact commands", runPlan},
-		{"status", "show the cluster's members, roles, states and last errors", runStatus},
+		{"status", "show the cluster's members, roles, states and last errors (also: list)", runStatus},
 		{"validate", "check a configuration, including each plugin's options", runValidate},
 		{"plugins", "list the installed plugins; plugins show NAME|install FILE|verify|check FILE: see -h", runPlugins},
 		{"version", "print pgimaged's version", runVersion},
 		{"import", "convert a Patroni configuration: import patroni FILE.yml [-o FILE.hcl]", runImport},
 		{"completion", "print a shell completion script: completion bash|zsh", runCompletion},
 	}
+}
+
+// aliases are other names of commands, as patronictl users type them.
+var aliases = map[string]string{"list": "status"}
+
+// commandName is the command name or alias typed stands for.
+func commandName(typed string) string {
+	if name, ok := aliases[typed]; ok {
+		return name
+	}
+	return typed
 }
 
 // env is what every command gets.
@@ -99,7 +115,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	for _, c := range commands {
-		if c.name == args[0] {
+		if c.name == commandName(args[0]) {
 			return c.run(ctx, e, args[1:])
 		}
 	}
@@ -112,7 +128,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nEvery command takes -config FILE; `pgimaged help <command>` (or `pgimaged <command> -h`)\nexplains it, with an example, its flags and exit codes. `pgimaged --version` prints the version.\n")
+	fmt.Fprintf(w, "\nEvery command takes -config FILE (or -c FILE); `pgimaged help <command>` (or `pgimaged <command> -h`)\nexplains it, with an example, its flags and exit codes. `pgimaged --version` prints the version.\n")
 }
 
 // common holds the flags most commands share.
@@ -132,6 +148,7 @@ func newCommand(e *env, name, args string, withJSON bool) (*common, *flag.FlagSe
 
 func (c *common) register(fs *flag.FlagSet, withJSON bool) {
 	fs.StringVar(&c.configFile, "config", "", "configuration file (HCL)")
+	fs.StringVar(&c.configFile, "c", "", "same as -config (patronictl's spelling)")
 	if withJSON {
 		fs.BoolVar(&c.jsonOut, "json", false, "machine-readable output")
 	}

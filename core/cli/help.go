@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -36,9 +39,19 @@ var help = map[string]helpEntry{
 		exits:   "1 every method failed (the root cause of each is printed), 3 configuration errors, 4 refused (the data directory is not empty and not pgimaged's)",
 	},
 	"reinit": {
-		about:   "Re-clones this replica, like patronictl reinit: with its agent running it asks the agent through the DCS; without, it does the work itself holding the data directory's lock. PostgreSQL is stopped, the data directory emptied and cloned with the configured chain or the methods given with --method. Never on the leader or a primary.",
-		example: "pgimaged reinit -config /etc/pgimaged/node2.hcl --force",
-		exits:   "1 failed, 3 configuration errors, 4 refused (the leader, a primary, another cluster's directory); 2 also without a terminal and without --force",
+		about:   "Re-clones this replica, like patronictl reinit: with its agent running it asks the agent through the DCS; without, it does the work itself holding the data directory's lock. PostgreSQL is stopped, the data directory emptied and cloned with the configured chain or the methods given with --method. Never on the leader or a primary. With --member NAME it re-clones another member from any host that reaches the DCS, through that member's agent; when that agent does not run, the request waits in the DCS until it starts (status shows it pending).",
+		example: "pgimaged reinit -config /etc/pgimaged/node1.hcl --member node2 --force",
+		exits:   "1 failed, 3 configuration errors, 4 refused (the leader, a primary, another cluster's directory, a member the DCS does not know), 5 the member's agent does not run: the request waits in the DCS; 2 also without a terminal and without --force",
+	},
+	"switchover": {
+		about:   "Hands the primary role to a replica while the primary runs, like patronictl switchover: the leader's agent shuts PostgreSQL down cleanly, the candidate replays WAL up to that shutdown checkpoint, promotes and takes the leader key by compare-and-swap; the old primary follows it as a standby without a rewind. Without --candidate, the most advanced streaming replica. Refused when the candidate does not stream, lags by more than maximum_lag_on_failover, is tagged nofailover or is mid-clone. Recorded in the cluster history.",
+		example: "pgimaged switchover -config /etc/pgimaged/node1.hcl --candidate node2 --yes",
+		exits:   "1 the change did not happen (the reason is printed; the old primary runs again), 3 configuration errors, 4 refused (the reason and the members' positions are printed; also while another change is pending); 2 also without a terminal and without --yes",
+	},
+	"failover": {
+		about:   "Makes a member the primary while no member holds the leader key (the primary is lost): the candidate must be the most advanced of the running members (timeline, then WAL position), else it is refused with every member's position in bytes; --force proceeds and records how much may be lost. The candidate's agent promotes it (or, promoted by hand already, only takes the key) and takes the leader key by compare-and-swap; a member on an older timeline never takes it again. Recorded in the cluster history.",
+		example: "pgimaged failover -config /etc/pgimaged/node2.hcl --candidate node2 --yes",
+		exits:   "1 the change did not happen, 3 configuration errors, 4 refused (a leader holds the key, the candidate is unknown, behind, tagged nofailover, or another change is pending); 2 also without --candidate, or without a terminal and without --yes",
 	},
 	"history": {
 		about:   "Lists a member's bootstrap and clone attempts (the newest 50), kept in the DCS across restarts.",
@@ -141,14 +154,47 @@ func writeHelp(w io.Writer, fs *flag.FlagSet, name, args string) {
 		fs.PrintDefaults()
 		fs.SetOutput(out)
 	}
+	fmt.Fprintf(w, "\nExit codes:\n  %s\n", strings.Join(exitLines(h.exits), "\n  "))
+}
+
+// codeStart is where a help entry's exits text begins another code: ", " or "; " before a
+// number and a space. Commas inside one code's explanation do not split it.
+var codeStart = regexp.MustCompile(`[,;] [0-9]+ `)
+
+// exitLines are the help's exit-code lines, one per code in the order of the codes: 0 and 2
+// first, then exits split where another code starts; what exits adds to a code already listed
+// joins that code's line.
+func exitLines(exits string) []string {
 	lines := []string{"0 success", "2 usage mistake"}
-	for _, part := range strings.Split(h.exits, ", ") {
-		if part != "" {
-			lines = append(lines, part)
+	var parts []string
+	for exits != "" {
+		loc := codeStart.FindStringIndex(exits)
+		if loc == nil {
+			parts = append(parts, exits)
+			break
 		}
+		parts = append(parts, exits[:loc[0]])
+		exits = exits[loc[0]+2:]
 	}
-	sort.SliceStable(lines, func(i, j int) bool { return lines[i][0] < lines[j][0] })
-	fmt.Fprintf(w, "\nExit codes:\n  %s\n", strings.Join(lines, "\n  "))
+	code := func(line string) int {
+		n, _ := strconv.Atoi(strings.Fields(line)[0])
+		return n
+	}
+	for _, part := range parts {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		i := slices.IndexFunc(lines, func(l string) bool { return code(l) == code(part) })
+		if i < 0 {
+			lines = append(lines, part)
+			continue
+		}
+		_, more, _ := strings.Cut(part, " ")
+		lines[i] += "; " + more
+	}
+	sort.SliceStable(lines, func(i, j int) bool { return code(lines[i]) < code(lines[j]) })
+	return lines
 }
 
 func wrap(s string, width int) string {
@@ -174,6 +220,7 @@ func runHelp(ctx context.Context, e *env, args []string) int {
 		usage(e.stdout)
 		return exitOK
 	}
+	args = append([]string{commandName(args[0])}, args[1:]...)
 	name := strings.Join(args, " ")
 	if _, ok := help[name]; !ok {
 		usage(e.stderr)
@@ -191,7 +238,11 @@ func commandFlags() map[string][]string {
 		e := &env{stdout: io.Discard, stderr: io.Discard}
 		run(context.Background(), e, []string{"-h"})
 		for _, fs := range e.flagSets {
-			fs.VisitAll(func(f *flag.Flag) { out[name] = append(out[name], "-"+f.Name) })
+			fs.VisitAll(func(f *flag.Flag) {
+				if f.Name != "c" { // patronictl's spelling of -config is accepted, not offered
+					out[name] = append(out[name], "-"+f.Name)
+				}
+			})
 		}
 		sort.Strings(out[name])
 	}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
@@ -109,21 +110,57 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	if code, yamlFile := refuseYAML(e, c.configFile); yamlFile {
 		return code
 	}
-	cfg, code := loadConfig(e, c.configFile)
-	if cfg == nil {
-		return code
+	if c.configFile == "" {
+		return e.failf(exitUsage, "no configuration: give -config FILE")
 	}
-	node := newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
-	diags := append(lockDiagnostics(cfg), node.Validate(ctx)...)
-	if printDiags(e, cfg, diags) {
-		return exitConfig
+	cfg, diags := config.Load(c.configFile)
+	if !diags.HasErrors() {
+		finishConfig(cfg)
+		node := newNode(cfg, newLogger(e, cfg, orDefault(c.logLevel, "warn")))
+		diags = append(diags, lockDiagnostics(cfg)...)
+		diags = append(diags, node.Validate(ctx)...)
+		diags = append(diags, node.ValidateHost()...)
 	}
+	invalid := printDiags(e, cfg, diags)
 	if c.jsonOut {
-		writeJSON(e.stdout, map[string]any{"valid": true, "file": cfg.Filename})
-	} else {
+		writeJSON(e.stdout, validation{Valid: !invalid, File: c.configFile, Diagnostics: diagnosticsJSON(diags)})
+	} else if !invalid {
 		fmt.Fprintf(e.stdout, "%s: the configuration is valid\n", cfg.Filename)
 	}
+	if invalid {
+		return exitConfig
+	}
 	return exitOK
+}
+
+// validation is what `validate -json` prints.
+type validation struct {
+	Valid       bool             `json:"valid"`
+	File        string           `json:"file"`
+	Diagnostics []diagnosticJSON `json:"diagnostics"`
+}
+
+// diagnosticJSON is one diagnostic as `validate -json` prints it; place is file:line:col.
+type diagnosticJSON struct {
+	Severity string `json:"severity"`
+	Summary  string `json:"summary"`
+	Detail   string `json:"detail,omitempty"`
+	Place    string `json:"place,omitempty"`
+}
+
+func diagnosticsJSON(diags hcl.Diagnostics) []diagnosticJSON {
+	out := []diagnosticJSON{}
+	for _, d := range diags {
+		dj := diagnosticJSON{Severity: "error", Summary: d.Summary, Detail: d.Detail}
+		if d.Severity == hcl.DiagWarning {
+			dj.Severity = "warning"
+		}
+		if d.Subject != nil {
+			dj.Place = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		out = append(out, dj)
+	}
+	return out
 }
 
 func orDefault(s, def string) string {

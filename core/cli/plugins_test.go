@@ -28,6 +28,7 @@ var builtins = map[string]string{
 	"basebackup": "../../plugins/basebackup",
 	"initdb":     "../../plugins/initdb",
 	"pgbackrest": "../../plugins/pgbackrest",
+	"rewind":     "../../plugins/rewind",
 	"script":     "../../plugins/script",
 	"wale":       "../../plugins/wale",
 	"testplugin": "../plugin/testdata/testplugin",
@@ -361,7 +362,7 @@ func TestRenamedPluginIsRefusedByInstallAndWarnedAbout(t *testing.T) {
 }
 
 func TestCheckPassesEveryBuiltinPlugin(t *testing.T) {
-	for _, name := range []string{"basebackup", "initdb", "pgbackrest", "script", "wale"} {
+	for _, name := range []string{"basebackup", "initdb", "pgbackrest", "rewind", "script", "wale"} {
 		t.Run(name, func(t *testing.T) {
 			code, out, errs := run(t, "plugins", "check", builtPlugin(t, name))
 			if code != 0 || strings.Contains(out, "FAIL") {

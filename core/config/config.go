@@ -15,12 +15,15 @@ import (
 
 // Defaults applied when the configuration leaves a setting out.
 const (
-	DefaultLoopWait      = 10 * time.Second
-	DefaultTTL           = 30 * time.Second
-	DefaultPGCtlTimeout  = 60 * time.Second
-	DefaultLogLevel      = "info"
-	DefaultReplicaMethod = "basebackup"
-	DefaultBootstrap     = "initdb"
+	DefaultLoopWait = 10 * time.Second
+	DefaultTTL      = 30 * time.Second
+	// DefaultMaximumLagOnFailover is Patroni's maximum_lag_on_failover: how many bytes a
+	// switchover candidate may be behind the leader.
+	DefaultMaximumLagOnFailover = 1 << 20
+	DefaultPGCtlTimeout         = 60 * time.Second
+	DefaultLogLevel             = "info"
+	DefaultReplicaMethod        = "basebackup"
+	DefaultBootstrap            = "initdb"
 	// DefaultNamespace is the dcs block's namespace, as in Patroni.
 	DefaultNamespace = "/service/"
 	// DefaultRecoveryTimeout bounds the wait for a promoting recovery after a bootstrap.
@@ -36,32 +39,50 @@ const (
 // ReplicaBuiltins are the methods create_replica_methods may name without a `method` block.
 var ReplicaBuiltins = []string{"basebackup", "pgbackrest", "wale"}
 
+// RejoinBuiltins are the methods rejoin_methods may name without a `method` block.
+var RejoinBuiltins = []string{"rewind"}
+
+// DefaultRejoinMethod is what rejoin_methods holds when it is left out.
+const DefaultRejoinMethod = "rewind"
+
+// The values of postgresql.rejoin: what happens to a directory that cannot follow the leader
+// once every rejoin method failed.
+const (
+	// RejoinRewind: it stays as it is, needing a reinit (the default).
+	RejoinRewind = "rewind"
+	// RejoinReimage: the replica methods replace it (Patroni's
+	// remove_data_directory_on_rewind_failure).
+	RejoinReimage = "reimage"
+)
+
 // BootstrapBuiltins are the methods bootstrap.method may name without a `method` block.
 var BootstrapBuiltins = []string{"initdb", "pgbackrest", "wale"}
 
 // Config is a decoded configuration file. Ranges holds where each setting was written, by
 // path (see [Config.RangeOf]).
 type Config struct {
-	Filename   string
-	Scope      string
-	Name       string
-	DataDir    string
-	PluginDir  string // "" when not set: the caller looks beside its binary
-	LoopWait   time.Duration
-	TTL        time.Duration
-	Tags       map[string]any
-	Source     string // clone source for a one-shot clone; never carries a password
-	LogLevel   string
-	LogFormat  string // "json" (hclog's JSON format), or hclog's text when "" or "text"
-	LogFile    string // appended to instead of stderr when set
-	DCS        DCS
-	API        API
-	PostgreSQL PostgreSQL
-	Bootstrap  Bootstrap
-	Methods    map[string]*Method    // by label
-	Plugins    map[string]*PluginPin // by label
-	Ranges     map[string]hcl.Range
-	files      map[string]*hcl.File
+	Filename  string
+	Scope     string
+	Name      string
+	DataDir   string
+	PluginDir string // "" when not set: the caller looks beside its binary
+	LoopWait  time.Duration
+	TTL       time.Duration
+	// MaximumLagOnFailover is how many bytes of WAL a switchover candidate may lack.
+	MaximumLagOnFailover int64
+	Tags                 map[string]any
+	Source               string // clone source for a one-shot clone; never carries a password
+	LogLevel             string
+	LogFormat            string // "json" (hclog's JSON format), or hclog's text when "" or "text"
+	LogFile              string // appended to instead of stderr when set
+	DCS                  DCS
+	API                  API
+	PostgreSQL           PostgreSQL
+	Bootstrap            Bootstrap
+	Methods              map[string]*Method    // by label
+	Plugins              map[string]*PluginPin // by label
+	Ranges               map[string]hcl.Range
+	files                map[string]*hcl.File
 }
 
 // DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then
@@ -91,6 +112,11 @@ type PostgreSQL struct {
 	Superuser            Credentials
 	Replication          Credentials
 	CreateReplicaMethods []string // defaults to ["basebackup"]
+	// RejoinMethods bring a former primary, or a standby that went past the leader's timeline
+	// switch, back in line (defaults to ["rewind"]; empty: never); Rejoin says what follows
+	// when they all fail (RejoinRewind, RejoinReimage).
+	RejoinMethods []string
+	Rejoin        string
 }
 
 // Credentials is a role name and its password; formatting it masks the password.
@@ -114,6 +140,7 @@ type Method struct {
 	Label                    string
 	Plugin                   string
 	Command                  string
+	CommandWritten           string // the program as written, when Command holds it resolved (see ProgramDir)
 	NoParams                 bool
 	NoMaster                 bool // no_master or its alias no_leader
 	KeepData                 bool
@@ -243,7 +270,9 @@ func (m *Method) OptionDiagnostic(optionName string, severity hcl.DiagnosticSeve
 
 // PluginNameFor picks the plugin that runs method m: its `plugin` attribute; else "script" when
 // `command` is set; else the first of the label and the label lower-cased without '_' and '-'
-// (wal_e → wale) that available says exists; else "", which the caller reports.
+// (wal_e → wale) that available says exists; else "script" to run the label as a program found
+// in PATH, as Patroni does (see [RunsItsName]; not for a builtin method, nor without the script
+// plugin); else "", which the caller reports.
 func PluginNameFor(m *Method, available func(name string) bool) string {
 	if m.Plugin != "" {
 		return m.Plugin
@@ -257,7 +286,7 @@ func PluginNameFor(m *Method, available func(name string) bool) string {
 			return name
 		}
 	}
-	return ""
+	return fallbackPlugin(m, available)
 }
 
 // String describes the method with the values read by env() or file() masked.

@@ -39,6 +39,7 @@ type (
 		LogLevel   *string           `hcl:"log_level,optional"`
 		LogFormat  *string           `hcl:"log_format,optional"`
 		LogFile    *string           `hcl:"log_file,optional"`
+		MaxLag     *float64          `hcl:"maximum_lag_on_failover,optional"`
 		DCS        *dcsSchema        `hcl:"dcs,block"`
 		API        *apiSchema        `hcl:"api,block"`
 		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
@@ -74,6 +75,9 @@ type (
 		PGHBA                []string              `hcl:"pg_hba,optional"`
 		PGCtlTimeout         *string               `hcl:"pg_ctl_timeout,optional"`
 		CreateReplicaMethods []string              `hcl:"create_replica_methods,optional"`
+		CreateReplicaMethod  []string              `hcl:"create_replica_method,optional"` // the seed's spelling
+		RejoinMethods        []string              `hcl:"rejoin_methods,optional"`
+		Rejoin               *string               `hcl:"rejoin,optional"`
 		Authentication       *authenticationSchema `hcl:"authentication,block"`
 	}
 	authenticationSchema struct {
@@ -376,6 +380,13 @@ func (d *decoder) root(s *fileSchema) {
 	if src := d.nonEmpty(s.Source, "source"); src != "" && d.checkSource(src) {
 		c.Source = src
 	}
+	switch n := s.MaxLag; {
+	case n == nil || !d.ok("maximum_lag_on_failover"):
+	case *n < 0 || *n != float64(int64(*n)):
+		d.fail("maximum_lag_on_failover", "Invalid maximum_lag_on_failover", "maximum_lag_on_failover is a number of bytes: a whole number, 0 or more.")
+	default:
+		c.MaximumLagOnFailover = int64(*n)
+	}
 	c.LogLevel = d.choice(s.LogLevel, "log_level", "Invalid log level", logLevels)
 	c.LogFormat = d.choice(s.LogFormat, "log_format", "Invalid log format", logFormats)
 	c.LogFile = d.path(s.LogFile, "log_file")
@@ -561,8 +572,10 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 	p.Listen = d.address(s.Listen, "postgresql.listen")
 	p.ConnectAddress = d.address(s.ConnectAddress, "postgresql.connect_address")
 	p.Parameters, _ = d.settings(s.Parameters, "postgresql.parameters", "parameter")
-	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, s.CreateReplicaMethods
+	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, d.replicaMethodList(s.CreateReplicaMethods, s.CreateReplicaMethod, "postgresql")
 	p.PGCtlTimeout = d.duration(s.PGCtlTimeout, "postgresql.pg_ctl_timeout")
+	p.RejoinMethods = s.RejoinMethods
+	p.Rejoin = d.choice(s.Rejoin, "postgresql.rejoin", "Invalid rejoin", []string{RejoinRewind, RejoinReimage})
 	if a := s.Authentication; a != nil {
 		p.Superuser = d.credentials(a.Superuser, "postgresql.authentication.superuser.username")
 		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication.username")
@@ -645,11 +658,18 @@ func (d *decoder) applyDefaults() {
 	c := d.cfg
 	setDefault(&c.LoopWait, DefaultLoopWait)
 	setDefault(&c.TTL, DefaultTTL)
+	if _, set := c.Ranges["maximum_lag_on_failover"]; !set { // 0 is a setting: no lag at all
+		c.MaximumLagOnFailover = DefaultMaximumLagOnFailover
+	}
 	setDefault(&c.LogLevel, DefaultLogLevel)
 	setDefault(&c.PostgreSQL.ConnectAddress, c.PostgreSQL.Listen)
 	setDefault(&c.PostgreSQL.PGCtlTimeout, DefaultPGCtlTimeout)
 	setDefault(&c.Bootstrap.Method, DefaultBootstrap)
 	setDefault(&c.Bootstrap.RecoveryTimeout, DefaultRecoveryTimeout)
+	if c.PostgreSQL.RejoinMethods == nil { // an empty list is a setting: never rejoin
+		c.PostgreSQL.RejoinMethods = []string{DefaultRejoinMethod}
+	}
+	setDefault(&c.PostgreSQL.Rejoin, RejoinRewind)
 	if len(c.PostgreSQL.CreateReplicaMethods) == 0 {
 		c.PostgreSQL.CreateReplicaMethods = []string{DefaultReplicaMethod}
 	}
@@ -680,6 +700,9 @@ func (d *decoder) check() {
 		}
 		seen[name] = i
 		d.checkDefined(key, "create_replica_methods", name, ReplicaBuiltins)
+	}
+	for i, name := range c.PostgreSQL.RejoinMethods {
+		d.checkDefined(fmt.Sprintf("postgresql.rejoin_methods[%d]", i), "rejoin_methods", name, RejoinBuiltins)
 	}
 	d.checkDefined("bootstrap.method", "bootstrap.method", c.Bootstrap.Method, BootstrapBuiltins)
 }

@@ -14,7 +14,8 @@
 //
 //	fileSchema        scope, name, data_dir (required); plugin_dir ("": beside the binary);
 //	                  loop_wait, ttl (DefaultLoopWait, DefaultTTL; ttl > loop_wait); tags;
-//	                  source; log_level (DefaultLogLevel), log_format (text), log_file (stderr)
+//	                  source; log_level (DefaultLogLevel), log_format (text), log_file (stderr);
+//	                  maximum_lag_on_failover (DefaultMaximumLagOnFailover, bytes)
 //	fileDCSSchema     dcs "file" { path, namespace }; no dcs block: the caller picks a path
 //	etcdSchema        dcs "etcd" { endpoints, username, password, dial_timeout, ca_file,
 //	                  cert_file, key_file, namespace (DefaultNamespace, as for "file") }
@@ -30,7 +31,10 @@
 //	pluginSchema      plugin "<name>" { path (looked up in plugin_dir), sha256 }
 //
 // Relative paths (every path setting, file()) start at the configuration file's directory;
-// commands are used as written. TLS files must be readable when the configuration is loaded,
+// a method's command whose program is a relative path starts at the pgimaged program's
+// directory ([ProgramDir]), as Patroni's starts at the patroni command's, and a bare program
+// name is left for PATH. create_replica_method, the seed's spelling, is read as
+// create_replica_methods (with a warning; both is an error). TLS files must be readable when the configuration is loaded,
 // and a certificate comes with its key. An etcd endpoint is host:port or an http:// or https://
 // URL; http:// is refused with TLS files or beside https://, since the etcd client would then
 // speak plain text to all of them. README.md shows a complete configuration.

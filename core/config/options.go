@@ -19,10 +19,10 @@ func (d *decoder) method(s *methodSchema) {
 	key := "method." + s.Label + "."
 	m := &Method{
 		Label: s.Label, DefRange: s.DefRange, OptionsBody: s.Rest, KeyRanges: map[string]hcl.Range{},
-		Command:   d.nonEmpty(s.Command, key+"command"),
 		RetryWait: d.duration(s.RetryWait, key+"retry_wait"),
 		Timeout:   d.duration(s.Timeout, key+"timeout"),
 	}
+	m.Command, m.CommandWritten = d.command(s.Command, key+"command")
 	d.cfg.Methods[s.Label] = m
 	for _, k := range ReservedMethodKeys {
 		if r, ok := d.attrs[key+k]; ok {

@@ -22,7 +22,9 @@ func TestPluginNameFor(t *testing.T) {
 		{"label as written first", config.Method{Label: "basebackup"}, installed("basebackup"), "basebackup"},
 		{"label case and dashes folded", config.Method{Label: "PG-BackRest"}, installed("pgbackrest"), "pgbackrest"},
 		{"command means script even if a plugin is named like the label", config.Method{Label: "wal_e", Command: "patroni_wale_restore"}, installed("wale", "script"), "script"},
-		{"no plugin, no command", config.Method{Label: "barman"}, installed("wale"), ""},
+		{"no plugin, no command, no script plugin", config.Method{Label: "barman"}, installed("wale"), ""},
+		{"no plugin, no command: the script plugin runs the name", config.Method{Label: "barman"}, installed("wale", "script"), "script"},
+		{"a builtin whose plugin is missing never runs its name", config.Method{Label: "basebackup"}, installed("script"), ""},
 		{"nil lookup", config.Method{Label: "wale"}, nil, ""},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -143,6 +144,11 @@ method "restore" {
 					renderings[verb+" of "+what] = fmt.Sprintf(verb, v)
 				}
 			}
+			effective, err := json.Marshal(cfg.Effective())
+			if err != nil {
+				t.Fatal(err)
+			}
+			renderings["Effective as JSON"] = string(effective)
 			for where, text := range renderings {
 				for _, s := range secrets {
 					if i := strings.Index(text, s); i >= 0 {
@@ -153,9 +159,49 @@ method "restore" {
 			if !strings.Contains(renderings["%v of *Method"], "********") || !tt.errors && !strings.Contains(renderings["%v of *Method"], "/a=/b") {
 				t.Errorf("the method's options are not masked element by element: %s", renderings["%v of *Method"])
 			}
+			if !tt.errors && (!strings.Contains(string(effective), `"password":"********"`) || !strings.Contains(string(effective), "/a=/b")) {
+				t.Errorf("Effective masks too little or too much: %s", effective)
+			}
 			if !strings.Contains(renderings["%#v of Superuser"], "********") || !strings.Contains(renderings["%v of DCS"], "********") {
 				t.Errorf("passwords are not shown as masked: %s / %s", renderings["%#v of Superuser"], renderings["%v of DCS"])
 			}
 		})
+	}
+}
+
+// Effective shows the configuration in effect under the HCL's names, defaults included.
+func TestEffectiveConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "pgimaged.hcl")
+	src := `
+scope    = "batman"
+name     = "node1"
+data_dir = "/data"
+tags     = { clonefrom = true }
+postgresql {
+  listen     = "127.0.0.1:5432"
+  parameters = { max_connections = 50 }
+}
+method "basebackup" {
+  checkpoint = "fast"
+}
+`
+	if err := os.WriteFile(name, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(name)
+	if diags.HasErrors() {
+		t.Fatal(describe(diags))
+	}
+	b, err := json.Marshal(cfg.Effective())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"scope":"batman"`, `"name":"node1"`, `"loop_wait":10`, `"ttl":30`,
+		`"tags":{"clonefrom":true}`, `"parameters":{"max_connections":"50"}`, `"create_replica_methods":["basebackup"]`,
+		`"connect_address":"127.0.0.1:5432"`, `"options":[{"checkpoint":"fast"}]`, `"method":"initdb"`, `"kind":"file"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the effective configuration lacks %s:\n%s", want, b)
+		}
 	}
 }

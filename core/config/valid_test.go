@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,9 @@ func withDefaults(c *config.Config) *config.Config {
 	def(&c.TTL, 30*time.Second)
 	def(&c.PostgreSQL.PGCtlTimeout, time.Minute)
 	def(&c.Bootstrap.RecoveryTimeout, time.Hour)
+	if c.MaximumLagOnFailover == 0 {
+		c.MaximumLagOnFailover = 1 << 20
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
@@ -57,6 +61,12 @@ func withDefaults(c *config.Config) *config.Config {
 	}
 	if c.PostgreSQL.CreateReplicaMethods == nil {
 		c.PostgreSQL.CreateReplicaMethods = []string{"basebackup"}
+	}
+	if c.PostgreSQL.RejoinMethods == nil {
+		c.PostgreSQL.RejoinMethods = []string{"rewind"}
+	}
+	if c.PostgreSQL.Rejoin == "" {
+		c.PostgreSQL.Rejoin = "rewind"
 	}
 	if c.DCS.Kind != "" && c.DCS.Namespace == "" {
 		c.DCS.Namespace = "/service/"
@@ -395,5 +405,48 @@ func TestRequire(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestMaximumLagOnFailover: left out it is Patroni's 1 MiB; written, 0 included, it is kept.
+func TestMaximumLagOnFailover(t *testing.T) {
+	for src, want := range map[string]int64{
+		"":                                     1 << 20,
+		"maximum_lag_on_failover = 0\n":        0,
+		"maximum_lag_on_failover = 16777216\n": 16 << 20,
+	} {
+		cfg, diags := config.Parse("node1.hcl", []byte("scope = \"s\"\nname = \"n\"\ndata_dir = \"/data\"\n"+src))
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", src, diags)
+		}
+		if cfg.MaximumLagOnFailover != want {
+			t.Errorf("%q: maximum_lag_on_failover %d, want %d", src, cfg.MaximumLagOnFailover, want)
+		}
+	}
+}
+
+// TestRejoinSettings: rejoin_methods defaults to ["rewind"], an empty list is kept (never
+// rejoin), rejoin takes "rewind" or "reimage", and an undefined rejoin method is an error.
+func TestRejoinSettings(t *testing.T) {
+	parse := func(body string) (*config.Config, hcl.Diagnostics) {
+		return config.Parse("node1.hcl", []byte("scope = \"s\"\nname = \"n\"\ndata_dir = \"/data\"\npostgresql {\n"+body+"\n}\n"))
+	}
+	for body, want := range map[string][]string{"": {"rewind"}, "rejoin_methods = []": {}, `rejoin_methods = ["rewind", "copy"]`: nil} {
+		cfg, diags := parse(body)
+		if want == nil {
+			if !diags.HasErrors() || !strings.Contains(diags.Error(), "copy") {
+				t.Errorf("%q: %v, want an error naming the undefined method", body, diags)
+			}
+			continue
+		}
+		if diags.HasErrors() || !slices.Equal(cfg.PostgreSQL.RejoinMethods, want) || cfg.PostgreSQL.Rejoin != "rewind" {
+			t.Errorf("%q: %v, %q, %v; want %v and rejoin = rewind", body, cfg.PostgreSQL.RejoinMethods, cfg.PostgreSQL.Rejoin, diags, want)
+		}
+	}
+	if cfg, diags := parse(`rejoin = "reimage"`); diags.HasErrors() || cfg.PostgreSQL.Rejoin != config.RejoinReimage {
+		t.Errorf("rejoin = reimage: %v", diags)
+	}
+	if _, diags := parse(`rejoin = "delete"`); !diags.HasErrors() {
+		t.Error("rejoin = delete was accepted")
 	}
 }

@@ -7,8 +7,11 @@
 //	initialize        "" while a node bootstraps, then the system identifier (decimal) for good
 //	leader            the leader's member name, bound to its owner's session
 //	members/<name>    the member as JSON (see [Member]), bound to its owner's session
+//	history           the changes of primary, Patroni's JSON list (see [TimelineSwitch]), permanent
 //	pgimaged/...      pgimaged's own permanent keys ([Store.Put]): reinit/<member> holds an
-//	                  operator's reinit request, history/<member> the member's attempts
+//	                  operator's reinit request, history/<member> the member's attempts,
+//	                  switches what pgimaged records of each change of primary beyond Patroni's
+//	                  history (the old leader)
 //
 // Patroni writes an empty initialize without a TTL, so a node that dies while bootstrapping blocks the
 // cluster for ever. Here the empty initialize is bound to its owner's session like the leader and the
@@ -56,6 +59,8 @@ type Cluster struct {
 	Leader string
 	// Members are the published members, sorted by name.
 	Members []Member
+	// History is the cluster's changes of primary, oldest first.
+	History History
 }
 
 // Bootstrapping reports whether a node holds the empty initialize key.
@@ -128,11 +133,26 @@ type Store interface {
 	// under [KeyPrefix] (pgimaged's own keys, apart from Patroni's).
 	Put(ctx context.Context, key string, value []byte) error
 
+	// History reads the cluster's changes of primary (Patroni's history key).
+	History(ctx context.Context) (History, error)
+
+	// AppendTimelineSwitch appends sw to the cluster's history by compare-and-swap: only if the
+	// history still holds what prev was read from (by History or Cluster), else
+	// ErrHistoryChanged, and the caller reads it again. sw must come after prev's newest switch
+	// (a higher timeline, a switch LSN not before its). Of two writers that read the same
+	// history, one wins.
+	AppendTimelineSwitch(ctx context.Context, prev History, sw TimelineSwitch) error
+
 	// Get reads a permanent key written by Put; false when it is absent.
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 
 	// Delete removes a permanent key; an absent key is not an error.
 	Delete(ctx context.Context, key string) error
+
+	// CompareAndSwap replaces a permanent key only if it holds old — nil: only if it is absent,
+	// an atomic create — with new (nil: deletes it). false with a nil error: the key held
+	// something else and nothing was written. Of two writers that read the same value, one wins.
+	CompareAndSwap(ctx context.Context, key string, old, new []byte) (bool, error)
 
 	// Watch returns a channel that receives a value, without blocking the store and coalesced,
 	// whenever anything under the scope changes (for the file backend within 100 ms), including a

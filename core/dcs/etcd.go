@@ -381,6 +381,7 @@ func (s *etcdStore) Cluster(ctx context.Context) (Cluster, error) {
 		return Cluster{}, err
 	}
 	var c Cluster
+	var extras []byte
 	for _, kv := range resp.Kvs {
 		rel := strings.TrimPrefix(string(kv.Key), s.prefix)
 		switch rel {
@@ -389,6 +390,10 @@ func (s *etcdStore) Cluster(ctx context.Context) (Cluster, error) {
 			c.Initialize = &v
 		case "leader":
 			c.Leader = string(kv.Value)
+		case historyKey:
+			c.History.value, c.History.rev = string(kv.Value), kv.ModRevision
+		case SwitchesKey:
+			extras = kv.Value
 		default:
 			name, ok := strings.CutPrefix(rel, "members/")
 			if !ok || validName("member", name) != nil {
@@ -401,6 +406,7 @@ func (s *etcdStore) Cluster(ctx context.Context) (Cluster, error) {
 			c.Members = append(c.Members, m)
 		}
 	}
+	c.History.Switches = parseHistory([]byte(c.History.value), extras)
 	slices.SortFunc(c.Members, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return c, nil
 }

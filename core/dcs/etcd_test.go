@@ -2,6 +2,7 @@ package dcs_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,4 +360,60 @@ func fixture(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// TestEtcdHistoryPatroni: the history key is Patroni's, both ways: pgimaged reads what Patroni
+// wrote (lines copied from a history file without a timestamp too), and Patroni 3.0.2's
+// patronictl shows what pgimaged appended.
+func TestEtcdHistoryPatroni(t *testing.T) {
+	endpoint := etcdEndpoint(t)
+	scope := uniqueScope(t)
+	cli := rawClient(t, endpoint)
+	const patroni = `[[1,50331808,"no recovery target specified","2026-12-06T10:00:00.123456+01:00","pg1"],[2,83886240,"no recovery target specified"]]`
+	if _, err := cli.Put(t.Context(), "/service/"+scope+"/history", patroni); err != nil {
+		t.Fatal(err)
+	}
+	s, err := dcs.OpenEtcd(t.Context(), dcs.EtcdConfig{Endpoints: []string{endpoint}, TTL: 2 * time.Second}, scope, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h := cluster(t, s).History
+	want := []dcs.TimelineSwitch{
+		{Timeline: 2, LSN: 50331808, Reason: "no recovery target specified", Time: time.Date(2026, 12, 6, 9, 0, 0, 123456000, time.UTC), NewLeader: "pg1"},
+		{Timeline: 3, LSN: 83886240, Reason: "no recovery target specified"},
+	}
+	if !reflect.DeepEqual(h.Switches, want) {
+		t.Fatalf("Patroni's history read as\n%+v\nwant\n%+v", h.Switches, want)
+	}
+	sw := dcs.TimelineSwitch{Timeline: 4, LSN: 100663456, Reason: "switchover", Time: time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC), OldLeader: "pg1", NewLeader: "pg2"}
+	if err := s.AppendTimelineSwitch(t.Context(), h, sw); err != nil {
+		t.Fatal(err)
+	}
+	ctl := testenv.LookPath(t, "patronictl")
+	conf := filepath.Join(t.TempDir(), "patronictl.yml")
+	if err := os.WriteFile(conf, []byte("etcd3:\n  hosts: "+strings.TrimPrefix(endpoint, "http://")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(t.Context(), ctl, "-c", conf, "history", scope, "--format", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("patronictl history: %v\n%s", err, out)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("patronictl history -f json: %v\n%s", err, out)
+	}
+	if len(rows) != 3 {
+		t.Fatalf("patronictl shows %d switches, want 3:\n%s", len(rows), out)
+	}
+	last := rows[2]
+	if last["TL"] != 3.0 || last["LSN"] != 100663456.0 || last["Reason"] != "switchover" ||
+		last["Timestamp"] != "2026-12-06T20:00:00.000000+00:00" || last["New Leader"] != "pg2" {
+		t.Errorf("patronictl shows the appended switch as %v", last)
+	}
+	// The table, which refuses lines of another width than its five columns.
+	out, err = exec.CommandContext(t.Context(), ctl, "-c", conf, "history", scope).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "pg2") {
+		t.Errorf("patronictl history: %v\n%s", err, out)
+	}
 }

@@ -466,6 +466,10 @@ func (s *fileStore) load(tidy, logBad bool) (Cluster, string, error) {
 		c.Leader = rec.value
 		fmt.Fprintf(&fp, "l=%q\n", rec.value)
 	}
+	if c.History, err = s.readHistory(); err != nil {
+		return c, "", err
+	}
+	fmt.Fprintf(&fp, "h=%q\n", c.History.value)
 	dir := filepath.Join(s.root, fileMembersDir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {

@@ -153,3 +153,93 @@ func (s *MemorySession) Get(_ context.Context, key string) ([]byte, bool, error)
 func (s *MemorySession) Delete(_ context.Context, key string) error {
 	return s.op("Delete", opRelease, func() error { delete(s.mem.keys, key); return nil })
 }
+
+// CompareAndSwap replaces a permanent key only if it holds old: old nil means the key must be
+// absent (an atomic create), new nil deletes it. false with a nil error: the key held something
+// else, and nothing was written.
+func (s *fileStore) CompareAndSwap(ctx context.Context, key string, old, new []byte) (bool, error) {
+	what := fmt.Sprintf("swapping key %s", key)
+	if err := validKey(key); err != nil {
+		return false, fmt.Errorf("while %s: %w", what, err)
+	}
+	swapped := false
+	err := s.mutate(ctx, what, sessionOptional, func(*fileSession) error {
+		path := s.path(filepath.FromSlash(key))
+		rec, ok, err := readRecord(path)
+		if err != nil {
+			return err
+		}
+		if !sameValue(ok, []byte(rec.value), old) {
+			return nil
+		}
+		swapped = true
+		if new == nil {
+			if err := removeFile(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return nil
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return err
+		}
+		_, err = s.writeRecord(path, fileRecord{value: string(new)}, false, true)
+		return err
+	})
+	return swapped && err == nil, err
+}
+
+// sameValue reports whether a key's state (present holding cur, or absent) is what old expects.
+func sameValue(present bool, cur, old []byte) bool {
+	if old == nil {
+		return !present
+	}
+	return present && string(cur) == string(old)
+}
+
+// CompareAndSwap replaces a permanent key only if it holds old (nil: absent) in one
+// transaction; new nil deletes it.
+func (s *etcdStore) CompareAndSwap(ctx context.Context, key string, old, new []byte) (bool, error) {
+	var resp *clientv3.TxnResponse
+	err := s.onKey(ctx, "swapping key "+key, key, func(ctx context.Context, cli *clientv3.Client, k string) (err error) {
+		cmp := clientv3.Compare(clientv3.CreateRevision(k), "=", 0)
+		if old != nil {
+			cmp = clientv3.Compare(clientv3.Value(k), "=", string(old))
+		}
+		op := clientv3.OpDelete(k)
+		if new != nil {
+			op = clientv3.OpPut(k, string(new))
+		}
+		resp, err = cli.Txn(ctx).If(cmp).Then(op).Commit()
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	return resp.Succeeded, nil
+}
+
+// CompareAndSwap replaces a permanent key only if it holds old (nil: absent); new nil deletes
+// it.
+func (s *MemorySession) CompareAndSwap(_ context.Context, key string, old, new []byte) (bool, error) {
+	if err := validKey(key); err != nil {
+		return false, err
+	}
+	swapped := false
+	err := s.op("CompareAndSwap", opRelease, func() error {
+		cur, ok := s.mem.keys[key]
+		if !sameValue(ok, cur, old) {
+			return nil
+		}
+		swapped = true
+		if new == nil {
+			delete(s.mem.keys, key)
+			return nil
+		}
+		if s.mem.keys == nil {
+			s.mem.keys = map[string][]byte{}
+		}
+		s.mem.keys[key] = append([]byte(nil), new...)
+		return nil
+	})
+	return swapped && err == nil, err
+}

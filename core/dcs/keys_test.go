@@ -1,6 +1,7 @@
 package dcs_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
@@ -37,6 +38,37 @@ func TestPermanentKeys(t *testing.T) {
 		}
 		if _, ok, err := r.Get(ctx, key); ok || err != nil {
 			t.Errorf("Get after Delete = %v, %v", ok, err)
+		}
+	})
+}
+
+// List names the permanent keys directly under a directory, sorted, on every backend.
+func TestListPermanentKeys(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend, e env) {
+		ctx := t.Context()
+		st := e.open(t)
+		l, ok := st.(dcs.Lister)
+		if !ok {
+			t.Fatalf("the %s store is no Lister", b.name)
+		}
+		dir := strings.TrimSuffix(dcs.ReinitKeyDir, "/")
+		if names, err := l.List(ctx, dir); err != nil || len(names) != 0 {
+			t.Fatalf("List of an empty directory = %q, %v", names, err)
+		}
+		for _, k := range []string{dcs.ReinitKeyDir + "node3", dcs.ReinitKeyDir + "node1", dcs.HistoryKeyDir + "node2"} {
+			if err := st.Put(ctx, k, []byte("{}")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.PutMember(ctx, dcs.Member{Name: "node9", State: dcs.StateRunning, Role: dcs.RoleReplica}); err != nil {
+			t.Fatal(err)
+		}
+		names, err := l.List(ctx, dir)
+		if err != nil || strings.Join(names, ",") != "node1,node3" {
+			t.Errorf("List(%s) = %q, %v; want node1,node3", dir, names, err)
+		}
+		if _, err := l.List(ctx, "members"); err == nil {
+			t.Errorf("List outside %s accepted", dcs.KeyPrefix)
 		}
 	})
 }

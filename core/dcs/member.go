@@ -209,6 +209,9 @@ func (m Member) IsRunning() bool { return m.State == StateRunning }
 // makes it a preferred source for new replicas.
 func (m Member) CloneFrom() bool { return truthy(m.Tags["clonefrom"]) }
 
+// NoFailover reports Patroni's nofailover tag: the member never becomes the primary.
+func (m Member) NoFailover() bool { return truthy(m.Tags["nofailover"]) }
+
 func truthy(v any) bool {
 	switch v := v.(type) {
 	case bool:

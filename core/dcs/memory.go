@@ -117,6 +117,7 @@ func (m *Memory) snapshot() Cluster {
 		cl.Initialize = &v
 	}
 	cl.Leader = m.leader
+	cl.History = m.history()
 	for _, mm := range m.members {
 		cl.Members = append(cl.Members, mm.m)
 	}

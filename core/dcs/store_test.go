@@ -932,3 +932,165 @@ func peerMain() int {
 	}
 	return 0
 }
+
+// TestCompareAndSwap: a permanent key is created only while absent, replaced only while it
+// holds the expected value, deleted the same way; of two writers that read the same value, one
+// wins, and the loser wrote nothing.
+func TestCompareAndSwap(t *testing.T) {
+	const key = dcs.KeyPrefix + "switchover"
+	forEachBackend(t, func(t *testing.T, _ backend, e env) {
+		a, b := e.open(t), e.open(t)
+		swap := func(s dcs.Store, old, new string, nilOld, nilNew bool) bool {
+			t.Helper()
+			var o, n []byte
+			if !nilOld {
+				o = []byte(old)
+			}
+			if !nilNew {
+				n = []byte(new)
+			}
+			ok, err := s.CompareAndSwap(t.Context(), key, o, n)
+			if err != nil {
+				t.Fatalf("CompareAndSwap(%q, %q): %v", old, new, err)
+			}
+			return ok
+		}
+		value := func() string {
+			t.Helper()
+			v, ok, err := b.Get(t.Context(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return "<absent>"
+			}
+			return string(v)
+		}
+		if !swap(a, "", "first", true, false) {
+			t.Fatal("creating an absent key failed")
+		}
+		if swap(b, "", "second", true, false) {
+			t.Error("a second create of the same key succeeded")
+		}
+		if got := value(); got != "first" {
+			t.Fatalf("after two creates the key holds %q, want the first writer's", got)
+		}
+		if swap(b, "stale", "second", false, false) {
+			t.Error("a swap from a value the key does not hold succeeded")
+		}
+		if !swap(b, "first", "second", false, false) || value() != "second" {
+			t.Fatalf("a swap from the value the key holds: key holds %q", value())
+		}
+		if swap(a, "first", "", false, true) || value() != "second" {
+			t.Fatalf("a delete from a stale value took effect: key holds %q", value())
+		}
+		if !swap(a, "second", "", false, true) || value() != "<absent>" {
+			t.Fatalf("a delete from the value the key holds: key holds %q", value())
+		}
+	})
+}
+
+func TestHistory(t *testing.T) {
+	at := time.Date(2026, 12, 6, 20, 15, 4, 123456000, time.UTC)
+	first := dcs.TimelineSwitch{Timeline: 2, LSN: 50331744, Reason: "switchover", Time: at, OldLeader: "n1", NewLeader: "n2"}
+	second := dcs.TimelineSwitch{Timeline: 3, LSN: 83886240, Reason: "failover", Time: at.Add(time.Hour), OldLeader: "n2", NewLeader: "n1"}
+	forEachBackend(t, func(t *testing.T, b backend, e env) {
+		s := e.open(t)
+		h, err := s.History(t.Context())
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		if len(h.Switches) != 0 || h.Timeline() != 0 {
+			t.Fatalf("a new cluster's history: %+v, want none", h.Switches)
+		}
+		if err := s.AppendTimelineSwitch(t.Context(), h, first); err != nil {
+			t.Fatalf("AppendTimelineSwitch(first): %v", err)
+		}
+		// A writer that read the history before the first switch loses.
+		err = e.open(t).AppendTimelineSwitch(t.Context(), h, dcs.TimelineSwitch{Timeline: 2, LSN: 1, NewLeader: "n3"})
+		if !errors.Is(err, dcs.ErrHistoryChanged) {
+			t.Errorf("append over a stale history: %v, want ErrHistoryChanged", err)
+		}
+		// The next switch is appended from the history a cluster read carries, by another session.
+		other := e.open(t)
+		c := cluster(t, other)
+		if !reflect.DeepEqual(c.History.Switches, []dcs.TimelineSwitch{first}) {
+			t.Fatalf("Cluster().History after the first switch:\n got %+v\nwant %+v", c.History.Switches, first)
+		}
+		for _, bad := range []dcs.TimelineSwitch{
+			{Timeline: 2, LSN: 60000000, NewLeader: "n1"},  // not a new timeline
+			{Timeline: 3, LSN: 50331743, NewLeader: "n1"},  // switch point before the last one
+			{Timeline: 3, LSN: 83886240, NewLeader: "a/b"}, // not a member name
+		} {
+			if err := other.AppendTimelineSwitch(t.Context(), c.History, bad); err == nil || errors.Is(err, dcs.ErrHistoryChanged) {
+				t.Errorf("append %+v after %+v: %v, want it refused", bad, first, err)
+			}
+		}
+		if err := other.AppendTimelineSwitch(t.Context(), c.History, second); err != nil {
+			t.Fatalf("AppendTimelineSwitch(second): %v", err)
+		}
+		h, err = s.History(t.Context())
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		if want := []dcs.TimelineSwitch{first, second}; !reflect.DeepEqual(h.Switches, want) {
+			t.Errorf("history:\n got %+v\nwant %+v", h.Switches, want)
+		}
+		if h.Timeline() != 3 {
+			t.Errorf("Timeline() = %d, want 3", h.Timeline())
+		}
+		if got := cluster(t, s).History.Switches; !reflect.DeepEqual(got, h.Switches) {
+			t.Errorf("Cluster().History %+v, History() %+v", got, h.Switches)
+		}
+	})
+}
+
+// TestHistoryRace: writers that read the same history and append at once: one wins, the others
+// are told the history changed, and after reading it again see the winner's switch.
+func TestHistoryRace(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend, e env) {
+		const writers = 6
+		stores := make([]dcs.Store, writers)
+		for i := range stores {
+			stores[i] = e.open(t)
+		}
+		h, err := stores[0].History(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		results := make([]error, writers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, s := range stores {
+			wg.Go(func() {
+				<-start
+				results[i] = s.AppendTimelineSwitch(t.Context(), h, dcs.TimelineSwitch{Timeline: 2, LSN: 1000, NewLeader: fmt.Sprintf("n%d", i)})
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range results {
+			switch {
+			case err == nil && winner >= 0:
+				t.Errorf("writers %d and %d both appended", winner, i)
+			case err == nil:
+				winner = i
+			case !errors.Is(err, dcs.ErrHistoryChanged):
+				t.Errorf("writer %d: %v, want ErrHistoryChanged", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("no writer appended: %v", results)
+		}
+		for i, s := range stores {
+			h, err := s.History(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(h.Switches) != 1 || h.Switches[0].NewLeader != fmt.Sprintf("n%d", winner) {
+				t.Errorf("writer %d reads %+v, want the one switch of n%d", i, h.Switches, winner)
+			}
+		}
+	})
+}

@@ -79,6 +79,8 @@ type Agent struct {
 	}
 	// tryingAt is when this member last raced for initialize.
 	tryingAt time.Time
+	// lastChange is the pending change of primary as the cycle read it ("" for none).
+	lastChange string
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -226,6 +228,7 @@ func (a *Agent) observe(ctx context.Context) Observation {
 	req, rerr := PendingReinit(ctx, a.store, n.Config.Name)
 	obs := n.observe(ctx, &cl, nil, req, func() pgStatus { return a.pgStatus(ctx) })
 	obs.ReinitError = rerr
+	a.observeChange(ctx, &obs)
 	return obs
 }
 
@@ -309,12 +312,16 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 		if src == nil {
 			return Result{Err: fmt.Errorf("the leader %s publishes a conn_url that cannot be read: %q", e.Leader.Name, e.Leader.ConnURL)}
 		}
+		if e.Reload {
+			return Result{Err: n.repoint(ctx, a.srv, src)}
+		}
 		return Result{Err: n.writeStandby(src, nil, nil, false)}
 	case CleanLeftover:
 		defer a.setPG(nil)
 		return Result{Err: n.cleanIncomplete()}
 	case RemoveCluster:
 		defer a.setPG(nil)
+		n.cleanWalDirs()
 		if err := pg.EmptyDir(n.Config.DataDir); err != nil {
 			log.Error("could not remove the new cluster", "error", err)
 		} else {
@@ -341,6 +348,9 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 		}
 	case DeleteReinit:
 		a.endReinit(ctx)
+	case HandOver, TakeOver, AbortChange, RunRejoin:
+		res, _ := a.executeChange(ctx, e)
+		return res
 	case Log:
 		args := make([]any, len(e.Args))
 		for i, v := range e.Args {
@@ -486,6 +496,9 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 			if req, _ := PendingReinit(ctx, a.store, a.Node.Config.Name); req != nil {
 				return true
 			}
+			if ch, err := ReadChange(ctx, a.store); err == nil && ch.rawString() != a.lastChange {
+				return true
+			}
 		}
 	}
 }
@@ -500,6 +513,7 @@ func (a *Agent) fingerprint(cl dcs.Cluster) string {
 		b.WriteString("init:" + *cl.Initialize + "|")
 	}
 	b.WriteString("leader:" + cl.Leader + "|")
+	fmt.Fprintf(&b, "timeline:%d|", cl.History.Timeline())
 	for _, m := range cl.Members {
 		if m.Name == a.Node.Config.Name {
 			continue

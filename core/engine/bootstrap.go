@@ -52,7 +52,7 @@ func (n *Node) bootstrapRequest(m *config.Method) sdk.BootstrapRequest {
 		opts = append(append(sdk.Options{}, n.Config.Bootstrap.Initdb...), m.Options...)
 	}
 	return sdk.BootstrapRequest{
-		Method: m.Label, Command: m.Command, NoParams: m.NoParams, Options: opts,
+		Method: m.Label, Command: config.CommandFor(m, config.PluginNameFor(m, n.plugins().Has)), NoParams: m.NoParams, Options: opts,
 		Cluster:   n.cluster(),
 		Superuser: sdk.Credentials{Username: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password},
 	}
@@ -84,8 +84,16 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (out Bootst
 	if err != nil {
 		return out, stepErr("inspect data directory", err, nil)
 	}
+	wals, err := n.checkWalDirs(KindBootstrap)
+	if err != nil {
+		return out, stepErr("inspect WAL directory", err, nil)
+	}
 	att := &attempt{node: n, dir: dir, createdDir: !exists}
 	if err := n.markIncomplete("bootstrap", !exists); err != nil {
+		return out, stepErr("create data directory", err, nil)
+	}
+	if err := n.markWalDirs(wals); err != nil {
+		n.ClearIncomplete()
 		return out, stepErr("create data directory", err, nil)
 	}
 	if err := prepareDataDir(dir, true); err != nil {

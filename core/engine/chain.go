@@ -185,7 +185,7 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, methods []string, pa
 				return out, ctx.Err()
 			}
 			att, res, err := n.cloneOnce(ctx, m, st.Plugin, sdk.CloneRequest{
-				Method: label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+				Method: label, Command: config.CommandFor(m, st.Plugin), NoParams: m.NoParams, Options: m.Options,
 				Cluster: cluster, ConnString: connstring, Env: env,
 			})
 			out.Attempts = append(out.Attempts, att)
@@ -243,6 +243,7 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 			if eerr := pg.EmptyDir(n.Config.DataDir); eerr != nil && !errors.Is(eerr, os.ErrNotExist) {
 				n.logger().Error("could not empty the data directory after a failed method", "error", eerr)
 			}
+			n.cleanWalDirs()
 		} else {
 			n.logger().Info("leaving data directory as the failed method left it (keep_data)", "method", m.Label)
 		}
@@ -250,6 +251,9 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	}
 	if err := n.markMethod(m.Label, m.KeepData); err != nil {
 		return fail(err)
+	}
+	if !m.KeepData {
+		n.cleanWalDirs() // what a keep_data method before it left there
 	}
 	if err := prepareDataDir(n.Config.DataDir, m.KeepData); err != nil {
 		return fail(err)

@@ -81,7 +81,15 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 		}
 		return out, stepErr("inspect data directory", err, nil)
 	}
+	wals, err := n.checkWalDirs(KindClone)
+	if err != nil {
+		return out, stepErr("inspect WAL directory", err, nil)
+	}
 	if err := n.markIncomplete("clone", !existed); err != nil {
+		return out, stepErr("create data directory", err, nil)
+	}
+	if err := n.markWalDirs(wals); err != nil {
+		n.settleFailedChain()
 		return out, stepErr("create data directory", err, nil)
 	}
 	passfile, err := n.writeSourcePgpass(opts.Source)
@@ -112,10 +120,12 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 	mk, _ := n.readMarker()
 	att := &attempt{node: n, dir: dir, createdDir: mk.created}
 	fail := func(step string, err error, tail []string) (CloneResult, error) {
+		err = stepErr(step, err, tail)
+		n.failedAfterChain(&out.Chain, err)
 		att.undo()
 		n.removePgpass()
 		n.ClearIncomplete()
-		return out, stepErr(step, err, tail)
+		return out, err
 	}
 	sysid, err := pg.SystemIdentifier(dir)
 	if err != nil {
@@ -190,12 +200,30 @@ func (n *Node) settleFailedChain() {
 		n.logger().Error("could not empty the data directory after a failed clone; it stays marked incomplete", "data_dir", dir, "error", err)
 		return
 	}
+	n.cleanWalDirs()
 	if m.created {
 		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 			n.logger().Error("could not remove the data directory this clone created", "data_dir", dir, "error", err)
 		}
 	}
 	n.ClearIncomplete()
+}
+
+// failedAfterChain records in the chain's last attempt, the method that filled the data
+// directory, that the clone failed after it (the copy did not start, or is of another
+// cluster), with the error and the log lines that explain it (PostgreSQL's, for a server
+// step): the history keeps the cause once the copy is removed.
+func (n *Node) failedAfterChain(chain *ChainResult, err error) {
+	if len(chain.Attempts) == 0 {
+		return
+	}
+	a := &chain.Attempts[len(chain.Attempts)-1]
+	a.OK = false
+	a.Error = n.secrets().Mask(err.Error())
+	var se *StepError
+	if errors.As(err, &se) && len(se.LogTail) > 0 {
+		a.Tail = se.LogTail
+	}
 }
 
 func (n *Node) streamTimeout() time.Duration {

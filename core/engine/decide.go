@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
@@ -119,6 +120,26 @@ type Observation struct {
 	// the pending reinit's methods or the configured ones.
 	Chain []ChainStep
 
+	// Change is the pending change of primary (switchover, failover), nil when none; Now is
+	// when the cycle began, against which its deadlines are read.
+	Change *PendingChange
+	Now    time.Time
+	// WAL is where the running server's WAL stands; nil when PostgreSQL does not run or did
+	// not answer.
+	WAL *pg.Position
+	// Following is the host:port a standby's primary_conninfo (as pgimaged wrote it) names,
+	// "" for none.
+	Following string
+	// ReplicateFrom is this member's replicatefrom tag: the member it streams from instead of
+	// the leader.
+	ReplicateFrom string
+	// RejoinMethods are the rejoin methods (rejoin_methods) that can run; none: a directory
+	// that cannot follow the leader needs a reinit. RejoinFailed: every one of them failed for
+	// this directory. Reimage: rejoin = "reimage" lets the replica methods replace it then.
+	RejoinMethods []string
+	RejoinFailed  bool
+	Reimage       bool
+
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.
 	Result *Result
@@ -193,6 +214,12 @@ type Action struct {
 	// ReinitRefused (any kind but ActReclone) says why a pending reinit request is refused;
 	// the request is dropped and the reason reported.
 	ReinitRefused string
+
+	// Change is the pending change of primary that ActHandOver, ActTakeOver and
+	// ActAbortChange carry on.
+	Change *PendingChange
+	// Leader is the member ActRepoint and ActRejoin follow.
+	Leader *dcs.Member
 }
 
 // States a member publishes beyond Patroni's.
@@ -224,6 +251,9 @@ func Decide(obs Observation) Action {
 		}
 		return Action{Kind: ActReclone, State: StateReinitializing, SystemIdentifier: obs.Cluster.SystemIdentifier(),
 			Reason: "an operator asked for a reinit: PostgreSQL is stopped, the data directory emptied and a replica cloned again"}
+	}
+	if act, ok := decideChange(obs); ok {
+		return act
 	}
 	return decide(obs)
 }
@@ -292,10 +322,7 @@ func decideCluster(obs Observation) Action {
 
 	switch obs.PostgreSQL {
 	case PGStandby:
-		act.Start = KeepRunning
-		act.State = dcs.StateRunning
-		act.Reason = "PostgreSQL runs as a standby in the data directory; it is kept running"
-		return act
+		return decideStandby(obs, act)
 	case PGPrimary:
 		switch {
 		case otherLeads:
@@ -309,6 +336,14 @@ func decideCluster(obs Observation) Action {
 		case cl.Bootstrapping():
 			act.Kind, act.State = ActWait, StateWaitingBootstrap
 			act.Reason = "PostgreSQL runs as a primary here, no member leads and another member is bootstrapping: the leader key is not taken"
+			return act
+		case changeFor(obs) != "":
+			act.Kind, act.State = ActWait, StateWaitingLeader
+			act.Reason = fmt.Sprintf("PostgreSQL runs as a primary here and no member leads, but a change of primary to %s is pending: the leader key is not taken", changeFor(obs))
+			return act
+		case behindHistory(obs) != "":
+			act.Kind, act.State = ActFence, StateFenced
+			act.Reason = "PostgreSQL runs as a primary here and no member leads, but " + behindHistory(obs) + ": what it accepts is not the cluster's; it is stopped (fenced) and never takes the leader key again"
 			return act
 		case cl.Initialize != nil && !obs.Led:
 			// Started by someone else while the cluster's primary may run elsewhere with its
@@ -325,6 +360,11 @@ func decideCluster(obs Observation) Action {
 
 	// Stopped.
 	if obs.NeedsReinit {
+		if otherLeads {
+			if a, ok := rejoinAction(obs, act, "the data directory was marked as needing reinit (fenced, or its WAL went its own way)"); ok {
+				return a
+			}
+		}
 		act.Kind, act.State = ActReinit, StateNeedsReinit
 		act.Reason = "the data directory was marked as needing reinit (fenced, or its WAL went its own way): it is not started; replace it (pgimaged reinit, or move it away)"
 		return act
@@ -344,6 +384,14 @@ func decideCluster(obs Observation) Action {
 	case cl.Bootstrapping():
 		act.Kind, act.State = ActWait, StateWaitingBootstrap
 		act.Reason = "the data directory holds a primary, but another member holds initialize and is bootstrapping: it is not started"
+		return act
+	case changeFor(obs) != "":
+		act.Kind, act.State = ActWait, StateWaitingLeader
+		act.Reason = fmt.Sprintf("the data directory holds a primary and no member leads, but a change of primary to %s is pending: it is not started", changeFor(obs))
+		return act
+	case behindHistory(obs) != "":
+		act.Kind, act.State = ActWait, StateWaitingLeader
+		act.Reason = "the data directory holds a primary and no member leads, but " + behindHistory(obs) + ": it is never started as the primary again; waiting for a leader to rejoin"
 		return act
 	case otherPrimary != "":
 		act.Kind, act.State = ActWait, StateWaitingLeader
@@ -387,6 +435,18 @@ func decideRejoin(obs Observation, act Action) Action {
 		return act
 	}
 	end := max(cd.Checkpoint, cd.Redo, cd.MinRecoveryPoint)
+	if handedOver(obs) {
+		act.Kind, act.Start, act.Rejoin, act.State = ActAdopt, StartStandby, true, dcs.StateStarting
+		act.Reason = fmt.Sprintf("the data directory is this member's clean end of a switchover to %s (shutdown checkpoint %s, before the new timeline began): it follows the new primary as it is", leader, cd.Checkpoint)
+		return act
+	}
+	diverged := func(why string) Action {
+		if a, ok := rejoinAction(obs, act, why); ok {
+			return a
+		}
+		act.Reason = why + ": it needs a reinit; it is left as it is"
+		return act
+	}
 	switch {
 	case cl.SystemIdentifier() == "":
 		act.Kind, act.State = ActWait, StateWaitingLeader
@@ -398,11 +458,14 @@ func decideRejoin(obs Observation, act Action) Action {
 		// WAL went its own way on the same timeline, its files cannot tell.
 		act.Reason = fmt.Sprintf("the data directory is a base backup (backup_label) without standby settings while member %s leads: where it was copied from cannot be told, so it needs a reinit; it is left as it is", leader)
 	case !cd.State.InRecovery():
-		act.Reason = fmt.Sprintf("the data directory ran as a primary (state %q) while member %s leads: its WAL may hold changes the leader lacks, so it needs a reinit; it is left as it is", cd.State, leader)
+		return diverged(fmt.Sprintf("the data directory ran as a primary (state %q) while member %s leads: its WAL may hold changes the leader lacks", cd.State, leader))
+	case int64(cd.Timeline) < int64(lm.Timeline) && followsHistory(obs, end):
+		act.Kind, act.Start, act.Rejoin, act.State = ActAdopt, StartStandby, true, dcs.StateStarting
+		act.Reason = fmt.Sprintf("the data directory is a standby of timeline %d up to %s, before the point where the cluster's next timeline began: it follows the leader %s onto timeline %d", cd.Timeline, end, leader, lm.Timeline)
 	case int64(cd.Timeline) != int64(lm.Timeline):
-		act.Reason = fmt.Sprintf("the data directory is on timeline %d, the leader %s on timeline %d: it needs a reinit", cd.Timeline, leader, lm.Timeline)
+		return diverged(fmt.Sprintf("the data directory is on timeline %d, the leader %s on timeline %d", cd.Timeline, leader, lm.Timeline))
 	case int64(end) > lm.XLogLocation:
-		act.Reason = fmt.Sprintf("the data directory's WAL reaches %s, past the leader %s's position %s: it needs a reinit", end, leader, pg.LSN(lm.XLogLocation))
+		return diverged(fmt.Sprintf("the data directory's WAL reaches %s, past the leader %s's position %s", end, leader, pg.LSN(lm.XLogLocation)))
 	default:
 		act.Kind, act.Start, act.Rejoin, act.State = ActAdopt, StartStandby, true, dcs.StateStarting
 		act.Reason = fmt.Sprintf("the data directory looks like a primary but member %s leads; it holds no WAL of its own (timeline %d, up to %s, leader at %s): it is started as a standby of the leader, never as a primary",

@@ -79,7 +79,12 @@ type StopPG struct{ Mode StopMode }
 
 // WriteStandby writes standby settings that follow Leader before the directory starts.
 // Re-pointing a running standby at a new leader will be the same effect. Result: Err.
-type WriteStandby struct{ Leader dcs.Member }
+type WriteStandby struct {
+	Leader dcs.Member
+	// Reload: PostgreSQL runs; its settings are kept but primary_conninfo (and its passfile),
+	// and it is reloaded to apply them.
+	Reload bool
+}
 
 // CleanLeftover empties pgimaged's own half-made data directory (the incomplete marker says
 // so) and removes the marker. Result: Err.

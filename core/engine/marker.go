@@ -20,6 +20,8 @@ import (
 //
 //   - created: pgimaged created the data directory itself; an attempt that gives up removes it
 //     rather than leaving it empty.
+//   - waldir: a separate WAL directory the attempt may fill; it was empty (waldir) or missing
+//     (waldir_created) before, so what it holds is the attempt's to remove.
 //   - method and keep_data: the replica method that ran last in it, and whether that method
 //     sets keep_data. A failed keep_data method's leftovers are handed to the next attempt
 //     (a keep_data method runs over them; any other method empties them first); everything
@@ -30,10 +32,11 @@ import (
 
 // marker is the content of the incomplete marker.
 type marker struct {
-	attempt  string // "bootstrap" or "clone"
-	created  bool   // pgimaged created the data directory
-	method   string // the replica method that ran last, "" before any
-	keepData bool   // that method sets keep_data
+	attempt  string   // "bootstrap" or "clone"
+	created  bool     // pgimaged created the data directory
+	method   string   // the replica method that ran last, "" before any
+	keepData bool     // that method sets keep_data
+	walDirs  []walDir // separate WAL directories the attempt may fill (see checkWalDirs)
 	pid      int
 	started  time.Time
 }
@@ -45,6 +48,13 @@ func (m marker) encode() []byte {
 	if m.method != "" {
 		fmt.Fprintf(&b, "method=%s\n", m.method)
 		fmt.Fprintf(&b, "keep_data=%t\n", m.keepData)
+	}
+	for _, w := range m.walDirs {
+		key := "waldir"
+		if w.created {
+			key = "waldir_created"
+		}
+		fmt.Fprintf(&b, "%s=%s\n", key, w.path)
 	}
 	fmt.Fprintf(&b, "pid=%d\n", m.pid)
 	fmt.Fprintf(&b, "started=%s\n", m.started.UTC().Format(time.RFC3339))
@@ -69,6 +79,8 @@ func decodeMarker(b []byte) marker {
 			m.method = v
 		case "keep_data":
 			m.keepData = v == "true"
+		case "waldir", "waldir_created":
+			m.walDirs = append(m.walDirs, walDir{path: v, created: k == "waldir_created"})
 		case "pid":
 			m.pid, _ = strconv.Atoi(v)
 		case "started":
@@ -116,7 +128,7 @@ func (n *Node) markIncomplete(what string, created bool) error {
 	m := marker{attempt: what, created: created, pid: os.Getpid(), started: time.Now()}
 	if old, ok := n.readMarker(); ok {
 		m.created = m.created || old.created
-		m.method, m.keepData = old.method, old.keepData
+		m.method, m.keepData, m.walDirs = old.method, old.keepData, old.walDirs
 	}
 	return n.writeMarker(m)
 }
@@ -196,6 +208,7 @@ func (n *Node) cleanIncomplete() error {
 func (n *Node) discardIncomplete(m marker) error {
 	dir := n.Config.DataDir
 	n.logger().Warn("removing the half-made data directory a previous attempt left", "data_dir", dir, "attempt", m.attempt, "method", m.method)
+	n.cleanWalDirs()
 	if err := pg.EmptyDir(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("while emptying the half-made data directory %q: %w", dir, err)
 	}

@@ -171,6 +171,10 @@ func (n *Node) settings(primary bool) pg.Settings {
 	if v := n.ServerVersion(); v >= 140000 && syncfs.Supported() {
 		params["recovery_init_sync_method"] = "syncfs"
 	}
+	// pg_rewind can bring a former primary back only if it logged hint-bit changes: on every
+	// member, since any may become the primary, as Patroni does. Redundant, and harmless, on a
+	// cluster with data checksums.
+	params["wal_log_hints"] = "on"
 	for k, v := range n.Config.PostgreSQL.Parameters {
 		params[k] = v
 	}

@@ -61,6 +61,7 @@ func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *
 		methods = req.Methods
 	}
 	obs.Chain = PlanChain(n.chainInput(methods, obs.Source != ""))
+	n.observeRejoin(&obs)
 	return obs
 }
 
@@ -73,6 +74,8 @@ type pgStatus struct {
 	InRecovery bool
 	// Position is the WAL written (primary) or replayed (standby), in bytes from 0/0.
 	Position int64
+	// Received is the WAL a standby received (on a primary, Position).
+	Received int64
 	Timeline int
 	// Streaming: a WAL receiver streams from SenderHost:SenderPort.
 	Streaming  bool
@@ -94,15 +97,15 @@ func (n *Node) queryPG(ctx context.Context, srv *pg.Server) pgStatus {
 		return st
 	}
 	defer conn.Close(context.Background())
-	err = conn.QueryRow(qctx, `SELECT pg_is_in_recovery(),
-		CASE WHEN pg_is_in_recovery()
-			THEN COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
-			ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
-		(SELECT timeline_id FROM pg_control_checkpoint()),
-		COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), ''),
-		COALESCE((SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'), 0),
-		EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`).Scan(
-		&st.InRecovery, &st.Position, &st.Timeline, &st.SenderHost, &st.SenderPort, &st.Streaming)
+	pos, err := pg.QueryPosition(qctx, conn)
+	if err == nil {
+		st.InRecovery, st.Timeline = pos.InRecovery, pos.Timeline
+		st.Position, st.Received = int64(pos.Replayed), int64(pos.Received)
+		err = conn.QueryRow(qctx, `SELECT
+			COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), ''),
+			COALESCE((SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'), 0),
+			EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`).Scan(&st.SenderHost, &st.SenderPort, &st.Streaming)
+	}
 	if err == nil {
 		st.Queried = true
 		return st

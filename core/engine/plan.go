@@ -30,6 +30,7 @@ type PlannedMethod struct {
 	Skipped  string        `json:"skipped,omitempty"`
 	Attempts int           `json:"attempts,omitempty"`
 	KeepData bool          `json:"keep_data,omitempty"`
+	WalDir   string        `json:"wal_dir,omitempty"` // the separate WAL directory, if any
 	Commands []sdk.Command `json:"commands,omitempty"`
 	Notes    []string      `json:"notes,omitempty"`
 	Error    string        `json:"error,omitempty"`
@@ -94,6 +95,8 @@ func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, re
 func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	m := n.bootstrapMethod()
 	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.plugins().Has)}
+	n.planWalDir(&pm, m)
+	n.planCommand(&pm, m)
 	if pm.Plugin == "" {
 		pm.Error = "no plugin runs this method"
 		return []PlannedMethod{pm}
@@ -126,6 +129,8 @@ func (n *Node) planClone(ctx context.Context, src *Source, methods []string) []P
 	for _, st := range PlanChain(n.chainInput(methods, src != nil)) {
 		m := st.Method
 		pm := PlannedMethod{Method: st.Label, Plugin: st.Plugin, KeepData: m.KeepData, Attempts: st.Attempts, Skipped: st.Skipped}
+		n.planWalDir(&pm, m)
+		n.planCommand(&pm, m)
 		if pm.Skipped != "" {
 			out = append(out, pm)
 			continue
@@ -137,7 +142,7 @@ func (n *Node) planClone(ctx context.Context, src *Source, methods []string) []P
 			continue
 		}
 		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
-			Method: st.Label, Command: m.Command, NoParams: m.NoParams, Options: m.Options,
+			Method: st.Label, Command: config.CommandFor(m, pm.Plugin), NoParams: m.NoParams, Options: m.Options,
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})
 		inst.Kill()

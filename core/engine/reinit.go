@@ -99,6 +99,9 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 			return CloneResult{}, fmt.Errorf("while stopping PostgreSQL before the reinit: %w", err)
 		}
 	}
+	if err := n.emptyLinkedWalDir(); err != nil {
+		return CloneResult{}, fmt.Errorf("while emptying the WAL directory of %q for the reinit: %w", n.Config.DataDir, err)
+	}
 	log.Warn("reinit: emptying the data directory", "data_dir", n.Config.DataDir)
 	if err := pg.EmptyDir(n.Config.DataDir); err != nil {
 		return CloneResult{}, fmt.Errorf("while emptying data directory %q for the reinit: %w", n.Config.DataDir, err)

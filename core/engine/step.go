@@ -40,6 +40,9 @@ type State struct {
 	Pending *PendingBootstrap
 	// Fenced is the report of a fence, kept until the member runs again.
 	Fenced string
+	// RejoinFailed: every rejoin method failed for the data directory there is; cleared when
+	// it is replaced or rejoins.
+	RejoinFailed bool
 	// LastDecision is the last decision logged (kind and reason), so that a repeated one is
 	// not logged again.
 	LastDecision string
@@ -207,7 +210,9 @@ func (s State) decide(obs Observation) (State, []Effect) {
 	if obs.DataDir == DirEmpty {
 		// The directory that needed a reinit, or that this member led with, is gone.
 		p.do(Mark{Kind: MarkNeedsReinit}, Mark{Kind: MarkLed})
+		p.s.RejoinFailed = false
 	}
+	obs.RejoinFailed = p.s.RejoinFailed
 	if obs.ReinitError != nil {
 		// As without the DCS: only pgimaged's own half-made directory goes at once.
 		if act := Decide(obs); act.Kind == ActClean {
@@ -227,8 +232,14 @@ func (s State) decide(obs Observation) (State, []Effect) {
 	p.s.act, p.s.carry = act, nil
 	cl := *obs.Cluster
 	switch act.Kind {
+	case ActHandOver, ActTakeOver, ActAbortChange, ActRepoint, ActRejoin:
+		return p.change(act, obs)
 	case ActReclone:
 		req := obs.ReinitRequested
+		if req == nil { // rejoin = "reimage" after the rejoin methods failed
+			req = &ReinitRequest{By: "rejoin = \"reimage\"", At: obs.Now}
+			p.s.RejoinFailed = false
+		}
 		p.log("warn", "reinit requested: re-cloning this member", "by", req.By, "methods", req.Methods)
 		p.s.Role, p.s.LastErr = dcs.RoleReplica, ""
 		p.s.setStatus(StateReinitializing, nil)
@@ -626,6 +637,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			return p.wait(p.s.Backoff())
 		}
 		return p.running()
+	}
+	if st, effs, ok := p.resumeChange(at, res); ok {
+		return st, effs
 	}
 	return p.fail(fmt.Errorf("engine: a result came with nothing awaiting it (%d)", at), s.LoopWait)
 }

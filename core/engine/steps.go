@@ -43,7 +43,8 @@ type attempt struct {
 }
 
 // undo stops the server this attempt started and removes what the attempt created: the data
-// directory itself if it made it, else the contents it put into a directory that was empty.
+// directory itself if it made it, else the contents it put into a directory that was empty, and
+// what it put into the separate WAL directories the incomplete marker records.
 func (a *attempt) undo() {
 	log := a.node.logger()
 	if a.started && a.srv != nil {
@@ -53,6 +54,7 @@ func (a *attempt) undo() {
 		}
 		cancel()
 	}
+	a.node.cleanWalDirs()
 	if a.createdDir {
 		if err := os.RemoveAll(a.dir); err != nil {
 			log.Error("could not remove the data directory this attempt created", "dir", a.dir, "error", err)
@@ -121,8 +123,9 @@ func (n *Node) checkDataDir() (exists bool, err error) {
 	return exists, nil
 }
 
-// IsRefusal reports whether err is a refusal to touch the data directory (ErrHasCluster,
-// ErrDataDirNotEmpty, ErrInsideCluster): waiting or retrying cannot fix it, an operator must.
+// IsRefusal reports whether err is a refusal to touch the data directory or a separate WAL
+// directory (ErrHasCluster, ErrDataDirNotEmpty, ErrInsideCluster, ErrWalDirNotEmpty): waiting or
+// retrying cannot fix it, an operator must.
 func IsRefusal(err error) bool {
-	return errors.Is(err, ErrHasCluster) || errors.Is(err, ErrDataDirNotEmpty) || errors.Is(err, ErrInsideCluster)
+	return errors.Is(err, ErrHasCluster) || errors.Is(err, ErrDataDirNotEmpty) || errors.Is(err, ErrInsideCluster) || errors.Is(err, ErrWalDirNotEmpty)
 }

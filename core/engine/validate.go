@@ -83,6 +83,8 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 	if len(paths) == 0 {
 		diags = append(diags, n.ValidateDataDir()...)
 	}
+	diags = append(diags, n.validateWalDirs(paths...)...)
+	diags = append(diags, n.validateCommands(paths...)...)
 	if n.Catalog.Dir != "" {
 		if err := plugin.CheckDir(n.Catalog.Dir); err != nil {
 			r := n.Config.RangeOf("plugin_dir")
@@ -141,7 +143,7 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			diags = append(diags, n.noMasterDiagnostic(m, name, u.ref))
 		}
 		diags = append(diags, m.CheckOptions(inst.Info.Schema, name)...)
-		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: m.Command, NoParams: m.NoParams, Options: m.Options})
+		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: config.CommandFor(m, name), NoParams: m.NoParams, Options: m.Options})
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Plugin validation failed",

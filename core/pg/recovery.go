@@ -174,3 +174,20 @@ func removeFiles(dir string, names ...string) error {
 	}
 	return nil
 }
+
+// ReadRecovery reads back the recovery settings [WriteRecovery] wrote into dir for PostgreSQL
+// 12 and later (empty when there are none), so that a running standby's settings can be
+// compared with what they should be.
+func ReadRecovery(dir string) (map[string]string, error) {
+	lines, _, err := readLines(filepath.Join(dir, RecoveryFile))
+	if err != nil {
+		return nil, fmt.Errorf("while reading the recovery settings of data directory %q: %w", dir, err)
+	}
+	settings := map[string]string{}
+	for _, l := range lines {
+		if name, value, ok := parseConfLine(l); ok {
+			settings[name] = value
+		}
+	}
+	return settings, nil
+}

@@ -1,6 +1,7 @@
 package pg_test
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +149,20 @@ func TestRemoveRecovery(t *testing.T) {
 	// Nothing to remove is no error.
 	if err := pg.RemoveRecovery(t.TempDir()); err != nil {
 		t.Errorf("RemoveRecovery on a directory without recovery settings: %v", err)
+	}
+}
+
+func TestReadRecoveryReadsWhatWriteRecoveryWrote(t *testing.T) {
+	dir := t.TempDir()
+	want := map[string]string{"primary_conninfo": "host=10.0.0.1 port=5433 user=replicator passfile='/x y/pgpass'", "restore_command": "cp /a/%f \"%p\""}
+	if got, err := pg.ReadRecovery(dir); err != nil || len(got) != 0 {
+		t.Fatalf("ReadRecovery with no settings = %v, %v", got, err)
+	}
+	if err := pg.WriteRecovery(dir, 15, pg.Recovery{Standby: true, Settings: want}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pg.ReadRecovery(dir)
+	if err != nil || !maps.Equal(got, want) {
+		t.Fatalf("ReadRecovery = %v, %v; want %v", got, err, want)
 	}
 }

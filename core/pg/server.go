@@ -71,11 +71,18 @@ type ServerError struct {
 	Err     error
 	LogFile string
 	LogTail []string
+	// Reason is PostgreSQL's own account of a failed start (see [StartReason]), "" when its
+	// log gives none. It comes first in Error(), before pg_ctl's "Examine the log output".
+	Reason string
 }
 
 func (e *ServerError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "while %s PostgreSQL in data directory %q: %v", e.Op, e.DataDir, e.Err)
+	if e.Reason != "" {
+		fmt.Fprintf(&b, "while %s PostgreSQL in data directory %q: %s (%v)", e.Op, e.DataDir, e.Reason, e.Err)
+	} else {
+		fmt.Fprintf(&b, "while %s PostgreSQL in data directory %q: %v", e.Op, e.DataDir, e.Err)
+	}
 	if len(e.LogTail) > 0 {
 		fmt.Fprintf(&b, "\nlast lines of %s:", e.LogFile)
 		for _, l := range e.LogTail {
@@ -172,7 +179,8 @@ func (s *Server) Start(ctx context.Context) error {
 			err = errors.Join(err, serr)
 		}
 	}
-	return &ServerError{Op: "starting", DataDir: s.DataDir, Err: err, LogFile: logFile, LogTail: tailLines(logFile, offset, logTailLines)}
+	tail := tailLines(logFile, offset, logTailLines)
+	return &ServerError{Op: "starting", DataDir: s.DataDir, Err: err, LogFile: logFile, LogTail: tail, Reason: StartReason(tail)}
 }
 
 // startPoll is how often Start looks at postmaster.pid while pg_ctl waits: pg_ctl itself looks

@@ -31,7 +31,7 @@ const (
 // OS user's, before any password is set, and after a restore from a backup whose passwords
 // pgimaged does not know; only processes of that OS user (which owns the data directory anyway)
 // gain anything. As the first line that matches wins, every other local connection as Superuser
-// must come from OSUser too; keep the socket inside the data directory (the default) or use TCP.
+// must come from OSUser too; keep the socket in a directory only that user reaches (the default, [SocketDirFor]) or use TCP.
 // Wherever unix_socket_directories puts the socket, [Server] connects where the running server
 // says it listens; with an empty unix_socket_directories it connects over TCP, where pg_hba.conf
 // decides (with the superuser's password, say).
@@ -51,8 +51,9 @@ type Settings struct {
 	HBA []string
 
 	// SocketDir sets unix_socket_directories. Empty means the parameter of that name when it is
-	// set (an empty value: no unix socket at all), else the data directory itself (no need for a
-	// writable /var/run/postgresql).
+	// set (an empty value: no unix socket at all), else [SocketDirFor] the data directory: beside
+	// it, mode 0700 (no need for a writable /var/run/postgresql, and nothing in the data
+	// directory that pg_rewind or a file-level copy would trip over).
 	SocketDir string
 
 	// Superuser is the role pgimaged connects as. Empty means OSUser, like initdb's default.
@@ -94,6 +95,14 @@ func SplitListen(listen string) (addresses string, port int, err error) {
 		hosts[i] = h
 	}
 	return strings.Join(hosts, ","), port, nil
+}
+
+// SocketDirFor is the default socket directory of the data directory dir: beside it, named
+// after it (/srv/pg/main → /srv/pg/.main.sock), where pgimaged's other marks of the directory
+// live too.
+func SocketDirFor(dir string) string {
+	d := filepath.Clean(dir)
+	return filepath.Join(filepath.Dir(d), "."+filepath.Base(d)+".sock")
 }
 
 // WriteSettings configures the data directory dir: it writes postgresql.pgimaged.conf, makes
@@ -141,10 +150,14 @@ func WriteSettings(dir string, s Settings) error {
 	case s.SocketDir != "":
 		params["unix_socket_directories"] = s.SocketDir
 	case !socketSet: // an empty value is the user's: no unix socket, pgimaged connects over TCP
-		if len(abs)+len("/.s.PGSQL.65535") > maxSocketPath {
-			return wrap(fmt.Errorf("the data directory's path is too long for a unix socket inside it; set a socket directory"))
+		sock := SocketDirFor(abs)
+		if len(sock)+len("/.s.PGSQL.65535") > maxSocketPath {
+			return wrap(fmt.Errorf("the path of the socket directory beside the data directory, %s, is too long for a unix socket; set unix_socket_directories", sock))
 		}
-		params["unix_socket_directories"] = abs
+		if err := mkdirLikeDir(sock, abs, 0o700); err != nil {
+			return wrap(fmt.Errorf("while creating the socket directory: %w", err))
+		}
+		params["unix_socket_directories"] = sock
 	}
 
 	var conf strings.Builder

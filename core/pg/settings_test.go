@@ -1,6 +1,7 @@
 package pg_test
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,8 +128,11 @@ func TestWriteSettingsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := readFile(t, filepath.Join(dir, pg.SettingsFile))
-	if want := "unix_socket_directories = " + pg.QuoteConfValue(dir) + "\n"; !strings.Contains(conf, want) {
-		t.Errorf("%s lacks %q (the socket defaults to the data directory):\n%s", pg.SettingsFile, want, conf)
+	if want := "unix_socket_directories = " + pg.QuoteConfValue(pg.SocketDirFor(dir)) + "\n"; !strings.Contains(conf, want) {
+		t.Errorf("%s lacks %q (the socket defaults to a directory beside the data directory):\n%s", pg.SettingsFile, want, conf)
+	}
+	if fi, err := os.Stat(pg.SocketDirFor(dir)); err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		t.Errorf("the socket directory beside the data directory: %v, %v; want a directory of mode 0700", fi, err)
 	}
 	if strings.Contains(conf, "listen_addresses") || strings.Contains(conf, "port =") {
 		t.Errorf("no Listen, yet %s sets it:\n%s", pg.SettingsFile, conf)

@@ -14,10 +14,16 @@ import (
 // written) on a free port with archiving off, as p's OS user; it is stopped when the test ends.
 func (p *Primary) StartCopy(t testing.TB, dir string) *pg.Server {
 	t.Helper()
+	return p.StartCopyWithSocket(t, dir, dir)
+}
+
+// StartCopyWithSocket is [Primary.StartCopy] with the server's unix socket in socketDir.
+func (p *Primary) StartCopyWithSocket(t testing.TB, dir, socketDir string) *pg.Server {
+	t.Helper()
 	port := FreePort(t)
 	err := pg.WriteSettings(dir, pg.Settings{
 		Listen:     "127.0.0.1:" + strconv.Itoa(port),
-		SocketDir:  dir,
+		SocketDir:  socketDir,
 		Superuser:  p.Superuser,
 		Parameters: map[string]string{"archive_mode": "off", "fsync": "off", "shared_buffers": "16MB", "max_connections": "30"},
 	})
@@ -25,7 +31,7 @@ func (p *Primary) StartCopy(t testing.TB, dir string) *pg.Server {
 		t.Fatal(err)
 	}
 	s := &pg.Server{
-		BinDir: p.BinDir, DataDir: dir, SocketDir: dir, Port: port,
+		BinDir: p.BinDir, DataDir: dir, SocketDir: socketDir, Port: port,
 		User: p.Superuser, Password: p.SuperPass,
 		Prepare: func(c *exec.Cmd) { p.OSUser.AsUser(c) },
 	}

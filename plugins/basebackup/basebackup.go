@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/pgimaged/pgimaged/plugins/internal/pgtool"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/syncfs"
 )
@@ -208,10 +209,6 @@ func argv(program string, req sdk.CloneRequest, noSync bool) []string {
 		spec, _, _ := schema.Lookup(o.Name)
 		switch {
 		case spec.Name == "progress":
-		case spec.Type == sdk.TypeBool:
-			if on, err := sdk.ParseBool(o.Value); o.Flag || err == nil && on {
-				args = append(args, "--"+spec.Name)
-			}
 		case spec.Name == "tablespace-mapping": // -T OLDDIR=NEWDIR, once per tablespace
 			for _, m := range req.Values.List("tablespace-mapping") {
 				args = append(args, "-T", m)
@@ -219,7 +216,7 @@ func argv(program string, req sdk.CloneRequest, noSync bool) []string {
 		case spec.Name == "max-rate": // pg_basebackup reads kB, or k and M suffixes only
 			args = append(args, "--max-rate="+strconv.FormatInt(req.Values.Size("max-rate")/1024, 10))
 		default:
-			args = append(args, o.String())
+			args = append(args, pgtool.LongOption(spec, o)...)
 		}
 	}
 	if noSync {
@@ -229,16 +226,7 @@ func argv(program string, req sdk.CloneRequest, noSync bool) []string {
 }
 
 func checkRequest(req sdk.CloneRequest) error {
-	if err := sdk.CheckDiagnostics(checkOptions(req.Values)); err != nil {
-		return err
-	}
-	if req.ConnString == "" {
-		return fmt.Errorf("pg_basebackup copies a running member: %w", sdk.ErrNoSource)
-	}
-	if req.Cluster.DataDir == "" {
-		return fmt.Errorf("%w: the request names no data directory", sdk.ErrInvalidOptions)
-	}
-	return nil
+	return pgtool.CheckCloneRequest(req, "pg_basebackup copies a running member", checkOptions(req.Values))
 }
 
 // PlanClone returns pg_basebackup's command line, secrets masked.
@@ -292,7 +280,7 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 		// "password retrieved from file ..."): name its error line, not only the last one.
 		var ee *sdk.ExitError
 		if errors.As(err, &ee) {
-			if l := errorLine(ee.Tail); l != "" {
+			if l := pgtool.ErrorLine(ee.Tail); l != "" {
 				return sdk.Result{}, fmt.Errorf("while copying the source into %q with pg_basebackup (%s): %w", req.Cluster.DataDir, l, err)
 			}
 		}
@@ -312,20 +300,6 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 		}
 	}
 	return sdk.Result{Summary: "replica copied with pg_basebackup"}, nil
-}
-
-// errorLine returns the last of pg_basebackup's error lines in tail unless it is the very last
-// line, which the error shows anyway.
-func errorLine(tail []string) string {
-	for i := len(tail) - 1; i >= 0; i-- {
-		if strings.Contains(tail[i], "error: ") || strings.Contains(tail[i], "FATAL: ") {
-			if i == len(tail)-1 {
-				return ""
-			}
-			return tail[i]
-		}
-	}
-	return ""
 }
 
 // progressLine matches pg_basebackup's --progress output, with or without --verbose:

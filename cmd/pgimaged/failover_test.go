@@ -1,0 +1,245 @@
+package main_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgimaged/pgimaged/internal/testenv"
+)
+
+// stopImmediately stops the PostgreSQL of n as a crash would (pg_ctl stop -m immediate).
+func stopImmediately(t *testing.T, n *node) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(testenv.PGBinDir(t), "pg_ctl"), "stop", "-m", "immediate", "-w", "-D", n.dataDir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pg_ctl stop -m immediate -D %s: %v\n%s", n.dataDir, err, out)
+	}
+}
+
+// exec runs sql on n's PostgreSQL as the superuser.
+func execOn(t *testing.T, n *node, sql string) {
+	t.Helper()
+	conn := connectTCP(t, n.port, "postgres", n.superPass, "postgres")
+	if _, err := conn.Exec(t.Context(), sql); err != nil {
+		t.Fatalf("%s on port %d: %v", sql, n.port, err)
+	}
+	_ = conn.Close(context.Background())
+}
+
+// countOn counts the rows of table t on n, waiting until it holds want (a replica catches up).
+func waitRows(t *testing.T, n *node, want int) {
+	t.Helper()
+	got := ""
+	eventually(t, guard, fmt.Sprintf("%d rows on port %d", want, n.port), func() bool {
+		conn := connectTCP(t, n.port, "postgres", n.superPass, "postgres")
+		defer conn.Close(context.Background())
+		if err := conn.QueryRow(t.Context(), "SELECT count(*)::text FROM t").Scan(&got); err != nil {
+			got = err.Error()
+			return false
+		}
+		return got == strconv.Itoa(want)
+	})
+}
+
+// leaderOn waits until status names leader, running as the primary on timeline at least tli,
+// and the other names running replicas; it returns the status.
+func waitLeader(t *testing.T, via *node, agents []*agentProc, leader string, others ...string) clusterStatus {
+	t.Helper()
+	st := waitCluster(t, via, agents, append([]string{leader}, others...)...)
+	if st.Leader != leader {
+		t.Fatalf("leader %q, want %s:\n%s", st.Leader, leader, st)
+	}
+	return st
+}
+
+// TestFailoverKeepsTheWritesAfterThePromotion is the lost primary as an operator meets it: the
+// primary's host goes down (agent killed, PostgreSQL stopped immediately), `pgimaged failover`
+// makes the replica the primary, a row is written there, and when the old primary's host comes
+// back it never retakes the leader key: it rejoins by pg_rewind and streams from the new
+// primary, holding every row. On the file DCS and on etcd.
+func TestFailoverKeepsTheWritesAfterThePromotion(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, b backend) {
+		c := b.cluster(t, "lost-"+b.kind)
+		n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+		agents := startInTurn(t, n1, n2)
+		execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+		waitRows(t, n2, 100)
+
+		agents[0].kill()
+		stopImmediately(t, n1)
+		eventually(t, guard, "the leader key to expire", func() bool {
+			st, err := status(t, n2)
+			return err == nil && st.Leader == ""
+		})
+
+		// A failover to a member that does not exist, and one without a candidate, are refused.
+		if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node9", "--yes"); r.code != 4 || !strings.Contains(r.stderr, "node9") {
+			t.Errorf("failover to an unknown member: %s, want exit 4 naming it", r)
+		}
+		if r := run(t, n2.env, "failover", "-config", n2.config, "--yes"); r.code != 2 {
+			t.Errorf("failover without --candidate: %s, want exit 2", r)
+		}
+		r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes")
+		if r.code != 0 || !strings.Contains(r.stdout, "failover done: member node2 leads on timeline 2") {
+			t.Fatalf("failover: %s", r)
+		}
+		execOn(t, n2, "INSERT INTO t SELECT generate_series(101, 110)") // acknowledged on the new primary
+
+		again := n1.start(t)
+		stopAllAtCleanup(t, again)
+		agents[0] = again
+		st := waitLeader(t, n2, agents, "node2", "node1")
+		waitStreaming(t, n2, "node1")
+		waitRows(t, n1, 110)
+		waitRows(t, n2, 110)
+		if got := primariesAmong(t, n1, n2); len(got) != 1 || got[0] != n2.port {
+			t.Errorf("servers answering pg_is_in_recovery() = false: %v, want only node2's %d", got, n2.port)
+		}
+		if log := again.out.String(); !strings.Contains(log, "rejoin") {
+			t.Errorf("node1 does not say it rejoined:\n%s", log)
+		}
+		m1, _ := st.member("node1")
+		if m1.PGImaged == nil || len(m1.PGImaged.Attempts) == 0 || m1.PGImaged.Attempts[len(m1.PGImaged.Attempts)-1].Method != "rewind" {
+			t.Errorf("node1's last attempt is not the rewind:\n%s", st)
+		}
+		// The switch is in the cluster history, in Patroni's shape, for GET /history and patronictl.
+		h := run(t, n2.env, "status", "-json", "-config", n2.config)
+		if !strings.Contains(h.stdout, `"timeline": 2`) || !strings.Contains(h.stdout, `"new_leader": "node2"`) {
+			t.Errorf("status -json does not show the timeline switch to node2:\n%s", h.stdout)
+		}
+	})
+}
+
+// TestFailoverAfterAPromotionByHand: the replica was promoted with pg_ctl promote (the old
+// runbook); `pgimaged failover` only takes the key for it, and the row written between the
+// promotion and the command is kept.
+func TestFailoverAfterAPromotionByHand(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	agents := startInTurn(t, n1, n2)
+	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)")
+	waitRows(t, n2, 10)
+	agents[0].kill()
+	stopImmediately(t, n1)
+	sigterm(t, agents[1]) // the operator stops the replica's agent (PostgreSQL stops with it)
+	ctl := exec.Command(filepath.Join(testenv.PGBinDir(t), "pg_ctl"), "start", "-w", "-D", n2.dataDir, "-l", filepath.Join(n2.dir, "by-hand.log"))
+	if out, err := ctl.CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl start: %v\n%s", err, out)
+	}
+	stopServerAtCleanup(t, n2.dataDir)
+	if out, err := exec.Command(filepath.Join(testenv.PGBinDir(t), "pg_ctl"), "promote", "-w", "-D", n2.dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("pg_ctl promote: %v\n%s", err, out)
+	}
+	execOn(t, n2, "INSERT INTO t VALUES (11)")
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	eventually(t, guard, "node2's agent publishing its primary without the key", func() bool {
+		st, err := status(t, n2)
+		m, ok := st.member("node2")
+		return err == nil && ok && st.Leader == "" && m.State != "starting"
+	})
+	if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
+		t.Fatalf("failover after a promotion by hand: %s\n%s", r, a2.out.String())
+	}
+	a1 := n1.start(t)
+	stopAllAtCleanup(t, a1)
+	waitLeader(t, n2, []*agentProc{a1, a2}, "node2", "node1")
+	waitRows(t, n1, 11)
+}
+
+// TestSwitchoverRoundTripUnderLoad: n1 → n2 → n1 while a writer inserts rows one commit at a
+// time into whichever member is the primary; every row whose commit was acknowledged is on
+// every member at the end, and the old primaries follow without a rewind.
+func TestSwitchoverRoundTripUnderLoad(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, b backend) {
+		c := b.cluster(t, "switch-"+b.kind)
+		n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+		agents := startInTurn(t, n1, n2)
+		execOn(t, n1, "CREATE TABLE t (id int PRIMARY KEY)")
+		waitStreaming(t, n1, "node2")
+
+		var mu sync.Mutex
+		var acked []int
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { // the writer: one INSERT a commit, against either member, bounded in count
+			defer close(done)
+			for id := 1; id <= 100_000; id++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, n := range []*node{n1, n2} {
+					if insertOne(n, id) {
+						mu.Lock()
+						acked = append(acked, id)
+						mu.Unlock()
+						break
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		for _, hop := range []struct{ from, to *node }{{n1, n2}, {n2, n1}} {
+			r := run(t, hop.from.env, "switchover", "-config", hop.from.config, "--candidate", hop.to.name, "--yes")
+			if r.code != 0 {
+				t.Fatalf("switchover to %s: %s\n%s\n%s", hop.to.name, r, agents[0].out.String(), agents[1].out.String())
+			}
+			waitLeader(t, hop.to, agents, hop.to.name, hop.from.name)
+			waitStreaming(t, hop.to, hop.from.name)
+		}
+		close(stop)
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		if len(acked) == 0 {
+			t.Fatal("the writer got no commit acknowledged")
+		}
+		for _, n := range []*node{n1, n2} {
+			conn := connectTCP(t, n.port, "postgres", n.superPass, "postgres")
+			eventually(t, guard, fmt.Sprintf("every acknowledged row on port %d", n.port), func() bool {
+				var missing int
+				err := conn.QueryRow(t.Context(), "SELECT count(*) FROM unnest($1::int[]) AS a(id) WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.id = a.id)", acked).Scan(&missing)
+				return err == nil && missing == 0
+			})
+		}
+		for _, a := range agents {
+			if strings.Contains(a.out.String(), "rejoining the leader") {
+				t.Errorf("a clean switchover made a member rewind:\n%s", a.out.String())
+			}
+		}
+		st, _ := status(t, n1)
+		if !strings.Contains(st.String(), "node1") || st.Leader != "node1" {
+			t.Errorf("after the round trip: %s", st)
+		}
+	})
+}
+
+// insertOne inserts id on n if n is a primary that accepts it; true once the commit is
+// acknowledged.
+func insertOne(n *node, id int) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=2", n.port))
+	if err != nil {
+		return false
+	}
+	cfg.Password = n.superPass
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return false
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "INSERT INTO t VALUES ($1)", id)
+	return err == nil
+}

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/engine"
+)
+
+// runSwitchover hands the primary role to a replica while the primary runs, like `patronictl
+// switchover`: the leader's agent shuts PostgreSQL down cleanly, the candidate replays up to
+// that shutdown checkpoint, promotes and takes the leader key; the old primary follows it.
+func runSwitchover(ctx context.Context, e *env, args []string) int {
+	return runChange(ctx, e, engine.Switchover, args)
+}
+
+// runFailover makes a member the primary while no member holds the leader key: the candidate
+// must be the most advanced of the running members unless --force.
+func runFailover(ctx context.Context, e *env, args []string) int {
+	return runChange(ctx, e, engine.Failover, args)
+}
+
+func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []string) int {
+	name := string(kind)
+	usage := "-config FILE [--candidate NAME] [--yes]"
+	if kind == engine.Failover {
+		usage = "-config FILE --candidate NAME [--force] [--yes]"
+	}
+	c, fs := newCommand(e, name, usage, true)
+	candidate := fs.String("candidate", "", "the member to make the primary")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	var force *bool
+	if kind == engine.Failover {
+		force = fs.Bool("force", false, "accept a candidate that is not the most advanced member (what it lacks is lost)")
+	}
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the agents to carry the change out")
+	cfg, code := c.load(e, fs, args)
+	if cfg == nil {
+		return code
+	}
+	if kind == engine.Failover && *candidate == "" {
+		return e.failf(exitUsage, "failover needs --candidate NAME: which member becomes the primary is the operator's decision")
+	}
+	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
+	st, err := openDCS(ctx, cfg, logger.Named("dcs"))
+	if err != nil {
+		return e.failf(exitFailed, "%s: cannot reach the DCS: %v", name, err)
+	}
+	defer st.Close()
+	cl, err := st.Cluster(ctx)
+	if err != nil {
+		return e.failf(exitFailed, "%s: cannot read the DCS: %v", name, err)
+	}
+	req, err := checkChange(cfg, cl, kind, *candidate, force != nil && *force)
+	if err != nil {
+		return e.failf(exitRefused, "%s refused: %v", name, err)
+	}
+	question := fmt.Sprintf("Make member %s the primary of %s", req.Candidate, cfg.Scope)
+	switch {
+	case req.Leader != "":
+		question += fmt.Sprintf(" (member %s is stopped cleanly and follows it)", req.Leader)
+	case req.LostWindow > 0:
+		question += fmt.Sprintf(", losing up to %d bytes of WAL that other members hold beyond it", req.LostWindow)
+	}
+	if code, ok := confirm(e, *yes, question, question+": confirm on a terminal, or give --yes"); !ok {
+		return code
+	}
+	req.By = "pgimaged " + name
+	if host, err := os.Hostname(); err == nil {
+		req.By += " on " + host
+	}
+	req.At = time.Now().UTC()
+	req.Deadline = req.At.Add(*timeout)
+	if err := engine.RequestChange(ctx, st, req); err != nil {
+		if errors.Is(err, engine.ErrChangePending) {
+			return e.failf(exitRefused, "%s refused: %v", name, err)
+		}
+		return e.failf(exitFailed, "%s: %v", name, err)
+	}
+	fmt.Fprintf(e.stderr, "pgimaged: %s asked; waiting for the agents (at most %s)\n", req.Describe(), *timeout)
+	started := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	out, err := engine.AwaitChange(wctx, st, req, 200*time.Millisecond)
+	if err != nil {
+		return e.failf(exitFailed, "%s: %v", name, err)
+	}
+	if c.jsonOut {
+		writeJSON(e.stdout, map[string]any{"kind": name, "candidate": req.Candidate, "old_leader": req.Leader, "done": out.Done,
+			"leader": out.Leader, "timeline": out.Timeline, "reason": out.Reason, "lost_window": req.LostWindow,
+			"seconds": time.Since(started).Seconds()})
+	}
+	if !out.Done {
+		return e.failf(exitFailed, "%s to %s did not happen: %s (leader: %q)", name, req.Candidate, out.Reason, out.Leader)
+	}
+	if !c.jsonOut {
+		fmt.Fprintf(e.stdout, "%s done: member %s leads on timeline %d (%.1f s)\n", name, out.Leader, out.Timeline, time.Since(started).Seconds())
+	}
+	return exitOK
+}
+
+// checkChange checks the change against what the members publish.
+func checkChange(cfg *config.Config, cl dcs.Cluster, kind engine.ChangeKind, candidate string, force bool) (engine.ChangeRequest, error) {
+	if kind == engine.Switchover {
+		return engine.CheckSwitchover(cl, candidate, cfg.MaximumLagOnFailover)
+	}
+	return engine.CheckFailover(cl, candidate, force)
+}
+
+// confirm asks question on the terminal unless yes; without a terminal it fails with
+// noTerminal (a usage error: the flag that confirms was not given). ok false: the command ends
+// with code.
+func confirm(e *env, yes bool, question, noTerminal string) (code int, ok bool) {
+	if yes {
+		return 0, true
+	}
+	f := os.Stdin
+	if !term.IsTerminal(int(f.Fd())) {
+		return e.failf(exitUsage, "%s", noTerminal), false
+	}
+	fmt.Fprintf(e.stderr, "%s? [y/N] ", question)
+	answer, _ := bufio.NewReader(f).ReadString('\n')
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return e.failf(exitFailed, "cancelled; nothing was changed"), false
+	}
+	return 0, true
+}

@@ -1,0 +1,290 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/sdk"
+)
+
+// The driver's side of a change of primary, re-pointing and rejoin (step_change.go).
+
+// handOverWait bounds how long the old primary of a switchover waits, stopped, for the
+// candidate to take over before it resumes.
+func (a *Agent) handOverWait() time.Duration {
+	return max(30*time.Second, 3*a.Node.Config.TTL)
+}
+
+// observeChange adds to obs what the decisions of decide_change.go read from the DCS and the
+// running server: the pending change of primary, the time and where the WAL stands.
+func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
+	obs.Now = time.Now()
+	if ch, err := ReadChange(ctx, a.store); err == nil {
+		obs.Change, a.lastChange = ch, ch.rawString()
+	}
+	if st := a.pgStatus(ctx); st.Queried {
+		obs.WAL = &pg.Position{InRecovery: st.InRecovery, Timeline: st.Timeline, Received: pg.LSN(st.Received), Replayed: pg.LSN(st.Position)}
+	}
+}
+
+// observeRejoin adds what does not need the DCS: whom the standby follows, the replicatefrom
+// tag, the rejoin methods that can run and whether a re-image may replace the directory.
+func (n *Node) observeRejoin(obs *Observation) {
+	if obs.DataDir == DirCluster {
+		if settings, err := pg.ReadRecovery(n.Config.DataDir); err == nil && settings["primary_conninfo"] != "" {
+			obs.Following = hostPort(settings["primary_conninfo"])
+		}
+	}
+	if v, ok := n.Config.Tags["replicatefrom"].(string); ok {
+		obs.ReplicateFrom = v
+	}
+	for _, label := range n.Config.PostgreSQL.RejoinMethods {
+		if config.PluginNameFor(n.Config.Method(label), n.plugins().Has) != "" {
+			obs.RejoinMethods = append(obs.RejoinMethods, label)
+		}
+	}
+	obs.Reimage = n.Config.PostgreSQL.Rejoin == config.RejoinReimage
+}
+
+// executeChange carries out an effect of step_change.go; false: e is not one of them.
+func (a *Agent) executeChange(ctx context.Context, e Effect) (Result, bool) {
+	switch e := e.(type) {
+	case HandOver:
+		defer a.setPG(nil)
+		return Result{Err: a.handOverNow(ctx, e.Change)}, true
+	case TakeOver:
+		defer a.setPG(nil)
+		return Result{Err: a.takeOver(ctx, e.Change)}, true
+	case AbortChange:
+		next := e.Change.ChangeRequest
+		next.Phase, next.Reason = PhaseAborted, e.Reason
+		ok, err := AdvanceChange(ctx, a.store, e.Change, &next)
+		if err == nil && !ok {
+			err = errors.New("the change of primary changed while it was being aborted")
+		}
+		return Result{Err: err}, true
+	case RunRejoin:
+		defer a.setPG(nil)
+		atts, err := a.Node.rejoin(ctx, a.srv, e)
+		a.unsave(atts...)
+		return Result{Err: err, Attempts: atts}, true
+	}
+	return Result{}, false
+}
+
+// handOverNow stops the primary cleanly, records its shutdown checkpoint in the request and
+// gives up the leader key. Should the request have changed meanwhile (aborted), the primary is
+// started again at once.
+func (a *Agent) handOverNow(ctx context.Context, ch *PendingChange) error {
+	n := a.Node
+	lsn, tli, err := n.handOver(ctx, a.srv)
+	if err != nil {
+		return err
+	}
+	next := ch.ChangeRequest
+	next.Phase, next.CheckpointLSN, next.Timeline = PhaseDemoted, lsn, tli
+	next.Deadline = time.Now().Add(a.handOverWait())
+	ok, err := AdvanceChange(ctx, a.store, ch, &next)
+	if err == nil && !ok {
+		err = errors.New("the request changed before the hand-over was recorded")
+	}
+	if err != nil {
+		if serr := a.srv.Start(ctx); serr != nil {
+			return fmt.Errorf("%w; starting the primary again failed: %w", err, serr)
+		}
+		return err
+	}
+	n.logger().Info("handed over: PostgreSQL shut down cleanly; giving up the leader key", "checkpoint", lsn, "timeline", tli, "candidate", ch.Candidate)
+	return a.store.ReleaseLeader(ctx)
+}
+
+// takeOver makes this member the primary the request ch names: for a switchover it first
+// replays the old primary's shutdown checkpoint (until the request's deadline); then it marks
+// the request promoting (so that the old primary no longer resumes), promotes, takes the
+// leader key, records the timeline switch and removes the request.
+func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
+	n := a.Node
+	log := n.logger()
+	if ch.Phase != PhasePromoting {
+		if ch.Kind == Switchover {
+			cctx, cancel := context.WithDeadline(ctx, ch.Deadline)
+			err := catchUp(cctx, a.srv, ch.Timeline, ch.CheckpointLSN)
+			cancel()
+			if err != nil {
+				return err
+			}
+		}
+		next := ch.ChangeRequest
+		next.Phase = PhasePromoting
+		ok, err := AdvanceChange(ctx, a.store, ch, &next)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errors.New("the request changed before the promotion (aborted, or another member came first)")
+		}
+		cur, err := ReadChange(ctx, a.store)
+		if err != nil || cur == nil {
+			return fmt.Errorf("the request cannot be read after it was marked promoting: %v", err)
+		}
+		ch = cur
+	}
+	sw, err := promote(ctx, a.srv)
+	if err != nil {
+		return err
+	}
+	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+	if err != nil {
+		return err
+	}
+	if !held {
+		return errors.New("promoted, but the leader key is held by another member")
+	}
+	n.markLed(true)
+	sw.Reason, sw.NewLeader = string(ch.Kind), n.Config.Name
+	sw.OldLeader = ch.Leader
+	if sw.OldLeader == "" {
+		if h, err := a.store.History(ctx); err == nil {
+			if last, ok := h.Latest(); ok {
+				sw.OldLeader = last.NewLeader
+			}
+		}
+	}
+	if ch.Force && ch.LostWindow > 0 {
+		sw.Reason += fmt.Sprintf(" (forced; up to %d bytes of WAL other members held may be lost)", ch.LostWindow)
+	}
+	if sw.OldLeader == n.Config.Name {
+		sw.OldLeader = ""
+	}
+	if err := recordSwitch(ctx, a.store, sw); err != nil {
+		return fmt.Errorf("while recording the switch to timeline %d in the cluster history: %w", sw.Timeline, err)
+	}
+	if _, err := AdvanceChange(ctx, a.store, ch, nil); err != nil {
+		log.Warn("could not remove the finished change request", "error", err)
+	}
+	log.Info("took over as the primary", "timeline", sw.Timeline, "switch_lsn", pg.LSN(sw.LSN), "kind", ch.Kind)
+	return nil
+}
+
+// repoint makes the running standby follow src: its primary_conninfo (and passfile) are
+// rewritten, every other recovery setting kept, and PostgreSQL reloaded.
+func (n *Node) repoint(ctx context.Context, srv *pg.Server, src *Source) error {
+	settings, err := pg.ReadRecovery(n.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	delete(settings, "primary_conninfo")
+	if err := n.writeStandby(src, nil, settings, false); err != nil {
+		return err
+	}
+	return srv.Reload(ctx)
+}
+
+// rejoin runs the rejoin methods on the member's own data directory, toward the leader, until
+// one succeeds; then it writes standby settings toward the leader, starts PostgreSQL and waits
+// until it streams. The needs-reinit mark is set before anything is changed and stays on
+// failure, so that a directory a rewind left half-done is never started.
+func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.Attempt, error) {
+	log := n.logger()
+	src := memberSource(n, e.Leader)
+	if src == nil {
+		return nil, fmt.Errorf("the leader %s publishes a conn_url that cannot be read: %q", e.Leader.Name, e.Leader.ConnURL)
+	}
+	if _, running := srv.Running(); running {
+		if err := srv.Stop(ctx, "fast"); err != nil {
+			return nil, fmt.Errorf("while stopping PostgreSQL before the rejoin: %w", err)
+		}
+	}
+	if err := n.markNeedsReinit("rejoin in progress toward " + e.Leader.Name + " (a rejoin cut short leaves the directory as it is, never started)"); err != nil {
+		return nil, err
+	}
+	passfile, err := n.writeSourcePgpass(src)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{}
+	if passfile != "" {
+		env["PGPASSFILE"] = passfile
+	}
+	var atts []dcs.Attempt
+	var errs []error
+	for _, label := range e.Methods {
+		m := n.Config.Method(label)
+		pluginName := config.PluginNameFor(m, n.plugins().Has)
+		att, err := n.rejoinOnce(ctx, m, pluginName, sdk.CloneRequest{
+			Method: label, Command: config.CommandFor(m, pluginName), NoParams: m.NoParams, Options: m.Options,
+			Cluster: n.cluster(), ConnString: src.Conn.DSN(), Env: env,
+		})
+		atts = append(atts, att)
+		if err != nil {
+			log.Warn("rejoin method failed", "method", label, "error", err)
+			errs = append(errs, fmt.Errorf("%s: %w", label, err))
+			continue
+		}
+		if err := n.startRejoined(ctx, srv, src); err != nil {
+			atts[len(atts)-1].OK, atts[len(atts)-1].Error = false, n.secrets().Mask(err.Error())
+			return atts, err
+		}
+		n.clearNeedsReinit()
+		return atts, nil
+	}
+	if len(errs) == 0 {
+		return atts, errors.New("no rejoin method can run")
+	}
+	return atts, errors.Join(errs...)
+}
+
+// rejoinOnce runs one rejoin method on the data directory as it is: nothing is emptied before
+// or after.
+func (n *Node) rejoinOnce(ctx context.Context, m *config.Method, pluginName string, req sdk.CloneRequest) (dcs.Attempt, error) {
+	att := dcs.Attempt{Method: m.Label, Started: time.Now()}
+	rep := n.reporter(m.Label, pluginName)
+	end := func(err error) (dcs.Attempt, error) {
+		att.Duration = time.Since(att.Started)
+		att.OK = err == nil
+		att.Tail = rep.lines()
+		if err != nil {
+			att.Exit, att.Error = 1, n.secrets().Mask(err.Error())
+		}
+		n.attemptEnded(KindClone, att, rep.bytesDone())
+		return att, err
+	}
+	inst, err := n.launch(ctx, m.Label, pluginName)
+	if err != nil {
+		return end(err)
+	}
+	defer inst.Kill()
+	if !inst.Info().Can(sdk.CapClone) {
+		return end(fmt.Errorf("plugin %s cannot rejoin (capabilities: %v)", pluginName, inst.Info().Capabilities))
+	}
+	_, err = inst.Clone(ctx, req, rep, m.Timeout)
+	return end(err)
+}
+
+// startRejoined starts the rejoined directory as a standby of src and waits until it streams.
+func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source) error {
+	dir := n.Config.DataDir
+	if err := n.writeStandby(src, nil, nil, false); err != nil {
+		return err
+	}
+	if err := pg.WriteSettings(dir, n.settings(false)); err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	if err := srv.WaitReady(ctx); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, n.streamTimeout())
+	defer cancel()
+	if err := srv.WaitStreaming(wctx); err != nil {
+		return fmt.Errorf("the rejoined standby does not stream from %s: %w", src.Describe(), err)
+	}
+	return nil
+}

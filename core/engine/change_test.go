@@ -1,0 +1,179 @@
+package engine_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/engine"
+)
+
+// positioned is a running member at a WAL position, streaming unless it is the primary.
+func positioned(name, role string, tli int, lsn int64, tags map[string]any) dcs.Member {
+	m := dcs.Member{Name: name, State: dcs.StateRunning, Role: role, Timeline: tli, XLogLocation: lsn, Tags: tags,
+		ConnURL: "postgres://127.0.0.1:5432/postgres", PGImaged: &dcs.MemberDetail{}}
+	if role == dcs.RoleReplica {
+		m.PGImaged.Upstream = "n1"
+	}
+	return m
+}
+
+func TestCheckSwitchover(t *testing.T) {
+	base := func() dcs.Cluster {
+		return dcs.Cluster{Leader: "n1", Members: []dcs.Member{
+			positioned("n1", dcs.RolePrimary, 1, 100_000_000, nil),
+			positioned("n2", dcs.RoleReplica, 1, 99_900_000, nil),
+			positioned("n3", dcs.RoleReplica, 1, 99_950_000, nil),
+		}}
+	}
+	cases := []struct {
+		name      string
+		change    func(*dcs.Cluster)
+		candidate string
+		want      string // the candidate chosen, or a piece of the refusal
+		refused   bool
+	}{
+		{"most advanced without a candidate", nil, "", "n3", false},
+		{"the candidate given", nil, "n2", "n2", false},
+		{"nofailover skipped", func(c *dcs.Cluster) { c.Members[2].Tags = map[string]any{"nofailover": true} }, "", "n2", false},
+		{"nofailover named", func(c *dcs.Cluster) { c.Members[2].Tags = map[string]any{"nofailover": "true"} }, "n3", "tagged nofailover", true},
+		{"behind by more than the lag", func(c *dcs.Cluster) { c.Members[1].XLogLocation = 90_000_000 }, "n2", "10000000 bytes behind", true},
+		{"not streaming", func(c *dcs.Cluster) { c.Members[1].PGImaged.Upstream = "" }, "n2", "does not stream", true},
+		{"mid-clone", func(c *dcs.Cluster) { c.Members[1].State = dcs.StateCreatingReplica }, "n2", "middle of a clone", true},
+		{"the leader itself", nil, "n1", "leader already", true},
+		{"unknown member", nil, "n9", "not published", true},
+		{"no leader", func(c *dcs.Cluster) { c.Leader = "" }, "n2", "use failover", true},
+		{"nobody can", func(c *dcs.Cluster) {
+			c.Members[1].PGImaged.Upstream = ""
+			c.Members[2].Tags = map[string]any{"nofailover": true}
+		}, "", "no replica can take over", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := base()
+			if tc.change != nil {
+				tc.change(&cl)
+			}
+			req, err := engine.CheckSwitchover(cl, tc.candidate, config.DefaultMaximumLagOnFailover)
+			if tc.refused {
+				var r *engine.ChangeRefusal
+				if !errors.As(err, &r) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("CheckSwitchover = %+v, %v; want a refusal saying %q", req, err, tc.want)
+				}
+				return
+			}
+			if err != nil || req.Candidate != tc.want || req.Leader != "n1" || req.Kind != engine.Switchover {
+				t.Fatalf("CheckSwitchover = %+v, %v; want a switchover from n1 to %s", req, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckFailover(t *testing.T) {
+	base := func() dcs.Cluster {
+		return dcs.Cluster{Members: []dcs.Member{
+			positioned("n2", dcs.RoleReplica, 1, 99_900_000, nil),
+			positioned("n3", dcs.RoleReplica, 1, 99_950_000, nil),
+		}}
+	}
+	t.Run("the most advanced", func(t *testing.T) {
+		req, err := engine.CheckFailover(base(), "n3", false)
+		if err != nil || req.Candidate != "n3" || req.Kind != engine.Failover || req.LostWindow != 0 {
+			t.Fatalf("CheckFailover = %+v, %v", req, err)
+		}
+	})
+	t.Run("behind, refused with the positions", func(t *testing.T) {
+		_, err := engine.CheckFailover(base(), "n2", false)
+		var r *engine.ChangeRefusal
+		if !errors.As(err, &r) || len(r.Positions) != 2 || r.Positions[0].Member != "n3" || r.Positions[1].Behind != 50_000 {
+			t.Fatalf("CheckFailover = %v (%+v); want a refusal with n3 first and n2 50000 bytes behind", err, r)
+		}
+		if !strings.Contains(err.Error(), "n2: timeline 1 at 0/5F45A60, 50000 bytes behind") {
+			t.Errorf("the refusal does not show the positions in bytes: %v", err)
+		}
+	})
+	t.Run("behind, forced: the window is recorded", func(t *testing.T) {
+		req, err := engine.CheckFailover(base(), "n2", true)
+		if err != nil || !req.Force || req.LostWindow != 50_000 {
+			t.Fatalf("CheckFailover(force) = %+v, %v; want a forced failover losing 50000 bytes", req, err)
+		}
+	})
+	t.Run("promoted by hand: a later timeline leads", func(t *testing.T) {
+		cl := base()
+		cl.Members[0] = positioned("n2", dcs.RolePrimary, 2, 99_000_000, nil)
+		if req, err := engine.CheckFailover(cl, "n2", false); err != nil || req.Candidate != "n2" {
+			t.Fatalf("CheckFailover = %+v, %v; a member on a later timeline is the most advanced", req, err)
+		}
+	})
+	for _, tc := range []struct {
+		name, candidate, want string
+		change                func(*dcs.Cluster)
+	}{
+		{"a leader holds the key", "n3", "use switchover", func(c *dcs.Cluster) { c.Leader = "n1" }},
+		{"no candidate", "", "needs --candidate", nil},
+		{"unknown", "n9", "not published", nil},
+		{"nofailover", "n3", "nofailover", func(c *dcs.Cluster) { c.Members[1].Tags = map[string]any{"nofailover": true} }},
+		{"stopped", "n3", "not running", func(c *dcs.Cluster) { c.Members[1].State = dcs.StateStopped }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := base()
+			if tc.change != nil {
+				tc.change(&cl)
+			}
+			if _, err := engine.CheckFailover(cl, tc.candidate, true); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckFailover = %v, want a refusal saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRequestChangeOneWins: of operators asking at once, one request is recorded and the others
+// are told whose; a phase moves only from what was read.
+func TestRequestChangeOneWins(t *testing.T) {
+	mem := dcs.NewMemory()
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			st := mem.Open("op")
+			errs[i] = engine.RequestChange(ctx, st, engine.ChangeRequest{Kind: engine.Failover, Candidate: "n2", By: "operator " + string(rune('a'+i))})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, engine.ErrChangePending) || !strings.Contains(err.Error(), "asked by operator"):
+			t.Errorf("a losing request: %v, want ErrChangePending naming the winner", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d requests recorded, want 1", won)
+	}
+	st := mem.Open("n2")
+	p, err := engine.ReadChange(ctx, st)
+	if err != nil || p == nil || p.Phase != engine.PhaseAsked {
+		t.Fatalf("ReadChange = %+v, %v", p, err)
+	}
+	next := p.ChangeRequest
+	next.Phase = engine.PhasePromoting
+	if ok, err := engine.AdvanceChange(ctx, st, p, &next); !ok || err != nil {
+		t.Fatalf("advancing from the phase read: %v, %v", ok, err)
+	}
+	if ok, _ := engine.AdvanceChange(ctx, st, p, nil); ok {
+		t.Error("a change advanced from a stale read")
+	}
+	p, _ = engine.ReadChange(ctx, st)
+	if ok, err := engine.AdvanceChange(ctx, st, p, nil); !ok || err != nil {
+		t.Fatalf("removing the done change: %v, %v", ok, err)
+	}
+	if p, _ := engine.ReadChange(ctx, st); p != nil {
+		t.Errorf("a removed change still reads %+v", p)
+	}
+}

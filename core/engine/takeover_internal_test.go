@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/internal/pgtest"
+	"github.com/pgimaged/pgimaged/internal/testenv"
+)
+
+// follow writes standby settings into dir that stream from src (a server of primary's cluster).
+func follow(t *testing.T, p *pgtest.Primary, dir string, src *pg.Server) {
+	t.Helper()
+	conn := p.ReplConn()
+	conn.Port = src.Port
+	pass := filepath.Join(p.OSUser.TempDir(t), "pgpass")
+	if err := pg.WritePgpass(pass, pg.PassEntry{Host: "127.0.0.1", Port: strconv.Itoa(src.Port), User: p.ReplUser, Password: p.ReplPass}); err != nil {
+		t.Fatal(err)
+	}
+	p.OSUser.Chown(t, pass)
+	conn.Params = map[string]string{"passfile": pass}
+	if err := pg.WriteRecovery(dir, 15, pg.Recovery{Standby: true, Settings: map[string]string{"primary_conninfo": conn.DSN()}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSwitchoverLosesNothing plays a switchover's steps on real PostgreSQL: the primary hands
+// over after a clean shutdown, the standby replays its shutdown checkpoint and promotes, the
+// switch is recorded once, and the old primary follows the new one on the new timeline without
+// a rewind, with every row written before and after.
+func TestSwitchoverLosesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := pgtest.StartPrimary(t, pgtest.Options{})
+	p.Exec(t, "CREATE TABLE rows (id int); INSERT INTO rows SELECT generate_series(1, 100)")
+	sdir := filepath.Join(testenv.PostgresUser(t).TempDir(t), "standby")
+	p.Basebackup(t, sdir)
+	follow(t, p, sdir, p.Server)
+	standby := p.StartCopy(t, sdir)
+	if err := standby.WaitStreaming(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Exec(t, "INSERT INTO rows SELECT generate_series(101, 200)") // acknowledged just before the switchover
+
+	old := &Node{Config: &config.Config{Name: "n1", DataDir: p.DataDir}}
+	lsn, tli, err := old.handOver(ctx, p.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tli != 1 || lsn == 0 {
+		t.Fatalf("hand-over: checkpoint %s on timeline %d", lsn, tli)
+	}
+	cctx, ccancel := context.WithTimeout(ctx, time.Minute)
+	defer ccancel()
+	if err := catchUp(cctx, standby, tli, lsn); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := promote(ctx, standby)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw.Timeline != 2 || pg.LSN(sw.LSN) <= lsn {
+		t.Fatalf("promotion: timeline %d from %s, want timeline 2 after the checkpoint %s", sw.Timeline, pg.LSN(sw.LSN), lsn)
+	}
+	sw.Reason, sw.OldLeader, sw.NewLeader = "switchover", "n1", "n2"
+	st := dcs.NewMemory().Open("n2")
+	for range 2 { // a second record, after a crash between the two, changes nothing
+		if err := recordSwitch(ctx, st, sw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, _ := st.History(ctx); len(h.Switches) != 1 || h.Switches[0] != sw {
+		t.Fatalf("history %+v, want the one switch %+v", h.Switches, sw)
+	}
+	stale := sw
+	stale.NewLeader = "n3"
+	if err := recordSwitch(ctx, st, stale); err == nil {
+		t.Error("a second member recorded the same timeline")
+	}
+
+	conn, err := standby.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "INSERT INTO rows SELECT generate_series(201, 300)"); err != nil {
+		t.Fatal(err)
+	}
+	// The old primary, cleanly shut down at a point the new timeline begins after, follows the
+	// new primary as it is.
+	follow(t, p, p.DataDir, standby)
+	if err := p.Server.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pgtest.WaitFor(t, p.Server, "SELECT count(*) FROM rows", "300")
+	pgtest.WaitFor(t, p.Server, "SELECT received_tli FROM pg_stat_wal_receiver", strconv.Itoa(2))
+}
