@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/pgimaged/pgimaged/core/cli.Version=$(VERSION)
 TESTLOG ?= $(CURDIR)/.test.log
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build package proto test test-package test-go test-fuzz test-example bench bench-clone bench-bootstrap bench-cluster bench-api demo demo-stop vet clean
+.PHONY: build package proto test test-package test-go test-sim test-fuzz test-example bench bench-clone bench-bootstrap bench-cluster bench-api demo demo-stop vet clean
 
 ## build: bin/pgimaged and bin/plugins/pgimaged-plugin-<name> for every plugin
 build:
@@ -78,6 +78,13 @@ test-go:
 	echo "$$passed passed, $$failed failed, $$skipped skipped"; \
 	if [ "$(CI)" = "true" ] && [ "$$skipped" -gt 0 ]; then echo "CI=true: a skipped test is a failure"; exit 1; fi; \
 	exit $$status
+
+## test-sim: a long soak of the simulator (the agent's real Step, many members, DCS and
+## PostgreSQL faults): N randomized schedules (make test-sim N=100000); `make test` runs 100.
+## A failing schedule prints as a list of events with the seed that replays it.
+N ?= 10000
+test-sim:
+	@set -o pipefail; $(GO) test -count=1 -timeout 0 -run '^TestInvariantsUnderFaults$$' ./core/engine/ -rapid.checks=$(N) -v 2>&1 | grep -v '^=== '
 
 test-fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 5s ./core/config/

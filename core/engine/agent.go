@@ -287,6 +287,10 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 		return a.runChain(ctx, e)
 	case StartPG:
 		defer a.setPG(nil)
+		if e.Primary && !alive(a.store) {
+			// The key was taken in a session that is gone since: another member may lead.
+			return Result{Err: fmt.Errorf("before starting a primary: %w", dcs.ErrSessionLost), Prepare: true}
+		}
 		if err := pg.WriteSettings(n.Config.DataDir, n.settings(e.Primary)); err != nil {
 			return Result{Err: err, Prepare: true}
 		}
@@ -377,8 +381,13 @@ func (a *Agent) runBootstrap(ctx context.Context) Result {
 	ctx, tl := n.withTimeline(ctx, dcs.PathBootstrap)
 	tl.prepend(a.started)
 	tl.since(PhaseInitialize, a.tryingAt)
-	bctx, cancel := context.WithCancel(ctx)
 	lost := a.store.Lost()
+	if !alive(a.store) {
+		// The session that won initialize is gone (its lease ran out since): another
+		// member may have bootstrapped meanwhile.
+		return Result{Err: fmt.Errorf("before the bootstrap: %w", dcs.ErrSessionLost)}
+	}
+	bctx, cancel := context.WithCancel(ctx)
 	go func() {
 		select {
 		case <-lost:
@@ -445,6 +454,16 @@ func (a *Agent) runChain(ctx context.Context, e RunChain) Result {
 	return out
 }
 
+// alive reports whether st's session has not been lost (as far as it knows).
+func alive(st dcs.Store) bool {
+	select {
+	case <-st.Lost():
+		return false
+	default:
+		return true
+	}
+}
+
 // unsave keeps attempts for the DCS history.
 func (a *Agent) unsave(atts ...dcs.Attempt) {
 	a.mu.Lock()
@@ -485,8 +504,7 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 }
 
 // fingerprint sums up what the decision depends on: initialize, the leader, and the other
-// members' states, roles, addresses, clonefrom tags and (for the clone source's rule) WAL
-// positions of clonefrom members.
+// members' states, roles, addresses and clonefrom tags.
 func (a *Agent) fingerprint(cl dcs.Cluster) string {
 	var b strings.Builder
 	if cl.Initialize == nil {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -14,11 +16,15 @@ import (
 	"github.com/pgimaged/pgimaged/core/pg"
 )
 
-// The property test drives several simulated members through random sequences of decisions,
-// crashes, DCS faults and method outcomes, against the in-memory DCS, and checks the
-// invariants of docs/invariants.md after every step. A member decides with engine.Decide, as
-// `pgimaged run` does; what the agent would do with PostgreSQL and the data directory is
-// modelled, so that millions of interleavings cost seconds.
+// The simulator runs the agent's real state machine, engine.Step, for several members against
+// the in-memory DCS (sessions, leases that expire, injected unavailability, writes that took
+// effect but answered with an error, partitions), and models only what Step's effects do to
+// PostgreSQL and the data directories: bootstraps and clones that succeed, fail, time out or
+// crash half way, PostgreSQL crashes, agents killed, members frozen longer than their lease
+// and resumed, operators placing copies, starting PostgreSQL by hand or asking for a reinit.
+// The invariants of docs/invariants.md are checked as effects are carried out and after every
+// event; a broken one prints the schedule as a list of events (rapid prints the seed that
+// replays it: go test -run TestInvariantsUnderFaults -rapid.seed=N ./core/engine/).
 
 // simDir is a model of one data directory.
 type simDir struct {
@@ -40,36 +46,6 @@ type branch struct {
 	parent int
 	forkAt pg.LSN
 	tip    pg.LSN
-}
-
-type simPending struct {
-	sysid string
-	err   error
-}
-
-type simMember struct {
-	name        string
-	store       *dcs.MemorySession // nil: the agent is down
-	dir         simDir
-	pg          engine.PGState
-	pending     *simPending
-	needsReinit bool
-	refused     bool // the agent exited on a refusal
-	role, state string
-	noMaster    bool
-	mustRelease bool
-	led         bool // the mark of having led with this directory
-	handStarted bool // PostgreSQL was started by hand while the agent was down
-}
-
-type sim struct {
-	t         *rapid.T
-	mem       *dcs.Memory
-	members   []*simMember
-	flaky     bool // DCS faults are injected
-	nextSysid uint64
-	branches  []branch
-	seen      map[engine.ActionKind]int
 }
 
 // newBranch starts a WAL history, from parent at forkAt (parent -1: a new cluster).
@@ -100,54 +76,139 @@ func (s *sim) prefixOf(a, b simDir) bool {
 	return false
 }
 
-func (s *sim) cluster() dcs.Cluster { return s.mem.Snapshot() }
+// simMember is one member: its agent's State (what engine.Step remembers), its session, its
+// data directory and its PostgreSQL.
+type simMember struct {
+	name  string
+	store *dcs.MemorySession // nil: no session open yet
+	st    engine.State
+	// obs is the cycle's observation; result the awaited effect's outcome, which the
+	// member's next step feeds back to Step (busy until the cycle ends).
+	obs    engine.Observation
+	result *engine.Result
+	dir    simDir
+	pg     engine.PGState
+	// The marks beside the data directory.
+	needsReinit, led bool
+	refused          bool // the agent exited on a refusal
+	frozen           bool // the agent is paused (its lease ran out meanwhile)
+	noMaster         bool
+	clonefrom        bool // tagged clonefrom: a preferred clone source
+	handStarted      bool // PostgreSQL was started by hand while the agent was down
+	bootstrapping    bool // the data directory is this member's bootstrap in flight
+}
 
-// fail reports a broken invariant.
+type sim struct {
+	t         *rapid.T
+	mem       *dcs.Memory
+	operator  *dcs.MemorySession
+	members   []*simMember
+	flaky     bool            // DCS faults are injected
+	cut       map[string]bool // members partitioned from the DCS
+	nextSysid uint64
+	branches  []branch
+	seen      map[string]int
+	events    []string
+}
+
+// event adds a line to the schedule printed when an invariant breaks.
+func (s *sim) event(format string, args ...any) {
+	s.events = append(s.events, fmt.Sprintf("%3d. ", len(s.events)+1)+fmt.Sprintf(format, args...))
+}
+
+// fail reports a broken invariant with the schedule that led to it.
 func (s *sim) fail(format string, args ...any) {
 	s.t.Helper()
-	s.t.Fatalf("invariant broken: "+format, args...)
+	s.t.Fatalf("invariant broken: %s\nschedule:\n%s", fmt.Sprintf(format, args...), strings.Join(s.events, "\n"))
 }
 
-func (s *sim) publish(m *simMember) {
-	if m.store == nil {
-		return
+func (s *sim) cluster() dcs.Cluster { return s.mem.Snapshot() }
+
+func (s *sim) byName(name string) *simMember {
+	for _, m := range s.members {
+		if m.name == name {
+			return m
+		}
 	}
-	mb := dcs.Member{Name: m.name, State: m.state, Role: m.role, ConnURL: "postgres://127.0.0.1:5432/postgres"}
-	if m.pg != engine.PGStopped {
-		mb.State = dcs.StateRunning
-		mb.Timeline, mb.XLogLocation = int(m.dir.timeline), int64(m.dir.end)
-	}
-	_ = m.store.PutMember(context.Background(), mb)
+	return nil
 }
 
-func (s *sim) observe(m *simMember, cl *dcs.Cluster, err error) engine.Observation {
-	obs := engine.Observation{Member: m.name, Cluster: cl, DCSError: err, PostgreSQL: m.pg, NoMaster: m.noMaster}
+func newState(name string) engine.State {
+	return engine.State{Name: name, Scope: "batman", DataDir: "/data/" + name, LoopWait: time.Second,
+		NeedsReinitMark: "/data/." + name + ".pgimaged-needs-reinit", Status: dcs.StateStarting}
+}
+
+// observe is what Node.Observe would gather for m.
+func (s *sim) observe(m *simMember) engine.Observation {
+	ctx := context.Background()
+	obs := engine.Observation{Member: m.name, PostgreSQL: m.pg, NoMaster: m.noMaster}
+	cl, err := m.store.Cluster(ctx)
+	if err != nil {
+		obs.DCSError = err
+	} else {
+		obs.Cluster = &cl
+		obs.ReinitRequested, obs.ReinitError = engine.PendingReinit(ctx, m.store, m.name)
+	}
 	d := m.dir
 	obs.DataDir = d.kind
 	if d.kind == engine.DirCluster {
 		obs.Control = pg.ControlData{SystemIdentifier: d.sysid, ControlVersion: 1300, HasPosition: true, State: d.state, Checkpoint: d.end, Redo: d.end, Timeline: d.timeline}
 		obs.Standby, obs.BackupLabel, obs.NeedsReinit, obs.Led = d.standby, d.backupLabel, m.needsReinit, m.led
 	}
-	if cl != nil {
-		for _, o := range cl.Members {
-			if o.Name != m.name && o.IsRunning() && o.ConnURL != "" && (o.Name == cl.Leader || !o.IsPrimary()) {
-				obs.Source = o.Name
-				break
-			}
-		}
+	if obs.Cluster != nil && cl.Initialize != nil && !cl.Bootstrapping() {
+		obs.Source = engine.ChooseSource(m.name, cl).Member.Name
 	}
 	return obs
 }
 
-// leaderMember is the simulated member the leader key names, nil when none.
-func (s *sim) leaderMember() *simMember {
-	l := s.cluster().Leader
-	for _, m := range s.members {
-		if m.name == l {
-			return m
+// step is one step of m's agent: a new cycle (observe, Step) or, while it awaits an effect,
+// Step with that effect's result; then the effects are carried out.
+func (s *sim) step(m *simMember) {
+	if m.refused || m.frozen {
+		return
+	}
+	var effs []engine.Effect
+	if m.result == nil {
+		if m.store == nil || !m.store.Alive() {
+			// The driver opens a new session when the last one was lost.
+			m.store = s.mem.Open(m.name)
+		}
+		m.obs = s.observe(m)
+		m.st, effs = engine.Step(m.st, m.obs)
+	} else {
+		obs := m.obs
+		obs.Result, m.result = m.result, nil
+		m.st, effs = engine.Step(m.st, obs)
+	}
+	for i, e := range effs {
+		if m.refused || m.store == nil {
+			return // the agent died carrying out an effect
+		}
+		if i == len(effs)-1 && e.Awaited() {
+			res := s.execute(m, e)
+			if m.store != nil && !m.refused {
+				m.result = &res
+			}
+			return
+		}
+		s.execute(m, e)
+	}
+	// A cycle that saw another member lead (and still sees it) leaves no primary running here.
+	if m.obs.Cluster != nil && m.obs.ReinitError == nil && m.pg == engine.PGPrimary && !m.bootstrapping {
+		if l := m.obs.Cluster.Leader; l != "" && l != m.name && s.cluster().Leader == l {
+			s.fail("%s keeps a primary running after its cycle while %s leads", m.name, l)
 		}
 	}
-	return nil
+}
+
+// kill ends m's agent: its session ends as its lease expires, and what it remembered is gone.
+func (s *sim) kill(m *simMember) {
+	if m.store != nil {
+		m.store.Lose()
+	}
+	m.store, m.result, m.refused, m.frozen = nil, nil, false, false
+	m.st = newState(m.name)
+	m.bootstrapping = false
 }
 
 func (s *sim) stopPG(m *simMember) {
@@ -160,7 +221,7 @@ func (s *sim) stopPG(m *simMember) {
 	m.pg = engine.PGStopped
 }
 
-// wipe empties the data directory, which must be pgimaged's own.
+// wipe empties the data directory, which must be pgimaged's own leftover.
 func (s *sim) wipe(m *simMember, why string) {
 	if m.dir.foreign {
 		s.fail("%s: %s deleted a directory pgimaged did not create", why, m.name)
@@ -172,133 +233,169 @@ func (s *sim) wipe(m *simMember, why string) {
 	m.led = false
 }
 
-func (s *sim) startPrimary(m *simMember, why string) {
-	cl := s.cluster()
-	if cl.Leader != m.name || s.mem.LeaderSession() != m.store {
-		s.fail("%s: %s starts a primary without holding the leader key (leader %q)", why, m.name, cl.Leader)
-	}
-	if m.dir.kind != engine.DirCluster {
-		s.fail("%s: %s starts a %s directory", why, m.name, m.dir.kind)
-	}
-	m.pg = engine.PGPrimary
-	m.dir.state = pg.DBInProduction
-	m.dir.backupLabel = false
-	s.write(&m.dir) // the end-of-recovery checkpoint
+func (s *sim) holdsKey(m *simMember) bool {
+	return s.cluster().Leader == m.name && s.mem.LeaderSession() == m.store && m.store != nil
 }
 
-// cycle is one cycle of the member's agent: observe, decide, carry out.
-func (s *sim) cycle(m *simMember) {
+// execute models one effect of m's agent and checks the invariants it touches.
+func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 	ctx := context.Background()
-	if m.refused {
-		return
-	}
-	if m.store == nil {
-		m.store = s.mem.Open(m.name)
-	}
-	select {
-	case <-m.store.Lost():
-		m.store = nil
-		return
-	default:
-	}
-	if m.pending != nil {
-		s.settle(m)
-		return
-	}
-	if m.mustRelease && !releaseInitialize(m) {
-		return
-	}
-	cl, err := m.store.Cluster(ctx)
-	if err != nil {
-		// Without the DCS only a leftover of pgimaged's own is removed.
-		if act := engine.Decide(s.observe(m, nil, err)); act.Kind == engine.ActClean {
-			s.stopPG(m)
-			s.wipe(m, "clean without the DCS")
-		} else if act.Kind != engine.ActWait && act.Kind != engine.ActRefuse {
-			s.fail("without the DCS %s decided %s", m.name, act.Kind)
+	switch e := e.(type) {
+	case engine.Log:
+		if e.Level == "warn" || e.Level == "error" {
+			s.event("%s logs: %s %v", m.name, e.Msg, e.Args)
 		}
-		return
-	}
-	obs := s.observe(m, &cl, nil)
-	if rapid.IntRange(0, 15).Draw(s.t, "an operator asks "+m.name+" for a reinit") == 15 {
-		obs.ReinitRequested = &engine.ReinitRequest{}
-	}
-	act := engine.Decide(obs)
-	s.seen[act.Kind]++
-	if act.Rejoin {
-		s.seen["adopt, following the leader"]++
-	}
-	switch act.Kind {
-	case engine.ActClean:
-		if act.Stop {
+		return engine.Result{}
+	case engine.Wait:
+		return engine.Result{}
+	case engine.Fail:
+		if engine.IsFatal(e.Err) {
+			s.event("%s stops: %v", m.name, e.Err)
+			m.refused = true
 			s.stopPG(m)
+			_ = m.store.Close()
+			m.store = nil
 		}
+		return engine.Result{}
+	}
+	s.seen[fmt.Sprintf("%T", e)]++
+	s.event("%s: %s", m.name, describe(e))
+	switch e := e.(type) {
+	case engine.TryInitialize:
+		won, err := m.store.TryInitialize(ctx)
+		return engine.Result{Won: won, Err: err}
+	case engine.SetInitialize:
+		return engine.Result{Err: m.store.SetInitialize(ctx, e.SysID)}
+	case engine.ReadBackInitialize:
+		for range 5 {
+			if cl, err := m.store.Cluster(ctx); err == nil {
+				return engine.Result{Written: cl.SystemIdentifier() == e.SysID, Known: true}
+			}
+		}
+		return engine.Result{}
+	case engine.ReleaseInitialize:
+		for range 5 {
+			err := m.store.ReleaseInitialize(ctx)
+			if err == nil || errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
+				return engine.Result{OK: true}
+			}
+		}
+		return engine.Result{}
+	case engine.AcquireLeader:
+		held, err := m.store.AcquireLeader(ctx, m.name)
+		return engine.Result{Held: held, Err: err}
+	case engine.RunBootstrap:
+		return s.bootstrap(m)
+	case engine.RunChain:
+		return s.clone(m, e)
+	case engine.StartPG:
+		if m.needsReinit {
+			s.fail("%s starts a directory marked as needing reinit", m.name)
+		}
+		if m.dir.kind != engine.DirCluster {
+			s.fail("%s starts a %s directory", m.name, m.dir.kind)
+		}
+		if e.Primary {
+			if !m.store.Alive() {
+				// The driver starts no primary once the session that took the key is gone.
+				return engine.Result{Err: dcs.ErrSessionLost, Prepare: true}
+			}
+			if !s.holdsKey(m) {
+				s.fail("%s starts a primary without holding the leader key (leader %q)", m.name, s.cluster().Leader)
+			}
+			m.pg, m.dir.state, m.dir.backupLabel = engine.PGPrimary, pg.DBInProduction, false
+			m.handStarted = false
+			s.write(&m.dir) // the end-of-recovery checkpoint
+		} else {
+			if !m.dir.standby {
+				s.fail("%s starts a standby without standby settings", m.name)
+			}
+			m.pg = engine.PGStandby
+		}
+	case engine.StopPG:
+		s.stopPG(m)
+	case engine.WriteStandby:
+		l := s.byName(e.Leader.Name)
+		if l == nil || !s.prefixOf(m.dir, l.dir) {
+			s.fail("%s follows the leader with a directory that holds WAL the leader lacks", m.name)
+		}
+		m.dir.standby = true
+	case engine.CleanLeftover:
 		s.wipe(m, "clean")
-	case engine.ActRefuse:
-		m.refused = true
-		s.stopPG(m)
-		_ = m.store.Close()
-		m.store = nil
-	case engine.ActWait:
-		m.state = act.State
-		s.publish(m)
-	case engine.ActFence:
-		s.stopPG(m)
-		m.needsReinit, m.led = true, false
-		m.state = engine.StateFenced
-		s.publish(m)
-	case engine.ActReinit:
-		m.needsReinit, m.led = true, false
-		m.state = engine.StateNeedsReinit
-		s.publish(m)
-	case engine.ActReclone:
-		s.reclone(m, cl)
-	case engine.ActBootstrap:
-		s.bootstrap(m)
-	case engine.ActClone:
-		s.clone(m, cl)
-	case engine.ActAdopt:
-		s.adopt(m, cl, act)
+	case engine.RemoveCluster:
+		if !m.bootstrapping {
+			s.fail("%s removes a cluster it did not just bootstrap", m.name)
+		}
+		s.wipe(m, "undo bootstrap")
+		m.bootstrapping = false
+	case engine.Mark:
+		switch e.Kind {
+		case engine.MarkLed:
+			m.led = e.On
+		case engine.MarkNeedsReinit:
+			m.needsReinit = e.On
+		case engine.MarkComplete:
+			if m.dir.kind == engine.DirLeftover {
+				m.dir.kind = engine.DirCluster
+			}
+			m.bootstrapping = false
+		}
+	case engine.Publish:
+		mb := e.Member
+		mb.ConnURL = "postgres://10.0.0." + strings.TrimPrefix(m.name, "node") + ":5432/postgres"
+		if m.clonefrom {
+			mb.Tags = map[string]any{"clonefrom": true}
+		}
+		if m.pg != engine.PGStopped && mb.State == dcs.StateRunning {
+			mb.Timeline, mb.XLogLocation = int(m.dir.timeline), int64(m.dir.end)
+		}
+		_ = m.store.PutMember(ctx, mb)
+	case engine.DeleteReinit:
+		_ = m.store.Delete(ctx, engine.ReinitKey(m.name))
 	}
-	if l := s.cluster().Leader; m.pg == engine.PGPrimary && m.pending == nil && l != "" && l != m.name {
-		s.fail("%s keeps a primary running after its cycle while %s leads (decided %s: %s)", m.name, l, act.Kind, act.Reason)
-	}
+	return engine.Result{}
 }
 
-// reclone carries out a reinit request: the one case where a cluster pgimaged did not create in
-// this attempt is deleted, and only a replica's of this cluster, never the leader's.
-func (s *sim) reclone(m *simMember, cl dcs.Cluster) {
-	switch {
-	case cl.Leader == m.name:
-		s.fail("%s re-clones itself while it holds the leader key", m.name)
-	case m.pg == engine.PGPrimary:
-		s.fail("%s re-clones a running primary", m.name)
-	case m.dir.foreign:
-		s.fail("%s re-clones over a directory pgimaged did not create", m.name)
-	case m.dir.kind == engine.DirCluster && strconv.FormatUint(m.dir.sysid, 10) != cl.SystemIdentifier():
-		s.fail("%s re-clones over another cluster's directory (%d, the DCS records %s)", m.name, m.dir.sysid, cl.SystemIdentifier())
+// describe is an effect for the printed schedule.
+func describe(e engine.Effect) string {
+	switch e := e.(type) {
+	case engine.Publish:
+		return fmt.Sprintf("publishes %s, %s (last error %q)", e.Member.State, e.Member.Role, e.Member.PGImaged.LastError)
+	case engine.RunChain:
+		reinit := ""
+		if e.Reinit != nil {
+			reinit = " for a reinit"
+		}
+		return fmt.Sprintf("runs the replica methods%s from %q (%s)", reinit, e.Plan.Source.Name, e.Plan.SourceWhy)
+	case engine.Mark:
+		return fmt.Sprintf("mark %s: %v", e.Kind, e.On)
 	}
-	s.stopPG(m)
-	m.dir = simDir{}
-	m.needsReinit, m.led = false, false
-	s.clone(m, cl)
+	return strings.TrimPrefix(fmt.Sprintf("%T%+v", e, e), "engine.")
 }
 
-func (s *sim) bootstrap(m *simMember) {
-	ctx := context.Background()
-	won, err := m.store.TryInitialize(ctx)
-	if err != nil && errors.Is(err, dcs.ErrUnavailable) {
-		releaseInitialize(m)
+// bootstrap models the bootstrap method: it runs only while this session holds an empty
+// initialize and no system identifier is published.
+func (s *sim) bootstrap(m *simMember) engine.Result {
+	if !m.store.Alive() {
+		// The session that won initialize is gone: the driver does not start the method.
+		return engine.Result{Err: dcs.ErrSessionLost}
 	}
-	if err != nil || !won {
-		return
+	cl := s.cluster()
+	if cl.SystemIdentifier() != "" {
+		s.fail("%s bootstraps over the published system identifier %s", m.name, cl.SystemIdentifier())
 	}
-	// The method fills the directory under the incomplete marker and starts a primary.
-	switch rapid.SampledFrom([]string{"ok", "ok", "fails", "crash"}).Draw(s.t, "bootstrap outcome") {
-	case "fails":
+	if m.dir.kind != engine.DirEmpty && m.dir.kind != engine.DirLeftover || m.dir.foreign {
+		s.fail("%s bootstraps into a %s directory", m.name, m.dir.kind)
+	}
+	if s.mem.InitializeOwner() != m.name {
+		s.fail("%s bootstraps without holding initialize", m.name)
+	}
+	outcome := rapid.SampledFrom([]string{"ok", "ok", "fails", "timeout", "crash"}).Draw(s.t, "bootstrap outcome")
+	s.event("%s: the bootstrap method: %s", m.name, outcome)
+	switch outcome {
+	case "fails", "timeout":
 		m.dir = simDir{} // the attempt removes what it made
-		releaseInitialize(m)
-		return
+		return engine.Result{Err: errors.New("initdb: " + outcome), Attempts: []dcs.Attempt{{Method: "initdb"}}}
 	case "crash":
 		// The agent dies mid-bootstrap (SIGKILL): its session ends, PostgreSQL may survive in
 		// the half-made directory.
@@ -307,74 +404,44 @@ func (s *sim) bootstrap(m *simMember) {
 		if rapid.Bool().Draw(s.t, "postgres survives") {
 			m.pg = engine.PGPrimary
 		}
-		m.store.Lose()
-		m.store = nil
-		return
+		s.kill(m)
+		return engine.Result{}
 	}
 	s.nextSysid++
 	m.dir = simDir{kind: engine.DirLeftover, sysid: s.nextSysid, timeline: 1, end: 0x1000000, state: pg.DBInProduction, branch: s.newBranch(-1, 0x1000000)}
 	m.pg = engine.PGPrimary // started while holding initialize
-	id := strconv.FormatUint(s.nextSysid, 10)
-	m.pending = &simPending{sysid: id, err: m.store.SetInitialize(ctx, id)}
-	s.settle(m)
+	m.bootstrapping = true
+	return engine.Result{SysID: strconv.FormatUint(s.nextSysid, 10), Attempts: []dcs.Attempt{{Method: "initdb", OK: true}}}
 }
 
-// releaseInitialize mirrors Agent.releaseInitialize.
-func releaseInitialize(m *simMember) bool {
-	m.mustRelease = true
-	for range 5 {
-		err := m.store.ReleaseInitialize(context.Background())
-		if err == nil || errors.Is(err, dcs.ErrSessionLost) {
-			m.mustRelease = false
-			return true
+// clone models the replica methods (and, for a reinit, the emptying before them).
+func (s *sim) clone(m *simMember, e engine.RunChain) engine.Result {
+	cl := s.cluster()
+	if e.Reinit != nil {
+		switch {
+		case cl.Leader == m.name:
+			s.fail("%s re-clones itself while it holds the leader key", m.name)
+		case m.pg == engine.PGPrimary:
+			s.fail("%s re-clones a running primary", m.name)
+		case m.dir.foreign:
+			s.fail("%s re-clones over a directory pgimaged did not create", m.name)
+		case m.dir.kind == engine.DirCluster && strconv.FormatUint(m.dir.sysid, 10) != cl.SystemIdentifier():
+			s.fail("%s re-clones over another cluster's directory (%d, the DCS records %s)", m.name, m.dir.sysid, cl.SystemIdentifier())
 		}
-	}
-	return false
-}
-
-// settle mirrors Agent.settleBootstrap.
-func (s *sim) settle(m *simMember) {
-	ctx := context.Background()
-	p := m.pending
-	written, known := p.err == nil, true
-	if !written {
-		known = !errors.Is(p.err, dcs.ErrUnavailable)
-		if !known {
-			for range 5 {
-				cl, err := m.store.Cluster(ctx)
-				if err == nil {
-					written, known = cl.SystemIdentifier() == p.sysid, true
-					break
-				}
-			}
-		}
-	}
-	if !known {
-		return // asked again next cycle; the new cluster is kept
-	}
-	m.pending = nil
-	if !written {
 		s.stopPG(m)
-		s.wipe(m, "undo bootstrap")
-		releaseInitialize(m)
-		return
+		m.dir = simDir{}
+		m.needsReinit, m.led = false, false
+	} else if m.dir.kind != engine.DirEmpty && m.dir.kind != engine.DirLeftover || m.dir.foreign {
+		s.fail("%s clones into a %s directory", m.name, m.dir.kind)
 	}
-	m.dir.kind = engine.DirCluster
-	if held, _ := m.store.AcquireLeader(ctx, m.name); held {
-		m.role, m.led = dcs.RolePrimary, true
-	}
-	m.state = dcs.StateRunning
-	s.publish(m)
-}
-
-func (s *sim) clone(m *simMember, cl dcs.Cluster) {
-	src := s.leaderMember()
-	if src == nil || src.pg == engine.PGStopped {
-		// A no_master method or a replica as the source: copy what the archive holds.
-		src = nil
+	if want := engine.ChooseSource(m.name, cl).Member.Name; e.Plan.Source.Name != "" && e.Plan.Source.Name != want && e.Reinit == nil {
+		// The DCS may have changed since the cycle's observation; the rule is the same.
+		s.event("%s: clones from %s, the source the cycle saw (now %q)", m.name, e.Plan.Source.Name, want)
 	}
 	keep := rapid.Bool().Draw(s.t, "keep_data")
-	switch rapid.SampledFrom([]string{"ok", "ok", "fails", "timeout", "crash"}).Draw(s.t, "clone outcome") {
+	outcome := rapid.SampledFrom([]string{"ok", "ok", "fails", "timeout", "crash"}).Draw(s.t, "clone outcome")
+	s.event("%s: the replica methods: %s (keep_data %v)", m.name, outcome, keep)
+	switch outcome {
 	case "fails", "timeout":
 		if keep {
 			// A keep_data method left a full copy behind: it stays marked as a leftover.
@@ -382,85 +449,27 @@ func (s *sim) clone(m *simMember, cl dcs.Cluster) {
 		} else {
 			m.dir = simDir{}
 		}
-		return
+		return engine.Result{Err: fmt.Errorf("%w: basebackup: %s", engine.ErrAllMethodsFailed, outcome)}
 	case "crash":
 		m.dir = simDir{kind: engine.DirLeftover, state: pg.DBInProduction, backupLabel: true}
-		m.store.Lose()
-		m.store = nil
-		return
+		s.kill(m)
+		return engine.Result{}
+	}
+	// The copy is of the source's WAL history, or (no_master, or a source that does not run)
+	// of the leader's as far as it was archived.
+	src := s.byName(e.Plan.Source.Name)
+	if src == nil || src.pg == engine.PGStopped || strconv.FormatUint(src.dir.sysid, 10) != cl.SystemIdentifier() {
+		src = s.byName(cl.Leader)
+		if src == nil || strconv.FormatUint(src.dir.sysid, 10) != cl.SystemIdentifier() {
+			m.dir = simDir{}
+			return engine.Result{Err: fmt.Errorf("%w: nothing to copy", engine.ErrAllMethodsFailed)}
+		}
 	}
 	id, _ := strconv.ParseUint(cl.SystemIdentifier(), 10, 64)
-	if src == nil || strconv.FormatUint(src.dir.sysid, 10) != cl.SystemIdentifier() {
-		// From an archive: the cluster's history as far as it was archived. Modelled as
-		// the start of the leader's history, or nothing to copy.
-		l := s.leaderMember()
-		if l == nil || strconv.FormatUint(l.dir.sysid, 10) != cl.SystemIdentifier() {
-			m.dir = simDir{}
-			return
-		}
-		src = l
-	}
-	d := simDir{kind: engine.DirCluster, sysid: id, timeline: src.dir.timeline, end: src.dir.end, branch: src.dir.branch, state: pg.DBInArchiveRecovery, standby: true}
-	m.dir = d
+	m.dir = simDir{kind: engine.DirCluster, sysid: id, timeline: src.dir.timeline, end: src.dir.end, branch: src.dir.branch, state: pg.DBInArchiveRecovery, standby: true}
 	m.led = false
 	m.pg = engine.PGStandby
-	m.role, m.state = dcs.RoleReplica, dcs.StateRunning
-	s.publish(m)
-}
-
-func (s *sim) adopt(m *simMember, cl dcs.Cluster, act engine.Action) {
-	ctx := context.Background()
-	if act.ClaimInitialize {
-		won, err := m.store.TryInitialize(ctx)
-		if err != nil && errors.Is(err, dcs.ErrUnavailable) {
-			releaseInitialize(m)
-		}
-		if err != nil || !won {
-			return
-		}
-		if err := m.store.SetInitialize(ctx, act.SystemIdentifier); err != nil {
-			if errors.Is(err, dcs.ErrUnavailable) {
-				if c, rerr := m.store.Cluster(ctx); rerr == nil && c.SystemIdentifier() == act.SystemIdentifier {
-					goto claimed
-				}
-			}
-			releaseInitialize(m)
-			return
-		}
-	}
-claimed:
-	if act.Primary {
-		held, err := m.store.AcquireLeader(ctx, m.name)
-		if err != nil || !held {
-			return
-		}
-		m.led = true
-	} else {
-		m.led = false
-	}
-	if act.Rejoin {
-		l := s.leaderMember()
-		if l == nil || !s.prefixOf(m.dir, l.dir) {
-			s.fail("%s follows the leader with a directory that holds WAL the leader lacks", m.name)
-		}
-		m.dir.standby = true
-	}
-	switch act.Start {
-	case engine.StartPrimary:
-		s.startPrimary(m, "adopt")
-	case engine.StartStandby:
-		if m.dir.kind != engine.DirCluster {
-			s.fail("%s starts a %s directory", m.name, m.dir.kind)
-		}
-		m.pg = engine.PGStandby
-	}
-	m.role = dcs.RoleReplica
-	if act.Primary {
-		m.role = dcs.RolePrimary
-		m.handStarted = false // it leads now
-	}
-	m.state = dcs.StateRunning
-	s.publish(m)
+	return engine.Result{SysID: cl.SystemIdentifier(), Attempts: []dcs.Attempt{{Method: "basebackup", OK: true}}}
 }
 
 // check verifies the invariants that hold between steps.
@@ -475,7 +484,7 @@ func (s *sim) check() {
 		if m.dir.kind == engine.DirLeftover {
 			// A half-made directory: a bootstrap in flight (holding initialize) or an orphan of
 			// an agent that died, which its next cycle stops and removes.
-			if m.store != nil && m.pending == nil && s.mem.InitializeOwner() != m.name {
+			if m.store != nil && !m.bootstrapping && m.st.Pending == nil && s.mem.InitializeOwner() != m.name {
 				s.fail("%s runs a primary in a half-made directory outside a bootstrap", m.name)
 			}
 			continue
@@ -485,9 +494,9 @@ func (s *sim) check() {
 		}
 	}
 	if len(primaries) > 1 {
-		// Allowed only for one cycle: the one without the key is fenced at its next cycle.
-		// A member can hold a running primary of the cluster without the key only after its
-		// session was lost; never because it started one.
+		// Allowed only until the one without the key is fenced at its next cycle: a member can
+		// hold a running primary of the cluster without the key only after its session was
+		// lost; never because it started one.
 		leaders := 0
 		for _, name := range primaries {
 			if name == cl.Leader {
@@ -499,63 +508,107 @@ func (s *sim) check() {
 		}
 	}
 	if owner := s.mem.InitializeOwner(); owner != "" {
-		for _, m := range s.members {
-			if m.name == owner && m.pending == nil && !m.mustRelease {
-				s.fail("initialize is left empty by %s, which is not bootstrapping", owner)
-			}
+		if m := s.byName(owner); m != nil && m.result == nil && m.st.Pending == nil && !m.st.MustRelease && !m.frozen {
+			s.fail("initialize is left empty by %s, which is not bootstrapping", owner)
 		}
 	}
 	for _, m := range s.members {
 		if m.dir.foreign && m.dir.kind == engine.DirEmpty {
 			s.fail("the foreign directory of %s was deleted", m.name)
 		}
+		if m.needsReinit && m.pg != engine.PGStopped && !m.handStarted {
+			s.fail("%s runs PostgreSQL in a directory marked as needing reinit", m.name)
+		}
 	}
 }
 
 func TestInvariantsUnderFaults(t *testing.T) {
-	seen := map[engine.ActionKind]int{}
-	defer func() { t.Logf("decisions taken: %v", seen) }()
+	seen := map[string]int{}
+	defer func() { t.Logf("effects carried out: %v", seen) }()
 	rapid.Check(t, func(t *rapid.T) {
-		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen}
-		n := rapid.IntRange(2, 4).Draw(t, "members")
+		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{}}
+		s.operator = s.mem.Open("operator")
+		n := rapid.IntRange(2, 5).Draw(t, "members")
 		for i := range n {
-			s.members = append(s.members, &simMember{name: fmt.Sprintf("node%d", i+1), noMaster: rapid.Bool().Draw(t, "no_master")})
+			name := fmt.Sprintf("node%d", i+1)
+			m := &simMember{name: name, st: newState(name), noMaster: rapid.Bool().Draw(t, "no_master")}
+			m.clonefrom = rapid.IntRange(0, 3).Draw(t, "clonefrom") == 0
+			s.members = append(s.members, m)
 		}
 		s.mem.Inject = func(op, member string) dcs.Fault {
+			if member == "operator" {
+				return dcs.FaultNone
+			}
+			if s.cut[member] {
+				return dcs.FaultUnavailable
+			}
 			if !s.flaky {
 				return dcs.FaultNone
 			}
 			return rapid.SampledFrom([]dcs.Fault{dcs.FaultNone, dcs.FaultNone, dcs.FaultNone, dcs.FaultUnavailable, dcs.FaultUncertain, dcs.FaultSessionLost}).Draw(t, "fault "+op)
 		}
-		// loseAgent ends m's agent: its session ends as its lease expires, and what it was
-		// about to do is forgotten.
-		loseAgent := func(m *simMember) {
-			if m.store != nil {
-				m.store.Lose()
-				m.store = nil
-			}
-			m.pending = nil
-			m.refused = false
-			m.mustRelease = false
-		}
-		pick := func() *simMember { return rapid.SampledFrom(s.members).Draw(t, "member") }
+		pick := func(what string) *simMember { return rapid.SampledFrom(s.members).Draw(t, what) }
 		t.Repeat(map[string]func(*rapid.T){
-			"cycle": func(t *rapid.T) { s.cycle(pick()) },
+			"steps": func(t *rapid.T) {
+				// Members take turns, the DCS checked after every step.
+				for range rapid.IntRange(1, 30).Draw(t, "steps") {
+					s.step(pick("member"))
+					s.check()
+				}
+			},
+			"one member's steps": func(t *rapid.T) {
+				m := pick("member")
+				for range rapid.IntRange(1, 10).Draw(t, "steps") {
+					s.step(m)
+					s.check()
+				}
+			},
 			"agent killed": func(t *rapid.T) {
 				// PostgreSQL survives; the agent's session ends as its lease expires.
-				loseAgent(pick())
+				m := pick("member")
+				s.event("%s: the agent is killed", m.name)
+				s.kill(m)
 			},
 			"machine crash": func(t *rapid.T) {
-				m := pick()
-				loseAgent(m)
+				m := pick("member")
+				s.event("%s: the machine crashes", m.name)
+				s.kill(m)
 				m.pg = engine.PGStopped // a crash leaves pg_control as it was
 			},
-			"session lost": func(t *rapid.T) {
-				if m := pick(); m.store != nil {
+			"PostgreSQL crashes": func(t *rapid.T) {
+				m := pick("member")
+				s.event("%s: PostgreSQL crashes", m.name)
+				m.pg = engine.PGStopped
+			},
+			"lease expires": func(t *rapid.T) {
+				if m := pick("member"); m.store != nil {
+					s.event("%s: its session's lease expires", m.name)
 					m.store.Lose()
 				}
 			},
-			"DCS flaky": func(t *rapid.T) { s.flaky = !s.flaky },
+			"frozen": func(t *rapid.T) {
+				// The agent is paused (between two cycles) longer than its lease; resumed later.
+				if m := pick("member"); m.store != nil && m.result == nil && !m.frozen {
+					s.event("%s: frozen longer than its lease", m.name)
+					m.frozen = true
+					m.store.Lose()
+				}
+			},
+			"resumed": func(t *rapid.T) {
+				if m := pick("member"); m.frozen {
+					s.event("%s: resumed", m.name)
+					m.frozen = false
+				}
+			},
+			"partition": func(t *rapid.T) {
+				m := pick("member")
+				s.cut[m.name] = !s.cut[m.name]
+				s.event("%s: partitioned from the DCS: %v", m.name, s.cut[m.name])
+			},
+			"DCS flaky": func(t *rapid.T) {
+				s.flaky = !s.flaky
+				s.event("the DCS injects faults: %v", s.flaky)
+			},
 			"primary writes": func(t *rapid.T) {
 				for _, m := range s.members {
 					if m.pg == engine.PGPrimary {
@@ -566,22 +619,29 @@ func TestInvariantsUnderFaults(t *testing.T) {
 					if m.pg == engine.PGStandby {
 						// A standby streams from the leader when its WAL is a prefix of the
 						// leader's; else PostgreSQL stops replicating.
-						if l := s.leaderMember(); l != nil && l.pg == engine.PGPrimary && l.dir.sysid == m.dir.sysid && s.prefixOf(m.dir, l.dir) {
+						if l := s.byName(s.cluster().Leader); l != nil && l.pg == engine.PGPrimary && l.dir.sysid == m.dir.sysid && s.prefixOf(m.dir, l.dir) {
 							m.dir.end, m.dir.branch = l.dir.end, l.dir.branch
 						}
 					}
 				}
 			},
+			"operator asks for a reinit": func(t *rapid.T) {
+				m := pick("member")
+				methods := rapid.SampledFrom([][]string{nil, {"basebackup"}}).Draw(t, "methods")
+				s.event("operator: reinit %s %v", m.name, methods)
+				_ = engine.RequestReinit(context.Background(), s.operator, m.name, engine.ReinitRequest{Methods: methods, By: "operator"})
+			},
 			"operator places a copy": func(t *rapid.T) {
-				// A copy of the leader's directory without standby.signal (a base backup, or a
-				// stopped copy), or a directory of another cluster, on a member whose agent is
+				// A copy of another member's directory without standby.signal (a base backup, or
+				// a stopped copy), or a directory of another cluster, on a member whose agent is
 				// down and whose directory is empty.
-				m := pick()
-				l := rapid.SampledFrom(s.members).Draw(t, "copied member")
+				m := pick("member")
+				l := pick("copied member")
 				if m.store != nil || m.dir.kind != engine.DirEmpty || l == m || l.dir.kind != engine.DirCluster || l.dir.foreign {
 					return
 				}
-				switch rapid.SampledFrom([]string{"base backup", "stopped copy", "standby without its signal", "foreign"}).Draw(t, "copy") {
+				kind := rapid.SampledFrom([]string{"base backup", "stopped copy", "standby without its signal", "foreign"}).Draw(t, "copy")
+				switch kind {
 				case "standby without its signal":
 					if !l.dir.standby {
 						return
@@ -597,15 +657,17 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				case "foreign":
 					m.dir = simDir{kind: engine.DirCluster, sysid: 42, timeline: 1, end: 0x1000000, state: pg.DBShutdowned, foreign: true, branch: s.newBranch(-1, 0x1000000)}
 				}
+				s.event("operator: places a %s of %s on %s", kind, l.name, m.name)
 				m.needsReinit, m.led = false, false
 			},
 			"operator starts PostgreSQL by hand": func(t *rapid.T) {
 				// pg_ctl start on a member whose agent is down: a primary unless the directory
 				// has standby settings. Its agent must fence it if another member leads.
-				m := pick()
+				m := pick("member")
 				if m.store != nil || m.dir.kind != engine.DirCluster || m.pg != engine.PGStopped || m.dir.foreign {
 					return
 				}
+				s.event("operator: starts PostgreSQL on %s by hand", m.name)
 				if m.dir.standby {
 					m.pg = engine.PGStandby
 					return

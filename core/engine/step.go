@@ -62,9 +62,6 @@ type PendingBootstrap struct {
 	Err error
 }
 
-// Busy reports whether State waits for an effect's result.
-func (s State) Busy() bool { return s.await != awaitNone }
-
 // Backoff is the wait after the Failures-th failure in a row.
 func (s State) Backoff() time.Duration {
 	d := time.Second << min(s.Failures, 6)
@@ -217,6 +214,11 @@ func (s State) decide(obs Observation) (State, []Effect) {
 	}
 	obs.RejoinFailed = p.s.RejoinFailed
 	if obs.ReinitError != nil {
+		// As without the DCS: only pgimaged's own half-made directory goes at once.
+		if act := Decide(obs); act.Kind == ActClean {
+			p.s.carry = obs.ReinitError
+			return p.clean(act)
+		}
 		return p.fail(obs.ReinitError, 0)
 	}
 	act := Decide(obs)

@@ -1,0 +1,87 @@
+package engine_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/engine"
+)
+
+// kinds names the effects, for comparing a batch.
+func kinds(effs []engine.Effect) string {
+	var out []string
+	for _, e := range effs {
+		name := strings.TrimPrefix(fmt.Sprintf("%T", e), "engine.")
+		switch e := e.(type) {
+		case engine.Log:
+			continue
+		case engine.Mark:
+			name = fmt.Sprintf("Mark(%s=%v)", e.Kind, e.On)
+		case engine.Publish:
+			name = "Publish(" + e.Member.State + ")"
+		}
+		out = append(out, name)
+	}
+	return strings.Join(out, " ")
+}
+
+// A bootstrap is a chain of awaited effects: each result comes back to Step, which holds the
+// protocol's progress in State; an uncertain record is read back before the key is taken.
+func TestStepBootstrapProtocol(t *testing.T) {
+	obs := engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, DataDir: engine.DirEmpty}
+	st := engine.State{Name: "node1", LoopWait: 10 * time.Second}
+	steps := []struct {
+		result *engine.Result
+		want   string
+	}{
+		{nil, "Mark(needs reinit=false) Mark(led=false) TryInitialize"},
+		{&engine.Result{Won: true}, "Publish(bootstrapping) RunBootstrap"},
+		{&engine.Result{SysID: "7300000000000000001"}, "SetInitialize"},
+		{&engine.Result{Err: fmt.Errorf("lost answer: %w", dcs.ErrUnavailable)}, "ReadBackInitialize"},
+		{&engine.Result{Known: true, Written: true}, "Mark(complete=true) Mark(led=true) AcquireLeader"},
+		{&engine.Result{Held: true}, "Publish(running) Wait"},
+	}
+	for i, s := range steps {
+		o := obs
+		o.Result = s.result
+		var effs []engine.Effect
+		st, effs = engine.Step(st, o)
+		if got := kinds(effs); got != s.want {
+			t.Fatalf("step %d: effects %s, want %s", i+1, got, s.want)
+		}
+	}
+	if st.Role != dcs.RolePrimary || st.SysID != "7300000000000000001" || st.Pending != nil || st.MustRelease {
+		t.Errorf("state after the bootstrap: %+v", st)
+	}
+}
+
+// A record that cannot be read back keeps the new cluster and asks again next cycle; one that
+// was refused removes it and releases initialize before the member publishes the failure.
+func TestStepUnsettledRecord(t *testing.T) {
+	obs := engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, DataDir: engine.DirEmpty}
+	st := engine.State{Name: "node1", LoopWait: 10 * time.Second,
+		Pending: &engine.PendingBootstrap{SysID: "7300000000000000001", Err: dcs.ErrUnavailable}}
+	st, effs := engine.Step(st, obs)
+	if got := kinds(effs); got != "ReadBackInitialize" {
+		t.Fatalf("effects %s", got)
+	}
+	obs.Result = &engine.Result{}
+	st, effs = engine.Step(st, obs)
+	if got := kinds(effs); got != "Wait" || st.Pending == nil {
+		t.Fatalf("unknown record: effects %s, pending %v", got, st.Pending)
+	}
+	obs.Result = nil
+	st.Pending.Err = fmt.Errorf("refused")
+	st, effs = engine.Step(st, obs)
+	if got := kinds(effs); got != "StopPG RemoveCluster ReleaseInitialize" || !st.MustRelease {
+		t.Fatalf("refused record: effects %s, must release %v", got, st.MustRelease)
+	}
+	obs.Result = &engine.Result{OK: true}
+	st, effs = engine.Step(st, obs)
+	if got := kinds(effs); got != "Publish(failed) Wait" || st.MustRelease || st.Failures != 1 {
+		t.Fatalf("after the release: effects %s, state %+v", got, st)
+	}
+}
