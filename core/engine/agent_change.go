@@ -161,7 +161,9 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 	if sw.OldLeader == n.Config.Name {
 		sw.OldLeader = ""
 	}
-	if err := recordSwitch(ctx, a.store, sw); err != nil {
+	if !switched(sw) {
+		log.Info("took over as the primary on the cluster's first timeline: no timeline switch to record", "kind", ch.Kind)
+	} else if err := recordSwitch(ctx, a.store, sw); err != nil {
 		return fmt.Errorf("while recording the switch to timeline %d in the cluster history: %w", sw.Timeline, err)
 	}
 	if _, err := AdvanceChange(ctx, a.store, ch, nil); err != nil {

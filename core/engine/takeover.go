@@ -52,7 +52,8 @@ func catchUp(ctx context.Context, srv *pg.Server, tli int, lsn pg.LSN) error {
 }
 
 // promote ends the running standby's recovery (a primary promoted by hand is left as it is)
-// and says where its new timeline began.
+// and says where its new timeline began; a primary on the first timeline, never promoted,
+// reports timeline 1 and no switch.
 func promote(ctx context.Context, srv *pg.Server) (dcs.TimelineSwitch, error) {
 	if err := srv.Promote(ctx); err != nil {
 		return dcs.TimelineSwitch{}, err
@@ -67,6 +68,9 @@ func promote(ctx context.Context, srv *pg.Server) (dcs.TimelineSwitch, error) {
 		return dcs.TimelineSwitch{}, fmt.Errorf("while reading the new primary's timeline: %w", err)
 	}
 	sw := dcs.TimelineSwitch{Timeline: pos.Timeline, Time: time.Now().UTC().Truncate(time.Microsecond)} // as the history keeps it
+	if !switched(sw) {
+		return sw, nil // the first timeline began nowhere: a primary never promoted
+	}
 	_, at, err := pg.SwitchPoint(srv.DataDir, pos.Timeline)
 	if err != nil {
 		return dcs.TimelineSwitch{}, fmt.Errorf("while reading where timeline %d began: %w", pos.Timeline, err)
@@ -74,6 +78,11 @@ func promote(ctx context.Context, srv *pg.Server) (dcs.TimelineSwitch, error) {
 	sw.LSN = uint64(at)
 	return sw, nil
 }
+
+// switched reports whether sw is a switch of timeline: a take-over of a primary on the
+// cluster's first timeline (bootstrapped by another tool and never promoted) is none, and
+// leaves the history as it is.
+func switched(sw dcs.TimelineSwitch) bool { return sw.Timeline > 1 }
 
 // recordSwitch appends sw to the cluster history, reading it again when another writer came
 // first; a history that already records sw's timeline (this member's own earlier attempt, cut

@@ -101,3 +101,22 @@ func TestSwitchoverLosesNothing(t *testing.T) {
 	pgtest.WaitFor(t, p.Server, "SELECT count(*) FROM rows", "300")
 	pgtest.WaitFor(t, p.Server, "SELECT received_tli FROM pg_stat_wal_receiver", strconv.Itoa(2))
 }
+
+// A primary on the cluster's first timeline that never was promoted (another tool bootstrapped
+// it, as Patroni does) is taken over as it is: there was no switch of timeline, so none is
+// reported and the server stays the primary it is.
+func TestPromoteFirstTimelinePrimary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := pgtest.StartPrimary(t, pgtest.Options{})
+	sw, err := promote(ctx, p.Server)
+	if err != nil {
+		t.Fatalf("taking over a primary on timeline 1: %v", err)
+	}
+	if sw.Timeline != 1 || sw.LSN != 0 || switched(sw) {
+		t.Fatalf("promote on timeline 1: %+v, want timeline 1 and no switch", sw)
+	}
+	if in, err := p.Server.InRecovery(ctx); err != nil || in {
+		t.Fatalf("in recovery %v (%v) after the take-over, want a primary", in, err)
+	}
+}
