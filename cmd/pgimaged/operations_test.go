@@ -11,12 +11,14 @@ import (
 	"testing"
 )
 
-// runbookCommand is one `pgimaged …` line of a sh block in docs/operations.md.
+// runbookCommand is one `pgimaged …` line of a sh block in docs/operations.md, or (shell set,
+// args nil) one of its other commands, which the test carries out itself.
 type runbookCommand struct {
-	line int
-	args []string
-	exit int
-	env  []string // NAME=VALUE of the export lines before it
+	line  int
+	args  []string
+	exit  int
+	env   []string // NAME=VALUE of the export lines before it
+	shell string
 }
 
 var exitComment = regexp.MustCompile(`\s+#\s*exit\s+(\d+)\s*$`)
@@ -49,6 +51,8 @@ func runbookCommands(t *testing.T, file string) []runbookCommand {
 			}
 			c.args = strings.Fields(strings.TrimPrefix(line, "pgimaged "))
 			out = append(out, c)
+		case inSh && line != "":
+			out = append(out, runbookCommand{line: n, shell: line})
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -62,13 +66,27 @@ func runbookCommands(t *testing.T, file string) []runbookCommand {
 // exits as the runbook says.
 func TestOperationsRunbook(t *testing.T) {
 	cmds := runbookCommands(t, filepath.Join("..", "..", "docs", "operations.md"))
-	if len(cmds) < 10 {
+	if len(cmds) < 20 {
 		t.Fatalf("found %d pgimaged commands in the runbook's sh blocks; the extraction is broken", len(cmds))
 	}
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	startInTurn(t, n1, n2)
+	started := startInTurn(t, n1, n2)
 	waitStreaming(t, n1, "node2")
+	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+	nodes := map[string]*node{"node1": n1, "node2": n2}
+	agents := map[string]*agentProc{"node1": started[0], "node2": started[1]}
+	running := func() ([]*agentProc, []string) {
+		var out []*agentProc
+		var names []string
+		for name, a := range agents {
+			if !a.exited() {
+				out, names = append(out, a), append(names, name)
+			}
+		}
+		return out, names
+	}
+	rows := 1 // the rows of t the runbook's INSERTs add to
 
 	work := workDir(t)
 	plugins := filepath.Join(work, "plugins")
@@ -118,6 +136,16 @@ postgresql:
 		"/etc/patroni/patroni.yml", patroniYAML,
 	)
 	for _, cmd := range cmds {
+		if cmd.args == nil {
+			runbookShell(t, cmd, nodes, agents, &rows)
+			continue
+		}
+		if cmd.args[0] == "failover" { // as the runbook says: once status shows no leader
+			eventually(t, guard, "the leader key to expire", func() bool {
+				st, err := status(t, n2)
+				return err == nil && st.Leader == ""
+			})
+		}
 		args := make([]string, len(cmd.args))
 		for i, a := range cmd.args {
 			args[i] = replace.Replace(a)
@@ -126,5 +154,73 @@ postgresql:
 		if r.code != cmd.exit {
 			t.Errorf("docs/operations.md:%d: pgimaged %s: exit %d, the runbook says %d\n%s", cmd.line, strings.Join(cmd.args, " "), r.code, cmd.exit, r)
 		}
+		if (cmd.args[0] == "switchover" || cmd.args[0] == "failover") && r.code == 0 {
+			// The next step needs the members back: the old primary following the new one.
+			up, names := running()
+			st := waitCluster(t, n2, up, names...)
+			var followers []string
+			for _, name := range names {
+				if name != st.Leader {
+					followers = append(followers, name)
+				}
+			}
+			waitStreaming(t, nodes[st.Leader], followers...)
+		}
+	}
+}
+
+// runbookShell carries out one of the runbook's shell commands other than pgimaged's on the
+// test's cluster: an agent killed or started (systemctl), a PostgreSQL stopped as a crash would
+// (pg_ctl stop -m immediate), SQL run on a member (psql; a SELECT of t waits until the member
+// holds every row the runbook inserted). A command it does not know fails the test, so that
+// every command of the runbook is run.
+func runbookShell(t *testing.T, cmd runbookCommand, nodes map[string]*node, agents map[string]*agentProc, rows *int) {
+	t.Helper()
+	f := strings.Fields(cmd.shell)
+	member := func(s string) *node {
+		for name, n := range nodes {
+			if strings.HasSuffix(s, name) {
+				return n
+			}
+		}
+		t.Fatalf("docs/operations.md:%d: %s: names no member", cmd.line, cmd.shell)
+		return nil
+	}
+	switch {
+	case len(f) == 4 && f[0] == "systemctl" && f[1] == "kill" && f[2] == "--signal=SIGKILL":
+		agents[member(f[3]).name].kill()
+	case len(f) == 3 && f[0] == "systemctl" && f[1] == "start":
+		n := member(f[2])
+		a := n.start(t)
+		stopAllAtCleanup(t, a)
+		agents[n.name] = a
+	case len(f) == 6 && f[0] == "pg_ctl" && f[1] == "stop" && f[3] == "immediate":
+		stopImmediately(t, member(f[5]))
+	case f[0] == "psql":
+		n, sql := nodes["node1"], ""
+		if m := regexp.MustCompile(`^psql (?:-h (\S+) )?-c "(.*)"$`).FindStringSubmatch(cmd.shell); m != nil {
+			if m[1] != "" {
+				n = member(m[1])
+			}
+			sql = m[2]
+		}
+		switch {
+		case sql == "":
+			t.Fatalf("docs/operations.md:%d: %s: not psql [-h member] -c \"SQL\"", cmd.line, cmd.shell)
+		case sql == "SELECT * FROM t": // once the member runs again (a rejoin takes a moment)
+			eventually(t, guard, n.name+" running", func() bool {
+				st, err := status(t, n)
+				m, ok := st.member(n.name)
+				return err == nil && ok && m.State == "running"
+			})
+			waitRows(t, n, *rows)
+		case strings.HasPrefix(sql, "INSERT INTO t VALUES"):
+			execOn(t, n, sql)
+			*rows++
+		default:
+			execOn(t, n, sql)
+		}
+	default:
+		t.Errorf("docs/operations.md:%d: %s: the runbook test does not run this command; teach it (runbookShell)", cmd.line, cmd.shell)
 	}
 }
