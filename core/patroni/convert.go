@@ -69,6 +69,18 @@ func (c *conv) convert(root map[string]any) error {
 			}
 		}
 	}
+	for _, sec := range []struct {
+		m    map[string]any
+		path string
+	}{{dyn, "bootstrap.dcs."}, {root, ""}} {
+		if v, ok := take(sec.m, "maximum_lag_on_failover"); ok {
+			if n, isNum := v.(int); isNum && n >= 0 {
+				b.SetAttributeValue("maximum_lag_on_failover", cty.NumberIntVal(int64(n)))
+			} else {
+				c.note(sec.path+"maximum_lag_on_failover", v, "not a whole number of bytes")
+			}
+		}
+	}
 	if log := c.section(root, "log", ""); log != nil {
 		if lvl := c.str(log, "level", "log"); lvl != "" {
 			l := strings.ToLower(lvl)
@@ -283,6 +295,7 @@ func (c *conv) postgresql(pg, dynPG, boot map[string]any) []string {
 		}
 	}
 	c.parameters(blk, pg, dynPG)
+	c.rejoin(blk, pg, dynPG)
 	c.pgHBA(blk, pg, dynPG, boot)
 	c.authentication(blk, pg)
 
@@ -485,5 +498,45 @@ func (c *conv) bootstrap(boot map[string]any, replicaMethods []string) {
 	}
 	if post != "" {
 		blk.SetAttributeValue("post_bootstrap", cty.StringVal(post))
+	}
+}
+
+// rejoin converts Patroni's use_pg_rewind into rejoin_methods, and its
+// remove_data_directory_on_rewind_failure / _on_diverged_timelines into rejoin = "reimage"; the
+// local section wins over bootstrap.dcs, as in Patroni.
+func (c *conv) rejoin(blk *hclwrite.Body, pg, dynPG map[string]any) {
+	flag := func(key string) (bool, string, bool) {
+		var on, found bool
+		var path string
+		for _, sec := range []struct {
+			m    map[string]any
+			path string
+		}{{dynPG, "bootstrap.dcs.postgresql."}, {pg, "postgresql."}} {
+			v, ok := take(sec.m, key)
+			if !ok {
+				continue
+			}
+			b, isBool := yamlBool(v)
+			if !isBool {
+				c.note(sec.path+key, v, "not a boolean")
+				continue
+			}
+			on, path, found = b, sec.path+key, true
+		}
+		return on, path, found
+	}
+	if on, path, ok := flag("use_pg_rewind"); ok {
+		methods := []string{}
+		if on {
+			methods = []string{"rewind"}
+		}
+		blk.SetAttributeValue("rejoin_methods", listVal(methods))
+		c.res.Notes = append(c.res.Notes, fmt.Sprintf("%s: %v is written as postgresql.rejoin_methods = %q", path, on, methods))
+	}
+	for _, key := range []string{"remove_data_directory_on_rewind_failure", "remove_data_directory_on_diverged_timelines"} {
+		if on, path, ok := flag(key); ok && on {
+			blk.SetAttributeValue("rejoin", cty.StringVal("reimage"))
+			c.res.Notes = append(c.res.Notes, path+": true is written as postgresql.rejoin = \"reimage\"")
+		}
 	}
 }

@@ -58,12 +58,14 @@ func TestConvert(t *testing.T) {
 			want(t, "api listen", cfg.API.Listen, "127.0.0.1:8008")
 			want(t, "api connect_address", cfg.API.ConnectAddress, "127.0.0.1:8008")
 			want(t, "rewind", cfg.PostgreSQL.Rewind.Username+":"+cfg.PostgreSQL.Rewind.Password, "rewind_user:rewind_password")
+			want(t, "maximum_lag_on_failover", fmt.Sprint(cfg.MaximumLagOnFailover), "2097152")
+			want(t, "rejoin_methods", strings.Join(cfg.PostgreSQL.RejoinMethods, ","), "rewind")
+			want(t, "rejoin", cfg.PostgreSQL.Rejoin, config.RejoinReimage)
 			if cfg.Tags["clonefrom"] != nil {
 				t.Errorf("clonefrom: false became tag %v", cfg.Tags["clonefrom"])
 			}
 		},
-		noteFor: []string{"watchdog", "bootstrap.dcs.postgresql.use_pg_rewind",
-			"bootstrap.dcs.retry_timeout", "bootstrap.dcs.maximum_lag_on_failover", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
+		noteFor: []string{"watchdog", "bootstrap.dcs.retry_timeout", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
 	}, {
 		file: "methods.yml",
 		opt:  patroni.Options{BaseDir: "testdata", SecretsEnv: true}, // relative: taken against the current directory
