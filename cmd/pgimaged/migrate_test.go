@@ -170,9 +170,14 @@ func TestMigrateFromPatroni(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("import %s: %s", ymls[i], r)
 		}
+		hcl, _ := os.ReadFile(n.config)
 		if r := run(t, n.env, "validate", "-config", n.config); r.code != 0 {
-			hcl, _ := os.ReadFile(n.config)
 			t.Fatalf("the imported configuration of %s does not validate: %s\n%s", n.name, r, hcl)
+		}
+		for _, s := range []string{"maximum_lag_on_failover = 2097152", `rejoin_methods = ["rewind"]`} {
+			if !strings.Contains(string(hcl), s) {
+				t.Errorf("the import of %s does not say %s:\n%s", n.name, s, hcl)
+			}
 		}
 	}
 	// Patroni's leader key, which names node1, lives until its ttl runs out; node1's agent
