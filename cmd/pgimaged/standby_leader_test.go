@@ -38,7 +38,8 @@ func waitStandbyCluster(t *testing.T, via *node, agents []*agentProc, leader str
 // TestStandbyClusterFollowsTheRemote is a second site: a standby cluster (its own scope and
 // DCS) whose standby_cluster block names the first cluster's primary. Its first member clones
 // the standby leader from the remote and leads as standby_leader, its second cascades from it,
-// and a row written on the first cluster arrives on both; nothing in the second is writable.
+// and a row written on the first cluster arrives on both; nothing in the second is writable,
+// also after the standby leader's agent restarts.
 func TestStandbyClusterFollowsTheRemote(t *testing.T) {
 	a := fileCluster(t)
 	a1, a2 := a.member(t, "a1", ""), a.member(t, "a2", "")
@@ -52,11 +53,9 @@ func TestStandbyClusterFollowsTheRemote(t *testing.T) {
 	b1 := b.member(t, "b1", block+fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n}", api))
 	b2 := b.member(t, "b2", block)
 	ag1 := b1.start(t)
-	siteB := []*agentProc{ag1}
-	waitStandbyCluster(t, b1, siteB, "b1")
-	ag2 := b2.start(t)
-	siteB = append(siteB, ag2)
-	stopAllAtCleanup(t, siteB...)
+	waitStandbyCluster(t, b1, []*agentProc{ag1}, "b1")
+	siteB := []*agentProc{ag1, b2.start(t)}
+	stopAllAtCleanup(t, siteB[1])
 	st := waitStandbyCluster(t, b1, siteB, "b1", "b2")
 
 	if got, want := sysidOf(t, b1), sysidOf(t, a1); got != want {
@@ -78,6 +77,16 @@ func TestStandbyClusterFollowsTheRemote(t *testing.T) {
 			t.Errorf("%s is not in recovery: it is a writable primary", n.name)
 		}
 		_ = conn.Close(t.Context())
+	}
+
+	// The standby leader restarts: it takes the key again as standby_leader and follows the
+	// remote; it is not promoted.
+	sigterm(t, ag1)
+	siteB[0] = b1.start(t)
+	waitStandbyCluster(t, b1, siteB, "b1", "b2")
+	execOn(t, a1, "INSERT INTO t VALUES (2)")
+	for _, n := range []*node{b1, b2} {
+		waitRows(t, n, 2)
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", api)
 	for path, want := range map[string]int{"/standby-leader": 200, "/primary": 503} {

@@ -142,10 +142,11 @@ type Observation struct {
 	// Paused: the cluster is in maintenance mode ([PauseKey]).
 	Paused bool
 	// StandbyCluster: the configuration has a standby_cluster block, so the cluster's leader
-	// is a standby of the remote ([StandbyLeader]). Remote is the remote's host:port as
-	// primary_conninfo names it, "" for a standby cluster that follows an archive alone.
+	// is a standby of the remote. FollowsRemote: the data directory's primary_conninfo names
+	// the remote (none: a standby cluster that follows an archive alone, and a directory
+	// without it).
 	StandbyCluster bool
-	Remote         string
+	FollowsRemote  bool
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
 )
 
 // The standby leader of a standby cluster (the standby_cluster block): the member that leads
@@ -24,15 +27,37 @@ type CloneRemote struct{}
 
 func (CloneRemote) Awaited() bool { return true }
 
-// observeStandby adds whether the cluster is a standby cluster and where its remote is.
+// observeStandby adds whether the cluster is a standby cluster and whether the data
+// directory's standby settings follow its remote.
 func (n *Node) observeStandby(obs *Observation) {
 	if n.Config.StandbyCluster == nil {
 		return
 	}
 	obs.StandbyCluster = true
-	if src := RemoteSource(n); src != nil {
-		obs.Remote = hostPort(src.Conn.Conninfo())
+	if obs.DataDir != DirCluster {
+		return
 	}
+	following := ""
+	if settings, err := pg.ReadRecovery(n.Config.DataDir); err == nil {
+		following = followedHostPort(settings["primary_conninfo"])
+	}
+	remote := ""
+	if src := RemoteSource(n); src != nil {
+		remote = hostPort(src.Conn.Conninfo())
+	}
+	obs.FollowsRemote = following == remote
+}
+
+// passfileKey is a passfile setting in a keyword/value connection string.
+var passfileKey = regexp.MustCompile(`(^|\s)passfile\s*=\s*('(?:[^'\\]|\\.)*'|\S+)`)
+
+// followedHostPort is the host:port primary_conninfo (as pgimaged writes it, with a passfile,
+// which pgimaged never passes on) names; "" for none.
+func followedHostPort(conninfo string) string {
+	if strings.TrimSpace(conninfo) == "" {
+		return ""
+	}
+	return hostPort(passfileKey.ReplaceAllString(conninfo, "$1"))
 }
 
 // standbyLeaderBootstrap is the decision of an empty member of a standby cluster without
@@ -56,7 +81,7 @@ func standbyLeads(obs Observation, act Action, standby bool) (Action, bool) {
 	switch {
 	case cl.Leader == obs.Member:
 		act.Reason = "this member leads the standby cluster: it keeps the leader key as the standby leader and follows the remote"
-	case cl.Leader == "" && obs.Following == obs.Remote && !cl.Bootstrapping() && changeFor(obs) == "":
+	case cl.Leader == "" && obs.FollowsRemote && !cl.Bootstrapping() && changeFor(obs) == "":
 		act.Reason = "no member leads the standby cluster and this standby follows the remote: it takes the leader key as the standby leader (nothing is promoted)"
 	default:
 		return act, false

@@ -13,7 +13,7 @@ import (
 // remote instead of bootstrapping, records the remote's system identifier and takes the leader
 // key as standby_leader; it never marks the directory as led by a primary.
 func TestStepStandbyLeaderFromTheRemote(t *testing.T) {
-	obs := engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, DataDir: engine.DirEmpty, StandbyCluster: true, Remote: "127.0.0.1:5432"}
+	obs := engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, DataDir: engine.DirEmpty, StandbyCluster: true}
 	st := engine.State{Name: "node1", LoopWait: 10 * time.Second}
 	steps := []struct {
 		result *engine.Result
@@ -67,7 +67,7 @@ func TestDecideStandbyLeader(t *testing.T) {
 	leader := running("node1", dcs.RoleStandbyLeader, 1, 0x5000000)
 	base := func(cl *dcs.Cluster, pgs engine.PGState, following string) engine.Observation {
 		return engine.Observation{Member: "node1", Cluster: cl, DataDir: engine.DirCluster, Control: standbyDir, Standby: true,
-			PostgreSQL: pgs, Following: following, StandbyCluster: true, Remote: remote}
+			PostgreSQL: pgs, Following: following, StandbyCluster: true, FollowsRemote: following == remote}
 	}
 	cases := []struct {
 		name          string
@@ -76,7 +76,7 @@ func TestDecideStandbyLeader(t *testing.T) {
 		standbyLeader bool
 		start         engine.StartMode
 	}{
-		{"empty, no initialize: race, then clone from the remote", engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, StandbyCluster: true, Remote: remote},
+		{"empty, no initialize: race, then clone from the remote", engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, StandbyCluster: true},
 			engine.ActBootstrap, true, engine.KeepRunning},
 		{"stopped standby of the remote, no leader: takes the key, starts as a standby", base(cluster(""), engine.PGStopped, remote),
 			engine.ActAdopt, true, engine.StartStandby},
@@ -107,7 +107,7 @@ func TestDecideStandbyLeader(t *testing.T) {
 func TestStepStandbyLeaderRestarts(t *testing.T) {
 	obs := engine.Observation{Member: "node1", Cluster: &dcs.Cluster{Initialize: str(sysidStr)}, DataDir: engine.DirCluster,
 		Control: clusterDir(pg.DBShutdownedInRecovery, 1, 0x5000000), Standby: true, Following: "10.1.0.5:5432",
-		StandbyCluster: true, Remote: "10.1.0.5:5432"}
+		StandbyCluster: true, FollowsRemote: true}
 	st := engine.State{Name: "node1", LoopWait: 10 * time.Second}
 	steps := []struct {
 		result *engine.Result
