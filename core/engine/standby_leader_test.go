@@ -15,25 +15,13 @@ import (
 func TestStepStandbyLeaderFromTheRemote(t *testing.T) {
 	obs := engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, DataDir: engine.DirEmpty, StandbyCluster: true}
 	st := engine.State{Name: "node1", LoopWait: 10 * time.Second}
-	steps := []struct {
-		result *engine.Result
-		want   string
-	}{
+	st, _ = runSteps(t, st, obs, []stepCase{
 		{nil, "Mark(needs reinit=false) Mark(led=false) TryInitialize"},
 		{&engine.Result{Won: true}, "Publish(bootstrapping) CloneRemote"},
 		{&engine.Result{SysID: sysidStr}, "SetInitialize"},
 		{&engine.Result{}, "Mark(complete=true) AcquireLeader"},
 		{&engine.Result{Held: true}, "Publish(running) Wait"},
-	}
-	for i, s := range steps {
-		o := obs
-		o.Result = s.result
-		var effs []engine.Effect
-		st, effs = engine.Step(st, o)
-		if got := kinds(effs); got != s.want {
-			t.Fatalf("step %d: effects %s, want %s", i+1, got, s.want)
-		}
-	}
+	})
 	if st.Role != dcs.RoleStandbyLeader || st.SysID != sysidStr || st.Status != dcs.StateRunning {
 		t.Errorf("state after the clone: role %q, system identifier %q, state %q", st.Role, st.SysID, st.Status)
 	}
@@ -109,26 +97,14 @@ func TestStepStandbyLeaderRestarts(t *testing.T) {
 		Control: clusterDir(pg.DBShutdownedInRecovery, 1, 0x5000000), Standby: true, Following: "10.1.0.5:5432",
 		StandbyCluster: true, FollowsRemote: true}
 	st := engine.State{Name: "node1", LoopWait: 10 * time.Second}
-	steps := []struct {
-		result *engine.Result
-		want   string
-	}{
+	st, effs := runSteps(t, st, obs, []stepCase{
 		{nil, "AcquireLeader"},
 		{&engine.Result{Held: true}, "Publish(starting) StartPG"},
 		{&engine.Result{}, "Publish(running) Wait"},
-	}
-	for i, s := range steps {
-		o := obs
-		o.Result = s.result
-		var effs []engine.Effect
-		st, effs = engine.Step(st, o)
-		if got := kinds(effs); got != s.want {
-			t.Fatalf("step %d: effects %s, want %s", i+1, got, s.want)
-		}
-		for _, e := range effs {
-			if sp, ok := e.(engine.StartPG); ok && sp.Primary {
-				t.Fatal("the standby leader is started as a primary")
-			}
+	})
+	for _, e := range effs {
+		if sp, ok := e.(engine.StartPG); ok && sp.Primary {
+			t.Fatal("the standby leader is started as a primary")
 		}
 	}
 	if st.Role != dcs.RoleStandbyLeader {
