@@ -2,6 +2,8 @@ package main_test
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pgimaged/pgimaged/internal/pgtest"
@@ -52,6 +54,12 @@ func TestStandbyClusterFollowsTheRemote(t *testing.T) {
 	block := fmt.Sprintf("standby_cluster {\n  host = \"127.0.0.1\"\n  port = %d\n}\n", a1.port)
 	b1 := b.member(t, "b1", block+fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n}", api))
 	b2 := b.member(t, "b2", block)
+	// plan shows the copy from the remote, not a bootstrap.
+	remote := fmt.Sprintf("host=127.0.0.1 port=%d user=replicator", a1.port)
+	if p, r := plan(t, b1); p.Path != "bootstrap" || !strings.HasPrefix(p.Source, remote) || len(p.Methods) != 1 ||
+		len(p.Methods[0].Commands) == 0 || !slices.ContainsFunc(p.Methods[0].Commands[0].Argv, func(a string) bool { return strings.Contains(a, remote) }) {
+		t.Fatalf("plan of the first member of the standby cluster: want a copy from the remote (%s):\n%s", remote, r)
+	}
 	ag1 := b1.start(t)
 	waitStandbyCluster(t, b1, []*agentProc{ag1}, "b1")
 	siteB := []*agentProc{ag1, b2.start(t)}

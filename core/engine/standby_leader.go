@@ -138,3 +138,14 @@ func leaderRole(act Action) string {
 	}
 	return dcs.RolePrimary
 }
+
+// planStandbyLeader fills p with the clone that makes the standby leader: from the remote,
+// with standby_cluster's create_replica_methods.
+func (n *Node) planStandbyLeader(ctx context.Context, p *Plan) {
+	src := RemoteSource(n)
+	p.Source, p.SourceWhy = src.Describe(), "the remote primary of the standby cluster (standby_cluster)"
+	if src == nil {
+		p.SourceWhy = "none: the standby cluster follows an archive (standby_cluster has no host)"
+	}
+	p.Methods = n.planClone(ctx, src, n.Config.StandbyCluster.CreateReplicaMethods)
+}
