@@ -288,6 +288,9 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 	case RunChain:
 		defer a.setPG(nil)
 		return a.runChain(ctx, e)
+	case CloneRemote:
+		defer a.setPG(nil)
+		return a.cloneRemote(ctx)
 	case StartPG:
 		defer a.setPG(nil)
 		if e.Primary && !alive(a.store) {

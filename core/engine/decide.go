@@ -141,6 +141,12 @@ type Observation struct {
 	Reimage       bool
 	// Paused: the cluster is in maintenance mode ([PauseKey]).
 	Paused bool
+	// StandbyCluster: the configuration has a standby_cluster block, so the cluster's leader
+	// is a standby of the remote. FollowsRemote: the data directory's primary_conninfo names
+	// the remote (none: a standby cluster that follows an archive alone, and a directory
+	// without it).
+	StandbyCluster bool
+	FollowsRemote  bool
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.
@@ -209,6 +215,10 @@ type Action struct {
 	ClaimInitialize bool
 	// Rejoin: write standby settings that follow the leader before starting.
 	Rejoin bool
+	// StandbyLeader (ActBootstrap, ActAdopt): the member leads a standby cluster: it takes the
+	// leader key but runs as a standby of the remote, never as a primary. With ActBootstrap
+	// it clones from the remote instead of bootstrapping.
+	StandbyLeader bool
 
 	// For ActClean: a server runs in the half-made directory and is stopped first.
 	Stop bool
@@ -286,6 +296,8 @@ func decide(obs Observation) Action {
 	case cl == nil:
 		return Action{Kind: ActWait, State: StateWaitingDCS,
 			Reason: fmt.Sprintf("the DCS cannot be read (%v): the node waits; nothing is bootstrapped until it holds initialize", obs.DCSError)}
+	case cl.Initialize == nil && obs.StandbyCluster:
+		return standbyLeaderBootstrap()
 	case cl.Initialize == nil:
 		return Action{Kind: ActBootstrap, State: dcs.StateBootstrapping,
 			Reason: "no initialize key: this node races for it and bootstraps if it wins"}
@@ -373,6 +385,9 @@ func decideCluster(obs Observation) Action {
 		act.Kind, act.State = ActReinit, StateNeedsReinit
 		act.Reason = "the data directory was marked as needing reinit (fenced, or its WAL went its own way): it is not started; replace it (pgimaged reinit, or move it away)"
 		return act
+	}
+	if a, ok := standbyLeads(obs, act, standby); ok {
+		return a
 	}
 	if standby {
 		act.Start, act.State = StartStandby, dcs.StateStarting

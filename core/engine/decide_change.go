@@ -195,6 +195,9 @@ func hostPort(connString string) string {
 func decideStandby(obs Observation, act Action) Action {
 	act.Start, act.State = KeepRunning, dcs.StateRunning
 	act.Reason = "PostgreSQL runs as a standby in the data directory; it is kept running"
+	if a, ok := standbyLeads(obs, act, true); ok {
+		return a
+	}
 	cl := obs.Cluster
 	if obs.WAL != nil {
 		for _, sw := range cl.History.Switches {

@@ -62,6 +62,7 @@ func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *
 	}
 	obs.Chain = PlanChain(n.chainInput(methods, obs.Source != ""))
 	n.observeRejoin(&obs)
+	n.observeStandby(&obs)
 	return obs
 }
 
