@@ -34,7 +34,8 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 		a.mu.Unlock()
 	}
 	if st := a.pgStatus(ctx); st.Queried {
-		obs.WAL = &pg.Position{InRecovery: st.InRecovery, Timeline: st.Timeline, Received: pg.LSN(st.Received), Replayed: pg.LSN(st.Position)}
+		obs.WAL = &pg.Position{InRecovery: st.InRecovery, Timeline: st.Timeline, Receiving: st.Receiving,
+			Received: pg.LSN(st.Received), Replayed: pg.LSN(st.Position)}
 	}
 }
 
@@ -43,7 +44,7 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 func (n *Node) observeRejoin(obs *Observation) {
 	if obs.DataDir == DirCluster {
 		if settings, err := pg.ReadRecovery(n.Config.DataDir); err == nil && settings["primary_conninfo"] != "" {
-			obs.Following = hostPort(settings["primary_conninfo"])
+			obs.Following = followedHostPort(settings["primary_conninfo"])
 		}
 	}
 	if v, ok := n.Config.Tags["replicatefrom"].(string); ok {

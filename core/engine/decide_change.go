@@ -199,7 +199,7 @@ func decideStandby(obs Observation, act Action) Action {
 		return a
 	}
 	cl := obs.Cluster
-	if obs.WAL != nil {
+	if obs.WAL != nil && obs.WAL.Receiving { // pg_control's timeline lags: only the receiver's tells
 		for _, sw := range cl.History.Switches {
 			if sw.Timeline == obs.WAL.Timeline+1 && uint64(obs.WAL.Newest()) > sw.LSN {
 				if a, ok := rejoinAction(obs, act, fmt.Sprintf("the standby received WAL of timeline %d up to %s, past the point %s where timeline %d began: it cannot follow the new primary as it is",

@@ -101,7 +101,7 @@ func TestDecideChangeOfPrimary(t *testing.T) {
 			func() engine.Observation {
 				o := pgRuns(engine.Observation{Member: "node3", Cluster: switched(cl("node2", running("node2", dcs.RolePrimary, 2, 0x5000200)), "node1"),
 					RejoinMethods: []string{"rewind"}, Following: "127.0.0.1:5432", Now: now}, engine.PGStandby, 1)
-				o.WAL.Received = 0x5000300
+				o.WAL.Received, o.WAL.Receiving = 0x5000300, true
 				return o
 			}(),
 			engine.ActRejoin, "past the point"},

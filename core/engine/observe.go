@@ -77,6 +77,8 @@ type pgStatus struct {
 	Position int64
 	// Received is the WAL a standby received (on a primary, Position).
 	Received int64
+	// Receiving: a standby's Timeline is its WAL receiver's, not pg_control's lagging one.
+	Receiving bool
 	Timeline int
 	// Streaming: a WAL receiver streams from SenderHost:SenderPort.
 	Streaming  bool
@@ -100,7 +102,7 @@ func (n *Node) queryPG(ctx context.Context, srv *pg.Server) pgStatus {
 	defer conn.Close(context.Background())
 	pos, err := pg.QueryPosition(qctx, conn)
 	if err == nil {
-		st.InRecovery, st.Timeline = pos.InRecovery, pos.Timeline
+		st.InRecovery, st.Timeline, st.Receiving = pos.InRecovery, pos.Timeline, pos.Receiving
 		st.Position, st.Received = int64(pos.Replayed), int64(pos.Received)
 		err = conn.QueryRow(qctx, `SELECT
 			COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), ''),
