@@ -105,8 +105,8 @@ func (a *Agent) handOverNow(ctx context.Context, ch *PendingChange) error {
 
 // takeOver makes this member the primary the request ch names: for a switchover it first
 // replays the old primary's shutdown checkpoint (until the request's deadline); then it marks
-// the request promoting (so that the old primary no longer resumes), promotes, takes the
-// leader key, records the timeline switch and removes the request.
+// the request promoting (so that the old primary no longer resumes), takes the leader key,
+// promotes, records the timeline switch and removes the request.
 func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 	n := a.Node
 	log := n.logger()
@@ -134,16 +134,19 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 		}
 		ch = cur
 	}
-	sw, err := promote(ctx, a.srv)
-	if err != nil {
-		return err
-	}
+	// The key first: a promotion without it would leave a primary running without the key
+	// when the session is lost meanwhile. The request (promoting) keeps every other member
+	// from taking the key; a promotion that fails is tried again, holding it, next cycle.
 	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
 	if err != nil {
 		return err
 	}
 	if !held {
-		return errors.New("promoted, but the leader key is held by another member")
+		return errors.New("the leader key is held by another member: not promoted")
+	}
+	sw, err := promote(ctx, a.srv)
+	if err != nil {
+		return err
 	}
 	n.markLed(true)
 	sw.Reason, sw.NewLeader = string(ch.Kind), n.Config.Name
