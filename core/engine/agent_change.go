@@ -24,7 +24,12 @@ func (a *Agent) handOverWait() time.Duration {
 // running server: the pending change of primary, the time and where the WAL stands.
 func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 	obs.Now = time.Now()
-	if ch, err := ReadChange(ctx, a.store); err == nil {
+	ch, err := ReadChange(ctx, a.store)
+	if err != nil {
+		// Unknown is not "none": a member that handed over would retake the free key while
+		// its candidate promotes. The cycle sees the DCS as unreadable.
+		obs.Cluster, obs.DCSError = nil, fmt.Errorf("while reading the pending change of primary: %w", err)
+	} else {
 		obs.Change, a.lastChange = ch, ch.rawString()
 	}
 	if st := a.pgStatus(ctx); st.Queried {

@@ -170,7 +170,9 @@ func (s *sim) observe(m *simMember) engine.Observation {
 	} else {
 		obs.Cluster = &cl
 		obs.ReinitRequested, obs.ReinitError = engine.PendingReinit(ctx, m.store, m.name)
-		if ch, err := engine.ReadChange(ctx, m.store); err == nil {
+		if ch, err := engine.ReadChange(ctx, m.store); err != nil {
+			obs.Cluster, obs.DCSError = nil, err // as Agent.observeChange: unknown is not "none"
+		} else {
 			obs.Change = ch
 		}
 	}
