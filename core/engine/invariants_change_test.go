@@ -74,14 +74,15 @@ func (s *sim) acknowledge(m *simMember) {
 }
 
 // request records a change of primary as the CLI does once its checks passed.
-func (s *sim) request(req engine.ChangeRequest) {
+func (s *sim) request(req engine.ChangeRequest) bool {
 	req.At, req.By = s.now, "operator"
 	err := engine.RequestChange(context.Background(), s.operator, req)
 	if err != nil {
 		s.event("operator: %s: not recorded: %v", req.Describe(), err)
-		return
+		return false
 	}
 	s.event("operator: %s (force %v)", req.Describe(), req.Force)
+	return true
 }
 
 // switchover is `pgimaged switchover [--candidate NAME]`.
@@ -107,7 +108,13 @@ func (s *sim) failover() {
 		s.event("operator: failover to %s (force %v) refused: %v", cand, force, err)
 		return
 	}
-	s.request(req)
+	if s.request(req) {
+		for _, m := range s.members {
+			if m.pg == engine.PGPrimary && m.name != cand {
+				m.outlived = true
+			}
+		}
+	}
 }
 
 // executeChange models the effects of step_change.go as Agent.executeChange carries them out;

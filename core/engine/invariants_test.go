@@ -111,6 +111,9 @@ type simMember struct {
 	following        string // the member primary_conninfo names ("" for none)
 	rejoinMethods    []string
 	reimage          bool
+	// outlived: its primary ran, its agent down or cut off, when an operator asked for a
+	// failover (see sim.failover); cleared once it stops.
+	outlived bool
 }
 
 type sim struct {
@@ -230,6 +233,12 @@ func (s *sim) step(m *simMember) {
 			return
 		}
 		s.execute(m, e)
+	}
+	// A cycle that saw the history move past this directory's timeline leaves no primary
+	// running here.
+	if cl := m.obs.Cluster; cl != nil && m.obs.ReinitError == nil && m.pg == engine.PGPrimary && !m.handStarted && m.dir.kind == engine.DirCluster &&
+		int(m.dir.timeline) < cl.History.Timeline() {
+		s.fail("%s keeps a primary of timeline %d running after its cycle, though the history's newest is %d", m.name, m.dir.timeline, cl.History.Timeline())
 	}
 	// A cycle that saw another member lead (and still sees it) leaves no primary running here.
 	if m.obs.Cluster != nil && m.obs.ReinitError == nil && m.pg == engine.PGPrimary && !m.bootstrapping {
@@ -543,6 +552,7 @@ func (s *sim) check() {
 	var primaries []string
 	for _, m := range s.members {
 		if m.pg != engine.PGPrimary {
+			m.outlived = false
 			continue
 		}
 		if m.dir.kind == engine.DirLeftover {
@@ -551,6 +561,13 @@ func (s *sim) check() {
 			if m.store != nil && !m.bootstrapping && m.st.Pending == nil && s.mem.InitializeOwner() != m.name {
 				s.fail("%s runs a primary in a half-made directory outside a bootstrap", m.name)
 			}
+			continue
+		}
+		if int(m.dir.timeline) < cl.History.Timeline() || m.outlived {
+			// Superseded by a failover while its agent was down or cut off: what it accepts is
+			// not the cluster's (no write it takes is acknowledged), and its agent fences it at
+			// its next cycle (checked in sim.step). A failover is for a primary that is gone;
+			// one asked while it still runs leaves it to that fence.
 			continue
 		}
 		if strconv.FormatUint(m.dir.sysid, 10) == recorded && !m.handStarted {
