@@ -226,7 +226,7 @@ func (s *sim) takeOver(m *simMember, ch *engine.PendingChange) engine.Result {
 	sw := dcs.TimelineSwitch{Timeline: int(m.dir.timeline), LSN: uint64(m.dir.switchAt), Time: s.now, Reason: string(ch.Kind), NewLeader: m.name, OldLeader: ch.Leader}
 	m.led = true
 	s.tookOver(m, ch, before)
-	if err := s.recordSwitch(m, sw); err != nil {
+	if err := engine.RecordSwitch(ctx, m.store, sw); err != nil {
 		return fail("while recording the switch to timeline %d in the cluster history: %w", sw.Timeline, err)
 	}
 	_, _ = engine.AdvanceChange(ctx, m.store, ch, nil)
@@ -244,28 +244,6 @@ func (s *sim) promote(m *simMember) {
 	d.standby, d.state = false, pg.DBInProduction
 	m.pg = engine.PGPrimary
 	s.writeN(d, 0x100)
-}
-
-// recordSwitch is engine's recordSwitch: the history is appended by compare-and-swap, read
-// again when another writer came first.
-func (s *sim) recordSwitch(m *simMember, sw dcs.TimelineSwitch) error {
-	ctx := context.Background()
-	for range 5 {
-		h, err := m.store.History(ctx)
-		if err != nil {
-			return err
-		}
-		if h.Timeline() >= sw.Timeline {
-			if latest, _ := h.Latest(); latest.Timeline == sw.Timeline && latest.NewLeader == sw.NewLeader {
-				return nil
-			}
-			return fmt.Errorf("the cluster history records timeline %d already; this member's timeline %d is not newer", h.Timeline(), sw.Timeline)
-		}
-		if err = m.store.AppendTimelineSwitch(ctx, h, sw); !errors.Is(err, dcs.ErrHistoryChanged) {
-			return err
-		}
-	}
-	return dcs.ErrHistoryChanged
 }
 
 // tookOver checks what a change of primary promises once its candidate holds the leader key:

@@ -30,6 +30,19 @@ func follow(t *testing.T, p *pgtest.Primary, dir string, src *pg.Server) {
 	}
 }
 
+// startStandby copies p into a new directory and starts it as a standby streaming from p.
+func startStandby(ctx context.Context, t *testing.T, p *pgtest.Primary) (string, *pg.Server) {
+	t.Helper()
+	sdir := filepath.Join(testenv.PostgresUser(t).TempDir(t), "standby")
+	p.Basebackup(t, sdir)
+	follow(t, p, sdir, p.Server)
+	standby := p.StartCopy(t, sdir)
+	if err := standby.WaitStreaming(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sdir, standby
+}
+
 // TestSwitchoverLosesNothing plays a switchover's steps on real PostgreSQL: the primary hands
 // over after a clean shutdown, the standby replays its shutdown checkpoint and promotes, the
 // switch is recorded once, and the old primary follows the new one on the new timeline without
@@ -39,13 +52,7 @@ func TestSwitchoverLosesNothing(t *testing.T) {
 	defer cancel()
 	p := pgtest.StartPrimary(t, pgtest.Options{})
 	p.Exec(t, "CREATE TABLE rows (id int); INSERT INTO rows SELECT generate_series(1, 100)")
-	sdir := filepath.Join(testenv.PostgresUser(t).TempDir(t), "standby")
-	p.Basebackup(t, sdir)
-	follow(t, p, sdir, p.Server)
-	standby := p.StartCopy(t, sdir)
-	if err := standby.WaitStreaming(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, standby := startStandby(ctx, t, p)
 	p.Exec(t, "INSERT INTO rows SELECT generate_series(101, 200)") // acknowledged just before the switchover
 
 	old := &Node{Config: &config.Config{Name: "n1", DataDir: p.DataDir}}
@@ -109,13 +116,7 @@ func TestTakeOverPromotesOnlyWithTheKey(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p := pgtest.StartPrimary(t, pgtest.Options{})
-	sdir := filepath.Join(testenv.PostgresUser(t).TempDir(t), "standby")
-	p.Basebackup(t, sdir)
-	follow(t, p, sdir, p.Server)
-	standby := p.StartCopy(t, sdir)
-	if err := standby.WaitStreaming(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sdir, standby := startStandby(ctx, t, p)
 	if err := p.Server.Stop(ctx, "immediate"); err != nil { // the primary is lost
 		t.Fatal(err)
 	}
