@@ -32,3 +32,24 @@ func TestResumedFailoverChecksAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestSupersededPrimaryFencedWhileAChangeIsPending: a primary on a timeline older than the
+// history's newest is stopped even while a change of primary is pending (it must not keep
+// accepting writes that are not the cluster's until the change is done).
+func TestSupersededPrimaryFencedWhileAChangeIsPending(t *testing.T) {
+	mem := dcs.NewMemory()
+	st := mem.Open("n3")
+	ctx := t.Context()
+	h, _ := st.History(ctx)
+	if err := st.AppendTimelineSwitch(ctx, h, dcs.TimelineSwitch{Timeline: 2, LSN: 0x1000000, NewLeader: "n3"}); err != nil {
+		t.Fatal(err)
+	}
+	cl := mem.Snapshot()
+	ch := &PendingChange{ChangeRequest: ChangeRequest{Kind: Switchover, Leader: "n3", Candidate: "n1", Phase: PhaseAsked}}
+	obs := Observation{Member: "n2", Cluster: &cl, Change: ch, PostgreSQL: PGPrimary, DataDir: DirCluster, Led: true,
+		Control: pg.ControlData{HasPosition: true, Timeline: 1, State: pg.DBInProduction},
+		WAL:     &pg.Position{Timeline: 1, Replayed: 0x1100000}}
+	if act := Decide(obs); act.Kind != ActFence {
+		t.Fatalf("decision %q (%s), want %q", act.Kind, act.Reason, ActFence)
+	}
+}
