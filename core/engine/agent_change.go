@@ -24,7 +24,12 @@ func (a *Agent) handOverWait() time.Duration {
 // running server: the pending change of primary, the time and where the WAL stands.
 func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 	obs.Now = time.Now()
-	if ch, err := ReadChange(ctx, a.store); err == nil {
+	ch, err := ReadChange(ctx, a.store)
+	if err != nil {
+		// Unknown is not "none": a member that handed over would retake the free key while
+		// its candidate promotes. The cycle sees the DCS as unreadable.
+		obs.Cluster, obs.DCSError = nil, fmt.Errorf("while reading the pending change of primary: %w", err)
+	} else {
 		obs.Change, a.lastChange = ch, ch.rawString()
 	}
 	if p, err := ReadPause(ctx, a.store); err == nil {
@@ -112,8 +117,8 @@ func (a *Agent) handOverNow(ctx context.Context, ch *PendingChange) error {
 
 // takeOver makes this member the primary the request ch names: for a switchover it first
 // replays the old primary's shutdown checkpoint (until the request's deadline); then it marks
-// the request promoting (so that the old primary no longer resumes), promotes, takes the
-// leader key, records the timeline switch and removes the request.
+// the request promoting (so that the old primary no longer resumes), takes the leader key,
+// promotes, records the timeline switch and removes the request.
 func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 	n := a.Node
 	log := n.logger()
@@ -141,16 +146,19 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 		}
 		ch = cur
 	}
-	sw, err := promote(ctx, a.srv)
-	if err != nil {
-		return err
-	}
+	// The key first: a promotion without it would leave a primary running without the key
+	// when the session is lost meanwhile. The request (promoting) keeps every other member
+	// from taking the key; a promotion that fails is tried again, holding it, next cycle.
 	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
 	if err != nil {
 		return err
 	}
 	if !held {
-		return errors.New("promoted, but the leader key is held by another member")
+		return errors.New("the leader key is held by another member: not promoted")
+	}
+	sw, err := promote(ctx, a.srv)
+	if err != nil {
+		return err
 	}
 	n.markLed(true)
 	sw.Reason, sw.NewLeader = string(ch.Kind), n.Config.Name

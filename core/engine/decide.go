@@ -354,13 +354,14 @@ func decideCluster(obs Observation) Action {
 			act.Kind, act.State = ActWait, StateWaitingBootstrap
 			act.Reason = "PostgreSQL runs as a primary here, no member leads and another member is bootstrapping: the leader key is not taken"
 			return act
+		case behindHistory(obs) != "":
+			// Before a pending change: a superseded primary is stopped, whatever is pending.
+			act.Kind, act.State = ActFence, StateFenced
+			act.Reason = "PostgreSQL runs as a primary here and no member leads, but " + behindHistory(obs) + ": what it accepts is not the cluster's; it is stopped (fenced) and never takes the leader key again"
+			return act
 		case changeFor(obs) != "":
 			act.Kind, act.State = ActWait, StateWaitingLeader
 			act.Reason = fmt.Sprintf("PostgreSQL runs as a primary here and no member leads, but a change of primary to %s is pending: the leader key is not taken", changeFor(obs))
-			return act
-		case behindHistory(obs) != "":
-			act.Kind, act.State = ActFence, StateFenced
-			act.Reason = "PostgreSQL runs as a primary here and no member leads, but " + behindHistory(obs) + ": what it accepts is not the cluster's; it is stopped (fenced) and never takes the leader key again"
 			return act
 		case cl.Initialize != nil && !obs.Led:
 			// Started by someone else while the cluster's primary may run elsewhere with its

@@ -78,7 +78,10 @@ func decideChange(obs Observation) (Action, bool) {
 		if !turn || obs.PostgreSQL == PGStopped {
 			return Action{}, false // not yet, or the server must run first (the usual decision starts it)
 		}
-		if ch.Kind == Failover && ch.Phase == PhaseAsked {
+		// A failover checks the candidate again before it promotes, also when an attempt cut
+		// short left the request promoting: other members may have received more since. Once
+		// it holds the key (or runs as the primary) it goes on.
+		if ch.Kind == Failover && cl.Leader == "" && (ch.Phase == PhaseAsked || obs.PostgreSQL == PGStandby) {
 			if _, err := CheckFailover(withOwnPosition(*cl, me, obs.WAL), me, ch.Force); err != nil {
 				return abort("%v", err)
 			}
