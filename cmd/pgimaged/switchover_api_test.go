@@ -1,0 +1,106 @@
+package main_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgimaged/pgimaged/internal/pgtest"
+)
+
+// postChange sends a POST /switchover or /failover to the API at base with the API's
+// credentials, waiting as long as the agents may take, and returns the status code and body.
+func postChange(t *testing.T, base, path, user, password, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(user, password)
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("POST %s%s: %v", base, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b))
+}
+
+// metricValue is the value of the series name (with any labels) on the API at base's
+// /metrics, "" when it is absent.
+func metricValue(t *testing.T, base, name string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("GET %s/metrics: %v", base, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			return line[strings.LastIndexByte(line, ' ')+1:]
+		}
+	}
+	return ""
+}
+
+// TestSwitchoverThroughTheAPI: POST /switchover, as Patroni's API takes it, refuses what Patroni
+// refuses with its status codes and messages, and with the API's credentials hands the primary
+// role to the candidate: the answer comes once the candidate leads, the old primary follows it,
+// and the new leader's /metrics counts the switchover. On the file DCS and on etcd.
+func TestSwitchoverThroughTheAPI(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, b backend) {
+		c := b.cluster(t, "api-switch-"+b.kind)
+		api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
+		block := func(port int) string {
+			return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
+		}
+		n1, n2 := c.member(t, "node1", block(api1)), c.member(t, "node2", block(api2))
+		agents := startInTurn(t, n1, n2)
+		execOn(t, n1, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+		waitStreaming(t, n1, "node2")
+		waitLeader(t, n1, agents, "node1", "node2")
+		base1, base2 := fmt.Sprintf("http://127.0.0.1:%d", api1), fmt.Sprintf("http://127.0.0.1:%d", api2)
+
+		for _, tc := range []struct {
+			user, password, body string
+			code                 int
+			text                 string
+		}{
+			{"ops", "wrong", `{"leader": "node1", "candidate": "node2"}`, http.StatusUnauthorized, "credentials"},
+			{"ops", "s3cret-api", `{"candidate": "node2"}`, http.StatusBadRequest, "Switchover could be performed only from a specific leader"},
+			{"ops", "s3cret-api", `{"leader": "node2", "candidate": "node1"}`, http.StatusPreconditionFailed, "leader name does not match"},
+			{"ops", "s3cret-api", `{"leader": "node1", "candidate": "node3"}`, http.StatusPreconditionFailed, "candidate does not exists"},
+		} {
+			if code, text := postChange(t, base2, "/switchover", tc.user, tc.password, tc.body); code != tc.code || !strings.Contains(text, tc.text) {
+				t.Errorf("POST /switchover %s: %d %q, want %d %q", tc.body, code, text, tc.code, tc.text)
+			}
+		}
+		if st, _ := status(t, n1); st.Leader != "node1" {
+			t.Fatalf("a refused switchover changed the leader: %s", st)
+		}
+
+		code, text := postChange(t, base1, "/switchover", "ops", "s3cret-api", `{"leader": "node1", "candidate": "node2"}`)
+		if code != http.StatusOK || text != `Successfully switched over to "node2"` {
+			t.Fatalf("POST /switchover to node2: %d %q, want 200\n%s\n%s", code, text, agents[0].out.String(), agents[1].out.String())
+		}
+		waitLeader(t, n2, agents, "node2", "node1")
+		waitStreaming(t, n2, "node1")
+		execOn(t, n2, "INSERT INTO t VALUES (2)")
+		waitRows(t, n1, 2)
+		waitFor(t, guard, "node2's API to answer /primary with 200", agents, func() bool { return httpStatus(base2+"/primary") == 200 })
+		if got := metricValue(t, base2, "pgimaged_switchovers_total"); got != "1" {
+			t.Errorf("pgimaged_switchovers_total on the new leader: %q, want 1", got)
+		}
+		if got := metricValue(t, base1, "pgimaged_switchovers_total"); got != "0" {
+			t.Errorf("pgimaged_switchovers_total on the old leader: %q, want 0 (it did not take over)", got)
+		}
+		if got := metricValue(t, base2, "pgimaged_failovers_total"); got != "0" {
+			t.Errorf("pgimaged_failovers_total on the new leader: %q, want 0", got)
+		}
+	})
+}
