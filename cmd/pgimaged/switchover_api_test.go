@@ -104,3 +104,37 @@ func TestSwitchoverThroughTheAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestPatronictlSwitchover: Patroni's own `patronictl switchover`, configured for the cluster's
+// etcd and the API's credentials, hands the primary role over through the leader's POST
+// /switchover and prints Patroni's answer.
+func TestPatronictlSwitchover(t *testing.T) {
+	e := startEtcd(t, 0)
+	scope := "ctl-switch-" + randomHex(t)[:8]
+	c := backend{kind: "etcd", endpoint: e.endpoint}.cluster(t, scope)
+	api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
+	block := func(port int) string {
+		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
+	}
+	n1, n2 := c.member(t, "node1", block(api1)), c.member(t, "node2", block(api2))
+	agents := startInTurn(t, n1, n2)
+	waitStreaming(t, n1, "node2")
+	waitLeader(t, n1, agents, "node1", "node2")
+	ctlConfig := writeFile(t, workDir(t), "patronictl.yml", fmt.Sprintf(`scope: %s
+namespace: /service/
+etcd3:
+  hosts: %s
+ctl:
+  auth: "ops:s3cret-api"
+`, scope, e.endpoint), 0o600)
+
+	r := patronictl(t, ctlConfig, "switchover", scope, "--leader", "node1", "--candidate", "node2", "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, `Successfully switched over to "node2"`) {
+		t.Fatalf("patronictl switchover: %s\n%s\n%s", r, agents[0].out.String(), agents[1].out.String())
+	}
+	waitLeader(t, n2, agents, "node2", "node1")
+	waitStreaming(t, n2, "node1")
+	if got := metricValue(t, fmt.Sprintf("http://127.0.0.1:%d", api2), "pgimaged_switchovers_total"); got != "1" {
+		t.Errorf("pgimaged_switchovers_total on the new leader: %q, want 1", got)
+	}
+}
