@@ -48,24 +48,43 @@ func metricValue(t *testing.T, base, name string) string {
 	return ""
 }
 
+// apiPair starts node1 (the primary) and node2 (its replica) on c, each with an API that
+// takes the credentials ops / s3cret-api, and waits until the DCS shows node2 as node1's
+// running replica; it returns the members, their agents and the APIs' base URLs.
+func apiPair(t *testing.T, c *agentCluster) (n1, n2 *node, agents []*agentProc, base1, base2 string) {
+	t.Helper()
+	api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
+	block := func(port int) string {
+		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
+	}
+	n1, n2 = c.member(t, "node1", block(api1)), c.member(t, "node2", block(api2))
+	agents = startInTurn(t, n1, n2)
+	waitStreaming(t, n1, "node2")
+	waitLeader(t, n1, agents, "node1", "node2")
+	return n1, n2, agents, fmt.Sprintf("http://127.0.0.1:%d", api1), fmt.Sprintf("http://127.0.0.1:%d", api2)
+}
+
+// patronictlConfig writes a patronictl configuration for scope on the etcd at endpoint, with the
+// API's credentials ops / s3cret-api, and returns its path.
+func patronictlConfig(t *testing.T, scope, endpoint string) string {
+	t.Helper()
+	return writeFile(t, workDir(t), "patronictl.yml", fmt.Sprintf(`scope: %s
+namespace: /service/
+etcd3:
+  hosts: %s
+ctl:
+  auth: "ops:s3cret-api"
+`, scope, endpoint), 0o600)
+}
+
 // TestSwitchoverThroughTheAPI: POST /switchover, as Patroni's API takes it, refuses what Patroni
 // refuses with its status codes and messages, and with the API's credentials hands the primary
 // role to the candidate: the answer comes once the candidate leads, the old primary follows it,
 // and the new leader's /metrics counts the switchover. On the file DCS and on etcd.
 func TestSwitchoverThroughTheAPI(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, b backend) {
-		c := b.cluster(t, "api-switch-"+b.kind)
-		api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
-		block := func(port int) string {
-			return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
-		}
-		n1, n2 := c.member(t, "node1", block(api1)), c.member(t, "node2", block(api2))
-		agents := startInTurn(t, n1, n2)
+		n1, n2, agents, base1, base2 := apiPair(t, b.cluster(t, "api-switch-"+b.kind))
 		execOn(t, n1, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
-		waitStreaming(t, n1, "node2")
-		waitLeader(t, n1, agents, "node1", "node2")
-		base1, base2 := fmt.Sprintf("http://127.0.0.1:%d", api1), fmt.Sprintf("http://127.0.0.1:%d", api2)
-
 		for _, tc := range []struct {
 			user, password, body string
 			code                 int
@@ -93,14 +112,14 @@ func TestSwitchoverThroughTheAPI(t *testing.T) {
 		execOn(t, n2, "INSERT INTO t VALUES (2)")
 		waitRows(t, n1, 2)
 		waitFor(t, guard, "node2's API to answer /primary with 200", agents, func() bool { return httpStatus(base2+"/primary") == 200 })
-		if got := metricValue(t, base2, "pgimaged_switchovers_total"); got != "1" {
-			t.Errorf("pgimaged_switchovers_total on the new leader: %q, want 1", got)
-		}
-		if got := metricValue(t, base1, "pgimaged_switchovers_total"); got != "0" {
-			t.Errorf("pgimaged_switchovers_total on the old leader: %q, want 0 (it did not take over)", got)
-		}
-		if got := metricValue(t, base2, "pgimaged_failovers_total"); got != "0" {
-			t.Errorf("pgimaged_failovers_total on the new leader: %q, want 0", got)
+		for _, m := range []struct{ base, series, want string }{
+			{base2, "pgimaged_switchovers_total", "1"}, // the member that took over counts it
+			{base1, "pgimaged_switchovers_total", "0"},
+			{base2, "pgimaged_failovers_total", "0"},
+		} {
+			if got := metricValue(t, m.base, m.series); got != m.want {
+				t.Errorf("%s on %s: %q, want %s", m.series, m.base, got, m.want)
+			}
 		}
 	})
 }
@@ -111,30 +130,14 @@ func TestSwitchoverThroughTheAPI(t *testing.T) {
 func TestPatronictlSwitchover(t *testing.T) {
 	e := startEtcd(t, 0)
 	scope := "ctl-switch-" + randomHex(t)[:8]
-	c := backend{kind: "etcd", endpoint: e.endpoint}.cluster(t, scope)
-	api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
-	block := func(port int) string {
-		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
-	}
-	n1, n2 := c.member(t, "node1", block(api1)), c.member(t, "node2", block(api2))
-	agents := startInTurn(t, n1, n2)
-	waitStreaming(t, n1, "node2")
-	waitLeader(t, n1, agents, "node1", "node2")
-	ctlConfig := writeFile(t, workDir(t), "patronictl.yml", fmt.Sprintf(`scope: %s
-namespace: /service/
-etcd3:
-  hosts: %s
-ctl:
-  auth: "ops:s3cret-api"
-`, scope, e.endpoint), 0o600)
-
-	r := patronictl(t, ctlConfig, "switchover", scope, "--leader", "node1", "--candidate", "node2", "--force")
+	_, n2, agents, _, base2 := apiPair(t, backend{kind: "etcd", endpoint: e.endpoint}.cluster(t, scope))
+	r := patronictl(t, patronictlConfig(t, scope, e.endpoint), "switchover", scope, "--leader", "node1", "--candidate", "node2", "--force")
 	if r.code != 0 || !strings.Contains(r.stdout, `Successfully switched over to "node2"`) {
 		t.Fatalf("patronictl switchover: %s\n%s\n%s", r, agents[0].out.String(), agents[1].out.String())
 	}
 	waitLeader(t, n2, agents, "node2", "node1")
 	waitStreaming(t, n2, "node1")
-	if got := metricValue(t, fmt.Sprintf("http://127.0.0.1:%d", api2), "pgimaged_switchovers_total"); got != "1" {
+	if got := metricValue(t, base2, "pgimaged_switchovers_total"); got != "1" {
 		t.Errorf("pgimaged_switchovers_total on the new leader: %q, want 1", got)
 	}
 }

@@ -25,6 +25,23 @@ func member(name, role string, lsn int64, streams bool) dcs.Member {
 	return m
 }
 
+// postAsOps sends POST path with body to srv over HTTP, with the credentials ops / pw, and
+// returns the status code and the body.
+func postAsOps(t *testing.T, srv http.Handler, path, body string) (int, string) {
+	t.Helper()
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
+	req.SetBasicAuth("ops", "pw")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(text)
+}
+
 // agentsDo is what the agents do with a recorded change in a test: carry it out, abort it, or
 // nothing (no agent runs).
 type agentsDo int
@@ -151,18 +168,8 @@ func TestSwitchoverAndFailover(t *testing.T) {
 			}
 			srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, opts))
 			srv.HandleAuthenticated("/failover", api.ChangeHandler(engine.Failover, opts))
-			ts := httptest.NewServer(srv)
-			defer ts.Close()
-			req, _ := http.NewRequest(http.MethodPost, ts.URL+tc.path, strings.NewReader(tc.body))
-			req.SetBasicAuth("ops", "pw")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			text, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.code || !strings.Contains(string(text), tc.text) {
-				t.Errorf("POST %s %s: %d %q, want %d %q", tc.path, tc.body, resp.StatusCode, text, tc.code, tc.text)
+			if code, text := postAsOps(t, srv, tc.path, tc.body); code != tc.code || !strings.Contains(text, tc.text) {
+				t.Errorf("POST %s %s: %d %q, want %d %q", tc.path, tc.body, code, text, tc.code, tc.text)
 			}
 			st := mem.Open("check")
 			cl, _ := st.Cluster(ctx)
