@@ -30,9 +30,9 @@ func postChange(t *testing.T, base, path, user, password, body string) (int, str
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
-// metricValue is the value of the series name (with any labels) on the API at base's
-// /metrics, "" when it is absent.
-func metricValue(t *testing.T, base, name string) string {
+// metricValue is the value of the first series name on the API at base's /metrics whose labels
+// include every one of labels (`method="rewind"`), "" when there is none.
+func metricValue(t *testing.T, base, name string, labels ...string) string {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -40,10 +40,18 @@ func metricValue(t *testing.T, base, name string) string {
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
+next:
 	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
-			return line[strings.LastIndexByte(line, ' ')+1:]
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
 		}
+		for _, l := range labels {
+			if !strings.Contains(line, l) {
+				continue next
+			}
+		}
+		return line[strings.LastIndexByte(line, ' ')+1:]
 	}
 	return ""
 }
@@ -139,5 +147,51 @@ func TestPatronictlSwitchover(t *testing.T) {
 	waitStreaming(t, n2, "node1")
 	if got := metricValue(t, base2, "pgimaged_switchovers_total"); got != "1" {
 		t.Errorf("pgimaged_switchovers_total on the new leader: %q, want 1", got)
+	}
+}
+
+// TestFailoverThroughTheAPI: the primary's host goes down; POST /failover to the replica's API
+// makes it the primary, and the old primary, back, rejoins by pg_rewind. The new leader's
+// /metrics counts the failover, the old primary's the rewind that succeeded.
+func TestFailoverThroughTheAPI(t *testing.T) {
+	n1, n2, agents, base1, base2 := apiPair(t, fileCluster(t))
+	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+	waitRows(t, n2, 100)
+	agents[0].kill()
+	stopImmediately(t, n1)
+	eventually(t, guard, "the leader key to expire", func() bool {
+		st, err := status(t, n2)
+		return err == nil && st.Leader == ""
+	})
+	if code, text := postChange(t, base2, "/failover", "ops", "s3cret-api", `{"leader": "node1", "candidate": "node2"}`); code != http.StatusPreconditionFailed ||
+		text != "leader name does not match" {
+		t.Errorf("POST /failover from a leader that holds no key: %d %q, want 412", code, text)
+	}
+	code, text := postChange(t, base2, "/failover", "ops", "s3cret-api", `{"candidate": "node2"}`)
+	if code != http.StatusOK || text != `Successfully failed over to "node2"` {
+		t.Fatalf("POST /failover to node2: %d %q, want 200\n%s", code, text, agents[1].out.String())
+	}
+	execOn(t, n2, "INSERT INTO t SELECT generate_series(101, 110)")
+	again := n1.start(t)
+	stopAllAtCleanup(t, again)
+	agents[0] = again
+	waitLeader(t, n2, agents, "node2", "node1")
+	waitStreaming(t, n2, "node1")
+	waitRows(t, n1, 110)
+	waitFor(t, guard, "node1's API to answer", agents, func() bool { return httpStatus(base1+"/health") == 200 })
+	for _, m := range []struct {
+		base, series string
+		labels       []string
+		want         string
+	}{
+		{base2, "pgimaged_failovers_total", nil, "1"},
+		{base2, "pgimaged_switchovers_total", nil, "0"},
+		{base1, "pgimaged_rejoins_total", []string{`method="rewind"`, `outcome="success"`}, "1"},
+		{base1, "pgimaged_rejoins_total", []string{`outcome="failure"`}, ""},
+		{base1, "pgimaged_rejoin_duration_seconds_count", []string{`method="rewind"`}, "1"},
+	} {
+		if got := metricValue(t, m.base, m.series, m.labels...); got != m.want {
+			t.Errorf("%s%v on %s: %q, want %q", m.series, m.labels, m.base, got, m.want)
+		}
 	}
 }
