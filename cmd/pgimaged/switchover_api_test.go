@@ -150,6 +150,18 @@ func TestPatronictlSwitchover(t *testing.T) {
 	}
 }
 
+// loseHost is the primary n's host going down: its agent a killed, its PostgreSQL stopped
+// immediately; it returns once status through via shows no leader key.
+func loseHost(t *testing.T, a *agentProc, n, via *node) {
+	t.Helper()
+	a.kill()
+	stopImmediately(t, n)
+	eventually(t, guard, "the leader key to expire", func() bool {
+		st, err := status(t, via)
+		return err == nil && st.Leader == ""
+	})
+}
+
 // TestFailoverThroughTheAPI: the primary's host goes down; POST /failover to the replica's API
 // makes it the primary, and the old primary, back, rejoins by pg_rewind. The new leader's
 // /metrics counts the failover, the old primary's the rewind that succeeded.
@@ -157,12 +169,7 @@ func TestFailoverThroughTheAPI(t *testing.T) {
 	n1, n2, agents, base1, base2 := apiPair(t, fileCluster(t))
 	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
 	waitRows(t, n2, 100)
-	agents[0].kill()
-	stopImmediately(t, n1)
-	eventually(t, guard, "the leader key to expire", func() bool {
-		st, err := status(t, n2)
-		return err == nil && st.Leader == ""
-	})
+	loseHost(t, agents[0], n1, n2)
 	if code, text := postChange(t, base2, "/failover", "ops", "s3cret-api", `{"leader": "node1", "candidate": "node2"}`); code != http.StatusPreconditionFailed ||
 		text != "leader name does not match" {
 		t.Errorf("POST /failover from a leader that holds no key: %d %q, want 412", code, text)
