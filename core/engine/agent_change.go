@@ -27,6 +27,12 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 	if ch, err := ReadChange(ctx, a.store); err == nil {
 		obs.Change, a.lastChange = ch, ch.rawString()
 	}
+	if p, err := ReadPause(ctx, a.store); err == nil {
+		obs.Paused = p != nil
+		a.mu.Lock()
+		a.paused = obs.Paused
+		a.mu.Unlock()
+	}
 	if st := a.pgStatus(ctx); st.Queried {
 		obs.WAL = &pg.Position{InRecovery: st.InRecovery, Timeline: st.Timeline, Received: pg.LSN(st.Received), Replayed: pg.LSN(st.Position)}
 	}

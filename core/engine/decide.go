@@ -139,6 +139,8 @@ type Observation struct {
 	RejoinMethods []string
 	RejoinFailed  bool
 	Reimage       bool
+	// Paused: the cluster is in maintenance mode ([PauseKey]).
+	Paused bool
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.
@@ -243,6 +245,9 @@ const (
 // no effect; `pgimaged run` carries the action out and `pgimaged plan` prints it. The
 // invariants it keeps are listed in docs/invariants.md.
 func Decide(obs Observation) Action {
+	if obs.Paused && obs.Cluster != nil {
+		return decidePaused(obs)
+	}
 	if obs.ReinitRequested != nil {
 		if why := ReinitRefusal(obs); why != "" {
 			act := decide(obs)
