@@ -45,7 +45,7 @@ type changeBody struct {
 // 400 for a request Patroni refuses as malformed, 412 with the reason when the change is not
 // possible, 503 when it failed or could not be recorded. As Patroni, a failover that names the
 // leader, or asked while a member holds the leader key, is carried out as a switchover.
-// Scheduled changes are not supported (400). Register it with [Server.HandleAuthenticated].
+// Scheduled changes are not supported (400), nor changes while the cluster is paused (412). Register it with [Server.HandleAuthenticated].
 func ChangeHandler(action engine.ChangeKind, o ChangeOptions) http.Handler {
 	if o.Wait <= 0 {
 		o.Wait = time.Minute
@@ -94,6 +94,12 @@ func change(r *http.Request, action engine.ChangeKind, body changeBody, o Change
 	cl, err := st.Cluster(r.Context())
 	if err != nil {
 		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	}
+	if p, err := engine.ReadPause(r.Context(), st); err != nil {
+		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	} else if p != nil {
+		return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: the cluster is paused (maintenance mode, since %s): the agents promote nothing until pgimaged resume",
+			action, p.At.UTC().Format(time.RFC3339))
 	}
 	kind := action
 	if kind == engine.Failover && cl.Leader != "" {

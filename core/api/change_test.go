@@ -90,48 +90,51 @@ func TestSwitchoverAndFailover(t *testing.T) {
 		members          []dcs.Member
 		leader           string // who holds the leader key
 		pending          bool   // another change is recorded already
+		paused           bool   // the cluster is in maintenance mode
 		do               agentsDo
 		code             int
 		text             string
 		recorded         engine.ChangeKind // the kind recorded, "" for nothing
 		newLeader        string
 	}{
-		{"switchover without leader", "/switchover", `{"candidate": "n2"}`, three, "n1", false, agentsCarryOut, 400,
+		{"switchover without leader", "/switchover", `{"candidate": "n2"}`, three, "n1", false, false, agentsCarryOut, 400,
 			"Switchover could be performed only from a specific leader", "", "n1"},
-		{"failover without candidate", "/failover", `{}`, three[1:], "", false, agentsCarryOut, 400,
+		{"failover without candidate", "/failover", `{}`, three[1:], "", false, false, agentsCarryOut, 400,
 			"Failover could be performed only to a specific candidate", "", ""},
-		{"scheduled switchover", "/switchover", `{"leader": "n1", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three, "n1", false,
+		{"scheduled switchover", "/switchover", `{"leader": "n1", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three, "n1", false, false,
 			agentsCarryOut, 400, "scheduled switchovers are not supported", "", "n1"},
-		{"scheduled failover", "/failover", `{"candidate": "n2", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three[1:], "", false,
+		{"scheduled failover", "/failover", `{"candidate": "n2", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three[1:], "", false, false,
 			agentsCarryOut, 400, "Failover can't be scheduled", "", ""},
-		{"to the leader itself", "/switchover", `{"leader": "n1", "candidate": "n1"}`, three, "n1", false, agentsCarryOut, 400,
+		{"to the leader itself", "/switchover", `{"leader": "n1", "candidate": "n1"}`, three, "n1", false, false, agentsCarryOut, 400,
 			"Switchover target and source are the same", "", "n1"},
-		{"not JSON", "/switchover", `{leader`, three, "n1", false, agentsCarryOut, 400, "not a JSON object", "", "n1"},
-		{"leader does not match", "/switchover", `{"leader": "n3", "candidate": "n2"}`, three, "n1", false, agentsCarryOut, 412,
+		{"not JSON", "/switchover", `{leader`, three, "n1", false, false, agentsCarryOut, 400, "not a JSON object", "", "n1"},
+		{"leader does not match", "/switchover", `{"leader": "n3", "candidate": "n2"}`, three, "n1", false, false, agentsCarryOut, 412,
 			"leader name does not match", "", "n1"},
-		{"unknown candidate", "/switchover", `{"leader": "n1", "candidate": "n9"}`, three, "n1", false, agentsCarryOut, 412,
+		{"unknown candidate", "/switchover", `{"leader": "n1", "candidate": "n9"}`, three, "n1", false, false, agentsCarryOut, 412,
 			"candidate does not exists", "", "n1"},
-		{"only the leader", "/switchover", `{"leader": "n1"}`, three[:1], "n1", false, agentsCarryOut, 412,
+		{"only the leader", "/switchover", `{"leader": "n1"}`, three[:1], "n1", false, false, agentsCarryOut, 412,
 			"switchover is not possible: cluster does not have members except leader", "", "n1"},
-		{"candidate does not stream", "/switchover", `{"leader": "n1", "candidate": "n2"}`, idle, "n1", false, agentsCarryOut, 412,
+		{"candidate does not stream", "/switchover", `{"leader": "n1", "candidate": "n2"}`, idle, "n1", false, false, agentsCarryOut, 412,
 			"switchover is not possible: member n2 does not stream WAL", "", "n1"},
-		{"failover to a member behind", "/failover", `{"candidate": "n3"}`, three[1:], "", false, agentsCarryOut, 412,
+		{"failover to a member behind", "/failover", `{"candidate": "n3"}`, three[1:], "", false, false, agentsCarryOut, 412,
 			"failover is not possible: member n3 is not the most advanced member; n2 is", "", ""},
-		{"another change pending", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", true, agentsIdle, 412,
+		{"another change pending", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", true, false, agentsIdle, 412,
 			"switchover is not possible: another change of primary is pending", engine.Failover, "n1"},
-		{"switchover", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", false, agentsCarryOut, 200,
+		{"paused", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", false, true, agentsCarryOut, 412,
+			"switchover is not possible: the cluster is paused", "", "n1"},
+		{"switchover", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", false, false, agentsCarryOut, 200,
 			`Successfully switched over to "n2"`, engine.Switchover, "n2"},
-		{"switchover to the most advanced", "/switchover", `{"leader": "n1"}`, three, "n1", false, agentsCarryOut, 200,
+		{"switchover to the most advanced", "/switchover", `{"leader": "n1"}`, three, "n1", false, false, agentsCarryOut, 200,
 			`Successfully switched over to "n2"`, engine.Switchover, "n2"},
-		{"failover", "/failover", `{"candidate": "n2"}`, three[1:], "", false, agentsCarryOut, 200,
+		{"failover", "/failover", `{"candidate": "n2"}`, three[1:], "", false, false, agentsCarryOut, 200,
 			`Successfully failed over to "n2"`, engine.Failover, "n2"},
-		{"failover while the leader runs", "/failover", `{"candidate": "n3"}`, three, "n1", false, agentsCarryOut, 200,
+		{"failover while the leader runs", "/failover", `{"candidate": "n3"}`, three, "n1", false, false, agentsCarryOut, 200,
 			`Successfully failed over to "n3"`, engine.Switchover, "n3"},
-		{"failover from a named leader", "/failover", `{"leader": "n1", "member": "n3"}`, three, "n1", false, agentsCarryOut, 200,
+		{"failover from a named leader", "/failover", `{"leader": "n1", "member": "n3"}`, three, "n1", false, false, agentsCarryOut, 200,
 			`Successfully switched over to "n3"`, engine.Switchover, "n3"},
-		{"aborted", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", false, agentsAbort, 503,
+		{"aborted", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", false, false, agentsAbort, 503,
 			"Switchover failed: the candidate did not replay the checkpoint in time", engine.Switchover, "n1"},
-		{"no agent takes it up", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", false, agentsIdle, 503,
+		{"no agent takes it up", "/switchover", `{"leader": "n1", "candidate": "n2"}`, three, "n1", false, false, agentsIdle, 503,
 			"Switchover failed: no agent took the request up in time", engine.Switchover, "n1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,6 +154,11 @@ func TestSwitchoverAndFailover(t *testing.T) {
 			}
 			if tc.pending {
 				if err := engine.RequestChange(ctx, mem.Open("op"), engine.ChangeRequest{Kind: engine.Failover, Candidate: "n3", By: "operator"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.paused {
+				if err := engine.SetPause(ctx, mem.Open("op"), &engine.Pause{By: "operator"}); err != nil {
 					t.Fatal(err)
 				}
 			}
