@@ -111,7 +111,9 @@ func TestSwitchoverThroughTheAPI(t *testing.T) {
 			t.Fatalf("a refused switchover changed the leader: %s", st)
 		}
 
+		asked := time.Now()
 		code, text := postChange(t, base1, "/switchover", "ops", "s3cret-api", `{"leader": "node1", "candidate": "node2"}`)
+		t.Logf("POST /switchover answered %d after %s", code, time.Since(asked).Round(time.Millisecond))
 		if code != http.StatusOK || text != `Successfully switched over to "node2"` {
 			t.Fatalf("POST /switchover to node2: %d %q, want 200\n%s\n%s", code, text, agents[0].out.String(), agents[1].out.String())
 		}
