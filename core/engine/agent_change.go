@@ -83,6 +83,7 @@ func (a *Agent) executeChange(ctx context.Context, e Effect) (Result, bool) {
 	case RunRejoin:
 		defer a.setPG(nil)
 		atts, err := a.Node.rejoin(ctx, a.srv, e)
+		a.Node.rejoinsEnded(atts)
 		a.unsave(atts...)
 		return Result{Err: err, Attempts: atts}, true
 	}
@@ -183,6 +184,7 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 		log.Warn("could not remove the finished change request", "error", err)
 	}
 	log.Info("took over as the primary", "timeline", sw.Timeline, "switch_lsn", pg.LSN(sw.LSN), "kind", ch.Kind)
+	n.changeDone(ch.Kind)
 	return nil
 }
 

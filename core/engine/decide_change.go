@@ -70,6 +70,10 @@ func decideChange(obs Observation) (Action, bool) {
 		}
 		return wait(fmt.Sprintf("handed over to %s (shutdown checkpoint %s); waiting for it to take the leader key", ch.Candidate, ch.CheckpointLSN))
 	case ch.Candidate == me:
+		if ch.Kind == Switchover && ch.Phase == PhaseDemoted && cl.Leader == ch.Leader {
+			// The old primary records the hand-over before it gives up the key (or the key expires).
+			return wait(fmt.Sprintf("member %s handed over (shutdown checkpoint %s) and is giving up the leader key", ch.Leader, ch.CheckpointLSN))
+		}
 		if cl.Leader != "" && cl.Leader != me && !(ch.Kind == Switchover && ch.Phase == PhaseAsked && cl.Leader == ch.Leader) {
 			return abort("member %s holds the leader key", cl.Leader)
 		}
