@@ -212,6 +212,7 @@ type memberStatus struct {
 	ConnURL      string         `json:"conn_url"`
 	APIURL       string         `json:"api_url"`
 	XLogLocation int64          `json:"xlog_location"`
+	Timeline     int            `json:"timeline"`
 	Tags         map[string]any `json:"tags"`
 	PGImaged     *struct {
 		SystemIdentifier string `json:"system_identifier"`

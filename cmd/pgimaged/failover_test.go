@@ -187,6 +187,14 @@ func TestSwitchoverRoundTripUnderLoad(t *testing.T) {
 			}
 		}()
 		for _, hop := range []struct{ from, to *node }{{n1, n2}, {n2, n1}} {
+			// The candidate must publish that it streams on the leader's timeline, or the
+			// switchover is refused (as it should be).
+			waitFor(t, guard, hop.to.name+" published streaming from "+hop.from.name, agents, func() bool {
+				st, err := status(t, hop.from)
+				lead, _ := st.member(hop.from.name)
+				cand, _ := st.member(hop.to.name)
+				return err == nil && cand.Timeline == lead.Timeline && upstreamOf(t, hop.from, hop.to.name) == hop.from.name
+			})
 			r := run(t, hop.from.env, "switchover", "-config", hop.from.config, "--candidate", hop.to.name, "--yes")
 			if r.code != 0 {
 				t.Fatalf("switchover to %s: %s\n%s\n%s", hop.to.name, r, agents[0].out.String(), agents[1].out.String())
