@@ -79,7 +79,7 @@ type pgStatus struct {
 	Received int64
 	// Receiving: a standby's Timeline is its WAL receiver's, not pg_control's lagging one.
 	Receiving bool
-	Timeline int
+	Timeline  int
 	// Streaming: a WAL receiver streams from SenderHost:SenderPort.
 	Streaming  bool
 	SenderHost string

@@ -66,8 +66,8 @@ type Position struct {
 	// Receiving: a standby's Timeline is its WAL receiver's (received_tli); without one it is
 	// pg_control's, which lags behind a timeline switch until the next restartpoint.
 	Receiving bool
-	Received   LSN
-	Replayed   LSN
+	Received  LSN
+	Replayed  LSN
 }
 
 // Newest is the furthest WAL the server holds: what it received or replayed, whichever is later.
