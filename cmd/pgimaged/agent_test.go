@@ -212,6 +212,7 @@ type memberStatus struct {
 	ConnURL      string         `json:"conn_url"`
 	APIURL       string         `json:"api_url"`
 	XLogLocation int64          `json:"xlog_location"`
+	Timeline     int            `json:"timeline"`
 	Tags         map[string]any `json:"tags"`
 	PGImaged     *struct {
 		SystemIdentifier string `json:"system_identifier"`
@@ -905,14 +906,16 @@ func TestAgentRestartAdoptsCluster(t *testing.T) {
 	waitStreaming(t, n1, "node2")
 }
 
-// A member tagged clonefrom is the source of the next clone; the cascade shows in status.
+// A member tagged clonefrom is the source of the next clones; a replica tagged replicatefrom
+// streams from the member it names, the others from the leader; the cascade shows in status.
 func TestAgentCascadingClone(t *testing.T) {
 	c := fileCluster(t)
 	n1 := c.member(t, "node1", "")
 	n2 := c.member(t, "node2", "tags = { clonefrom = true }")
-	n3 := c.member(t, "node3", "")
-	agents := startInTurn(t, n1, n2, n3)
-	st := waitCluster(t, n1, agents, "node1", "node2", "node3")
+	n3 := c.member(t, "node3", "tags = { replicatefrom = \"node2\" }")
+	n4 := c.member(t, "node4", "") // clones from node2 too, but streams from the leader
+	agents := startInTurn(t, n1, n2, n3, n4)
+	st := waitCluster(t, n1, agents, "node1", "node2", "node3", "node4")
 
 	if m, _ := st.member("node2"); m.Tags["clonefrom"] != true {
 		t.Errorf("node2 does not publish its clonefrom tag: %v", m.Tags)
@@ -920,15 +923,20 @@ func TestAgentCascadingClone(t *testing.T) {
 	if out := agents[2].out.String(); !strings.Contains(out, `source="node2 (`) {
 		t.Errorf("node3 does not say it clones from node2:\n%s", out)
 	}
+	if out := agents[3].out.String(); !strings.Contains(out, `source="node2 (`) {
+		t.Errorf("node4 does not say it clones from node2:\n%s", out)
+	}
+	// clonefrom chooses where the copy comes from; a replica streams from the leader unless
+	// its replicatefrom tag names another member (Patroni's tags).
 	waitStreaming(t, n2, "node3")
-	waitStreaming(t, n1, "node2")
+	waitStreaming(t, n1, "node2", "node4")
 
 	// The cascade shows in status without psql: node3 streams from node2, node2 from node1.
 	waitFor(t, guard, "status -json to name node2 as node3's upstream", agents, func() bool {
-		return upstreamOf(t, n1, "node3") == "node2" && upstreamOf(t, n1, "node2") == "node1"
+		return upstreamOf(t, n1, "node3") == "node2" && upstreamOf(t, n1, "node2") == "node1" && upstreamOf(t, n1, "node4") == "node1"
 	})
 	_, r := statusRow(t, n1, "node3")
-	for member, want := range map[string]string{"node1": "", "node2": "node1", "node3": "node2"} {
+	for member, want := range map[string]string{"node1": "", "node2": "node1", "node3": "node2", "node4": "node1"} {
 		if got := statusCell(r.stdout, member, "UPSTREAM"); got != want {
 			t.Errorf("UPSTREAM of %s is %q, want %q:\n%s", member, got, want, r.stdout)
 		}

@@ -74,12 +74,7 @@ func TestFailoverKeepsTheWritesAfterThePromotion(t *testing.T) {
 		execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
 		waitRows(t, n2, 100)
 
-		agents[0].kill()
-		stopImmediately(t, n1)
-		eventually(t, guard, "the leader key to expire", func() bool {
-			st, err := status(t, n2)
-			return err == nil && st.Leader == ""
-		})
+		loseHost(t, agents[0], n1, n2)
 
 		// A failover to a member that does not exist, and one without a candidate, are refused.
 		if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node9", "--yes"); r.code != 4 || !strings.Contains(r.stderr, "node9") {
@@ -158,14 +153,15 @@ func TestFailoverAfterAPromotionByHand(t *testing.T) {
 
 // TestSwitchoverRoundTripUnderLoad: n1 → n2 → n1 while a writer inserts rows one commit at a
 // time into whichever member is the primary; every row whose commit was acknowledged is on
-// every member at the end, and the old primaries follow without a rewind.
+// every member at the end, the old primaries follow without a rewind and the third member is
+// re-pointed at each new leader.
 func TestSwitchoverRoundTripUnderLoad(t *testing.T) {
 	onEachBackend(t, func(t *testing.T, b backend) {
 		c := b.cluster(t, "switch-"+b.kind)
-		n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-		agents := startInTurn(t, n1, n2)
+		n1, n2, n3 := c.member(t, "node1", ""), c.member(t, "node2", ""), c.member(t, "node3", "")
+		agents := startInTurn(t, n1, n2, n3)
 		execOn(t, n1, "CREATE TABLE t (id int PRIMARY KEY)")
-		waitStreaming(t, n1, "node2")
+		waitStreaming(t, n1, "node2", "node3")
 
 		var mu sync.Mutex
 		var acked []int
@@ -191,12 +187,20 @@ func TestSwitchoverRoundTripUnderLoad(t *testing.T) {
 			}
 		}()
 		for _, hop := range []struct{ from, to *node }{{n1, n2}, {n2, n1}} {
+			// The candidate must publish that it streams on the leader's timeline, or the
+			// switchover is refused (as it should be).
+			waitFor(t, guard, hop.to.name+" published streaming from "+hop.from.name, agents, func() bool {
+				st, err := status(t, hop.from)
+				lead, _ := st.member(hop.from.name)
+				cand, _ := st.member(hop.to.name)
+				return err == nil && cand.Timeline == lead.Timeline && upstreamOf(t, hop.from, hop.to.name) == hop.from.name
+			})
 			r := run(t, hop.from.env, "switchover", "-config", hop.from.config, "--candidate", hop.to.name, "--yes")
 			if r.code != 0 {
 				t.Fatalf("switchover to %s: %s\n%s\n%s", hop.to.name, r, agents[0].out.String(), agents[1].out.String())
 			}
-			waitLeader(t, hop.to, agents, hop.to.name, hop.from.name)
-			waitStreaming(t, hop.to, hop.from.name)
+			waitLeader(t, hop.to, agents, hop.to.name, hop.from.name, "node3")
+			waitStreaming(t, hop.to, hop.from.name, "node3") // node3 re-pointed at the new leader
 		}
 		close(stop)
 		<-done
@@ -205,7 +209,7 @@ func TestSwitchoverRoundTripUnderLoad(t *testing.T) {
 		if len(acked) == 0 {
 			t.Fatal("the writer got no commit acknowledged")
 		}
-		for _, n := range []*node{n1, n2} {
+		for _, n := range []*node{n1, n2, n3} {
 			conn := connectTCP(t, n.port, "postgres", n.superPass, "postgres")
 			eventually(t, guard, fmt.Sprintf("every acknowledged row on port %d", n.port), func() bool {
 				var missing int

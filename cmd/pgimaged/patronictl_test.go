@@ -73,13 +73,7 @@ func TestPatronictl(t *testing.T) {
 		return httpStatus(base1+"/primary") == 200 && httpStatus(base2+"/replica") == 200
 	})
 
-	ctlConfig := writeFile(t, workDir(t), "patronictl.yml", fmt.Sprintf(`scope: %s
-namespace: /service/
-etcd3:
-  hosts: %s
-ctl:
-  auth: "ops:s3cret-api"
-`, scope, e.endpoint), 0o600)
+	ctlConfig := patronictlConfig(t, scope, e.endpoint)
 
 	var rows []patronictlRow
 	waitFor(t, guard, "patronictl list to show node1 as leader and node2 streaming", agents, func() bool {

@@ -24,9 +24,15 @@ type Metrics struct {
 	launches, launchFailures      *prometheus.CounterVec
 	launchTime                    *prometheus.HistogramVec
 	dcsErrors                     prometheus.Counter
+	changes                       map[engine.ChangeKind]prometheus.Counter
+	rejoins                       *prometheus.CounterVec
+	rejoinTime                    *prometheus.HistogramVec
 }
 
-var _ engine.Events = (*Metrics)(nil)
+var (
+	_ engine.Events       = (*Metrics)(nil)
+	_ engine.ChangeEvents = (*Metrics)(nil)
+)
 
 // NewMetrics makes the metrics of member name in scope; snapshot is read at each scrape.
 func NewMetrics(scope, name string, snapshot func() engine.Snapshot) *Metrics {
@@ -66,6 +72,19 @@ func NewMetrics(scope, name string, snapshot func() engine.Snapshot) *Metrics {
 	m.dcsErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "pgimaged_dcs_errors_total",
 		Help: "Failed reads and writes of the DCS, and lost sessions."})
 	r.MustRegister(m.cloneBytes, m.launches, m.launchFailures, m.launchTime, m.dcsErrors)
+	m.changes = map[engine.ChangeKind]prometheus.Counter{
+		engine.Switchover: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgimaged_switchovers_total",
+			Help: "Switchovers that ended with this member as the primary."}),
+		engine.Failover: prometheus.NewCounter(prometheus.CounterOpts{Name: "pgimaged_failovers_total",
+			Help: "Failovers that ended with this member as the primary."}),
+	}
+	m.rejoins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pgimaged_rejoins_total",
+		Help: "Attempts of rejoin methods on this member's own data directory, by method and outcome (success, failure)."},
+		[]string{"method", "outcome"})
+	m.rejoinTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pgimaged_rejoin_duration_seconds",
+		Help:    "How long attempts of rejoin methods took, by method.",
+		Buckets: []float64{1, 5, 15, 30, 60, 300, 900, 1800, 3600, 3 * 3600}}, method)
+	r.MustRegister(m.changes[engine.Switchover], m.changes[engine.Failover], m.rejoins, m.rejoinTime)
 	if snapshot != nil {
 		r.MustRegister(&snapshotCollector{snapshot: snapshot})
 	}
@@ -103,6 +122,23 @@ func (m *Metrics) PluginLaunched(method string, took time.Duration, err error) {
 	if err != nil {
 		m.launchFailures.WithLabelValues(method).Inc()
 	}
+}
+
+// ChangeDone counts one change of primary that ended with this member as the primary.
+func (m *Metrics) ChangeDone(kind engine.ChangeKind) {
+	if c := m.changes[kind]; c != nil {
+		c.Inc()
+	}
+}
+
+// RejoinEnded counts one attempt of a rejoin method and observes how long it took.
+func (m *Metrics) RejoinEnded(att dcs.Attempt) {
+	outcome := "failure"
+	if att.OK {
+		outcome = "success"
+	}
+	m.rejoins.WithLabelValues(att.Method, outcome).Inc()
+	m.rejoinTime.WithLabelValues(att.Method).Observe(att.Duration.Seconds())
 }
 
 // DCSError counts one DCS failure.

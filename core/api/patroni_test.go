@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -203,18 +202,8 @@ func TestReinitialize(t *testing.T) {
 				asked = append(asked, req)
 				return tc.requestErr
 			}))
-		ts := httptest.NewServer(srv)
-		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/reinitialize", strings.NewReader(tc.body))
-		req.SetBasicAuth("ops", "pw")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		ts.Close()
-		if resp.StatusCode != tc.code || !strings.Contains(string(text), tc.text) {
-			t.Errorf("%s: %d %q, want %d %q", tc.name, resp.StatusCode, text, tc.code, tc.text)
+		if code, text := postAsOps(t, srv, "/reinitialize", tc.body); code != tc.code || !strings.Contains(text, tc.text) {
+			t.Errorf("%s: %d %q, want %d %q", tc.name, code, text, tc.code, tc.text)
 		}
 		if wantAsked := tc.code == 200 || tc.requestErr != nil; (len(asked) == 1) != wantAsked {
 			t.Errorf("%s: the agent was asked %d times, want %v", tc.name, len(asked), wantAsked)

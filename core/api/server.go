@@ -297,6 +297,9 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 	if snap.LeaderName == "" {
 		body["cluster_unlocked"] = true // as Patroni: present only when no member holds the leader key
 	}
+	if snap.Paused {
+		body["pause"] = true // as Patroni: present only in maintenance mode
+	}
 	if snap.Role == "" {
 		body["role"] = "uninitialized"
 	}

@@ -163,6 +163,9 @@ func TestMetrics(t *testing.T) {
 	m.AttemptEnded(engine.KindClone, dcs.Attempt{Method: "basebackup", OK: true, Started: start, Duration: 3 * time.Second}, 4096)
 	m.PluginLaunched("basebackup", 20*time.Millisecond, nil)
 	m.DCSError(errors.New("unreachable"))
+	m.ChangeDone(engine.Switchover)
+	m.RejoinEnded(dcs.Attempt{Method: "rewind", Started: start, Duration: 2 * time.Second, Error: "wal_log_hints is off"})
+	m.RejoinEnded(dcs.Attempt{Method: "rewind", OK: true, Started: start, Duration: 4 * time.Second})
 	srv, _ := api.New(api.Options{Snapshot: func() engine.Snapshot { return snap }, Metrics: m})
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
@@ -182,6 +185,11 @@ func TestMetrics(t *testing.T) {
 		`pgimaged_replica{member="n1",scope="batman"} 1`,
 		`pgimaged_replication_lag_bytes{member="n1",scope="batman"} 1024`,
 		`pgimaged_postgres_up{member="n1",scope="batman"} 1`,
+		`pgimaged_switchovers_total{member="n1",scope="batman"} 1`,
+		`pgimaged_failovers_total{member="n1",scope="batman"} 0`,
+		`pgimaged_rejoins_total{member="n1",method="rewind",outcome="failure",scope="batman"} 1`,
+		`pgimaged_rejoins_total{member="n1",method="rewind",outcome="success",scope="batman"} 1`,
+		`pgimaged_rejoin_duration_seconds_sum{member="n1",method="rewind",scope="batman"} 6`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

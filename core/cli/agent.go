@@ -125,9 +125,13 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	}
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
 	var pending map[string]engine.ReinitRequest
+	var paused *engine.Pause
 	cl, err := look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) (cl dcs.Cluster, err error) {
 		if cl, err = st.Cluster(ctx); err == nil {
 			pending, err = pendingReinits(ctx, st)
+		}
+		if err == nil {
+			paused, err = engine.ReadPause(ctx, st)
 		}
 		return cl, err
 	})
@@ -139,10 +143,14 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		if len(pending) > 0 {
 			out["pending_reinits"] = pending
 		}
+		out["paused"] = paused != nil
 		writeJSON(e.stdout, out)
 		return exitOK
 	}
 	writeStatus(e, cfg, cl)
+	if paused != nil {
+		fmt.Fprintf(e.stdout, "Maintenance mode: paused by %s at %s (pgimaged resume ends it)\n", orDefault(paused.By, "?"), paused.At.Format(time.RFC3339))
+	}
 	for _, name := range sortedKeys(pending) {
 		req := pending[name]
 		agent := "its agent runs and carries it out"

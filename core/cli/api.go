@@ -40,6 +40,9 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	}
 	srv.HandleAuthenticated("/reinit", reinitHandler(agent))
 	srv.HandleAuthenticated("/reinitialize", api.ReinitializeHandler(agent.Snapshot, agent.RequestReinit))
+	change := api.ChangeOptions{Open: agent.Open, MaxLag: cfg.MaximumLagOnFailover}
+	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, change))
+	srv.HandleAuthenticated("/failover", api.ChangeHandler(engine.Failover, change))
 	if err := srv.Start(); err != nil {
 		return nil, nil, err
 	}

@@ -53,6 +53,16 @@ var help = map[string]helpEntry{
 		example: "pgimaged failover -config /etc/pgimaged/node2.hcl --candidate node2 --yes",
 		exits:   "1 the change did not happen, 3 configuration errors, 4 refused (a leader holds the key, the candidate is unknown, behind, tagged nofailover, or another change is pending); 2 also without --candidate, or without a terminal and without --yes",
 	},
+	"pause": {
+		about:   "Puts the cluster in maintenance mode, like patronictl pause, kept in the DCS: every agent keeps watching and publishing, but starts, stops, clones, re-points, fences and promotes nothing; an agent stopped meanwhile leaves its PostgreSQL running. status and GET /patroni say paused.",
+		example: "pgimaged pause -config /etc/pgimaged/node1.hcl",
+		exits:   "1 the DCS could not be reached, 3 configuration errors",
+	},
+	"resume": {
+		about:   "Ends maintenance mode, like patronictl resume: the agents decide and act again.",
+		example: "pgimaged resume -config /etc/pgimaged/node1.hcl",
+		exits:   "1 the DCS could not be reached, 3 configuration errors",
+	},
 	"history": {
 		about:   "Lists a member's bootstrap and clone attempts (the newest 50), kept in the DCS across restarts.",
 		example: "pgimaged history -config /etc/pgimaged/node1.hcl -member node2",

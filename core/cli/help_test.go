@@ -129,7 +129,7 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 	check(complete(t, script, "pgimaged", "sta"), "status")
-	check(complete(t, script, "pgimaged", "p"), "plan", "plugins")
+	check(complete(t, script, "pgimaged", "p"), "pause", "plan", "plugins")
 	check(complete(t, script, "pgimaged", "plugins", "s"), "show")
 	check(complete(t, script, "pgimaged", "status", "-"), "-config", "-json", "-log-level")
 	check(complete(t, script, "pgimaged", "plugins", "verify", "-l"), "-lock", "-log-level")

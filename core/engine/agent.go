@@ -81,6 +81,9 @@ type Agent struct {
 	tryingAt time.Time
 	// lastChange is the pending change of primary as the cycle read it ("" for none).
 	lastChange string
+	// paused: the cluster was in maintenance mode when last read; stopping the agent then
+	// leaves PostgreSQL running.
+	paused bool
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -285,6 +288,9 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 	case RunChain:
 		defer a.setPG(nil)
 		return a.runChain(ctx, e)
+	case CloneRemote:
+		defer a.setPG(nil)
+		return a.cloneRemote(ctx)
 	case StartPG:
 		defer a.setPG(nil)
 		if e.Primary && !alive(a.store) {
@@ -499,6 +505,9 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 			if ch, err := ReadChange(ctx, a.store); err == nil && ch.rawString() != a.lastChange {
 				return true
 			}
+			if p, err := ReadPause(ctx, a.store); err == nil && (p != nil) != a.paused {
+				return true
+			}
 		}
 	}
 }
@@ -701,7 +710,19 @@ func (a *Agent) shutdown() {
 	log := a.Node.logger()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if a.srv != nil {
+	a.mu.Lock()
+	paused := a.paused
+	a.mu.Unlock()
+	if a.store != nil { // asked once more: a pause set since the last cycle counts
+		if p, err := ReadPause(ctx, a.store); err == nil {
+			paused = p != nil
+		}
+	}
+	if a.srv != nil && paused {
+		if _, running := a.srv.Running(); running {
+			log.Warn("maintenance mode: PostgreSQL is left running")
+		}
+	} else if a.srv != nil {
 		if _, running := a.srv.Running(); running {
 			log.Info("stopping PostgreSQL (fast)")
 			if err := a.srv.Stop(ctx, "fast"); err != nil {

@@ -24,11 +24,23 @@ func (a *Agent) handOverWait() time.Duration {
 // running server: the pending change of primary, the time and where the WAL stands.
 func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 	obs.Now = time.Now()
-	if ch, err := ReadChange(ctx, a.store); err == nil {
+	ch, err := ReadChange(ctx, a.store)
+	if err != nil {
+		// Unknown is not "none": a member that handed over would retake the free key while
+		// its candidate promotes. The cycle sees the DCS as unreadable.
+		obs.Cluster, obs.DCSError = nil, fmt.Errorf("while reading the pending change of primary: %w", err)
+	} else {
 		obs.Change, a.lastChange = ch, ch.rawString()
 	}
+	if p, err := ReadPause(ctx, a.store); err == nil {
+		obs.Paused = p != nil
+		a.mu.Lock()
+		a.paused = obs.Paused
+		a.mu.Unlock()
+	}
 	if st := a.pgStatus(ctx); st.Queried {
-		obs.WAL = &pg.Position{InRecovery: st.InRecovery, Timeline: st.Timeline, Received: pg.LSN(st.Received), Replayed: pg.LSN(st.Position)}
+		obs.WAL = &pg.Position{InRecovery: st.InRecovery, Timeline: st.Timeline, Receiving: st.Receiving,
+			Received: pg.LSN(st.Received), Replayed: pg.LSN(st.Position)}
 	}
 }
 
@@ -37,7 +49,7 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 func (n *Node) observeRejoin(obs *Observation) {
 	if obs.DataDir == DirCluster {
 		if settings, err := pg.ReadRecovery(n.Config.DataDir); err == nil && settings["primary_conninfo"] != "" {
-			obs.Following = hostPort(settings["primary_conninfo"])
+			obs.Following = followedHostPort(settings["primary_conninfo"])
 		}
 	}
 	if v, ok := n.Config.Tags["replicatefrom"].(string); ok {
@@ -71,6 +83,7 @@ func (a *Agent) executeChange(ctx context.Context, e Effect) (Result, bool) {
 	case RunRejoin:
 		defer a.setPG(nil)
 		atts, err := a.Node.rejoin(ctx, a.srv, e)
+		a.Node.rejoinsEnded(atts)
 		a.unsave(atts...)
 		return Result{Err: err, Attempts: atts}, true
 	}
@@ -105,8 +118,8 @@ func (a *Agent) handOverNow(ctx context.Context, ch *PendingChange) error {
 
 // takeOver makes this member the primary the request ch names: for a switchover it first
 // replays the old primary's shutdown checkpoint (until the request's deadline); then it marks
-// the request promoting (so that the old primary no longer resumes), promotes, takes the
-// leader key, records the timeline switch and removes the request.
+// the request promoting (so that the old primary no longer resumes), takes the leader key,
+// promotes, records the timeline switch and removes the request.
 func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 	n := a.Node
 	log := n.logger()
@@ -134,16 +147,19 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 		}
 		ch = cur
 	}
-	sw, err := promote(ctx, a.srv)
-	if err != nil {
-		return err
-	}
+	// The key first: a promotion without it would leave a primary running without the key
+	// when the session is lost meanwhile. The request (promoting) keeps every other member
+	// from taking the key; a promotion that fails is tried again, holding it, next cycle.
 	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
 	if err != nil {
 		return err
 	}
 	if !held {
-		return errors.New("promoted, but the leader key is held by another member")
+		return errors.New("the leader key is held by another member: not promoted")
+	}
+	sw, err := promote(ctx, a.srv)
+	if err != nil {
+		return err
 	}
 	n.markLed(true)
 	sw.Reason, sw.NewLeader = string(ch.Kind), n.Config.Name
@@ -170,6 +186,7 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 		log.Warn("could not remove the finished change request", "error", err)
 	}
 	log.Info("took over as the primary", "timeline", sw.Timeline, "switch_lsn", pg.LSN(sw.LSN), "kind", ch.Kind)
+	n.changeDone(ch.Kind)
 	return nil
 }
 

@@ -31,6 +31,9 @@ type CloneOptions struct {
 	ExpectSystemID uint64
 	// Methods are the replica methods to try instead of the configured chain (a reinit's).
 	Methods []string
+	// Recovery are recovery settings written over the method's (a standby leader's, from the
+	// standby_cluster block).
+	Recovery map[string]string
 }
 
 // CloneResult is a replica that was made.
@@ -146,7 +149,13 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 	}
 	m := n.Config.Method(chain.Method)
 	phase := time.Now()
-	if err := n.writeStandby(opts.Source, chain.Result.RecoverySettings, m.RecoveryConf, chain.Result.KeepExistingRecovery || m.KeepExistingRecoveryConf); err != nil {
+	conf := m.RecoveryConf
+	if len(opts.Recovery) > 0 {
+		conf = map[string]string{}
+		maps.Copy(conf, m.RecoveryConf)
+		maps.Copy(conf, opts.Recovery)
+	}
+	if err := n.writeStandby(opts.Source, chain.Result.RecoverySettings, conf, chain.Result.KeepExistingRecovery || m.KeepExistingRecoveryConf); err != nil {
 		return fail("standby settings", err, nil)
 	}
 	srv, err := n.server()

@@ -139,6 +139,14 @@ type Observation struct {
 	RejoinMethods []string
 	RejoinFailed  bool
 	Reimage       bool
+	// Paused: the cluster is in maintenance mode ([PauseKey]).
+	Paused bool
+	// StandbyCluster: the configuration has a standby_cluster block, so the cluster's leader
+	// is a standby of the remote. FollowsRemote: the data directory's primary_conninfo names
+	// the remote (none: a standby cluster that follows an archive alone, and a directory
+	// without it).
+	StandbyCluster bool
+	FollowsRemote  bool
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.
@@ -207,6 +215,10 @@ type Action struct {
 	ClaimInitialize bool
 	// Rejoin: write standby settings that follow the leader before starting.
 	Rejoin bool
+	// StandbyLeader (ActBootstrap, ActAdopt): the member leads a standby cluster: it takes the
+	// leader key but runs as a standby of the remote, never as a primary. With ActBootstrap
+	// it clones from the remote instead of bootstrapping.
+	StandbyLeader bool
 
 	// For ActClean: a server runs in the half-made directory and is stopped first.
 	Stop bool
@@ -243,6 +255,9 @@ const (
 // no effect; `pgimaged run` carries the action out and `pgimaged plan` prints it. The
 // invariants it keeps are listed in docs/invariants.md.
 func Decide(obs Observation) Action {
+	if obs.Paused && obs.Cluster != nil {
+		return decidePaused(obs)
+	}
 	if obs.ReinitRequested != nil {
 		if why := ReinitRefusal(obs); why != "" {
 			act := decide(obs)
@@ -281,6 +296,8 @@ func decide(obs Observation) Action {
 	case cl == nil:
 		return Action{Kind: ActWait, State: StateWaitingDCS,
 			Reason: fmt.Sprintf("the DCS cannot be read (%v): the node waits; nothing is bootstrapped until it holds initialize", obs.DCSError)}
+	case cl.Initialize == nil && obs.StandbyCluster:
+		return standbyLeaderBootstrap()
 	case cl.Initialize == nil:
 		return Action{Kind: ActBootstrap, State: dcs.StateBootstrapping,
 			Reason: "no initialize key: this node races for it and bootstraps if it wins"}
@@ -337,13 +354,14 @@ func decideCluster(obs Observation) Action {
 			act.Kind, act.State = ActWait, StateWaitingBootstrap
 			act.Reason = "PostgreSQL runs as a primary here, no member leads and another member is bootstrapping: the leader key is not taken"
 			return act
+		case behindHistory(obs) != "":
+			// Before a pending change: a superseded primary is stopped, whatever is pending.
+			act.Kind, act.State = ActFence, StateFenced
+			act.Reason = "PostgreSQL runs as a primary here and no member leads, but " + behindHistory(obs) + ": what it accepts is not the cluster's; it is stopped (fenced) and never takes the leader key again"
+			return act
 		case changeFor(obs) != "":
 			act.Kind, act.State = ActWait, StateWaitingLeader
 			act.Reason = fmt.Sprintf("PostgreSQL runs as a primary here and no member leads, but a change of primary to %s is pending: the leader key is not taken", changeFor(obs))
-			return act
-		case behindHistory(obs) != "":
-			act.Kind, act.State = ActFence, StateFenced
-			act.Reason = "PostgreSQL runs as a primary here and no member leads, but " + behindHistory(obs) + ": what it accepts is not the cluster's; it is stopped (fenced) and never takes the leader key again"
 			return act
 		case cl.Initialize != nil && !obs.Led:
 			// Started by someone else while the cluster's primary may run elsewhere with its
@@ -368,6 +386,9 @@ func decideCluster(obs Observation) Action {
 		act.Kind, act.State = ActReinit, StateNeedsReinit
 		act.Reason = "the data directory was marked as needing reinit (fenced, or its WAL went its own way): it is not started; replace it (pgimaged reinit, or move it away)"
 		return act
+	}
+	if a, ok := standbyLeads(obs, act, standby); ok {
+		return a
 	}
 	if standby {
 		act.Start, act.State = StartStandby, dcs.StateStarting

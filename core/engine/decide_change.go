@@ -70,6 +70,10 @@ func decideChange(obs Observation) (Action, bool) {
 		}
 		return wait(fmt.Sprintf("handed over to %s (shutdown checkpoint %s); waiting for it to take the leader key", ch.Candidate, ch.CheckpointLSN))
 	case ch.Candidate == me:
+		if ch.Kind == Switchover && ch.Phase == PhaseDemoted && cl.Leader == ch.Leader {
+			// The old primary records the hand-over before it gives up the key (or the key expires).
+			return wait(fmt.Sprintf("member %s handed over (shutdown checkpoint %s) and is giving up the leader key", ch.Leader, ch.CheckpointLSN))
+		}
 		if cl.Leader != "" && cl.Leader != me && !(ch.Kind == Switchover && ch.Phase == PhaseAsked && cl.Leader == ch.Leader) {
 			return abort("member %s holds the leader key", cl.Leader)
 		}
@@ -78,7 +82,10 @@ func decideChange(obs Observation) (Action, bool) {
 		if !turn || obs.PostgreSQL == PGStopped {
 			return Action{}, false // not yet, or the server must run first (the usual decision starts it)
 		}
-		if ch.Kind == Failover && ch.Phase == PhaseAsked {
+		// A failover checks the candidate again before it promotes, also when an attempt cut
+		// short left the request promoting: other members may have received more since. Once
+		// it holds the key (or runs as the primary) it goes on.
+		if ch.Kind == Failover && cl.Leader == "" && (ch.Phase == PhaseAsked || obs.PostgreSQL == PGStandby) {
 			if _, err := CheckFailover(withOwnPosition(*cl, me, obs.WAL), me, ch.Force); err != nil {
 				return abort("%v", err)
 			}
@@ -195,8 +202,11 @@ func hostPort(connString string) string {
 func decideStandby(obs Observation, act Action) Action {
 	act.Start, act.State = KeepRunning, dcs.StateRunning
 	act.Reason = "PostgreSQL runs as a standby in the data directory; it is kept running"
+	if a, ok := standbyLeads(obs, act, true); ok {
+		return a
+	}
 	cl := obs.Cluster
-	if obs.WAL != nil {
+	if obs.WAL != nil && obs.WAL.Receiving { // pg_control's timeline lags: only the receiver's tells
 		for _, sw := range cl.History.Switches {
 			if sw.Timeline == obs.WAL.Timeline+1 && uint64(obs.WAL.Newest()) > sw.LSN {
 				if a, ok := rejoinAction(obs, act, fmt.Sprintf("the standby received WAL of timeline %d up to %s, past the point %s where timeline %d began: it cannot follow the new primary as it is",

@@ -28,6 +28,31 @@ type Events interface {
 	DCSError(err error)
 }
 
+// ChangeEvents is what an [Events] may implement as well, to observe changes of primary and
+// rejoins; the engine finds it by a type assertion.
+type ChangeEvents interface {
+	// ChangeDone is called on the member that took over, once a change of primary of kind has
+	// ended with it promoted, holding the leader key and the switch recorded.
+	ChangeDone(kind ChangeKind)
+	// RejoinEnded is called for each attempt of a rejoin method once its outcome is final (a
+	// method that succeeded but whose standby did not stream counts as failed).
+	RejoinEnded(att dcs.Attempt)
+}
+
+func (n *Node) changeDone(kind ChangeKind) {
+	if ev, ok := n.Events.(ChangeEvents); ok {
+		ev.ChangeDone(kind)
+	}
+}
+
+func (n *Node) rejoinsEnded(atts []dcs.Attempt) {
+	if ev, ok := n.Events.(ChangeEvents); ok {
+		for _, att := range atts {
+			ev.RejoinEnded(att)
+		}
+	}
+}
+
 func (n *Node) attemptEnded(kind string, att dcs.Attempt, bytes int64) {
 	if n.Events != nil {
 		n.Events.AttemptEnded(kind, att, bytes)

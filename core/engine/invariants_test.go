@@ -39,6 +39,12 @@ type simDir struct {
 	// branch is the WAL history the directory is on (see sim.write); with end it tells
 	// whether its WAL is a prefix of another directory's.
 	branch int
+	// checkpoint is the shutdown checkpoint a clean stop of a primary wrote (0: the WAL's end).
+	checkpoint pg.LSN
+	// switchAt is where its timeline began; seenTL the newest timeline whose history file it
+	// holds (a promotion picks the next one).
+	switchAt pg.LSN
+	seenTL   uint32
 }
 
 // branch is one line of WAL history: it left its parent at forkAt.
@@ -57,10 +63,16 @@ func (s *sim) newBranch(parent int, forkAt pg.LSN) int {
 // write appends WAL to a primary's directory: at the tip of its history it extends it;
 // behind the tip (another directory wrote past this point) it forks a new history.
 func (s *sim) write(d *simDir) {
+	s.writeN(d, 0x100000)
+}
+
+// writeN is write of n bytes.
+func (s *sim) writeN(d *simDir, n pg.LSN) {
 	if d.end != s.branches[d.branch].tip {
 		d.branch = s.newBranch(d.branch, d.end)
 	}
-	d.end += 0x100000
+	d.end += n
+	d.checkpoint = 0
 	s.branches[d.branch].tip = d.end
 }
 
@@ -93,9 +105,15 @@ type simMember struct {
 	refused          bool // the agent exited on a refusal
 	frozen           bool // the agent is paused (its lease ran out meanwhile)
 	noMaster         bool
-	clonefrom        bool // tagged clonefrom: a preferred clone source
-	handStarted      bool // PostgreSQL was started by hand while the agent was down
-	bootstrapping    bool // the data directory is this member's bootstrap in flight
+	clonefrom        bool   // tagged clonefrom: a preferred clone source
+	handStarted      bool   // PostgreSQL was started by hand while the agent was down
+	bootstrapping    bool   // the data directory is this member's bootstrap in flight
+	following        string // the member primary_conninfo names ("" for none)
+	rejoinMethods    []string
+	reimage          bool
+	// outlived: its primary ran, its agent down or cut off, when an operator asked for a
+	// failover (see sim.failover); cleared once it stops.
+	outlived bool
 }
 
 type sim struct {
@@ -109,6 +127,12 @@ type sim struct {
 	branches  []branch
 	seen      map[string]int
 	events    []string
+	// now is the simulated clock the agents' observations and the operators' requests read.
+	now time.Time
+	// acked is the WAL history as far as the primary holding the leader key acknowledged
+	// writes; ackedOK: there is one (a forced failover starts it afresh).
+	acked   simDir
+	ackedOK bool
 }
 
 // event adds a line to the schedule printed when an invariant breaks.
@@ -141,18 +165,34 @@ func newState(name string) engine.State {
 // observe is what Node.Observe would gather for m.
 func (s *sim) observe(m *simMember) engine.Observation {
 	ctx := context.Background()
-	obs := engine.Observation{Member: m.name, PostgreSQL: m.pg, NoMaster: m.noMaster}
+	obs := engine.Observation{Member: m.name, PostgreSQL: m.pg, NoMaster: m.noMaster, Now: s.now,
+		RejoinMethods: m.rejoinMethods, Reimage: m.reimage}
 	cl, err := m.store.Cluster(ctx)
 	if err != nil {
 		obs.DCSError = err
 	} else {
 		obs.Cluster = &cl
 		obs.ReinitRequested, obs.ReinitError = engine.PendingReinit(ctx, m.store, m.name)
+		if ch, err := engine.ReadChange(ctx, m.store); err != nil {
+			obs.Cluster, obs.DCSError = nil, err // as Agent.observeChange: unknown is not "none"
+		} else {
+			obs.Change = ch
+		}
 	}
 	d := m.dir
 	obs.DataDir = d.kind
 	if d.kind == engine.DirCluster {
-		obs.Control = pg.ControlData{SystemIdentifier: d.sysid, ControlVersion: 1300, HasPosition: true, State: d.state, Checkpoint: d.end, Redo: d.end, Timeline: d.timeline}
+		ckpt := d.end
+		if d.checkpoint != 0 {
+			ckpt = d.checkpoint
+		}
+		obs.Control = pg.ControlData{SystemIdentifier: d.sysid, ControlVersion: 1300, HasPosition: true, State: d.state, Checkpoint: ckpt, Redo: ckpt, Timeline: d.timeline}
+		if m.pg != engine.PGStopped {
+			obs.WAL = &pg.Position{InRecovery: m.pg == engine.PGStandby, Timeline: int(d.timeline), Received: d.end, Replayed: d.end}
+		}
+		if f := s.byName(m.following); f != nil {
+			obs.Following = addr(f.name)
+		}
 		obs.Standby, obs.BackupLabel, obs.NeedsReinit, obs.Led = d.standby, d.backupLabel, m.needsReinit, m.led
 	}
 	if obs.Cluster != nil && cl.Initialize != nil && !cl.Bootstrapping() {
@@ -168,6 +208,7 @@ func (s *sim) step(m *simMember) {
 		return
 	}
 	var effs []engine.Effect
+	s.now = s.now.Add(100 * time.Millisecond)
 	if m.result == nil {
 		if m.store == nil || !m.store.Alive() {
 			// The driver opens a new session when the last one was lost.
@@ -193,6 +234,12 @@ func (s *sim) step(m *simMember) {
 		}
 		s.execute(m, e)
 	}
+	// A cycle that saw the history move past this directory's timeline leaves no primary
+	// running here.
+	if cl := m.obs.Cluster; cl != nil && m.obs.ReinitError == nil && m.pg == engine.PGPrimary && !m.handStarted && m.dir.kind == engine.DirCluster &&
+		int(m.dir.timeline) < cl.History.Timeline() {
+		s.fail("%s keeps a primary of timeline %d running after its cycle, though the history's newest is %d", m.name, m.dir.timeline, cl.History.Timeline())
+	}
 	// A cycle that saw another member lead (and still sees it) leaves no primary running here.
 	if m.obs.Cluster != nil && m.obs.ReinitError == nil && m.pg == engine.PGPrimary && !m.bootstrapping {
 		if l := m.obs.Cluster.Leader; l != "" && l != m.name && s.cluster().Leader == l {
@@ -214,7 +261,11 @@ func (s *sim) kill(m *simMember) {
 func (s *sim) stopPG(m *simMember) {
 	m.handStarted = false
 	if m.pg == engine.PGPrimary {
-		m.dir.state = pg.DBShutdowned
+		// A clean stop writes the shutdown checkpoint, which the standbys streaming from it receive.
+		ckpt := m.dir.end
+		s.writeN(&m.dir, 0x100)
+		m.dir.state, m.dir.checkpoint = pg.DBShutdowned, ckpt
+		s.replicate()
 	} else if m.pg == engine.PGStandby {
 		m.dir.state = pg.DBShutdownedInRecovery
 	}
@@ -260,6 +311,9 @@ func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 	}
 	s.seen[fmt.Sprintf("%T", e)]++
 	s.event("%s: %s", m.name, describe(e))
+	if res, ok := s.executeChange(m, e); ok {
+		return res
+	}
 	switch e := e.(type) {
 	case engine.TryInitialize:
 		won, err := m.store.TryInitialize(ctx)
@@ -320,6 +374,10 @@ func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 			s.fail("%s follows the leader with a directory that holds WAL the leader lacks", m.name)
 		}
 		m.dir.standby = true
+		m.following = l.name
+		if e.Reload && m.pg != engine.PGStandby {
+			s.fail("%s re-points a PostgreSQL that does not run as a standby", m.name)
+		}
 	case engine.CleanLeftover:
 		s.wipe(m, "clean")
 	case engine.RemoveCluster:
@@ -342,12 +400,15 @@ func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 		}
 	case engine.Publish:
 		mb := e.Member
-		mb.ConnURL = "postgres://10.0.0." + strings.TrimPrefix(m.name, "node") + ":5432/postgres"
+		mb.ConnURL = "postgres://" + addr(m.name) + "/postgres"
 		if m.clonefrom {
 			mb.Tags = map[string]any{"clonefrom": true}
 		}
 		if m.pg != engine.PGStopped && mb.State == dcs.StateRunning {
 			mb.Timeline, mb.XLogLocation = int(m.dir.timeline), int64(m.dir.end)
+			if mb.Role == dcs.RoleReplica && s.streams(m) {
+				mb.PGImaged.Upstream = m.following
+			}
 		}
 		_ = m.store.PutMember(ctx, mb)
 	case engine.DeleteReinit:
@@ -369,6 +430,16 @@ func describe(e engine.Effect) string {
 		return fmt.Sprintf("runs the replica methods%s from %q (%s)", reinit, e.Plan.Source.Name, e.Plan.SourceWhy)
 	case engine.Mark:
 		return fmt.Sprintf("mark %s: %v", e.Kind, e.On)
+	case engine.HandOver:
+		return fmt.Sprintf("hands over: %s (phase %s)", e.Change.Describe(), e.Change.Phase)
+	case engine.TakeOver:
+		return fmt.Sprintf("takes over: %s (phase %s)", e.Change.Describe(), e.Change.Phase)
+	case engine.AbortChange:
+		return fmt.Sprintf("aborts the %s: %s", e.Change.Describe(), e.Reason)
+	case engine.RunRejoin:
+		return fmt.Sprintf("rejoins %s with %v (stop %v)", e.Leader.Name, e.Methods, e.Stop)
+	case engine.WriteStandby:
+		return fmt.Sprintf("writes standby settings toward %s (reload %v)", e.Leader.Name, e.Reload)
 	}
 	return strings.TrimPrefix(fmt.Sprintf("%T%+v", e, e), "engine.")
 }
@@ -466,8 +537,10 @@ func (s *sim) clone(m *simMember, e engine.RunChain) engine.Result {
 		}
 	}
 	id, _ := strconv.ParseUint(cl.SystemIdentifier(), 10, 64)
-	m.dir = simDir{kind: engine.DirCluster, sysid: id, timeline: src.dir.timeline, end: src.dir.end, branch: src.dir.branch, state: pg.DBInArchiveRecovery, standby: true}
+	m.dir = simDir{kind: engine.DirCluster, sysid: id, timeline: src.dir.timeline, end: src.dir.end, branch: src.dir.branch, state: pg.DBInArchiveRecovery, standby: true,
+		switchAt: src.dir.switchAt, seenTL: max(src.dir.timeline, src.dir.seenTL)}
 	m.led = false
+	m.following = src.name
 	m.pg = engine.PGStandby
 	return engine.Result{SysID: cl.SystemIdentifier(), Attempts: []dcs.Attempt{{Method: "basebackup", OK: true}}}
 }
@@ -479,6 +552,7 @@ func (s *sim) check() {
 	var primaries []string
 	for _, m := range s.members {
 		if m.pg != engine.PGPrimary {
+			m.outlived = false
 			continue
 		}
 		if m.dir.kind == engine.DirLeftover {
@@ -487,6 +561,13 @@ func (s *sim) check() {
 			if m.store != nil && !m.bootstrapping && m.st.Pending == nil && s.mem.InitializeOwner() != m.name {
 				s.fail("%s runs a primary in a half-made directory outside a bootstrap", m.name)
 			}
+			continue
+		}
+		if int(m.dir.timeline) < cl.History.Timeline() || m.outlived {
+			// Superseded by a failover while its agent was down or cut off: what it accepts is
+			// not the cluster's (no write it takes is acknowledged), and its agent fences it at
+			// its next cycle (checked in sim.step). A failover is for a primary that is gone;
+			// one asked while it still runs leaves it to that fence.
 			continue
 		}
 		if strconv.FormatUint(m.dir.sysid, 10) == recorded && !m.handStarted {
@@ -520,19 +601,25 @@ func (s *sim) check() {
 			s.fail("%s runs PostgreSQL in a directory marked as needing reinit", m.name)
 		}
 	}
+	s.checkChange()
 }
 
 func TestInvariantsUnderFaults(t *testing.T) {
 	seen := map[string]int{}
 	defer func() { t.Logf("effects carried out: %v", seen) }()
 	rapid.Check(t, func(t *rapid.T) {
-		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{}}
+		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{},
+			now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		s.operator = s.mem.Open("operator")
 		n := rapid.IntRange(2, 5).Draw(t, "members")
 		for i := range n {
 			name := fmt.Sprintf("node%d", i+1)
 			m := &simMember{name: name, st: newState(name), noMaster: rapid.Bool().Draw(t, "no_master")}
 			m.clonefrom = rapid.IntRange(0, 3).Draw(t, "clonefrom") == 0
+			if rapid.Bool().Draw(t, "rejoin_methods") {
+				m.rejoinMethods = []string{"rewind"}
+			}
+			m.reimage = rapid.Bool().Draw(t, "reimage")
 			s.members = append(s.members, m)
 		}
 		s.mem.Inject = func(op, member string) dcs.Fault {
@@ -554,6 +641,20 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				for range rapid.IntRange(1, 30).Draw(t, "steps") {
 					s.step(pick("member"))
 					s.check()
+				}
+			},
+			"every member's cycles": func(t *rapid.T) {
+				// Every member completes its cycles in turn, standbys streaming between them: the
+				// cluster comes up and settles as far as the faults let it.
+				for range rapid.IntRange(1, 8).Draw(t, "rounds") {
+					for _, m := range s.members {
+						s.step(m)
+						for i := 0; i < 10 && m.result != nil; i++ {
+							s.step(m)
+						}
+						s.check()
+					}
+					s.replicate()
 				}
 			},
 			"one member's steps": func(t *rapid.T) {
@@ -613,17 +714,10 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				for _, m := range s.members {
 					if m.pg == engine.PGPrimary {
 						s.write(&m.dir)
+						s.acknowledge(m)
 					}
 				}
-				for _, m := range s.members {
-					if m.pg == engine.PGStandby {
-						// A standby streams from the leader when its WAL is a prefix of the
-						// leader's; else PostgreSQL stops replicating.
-						if l := s.byName(s.cluster().Leader); l != nil && l.pg == engine.PGPrimary && l.dir.sysid == m.dir.sysid && s.prefixOf(m.dir, l.dir) {
-							m.dir.end, m.dir.branch = l.dir.end, l.dir.branch
-						}
-					}
-				}
+				s.replicateSome()
 			},
 			"operator asks for a reinit": func(t *rapid.T) {
 				m := pick("member")
@@ -677,7 +771,18 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				s.write(&m.dir)
 				m.handStarted = true
 			},
-			"": func(t *rapid.T) { s.check() },
+			"replicas catch up": func(t *rapid.T) {
+				s.event("the standbys catch up with their upstreams")
+				s.replicate()
+			},
+			"time passes": func(t *rapid.T) {
+				d := time.Duration(rapid.IntRange(1, 60).Draw(t, "seconds")) * time.Second
+				s.now = s.now.Add(d)
+				s.event("%s pass", d)
+			},
+			"operator: switchover": func(t *rapid.T) { s.switchover() },
+			"operator: failover":   func(t *rapid.T) { s.failover() },
+			"":                     func(t *rapid.T) { s.check() },
 		})
 	})
 }

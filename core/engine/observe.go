@@ -62,6 +62,7 @@ func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *
 	}
 	obs.Chain = PlanChain(n.chainInput(methods, obs.Source != ""))
 	n.observeRejoin(&obs)
+	n.observeStandby(&obs)
 	return obs
 }
 
@@ -76,7 +77,9 @@ type pgStatus struct {
 	Position int64
 	// Received is the WAL a standby received (on a primary, Position).
 	Received int64
-	Timeline int
+	// Receiving: a standby's Timeline is its WAL receiver's, not pg_control's lagging one.
+	Receiving bool
+	Timeline  int
 	// Streaming: a WAL receiver streams from SenderHost:SenderPort.
 	Streaming  bool
 	SenderHost string
@@ -99,7 +102,7 @@ func (n *Node) queryPG(ctx context.Context, srv *pg.Server) pgStatus {
 	defer conn.Close(context.Background())
 	pos, err := pg.QueryPosition(qctx, conn)
 	if err == nil {
-		st.InRecovery, st.Timeline = pos.InRecovery, pos.Timeline
+		st.InRecovery, st.Timeline, st.Receiving = pos.InRecovery, pos.Timeline, pos.Receiving
 		st.Position, st.Received = int64(pos.Replayed), int64(pos.Received)
 		err = conn.QueryRow(qctx, `SELECT
 			COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), ''),

@@ -74,6 +74,10 @@ func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, re
 			p.Methods = n.planClone(ctx, nil, nil)
 		}
 	case ActBootstrap:
+		if act.StandbyLeader {
+			n.planStandbyLeader(ctx, &p) // standby_leader.go
+			break
+		}
 		p.Methods = n.planBootstrap(ctx)
 	case ActClone, ActReclone:
 		choice := ChooseSource(n.Config.Name, *cl)

@@ -43,6 +43,8 @@ type Snapshot struct {
 	Position int64
 	// LeaderPosition is the WAL position the leader last published, 0 when unknown.
 	LeaderPosition int64
+	// Paused: the cluster is in maintenance mode (pgimaged pause).
+	Paused bool
 	// Cluster is the DCS's content at the last read; nil before the first.
 	Cluster *dcs.Cluster
 	// LastCycle is when the agent last finished a cycle; zero before the first.
@@ -116,7 +118,7 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 	s.Started = a.snap.snap.Started
 	a.snap.mu.Unlock()
 	a.mu.Lock()
-	s.SystemIdentifier = a.sysid
+	s.SystemIdentifier, s.Paused = a.sysid, a.paused
 	a.mu.Unlock()
 	if a.store != nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)

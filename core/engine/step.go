@@ -60,6 +60,8 @@ type PendingBootstrap struct {
 	SysID string
 	// Err is the SetInitialize error; nil: it was written.
 	Err error
+	// StandbyLeader: the cluster is a standby leader cloned from the remote, not a primary.
+	StandbyLeader bool
 }
 
 // Backoff is the wait after the Failures-th failure in a row.
@@ -377,6 +379,12 @@ func (s State) settle(obs Observation, rb *Result) (State, []Effect) {
 	p.do(Mark{Kind: MarkComplete, On: true})
 	p.s.Failures = 0
 	p.s.SysID = pb.SysID
+	p.s.act.StandbyLeader = pb.StandbyLeader
+	if pb.StandbyLeader {
+		// A standby of the remote: it leads the standby cluster but never led as a primary.
+		p.log("info", "standby leader created from the remote", "system_identifier", pb.SysID)
+		return p.await(awaitSettleLeader, AcquireLeader{})
+	}
 	p.log("info", "cluster bootstrapped", "system_identifier", pb.SysID)
 	p.do(Mark{Kind: MarkLed, On: true}) // the bootstrapper is the cluster's primary
 	return p.await(awaitSettleLeader, AcquireLeader{})
@@ -386,7 +394,7 @@ func (s State) settle(obs Observation, rb *Result) (State, []Effect) {
 // is claimed if it had to be: take the leader key before starting a primary, write standby
 // settings to follow the leader when it rejoins, start it, publish the member.
 func (p *stepper) adopt(obs Observation) (State, []Effect) {
-	if p.s.act.Primary {
+	if p.s.act.Primary || p.s.act.StandbyLeader {
 		return p.await(awaitAdoptLeader, AcquireLeader{})
 	}
 	p.do(Mark{Kind: MarkLed})
@@ -421,8 +429,8 @@ func (p *stepper) startPG() (State, []Effect) {
 func (p *stepper) running() (State, []Effect) {
 	p.s.Failures = 0
 	p.s.Role = dcs.RoleReplica
-	if p.s.act.Primary {
-		p.s.Role = dcs.RolePrimary
+	if p.s.act.Primary || p.s.act.StandbyLeader {
+		p.s.Role = leaderRole(p.s.act)
 	}
 	p.s.Status = dcs.StateRunning
 	p.s.LastErr, p.s.Fenced = "", ""
@@ -488,8 +496,13 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 		if !res.Won {
 			return p.wait(0) // someone else is bootstrapping or finished; look again
 		}
-		p.log("info", "won the initialize race; bootstrapping")
 		p.s.setStatus(dcs.StateBootstrapping, nil)
+		if s.act.StandbyLeader {
+			p.log("info", "won the initialize race; cloning the standby leader from the remote")
+			p.publish()
+			return p.await(awaitBootstrap, CloneRemote{})
+		}
+		p.log("info", "won the initialize race; bootstrapping")
 		p.publish()
 		return p.await(awaitBootstrap, RunBootstrap{})
 	case awaitBootTryRelease:
@@ -501,7 +514,7 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			p.s.carry = res.Err
 			return p.s.release(awaitBootFailRelease)
 		}
-		p.s.Pending = &PendingBootstrap{SysID: res.SysID}
+		p.s.Pending = &PendingBootstrap{SysID: res.SysID, StandbyLeader: s.act.StandbyLeader}
 		return p.await(awaitBootRecord, SetInitialize{SysID: res.SysID})
 	case awaitBootFailRelease:
 		// A lost session ends the wait early and the driver opens a new one.
@@ -522,7 +535,7 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 		if !res.Held {
 			p.log("warn", "could not take the leader key after the bootstrap; the next cycle tries again")
 		}
-		p.s.Role, p.s.Status, p.s.LastErr = dcs.RolePrimary, dcs.StateRunning, ""
+		p.s.Role, p.s.Status, p.s.LastErr = leaderRole(s.act), dcs.StateRunning, ""
 		p.do(Publish{Member: p.s.Member(), EndPath: true})
 		return p.wait(s.LoopWait)
 
@@ -622,7 +635,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			p.log("warn", "could not take the leader key; deciding again", "leader", obs.Cluster.Leader)
 			return p.wait(min(s.LoopWait, time.Second))
 		}
-		p.do(Mark{Kind: MarkLed, On: true})
+		if s.act.Primary {
+			p.do(Mark{Kind: MarkLed, On: true})
+		}
 		return p.rejoin(obs)
 	case awaitRejoin:
 		if res.Err != nil {

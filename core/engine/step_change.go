@@ -22,8 +22,9 @@ const (
 type HandOver struct{ Change *PendingChange }
 
 // TakeOver carries the change out on its candidate: wait until the old primary's shutdown
-// checkpoint is replayed (a switchover), promote (unless promoted already), take the leader
-// key, record the timeline switch in the cluster history and remove the request. Result: Err.
+// checkpoint is replayed (a switchover), take the leader key, promote (unless promoted
+// already), record the timeline switch in the cluster history and remove the request. Result:
+// Err.
 type TakeOver struct{ Change *PendingChange }
 
 // AbortChange marks the change aborted, with Reason. Result: Err.

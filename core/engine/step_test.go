@@ -28,31 +28,44 @@ func kinds(effs []engine.Effect) string {
 	return strings.Join(out, " ")
 }
 
+// stepCase is one Step call of a protocol: the result fed back (nil: a new cycle) and the
+// effects wanted, as kinds names them.
+type stepCase struct {
+	result *engine.Result
+	want   string
+}
+
+// runSteps steps st through cases with obs, failing at the first batch that differs; it
+// returns the state and every effect asked for.
+func runSteps(t *testing.T, st engine.State, obs engine.Observation, cases []stepCase) (engine.State, []engine.Effect) {
+	t.Helper()
+	var all []engine.Effect
+	for i, c := range cases {
+		o := obs
+		o.Result = c.result
+		var effs []engine.Effect
+		st, effs = engine.Step(st, o)
+		if got := kinds(effs); got != c.want {
+			t.Fatalf("step %d: effects %s, want %s", i+1, got, c.want)
+		}
+		all = append(all, effs...)
+	}
+	return st, all
+}
+
 // A bootstrap is a chain of awaited effects: each result comes back to Step, which holds the
 // protocol's progress in State; an uncertain record is read back before the key is taken.
 func TestStepBootstrapProtocol(t *testing.T) {
 	obs := engine.Observation{Member: "node1", Cluster: &dcs.Cluster{}, DataDir: engine.DirEmpty}
 	st := engine.State{Name: "node1", LoopWait: 10 * time.Second}
-	steps := []struct {
-		result *engine.Result
-		want   string
-	}{
+	st, _ = runSteps(t, st, obs, []stepCase{
 		{nil, "Mark(needs reinit=false) Mark(led=false) TryInitialize"},
 		{&engine.Result{Won: true}, "Publish(bootstrapping) RunBootstrap"},
 		{&engine.Result{SysID: "7300000000000000001"}, "SetInitialize"},
 		{&engine.Result{Err: fmt.Errorf("lost answer: %w", dcs.ErrUnavailable)}, "ReadBackInitialize"},
 		{&engine.Result{Known: true, Written: true}, "Mark(complete=true) Mark(led=true) AcquireLeader"},
 		{&engine.Result{Held: true}, "Publish(running) Wait"},
-	}
-	for i, s := range steps {
-		o := obs
-		o.Result = s.result
-		var effs []engine.Effect
-		st, effs = engine.Step(st, o)
-		if got := kinds(effs); got != s.want {
-			t.Fatalf("step %d: effects %s, want %s", i+1, got, s.want)
-		}
-	}
+	})
 	if st.Role != dcs.RolePrimary || st.SysID != "7300000000000000001" || st.Pending != nil || st.MustRelease {
 		t.Errorf("state after the bootstrap: %+v", st)
 	}

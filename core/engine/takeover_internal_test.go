@@ -30,6 +30,19 @@ func follow(t *testing.T, p *pgtest.Primary, dir string, src *pg.Server) {
 	}
 }
 
+// startStandby copies p into a new directory and starts it as a standby streaming from p.
+func startStandby(ctx context.Context, t *testing.T, p *pgtest.Primary) (string, *pg.Server) {
+	t.Helper()
+	sdir := filepath.Join(testenv.PostgresUser(t).TempDir(t), "standby")
+	p.Basebackup(t, sdir)
+	follow(t, p, sdir, p.Server)
+	standby := p.StartCopy(t, sdir)
+	if err := standby.WaitStreaming(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return sdir, standby
+}
+
 // TestSwitchoverLosesNothing plays a switchover's steps on real PostgreSQL: the primary hands
 // over after a clean shutdown, the standby replays its shutdown checkpoint and promotes, the
 // switch is recorded once, and the old primary follows the new one on the new timeline without
@@ -39,13 +52,7 @@ func TestSwitchoverLosesNothing(t *testing.T) {
 	defer cancel()
 	p := pgtest.StartPrimary(t, pgtest.Options{})
 	p.Exec(t, "CREATE TABLE rows (id int); INSERT INTO rows SELECT generate_series(1, 100)")
-	sdir := filepath.Join(testenv.PostgresUser(t).TempDir(t), "standby")
-	p.Basebackup(t, sdir)
-	follow(t, p, sdir, p.Server)
-	standby := p.StartCopy(t, sdir)
-	if err := standby.WaitStreaming(ctx); err != nil {
-		t.Fatal(err)
-	}
+	_, standby := startStandby(ctx, t, p)
 	p.Exec(t, "INSERT INTO rows SELECT generate_series(101, 200)") // acknowledged just before the switchover
 
 	old := &Node{Config: &config.Config{Name: "n1", DataDir: p.DataDir}}
@@ -118,5 +125,57 @@ func TestPromoteFirstTimelinePrimary(t *testing.T) {
 	}
 	if in, err := p.Server.InRecovery(ctx); err != nil || in {
 		t.Fatalf("in recovery %v (%v) after the take-over, want a primary", in, err)
+	}
+}
+
+// TestTakeOverPromotesOnlyWithTheKey: a candidate whose session is lost as it takes the
+// leader key is not promoted — no primary runs without the key — and a later take-over, in a
+// new session, promotes it and takes the key.
+func TestTakeOverPromotesOnlyWithTheKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p := pgtest.StartPrimary(t, pgtest.Options{})
+	sdir, standby := startStandby(ctx, t, p)
+	if err := p.Server.Stop(ctx, "immediate"); err != nil { // the primary is lost
+		t.Fatal(err)
+	}
+
+	mem := dcs.NewMemory()
+	if err := RequestChange(ctx, mem.Open("operator"), ChangeRequest{Kind: Failover, Candidate: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	lose := true
+	mem.Inject = func(op, member string) dcs.Fault {
+		if op == "AcquireLeader" && member == "n2" && lose {
+			lose = false
+			return dcs.FaultSessionLost
+		}
+		return dcs.FaultNone
+	}
+	a := &Agent{Node: &Node{Config: &config.Config{Name: "n2", DataDir: sdir}}, srv: standby}
+	a.store = mem.Open("n2")
+	ch, err := ReadChange(ctx, a.store)
+	if err != nil || ch == nil {
+		t.Fatalf("the request: %v, %v", ch, err)
+	}
+	if err := a.takeOver(ctx, ch); err == nil {
+		t.Fatal("the take-over succeeded without the leader key")
+	}
+	if in, err := standby.InRecovery(ctx); err != nil || !in {
+		t.Fatalf("the candidate was promoted though it did not take the leader key (in recovery %v, %v)", in, err)
+	}
+
+	a.store = mem.Open("n2") // the driver's new session
+	if ch, err = ReadChange(ctx, a.store); err != nil || ch == nil {
+		t.Fatalf("the request: %v, %v", ch, err)
+	}
+	if err := a.takeOver(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	if in, err := standby.InRecovery(ctx); err != nil || in {
+		t.Fatalf("the candidate is not promoted: in recovery %v (%v)", in, err)
+	}
+	if cl := mem.Snapshot(); cl.Leader != "n2" || cl.History.Timeline() != 2 {
+		t.Fatalf("leader %q, history timeline %d; want n2 on timeline 2", cl.Leader, cl.History.Timeline())
 	}
 }

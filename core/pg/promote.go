@@ -63,8 +63,11 @@ func (s *Server) Reload(ctx context.Context) error {
 type Position struct {
 	InRecovery bool
 	Timeline   int
-	Received   LSN
-	Replayed   LSN
+	// Receiving: a standby's Timeline is its WAL receiver's (received_tli); without one it is
+	// pg_control's, which lags behind a timeline switch until the next restartpoint.
+	Receiving bool
+	Received  LSN
+	Replayed  LSN
 }
 
 // Newest is the furthest WAL the server holds: what it received or replayed, whichever is later.
@@ -85,6 +88,7 @@ func (s *Server) WALPosition(ctx context.Context) (Position, error) {
 func QueryPosition(ctx context.Context, conn *pgx.Conn) (Position, error) {
 	var p Position
 	var received, replayed int64
+	var receiving bool
 	// pg_control_checkpoint's timeline lags behind until the next checkpoint (a promotion does
 	// not wait for one): a primary's timeline is its current WAL file's, a standby's the one its
 	// WAL receiver receives.
@@ -95,11 +99,12 @@ func QueryPosition(ctx context.Context, conn *pgx.Conn) (Position, error) {
 		CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
 			ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
 		CASE WHEN pg_is_in_recovery() THEN COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn
-			ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint`).Scan(&p.InRecovery, &p.Timeline, &received, &replayed)
+			ELSE pg_current_wal_lsn() - '0/0'::pg_lsn END::bigint,
+		EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE received_tli > 0)`).Scan(&p.InRecovery, &p.Timeline, &received, &replayed, &receiving)
 	if err != nil {
 		return Position{}, err
 	}
-	p.Received, p.Replayed = LSN(received), LSN(replayed)
+	p.Received, p.Replayed, p.Receiving = LSN(received), LSN(replayed), receiving && p.InRecovery
 	return p, nil
 }
 

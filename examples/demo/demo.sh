@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pgimaged single-host demo: three members of one cluster on this machine, sharing the file DCS.
 # node1 bootstraps (initdb), node2 clones from node1 with pg_basebackup and is tagged clonefrom,
-# node3 clones from node2 (a cascading replica). `make demo-stop` stops everything.
+# node3 clones from node2 and, tagged replicatefrom = "node2", streams from it (a cascading
+# replica). `make demo-stop` stops everything.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +37,7 @@ for i in 1 2 3; do
     port=$((base_port + i - 1))
     tags=""
     [ "$i" = 2 ] && tags='tags = { clonefrom = true }'
+    [ "$i" = 3 ] && tags='tags = { replicatefrom = "node2" }'
     sed -e "s|@NAME@|node$i|g" -e "s|@WORK@|$work|g" -e "s|@PORT@|$port|g" -e "s|@PGBIN@|$pg_bin|g" \
         -e "s|@PLUGINS@|$plugins|g" -e "s|@TAGS@|$tags|g" "$here/node.hcl.in" > "$work/node$i.hcl"
 done

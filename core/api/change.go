@@ -1,0 +1,163 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/engine"
+)
+
+// ChangeOptions are what POST /switchover and POST /failover need of the agent.
+type ChangeOptions struct {
+	// Open opens a DCS session (engine.Agent.Open); the handler closes it when it has answered.
+	Open func(context.Context) (dcs.Store, error)
+	// MaxLag is maximum_lag_on_failover in bytes: how far behind the leader a switchover's
+	// candidate may be.
+	MaxLag int64
+	// Wait bounds how long an answer waits for the agents to carry the change out (default
+	// 60s); a request no agent took up by then is withdrawn.
+	Wait time.Duration
+	// Poll is how often the DCS is read while waiting (default 500ms).
+	Poll time.Duration
+}
+
+// changeBody is Patroni's body of POST /switchover and /failover.
+type changeBody struct {
+	Leader    string `json:"leader"`
+	Candidate string `json:"candidate"`
+	// Member is Patroni's older name of candidate.
+	Member      string `json:"member"`
+	ScheduledAt string `json:"scheduled_at"`
+}
+
+// ChangeHandler is POST /switchover (action [engine.Switchover]) or POST /failover
+// ([engine.Failover]) as Patroni's: body {"leader", "candidate", "scheduled_at"}. The change is
+// checked against the cluster as the DCS holds it ([engine.CheckSwitchover],
+// [engine.CheckFailover]), recorded for the agents ([engine.RequestChange]) and waited for
+// ([engine.AwaitChange]); the answer is Patroni's: 200 `Successfully switched over to "n2"`,
+// 400 for a request Patroni refuses as malformed, 412 with the reason when the change is not
+// possible, 503 when it failed or could not be recorded. As Patroni, a failover that names the
+// leader, or asked while a member holds the leader key, is carried out as a switchover.
+// Scheduled changes are not supported (400), nor changes while the cluster is paused (412). Register it with [Server.HandleAuthenticated].
+func ChangeHandler(action engine.ChangeKind, o ChangeOptions) http.Handler {
+	if o.Wait <= 0 {
+		o.Wait = time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body changeBody
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&body); err != nil {
+			writeText(w, http.StatusBadRequest, "the body is not a JSON object: "+err.Error())
+			return
+		}
+		code, text := change(r, action, body, o)
+		writeText(w, code, text)
+	})
+}
+
+// change carries out one POST /switchover or /failover and returns Patroni's answer.
+func change(r *http.Request, action engine.ChangeKind, body changeBody, o ChangeOptions) (int, string) {
+	candidate := body.Candidate
+	if candidate == "" {
+		candidate = body.Member
+	}
+	switch {
+	case action == engine.Failover && candidate == "":
+		return http.StatusBadRequest, "Failover could be performed only to a specific candidate"
+	case action == engine.Switchover && body.Leader == "":
+		return http.StatusBadRequest, "Switchover could be performed only from a specific leader"
+	case body.ScheduledAt != "" && action == engine.Failover:
+		return http.StatusBadRequest, "Failover can't be scheduled"
+	case body.ScheduledAt != "":
+		return http.StatusBadRequest, "scheduled switchovers are not supported: ask for the switchover when it is to happen, without scheduled_at"
+	}
+	if body.Leader != "" {
+		action = engine.Switchover // as Patroni: a failover from a named leader is a switchover
+	}
+	if body.Leader != "" && body.Leader == candidate {
+		return http.StatusBadRequest, "Switchover target and source are the same"
+	}
+	st, err := o.Open(r.Context())
+	if err != nil {
+		return http.StatusServiceUnavailable, "cannot reach the DCS: " + err.Error()
+	}
+	defer st.Close()
+	cl, err := st.Cluster(r.Context())
+	if err != nil {
+		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	}
+	if p, err := engine.ReadPause(r.Context(), st); err != nil {
+		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	} else if p != nil {
+		return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: the cluster is paused (maintenance mode, since %s): the agents promote nothing until pgimaged resume",
+			action, p.At.UTC().Format(time.RFC3339))
+	}
+	kind := action
+	if kind == engine.Failover && cl.Leader != "" {
+		kind = engine.Switchover // the leader runs: it hands over to the candidate, as Patroni's does
+	}
+	if why := changeImpossible(cl, action, body.Leader, candidate); why != "" {
+		return http.StatusPreconditionFailed, why
+	}
+	var req engine.ChangeRequest
+	if kind == engine.Switchover {
+		req, err = engine.CheckSwitchover(cl, candidate, o.MaxLag)
+	} else {
+		req, err = engine.CheckFailover(cl, candidate, false)
+	}
+	if err != nil {
+		return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: %v", action, err)
+	}
+	req.By = "api " + r.RemoteAddr
+	req.At = time.Now().UTC()
+	req.Deadline = req.At.Add(o.Wait)
+	if err := engine.RequestChange(r.Context(), st, req); err != nil {
+		if errors.Is(err, engine.ErrChangePending) {
+			return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: %v", action, err)
+		}
+		return http.StatusServiceUnavailable, "failed to write failover key into DCS: " + err.Error()
+	}
+	title := strings.ToUpper(string(action[:1])) + string(action[1:])
+	wctx, cancel := context.WithTimeout(r.Context(), o.Wait)
+	defer cancel()
+	out, err := engine.AwaitChange(wctx, st, req, o.Poll)
+	switch {
+	case err != nil && out.Reason != "": // withdrawn: no agent took it up
+		return http.StatusServiceUnavailable, title + " failed: " + out.Reason
+	case err != nil:
+		return http.StatusServiceUnavailable, fmt.Sprintf("%s status unknown after %d seconds; operation may still be in progress",
+			title, int(o.Wait.Seconds()))
+	case !out.Done:
+		return http.StatusServiceUnavailable, title + " failed: " + out.Reason
+	}
+	return http.StatusOK, fmt.Sprintf("Successfully %sed over to %q", strings.TrimSuffix(string(action), "over"), out.Leader)
+}
+
+// changeImpossible is Patroni's is_failover_possible on what pgimaged knows: "" when the
+// engine's checks are to decide.
+func changeImpossible(cl dcs.Cluster, action engine.ChangeKind, leader, candidate string) string {
+	if leader != "" && cl.Leader != leader {
+		return "leader name does not match"
+	}
+	if candidate != "" {
+		if _, ok := cl.Member(candidate); !ok {
+			return "candidate does not exists"
+		}
+		return ""
+	}
+	for _, m := range cl.Members {
+		if m.Name != cl.Leader {
+			return ""
+		}
+	}
+	return string(action) + " is not possible: cluster does not have members except leader"
+}

@@ -1,0 +1,34 @@
+package engine
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+)
+
+// TestObserveChangeUnreadable: a pending change of primary that cannot be read is not taken
+// for no change at all — an old primary that handed over would otherwise retake the free
+// leader key while its candidate promotes. The cycle sees the DCS as unreadable instead.
+func TestObserveChangeUnreadable(t *testing.T) {
+	ctx := context.Background()
+	mem := dcs.NewMemory()
+	if err := RequestChange(ctx, mem.Open("operator"), ChangeRequest{Kind: Failover, Candidate: "n2"}); err != nil {
+		t.Fatal(err)
+	}
+	mem.Inject = func(op, member string) dcs.Fault {
+		if op == "Get" && member == "n1" {
+			return dcs.FaultUnavailable
+		}
+		return dcs.FaultNone
+	}
+	a := &Agent{Node: &Node{Config: &config.Config{Name: "n1"}}, store: mem.Open("n1")}
+	a.setPG(&pgStatus{}) // PostgreSQL does not run
+	cl := mem.Snapshot()
+	obs := Observation{Member: "n1", Cluster: &cl}
+	a.observeChange(ctx, &obs)
+	if obs.Cluster != nil || obs.DCSError == nil {
+		t.Fatalf("the unreadable change of primary was observed as cluster %v, DCS error %v, change %v; want the DCS unreadable", obs.Cluster != nil, obs.DCSError, obs.Change)
+	}
+}

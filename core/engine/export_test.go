@@ -1,0 +1,5 @@
+package engine
+
+// RecordSwitch is recordSwitch, for the simulator (package engine_test), which carries out
+// TakeOver as Agent.takeOver does.
+var RecordSwitch = recordSwitch
