@@ -268,7 +268,10 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 		if m.PGImaged == nil || m.PGImaged.Upstream == "" {
 			return fmt.Sprintf("member %s does not stream WAL", m.Name)
 		}
-		if lag := lm.XLogLocation - m.XLogLocation; lag > maxLag || m.Timeline != lm.Timeline {
+		if m.Timeline != lm.Timeline {
+			return fmt.Sprintf("member %s publishes timeline %d, the leader timeline %d: it does not follow the leader's timeline yet", m.Name, m.Timeline, lm.Timeline)
+		}
+		if lag := lm.XLogLocation - m.XLogLocation; lag > maxLag {
 			return fmt.Sprintf("member %s is %d bytes behind the leader, more than maximum_lag_on_failover (%d)", m.Name, lag, maxLag)
 		}
 		return ""
