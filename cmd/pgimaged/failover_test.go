@@ -116,39 +116,48 @@ func TestFailoverKeepsTheWritesAfterThePromotion(t *testing.T) {
 
 // TestFailoverAfterAPromotionByHand: the replica was promoted with pg_ctl promote (the old
 // runbook); `pgimaged failover` only takes the key for it, and the row written between the
-// promotion and the command is kept.
+// promotion and the command is kept, on every member. On the file DCS and on etcd.
 func TestFailoverAfterAPromotionByHand(t *testing.T) {
-	c := fileCluster(t)
-	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	agents := startInTurn(t, n1, n2)
-	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)")
-	waitRows(t, n2, 10)
-	agents[0].kill()
-	stopImmediately(t, n1)
-	sigterm(t, agents[1]) // the operator stops the replica's agent (PostgreSQL stops with it)
-	ctl := exec.Command(filepath.Join(testenv.PGBinDir(t), "pg_ctl"), "start", "-w", "-D", n2.dataDir, "-l", filepath.Join(n2.dir, "by-hand.log"))
-	if out, err := ctl.CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s", err, out)
-	}
-	stopServerAtCleanup(t, n2.dataDir)
-	if out, err := exec.Command(filepath.Join(testenv.PGBinDir(t), "pg_ctl"), "promote", "-w", "-D", n2.dataDir).CombinedOutput(); err != nil {
-		t.Fatalf("pg_ctl promote: %v\n%s", err, out)
-	}
-	execOn(t, n2, "INSERT INTO t VALUES (11)")
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	eventually(t, guard, "node2's agent publishing its primary without the key", func() bool {
-		st, err := status(t, n2)
-		m, ok := st.member("node2")
-		return err == nil && ok && st.Leader == "" && m.State != "starting"
+	onEachBackend(t, func(t *testing.T, b backend) {
+		c := b.cluster(t, "by-hand-"+b.kind)
+		n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+		agents := startInTurn(t, n1, n2)
+		execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)")
+		waitRows(t, n2, 10)
+		agents[0].kill()
+		stopImmediately(t, n1)
+		sigterm(t, agents[1]) // the operator stops the replica's agent (PostgreSQL stops with it)
+		ctl := exec.Command(filepath.Join(testenv.PGBinDir(t), "pg_ctl"), "start", "-w", "-D", n2.dataDir, "-l", filepath.Join(n2.dir, "by-hand.log"))
+		if out, err := ctl.CombinedOutput(); err != nil {
+			t.Fatalf("pg_ctl start: %v\n%s", err, out)
+		}
+		stopServerAtCleanup(t, n2.dataDir)
+		if out, err := exec.Command(filepath.Join(testenv.PGBinDir(t), "pg_ctl"), "promote", "-w", "-D", n2.dataDir).CombinedOutput(); err != nil {
+			t.Fatalf("pg_ctl promote: %v\n%s", err, out)
+		}
+		execOn(t, n2, "INSERT INTO t VALUES (11)")
+		// As the runbook says: the lost primary's key expires first (on etcd after its ttl); an
+		// agent started before that fences the promoted server, which a live leader requires.
+		eventually(t, guard, "the lost primary's leader key to expire", func() bool {
+			st, err := status(t, n2)
+			return err == nil && st.Leader == ""
+		})
+		a2 := n2.start(t)
+		stopAllAtCleanup(t, a2)
+		eventually(t, guard, "node2's agent publishing its primary without the key", func() bool {
+			st, err := status(t, n2)
+			m, ok := st.member("node2")
+			return err == nil && ok && st.Leader == "" && m.State != "starting"
+		})
+		if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
+			t.Fatalf("failover after a promotion by hand: %s\n%s", r, a2.out.String())
+		}
+		a1 := n1.start(t)
+		stopAllAtCleanup(t, a1)
+		waitLeader(t, n2, []*agentProc{a1, a2}, "node2", "node1")
+		waitRows(t, n1, 11)
+		waitRows(t, n2, 11)
 	})
-	if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
-		t.Fatalf("failover after a promotion by hand: %s\n%s", r, a2.out.String())
-	}
-	a1 := n1.start(t)
-	stopAllAtCleanup(t, a1)
-	waitLeader(t, n2, []*agentProc{a1, a2}, "node2", "node1")
-	waitRows(t, n1, 11)
 }
 
 // TestSwitchoverRoundTripUnderLoad: n1 → n2 → n1 while a writer inserts rows one commit at a
