@@ -102,6 +102,14 @@ func (s *Server) HandleAuthenticated(path string, h http.Handler) {
 	s.posts[path] = h
 }
 
+// SetCredentials replaces the api username and password that authenticated requests must
+// carry (a reload of the configuration changed them).
+func (s *Server) SetCredentials(username, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Config.Username, s.opts.Config.Password = username, password
+}
+
 // Start binds the configured address and serves until [Server.Shutdown].
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.opts.Config.Listen)
@@ -174,13 +182,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) post(w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
-	h := s.posts[r.URL.Path]
+	h, c := s.posts[r.URL.Path], s.opts.Config
 	s.mu.RUnlock()
 	if h == nil {
 		http.Error(w, "method not supported", http.StatusNotImplemented)
 		return
 	}
-	c := s.opts.Config
 	if c.Username == "" {
 		http.Error(w, "requests that change something need api.username and api.password in the configuration", http.StatusForbidden)
 		return

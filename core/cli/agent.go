@@ -104,11 +104,13 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 			return st, nil
 		},
 	}
-	_, stopAPI, err := startAPI(cfg, agent, logger)
+	srv, stopAPI, err := startAPI(cfg, agent, logger)
 	if err != nil {
 		return e.failf(exitFailed, "while starting the HTTP API: %v", err)
 	}
 	defer stopAPI()
+	agent.Reloaded = reloaded(e, logger, srv, c.logLevel)
+	reloadOnSIGHUP(ctx, agent, cfg.Filename, logger)
 	logger.Info("pgimaged node agent starting", "scope", cfg.Scope, "data_dir", cfg.DataDir, "version", Version)
 	if err := agent.Run(ctx); err != nil {
 		return e.failf(exitRefused, "%v", err)
@@ -244,6 +246,9 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 				state += " (" + progressText(*p) + ")"
 			}
 		}
+		if m.PendingRestart {
+			state += " (pending restart)"
+		}
 		if m.Timeline > 0 {
 			tl = fmt.Sprint(m.Timeline)
 		}
@@ -254,6 +259,7 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 	if len(cl.Members) == 0 {
 		fmt.Fprintln(e.stdout, "(no members published)")
 	}
+	writeReloads(e, cl)
 	if len(cl.History.Switches) > 0 {
 		fmt.Fprintln(e.stdout, "\nTimeline switches (cluster history):")
 		for _, sw := range cl.History.Switches {

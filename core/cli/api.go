@@ -30,7 +30,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 		Snapshot:  agent.Snapshot,
 		Status:    func(cl dcs.Cluster) any { return statusJSON(cfg, cl) },
 		Metrics:   metrics,
-		Effective: func() any { return effectiveConfig(cfg) },
+		Effective: func() any { return effectiveConfig(agent.ConfigInUse()) },
 		Liveness:  2*cfg.LoopWait + cfg.TTL,
 		Version:   Version,
 		Logger:    logger.Named("api"),
@@ -39,6 +39,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 		return nil, nil, err
 	}
 	srv.HandleAuthenticated("/reinit", reinitHandler(agent))
+	srv.HandleAuthenticated("/reload", reloadHandler(agent, cfg.Filename, logger))
 	srv.HandleAuthenticated("/reinitialize", api.ReinitializeHandler(agent.Snapshot, agent.RequestReinit))
 	change := api.ChangeOptions{Open: agent.Open, MaxLag: cfg.MaximumLagOnFailover}
 	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, change))

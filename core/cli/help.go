@@ -53,6 +53,11 @@ var help = map[string]helpEntry{
 		example: "pgimaged failover -config /etc/pgimaged/node2.hcl --candidate node2 --yes",
 		exits:   "1 the change did not happen, 3 configuration errors, 4 refused (a leader holds the key, the candidate is unknown, behind, tagged nofailover, or another change is pending); 2 also without --candidate, or without a terminal and without --yes",
 	},
+	"reload": {
+		about:   "Has a member's agent re-read its configuration file, like patronictl reload; SIGHUP to the agent and POST /reload on its API do the same. parameters, pg_hba, tags, methods, loop_wait, log_level, log_file and the api credentials take effect: the agent writes PostgreSQL's settings file and pg_hba.conf again and reloads PostgreSQL; parameters that need a restart are listed as pending restart (status and GET /patroni show pending_restart). A changed replication or superuser password is set on the primary (ALTER ROLE with a SCRAM verifier, never logged) and written into every standby's pgpass file and primary_conninfo. Settings that cannot change while the agent runs (data_dir, scope, name, the dcs block, ttl, postgresql.listen and bin_dir, the api's address and TLS files, log_format, plugins, role names) refuse the reload whole with the reason; so does a configuration that does not validate, with its diagnostics. The agent then keeps the configuration it had. With --member NAME from any host that reaches the DCS, through that member's API (this configuration's api credentials); without an API, the configuration's own member is sent SIGHUP and the outcome read from its member key.",
+		example: "pgimaged reload -config /etc/pgimaged/node1.hcl --member node2",
+		exits:   "1 applied, but PostgreSQL rejected part of it (a pg_hba line or a setting: it keeps what it had for those), or the agent could not be reached; 3 the configuration does not validate (its diagnostics are printed); 4 refused (a setting that cannot change while the agent runs; the reason is printed)",
+	},
 	"pause": {
 		about:   "Puts the cluster in maintenance mode, like patronictl pause, kept in the DCS: every agent keeps watching and publishing, but starts, stops, clones, re-points, fences and promotes nothing; an agent stopped meanwhile leaves its PostgreSQL running. status and GET /patroni say paused.",
 		example: "pgimaged pause -config /etc/pgimaged/node1.hcl",

@@ -35,6 +35,13 @@ func openLogSink(stderr io.Writer, path string) (*logSink, error) {
 	if err := s.reopen(); err != nil {
 		return nil, err
 	}
+	s.reopenOnSIGHUP()
+	return s, nil
+}
+
+// reopenOnSIGHUP has every SIGHUP reopen the log file, until Close.
+func (s *logSink) reopenOnSIGHUP() {
+	stderr := s.stderr
 	hup, done := make(chan os.Signal, 1), make(chan struct{})
 	signal.Notify(hup, syscall.SIGHUP)
 	s.stop = sync.OnceFunc(func() {
@@ -53,11 +60,46 @@ func openLogSink(stderr io.Writer, path string) (*logSink, error) {
 			}
 		}
 	}()
-	return s, nil
+}
+
+// retarget has the log go to path from now on (stderr when ""), as a reload of the
+// configuration asks. A file that cannot be opened leaves the log where it went.
+func (s *logSink) retarget(path string) error {
+	s.mu.Lock()
+	if path == s.path {
+		s.mu.Unlock()
+		return nil
+	}
+	old, watching := s.path, s.stop != nil
+	s.path = path
+	s.mu.Unlock()
+	if path == "" {
+		s.mu.Lock()
+		f := s.file
+		s.file = nil
+		s.mu.Unlock()
+		if f != nil {
+			_ = f.Close()
+		}
+		return nil
+	}
+	if err := s.reopen(); err != nil {
+		s.mu.Lock()
+		s.path = old
+		s.mu.Unlock()
+		return err
+	}
+	if !watching {
+		s.reopenOnSIGHUP()
+	}
+	return nil
 }
 
 func (s *logSink) reopen() error {
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	s.mu.Lock()
+	path := s.path
+	s.mu.Unlock()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("while opening the log file: %w", err)
 	}

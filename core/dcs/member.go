@@ -43,7 +43,10 @@ type Member struct {
 	Version      string         `json:"version,omitempty"`
 	XLogLocation int64          `json:"xlog_location,omitempty"`
 	Timeline     int            `json:"timeline,omitempty"`
-	PGImaged     *MemberDetail  `json:"pgimaged,omitempty"`
+	// PendingRestart: a parameter changed in the configuration takes effect only after a
+	// restart of PostgreSQL (as Patroni publishes it).
+	PendingRestart bool          `json:"pending_restart,omitempty"`
+	PGImaged       *MemberDetail `json:"pgimaged,omitempty"`
 }
 
 // MemberDetail is what pgimaged publishes beyond Patroni's fields.
@@ -58,7 +61,31 @@ type MemberDetail struct {
 	Attempts []Attempt      `json:"attempts,omitempty"`
 	// CriticalPath is the timeline of this member's last successful bootstrap or clone.
 	CriticalPath *CriticalPath `json:"critical_path,omitempty"`
+	// Reload is how the agent's last reload of its configuration ended; nil before the first.
+	Reload *ReloadOutcome `json:"reload,omitempty"`
 }
+
+// ReloadOutcome is how an agent's reload of its configuration file ended: applied (Errors
+// empty), refused whole (Refused), or applied with parts PostgreSQL rejected (Errors).
+type ReloadOutcome struct {
+	At      time.Time `json:"at"`
+	Changed []string  `json:"changed,omitempty"`
+	// Refused are the settings that cannot change while the agent runs, each with the reason;
+	// the agent kept its configuration.
+	Refused []string `json:"refused,omitempty"`
+	// Invalid: the configuration file does not validate; Errors are its diagnostics.
+	Invalid bool `json:"invalid,omitempty"`
+	// Errors are what went wrong: a configuration that does not validate, pg_hba.conf lines or
+	// settings PostgreSQL rejected (it keeps what it had for those), a step that failed.
+	Errors []string `json:"errors,omitempty"`
+	// PendingRestart are the parameters that take effect only after a restart of PostgreSQL.
+	PendingRestart []string `json:"pending_restart,omitempty"`
+	// Rotated are the roles whose password this member, as the primary, set.
+	Rotated []string `json:"rotated,omitempty"`
+}
+
+// OK reports whether the reload was applied whole.
+func (r ReloadOutcome) OK() bool { return len(r.Refused) == 0 && len(r.Errors) == 0 }
 
 // Kinds of a [CriticalPath].
 const (

@@ -84,6 +84,16 @@ type Agent struct {
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
 	// leaves PostgreSQL running.
 	paused bool
+
+	// Reloaded, if set, is called by the loop with each configuration a reload took (after
+	// Node.Config holds it), for what lives outside the engine: log level and file, the API's
+	// credentials.
+	Reloaded func(*config.Config)
+	// reloadCh carries reload requests to the loop ([Agent.Reload]); lastReload is how the last
+	// one ended, published in the member key.
+	reloadOnce sync.Once
+	reloadCh   chan reloadRequest
+	lastReload *dcs.ReloadOutcome
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -490,6 +500,9 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 			return true
 		case <-a.store.Lost():
 			return true
+		case req := <-a.reloads():
+			a.applyReload(ctx, req)
+			return true
 		case _, ok := <-*watch:
 			if !ok {
 				*watch = nil
@@ -665,8 +678,12 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 		m.PGImaged = &dcs.MemberDetail{}
 	}
 	m.PGImaged.LastError = n.secrets().Mask(m.PGImaged.LastError)
+	a.snap.mu.Lock()
+	m.PendingRestart = m.State == dcs.StateRunning && a.snap.snap.Server.PendingRestart
+	a.snap.mu.Unlock()
 	a.mu.Lock()
 	m.PGImaged.CriticalPath = a.path
+	m.PGImaged.Reload = a.lastReload
 	if inFlight(m.State) {
 		m.PGImaged.Clone = a.progress
 	} else {

@@ -168,7 +168,7 @@ func (a *Agent) RequestReinit(ctx context.Context, req ReinitRequest) error {
 		return fmt.Errorf("while requesting a reinit: %w", err)
 	}
 	defer st.Close()
-	return RequestReinit(ctx, st, a.Node.Config.Name, req)
+	return RequestReinit(ctx, st, a.ConfigInUse().Name, req)
 }
 
 // endReinit removes this member's reinit request once its outcome is published.
