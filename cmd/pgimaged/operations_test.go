@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/pgimaged/pgimaged/internal/pgtest"
 )
 
 // runbookCommand is one `pgimaged …` line of a sh block in docs/operations.md, or (shell set,
@@ -70,7 +72,10 @@ func TestOperationsRunbook(t *testing.T) {
 		t.Fatalf("found %d pgimaged commands in the runbook's sh blocks; the extraction is broken", len(cmds))
 	}
 	c := fileCluster(t)
-	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	apiHCL := func() string { // reload --member goes through the member's API
+		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", pgtest.FreePort(t))
+	}
+	n1, n2 := c.member(t, "node1", apiHCL()), c.member(t, "node2", apiHCL())
 	started := startInTurn(t, n1, n2)
 	waitStreaming(t, n1, "node2")
 	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
@@ -87,6 +92,7 @@ func TestOperationsRunbook(t *testing.T) {
 		return out, names
 	}
 	rows := 1 // the rows of t the runbook's INSERTs add to
+	var rotated rotation
 
 	work := workDir(t)
 	plugins := filepath.Join(work, "plugins")
@@ -137,7 +143,7 @@ postgresql:
 	)
 	for _, cmd := range cmds {
 		if cmd.args == nil {
-			runbookShell(t, cmd, nodes, agents, &rows)
+			runbookShell(t, cmd, nodes, agents, &rows, &rotated)
 			continue
 		}
 		if cmd.args[0] == "failover" { // as the runbook says: once status shows no leader
@@ -174,7 +180,10 @@ postgresql:
 // (pg_ctl stop -m immediate), SQL run on a member (psql; a SELECT of t waits until the member
 // holds every row the runbook inserted). A command it does not know fails the test, so that
 // every command of the runbook is run.
-func runbookShell(t *testing.T, cmd runbookCommand, nodes map[string]*node, agents map[string]*agentProc, rows *int) {
+// rotation is the replication password the runbook's rotation replaced, and the new one.
+type rotation struct{ old, new string }
+
+func runbookShell(t *testing.T, cmd runbookCommand, nodes map[string]*node, agents map[string]*agentProc, rows *int, rot *rotation) {
 	t.Helper()
 	f := strings.Fields(cmd.shell)
 	member := func(s string) *node {
@@ -194,6 +203,13 @@ func runbookShell(t *testing.T, cmd runbookCommand, nodes map[string]*node, agen
 		a := n.start(t)
 		stopAllAtCleanup(t, a)
 		agents[n.name] = a
+	case f[0] == "install" && f[len(f)-1] == "/etc/pgimaged/replication.pw":
+		// The new password, into the file every member's configuration reads.
+		rot.old, rot.new = nodes["node1"].replPass, "R3pl-rotated-"+randomHex(t)
+		for _, n := range nodes {
+			writeFile(t, n.dir, "repl.pw", rot.new+"\n", 0o600)
+			n.replPass = rot.new
+		}
 	case len(f) == 6 && f[0] == "pg_ctl" && f[1] == "stop" && f[3] == "immediate":
 		stopImmediately(t, member(f[5]))
 	case f[0] == "psql":
@@ -214,6 +230,23 @@ func runbookShell(t *testing.T, cmd runbookCommand, nodes map[string]*node, agen
 				return err == nil && ok && m.State == "running"
 			})
 			waitRows(t, n, *rows)
+		case strings.HasPrefix(sql, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication"):
+			// The replicas connect again and stream, with the rotated password if there is one.
+			conn := connectTCP(t, n.port, "postgres", n.superPass, "postgres")
+			before := queryString(t, conn, "SELECT count(*)::text FROM pg_stat_replication")
+			pids := queryString(t, conn, "SELECT COALESCE(string_agg(pid::text, ','), '') FROM pg_stat_replication")
+			execOn(t, n, sql)
+			eventually(t, guard, "the replicas to stream again on new connections", func() bool {
+				return queryString(t, conn, "SELECT count(*)::text FROM pg_stat_replication WHERE state = 'streaming' AND NOT pid::text = ANY (string_to_array($1, ','))", pids) == before
+			})
+			if rot.new != "" {
+				if err := login(n.port, "replicator", rot.old); err == nil {
+					t.Errorf("docs/operations.md:%d: the old replication password still logs in after the rotation", cmd.line)
+				}
+				if err := login(n.port, "replicator", rot.new); err != nil {
+					t.Errorf("docs/operations.md:%d: the new replication password does not log in: %v", cmd.line, err)
+				}
+			}
 		case strings.HasPrefix(sql, "INSERT INTO t VALUES"):
 			execOn(t, n, sql)
 			*rows++
