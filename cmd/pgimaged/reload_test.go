@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,6 +33,9 @@ func login(port int, user, password string) error {
 	return conn.Close(ctx)
 }
 
+// diagnosticAt finds a diagnostic of node1's configuration with its place, file:line:col.
+var diagnosticAt = regexp.MustCompile(`node1\.hcl:\d+:\d+: Error: `)
+
 // reloadOutcome is the JSON `pgimaged reload -json` prints.
 type reloadOutcome struct {
 	Changed        []string `json:"changed"`
@@ -45,9 +49,13 @@ type reloadOutcome struct {
 // applied live, one that needs a restart (pending_restart in status and GET /patroni), a pg_hba
 // change, a pg_hba line PostgreSQL rejects, a file with a syntax error and a changed data_dir
 // (both refused, the old configuration kept), SIGHUP, and a rotation of the replication
-// password after which the replica streams with the new one.
+// password after which the replica streams with the new one; on the file DCS and on etcd.
 func TestReload(t *testing.T) {
-	c := fileCluster(t)
+	onEachBackend(t, testReload)
+}
+
+func testReload(t *testing.T, b backend) {
+	c := b.cluster(t, "e2e-reload")
 	api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
 	apiHCL := func(port int) string {
 		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
@@ -142,9 +150,9 @@ func TestReload(t *testing.T) {
 			t.Errorf("alice logs in: PostgreSQL dropped the rules it had")
 		}
 		_ = show(n1, "work_mem")
-		if r := run(t, n1.env, "status", "-config", n1.config); !strings.Contains(r.stdout, "no-such-method") {
-			t.Errorf("status does not report the rejected pg_hba line:\n%s", r)
-		}
+		eventually(t, guard, "status to report the rejected pg_hba line", func() bool {
+			return strings.Contains(run(t, n1.env, "status", "-config", n1.config).stdout, "no-such-method")
+		})
 		editConfig(t, n1, `
     "host all bob 127.0.0.1/32 no-such-method",`, ``)
 		if r, _ := reload(n1); r.code != 0 {
@@ -156,11 +164,11 @@ func TestReload(t *testing.T) {
 		editConfig(t, n1, `work_mem = "7MB"`, `work_mem = "9MB"`)
 		editConfig(t, n1, `postgresql {`, `postgresql {{`)
 		// On node1's host, reload checks the file itself; from node2's, node1's agent does.
-		if r := run(t, n1.env, "reload", "-config", n1.config); r.code != 3 || !strings.Contains(r.stderr, filepath.Base(n1.config)+":13:13: Error") {
+		if r := run(t, n1.env, "reload", "-config", n1.config); r.code != 3 || !diagnosticAt.MatchString(r.stderr) {
 			t.Errorf("reload of a file with a syntax error: want exit 3 with its diagnostics (file:line:col):\n%s", r)
 		}
 		r := run(t, n2.env, "reload", "-config", n2.config, "--member", "node1")
-		if r.code != 3 || !strings.Contains(r.stderr, filepath.Base(n1.config)+":13:13: Error") || !strings.Contains(r.stderr, "does not validate") {
+		if r.code != 3 || !diagnosticAt.MatchString(r.stderr) || !strings.Contains(r.stderr, "does not validate") {
 			t.Errorf("reload of node1 with a syntax error in its file, through its agent: want exit 3 with the diagnostics (file:line:col):\n%s", r)
 		}
 		if got := show(n1, "work_mem"); got != "7MB" {
@@ -174,7 +182,7 @@ func TestReload(t *testing.T) {
 		editConfig(t, n1, `work_mem = "7MB"`, `work_mem = "9MB"`)
 		editConfig(t, n1, fmt.Sprintf("data_dir   = %q", n1.dataDir), fmt.Sprintf("data_dir   = %q", n1.dataDir+"-moved"))
 		r := run(t, n1.env, "reload", "-config", n1.config)
-		if r.code != 4 || !strings.Contains(r.stderr, "data_dir cannot change while the agent runs") || !strings.Contains(r.stderr, filepath.Base(n1.config)+":3:") {
+		if r.code != 4 || !strings.Contains(r.stderr, "data_dir cannot change while the agent runs") || !strings.Contains(r.stderr, "node1.hcl:3:") {
 			t.Errorf("reload with a changed data_dir: want exit 4 with the reason, pointing at the setting:\n%s", r)
 		}
 		if got := show(n1, "work_mem"); got != "7MB" {
