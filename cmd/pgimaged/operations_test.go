@@ -72,10 +72,8 @@ func TestOperationsRunbook(t *testing.T) {
 		t.Fatalf("found %d pgimaged commands in the runbook's sh blocks; the extraction is broken", len(cmds))
 	}
 	c := fileCluster(t)
-	apiHCL := func() string { // reload --member goes through the member's API
-		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", pgtest.FreePort(t))
-	}
-	n1, n2 := c.member(t, "node1", apiHCL()), c.member(t, "node2", apiHCL())
+	// reload --member goes through the member's API.
+	n1, n2 := c.member(t, "node1", apiBlock(pgtest.FreePort(t))), c.member(t, "node2", apiBlock(pgtest.FreePort(t)))
 	started := startInTurn(t, n1, n2)
 	waitStreaming(t, n1, "node2")
 	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")

@@ -33,6 +33,11 @@ func login(port int, user, password string) error {
 	return conn.Close(ctx)
 }
 
+// apiBlock is a member's api block on port, with the credentials the tests use.
+func apiBlock(port int) string {
+	return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
+}
+
 // diagnosticAt finds a diagnostic of node1's configuration with its place, file:line:col.
 var diagnosticAt = regexp.MustCompile(`node1\.hcl:\d+:\d+: Error: `)
 
@@ -57,10 +62,7 @@ func TestReload(t *testing.T) {
 func testReload(t *testing.T, b backend) {
 	c := b.cluster(t, "e2e-reload")
 	api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
-	apiHCL := func(port int) string {
-		return fmt.Sprintf("api {\n  listen = \"127.0.0.1:%d\"\n  username = \"ops\"\n  password = \"s3cret-api\"\n}", port)
-	}
-	n1, n2 := c.member(t, "node1", apiHCL(api1)), c.member(t, "node2", apiHCL(api2))
+	n1, n2 := c.member(t, "node1", apiBlock(api1)), c.member(t, "node2", apiBlock(api2))
 	agents := startInTurn(t, n1, n2)
 	waitStreaming(t, n1, "node2")
 	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1); CREATE ROLE alice LOGIN PASSWORD 'alice-pw'")

@@ -73,15 +73,12 @@ func (s *logSink) retarget(path string) error {
 	old, watching := s.path, s.stop != nil
 	s.path = path
 	s.mu.Unlock()
-	if path == "" {
+	if path == "" { // stderr from now on
 		s.mu.Lock()
 		f := s.file
 		s.file = nil
 		s.mu.Unlock()
-		if f != nil {
-			_ = f.Close()
-		}
-		return nil
+		return closeFile(f)
 	}
 	if err := s.reopen(); err != nil {
 		s.mu.Lock()
@@ -111,8 +108,13 @@ func (s *logSink) reopen() error {
 	old := s.file
 	s.file = f
 	s.mu.Unlock()
-	if old != nil {
-		_ = old.Close()
+	return closeFile(old)
+}
+
+// closeFile closes f unless it is nil; the log goes on elsewhere whatever Close says.
+func closeFile(f *os.File) error {
+	if f != nil {
+		_ = f.Close()
 	}
 	return nil
 }

@@ -169,3 +169,32 @@ func TestProgressUnits(t *testing.T) {
 		}
 	}
 }
+
+// A reload that changes log_file, or level, has the next lines go to the new file at the new
+// level; one that removes it has them go to stderr; the old file is left as it was.
+func TestLogRetargetedByReload(t *testing.T) {
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.log"), filepath.Join(dir, "second.log")
+	var errb bytes.Buffer
+	e := &env{stdout: &bytes.Buffer{}, stderr: &errb}
+	logger := newLogger(e, &config.Config{LogFile: first}, "")
+	defer e.sink.Close()
+	apply := reloaded(e, logger, nil, "")
+	logger.Info("one")
+	logger.Debug("hidden")
+	apply(&config.Config{LogFile: second, LogLevel: "debug"})
+	logger.Debug("two")
+	apply(&config.Config{})
+	logger.Info("three")
+	a, _ := os.ReadFile(first)
+	b, _ := os.ReadFile(second)
+	if !strings.Contains(string(a), "one") || strings.Contains(string(a), "two") || strings.Contains(string(a), "hidden") {
+		t.Errorf("first log file holds %q", a)
+	}
+	if !strings.Contains(string(b), "two") || strings.Contains(string(b), "three") {
+		t.Errorf("second log file holds %q (the debug line after the reload raised the level belongs there)", b)
+	}
+	if !strings.Contains(errb.String(), "three") {
+		t.Errorf("stderr holds %q, want the line after log_file was removed", errb.String())
+	}
+}
