@@ -41,6 +41,9 @@ func apiBlock(port int) string {
 // diagnosticAt finds a diagnostic of node1's configuration with its place, file:line:col.
 var diagnosticAt = regexp.MustCompile(`node1\.hcl:\d+:\d+: Error: `)
 
+// diagnosticAt3 is diagnosticAt for node3.
+var diagnosticAt3 = regexp.MustCompile(`node3\.hcl:\d+:\d+: Error: `)
+
 // reloadOutcome is the JSON `pgimaged reload -json` prints.
 type reloadOutcome struct {
 	Changed        []string `json:"changed"`
@@ -63,8 +66,9 @@ func testReload(t *testing.T, b backend) {
 	c := b.cluster(t, "e2e-reload")
 	api1, api2 := pgtest.FreePort(t), pgtest.FreePort(t)
 	n1, n2 := c.member(t, "node1", apiBlock(api1)), c.member(t, "node2", apiBlock(api2))
-	agents := startInTurn(t, n1, n2)
-	waitStreaming(t, n1, "node2")
+	n3 := c.member(t, "node3", "") // no API: reload signals its agent
+	agents := startInTurn(t, n1, n2, n3)
+	waitStreaming(t, n1, "node2", "node3")
 	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1); CREATE ROLE alice LOGIN PASSWORD 'alice-pw'")
 	show := func(n *node, setting string) string {
 		return queryString(t, connectTCP(t, n.port, "postgres", n.superPass, "postgres"), "SHOW "+setting)
@@ -195,11 +199,27 @@ func testReload(t *testing.T, b backend) {
 	})
 
 	t.Run("SIGHUP", func(t *testing.T) {
-		editConfig(t, n2, `max_connections = 30`, `max_connections = 30, work_mem = "5MB"`)
-		if err := agents[1].cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		// A file that does not validate: refused, with its diagnostics in status.
+		editConfig(t, n3, `max_connections = 30`, `max_connections = 30, work_mem = "5MB"`)
+		editConfig(t, n3, `postgresql {`, `postgresql {{`)
+		if err := agents[2].cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, guard, "node2 to take work_mem from its configuration on SIGHUP", func() bool { return show(n2, "work_mem") == "5MB" })
+		eventually(t, guard, "status to show node3's refused reload with its diagnostics", func() bool {
+			return diagnosticAt3.MatchString(run(t, n1.env, "status", "-config", n1.config).stdout)
+		})
+		if got := show(n3, "work_mem"); got != "4MB" {
+			t.Errorf("work_mem is %s after a refused reload, want 4MB still", got)
+		}
+		// Fixed, and reloaded with reload: node3 has no API, so reload signals its agent.
+		editConfig(t, n3, `postgresql {{`, `postgresql {`)
+		r, out := reload(n3)
+		if r.code != 0 || strings.Join(out.Changed, ",") != "postgresql.parameters.work_mem" {
+			t.Fatalf("reload of node3: want exit 0 and work_mem changed:\n%s", r)
+		}
+		if got := show(n3, "work_mem"); got != "5MB" {
+			t.Errorf("work_mem is %s after the reload, want 5MB", got)
+		}
 	})
 
 	t.Run("tags through another member's API", func(t *testing.T) {
@@ -217,12 +237,15 @@ func testReload(t *testing.T, b backend) {
 
 	t.Run("replication password rotation", func(t *testing.T) {
 		old, rotated := n1.replPass, "R3pl-rotated-"+randomHex(t)
-		for _, n := range []*node{n1, n2} {
+		for _, n := range []*node{n1, n2, n3} {
 			writeFile(t, n.dir, "repl.pw", rotated+"\n", 0o600)
 		}
-		// The replica first: it keeps streaming on its connection until the primary changed the role.
+		// The replicas first: they keep streaming on their connections until the primary changed the role.
 		if r, _ := reload(n1, "--member", "node2"); r.code != 0 {
 			t.Fatalf("reload of node2: want exit 0:\n%s", r)
+		}
+		if r, _ := reload(n3); r.code != 0 {
+			t.Fatalf("reload of node3: want exit 0:\n%s", r)
 		}
 		r, out := reload(n1)
 		if r.code != 0 || !strings.Contains(strings.Join(out.Rotated, ","), "replicator") {
@@ -235,17 +258,20 @@ func testReload(t *testing.T, b backend) {
 			t.Errorf("the new replication password does not log in: %v", err)
 		}
 		// Cut the replica's connection: it reconnects with the new password from its pgpass file.
-		if b, err := os.ReadFile(n2.dataDir + ".pgpass"); err != nil || !strings.Contains(string(b), rotated) {
-			t.Errorf("node2's pgpass file does not hold the new password (%v)", err)
+		for _, n := range []*node{n2, n3} {
+			if b, err := os.ReadFile(n.dataDir + ".pgpass"); err != nil || !strings.Contains(string(b), rotated) {
+				t.Errorf("%s's pgpass file does not hold the new password (%v)", n.name, err)
+			}
 		}
 		primary := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")
-		before := queryString(t, primary, "SELECT pid::text FROM pg_stat_replication WHERE application_name = 'node2'")
+		before := queryString(t, primary, "SELECT string_agg(pid::text, ',') FROM pg_stat_replication")
 		execOn(t, n1, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
-		eventually(t, guard, "node2 to stream again on a new connection", func() bool {
-			return queryString(t, primary, "SELECT count(*)::text FROM pg_stat_replication WHERE application_name = 'node2' AND state = 'streaming' AND pid <> $1::int", before) == "1"
+		eventually(t, guard, "node2 and node3 to stream again on new connections", func() bool {
+			return queryString(t, primary, "SELECT COALESCE(string_agg(application_name, ',' ORDER BY application_name), '') FROM pg_stat_replication WHERE state = 'streaming' AND NOT pid::text = ANY (string_to_array($1, ','))", before) == "node2,node3"
 		})
 		execOn(t, n1, "INSERT INTO t VALUES (2)")
 		waitRows(t, n2, 2)
+		waitRows(t, n3, 2)
 		for _, a := range agents {
 			if strings.Contains(a.out.String(), rotated) || strings.Contains(a.out.String(), old) {
 				t.Errorf("a replication password is in the log of %s", a.config)

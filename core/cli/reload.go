@@ -52,16 +52,19 @@ func reloadConfig(ctx context.Context, file string, logger hclog.Logger) (*confi
 // does not validate is refused whole, and the agent keeps the configuration it has.
 func reloadAgent(ctx context.Context, agent *engine.Agent, file string, logger hclog.Logger) dcs.ReloadOutcome {
 	cfg, diags := reloadConfig(ctx, file, logger)
-	if diags != nil {
-		logger.Error("reload refused: the configuration does not validate; the agent keeps the one it has\n" + strings.Join(diags, "\n"))
-		return agent.ReloadRefused(diags)
-	}
 	ctx, cancel := context.WithTimeout(ctx, reloadWait)
 	defer cancel()
-	out, err := agent.Reload(ctx, cfg)
+	var out dcs.ReloadOutcome
+	var err error
+	if diags != nil {
+		logger.Error("reload refused: the configuration does not validate; the agent keeps the one it has\n" + strings.Join(diags, "\n"))
+		out, err = agent.RefuseReload(ctx, diags)
+	} else {
+		out, err = agent.Reload(ctx, cfg)
+	}
 	if err != nil {
 		logger.Error("reload not carried out", "error", err)
-		return dcs.ReloadOutcome{At: time.Now().UTC(), Errors: []string{err.Error()}}
+		return dcs.ReloadOutcome{At: time.Now().UTC(), Invalid: diags != nil, Errors: append(diags, err.Error())}
 	}
 	return out
 }

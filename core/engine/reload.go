@@ -11,10 +11,12 @@ import (
 	"github.com/pgimaged/pgimaged/core/pg"
 )
 
-// reloadRequest is a configuration handed to the agent's loop, and where its outcome goes.
+// reloadRequest is a configuration handed to the agent's loop (or, with invalid set instead,
+// the diagnostics of one that does not validate), and where its outcome goes.
 type reloadRequest struct {
-	cfg   *config.Config
-	reply chan dcs.ReloadOutcome
+	cfg     *config.Config
+	invalid []string
+	reply   chan dcs.ReloadOutcome
 }
 
 // reloads is the channel the loop takes reload requests from, between cycles.
@@ -27,7 +29,18 @@ func (a *Agent) reloads() chan reloadRequest {
 // takes it between two cycles, and returns how that ended ([Agent.applyReload]). It waits until
 // the loop has taken it (the loop is busy while a method runs) or ctx ends.
 func (a *Agent) Reload(ctx context.Context, cfg *config.Config) (dcs.ReloadOutcome, error) {
-	req := reloadRequest{cfg: cfg, reply: make(chan dcs.ReloadOutcome, 1)}
+	return a.askReload(ctx, reloadRequest{cfg: cfg})
+}
+
+// RefuseReload is a reload whose configuration file does not validate: diagnostics are its
+// diagnostics, as text. The agent keeps the configuration it has; its loop publishes the
+// outcome like any other.
+func (a *Agent) RefuseReload(ctx context.Context, diagnostics []string) (dcs.ReloadOutcome, error) {
+	return a.askReload(ctx, reloadRequest{invalid: diagnostics})
+}
+
+func (a *Agent) askReload(ctx context.Context, req reloadRequest) (dcs.ReloadOutcome, error) {
+	req.reply = make(chan dcs.ReloadOutcome, 1)
 	select {
 	case a.reloads() <- req:
 	case <-ctx.Done():
@@ -48,23 +61,21 @@ func (a *Agent) ConfigInUse() *config.Config {
 	return a.Node.Config
 }
 
-// ReloadRefused is the outcome of a reload whose configuration does not validate: errors are
-// its diagnostics, as text. The agent keeps the configuration it has; the outcome is published
-// like any other.
-func (a *Agent) ReloadRefused(errors []string) dcs.ReloadOutcome {
-	out := dcs.ReloadOutcome{At: time.Now().UTC(), Invalid: true, Errors: errors}
-	a.mu.Lock()
-	a.lastReload = &out
-	a.mu.Unlock()
-	return out
-}
-
 // applyReload takes req's configuration in the loop, which owns the node: refused whole when
+// it does not validate (req.invalid), or when
 // a setting changed that cannot change while the agent runs ([config.CompareLive]); else the
 // configuration replaces the old one, and a running PostgreSQL gets it ([Agent.reloadPG]).
 func (a *Agent) applyReload(ctx context.Context, req reloadRequest) {
 	n := a.Node
 	log := n.logger()
+	if req.cfg == nil {
+		out := dcs.ReloadOutcome{At: time.Now().UTC(), Invalid: true, Errors: req.invalid}
+		a.mu.Lock()
+		a.lastReload = &out
+		a.mu.Unlock()
+		req.reply <- out
+		return
+	}
 	diff := config.CompareLive(n.Config, req.cfg)
 	out := dcs.ReloadOutcome{At: time.Now().UTC(), Changed: diff.Changed}
 	for _, r := range diff.Refused {
