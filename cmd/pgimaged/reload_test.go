@@ -235,6 +235,23 @@ func testReload(t *testing.T, b backend) {
 		})
 	})
 
+	if b.kind == "etcd" {
+		t.Run("patronictl list shows the pending restart", func(t *testing.T) {
+			r := patronictl(t, patronictlConfig(t, c.scope, b.endpoint), "list", "-f", "json")
+			var rows []map[string]any
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rows) != nil {
+				t.Fatalf("patronictl list: %s", r)
+			}
+			pending := map[string]any{}
+			for _, row := range rows {
+				pending[fmt.Sprint(row["Member"])] = row["Pending restart"]
+			}
+			if pending["node1"] != "*" || pending["node2"] != nil {
+				t.Errorf("patronictl list: pending restart %v, want node1 only:\n%s", pending, r)
+			}
+		})
+	}
+
 	t.Run("replication password rotation", func(t *testing.T) {
 		old, rotated := n1.replPass, "R3pl-rotated-"+randomHex(t)
 		for _, n := range []*node{n1, n2, n3} {
