@@ -57,7 +57,8 @@ type reloadOutcome struct {
 // applied live, one that needs a restart (pending_restart in status and GET /patroni), a pg_hba
 // change, a pg_hba line PostgreSQL rejects, a file with a syntax error and a changed data_dir
 // (both refused, the old configuration kept), SIGHUP, and a rotation of the replication
-// password after which the replica streams with the new one; on the file DCS and on etcd.
+// password after which the replicas stream with the new one, and of the superuser's; on the file
+// DCS and on etcd.
 func TestReload(t *testing.T) {
 	onEachBackend(t, testReload)
 }
@@ -297,6 +298,34 @@ func testReload(t *testing.T, b backend) {
 		for _, n := range []*node{n1, n2} {
 			if b, err := os.ReadFile(filepath.Join(n.dataDir, "postgresql.auto.conf")); err == nil && strings.Contains(string(b), rotated) {
 				t.Errorf("the new password is in %s's data directory", n.name)
+			}
+		}
+	})
+
+	t.Run("superuser password rotation", func(t *testing.T) {
+		old, rotated := n1.superPass, "Sup3r-rotated-"+randomHex(t)
+		members := []*node{n2, n3, n1} // the replicas first, as for the replication password
+		for _, n := range members {
+			pw := writeFile(t, n.dir, "super.pw", rotated+"\n", 0o600)
+			editConfig(t, n, `password = env("E2E_SUPERUSER_PASSWORD")`, fmt.Sprintf("password = file(%q)", pw))
+			r, out := reload(n)
+			if r.code != 0 || strings.Join(out.Changed, ",") != "postgresql.authentication.rewind.password,postgresql.authentication.superuser.password" {
+				t.Fatalf("reload of %s: want exit 0 and the superuser's password changed:\n%s", n.name, r)
+			}
+			if n == n1 && !strings.Contains(strings.Join(out.Rotated, ","), "postgres") {
+				t.Errorf("reload of the primary did not set the superuser's password: %v", out.Rotated)
+			}
+		}
+		if err := login(n1.port, "postgres", old); err == nil {
+			t.Errorf("the old superuser password still logs in")
+		}
+		for _, n := range members { // the role replicated to the standbys
+			eventually(t, guard, n.name+" to take the new superuser password", func() bool { return login(n.port, "postgres", rotated) == nil })
+			n.superPass = rotated
+		}
+		for _, a := range agents {
+			if strings.Contains(a.out.String(), rotated) {
+				t.Errorf("the new superuser password is in the log of %s", a.config)
 			}
 		}
 	})
