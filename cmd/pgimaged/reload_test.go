@@ -53,10 +53,10 @@ type reloadOutcome struct {
 	Rotated        []string `json:"rotated"`
 }
 
-// TestReload changes a running two-member cluster's configuration and reloads it: a parameter
+// TestReload changes a running three-member cluster's configuration and reloads it: a parameter
 // applied live, one that needs a restart (pending_restart in status and GET /patroni), a pg_hba
 // change, a pg_hba line PostgreSQL rejects, a file with a syntax error and a changed data_dir
-// (both refused, the old configuration kept), SIGHUP, and a rotation of the replication
+// (both refused, the old configuration kept), SIGHUP to a member without an API, and a rotation of the replication
 // password after which the replicas stream with the new one, and of the superuser's; on the file
 // DCS and on etcd.
 func TestReload(t *testing.T) {
