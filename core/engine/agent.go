@@ -646,10 +646,7 @@ func (n *Node) ConnURL() string {
 		port = 5432
 	}
 	host, _, _ := strings.Cut(hosts, ",")
-	if host == "*" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "postgres://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/postgres"
+	return "postgres://" + net.JoinHostPort(pg.Loopback(host), strconv.Itoa(port)) + "/postgres"
 }
 
 // publish writes the member key: m as Step made it, with this node's address, tags and
