@@ -662,6 +662,9 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 		m.PGImaged = &dcs.MemberDetail{}
 	}
 	m.PGImaged.LastError = n.secrets().Mask(m.PGImaged.LastError)
+	if r := m.PGImaged.Refused; r != nil {
+		r.Reason = n.secrets().Mask(r.Reason)
+	}
 	a.mu.Lock()
 	m.PGImaged.CriticalPath = a.path
 	if inFlight(m.State) {

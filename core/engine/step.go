@@ -27,6 +27,8 @@ type State struct {
 	Status  string // the member's state
 	Role    string
 	LastErr string
+	// Refused is the request last refused; published while LastErr is its message.
+	Refused *dcs.Refusal
 	SysID   string
 	// History is the last maxHistory bootstrap and clone attempts.
 	History []dcs.Attempt
@@ -174,7 +176,17 @@ func (s State) Member() dcs.Member {
 		role = "uninitialized"
 	}
 	return dcs.Member{Name: s.Name, State: s.Status, Role: role,
-		PGImaged: &dcs.MemberDetail{SystemIdentifier: s.SysID, LastError: s.LastErr, Attempts: slices.Clone(s.History)}}
+		PGImaged: &dcs.MemberDetail{SystemIdentifier: s.SysID, LastError: s.LastErr, Refused: s.refusal(), Attempts: slices.Clone(s.History)}}
+}
+
+// refusal is the request last refused while LastErr still says it; nil once anything else
+// happened since.
+func (s State) refusal() *dcs.Refusal {
+	if s.Refused == nil || s.LastErr != s.Refused.Message() {
+		return nil
+	}
+	r := *s.Refused
+	return &r
 }
 
 func (s *State) setStatus(status string, err error) {
@@ -227,7 +239,8 @@ func (s State) decide(obs Observation) (State, []Effect) {
 	p.logDecision(act)
 	if act.ReinitRefused != "" {
 		p.log("error", "reinit refused; the request is dropped", "reason", act.ReinitRefused)
-		p.s.LastErr = "reinit refused: " + act.ReinitRefused
+		p.s.Refused = &dcs.Refusal{Request: dcs.RequestReinit, Reason: act.ReinitRefused}
+		p.s.LastErr = p.s.Refused.Message()
 		p.publish() // the outcome is published before the request goes
 		p.do(DeleteReinit{})
 	}
