@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"time"
 )
@@ -152,6 +153,10 @@ func rejoinRound(ctx context.Context, cl *agentCluster, from, to *agentMember, e
 	err := cl.wait(ctx, from.name+" streaming from "+to.name+" and published running", clusterDeadline, func() (bool, error) {
 		out, err := cl.psql(ctx, to.port, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' AND application_name = '"+from.name+"'")
 		if err != nil || out != "1" {
+			if st, ok, _ := cl.status(ctx, to); ok && st.state(from.name).State == "needs reinit" {
+				log, _ := os.ReadFile(from.log)
+				return false, fmt.Errorf("%s did not rejoin: it needs a reinit\n%s", from.name, tail(string(log), 25))
+			}
 			return false, nil
 		}
 		st, ok, err := cl.status(ctx, to)
