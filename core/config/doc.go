@@ -4,13 +4,13 @@
 // report one that is missing, unknown or mistyped at its place. pgimaged's own rules then run
 // once, into [Config]: booleans in PostgreSQL's spellings and 1/0 ([sdk.ParseBool]), positive
 // durations with a unit as plugin options take them ([sdk.ParseDuration]: "10s", "5min"),
-// absolute paths, checks across settings, and every default, set in applyDefaults alone. Every mistake is an [hcl.Diagnostic] with a Subject, returned in
+// absolute paths, checks across settings, and every default, set in ApplyDefaults alone. Every mistake is an [hcl.Diagnostic] with a Subject, returned in
 // source order by [Load] and [Parse] and printed by [WriteDiagnostics] with file:line:col and
 // the source line. Input is bounded by [MaxConfigSize] and [MaxNesting] before the parser runs.
 //
 // # Settings
 //
-// Each setting is a field of a schema struct (decode.go); applyDefaults sets every default:
+// Each setting is a field of a schema struct (decode.go); ApplyDefaults sets every default:
 //
 //	fileSchema        scope, name, data_dir (required); plugin_dir ("": beside the binary);
 //	                  loop_wait, ttl (DefaultLoopWait, DefaultTTL; ttl > loop_wait); tags;

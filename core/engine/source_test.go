@@ -19,6 +19,7 @@ func testNode(name string) *engine.Node {
 	cfg := &config.Config{Scope: "batman", Name: name, DataDir: "/var/lib/postgresql/15/" + name}
 	cfg.PostgreSQL.Listen = "0.0.0.0:5432"
 	cfg.PostgreSQL.Replication = config.Credentials{Username: "replicator", Password: "repl-secret"}
+	cfg.ApplyDefaults()
 	return &engine.Node{Config: cfg}
 }
 
