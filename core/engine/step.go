@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/internal/backoff"
 )
 
 // State is what the agent remembers between cycles, and between an awaited effect and its
@@ -68,8 +69,7 @@ type PendingBootstrap struct {
 
 // Backoff is the wait after the Failures-th failure in a row.
 func (s State) Backoff() time.Duration {
-	d := time.Second << min(s.Failures, 6)
-	return min(d, max(s.LoopWait, 30*time.Second))
+	return backoff.Nth(time.Second, min(64*time.Second, max(s.LoopWait, 30*time.Second)), s.Failures)
 }
 
 // awaitPoint names where Step continues once the awaited effect's result comes.
