@@ -41,7 +41,7 @@
 // name is left for PATH. create_replica_method, the seed's spelling, is read as
 // create_replica_methods (with a warning; both is an error). TLS files must be readable when the configuration is loaded,
 // and a certificate comes with its key; those of the authentication blocks must be readable by
-// the PostgreSQL OS user (data_dir's owner when root loads the configuration), a key 0600 or
+// the PostgreSQL OS user (pg.Account: when root loads the configuration, data_dir's owner, else postgres), a key 0600 or
 // less (0640 owned by root), as libpq demands. An etcd endpoint is host:port or an http:// or https://
 // URL; http:// is refused with TLS files or beside https://, since the etcd client would then
 // speak plain text to all of them. README.md shows a complete configuration.
