@@ -220,6 +220,7 @@ func (o *oneShot) config(e *env) (*config.Config, int) {
 		host, _ := os.Hostname()
 		cfg = &config.Config{Filename: "<command line>", Name: host, LogLevel: "info", Methods: map[string]*config.Method{}}
 		cfg.PostgreSQL.Listen = "127.0.0.1:5432"
+		cfg.ApplyDefaults()
 	}
 	if o.scope != "" {
 		cfg.Scope = o.scope

@@ -227,8 +227,8 @@ func waitReinit(ctx context.Context, e *env, st dcs.Store, member string) int {
 	switch {
 	case !ok:
 		return e.failf(exitFailed, "reinit: member %s is no longer published", member)
-	case m.PGImaged != nil && strings.HasPrefix(m.PGImaged.LastError, "reinit refused: "):
-		return e.failf(exitRefused, "reinit of member %s %s", member, strings.TrimPrefix(m.PGImaged.LastError, "reinit "))
+	case m.PGImaged != nil && m.PGImaged.Refused != nil && m.PGImaged.Refused.Request == dcs.RequestReinit:
+		return e.failf(exitRefused, "reinit of member %s refused: %s", member, m.PGImaged.Refused.Reason)
 	case m.State == dcs.StateFailed:
 		msg := ""
 		if m.PGImaged != nil {

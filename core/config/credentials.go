@@ -3,12 +3,9 @@ package config
 import (
 	"fmt"
 	"os"
-	"os/user"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/sdk"
@@ -127,40 +124,23 @@ func (d *decoder) tlsFile(s *string, key string, privateKey bool) string {
 	return p
 }
 
-// postgresUser is the OS user PostgreSQL and pgimaged run as: this process's, or, when root
-// reads the configuration (root may read anything), the owner of data_dir or of the nearest
-// directory above it that exists. uid -1: root, whose reads need no check.
+// postgresUser is the OS user PostgreSQL and pgimaged run as ([pg.Account]) with its groups.
+// uid -1: the account cannot be told, and reads are not checked.
 func (d *decoder) postgresUser() (uid int, gids []int, name string) {
-	uid = os.Geteuid()
-	if uid == 0 && d.cfg.DataDir != "" {
-		for dir := d.cfg.DataDir; ; dir = filepath.Dir(dir) {
-			if fi, err := os.Stat(dir); err == nil {
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					uid = int(st.Uid)
-				}
-				break
-			}
-			if dir == filepath.Dir(dir) {
-				break
-			}
-		}
+	u, err := pg.Account(d.cfg.DataDir)
+	if err != nil {
+		return -1, nil, ""
 	}
-	if uid == 0 {
-		return -1, nil, "root"
-	}
-	name = "uid " + strconv.Itoa(uid)
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		name = u.Username
-		if ids, err := u.GroupIds(); err == nil {
-			for _, g := range ids {
-				if n, err := strconv.Atoi(g); err == nil {
-					gids = append(gids, n)
-				}
+	uid, _ = strconv.Atoi(u.Uid)
+	if ids, err := u.GroupIds(); err == nil {
+		for _, g := range ids {
+			if n, err := strconv.Atoi(g); err == nil {
+				gids = append(gids, n)
 			}
 		}
 	} else if uid == os.Geteuid() {
 		gids, _ = os.Getgroups()
 		gids = append(gids, os.Getegid())
 	}
-	return uid, gids, name
+	return uid, gids, u.Username
 }

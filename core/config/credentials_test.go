@@ -31,6 +31,21 @@ func tlsFiles(t *testing.T, dir string) (ca, cert, key string) {
 	if err := os.WriteFile(key, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if os.Geteuid() == 0 { // root checks the files for postgres, which PostgreSQL runs as
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("no postgres OS user to read the TLS files: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		for _, d := range []string{filepath.Dir(dir), dir} {
+			if err := os.Chmod(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(key, uid, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return ca, cert, key
 }
 

@@ -149,7 +149,7 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	var s fileSchema
 	d.decode(f.Body, &s)
 	d.root(&s)
-	d.applyDefaults()
+	d.cfg.ApplyDefaults()
 	d.check()
 	// In source order; diagnostics without a place first.
 	slices.SortStableFunc(d.diags, func(a, b *hcl.Diagnostic) int { return cmp.Compare(offset(a), offset(b)) })
@@ -648,9 +648,10 @@ func (d *decoder) badLabel(what, label string, labelRange, defRange hcl.Range) b
 	return false
 }
 
-// applyDefaults is the one place where settings left out get their defaults.
-func (d *decoder) applyDefaults() {
-	c := d.cfg
+// ApplyDefaults is the one place where settings left out get their defaults: Decode calls it,
+// and so does code that builds a Config itself (a one-shot command without a configuration
+// file). It changes nothing that is set, so a second call changes nothing.
+func (c *Config) ApplyDefaults() {
 	setDefault(&c.LoopWait, DefaultLoopWait)
 	setDefault(&c.TTL, DefaultTTL)
 	if _, set := c.Ranges["maximum_lag_on_failover"]; !set { // 0 is a setting: no lag at all

@@ -4,13 +4,13 @@
 // report one that is missing, unknown or mistyped at its place. pgimaged's own rules then run
 // once, into [Config]: booleans in PostgreSQL's spellings and 1/0 ([sdk.ParseBool]), positive
 // durations with a unit as plugin options take them ([sdk.ParseDuration]: "10s", "5min"),
-// absolute paths, checks across settings, and every default, set in applyDefaults alone. Every mistake is an [hcl.Diagnostic] with a Subject, returned in
+// absolute paths, checks across settings, and every default, set in ApplyDefaults alone. Every mistake is an [hcl.Diagnostic] with a Subject, returned in
 // source order by [Load] and [Parse] and printed by [WriteDiagnostics] with file:line:col and
 // the source line. Input is bounded by [MaxConfigSize] and [MaxNesting] before the parser runs.
 //
 // # Settings
 //
-// Each setting is a field of a schema struct (decode.go); applyDefaults sets every default:
+// Each setting is a field of a schema struct (decode.go); ApplyDefaults sets every default:
 //
 //	fileSchema        scope, name, data_dir (required); plugin_dir ("": beside the binary);
 //	                  loop_wait, ttl (DefaultLoopWait, DefaultTTL; ttl > loop_wait); tags;
@@ -41,7 +41,7 @@
 // name is left for PATH. create_replica_method, the seed's spelling, is read as
 // create_replica_methods (with a warning; both is an error). TLS files must be readable when the configuration is loaded,
 // and a certificate comes with its key; those of the authentication blocks must be readable by
-// the PostgreSQL OS user (data_dir's owner when root loads the configuration), a key 0600 or
+// the PostgreSQL OS user (pg.Account: when root loads the configuration, data_dir's owner, else postgres), a key 0600 or
 // less (0640 owned by root), as libpq demands. An etcd endpoint is host:port or an http:// or https://
 // URL; http:// is refused with TLS files or beside https://, since the etcd client would then
 // speak plain text to all of them. README.md shows a complete configuration.

@@ -453,3 +453,26 @@ func TestRejoinSettings(t *testing.T) {
 		t.Error("rejoin = delete was accepted")
 	}
 }
+
+// A configuration built in code gets the defaults a decoded one has from ApplyDefaults, the one
+// place they are set; a second call changes nothing, and a setting given is kept.
+func TestApplyDefaultsOnABuiltConfig(t *testing.T) {
+	c := &config.Config{}
+	c.PostgreSQL.Listen = "127.0.0.1:5433"
+	c.PostgreSQL.PGCtlTimeout = 5 * time.Second
+	c.ApplyDefaults()
+	if c.Bootstrap.RecoveryTimeout != config.DefaultRecoveryTimeout || c.PostgreSQL.PGCtlTimeout != 5*time.Second ||
+		c.LoopWait != config.DefaultLoopWait || c.PostgreSQL.ConnectAddress != "127.0.0.1:5433" ||
+		c.Bootstrap.Method != config.DefaultBootstrap || len(c.PostgreSQL.CreateReplicaMethods) != 1 {
+		t.Fatalf("defaults of a built configuration: %+v", c)
+	}
+	before := *c
+	c.ApplyDefaults()
+	if diff := cmp.Diff(before, *c, cmpopts.IgnoreUnexported(config.Config{})); diff != "" {
+		t.Errorf("a second ApplyDefaults changed the configuration:\n%s", diff)
+	}
+	parsed, diags := config.Parse("node1.hcl", []byte("scope = \"s\"\nname = \"n\"\ndata_dir = \"/data\"\n"))
+	if diags.HasErrors() || parsed.Bootstrap.RecoveryTimeout != config.DefaultRecoveryTimeout {
+		t.Errorf("a decoded configuration's recovery_timeout: %s, %v", parsed.Bootstrap.RecoveryTimeout, diags)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/pgimaged/pgimaged/internal/backoff"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -663,7 +664,7 @@ func (s *etcdStore) watchLoop(ctx context.Context, ch chan struct{}, rev int64) 
 		default:
 		}
 	}
-	backoff := 100 * time.Millisecond
+	wait := backoff.New(100*time.Millisecond, 5*time.Second)
 	for ctx.Err() == nil {
 		cli, err := s.client(ctx)
 		if err != nil {
@@ -679,7 +680,7 @@ func (s *etcdStore) watchLoop(ctx context.Context, ch chan struct{}, rev int64) 
 			})
 			if err == nil {
 				notify() // changes since the watch broke are unknown
-				backoff = 100 * time.Millisecond
+				wait.Reset()
 			}
 		}
 		if rev != 0 {
@@ -694,7 +695,7 @@ func (s *etcdStore) watchLoop(ctx context.Context, ch chan struct{}, rev int64) 
 				}
 				if len(resp.Events) > 0 {
 					notify()
-					backoff = 100 * time.Millisecond
+					wait.Reset()
 				}
 				rev = max(rev, resp.Header.Revision)
 			}
@@ -704,14 +705,13 @@ func (s *etcdStore) watchLoop(ctx context.Context, ch chan struct{}, rev int64) 
 			}
 			rev = 0 // the channel closed: start again from a fresh revision
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(wait.Next())
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

@@ -53,6 +53,8 @@ type Member struct {
 type MemberDetail struct {
 	SystemIdentifier string `json:"system_identifier,omitempty"`
 	LastError        string `json:"last_error,omitempty"`
+	// Refused is the request the agent last refused, while LastError still says so.
+	Refused *Refusal `json:"refused,omitempty"`
 	// Upstream is the member a replica streams WAL from (pg_stat_wal_receiver's sender matched
 	// against the members' conn_url); its sender as host:port when no member matches.
 	Upstream string `json:"upstream,omitempty"`
@@ -86,6 +88,19 @@ type ReloadOutcome struct {
 
 // OK reports whether the reload was applied whole.
 func (r ReloadOutcome) OK() bool { return len(r.Refused) == 0 && len(r.Errors) == 0 }
+// Requests a [Refusal] names.
+const (
+	RequestReinit = "reinit"
+)
+
+// Refusal is an operator's request an agent refused, and why.
+type Refusal struct {
+	Request string `json:"request"` // RequestReinit
+	Reason  string `json:"reason"`
+}
+
+// Message is the refusal in words, as last_error says it: "reinit refused: <reason>".
+func (r Refusal) Message() string { return r.Request + " refused: " + r.Reason }
 
 // Kinds of a [CriticalPath].
 const (

@@ -267,3 +267,24 @@ func TestMemberCriticalPathJSON(t *testing.T) {
 		t.Errorf("summary %q", s)
 	}
 }
+
+// A refusal travels as a field of its own; a member key without one reads as before.
+func TestMemberRefusalJSON(t *testing.T) {
+	m := dcs.Member{Name: "n1", PGImaged: &dcs.MemberDetail{LastError: "reinit refused: it holds the leader key",
+		Refused: &dcs.Refusal{Request: dcs.RequestReinit, Reason: "it holds the leader key"}}}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"refused":{"request":"reinit","reason":"it holds the leader key"}`) {
+		t.Errorf("member JSON %s has no refused field", b)
+	}
+	var back dcs.Member
+	if err := json.Unmarshal(b, &back); err != nil || back.PGImaged.Refused == nil || *back.PGImaged.Refused != *m.PGImaged.Refused {
+		t.Errorf("read back %+v, %v", back.PGImaged, err)
+	}
+	var old dcs.Member
+	if err := json.Unmarshal([]byte(`{"name":"n1","pgimaged":{"last_error":"reinit refused: x"}}`), &old); err != nil || old.PGImaged.Refused != nil {
+		t.Errorf("an old member key: %+v, %v", old.PGImaged, err)
+	}
+}

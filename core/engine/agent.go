@@ -659,10 +659,7 @@ func (n *Node) ConnURL() string {
 		port = 5432
 	}
 	host, _, _ := strings.Cut(hosts, ",")
-	if host == "*" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "postgres://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/postgres"
+	return "postgres://" + net.JoinHostPort(pg.Loopback(host), strconv.Itoa(port)) + "/postgres"
 }
 
 // publish writes the member key: m as Step made it, with this node's address, tags and
@@ -681,6 +678,9 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 	a.snap.mu.Lock()
 	m.PendingRestart = m.State == dcs.StateRunning && a.snap.snap.Server.PendingRestart
 	a.snap.mu.Unlock()
+	if r := m.PGImaged.Refused; r != nil {
+		r.Reason = n.secrets().Mask(r.Reason)
+	}
 	a.mu.Lock()
 	m.PGImaged.CriticalPath = a.path
 	m.PGImaged.Reload = a.lastReload

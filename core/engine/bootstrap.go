@@ -13,10 +13,6 @@ import (
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
-// DefaultRecoveryTimeout bounds the wait for a promoting recovery when bootstrap.recovery_timeout
-// is not set.
-const DefaultRecoveryTimeout = time.Hour
-
 // BootstrapOptions adjusts a bootstrap.
 type BootstrapOptions struct {
 	// ImageOnly stops once the method has filled the data directory and recovery settings are
@@ -178,9 +174,6 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (out Bootst
 	}
 	if recovering {
 		rt := n.Config.Bootstrap.RecoveryTimeout
-		if rt <= 0 {
-			rt = DefaultRecoveryTimeout
-		}
 		rctx, cancel := context.WithTimeout(ctx, rt)
 		err := srv.WaitPromoted(rctx)
 		cancel()

@@ -94,3 +94,26 @@ func TestDecideReinitRequest(t *testing.T) {
 		})
 	}
 }
+
+// A refused reinit is published as a typed refusal in the member's detail, for the CLI that
+// waits for the request; last_error still says it in words for readers that predate the field.
+func TestStepPublishesReinitRefusal(t *testing.T) {
+	node1 := running("node1", dcs.RolePrimary, 1, 0x5000000)
+	led := &dcs.Cluster{Initialize: str(sysidStr), Leader: "node1", Members: []dcs.Member{node1}}
+	obs := engine.Observation{Member: "node1", Cluster: led, DataDir: engine.DirCluster, Control: clusterDir(pg.DBInProduction, 1, 0x5000000),
+		PostgreSQL: engine.PGPrimary, Led: true, ReinitRequested: &engine.ReinitRequest{Methods: []string{"basebackup"}}}
+	_, effs := engine.Step(engine.State{Name: "node1", SysID: sysidStr}, obs)
+	var refused *dcs.Refusal
+	lastErr := ""
+	for _, e := range effs {
+		if p, ok := e.(engine.Publish); ok && p.Member.PGImaged != nil && p.Member.PGImaged.Refused != nil {
+			refused, lastErr = p.Member.PGImaged.Refused, p.Member.PGImaged.LastError
+		}
+	}
+	if refused == nil || refused.Request != dcs.RequestReinit || !strings.Contains(refused.Reason, "leader key") {
+		t.Fatalf("published refusal %+v, want a reinit refused for the leader key (effects %s)", refused, kinds(effs))
+	}
+	if lastErr != "reinit refused: "+refused.Reason {
+		t.Errorf("last_error %q does not say the refusal", lastErr)
+	}
+}

@@ -125,9 +125,6 @@ func (n *Node) server() (*pg.Server, error) {
 		port = 5432
 	}
 	timeout := n.Config.PostgreSQL.PGCtlTimeout
-	if timeout <= 0 {
-		timeout = config.DefaultPGCtlTimeout
-	}
 	// No SocketDir: a running server says where it listens (postmaster.pid), wherever
 	// unix_socket_directories put its socket; the password is for a server without one.
 	return &pg.Server{

@@ -199,10 +199,7 @@ func (n *Node) APIURL() string {
 	addr := api.Address()
 	host, port, err := net.SplitHostPort(addr)
 	if err == nil {
-		if host == "*" || host == "0.0.0.0" || host == "::" || host == "" {
-			host = "127.0.0.1"
-		}
-		addr = net.JoinHostPort(strings.Trim(host, "[]"), port)
+		addr = net.JoinHostPort(pg.Loopback(strings.Trim(host, "[]")), port)
 	}
 	return scheme + "://" + addr + "/patroni"
 }

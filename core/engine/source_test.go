@@ -19,6 +19,7 @@ func testNode(name string) *engine.Node {
 	cfg := &config.Config{Scope: "batman", Name: name, DataDir: "/var/lib/postgresql/15/" + name}
 	cfg.PostgreSQL.Listen = "0.0.0.0:5432"
 	cfg.PostgreSQL.Replication = config.Credentials{Username: "replicator", Password: "repl-secret"}
+	cfg.ApplyDefaults()
 	return &engine.Node{Config: cfg}
 }
 
@@ -140,6 +141,8 @@ func TestConnURL(t *testing.T) {
 		{"0.0.0.0:5432", "10.0.0.5:5432", "postgres://10.0.0.5:5432/postgres"},
 		{"*:5432", "", "postgres://127.0.0.1:5432/postgres"},
 		{"[::1]:6432", "", "postgres://[::1]:6432/postgres"},
+		{"[::]:6432", "", "postgres://[::1]:6432/postgres"},
+		{"0.0.0.0:6432", "", "postgres://127.0.0.1:6432/postgres"},
 	}
 	for _, tc := range cases {
 		n := testNode("node1")

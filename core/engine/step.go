@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/internal/backoff"
 )
 
 // State is what the agent remembers between cycles, and between an awaited effect and its
@@ -27,6 +28,8 @@ type State struct {
 	Status  string // the member's state
 	Role    string
 	LastErr string
+	// Refused is the request last refused; published while LastErr is its message.
+	Refused *dcs.Refusal
 	SysID   string
 	// History is the last maxHistory bootstrap and clone attempts.
 	History []dcs.Attempt
@@ -66,8 +69,7 @@ type PendingBootstrap struct {
 
 // Backoff is the wait after the Failures-th failure in a row.
 func (s State) Backoff() time.Duration {
-	d := time.Second << min(s.Failures, 6)
-	return min(d, max(s.LoopWait, 30*time.Second))
+	return backoff.Nth(time.Second, min(64*time.Second, max(s.LoopWait, 30*time.Second)), s.Failures)
 }
 
 // awaitPoint names where Step continues once the awaited effect's result comes.
@@ -174,7 +176,17 @@ func (s State) Member() dcs.Member {
 		role = "uninitialized"
 	}
 	return dcs.Member{Name: s.Name, State: s.Status, Role: role,
-		PGImaged: &dcs.MemberDetail{SystemIdentifier: s.SysID, LastError: s.LastErr, Attempts: slices.Clone(s.History)}}
+		PGImaged: &dcs.MemberDetail{SystemIdentifier: s.SysID, LastError: s.LastErr, Refused: s.refusal(), Attempts: slices.Clone(s.History)}}
+}
+
+// refusal is the request last refused while LastErr still says it; nil once anything else
+// happened since.
+func (s State) refusal() *dcs.Refusal {
+	if s.Refused == nil || s.LastErr != s.Refused.Message() {
+		return nil
+	}
+	r := *s.Refused
+	return &r
 }
 
 func (s *State) setStatus(status string, err error) {
@@ -227,7 +239,8 @@ func (s State) decide(obs Observation) (State, []Effect) {
 	p.logDecision(act)
 	if act.ReinitRefused != "" {
 		p.log("error", "reinit refused; the request is dropped", "reason", act.ReinitRefused)
-		p.s.LastErr = "reinit refused: " + act.ReinitRefused
+		p.s.Refused = &dcs.Refusal{Request: dcs.RequestReinit, Reason: act.ReinitRefused}
+		p.s.LastErr = p.s.Refused.Message()
 		p.publish() // the outcome is published before the request goes
 		p.do(DeleteReinit{})
 	}

@@ -98,3 +98,25 @@ func TestStepUnsettledRecord(t *testing.T) {
 		t.Fatalf("after the release: effects %s, state %+v", got, st)
 	}
 }
+
+// The wait after failures in a row doubles from a second, up to loop_wait but at least 30 s
+// and at most 64 s.
+func TestStateBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		failures int
+		loopWait time.Duration
+		want     time.Duration
+	}{
+		{0, 10 * time.Second, time.Second},
+		{3, 10 * time.Second, 8 * time.Second},
+		{5, 10 * time.Second, 30 * time.Second},
+		{50, 10 * time.Second, 30 * time.Second},
+		{5, 45 * time.Second, 32 * time.Second},
+		{6, 45 * time.Second, 45 * time.Second},
+		{9, 2 * time.Minute, 64 * time.Second},
+	} {
+		if got := (engine.State{Failures: tc.failures, LoopWait: tc.loopWait}).Backoff(); got != tc.want {
+			t.Errorf("%d failures, loop_wait %s: %s, want %s", tc.failures, tc.loopWait, got, tc.want)
+		}
+	}
+}

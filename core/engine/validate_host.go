@@ -60,26 +60,13 @@ func (n *Node) validateListen() hcl.Diagnostics {
 	return nil
 }
 
-// pgAccount is the account PostgreSQL runs as: this process's, or postgres when pgimaged is
-// run as root (sudo pgimaged validate), the account the packaged units run it as. ok is false
-// when that account cannot be told.
-func pgAccount() (u *user.User, ok bool) {
-	var err error
-	if os.Geteuid() == 0 {
-		u, err = user.Lookup("postgres")
-	} else {
-		u, err = user.LookupId(strconv.Itoa(os.Geteuid()))
-	}
-	return u, err == nil
-}
-
 // validateOwner reports a data directory PostgreSQL could not use: one that belongs to another
 // account, a cluster whose mode PostgreSQL refuses, or a missing one that the account cannot
 // create.
 func (n *Node) validateOwner() hcl.Diagnostics {
 	dir := n.Config.DataDir
-	acct, ok := pgAccount()
-	if dir == "" || !ok {
+	acct, err := pg.Account(dir)
+	if dir == "" || err != nil {
 		return nil
 	}
 	uid, _ := strconv.Atoi(acct.Uid)

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -184,10 +183,10 @@ func refused(key string) error {
 	return fmt.Errorf("while parsing a connection string: %w: pgimaged cannot pass on %q%s", ErrConnString, key, hint)
 }
 
-// keywordValues reads a keyword/value connection string as libpq does (key = value, a value
+// keywordPairs reads a keyword/value connection string as libpq does (key = value, a value
 // in single quotes or up to white space, '\' escaping the next character); a key written
-// twice keeps its last value. Only called on a string pgx has parsed already.
-func keywordValues(s string) map[string]string {
+// twice keeps its last value. The error says where it is not such a string.
+func keywordPairs(s string) (map[string]string, error) {
 	out := map[string]string{}
 	space := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
 	i := 0
@@ -199,7 +198,7 @@ func keywordValues(s string) map[string]string {
 	for {
 		skip()
 		if i >= len(s) {
-			return out
+			return out, nil
 		}
 		start := i
 		for i < len(s) && s[i] != '=' && !space(s[i]) {
@@ -208,7 +207,7 @@ func keywordValues(s string) map[string]string {
 		key := s[start:i]
 		skip()
 		if i >= len(s) || s[i] != '=' {
-			return out
+			return out, fmt.Errorf("missing \"=\" after %q", key)
 		}
 		i++
 		skip()
@@ -219,6 +218,9 @@ func keywordValues(s string) map[string]string {
 					i++
 				}
 				v.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return out, fmt.Errorf("unterminated quoted value of %q", key)
 			}
 			i++
 		} else {
@@ -231,6 +233,12 @@ func keywordValues(s string) map[string]string {
 		}
 		out[key] = v.String()
 	}
+}
+
+// keywordValues are the pairs of a keyword/value connection string, as far as it can be read.
+func keywordValues(s string) map[string]string {
+	out, _ := keywordPairs(s)
+	return out
 }
 
 // exposedSetting recovers the value of a connection setting that pgx keeps only in its own form.
@@ -293,33 +301,100 @@ func verifyMode(t *tls.Config) string {
 	return "require"
 }
 
-var notAllowed = regexp.MustCompile(`connection string key "((?:[^"\\]|\\.)*)" is not in ConnStringAllowedKeys`)
-
 // connKeys returns the keys a connection string sets itself, in pgx's spelling ("database" for
-// dbname), sorted: what libpq takes from the string rather than from its defaults. pgx's parser
-// names the first key that is not allowed, so the keys are found by allowing them one by one.
+// dbname), sorted: what libpq takes from the string rather than from its defaults. It reads
+// the string's own syntax, a URL (user and password, hosts, ports, database, query) or
+// keyword/value pairs; pgx, given exactly these keys as ConnStringAllowedKeys, checks the rest.
 func connKeys(s string) ([]string, error) {
-	keys := []string{}
-	for len(keys) <= 64 {
-		_, err := pgconn.ParseConfigWithOptions(s, pgconn.ParseConfigOptions{ConnStringAllowedKeys: keys})
-		if err == nil {
-			slices.Sort(keys)
-			return keys, nil
+	var keys []string
+	if rest, ok := strings.CutPrefix(s, "postgresql://"); ok {
+		keys, ok = urlKeys(rest)
+		if !ok {
+			return nil, fmt.Errorf("while parsing a connection string: %w: a URL's query that cannot be decoded", ErrConnString)
 		}
-		m := notAllowed.FindStringSubmatch(err.Error())
-		if m == nil {
-			return nil, connErr(err)
+	} else if rest, ok := strings.CutPrefix(s, "postgres://"); ok {
+		keys, ok = urlKeys(rest)
+		if !ok {
+			return nil, fmt.Errorf("while parsing a connection string: %w: a URL's query that cannot be decoded", ErrConnString)
 		}
-		k, uerr := strconv.Unquote(`"` + m[1] + `"`)
-		if uerr != nil || slices.Contains(keys, k) {
-			return nil, connErr(err)
+	} else {
+		kv, err := keywordPairs(s)
+		if err != nil {
+			return nil, fmt.Errorf("while parsing a connection string: %w: %v", ErrConnString, err)
 		}
-		if k == "dbname" {
-			k = "database"
-		}
-		keys = append(keys, k)
+		keys = slices.Collect(maps.Keys(kv))
 	}
-	return nil, fmt.Errorf("while parsing a connection string: %w: too many keys", ErrConnString)
+	for i, k := range keys {
+		if k == "dbname" {
+			keys[i] = "database"
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys), nil
+}
+
+// urlKeys lists the keys of a postgres:// URL without its scheme, as pgx reads one:
+// user[:password]@, hosts with their ports (host1:port1,host2,[::1]:port3), /database, ?query.
+// false: a query that cannot be decoded.
+func urlKeys(p string) ([]string, bool) {
+	var keys []string
+	if i := strings.IndexAny(p, "@/"); i >= 0 && p[i] == '@' {
+		user, password, hasPassword := strings.Cut(p[:i], ":")
+		if user != "" {
+			keys = append(keys, "user")
+		}
+		if hasPassword && password != "" {
+			keys = append(keys, "password")
+		}
+		p = p[i+1:]
+	}
+	end := strings.IndexAny(p, "/?")
+	if end < 0 {
+		end = len(p)
+	}
+	hosts, host, port := p[:end], false, false
+	for h := range strings.SplitSeq(hosts, ",") {
+		if strings.HasPrefix(h, "[") {
+			if j := strings.IndexByte(h, ']'); j >= 0 {
+				host = host || j > 1
+				h = h[j+1:]
+			}
+		} else if j := strings.IndexByte(h, ':'); j >= 0 {
+			host = host || j > 0
+			h = h[j:]
+		} else {
+			host = host || h != ""
+			h = ""
+		}
+		if strings.HasPrefix(h, ":") {
+			port = port || len(h) > 1
+		}
+	}
+	if strings.Contains(hosts, ",") {
+		host, port = true, true // pgx lists the hosts and their (maybe empty) ports
+	}
+	if host {
+		keys = append(keys, "host")
+	}
+	if port {
+		keys = append(keys, "port")
+	}
+	p = p[end:]
+	if rest, ok := strings.CutPrefix(p, "/"); ok {
+		db, query, _ := strings.Cut(rest, "?")
+		if db != "" {
+			keys = append(keys, "database")
+		}
+		p = "?" + query
+	}
+	if query, ok := strings.CutPrefix(p, "?"); ok && query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return nil, false
+		}
+		keys = append(keys, slices.Collect(maps.Keys(q))...)
+	}
+	return keys, true
 }
 
 // connErr wraps a pgx parse error with pgx's reason but not its text, which quotes the

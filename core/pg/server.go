@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pgimaged/pgimaged/internal/backoff"
 )
 
 // DefaultLogFile is where [Server] sends the server's output, relative to the data directory.
@@ -236,11 +237,11 @@ func (s *Server) Stop(ctx context.Context, mode string) error {
 		return fmt.Errorf("while stopping PostgreSQL (pid %d) in data directory %q: %w: %s", pid, s.DataDir, err, oneLine(string(out)))
 	}
 	// pg_ctl returns once postmaster.pid is gone; the process itself follows a moment later.
-	for delay := 10 * time.Millisecond; processAlive(pid); delay = min(2*delay, 500*time.Millisecond) {
+	for wait := backoff.New(10*time.Millisecond, 500*time.Millisecond); processAlive(pid); {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("while stopping PostgreSQL (pid %d) in data directory %q: %w", pid, s.DataDir, ctx.Err())
-		case <-time.After(delay):
+		case <-time.After(wait.Next()):
 		}
 	}
 	return nil
@@ -407,7 +408,8 @@ func (s *Server) WaitReady(ctx context.Context) error {
 	deadline := time.Now().Add(bound)
 	answered := false
 	var last error
-	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+	wait := backoff.New(20*time.Millisecond, 500*time.Millisecond)
+	for {
 		p, ok := readPostmasterPID(s.DataDir)
 		if !ok || !processAlive(p.PID) {
 			return s.failure(op, ErrNotRunning)
@@ -445,7 +447,7 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return s.failure(op, fmt.Errorf("%w; last attempt: %w", ctx.Err(), last))
-		case <-time.After(delay):
+		case <-time.After(wait.Next()):
 		}
 	}
 }
@@ -590,7 +592,7 @@ type permanent struct{ error }
 
 func (p permanent) Unwrap() error { return p.error }
 
-// A poll looks again after pollFirst, then a little later each time, at most every pollMax: a
+// A poll looks again after pollFirst, then twice as late each time, at most every pollMax: a
 // check is one query on a connection kept open, cheap enough to repeat, while each pause adds
 // to the time until a standby is known to stream.
 const (
@@ -609,7 +611,8 @@ func (s *Server) poll(ctx context.Context, op string, offline func(error) bool, 
 		}
 	}()
 	var last error
-	for delay := pollFirst; ; delay = min(delay+pollFirst, pollMax) {
+	wait := backoff.New(pollFirst, pollMax)
+	for {
 		if _, ok := s.Running(); !ok {
 			return s.failure(op, ErrNotRunning)
 		}
@@ -649,7 +652,7 @@ func (s *Server) poll(ctx context.Context, op string, offline func(error) bool, 
 				return s.failure(op, ctx.Err())
 			}
 			return s.failure(op, fmt.Errorf("%w; last: %w", ctx.Err(), last))
-		case <-time.After(delay):
+		case <-time.After(wait.Next()):
 		}
 	}
 }

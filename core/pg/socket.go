@@ -59,8 +59,8 @@ func SplitSocketDirectories(v string) []string {
 // server's unix socket directories (as in unix_socket_directories), listen_addresses and port:
 // the first socket directory it can use, a relative one taken relative to the data directory
 // (PostgreSQL's working directory); with none (an empty unix_socket_directories, only abstract
-// sockets, paths with a comma or too long for a socket address), TCP to the first listen address, where
-// "*" and "0.0.0.0" mean 127.0.0.1 and "::" means ::1.
+// sockets, paths with a comma or too long for a socket address), TCP to the first listen address,
+// a wildcard one meaning loopback ([Loopback]).
 func LocalHost(dataDir string, socketDirs []string, listenAddresses string, port int) string {
 	if port == 0 {
 		port = 5432
@@ -96,10 +96,19 @@ func LocalHost(dataDir string, socketDirs []string, listenAddresses string, port
 			return first // only a socket path too long to dial; the dial error will say so
 		}
 		return "127.0.0.1"
-	case "*", "0.0.0.0":
+	}
+	return Loopback(addr)
+}
+
+// Loopback is where this machine reaches a server that listens on host: a wildcard address
+// means loopback of its family ("*", "0.0.0.0" and an empty host mean 127.0.0.1, "::" means
+// ::1); any other host is itself.
+func Loopback(host string) string {
+	switch host {
+	case "", "*", "0.0.0.0":
 		return "127.0.0.1"
 	case "::":
 		return "::1"
 	}
-	return addr
+	return host
 }

@@ -409,3 +409,12 @@ func TestWaitReadyIsBoundedByTheStartTimeout(t *testing.T) {
 		t.Errorf("the error does not say that the server did not answer within the start timeout: %v", err)
 	}
 }
+
+func TestLoopback(t *testing.T) {
+	for host, want := range map[string]string{"": "127.0.0.1", "*": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1",
+		"::1": "::1", "10.0.0.5": "10.0.0.5", "db1.example.com": "db1.example.com"} {
+		if got := pg.Loopback(host); got != want {
+			t.Errorf("Loopback(%q) = %q, want %q", host, got, want)
+		}
+	}
+}

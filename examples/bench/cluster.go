@@ -209,6 +209,8 @@ type clusterOptions struct {
 	// whileUp, if set, runs with the members' HTTP API ports once the cluster is up, before it
 	// is stopped; each member then serves its API.
 	whileUp func(apiPorts []int) error
+	// superPass, if set, is the superuser's password (Patroni's harness); else a random one.
+	superPass string
 }
 
 // pgimagedCluster runs one measurement of pgimaged. It returns the time until the cluster is up

@@ -10,6 +10,10 @@
 //	                                   the bare programs' floor; where the time goes, phase by phase
 //	go run ./examples/bench api        the HTTP API's latency for /primary and /replica at a steady
 //	                                   rate, and Patroni's REST API where it is installed
+//	go run ./examples/bench rejoin     a former primary of 1 GB back as a replica after a failover:
+//	                                   rejoin by pg_rewind against a full re-clone by basebackup
+//	go run ./examples/bench switchover pgimaged switchover until writes and streaming replicas,
+//	                                   against patronictl switchover where Patroni is installed
 //
 // The contenders of a benchmark run interleaved, round by round, so that the load others put on
 // the machine falls on all of them alike; medians are printed with the spread.
@@ -52,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runCluster(ctx, args[1:], stdout, stderr)
 	case "api":
 		err = runAPI(ctx, args[1:], stdout, stderr)
+	case "rejoin":
+		err = runRejoin(ctx, args[1:], stdout, stderr)
+	case "switchover":
+		err = runSwitchover(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
@@ -86,6 +94,14 @@ Benchmarks (make bench runs them all, in this order):
              and the median start and duration of each phase of pgimaged's critical path
   api        p50/p99 latency of the HTTP API's /primary and /replica at a steady 500 and 3,000
              requests/s for 10 s each on loopback; Patroni's REST API side by side where installed
+  rejoin     a 2-member cluster of about 1 GB (pgbench -i): the replica stopped, 1 % of the rows
+             (a contiguous range) updated on the primary alone, its host lost, pgimaged failover,
+             then the former primary's agent started until it streams again: rejoin by rewind
+             against rejoin = "reimage" (a full re-clone by basebackup), interleaved, 3 runs each;
+             median and ratio
+  switchover pgimaged switchover --yes until the new primary accepts writes and every replica
+             streams from it, 3 members on etcd, against patronictl switchover --force on a
+             Patroni cluster of the same size where installed, interleaved, 3 runs; medians, ratios
 
 Run a benchmark with -h for its flags; -runs 1 gives a quick look at one piece.
 `)

@@ -22,7 +22,10 @@ func patroniCluster(ctx context.Context, m *machine, patroni string, o clusterOp
 		return 0, err
 	}
 	clean.add(func() { _ = os.RemoveAll(work) })
-	superPass, replPass := password(), password()
+	superPass, replPass := o.superPass, password()
+	if superPass == "" {
+		superPass = password()
+	}
 	// Patroni's defaults (ttl 30, loop_wait 10, retry_timeout 10); max_connections, which Patroni
 	// takes from the DCS only, as the others have it.
 	dcs := "{postgresql: {parameters: {max_connections: 30}}}"

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/libpq"
 )
 
 // Version of this plugin.
@@ -303,7 +304,7 @@ func (p *Plugin) wantsStandbyType(ctx context.Context, opts sdk.Options, c sdk.C
 	v := c.ServerVersion
 	if v == 0 {
 		var err error
-		v, err = serverVersion(ctx, c.BinDir)
+		v, err = libpq.BinVersion(ctx, c.BinDir)
 		if err != nil {
 			if r != nil {
 				r.Log(sdk.LevelWarn, "cannot tell the PostgreSQL version; asking pgBackRest for a standby restore", "error", err.Error())

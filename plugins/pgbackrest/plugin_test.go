@@ -254,27 +254,6 @@ func TestOutputProgress(t *testing.T) {
 	}
 }
 
-func TestParseServerVersion(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int
-	}{
-		{"postgres (PostgreSQL) 15.8 (Debian 15.8-1.pgdg120+1)\n", 150000},
-		{"postgres (PostgreSQL) 12.20\n", 120000},
-		{"postgres (PostgreSQL) 9.6.24\n", 90600},
-		{"postgres (PostgreSQL) 17devel\n", 170000},
-	}
-	for _, tc := range tests {
-		got, err := parseServerVersion(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("parseServerVersion(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
-		}
-	}
-	if _, err := parseServerVersion("pgbackrest 2.45"); err == nil {
-		t.Error("parseServerVersion accepted a line without a PostgreSQL version")
-	}
-}
-
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	f, err := os.Open(path)
