@@ -88,6 +88,7 @@ type ReloadOutcome struct {
 
 // OK reports whether the reload was applied whole.
 func (r ReloadOutcome) OK() bool { return len(r.Refused) == 0 && len(r.Errors) == 0 }
+
 // Requests a [Refusal] names.
 const (
 	RequestReinit = "reinit"
