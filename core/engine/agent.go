@@ -103,7 +103,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.srv = srv
 	a.mu.Unlock()
 	a.st = State{Name: n.Config.Name, Scope: n.Config.Scope, DataDir: n.Config.DataDir, LoopWait: a.LoopWait,
-		NeedsReinitMark: n.NeedsReinitPath(), Status: dcs.StateStarting}
+		TTL: n.Config.TTL, NeedsReinitMark: n.NeedsReinitPath(), Status: dcs.StateStarting}
 	a.sync()
 	a.started = dcs.Phase{Name: PhaseAgentStart, Start: a.Started}
 	if a.started.Start.IsZero() {
@@ -322,6 +322,8 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 			return Result{Err: n.repoint(ctx, a.srv, src)}
 		}
 		return Result{Err: n.writeStandby(src, nil, nil, false)}
+	case FollowRemote:
+		return Result{Err: n.followRemote(ctx, a.srv, e)} // standby_leader.go
 	case CleanLeftover:
 		defer a.setPG(nil)
 		return Result{Err: n.cleanIncomplete()}

@@ -147,6 +147,10 @@ type Observation struct {
 	// without it).
 	StandbyCluster bool
 	FollowsRemote  bool
+	// LeaderGone: no member has held the leader key for a ttl (as long as a leader key outlives
+	// its agent on etcd; the file DCS drops it at once), so that a standby leader's agent that
+	// restarts takes its key back first ([Step] measures it).
+	LeaderGone bool
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.
@@ -219,6 +223,9 @@ type Action struct {
 	// leader key but runs as a standby of the remote, never as a primary. With ActBootstrap
 	// it clones from the remote instead of bootstrapping.
 	StandbyLeader bool
+	// FollowRemote (ActAdopt with StandbyLeader): the directory's standby settings follow a
+	// member, not the remote; once the key is held they are rewritten to follow the remote.
+	FollowRemote bool
 
 	// For ActClean: a server runs in the half-made directory and is stopped first.
 	Stop bool

@@ -20,6 +20,8 @@ type State struct {
 	Scope    string
 	DataDir  string
 	LoopWait time.Duration
+	// TTL is the leader key's time to live (ttl); 0: three loop waits.
+	TTL time.Duration
 	// NeedsReinitMark is the path of the needs-reinit mark, named in the published reason.
 	NeedsReinitMark string
 
@@ -46,6 +48,8 @@ type State struct {
 	// LastDecision is the last decision logged (kind and reason), so that a repeated one is
 	// not logged again.
 	LastDecision string
+	// Leaderless is when this member first saw no leader key, zero while one is held.
+	Leaderless time.Time
 
 	// await is the effect whose result the next Step call gets; act the action being carried
 	// out; carry an error kept across an awaited effect.
@@ -215,6 +219,7 @@ func (s State) decide(obs Observation) (State, []Effect) {
 		p.s.RejoinFailed = false
 	}
 	obs.RejoinFailed = p.s.RejoinFailed
+	p.s.Leaderless, obs.LeaderGone = leaderGone(p.s, obs)
 	if obs.ReinitError != nil {
 		// As without the DCS: only pgimaged's own half-made directory goes at once.
 		if act := Decide(obs); act.Kind == ActClean {
@@ -638,6 +643,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 		if s.act.Primary {
 			p.do(Mark{Kind: MarkLed, On: true})
 		}
+		if s.act.FollowRemote {
+			return p.followRemote() // standby_leader.go
+		}
 		return p.rejoin(obs)
 	case awaitRejoin:
 		if res.Err != nil {
@@ -657,6 +665,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 		return p.running()
 	}
 	if st, effs, ok := p.resumeChange(at, res); ok {
+		return st, effs
+	}
+	if st, effs, ok := p.resumeStandby(at, res); ok {
 		return st, effs
 	}
 	return p.fail(fmt.Errorf("engine: a result came with nothing awaiting it (%d)", at), s.LoopWait)
