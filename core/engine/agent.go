@@ -81,6 +81,8 @@ type Agent struct {
 	tryingAt time.Time
 	// lastChange is the pending change of primary as the cycle read it ("" for none).
 	lastChange string
+	// toldPromoted: the log said that the configuration's standby_cluster block is ignored.
+	toldPromoted bool
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
 	// leaves PostgreSQL running.
 	paused bool
@@ -232,6 +234,7 @@ func (a *Agent) observe(ctx context.Context) Observation {
 	obs := n.observe(ctx, &cl, nil, req, func() pgStatus { return a.pgStatus(ctx) })
 	obs.ReinitError = rerr
 	a.observeChange(ctx, &obs)
+	a.observeStandbyRecord(ctx, &obs) // standby_promote.go
 	return obs
 }
 
@@ -322,6 +325,8 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 			return Result{Err: n.repoint(ctx, a.srv, src)}
 		}
 		return Result{Err: n.writeStandby(src, nil, nil, false)}
+	case PromoteStandby:
+		return Result{Err: a.promoteStandby(ctx, e)} // standby_promote.go
 	case FollowRemote:
 		return Result{Err: n.followRemote(ctx, a.srv, e)} // standby_leader.go
 	case CleanLeftover:

@@ -151,6 +151,9 @@ type Observation struct {
 	// its agent on etcd; the file DCS drops it at once), so that a standby leader's agent that
 	// restarts takes its key back first ([Step] measures it).
 	LeaderGone bool
+	// StandbyRecord is the DCS's record of the standby cluster's promotion ([StandbyKey]), nil
+	// when there is none.
+	StandbyRecord *StandbyRecord
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.
@@ -273,6 +276,9 @@ func Decide(obs Observation) Action {
 		}
 		return Action{Kind: ActReclone, State: StateReinitializing, SystemIdentifier: obs.Cluster.SystemIdentifier(),
 			Reason: "an operator asked for a reinit: PostgreSQL is stopped, the data directory emptied and a replica cloned again"}
+	}
+	if act, ok := decideStandbyPromote(obs); ok { // standby_promote.go
+		return act
 	}
 	if act, ok := decideChange(obs); ok {
 		return act

@@ -241,6 +241,8 @@ func (s State) decide(obs Observation) (State, []Effect) {
 	switch act.Kind {
 	case ActHandOver, ActTakeOver, ActAbortChange, ActRepoint, ActRejoin:
 		return p.change(act, obs)
+	case ActPromoteStandby:
+		return p.promoteStandby(act, obs)
 	case ActReclone:
 		req := obs.ReinitRequested
 		if req == nil { // rejoin = "reimage" after the rejoin methods failed
@@ -666,6 +668,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 	}
 	if st, effs, ok := p.resumeChange(at, res); ok {
 		return st, effs
+	}
+	if at == awaitPromoteStandby {
+		return p.resumePromoteStandby(res)
 	}
 	if st, effs, ok := p.resumeStandby(at, res); ok {
 		return st, effs
