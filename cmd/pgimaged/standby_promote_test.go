@@ -36,11 +36,32 @@ func TestStandbyClusterPromotes(t *testing.T) {
 	waitStandbyCluster(t, b1, siteB, "b1", "b2")
 	execOn(t, a1, "INSERT INTO t VALUES (1)")
 	waitRows(t, b2, 1)
-	if r := run(t, b1.env, "status", "-config", b1.config); !strings.Contains(r.stdout, "Standby cluster of host=127.0.0.1 port="+fmt.Sprint(a1.port)) {
-		t.Errorf("status does not head the standby cluster with its remote:\n%s", r.stdout)
+	// status heads the cluster with its remote and the standby leader's lag behind it; the
+	// metrics say who is the standby leader and how far behind it is.
+	waitFor(t, guard, "b1 publishing its lag behind the remote", siteB, func() bool {
+		var js struct {
+			Standby struct {
+				Lag *struct {
+					LagBytes *int64 `json:"lag_bytes"`
+				} `json:"lag"`
+			} `json:"standby_cluster"`
+		}
+		r := run(t, b1.env, "status", "-json", "-config", b1.config)
+		return json.Unmarshal([]byte(r.stdout), &js) == nil && js.Standby.Lag != nil && js.Standby.Lag.LagBytes != nil && *js.Standby.Lag.LagBytes < 16<<20
+	})
+	if r := run(t, b1.env, "status", "-config", b1.config); !strings.Contains(r.stdout, "Standby cluster of host=127.0.0.1 port="+fmt.Sprint(a1.port)) ||
+		!strings.Contains(r.stdout, "standby leader: b1   behind the remote: ") {
+		t.Errorf("status does not head the standby cluster with its remote and lag:\n%s", r.stdout)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", api)
+	metric := func(name string) string { return metricValue(t, base, name) }
+	if got := metric("pgimaged_standby_leader"); got != "1" {
+		t.Errorf("pgimaged_standby_leader on the standby leader: %q, want 1", got)
+	}
+	if got := metric("pgimaged_remote_lag_bytes"); got == "" {
+		t.Error("no pgimaged_remote_lag_bytes on the standby leader")
 	}
 
-	base := fmt.Sprintf("http://127.0.0.1:%d", api)
 	if code, _ := post(t, base+"/standby/promote", "", "", ""); code != 401 {
 		t.Errorf("POST /standby/promote without credentials: %d, want 401", code)
 	}
@@ -73,6 +94,9 @@ func TestStandbyClusterPromotes(t *testing.T) {
 	waitLeader(t, b1, siteB, "b1", "b2")
 	waitStreaming(t, b1, "b2")
 	waitRows(t, b2, 2)
+	if got := metric("pgimaged_standby_leader"); got != "0" {
+		t.Errorf("pgimaged_standby_leader on the promoted primary: %q, want 0", got)
+	}
 	waitReceiver(t, b2, b1.port, 2)
 	if got := strings.Count(siteB[1].out.String(), "replica created"); got != 1 {
 		t.Errorf("b2 made %d copies, want one:\n%s", got, siteB[1].out.String())

@@ -100,6 +100,9 @@ func standbyStatus(cfg *config.Config, cl dcs.Cluster, rec *engine.StandbyRecord
 	}
 	if lm, ok := cl.LeaderMember(); ok && lm.Role == dcs.RoleStandbyLeader {
 		out["standby_leader"] = lm.Name
+		if lm.PGImaged != nil && lm.PGImaged.Remote != nil {
+			out["lag"] = lm.PGImaged.Remote
+		}
 	}
 	return out
 }
@@ -121,9 +124,26 @@ func writeStandbyStatus(e *env, cfg *config.Config, cl dcs.Cluster, rec *engine.
 		if l, ok := sc["standby_leader"].(string); ok {
 			leader = l
 		}
-		fmt.Fprintf(e.stdout, "Standby cluster of %s   standby leader: %s\n", sc["remote"], leader)
+		fmt.Fprintf(e.stdout, "Standby cluster of %s   standby leader: %s%s\n", sc["remote"], leader, remoteLag(sc))
 		if rec != nil {
 			fmt.Fprintf(e.stdout, "Pending: %s\n", rec.Describe())
 		}
 	}
+}
+
+// remoteLag is the standby leader's lag behind the remote for the status line, "" when it
+// publishes none.
+func remoteLag(sc map[string]any) string {
+	r, ok := sc["lag"].(*dcs.RemoteFollow)
+	if !ok {
+		return ""
+	}
+	behind := "the remote cannot be asked"
+	if r.LagBytes != nil {
+		behind = fmt.Sprintf("%d bytes", *r.LagBytes)
+	}
+	if r.Error != "" {
+		behind += " (" + r.Error + ")"
+	}
+	return fmt.Sprintf("   behind the remote: %s, replay delay %.1f s", behind, r.ReplayDelay)
 }

@@ -689,6 +689,9 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 		if m.Role == dcs.RoleReplica && st.Streaming && st.SenderHost != "" {
 			m.PGImaged.Upstream = matchUpstream(n.Config.Name, st.SenderHost, st.SenderPort, peers)
 		}
+		if m.Role == dcs.RoleStandbyLeader {
+			m.PGImaged.Remote = a.Snapshot().Remote // standby_remote.go
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
