@@ -50,8 +50,8 @@ type Member struct {
 type MemberDetail struct {
 	SystemIdentifier string `json:"system_identifier,omitempty"`
 	// Remote (the standby leader of a standby cluster): how far it stands behind its remote.
-	Remote *RemoteFollow `json:"remote,omitempty"`
-	LastError        string `json:"last_error,omitempty"`
+	Remote    *RemoteFollow `json:"remote,omitempty"`
+	LastError string        `json:"last_error,omitempty"`
 	// Upstream is the member a replica streams WAL from (pg_stat_wal_receiver's sender matched
 	// against the members' conn_url); its sender as host:port when no member matches.
 	Upstream string `json:"upstream,omitempty"`
