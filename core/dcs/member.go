@@ -49,9 +49,7 @@ type Member struct {
 // MemberDetail is what pgimaged publishes beyond Patroni's fields.
 type MemberDetail struct {
 	SystemIdentifier string `json:"system_identifier,omitempty"`
-	// Remote (the standby leader of a standby cluster): how far it stands behind its remote.
-	Remote    *RemoteFollow `json:"remote,omitempty"`
-	LastError string        `json:"last_error,omitempty"`
+	LastError        string `json:"last_error,omitempty"`
 	// Upstream is the member a replica streams WAL from (pg_stat_wal_receiver's sender matched
 	// against the members' conn_url); its sender as host:port when no member matches.
 	Upstream string `json:"upstream,omitempty"`
@@ -60,6 +58,8 @@ type MemberDetail struct {
 	Attempts []Attempt      `json:"attempts,omitempty"`
 	// CriticalPath is the timeline of this member's last successful bootstrap or clone.
 	CriticalPath *CriticalPath `json:"critical_path,omitempty"`
+	// Remote (the standby leader of a standby cluster): how far it stands behind its remote.
+	Remote *RemoteFollow `json:"remote,omitempty"`
 }
 
 // Kinds of a [CriticalPath].
