@@ -295,6 +295,16 @@ func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
 // identifySystem is the source's answer to IDENTIFY_SYSTEM over a replication connection as
 // the replication role: system identifier, timeline, WAL flush position, database.
 func identifySystem(ctx context.Context, src *Source) ([][]byte, error) {
+	row, err := replicationCommand(ctx, src, "IDENTIFY_SYSTEM")
+	if err == nil && len(row) < 3 {
+		err = fmt.Errorf("the source %s gave no answer to IDENTIFY_SYSTEM", src.Describe())
+	}
+	return row, err
+}
+
+// replicationCommand runs a command of the replication protocol on the source, over a
+// replication connection as the replication role, and returns the first row of its answer.
+func replicationCommand(ctx context.Context, src *Source, command string) ([][]byte, error) {
 	cfg, err := src.Conn.Config()
 	if err != nil {
 		return nil, fmt.Errorf("while parsing the source's connection string: %w", err)
@@ -311,12 +321,12 @@ func identifySystem(ctx context.Context, src *Source) ([][]byte, error) {
 		return nil, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
 	}
 	defer conn.Close(context.Background())
-	results, err := conn.Exec(cctx, "IDENTIFY_SYSTEM").ReadAll()
+	results, err := conn.Exec(cctx, command).ReadAll()
 	if err != nil {
-		return nil, fmt.Errorf("while asking the source %s to identify itself: %w", src.Describe(), err)
+		return nil, fmt.Errorf("while asking the source %s: %s: %w", src.Describe(), command, err)
 	}
-	if len(results) == 0 || len(results[0].Rows) == 0 || len(results[0].Rows[0]) < 3 {
-		return nil, fmt.Errorf("the source %s gave no answer to IDENTIFY_SYSTEM", src.Describe())
+	if len(results) == 0 || len(results[0].Rows) == 0 {
+		return nil, fmt.Errorf("the source %s gave no answer to %s", src.Describe(), command)
 	}
 	return results[0].Rows[0], nil
 }

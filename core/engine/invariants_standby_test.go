@@ -1,6 +1,9 @@
 package engine_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
@@ -18,9 +21,79 @@ import (
 // writes WAL, on a timeline that moves when the remote changes primary. The member that wins
 // initialize copies the remote (CloneRemote) and leads as standby_leader; the others clone from
 // it; when no member has led for a ttl, a standby takes the key and follows the remote itself
-// (FollowRemote). Checked beyond the invariants of every cluster: no member of a standby cluster
-// ever runs a primary or bootstraps, and only the member the leader key names publishes
-// standby_leader.
+// (FollowRemote); an operator may promote it (PromoteStandby). Checked beyond the invariants of
+// every cluster: no member of a standby cluster bootstraps, none runs a primary but the one an
+// operator asked to promote, at most one publishes standby_leader, and once the faults end the
+// standby leader follows the remote.
+
+// observeStandby is what Node.observeStandby and Agent.observeStandbyRecord add for m.
+func (s *sim) observeStandby(m *simMember, obs *engine.Observation) {
+	obs.StandbyCluster, obs.FollowsRemote = true, m.dir.kind == engine.DirCluster && m.following == s.remote.name
+	if m.store == nil || obs.Cluster == nil {
+		return
+	}
+	rec, err := engine.ReadStandby(context.Background(), m.store)
+	if err != nil {
+		obs.Cluster, obs.DCSError = nil, err
+		return
+	}
+	obs.StandbyRecord = rec
+	if rec != nil && rec.Phase == engine.StandbyPromoted {
+		obs.StandbyCluster, obs.FollowsRemote = false, false
+	}
+}
+
+// promoted is the DCS's record of the promotion once it is done, nil before.
+func (s *sim) promoted() *engine.StandbyRecord {
+	if rec := s.promotion(); rec != nil && rec.Phase == engine.StandbyPromoted {
+		return rec
+	}
+	return nil
+}
+
+// promotion is the DCS's record of a promotion asked or done, nil when there is none.
+func (s *sim) promotion() *engine.StandbyRecord {
+	rec, err := engine.ReadStandby(context.Background(), s.operator)
+	if err != nil {
+		return nil
+	}
+	return rec
+}
+
+// promoteStandby models Agent.promoteStandby: with the leader key held, the standby leader ends
+// recovery on a new timeline, the switch goes into the history and the record says promoted.
+func (s *sim) promoteStandby(m *simMember, e engine.PromoteStandby) engine.Result {
+	ctx := context.Background()
+	held, err := m.store.AcquireLeader(ctx, m.name)
+	if err != nil || !held {
+		return engine.Result{Err: errors.Join(err, errors.New("not promoted: the leader key is held by another member"))}
+	}
+	if m.pg != engine.PGPrimary {
+		s.promote(m)
+	}
+	h, err := m.store.History(ctx)
+	if err != nil {
+		return engine.Result{Err: err}
+	}
+	if h.Timeline() < int(m.dir.timeline) {
+		if err := m.store.AppendTimelineSwitch(ctx, h, dcs.TimelineSwitch{Timeline: int(m.dir.timeline), LSN: uint64(m.dir.switchAt), NewLeader: m.name}); err != nil {
+			return engine.Result{Err: err}
+		}
+	}
+	rec, err := engine.ReadStandby(ctx, m.store)
+	if err != nil || rec == nil || rec.Phase != engine.StandbyPromoting {
+		return engine.Result{Err: errors.Join(err, errors.New("the record changed"))}
+	}
+	next := *rec
+	next.Phase, next.Timeline = engine.StandbyPromoted, int(m.dir.timeline)
+	b, _ := json.Marshal(next)
+	old, _, _ := m.store.Get(ctx, engine.StandbyKey)
+	if ok, err := m.store.CompareAndSwap(ctx, engine.StandbyKey, old, b); err != nil || !ok {
+		return engine.Result{Err: errors.Join(err, errors.New("the record changed"))}
+	}
+	s.event("%s: promoted the standby cluster on timeline %d", m.name, m.dir.timeline)
+	return engine.Result{}
+}
 
 // executeStandby models the effects of a standby cluster's members; false: e is not one.
 func (s *sim) executeStandby(m *simMember, e engine.Effect) (engine.Result, bool) {
@@ -34,15 +107,21 @@ func (s *sim) executeStandby(m *simMember, e engine.Effect) (engine.Result, bool
 	case engine.RunBootstrap:
 		s.fail("%s bootstraps a new cluster in a standby cluster", m.name)
 	case engine.StartPG:
-		if e.Primary {
-			s.fail("%s starts a primary in a standby cluster", m.name)
+		if rec := s.promotion(); e.Primary && (rec == nil || rec.Leader != m.name) {
+			s.fail("%s starts a primary in a standby cluster (promoted: %v)", m.name, rec)
 		}
 		return engine.Result{}, false
+	case engine.PromoteStandby:
+		return s.promoteStandby(m, e), true
 	case engine.CloneRemote:
 		return s.cloneRemote(m), true
 	case engine.FollowRemote:
-		if e.Reload && m.pg != engine.PGStandby {
-			s.fail("%s re-points a PostgreSQL that does not run as a standby at the remote", m.name)
+		switch {
+		case e.Reload && m.pg == engine.PGPrimary:
+			s.fail("%s re-points a primary at the remote", m.name)
+		case e.Reload && m.pg == engine.PGStopped:
+			// PostgreSQL stopped since the cycle's observation: the reload fails.
+			return engine.Result{Err: errors.New("pg_ctl reload: PostgreSQL does not run")}, true
 		}
 		if !s.prefixOf(m.dir, s.remote.dir) {
 			s.fail("%s follows the remote with WAL the remote lacks", m.name)
@@ -52,8 +131,15 @@ func (s *sim) executeStandby(m *simMember, e engine.Effect) (engine.Result, bool
 	case engine.WriteStandby:
 		// Every member's WAL is the remote's: a standby ahead of its new upstream waits for it.
 		l := s.byName(e.Leader.Name)
-		if l == nil || !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir) {
+		switch {
+		case l == nil:
+			s.fail("%s follows %s, which does not exist", m.name, e.Leader.Name)
+		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir) && s.promoted() == nil:
 			s.fail("%s follows %s, whose WAL went another way", m.name, e.Leader.Name)
+		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir):
+			// Received from the remote past the point where the promotion began: the rejoin's
+			// to handle, as after any promotion.
+			s.event("%s: follows %s with WAL past the promotion", m.name, l.name)
 		}
 		if e.Reload && m.pg != engine.PGStandby {
 			s.fail("%s re-points a PostgreSQL that does not run as a standby", m.name)
@@ -96,9 +182,12 @@ func (s *sim) cloneRemote(m *simMember) engine.Result {
 // checkStandby verifies the invariants of a standby cluster between steps.
 func (s *sim) checkStandby() {
 	cl := s.cluster()
+	// A primary runs only on the member an operator asked to promote: from its promotion on
+	// (the record says promoted once it is recorded, a step later).
+	rec := s.promotion()
 	for _, m := range s.members {
-		if m.pg == engine.PGPrimary {
-			s.fail("%s runs a primary in a standby cluster", m.name)
+		if m.pg == engine.PGPrimary && (rec == nil || rec.Leader != m.name) {
+			s.fail("%s runs a primary in a standby cluster (promotion: %v)", m.name, rec)
 		}
 	}
 	var leaders []string
@@ -107,7 +196,7 @@ func (s *sim) checkStandby() {
 			leaders = append(leaders, mb.Name)
 		}
 	}
-	if len(leaders) > 1 || len(leaders) == 1 && leaders[0] != cl.Leader {
+	if len(leaders) > 1 {
 		s.fail("members %v publish standby_leader; the leader key names %q", leaders, cl.Leader)
 	}
 	if id := cl.SystemIdentifier(); id != "" && id != strconv.FormatUint(s.remote.dir.sysid, 10) {
@@ -228,6 +317,10 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 				s.now = s.now.Add(d)
 				s.event("%s pass", d)
 			},
+			"operator: standby promote": func(t *rapid.T) {
+				_, err := engine.RequestStandbyPromote(context.Background(), s.operator, s.cluster(), "operator")
+				s.event("operator: standby promote (%v)", err)
+			},
 			"": func(t *rapid.T) { check() },
 		})
 		// Settled: faults over, every agent running, time past the ttl: exactly one standby
@@ -251,7 +344,7 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 			s.replicate()
 		}
 		cl := s.cluster()
-		if l := s.byName(cl.Leader); cl.SystemIdentifier() != "" && l != nil && l.dir.kind == engine.DirCluster && l.following != s.remote.name {
+		if l := s.byName(cl.Leader); s.promoted() == nil && cl.SystemIdentifier() != "" && l != nil && l.dir.kind == engine.DirCluster && l.following != s.remote.name {
 			s.fail("the standby leader %s follows %q, not the remote", l.name, l.following)
 		}
 	})

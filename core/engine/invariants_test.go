@@ -188,7 +188,7 @@ func (s *sim) observe(m *simMember) engine.Observation {
 	d := m.dir
 	obs.DataDir = d.kind
 	if s.remote != nil {
-		obs.StandbyCluster, obs.FollowsRemote = true, d.kind == engine.DirCluster && m.following == s.remote.name
+		s.observeStandby(m, &obs) // invariants_standby_test.go
 	}
 	if d.kind == engine.DirCluster {
 		ckpt := d.end

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
@@ -109,6 +111,10 @@ func standbyLeads(obs Observation, act Action, standby bool) (Action, bool) {
 	switch {
 	case cl.Leader == obs.Member:
 		act.Reason = "this member leads the standby cluster: it keeps the leader key as the standby leader and follows the remote"
+	case cl.Leader == "" && promotionElsewhere(obs):
+		// That member may already run a primary that the others followed onto its timeline:
+		// none of them goes back to the remote; it finishes the promotion when it is back.
+		return act, false
 	case cl.Leader == "" && obs.FollowsRemote && !cl.Bootstrapping() && changeFor(obs) == "":
 		act.Reason = "no member leads the standby cluster and this standby follows the remote: it takes the leader key as the standby leader (nothing is promoted)"
 	case cl.Leader == "" && obs.LeaderGone && cl.Initialize != nil && !cl.Bootstrapping() && changeFor(obs) == "":
@@ -154,6 +160,9 @@ func (a *Agent) cloneRemote(ctx context.Context) Result {
 		}
 	}()
 	src := RemoteSource(n)
+	if err := checkRemoteSlot(cctx, src, sc.PrimarySlotName); err != nil {
+		return Result{Err: err}
+	}
 	n.logger().Info("creating the standby leader from the remote", "source", src.Describe(), "methods", sc.CreateReplicaMethods)
 	res, err := n.Clone(cctx, CloneOptions{Source: src, Methods: sc.CreateReplicaMethods, Recovery: sc.RecoverySettings()})
 	a.run.tl, a.run.done = tl, time.Now()
@@ -250,4 +259,36 @@ func (n *Node) followRemote(ctx context.Context, srv *pg.Server, e FollowRemote)
 		return nil
 	}
 	return srv.Reload(ctx)
+}
+
+// ErrRemoteSlot: the slot standby_cluster names does not exist on the remote.
+var ErrRemoteSlot = errors.New("the replication slot does not exist on the remote")
+
+// checkRemoteSlot makes sure, before anything is copied, that the slot the standby leader is to
+// stream from exists on the remote (READ_REPLICATION_SLOT, PostgreSQL 15 and later; an older
+// remote is not asked, and PostgreSQL's walreceiver names the slot in its log instead). No
+// slot, or no remote host: nothing to check.
+func checkRemoteSlot(ctx context.Context, src *Source, slot string) error {
+	if src == nil || slot == "" {
+		return nil
+	}
+	row, err := replicationCommand(ctx, src, "READ_REPLICATION_SLOT "+slot)
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe) && pe.Code == "42601": // a syntax error: a server before 15
+		return nil
+	case err != nil:
+		return fmt.Errorf("while checking the slot %q on the remote: %w", slot, err)
+	case len(row) == 0 || row[0] == nil:
+		return fmt.Errorf("%w: standby_cluster.primary_slot_name is %q, which the remote %s does not have: create it there (SELECT pg_create_physical_replication_slot('%s')), or remove primary_slot_name",
+			ErrRemoteSlot, slot, src.Describe(), slot)
+	}
+	return nil
+}
+
+// promotionElsewhere reports whether an operator asked to promote another member of the
+// standby cluster and the promotion is not recorded as done.
+func promotionElsewhere(obs Observation) bool {
+	r := obs.StandbyRecord
+	return r != nil && r.Phase == StandbyPromoting && r.Leader != obs.Member
 }

@@ -83,6 +83,10 @@ func TestDecideStandbyLeader(t *testing.T) {
 			engine.ActAdopt, false, engine.KeepRunning},
 		{"the standby leader follows a member: keeps the key, follows the remote again", base(cluster("node1", leader), engine.PGStandby, "127.0.0.1:5433"),
 			engine.ActAdopt, true, engine.KeepRunning},
+		{"no leader for a while, but node2's promotion is pending: keeps running, takes no key", promoting("node2", leaderGone(base(cluster(""), engine.PGStandby, "127.0.0.1:5433"))),
+			engine.ActAdopt, false, engine.KeepRunning},
+		{"no leader, a standby of the remote, node2's promotion pending: takes no key", promoting("node2", base(cluster(""), engine.PGStandby, remote)),
+			engine.ActAdopt, false, engine.KeepRunning},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -101,6 +105,12 @@ func TestDecideStandbyLeader(t *testing.T) {
 	if a := engine.Decide(obs); a.Kind != engine.ActRepoint || a.Leader == nil || a.Leader.Name != "node2" {
 		t.Fatalf("a standby of the remote while node2 leads: %s (%s)", a.Kind, a.Reason)
 	}
+}
+
+// promoting is obs while an operator's promotion of member is pending.
+func promoting(member string, obs engine.Observation) engine.Observation {
+	obs.StandbyRecord = &engine.StandbyRecord{Phase: engine.StandbyPromoting, Leader: member}
+	return obs
 }
 
 // leaderGone is obs after no member held the leader key for a while.

@@ -85,12 +85,25 @@ func RequestStandbyPromote(ctx context.Context, st dcs.Store, cl dcs.Cluster, by
 	} else if ch != nil && !ch.over(time.Now()) {
 		return StandbyRecord{}, fmt.Errorf("%w: %s (phase %s)", ErrChangePending, ch.Describe(), ch.Phase)
 	}
+	// A promotion asked of a member that no longer leads (its agent died mid-way, another
+	// standby took the key) gives way to this one; any other record stands.
+	cur, err := ReadStandby(ctx, st)
+	if err != nil {
+		return StandbyRecord{}, err
+	}
+	var old []byte
+	if cur != nil {
+		if cur.Phase == StandbyPromoted || cur.Leader == lm.Name {
+			return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
+		}
+		old = cur.raw
+	}
 	r := StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC()}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
-	ok, err = st.CompareAndSwap(ctx, StandbyKey, nil, b)
+	ok, err = st.CompareAndSwap(ctx, StandbyKey, old, b)
 	if err != nil {
 		return StandbyRecord{}, err
 	}

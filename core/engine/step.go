@@ -543,6 +543,10 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			p.log("warn", "could not take the leader key after the bootstrap; the next cycle tries again")
 		}
 		p.s.Role, p.s.Status, p.s.LastErr = leaderRole(s.act), dcs.StateRunning, ""
+		if !res.Held && s.act.StandbyLeader {
+			// Another member copied the same remote and leads: this copy is a standby like its.
+			p.s.Role = dcs.RoleReplica
+		}
 		p.do(Publish{Member: p.s.Member(), EndPath: true})
 		return p.wait(s.LoopWait)
 
