@@ -233,6 +233,17 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 			return rapid.SampledFrom([]dcs.Fault{dcs.FaultNone, dcs.FaultNone, dcs.FaultNone, dcs.FaultUnavailable, dcs.FaultUncertain, dcs.FaultSessionLost}).Draw(t, "fault "+op)
 		}
 		check := func() { s.check(); s.checkStandby() }
+		// round lets every member complete its cycle in turn, then the standbys catch up.
+		round := func() {
+			for _, m := range s.members {
+				s.step(m)
+				for i := 0; i < 10 && m.result != nil; i++ {
+					s.step(m)
+				}
+				check()
+			}
+			s.replicate()
+		}
 		pick := func(what string) *simMember { return rapid.SampledFrom(s.members).Draw(t, what) }
 		t.Repeat(map[string]func(*rapid.T){
 			"steps": func(t *rapid.T) {
@@ -243,14 +254,7 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 			},
 			"every member's cycles": func(t *rapid.T) {
 				for range rapid.IntRange(1, 8).Draw(t, "rounds") {
-					for _, m := range s.members {
-						s.step(m)
-						for i := 0; i < 10 && m.result != nil; i++ {
-							s.step(m)
-						}
-						check()
-					}
-					s.replicate()
+					round()
 				}
 			},
 			"agent killed": func(t *rapid.T) {
@@ -334,14 +338,7 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 		}
 		for range 6 {
 			s.now = s.now.Add(5 * time.Second)
-			for _, m := range s.members {
-				s.step(m)
-				for i := 0; i < 10 && m.result != nil; i++ {
-					s.step(m)
-				}
-				check()
-			}
-			s.replicate()
+			round()
 		}
 		cl := s.cluster()
 		if l := s.byName(cl.Leader); s.promoted() == nil && cl.SystemIdentifier() != "" && l != nil && l.dir.kind == engine.DirCluster && l.following != s.remote.name {

@@ -188,19 +188,11 @@ func (p *stepper) resumePromoteStandby(res Result) (State, []Effect) {
 // promoteStandby carries out [PromoteStandby].
 func (a *Agent) promoteStandby(ctx context.Context, e PromoteStandby) error {
 	n := a.Node
-	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+	sw, err := a.promoteHoldingKey(ctx)
 	if err != nil {
 		return err
 	}
-	if !held {
-		return errors.New("the leader key is held by another member: not promoted")
-	}
-	sw, err := promote(ctx, a.srv)
-	if err != nil {
-		return err
-	}
-	n.markLed(true)
-	sw.Reason, sw.NewLeader = "standby cluster promoted", n.Config.Name
+	sw.Reason = "standby cluster promoted"
 	if switched(sw) {
 		if err := recordSwitch(ctx, a.store, sw); err != nil {
 			return fmt.Errorf("while recording the switch to timeline %d in the cluster history: %w", sw.Timeline, err)
@@ -241,4 +233,24 @@ func (a *Agent) observeStandbyRecord(ctx context.Context, obs *Observation) {
 		a.toldPromoted = true
 		a.Node.logger().Warn("the standby_cluster block of this configuration is ignored: the DCS records that the cluster was promoted", "record", r.Describe())
 	}
+}
+
+// promoteHoldingKey takes (or keeps) the leader key, then promotes PostgreSQL and marks the
+// directory as led; the switch it returns names this member as the new leader.
+func (a *Agent) promoteHoldingKey(ctx context.Context) (dcs.TimelineSwitch, error) {
+	n := a.Node
+	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+	if err != nil {
+		return dcs.TimelineSwitch{}, err
+	}
+	if !held {
+		return dcs.TimelineSwitch{}, errors.New("the leader key is held by another member: not promoted")
+	}
+	sw, err := promote(ctx, a.srv)
+	if err != nil {
+		return dcs.TimelineSwitch{}, err
+	}
+	n.markLed(true)
+	sw.NewLeader = n.Config.Name
+	return sw, nil
 }
