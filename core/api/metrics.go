@@ -87,6 +87,7 @@ func NewMetrics(scope, name string, snapshot func() engine.Snapshot) *Metrics {
 	r.MustRegister(m.changes[engine.Switchover], m.changes[engine.Failover], m.rejoins, m.rejoinTime)
 	if snapshot != nil {
 		r.MustRegister(&snapshotCollector{snapshot: snapshot})
+		r.MustRegister(&standbyCollector{snapshot: snapshot}) // metrics_standby.go
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

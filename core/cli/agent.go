@@ -128,12 +128,16 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
 	var pending map[string]engine.ReinitRequest
 	var paused *engine.Pause
+	var standby *engine.StandbyRecord
 	cl, err := look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) (cl dcs.Cluster, err error) {
 		if cl, err = st.Cluster(ctx); err == nil {
 			pending, err = pendingReinits(ctx, st)
 		}
 		if err == nil {
 			paused, err = engine.ReadPause(ctx, st)
+		}
+		if err == nil {
+			standby, err = engine.ReadStandby(ctx, st)
 		}
 		return cl, err
 	})
@@ -146,9 +150,13 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 			out["pending_reinits"] = pending
 		}
 		out["paused"] = paused != nil
+		if sc := standbyStatus(cfg, cl, standby); sc != nil { // standby.go
+			out["standby_cluster"] = sc
+		}
 		writeJSON(e.stdout, out)
 		return exitOK
 	}
+	writeStandbyStatus(e, cfg, cl, standby) // standby.go
 	writeStatus(e, cfg, cl)
 	if paused != nil {
 		fmt.Fprintf(e.stdout, "Maintenance mode: paused by %s at %s (pgimaged resume ends it)\n", orDefault(paused.By, "?"), paused.At.Format(time.RFC3339))

@@ -44,6 +44,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	change := api.ChangeOptions{Open: agent.Open, MaxLag: cfg.MaximumLagOnFailover}
 	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, change))
 	srv.HandleAuthenticated("/failover", api.ChangeHandler(engine.Failover, change))
+	srv.HandleAuthenticated("/standby/promote", api.StandbyPromoteHandler(change))
 	if err := srv.Start(); err != nil {
 		return nil, nil, err
 	}

@@ -57,6 +57,7 @@ func init() {
 		{"switchover", "hand the primary role to a replica while the primary runs; nothing is lost", runSwitchover},
 		{"failover", "make a member the primary when no member leads (the most advanced, unless --force)", runFailover},
 		{"reload", "have a member's agent re-read its configuration file (also: SIGHUP, POST /reload)", runReload},
+		{"standby", "standby promote: the standby cluster's leader becomes its primary; the DCS records it", runStandby},
 		{"pause", "maintenance mode: the agents start, stop, clone and re-point nothing", runPause},
 		{"resume", "end maintenance mode", runResume},
 		{"history", "list a member's bootstrap and clone attempts kept in the DCS", runHistory},

@@ -58,6 +58,11 @@ var help = map[string]helpEntry{
 		example: "pgimaged reload -config /etc/pgimaged/node1.hcl --member node2",
 		exits:   "1 applied, but PostgreSQL rejected part of it (a pg_hba line or a setting: it keeps what it had for those), or the agent could not be reached; 3 the configuration does not validate (its diagnostics are printed); 4 refused (a setting that cannot change while the agent runs; the reason is printed)",
 	},
+	"standby": {
+		about:   "standby promote turns a standby cluster into a cluster of its own: its standby leader stops following the remote, ends recovery and leads as the primary (the leader key stays with it), the other members follow it on the new timeline without a new copy. The DCS records the promotion (pgimaged/standby_cluster) and the timeline switch in the cluster history; from then on a member whose configuration still holds a standby_cluster block ignores it and says so in its log and in status. Prints how long the promotion took, from the request to the new primary publishing itself.",
+		example: "pgimaged standby promote -config /etc/pgimaged/node1.hcl --yes",
+		exits:   "1 the promotion did not happen in time or the DCS could not be reached, 3 configuration errors, 4 refused (no standby leader runs, the cluster is paused, or a promotion or change of primary is pending); 2 also without a subcommand, or without a terminal and without --yes",
+	},
 	"pause": {
 		about:   "Puts the cluster in maintenance mode, like patronictl pause, kept in the DCS: every agent keeps watching and publishing, but starts, stops, clones, re-points, fences and promotes nothing; an agent stopped meanwhile leaves its PostgreSQL running. status and GET /patroni say paused.",
 		example: "pgimaged pause -config /etc/pgimaged/node1.hcl",

@@ -128,7 +128,7 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("got %q, want %q", got, want)
 		}
 	}
-	check(complete(t, script, "pgimaged", "sta"), "status")
+	check(complete(t, script, "pgimaged", "sta"), "standby", "status")
 	check(complete(t, script, "pgimaged", "p"), "pause", "plan", "plugins")
 	check(complete(t, script, "pgimaged", "plugins", "s"), "show")
 	check(complete(t, script, "pgimaged", "status", "-"), "-config", "-json", "-log-level")

@@ -47,12 +47,18 @@ type standbySchema struct {
 }
 
 // Remote is the connection to the remote primary, without credentials: nil for a standby
-// cluster without Host.
+// cluster without Host. With several hosts it asks libpq for the one that accepts writes
+// (target_session_attrs=read-write, which PostgreSQL 14 and later answer from the settings the
+// server reports, so WAL receivers and pg_basebackup honour it too): the standby leader streams
+// from the remote's primary, wherever it moved, never from one of its standbys.
 func (s *StandbyCluster) Remote() *pg.Conn {
 	if s == nil || s.Host == "" {
 		return nil
 	}
 	c := &pg.Conn{Host: s.Host, Database: "postgres"}
+	if strings.Contains(s.Host, ",") {
+		c.Params = map[string]string{"target_session_attrs": "read-write"}
+	}
 	switch len(s.Ports) {
 	case 0:
 	case 1:

@@ -39,7 +39,7 @@ func TestStandbyCluster(t *testing.T) {
   port = "5432,5433"
   recovery_min_apply_delay = 1500`,
 			config.StandbyCluster{Host: "10.1.0.5,10.1.0.6", Ports: []int{5432, 5433}, CreateReplicaMethods: []string{"basebackup"}, RecoveryMinApplyDelay: 1500 * time.Millisecond},
-			&pg.Conn{Host: "10.1.0.5,10.1.0.6", Ports: []int{5432, 5433}, Database: "postgres"},
+			&pg.Conn{Host: "10.1.0.5,10.1.0.6", Ports: []int{5432, 5433}, Database: "postgres", Params: map[string]string{"target_session_attrs": "read-write"}},
 			map[string]string{"recovery_min_apply_delay": "1500ms"}},
 		{"archive only", `
   restore_command = "cp /archive/%f %p"

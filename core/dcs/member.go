@@ -65,6 +65,8 @@ type MemberDetail struct {
 	CriticalPath *CriticalPath `json:"critical_path,omitempty"`
 	// Reload is how the agent's last reload of its configuration ended; nil before the first.
 	Reload *ReloadOutcome `json:"reload,omitempty"`
+	// Remote (the standby leader of a standby cluster): how far it stands behind its remote.
+	Remote *RemoteFollow `json:"remote,omitempty"`
 }
 
 // ReloadOutcome is how an agent's reload of its configuration file ended: applied (Errors
@@ -305,4 +307,17 @@ type CloneProgress struct {
 	Done   int64  `json:"done"`
 	Total  int64  `json:"total,omitempty"`
 	Unit   string `json:"unit"`
+}
+
+// RemoteFollow is how far a standby cluster's leader stands behind the remote it follows.
+type RemoteFollow struct {
+	// LagBytes is the remote's WAL flush position minus the WAL this member replayed; nil when
+	// the remote could not be asked (Error says why).
+	LagBytes *int64 `json:"lag_bytes,omitempty"`
+	// ReceivedLagBytes is the WAL this member received but has not replayed yet.
+	ReceivedLagBytes int64 `json:"received_lag_bytes"`
+	// ReplayDelay is how long ago the last transaction it replayed committed, in seconds, while
+	// received WAL waits to be replayed; 0 when all it received is replayed.
+	ReplayDelay float64 `json:"replay_delay_seconds"`
+	Error       string  `json:"error,omitempty"`
 }

@@ -81,6 +81,8 @@ type Agent struct {
 	tryingAt time.Time
 	// lastChange is the pending change of primary as the cycle read it ("" for none).
 	lastChange string
+	// toldPromoted: the log said that the configuration's standby_cluster block is ignored.
+	toldPromoted bool
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
 	// leaves PostgreSQL running.
 	paused bool
@@ -113,7 +115,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.srv = srv
 	a.mu.Unlock()
 	a.st = State{Name: n.Config.Name, Scope: n.Config.Scope, DataDir: n.Config.DataDir, LoopWait: a.LoopWait,
-		NeedsReinitMark: n.NeedsReinitPath(), Status: dcs.StateStarting}
+		TTL: n.Config.TTL, NeedsReinitMark: n.NeedsReinitPath(), Status: dcs.StateStarting}
 	a.sync()
 	a.started = dcs.Phase{Name: PhaseAgentStart, Start: a.Started}
 	if a.started.Start.IsZero() {
@@ -242,6 +244,7 @@ func (a *Agent) observe(ctx context.Context) Observation {
 	obs := n.observe(ctx, &cl, nil, req, func() pgStatus { return a.pgStatus(ctx) })
 	obs.ReinitError = rerr
 	a.observeChange(ctx, &obs)
+	a.observeStandbyRecord(ctx, &obs) // standby_promote.go
 	return obs
 }
 
@@ -332,6 +335,10 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 			return Result{Err: n.repoint(ctx, a.srv, src)}
 		}
 		return Result{Err: n.writeStandby(src, nil, nil, false)}
+	case PromoteStandby:
+		return Result{Err: a.promoteStandby(ctx, e)} // standby_promote.go
+	case FollowRemote:
+		return Result{Err: n.followRemote(ctx, a.srv, e)} // standby_leader.go
 	case CleanLeftover:
 		defer a.setPG(nil)
 		return Result{Err: n.cleanIncomplete()}
@@ -698,6 +705,9 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 		}
 		if m.Role == dcs.RoleReplica && st.Streaming && st.SenderHost != "" {
 			m.PGImaged.Upstream = matchUpstream(n.Config.Name, st.SenderHost, st.SenderPort, peers)
+		}
+		if m.Role == dcs.RoleStandbyLeader {
+			m.PGImaged.Remote = a.Snapshot().Remote // standby_remote.go
 		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

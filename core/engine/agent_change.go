@@ -150,19 +150,11 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 	// The key first: a promotion without it would leave a primary running without the key
 	// when the session is lost meanwhile. The request (promoting) keeps every other member
 	// from taking the key; a promotion that fails is tried again, holding it, next cycle.
-	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+	sw, err := a.promoteHoldingKey(ctx)
 	if err != nil {
 		return err
 	}
-	if !held {
-		return errors.New("the leader key is held by another member: not promoted")
-	}
-	sw, err := promote(ctx, a.srv)
-	if err != nil {
-		return err
-	}
-	n.markLed(true)
-	sw.Reason, sw.NewLeader = string(ch.Kind), n.Config.Name
+	sw.Reason = string(ch.Kind)
 	sw.OldLeader = ch.Leader
 	if sw.OldLeader == "" {
 		if h, err := a.store.History(ctx); err == nil {

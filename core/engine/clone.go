@@ -281,9 +281,33 @@ func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]strin
 // SourceSystemID asks the source for its system identifier over a replication connection
 // (IDENTIFY_SYSTEM), as the replication role: that role may not be allowed to open a database.
 func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
+	row, err := identifySystem(ctx, src)
+	if err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(string(row[0])), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the source %s gave a system identifier %q that is not a number", src.Describe(), row[0])
+	}
+	return id, nil
+}
+
+// identifySystem is the source's answer to IDENTIFY_SYSTEM over a replication connection as
+// the replication role: system identifier, timeline, WAL flush position, database.
+func identifySystem(ctx context.Context, src *Source) ([][]byte, error) {
+	row, err := replicationCommand(ctx, src, "IDENTIFY_SYSTEM")
+	if err == nil && len(row) < 3 {
+		err = fmt.Errorf("the source %s gave no answer to IDENTIFY_SYSTEM", src.Describe())
+	}
+	return row, err
+}
+
+// replicationCommand runs a command of the replication protocol on the source, over a
+// replication connection as the replication role, and returns the first row of its answer.
+func replicationCommand(ctx context.Context, src *Source, command string) ([][]byte, error) {
 	cfg, err := src.Conn.Config()
 	if err != nil {
-		return 0, fmt.Errorf("while parsing the source's connection string: %w", err)
+		return nil, fmt.Errorf("while parsing the source's connection string: %w", err)
 	}
 	if src.Password != "" {
 		cfg.Password = src.Password // else libpq's rules apply: PGPASSFILE, ~/.pgpass
@@ -294,19 +318,15 @@ func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
 	defer cancel()
 	conn, err := pgconn.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return 0, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
+		return nil, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
 	}
 	defer conn.Close(context.Background())
-	results, err := conn.Exec(cctx, "IDENTIFY_SYSTEM").ReadAll()
+	results, err := conn.Exec(cctx, command).ReadAll()
 	if err != nil {
-		return 0, fmt.Errorf("while asking the source %s to identify itself: %w", src.Describe(), err)
+		return nil, fmt.Errorf("while asking the source %s: %s: %w", src.Describe(), command, err)
 	}
-	if len(results) == 0 || len(results[0].Rows) == 0 || len(results[0].Rows[0]) == 0 {
-		return 0, fmt.Errorf("the source %s gave no answer to IDENTIFY_SYSTEM", src.Describe())
+	if len(results) == 0 || len(results[0].Rows) == 0 {
+		return nil, fmt.Errorf("the source %s gave no answer to %s", src.Describe(), command)
 	}
-	id, err := strconv.ParseUint(strings.TrimSpace(string(results[0].Rows[0][0])), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("the source %s gave a system identifier %q that is not a number", src.Describe(), results[0].Rows[0][0])
-	}
-	return id, nil
+	return results[0].Rows[0], nil
 }

@@ -147,6 +147,13 @@ type Observation struct {
 	// without it).
 	StandbyCluster bool
 	FollowsRemote  bool
+	// LeaderGone: no member has held the leader key for a ttl (as long as a leader key outlives
+	// its agent on etcd; the file DCS drops it at once), so that a standby leader's agent that
+	// restarts takes its key back first ([Step] measures it).
+	LeaderGone bool
+	// StandbyRecord is the DCS's record of the standby cluster's promotion ([StandbyKey]), nil
+	// when there is none.
+	StandbyRecord *StandbyRecord
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.
@@ -219,6 +226,9 @@ type Action struct {
 	// leader key but runs as a standby of the remote, never as a primary. With ActBootstrap
 	// it clones from the remote instead of bootstrapping.
 	StandbyLeader bool
+	// FollowRemote (ActAdopt with StandbyLeader): the directory's standby settings follow a
+	// member, not the remote; once the key is held they are rewritten to follow the remote.
+	FollowRemote bool
 
 	// For ActClean: a server runs in the half-made directory and is stopped first.
 	Stop bool
@@ -266,6 +276,9 @@ func Decide(obs Observation) Action {
 		}
 		return Action{Kind: ActReclone, State: StateReinitializing, SystemIdentifier: obs.Cluster.SystemIdentifier(),
 			Reason: "an operator asked for a reinit: PostgreSQL is stopped, the data directory emptied and a replica cloned again"}
+	}
+	if act, ok := decideStandbyPromote(obs); ok { // standby_promote.go
+		return act
 	}
 	if act, ok := decideChange(obs); ok {
 		return act

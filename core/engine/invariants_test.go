@@ -133,6 +133,9 @@ type sim struct {
 	// writes; ackedOK: there is one (a forced failover starts it afresh).
 	acked   simDir
 	ackedOK bool
+	// remote is the remote primary of a standby cluster (invariants_standby_test.go), nil for a
+	// cluster of its own.
+	remote *simMember
 }
 
 // event adds a line to the schedule printed when an invariant breaks.
@@ -149,6 +152,9 @@ func (s *sim) fail(format string, args ...any) {
 func (s *sim) cluster() dcs.Cluster { return s.mem.Snapshot() }
 
 func (s *sim) byName(name string) *simMember {
+	if s.remote != nil && name == s.remote.name {
+		return s.remote
+	}
 	for _, m := range s.members {
 		if m.name == name {
 			return m
@@ -181,6 +187,9 @@ func (s *sim) observe(m *simMember) engine.Observation {
 	}
 	d := m.dir
 	obs.DataDir = d.kind
+	if s.remote != nil {
+		s.observeStandby(m, &obs) // invariants_standby_test.go
+	}
 	if d.kind == engine.DirCluster {
 		ckpt := d.end
 		if d.checkpoint != 0 {
@@ -312,6 +321,9 @@ func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 	s.seen[fmt.Sprintf("%T", e)]++
 	s.event("%s: %s", m.name, describe(e))
 	if res, ok := s.executeChange(m, e); ok {
+		return res
+	}
+	if res, ok := s.executeStandby(m, e); ok {
 		return res
 	}
 	switch e := e.(type) {

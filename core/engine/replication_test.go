@@ -42,8 +42,8 @@ func TestSourcesCarryReplicationTLS(t *testing.T) {
 	if remote == nil {
 		t.Fatal("no remote source")
 	}
-	if got, want := remote.Conn.DSN(), "host=10.1.0.5,10.1.0.6 port=5432,5433 user=replicator dbname=postgres sslcert=/etc/pgimaged/c.crt sslkey=/etc/pgimaged/c.key sslmode=verify-full sslrootcert=/etc/pgimaged/ca.crt"; got != want {
-		t.Errorf("remote DSN = %q\nwant %q", got, want)
+	if got, want := remote.Conn.DSN(), "host=10.1.0.5,10.1.0.6 port=5432,5433 user=replicator dbname=postgres sslcert=/etc/pgimaged/c.crt sslkey=/etc/pgimaged/c.key sslmode=verify-full sslrootcert=/etc/pgimaged/ca.crt target_session_attrs=read-write"; got != want {
+		t.Errorf("remote DSN (several hosts: the one that accepts writes) = %q\nwant %q", got, want)
 	}
 	if remote.Member != "" || remote.Password != "repl-secret" {
 		t.Errorf("remote = %+v", remote)

@@ -57,6 +57,9 @@ type Snapshot struct {
 	Tags map[string]any
 	// Server is what PostgreSQL said of itself in the last cycle (when Queried).
 	Server ServerDetail
+	// Remote is where the standby leader of a standby cluster stands behind its remote; nil
+	// on any other member.
+	Remote *dcs.RemoteFollow
 }
 
 // Primary reports whether this member runs PostgreSQL as a primary and holds the leader key.
@@ -161,6 +164,7 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 	if s.Leader && s.Queried && !s.InRecovery {
 		s.LeaderPosition = s.Position
 	}
+	a.refreshRemote(ctx, &s) // standby_remote.go
 	a.snap.mu.Lock()
 	a.snap.snap = s
 	a.snap.mu.Unlock()

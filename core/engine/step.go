@@ -21,6 +21,8 @@ type State struct {
 	Scope    string
 	DataDir  string
 	LoopWait time.Duration
+	// TTL is the leader key's time to live (ttl); 0: three loop waits.
+	TTL time.Duration
 	// NeedsReinitMark is the path of the needs-reinit mark, named in the published reason.
 	NeedsReinitMark string
 
@@ -49,6 +51,8 @@ type State struct {
 	// LastDecision is the last decision logged (kind and reason), so that a repeated one is
 	// not logged again.
 	LastDecision string
+	// Leaderless is when this member first saw no leader key, zero while one is held.
+	Leaderless time.Time
 
 	// await is the effect whose result the next Step call gets; act the action being carried
 	// out; carry an error kept across an awaited effect.
@@ -227,6 +231,7 @@ func (s State) decide(obs Observation) (State, []Effect) {
 		p.s.RejoinFailed = false
 	}
 	obs.RejoinFailed = p.s.RejoinFailed
+	p.s.Leaderless, obs.LeaderGone = leaderGone(p.s, obs)
 	if obs.ReinitError != nil {
 		// As without the DCS: only pgimaged's own half-made directory goes at once.
 		if act := Decide(obs); act.Kind == ActClean {
@@ -249,6 +254,8 @@ func (s State) decide(obs Observation) (State, []Effect) {
 	switch act.Kind {
 	case ActHandOver, ActTakeOver, ActAbortChange, ActRepoint, ActRejoin:
 		return p.change(act, obs)
+	case ActPromoteStandby:
+		return p.promoteStandby(act, obs)
 	case ActReclone:
 		req := obs.ReinitRequested
 		if req == nil { // rejoin = "reimage" after the rejoin methods failed
@@ -549,6 +556,10 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			p.log("warn", "could not take the leader key after the bootstrap; the next cycle tries again")
 		}
 		p.s.Role, p.s.Status, p.s.LastErr = leaderRole(s.act), dcs.StateRunning, ""
+		if !res.Held && s.act.StandbyLeader {
+			// Another member copied the same remote and leads: this copy is a standby like its.
+			p.s.Role = dcs.RoleReplica
+		}
 		p.do(Publish{Member: p.s.Member(), EndPath: true})
 		return p.wait(s.LoopWait)
 
@@ -651,6 +662,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 		if s.act.Primary {
 			p.do(Mark{Kind: MarkLed, On: true})
 		}
+		if s.act.FollowRemote {
+			return p.followRemote() // standby_leader.go
+		}
 		return p.rejoin(obs)
 	case awaitRejoin:
 		if res.Err != nil {
@@ -670,6 +684,12 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 		return p.running()
 	}
 	if st, effs, ok := p.resumeChange(at, res); ok {
+		return st, effs
+	}
+	if at == awaitPromoteStandby {
+		return p.resumePromoteStandby(res)
+	}
+	if st, effs, ok := p.resumeStandby(at, res); ok {
 		return st, effs
 	}
 	return p.fail(fmt.Errorf("engine: a result came with nothing awaiting it (%d)", at), s.LoopWait)

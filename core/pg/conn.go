@@ -416,12 +416,32 @@ func connErr(err error) error {
 }
 
 // Config parses c for pgx's own connections, with the client key's passphrase.
+// target_session_attrs=read-write is checked as libpq checks it on PostgreSQL 14 and later,
+// from the settings the server reports, so that it holds for replication connections too
+// (pgx's own check runs SQL, which a WAL sender refuses).
 func (c Conn) Config() (*pgconn.Config, error) {
 	cfg, err := pgconn.ParseConfigWithOptions(c.DSN(), c.ParseOptions())
 	if err == nil {
 		dropLibpqOnly(cfg.RuntimeParams)
+		if c.Params["target_session_attrs"] == "read-write" {
+			cfg.ValidateConnect = acceptsWrites
+		}
 	}
 	return cfg, err
+}
+
+// acceptsWrites is target_session_attrs=read-write as libpq reads it from PostgreSQL 14 on:
+// the server reports in_hot_standby and default_transaction_read_only, both off. An older
+// server, which reports no in_hot_standby, is asked with SQL, as pgx does.
+func acceptsWrites(ctx context.Context, conn *pgconn.PgConn) error {
+	hot := conn.ParameterStatus("in_hot_standby")
+	if hot == "" {
+		return pgconn.ValidateConnectTargetSessionAttrsReadWrite(ctx, conn)
+	}
+	if hot == "on" || conn.ParameterStatus("default_transaction_read_only") == "on" {
+		return errors.New("the server does not accept writes (target_session_attrs=read-write)")
+	}
+	return nil
 }
 
 // ParseOptions are pgx's parse options for c: they hand pgx the passphrase of the client key

@@ -1,0 +1,81 @@
+package main_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// waitStandbyFailure waits until member name of the cluster n reads publishes the state failed
+// with a last error containing want, while initialize stays absent (nothing was made); it
+// returns the last error.
+func waitStandbyFailure(t *testing.T, n *node, agents []*agentProc, name, want string) string {
+	t.Helper()
+	var last string
+	waitFor(t, guard, fmt.Sprintf("%s failing with %q", name, want), agents, func() bool {
+		st, err := status(t, n)
+		if err != nil {
+			return false
+		}
+		if st.Initialize != nil && *st.Initialize != "" {
+			t.Fatalf("initialize holds %q while the standby leader cannot be made", *st.Initialize)
+		}
+		m, ok := st.member(name)
+		if !ok || m.PGImaged == nil {
+			return false
+		}
+		last = m.PGImaged.LastError
+		return m.State == "failed" && strings.Contains(last, want)
+	})
+	return last
+}
+
+// TestStandbyClusterFaults: a standby cluster whose remote does not answer yet keeps trying
+// with backoff, publishes why, and bootstraps nothing; once the remote runs, its standby leader
+// is made. A primary_slot_name the remote does not have fails before anything is copied, with an
+// error naming the slot; once the slot exists, the standby leader streams through it.
+func TestStandbyClusterFaults(t *testing.T) {
+	a := fileCluster(t)
+	a1 := a.member(t, "a1", "")
+
+	// The remote does not run yet.
+	b := backend{kind: "file"}.cluster(t, "site-b")
+	b.superPass, b.replPass = a.superPass, a.replPass
+	b1 := b.member(t, "b1", fmt.Sprintf("standby_cluster {\n  host = \"127.0.0.1\"\n  port = %d\n}\n", a1.port))
+	siteB := []*agentProc{b1.start(t)}
+	stopAllAtCleanup(t, siteB...)
+	waitStandbyFailure(t, b1, siteB, "b1", fmt.Sprintf("port %d failed: Connection refused", a1.port))
+	waitFor(t, guard, "b1 trying again", siteB, func() bool {
+		return strings.Count(siteB[0].out.String(), "creating the standby leader from the remote") >= 2
+	})
+	if out := siteB[0].out.String(); strings.Contains(out, "initdb") && strings.Contains(out, "running /usr/lib/postgresql/15/bin/initdb") {
+		t.Fatalf("a member of a standby cluster ran initdb:\n%s", out)
+	}
+	siteA := startInTurn(t, a1)
+	waitStandbyCluster(t, b1, siteB, "b1")
+	execOn(t, a1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
+	waitRows(t, b1, 1)
+
+	// A slot the remote does not have.
+	c := backend{kind: "file"}.cluster(t, "site-c")
+	c.superPass, c.replPass = a.superPass, a.replPass
+	c1 := c.member(t, "c1", fmt.Sprintf("standby_cluster {\n  host = \"127.0.0.1\"\n  port = %d\n  primary_slot_name = \"site_c\"\n}\n", a1.port))
+	siteC := []*agentProc{c1.start(t)}
+	stopAllAtCleanup(t, siteC...)
+	if msg := waitStandbyFailure(t, c1, siteC, "c1", `"site_c"`); !strings.Contains(msg, "does not have") {
+		t.Errorf("the error does not say that the remote lacks the slot: %s", msg)
+	}
+	if strings.Contains(siteC[0].out.String(), "running replica method") {
+		t.Errorf("the remote was copied though the slot does not exist:\n%s", siteC[0].out.String())
+	}
+	execOn(t, a1, "SELECT pg_create_physical_replication_slot('site_c')")
+	waitStandbyCluster(t, c1, siteC, "c1")
+	conn := connectTCP(t, a1.port, "postgres", a1.superPass, "postgres")
+	defer conn.Close(t.Context())
+	eventually(t, guard, "the slot site_c active on the remote", func() bool {
+		return queryString(t, conn, "SELECT coalesce(bool_or(active), false)::text FROM pg_replication_slots WHERE slot_name = 'site_c'") == "true"
+	})
+	execOn(t, a1, "INSERT INTO t VALUES (2)")
+	waitRows(t, c1, 2)
+	_ = siteA
+}

@@ -1,0 +1,62 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/engine"
+)
+
+// StandbyPromoteHandler is POST /standby/promote (`pgimaged standby promote` over HTTP): the
+// standby cluster's leader ends recovery and becomes its primary ([engine.RequestStandbyPromote],
+// then [engine.AwaitStandbyPromote]). 200 `Successfully promoted the standby cluster: "n1" is
+// its primary on timeline 3`; 412 with the reason when there is no running standby leader,
+// the cluster is paused, or a promotion or change of primary is pending; 503 when the DCS
+// cannot be reached or the promotion did not happen in time. The body is ignored. Register it
+// with [Server.HandleAuthenticated].
+func StandbyPromoteHandler(o ChangeOptions) http.Handler {
+	if o.Wait <= 0 {
+		o.Wait = time.Minute
+	}
+	if o.Poll <= 0 {
+		o.Poll = 50 * time.Millisecond
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, text := standbyPromote(r, o)
+		writeText(w, code, text)
+	})
+}
+
+func standbyPromote(r *http.Request, o ChangeOptions) (int, string) {
+	st, err := o.Open(r.Context())
+	if err != nil {
+		return http.StatusServiceUnavailable, "cannot reach the DCS: " + err.Error()
+	}
+	defer st.Close()
+	cl, err := st.Cluster(r.Context())
+	if err != nil {
+		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	}
+	if p, err := engine.ReadPause(r.Context(), st); err != nil {
+		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	} else if p != nil {
+		return http.StatusPreconditionFailed, "promotion is not possible: the cluster is paused (maintenance mode): the agents promote nothing until pgimaged resume"
+	}
+	req, err := engine.RequestStandbyPromote(r.Context(), st, cl, "api "+r.RemoteAddr)
+	switch {
+	case errors.Is(err, engine.ErrNotStandbyCluster) || errors.Is(err, engine.ErrChangePending):
+		return http.StatusPreconditionFailed, "promotion is not possible: " + err.Error()
+	case err != nil:
+		return http.StatusServiceUnavailable, "failed to write the promotion into the DCS: " + err.Error()
+	}
+	wctx, cancel := context.WithTimeout(r.Context(), o.Wait)
+	defer cancel()
+	done, err := engine.AwaitStandbyPromote(wctx, st, o.Poll)
+	if err != nil {
+		return http.StatusServiceUnavailable, fmt.Sprintf("promotion of %q status unknown after %d seconds; it may still be in progress", req.Leader, int(o.Wait.Seconds()))
+	}
+	return http.StatusOK, fmt.Sprintf("Successfully promoted the standby cluster: %q is its primary on timeline %d", done.Leader, done.Timeline)
+}

@@ -1,0 +1,149 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/engine"
+)
+
+// runStandby is `pgimaged standby promote`: the standby cluster's leader ends recovery and
+// becomes the cluster's primary; the DCS records that the cluster is no longer a standby
+// cluster.
+func runStandby(ctx context.Context, e *env, args []string) int {
+	c, fs := newCommand(e, "standby", "promote -config FILE [--yes] [--timeout D] [-json]", true)
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the standby leader to promote")
+	if len(args) == 0 || args[0] != "promote" {
+		if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+			_, _ = c.load(e, fs, args)
+			return exitOK
+		}
+		return e.failf(exitUsage, "standby needs a subcommand: pgimaged standby promote -config FILE [--yes]")
+	}
+	cfg, code := c.load(e, fs, args[1:])
+	if cfg == nil {
+		return code
+	}
+	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
+	st, err := openDCS(ctx, cfg, logger.Named("dcs"))
+	if err != nil {
+		return e.failf(exitFailed, "standby promote: cannot reach the DCS: %v", err)
+	}
+	defer st.Close()
+	cl, err := st.Cluster(ctx)
+	if err != nil {
+		return e.failf(exitFailed, "standby promote: cannot read the DCS: %v", err)
+	}
+	if p, err := engine.ReadPause(ctx, st); err != nil {
+		return e.failf(exitFailed, "standby promote: cannot read the DCS: %v", err)
+	} else if p != nil {
+		return e.failf(exitRefused, "standby promote refused: the cluster is paused (maintenance mode): the agents promote nothing until pgimaged resume")
+	}
+	question := fmt.Sprintf("Promote the standby cluster %s: its standby leader %s stops following the remote and accepts writes", cfg.Scope, cl.Leader)
+	if code, ok := confirm(e, *yes, question, question+": confirm on a terminal, or give --yes"); !ok {
+		return code
+	}
+	by := "pgimaged standby promote"
+	if host, err := os.Hostname(); err == nil {
+		by += " on " + host
+	}
+	started := time.Now()
+	req, err := engine.RequestStandbyPromote(ctx, st, cl, by)
+	switch {
+	case errors.Is(err, engine.ErrNotStandbyCluster) || errors.Is(err, engine.ErrChangePending):
+		return e.failf(exitRefused, "standby promote refused: %v", err)
+	case err != nil:
+		return e.failf(exitFailed, "standby promote: %v", err)
+	}
+	fmt.Fprintf(e.stderr, "pgimaged: promotion of %s asked; waiting for it (at most %s)\n", req.Leader, *timeout)
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	done, err := engine.AwaitStandbyPromote(wctx, st, 50*time.Millisecond)
+	if err != nil {
+		return e.failf(exitFailed, "standby promote: %v", err)
+	}
+	took := time.Since(started)
+	if c.jsonOut {
+		writeJSON(e.stdout, map[string]any{"leader": done.Leader, "timeline": done.Timeline, "seconds": took.Seconds()})
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "standby cluster promoted: member %s is the primary on timeline %d (%.2f s)\n", done.Leader, done.Timeline, took.Seconds())
+	return exitOK
+}
+
+// standbyStatus is what status says of a standby cluster: the remote it follows (as this
+// configuration names it), its standby leader, and the DCS's record of a promotion, which wins
+// over the configuration. nil for a cluster that is not, and never was, a standby cluster.
+func standbyStatus(cfg *config.Config, cl dcs.Cluster, rec *engine.StandbyRecord) map[string]any {
+	if cfg.StandbyCluster == nil && rec == nil {
+		return nil
+	}
+	out := map[string]any{"promoted": rec != nil && rec.Phase == engine.StandbyPromoted}
+	if rec != nil {
+		out["record"] = rec
+		out["summary"] = rec.Describe()
+	}
+	if cfg.StandbyCluster != nil {
+		remote := "an archive (restore_command)"
+		if r := cfg.StandbyCluster.Remote(); r != nil {
+			remote = r.DSN()
+		}
+		out["remote"] = remote
+		out["ignored"] = rec != nil && rec.Phase == engine.StandbyPromoted
+	}
+	if lm, ok := cl.LeaderMember(); ok && lm.Role == dcs.RoleStandbyLeader {
+		out["standby_leader"] = lm.Name
+		if lm.PGImaged != nil && lm.PGImaged.Remote != nil {
+			out["lag"] = lm.PGImaged.Remote
+		}
+	}
+	return out
+}
+
+// writeStandbyStatus heads status for a standby cluster: whom it follows and who leads it, or
+// that it was promoted and this configuration's standby_cluster block is ignored.
+func writeStandbyStatus(e *env, cfg *config.Config, cl dcs.Cluster, rec *engine.StandbyRecord) {
+	sc := standbyStatus(cfg, cl, rec)
+	if sc == nil {
+		return
+	}
+	switch {
+	case sc["promoted"] == true && cfg.StandbyCluster != nil:
+		fmt.Fprintf(e.stdout, "Standby cluster promoted: %s; the standby_cluster block of this configuration is ignored\n", rec.Describe())
+	case sc["promoted"] == true:
+		fmt.Fprintf(e.stdout, "Standby cluster promoted: %s\n", rec.Describe())
+	default:
+		leader := "(none)"
+		if l, ok := sc["standby_leader"].(string); ok {
+			leader = l
+		}
+		fmt.Fprintf(e.stdout, "Standby cluster of %s   standby leader: %s%s\n", sc["remote"], leader, remoteLag(sc))
+		if rec != nil {
+			fmt.Fprintf(e.stdout, "Pending: %s\n", rec.Describe())
+		}
+	}
+}
+
+// remoteLag is the standby leader's lag behind the remote for the status line, "" when it
+// publishes none.
+func remoteLag(sc map[string]any) string {
+	r, ok := sc["lag"].(*dcs.RemoteFollow)
+	if !ok {
+		return ""
+	}
+	behind := "the remote cannot be asked"
+	if r.LagBytes != nil {
+		behind = fmt.Sprintf("%d bytes", *r.LagBytes)
+	}
+	if r.Error != "" {
+		behind += " (" + r.Error + ")"
+	}
+	return fmt.Sprintf("   behind the remote: %s, replay delay %.1f s", behind, r.ReplayDelay)
+}

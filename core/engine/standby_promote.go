@@ -1,0 +1,256 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/pg"
+)
+
+// Promotion of a standby cluster's site (`pgimaged standby promote`, the API's POST
+// /standby/promote): the operator's request is recorded under [StandbyKey] as promoting, by an
+// atomic create; the standby leader's agent ends its recovery, keeps the leader key as the
+// primary, records the timeline switch in the cluster history and marks the record promoted.
+// From then on the DCS, not the configuration, says the cluster is no longer a standby
+// cluster: a member whose configuration still holds a standby_cluster block ignores it, says
+// so, and follows the new primary like any replica.
+
+// StandbyKey is where the DCS records that a standby cluster was asked to be, or was, promoted.
+const StandbyKey = dcs.KeyPrefix + "standby_cluster"
+
+// StandbyPhase is how far a promotion has come.
+type StandbyPhase string
+
+// The phases of [StandbyRecord].
+const (
+	StandbyPromoting StandbyPhase = "promoting"
+	StandbyPromoted  StandbyPhase = "promoted"
+)
+
+// StandbyRecord is the promotion of the standby cluster as kept under [StandbyKey].
+type StandbyRecord struct {
+	Phase StandbyPhase `json:"phase"`
+	// Leader is the standby leader asked to promote.
+	Leader string    `json:"leader"`
+	By     string    `json:"by,omitempty"`
+	At     time.Time `json:"at"`
+	// Timeline and PromotedAt (promoted): the timeline the new primary began and when.
+	Timeline   int       `json:"timeline,omitempty"`
+	PromotedAt time.Time `json:"promoted_at,omitzero"`
+	raw        []byte
+}
+
+// Describe says what the record says, for messages.
+func (r *StandbyRecord) Describe() string {
+	if r.Phase == StandbyPromoted {
+		return fmt.Sprintf("the standby cluster was promoted: %s became its primary on timeline %d at %s", r.Leader, r.Timeline, r.PromotedAt.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("the promotion of the standby cluster (standby leader %s) was asked by %s at %s", r.Leader, r.By, r.At.Format(time.RFC3339))
+}
+
+// ReadStandby reads the promotion record; nil when the cluster was never asked to promote.
+func ReadStandby(ctx context.Context, st dcs.Store) (*StandbyRecord, error) {
+	b, ok, err := st.Get(ctx, StandbyKey)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var r StandbyRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("the standby cluster's record (%s) cannot be read: %w", StandbyKey, err)
+	}
+	r.raw = b
+	return &r, nil
+}
+
+// ErrNotStandbyCluster: the cluster has no standby leader to promote.
+var ErrNotStandbyCluster = errors.New("no standby leader to promote")
+
+// RequestStandbyPromote records the promotion of the cluster's standby leader, which cl must
+// show running as standby_leader with the leader key. Of two requests one is recorded; a
+// cluster promoted already, or asked already, is refused with [ErrChangePending].
+func RequestStandbyPromote(ctx context.Context, st dcs.Store, cl dcs.Cluster, by string) (StandbyRecord, error) {
+	lm, ok := cl.LeaderMember()
+	if !ok || lm.Role != dcs.RoleStandbyLeader {
+		return StandbyRecord{}, fmt.Errorf("%w: the leader key names %q, which does not run as standby_leader", ErrNotStandbyCluster, cl.Leader)
+	}
+	if !lm.IsRunning() {
+		return StandbyRecord{}, fmt.Errorf("%w: the standby leader %s is %s, not running", ErrNotStandbyCluster, lm.Name, lm.State)
+	}
+	if ch, err := ReadChange(ctx, st); err != nil {
+		return StandbyRecord{}, err
+	} else if ch != nil && !ch.over(time.Now()) {
+		return StandbyRecord{}, fmt.Errorf("%w: %s (phase %s)", ErrChangePending, ch.Describe(), ch.Phase)
+	}
+	// A promotion asked of a member that no longer leads (its agent died mid-way, another
+	// standby took the key) gives way to this one; any other record stands.
+	cur, err := ReadStandby(ctx, st)
+	if err != nil {
+		return StandbyRecord{}, err
+	}
+	var old []byte
+	if cur != nil {
+		if cur.Phase == StandbyPromoted || cur.Leader == lm.Name {
+			return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
+		}
+		old = cur.raw
+	}
+	r := StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC()}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return StandbyRecord{}, err
+	}
+	ok, err = st.CompareAndSwap(ctx, StandbyKey, old, b)
+	if err != nil {
+		return StandbyRecord{}, err
+	}
+	if !ok {
+		cur, err := ReadStandby(ctx, st)
+		if err != nil || cur == nil {
+			return StandbyRecord{}, fmt.Errorf("%w: another promotion of the standby cluster (ask again)", ErrChangePending)
+		}
+		return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
+	}
+	r.raw = b
+	return r, nil
+}
+
+// AwaitStandbyPromote waits until the record is promoted and its new primary publishes itself
+// running as the primary; it returns the record.
+func AwaitStandbyPromote(ctx context.Context, st dcs.Store, poll time.Duration) (*StandbyRecord, error) {
+	for {
+		r, err := ReadStandby(ctx, st)
+		if err == nil && r != nil && r.Phase == StandbyPromoted {
+			if cl, err := st.Cluster(ctx); err == nil {
+				if lm, ok := cl.LeaderMember(); ok && lm.Name == r.Leader && lm.Role == dcs.RolePrimary && lm.IsRunning() {
+					return r, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return r, fmt.Errorf("waiting for the standby leader to promote: %w", ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// ActPromoteStandby: the standby leader of a standby cluster asked to promote ends its
+// recovery and leads as the primary.
+const ActPromoteStandby ActionKind = "promote standby cluster"
+
+// PromoteStandby carries a standby cluster's promotion out on its standby leader: with the
+// leader key held it ends recovery (or finds it ended by an attempt cut short), records the
+// timeline switch in the cluster history and marks [StandbyKey] promoted. Result: Err.
+type PromoteStandby struct{ Record *StandbyRecord }
+
+func (PromoteStandby) Awaited() bool { return true }
+
+const awaitPromoteStandby awaitPoint = 201
+
+// decideStandbyPromote is the standby leader's decision while its promotion is asked; false:
+// the usual decision stands.
+func decideStandbyPromote(obs Observation) (Action, bool) {
+	r, cl := obs.StandbyRecord, obs.Cluster
+	if r == nil || r.Phase != StandbyPromoting || cl == nil || cl.Leader != obs.Member || r.Leader != obs.Member ||
+		obs.DataDir != DirCluster || obs.PostgreSQL == PGStopped {
+		return Action{}, false
+	}
+	return Action{Kind: ActPromoteStandby, State: StatePromoting, SystemIdentifier: cl.SystemIdentifier(),
+		Reason: "an operator asked to promote the standby cluster: its standby leader ends recovery and leads as the primary"}, true
+}
+
+// promoteStandby starts [PromoteStandby].
+func (p *stepper) promoteStandby(act Action, obs Observation) (State, []Effect) {
+	p.log("warn", "promoting the standby cluster: this standby leader becomes its primary", "by", obs.StandbyRecord.By)
+	p.s.setStatus(StatePromoting, nil)
+	p.publish()
+	return p.await(awaitPromoteStandby, PromoteStandby{Record: obs.StandbyRecord})
+}
+
+// resumePromoteStandby goes on after [PromoteStandby].
+func (p *stepper) resumePromoteStandby(res Result) (State, []Effect) {
+	if res.Err != nil {
+		p.log("error", "promoting the standby cluster failed", "error", res.Err)
+		return p.failed(fmt.Errorf("promoting the standby cluster: %w", res.Err))
+	}
+	p.do(Mark{Kind: MarkLed, On: true})
+	p.s.act = Action{Kind: ActAdopt, Primary: true}
+	p.s.Role, p.s.Status, p.s.LastErr, p.s.Failures = dcs.RolePrimary, dcs.StateRunning, "", 0
+	p.log("info", "the standby cluster is promoted: this member is its primary and holds the leader key")
+	p.publish()
+	return p.wait(p.s.LoopWait)
+}
+
+// promoteStandby carries out [PromoteStandby].
+func (a *Agent) promoteStandby(ctx context.Context, e PromoteStandby) error {
+	n := a.Node
+	sw, err := a.promoteHoldingKey(ctx)
+	if err != nil {
+		return err
+	}
+	sw.Reason = "standby cluster promoted"
+	if switched(sw) {
+		if err := recordSwitch(ctx, a.store, sw); err != nil {
+			return fmt.Errorf("while recording the switch to timeline %d in the cluster history: %w", sw.Timeline, err)
+		}
+	}
+	next := *e.Record
+	next.Phase, next.Timeline, next.PromotedAt = StandbyPromoted, sw.Timeline, time.Now().UTC()
+	b, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	ok, err := a.store.CompareAndSwap(ctx, StandbyKey, e.Record.raw, b)
+	if err != nil {
+		return fmt.Errorf("while recording that the standby cluster is promoted: %w", err)
+	}
+	if !ok {
+		return errors.New("the standby cluster's record changed during the promotion")
+	}
+	n.logger().Info("standby cluster promoted", "timeline", sw.Timeline, "switch_lsn", pg.LSN(sw.LSN))
+	return nil
+}
+
+// observeStandbyRecord adds the promotion record: once it says promoted, the cluster is no
+// longer a standby cluster, whatever the configuration holds. It says so once when the
+// configuration still has a standby_cluster block.
+func (a *Agent) observeStandbyRecord(ctx context.Context, obs *Observation) {
+	r, err := ReadStandby(ctx, a.store)
+	if err != nil {
+		a.Node.logger().Warn("could not read the standby cluster's record", "error", err)
+		return
+	}
+	obs.StandbyRecord = r
+	if r == nil || r.Phase != StandbyPromoted {
+		return
+	}
+	obs.StandbyCluster, obs.FollowsRemote = false, false
+	if a.Node.Config.StandbyCluster != nil && !a.toldPromoted {
+		a.toldPromoted = true
+		a.Node.logger().Warn("the standby_cluster block of this configuration is ignored: the DCS records that the cluster was promoted", "record", r.Describe())
+	}
+}
+
+// promoteHoldingKey takes (or keeps) the leader key, then promotes PostgreSQL and marks the
+// directory as led; the switch it returns names this member as the new leader.
+func (a *Agent) promoteHoldingKey(ctx context.Context) (dcs.TimelineSwitch, error) {
+	n := a.Node
+	held, err := a.store.AcquireLeader(ctx, n.Config.Name)
+	if err != nil {
+		return dcs.TimelineSwitch{}, err
+	}
+	if !held {
+		return dcs.TimelineSwitch{}, errors.New("the leader key is held by another member: not promoted")
+	}
+	sw, err := promote(ctx, a.srv)
+	if err != nil {
+		return dcs.TimelineSwitch{}, err
+	}
+	n.markLed(true)
+	sw.NewLeader = n.Config.Name
+	return sw, nil
+}
