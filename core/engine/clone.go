@@ -270,6 +270,7 @@ func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]strin
 		conn.Params = params
 		conn.Database = ""
 		settings["primary_conninfo"] = conn.Conninfo() // with sslpassword: PostgreSQL has no other way to get it
+		n.slotSetting(settings, src)
 	}
 	major, err := pg.DataDirVersion(dir)
 	if err != nil {
@@ -278,23 +279,32 @@ func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]strin
 	return pg.WriteRecovery(dir, major, pg.Recovery{Settings: settings, Standby: true})
 }
 
-// SourceSystemID asks the source for its system identifier over a replication connection
-// (IDENTIFY_SYSTEM), as the replication role: that role may not be allowed to open a database.
-func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
+// dialReplication opens a replication connection to src, as the replication role.
+func dialReplication(ctx context.Context, src *Source) (*pgconn.PgConn, error) {
 	cfg, err := src.Conn.Config()
 	if err != nil {
-		return 0, fmt.Errorf("while parsing the source's connection string: %w", err)
+		return nil, fmt.Errorf("while parsing the source's connection string: %w", err)
 	}
 	if src.Password != "" {
 		cfg.Password = src.Password // else libpq's rules apply: PGPASSFILE, ~/.pgpass
 	}
 	cfg.RuntimeParams["replication"] = "true"
 	delete(cfg.RuntimeParams, "database")
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
+	}
+	return conn, nil
+}
+
+// SourceSystemID asks the source for its system identifier over a replication connection
+// (IDENTIFY_SYSTEM), as the replication role: that role may not be allowed to open a database.
+func SourceSystemID(ctx context.Context, src *Source) (uint64, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgconn.ConnectConfig(cctx, cfg)
+	conn, err := dialReplication(cctx, src)
 	if err != nil {
-		return 0, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
+		return 0, err
 	}
 	defer conn.Close(context.Background())
 	results, err := conn.Exec(cctx, "IDENTIFY_SYSTEM").ReadAll()
