@@ -133,6 +133,8 @@ type sim struct {
 	// writes; ackedOK: there is one (a forced failover starts it afresh).
 	acked   simDir
 	ackedOK bool
+	// sync is synchronous mode (invariants_sync_test.go).
+	sync syncModel
 }
 
 // event adds a line to the schedule printed when an invariant breaks.
@@ -611,6 +613,7 @@ func TestInvariantsUnderFaults(t *testing.T) {
 		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{},
 			now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		s.operator = s.mem.Open("operator")
+		s.drawSync(t)
 		n := rapid.IntRange(2, 5).Draw(t, "members")
 		for i := range n {
 			name := fmt.Sprintf("node%d", i+1)
@@ -714,7 +717,9 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				for _, m := range s.members {
 					if m.pg == engine.PGPrimary {
 						s.write(&m.dir)
-						s.acknowledge(m)
+						if !s.commitWaits(m) {
+							s.acknowledge(m)
+						}
 					}
 				}
 				s.replicateSome()
@@ -779,6 +784,11 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				d := time.Duration(rapid.IntRange(1, 60).Draw(t, "seconds")) * time.Second
 				s.now = s.now.Add(d)
 				s.event("%s pass", d)
+			},
+			"primary's agent keeps synchronous replication": func(t *rapid.T) {
+				for _, m := range s.members {
+					s.tendSync(m)
+				}
 			},
 			"operator: switchover": func(t *rapid.T) { s.switchover() },
 			"operator: failover":   func(t *rapid.T) { s.failover() },
