@@ -4,20 +4,37 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 )
 
-// syncKey reads Patroni's sync key of scope from etcd: {"leader", "sync_standby"}.
-func syncKey(t *testing.T, endpoint, scope string) (leader, standby string) {
+// syncKey reads Patroni's sync key of c from b, as stored: {"leader", "sync_standby"}; on etcd
+// with etcdctl at Patroni's path, on the file DCS as the store reads it.
+func syncKey(t *testing.T, b backend, c *agentCluster) (leader, standby string) {
 	t.Helper()
-	out, err := exec.Command(testenv.LookPath(t, "etcdctl"), "--endpoints="+endpoint,
-		"get", "--print-value-only", "/service/"+scope+"/sync").CombinedOutput()
-	if err != nil {
-		t.Fatalf("etcdctl: %v\n%s", err, out)
+	var out []byte
+	if b.kind == "etcd" {
+		var err error
+		out, err = exec.Command(testenv.LookPath(t, "etcdctl"), "--endpoints="+b.endpoint,
+			"get", "--print-value-only", "/service/"+c.scope+"/sync").CombinedOutput()
+		if err != nil {
+			t.Fatalf("etcdctl: %v\n%s", err, out)
+		}
+	} else {
+		st, err := dcs.OpenFile(t.Context(), dcs.FileConfig{Path: filepath.Join(c.work, "dcs")}, c.scope, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, err = st.Get(t.Context(), dcs.SyncKey)
+		_ = st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	var v struct {
 		Leader      string  `json:"leader"`
@@ -58,10 +75,10 @@ func slotsOn(t *testing.T, n *node) []string {
 
 // waitSync waits until the sync key names leader and standby, and leader's PostgreSQL
 // names standby in synchronous_standby_names and reports it synchronous.
-func waitSync(t *testing.T, endpoint, scope string, agents []*agentProc, leader *node, standby string) {
+func waitSync(t *testing.T, b backend, c *agentCluster, agents []*agentProc, leader *node, standby string) {
 	t.Helper()
 	waitFor(t, guard, "the sync key naming "+standby+" as "+leader.name+"'s synchronous standby", agents, func() bool {
-		l, s := syncKey(t, endpoint, scope)
+		l, s := syncKey(t, b, c)
 		return l == leader.name && s == standby
 	})
 	conn := connectTCP(t, leader.port, "postgres", leader.superPass, "postgres")
@@ -74,7 +91,8 @@ func waitSync(t *testing.T, endpoint, scope string, agents []*agentProc, leader 
 	}
 }
 
-// TestSynchronousModeAndSlots: three members on etcd in synchronous mode, node3 tagged nosync.
+// TestSynchronousModeAndSlots: three members in synchronous mode, node3 tagged nosync, on etcd
+// and on the file DCS.
 // node1 replicates synchronously to node2 (synchronous_standby_names, the sync key, a commit
 // waits for it) and keeps a slot for each replica; a replica stopped while more WAL than
 // wal_keep_size keeps is written streams again without a reinit; a switchover to the
@@ -82,9 +100,11 @@ func waitSync(t *testing.T, endpoint, scope string, agents []*agentProc, leader 
 // lost, a failover to node3 is refused and one to the synchronous standby, node1, keeps every
 // acknowledged row.
 func TestSynchronousModeAndSlots(t *testing.T) {
-	e := startEtcd(t, 0)
-	b := backend{kind: "etcd", endpoint: e.endpoint}
-	c := b.cluster(t, "sync-e2e")
+	onEachBackend(t, func(t *testing.T, b backend) { synchronousModeAndSlots(t, b) })
+}
+
+func synchronousModeAndSlots(t *testing.T, b backend) {
+	c := b.cluster(t, "sync-"+b.kind)
 	const mode = "synchronous_mode = true\n"
 	n1, n2 := c.member(t, "node1", mode), c.member(t, "node2", mode)
 	n3 := c.member(t, "node3", mode+"tags = { nosync = true }\n")
@@ -95,7 +115,7 @@ func TestSynchronousModeAndSlots(t *testing.T) {
 	waitStreaming(t, n1, "node2", "node3")
 
 	// Synchronous replication to node2, never to the nosync node3.
-	waitSync(t, e.endpoint, c.scope, agents, n1, "node2")
+	waitSync(t, b, c, agents, n1, "node2")
 	conn := connectTCP(t, n1.port, "postgres", n1.superPass, "postgres")
 	for _, sql := range []string{"SET synchronous_commit = remote_apply", "INSERT INTO t VALUES (1)"} {
 		if _, err := conn.Exec(t.Context(), sql); err != nil {
@@ -152,7 +172,7 @@ func TestSynchronousModeAndSlots(t *testing.T) {
 	waitFor(t, guard, "slots node1 and node3 on node2, none on node1", agents, func() bool {
 		return slices.Equal(slotsOn(t, n2), []string{"node1", "node3"}) && len(slotsOn(t, n1)) == 0
 	})
-	waitSync(t, e.endpoint, c.scope, agents, n2, "node1")
+	waitSync(t, b, c, agents, n2, "node1")
 	conn = connectTCP(t, n2.port, "postgres", n2.superPass, "postgres")
 	if _, err := conn.Exec(t.Context(), "INSERT INTO t VALUES (2)"); err != nil { // acknowledged once node1 has it
 		t.Fatal(err)
