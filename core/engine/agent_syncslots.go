@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -84,13 +83,11 @@ func (a *Agent) tendSync(ctx context.Context, conn *pgx.Conn) {
 	n := a.Node
 	log := n.logger()
 	r := n.Config.Replication
-	raw, present, err := a.store.Get(ctx, dcs.SyncKey)
-	if err != nil {
-		log.Warn("could not read the sync key", "error", err)
-		return
-	}
 	if !r.SynchronousMode {
-		if present {
+		raw, present, err := a.store.Get(ctx, dcs.SyncKey)
+		if err != nil {
+			log.Warn("could not read the sync key", "error", err)
+		} else if present {
 			if _, err := a.store.CompareAndSwap(ctx, dcs.SyncKey, raw, nil); err != nil {
 				log.Warn("could not remove the sync key", "error", err)
 			}
@@ -108,42 +105,18 @@ func (a *Agent) tendSync(ctx context.Context, conn *pgx.Conn) {
 		log.Warn("could not read synchronous_standby_names", "error", err)
 		return
 	}
-	cl := a.cl
-	cl.Sync = nil
-	if present {
-		cl.Sync = dcs.ParseSync(raw)
-		if cl.Sync == nil {
-			cl.Sync = &dcs.SyncState{} // unreadable: rewritten
-		}
-	}
-	plan := PlanSync(SyncInput{Self: n.Config.Name, Cluster: cl, Replicas: reps, Names: names,
+	kept, err := KeepSync(ctx, a.store, SyncInput{Self: n.Config.Name, Cluster: a.cl, Replicas: reps, Names: names,
 		Count: r.SynchronousNodeCount, Strict: r.SynchronousModeStrict})
-	swap := func(next dcs.SyncState) bool {
-		v := next.Value()
-		if present && bytes.Equal(v, raw) {
-			return true
-		}
-		var old []byte
-		if present {
-			old = raw
-		}
-		ok, err := a.store.CompareAndSwap(ctx, dcs.SyncKey, old, v)
-		if err != nil || !ok {
-			log.Warn("could not update the sync key; the next cycle reads it again", "error", err)
-			return false
-		}
-		raw, present = v, true
-		log.Info("sync key updated", "sync_standby", next.Standbys)
-		return true
+	if kept.Key != nil {
+		log.Info("sync key updated", "sync_standby", kept.Key.Standbys)
 	}
-	if plan.Narrow != nil && !swap(*plan.Narrow) {
-		return // synchronous_standby_names keeps waiting for the members the key names
+	if err != nil {
+		log.Warn("could not update the sync key; the next cycle reads it again", "error", err)
+		return
 	}
-	if plan.Names != names {
-		a.writeSyncNames(ctx, plan.Names, true)
-		return // the key names a member once PostgreSQL reports it synchronous under these names
+	if kept.NamesChanged {
+		a.writeSyncNames(ctx, kept.Names, true)
 	}
-	swap(plan.Key)
 }
 
 // writeSyncNames writes synchronous_standby_names (or removes pgimaged's setting, set false)

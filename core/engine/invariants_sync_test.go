@@ -1,9 +1,9 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"slices"
+	"strings"
 
 	"pgregory.net/rapid"
 
@@ -62,16 +62,6 @@ func (s *sim) tendSync(m *simMember) {
 	if !s.sync.on || m.store == nil || m.pg != engine.PGPrimary || !s.holdsKey(m) || m.frozen {
 		return
 	}
-	ctx := context.Background()
-	raw, present, err := m.store.Get(ctx, dcs.SyncKey)
-	if err != nil {
-		return
-	}
-	cl := s.cluster()
-	cl.Sync = nil
-	if present {
-		cl.Sync = dcs.ParseSync(raw)
-	}
 	names, block := s.namesOf(m)
 	inForce := ""
 	if block {
@@ -79,33 +69,27 @@ func (s *sim) tendSync(m *simMember) {
 	} else if len(names) > 0 {
 		inForce = pg.SynchronousStandbyNames(names)
 	}
-	plan := engine.PlanSync(engine.SyncInput{Self: m.name, Cluster: cl, Replicas: s.replicasOf(m), Names: inForce, Count: 1, Strict: s.sync.strict})
-	swap := func(next dcs.SyncState) bool {
-		v := next.Value()
-		if present && bytes.Equal(v, raw) {
-			return true
-		}
-		var old []byte
-		if present {
-			old = raw
-		}
-		ok, err := m.store.CompareAndSwap(ctx, dcs.SyncKey, old, v)
-		if err != nil || !ok {
-			return false
-		}
-		raw, present = v, true
-		s.event("%s: sync key names %v", m.name, next.Standbys)
-		return true
+	kept, err := engine.KeepSync(context.Background(), m.store, engine.SyncInput{Self: m.name, Cluster: s.cluster(),
+		Replicas: s.replicasOf(m), Names: inForce, Count: 1, Strict: s.sync.strict})
+	if kept.Key != nil {
+		s.event("%s: sync key names %v", m.name, kept.Key.Standbys)
 	}
-	if plan.Narrow != nil && !swap(*plan.Narrow) {
-		return
+	if err == nil && kept.NamesChanged {
+		// Picked, as PlanSync chose them: the standbys the new names wait for.
+		s.sync.of, s.sync.names, s.sync.block = m.name, s.pickedBy(kept.Names, m), kept.Names == "*"
+		s.event("%s: synchronous_standby_names = %q", m.name, kept.Names)
 	}
-	if plan.Names != inForce {
-		s.sync.of, s.sync.names, s.sync.block = m.name, plan.Picked, plan.Names == "*"
-		s.event("%s: synchronous_standby_names = %q", m.name, plan.Names)
-		return
+}
+
+// pickedBy is the members names (synchronous_standby_names written by primary m) waits for.
+func (s *sim) pickedBy(names string, m *simMember) []string {
+	var out []string
+	for _, o := range s.members {
+		if o != m && strings.Contains(names, `"`+o.name+`"`) {
+			out = append(out, o.name)
+		}
 	}
-	swap(plan.Key)
+	return out
 }
 
 // commitWaits reports whether a commit on primary m waits for a synchronous standby that has

@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -220,4 +223,62 @@ func PlanSync(in SyncInput) SyncPlan {
 	slices.Sort(confirmed)
 	plan.Key.Standbys = confirmed
 	return plan
+}
+
+// SyncKept is what [KeepSync] did and leaves to do.
+type SyncKept struct {
+	// Key is the sync key as last written, nil when it was left as it was.
+	Key *dcs.SyncState
+	// NamesChanged: synchronous_standby_names is to become Names (then reloaded).
+	NamesChanged bool
+	Names        string
+}
+
+// KeepSync is one cycle of the primary's upkeep of synchronous replication against st: it
+// reads the sync key (in.Cluster.Sync is what it reads), plans ([PlanSync]) and writes the key
+// by compare-and-swap, narrowed first; it says when synchronous_standby_names is to change,
+// which the caller writes only then. A key that changed since it was read is an error, and
+// nothing else is done: the next cycle reads it again.
+func KeepSync(ctx context.Context, st dcs.Store, in SyncInput) (SyncKept, error) {
+	var kept SyncKept
+	raw, present, err := st.Get(ctx, dcs.SyncKey)
+	if err != nil {
+		return kept, fmt.Errorf("while reading the sync key: %w", err)
+	}
+	in.Cluster.Sync = nil
+	if present {
+		if in.Cluster.Sync = dcs.ParseSync(raw); in.Cluster.Sync == nil {
+			in.Cluster.Sync = &dcs.SyncState{} // unreadable: rewritten
+		}
+	}
+	plan := PlanSync(in)
+	swap := func(next dcs.SyncState) error {
+		v := next.Value()
+		if present && bytes.Equal(v, raw) {
+			return nil
+		}
+		var old []byte
+		if present {
+			old = raw
+		}
+		ok, err := st.CompareAndSwap(ctx, dcs.SyncKey, old, v)
+		if err != nil {
+			return fmt.Errorf("while writing the sync key: %w", err)
+		}
+		if !ok {
+			return errors.New("the sync key changed since it was read")
+		}
+		raw, present, kept.Key = v, true, &next
+		return nil
+	}
+	if plan.Narrow != nil {
+		if err := swap(*plan.Narrow); err != nil {
+			return kept, err // synchronous_standby_names keeps waiting for the members the key names
+		}
+	}
+	if plan.Names != in.Names {
+		kept.NamesChanged, kept.Names = true, plan.Names
+		return kept, nil // the key names a member once PostgreSQL reports it synchronous under these
+	}
+	return kept, swap(plan.Key)
 }

@@ -185,3 +185,39 @@ func TestPlanSync(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepSync: the sync key loses a member before synchronous_standby_names stops naming it,
+// and names a member only once PostgreSQL reports it synchronous under the names in force.
+func TestKeepSync(t *testing.T) {
+	ctx := t.Context()
+	st := dcs.NewMemory().Open("node1")
+	cl := dcs.Cluster{Leader: "n1", Members: []dcs.Member{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}}
+	if ok, err := st.CompareAndSwap(ctx, dcs.SyncKey, nil, dcs.SyncState{Leader: "n1", Standbys: []string{"n3"}}.Value()); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	read := func() string {
+		b, _, err := st.Get(ctx, dcs.SyncKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// n3 stopped streaming: the key drops it, then the names move to n2.
+	kept, err := engine.KeepSync(ctx, st, engine.SyncInput{Self: "n1", Cluster: cl, Names: `"n3"`, Count: 1,
+		Replicas: []pg.Replica{{ApplicationName: "n2", State: "streaming", SyncState: "async"}}})
+	if err != nil || !kept.NamesChanged || kept.Names != `"n2"` {
+		t.Fatalf("KeepSync = %+v, %v; want the names to become n2", kept, err)
+	}
+	if got := read(); got != `{"leader":"n1","sync_standby":null}` {
+		t.Fatalf("sync key %s before the names change, want no synchronous standby", got)
+	}
+	// Under the new names PostgreSQL reports n2 synchronous: the key names it.
+	kept, err = engine.KeepSync(ctx, st, engine.SyncInput{Self: "n1", Cluster: cl, Names: `"n2"`, Count: 1,
+		Replicas: []pg.Replica{{ApplicationName: "n2", State: "streaming", SyncState: "sync"}}})
+	if err != nil || kept.NamesChanged {
+		t.Fatalf("KeepSync = %+v, %v; want the key updated alone", kept, err)
+	}
+	if got := read(); got != `{"leader":"n1","sync_standby":"n2"}` {
+		t.Fatalf("sync key %s, want n2", got)
+	}
+}

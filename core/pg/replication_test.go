@@ -11,8 +11,8 @@ import (
 
 func TestSynchronousStandbyNames(t *testing.T) {
 	for want, members := range map[string][]string{
-		`"node2"`:                        {"node2"},
-		`FIRST 2 ("n2", "Odd""Name")`:    {"n2", `Odd"Name`},
+		`"node2"`:                       {"node2"},
+		`FIRST 2 ("n2", "Odd""Name")`:   {"n2", `Odd"Name`},
 		`FIRST 3 ("a-1", "b.2", "c d")`: {"a-1", "b.2", "c d"},
 	} {
 		if got := pg.SynchronousStandbyNames(members); got != want {
