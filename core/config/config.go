@@ -86,6 +86,9 @@ type Config struct {
 	StandbyCluster *StandbyCluster
 	Ranges         map[string]hcl.Range
 	files          map[string]*hcl.File
+
+	// Replication is how the primary keeps its replicas: slots, synchronous replication.
+	Replication Replication
 }
 
 // DCS is the `dcs "<kind>" { ... }` block. Kind is "" when the block is absent: the caller then

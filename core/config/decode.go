@@ -40,6 +40,11 @@ type (
 		LogFormat  *string           `hcl:"log_format,optional"`
 		LogFile    *string           `hcl:"log_file,optional"`
 		MaxLag     *float64          `hcl:"maximum_lag_on_failover,optional"`
+		UseSlots   cty.Value         `hcl:"use_slots,optional"`
+		SlotsTTL   *string           `hcl:"member_slots_ttl,optional"`
+		SyncMode   cty.Value         `hcl:"synchronous_mode,optional"`
+		SyncStrict cty.Value         `hcl:"synchronous_mode_strict,optional"`
+		SyncCount  *float64          `hcl:"synchronous_node_count,optional"`
 		DCS        *dcsSchema        `hcl:"dcs,block"`
 		API        *apiSchema        `hcl:"api,block"`
 		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
@@ -385,6 +390,7 @@ func (d *decoder) root(s *fileSchema) {
 	default:
 		c.MaximumLagOnFailover = int64(*n)
 	}
+	d.replication(s)
 	c.LogLevel = d.choice(s.LogLevel, "log_level", "Invalid log level", logLevels)
 	c.LogFormat = d.choice(s.LogFormat, "log_format", "Invalid log format", logFormats)
 	c.LogFile = d.path(s.LogFile, "log_file")
@@ -657,6 +663,7 @@ func (c *Config) ApplyDefaults() {
 	if _, set := c.Ranges["maximum_lag_on_failover"]; !set { // 0 is a setting: no lag at all
 		c.MaximumLagOnFailover = DefaultMaximumLagOnFailover
 	}
+	c.replicationDefaults()
 	setDefault(&c.LogLevel, DefaultLogLevel)
 	setDefault(&c.PostgreSQL.ConnectAddress, c.PostgreSQL.Listen)
 	setDefault(&c.PostgreSQL.PGCtlTimeout, DefaultPGCtlTimeout)

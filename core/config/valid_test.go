@@ -53,6 +53,9 @@ func withDefaults(c *config.Config) *config.Config {
 	if c.MaximumLagOnFailover == 0 {
 		c.MaximumLagOnFailover = 1 << 20
 	}
+	if c.Replication == (config.Replication{}) {
+		c.Replication = config.Replication{UseSlots: true, MemberSlotsTTL: 30 * time.Minute, SynchronousNodeCount: 1}
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}

@@ -8,6 +8,7 @@
 //	leader            the leader's member name, bound to its owner's session
 //	members/<name>    the member as JSON (see [Member]), bound to its owner's session
 //	history           the changes of primary, Patroni's JSON list (see [TimelineSwitch]), permanent
+//	sync              the synchronous standbys, Patroni's {"leader", "sync_standby"} ([SyncKey])
 //	pgimaged/...      pgimaged's own permanent keys ([Store.Put]): reinit/<member> holds an
 //	                  operator's reinit request, history/<member> the member's attempts,
 //	                  switches what pgimaged records of each change of primary beyond Patroni's
@@ -61,6 +62,9 @@ type Cluster struct {
 	Members []Member
 	// History is the cluster's changes of primary, oldest first.
 	History History
+	// Sync is Patroni's sync key: the members the primary replicates to synchronously; nil
+	// when the key is absent (synchronous mode is off).
+	Sync *SyncState
 }
 
 // Bootstrapping reports whether a node holds the empty initialize key.

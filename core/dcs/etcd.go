@@ -395,6 +395,8 @@ func (s *etcdStore) Cluster(ctx context.Context) (Cluster, error) {
 			c.History.value, c.History.rev = string(kv.Value), kv.ModRevision
 		case SwitchesKey:
 			extras = kv.Value
+		case SyncKey:
+			c.Sync = ParseSync(kv.Value)
 		default:
 			name, ok := strings.CutPrefix(rel, "members/")
 			if !ok || validName("member", name) != nil {

@@ -470,6 +470,12 @@ func (s *fileStore) load(tidy, logBad bool) (Cluster, string, error) {
 		return c, "", err
 	}
 	fmt.Fprintf(&fp, "h=%q\n", c.History.value)
+	if rec, ok, err := readRecord(s.path(SyncKey)); err != nil {
+		return c, "", err
+	} else if ok {
+		c.Sync = ParseSync([]byte(rec.value))
+		fmt.Fprintf(&fp, "s=%q\n", rec.value)
+	}
 	dir := filepath.Join(s.root, fileMembersDir)
 	entries, err := os.ReadDir(dir)
 	if err != nil {

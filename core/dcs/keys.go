@@ -24,8 +24,11 @@ const (
 )
 
 // validKey checks a permanent key: a relative path under [KeyPrefix] whose elements are valid
-// names.
+// names, or Patroni's [SyncKey].
 func validKey(key string) error {
+	if key == SyncKey {
+		return nil // Patroni's, written by compare-and-swap
+	}
 	if !strings.HasPrefix(key, KeyPrefix) {
 		return fmt.Errorf("key %q is not under %s", key, KeyPrefix)
 	}

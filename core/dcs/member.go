@@ -257,6 +257,9 @@ func (m Member) CloneFrom() bool { return truthy(m.Tags["clonefrom"]) }
 // NoFailover reports Patroni's nofailover tag: the member never becomes the primary.
 func (m Member) NoFailover() bool { return truthy(m.Tags["nofailover"]) }
 
+// NoSync reports Patroni's nosync tag: the member is never a synchronous standby.
+func (m Member) NoSync() bool { return truthy(m.Tags["nosync"]) }
+
 func truthy(v any) bool {
 	switch v := v.(type) {
 	case bool:

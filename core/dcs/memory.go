@@ -118,6 +118,9 @@ func (m *Memory) snapshot() Cluster {
 	}
 	cl.Leader = m.leader
 	cl.History = m.history()
+	if v, ok := m.keys[SyncKey]; ok {
+		cl.Sync = ParseSync(v)
+	}
 	for _, mm := range m.members {
 		cl.Members = append(cl.Members, mm.m)
 	}

@@ -96,6 +96,8 @@ type Agent struct {
 	reloadOnce sync.Once
 	reloadCh   chan reloadRequest
 	lastReload *dcs.ReloadOutcome
+	// repl is what the upkeep of slots and synchronous replication remembers.
+	repl replicationState
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -161,6 +163,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		default:
 		}
 		next, err := a.cycle(ctx)
+		if err == nil && ctx.Err() == nil {
+			a.tendReplication(ctx)
+		}
 		if ctx.Err() == nil {
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) || errors.Is(err, dcs.ErrUnavailable) {
 				a.dcsError(err)

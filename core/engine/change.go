@@ -249,7 +249,8 @@ func ineligible(cl dcs.Cluster, m dcs.Member) string {
 }
 
 // CheckSwitchover checks a switchover to candidate ("" for the most advanced healthy replica)
-// against cl; maxLag is maximum_lag_on_failover in bytes. It returns the request to record, or
+// against cl; maxLag is maximum_lag_on_failover in bytes. In synchronous mode (cl.Sync set)
+// only a synchronous standby may take over. It returns the request to record, or
 // a [*ChangeRefusal].
 func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequest, error) {
 	lm, ok := cl.LeaderMember()
@@ -281,6 +282,9 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 		if !ok {
 			return ChangeRequest{}, &ChangeRefusal{Reason: fmt.Sprintf("member %s is not published in scope", candidate)}
 		}
+		if why := notSynchronous(cl, candidate); why != "" {
+			return ChangeRequest{}, &ChangeRefusal{Reason: why, Positions: positions(cl)}
+		}
 		if why := check(m); why != "" {
 			return ChangeRequest{}, &ChangeRefusal{Reason: why, Positions: positions(cl)}
 		}
@@ -292,7 +296,10 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 		if m.Name == cl.Leader {
 			continue
 		}
-		why := check(m)
+		why := notSynchronous(cl, m.Name)
+		if why == "" {
+			why = check(m)
+		}
 		if why == "" {
 			return ChangeRequest{Kind: Switchover, Leader: cl.Leader, Candidate: m.Name}, nil
 		}
@@ -305,9 +312,24 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 	return ChangeRequest{}, &ChangeRefusal{Reason: reason, Positions: positions(cl)}
 }
 
+// notSynchronous says why member may not take over in synchronous mode (the sync key exists,
+// written by a primary in synchronous mode): the key does not name it. "" when it may.
+func notSynchronous(cl dcs.Cluster, member string) string {
+	if cl.Sync == nil || cl.Sync.Has(member) {
+		return ""
+	}
+	names := "none"
+	if len(cl.Sync.Standbys) > 0 {
+		names = strings.Join(cl.Sync.Standbys, ", ")
+	}
+	return fmt.Sprintf("member %s is not a synchronous standby (the sync key names: %s): in synchronous mode only a synchronous standby holds every acknowledged write", member, names)
+}
+
 // CheckFailover checks a failover to candidate against cl: no member may hold the leader key,
 // and the candidate must be the most advanced of the running members; force accepts a less
-// advanced one and records the bytes others held beyond it.
+// advanced one and records the bytes others held beyond it. In synchronous mode (cl.Sync set)
+// the candidate must be a synchronous standby, the most advanced of them; force accepts
+// another.
 func CheckFailover(cl dcs.Cluster, candidate string, force bool) (ChangeRequest, error) {
 	if candidate == "" {
 		return ChangeRequest{}, &ChangeRefusal{Reason: "a failover needs --candidate"}
@@ -325,6 +347,15 @@ func CheckFailover(cl dcs.Cluster, candidate string, force bool) (ChangeRequest,
 	}
 	req := ChangeRequest{Kind: Failover, Candidate: candidate, Force: force}
 	ps := positions(cl)
+	if why := notSynchronous(cl, candidate); why != "" {
+		if !force {
+			return ChangeRequest{}, &ChangeRefusal{Reason: why + " (give --force to accept losing what it lacks)", Positions: ps}
+		}
+	} else if cl.Sync != nil {
+		// Only the synchronous standbys hold every acknowledged write; WAL beyond them on
+		// another member was never acknowledged, so they are compared among themselves.
+		ps = slices.DeleteFunc(ps, func(p MemberPosition) bool { return !cl.Sync.Has(p.Member) })
+	}
 	if len(ps) == 0 || ps[0].Member == candidate {
 		return req, nil
 	}

@@ -46,6 +46,14 @@ func TestCheckSwitchover(t *testing.T) {
 		{"the leader itself", nil, "n1", "leader already", true},
 		{"unknown member", nil, "n9", "not published", true},
 		{"no leader", func(c *dcs.Cluster) { c.Leader = "" }, "n2", "use failover", true},
+		{"synchronous mode: the synchronous standby without a candidate", func(c *dcs.Cluster) {
+			c.Sync = &dcs.SyncState{Leader: "n1", Standbys: []string{"n2"}}
+		}, "", "n2", false},
+		{"synchronous mode: an asynchronous candidate", func(c *dcs.Cluster) {
+			c.Sync = &dcs.SyncState{Leader: "n1", Standbys: []string{"n2"}}
+		}, "n3", "not a synchronous standby (the sync key names: n2)", true},
+		{"synchronous mode, no synchronous standby", func(c *dcs.Cluster) { c.Sync = &dcs.SyncState{Leader: "n1"} }, "",
+			"member n3 is not a synchronous standby (the sync key names: none)", true},
 		{"nobody can", func(c *dcs.Cluster) {
 			c.Members[1].PGImaged.Upstream = ""
 			c.Members[2].Tags = map[string]any{"nofailover": true}
@@ -99,6 +107,25 @@ func TestCheckFailover(t *testing.T) {
 		req, err := engine.CheckFailover(base(), "n2", true)
 		if err != nil || !req.Force || req.LostWindow != 50_000 {
 			t.Fatalf("CheckFailover(force) = %+v, %v; want a forced failover losing 50000 bytes", req, err)
+		}
+	})
+	t.Run("synchronous mode: the synchronous standby, though another received more", func(t *testing.T) {
+		cl := base()
+		cl.Sync = &dcs.SyncState{Leader: "n1", Standbys: []string{"n2"}}
+		if req, err := engine.CheckFailover(cl, "n2", false); err != nil || req.Candidate != "n2" || req.LostWindow != 0 {
+			t.Fatalf("CheckFailover = %+v, %v; the synchronous standby holds every acknowledged write", req, err)
+		}
+	})
+	t.Run("synchronous mode: an asynchronous candidate is refused, even the most advanced", func(t *testing.T) {
+		cl := base()
+		cl.Sync = &dcs.SyncState{Leader: "n1", Standbys: []string{"n2"}}
+		_, err := engine.CheckFailover(cl, "n3", false)
+		var r *engine.ChangeRefusal
+		if !errors.As(err, &r) || !strings.Contains(err.Error(), "member n3 is not a synchronous standby") {
+			t.Fatalf("CheckFailover = %v; want a refusal naming the synchronous standbys", err)
+		}
+		if req, err := engine.CheckFailover(cl, "n3", true); err != nil || req.Candidate != "n3" || !req.Force {
+			t.Fatalf("CheckFailover(force) = %+v, %v; the operator may accept it", req, err)
 		}
 	})
 	t.Run("promoted by hand: a later timeline leads", func(t *testing.T) {

@@ -270,12 +270,31 @@ func (n *Node) writeStandby(src *Source, fromPlugin, fromConfig map[string]strin
 		conn.Params = params
 		conn.Database = ""
 		settings["primary_conninfo"] = conn.Conninfo() // with sslpassword: PostgreSQL has no other way to get it
+		n.slotSetting(settings, src)
 	}
 	major, err := pg.DataDirVersion(dir)
 	if err != nil {
 		return err
 	}
 	return pg.WriteRecovery(dir, major, pg.Recovery{Settings: settings, Standby: true})
+}
+
+// dialReplication opens a replication connection to src, as the replication role.
+func dialReplication(ctx context.Context, src *Source) (*pgconn.PgConn, error) {
+	cfg, err := src.Conn.Config()
+	if err != nil {
+		return nil, fmt.Errorf("while parsing the source's connection string: %w", err)
+	}
+	if src.Password != "" {
+		cfg.Password = src.Password // else libpq's rules apply: PGPASSFILE, ~/.pgpass
+	}
+	cfg.RuntimeParams["replication"] = "true"
+	delete(cfg.RuntimeParams, "database")
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
+	}
+	return conn, nil
 }
 
 // SourceSystemID asks the source for its system identifier over a replication connection
@@ -305,20 +324,11 @@ func identifySystem(ctx context.Context, src *Source) ([][]byte, error) {
 // replicationCommand runs a command of the replication protocol on the source, over a
 // replication connection as the replication role, and returns the first row of its answer.
 func replicationCommand(ctx context.Context, src *Source, command string) ([][]byte, error) {
-	cfg, err := src.Conn.Config()
-	if err != nil {
-		return nil, fmt.Errorf("while parsing the source's connection string: %w", err)
-	}
-	if src.Password != "" {
-		cfg.Password = src.Password // else libpq's rules apply: PGPASSFILE, ~/.pgpass
-	}
-	cfg.RuntimeParams["replication"] = "true"
-	delete(cfg.RuntimeParams, "database")
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgconn.ConnectConfig(cctx, cfg)
+	conn, err := dialReplication(cctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("while connecting to the source %s: %w", src.Describe(), err)
+		return nil, err
 	}
 	defer conn.Close(context.Background())
 	results, err := conn.Exec(cctx, command).ReadAll()

@@ -103,11 +103,13 @@ func (s *sim) switchover() {
 func (s *sim) failover() {
 	cand := rapid.SampledFrom(s.members).Draw(s.t, "candidate").name
 	force := rapid.Bool().Draw(s.t, "force")
-	req, err := engine.CheckFailover(s.cluster(), cand, force)
+	cl := s.cluster()
+	req, err := engine.CheckFailover(cl, cand, force)
 	if err != nil {
 		s.event("operator: failover to %s (force %v) refused: %v", cand, force, err)
 		return
 	}
+	s.checkSyncRequest(cl, req)
 	if s.request(req) {
 		for _, m := range s.members {
 			if m.pg == engine.PGPrimary && m.name != cand {
@@ -276,6 +278,7 @@ func (s *sim) tookOver(m *simMember, ch *engine.PendingChange, before simDir) {
 			}
 		}
 	}
+	s.checkSyncFailover(m, ch)
 	if ch.Kind == engine.Failover {
 		s.acked, s.ackedOK = m.dir, true
 	}

@@ -136,6 +136,8 @@ type sim struct {
 	// remote is the remote primary of a standby cluster (invariants_standby_test.go), nil for a
 	// cluster of its own.
 	remote *simMember
+	// sync is synchronous mode (invariants_sync_test.go).
+	sync syncModel
 }
 
 // event adds a line to the schedule printed when an invariant breaks.
@@ -623,6 +625,7 @@ func TestInvariantsUnderFaults(t *testing.T) {
 		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{},
 			now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		s.operator = s.mem.Open("operator")
+		s.drawSync(t)
 		n := rapid.IntRange(2, 5).Draw(t, "members")
 		for i := range n {
 			name := fmt.Sprintf("node%d", i+1)
@@ -726,7 +729,9 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				for _, m := range s.members {
 					if m.pg == engine.PGPrimary {
 						s.write(&m.dir)
-						s.acknowledge(m)
+						if !s.commitWaits(m) {
+							s.acknowledge(m)
+						}
 					}
 				}
 				s.replicateSome()
@@ -791,6 +796,11 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				d := time.Duration(rapid.IntRange(1, 60).Draw(t, "seconds")) * time.Second
 				s.now = s.now.Add(d)
 				s.event("%s pass", d)
+			},
+			"primary's agent keeps synchronous replication": func(t *rapid.T) {
+				for _, m := range s.members {
+					s.tendSync(m)
+				}
 			},
 			"operator: switchover": func(t *rapid.T) { s.switchover() },
 			"operator: failover":   func(t *rapid.T) { s.failover() },

@@ -81,6 +81,7 @@ func (c *conv) convert(root map[string]any) error {
 			}
 		}
 	}
+	c.replication(dyn, dynPG) // replication.go
 	if log := c.section(root, "log", ""); log != nil {
 		if lvl := c.str(log, "level", "log"); lvl != "" {
 			l := strings.ToLower(lvl)

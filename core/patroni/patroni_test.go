@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/patroni"
@@ -113,9 +114,12 @@ func TestConvert(t *testing.T) {
 			if cfg.Tags["clonefrom"] != true {
 				t.Errorf("tags: clonefrom = %v, want true", cfg.Tags["clonefrom"])
 			}
+			r := cfg.Replication
+			if !r.SynchronousMode || !r.SynchronousModeStrict || r.SynchronousNodeCount != 2 || r.UseSlots || r.MemberSlotsTTL != 10*time.Minute {
+				t.Errorf("synchronous_mode, synchronous_mode_strict, synchronous_node_count, use_slots, member_slots_ttl: %+v", r)
+			}
 		},
-		noteFor: []string{"bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots",
-			"postgresql.callbacks", "tags.nofailover", "watchdog"},
+		noteFor: []string{"postgresql.callbacks", "tags.nofailover", "watchdog"},
 	}, {
 		file: "oldmethod.yml",
 		opt:  patroni.Options{BaseDir: base},
