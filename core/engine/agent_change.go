@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -106,6 +108,17 @@ func (a *Agent) handOverNow(ctx context.Context, ch *PendingChange) error {
 	if err == nil && !ok {
 		err = errors.New("the request changed before the hand-over was recorded")
 	}
+	if err != nil && !ok {
+		// The write may have taken effect: the candidate may promote. The primary starts
+		// again only once the request is known not to say demoted.
+		recorded, rerr := settleHandOver(ctx, a.store, ch, &next)
+		switch {
+		case rerr != nil:
+			return fmt.Errorf("%w; whether the hand-over was recorded is unknown (%v): PostgreSQL stays stopped", err, rerr)
+		case recorded:
+			err = nil
+		}
+	}
 	if err != nil {
 		if serr := a.srv.Start(ctx); serr != nil {
 			return fmt.Errorf("%w; starting the primary again failed: %w", err, serr)
@@ -114,6 +127,31 @@ func (a *Agent) handOverNow(ctx context.Context, ch *PendingChange) error {
 	}
 	n.logger().Info("handed over: PostgreSQL shut down cleanly; giving up the leader key", "checkpoint", lsn, "timeline", tli, "candidate", ch.Candidate)
 	return a.store.ReleaseLeader(ctx)
+}
+
+// settleHandOver learns whether the hand-over next was recorded after its compare-and-swap
+// failed without an answer: it aborts the request as it was before (so that a write still in
+// flight can no longer take effect) and, should the request have moved on, reads it back.
+// recorded is true when the request says what next says.
+func settleHandOver(ctx context.Context, st dcs.Store, was *PendingChange, next *ChangeRequest) (recorded bool, err error) {
+	abort := was.ChangeRequest
+	abort.Phase, abort.Reason = PhaseAborted, "the old primary could not record its hand-over"
+	ok, err := AdvanceChange(ctx, st, was, &abort)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		return false, nil
+	}
+	cur, err := ReadChange(ctx, st)
+	if err != nil {
+		return false, err
+	}
+	if cur == nil {
+		return false, nil
+	}
+	want, _ := json.Marshal(next)
+	return bytes.Equal(cur.raw, want), nil
 }
 
 // takeOver makes this member the primary the request ch names: for a switchover it first

@@ -159,6 +159,17 @@ func (s *sim) handOver(m *simMember, ch *engine.PendingChange) engine.Result {
 	if err == nil && !ok {
 		err = errors.New("the request changed before the hand-over was recorded")
 	}
+	if err != nil && !ok {
+		recorded, rerr := engine.SettleHandOver(ctx, m.store, ch, &next)
+		switch {
+		case rerr != nil:
+			s.event("%s: whether the hand-over was recorded is unknown (%v, then %v): PostgreSQL stays stopped", m.name, err, rerr)
+			return engine.Result{Err: err}
+		case recorded:
+			s.event("%s: the hand-over was recorded after all", m.name)
+			err = nil
+		}
+	}
 	if err != nil {
 		s.event("%s: the hand-over was not recorded (%v): PostgreSQL starts again as the primary", m.name, err)
 		m.pg, m.dir.state = engine.PGPrimary, pg.DBInProduction
