@@ -449,7 +449,7 @@ func (a *Agent) runChain(ctx context.Context, e RunChain) Result {
 		cctx, tl = n.withTimeline(ctx, dcs.PathClone)
 		tl.prepend(a.started)
 		tl.since(PhaseLeaderSeen, a.started.End)
-		res, err = n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want})
+		res, err = n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want, KeepCopy: true})
 	}
 	a.run.tl, a.run.done = tl, time.Now()
 	a.unsave(res.Chain.Attempts...)
