@@ -106,11 +106,17 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	}
 	_, stopAPI, err := startAPI(cfg, agent, logger)
 	if err != nil {
+		if cfg.LogFile != "" {
+			logger.Error("the agent stops: its HTTP API cannot start", "error", err)
+		}
 		return e.failf(exitFailed, "while starting the HTTP API: %v", err)
 	}
 	defer stopAPI()
 	logger.Info("pgimaged node agent starting", "scope", cfg.Scope, "data_dir", cfg.DataDir, "version", Version)
 	if err := agent.Run(ctx); err != nil {
+		if cfg.LogFile != "" { // stderr gets it below; the log file must say why the agent stopped too
+			logger.Error("the agent stops", "error", err)
+		}
 		return e.failf(exitRefused, "%v", err)
 	}
 	logger.Info("stopped")

@@ -84,6 +84,8 @@ type Agent struct {
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
 	// leaves PostgreSQL running.
 	paused bool
+	// events is what was last logged about the DCS and the leader key.
+	events keyEvents
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -125,6 +127,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			st, err := a.Open(ctx)
 			if err != nil {
 				a.dcsError(err)
+				a.noteDCS(err)
 				if !waitingSaid {
 					log.Warn("waiting for the DCS", "error", err)
 					waitingSaid = true
@@ -143,6 +146,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			log.Warn("DCS session lost; opening a new one")
 			a.dcsError(dcs.ErrSessionLost)
 			a.dropLeader()
+			a.noteLeader(false, "", "the DCS session was lost")
 			_ = a.store.Close()
 			a.store = nil
 			continue

@@ -124,6 +124,7 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		cl, err := a.store.Cluster(rctx)
 		cancel()
+		a.noteDCS(err)
 		if err != nil {
 			s.DCSError = err.Error()
 			a.dcsError(err)
@@ -133,11 +134,13 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			s.Cluster, s.Leader, s.LeaderName, s.LeaderPosition = prev.Cluster, prev.Leader, prev.LeaderName, prev.LeaderPosition
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
 				s.Leader = false // the key went with the session
+				a.noteLeader(false, "", "the DCS session was lost")
 			}
 		} else {
 			s.Cluster = &cl
 			s.LeaderName = cl.Leader
 			s.Leader = cl.Leader == n.Config.Name
+			a.noteLeader(s.Leader, cl.Leader, "")
 			if lm, ok := cl.LeaderMember(); ok {
 				s.LeaderPosition = lm.XLogLocation
 			}
