@@ -35,7 +35,10 @@ func TestConvert(t *testing.T) {
 		env     map[string]string // set for env() in the output
 		check   func(t *testing.T, cfg *config.Config)
 		noteFor []string // settings that must be noted, and kept as comments
-		secrets []string // values never shown in the output, the notes or the warnings
+		// weakerFor are the settings whose loss makes the output weaker: warned of, not noted,
+		// and kept as comments.
+		weakerFor []string
+		secrets   []string // values never shown in the output, the notes or the warnings
 	}{{
 		file: "postgres0.yml",
 		opt:  patroni.Options{BaseDir: base},
@@ -65,7 +68,8 @@ func TestConvert(t *testing.T) {
 				t.Errorf("clonefrom: false became tag %v", cfg.Tags["clonefrom"])
 			}
 		},
-		noteFor: []string{"watchdog", "bootstrap.dcs.retry_timeout", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
+		noteFor:   []string{"bootstrap.dcs.retry_timeout", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
+		weakerFor: []string{"watchdog"},
 	}, {
 		file: "methods.yml",
 		opt:  patroni.Options{BaseDir: "testdata", SecretsEnv: true}, // relative: taken against the current directory
@@ -114,8 +118,8 @@ func TestConvert(t *testing.T) {
 				t.Errorf("tags: clonefrom = %v, want true", cfg.Tags["clonefrom"])
 			}
 		},
-		noteFor: []string{"bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots",
-			"postgresql.callbacks", "tags.nofailover", "watchdog"},
+		noteFor:   []string{"tags.nofailover", "watchdog"},
+		weakerFor: []string{"bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots", "postgresql.callbacks"},
 	}, {
 		file: "oldmethod.yml",
 		opt:  patroni.Options{BaseDir: base},
@@ -263,6 +267,18 @@ func TestConvert(t *testing.T) {
 				if !strings.HasPrefix(s, "PATRONI_") && !strings.Contains(string(res.HCL), "#   "+s) {
 					t.Errorf("the output has no comment for %s:\n%s", s, res.HCL)
 				}
+			}
+			weaker := strings.Join(res.Weaker, "\n")
+			for _, s := range tc.weakerFor {
+				if !strings.Contains(weaker, s) || strings.Contains(notes, s) {
+					t.Errorf("%s is not among the warnings of a weaker result (or is a note too); warnings:\n%s\nnotes:\n%s", s, weaker, notes)
+				}
+				if !strings.Contains(string(res.HCL), "#   "+s) {
+					t.Errorf("the output has no comment for %s:\n%s", s, res.HCL)
+				}
+			}
+			if len(tc.weakerFor) == 0 && weaker != "" {
+				t.Errorf("warnings of a weaker result for a conversion that loses nothing that matters:\n%s", weaker)
 			}
 			for _, secret := range []string{"rewind_password", "url-secret"} {
 				if strings.Contains(notes, secret) || strings.Contains(strings.Join(res.Warnings, "\n"), secret) {
