@@ -65,6 +65,7 @@ type Agent struct {
 	// progress is the running method's progress, published at most every progressEvery.
 	progress   *dcs.CloneProgress
 	progressAt time.Time
+	rate       rateMeter
 	// started is the agent_start phase, ended by the first read of the DCS.
 	started dcs.Phase
 	// path is the critical path of the last bootstrap or clone, published in the member key.

@@ -51,6 +51,9 @@ type Snapshot struct {
 	LastCycle time.Time
 	// Busy: a bootstrap or a clone is in flight (the loop is busy, not stuck).
 	Busy bool
+	// Progress is how far the method in flight has come (with its rate and time left), nil
+	// when none runs or it reported nothing yet.
+	Progress *dcs.CloneProgress
 	// Started is when the agent started.
 	Started time.Time
 	// Tags are the member's tags, as its configuration sets them.
@@ -98,6 +101,10 @@ func (a *Agent) Snapshot() Snapshot {
 	}
 	a.mu.Lock()
 	s.State, s.Role, s.LastError = a.state, a.role, a.lastErr
+	if a.progress != nil && inFlight(a.state) {
+		p := *a.progress
+		s.Progress = &p
+	}
 	a.mu.Unlock()
 	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica
 	if srv := a.server(); srv != nil {
