@@ -12,18 +12,8 @@ import (
 // each cycle. Status shows PostgreSQL's reason, the history keeps the one copy as a failure, and
 // once the port is free the replica starts from the kept copy and streams.
 func TestReplicaKeepsCopyWhenPortTaken(t *testing.T) {
-	c := fileCluster(t)
-	n1 := c.member(t, "node1", "")
-	n2 := c.member(t, "node2", "")
-	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", n2.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	a1 := startInTurn(t, n1)[0]
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
-	agents := []*agentProc{a1, a2}
+	n1, _, taken, agents := replicaWithPortTaken(t)
+	a2 := agents[1]
 
 	copies := func() (n int, failed int) {
 		h, _ := history(t, n1, "node2")
@@ -66,4 +56,21 @@ func TestReplicaKeepsCopyWhenPortTaken(t *testing.T) {
 		_, r := history(t, n1, "node2")
 		t.Errorf("node2 copied the cluster again instead of starting the kept copy:\n%s", r)
 	}
+}
+
+// replicaWithPortTaken starts the agents of node1, the primary, and node2, whose port another
+// program holds: a listener the test may close to free it (closed at the end in any case).
+func replicaWithPortTaken(t *testing.T) (n1, n2 *node, taken net.Listener, agents []*agentProc) {
+	t.Helper()
+	c := fileCluster(t)
+	n1, n2 = c.member(t, "node1", ""), c.member(t, "node2", "")
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", n2.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = taken.Close() })
+	a1 := startInTurn(t, n1)[0]
+	a2 := n2.start(t)
+	stopAllAtCleanup(t, a2)
+	return n1, n2, taken, []*agentProc{a1, a2}
 }
