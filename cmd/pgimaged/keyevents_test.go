@@ -88,3 +88,22 @@ func TestLogFileFatalError(t *testing.T) {
 		t.Errorf("the log file does not say why the agent stopped:\n%s\nstderr:\n%s", l, a1.out.String())
 	}
 }
+
+// An agent whose configuration fails the checks made on its host (a replica method whose
+// program is nowhere) says so in its log_file before it stops.
+func TestLogFileConfigError(t *testing.T) {
+	c := fileCluster(t)
+	logFile := filepath.Join(c.work, "node1.log")
+	n1 := c.memberWith(t, "node1", fmt.Sprintf("log_file = %q\nmethod \"no_such_restore_program\" {\n  keep_data = false\n}", logFile),
+		`create_replica_methods = ["no_such_restore_program"]`)
+	a1 := n1.start(t)
+	select {
+	case <-a1.done:
+	case <-time.After(time.Minute):
+		t.Fatal("the agent did not stop on a configuration error")
+	}
+	b, _ := os.ReadFile(logFile)
+	if l := string(b); !strings.Contains(l, "the agent stops") || !strings.Contains(l, "no_such_restore_program") {
+		t.Errorf("the log file does not say why the agent stopped:\n%s\nstderr:\n%s", l, a1.out.String())
+	}
+}

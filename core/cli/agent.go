@@ -85,6 +85,9 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	}
 	defer release()
 	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+		if cfg.LogFile != "" {
+			logger.Error("the agent stops: the configuration has errors", "errors", d.Error())
+		}
 		return exitConfig
 	}
 	agent := &engine.Agent{
