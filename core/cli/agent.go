@@ -330,6 +330,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	fmt.Fprintf(e.stdout, "Member %s of %s, data directory %s\n", cfg.Name, cfg.Scope, plan.DataDir)
+	fmt.Fprintf(e.stdout, "PostgreSQL logs to %s\n", plan.ServerLog)
 	fmt.Fprintf(e.stdout, "Would: %s\n  because %s\n", strings.ToUpper(plan.Path), plan.Reason)
 	if plan.Source != "" {
 		fmt.Fprintf(e.stdout, "Source: %s\n", plan.Source)
