@@ -137,9 +137,9 @@ func writeNode(t *testing.T, s nodeSpec) *node {
 
 func (n *node) secrets() []string { return []string{n.superPass, n.replPass} }
 
-// serverLog is what PostgreSQL wrote into the member's log.
+// serverLog is what PostgreSQL wrote into the member's log, beside its data directory.
 func (n *node) serverLog() string {
-	b, _ := os.ReadFile(filepath.Join(n.dataDir, "log", "pgimaged-postgres.log"))
+	b, _ := os.ReadFile(n.dataDir + ".pglog/postgresql.log")
 	return string(b)
 }
 

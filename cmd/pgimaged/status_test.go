@@ -2,8 +2,6 @@ package main_test
 
 import (
 	"encoding/json"
-	"fmt"
-	"net"
 	"strings"
 	"testing"
 )
@@ -117,17 +115,8 @@ func TestStatusShowsRootCause(t *testing.T) {
 // PostgreSQL's own reason on its line, though the copy (and the log in it) is removed, and the
 // history keeps the failed attempt with PostgreSQL's log lines.
 func TestStatusShowsWhyAReplicaCannotStart(t *testing.T) {
-	c := fileCluster(t)
-	n1 := c.member(t, "node1", "")
-	n2 := c.member(t, "node2", "")
-	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", n2.port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	a1 := startInTurn(t, n1)[0]
-	a2 := n2.start(t)
-	stopAllAtCleanup(t, a2)
+	n1, n2, _, agents := replicaWithPortTaken(t)
+	a1, a2 := agents[0], agents[1]
 	const cause = "Address already in use"
 	var st clusterStatus
 	waitFor(t, guard, "node2 to publish why its PostgreSQL did not start", []*agentProc{a1, a2}, func() bool {

@@ -316,6 +316,9 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 	if snap.SystemIdentifier != "" {
 		body["database_system_identifier"] = snap.SystemIdentifier
 	}
+	if snap.Progress != nil {
+		body["progress"] = snap.Progress // pgimaged's: the bootstrap or clone in flight
+	}
 	if snap.Running && snap.Queried {
 		body["timeline"] = snap.Timeline
 		if snap.InRecovery {

@@ -85,6 +85,9 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	}
 	defer release()
 	if d := node.Validate(ctx); printDiags(e, cfg, d) {
+		if cfg.LogFile != "" {
+			logger.Error("the agent stops: the configuration has errors", "errors", d.Error())
+		}
 		return exitConfig
 	}
 	agent := &engine.Agent{
@@ -106,6 +109,9 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	}
 	srv, stopAPI, err := startAPI(cfg, agent, logger)
 	if err != nil {
+		if cfg.LogFile != "" {
+			logger.Error("the agent stops: its HTTP API cannot start", "error", err)
+		}
 		return e.failf(exitFailed, "while starting the HTTP API: %v", err)
 	}
 	defer stopAPI()
@@ -113,6 +119,9 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 	reloadOnSIGHUP(ctx, agent, cfg.Filename, logger)
 	logger.Info("pgimaged node agent starting", "scope", cfg.Scope, "data_dir", cfg.DataDir, "version", Version)
 	if err := agent.Run(ctx); err != nil {
+		if cfg.LogFile != "" { // stderr gets it below; the log file must say why the agent stopped too
+			logger.Error("the agent stops", "error", err)
+		}
 		return e.failf(exitRefused, "%v", err)
 	}
 	logger.Info("stopped")
@@ -335,6 +344,7 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		return code
 	}
 	fmt.Fprintf(e.stdout, "Member %s of %s, data directory %s\n", cfg.Name, cfg.Scope, plan.DataDir)
+	fmt.Fprintf(e.stdout, "PostgreSQL logs to %s\n", plan.ServerLog)
 	fmt.Fprintf(e.stdout, "Would: %s\n  because %s\n", strings.ToUpper(plan.Path), plan.Reason)
 	if plan.Source != "" {
 		fmt.Fprintf(e.stdout, "Source: %s\n", plan.Source)

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
 )
@@ -115,8 +116,27 @@ func progressText(p dcs.CloneProgress) string {
 	default:
 		done, total = humanBytes(p.Done), humanBytes(p.Total)
 		if p.Total <= 0 {
-			return p.Method + " " + done
+			return p.Method + " " + done + rateText(p)
 		}
 	}
-	return p.Method + " " + done + " of " + total
+	return p.Method + " " + done + " of " + total + rateText(p)
+}
+
+// rateText is the rate and the time left of a published progress, as a terminal's bar shows
+// them: ", 12.0 MiB/s, 3s left"; "" before the agent measured a rate.
+func rateText(p dcs.CloneProgress) string {
+	if p.Rate <= 0 {
+		return ""
+	}
+	s := ""
+	switch p.Unit {
+	case "files":
+		s = fmt.Sprintf(", %.1f files/s", p.Rate)
+	case "bytes", "":
+		s = ", " + humanBytes(int64(p.Rate)) + "/s"
+	}
+	if p.ETA > 0 {
+		s += ", " + (time.Duration(p.ETA * float64(time.Second))).Round(time.Second).String() + " left"
+	}
+	return s
 }

@@ -103,6 +103,8 @@ func TestPlanExitsOneWhenTheDCSCannotBeRead(t *testing.T) {
 	}
 	if code, out, errOut := run(t, "plan", "-config", s.config); code != 0 {
 		t.Errorf("plan with a DCS that holds nothing yet: exit %d\n%s%s", code, out, errOut)
+	} else if !strings.Contains(out, "PostgreSQL logs to ") || !strings.Contains(out, ".pglog"+string(filepath.Separator)+"postgresql.log") {
+		t.Errorf("plan does not say where PostgreSQL logs, beside the data directory:\n%s", out)
 	}
 }
 

@@ -125,7 +125,7 @@ var help = map[string]helpEntry{
 	"import": {
 		about:   "Converts a Patroni configuration, with the PATRONI_* variables set now, into pgimaged's HCL. Every setting without an equivalent becomes a comment in the output and a note on stderr. --secrets=env writes passwords as env(\"…\") references.",
 		example: "pgimaged import patroni /etc/patroni/patroni.yml -o /etc/pgimaged/node1.hcl --secrets=env",
-		exits:   "1 the file could not be read or converted",
+		exits:   "1 the file could not be read or converted, 4 the result would be weaker than the Patroni configuration (durability, fencing or TLS settings not converted, each a warning): nothing written unless --accept-weaker",
 	},
 	"completion": {
 		about:   "Prints a shell completion script for bash or zsh: commands, their flags, plugins subcommands and files for -config.",

@@ -21,10 +21,11 @@ func runImport(_ context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	var out, baseDir, secrets string
-	fs := newFlagSet(e, "import patroni", "FILE.yml [-o FILE.hcl] [--base-dir D] [--secrets=env]")
+	fs := newFlagSet(e, "import patroni", "FILE.yml [-o FILE.hcl] [--base-dir D] [--secrets=env] [--accept-weaker]")
 	fs.StringVar(&out, "o", "", "write the configuration to this file (default: standard output)")
 	fs.StringVar(&baseDir, "base-dir", "", "directory relative paths are taken against, as Patroni's working directory (default: the current directory)")
 	fs.StringVar(&secrets, "secrets", "", `"env": write passwords as env("…") references instead of their values`)
+	acceptWeaker := fs.Bool("accept-weaker", false, "write the configuration even though it leaves out settings that made Patroni's more durable or guarded (the warnings name them)")
 	var files []string
 	rest := args[1:]
 	for {
@@ -60,6 +61,9 @@ func runImport(_ context.Context, e *env, args []string) int {
 	for _, w := range res.Warnings {
 		fmt.Fprintf(e.stderr, "pgimaged: warning: %s\n", w)
 	}
+	if refused := weakerSummary(e, res.Weaker, *acceptWeaker); refused {
+		return exitRefused
+	}
 	if out == "" {
 		_, err = e.stdout.Write(res.HCL)
 	} else {
@@ -84,8 +88,31 @@ func runImport(_ context.Context, e *env, args []string) int {
 	return exitOK
 }
 
+// weakerSummary prints what makes the converted configuration weaker than Patroni's, one
+// warning each, and a summary line; it reports whether the import is refused for it (there is
+// something, and accept is not set).
+func weakerSummary(e *env, weaker []string, accept bool) bool {
+	for _, w := range weaker {
+		fmt.Fprintf(e.stderr, "pgimaged: warning: %s\n", w)
+	}
+	if len(weaker) == 0 {
+		return false
+	}
+	setting := "settings"
+	if len(weaker) == 1 {
+		setting = "setting"
+	}
+	if accept {
+		fmt.Fprintf(e.stderr, "pgimaged: the configuration is weaker than Patroni's: %d %s above not converted (accepted with --accept-weaker)\n", len(weaker), setting)
+		return false
+	}
+	fmt.Fprintf(e.stderr, "pgimaged: the configuration would be weaker than Patroni's: %d %s above not converted; nothing written. "+
+		"Add what you need by hand afterwards, and import again with --accept-weaker\n", len(weaker), setting)
+	return true
+}
+
 func importUsage(e *env) {
-	fmt.Fprintf(e.stderr, "Usage: pgimaged import patroni FILE.yml [-o FILE.hcl] [--base-dir D] [--secrets=env]\n\n"+
+	fmt.Fprintf(e.stderr, "Usage: pgimaged import patroni FILE.yml [-o FILE.hcl] [--base-dir D] [--secrets=env] [--accept-weaker]\n\n"+
 		"Converts a Patroni configuration, with the PATRONI_* variables set now, into pgimaged's.\n")
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
@@ -166,4 +167,29 @@ func (d *progressDisplay) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.finishLocked()
+}
+
+// followPublishedProgress draws, on stderr when it is a terminal, the progress another
+// process's method publishes (a member's agent, in its member key): each call hands the latest
+// (nil: none; the bar ends). Without a terminal it does nothing.
+func followPublishedProgress(e *env) func(*dcs.CloneProgress) {
+	f, ok := e.stderr.(*os.File)
+	if !ok || !isTerminal(f) {
+		return func(*dcs.CloneProgress) {}
+	}
+	disp := newProgressDisplay(e.stderr)
+	return func(p *dcs.CloneProgress) {
+		if p == nil {
+			disp.Close()
+			return
+		}
+		unit := sdk.UnitBytes
+		switch p.Unit {
+		case sdk.UnitFiles.String():
+			unit = sdk.UnitFiles
+		case sdk.UnitPercent.String():
+			unit = sdk.UnitPercent
+		}
+		disp.Update(p.Method, sdk.Progress{Phase: p.Phase, Done: p.Done, Total: p.Total, Unit: unit})
+	}
 }

@@ -76,7 +76,10 @@ func runReinit(ctx context.Context, e *env, args []string) int {
 	if d := node.Validate(ctx); printDiags(e, cfg, d) {
 		return exitConfig
 	}
+	endProgress := showProgress(e, node)
+	defer endProgress()
 	res, err := node.Reinit(ctx, cl, opts)
+	endProgress()
 	if err != nil {
 		code := exitFailed
 		if errors.Is(err, engine.ErrReinitRefused) {
@@ -202,12 +205,17 @@ func requestReinit(ctx context.Context, e *env, member string, open func(context
 // stopped), waiting ends: the request stays for the agent (exit 5).
 func waitReinit(ctx context.Context, e *env, st dcs.Store, member string) int {
 	fmt.Fprintf(e.stderr, "pgimaged: the agent of member %s runs; it was asked to re-clone it (follow with `pgimaged status`)\n", member)
+	follow := followPublishedProgress(e)
+	defer follow(nil)
 	for {
 		req, err := engine.PendingReinit(ctx, st, member)
 		if err == nil && req == nil {
 			break
 		}
 		if c, err := st.Cluster(ctx); err == nil {
+			if m, ok := c.Member(member); ok && m.PGImaged != nil {
+				follow(m.PGImaged.Clone)
+			}
 			if _, ok := c.Member(member); !ok && req != nil {
 				return e.failf(exitPending, "the agent of member %s stopped before it carried the request out: the request waits in the DCS (%s) for it to start again",
 					member, engine.ReinitKey(member))
@@ -219,6 +227,7 @@ func waitReinit(ctx context.Context, e *env, st dcs.Store, member string) int {
 		case <-time.After(time.Second):
 		}
 	}
+	follow(nil)
 	cl, err := st.Cluster(ctx)
 	if err != nil {
 		return e.failf(exitFailed, "reinit: the agent took the request, but the DCS cannot be read: %v", err)

@@ -310,6 +310,10 @@ type CloneProgress struct {
 	Done   int64  `json:"done"`
 	Total  int64  `json:"total,omitempty"`
 	Unit   string `json:"unit"`
+	// Rate is how much of Unit is done per second since the method's phase began; ETA the
+	// seconds left at that rate. Both 0 until they can be told (and ETA without a Total).
+	Rate float64 `json:"rate,omitempty"`
+	ETA  float64 `json:"eta_seconds,omitempty"`
 }
 
 // RemoteFollow is how far a standby cluster's leader stands behind the remote it follows.

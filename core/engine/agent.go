@@ -65,6 +65,7 @@ type Agent struct {
 	// progress is the running method's progress, published at most every progressEvery.
 	progress   *dcs.CloneProgress
 	progressAt time.Time
+	rate       rateMeter
 	// started is the agent_start phase, ended by the first read of the DCS.
 	started dcs.Phase
 	// path is the critical path of the last bootstrap or clone, published in the member key.
@@ -98,6 +99,8 @@ type Agent struct {
 	lastReload *dcs.ReloadOutcome
 	// repl is what the upkeep of slots and synchronous replication remembers.
 	repl replicationState
+	// events is what was last logged about the DCS and the leader key.
+	events keyEvents
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -139,6 +142,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			st, err := a.Open(ctx)
 			if err != nil {
 				a.dcsError(err)
+				a.noteDCS(err)
 				if !waitingSaid {
 					log.Warn("waiting for the DCS", "error", err)
 					waitingSaid = true
@@ -157,6 +161,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			log.Warn("DCS session lost; opening a new one")
 			a.dcsError(dcs.ErrSessionLost)
 			a.dropLeader()
+			a.noteLeader(false, "", "the DCS session was lost")
 			_ = a.store.Close()
 			a.store = nil
 			continue
@@ -471,7 +476,7 @@ func (a *Agent) runChain(ctx context.Context, e RunChain) Result {
 		cctx, tl = n.withTimeline(ctx, dcs.PathClone)
 		tl.prepend(a.started)
 		tl.since(PhaseLeaderSeen, a.started.End)
-		res, err = n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want})
+		res, err = n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want, KeepCopy: true})
 	}
 	a.run.tl, a.run.done = tl, time.Now()
 	a.unsave(res.Chain.Attempts...)

@@ -34,7 +34,17 @@ type CloneOptions struct {
 	// Recovery are recovery settings written over the method's (a standby leader's, from the
 	// standby_cluster block).
 	Recovery map[string]string
+	// KeepCopy: a complete copy of the cluster whose server cannot start for a cause outside
+	// the data directory ([pg.EnvironmentCause]: its port taken, shared memory refused...) is
+	// kept as a replica's data directory, standby settings and pgpass file included, and the
+	// clone fails with [ErrCopyKept]: the next start of that directory is the retry, not
+	// another copy.
+	KeepCopy bool
 }
+
+// ErrCopyKept: the method chain made a complete copy of the cluster, but its server could not
+// start for a cause outside the data directory; the copy is kept for the next start.
+var ErrCopyKept = errors.New("the complete copy is kept; its start is tried again, not the copy")
 
 // CloneResult is a replica that was made.
 type CloneResult struct {
@@ -168,6 +178,9 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 	}
 	att.started = true
 	if err := srv.Start(ctx); err != nil {
+		if opts.KeepCopy && ctx.Err() == nil && environmentCause(err) {
+			return n.keepCopy(&out, srv, stepErr("start PostgreSQL", err, att.serverTail()))
+		}
 		return fail("start PostgreSQL", err, att.serverTail())
 	}
 	if err := srv.WaitReady(ctx); err != nil {
@@ -216,6 +229,32 @@ func (n *Node) settleFailedChain() {
 		}
 	}
 	n.ClearIncomplete()
+}
+
+// environmentCause reports whether err is a failed start whose reason, as PostgreSQL logged
+// it, lies outside the data directory (see [pg.EnvironmentCause]).
+func environmentCause(err error) bool {
+	var se *pg.ServerError
+	return errors.As(err, &se) && pg.EnvironmentCause(se.Reason)
+}
+
+// keepCopy ends a clone whose complete copy could not start for a cause outside it: the server
+// is stopped if anything of it runs, the copy stays as it is (standby settings and the pgpass
+// file its primary_conninfo names included) and loses its incomplete mark, so that it is
+// adopted as this cluster's replica and started again later. The chain's last attempt records
+// the failure.
+func (n *Node) keepCopy(out *CloneResult, srv *pg.Server, err error) (CloneResult, error) {
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	serr := srv.Stop(sctx, "immediate")
+	cancel()
+	if serr != nil && !errors.Is(serr, pg.ErrNotRunning) {
+		n.failedAfterChain(&out.Chain, err)
+		return *out, errors.Join(err, serr)
+	}
+	err = fmt.Errorf("%w; %w", err, ErrCopyKept)
+	n.failedAfterChain(&out.Chain, err)
+	n.ClearIncomplete()
+	return *out, err
 }
 
 // failedAfterChain records in the chain's last attempt, the method that filled the data

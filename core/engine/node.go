@@ -130,7 +130,7 @@ func (n *Node) server() (*pg.Server, error) {
 	return &pg.Server{
 		BinDir: n.BinDir(), DataDir: n.Config.DataDir, Port: port,
 		User: n.superuserName(), Password: n.Config.PostgreSQL.Superuser.Password, TLS: n.Config.PostgreSQL.Superuser.TLS,
-		StartTimeout: timeout, StopTimeout: timeout, Prepare: n.Prepare,
+		StartTimeout: timeout, StopTimeout: timeout, Prepare: n.Prepare, LogFile: n.ServerLogFile(),
 	}, nil
 }
 
@@ -175,6 +175,7 @@ func (n *Node) settings(primary bool) pg.Settings {
 	for k, v := range n.Config.PostgreSQL.Parameters {
 		params[k] = v
 	}
+	n.serverLogParameters(params)
 	var hba []string
 	if n.Config.PostgreSQL.PGHBA != nil {
 		hba = append([]string{}, n.Config.PostgreSQL.PGHBA...)

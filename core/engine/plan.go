@@ -13,7 +13,9 @@ type Plan struct {
 	Path    string `json:"path"` // adopt, fence, bootstrap, clone, wait, refuse or reinit
 	Reason  string `json:"reason"`
 	DataDir string `json:"data_dir"`
-	Source  string `json:"source,omitempty"`
+	// ServerLog is where PostgreSQL's output goes ([Node.ServerLogFile]).
+	ServerLog string `json:"server_log"`
+	Source    string `json:"source,omitempty"`
 	// SourceWhy says which rule of [ChooseSource] picked Source.
 	SourceWhy string `json:"source_why,omitempty"`
 	// Reinit is the operator's pending reinit request the decision carries out or refuses.
@@ -46,7 +48,7 @@ func (n *Node) Plan(ctx context.Context, cl *dcs.Cluster, dcsErr error) Plan {
 // PlanReinit is [Node.Plan] with req, the member's pending reinit request read from the DCS
 // (nil: none), as the agent's next cycle sees it.
 func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *ReinitRequest) Plan {
-	p := Plan{DataDir: n.Config.DataDir, Reinit: req}
+	p := Plan{DataDir: n.Config.DataDir, ServerLog: n.ServerLogFile(), Reinit: req}
 	obs := n.Observe(ctx, cl, dcsErr)
 	obs.ReinitRequested = req
 	act := Decide(obs)

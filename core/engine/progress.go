@@ -29,7 +29,7 @@ func (a *Agent) followProgress(ctx context.Context) {
 			prev(method, p)
 		}
 		a.mu.Lock()
-		a.progress = &dcs.CloneProgress{Method: method, Phase: p.Phase, Done: p.Done, Total: p.Total, Unit: p.Unit.String()}
+		a.progress = a.rate.measure(&dcs.CloneProgress{Method: method, Phase: p.Phase, Done: p.Done, Total: p.Total, Unit: p.Unit.String()}, time.Now())
 		due := time.Since(a.progressAt) >= progressEvery
 		if due {
 			a.progressAt = time.Now()
@@ -39,4 +39,29 @@ func (a *Agent) followProgress(ctx context.Context) {
 			a.publishNow(ctx)
 		}
 	}
+}
+
+// rateMeter measures a method's rate from the first progress event of its phase, so that the
+// rate and the time left a member publishes are the ones `clone` draws on a terminal.
+type rateMeter struct {
+	method, phase string
+	since         time.Time
+	first         int64
+}
+
+// measure sets p's Rate and ETA as of now, and returns p.
+func (m *rateMeter) measure(p *dcs.CloneProgress, now time.Time) *dcs.CloneProgress {
+	if p.Method != m.method || p.Phase != m.phase || m.since.IsZero() || p.Done < m.first {
+		m.method, m.phase, m.since, m.first = p.Method, p.Phase, now, p.Done
+		return p
+	}
+	elapsed, moved := now.Sub(m.since).Seconds(), p.Done-m.first
+	if elapsed < 1 || moved <= 0 {
+		return p
+	}
+	p.Rate = float64(moved) / elapsed
+	if p.Total > p.Done {
+		p.ETA = float64(p.Total-p.Done) / p.Rate
+	}
+	return p
 }

@@ -51,6 +51,9 @@ type Snapshot struct {
 	LastCycle time.Time
 	// Busy: a bootstrap or a clone is in flight (the loop is busy, not stuck).
 	Busy bool
+	// Progress is how far the method in flight has come (with its rate and time left), nil
+	// when none runs or it reported nothing yet.
+	Progress *dcs.CloneProgress
 	// Started is when the agent started.
 	Started time.Time
 	// Tags are the member's tags, as its configuration sets them.
@@ -101,6 +104,10 @@ func (a *Agent) Snapshot() Snapshot {
 	}
 	a.mu.Lock()
 	s.State, s.Role, s.LastError = a.state, a.role, a.lastErr
+	if a.progress != nil && inFlight(a.state) {
+		p := *a.progress
+		s.Progress = &p
+	}
 	a.mu.Unlock()
 	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica
 	if srv := a.server(); srv != nil {
@@ -127,6 +134,7 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		cl, err := a.store.Cluster(rctx)
 		cancel()
+		a.noteDCS(err)
 		if err != nil {
 			s.DCSError = err.Error()
 			a.dcsError(err)
@@ -136,11 +144,13 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			s.Cluster, s.Leader, s.LeaderName, s.LeaderPosition = prev.Cluster, prev.Leader, prev.LeaderName, prev.LeaderPosition
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
 				s.Leader = false // the key went with the session
+				a.noteLeader(false, "", "the DCS session was lost")
 			}
 		} else {
 			s.Cluster = &cl
 			s.LeaderName = cl.Leader
 			s.Leader = cl.Leader == n.Config.Name
+			a.noteLeader(s.Leader, cl.Leader, "")
 			if lm, ok := cl.LeaderMember(); ok {
 				s.LeaderPosition = lm.XLogLocation
 			}

@@ -572,6 +572,10 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			p.s.setStatus(StateWaitingSource, nil)
 			p.publish()
 			return p.wait(s.LoopWait)
+		case errors.Is(res.Err, ErrCopyKept):
+			p.s.Failures++
+			p.log("error", "starting PostgreSQL failed; the complete copy is kept and its start tried again", "error", res.Err, "retry_in", p.s.Backoff())
+			return p.failed(res.Err)
 		case res.Err != nil:
 			p.s.Failures++
 			p.log("error", "creating the replica failed; the whole method list is tried again", "error", res.Err, "retry_in", p.s.Backoff())
@@ -679,6 +683,7 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			p.s.setStatus(dcs.StateFailed, res.Err)
 			p.publish()
 			p.s.Failures++
+			p.log("error", "starting PostgreSQL failed; it is tried again", "error", res.Err, "retry_in", p.s.Backoff())
 			return p.wait(p.s.Backoff())
 		}
 		return p.running()

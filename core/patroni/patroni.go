@@ -41,6 +41,10 @@ type Result struct {
 	Notes []string
 	// Warnings are about the output itself, such as a password written into it.
 	Warnings []string
+	// Weaker name each setting the output leaves out that made the input stronger: more
+	// durable, fenced or guarded (see weakerRules). A member run with the output does less than
+	// Patroni did; `import patroni` refuses to write it unless told to accept that.
+	Weaker []string
 	// SecretEnv are the variables the output reads with env(), each to be set to the value
 	// of the named Patroni setting: {"PGIMAGED_SUPERUSER_PASSWORD", "postgresql.authentication.superuser.password"}.
 	SecretEnv [][2]string
@@ -117,6 +121,13 @@ func (c *conv) comment(text string) {
 // note records a setting without an equivalent: a comment in the output and a note.
 func (c *conv) note(path string, v any, why string) {
 	shown := render(path, v)
+	if weak, ok := weakens(path, v); ok {
+		if why != "" {
+			weak = why + "; " + weak
+		}
+		c.weaker(path, shown, weak)
+		return
+	}
 	if why == "" {
 		c.unknown = append(c.unknown, fmt.Sprintf("%s: %s", path, shown))
 		c.res.Notes = append(c.res.Notes, fmt.Sprintf("%s has no equivalent in pgimaged; kept as a comment", path))

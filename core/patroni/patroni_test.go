@@ -11,6 +11,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/patroni"
 	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/internal/testenv"
 )
 
 // Each Patroni configuration under testdata is converted, the output decoded by pgimaged's
@@ -21,7 +22,9 @@ func TestConvert(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := t.TempDir()
-	tlsBase := t.TempDir() // TLS files as libpq wants them: a key only its owner reads
+	// TLS files as libpq wants them: a key only its owner, the PostgreSQL account, reads.
+	pgUser := testenv.PostgresUser(t)
+	tlsBase := pgUser.TempDir(t)
 	if err := os.MkdirAll(filepath.Join(tlsBase, "tls"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -30,13 +33,17 @@ func TestConvert(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	pgUser.Chown(t, tlsBase)
 	tests := []struct {
 		file    string
 		opt     patroni.Options
 		env     map[string]string // set for env() in the output
 		check   func(t *testing.T, cfg *config.Config)
 		noteFor []string // settings that must be noted, and kept as comments
-		secrets []string // values never shown in the output, the notes or the warnings
+		// weakerFor are the settings whose loss makes the output weaker: warned of, not noted,
+		// and kept as comments.
+		weakerFor []string
+		secrets   []string // values never shown in the output, the notes or the warnings
 	}{{
 		file: "postgres0.yml",
 		opt:  patroni.Options{BaseDir: base},
@@ -66,7 +73,8 @@ func TestConvert(t *testing.T) {
 				t.Errorf("clonefrom: false became tag %v", cfg.Tags["clonefrom"])
 			}
 		},
-		noteFor: []string{"watchdog", "bootstrap.dcs.retry_timeout", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
+		noteFor:   []string{"bootstrap.dcs.retry_timeout", "postgresql.pgpass", "tags.noloadbalance", "tags.nostream"},
+		weakerFor: []string{"watchdog"},
 	}, {
 		file: "methods.yml",
 		opt:  patroni.Options{BaseDir: "testdata", SecretsEnv: true}, // relative: taken against the current directory
@@ -119,7 +127,8 @@ func TestConvert(t *testing.T) {
 				t.Errorf("synchronous_mode, synchronous_mode_strict, synchronous_node_count, use_slots, member_slots_ttl: %+v", r)
 			}
 		},
-		noteFor: []string{"postgresql.callbacks", "tags.nofailover", "watchdog"},
+		noteFor:   []string{"tags.nofailover", "watchdog"},
+		weakerFor: []string{"postgresql.callbacks"},
 	}, {
 		file: "oldmethod.yml",
 		opt:  patroni.Options{BaseDir: base},
@@ -267,6 +276,18 @@ func TestConvert(t *testing.T) {
 				if !strings.HasPrefix(s, "PATRONI_") && !strings.Contains(string(res.HCL), "#   "+s) {
 					t.Errorf("the output has no comment for %s:\n%s", s, res.HCL)
 				}
+			}
+			weaker := strings.Join(res.Weaker, "\n")
+			for _, s := range tc.weakerFor {
+				if !strings.Contains(weaker, s) || strings.Contains(notes, s) {
+					t.Errorf("%s is not among the warnings of a weaker result (or is a note too); warnings:\n%s\nnotes:\n%s", s, weaker, notes)
+				}
+				if !strings.Contains(string(res.HCL), "#   "+s) {
+					t.Errorf("the output has no comment for %s:\n%s", s, res.HCL)
+				}
+			}
+			if len(tc.weakerFor) == 0 && weaker != "" {
+				t.Errorf("warnings of a weaker result for a conversion that loses nothing that matters:\n%s", weaker)
 			}
 			for _, secret := range []string{"rewind_password", "url-secret"} {
 				if strings.Contains(notes, secret) || strings.Contains(strings.Join(res.Warnings, "\n"), secret) {

@@ -14,7 +14,7 @@
 //   - pg_hba.conf and pg_ident.conf: a block between "# BEGIN pgimaged" and "# END pgimaged" at
 //     the top of each, see [Settings].
 //   - log/pgimaged-postgres.log: where pg_ctl sends the server's output unless [Server.LogFile]
-//     says otherwise.
+//     says otherwise (pgimaged's agent and commands name a file beside the data directory).
 //
 // postgresql.auto.conf is read after all of these, so ALTER SYSTEM still overrides them.
 //

@@ -67,3 +67,25 @@ func isRoutine(text string) bool {
 	}
 	return false
 }
+
+// environmentCauses are parts of the messages PostgreSQL gives when it cannot start for a cause
+// outside its data directory: its port or socket taken, shared memory or semaphores refused, a
+// full disk. Another copy of the same data would fail the same way.
+var environmentCauses = []string{
+	"could not bind", "Address already in use", "could not create any TCP/IP sockets",
+	"could not create any Unix-domain sockets", "could not create listen socket",
+	"could not create lock file", "could not create shared memory segment",
+	"could not map anonymous shared memory", "could not create semaphores",
+	"No space left on device",
+}
+
+// EnvironmentCause reports whether reason (a [StartReason]) says the server could not start for
+// a cause outside its data directory, one that waiting and starting again can cure.
+func EnvironmentCause(reason string) bool {
+	for _, c := range environmentCauses {
+		if strings.Contains(reason, c) {
+			return true
+		}
+	}
+	return false
+}

@@ -42,3 +42,24 @@ func TestStartReason(t *testing.T) {
 		})
 	}
 }
+
+// EnvironmentCause tells a start that failed for a cause outside the data directory from one
+// that failed for the data directory or its configuration.
+func TestEnvironmentCause(t *testing.T) {
+	for _, tc := range []struct {
+		reason string
+		want   bool
+	}{
+		{`could not bind IPv4 address "127.0.0.1": Address already in use; could not create any TCP/IP sockets`, true},
+		{`could not create shared memory segment: Cannot allocate memory`, true},
+		{`could not create lock file "/run/postgresql/.s.PGSQL.5432.lock": Permission denied`, true},
+		{`invalid value for parameter "max_connections": "lots"; configuration file "/data/postgresql.conf" contains errors`, false},
+		{`could not locate a valid checkpoint record`, false},
+		{`data directory "/data" has invalid permissions`, false},
+		{"", false},
+	} {
+		if got := pg.EnvironmentCause(tc.reason); got != tc.want {
+			t.Errorf("EnvironmentCause(%q) = %v, want %v", tc.reason, got, tc.want)
+		}
+	}
+}
