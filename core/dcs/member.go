@@ -43,7 +43,10 @@ type Member struct {
 	Version      string         `json:"version,omitempty"`
 	XLogLocation int64          `json:"xlog_location,omitempty"`
 	Timeline     int            `json:"timeline,omitempty"`
-	PGImaged     *MemberDetail  `json:"pgimaged,omitempty"`
+	// PendingRestart: a setting changed needs a restart of PostgreSQL to apply
+	// (pg_settings.pending_restart), as Patroni publishes it.
+	PendingRestart bool          `json:"pending_restart,omitempty"`
+	PGImaged       *MemberDetail `json:"pgimaged,omitempty"`
 }
 
 // MemberDetail is what pgimaged publishes beyond Patroni's fields.

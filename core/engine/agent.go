@@ -232,6 +232,7 @@ func (a *Agent) observe(ctx context.Context) Observation {
 	obs := n.observe(ctx, &cl, nil, req, func() pgStatus { return a.pgStatus(ctx) })
 	obs.ReinitError = rerr
 	a.observeChange(ctx, &obs)
+	a.observeRestart(ctx, &obs)
 	return obs
 }
 
@@ -354,6 +355,8 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 		}
 	case DeleteReinit:
 		a.endReinit(ctx)
+	case EndRestart:
+		a.endRestart(ctx, e)
 	case HandOver, TakeOver, AbortChange, RunRejoin:
 		res, _ := a.executeChange(ctx, e)
 		return res
@@ -500,6 +503,9 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 				return true
 			}
 			if req, _ := PendingReinit(ctx, a.store, a.Node.Config.Name); req != nil {
+				return true
+			}
+			if req, _ := ReadRestart(ctx, a.store, a.Node.Config.Name); req != nil && !req.Done {
 				return true
 			}
 			if ch, err := ReadChange(ctx, a.store); err == nil && ch.rawString() != a.lastChange {
@@ -677,7 +683,7 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 	if m.State == dcs.StateRunning {
 		st := a.pgStatus(ctx)
 		if st.Queried {
-			m.XLogLocation, m.Timeline = st.Position, st.Timeline
+			m.XLogLocation, m.Timeline, m.PendingRestart = st.Position, st.Timeline, st.PendingRestart
 		}
 		if m.Role == dcs.RoleReplica && st.Streaming && st.SenderHost != "" {
 			m.PGImaged.Upstream = matchUpstream(n.Config.Name, st.SenderHost, st.SenderPort, peers)

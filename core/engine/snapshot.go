@@ -99,7 +99,7 @@ func (a *Agent) Snapshot() Snapshot {
 	a.mu.Lock()
 	s.State, s.Role, s.LastError = a.state, a.role, a.lastErr
 	a.mu.Unlock()
-	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica
+	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica || s.State == StateRestarting
 	if srv := a.server(); srv != nil {
 		_, s.Running = srv.Running()
 	}
