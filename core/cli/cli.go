@@ -56,6 +56,7 @@ func init() {
 		{"reinit", "re-clone this replica: stop PostgreSQL, empty its data directory, clone again (never the leader)", runReinit},
 		{"switchover", "hand the primary role to a replica while the primary runs; nothing is lost", runSwitchover},
 		{"failover", "make a member the primary when no member leads (the most advanced, unless --force)", runFailover},
+		{"restart", "restart PostgreSQL through the agents: a member, or all (replicas first, the leader last)", runRestart},
 		{"pause", "maintenance mode: the agents start, stop, clone and re-point nothing", runPause},
 		{"resume", "end maintenance mode", runResume},
 		{"history", "list a member's bootstrap and clone attempts kept in the DCS", runHistory},
