@@ -187,4 +187,3 @@ func planRestart(cl dcs.Cluster, f restartFilter) (restartPlan, error) {
 	}
 	return plan, nil
 }
-
