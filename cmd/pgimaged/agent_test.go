@@ -202,6 +202,7 @@ type clusterStatus struct {
 	Leader     string         `json:"leader"`
 	Initialize *string        `json:"initialize"`
 	Members    []memberStatus `json:"members"`
+	History    []any          `json:"history"`
 }
 
 type memberStatus struct {
@@ -214,7 +215,9 @@ type memberStatus struct {
 	XLogLocation int64          `json:"xlog_location"`
 	Timeline     int            `json:"timeline"`
 	Tags         map[string]any `json:"tags"`
-	PGImaged     *struct {
+	// PendingRestart: a setting waits for a restart of PostgreSQL.
+	PendingRestart bool `json:"pending_restart"`
+	PGImaged       *struct {
 		SystemIdentifier string `json:"system_identifier"`
 		LastError        string `json:"last_error"`
 		Attempts         []struct {
