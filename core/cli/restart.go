@@ -65,7 +65,7 @@ func runRestart(ctx context.Context, e *env, args []string) int {
 	if ch != nil && ch.Phase != engine.PhaseAborted && !stale {
 		return e.failf(exitRefused, "restart refused: a %s is under way; restart once it is over (pgimaged status shows it)", ch.Describe())
 	}
-	plan, err := planRestart(cl, restartFilter{Member: *member, Known: known, Pending: *pending, Role: *role})
+	plan, err := planRestart(cl, restartFilter{Member: *member, Known: known, Role: *role})
 	if err != nil {
 		return e.failf(exitRefused, "restart refused: %v; nothing was restarted", err)
 	}
@@ -103,6 +103,8 @@ func runRestart(ctx context.Context, e *env, args []string) int {
 			return e.failf(exitFailed, "restart of member %s: %v", name, err)
 		case out.OK:
 			fmt.Fprintf(e.stdout, "member %s: %s\n", name, out.Message)
+		case out.Message == engine.RestartNotSatisfied && *pending:
+			fmt.Fprintf(e.stdout, "member %s: not restarted: no setting is pending a restart\n", name)
 		case out.Message == engine.RestartNotSatisfied:
 			fmt.Fprintf(e.stdout, "member %s: not restarted: %s\n", name, out.Message)
 		case strings.HasPrefix(out.Message, "restart refused: "):
@@ -119,9 +121,8 @@ type restartFilter struct {
 	// Member is the one member asked for, "" for all; Known: the DCS knows it (see knownMember).
 	Member string
 	Known  bool
-	// Pending: only members publishing pending_restart. Role: only members in this role.
-	Pending bool
-	Role    string
+	// Role: only members in this role.
+	Role string
 }
 
 // restartPlan is the order in which members are restarted, and those left out and why.
@@ -135,8 +136,9 @@ type restartPlan struct {
 var busyStates = []string{dcs.StateBootstrapping, dcs.StateCreatingReplica, engine.StateReinitializing, engine.StateRestarting}
 
 // planRestart decides, from the DCS state cl alone, which members a restart asks and in which
-// order: replicas first, by name, the leader last, as patronictl restart does. A member named
-// that is unknown, whose agent does not run (no member key), that is mid-clone or whose
+// order. Whether a setting is pending a restart is left to each member's agent, which asks its
+// PostgreSQL when the request comes (the member key may be a cycle old). The order is replicas
+// first, by name, the leader last, as patronictl restart does. A member named that is unknown, whose agent does not run (no member key), that is mid-clone or whose
 // PostgreSQL does not run is refused; so is a restart of every member while one is mid-clone.
 func planRestart(cl dcs.Cluster, f restartFilter) (restartPlan, error) {
 	var plan restartPlan
@@ -173,8 +175,6 @@ func planRestart(cl dcs.Cluster, f restartFilter) (restartPlan, error) {
 			plan.Skipped = append(plan.Skipped, fmt.Sprintf("member %s skipped: PostgreSQL does not run (state %s)", m.Name, orDefault(m.State, "unknown")))
 		case f.Role != "" && role != f.Role:
 			plan.Skipped = append(plan.Skipped, fmt.Sprintf("member %s skipped: it runs as %s, not %s", m.Name, role, f.Role))
-		case f.Pending && !m.PendingRestart:
-			plan.Skipped = append(plan.Skipped, fmt.Sprintf("member %s skipped: no setting is pending a restart", m.Name))
 		case m.Name == cl.Leader:
 			leader = &m
 		default:

@@ -23,10 +23,8 @@ func TestPlanRestart(t *testing.T) {
 		refused string // in the refusal; "" for none
 	}{
 		{"every member: replicas by name, the leader last", healthy, restartFilter{Known: true}, "a,c,b", ""},
-		{"pending only", healthy, restartFilter{Known: true, Pending: true}, "a,b", ""},
 		{"replicas only", healthy, restartFilter{Known: true, Role: dcs.RoleReplica}, "a,c", ""},
 		{"one member", healthy, restartFilter{Member: "c", Known: true}, "c", ""},
-		{"one member without a pending setting", healthy, restartFilter{Member: "c", Known: true, Pending: true}, "", ""},
 		{"an unknown member", healthy, restartFilter{Member: "zz"}, "", "knows no member zz"},
 		{"a member whose agent is down", healthy, restartFilter{Member: "zz", Known: true}, "", "does not run"},
 		{"a member mid-clone", cl(m("b", dcs.RolePrimary, dcs.StateRunning, false), m("c", dcs.RoleReplica, dcs.StateCreatingReplica, false)),
