@@ -40,6 +40,7 @@ type (
 		LogFormat  *string           `hcl:"log_format,optional"`
 		LogFile    *string           `hcl:"log_file,optional"`
 		MaxLag     *float64          `hcl:"maximum_lag_on_failover,optional"`
+		Failsafe   *bool             `hcl:"failsafe_mode,optional"`
 		DCS        *dcsSchema        `hcl:"dcs,block"`
 		API        *apiSchema        `hcl:"api,block"`
 		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
@@ -385,6 +386,9 @@ func (d *decoder) root(s *fileSchema) {
 	default:
 		c.MaximumLagOnFailover = int64(*n)
 	}
+	if s.Failsafe != nil {
+		c.FailsafeMode = *s.Failsafe
+	}
 	c.LogLevel = d.choice(s.LogLevel, "log_level", "Invalid log level", logLevels)
 	c.LogFormat = d.choice(s.LogFormat, "log_format", "Invalid log format", logFormats)
 	c.LogFile = d.path(s.LogFile, "log_file")
@@ -393,6 +397,10 @@ func (d *decoder) root(s *fileSchema) {
 	}
 	if s.API != nil {
 		d.api(s.API)
+	}
+	if c.FailsafeMode && (!c.API.Enabled() || c.API.Username == "") && d.ok("failsafe_mode") {
+		d.fail("failsafe_mode", "failsafe_mode needs the API",
+			"failsafe_mode: while the DCS cannot be reached the primary asks every member over the API (POST /failsafe, authenticated): give an api block with listen, username and password, the same credentials on every member.")
 	}
 	if s.PostgreSQL != nil {
 		d.postgresql(s.PostgreSQL)

@@ -15,7 +15,8 @@
 //	fileSchema        scope, name, data_dir (required); plugin_dir ("": beside the binary);
 //	                  loop_wait, ttl (DefaultLoopWait, DefaultTTL; ttl > loop_wait); tags;
 //	                  source; log_level (DefaultLogLevel), log_format (text), log_file (stderr);
-//	                  maximum_lag_on_failover (DefaultMaximumLagOnFailover, bytes)
+//	                  maximum_lag_on_failover (DefaultMaximumLagOnFailover, bytes);
+//	                  failsafe_mode (false; needs api credentials)
 //	fileDCSSchema     dcs "file" { path, namespace }; no dcs block: the caller picks a path
 //	etcdSchema        dcs "etcd" { endpoints, username, password, dial_timeout, ca_file,
 //	                  cert_file, key_file, namespace (DefaultNamespace, as for "file") }
