@@ -84,6 +84,8 @@ type Agent struct {
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
 	// leaves PostgreSQL running.
 	paused bool
+	// failsafe is failsafe mode's state (failsafe.go).
+	failsafe failsafeState
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -113,6 +115,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.snap.snap = Snapshot{Scope: n.Config.Scope, Name: n.Config.Name, Started: time.Now()}
 	a.snap.mu.Unlock()
 	a.followProgress(ctx)
+	a.followFailsafe(ctx)
 	defer a.shutdown()
 
 	var watch <-chan struct{}

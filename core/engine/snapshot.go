@@ -57,11 +57,17 @@ type Snapshot struct {
 	Tags map[string]any
 	// Server is what PostgreSQL said of itself in the last cycle (when Queried).
 	Server ServerDetail
+	// LedAt is when a read of the DCS last showed this member holding the leader key; zero
+	// when the last successful read showed it did not.
+	LedAt time.Time
+	// Failsafe: failsafe mode keeps this member the primary while the DCS cannot be reached
+	// (every member it knows accepted it within a ttl).
+	Failsafe bool
 }
 
 // Primary reports whether this member runs PostgreSQL as a primary and holds the leader key.
 func (s Snapshot) Primary() bool {
-	return s.Running && s.Queried && !s.InRecovery && s.Leader
+	return s.Running && s.Queried && !s.InRecovery && (s.Leader || s.Failsafe)
 }
 
 // Replica reports whether this member runs PostgreSQL as a standby (streaming or replaying
@@ -99,6 +105,7 @@ func (a *Agent) Snapshot() Snapshot {
 	a.mu.Lock()
 	s.State, s.Role, s.LastError = a.state, a.role, a.lastErr
 	a.mu.Unlock()
+	s.Failsafe = a.failsafeActive(time.Now())
 	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica || s.State == StateRestarting
 	if srv := a.server(); srv != nil {
 		_, s.Running = srv.Running()
@@ -131,6 +138,7 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			prev := a.snap.snap
 			a.snap.mu.Unlock()
 			s.Cluster, s.Leader, s.LeaderName, s.LeaderPosition = prev.Cluster, prev.Leader, prev.LeaderName, prev.LeaderPosition
+			s.LedAt = prev.LedAt
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
 				s.Leader = false // the key went with the session
 			}
@@ -138,6 +146,9 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			s.Cluster = &cl
 			s.LeaderName = cl.Leader
 			s.Leader = cl.Leader == n.Config.Name
+			if s.Leader {
+				s.LedAt = s.LastCycle
+			}
 			if lm, ok := cl.LeaderMember(); ok {
 				s.LeaderPosition = lm.XLogLocation
 			}
@@ -174,6 +185,11 @@ func (a *Agent) dropLeader() {
 }
 
 func (a *Agent) dcsError(err error) {
+	if err != nil {
+		a.snap.mu.Lock()
+		a.snap.snap.DCSError = err.Error() // until the next successful read
+		a.snap.mu.Unlock()
+	}
 	if a.Node.Events != nil {
 		a.Node.Events.DCSError(err)
 	}
