@@ -759,6 +759,7 @@ exec %q/initdb -D "$datadir" --auth=trust --username=postgres --encoding=UTF8 --
 type etcdProc struct {
 	endpoint string // 127.0.0.1:port
 	exited   chan struct{}
+	pgid     int // its process group, for freezing it (SIGSTOP)
 }
 
 // startEtcd runs an etcd of the test's own on loopback; clientPort 0 picks a free port. It is
@@ -796,7 +797,7 @@ func startEtcd(t *testing.T, clientPort int) *etcdProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting etcd: %v", err)
 	}
-	e := &etcdProc{endpoint: fmt.Sprintf("127.0.0.1:%d", clientPort), exited: make(chan struct{})}
+	e := &etcdProc{endpoint: fmt.Sprintf("127.0.0.1:%d", clientPort), exited: make(chan struct{}), pgid: cmd.Process.Pid}
 	go func() { _ = cmd.Wait(); close(e.exited) }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
