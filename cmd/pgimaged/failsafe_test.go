@@ -57,6 +57,11 @@ func TestFailsafeMode(t *testing.T) {
 	if got := httpStatus(base1 + "/primary"); got != 200 {
 		t.Errorf("/primary on node1 in failsafe mode: %d, want 200\n%s", got, agents[0].out.String())
 	}
+	var body map[string]any
+	getJSON(t, base1+"/patroni", &body)
+	if body["failsafe_mode_is_active"] != true {
+		t.Errorf("GET /patroni on node1 in failsafe mode: %v, want failsafe_mode_is_active", body)
+	}
 	execOn(t, n1, "INSERT INTO t VALUES (2)")
 
 	freeze(agents[1].cmd.Process.Pid, true)

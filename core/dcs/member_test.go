@@ -33,7 +33,7 @@ func TestPatroniMemberJSON(t *testing.T) {
 		{
 			fixture: "patroni3-replica-clonefrom.json",
 			want: dcs.Member{ConnURL: "postgres://10.0.0.2:5432/postgres", APIURL: "http://10.0.0.2:8008/patroni",
-				State: "running", Role: "replica", Version: "3.2.2", XLogLocation: 83886440, Timeline: 2,
+				State: "running", Role: "replica", Version: "3.2.2", XLogLocation: 83886440, Timeline: 2, PendingRestart: true,
 				Tags: map[string]any{"clonefrom": true, "nofailover": false}},
 			cloneFrom: true,
 		},
