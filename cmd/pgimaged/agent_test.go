@@ -202,6 +202,7 @@ type clusterStatus struct {
 	Leader     string         `json:"leader"`
 	Initialize *string        `json:"initialize"`
 	Members    []memberStatus `json:"members"`
+	History    []any          `json:"history"`
 }
 
 type memberStatus struct {
@@ -214,7 +215,9 @@ type memberStatus struct {
 	XLogLocation int64          `json:"xlog_location"`
 	Timeline     int            `json:"timeline"`
 	Tags         map[string]any `json:"tags"`
-	PGImaged     *struct {
+	// PendingRestart: a setting waits for a restart of PostgreSQL.
+	PendingRestart bool `json:"pending_restart"`
+	PGImaged       *struct {
 		SystemIdentifier string `json:"system_identifier"`
 		LastError        string `json:"last_error"`
 		Attempts         []struct {
@@ -757,6 +760,7 @@ type etcdProc struct {
 	endpoint string // 127.0.0.1:port
 	exited   chan struct{}
 	pid      int // of etcd, which leads a process group of its own
+	pgid     int // its process group, for freezing it (SIGSTOP)
 }
 
 // startEtcd runs an etcd of the test's own on loopback; clientPort 0 picks a free port. It is
@@ -794,7 +798,7 @@ func startEtcd(t *testing.T, clientPort int) *etcdProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting etcd: %v", err)
 	}
-	e := &etcdProc{endpoint: fmt.Sprintf("127.0.0.1:%d", clientPort), exited: make(chan struct{}), pid: cmd.Process.Pid}
+	e := &etcdProc{endpoint: fmt.Sprintf("127.0.0.1:%d", clientPort), exited: make(chan struct{}), pid: cmd.Process.Pid, pgid: cmd.Process.Pid}
 	go func() { _ = cmd.Wait(); close(e.exited) }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)

@@ -158,6 +158,9 @@ postgresql:
 		if r.code != cmd.exit {
 			t.Errorf("docs/operations.md:%d: pgimaged %s: exit %d, the runbook says %d\n%s", cmd.line, strings.Join(cmd.args, " "), r.code, cmd.exit, r)
 		}
+		if cmd.args[0] == "restart" && r.code == 0 && !strings.Contains(r.stdout, "member node1: restarted successfully") {
+			t.Errorf("docs/operations.md:%d: pgimaged %s: the primary, with a setting pending, was not restarted\n%s", cmd.line, strings.Join(cmd.args, " "), r)
+		}
 		if (cmd.args[0] == "switchover" || cmd.args[0] == "failover") && r.code == 0 {
 			// The next step needs the members back: the old primary following the new one.
 			up, names := running()

@@ -55,7 +55,8 @@ type patronictlRow struct {
 
 // TestPatronictl: Patroni's own patronictl, configured for the cluster's etcd, lists the
 // members of a pgimaged cluster and re-clones a replica through its agent's API (POST
-// /reinitialize); its reinit of the leader is refused with Patroni's answer. GET /patroni,
+// /reinitialize) and restarts one (POST /restart); its reinit of the leader is refused with
+// Patroni's answer. GET /patroni,
 // /history, /config and /standby-leader answer as Patroni's do.
 func TestPatronictl(t *testing.T) {
 	e := startEtcd(t, 0)
@@ -154,6 +155,30 @@ func TestPatronictl(t *testing.T) {
 		if code, _ := post(t, base2+"/reinitialize", "", "", `{}`); code != http.StatusUnauthorized {
 			t.Errorf("POST /reinitialize without credentials: %d, want 401", code)
 		}
+	})
+
+	t.Run("restart", func(t *testing.T) {
+		before := postmasterStart(t, n2)
+		if r := patronictl(t, ctlConfig, "restart", scope, "node2", "--force"); r.code != 0 || !strings.Contains(r.stdout, "Success: restart on member node2") {
+			t.Fatalf("patronictl restart of the replica: %s\nagent:\n%s", r, agents[1].out.String())
+		}
+		if postmasterStart(t, n2) == before {
+			t.Errorf("patronictl restart succeeded but node2's PostgreSQL runs since %s still", before)
+		}
+		for _, tc := range []struct {
+			body string
+			code int
+			text string
+		}{
+			{`{"restart_pending": true}`, http.StatusServiceUnavailable, "restart conditions are not satisfied"},
+			{`{"role": "replica"}`, http.StatusServiceUnavailable, "restart conditions are not satisfied"},
+			{`{"role": "boss"}`, http.StatusBadRequest, "PostgreSQL role should be either primary, standby_leader, or replica"},
+		} {
+			if code, text := post(t, base1+"/restart", "ops", "s3cret-api", tc.body); code != tc.code || text != tc.text {
+				t.Errorf("POST /restart %s on the leader: %d %q, want %d %q", tc.body, code, text, tc.code, tc.text)
+			}
+		}
+		waitStreaming(t, n1, "node2")
 	})
 
 	marker := writeFile(t, n2.dataDir, "placed-before-reinit", "x", 0o600)

@@ -307,6 +307,9 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 	if snap.Paused {
 		body["pause"] = true // as Patroni: present only in maintenance mode
 	}
+	if snap.Failsafe {
+		body["failsafe_mode_is_active"] = true // as Patroni: present only while it keeps the primary
+	}
 	if snap.Role == "" {
 		body["role"] = "uninitialized"
 	}

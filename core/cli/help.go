@@ -63,6 +63,11 @@ var help = map[string]helpEntry{
 		example: "pgimaged standby promote -config /etc/pgimaged/node1.hcl --yes",
 		exits:   "1 the promotion did not happen in time or the DCS could not be reached, 3 configuration errors, 4 refused (no standby leader runs, the cluster is paused, or a promotion or change of primary is pending); 2 also without a subcommand, or without a terminal and without --yes",
 	},
+	"restart": {
+		about:   "Restarts PostgreSQL through the members' agents, like patronictl restart: the agent stops it (fast) and starts it again in the same role, publishing the state restarting meanwhile; the leader keeps its key. Without --member every member of the cluster, replicas first and the leader last, each waited on until it runs again. --pending restarts only members whose PostgreSQL reports pending_restart (a changed setting that needs a restart); --role only members in that role. Refused for a member mid-clone, bootstrapping or reinitializing, whose agent does not run or whose PostgreSQL does not run, and during a switchover or failover. In maintenance mode (pause) the restart is carried out, as Patroni does on an explicit request.",
+		example: "pgimaged restart -config /etc/pgimaged/node1.hcl --pending --yes",
+		exits:   "1 a restart failed (the cause is printed; the members after it are not restarted) or the DCS could not be reached, 3 configuration errors, 4 refused (an unknown member, its agent or PostgreSQL not running, mid-clone, a change of primary under way); 2 also without a terminal and without --yes",
+	},
 	"pause": {
 		about:   "Puts the cluster in maintenance mode, like patronictl pause, kept in the DCS: every agent keeps watching and publishing, but starts, stops, clones, re-points, fences and promotes nothing; an agent stopped meanwhile leaves its PostgreSQL running. status and GET /patroni say paused.",
 		example: "pgimaged pause -config /etc/pgimaged/node1.hcl",

@@ -70,17 +70,20 @@ type Config struct {
 	TTL       time.Duration
 	// MaximumLagOnFailover is how many bytes of WAL a switchover candidate may lack.
 	MaximumLagOnFailover int64
-	Tags                 map[string]any
-	Source               string // clone source for a one-shot clone; never carries a password
-	LogLevel             string
-	LogFormat            string // "json" (hclog's JSON format), or hclog's text when "" or "text"
-	LogFile              string // appended to instead of stderr when set
-	DCS                  DCS
-	API                  API
-	PostgreSQL           PostgreSQL
-	Bootstrap            Bootstrap
-	Methods              map[string]*Method    // by label
-	Plugins              map[string]*PluginPin // by label
+	// FailsafeMode is Patroni's failsafe_mode: while the DCS cannot be reached, the primary
+	// keeps answering /primary as long as every member it knows accepts it over the API.
+	FailsafeMode bool
+	Tags         map[string]any
+	Source       string // clone source for a one-shot clone; never carries a password
+	LogLevel     string
+	LogFormat    string // "json" (hclog's JSON format), or hclog's text when "" or "text"
+	LogFile      string // appended to instead of stderr when set
+	DCS          DCS
+	API          API
+	PostgreSQL   PostgreSQL
+	Bootstrap    Bootstrap
+	Methods      map[string]*Method    // by label
+	Plugins      map[string]*PluginPin // by label
 	// StandbyCluster is the `standby_cluster` block: this cluster follows a remote primary or
 	// an archive. nil when the block is absent.
 	StandbyCluster *StandbyCluster

@@ -45,6 +45,7 @@ type (
 		SyncMode   cty.Value         `hcl:"synchronous_mode,optional"`
 		SyncStrict cty.Value         `hcl:"synchronous_mode_strict,optional"`
 		SyncCount  *float64          `hcl:"synchronous_node_count,optional"`
+		Failsafe   *bool             `hcl:"failsafe_mode,optional"`
 		DCS        *dcsSchema        `hcl:"dcs,block"`
 		API        *apiSchema        `hcl:"api,block"`
 		PostgreSQL *postgresqlSchema `hcl:"postgresql,block"`
@@ -391,6 +392,9 @@ func (d *decoder) root(s *fileSchema) {
 		c.MaximumLagOnFailover = int64(*n)
 	}
 	d.replication(s)
+	if s.Failsafe != nil {
+		c.FailsafeMode = *s.Failsafe
+	}
 	c.LogLevel = d.choice(s.LogLevel, "log_level", "Invalid log level", logLevels)
 	c.LogFormat = d.choice(s.LogFormat, "log_format", "Invalid log format", logFormats)
 	c.LogFile = d.path(s.LogFile, "log_file")
@@ -399,6 +403,10 @@ func (d *decoder) root(s *fileSchema) {
 	}
 	if s.API != nil {
 		d.api(s.API)
+	}
+	if c.FailsafeMode && (!c.API.Enabled() || c.API.Username == "") && d.ok("failsafe_mode") {
+		d.fail("failsafe_mode", "failsafe_mode needs the API",
+			"failsafe_mode: while the DCS cannot be reached the primary asks every member over the API (POST /failsafe, authenticated): give an api block with listen, username and password, the same credentials on every member.")
 	}
 	if s.PostgreSQL != nil {
 		d.postgresql(s.PostgreSQL)

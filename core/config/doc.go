@@ -17,7 +17,8 @@
 //	                  source; log_level (DefaultLogLevel), log_format (text), log_file (stderr);
 //	                  maximum_lag_on_failover (DefaultMaximumLagOnFailover, bytes); use_slots
 //	                  (true), member_slots_ttl (DefaultMemberSlotsTTL), synchronous_mode,
-//	                  synchronous_mode_strict (false), synchronous_node_count (1) (replication.go)
+//	                  synchronous_mode_strict (false), synchronous_node_count (1) (replication.go);
+//	                  failsafe_mode (false; needs api credentials)
 //	fileDCSSchema     dcs "file" { path, namespace }; no dcs block: the caller picks a path
 //	etcdSchema        dcs "etcd" { endpoints, username, password, dial_timeout, ca_file,
 //	                  cert_file, key_file, namespace (DefaultNamespace, as for "file") }

@@ -19,6 +19,8 @@ const KeyPrefix = "pgimaged/"
 const (
 	// ReinitKeyDir holds one reinit request per member: reinit/<member>.
 	ReinitKeyDir = KeyPrefix + "reinit/"
+	// RestartKeyDir holds one restart request per member: restart/<member>.
+	RestartKeyDir = KeyPrefix + "restart/"
 	// HistoryKeyDir holds each member's bootstrap and clone attempts: history/<member>.
 	HistoryKeyDir = KeyPrefix + "history/"
 )

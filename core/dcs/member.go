@@ -43,8 +43,8 @@ type Member struct {
 	Version      string         `json:"version,omitempty"`
 	XLogLocation int64          `json:"xlog_location,omitempty"`
 	Timeline     int            `json:"timeline,omitempty"`
-	// PendingRestart: a parameter changed in the configuration takes effect only after a
-	// restart of PostgreSQL (as Patroni publishes it).
+	// PendingRestart: a setting changed needs a restart of PostgreSQL to apply
+	// (pg_settings.pending_restart), as Patroni publishes it.
 	PendingRestart bool          `json:"pending_restart,omitempty"`
 	PGImaged       *MemberDetail `json:"pgimaged,omitempty"`
 }

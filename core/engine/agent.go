@@ -101,6 +101,8 @@ type Agent struct {
 	repl replicationState
 	// events is what was last logged about the DCS and the leader key.
 	events keyEvents
+	// failsafe is failsafe mode's state (failsafe.go).
+	failsafe failsafeState
 }
 
 // Run drives the node until ctx ends; then it stops PostgreSQL (fast), gives up its keys and
@@ -130,6 +132,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.snap.snap = Snapshot{Scope: n.Config.Scope, Name: n.Config.Name, Started: time.Now()}
 	a.snap.mu.Unlock()
 	a.followProgress(ctx)
+	a.followFailsafe(ctx)
 	defer a.shutdown()
 
 	var watch <-chan struct{}
@@ -255,6 +258,7 @@ func (a *Agent) observe(ctx context.Context) Observation {
 	obs.ReinitError = rerr
 	a.observeChange(ctx, &obs)
 	a.observeStandbyRecord(ctx, &obs) // standby_promote.go
+	a.observeRestart(ctx, &obs)
 	return obs
 }
 
@@ -381,6 +385,8 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 		}
 	case DeleteReinit:
 		a.endReinit(ctx)
+	case EndRestart:
+		a.endRestart(ctx, e)
 	case HandOver, TakeOver, AbortChange, RunRejoin:
 		res, _ := a.executeChange(ctx, e)
 		return res
@@ -530,6 +536,9 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 				return true
 			}
 			if req, _ := PendingReinit(ctx, a.store, a.Node.Config.Name); req != nil {
+				return true
+			}
+			if req, _ := ReadRestart(ctx, a.store, a.Node.Config.Name); req != nil && !req.Done {
 				return true
 			}
 			if ch, err := ReadChange(ctx, a.store); err == nil && ch.rawString() != a.lastChange {
@@ -692,9 +701,6 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 		m.PGImaged = &dcs.MemberDetail{}
 	}
 	m.PGImaged.LastError = n.secrets().Mask(m.PGImaged.LastError)
-	a.snap.mu.Lock()
-	m.PendingRestart = m.State == dcs.StateRunning && a.snap.snap.Server.PendingRestart
-	a.snap.mu.Unlock()
 	if r := m.PGImaged.Refused; r != nil {
 		r.Reason = n.secrets().Mask(r.Reason)
 	}
@@ -711,7 +717,7 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 	if m.State == dcs.StateRunning {
 		st := a.pgStatus(ctx)
 		if st.Queried {
-			m.XLogLocation, m.Timeline = st.Position, st.Timeline
+			m.XLogLocation, m.Timeline, m.PendingRestart = st.Position, st.Timeline, st.PendingRestart
 		}
 		if m.Role == dcs.RoleReplica && st.Streaming && st.SenderHost != "" {
 			m.PGImaged.Upstream = matchUpstream(n.Config.Name, st.SenderHost, st.SenderPort, peers)

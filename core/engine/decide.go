@@ -111,6 +111,12 @@ type Observation struct {
 	// ReinitError: the pending reinit request could not be read.
 	ReinitError error
 
+	// RestartRequested is an operator's pending request to restart PostgreSQL (`pgimaged
+	// restart`, the API's POST /restart), nil when there is none. PendingRestart: PostgreSQL
+	// reports a setting that needs a restart to apply (pg_settings.pending_restart).
+	RestartRequested *RestartRequest
+	PendingRestart   bool
+
 	// NoMaster: at least one replica method can run without a source.
 	NoMaster bool
 	// Source is the member a clone would copy from ("" when none is running), as

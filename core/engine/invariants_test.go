@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -114,6 +115,8 @@ type simMember struct {
 	// outlived: its primary ran, its agent down or cut off, when an operator asked for a
 	// failover (see sim.failover); cleared once it stops.
 	outlived bool
+	// restartHeld: a restart began while this member held the leader key (see EndRestart).
+	restartHeld bool
 }
 
 type sim struct {
@@ -181,6 +184,7 @@ func (s *sim) observe(m *simMember) engine.Observation {
 	} else {
 		obs.Cluster = &cl
 		obs.ReinitRequested, obs.ReinitError = engine.PendingReinit(ctx, m.store, m.name)
+		obs.RestartRequested, _ = engine.ReadRestart(ctx, m.store, m.name)
 		if ch, err := engine.ReadChange(ctx, m.store); err != nil {
 			obs.Cluster, obs.DCSError = nil, err // as Agent.observeChange: unknown is not "none"
 		} else {
@@ -414,6 +418,9 @@ func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 		}
 	case engine.Publish:
 		mb := e.Member
+		if mb.State == engine.StateRestarting {
+			m.restartHeld = s.holdsKey(m)
+		}
 		mb.ConnURL = "postgres://" + addr(m.name) + "/postgres"
 		if m.clonefrom {
 			mb.Tags = map[string]any{"clonefrom": true}
@@ -427,6 +434,18 @@ func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 		_ = m.store.PutMember(ctx, mb)
 	case engine.DeleteReinit:
 		_ = m.store.Delete(ctx, engine.ReinitKey(m.name))
+	case engine.EndRestart:
+		// A restart is not a change of primary: the leader that began one keeps its key
+		// through it, unless its session was lost meanwhile.
+		if e.OK && m.restartHeld && m.store.Alive() && !s.holdsKey(m) {
+			s.fail("%s lost the leader key through a restart of its PostgreSQL (leader %q)", m.name, s.cluster().Leader)
+		}
+		m.restartHeld = false
+		out := e.Request
+		out.Done, out.OK, out.Message = true, e.OK, e.Message
+		if b, err := json.Marshal(out); err == nil {
+			_ = m.store.Put(ctx, engine.RestartKey(m.name), b)
+		}
 	}
 	return engine.Result{}
 }
@@ -741,6 +760,16 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				methods := rapid.SampledFrom([][]string{nil, {"basebackup"}}).Draw(t, "methods")
 				s.event("operator: reinit %s %v", m.name, methods)
 				_ = engine.RequestReinit(context.Background(), s.operator, m.name, engine.ReinitRequest{Methods: methods, By: "operator"})
+			},
+			"operator asks for a restart": func(t *rapid.T) {
+				m := pick("member")
+				if l := s.byName(s.cluster().Leader); l != nil && rapid.Bool().Draw(t, "the leader") {
+					m = l // the restart that must keep the leader key
+				}
+				req := engine.RestartRequest{By: "operator", At: s.now,
+					Pending: rapid.Bool().Draw(t, "pending"), Role: rapid.SampledFrom([]string{"", dcs.RolePrimary, dcs.RoleReplica}).Draw(t, "role")}
+				s.event("operator: restart %s (pending %v, role %q)", m.name, req.Pending, req.Role)
+				_ = engine.RequestRestart(context.Background(), s.operator, m.name, req)
 			},
 			"operator places a copy": func(t *rapid.T) {
 				// A copy of another member's directory without standby.signal (a base backup, or

@@ -84,6 +84,8 @@ type pgStatus struct {
 	Streaming  bool
 	SenderHost string
 	SenderPort int
+	// PendingRestart: a setting needs a restart to apply (pg_settings.pending_restart).
+	PendingRestart bool
 }
 
 // queryPG asks the PostgreSQL of the data directory where it stands: the one query for its
@@ -107,7 +109,8 @@ func (n *Node) queryPG(ctx context.Context, srv *pg.Server) pgStatus {
 		err = conn.QueryRow(qctx, `SELECT
 			COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), ''),
 			COALESCE((SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'), 0),
-			EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')`).Scan(&st.SenderHost, &st.SenderPort, &st.Streaming)
+			EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming'),
+			EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart)`).Scan(&st.SenderHost, &st.SenderPort, &st.Streaming, &st.PendingRestart)
 	}
 	if err == nil {
 		st.Queried = true

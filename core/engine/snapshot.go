@@ -63,11 +63,17 @@ type Snapshot struct {
 	// Remote is where the standby leader of a standby cluster stands behind its remote; nil
 	// on any other member.
 	Remote *dcs.RemoteFollow
+	// LedAt is when a read of the DCS last showed this member holding the leader key; zero
+	// when the last successful read showed it did not.
+	LedAt time.Time
+	// Failsafe: failsafe mode keeps this member the primary while the DCS cannot be reached
+	// (every member it knows accepted it within a ttl).
+	Failsafe bool
 }
 
 // Primary reports whether this member runs PostgreSQL as a primary and holds the leader key.
 func (s Snapshot) Primary() bool {
-	return s.Running && s.Queried && !s.InRecovery && s.Leader
+	return s.Running && s.Queried && !s.InRecovery && (s.Leader || s.Failsafe)
 }
 
 // Replica reports whether this member runs PostgreSQL as a standby (streaming or replaying
@@ -109,7 +115,8 @@ func (a *Agent) Snapshot() Snapshot {
 		s.Progress = &p
 	}
 	a.mu.Unlock()
-	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica
+	s.Failsafe = a.failsafeActive(time.Now())
+	s.Busy = s.State == dcs.StateBootstrapping || s.State == dcs.StateCreatingReplica || s.State == StateRestarting
 	if srv := a.server(); srv != nil {
 		_, s.Running = srv.Running()
 	}
@@ -142,6 +149,7 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			prev := a.snap.snap
 			a.snap.mu.Unlock()
 			s.Cluster, s.Leader, s.LeaderName, s.LeaderPosition = prev.Cluster, prev.Leader, prev.LeaderName, prev.LeaderPosition
+			s.LedAt = prev.LedAt
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) {
 				s.Leader = false // the key went with the session
 				a.noteLeader(false, "", "the DCS session was lost")
@@ -151,6 +159,9 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			s.LeaderName = cl.Leader
 			s.Leader = cl.Leader == n.Config.Name
 			a.noteLeader(s.Leader, cl.Leader, "")
+			if s.Leader {
+				s.LedAt = s.LastCycle
+			}
 			if lm, ok := cl.LeaderMember(); ok {
 				s.LeaderPosition = lm.XLogLocation
 			}
@@ -188,6 +199,11 @@ func (a *Agent) dropLeader() {
 }
 
 func (a *Agent) dcsError(err error) {
+	if err != nil {
+		a.snap.mu.Lock()
+		a.snap.snap.DCSError = err.Error() // until the next successful read
+		a.snap.mu.Unlock()
+	}
 	if a.Node.Events != nil {
 		a.Node.Events.DCSError(err)
 	}

@@ -60,6 +60,8 @@ type State struct {
 	act    Action
 	carry  error
 	reinit *ReinitRequest
+	// restart is the restart request being carried out.
+	restart *RestartRequest
 }
 
 // PendingBootstrap is a bootstrapped cluster whose system identifier is being recorded.
@@ -103,6 +105,8 @@ const (
 	awaitAdoptLeader
 	awaitRejoin
 	awaitStart
+	awaitRestartStop
+	awaitRestartStart
 )
 
 // uncertain reports whether a failed DCS write may still have taken effect.
@@ -250,6 +254,9 @@ func (s State) decide(obs Observation) (State, []Effect) {
 		p.do(DeleteReinit{})
 	}
 	p.s.act, p.s.carry = act, nil
+	if st, effs, ok := p.restart(obs, act); ok {
+		return st, effs
+	}
 	cl := *obs.Cluster
 	switch act.Kind {
 	case ActHandOver, ActTakeOver, ActAbortChange, ActRepoint, ActRejoin:
@@ -687,6 +694,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 			return p.wait(p.s.Backoff())
 		}
 		return p.running()
+	}
+	if st, effs, ok := p.resumeRestart(at, res); ok {
+		return st, effs
 	}
 	if st, effs, ok := p.resumeChange(at, res); ok {
 		return st, effs

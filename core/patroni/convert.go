@@ -82,6 +82,18 @@ func (c *conv) convert(root map[string]any) error {
 		}
 	}
 	c.replication(dyn, dynPG) // replication.go
+	for _, sec := range []struct {
+		m    map[string]any
+		path string
+	}{{dyn, "bootstrap.dcs."}, {root, ""}} {
+		if v, ok := take(sec.m, "failsafe_mode"); ok {
+			if on, isBool := v.(bool); isBool {
+				b.SetAttributeValue("failsafe_mode", cty.BoolVal(on))
+			} else {
+				c.note(sec.path+"failsafe_mode", v, "not true or false")
+			}
+		}
+	}
 	if log := c.section(root, "log", ""); log != nil {
 		if lvl := c.str(log, "level", "log"); lvl != "" {
 			l := strings.ToLower(lvl)

@@ -248,6 +248,15 @@ func TestConvert(t *testing.T) {
 			}
 		},
 		noteFor: []string{"bootstrap.dcs.standby_cluster"},
+	}, {
+		file: "failsafe.yml",
+		opt:  patroni.Options{BaseDir: base},
+		check: func(t *testing.T, cfg *config.Config) {
+			if !cfg.FailsafeMode {
+				t.Errorf("failsafe_mode: true was lost")
+			}
+			want(t, "api credentials", cfg.API.Username, "ops")
+		},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
