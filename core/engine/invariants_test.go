@@ -98,6 +98,7 @@ type simMember struct {
 	// obs is the cycle's observation; result the awaited effect's outcome, which the
 	// member's next step feeds back to Step (busy until the cycle ends).
 	obs    engine.Observation
+	obsDir simDir // the data directory as the cycle observed it
 	result *engine.Result
 	dir    simDir
 	pg     engine.PGState
@@ -203,7 +204,8 @@ func (s *sim) observe(m *simMember) engine.Observation {
 		}
 		obs.Control = pg.ControlData{SystemIdentifier: d.sysid, ControlVersion: 1300, HasPosition: true, State: d.state, Checkpoint: ckpt, Redo: ckpt, Timeline: d.timeline}
 		if m.pg != engine.PGStopped {
-			obs.WAL = &pg.Position{InRecovery: m.pg == engine.PGStandby, Timeline: int(d.timeline), Received: d.end, Replayed: d.end}
+			// Receiving: only a standby whose WAL receiver streams shows its received_tli.
+			obs.WAL = &pg.Position{InRecovery: m.pg == engine.PGStandby, Timeline: int(d.timeline), Received: d.end, Replayed: d.end, Receiving: s.streams(m)}
 		}
 		if f := s.byName(m.following); f != nil {
 			obs.Following = addr(f.name)
@@ -229,7 +231,7 @@ func (s *sim) step(m *simMember) {
 			// The driver opens a new session when the last one was lost.
 			m.store = s.mem.Open(m.name)
 		}
-		m.obs = s.observe(m)
+		m.obs, m.obsDir = s.observe(m), m.dir
 		m.st, effs = engine.Step(m.st, m.obs)
 	} else {
 		obs := m.obs
@@ -387,8 +389,12 @@ func (s *sim) execute(m *simMember, e engine.Effect) engine.Result {
 	case engine.StopPG:
 		s.stopPG(m)
 	case engine.WriteStandby:
+		// PostgreSQL refuses to follow a timeline that forked before its recovery point (the
+		// standby then streams nothing, see streamsFrom), but the engine must not point a
+		// directory at a leader whose WAL it does not extend where what it observed tells:
+		// a stopped directory's pg_control, or a running standby's WAL receiver.
 		l := s.byName(e.Leader.Name)
-		if l == nil || !s.prefixOf(m.dir, l.dir) {
+		if l == nil || !s.prefixOf(m.dir, l.dir) && (!e.Reload || m.obs.WAL != nil && m.obs.WAL.Receiving && !s.prefixOf(m.obsDir, l.dir)) {
 			s.fail("%s follows the leader with a directory that holds WAL the leader lacks", m.name)
 		}
 		m.dir.standby = true
@@ -747,6 +753,7 @@ func TestInvariantsUnderFaults(t *testing.T) {
 			"primary writes": func(t *rapid.T) {
 				for _, m := range s.members {
 					if m.pg == engine.PGPrimary {
+						s.event("%s: the primary writes", m.name)
 						s.write(&m.dir)
 						if !s.commitWaits(m) {
 							s.acknowledge(m)
