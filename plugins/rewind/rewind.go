@@ -240,6 +240,15 @@ func recoverTarget(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter, 
 		argv = append(argv, "-c", "config_file="+f)
 	}
 	argv = append(argv, "template1") // single-user mode needs a database; its input is empty
+	restore, err := setSignalsAside(dir)
+	defer func() {
+		if rerr := restore(); rerr != nil {
+			rep.Log(sdk.LevelError, "could not put a recovery signal file back", "error", rerr.Error())
+		}
+	}()
+	if err != nil {
+		return err
+	}
 	rep.Log(sdk.LevelInfo, "finishing the crash recovery of the data directory in single-user mode before pg_rewind, keeping its WAL",
 		"state", state, "data_dir", dir)
 	if err := sdk.Run(ctx, sdk.Process{Argv: argv, Env: environment(req)}, rep); err != nil {
@@ -253,6 +262,32 @@ func recoverTarget(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter, 
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// setSignalsAside renames standby.signal and recovery.signal in dir out of the way, for a
+// single-user server, which refuses standby mode and has no archive recovery to finish; restore
+// puts back those it renamed.
+func setSignalsAside(dir string) (restore func() error, err error) {
+	var moved []string
+	restore = func() error {
+		var errs []error
+		for _, f := range moved {
+			errs = append(errs, os.Rename(f+".pgimaged-rewind", f))
+		}
+		moved = nil
+		return errors.Join(errs...)
+	}
+	for _, name := range []string{"standby.signal", "recovery.signal"} {
+		f := filepath.Join(dir, name)
+		if err := os.Rename(f, f+".pgimaged-rewind"); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return restore, err
+		}
+		moved = append(moved, f)
+	}
+	return restore, nil
 }
 
 // serverRunning reports whether postmaster.pid in dir names a live process.

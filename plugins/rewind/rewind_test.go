@@ -301,14 +301,27 @@ func TestRewind(t *testing.T) {
 		name     string
 		mode     string
 		segments int
+		standby  bool // started again as a standby (standby.signal) of nothing, then crashed
 	}{
 		{name: "stopped fast", mode: "fast"},
 		{name: "stopped immediate", mode: "immediate"},
 		{name: "crashed several WAL segments after the divergence", mode: "immediate", segments: 4},
+		{name: "crashed as a standby", mode: "fast", standby: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := diverge(t, tc.mode, false, tc.segments)
+			if tc.standby {
+				if err := pg.WriteRecovery(d.old.DataDir, 15, pg.Recovery{Standby: true}); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.old.Server.Start(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.old.Server.Stop(context.Background(), "immediate"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			res, rec := plugintest.AssertClone(t, plugintest.Connect(t, New()), d.request())
 			plugintest.AssertNoSecret(t, rec, d.old.SuperPass)
 			if res.Summary != "data directory rewound with pg_rewind" {
@@ -321,8 +334,11 @@ func TestRewind(t *testing.T) {
 			for _, l := range rec.Logs() {
 				recovered = recovered || strings.Contains(l.Message, "crash recovery of the data directory in single-user mode")
 			}
-			if want := tc.mode == "immediate"; recovered != want {
+			if want := tc.mode == "immediate" || tc.standby; recovered != want {
 				t.Errorf("crash recovery before pg_rewind logged: %v, want %v (logs %+v)", recovered, want, rec.Logs())
+			}
+			if aside, _ := filepath.Glob(filepath.Join(d.old.DataDir, "*.pgimaged-rewind")); len(aside) > 0 {
+				t.Errorf("signal files left set aside: %q", aside)
 			}
 			if ready, _ := filepath.Glob(filepath.Join(d.old.DataDir, "pg_wal", "archive_status", "*.ready")); len(ready) > 0 {
 				t.Errorf("the rewound directory has WAL marked for an archiving it never had: %q", ready)
