@@ -236,8 +236,9 @@ func (n *Node) repoint(ctx context.Context, srv *pg.Server, src *Source) error {
 
 // rejoin runs the rejoin methods on the member's own data directory, toward the leader, until
 // one succeeds; then it writes standby settings toward the leader, starts PostgreSQL and waits
-// until it streams. The needs-reinit mark is set before anything is changed and stays on
-// failure, so that a directory a rewind left half-done is never started.
+// until it streams. The needs-reinit mark is set before anything is changed and stays until a
+// method succeeded and the standby settings are written, so that a directory a rewind left
+// half-done is never started; it is set again when the rejoined standby fails to stream.
 func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.Attempt, error) {
 	log := n.logger()
 	src, rw := memberSource(n, e.Leader), rewindSource(n, e.Leader)
@@ -278,9 +279,13 @@ func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.A
 		}
 		if err := n.startRejoined(ctx, srv, src); err != nil {
 			atts[len(atts)-1].OK, atts[len(atts)-1].Error = false, n.secrets().Mask(err.Error())
+			if ctx.Err() == nil { // not a shutdown: the rejoined directory does not serve as a standby
+				if merr := n.markNeedsReinit("the rejoined directory did not stream from " + e.Leader.Name + ": " + n.secrets().Mask(err.Error())); merr != nil {
+					log.Warn("could not mark the data directory as needing reinit", "error", merr)
+				}
+			}
 			return atts, err
 		}
-		n.clearNeedsReinit()
 		return atts, nil
 	}
 	if len(errs) == 0 {
@@ -317,6 +322,8 @@ func (n *Node) rejoinOnce(ctx context.Context, m *config.Method, pluginName stri
 }
 
 // startRejoined starts the rejoined directory as a standby of src and waits until it streams.
+// Once its standby settings are written the directory is complete and the needs-reinit mark
+// goes: an agent stopped while PostgreSQL starts or catches up starts it again as a standby.
 func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source) error {
 	dir := n.Config.DataDir
 	if err := n.writeStandby(src, nil, nil, false); err != nil {
@@ -325,6 +332,7 @@ func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source) e
 	if err := pg.WriteSettings(dir, n.settings(false)); err != nil {
 		return err
 	}
+	n.clearNeedsReinit()
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}

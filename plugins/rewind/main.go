@@ -22,8 +22,12 @@
 // daemon stops it first), and, read with pg_controldata, a cluster that logs no hint-bit changes
 // ("rewind needs wal_log_hints = on or data checksums"): pg_rewind could not tell which pages
 // changed. The method then fails and a chain goes on to its next method. A target that crashed
-// (not shut down cleanly) has its recovery finished by pg_rewind itself, in single-user mode
-// (PostgreSQL 13 and later; before 13 such a target is refused: start and stop it once).
+// (not shut down cleanly) first has its crash recovery finished by the plugin, in single-user
+// mode (postgres --single) with archive_mode = on and archive_command = false, so that its
+// end-of-recovery checkpoint keeps the WAL segments (as not yet archived) that pg_rewind reads
+// back to the last checkpoint before the divergence; pg_rewind's own crash recovery would
+// remove them ("could not find previous WAL record"). With no-ensure-shutdown neither runs.
+// Before PostgreSQL 13 such a target is refused: start and stop it once.
 //
 // pg_rewind copies the source's configuration files too; afterwards the daemon writes its own
 // settings and the standby settings toward the source, and starts the server: the plugin does

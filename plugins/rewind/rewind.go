@@ -128,7 +128,8 @@ func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, e
 	plan := sdk.Plan{
 		Commands: []sdk.Command{{Argv: mask.MaskArgv(argv(prog, req)), Env: req.Env}},
 		Notes: []string{"first checks that the data directory holds a cluster (PG_VERSION, global/pg_control), that its server is stopped, " +
-			"and with pg_controldata that it runs with wal_log_hints = on or data checksums; pg_rewind finishes a crashed server's recovery in single-user mode"},
+			"and with pg_controldata that it runs with wal_log_hints = on or data checksums; " +
+			"a server not shut down cleanly first finishes its crash recovery in single-user mode (postgres --single), with archive_mode = on and archive_command = false so that it keeps the WAL pg_rewind reads"},
 	}
 	if lookErr != nil {
 		plan.Notes = append(plan.Notes, lookErr.Error())
@@ -145,8 +146,14 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 		return sdk.Result{}, err
 	}
 	dir := req.Cluster.DataDir
-	if err := checkTarget(ctx, req, rep); err != nil {
+	ctl, err := checkTarget(ctx, req, rep)
+	if err != nil {
 		return sdk.Result{}, fmt.Errorf("%w: cannot rewind %q: %w", sdk.ErrMethodFailed, dir, err)
+	}
+	if !ctl.shutDown() && !req.Values.Bool("no-ensure-shutdown") {
+		if err := recoverTarget(ctx, req, rep, ctl["Database cluster state"]); err != nil {
+			return sdk.Result{}, fmt.Errorf("%w: cannot rewind %q: %w", sdk.ErrMethodFailed, dir, err)
+		}
 	}
 	prog, err := req.Cluster.Program("pg_rewind")
 	if err != nil {
@@ -197,21 +204,90 @@ func socketInSource(tail []string) bool {
 // in dir, its server stopped, hint-bit changes logged (wal_log_hints or data checksums), and,
 // before PostgreSQL 13 (whose pg_rewind cannot finish a crashed server's recovery itself), a
 // clean shutdown.
-func checkTarget(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter) error {
+func checkTarget(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter) (control, error) {
 	dir := req.Cluster.DataDir
 	for _, f := range []string{"PG_VERSION", filepath.Join("global", "pg_control")} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || !fi.Mode().IsRegular() {
-			return fmt.Errorf("it holds no cluster (no %s): rewind works only on the member's own data directory holding the cluster", f)
+			return nil, fmt.Errorf("it holds no cluster (no %s): rewind works only on the member's own data directory holding the cluster", f)
 		}
 	}
 	if pid, ok := serverRunning(dir); ok {
-		return fmt.Errorf("its server is running (postmaster.pid names pid %d): it must be stopped before a rewind", pid)
+		return nil, fmt.Errorf("its server is running (postmaster.pid names pid %d): it must be stopped before a rewind", pid)
 	}
 	ctl, err := controlData(ctx, req, rep)
 	if err != nil {
+		return nil, err
+	}
+	return ctl, ctl.rewindable(req.Cluster.ServerVersion)
+}
+
+// recoverTarget finishes the recovery of a target that was not shut down cleanly (state is
+// what its control file says), in single-user mode, as pg_rewind would, but with WAL
+// archiving on and an archive_command that always fails: the end-of-recovery checkpoint then
+// keeps every WAL segment as not yet archived (a .ready mark in archive_status) instead of
+// removing or recycling it, and pg_rewind still finds the WAL from the last checkpoint before
+// the timelines diverged (after its own crash recovery it would not, and fail with "could not
+// find previous WAL record"). pg_rewind then removes those marks with the target's other
+// files the source does not have.
+func recoverTarget(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter, state string) error {
+	prog, err := req.Cluster.Program("postgres")
+	if err != nil {
 		return err
 	}
-	return ctl.rewindable(req.Cluster.ServerVersion)
+	dir := req.Cluster.DataDir
+	argv := []string{prog, "--single", "-F", "-D", dir, "-c", "archive_mode=on", "-c", "archive_command=false"}
+	if f := req.Values.String("config-file"); f != "" {
+		argv = append(argv, "-c", "config_file="+f)
+	}
+	argv = append(argv, "template1") // single-user mode needs a database; its input is empty
+	restore, err := setSignalsAside(dir)
+	defer func() {
+		if rerr := restore(); rerr != nil {
+			rep.Log(sdk.LevelError, "could not put a recovery signal file back", "error", rerr.Error())
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	rep.Log(sdk.LevelInfo, "finishing the crash recovery of the data directory in single-user mode before pg_rewind, keeping its WAL",
+		"state", state, "data_dir", dir)
+	if err := sdk.Run(ctx, sdk.Process{Argv: argv, Env: environment(req)}, rep); err != nil {
+		what := "while finishing its crash recovery in single-user mode"
+		var ee *sdk.ExitError
+		if errors.As(err, &ee) {
+			if l := pgtool.ErrorLine(ee.Tail); l != "" {
+				what += " (" + l + ")"
+			}
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// setSignalsAside renames standby.signal and recovery.signal in dir out of the way, for a
+// single-user server, which refuses standby mode and has no archive recovery to finish; restore
+// puts back those it renamed.
+func setSignalsAside(dir string) (restore func() error, err error) {
+	var moved []string
+	restore = func() error {
+		var errs []error
+		for _, f := range moved {
+			errs = append(errs, os.Rename(f+".pgimaged-rewind", f))
+		}
+		moved = nil
+		return errors.Join(errs...)
+	}
+	for _, name := range []string{"standby.signal", "recovery.signal"} {
+		f := filepath.Join(dir, name)
+		if err := os.Rename(f, f+".pgimaged-rewind"); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return restore, err
+		}
+		moved = append(moved, f)
+	}
+	return restore, nil
 }
 
 // serverRunning reports whether postmaster.pid in dir names a live process.
@@ -270,11 +346,16 @@ func (c control) rewindable(serverVersion int) error {
 	if hints != "on" && sums == "0" {
 		return fmt.Errorf("%w: the cluster has neither (wal_log_hints = %s at its last start, no data checksums); re-copy it instead", ErrNoHintLog, hints)
 	}
-	state := c["Database cluster state"]
-	if clean := state == "shut down" || state == "shut down in recovery"; !clean && serverVersion > 0 && serverVersion < 130000 {
-		return fmt.Errorf("it was not shut down cleanly (%s), and pg_rewind before PostgreSQL 13 cannot finish its recovery: start and stop it once", state)
+	if !c.shutDown() && serverVersion > 0 && serverVersion < 130000 {
+		return fmt.Errorf("it was not shut down cleanly (%s), and pg_rewind before PostgreSQL 13 cannot finish its recovery: start and stop it once", c["Database cluster state"])
 	}
 	return nil
+}
+
+// shutDown reports whether the target's server was shut down cleanly.
+func (c control) shutDown() bool {
+	state := c["Database cluster state"]
+	return state == "shut down" || state == "shut down in recovery"
 }
 
 // progressLine matches pg_rewind's --progress output: "  1234/5678 kB (21%) copied".

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -168,7 +169,7 @@ func TestConformance(t *testing.T) {
 	testenv.RequirePostgresUser(t)
 	plugintest.Conformance(t, New(), plugintest.Suite{
 		// A rewind cancelled midway fails; one left to run succeeds.
-		Clone: func(t *testing.T) sdk.CloneRequest { return diverge(t, "fast", false).request() },
+		Clone: func(t *testing.T) sdk.CloneRequest { return diverge(t, "fast", false, 0).request() },
 		CheckDataDir: func(t *testing.T, dir string) {
 			if _, err := os.Stat(filepath.Join(dir, "backup_label")); err != nil {
 				t.Errorf("the rewound directory has no backup_label (it must start in recovery from the last common checkpoint): %v", err)
@@ -208,12 +209,19 @@ type diverged struct {
 // diverge makes a primary (with wal_log_hints) and a streaming replica with a row "before",
 // promotes the replica and writes "after promotion" on it, writes "divergent" on the former
 // primary and stops it in mode (fast: cleanly; immediate: as in a crash). The replica keeps its
-// unix socket outside its data directory unless socketInDataDir.
-func diverge(t *testing.T, mode string, socketInDataDir bool) diverged {
+// unix socket outside its data directory unless socketInDataDir. With segments > 0 the former
+// primary keeps no WAL for replicas (wal_keep_size = 0) and, before it stops, writes on into
+// that many further WAL segments with no checkpoint in between: its last checkpoint and the
+// point where the timelines diverged are then in segments that the next checkpoint removes.
+func diverge(t *testing.T, mode string, socketInDataDir bool, segments int) diverged {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p := pgtest.StartPrimary(t, pgtest.Options{Parameters: hints})
+	params := maps.Clone(hints)
+	if segments > 0 {
+		params["wal_keep_size"] = "0"
+	}
+	p := pgtest.StartPrimary(t, pgtest.Options{Parameters: params})
 	p.Exec(t, "CREATE TABLE t (v text PRIMARY KEY)")
 	p.Exec(t, "INSERT INTO t VALUES ('before')")
 
@@ -255,6 +263,10 @@ func diverge(t *testing.T, mode string, socketInDataDir bool) diverged {
 
 	p.Exec(t, "INSERT INTO t VALUES ('divergent')")
 	p.Exec(t, "CREATE TABLE only_on_the_old (id int)")
+	for i := range segments {
+		p.Exec(t, "INSERT INTO only_on_the_old VALUES ($1)", i)
+		p.Exec(t, "SELECT pg_switch_wal()")
+	}
 	if err := p.Server.Stop(ctx, mode); err != nil {
 		t.Fatal(err)
 	}
@@ -280,12 +292,36 @@ func (d diverged) request() sdk.CloneRequest {
 
 // TestRewind rewinds a former primary toward the promoted replica through the plugin, then
 // starts it as a standby as the daemon does: it streams the new timeline, has the new
-// primary's rows and not its own divergent ones.
+// primary's rows and not its own divergent ones. A former primary that crashed after writing
+// several WAL segments past the divergence is rewound too: the crash recovery before the
+// rewind keeps the WAL the rewind reads.
 func TestRewind(t *testing.T) {
 	testenv.RequirePostgresUser(t)
-	for _, mode := range []string{"fast", "immediate"} {
-		t.Run("stopped "+mode, func(t *testing.T) {
-			d := diverge(t, mode, false)
+	tests := []struct {
+		name     string
+		mode     string
+		segments int
+		standby  bool // started again as a standby (standby.signal) of nothing, then crashed
+	}{
+		{name: "stopped fast", mode: "fast"},
+		{name: "stopped immediate", mode: "immediate"},
+		{name: "crashed several WAL segments after the divergence", mode: "immediate", segments: 4},
+		{name: "crashed as a standby", mode: "fast", standby: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := diverge(t, tc.mode, false, tc.segments)
+			if tc.standby {
+				if err := pg.WriteRecovery(d.old.DataDir, 15, pg.Recovery{Standby: true}); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.old.Server.Start(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.old.Server.Stop(context.Background(), "immediate"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			res, rec := plugintest.AssertClone(t, plugintest.Connect(t, New()), d.request())
 			plugintest.AssertNoSecret(t, rec, d.old.SuperPass)
 			if res.Summary != "data directory rewound with pg_rewind" {
@@ -293,6 +329,19 @@ func TestRewind(t *testing.T) {
 			}
 			if ev := rec.ProgressEvents(); len(ev) == 0 || ev[len(ev)-1].Done != ev[len(ev)-1].Total || ev[0].Phase != "rewind" {
 				t.Errorf("progress events %+v, want them to end complete", ev)
+			}
+			recovered := false
+			for _, l := range rec.Logs() {
+				recovered = recovered || strings.Contains(l.Message, "crash recovery of the data directory in single-user mode")
+			}
+			if want := tc.mode == "immediate" || tc.standby; recovered != want {
+				t.Errorf("crash recovery before pg_rewind logged: %v, want %v (logs %+v)", recovered, want, rec.Logs())
+			}
+			if aside, _ := filepath.Glob(filepath.Join(d.old.DataDir, "*.pgimaged-rewind")); len(aside) > 0 {
+				t.Errorf("signal files left set aside: %q", aside)
+			}
+			if ready, _ := filepath.Glob(filepath.Join(d.old.DataDir, "pg_wal", "archive_status", "*.ready")); len(ready) > 0 {
+				t.Errorf("the rewound directory has WAL marked for an archiving it never had: %q", ready)
 			}
 
 			// What the daemon does next: standby settings toward the new primary, start.
@@ -369,7 +418,7 @@ func TestRewindRefuses(t *testing.T) {
 // cannot read a unix socket there; the failure says what to change.
 func TestRewindSourceSocketInDataDir(t *testing.T) {
 	testenv.RequirePostgresUser(t)
-	_, err := plugintest.Connect(t, New()).Clone(context.Background(), diverge(t, "fast", true).request(), &plugintest.Recorder{})
+	_, err := plugintest.Connect(t, New()).Clone(context.Background(), diverge(t, "fast", true, 0).request(), &plugintest.Recorder{})
 	if err == nil || !strings.Contains(err.Error(), "set the source's unix_socket_directories to a directory outside its data directory") {
 		t.Fatalf("Clone: %v, want a failure naming unix_socket_directories", err)
 	}
