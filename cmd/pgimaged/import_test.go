@@ -150,7 +150,7 @@ func TestImportPatroniValidates(t *testing.T) {
 	}
 	work := workDir(t)
 	env := []string{"PGIMAGED_SUPERUSER_PASSWORD=s", "PGIMAGED_REPLICATION_PASSWORD=r", "PGIMAGED_ETCD_PASSWORD=e",
-		"PGIMAGED_REPLICATION_SSLPASSWORD=k", "PGIMAGED_REWIND_PASSWORD=w"}
+		"PGIMAGED_REPLICATION_SSLPASSWORD=k", "PGIMAGED_REWIND_PASSWORD=w", "PGIMAGED_API_PASSWORD=a"}
 	// Git keeps no file mode but the executable bit; libpq, and so validate, wants a client key
 	// that only its owner, the PostgreSQL OS user, can read: the TLS files are copied so.
 	copied := filepath.Join(work, "testdata")
@@ -166,7 +166,7 @@ func TestImportPatroniValidates(t *testing.T) {
 	}
 	for _, f := range files {
 		out := filepath.Join(work, strings.TrimSuffix(filepath.Base(f), ".yml")+".hcl")
-		// Some are weaker once converted (synchronous_mode, a watchdog): accepted, what is
+		// Some are weaker once converted (permanent slots, a watchdog): accepted, what is
 		// written is what validate checks.
 		r := run(t, nil, "import", "patroni", "--secrets=env", "--accept-weaker", "--base-dir", copied, f, "-o", out)
 		if r.code != 0 {

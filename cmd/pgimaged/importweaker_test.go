@@ -20,6 +20,9 @@ log:
 bootstrap:
   dcs:
     synchronous_mode: true
+    slots:
+      archiver:
+        type: physical
     postgresql:
       use_slots: true
 postgresql:
@@ -47,7 +50,7 @@ watchdog:
 		}
 		return false
 	}
-	for _, s := range []string{"bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots", "postgresql.callbacks", "watchdog"} {
+	for _, s := range []string{"bootstrap.dcs.slots", "postgresql.callbacks", "watchdog"} {
 		if !warned(r, s) {
 			t.Errorf("%s is not a warning:\n%s", s, r.stderr)
 		}
@@ -57,15 +60,20 @@ watchdog:
 			t.Errorf("%s is not a mere note:\n%s", s, r.stderr)
 		}
 	}
-	if !strings.Contains(r.stderr, "4 settings") || !strings.Contains(r.stderr, "--accept-weaker") {
+	for _, s := range []string{"bootstrap.dcs.synchronous_mode", "bootstrap.dcs.postgresql.use_slots"} {
+		if warned(r, s) || strings.Contains(r.stderr, s) {
+			t.Errorf("%s is converted, yet reported:\n%s", s, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stderr, "3 settings") || !strings.Contains(r.stderr, "--accept-weaker") {
 		t.Errorf("no summary line counting the settings and naming --accept-weaker:\n%s", r.stderr)
 	}
 
 	r = run(t, nil, "import", "patroni", yml, "--base-dir", work, "-o", out, "--accept-weaker")
-	if r.code != 0 || !warned(r, "bootstrap.dcs.synchronous_mode") {
+	if r.code != 0 || !warned(r, "bootstrap.dcs.slots") {
 		t.Errorf("import --accept-weaker: want exit 0 with the warnings:\n%s", r)
 	}
-	if hcl, err := os.ReadFile(out); err != nil || !strings.Contains(string(hcl), "synchronous_mode") {
+	if hcl, err := os.ReadFile(out); err != nil || !strings.Contains(string(hcl), "archiver") {
 		t.Errorf("the output with --accept-weaker does not keep the dropped setting as a comment (%v):\n%s", err, hcl)
 	}
 }

@@ -81,7 +81,8 @@ standby_cluster {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 || !out.Valid {
 		t.Fatalf("validate -json: %v\n%s", err, r)
 	}
-	want := "host=10.1.0.5,10.1.0.6 port=5432,5433 user=replicator dbname=postgres sslmode=verify-full sslrootcert=" + ca
+	// Several hosts: the connection asks for the one that takes writes, the remote primary.
+	want := "host=10.1.0.5,10.1.0.6 port=5432,5433 user=replicator dbname=postgres sslmode=verify-full sslrootcert=" + ca + " target_session_attrs=read-write"
 	if out.Standby.Source != want || strings.Join(out.Standby.Methods, ",") != "restore,basebackup" || out.Standby.Recovery["primary_slot_name"] != "site_b" {
 		t.Errorf("standby_cluster shown as %+v, want source %q", out.Standby, want)
 	}
