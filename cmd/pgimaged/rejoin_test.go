@@ -28,8 +28,7 @@ func TestRejoinStoppedWhileTheRewoundStandbyConnects(t *testing.T) {
 
 	rejoining := n1.start(t)
 	eventually(t, guard, "node1's rewound standby to be refused replication by node2", func() bool {
-		b, _ := os.ReadFile(filepath.Join(n1.dataDir, "log", "pgimaged-postgres.log"))
-		return strings.Contains(string(b), "must be superuser or replication role to start walsender")
+		return strings.Contains(n1.serverLog(), "must be superuser or replication role to start walsender")
 	})
 	rejoining.terminate(t)
 	mark := filepath.Join(filepath.Dir(n1.dataDir), "."+filepath.Base(n1.dataDir)+".pgimaged-needs-reinit")
