@@ -245,7 +245,7 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 			s.replicate()
 		}
 		pick := func(what string) *simMember { return rapid.SampledFrom(s.members).Draw(t, what) }
-		t.Repeat(map[string]func(*rapid.T){
+		t.Repeat(s.withDCSFaults(pick, map[string]func(*rapid.T){
 			"steps": func(t *rapid.T) {
 				for range rapid.IntRange(1, 30).Draw(t, "steps") {
 					s.step(pick("member"))
@@ -273,34 +273,6 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 				s.event("%s: PostgreSQL crashes", m.name)
 				s.stopPG(m)
 			},
-			"lease expires": func(t *rapid.T) {
-				if m := pick("member"); m.store != nil {
-					s.event("%s: its session's lease expires", m.name)
-					m.store.Lose()
-				}
-			},
-			"frozen": func(t *rapid.T) {
-				if m := pick("member"); m.store != nil && m.result == nil && !m.frozen {
-					s.event("%s: frozen longer than its lease", m.name)
-					m.frozen = true
-					m.store.Lose()
-				}
-			},
-			"resumed": func(t *rapid.T) {
-				if m := pick("member"); m.frozen {
-					s.event("%s: resumed", m.name)
-					m.frozen = false
-				}
-			},
-			"partition": func(t *rapid.T) {
-				m := pick("member")
-				s.cut[m.name] = !s.cut[m.name]
-				s.event("%s: partitioned from the DCS: %v", m.name, s.cut[m.name])
-			},
-			"DCS flaky": func(t *rapid.T) {
-				s.flaky = !s.flaky
-				s.event("the DCS injects faults: %v", s.flaky)
-			},
 			"the remote writes": func(t *rapid.T) {
 				s.write(&s.remote.dir)
 				s.replicateSome()
@@ -326,7 +298,7 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 				s.event("operator: standby promote (%v)", err)
 			},
 			"": func(t *rapid.T) { check() },
-		})
+		}))
 		// Settled: faults over, every agent running, time past the ttl: exactly one standby
 		// leader, and it follows the remote.
 		s.flaky, s.cut = false, map[string]bool{}

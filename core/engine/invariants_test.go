@@ -675,7 +675,7 @@ func TestInvariantsUnderFaults(t *testing.T) {
 			return rapid.SampledFrom([]dcs.Fault{dcs.FaultNone, dcs.FaultNone, dcs.FaultNone, dcs.FaultUnavailable, dcs.FaultUncertain, dcs.FaultSessionLost}).Draw(t, "fault "+op)
 		}
 		pick := func(what string) *simMember { return rapid.SampledFrom(s.members).Draw(t, what) }
-		t.Repeat(map[string]func(*rapid.T){
+		t.Repeat(s.withDCSFaults(pick, map[string]func(*rapid.T){
 			"steps": func(t *rapid.T) {
 				// Members take turns, the DCS checked after every step.
 				for range rapid.IntRange(1, 30).Draw(t, "steps") {
@@ -720,35 +720,6 @@ func TestInvariantsUnderFaults(t *testing.T) {
 				m := pick("member")
 				s.event("%s: PostgreSQL crashes", m.name)
 				m.pg = engine.PGStopped
-			},
-			"lease expires": func(t *rapid.T) {
-				if m := pick("member"); m.store != nil {
-					s.event("%s: its session's lease expires", m.name)
-					m.store.Lose()
-				}
-			},
-			"frozen": func(t *rapid.T) {
-				// The agent is paused (between two cycles) longer than its lease; resumed later.
-				if m := pick("member"); m.store != nil && m.result == nil && !m.frozen {
-					s.event("%s: frozen longer than its lease", m.name)
-					m.frozen = true
-					m.store.Lose()
-				}
-			},
-			"resumed": func(t *rapid.T) {
-				if m := pick("member"); m.frozen {
-					s.event("%s: resumed", m.name)
-					m.frozen = false
-				}
-			},
-			"partition": func(t *rapid.T) {
-				m := pick("member")
-				s.cut[m.name] = !s.cut[m.name]
-				s.event("%s: partitioned from the DCS: %v", m.name, s.cut[m.name])
-			},
-			"DCS flaky": func(t *rapid.T) {
-				s.flaky = !s.flaky
-				s.event("the DCS injects faults: %v", s.flaky)
 			},
 			"primary writes": func(t *rapid.T) {
 				for _, m := range s.members {
@@ -841,6 +812,46 @@ func TestInvariantsUnderFaults(t *testing.T) {
 			"operator: switchover": func(t *rapid.T) { s.switchover() },
 			"operator: failover":   func(t *rapid.T) { s.failover() },
 			"":                     func(t *rapid.T) { s.check() },
-		})
+		}))
 	})
+}
+
+// withDCSFaults adds to actions the faults every simulator draws between the agents' steps: a
+// lease that expires, an agent frozen longer than its lease and resumed, a partition from the
+// DCS, a DCS that injects faults.
+func (s *sim) withDCSFaults(pick func(string) *simMember, actions map[string]func(*rapid.T)) map[string]func(*rapid.T) {
+	for name, f := range map[string]func(*rapid.T){
+		"lease expires": func(t *rapid.T) {
+			if m := pick("member"); m.store != nil {
+				s.event("%s: its session's lease expires", m.name)
+				m.store.Lose()
+			}
+		},
+		"frozen": func(t *rapid.T) {
+			// The agent is paused (between two cycles) longer than its lease; resumed later.
+			if m := pick("member"); m.store != nil && m.result == nil && !m.frozen {
+				s.event("%s: frozen longer than its lease", m.name)
+				m.frozen = true
+				m.store.Lose()
+			}
+		},
+		"resumed": func(t *rapid.T) {
+			if m := pick("member"); m.frozen {
+				s.event("%s: resumed", m.name)
+				m.frozen = false
+			}
+		},
+		"partition": func(t *rapid.T) {
+			m := pick("member")
+			s.cut[m.name] = !s.cut[m.name]
+			s.event("%s: partitioned from the DCS: %v", m.name, s.cut[m.name])
+		},
+		"DCS flaky": func(t *rapid.T) {
+			s.flaky = !s.flaky
+			s.event("the DCS injects faults: %v", s.flaky)
+		},
+	} {
+		actions[name] = f
+	}
+	return actions
 }
