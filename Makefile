@@ -39,16 +39,16 @@ package:
 	done
 	cd packaging && $(GO) run . -version '$(PKGVERSION)' -bin $(CURDIR)/$(PKGBIN) -out '$(PKGOUT)'
 
-## proto: regenerate sdk/internal/pluginpb and the barman example's Python stubs from sdk/proto (needs protoc and grpc_python_plugin: apt-get install protobuf-compiler protobuf-compiler-grpc)
+## proto: regenerate sdk/pluginpb and the barman example's Python stubs from sdk/proto (needs protoc and grpc_python_plugin: apt-get install protobuf-compiler protobuf-compiler-grpc)
 proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 	protoc -I sdk/proto \
-	  --go_out=sdk/internal/pluginpb --go_opt=paths=source_relative \
-	  --go-grpc_out=sdk/internal/pluginpb --go-grpc_opt=paths=source_relative \
+	  --go_out=sdk/pluginpb --go_opt=paths=source_relative \
+	  --go-grpc_out=sdk/pluginpb --go-grpc_opt=paths=source_relative \
 	  pgimaged/plugin/v2/plugin.proto
-	mv sdk/internal/pluginpb/pgimaged/plugin/v2/*.go sdk/internal/pluginpb/
-	rm -rf sdk/internal/pluginpb/pgimaged
+	mv sdk/pluginpb/pgimaged/plugin/v2/*.go sdk/pluginpb/
+	rm -rf sdk/pluginpb/pgimaged
 	mkdir -p examples/plugins/barman/gen
 	protoc -I sdk/proto \
 	  --python_out=examples/plugins/barman/gen \

@@ -1,7 +1,7 @@
 package sdk
 
 import (
-	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 func optionsFromPB(os []*pluginpb.Option) Options {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 // The wire's enums count as the SDK's, so that the host and the plugin convert by a cast.

@@ -7,7 +7,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/pgimaged/pgimaged/sdk/host/proc"
+	"github.com/pgimaged/pgimaged/sdk/internal/proc"
 	"golang.org/x/sys/unix"
 )
 

@@ -14,8 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
-	"github.com/pgimaged/pgimaged/sdk/internal/wire"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 // ProtocolVersion is the version of the plugin protocol this SDK speaks
@@ -23,21 +22,25 @@ import (
 // says which versions both speak.
 const ProtocolVersion = 2
 
-func init() {
-	wire.NewServer = func(impl any, logger hclog.Logger) pluginpb.MethodServer {
-		if logger == nil {
-			logger = hclog.NewNullLogger()
-		}
-		return &grpcServer{impl: impl.(Plugin), logger: logger}
-	}
-	wire.ErrorCodes = []wire.ErrorCode{
-		{Err: context.Canceled, Code: codes.Canceled},
-		{Err: context.DeadlineExceeded, Code: codes.DeadlineExceeded},
-		{Err: ErrNoSource, Code: codes.FailedPrecondition},
-		{Err: ErrInvalidOptions, Code: codes.InvalidArgument},
-		{Err: ErrNotSupported, Code: codes.Unimplemented},
-		{Err: ErrMethodFailed, Code: codes.Aborted},
-	}
+// errorCodes is what a plugin's error becomes on the wire: the code of the first whose error it
+// matches, codes.Internal when none does (see pluginpb.CodeNoSource and the others).
+var errorCodes = []struct {
+	err  error
+	code codes.Code
+}{
+	{context.Canceled, codes.Canceled},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+	{ErrNoSource, pluginpb.CodeNoSource},
+	{ErrInvalidOptions, pluginpb.CodeInvalidOptions},
+	{ErrNotSupported, pluginpb.CodeNotSupported},
+	{ErrMethodFailed, pluginpb.CodeMethodFailed},
+}
+
+// NewServer returns the Method service of package pluginpb implemented by p, as [Serve] serves
+// it, for a plugin served on a gRPC server of one's own (package plugintest does, to test a
+// plugin in one process).
+func NewServer(p Plugin) pluginpb.MethodServer {
+	return &grpcServer{impl: p}
 }
 
 // Serve runs p as a pgimaged plugin. It is what a plugin's main calls, and returns only when
@@ -55,29 +58,28 @@ func Serve(p Plugin) {
 		logger.Warn("could not become the child subreaper of the method's processes", "error", err)
 	}
 	var tlsProvider func() (*tls.Config, error)
-	if os.Getenv(wire.PluginTLSEnv) != "" {
+	if os.Getenv(pluginpb.TLSEnv) != "" {
 		tlsProvider = serverTLS
 	}
 	plugin.Serve(&plugin.ServeConfig{
 		TLSProvider:     tlsProvider,
-		HandshakeConfig: wire.Handshake,
+		HandshakeConfig: plugin.HandshakeConfig{MagicCookieKey: pluginpb.MagicCookieKey, MagicCookieValue: pluginpb.MagicCookieValue},
 		VersionedPlugins: map[int]plugin.PluginSet{
-			ProtocolVersion: {wire.PluginName: &servePlugin{impl: p, logger: logger}},
+			ProtocolVersion: {pluginpb.ServiceName: &servePlugin{impl: p}},
 		},
 		GRPCServer: plugin.DefaultGRPCServer,
 		Logger:     logger,
 	})
 }
 
-// servePlugin is the plugin side of go-plugin's glue (the host side is in sdk/host).
+// servePlugin is the plugin side of go-plugin's glue.
 type servePlugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	impl   Plugin
-	logger hclog.Logger
+	impl Plugin
 }
 
 func (g *servePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pluginpb.RegisterMethodServer(s, &grpcServer{impl: g.impl, logger: g.logger})
+	pluginpb.RegisterMethodServer(s, NewServer(g.impl))
 	return nil
 }
 
@@ -87,8 +89,7 @@ func (g *servePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.Clie
 
 type grpcServer struct {
 	pluginpb.UnimplementedMethodServer
-	impl   Plugin
-	logger hclog.Logger
+	impl Plugin
 }
 
 func (s *grpcServer) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) (*pluginpb.DescribeResponse, error) {
@@ -190,7 +191,7 @@ func (s *grpcServer) Plan(ctx context.Context, req *pluginpb.PlanRequest) (*plug
 func (s *grpcServer) Bootstrap(req *pluginpb.BootstrapRequest, stream pluginpb.Method_BootstrapServer) error {
 	b, ok := s.impl.(Bootstrapper)
 	r := bootstrapFromPB(req)
-	return s.serveStream(stream, ok, r.Method, &r.Options, &r.Values, func(ctx context.Context, rep Reporter) (Result, error) {
+	return s.serveStream(stream, ok, &r.Options, &r.Values, func(ctx context.Context, rep Reporter) (Result, error) {
 		return b.Bootstrap(ctx, r, rep)
 	})
 }
@@ -198,16 +199,16 @@ func (s *grpcServer) Bootstrap(req *pluginpb.BootstrapRequest, stream pluginpb.M
 func (s *grpcServer) Clone(req *pluginpb.CloneRequest, stream pluginpb.Method_CloneServer) error {
 	c, ok := s.impl.(Cloner)
 	r := cloneFromPB(req)
-	return s.serveStream(stream, ok, r.Method, &r.Options, &r.Values, func(ctx context.Context, rep Reporter) (Result, error) {
+	return s.serveStream(stream, ok, &r.Options, &r.Values, func(ctx context.Context, rep Reporter) (Result, error) {
 		return c.Clone(ctx, r, rep)
 	})
 }
 
 // serveStream runs a Bootstrap or Clone call as serveCall does, with a reporter on its stream, and
 // sends its result.
-func (s *grpcServer) serveStream(stream grpc.ServerStreamingServer[pluginpb.Event], ok bool, method string, opts *Options, vals *Values, run func(context.Context, Reporter) (Result, error)) error {
+func (s *grpcServer) serveStream(stream grpc.ServerStreamingServer[pluginpb.Event], ok bool, opts *Options, vals *Values, run func(context.Context, Reporter) (Result, error)) error {
 	ctx := stream.Context()
-	rep := newStreamReporter(ctx, stream.Send, s.logger.With("method", method))
+	rep := newStreamReporter(ctx, stream.Send)
 	res, err := serveCall(ctx, s, ok, opts, vals, func() (Result, error) { return run(ctx, rep) })
 	if err != nil {
 		return err
@@ -235,11 +236,10 @@ type streamReporter struct {
 	mu     sync.Mutex
 	ctx    context.Context
 	sendFn func(*pluginpb.Event) error
-	logger hclog.Logger
 }
 
-func newStreamReporter(ctx context.Context, send func(*pluginpb.Event) error, logger hclog.Logger) *streamReporter {
-	return &streamReporter{ctx: ctx, sendFn: send, logger: logger}
+func newStreamReporter(ctx context.Context, send func(*pluginpb.Event) error) *streamReporter {
+	return &streamReporter{ctx: ctx, sendFn: send}
 }
 
 func (r *streamReporter) send(ev *pluginpb.Event) error {
@@ -274,9 +274,9 @@ func toStatus(err error) error {
 			return err
 		}
 	}
-	for _, c := range wire.ErrorCodes {
-		if errors.Is(err, c.Err) {
-			return status.Error(c.Code, validUTF8(err.Error()))
+	for _, c := range errorCodes {
+		if errors.Is(err, c.err) {
+			return status.Error(c.code, validUTF8(err.Error()))
 		}
 	}
 	return status.Error(codes.Internal, validUTF8(err.Error()))

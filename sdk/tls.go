@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/pgimaged/pgimaged/sdk/internal/wire"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 // Mutual TLS between pgimaged and a plugin: pgimaged puts its own certificate in
@@ -19,14 +19,14 @@ import (
 // pgimaged's. It clears both variables so that children the plugin runs never see the key.
 // nil, nil: pgimaged did not hand out a certificate (go-plugin's own mTLS or a test).
 func serverTLS() (*tls.Config, error) {
-	bundle := os.Getenv(wire.PluginTLSEnv)
+	bundle := os.Getenv(pluginpb.TLSEnv)
 	hostPEM := os.Getenv("PLUGIN_CLIENT_CERT")
 	if bundle == "" {
 		return nil, nil
 	}
-	_ = os.Unsetenv(wire.PluginTLSEnv)
+	_ = os.Unsetenv(pluginpb.TLSEnv)
 	if hostPEM == "" {
-		return nil, errors.New(wire.PluginTLSEnv + " is set but PLUGIN_CLIENT_CERT is not")
+		return nil, errors.New(pluginpb.TLSEnv + " is set but PLUGIN_CLIENT_CERT is not")
 	}
 	cert, err := tls.X509KeyPair([]byte(bundle), []byte(bundle))
 	if err != nil {

@@ -14,9 +14,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/core/plugin/host/proc"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
 	"github.com/pgimaged/pgimaged/internal/testenv"
-	"github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 func testContext(t *testing.T) context.Context {

@@ -11,8 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 	"github.com/pgimaged/pgimaged/sdk"
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // ErrTimeout means the method ran past its timeout and was stopped.

@@ -25,9 +25,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
+	"github.com/pgimaged/pgimaged/core/plugin/host"
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/host"
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // Prefix is the file name prefix of plugin executables.
@@ -197,7 +197,7 @@ type Instance struct {
 	Name   string
 	Path   string
 	Info   sdk.Info
-	Client *host.Client
+	Client host.Client
 
 	gp      *goplugin.Client
 	stderr  *lineRing
@@ -313,7 +313,7 @@ func (c *Catalog) start(ctx context.Context, name, path string, secure *goplugin
 		inst.Kill()
 		return nil, fmt.Errorf("while connecting to plugin %s: %w%s", name, err, ring.suffix())
 	}
-	client, ok := raw.(*host.Client)
+	client, ok := raw.(host.Client)
 	if !ok {
 		inst.Kill()
 		return nil, fmt.Errorf("plugin %s: unexpected client type %T", name, raw)

@@ -15,9 +15,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/pgimaged/pgimaged/core/plugin/host"
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/host"
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 // CheckResult is one conformance check of [Check].

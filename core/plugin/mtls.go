@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/pgimaged/pgimaged/sdk/host"
+	"github.com/pgimaged/pgimaged/core/plugin/host"
 )
 
 // Mutual TLS with plugins (see host.PluginTLSEnv): pgimaged's certificate is made once per

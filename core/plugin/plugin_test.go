@@ -15,9 +15,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pgimaged/pgimaged/core/plugin"
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 )
 
 // What a method started is found by reading /proc (see package proc of the SDK's host side):

@@ -5,7 +5,7 @@ import (
 	"os/exec"
 	"testing"
 
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 )
 
 // The guard never lets this process, its ancestors or init be taken for part of a tree, even

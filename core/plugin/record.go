@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 )
 
 // record is what a process record file holds: the processes a running method had started, as

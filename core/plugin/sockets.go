@@ -9,7 +9,7 @@ import (
 	"strings"
 	"syscall"
 
-	hostproc "github.com/pgimaged/pgimaged/sdk/host/proc"
+	hostproc "github.com/pgimaged/pgimaged/core/plugin/host/proc"
 )
 
 // socketDir creates the socket directory of one launch under a parent directory of this user's

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/core/plugin/host/proc"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
 	"github.com/pgimaged/pgimaged/internal/testenv"
-	"github.com/pgimaged/pgimaged/sdk/host/proc"
 )
 
 func TestStartPrimary(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pgimaged/pgimaged/sdk/host"
+	"github.com/pgimaged/pgimaged/core/plugin/host"
 )
 
 // WriteCertificate writes a new self-signed certificate for localhost, which is its own CA, to

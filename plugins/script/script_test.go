@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/status"
+
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/host"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
@@ -400,9 +401,8 @@ func TestFailures(t *testing.T) {
 			if err == nil {
 				t.Fatal("Clone succeeded, want an error")
 			}
-			var re *host.RemoteError
-			if !errors.As(err, &re) {
-				t.Errorf("error %T did not come back as an *host.RemoteError", err)
+			if _, ok := status.FromError(err); !ok {
+				t.Errorf("error %T did not come back through gRPC with its status", err)
 			}
 			if !errors.Is(err, tc.wantIs) {
 				t.Errorf("error %q is not %v", err, tc.wantIs)

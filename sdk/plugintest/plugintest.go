@@ -20,12 +20,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/host"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 // DebugEnv is the variable that, set to any value, lets the plugin's own log lines (those it writes with hclog, not
@@ -33,16 +32,8 @@ import (
 // so that `go test -v` stays readable.
 const DebugEnv = "PLUGINTEST_DEBUG"
 
-func logger() hclog.Logger {
-	level := hclog.Warn
-	if os.Getenv(DebugEnv) != "" {
-		level = hclog.Trace
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: "plugintest", Output: os.Stderr, Level: level})
-}
-
-// Client is pgimaged's view of a plugin connected with [Connect]: every call goes through gRPC,
-// and a call the plugin does not implement fails with sdk.ErrNotSupported.
+// Client is pgimaged's view of a plugin connected with [Connect] or [NewClient]: every call goes
+// through gRPC, and a call the plugin does not implement fails with sdk.ErrNotSupported.
 type Client interface {
 	sdk.Plugin
 	sdk.Validator
@@ -68,7 +59,7 @@ func Connect(t testing.TB, p sdk.Plugin) Client {
 		t.Fatalf("plugintest: listening on %s: %v", sock, err)
 	}
 	server := grpc.NewServer()
-	host.Register(server, p, logger())
+	pluginpb.RegisterMethodServer(server, sdk.NewServer(p))
 	go func() { _ = server.Serve(ln) }()
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -80,7 +71,7 @@ func Connect(t testing.TB, p sdk.Plugin) Client {
 		server.Stop()
 		_ = os.RemoveAll(dir)
 	})
-	return host.NewClient(conn)
+	return NewClient(conn)
 }
 
 // LogLine is one log event a plugin reported.

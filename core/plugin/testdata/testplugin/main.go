@@ -14,8 +14,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/host"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 type testPlugin struct{}
@@ -128,11 +131,34 @@ func treeEnv(req sdk.CloneRequest) map[string]string {
 func main() {
 	if v := os.Getenv("TESTPLUGIN_PROTOCOL"); v != "" {
 		n, _ := strconv.Atoi(v)
-		host.Serve(testPlugin{}, host.ServeConfig{ProtocolVersion: n})
+		serveAs(n)
 		return
 	}
 	if os.Getenv("TESTPLUGIN_STDERR") != "" {
 		fmt.Fprintln(os.Stderr, "plain stderr line from testplugin")
 	}
 	sdk.Serve(testPlugin{})
+}
+
+// serveAs serves testPlugin the way go-plugin does by default, under protocol version v: unlike
+// sdk.Serve it neither uses the certificate pgimaged hands out (go-plugin's automatic mutual TLS
+// applies, as for a plugin written in another language) nor becomes a subreaper.
+func serveAs(v int) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  plugin.HandshakeConfig{MagicCookieKey: pluginpb.MagicCookieKey, MagicCookieValue: pluginpb.MagicCookieValue},
+		VersionedPlugins: map[int]plugin.PluginSet{v: {pluginpb.ServiceName: methodPlugin{}}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+	})
+}
+
+// methodPlugin is go-plugin's glue for the plugin side of the method service.
+type methodPlugin struct{ plugin.NetRPCUnsupportedPlugin }
+
+func (methodPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pluginpb.RegisterMethodServer(s, sdk.NewServer(testPlugin{}))
+	return nil
+}
+
+func (methodPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (interface{}, error) {
+	return nil, fmt.Errorf("testplugin has no client")
 }

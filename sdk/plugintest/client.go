@@ -1,55 +1,70 @@
-package host
+package plugintest
 
 import (
 	"context"
 	"errors"
 	"io"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
-	"github.com/pgimaged/pgimaged/sdk/internal/wire"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
-// Client is the host's handle on a running plugin, reached over gRPC. It implements every
-// interface a plugin may implement; calls the plugin does not serve fail with [sdk.ErrNotSupported].
-type Client struct {
+// NewClient is pgimaged's client of a plugin whose Method service is served on conn: the one
+// pgimaged itself uses for every plugin it launches, so that what [Connect] and [Conformance]
+// check is what pgimaged meets. Calls the plugin does not serve fail with [sdk.ErrNotSupported];
+// an error the plugin returned keeps its kind ([sdk.ErrNoSource], [sdk.ErrInvalidOptions],
+// [sdk.ErrMethodFailed], context errors) and its gRPC status; a plugin process that has gone is
+// [sdk.ErrPluginShutdown].
+func NewClient(conn grpc.ClientConnInterface) Client {
+	return &client{rpc: pluginpb.NewMethodClient(conn)}
+}
+
+// client is [Client] over gRPC.
+type client struct {
 	rpc pluginpb.MethodClient
 }
 
 var (
-	_ sdk.Plugin           = (*Client)(nil)
-	_ sdk.Validator        = (*Client)(nil)
-	_ sdk.Bootstrapper     = (*Client)(nil)
-	_ sdk.Cloner           = (*Client)(nil)
-	_ sdk.BootstrapPlanner = (*Client)(nil)
-	_ sdk.ClonePlanner     = (*Client)(nil)
+	_ sdk.Plugin           = (*client)(nil)
+	_ sdk.Validator        = (*client)(nil)
+	_ sdk.Bootstrapper     = (*client)(nil)
+	_ sdk.Cloner           = (*client)(nil)
+	_ sdk.BootstrapPlanner = (*client)(nil)
+	_ sdk.ClonePlanner     = (*client)(nil)
 )
 
-// RemoteError is an error returned by a plugin, with the gRPC code it travelled under. errors.Is
-// matches it against the sentinel that code stands for ([sdk.ErrNoSource], [sdk.ErrInvalidOptions],
-// [sdk.ErrNotSupported], [sdk.ErrMethodFailed], [sdk.ErrPluginShutdown], context errors).
-type RemoteError struct {
-	Code    codes.Code
-	Message string
+// remoteError is an error returned by a plugin, with the gRPC code it travelled under.
+type remoteError struct {
+	code    codes.Code
+	message string
 }
 
-func (e *RemoteError) Error() string { return e.Message }
+func (e *remoteError) Error() string { return e.message }
 
-// Is maps the gRPC code back to a sentinel.
-func (e *RemoteError) Is(target error) bool {
-	if e.Code == codes.Unavailable {
+// GRPCStatus is the status the error travelled as (see status.FromError).
+func (e *remoteError) GRPCStatus() *status.Status { return status.New(e.code, e.message) }
+
+// Is maps the gRPC code back to the sentinel it stands for (see pluginpb.CodeNoSource).
+func (e *remoteError) Is(target error) bool {
+	switch e.code {
+	case codes.Unavailable:
 		return target == sdk.ErrPluginShutdown
-	}
-	for _, c := range wire.ErrorCodes {
-		if c.Code == e.Code {
-			return target == c.Err
-		}
+	case codes.Canceled:
+		return target == context.Canceled
+	case codes.DeadlineExceeded:
+		return target == context.DeadlineExceeded
+	case pluginpb.CodeNoSource:
+		return target == sdk.ErrNoSource
+	case pluginpb.CodeInvalidOptions:
+		return target == sdk.ErrInvalidOptions
+	case pluginpb.CodeNotSupported:
+		return target == sdk.ErrNotSupported
+	case pluginpb.CodeMethodFailed:
+		return target == sdk.ErrMethodFailed
 	}
 	return false
 }
@@ -69,17 +84,17 @@ func fromStatus(ctx context.Context, err error) error {
 	if s.Code() == codes.Unavailable {
 		msg = sdk.ErrPluginShutdown.Error() + ": " + msg
 	}
-	return &RemoteError{Code: s.Code(), Message: msg}
+	return &remoteError{code: s.Code(), message: msg}
 }
 
 // Describe asks the plugin who it is and what it can do.
-func (c *Client) Describe(ctx context.Context, _ sdk.DescribeRequest) (sdk.DescribeResponse, error) {
+func (c *client) Describe(ctx context.Context, _ sdk.DescribeRequest) (sdk.DescribeResponse, error) {
 	info, err := c.Info(ctx)
 	return info.DescribeResponse, err
 }
 
 // Info is Describe plus the capabilities the plugin serves.
-func (c *Client) Info(ctx context.Context) (sdk.Info, error) {
+func (c *client) Info(ctx context.Context) (sdk.Info, error) {
 	r, err := c.rpc.Describe(ctx, &pluginpb.DescribeRequest{})
 	if err != nil {
 		return sdk.Info{}, fromStatus(ctx, err)
@@ -95,7 +110,7 @@ func (c *Client) Info(ctx context.Context) (sdk.Info, error) {
 }
 
 // Validate sends a method's options to the plugin for checking.
-func (c *Client) Validate(ctx context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
+func (c *client) Validate(ctx context.Context, req sdk.ValidateRequest) (sdk.ValidateResponse, error) {
 	r, err := c.rpc.Validate(ctx, &pluginpb.ValidateRequest{
 		Method: req.Method, Path: pluginpb.Path(req.Path), Command: req.Command, NoParams: req.NoParams, Options: optionsToPB(req.Options),
 	})
@@ -114,7 +129,7 @@ func (c *Client) Validate(ctx context.Context, req sdk.ValidateRequest) (sdk.Val
 }
 
 // PlanBootstrap asks what a bootstrap would run.
-func (c *Client) PlanBootstrap(ctx context.Context, req sdk.BootstrapRequest) (sdk.Plan, error) {
+func (c *client) PlanBootstrap(ctx context.Context, req sdk.BootstrapRequest) (sdk.Plan, error) {
 	r, err := c.rpc.Plan(ctx, &pluginpb.PlanRequest{Request: &pluginpb.PlanRequest_Bootstrap{Bootstrap: bootstrapToPB(req)}})
 	if err != nil {
 		return sdk.Plan{}, fromStatus(ctx, err)
@@ -123,7 +138,7 @@ func (c *Client) PlanBootstrap(ctx context.Context, req sdk.BootstrapRequest) (s
 }
 
 // PlanClone asks what a clone would run.
-func (c *Client) PlanClone(ctx context.Context, req sdk.CloneRequest) (sdk.Plan, error) {
+func (c *client) PlanClone(ctx context.Context, req sdk.CloneRequest) (sdk.Plan, error) {
 	r, err := c.rpc.Plan(ctx, &pluginpb.PlanRequest{Request: &pluginpb.PlanRequest_Clone{Clone: cloneToPB(req)}})
 	if err != nil {
 		return sdk.Plan{}, fromStatus(ctx, err)
@@ -132,7 +147,7 @@ func (c *Client) PlanClone(ctx context.Context, req sdk.CloneRequest) (sdk.Plan,
 }
 
 // Bootstrap runs the plugin's bootstrap, passing its events to rep.
-func (c *Client) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sdk.Reporter) (sdk.Result, error) {
+func (c *client) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sdk.Reporter) (sdk.Result, error) {
 	stream, err := c.rpc.Bootstrap(ctx, bootstrapToPB(req))
 	if err != nil {
 		return sdk.Result{}, fromStatus(ctx, err)
@@ -141,7 +156,7 @@ func (c *Client) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sd
 }
 
 // Clone runs the plugin's clone, passing its events to rep.
-func (c *Client) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter) (sdk.Result, error) {
+func (c *client) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter) (sdk.Result, error) {
 	stream, err := c.rpc.Clone(ctx, cloneToPB(req))
 	if err != nil {
 		return sdk.Result{}, fromStatus(ctx, err)
@@ -161,7 +176,7 @@ func drain(ctx context.Context, s eventStream, rep sdk.Reporter) (sdk.Result, er
 		ev, err := s.Recv()
 		if errors.Is(err, io.EOF) {
 			if res == nil {
-				return sdk.Result{}, &RemoteError{Code: codes.Internal, Message: "plugin ended the call without a result"}
+				return sdk.Result{}, &remoteError{code: codes.Internal, message: "plugin ended the call without a result"}
 			}
 			return *res, nil
 		}
@@ -186,46 +201,4 @@ func drain(ctx context.Context, s eventStream, rep sdk.Reporter) (sdk.Result, er
 			res = &r
 		}
 	}
-}
-
-// ProtocolVersion is the version of the plugin protocol the host speaks.
-const ProtocolVersion = sdk.ProtocolVersion
-
-// PluginName is the name the method service is dispensed under.
-const PluginName = wire.PluginName
-
-// Handshake is the go-plugin handshake between pgimaged and its plugins. The protocol version is
-// negotiated through VersionedPlugins; a plugin and host without a common version refuse each other.
-var Handshake = wire.Handshake
-
-// GRPCPlugin is go-plugin's glue for the method service: the plugin side serves Impl (an
-// sdk.Plugin; a test plugin may serve under a protocol version of its choosing), the host side
-// gets a [*Client].
-type GRPCPlugin struct {
-	plugin.NetRPCUnsupportedPlugin
-	Impl   sdk.Plugin
-	Logger hclog.Logger
-}
-
-// GRPCServer registers the method service.
-func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pluginpb.RegisterMethodServer(s, wire.NewServer(g.Impl, g.Logger))
-	return nil
-}
-
-// GRPCClient returns the host's view of the plugin.
-func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return &Client{rpc: pluginpb.NewMethodClient(c)}, nil
-}
-
-// NewClient is the host's handle on a plugin served on conn (see [Register]); go-plugin's
-// [GRPCPlugin] makes one for a launched plugin.
-func NewClient(conn grpc.ClientConnInterface) *Client {
-	return &Client{rpc: pluginpb.NewMethodClient(conn)}
-}
-
-// Register serves p's method service on s, for tests that connect to a plugin in-process
-// without go-plugin. logger may be nil.
-func Register(s *grpc.Server, p sdk.Plugin, logger hclog.Logger) {
-	pluginpb.RegisterMethodServer(s, wire.NewServer(p, logger))
 }

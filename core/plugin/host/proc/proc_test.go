@@ -3,7 +3,7 @@ package proc_test
 import (
 	"testing"
 
-	"github.com/pgimaged/pgimaged/sdk/host/proc"
+	"github.com/pgimaged/pgimaged/core/plugin/host/proc"
 )
 
 func TestParseStat(t *testing.T) {

@@ -1,13 +1,9 @@
-// Package proc reads the processes of a Linux system from /proc, for pgimaged (which follows and
-// ends what a plugin started) and for the SDK's plugin side (which follows what a method's child
-// started). No cgroup or service manager is needed.
+// Package proc reads the processes of a Linux system from /proc, for pgimaged, which follows and
+// ends what a plugin started. No cgroup or service manager is needed.
 //
 // A process is named by its pid and its start time (clock ticks since boot, field 22 of
 // /proc/<pid>/stat), so that a pid the kernel has since given to another program is never
 // mistaken for the one that was seen.
-//
-// Like package host, this package is OUTSIDE the SDK's compatibility promise: it may change in
-// any release, without notice. It imports nothing of the SDK, so that the SDK may import it.
 package proc
 
 import (

@@ -11,7 +11,7 @@ import (
 	"math/big"
 	"time"
 
-	"github.com/pgimaged/pgimaged/sdk/internal/wire"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 // Mutual TLS between pgimaged and a plugin.
@@ -25,7 +25,7 @@ import (
 // certificate in the handshake line replaces the one pgimaged handed out.
 
 // PluginTLSEnv carries the plugin's certificate and key (PEM) from pgimaged to the plugin.
-const PluginTLSEnv = wire.PluginTLSEnv
+const PluginTLSEnv = pluginpb.TLSEnv
 
 // NewCertificate makes a self-signed P-256 certificate for "localhost", valid for client and
 // server authentication, and returns it with its PEM encoding (certificate, then key).

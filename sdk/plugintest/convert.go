@@ -1,10 +1,10 @@
-package host
+package plugintest
 
 import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/sdk"
-	"github.com/pgimaged/pgimaged/sdk/internal/pluginpb"
+	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
 
 func optionsToPB(os sdk.Options) []*pluginpb.Option {

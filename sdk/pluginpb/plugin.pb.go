@@ -1954,7 +1954,7 @@ const file_pgimaged_plugin_v2_plugin_proto_rawDesc = "" +
 	"\bValidate\x12#.pgimaged.plugin.v2.ValidateRequest\x1a$.pgimaged.plugin.v2.ValidateResponse\x12I\n" +
 	"\x04Plan\x12\x1f.pgimaged.plugin.v2.PlanRequest\x1a .pgimaged.plugin.v2.PlanResponse\x12N\n" +
 	"\tBootstrap\x12$.pgimaged.plugin.v2.BootstrapRequest\x1a\x19.pgimaged.plugin.v2.Event0\x01\x12F\n" +
-	"\x05Clone\x12 .pgimaged.plugin.v2.CloneRequest\x1a\x19.pgimaged.plugin.v2.Event0\x01B4Z2github.com/pgimaged/pgimaged/sdk/internal/pluginpbb\x06proto3"
+	"\x05Clone\x12 .pgimaged.plugin.v2.CloneRequest\x1a\x19.pgimaged.plugin.v2.Event0\x01B+Z)github.com/pgimaged/pgimaged/sdk/pluginpbb\x06proto3"
 
 var (
 	file_pgimaged_plugin_v2_plugin_proto_rawDescOnce sync.Once

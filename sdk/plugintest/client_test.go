@@ -1,4 +1,4 @@
-package host_test
+package plugintest_test
 
 import (
 	"context"
