@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgimaged/pgimaged/sdk/libpq"
 )
 
 // Conn describes a connection to a PostgreSQL server without its password: pgimaged hands
@@ -38,7 +40,7 @@ type Conn struct {
 // then Params by name), with values quoted where libpq needs it. It never holds a password.
 func (c Conn) DSN() string {
 	var parts []string
-	add := func(k, v string) { parts = append(parts, k+"="+quoteDSNValue(v)) }
+	add := func(k, v string) { parts = append(parts, k+"="+libpq.Quote(v)) }
 	if c.Host != "" {
 		add("host", c.Host)
 	}
@@ -78,18 +80,9 @@ func (c Conn) GoString() string {
 	return "pg.Conn{" + c.DSN() + "}"
 }
 
-// quoteDSNValue quotes a libpq keyword/value value: single quotes when it is empty or holds
-// white space, a quote or a backslash, with quotes and backslashes escaped by a backslash.
-func quoteDSNValue(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\n\r\f\v'\\") {
-		return v
-	}
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-}
-
 // ErrConnString is returned (wrapped) for a connection string that cannot be parsed. The
 // message never repeats the string, which may hold a password.
-var ErrConnString = errors.New("invalid connection string")
+var ErrConnString = libpq.ErrConnString
 
 // ParseConnURL reads a connection string in either of libpq's forms, a URL
 // (postgres://user:secret@host:5432/db?application_name=x) or keywords
@@ -183,61 +176,9 @@ func refused(key string) error {
 	return fmt.Errorf("while parsing a connection string: %w: pgimaged cannot pass on %q%s", ErrConnString, key, hint)
 }
 
-// keywordPairs reads a keyword/value connection string as libpq does (key = value, a value
-// in single quotes or up to white space, '\' escaping the next character); a key written
-// twice keeps its last value. The error says where it is not such a string.
-func keywordPairs(s string) (map[string]string, error) {
-	out := map[string]string{}
-	space := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
-	i := 0
-	skip := func() {
-		for i < len(s) && space(s[i]) {
-			i++
-		}
-	}
-	for {
-		skip()
-		if i >= len(s) {
-			return out, nil
-		}
-		start := i
-		for i < len(s) && s[i] != '=' && !space(s[i]) {
-			i++
-		}
-		key := s[start:i]
-		skip()
-		if i >= len(s) || s[i] != '=' {
-			return out, fmt.Errorf("missing \"=\" after %q", key)
-		}
-		i++
-		skip()
-		var v strings.Builder
-		if i < len(s) && s[i] == '\'' {
-			for i++; i < len(s) && s[i] != '\''; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				v.WriteByte(s[i])
-			}
-			if i >= len(s) {
-				return out, fmt.Errorf("unterminated quoted value of %q", key)
-			}
-			i++
-		} else {
-			for ; i < len(s) && !space(s[i]); i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				v.WriteByte(s[i])
-			}
-		}
-		out[key] = v.String()
-	}
-}
-
-// keywordValues are the pairs of a keyword/value connection string, as far as it can be read.
+// keywordValues are the settings of a keyword/value connection string, as far as it can be read.
 func keywordValues(s string) map[string]string {
-	out, _ := keywordPairs(s)
+	out, _, _ := libpq.Parse(s)
 	return out
 }
 
@@ -306,23 +247,13 @@ func verifyMode(t *tls.Config) string {
 // the string's own syntax, a URL (user and password, hosts, ports, database, query) or
 // keyword/value pairs; pgx, given exactly these keys as ConnStringAllowedKeys, checks the rest.
 func connKeys(s string) ([]string, error) {
-	var keys []string
-	if rest, ok := strings.CutPrefix(s, "postgresql://"); ok {
-		keys, ok = urlKeys(rest)
-		if !ok {
-			return nil, fmt.Errorf("while parsing a connection string: %w: a URL's query that cannot be decoded", ErrConnString)
-		}
-	} else if rest, ok := strings.CutPrefix(s, "postgres://"); ok {
-		keys, ok = urlKeys(rest)
-		if !ok {
-			return nil, fmt.Errorf("while parsing a connection string: %w: a URL's query that cannot be decoded", ErrConnString)
-		}
-	} else {
-		kv, err := keywordPairs(s)
-		if err != nil {
-			return nil, fmt.Errorf("while parsing a connection string: %w: %v", ErrConnString, err)
-		}
-		keys = slices.Collect(maps.Keys(kv))
+	settings, password, err := libpq.Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	keys := slices.Collect(maps.Keys(settings))
+	if password != "" {
+		keys = append(keys, "password")
 	}
 	for i, k := range keys {
 		if k == "dbname" {
@@ -330,71 +261,7 @@ func connKeys(s string) ([]string, error) {
 		}
 	}
 	slices.Sort(keys)
-	return slices.Compact(keys), nil
-}
-
-// urlKeys lists the keys of a postgres:// URL without its scheme, as pgx reads one:
-// user[:password]@, hosts with their ports (host1:port1,host2,[::1]:port3), /database, ?query.
-// false: a query that cannot be decoded.
-func urlKeys(p string) ([]string, bool) {
-	var keys []string
-	if i := strings.IndexAny(p, "@/"); i >= 0 && p[i] == '@' {
-		user, password, hasPassword := strings.Cut(p[:i], ":")
-		if user != "" {
-			keys = append(keys, "user")
-		}
-		if hasPassword && password != "" {
-			keys = append(keys, "password")
-		}
-		p = p[i+1:]
-	}
-	end := strings.IndexAny(p, "/?")
-	if end < 0 {
-		end = len(p)
-	}
-	hosts, host, port := p[:end], false, false
-	for h := range strings.SplitSeq(hosts, ",") {
-		if strings.HasPrefix(h, "[") {
-			if j := strings.IndexByte(h, ']'); j >= 0 {
-				host = host || j > 1
-				h = h[j+1:]
-			}
-		} else if j := strings.IndexByte(h, ':'); j >= 0 {
-			host = host || j > 0
-			h = h[j:]
-		} else {
-			host = host || h != ""
-			h = ""
-		}
-		if strings.HasPrefix(h, ":") {
-			port = port || len(h) > 1
-		}
-	}
-	if strings.Contains(hosts, ",") {
-		host, port = true, true // pgx lists the hosts and their (maybe empty) ports
-	}
-	if host {
-		keys = append(keys, "host")
-	}
-	if port {
-		keys = append(keys, "port")
-	}
-	p = p[end:]
-	if rest, ok := strings.CutPrefix(p, "/"); ok {
-		db, query, _ := strings.Cut(rest, "?")
-		if db != "" {
-			keys = append(keys, "database")
-		}
-		p = "?" + query
-	}
-	if query, ok := strings.CutPrefix(p, "?"); ok && query != "" {
-		q, err := url.ParseQuery(query)
-		if err != nil {
-			return nil, false
-		}
-		keys = append(keys, slices.Collect(maps.Keys(q))...)
-	}
-	return keys, true
+	return keys, nil
 }
 
 // connErr wraps a pgx parse error with pgx's reason but not its text, which quotes the

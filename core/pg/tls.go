@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/pgimaged/pgimaged/sdk/libpq"
 )
 
 // TLS are libpq's TLS settings for a connection, as Patroni's authentication blocks take them.
@@ -83,7 +85,7 @@ func (c Conn) WithTLS(t TLS, override bool) Conn {
 func (c Conn) Conninfo() string {
 	d := c.DSN()
 	if c.SSLPassword != "" {
-		d += " sslpassword=" + quoteDSNValue(c.SSLPassword)
+		d += " sslpassword=" + libpq.Quote(c.SSLPassword)
 	}
 	return d
 }

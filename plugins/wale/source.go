@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/pgimaged/pgimaged/sdk/libpq"
 )
 
 // sourceConnectTimeout bounds the connection to the source when its connection string sets none.
@@ -36,7 +37,7 @@ type sourcePosition struct {
 // walDistance connects to the source and measures the WAL between the backup's start and the
 // source's position. env carries PGPASSFILE, the source's credentials.
 func walDistance(ctx context.Context, connString string, env map[string]string, b backupInfo) (sourcePosition, error) {
-	cfg, err := pgx.ParseConfig(withPassfile(connString, env["PGPASSFILE"]))
+	cfg, err := pgx.ParseConfig(libpq.WithPassfile(connString, env["PGPASSFILE"]))
 	if err != nil {
 		return sourcePosition{}, fmt.Errorf("while reading the source's connection string: %w", err)
 	}
@@ -107,31 +108,4 @@ func settingBytes(setting, unit string) (int64, error) {
 		return 0, fmt.Errorf("unit %q is not a size", unit)
 	}
 	return v * mult, nil
-}
-
-// withPassfile adds passfile to a libpq connection string (key/value or URL) that names none.
-func withPassfile(conn, passfile string) string {
-	if passfile == "" {
-		return conn
-	}
-	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
-		u, err := url.Parse(conn)
-		if err != nil {
-			return conn
-		}
-		q := u.Query()
-		if q.Has("passfile") {
-			return conn
-		}
-		q.Set("passfile", passfile)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	for _, f := range strings.Fields(conn) {
-		if strings.HasPrefix(f, "passfile=") || f == "passfile" {
-			return conn
-		}
-	}
-	quoted := "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(passfile) + "'"
-	return strings.TrimSpace(conn + " passfile=" + quoted)
 }

@@ -382,22 +382,6 @@ func TestPlan(t *testing.T) {
 	})
 }
 
-func TestWithPassfile(t *testing.T) {
-	tests := []struct{ conn, passfile, want string }{
-		{"host=10.0.0.1 user=replicator", "/tmp/pgpass", "host=10.0.0.1 user=replicator passfile='/tmp/pgpass'"},
-		{"host=10.0.0.1", `/tmp/it's\here`, `host=10.0.0.1 passfile='/tmp/it\'s\\here'`},
-		{"host=x passfile=/other", "/tmp/pgpass", "host=x passfile=/other"},
-		{"postgres://u@10.0.0.1:5432/postgres", "/tmp/pgpass", "postgres://u@10.0.0.1:5432/postgres?passfile=%2Ftmp%2Fpgpass"},
-		{"postgres://u@10.0.0.1/postgres?sslmode=disable", "/tmp/pgpass", "postgres://u@10.0.0.1/postgres?passfile=%2Ftmp%2Fpgpass&sslmode=disable"},
-		{"host=x", "", "host=x"},
-	}
-	for _, tc := range tests {
-		if got := withPassfile(tc.conn, tc.passfile); got != tc.want {
-			t.Errorf("withPassfile(%q, %q) = %q, want %q", tc.conn, tc.passfile, got, tc.want)
-		}
-	}
-}
-
 func TestSettingBytes(t *testing.T) {
 	tests := []struct {
 		setting, unit string

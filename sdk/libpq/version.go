@@ -1,5 +1,3 @@
-// Package libpq holds the PostgreSQL conventions that pgimaged and its plugins share, so that
-// each is read one way: the server version `postgres --version` prints.
 package libpq
 
 import (

@@ -5,21 +5,25 @@ package pgtool
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/jackc/pgpassfile"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/libpq"
 )
 
 // Secrets are the passwords to mask in anything shown: the ones in the pgpass file env names
-// (PGPASSFILE) and the one libpq would use for connString (pgimaged never puts one there, a
-// caller might; one libpq would find elsewhere is masked too).
+// (PGPASSFILE), one in connString (pgimaged never puts one there, a caller might) and one in
+// the plugin's PGPASSWORD, which libpq would use too.
 func Secrets(connString string, env map[string]string) []string {
 	var out []string
-	if cfg, err := pgconn.ParseConfig(connString); err == nil && cfg.Password != "" {
-		out = append(out, cfg.Password)
+	if _, pw, err := libpq.Parse(connString); err == nil && pw != "" {
+		out = append(out, pw)
+	}
+	if pw := os.Getenv("PGPASSWORD"); pw != "" {
+		out = append(out, pw)
 	}
 	if pf := env["PGPASSFILE"]; pf != "" {
 		if f, err := pgpassfile.ReadPassfile(pf); err == nil {
