@@ -24,10 +24,10 @@ const (
 	TypeInt
 	// TypeSize: a whole number with an optional unit B, kB, MB, GB, TB (also k, M, G, T, with or
 	// without B, in any case; powers of 1024). A bare number counts SizeUnit bytes. Min and Max
-	// are in bytes. See [ParseSize].
+	// are in bytes.
 	TypeSize
 	// TypeDuration: a whole number with a unit ms, s, min, h, d, or Go's form ("1m30s"). A bare
-	// number counts DurationUnit. Min and Max are in milliseconds. See [ParseDuration].
+	// number counts DurationUnit. Min and Max are in milliseconds.
 	TypeDuration
 	// TypeList: a list of strings, written as an HCL list (name = ["a", "b"]); a single string
 	// is refused. A Default is written comma-separated ("a,b").
@@ -133,9 +133,9 @@ func (s Schema) Lookup(name string) (spec OptionSpec, alias, ok bool) {
 	return OptionSpec{}, false, false
 }
 
-// Names lists every name the schema accepts (options and aliases), refused ones excluded, for
+// names lists every name the schema accepts (options and aliases), refused ones excluded, for
 // suggestions.
-func (s Schema) Names() []string {
+func (s Schema) names() []string {
 	var out []string
 	for _, o := range s.Options {
 		if o.Refused == "" {
@@ -146,19 +146,19 @@ func (s Schema) Names() []string {
 }
 
 // suggest proposes the schema's option closest to a misspelt name: the same name with '_' and
-// '-' swapped first, then one within two edits ([Closest]).
+// '-' swapped first, then one within two edits (closest).
 func (s Schema) suggest(name string) string {
 	norm := func(n string) string { return strings.ToLower(strings.ReplaceAll(n, "_", "-")) }
-	for _, n := range s.Names() {
+	for _, n := range s.names() {
 		if norm(n) == norm(name) {
 			return n
 		}
 	}
-	return Closest(name, s.Names())
+	return closest(name, s.names())
 }
 
-// Closest returns the candidate nearest to a misspelt name, within two edits; "" when none is.
-func Closest(name string, candidates []string) string {
+// closest returns the candidate nearest to a misspelt name, within two edits; "" when none is.
+func closest(name string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
 		if dist := levenshtein.Distance(name, c, nil); dist < bestDist {
@@ -168,8 +168,8 @@ func Closest(name string, candidates []string) string {
 	return best
 }
 
-// DidYouMean is " Did you mean "name"?", or "" when name is "": a suggestion to end a message.
-func DidYouMean(name string) string {
+// didYouMean is " Did you mean "name"?", or "" when name is "": a suggestion to end a message.
+func didYouMean(name string) string {
 	if name == "" {
 		return ""
 	}
@@ -214,15 +214,7 @@ func (o OptionSpec) expect() string {
 }
 
 func (o OptionSpec) boundsText() string {
-	show := func(n int64) string {
-		switch o.Type {
-		case TypeSize:
-			return FormatSize(n)
-		case TypeDuration:
-			return (time.Duration(n) * time.Millisecond).String()
-		}
-		return strconv.FormatInt(n, 10)
-	}
+	show := o.FormatBound
 	switch {
 	case o.Min != nil && o.Max != nil:
 		return fmt.Sprintf(" from %s to %s", show(*o.Min), show(*o.Max))
@@ -234,6 +226,18 @@ func (o OptionSpec) boundsText() string {
 	return ""
 }
 
+// FormatBound writes n, a bound of the option (Min, Max: bytes for a size, milliseconds for a
+// duration), as a configuration writes a value of its type: "32kB", "1m30s", "5".
+func (o OptionSpec) FormatBound(n int64) string {
+	switch o.Type {
+	case TypeSize:
+		return formatSize(n)
+	case TypeDuration:
+		return (time.Duration(n) * time.Millisecond).String()
+	}
+	return strconv.FormatInt(n, 10)
+}
+
 func quoteAll(ss []string) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
@@ -241,9 +245,6 @@ func quoteAll(ss []string) []string {
 	}
 	return out
 }
-
-// Expected says in words what a value of the option looks like ("one of "fast", "spread"").
-func (o OptionSpec) Expected() string { return o.expect() }
 
 // Canonical returns opts with every deprecated alias renamed to its option's name.
 func (s Schema) Canonical(opts Options) Options {
@@ -326,7 +327,7 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		if unit == 0 {
 			unit = 1
 		}
-		v, err := ParseSize(opt.Value, unit)
+		v, err := parseSize(opt.Value, unit)
 		if err != nil {
 			return nil, bad(err)
 		}
@@ -336,7 +337,7 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 		if unit == 0 {
 			unit = time.Second
 		}
-		d, err := ParseDuration(opt.Value, unit)
+		d, err := parseDuration(opt.Value, unit)
 		if err != nil {
 			return nil, bad(err)
 		}
@@ -375,10 +376,10 @@ var sizeUnits = map[string]int64{
 	"g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40,
 }
 
-// ParseSize reads a size: a whole number with an optional unit B, kB, MB, GB or TB (k, M, G,
+// parseSize reads a size: a whole number with an optional unit B, kB, MB, GB or TB (k, M, G,
 // T, with or without B, any case; powers of 1024, as PostgreSQL counts). A bare number counts
 // unit bytes. It returns bytes.
-func ParseSize(s string, unit int64) (int64, error) {
+func parseSize(s string, unit int64) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsDigit(r) })
 	num, suffix := t, ""
@@ -403,8 +404,8 @@ func ParseSize(s string, unit int64) (int64, error) {
 	return n * mult, nil
 }
 
-// FormatSize writes n bytes in the largest unit that divides it: "32kB", "1GB", "100B".
-func FormatSize(n int64) string {
+// formatSize writes n bytes in the largest unit that divides it: "32kB", "1GB", "100B".
+func formatSize(n int64) string {
 	for _, u := range []struct {
 		name string
 		size int64
@@ -420,9 +421,9 @@ var durationUnits = map[string]time.Duration{
 	"ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour,
 }
 
-// ParseDuration reads a duration: a whole number with a unit ms, s, min, h or d (as PostgreSQL
+// parseDuration reads a duration: a whole number with a unit ms, s, min, h or d (as PostgreSQL
 // writes them), or Go's form ("1m30s"). A bare number counts unit.
-func ParseDuration(s string, unit time.Duration) (time.Duration, error) {
+func parseDuration(s string, unit time.Duration) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return !unicode.IsDigit(r) })
 	if i < 0 {

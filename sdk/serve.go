@@ -98,7 +98,7 @@ func (s *grpcServer) Describe(ctx context.Context, _ *pluginpb.DescribeRequest) 
 		return nil, toStatus(err)
 	}
 	out := &pluginpb.DescribeResponse{Name: validUTF8(d.Name), Version: validUTF8(d.Version), Description: validUTF8(d.Description), WorksWithoutSource: d.WorksWithoutSource, Schema: schemaToPB(d.Schema)}
-	for _, c := range Capabilities(s.impl) {
+	for _, c := range capabilities(s.impl) {
 		out.Capabilities = append(out.Capabilities, string(c))
 	}
 	return out, nil

@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"fmt"
-	"strings"
 )
 
 // Capability is something a plugin can do.
@@ -246,22 +245,6 @@ func (l Level) String() string {
 	return "info"
 }
 
-// ParseLevel reads "trace", "debug", "info", "warn" (or "warning") or "error", in any case;
-// anything else is LevelInfo.
-func ParseLevel(s string) Level {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "trace":
-		return LevelTrace
-	case "debug":
-		return LevelDebug
-	case "warn", "warning":
-		return LevelWarn
-	case "error":
-		return LevelError
-	}
-	return LevelInfo
-}
-
 // Reporter carries a running method's log lines and progress back to pgimaged.
 // It is safe for concurrent use. keyvals alternate keys and values, as in log/slog.
 type Reporter interface {
@@ -300,8 +283,8 @@ type ClonePlanner interface {
 	PlanClone(ctx context.Context, req CloneRequest) (Plan, error)
 }
 
-// Capabilities lists what p can do, from the interfaces it implements.
-func Capabilities(p Plugin) []Capability {
+// capabilities lists what p can do, from the interfaces it implements.
+func capabilities(p Plugin) []Capability {
 	var caps []Capability
 	if _, ok := p.(Bootstrapper); ok {
 		caps = append(caps, CapBootstrap)

@@ -31,7 +31,7 @@ func (s Schema) Decode(opts Options) (Values, []Diagnostic) {
 		}
 		switch p.Kind {
 		case ProblemUnknown:
-			d.Detail = fmt.Sprintf("%s is not an option of this plugin.%s", d.Option, DidYouMean(p.Suggestion))
+			d.Detail = fmt.Sprintf("%s is not an option of this plugin.%s", d.Option, didYouMean(p.Suggestion))
 		case ProblemAlias:
 			d.Severity, d.Detail = SeverityWarning, fmt.Sprintf("%s is a deprecated name of %s: write %s.", d.Option, p.Spec.Name, p.Spec.Name)
 		case ProblemRefused:

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pgimaged/pgimaged/core/plugin"
 	"github.com/pgimaged/pgimaged/sdk"
@@ -107,15 +106,7 @@ func describePlugin(info sdk.Info) pluginDoc {
 	return doc
 }
 
-func bound(o sdk.OptionSpec, n int64) string {
-	switch o.Type {
-	case sdk.TypeSize:
-		return sdk.FormatSize(n)
-	case sdk.TypeDuration:
-		return (time.Duration(n) * time.Millisecond).String()
-	}
-	return strconv.FormatInt(n, 10)
-}
+func bound(o sdk.OptionSpec, n int64) string { return o.FormatBound(n) }
 
 func writePluginDoc(w io.Writer, doc pluginDoc) {
 	fmt.Fprintf(w, "%s %s", doc.Name, doc.Version)

@@ -344,7 +344,7 @@ func (d *decoder) boolean(v cty.Value, key string) (b, ok bool) {
 	return b, err == nil
 }
 
-// duration parses a positive duration with a unit, as [sdk.ParseDuration] reads it for plugin
+// duration parses a positive duration with a unit, as [parseDuration] reads it for plugin
 // options too ("10s", "5min", "1h30m"); a bare number is refused, since it names no unit. It is
 // 0 when not written or wrong.
 func (d *decoder) duration(s *string, key string) time.Duration {
@@ -353,7 +353,7 @@ func (d *decoder) duration(s *string, key string) time.Duration {
 		return 0
 	}
 	t := strings.TrimSpace(v)
-	dur, err := sdk.ParseDuration(strings.TrimPrefix(t, "-"), 0)
+	dur, err := parseDuration(strings.TrimPrefix(t, "-"), 0)
 	if bare := strings.Trim(t, "0123456789") == ""; err != nil || bare && strings.Trim(t, "0") != "" {
 		d.fail(key, "Invalid duration", "%s: %s is not a duration; write a number with a unit, such as \"10s\", \"5min\" or \"1h\".",
 			base(key), d.quote(d.at(key), v))
@@ -720,7 +720,7 @@ func (d *decoder) checkDefined(key, setting, name string, builtins []string) {
 	}
 	q, hint := d.quote(d.at(key), name), ""
 	if !d.fromFunction(d.at(key)) {
-		hint = sdk.DidYouMean(sdk.Closest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods)))))
+		hint = didYouMean(closest(name, slices.Concat(builtins, slices.Sorted(maps.Keys(d.cfg.Methods)))))
 	}
 	d.fail(key, "Undefined method", "%s names %s, but there is no method %s block; the methods that work without one are %s.%s",
 		setting, q, q, strings.Join(builtins, ", "), hint)

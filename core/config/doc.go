@@ -3,7 +3,7 @@
 // gohcl decodes the file into schema structs (decode.go), which define every setting and
 // report one that is missing, unknown or mistyped at its place. pgimaged's own rules then run
 // once, into [Config]: booleans in PostgreSQL's spellings and 1/0 ([sdk.ParseBool]), positive
-// durations with a unit as plugin options take them ([sdk.ParseDuration]: "10s", "5min"),
+// durations with a unit, read as a plugin's [sdk.TypeDuration] option is ("10s", "5min"),
 // absolute paths, checks across settings, and every default, set in ApplyDefaults alone. Every mistake is an [hcl.Diagnostic] with a Subject, returned in
 // source order by [Load] and [Parse] and printed by [WriteDiagnostics] with file:line:col and
 // the source line. Input is bounded by [MaxConfigSize] and [MaxNesting] before the parser runs.

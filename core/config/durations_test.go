@@ -8,7 +8,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/config"
 )
 
-// Durations are read as plugin options' are (sdk.ParseDuration): Go's form and PostgreSQL's
+// Durations are read as plugin options' are (sdk.TypeDuration): Go's form and PostgreSQL's
 // units alike; a bare number names no unit and is refused.
 func TestDurationsInEitherForm(t *testing.T) {
 	src := header + `loop_wait = "5 s"

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -26,7 +27,7 @@ func (m *Method) CheckOptions(s sdk.Schema, pluginName string) hcl.Diagnostics {
 		switch p.Kind {
 		case sdk.ProblemUnknown:
 			detail = fmt.Sprintf("%q is not an option of %s.%s `pgimaged plugins show %s` lists its options.",
-				name, pluginName, sdk.DidYouMean(p.Suggestion), pluginName)
+				name, pluginName, didYouMean(p.Suggestion), pluginName)
 		case sdk.ProblemAlias:
 			sev, detail = hcl.DiagWarning, fmt.Sprintf("%q is a deprecated name of %q: write %s.", name, p.Spec.Name, p.Spec.Name)
 		case sdk.ProblemRefused:
@@ -44,4 +45,39 @@ func (m *Method) CheckOptions(s sdk.Schema, pluginName string) hcl.Diagnostics {
 		diags = append(diags, &hcl.Diagnostic{Severity: sev, Summary: p.Kind.String(), Detail: detail, Subject: at.Ptr()})
 	}
 	return diags
+}
+
+// didYouMean is " Did you mean "name"?", or "" when name is "": a suggestion to end a message.
+func didYouMean(name string) string {
+	if name == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", name)
+}
+
+// closest is the candidate a mistyped name was most likely meant to be, "" for none: what a
+// plugin's schema suggests for an option it does not have, so that every suggestion reads alike.
+func closest(name string, candidates []string) string {
+	var s sdk.Schema
+	for _, c := range candidates {
+		s.Options = append(s.Options, sdk.OptionSpec{Name: c})
+	}
+	for _, p := range s.Problems(sdk.Options{{Name: name, Flag: true}}, nil) {
+		if p.Kind == sdk.ProblemUnknown {
+			return p.Suggestion
+		}
+	}
+	return ""
+}
+
+// parseDuration reads a duration as a plugin's TypeDuration option is read ("10s", "5min",
+// "1h30m"; a bare number counts unit, seconds when unit is 0), so that pgimaged's settings and
+// plugins' options take the same durations.
+func parseDuration(s string, unit time.Duration) (time.Duration, error) {
+	spec := sdk.OptionSpec{Name: "duration", Type: sdk.TypeDuration, DurationUnit: unit}
+	v, diags := sdk.Schema{Options: []sdk.OptionSpec{spec}}.Decode(sdk.Options{{Name: spec.Name, Value: s}})
+	if err := sdk.CheckDiagnostics(diags); err != nil {
+		return 0, err
+	}
+	return v.Duration(spec.Name), nil
 }

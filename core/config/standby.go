@@ -12,7 +12,6 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/pgimaged/pgimaged/core/pg"
-	"github.com/pgimaged/pgimaged/sdk"
 )
 
 // StandbyCluster is the `standby_cluster` block, with Patroni's keys and meanings: the cluster
@@ -199,7 +198,7 @@ func (d *decoder) applyDelay(v cty.Value, key string) time.Duration {
 		d.wrongType(key, "string")
 		return 0
 	}
-	dur, err := sdk.ParseDuration(s, time.Millisecond)
+	dur, err := parseDuration(s, time.Millisecond)
 	if err != nil {
 		d.fail(key, "Invalid duration", "recovery_min_apply_delay: %s is not a duration; write a number with a unit, such as \"5min\", or milliseconds.", d.quote(d.at(key), s))
 	}
