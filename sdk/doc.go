@@ -9,11 +9,18 @@
 // and calls it for every method block that names it. The wire protocol is in
 // proto/pgimaged/plugin/v2/plugin.proto, so plugins can be written in other languages too.
 //
-// The module github.com/pgimaged/pgimaged/sdk is versioned on its own (v0 until it settles) and
-// needs only go-plugin, gRPC and protobuf. Its README is the plugin author's guide: lifecycle,
-// what a Result means for a clone and a bootstrap, which errors move on to the next method,
-// progress, the option schema and what plugintest checks. Package sdk/host is pgimaged's side
-// of the protocol and outside the compatibility promise; plugins never import it.
+// The module github.com/pgimaged/pgimaged/sdk is versioned on its own (v0 until it settles).
+// It requires, as its go.mod says, github.com/agext/levenshtein, github.com/hashicorp/go-hclog,
+// github.com/hashicorp/go-plugin, golang.org/x/sys, google.golang.org/grpc and
+// google.golang.org/protobuf (and what they require), and nothing of pgimaged's engine. Its README is the plugin
+// author's guide: lifecycle, what a Result means for a clone and a bootstrap, which errors move
+// on to the next method, progress, the option schema and what plugintest checks. Besides this
+// package, a plugin may import [github.com/pgimaged/pgimaged/sdk/plugintest] (the conformance
+// kit), [github.com/pgimaged/pgimaged/sdk/libpq] (connection strings and the server version, read
+// as pgimaged reads them), [github.com/pgimaged/pgimaged/sdk/syncfs] (syncing what a program
+// copied without its own sync) and [github.com/pgimaged/pgimaged/sdk/pluginpb] (the protocol as
+// Go code, which [Serve] already speaks). pgimaged's own side of the protocol is not in this
+// module.
 //
 // # What you must implement
 //

@@ -159,3 +159,42 @@ func exported(f *ast.File) []string {
 	}
 	return out
 }
+
+// doc.go and the README name the module's requirements as go.mod has them, every one.
+func TestDocsNameTheRequirements(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var required, indirect []string
+	for _, line := range strings.Split(string(mod), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) < 2 || !strings.Contains(f[0], "."):
+		case strings.Contains(line, "// indirect"):
+			indirect = append(indirect, f[0])
+		default:
+			required = append(required, f[0])
+		}
+	}
+	if len(required) == 0 {
+		t.Fatal("go.mod requires nothing directly")
+	}
+	for _, file := range []string{"doc.go", "README.md"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(strings.Fields(strings.ReplaceAll(string(b), "//", "")), " ")
+		for _, m := range required {
+			if !strings.Contains(text, m) {
+				t.Errorf("%s does not name %s, which go.mod requires", file, m)
+			}
+		}
+		for _, m := range indirect {
+			if strings.Contains(text, m+" ") || strings.Contains(text, m+"`") || strings.Contains(text, m+",") {
+				t.Errorf("%s names %s, which go.mod requires only indirectly", file, m)
+			}
+		}
+	}
+}

@@ -8,6 +8,10 @@
 // plugin either answers with go-plugin's AutoMTLS (its certificate in the handshake line) or
 // serves with the certificate and key pgimaged hands it in PGIMAGED_PLUGIN_TLS (PEM).
 // The plugin also serves grpc.health.v1.Health with service "plugin" SERVING, as go-plugin expects.
+// A call that fails ends with the gRPC code pgimaged tells it apart by: FAILED_PRECONDITION (the
+// method needs a running source and the connection string is empty), INVALID_ARGUMENT (options
+// refused when the call ran), UNIMPLEMENTED (the plugin does not implement the call), ABORTED
+// (the method ran and failed), CANCELLED and DEADLINE_EXCEEDED; any other failure is INTERNAL.
 // Go vendors use the sdk module instead of this file; other languages implement this service.
 //
 // Changes from version 1: Describe returns the plugin's option schema (OptionSpec); an Option
