@@ -3,7 +3,8 @@
 // handshake values and error codes that the .proto states in words ([MagicCookieKey],
 // [ServiceName], [TLSEnv], [CodeNoSource], …).
 //
-// A Go plugin needs none of it: package sdk serves this service ([sdk.Serve], [sdk.NewServer]).
+// A Go plugin needs none of it: package sdk serves this service
+// ([github.com/pgimaged/pgimaged/sdk.Serve], [github.com/pgimaged/pgimaged/sdk.NewServer]).
 // It is exported for what speaks the protocol without package sdk: a host, or a tool that
 // talks to a plugin directly.
 package pluginpb
