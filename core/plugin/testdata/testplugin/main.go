@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/pgimaged/pgimaged/core/plugin/host"
 	"github.com/pgimaged/pgimaged/sdk"
 	"github.com/pgimaged/pgimaged/sdk/pluginpb"
 )
@@ -145,8 +146,8 @@ func main() {
 // applies, as for a plugin written in another language) nor becomes a subreaper.
 func serveAs(v int) {
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  plugin.HandshakeConfig{MagicCookieKey: pluginpb.MagicCookieKey, MagicCookieValue: pluginpb.MagicCookieValue},
-		VersionedPlugins: map[int]plugin.PluginSet{v: {pluginpb.ServiceName: methodPlugin{}}},
+		HandshakeConfig:  host.Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{v: {host.PluginName: methodPlugin{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 }
