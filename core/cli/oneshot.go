@@ -306,6 +306,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 		writeJSON(e.stdout, map[string]any{
 			"method": res.Method, "system_identifier": fmt.Sprint(res.SystemIdentifier),
 			"data_dir": node.Config.DataDir, "running": res.Running, "image_only": o.imageOnly,
+			"summary": res.Result.Summary,
 		})
 		return exitOK
 	}
@@ -346,6 +347,7 @@ func runClone(ctx context.Context, e *env, args []string) int {
 		out := map[string]any{
 			"method": res.Chain.Method, "attempts": res.Chain.Attempts, "skipped": res.Chain.Skipped,
 			"data_dir": cfg.DataDir, "running": res.Running, "image_only": o.imageOnly, "source": src.Describe(),
+			"summary": res.Chain.Result.Summary,
 		}
 		if res.SystemIdentifier != 0 {
 			out["system_identifier"] = fmt.Sprint(res.SystemIdentifier)
@@ -362,7 +364,11 @@ func runClone(ctx context.Context, e *env, args []string) int {
 		return e.failf(refusalCode(err), "clone failed: %v", oneLine(err.Error()))
 	}
 	if !o.jsonOut {
-		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)\n", res.Chain.Method, res.SystemIdentifier)
+		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)", res.Chain.Method, res.SystemIdentifier)
+		if sum := res.Chain.Result.Summary; sum != "" {
+			fmt.Fprintf(e.stdout, ": %s", sum)
+		}
+		fmt.Fprintln(e.stdout)
 	}
 	return exitOK
 }
