@@ -151,8 +151,8 @@ func checkDescribe(path string, info sdk.Info) error {
 	var problems []string
 	if info.Name == "" {
 		problems = append(problems, "empty name")
-	} else if fn := FileName(path); fn != "" && fn != info.Name {
-		problems = append(problems, fmt.Sprintf("file is named %s%s but the plugin describes itself as %q", Prefix, fn, info.Name))
+	} else if err := NameMatches(FileName(path), info.Name, info.Version); err != nil {
+		problems = append(problems, fmt.Sprintf("file is named %s%s but the plugin describes itself as %q (version %q)", Prefix, FileName(path), info.Name, info.Version))
 	}
 	if info.Version == "" {
 		problems = append(problems, "empty version")
