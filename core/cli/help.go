@@ -123,8 +123,11 @@ var help = map[string]helpEntry{
 		exits:   "1 any difference, 3 configuration errors",
 	},
 	"plugins check": {
-		about:   "Runs conformance checks on a built plugin, in any language; with -source it also clones a running primary into a temporary directory.",
-		example: "pgimaged plugins check ./pgimaged-plugin-mymethod -source 'host=db1 user=replicator'",
+		about: "Runs conformance checks on a built plugin, in any language; with -source it also clones a running primary into a temporary directory. " +
+			"The checks' calls carry the options a method block would give: -option NAME=VALUE (repeatable), or -config FILE -method LABEL for a method block's; " +
+			"a plugin with a required option needs them to run at all. A check that ran but could not test what it is about (a call that failed before it could be cancelled) " +
+			"says skipped and why, instead of ok.",
+		example: "pgimaged plugins check ./pgimaged-plugin-mymethod -option snapshot_dir=/srv/snap -source 'host=db1 user=replicator'",
 		exits:   "1 any check failed",
 	},
 	"version": {

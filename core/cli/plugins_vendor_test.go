@@ -93,3 +93,76 @@ func TestInstallTakesAVersionSuffix(t *testing.T) {
 		t.Errorf("help plugins install does not list exit 4:\n%s", help)
 	}
 }
+
+// checkRow finds a check's line in `plugins check`'s table: its result and detail.
+func checkRow(out, name string) (result, detail string) {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\s+(ok|FAIL|skipped)\s+(.*)$`).FindStringSubmatch(out)
+	if m == nil {
+		return "", ""
+	}
+	return m[1], m[2]
+}
+
+// A plugin with a required option: without it, the cancellation check cannot run and says
+// skipped with why; given the option (-option, or -config with -method) it really cancels a
+// running call. A closed schema refusing unknown options is said to, not "it passes options on".
+func TestCheckCarriesMethodOptions(t *testing.T) {
+	bin := builtPlugin(t, "testplugin")
+	t.Setenv("TESTPLUGIN_MODE", "cancel") // runs a child through sdk.Run until cancelled
+	t.Setenv("TESTPLUGIN_REQUIRED", "marker")
+
+	code, out, errs := run(t, "plugins", "check", bin)
+	res, detail := checkRow(out, "cancelled clone leaves no process")
+	if code != 0 || res != "skipped" || !strings.Contains(detail, "marker") || !strings.Contains(detail, "-option") {
+		t.Errorf("check without the required option: exit %d, cancellation check %q %q\n%s%s", code, res, detail, out, errs)
+	}
+	if res, detail := checkRow(out, "validate bad options (clone)"); res != "ok" || strings.Contains(detail, "passes options on") || !strings.Contains(detail, "schema refuses") {
+		t.Errorf("the bad-options check on a closed schema: %q %q", res, detail)
+	}
+	_, out, _ = run(t, "plugins", "check", bin, "-json")
+	var v struct {
+		Checks []plugin.CheckResult
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("check -json: %v\n%s", err, out)
+	}
+	skipped := map[string]string{}
+	for _, c := range v.Checks {
+		if c.Skipped != "" {
+			skipped[c.Name] = c.Skipped
+		}
+	}
+	if !strings.Contains(skipped["cancelled clone leaves no process"], "marker") {
+		t.Errorf("check -json does not say the cancellation check was skipped: %+v", v.Checks)
+	}
+
+	code, out, errs = run(t, "plugins", "check", bin, "-option", "marker=vendor")
+	if res, detail := checkRow(out, "cancelled clone leaves no process"); code != 0 || res != "ok" || !strings.Contains(detail, "cancelled while it ran") {
+		t.Errorf("check -option: exit %d, cancellation check %q %q\n%s%s", code, res, detail, out, errs)
+	}
+	if res, _ := checkRow(out, "validate the given options (clone)"); res != "ok" {
+		t.Errorf("check -option: the given options are not checked:\n%s", out)
+	}
+
+	s := newSetup(t, `method "tarball" {
+  plugin = "testplugin"
+  marker = "vendor"
+}
+method "broken" {
+  plugin = "testplugin"
+  marker = "vendor"
+  mystery = "1"
+}
+`)
+	code, out, errs = run(t, "plugins", "check", bin, "-config", s.config, "-method", "tarball")
+	if res, detail := checkRow(out, "cancelled clone leaves no process"); code != 0 || res != "ok" || !strings.Contains(detail, "cancelled while it ran") {
+		t.Errorf("check -config -method: exit %d, cancellation check %q %q\n%s%s", code, res, detail, out, errs)
+	}
+	code, out, _ = run(t, "plugins", "check", bin, "-config", s.config, "-method", "broken")
+	if res, detail := checkRow(out, "validate the given options (clone)"); code == 0 || res != "FAIL" || !strings.Contains(detail, "mystery") {
+		t.Errorf("check of a method block with an unknown option: exit %d, %q %q\n%s", code, res, detail, out)
+	}
+	if code, _, errs := run(t, "plugins", "check", bin, "-method", "tarball"); code != 2 || !strings.Contains(errs, "-config") {
+		t.Errorf("-method without -config: exit %d\n%s", code, errs)
+	}
+}
