@@ -84,8 +84,9 @@ var help = map[string]helpEntry{
 		exits:   "1 the DCS could not be read, 3 configuration errors",
 	},
 	"plan": {
-		about:   "Shows what this node would do now and why: the path (adopt, bootstrap, clone), the source, every method with its exact command line (secrets masked) and the methods skipped with the reason.",
-		example: "pgimaged plan -config /etc/pgimaged/node2.hcl",
+		about: "Shows what this node would do now and why: the path (adopt, bootstrap, clone), the source, every method with its exact command line (secrets masked) and the methods skipped with the reason. " +
+			"With --connstring C it shows instead what the one-shot pgimaged clone --connstring C would do: the replica methods from that source, the DCS not read.",
+		example: "pgimaged plan -config /etc/pgimaged/node2.hcl\n  pgimaged plan -config /etc/pgimaged/node2.hcl --connstring 'host=db1 user=replicator'",
 		exits:   "1 the DCS could not be read, 3 configuration errors",
 	},
 	"status": {
