@@ -247,9 +247,9 @@ func (o *oneShot) config(e *env) (*config.Config, int) {
 		}
 	} else {
 		host, _ := os.Hostname()
-		cfg = &config.Config{Filename: "<command line>", Name: host, LogLevel: "info", Methods: map[string]*config.Method{}}
-		cfg.PostgreSQL.Listen = "127.0.0.1:5432"
-		cfg.ApplyDefaults()
+		c := config.Config{Filename: "<command line>", Name: host, LogLevel: "info"}
+		c.PostgreSQL.Listen = "127.0.0.1:5432"
+		cfg = config.New(c)
 	}
 	if o.scope != "" {
 		cfg.Scope = o.scope

@@ -34,11 +34,12 @@ func agentNode(t *testing.T, name string) *engine.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{Scope: "batman", Name: name, DataDir: filepath.Join(t.TempDir(), name)}
-	cfg.PostgreSQL.BinDir = testenv.PGBinDir(t)
-	cfg.PostgreSQL.Listen = fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
-	cfg.PostgreSQL.Superuser = config.Credentials{Username: u.Username}
-	cfg.PostgreSQL.Replication = config.Credentials{Username: "replicator"}
+	c := config.Config{Scope: "batman", Name: name, DataDir: filepath.Join(t.TempDir(), name)}
+	c.PostgreSQL.BinDir = testenv.PGBinDir(t)
+	c.PostgreSQL.Listen = fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
+	c.PostgreSQL.Superuser = config.Credentials{Username: u.Username}
+	c.PostgreSQL.Replication = config.Credentials{Username: "replicator"}
+	cfg := config.New(c)
 	return &engine.Node{
 		Config:  cfg,
 		Plugins: inProcess{t: t, plugins: map[string]sdk.Plugin{"initdb": initdbPlugin{}}},

@@ -33,13 +33,8 @@ type BootstrapResult struct {
 	CriticalPath *dcs.CriticalPath
 }
 
-// BootstrapMethod is bootstrap.method, or "initdb".
-func (n *Node) BootstrapMethod() string {
-	if m := n.Config.Bootstrap.Method; m != "" {
-		return m
-	}
-	return config.DefaultBootstrap
-}
+// BootstrapMethod is bootstrap.method (its default set by [config.Config.ApplyDefaults]).
+func (n *Node) BootstrapMethod() string { return n.Config.Bootstrap.Method }
 
 // bootstrapRequest builds what the bootstrap method's plugin gets.
 func (n *Node) bootstrapRequest(m *config.Method) sdk.BootstrapRequest {
