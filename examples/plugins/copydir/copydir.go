@@ -25,8 +25,8 @@ const optSnapshotDir = "snapshot_dir"
 // (unknown options, types, the required snapshot_dir) before anything runs, and the SDK hands
 // the values to the calls in req.Values.
 var schema = sdk.Schema{Options: []sdk.OptionSpec{
-	{Name: optSnapshotDir, Type: sdk.TypeString, Required: true,
-		Description: "the absolute path of the directory holding the data directory snapshot"},
+	{Name: optSnapshotDir, Type: sdk.TypePath, Required: true,
+		Description: "the directory holding the data directory snapshot (a relative path starts at the configuration file's directory)"},
 }}
 
 // skipped are files of a running server that a replica must not inherit.
