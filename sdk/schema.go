@@ -37,9 +37,13 @@ const (
 	TypeMap
 	// TypeEnum: one of EnumValues, compared exactly.
 	TypeEnum
+	// TypePath: a file system path. pgimaged makes a relative one absolute against the
+	// configuration file's directory before the plugin sees it, as it does every relative path
+	// in the configuration: the plugin always gets an absolute path.
+	TypePath
 )
 
-var typeNames = [...]string{"string", "bool", "int", "size", "duration", "list", "map", "enum"}
+var typeNames = [...]string{"string", "bool", "int", "size", "duration", "list", "map", "enum", "path"}
 
 func (t Type) String() string {
 	if t >= 0 && int(t) < len(typeNames) {
@@ -209,6 +213,8 @@ func (o OptionSpec) expect() string {
 		return "a list of strings"
 	case TypeMap:
 		return "a map of strings"
+	case TypePath:
+		return "a path (a relative one starts at the configuration file's directory)"
 	}
 	return "a string"
 }
@@ -285,7 +291,7 @@ func (o OptionSpec) parse(opt Option) (any, error) {
 	}
 	var n int64
 	switch o.Type {
-	case TypeString:
+	case TypeString, TypePath:
 		return opt.Value, nil
 	case TypeBool:
 		b, err := ParseBool(opt.Value)

@@ -158,9 +158,9 @@ func (v Values) get(name string, t ...Type) any {
 	return nil
 }
 
-// String returns a string or enum option, its default, or "".
+// String returns a string, enum or path option, its default, or "".
 func (v Values) String(name string) string {
-	s, _ := v.get(name, TypeString, TypeEnum).(string)
+	s, _ := v.get(name, TypeString, TypeEnum, TypePath).(string)
 	return s
 }
 
@@ -239,7 +239,7 @@ func (v Values) Into(dst any) error {
 				return mismatch
 			}
 			fv.SetInt(int64(v.Duration(name)))
-		case fv.Kind() == reflect.String && (spec.Type == TypeString || spec.Type == TypeEnum):
+		case fv.Kind() == reflect.String && (spec.Type == TypeString || spec.Type == TypeEnum || spec.Type == TypePath):
 			fv.SetString(v.String(name))
 		case fv.Kind() == reflect.Bool && spec.Type == TypeBool:
 			fv.SetBool(v.Bool(name))

@@ -12,6 +12,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/api"
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 )
 
@@ -55,7 +56,7 @@ const (
 // runAgents plays the agents' side of the change protocol on mem: once a change is asked, the
 // leader gives up its key and the candidate takes it and removes the request, or the request is
 // aborted with a reason.
-func runAgents(ctx context.Context, mem *dcs.Memory, sessions map[string]*dcs.MemorySession, do agentsDo) {
+func runAgents(ctx context.Context, mem *dcstest.Memory, sessions map[string]*dcstest.Session, do agentsDo) {
 	st := mem.Open("agents")
 	for ctx.Err() == nil {
 		p, err := engine.ReadChange(ctx, st)
@@ -139,8 +140,8 @@ func TestSwitchoverAndFailover(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			mem := dcs.NewMemory()
-			sessions := map[string]*dcs.MemorySession{}
+			mem := dcstest.NewMemory()
+			sessions := map[string]*dcstest.Session{}
 			for _, m := range tc.members {
 				sessions[m.Name] = mem.Open(m.Name)
 				if err := sessions[m.Name].PutMember(ctx, m); err != nil {
@@ -202,7 +203,7 @@ func TestSwitchoverNeedsCredentials(t *testing.T) {
 	opened := false
 	srv, _ := api.New(api.Options{Config: config.API{Username: "ops", Password: "pw"}, Snapshot: func() engine.Snapshot { return engine.Snapshot{} }})
 	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, api.ChangeOptions{
-		Open: func(context.Context) (dcs.Store, error) { opened = true; return dcs.NewMemory().Open("api"), nil }}))
+		Open: func(context.Context) (dcs.Store, error) { opened = true; return dcstest.NewMemory().Open("api"), nil }}))
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/switchover", strings.NewReader(`{"leader": "n1"}`)))
 	if rec.Code != http.StatusUnauthorized || opened {

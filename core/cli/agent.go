@@ -16,6 +16,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
+	"github.com/pgimaged/pgimaged/sdk"
 )
 
 // DefaultDCSPath is where the file DCS lives when the configuration has no dcs block: beside
@@ -306,13 +307,24 @@ func humanBytes(n int64) string {
 }
 
 func runPlan(ctx context.Context, e *env, args []string) int {
-	c, fs := newCommand(e, "plan", "-config FILE [-json]", true)
+	c, fs := newCommand(e, "plan", "-config FILE [-json] [--connstring C]", true)
+	connstring := fs.String("connstring", "", "plan the one-shot `pgimaged clone --connstring C` instead: its replica methods from source C (libpq string or URL; a password in it is never shown), the DCS not read")
 	cfg, code := c.load(e, fs, args)
 	if cfg == nil {
 		return code
 	}
 	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
 	node := newNode(cfg, logger)
+	if *connstring != "" {
+		if d := node.Validate(ctx, sdk.PathClone); printDiags(e, cfg, d) {
+			return exitConfig
+		}
+		src, err := oneShotSource(cfg, *connstring)
+		if err != nil {
+			return e.failf(exitUsage, "--connstring: %v", err)
+		}
+		return printPlan(e, cfg, node.PlanOneShotClone(ctx, src), c.jsonOut, exitOK)
+	}
 	if d := append(node.Validate(ctx), node.ValidateHost()...); printDiags(e, cfg, d) {
 		return exitConfig
 	}
@@ -339,7 +351,12 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		code = e.failf(exitFailed, "plan: the DCS cannot be read: %v", err)
 	}
-	if c.jsonOut {
+	return printPlan(e, cfg, plan, c.jsonOut, code)
+}
+
+// printPlan prints plan as `pgimaged plan` shows it and returns code.
+func printPlan(e *env, cfg *config.Config, plan engine.Plan, jsonOut bool, code int) int {
+	if jsonOut {
 		writeJSON(e.stdout, plan)
 		return code
 	}

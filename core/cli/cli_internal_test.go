@@ -91,7 +91,7 @@ func TestProgressDescription(t *testing.T) {
 		{"running", sdk.Progress{Phase: "copy", Done: 512 << 20, Total: 1 << 30}, 4 * time.Second, 512 << 20, "basebackup (copy) 512.0 MiB of 1.0 GiB, 128.0 MiB/s, 4s left"},
 		{"unknown total", sdk.Progress{Done: 3 << 20}, 2 * time.Second, 2 << 20, "basebackup 3.0 MiB, 1.0 MiB/s"},
 		{"under a second: no rate yet", sdk.Progress{Phase: "copy", Done: 1 << 30, Total: 1 << 30}, 300 * time.Millisecond, 1 << 30, "basebackup (copy) 1.0 GiB of 1.0 GiB"},
-		{"percent", sdk.Progress{Phase: "restore", Done: 40, Total: 100, Unit: sdk.UnitPercent}, 4 * time.Second, 40, "basebackup (restore) 40%, 6s left"},
+		{"percent", sdk.Progress{Phase: "restore", Done: 40, Total: 100, Unit: sdk.UnitPercent}, 4 * time.Second, 40, "basebackup (restore) 6s left"}, // the bar draws the percentage
 		{"files", sdk.Progress{Phase: "fetch", Done: 12, Total: 48, Unit: sdk.UnitFiles}, 4 * time.Second, 12, "basebackup (fetch) 12 of 48 files, 3.0 files/s, 12s left"},
 	}
 	for _, tc := range cases {

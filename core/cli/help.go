@@ -84,8 +84,9 @@ var help = map[string]helpEntry{
 		exits:   "1 the DCS could not be read, 3 configuration errors",
 	},
 	"plan": {
-		about:   "Shows what this node would do now and why: the path (adopt, bootstrap, clone), the source, every method with its exact command line (secrets masked) and the methods skipped with the reason.",
-		example: "pgimaged plan -config /etc/pgimaged/node2.hcl",
+		about: "Shows what this node would do now and why: the path (adopt, bootstrap, clone), the source, every method with its exact command line (secrets masked) and the methods skipped with the reason. " +
+			"With --connstring C it shows instead what the one-shot pgimaged clone --connstring C would do: the replica methods from that source, the DCS not read.",
+		example: "pgimaged plan -config /etc/pgimaged/node2.hcl\n  pgimaged plan -config /etc/pgimaged/node2.hcl --connstring 'host=db1 user=replicator'",
 		exits:   "1 the DCS could not be read, 3 configuration errors",
 	},
 	"status": {
@@ -99,9 +100,12 @@ var help = map[string]helpEntry{
 		exits:   "3 the configuration has errors (a YAML file is named as such, with the import command)",
 	},
 	"plugins": {
-		about:   "Lists the installed plugins: name, version, capabilities, pinned, sha256, path and description. Subcommands: show, install, verify, check (pgimaged help plugins show, ...).",
+		about: "Lists the installed plugins: name, version, capabilities, what their sha256 is checked against, sha256, path and description. " +
+			"CHECKED is what pgimaged compares a plugin binary's sha256 with before it starts it: pin (the sha256 of a plugin block in the configuration), " +
+			"lock (its entry in the lock file that plugins install writes; enforced with -config), pin+lock (both), none (nothing: any file with that name runs). " +
+			"Subcommands: show, install, verify, check (pgimaged help plugins show, ...).",
 		example: "pgimaged plugins -config /etc/pgimaged/node1.hcl",
-		exits:   "1 a plugin could not be read, 3 configuration errors",
+		exits:   "1 a plugin could not be read, 3 configuration errors, 4 a listed plugin is refused (its sha256 differs from its pin or lock entry, it is not in the lock file, or it does not start): the reason is printed, and the agent would refuse it too",
 	},
 	"plugins show": {
 		about:   "Shows a plugin's options: type, default, bounds, description, deprecated names, and the options it refuses with the reason.",
@@ -109,9 +113,10 @@ var help = map[string]helpEntry{
 		exits:   "1 no such plugin, or it could not be started",
 	},
 	"plugins install": {
-		about:   "Checks that FILE is a plugin, installs it in the plugin directory as pgimaged-plugin-<its name> and records its sha256 in the lock file.",
-		example: "pgimaged plugins install ./pgimaged-plugin-mymethod -config /etc/pgimaged/node1.hcl",
-		exits:   "1 FILE is not a plugin or could not be installed, 3 configuration errors",
+		about: "Checks that FILE is a plugin, installs it in the plugin directory as pgimaged-plugin-<its name> and records its sha256 in the lock file. " +
+			"FILE may have any name, or be named pgimaged-plugin-<its name>, optionally with its version: pgimaged-plugin-mymethod-1.2.0 (or -v1.2.0) installs as pgimaged-plugin-mymethod.",
+		example: "pgimaged plugins install ./pgimaged-plugin-mymethod-1.2.0 -config /etc/pgimaged/node1.hcl",
+		exits:   "1 FILE is not a plugin or could not be installed, 3 configuration errors, 4 refused: FILE is named pgimaged-plugin-<x> but describes itself as another plugin, or its version suffix is not the version it describes (the reason is printed)",
 	},
 	"plugins verify": {
 		about:   "Compares the plugin directory with the lock file: plugins missing, extra or whose sha256 differs.",
@@ -119,8 +124,11 @@ var help = map[string]helpEntry{
 		exits:   "1 any difference, 3 configuration errors",
 	},
 	"plugins check": {
-		about:   "Runs conformance checks on a built plugin, in any language; with -source it also clones a running primary into a temporary directory.",
-		example: "pgimaged plugins check ./pgimaged-plugin-mymethod -source 'host=db1 user=replicator'",
+		about: "Runs conformance checks on a built plugin, in any language; with -source it also clones a running primary into a temporary directory. " +
+			"The checks' calls carry the options a method block would give: -option NAME=VALUE (repeatable), or -config FILE -method LABEL for a method block's; " +
+			"a plugin with a required option needs them to run at all. A check that ran but could not test what it is about (a call that failed before it could be cancelled) " +
+			"says skipped and why, instead of ok.",
+		example: "pgimaged plugins check ./pgimaged-plugin-mymethod -option snapshot_dir=/srv/snap -source 'host=db1 user=replicator'",
 		exits:   "1 any check failed",
 	},
 	"version": {

@@ -38,14 +38,15 @@ func runHistory(ctx context.Context, e *env, args []string) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tMETHOD\tRESULT\tDURATION\tERROR")
+	fmt.Fprintln(tw, "STARTED\tMETHOD\tRESULT\tDURATION\tDETAIL")
 	for _, a := range atts {
-		result := "ok"
+		// DETAIL: the error of a failed attempt, the plugin's summary of a successful one.
+		result, detail := "ok", a.Summary
 		if !a.OK {
-			result = fmt.Sprintf("failed (exit %d)", a.Exit)
+			result, detail = fmt.Sprintf("failed (exit %d)", a.Exit), explainError(a.Error, lastErrorWidth)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Started.UTC().Format(time.RFC3339), a.Method, result,
-			a.Duration.Round(time.Millisecond), explainError(a.Error, lastErrorWidth))
+			a.Duration.Round(time.Millisecond), detail)
 	}
 	_ = tw.Flush()
 	return exitOK

@@ -29,7 +29,28 @@ type pluginRow struct {
 	Warning            string   `json:"warning,omitempty"`
 	Capabilities       []string `json:"capabilities,omitempty"`
 	WorksWithoutSource bool     `json:"works_without_source"`
-	Error              string   `json:"error,omitempty"`
+	// Checked is what the binary's sha256 is compared with before it starts: "pin" (a plugin
+	// block's sha256), "lock" (the lock file's entry), "pin+lock", or "none".
+	Checked string `json:"checked"`
+	Error   string `json:"error,omitempty"`
+}
+
+// checkedAgainst is a plugin's CHECKED column: what its sha256 is compared with at launch.
+// The lock file counts only with a configuration, as only then is it enforced.
+func checkedAgainst(en plugin.Entry, lock *plugin.Lock) string {
+	locked := false
+	if lock != nil {
+		_, locked = lock.Entries[en.Name]
+	}
+	switch {
+	case en.Pinned && locked:
+		return "pin+lock"
+	case en.Pinned:
+		return "pin"
+	case locked:
+		return "lock"
+	}
+	return "none"
 }
 
 func runPlugins(ctx context.Context, e *env, args []string) int {
@@ -53,12 +74,20 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return e.failf(exitFailed, "%v", err)
 	}
+	var locked *plugin.Lock
+	if cat.LockFile != "" {
+		if locked, err = plugin.ReadLock(cat.LockFile); err != nil {
+			return e.failf(exitFailed, "%v", err)
+		}
+	}
 	rows := make([]pluginRow, 0, len(entries))
+	refused := 0
 	for _, en := range entries {
-		row := pluginRow{Entry: en}
+		row := pluginRow{Entry: en, Checked: checkedAgainst(en, locked)}
 		inst, err := cat.Launch(ctx, en.Name)
 		if err != nil {
 			row.Error = err.Error()
+			refused++
 		} else {
 			row.Version = inst.Info.Version
 			row.Description = inst.Info.Description
@@ -73,22 +102,22 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 		}
 		rows = append(rows, row)
 	}
+	code = exitOK
+	if refused > 0 {
+		code = exitRefused // a plugin the agent would not start either
+	}
 	if c.jsonOut {
 		writeJSON(e.stdout, rows)
-		return exitOK
+		return code
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVERSION\tCAPABILITIES\tPINNED\tSHA256\tPATH\tDESCRIPTION")
+	fmt.Fprintln(tw, "NAME\tVERSION\tCAPABILITIES\tCHECKED\tSHA256\tPATH\tDESCRIPTION")
 	for _, r := range rows {
 		v := r.Version
 		if r.Error != "" {
 			v = "(refused, see below)"
 		}
-		pinned := "no"
-		if r.Pinned {
-			pinned = "yes"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, v, strings.Join(r.Capabilities, ","), pinned, r.SHA256[:16]+"…", r.Path, r.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, v, strings.Join(r.Capabilities, ","), r.Checked, r.SHA256[:16]+"…", r.Path, r.Description)
 	}
 	_ = tw.Flush()
 	for _, r := range rows {
@@ -99,7 +128,7 @@ func runPlugins(ctx context.Context, e *env, args []string) int {
 			fmt.Fprintf(e.stderr, "pgimaged: warning: plugin %s (%s) %s; pgimaged lists it and the configuration names it by its file name, %q\n", r.Name, r.Path, r.Warning, r.Name)
 		}
 	}
-	return exitOK
+	return code
 }
 
 func runValidate(ctx context.Context, e *env, args []string) int {
@@ -218,9 +247,9 @@ func (o *oneShot) config(e *env) (*config.Config, int) {
 		}
 	} else {
 		host, _ := os.Hostname()
-		cfg = &config.Config{Filename: "<command line>", Name: host, LogLevel: "info", Methods: map[string]*config.Method{}}
-		cfg.PostgreSQL.Listen = "127.0.0.1:5432"
-		cfg.ApplyDefaults()
+		c := config.Config{Filename: "<command line>", Name: host, LogLevel: "info"}
+		c.PostgreSQL.Listen = "127.0.0.1:5432"
+		cfg = config.New(c)
 	}
 	if o.scope != "" {
 		cfg.Scope = o.scope
@@ -306,6 +335,7 @@ func runBootstrap(ctx context.Context, e *env, args []string) int {
 		writeJSON(e.stdout, map[string]any{
 			"method": res.Method, "system_identifier": fmt.Sprint(res.SystemIdentifier),
 			"data_dir": node.Config.DataDir, "running": res.Running, "image_only": o.imageOnly,
+			"summary": res.Result.Summary,
 		})
 		return exitOK
 	}
@@ -346,6 +376,7 @@ func runClone(ctx context.Context, e *env, args []string) int {
 		out := map[string]any{
 			"method": res.Chain.Method, "attempts": res.Chain.Attempts, "skipped": res.Chain.Skipped,
 			"data_dir": cfg.DataDir, "running": res.Running, "image_only": o.imageOnly, "source": src.Describe(),
+			"summary": res.Chain.Result.Summary,
 		}
 		if res.SystemIdentifier != 0 {
 			out["system_identifier"] = fmt.Sprint(res.SystemIdentifier)
@@ -362,7 +393,11 @@ func runClone(ctx context.Context, e *env, args []string) int {
 		return e.failf(refusalCode(err), "clone failed: %v", oneLine(err.Error()))
 	}
 	if !o.jsonOut {
-		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)\n", res.Chain.Method, res.SystemIdentifier)
+		fmt.Fprintf(e.stdout, "replica created with method %s (system identifier %d)", res.Chain.Method, res.SystemIdentifier)
+		if sum := res.Chain.Result.Summary; sum != "" {
+			fmt.Fprintf(e.stdout, ": %s", sum)
+		}
+		fmt.Fprintln(e.stdout)
 	}
 	return exitOK
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/core/plugin"
+	"github.com/pgimaged/pgimaged/sdk"
 )
 
 // pluginsSubcommands are `pgimaged plugins <sub>`.
@@ -160,8 +161,18 @@ func orEmpty[T any](s []T) []T {
 }
 
 func runPluginsCheck(ctx context.Context, e *env, args []string) int {
-	c, fs := newCommand(e, "plugins check", "FILE [-source CONNSTRING] [-bin-dir DIR] [-json]", true)
+	c, fs := newCommand(e, "plugins check", "FILE [-option NAME=VALUE ...] [-config FILE -method LABEL] [-source CONNSTRING] [-bin-dir DIR] [-json]", true)
 	source := fs.String("source", "", "a running primary (libpq connection string or URL) to clone into a temporary directory")
+	var given sdk.Options
+	fs.Func("option", "a method option the checks' calls carry, as a method block would give it: NAME=VALUE, or NAME alone for a flag (repeatable; command=PROGRAM sets the method's command)", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if name == "" {
+			return errors.New("want NAME=VALUE or NAME")
+		}
+		given = append(given, sdk.Option{Name: name, Value: value, Flag: !ok})
+		return nil
+	})
+	method := fs.String("method", "", "take the options (and command) of this method block of -config; -option adds to them")
 	binDir := fs.String("bin-dir", "", "PostgreSQL binaries (default: the configuration's bin_dir, else the newest installed)")
 	tmp := fs.String("temp-dir", "", "where the temporary data directories go (default: the system's)")
 	file, code, ok := parseWithFile(e, fs, args, "plugin file")
@@ -176,6 +187,23 @@ func runPluginsCheck(ctx context.Context, e *env, args []string) int {
 	}
 	// The plugin's own log lines would flood the table; failures carry its last stderr lines.
 	opts := plugin.CheckOptions{BinDir: *binDir, TempDir: *tmp, Logger: newLogger(e, nil, orDefault(c.logLevel, "off"))}
+	if *method != "" {
+		m, ok := (*config.Method)(nil), false
+		if cfg != nil {
+			m, ok = cfg.Methods[*method]
+		}
+		if !ok {
+			return e.failf(exitUsage, "-method %s: no such method block (give -config with a method %q block)", *method, *method)
+		}
+		opts.Command, opts.Options = m.Command, append(sdk.Options{}, m.Options...)
+	}
+	for _, o := range given {
+		if o.Name == "command" {
+			opts.Command = o.Value
+			continue
+		}
+		opts.Options = append(opts.Options, o)
+	}
 	if opts.BinDir == "" && cfg != nil {
 		opts.BinDir = cfg.PostgreSQL.BinDir
 	}
@@ -214,11 +242,14 @@ func runPluginsCheck(ctx context.Context, e *env, args []string) int {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "CHECK\tRESULT\tDETAIL")
 		for _, r := range results {
-			res := "ok"
-			if !r.OK {
+			res, detail := "ok", r.Detail
+			switch {
+			case !r.OK:
 				res = "FAIL"
+			case r.Skipped != "":
+				res, detail = "skipped", r.Skipped
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, res, strings.ReplaceAll(r.Detail, "\n", " "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, res, strings.ReplaceAll(detail, "\n", " "))
 		}
 		_ = tw.Flush()
 	}

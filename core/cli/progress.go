@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,40 +117,48 @@ func (d *progressDisplay) Write(p []byte) (int, error) {
 }
 
 // describe is the text left of the bar: what runs, how much is done, how fast, how long still.
+// A percentage with a known total is left to the bar, which draws it beside itself.
 func describe(method string, p sdk.Progress, elapsed time.Duration, moved int64) string {
-	s := method
+	head := method
 	if p.Phase != "" {
-		s += " (" + p.Phase + ")"
+		head += " (" + p.Phase + ")"
 	}
+	var parts []string
 	switch p.Unit {
 	case sdk.UnitPercent:
-		s += fmt.Sprintf(" %d%%", p.Done)
+		if p.Total <= 0 {
+			parts = append(parts, fmt.Sprintf("%d%%", p.Done))
+		}
 	case sdk.UnitFiles:
 		if p.Total > 0 {
-			s += fmt.Sprintf(" %d of %d files", p.Done, p.Total)
+			parts = append(parts, fmt.Sprintf("%d of %d files", p.Done, p.Total))
 		} else {
-			s += fmt.Sprintf(" %d files", p.Done)
+			parts = append(parts, fmt.Sprintf("%d files", p.Done))
 		}
 	default:
-		s += " " + humanBytes(p.Done)
+		done := humanBytes(p.Done)
 		if p.Total > 0 {
-			s += " of " + humanBytes(p.Total)
+			done += " of " + humanBytes(p.Total)
 		}
+		parts = append(parts, done)
 	}
 	if elapsed >= time.Second && moved > 0 {
 		rate := float64(moved) / elapsed.Seconds()
 		switch p.Unit {
 		case sdk.UnitBytes:
-			s += fmt.Sprintf(", %s/s", humanBytes(int64(rate)))
+			parts = append(parts, humanBytes(int64(rate))+"/s")
 		case sdk.UnitFiles:
-			s += fmt.Sprintf(", %.1f files/s", rate)
+			parts = append(parts, fmt.Sprintf("%.1f files/s", rate))
 		}
 		if p.Total > p.Done {
 			left := time.Duration(float64(p.Total-p.Done) / rate * float64(time.Second))
-			s += ", " + left.Round(time.Second).String() + " left"
+			parts = append(parts, left.Round(time.Second).String()+" left")
 		}
 	}
-	return s
+	if len(parts) == 0 {
+		return head
+	}
+	return head + " " + strings.Join(parts, ", ")
 }
 
 // finishLocked ends the current bar's line; a bar that did not reach its end stays where it

@@ -662,6 +662,17 @@ func (d *decoder) badLabel(what, label string, labelRange, defRange hcl.Range) b
 	return false
 }
 
+// New returns the configuration c with the defaults of every setting it leaves out (see
+// [Config.ApplyDefaults]): how code that builds a Config without a file (a one-shot command, a
+// test) makes one the engine can run, as [Decode] does for a file.
+func New(c Config) *Config {
+	if c.Methods == nil {
+		c.Methods = map[string]*Method{}
+	}
+	c.ApplyDefaults()
+	return &c
+}
+
 // ApplyDefaults is the one place where settings left out get their defaults: Decode calls it,
 // and so does code that builds a Config itself (a one-shot command without a configuration
 // file). It changes nothing that is set, so a second call changes nothing.

@@ -38,7 +38,8 @@
 //	                  restore_command, archive_cleanup_command, recovery_min_apply_delay
 //	                  ("5min", or milliseconds) }: host or restore_command (standby.go)
 //
-// Relative paths (every path setting, file()) start at the configuration file's directory;
+// Relative paths (every path setting, file(), and a method option its plugin's schema types as
+// a path, sdk.TypePath: [Config.ResolvePaths]) start at the configuration file's directory;
 // a method's command whose program is a relative path starts at the pgimaged program's
 // directory ([ProgramDir]), as Patroni's starts at the patroni command's, and a bare program
 // name is left for PATH. create_replica_method, the seed's spelling, is read as

@@ -479,3 +479,16 @@ func TestApplyDefaultsOnABuiltConfig(t *testing.T) {
 		t.Errorf("a decoded configuration's recovery_timeout: %s, %v", parsed.Bootstrap.RecoveryTimeout, diags)
 	}
 }
+
+// New gives a configuration built without a file the defaults Decode gives one read from a
+// file, so that the engine never applies defaults of its own.
+func TestNewAppliesTheDefaults(t *testing.T) {
+	var c config.Config
+	c.PostgreSQL.Listen = "127.0.0.1:5433"
+	cfg := config.New(c)
+	if cfg.Bootstrap.Method != config.DefaultBootstrap || len(cfg.PostgreSQL.CreateReplicaMethods) != 1 ||
+		cfg.PostgreSQL.CreateReplicaMethods[0] != config.DefaultReplicaMethod || cfg.Methods == nil ||
+		cfg.LoopWait != config.DefaultLoopWait || cfg.PostgreSQL.ConnectAddress != "127.0.0.1:5433" {
+		t.Errorf("config.New: %+v", cfg)
+	}
+}

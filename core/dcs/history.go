@@ -313,35 +313,3 @@ func (s *etcdStore) AppendTimelineSwitch(ctx context.Context, prev History, sw T
 	}
 	return nil
 }
-
-// History reads the cluster's changes of primary.
-func (s *MemorySession) History(context.Context) (History, error) {
-	var h History
-	err := s.op("History", opRead, func() error { h = s.mem.history(); return nil })
-	return h, err
-}
-
-// AppendTimelineSwitch appends sw if the history is still prev's.
-func (s *MemorySession) AppendTimelineSwitch(_ context.Context, prev History, sw TimelineSwitch) error {
-	value, extras, err := appendHistory(prev, sw)
-	if err != nil {
-		return err
-	}
-	return s.op("AppendTimelineSwitch", opRelease, func() error {
-		m := s.mem
-		if string(m.keys[historyKey]) != prev.value {
-			return ErrHistoryChanged
-		}
-		if m.keys == nil {
-			m.keys = map[string][]byte{}
-		}
-		m.keys[historyKey], m.keys[SwitchesKey] = value, extras
-		return nil
-	})
-}
-
-// history reads the history from the permanent keys. Caller holds m.mu.
-func (m *Memory) history() History {
-	v := string(m.keys[historyKey])
-	return History{Switches: parseHistory([]byte(v), m.keys[SwitchesKey]), value: v}
-}

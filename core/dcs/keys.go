@@ -132,33 +132,6 @@ func (s *etcdStore) onKey(ctx context.Context, what, key string, fn func(ctx con
 	return s.do(ctx, what, func(ctx context.Context) error { return fn(ctx, cli, s.key(key)) })
 }
 
-// Put writes a permanent key.
-func (s *MemorySession) Put(_ context.Context, key string, value []byte) error {
-	if err := validKey(key); err != nil {
-		return err
-	}
-	return s.op("Put", opRelease, func() error {
-		if s.mem.keys == nil {
-			s.mem.keys = map[string][]byte{}
-		}
-		s.mem.keys[key] = append([]byte(nil), value...)
-		return nil
-	})
-}
-
-// Get reads a permanent key.
-func (s *MemorySession) Get(_ context.Context, key string) ([]byte, bool, error) {
-	var v []byte
-	var ok bool
-	err := s.op("Get", opRead, func() error { v, ok = s.mem.keys[key]; return nil })
-	return v, ok, err
-}
-
-// Delete removes a permanent key.
-func (s *MemorySession) Delete(_ context.Context, key string) error {
-	return s.op("Delete", opRelease, func() error { delete(s.mem.keys, key); return nil })
-}
-
 // CompareAndSwap replaces a permanent key only if it holds old: old nil means the key must be
 // absent (an atomic create), new nil deletes it. false with a nil error: the key held something
 // else, and nothing was written.
@@ -221,30 +194,4 @@ func (s *etcdStore) CompareAndSwap(ctx context.Context, key string, old, new []b
 		return false, err
 	}
 	return resp.Succeeded, nil
-}
-
-// CompareAndSwap replaces a permanent key only if it holds old (nil: absent); new nil deletes
-// it.
-func (s *MemorySession) CompareAndSwap(_ context.Context, key string, old, new []byte) (bool, error) {
-	if err := validKey(key); err != nil {
-		return false, err
-	}
-	swapped := false
-	err := s.op("CompareAndSwap", opRelease, func() error {
-		cur, ok := s.mem.keys[key]
-		if !sameValue(ok, cur, old) {
-			return nil
-		}
-		swapped = true
-		if new == nil {
-			delete(s.mem.keys, key)
-			return nil
-		}
-		if s.mem.keys == nil {
-			s.mem.keys = map[string][]byte{}
-		}
-		s.mem.keys[key] = append([]byte(nil), new...)
-		return nil
-	})
-	return swapped && err == nil, err
 }

@@ -13,8 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Lister is a [Store] that lists pgimaged's permanent keys; the file, etcd and memory stores are
-// Listers. Callers find it by assertion.
+// Lister is a [Store] that lists pgimaged's permanent keys; the file and etcd stores (and any
+// other backend built on this package's rules) are Listers. Callers find it by assertion.
 type Lister interface {
 	// List returns the names of the permanent keys directly under dir (a path under
 	// [KeyPrefix], without a trailing slash), sorted.
@@ -24,7 +24,6 @@ type Lister interface {
 var (
 	_ Lister = (*fileStore)(nil)
 	_ Lister = (*etcdStore)(nil)
-	_ Lister = (*MemorySession)(nil)
 )
 
 // List returns the names of the permanent keys directly under dir.
@@ -71,24 +70,6 @@ func (s *etcdStore) List(ctx context.Context, dir string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
-}
-
-// List returns the names of the permanent keys directly under dir.
-func (s *MemorySession) List(_ context.Context, dir string) ([]string, error) {
-	if err := validKey(dir); err != nil {
-		return nil, err
-	}
-	var names []string
-	err := s.op("List", opRead, func() error {
-		for k := range s.mem.keys {
-			if name, ok := strings.CutPrefix(k, dir+"/"); ok && name != "" && !strings.Contains(name, "/") {
-				names = append(names, name)
-			}
-		}
-		return nil
-	})
-	slices.Sort(names)
-	return names, err
 }
 
 // ValidMemberName checks a member name as the DCS's keys take it (what a command line names).

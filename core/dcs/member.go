@@ -181,6 +181,9 @@ type Attempt struct {
 	Duration time.Duration
 	Error    string
 	Tail     []string // the last lines the method wrote
+	// Summary is the line the method's plugin reported with its result (sdk.Result.Summary),
+	// "" for a failed attempt or a plugin that reports none.
+	Summary string
 }
 
 type attemptJSON struct {
@@ -191,6 +194,7 @@ type attemptJSON struct {
 	Duration json.RawMessage `json:"duration"`
 	Error    string          `json:"error,omitempty"`
 	Tail     []string        `json:"tail,omitempty"`
+	Summary  string          `json:"summary,omitempty"`
 }
 
 // MarshalJSON writes the duration as seconds.
@@ -198,7 +202,7 @@ func (a Attempt) MarshalJSON() ([]byte, error) {
 	d := strconv.FormatFloat(a.Duration.Seconds(), 'f', -1, 64)
 	return json.Marshal(attemptJSON{
 		Method: a.Method, OK: a.OK, Exit: a.Exit, Started: a.Started,
-		Duration: json.RawMessage(d), Error: a.Error, Tail: a.Tail,
+		Duration: json.RawMessage(d), Error: a.Error, Tail: a.Tail, Summary: a.Summary,
 	})
 }
 
@@ -213,7 +217,7 @@ func (a *Attempt) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("attempt of method %q: %w", j.Method, err)
 	}
-	*a = Attempt{Method: j.Method, OK: j.OK, Exit: j.Exit, Started: j.Started, Duration: d, Error: j.Error, Tail: j.Tail}
+	*a = Attempt{Method: j.Method, OK: j.OK, Exit: j.Exit, Started: j.Started, Duration: d, Error: j.Error, Tail: j.Tail, Summary: j.Summary}
 	return nil
 }
 

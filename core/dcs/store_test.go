@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 )
 
 // deadline bounds every wait for something that happens eventually (a lease expiring, a watch
@@ -73,8 +74,8 @@ var backends = []backend{
 
 // memoryEnv is a scope of the in-memory store, which lives in this process only.
 func memoryEnv(t *testing.T) env {
-	mem := dcs.NewMemory()
-	var sessions []*dcs.MemorySession
+	mem := dcstest.NewMemory()
+	var sessions []*dcstest.Session
 	return env{
 		open: func(t *testing.T) dcs.Store {
 			s := mem.Open("")

@@ -438,7 +438,7 @@ func (a *Agent) runBootstrap(ctx context.Context) Result {
 	started := time.Now()
 	res, err := n.Bootstrap(bctx, BootstrapOptions{KeepMarker: true})
 	cancel()
-	att := dcs.Attempt{Method: n.BootstrapMethod(), OK: err == nil, Started: started, Duration: time.Since(started)}
+	att := dcs.Attempt{Method: n.BootstrapMethod(), OK: err == nil, Started: started, Duration: time.Since(started), Summary: res.Result.Summary}
 	if err != nil {
 		att.Exit = 1
 		att.Error = n.secrets().Mask(err.Error())

@@ -317,7 +317,10 @@ func (n *Node) rejoinOnce(ctx context.Context, m *config.Method, pluginName stri
 	if !inst.Info().Can(sdk.CapClone) {
 		return end(fmt.Errorf("plugin %s cannot rejoin (capabilities: %v)", pluginName, inst.Info().Capabilities))
 	}
-	_, err = inst.Clone(ctx, req, rep, m.Timeout)
+	res, err := inst.Clone(ctx, req, rep, m.Timeout)
+	if err == nil {
+		att.Summary = n.resultSummary(res)
+	}
 	return end(err)
 }
 

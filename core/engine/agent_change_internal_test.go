@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/pgimaged/pgimaged/core/config"
-	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 )
 
 // TestObserveChangeUnreadable: a pending change of primary that cannot be read is not taken
@@ -13,15 +13,15 @@ import (
 // leader key while its candidate promotes. The cycle sees the DCS as unreadable instead.
 func TestObserveChangeUnreadable(t *testing.T) {
 	ctx := context.Background()
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	if err := RequestChange(ctx, mem.Open("operator"), ChangeRequest{Kind: Failover, Candidate: "n2"}); err != nil {
 		t.Fatal(err)
 	}
-	mem.Inject = func(op, member string) dcs.Fault {
+	mem.Inject = func(op, member string) dcstest.Fault {
 		if op == "Get" && member == "n1" {
-			return dcs.FaultUnavailable
+			return dcstest.FaultUnavailable
 		}
-		return dcs.FaultNone
+		return dcstest.FaultNone
 	}
 	a := &Agent{Node: &Node{Config: &config.Config{Name: "n1"}}, store: mem.Open("n1")}
 	a.setPG(&pgStatus{}) // PostgreSQL does not run

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
@@ -33,11 +34,12 @@ func agentNode(t *testing.T, name string) *engine.Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.Config{Scope: "batman", Name: name, DataDir: filepath.Join(t.TempDir(), name)}
-	cfg.PostgreSQL.BinDir = testenv.PGBinDir(t)
-	cfg.PostgreSQL.Listen = fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
-	cfg.PostgreSQL.Superuser = config.Credentials{Username: u.Username}
-	cfg.PostgreSQL.Replication = config.Credentials{Username: "replicator"}
+	c := config.Config{Scope: "batman", Name: name, DataDir: filepath.Join(t.TempDir(), name)}
+	c.PostgreSQL.BinDir = testenv.PGBinDir(t)
+	c.PostgreSQL.Listen = fmt.Sprintf("127.0.0.1:%d", pgtest.FreePort(t))
+	c.PostgreSQL.Superuser = config.Credentials{Username: u.Username}
+	c.PostgreSQL.Replication = config.Credentials{Username: "replicator"}
+	cfg := config.New(c)
 	return &engine.Node{
 		Config:  cfg,
 		Plugins: inProcess{t: t, plugins: map[string]sdk.Plugin{"initdb": initdbPlugin{}}},
@@ -55,7 +57,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // runAgent runs the node's agent against mem until the test ends; the agent stops its
 // PostgreSQL when it returns.
-func runAgent(t *testing.T, n *engine.Node, mem *dcs.Memory) {
+func runAgent(t *testing.T, n *engine.Node, mem *dcstest.Memory) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &engine.Agent{
@@ -89,16 +91,16 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // injectOnce returns the fault for op the first `times` times it is asked, then none.
-func injectOnce(op string, fault dcs.Fault, times int) func(string, string) dcs.Fault {
+func injectOnce(op string, fault dcstest.Fault, times int) func(string, string) dcstest.Fault {
 	var mu sync.Mutex
-	return func(o, _ string) dcs.Fault {
+	return func(o, _ string) dcstest.Fault {
 		mu.Lock()
 		defer mu.Unlock()
 		if o == op && times > 0 {
 			times--
 			return fault
 		}
-		return dcs.FaultNone
+		return dcstest.FaultNone
 	}
 }
 
@@ -119,20 +121,20 @@ func postmasterRunning(dir string) bool {
 // and releases initialize, so the cluster is not stuck with an empty initialize.
 func TestAgentReleasesInitializeWhenRecordingFails(t *testing.T) {
 	n := agentNode(t, "node1")
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	failures := 0
 	var mu sync.Mutex
-	mem.Inject = func(op, _ string) dcs.Fault {
+	mem.Inject = func(op, _ string) dcstest.Fault {
 		mu.Lock()
 		defer mu.Unlock()
 		if op == "SetInitialize" && failures < 1 {
 			failures++
-			return dcs.FaultUnavailable
+			return dcstest.FaultUnavailable
 		}
 		if op == "TryInitialize" && failures >= 1 {
-			return dcs.FaultUnavailable // no second bootstrap: look at what the first left
+			return dcstest.FaultUnavailable // no second bootstrap: look at what the first left
 		}
-		return dcs.FaultNone
+		return dcstest.FaultNone
 	}
 	runAgent(t, n, mem)
 	eventually(t, "the failed record is published", func() bool {
@@ -155,8 +157,8 @@ func TestAgentReleasesInitializeWhenRecordingFails(t *testing.T) {
 // settled by reading initialize back: the bootstrap stands and the member leads.
 func TestAgentSettlesUncertainRecordByReadingBack(t *testing.T) {
 	n := agentNode(t, "node1")
-	mem := dcs.NewMemory()
-	mem.Inject = injectOnce("SetInitialize", dcs.FaultUncertain, 1)
+	mem := dcstest.NewMemory()
+	mem.Inject = injectOnce("SetInitialize", dcstest.FaultUncertain, 1)
 	runAgent(t, n, mem)
 	eventually(t, "node1 leads a running primary", func() bool {
 		cl := mem.Snapshot()
@@ -179,7 +181,7 @@ func TestAgentSettlesUncertainRecordByReadingBack(t *testing.T) {
 // member takes it back instead of reporting that another member leads.
 func TestAgentTakesBackTheLeaderKeyNamingIt(t *testing.T) {
 	n := agentNode(t, "node1")
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	runAgent(t, n, mem)
 	eventually(t, "node1 leads", func() bool { return mem.Snapshot().Leader == "node1" })
 	// A stale session of node1's holds the leader key, as an etcd lease that outlived an
@@ -214,8 +216,8 @@ func TestAgentAdoptReleasesInitializeWhenClaimFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := dcs.NewMemory()
-	mem.Inject = injectOnce("SetInitialize", dcs.FaultUnavailable, 1)
+	mem := dcstest.NewMemory()
+	mem.Inject = injectOnce("SetInitialize", dcstest.FaultUnavailable, 1)
 	runAgent(t, n, mem)
 	eventually(t, "node1 leads its cluster, recorded in initialize", func() bool {
 		cl := mem.Snapshot()

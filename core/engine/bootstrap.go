@@ -33,13 +33,8 @@ type BootstrapResult struct {
 	CriticalPath *dcs.CriticalPath
 }
 
-// BootstrapMethod is bootstrap.method, or "initdb".
-func (n *Node) BootstrapMethod() string {
-	if m := n.Config.Bootstrap.Method; m != "" {
-		return m
-	}
-	return config.DefaultBootstrap
-}
+// BootstrapMethod is bootstrap.method (its default set by [config.Config.ApplyDefaults]).
+func (n *Node) BootstrapMethod() string { return n.Config.Bootstrap.Method }
 
 // bootstrapRequest builds what the bootstrap method's plugin gets.
 func (n *Node) bootstrapRequest(m *config.Method) sdk.BootstrapRequest {
@@ -136,7 +131,9 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (out Bootst
 		return fail("method "+m.Label, err, rep.lines())
 	}
 	tl.span(PhaseMethod, m.Label, phase, time.Now())
+	res.Summary = n.resultSummary(res)
 	out.Result = res
+	log.Info("bootstrap method finished", "method", m.Label, "summary", res.Summary)
 	if !pg.HasCluster(dir) {
 		return fail("method "+m.Label, fmt.Errorf("the method succeeded but left no cluster in %s (no PG_VERSION or global/pg_control)", dir), rep.lines())
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/plugin"
 )
@@ -16,7 +17,7 @@ import (
 // PostgreSQL's reason once the copy is removed: in the member's last_error (what status shows)
 // and in the history, whose attempt is a failure with PostgreSQL's log lines.
 func TestAgentKeepsTheCauseOfAFailedStart(t *testing.T) {
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	primary := agentNode(t, "node1")
 	runAgent(t, primary, mem)
 	eventually(t, "node1 leads a running primary", func() bool {

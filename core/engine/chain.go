@@ -180,7 +180,7 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, methods []string, pa
 			out.Attempts = append(out.Attempts, att)
 			if err == nil {
 				out.Method, out.Result = label, res
-				log.Info("replica created", "method", label, "duration", att.Duration.Round(time.Millisecond))
+				log.Info("replica created", "method", label, "duration", att.Duration.Round(time.Millisecond), "summary", att.Summary)
 				return out, nil
 			}
 			log.Error("replica method failed", "method", label, "attempt", a, "of", st.Attempts, "error", att.Error)
@@ -267,6 +267,14 @@ func (n *Node) cloneOnce(ctx context.Context, m *config.Method, pluginName strin
 	att.OK = true
 	att.Duration = time.Since(att.Started)
 	att.Tail = rep.lines()
+	att.Summary = n.resultSummary(res)
+	res.Summary = att.Summary
 	n.attemptEnded(KindClone, att, rep.bytesDone())
 	return att, res, nil
+}
+
+// resultSummary is the line a method's plugin reported with its result, as pgimaged shows it:
+// secrets masked, on one line.
+func (n *Node) resultSummary(res sdk.Result) string {
+	return strings.Join(strings.Fields(n.secrets().Mask(res.Summary)), " ")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 )
 
@@ -160,7 +161,7 @@ func TestCheckFailover(t *testing.T) {
 // TestRequestChangeOneWins: of operators asking at once, one request is recorded and the others
 // are told whose; a phase moves only from what was read.
 func TestRequestChangeOneWins(t *testing.T) {
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	ctx := t.Context()
 	var wg sync.WaitGroup
 	errs := make([]error, 8)

@@ -132,6 +132,12 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 	}
 	mk, _ := n.readMarker()
 	att := &attempt{node: n, dir: dir, createdDir: mk.created}
+	if removed, err := pg.RemoveCopyLeftovers(dir); err != nil {
+		n.settleFailedChain()
+		return out, stepErr("clean the copy", err, nil)
+	} else if len(removed) > 0 {
+		n.logger().Info("removed from the copy what does not belong to a new replica (the source's server files and replication slots)", "removed", removed)
+	}
 	fail := func(step string, err error, tail []string) (CloneResult, error) {
 		err = stepErr(step, err, tail)
 		n.failedAfterChain(&out.Chain, err)

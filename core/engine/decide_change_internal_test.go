@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
 
@@ -37,7 +38,7 @@ func TestResumedFailoverChecksAgain(t *testing.T) {
 // history's newest is stopped even while a change of primary is pending (it must not keep
 // accepting writes that are not the cluster's until the change is done).
 func TestSupersededPrimaryFencedWhileAChangeIsPending(t *testing.T) {
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	st := mem.Open("n3")
 	ctx := t.Context()
 	h, _ := st.History(ctx)

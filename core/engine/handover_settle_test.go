@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 )
 
 // A hand-over whose compare-and-swap fails without an answer: when the write took effect,
@@ -14,16 +14,16 @@ import (
 func TestSettleHandOverAfterAnUnansweredWrite(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		fault    dcs.Fault
+		fault    dcstest.Fault
 		recorded bool
 		phase    ChangePhase
 	}{
-		{"the write took effect", dcs.FaultUncertain, true, PhaseDemoted},
-		{"the write did not take effect", dcs.FaultUnavailable, false, PhaseAborted},
+		{"the write took effect", dcstest.FaultUncertain, true, PhaseDemoted},
+		{"the write did not take effect", dcstest.FaultUnavailable, false, PhaseAborted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			mem := dcs.NewMemory()
+			mem := dcstest.NewMemory()
 			st := mem.Open("node1")
 			if err := RequestChange(ctx, st, ChangeRequest{Kind: Switchover, Leader: "node1", Candidate: "node2"}); err != nil {
 				t.Fatal(err)
@@ -35,12 +35,12 @@ func TestSettleHandOverAfterAnUnansweredWrite(t *testing.T) {
 			next := was.ChangeRequest
 			next.Phase, next.Timeline = PhaseDemoted, 1
 			once := true
-			mem.Inject = func(op, member string) dcs.Fault {
+			mem.Inject = func(op, member string) dcstest.Fault {
 				if op == "CompareAndSwap" && once {
 					once = false
 					return tc.fault
 				}
-				return dcs.FaultNone
+				return dcstest.FaultNone
 			}
 			ok, err := AdvanceChange(ctx, st, was, &next)
 			if ok || err == nil {

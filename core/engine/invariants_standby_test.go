@@ -12,6 +12,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
@@ -208,7 +209,7 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 	seen := map[string]int{}
 	defer func() { t.Logf("effects carried out: %v", seen) }()
 	rapid.Check(t, func(t *rapid.T) {
-		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{},
+		s := &sim{t: t, mem: dcstest.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{},
 			now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		s.operator = s.mem.Open("operator")
 		s.remote = &simMember{name: "remote", pg: engine.PGPrimary,
@@ -220,17 +221,17 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 			m.clonefrom = rapid.IntRange(0, 3).Draw(t, "clonefrom") == 0
 			s.members = append(s.members, m)
 		}
-		s.mem.Inject = func(op, member string) dcs.Fault {
+		s.mem.Inject = func(op, member string) dcstest.Fault {
 			if member == "operator" {
-				return dcs.FaultNone
+				return dcstest.FaultNone
 			}
 			if s.cut[member] {
-				return dcs.FaultUnavailable
+				return dcstest.FaultUnavailable
 			}
 			if !s.flaky {
-				return dcs.FaultNone
+				return dcstest.FaultNone
 			}
-			return rapid.SampledFrom([]dcs.Fault{dcs.FaultNone, dcs.FaultNone, dcs.FaultNone, dcs.FaultUnavailable, dcs.FaultUncertain, dcs.FaultSessionLost}).Draw(t, "fault "+op)
+			return rapid.SampledFrom([]dcstest.Fault{dcstest.FaultNone, dcstest.FaultNone, dcstest.FaultNone, dcstest.FaultUnavailable, dcstest.FaultUncertain, dcstest.FaultSessionLost}).Draw(t, "fault "+op)
 		}
 		check := func() { s.check(); s.checkStandby() }
 		// round lets every member complete its cycle in turn, then the standbys catch up.

@@ -13,6 +13,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
@@ -93,7 +94,7 @@ func (s *sim) prefixOf(a, b simDir) bool {
 // data directory and its PostgreSQL.
 type simMember struct {
 	name  string
-	store *dcs.MemorySession // nil: no session open yet
+	store *dcstest.Session // nil: no session open yet
 	st    engine.State
 	// obs is the cycle's observation; result the awaited effect's outcome, which the
 	// member's next step feeds back to Step (busy until the cycle ends).
@@ -122,8 +123,8 @@ type simMember struct {
 
 type sim struct {
 	t         *rapid.T
-	mem       *dcs.Memory
-	operator  *dcs.MemorySession
+	mem       *dcstest.Memory
+	operator  *dcstest.Session
 	members   []*simMember
 	flaky     bool            // DCS faults are injected
 	cut       map[string]bool // members partitioned from the DCS
@@ -647,7 +648,7 @@ func TestInvariantsUnderFaults(t *testing.T) {
 	seen := map[string]int{}
 	defer func() { t.Logf("effects carried out: %v", seen) }()
 	rapid.Check(t, func(t *rapid.T) {
-		s := &sim{t: t, mem: dcs.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{},
+		s := &sim{t: t, mem: dcstest.NewMemory(), nextSysid: 7300000000000000000, seen: seen, cut: map[string]bool{},
 			now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 		s.operator = s.mem.Open("operator")
 		s.drawSync(t)
@@ -662,17 +663,17 @@ func TestInvariantsUnderFaults(t *testing.T) {
 			m.reimage = rapid.Bool().Draw(t, "reimage")
 			s.members = append(s.members, m)
 		}
-		s.mem.Inject = func(op, member string) dcs.Fault {
+		s.mem.Inject = func(op, member string) dcstest.Fault {
 			if member == "operator" {
-				return dcs.FaultNone
+				return dcstest.FaultNone
 			}
 			if s.cut[member] {
-				return dcs.FaultUnavailable
+				return dcstest.FaultUnavailable
 			}
 			if !s.flaky {
-				return dcs.FaultNone
+				return dcstest.FaultNone
 			}
-			return rapid.SampledFrom([]dcs.Fault{dcs.FaultNone, dcs.FaultNone, dcs.FaultNone, dcs.FaultUnavailable, dcs.FaultUncertain, dcs.FaultSessionLost}).Draw(t, "fault "+op)
+			return rapid.SampledFrom([]dcstest.Fault{dcstest.FaultNone, dcstest.FaultNone, dcstest.FaultNone, dcstest.FaultUnavailable, dcstest.FaultUncertain, dcstest.FaultSessionLost}).Draw(t, "fault "+op)
 		}
 		pick := func(what string) *simMember { return rapid.SampledFrom(s.members).Draw(t, what) }
 		t.Repeat(s.withDCSFaults(pick, map[string]func(*rapid.T){

@@ -98,6 +98,23 @@ func (n *Node) PlanReinit(ctx context.Context, cl *dcs.Cluster, dcsErr error, re
 	return p
 }
 
+// PlanOneShotClone is what `pgimaged clone` would do from src (nil: no source) into this
+// node's data directory: the replica methods in order, each with the commands its plugin would
+// run, or the refusal the data directory earns. The DCS plays no part in a one-shot clone.
+func (n *Node) PlanOneShotClone(ctx context.Context, src *Source) Plan {
+	p := Plan{DataDir: n.Config.DataDir, ServerLog: n.ServerLogFile(), Source: src.Describe(), Path: string(ActClone),
+		Reason: "pgimaged clone makes a replica from the source given, whatever the DCS holds"}
+	if src == nil {
+		p.Reason = "pgimaged clone without a source runs only the methods that need none (no_master)"
+	}
+	if _, err := n.checkDataDir(); err != nil {
+		p.Path, p.Reason = string(ActRefuse), err.Error()
+		return p
+	}
+	p.Methods = n.planClone(ctx, src, nil)
+	return p
+}
+
 func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 	m := n.bootstrapMethod()
 	pm := PlannedMethod{Method: m.Label, Plugin: config.PluginNameFor(m, n.plugins().Has)}

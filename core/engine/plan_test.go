@@ -46,8 +46,9 @@ func fixtureSysidText(t *testing.T) string {
 // plugins (served in-process here).
 func TestPlanReportsTheDecision(t *testing.T) {
 	newNode := func(t *testing.T) *engine.Node {
-		cfg := &config.Config{Scope: "batman", Name: "node2", DataDir: filepath.Join(t.TempDir(), "data")}
-		cfg.PostgreSQL.Listen = "127.0.0.1:1"
+		c := config.Config{Scope: "batman", Name: "node2", DataDir: filepath.Join(t.TempDir(), "data")}
+		c.PostgreSQL.Listen = "127.0.0.1:1"
+		cfg := config.New(c)
 		return &engine.Node{Config: cfg, Logger: hclog.NewNullLogger(),
 			Plugins: inProcess{t: t, plugins: map[string]sdk.Plugin{"initdb": initdbPlugin{}}}}
 	}
@@ -100,7 +101,7 @@ func TestPlanReportsTheDecision(t *testing.T) {
 		if p.Source == "" || p.SourceWhy == "" || !strings.HasPrefix(p.Source, "node1 ") {
 			t.Errorf("source %q (%s), want node1 and why", p.Source, p.SourceWhy)
 		}
-		if got := n.Config.PostgreSQL.CreateReplicaMethods; len(got) != 0 {
+		if got := n.Config.PostgreSQL.CreateReplicaMethods; len(got) != 1 || got[0] != "basebackup" {
 			t.Errorf("planning changed the configured methods: %v", got)
 		}
 		if p := n.Plan(t.Context(), cl, nil); p.Path != "clone" || p.Methods[0].Method != "basebackup" {

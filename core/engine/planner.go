@@ -85,10 +85,6 @@ func (n *Node) chainInput(methods []string, hasSource bool) ChainInput {
 	return ChainInput{Config: n.Config, Methods: methods, HasPlugin: n.plugins().Has, HasSource: hasSource}
 }
 
-// replicaMethods is postgresql.create_replica_methods, or ["basebackup"].
-func replicaMethods(cfg *config.Config) []string {
-	if ms := cfg.PostgreSQL.CreateReplicaMethods; len(ms) > 0 {
-		return ms
-	}
-	return []string{config.DefaultReplicaMethod}
-}
+// replicaMethods is postgresql.create_replica_methods (its default set by
+// [config.Config.ApplyDefaults]).
+func replicaMethods(cfg *config.Config) []string { return cfg.PostgreSQL.CreateReplicaMethods }

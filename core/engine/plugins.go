@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/plugin"
 	"github.com/pgimaged/pgimaged/sdk"
 )
@@ -32,12 +33,59 @@ type PluginInstance interface {
 	Kill()
 }
 
-// plugins is Node.Plugins, else the catalog of installed plugins.
+// plugins is Node.Plugins, else the catalog of installed plugins; the requests sent to what it
+// launches carry path options made absolute (see [config.Config.ResolvePaths]).
 func (n *Node) plugins() Plugins {
+	var p Plugins = CatalogPlugins{n.Catalog}
 	if n.Plugins != nil {
-		return n.Plugins
+		p = n.Plugins
 	}
-	return CatalogPlugins{n.Catalog}
+	return pathPlugins{p, n.Config}
+}
+
+// pathPlugins launches instances whose requests have their path options resolved against the
+// configuration file's directory.
+type pathPlugins struct {
+	Plugins
+	cfg *config.Config
+}
+
+func (p pathPlugins) Launch(ctx context.Context, name string) (PluginInstance, error) {
+	inst, err := p.Plugins.Launch(ctx, name)
+	if err != nil || p.cfg == nil {
+		return inst, err
+	}
+	return pathInstance{inst, p.cfg}, nil
+}
+
+// pathInstance is a [PluginInstance] whose requests' path options are made absolute.
+type pathInstance struct {
+	PluginInstance
+	cfg *config.Config
+}
+
+func (i pathInstance) resolve(opts sdk.Options) sdk.Options {
+	return i.cfg.ResolvePaths(i.Info().Schema, opts)
+}
+
+func (i pathInstance) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Reporter, timeout time.Duration) (sdk.Result, error) {
+	req.Options = i.resolve(req.Options)
+	return i.PluginInstance.Clone(ctx, req, rep, timeout)
+}
+
+func (i pathInstance) Bootstrap(ctx context.Context, req sdk.BootstrapRequest, rep sdk.Reporter, timeout time.Duration) (sdk.Result, error) {
+	req.Options = i.resolve(req.Options)
+	return i.PluginInstance.Bootstrap(ctx, req, rep, timeout)
+}
+
+func (i pathInstance) PlanClone(ctx context.Context, req sdk.CloneRequest) (sdk.Plan, error) {
+	req.Options = i.resolve(req.Options)
+	return i.PluginInstance.PlanClone(ctx, req)
+}
+
+func (i pathInstance) PlanBootstrap(ctx context.Context, req sdk.BootstrapRequest) (sdk.Plan, error) {
+	req.Options = i.resolve(req.Options)
+	return i.PluginInstance.PlanBootstrap(ctx, req)
 }
 
 // CatalogPlugins reaches the installed plugins of a [plugin.Catalog].

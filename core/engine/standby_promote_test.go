@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
@@ -49,7 +50,7 @@ func TestStepStandbyClusterPromotes(t *testing.T) {
 // A promotion is asked only of a running standby leader, and only once.
 func TestRequestStandbyPromote(t *testing.T) {
 	ctx := context.Background()
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	st := mem.Open("operator")
 	primary := dcs.Cluster{Leader: "node1", Members: []dcs.Member{running("node1", dcs.RolePrimary, 1, 0x5000000)}}
 	if _, err := engine.RequestStandbyPromote(ctx, st, primary, "operator"); !errors.Is(err, engine.ErrNotStandbyCluster) {

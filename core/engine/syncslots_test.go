@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
 	"github.com/pgimaged/pgimaged/core/pg"
 )
@@ -190,7 +191,7 @@ func TestPlanSync(t *testing.T) {
 // and names a member only once PostgreSQL reports it synchronous under the names in force.
 func TestKeepSync(t *testing.T) {
 	ctx := t.Context()
-	st := dcs.NewMemory().Open("node1")
+	st := dcstest.NewMemory().Open("node1")
 	cl := dcs.Cluster{Leader: "n1", Members: []dcs.Member{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}}
 	if ok, err := st.CompareAndSwap(ctx, dcs.SyncKey, nil, dcs.SyncState{Leader: "n1", Standbys: []string{"n3"}}.Value()); !ok || err != nil {
 		t.Fatal(ok, err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
-	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/pg"
 	"github.com/pgimaged/pgimaged/internal/pgtest"
 	"github.com/pgimaged/pgimaged/internal/testenv"
@@ -76,7 +76,7 @@ func TestSwitchoverLosesNothing(t *testing.T) {
 		t.Fatalf("promotion: timeline %d from %s, want timeline 2 after the checkpoint %s", sw.Timeline, pg.LSN(sw.LSN), lsn)
 	}
 	sw.Reason, sw.OldLeader, sw.NewLeader = "switchover", "n1", "n2"
-	st := dcs.NewMemory().Open("n2")
+	st := dcstest.NewMemory().Open("n2")
 	for range 2 { // a second record, after a crash between the two, changes nothing
 		if err := recordSwitch(ctx, st, sw); err != nil {
 			t.Fatal(err)
@@ -140,17 +140,17 @@ func TestTakeOverPromotesOnlyWithTheKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mem := dcs.NewMemory()
+	mem := dcstest.NewMemory()
 	if err := RequestChange(ctx, mem.Open("operator"), ChangeRequest{Kind: Failover, Candidate: "n2"}); err != nil {
 		t.Fatal(err)
 	}
 	lose := true
-	mem.Inject = func(op, member string) dcs.Fault {
+	mem.Inject = func(op, member string) dcstest.Fault {
 		if op == "AcquireLeader" && member == "n2" && lose {
 			lose = false
-			return dcs.FaultSessionLost
+			return dcstest.FaultSessionLost
 		}
-		return dcs.FaultNone
+		return dcstest.FaultNone
 	}
 	a := &Agent{Node: &Node{Config: &config.Config{Name: "n2", DataDir: sdir}}, srv: standby}
 	a.store = mem.Open("n2")

@@ -155,7 +155,8 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			}
 		}
 		diags = append(diags, m.CheckOptions(inst.Info.Schema, name)...)
-		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: config.CommandFor(m, name), NoParams: m.NoParams, Options: m.Options})
+		resp, err := inst.Client.Validate(ctx, sdk.ValidateRequest{Method: m.Label, Path: u.path, Command: config.CommandFor(m, name), NoParams: m.NoParams,
+			Options: n.Config.ResolvePaths(inst.Info.Schema, m.Options)})
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Plugin validation failed",

@@ -25,6 +25,9 @@ type CheckResult struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail,omitempty"`
+	// Skipped says why the check could not test what it is about (OK is then true: it found
+	// nothing wrong, and proved nothing either); "" for a check that ran.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // CheckOptions shape [Check].
@@ -34,6 +37,11 @@ type CheckOptions struct {
 	// (PGPASSFILE carries the password).
 	Source    string
 	SourceEnv map[string]string
+	// Command and Options are what a method block would give the plugin (its command, and its
+	// other attributes): the calls of the checks carry them, so that a plugin with a required
+	// option gets as far as running something.
+	Command string
+	Options sdk.Options
 	// BinDir is the PostgreSQL binaries' directory handed to the plugin.
 	BinDir        string
 	ServerVersion int
@@ -52,7 +60,8 @@ const checkMethod = "pgimaged-check"
 // Check runs the conformance checks against the plugin executable at path, whatever language
 // it is written in: launch, handshake, mutual TLS, Describe, Validate with bad options, a
 // cancelled call of each capability leaving no process, and with opts.Source a real clone. A
-// check that cannot run because an earlier one failed is left out.
+// check that cannot run because an earlier one failed is left out; one that ran but could not
+// test what it is about (a call that ended before it could be cancelled) says why in Skipped.
 func Check(ctx context.Context, path string, opts CheckOptions) []CheckResult {
 	var out []CheckResult
 	add := func(name string, err error, okDetail string) bool {
@@ -82,6 +91,10 @@ func Check(ctx context.Context, path string, opts CheckOptions) []CheckResult {
 		if inst.Info.Can(c) {
 			d, err := inst.checkValidate(ctx, c)
 			add("validate bad options ("+string(c)+")", err, d)
+			if len(opts.Options) > 0 || opts.Command != "" {
+				d, err := inst.checkGivenOptions(ctx, c, opts)
+				add("validate the given options ("+string(c)+")", err, d)
+			}
 		}
 	}
 	if err := inst.End(); err != nil {
@@ -92,8 +105,10 @@ func Check(ctx context.Context, path string, opts CheckOptions) []CheckResult {
 		if !inst.Info.Can(c) {
 			continue
 		}
-		d, err := checkCancel(ctx, path, c, opts)
-		add("cancelled "+string(c)+" leaves no process", err, d)
+		d, skipped, err := checkCancel(ctx, path, c, opts)
+		if add("cancelled "+string(c)+" leaves no process", err, d) && skipped != "" {
+			out[len(out)-1].Skipped = skipped
+		}
 	}
 	if opts.Source != "" {
 		if !inst.Info.Can(sdk.CapClone) {
@@ -151,8 +166,8 @@ func checkDescribe(path string, info sdk.Info) error {
 	var problems []string
 	if info.Name == "" {
 		problems = append(problems, "empty name")
-	} else if fn := FileName(path); fn != "" && fn != info.Name {
-		problems = append(problems, fmt.Sprintf("file is named %s%s but the plugin describes itself as %q", Prefix, fn, info.Name))
+	} else if err := NameMatches(FileName(path), info.Name, info.Version); err != nil {
+		problems = append(problems, fmt.Sprintf("file is named %s%s but the plugin describes itself as %q (version %q)", Prefix, FileName(path), info.Name, info.Version))
 	}
 	if info.Version == "" {
 		problems = append(problems, "empty version")
@@ -199,12 +214,55 @@ func (i *Instance) checkValidate(ctx context.Context, c sdk.Capability) (string,
 			errs++
 		}
 	}
-	if errs == 0 {
-		// Without an option schema in the protocol a plugin may pass options it does not know on
-		// to its tool; answering is what counts.
-		return fmt.Sprintf("answered with no error diagnostic for unknown options (%d warning(s)): it passes options on", len(resp.Diagnostics)), nil
+	// A closed schema refuses unknown options before the plugin's Validate sees them: pgimaged
+	// reports them from the schema, and the plugin drops what it would say about them.
+	var refused int
+	if len(i.Info.Schema.Options) > 0 && !i.Info.Schema.Open {
+		_, diags := i.Info.Schema.Decode(badOptions)
+		for _, d := range diags {
+			if d.Severity == sdk.SeverityError {
+				refused++
+			}
+		}
+	}
+	switch {
+	case refused > 0:
+		return fmt.Sprintf("its option schema refuses the unknown options (%d error(s), reported by pgimaged before anything runs); Validate answered with %d more error(s)", refused, errs), nil
+	case errs == 0:
+		// An open schema (or none) lets a plugin pass options it does not know on to its tool;
+		// answering is what counts.
+		return fmt.Sprintf("answered with no error diagnostic for unknown options (%d warning(s)): its schema is open, it passes options on", len(resp.Diagnostics)), nil
 	}
 	return fmt.Sprintf("%d error diagnostic(s)", errs), nil
+}
+
+// checkGivenOptions checks the options the caller gives (a method block's): the schema and the
+// plugin's Validate must accept them.
+func (i *Instance) checkGivenOptions(ctx context.Context, c sdk.Capability, opts CheckOptions) (string, error) {
+	path := sdk.PathClone
+	if c == sdk.CapBootstrap {
+		path = sdk.PathBootstrap
+	}
+	_, diags := i.Info.Schema.Decode(opts.Options)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := i.Client.Validate(cctx, sdk.ValidateRequest{Method: checkMethod, Path: path, Command: opts.Command, Options: opts.Options})
+	if err != nil {
+		return "", fmt.Errorf("the Validate call failed instead of returning diagnostics: %w", i.Failure(err))
+	}
+	var problems []string
+	for _, d := range append(diags, resp.Diagnostics...) {
+		if d.Severity == sdk.SeverityError {
+			problems = append(problems, strings.TrimSuffix(d.Option+": "+d.Summary+": "+d.Detail, ": "))
+		}
+	}
+	if len(problems) > 0 {
+		return "", fmt.Errorf("the options given are refused: %s", strings.Join(problems, "; "))
+	}
+	if opts.Command != "" {
+		return fmt.Sprintf("accepted the command and %d option(s)", len(opts.Options)), nil
+	}
+	return fmt.Sprintf("accepted %d option(s)", len(opts.Options)), nil
 }
 
 // checkDirs makes a temporary directory for a check and an empty data directory in it, mode
@@ -225,17 +283,18 @@ func checkDirs(opts CheckOptions) (dir, data string, err error) {
 // checkCancel starts a call of capability c against a source that never answers (a clone) or
 // into an empty directory (a bootstrap), cancels it once the plugin runs a process of its own
 // (or after a moment), and checks that within the grace period every process the plugin
-// started has ended, without pgimaged having to kill any.
-func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckOptions) (string, error) {
+// started has ended, without pgimaged having to kill any. A call that ends before it can be
+// cancelled tests nothing: skipped says why.
+func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckOptions) (detail, skipped string, err error) {
 	dir, data, err := checkDirs(opts)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer os.RemoveAll(dir)
 	// A listener that accepts and never answers: a PostgreSQL client waits on it for ever.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", fmt.Errorf("while opening a silent source: %w", err)
+		return "", "", fmt.Errorf("while opening a silent source: %w", err)
 	}
 	defer ln.Close()
 	go func() {
@@ -256,7 +315,7 @@ func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckO
 	port := ln.Addr().(*net.TCPAddr).Port
 	inst, err := LaunchFile(ctx, path, opts.StartTimeout, opts.Logger)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer inst.Kill()
 	cluster := sdk.Cluster{Scope: "pgimaged-check", Name: "check", DataDir: data, BinDir: opts.BinDir, ServerVersion: opts.ServerVersion}
@@ -271,10 +330,10 @@ func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckO
 	go func() {
 		var err error
 		if c == sdk.CapClone {
-			_, err = inst.Client.Clone(cctx, sdk.CloneRequest{Method: checkMethod, Cluster: cluster,
+			_, err = inst.Client.Clone(cctx, sdk.CloneRequest{Method: checkMethod, Cluster: cluster, Command: opts.Command, Options: opts.Options,
 				ConnString: fmt.Sprintf("host=127.0.0.1 port=%d user=pgimaged_check dbname=postgres connect_timeout=3600", port)}, nil)
 		} else {
-			_, err = inst.Client.Bootstrap(cctx, sdk.BootstrapRequest{Method: checkMethod, Cluster: cluster,
+			_, err = inst.Client.Bootstrap(cctx, sdk.BootstrapRequest{Method: checkMethod, Cluster: cluster, Command: opts.Command, Options: opts.Options,
 				Superuser: sdk.Credentials{Username: "postgres", Password: "pgimaged-check"}}, nil)
 		}
 		done <- result{err}
@@ -313,26 +372,27 @@ func checkCancel(ctx context.Context, path string, c sdk.Capability, opts CheckO
 	inst.awaitQuiet(grace)
 	stopWatch()
 	left := inst.track(true)
-	detail := "cancelled while it ran " + describeProcs(running)
+	detail = "cancelled while it ran " + describeProcs(running)
 	if ended {
-		detail = "the call ended before it was cancelled"
+		why := "it succeeded at once"
 		if callErr != nil {
-			detail += " (" + firstLine(callErr.Error()) + ")"
+			why = "it failed: " + firstLine(callErr.Error())
 		}
+		detail, skipped = "", "the call ended before it could be cancelled ("+why+"); give the options a method block would (-option name=value, or -config FILE -method NAME) so that it runs"
 	}
 	if inst.Exited() && !ended {
-		return "", inst.Failure(errors.New("the plugin exited when the call was cancelled"))
+		return "", "", inst.Failure(errors.New("the plugin exited when the call was cancelled"))
 	}
 	if len(left) > 0 {
 		endErr := inst.End()
 		err := fmt.Errorf("%s %s %s after the call was cancelled; a plugin must end every process it started when its call is cancelled",
 			describeProcs(left), stillRunning(len(left)), grace)
-		return "", errors.Join(err, endErr)
+		return "", "", errors.Join(err, endErr)
 	}
 	if err := inst.End(); err != nil {
-		return "", err
+		return "", "", err
 	}
-	return detail, nil
+	return detail, skipped, nil
 }
 
 func stillRunning(n int) string {
@@ -381,7 +441,8 @@ func checkClone(ctx context.Context, path string, opts CheckOptions) (string, er
 	}
 	start := time.Now()
 	cluster := sdk.Cluster{Scope: "pgimaged-check", Name: "check", DataDir: data, BinDir: opts.BinDir, ServerVersion: opts.ServerVersion}
-	_, err = inst.Clone(ctx, sdk.CloneRequest{Method: checkMethod, Cluster: cluster, ConnString: opts.Source, Env: opts.SourceEnv}, nil, timeout)
+	_, err = inst.Clone(ctx, sdk.CloneRequest{Method: checkMethod, Cluster: cluster, ConnString: opts.Source, Env: opts.SourceEnv,
+		Command: opts.Command, Options: opts.Options}, nil, timeout)
 	if err != nil {
 		return "", fmt.Errorf("clone failed: %w", err)
 	}

@@ -25,6 +25,25 @@ func FileName(path string) string {
 	return name
 }
 
+// NameMatches checks a plugin's file name (as [FileName] reads it; "" for a file not named
+// pgimaged-plugin-<x>) against the name and version the plugin describes: it is the name, or
+// the name with a version suffix, -<version> or -v<version>, that is the version described (a
+// release named pgimaged-plugin-tarball-0.1.1 is plugin tarball 0.1.1).
+func NameMatches(fileName, name, version string) error {
+	if fileName == "" || fileName == name {
+		return nil
+	}
+	if suffix, ok := strings.CutPrefix(fileName, name+"-"); ok {
+		if version != "" && strings.TrimPrefix(suffix, "v") == strings.TrimPrefix(version, "v") {
+			return nil
+		}
+		return fmt.Errorf("is named %q: plugin %s with the suffix %q, but the plugin describes itself as version %q; a version suffix must be the plugin's own version: rename the file to %s%s (or %s%s-%s) and install that",
+			fileName, name, suffix, version, Prefix, name, Prefix, name, version)
+	}
+	return fmt.Errorf("is named %q but describes itself as %q; the name pgimaged lists and the configuration uses must be the plugin's own: rename the file to %s%s and install that",
+		fileName, name, Prefix, name)
+}
+
 // LaunchFile starts the executable at path as a plugin, without the checks of a catalog (where
 // it lives, pins, the lock file), and asks it to describe itself within timeout (0: 30s). The
 // caller must Kill the instance.
@@ -99,9 +118,8 @@ func Install(ctx context.Context, src string, opts InstallOptions) (Installed, e
 	if FileName(info.Name) != "" || strings.ContainsAny(info.Name, `/\ `) || info.Name == "." || info.Name == ".." {
 		return Installed{}, fmt.Errorf("%s describes itself as %q, which is not usable as a plugin name", src, info.Name)
 	}
-	if fn := FileName(src); fn != "" && fn != info.Name {
-		return Installed{}, fmt.Errorf("%w: %s is named %q but describes itself as %q; the name pgimaged lists and the configuration uses must be the plugin's own: rename the file to %s%s and install that",
-			ErrNameMismatch, src, fn, info.Name, Prefix, info.Name)
+	if err := NameMatches(FileName(src), info.Name, info.Version); err != nil {
+		return Installed{}, fmt.Errorf("%w: %s %v", ErrNameMismatch, src, err)
 	}
 	lock, err := ReadLock(opts.LockFile)
 	if err != nil {

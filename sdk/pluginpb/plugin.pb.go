@@ -111,6 +111,9 @@ const (
 	OptionType_OPTION_TYPE_MAP OptionType = 6
 	// One of enum_values, compared exactly.
 	OptionType_OPTION_TYPE_ENUM OptionType = 7
+	// A file system path. pgimaged makes a relative one absolute against the configuration file's
+	// directory before it sends a request: the plugin always gets an absolute path.
+	OptionType_OPTION_TYPE_PATH OptionType = 8
 )
 
 // Enum value maps for OptionType.
@@ -124,6 +127,7 @@ var (
 		5: "OPTION_TYPE_LIST",
 		6: "OPTION_TYPE_MAP",
 		7: "OPTION_TYPE_ENUM",
+		8: "OPTION_TYPE_PATH",
 	}
 	OptionType_value = map[string]int32{
 		"OPTION_TYPE_STRING":   0,
@@ -134,6 +138,7 @@ var (
 		"OPTION_TYPE_LIST":     5,
 		"OPTION_TYPE_MAP":      6,
 		"OPTION_TYPE_ENUM":     7,
+		"OPTION_TYPE_PATH":     8,
 	}
 )
 
@@ -1923,7 +1928,7 @@ const file_pgimaged_plugin_v2_plugin_proto_rawDesc = "" +
 	"OptionKind\x12\x16\n" +
 	"\x12OPTION_KIND_SCALAR\x10\x00\x12\x14\n" +
 	"\x10OPTION_KIND_LIST\x10\x01\x12\x13\n" +
-	"\x0fOPTION_KIND_MAP\x10\x02*\xc0\x01\n" +
+	"\x0fOPTION_KIND_MAP\x10\x02*\xd6\x01\n" +
 	"\n" +
 	"OptionType\x12\x16\n" +
 	"\x12OPTION_TYPE_STRING\x10\x00\x12\x14\n" +
@@ -1933,7 +1938,8 @@ const file_pgimaged_plugin_v2_plugin_proto_rawDesc = "" +
 	"\x14OPTION_TYPE_DURATION\x10\x04\x12\x14\n" +
 	"\x10OPTION_TYPE_LIST\x10\x05\x12\x13\n" +
 	"\x0fOPTION_TYPE_MAP\x10\x06\x12\x14\n" +
-	"\x10OPTION_TYPE_ENUM\x10\a*@\n" +
+	"\x10OPTION_TYPE_ENUM\x10\a\x12\x14\n" +
+	"\x10OPTION_TYPE_PATH\x10\b*@\n" +
 	"\x04Path\x12\x14\n" +
 	"\x10PATH_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0ePATH_BOOTSTRAP\x10\x01\x12\x0e\n" +

@@ -25,12 +25,30 @@ const optSnapshotDir = "snapshot_dir"
 // (unknown options, types, the required snapshot_dir) before anything runs, and the SDK hands
 // the values to the calls in req.Values.
 var schema = sdk.Schema{Options: []sdk.OptionSpec{
-	{Name: optSnapshotDir, Type: sdk.TypeString, Required: true,
-		Description: "the absolute path of the directory holding the data directory snapshot"},
+	{Name: optSnapshotDir, Type: sdk.TypePath, Required: true,
+		Description: "the directory holding the data directory snapshot (a relative path starts at the configuration file's directory)"},
 }}
 
 // skipped are files of a running server that a replica must not inherit.
 var skipped = map[string]bool{"postmaster.pid": true, "postmaster.opts": true}
+
+// emptied are the directories whose contents a replica must not inherit, as pg_basebackup
+// leaves them out: the source's replication slots (pg_replslot: they would hold WAL on the
+// replica for ever) and what lives only while a server runs. The directories themselves are
+// copied, empty.
+var emptied = map[string]bool{
+	"pg_replslot": true, "pg_dynshmem": true, "pg_notify": true, "pg_serial": true,
+	"pg_snapshots": true, "pg_stat_tmp": true, "pg_subtrans": true,
+}
+
+// leftOut reports whether rel, a path relative to the snapshot, stays out of the copy.
+func leftOut(rel string) bool {
+	top, rest, nested := strings.Cut(filepath.ToSlash(rel), "/")
+	if !nested {
+		return skipped[top]
+	}
+	return emptied[top] && rest != ""
+}
 
 // verified are the files whose checksums must survive the copy.
 var verified = []string{"PG_VERSION", filepath.Join("global", "pg_control")}
@@ -87,7 +105,7 @@ func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, e
 	}
 	snap := req.Values.String(optSnapshotDir)
 	return sdk.Plan{Notes: []string{
-		fmt.Sprintf("copy the snapshot in %s into %s (without postmaster.pid and postmaster.opts)", snap, req.Cluster.DataDir),
+		fmt.Sprintf("copy the snapshot in %s into %s (without postmaster.pid, postmaster.opts and the contents of pg_replslot and the other directories pg_basebackup leaves empty)", snap, req.Cluster.DataDir),
 		"check that PG_VERSION and global/pg_control kept their checksums",
 	}}, nil
 }
@@ -189,7 +207,11 @@ func size(root string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() || (filepath.Dir(path) == root && skipped[d.Name()]) {
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || leftOut(rel) {
 			return nil
 		}
 		fi, err := d.Info()
@@ -245,6 +267,11 @@ func (c *copier) tree(src, dst string) error {
 		case rel == ".":
 			dirs = append(dirs, target)
 			return nil
+		case leftOut(rel):
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		case d.IsDir():
 			if err := os.Mkdir(target, fi.Mode().Perm()); err != nil {
 				return err
@@ -255,8 +282,6 @@ func (c *copier) tree(src, dst string) error {
 			return fmt.Errorf("%s is a symbolic link; copydir copies only plain data directories", path)
 		case !d.Type().IsRegular():
 			return fmt.Errorf("%s is not a regular file", path)
-		case filepath.Dir(rel) == "." && skipped[rel]:
-			return nil
 		}
 		return c.file(path, target, fi.Mode().Perm())
 	})

@@ -3,7 +3,7 @@
 // pass details: pidfile, script (a path run with sh), marker (put into the children's
 // environment as PGIMAGED_TEST_MARKER). TESTPLUGIN_MODE in its environment overrides the label,
 // for callers that choose their own (`pgimaged plugins check`); TESTPLUGIN_MODE=validatepanic
-// makes Validate panic.
+// makes Validate panic. TESTPLUGIN_REQUIRED names an option the schema then requires.
 package main
 
 import (
@@ -25,7 +25,15 @@ import (
 type testPlugin struct{}
 
 func (testPlugin) Describe(context.Context, sdk.DescribeRequest) (sdk.DescribeResponse, error) {
-	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1", Schema: schema}, nil
+	s := sdk.Schema{Options: append([]sdk.OptionSpec(nil), schema.Options...)}
+	if req := os.Getenv("TESTPLUGIN_REQUIRED"); req != "" {
+		for i := range s.Options {
+			if s.Options[i].Name == req {
+				s.Options[i].Required = true
+			}
+		}
+	}
+	return sdk.DescribeResponse{Name: "testplugin", Version: "0.0.1", Schema: s}, nil
 }
 
 // schema: the options the test cases give.

@@ -1,10 +1,16 @@
-package dcs
+// Package dcstest holds a DCS in memory for tests: the same rules as the file and etcd
+// backends, several members in one process, and faults injected per operation.
+package dcstest
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
+
+	"github.com/pgimaged/pgimaged/core/dcs"
 )
 
 // Fault is what [Memory] does to one operation, for tests that inject DCS failures.
@@ -13,13 +19,13 @@ type Fault int
 const (
 	// FaultNone: the operation runs normally.
 	FaultNone Fault = iota
-	// FaultUnavailable: the operation fails with ErrUnavailable and changes nothing.
+	// FaultUnavailable: the operation fails with dcs.ErrUnavailable and changes nothing.
 	FaultUnavailable
-	// FaultUncertain: a write takes effect but its caller gets ErrUnavailable, as when a
-	// response is lost in a timeout. Reads fail with ErrUnavailable.
+	// FaultUncertain: a write takes effect but its caller gets dcs.ErrUnavailable, as when a
+	// response is lost in a timeout. Reads fail with dcs.ErrUnavailable.
 	FaultUncertain
 	// FaultSessionLost: the session ends before the operation (its keys vanish), which then
-	// fails with ErrSessionLost.
+	// fails with dcs.ErrSessionLost.
 	FaultSessionLost
 )
 
@@ -28,7 +34,7 @@ const (
 // vanishes with its owner, a permanent system identifier), for tests that run several members
 // in one process. Inject returns the fault for each operation; nil injects none.
 type Memory struct {
-	// Inject, if set, is asked before every operation of every session: op is the Store
+	// Inject, if set, is asked before every operation of every session: op is the dcs.Store
 	// method's name, member the session's owner as given to [Memory.Open].
 	Inject func(op, member string) Fault
 
@@ -40,22 +46,22 @@ type Memory struct {
 	leaderOwn  int
 	members    map[string]memoryMember
 	keys       map[string][]byte // permanent keys (Put)
-	sessions   map[int]*MemorySession
-	watchers   map[*MemorySession]bool
+	sessions   map[int]*Session
+	watchers   map[*Session]bool
 }
 
 type memoryMember struct {
-	m     Member
+	m     dcs.Member
 	owner int
 }
 
 // NewMemory returns an empty in-memory DCS.
 func NewMemory() *Memory {
-	return &Memory{members: map[string]memoryMember{}, sessions: map[int]*MemorySession{}, watchers: map[*MemorySession]bool{}}
+	return &Memory{members: map[string]memoryMember{}, sessions: map[int]*Session{}, watchers: map[*Session]bool{}}
 }
 
-// MemorySession is one session on a [Memory]; it implements [Store].
-type MemorySession struct {
+// Session is one session on a [Memory]; it implements [dcs.Store].
+type Session struct {
 	mem        *Memory
 	id         int
 	member     string
@@ -67,21 +73,24 @@ type MemorySession struct {
 	watches        []chan struct{}
 }
 
-var _ Store = (*MemorySession)(nil)
+var (
+	_ dcs.Store  = (*Session)(nil)
+	_ dcs.Lister = (*Session)(nil)
+)
 
 // Open opens a store for member (used only to tell sessions apart in Inject); its session
 // starts with its first write.
-func (m *Memory) Open(member string) *MemorySession {
+func (m *Memory) Open(member string) *Session {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.next++
-	s := &MemorySession{mem: m, id: m.next, member: member, lostSignal: lostSignal{ch: make(chan struct{})}}
+	s := &Session{mem: m, id: m.next, member: member, lostSignal: lostSignal{ch: make(chan struct{})}}
 	m.sessions[s.id] = s
 	return s
 }
 
 // Snapshot reads the scope without a session.
-func (m *Memory) Snapshot() Cluster {
+func (m *Memory) Snapshot() dcs.Cluster {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.snapshot()
@@ -101,7 +110,7 @@ func (m *Memory) InitializeOwner() string {
 }
 
 // LeaderSession is the session that holds the leader key, nil when none.
-func (m *Memory) LeaderSession() *MemorySession {
+func (m *Memory) LeaderSession() *Session {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.leader == "" {
@@ -110,16 +119,16 @@ func (m *Memory) LeaderSession() *MemorySession {
 	return m.sessions[m.leaderOwn]
 }
 
-func (m *Memory) snapshot() Cluster {
-	var cl Cluster
+func (m *Memory) snapshot() dcs.Cluster {
+	var cl dcs.Cluster
 	if m.initialize != nil {
 		v := *m.initialize
 		cl.Initialize = &v
 	}
 	cl.Leader = m.leader
 	cl.History = m.history()
-	if v, ok := m.keys[SyncKey]; ok {
-		cl.Sync = ParseSync(v)
+	if v, ok := m.keys[dcs.SyncKey]; ok {
+		cl.Sync = dcs.ParseSync(v)
 	}
 	for _, mm := range m.members {
 		cl.Members = append(cl.Members, mm.m)
@@ -129,7 +138,7 @@ func (m *Memory) snapshot() Cluster {
 }
 
 // end drops a session and every ephemeral key it holds. Caller holds m.mu.
-func (m *Memory) end(s *MemorySession, always bool) {
+func (m *Memory) end(s *Session, always bool) {
 	if s.ended || !s.started && !always {
 		return
 	}
@@ -169,14 +178,14 @@ func (m *Memory) changed() {
 
 // Lose ends the session underneath its user, as a lease expiring does. A store that has not
 // written yet has no session to lose.
-func (s *MemorySession) Lose() {
+func (s *Session) Lose() {
 	s.mem.mu.Lock()
 	defer s.mem.mu.Unlock()
 	s.mem.end(s, false)
 }
 
 // Alive reports whether the session still holds its keys.
-func (s *MemorySession) Alive() bool {
+func (s *Session) Alive() bool {
 	s.mem.mu.Lock()
 	defer s.mem.mu.Unlock()
 	return !s.ended
@@ -191,7 +200,7 @@ const (
 )
 
 // op runs f under the lock after the injected fault, if any.
-func (s *MemorySession) op(name string, kind int, f func() error) error {
+func (s *Session) op(name string, kind int, f func() error) error {
 	m := s.mem
 	fault := FaultNone
 	if m.Inject != nil {
@@ -200,43 +209,43 @@ func (s *MemorySession) op(name string, kind int, f func() error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("while %s: %w", name, ErrClosed)
+		return fmt.Errorf("while %s: %w", name, dcs.ErrClosed)
 	}
 	switch fault {
 	case FaultUnavailable:
-		return fmt.Errorf("while %s: %w: injected", name, ErrUnavailable)
+		return fmt.Errorf("while %s: %w: injected", name, dcs.ErrUnavailable)
 	case FaultSessionLost:
 		m.end(s, true)
 	case FaultUncertain:
 		if kind == opRead {
-			return fmt.Errorf("while %s: %w: injected", name, ErrUnavailable)
+			return fmt.Errorf("while %s: %w: injected", name, dcs.ErrUnavailable)
 		}
 	}
 	if kind == opWrite && !s.started && !s.ended {
 		s.started = true
 	}
 	if kind == opWrite && s.ended {
-		return fmt.Errorf("while %s: %w", name, ErrSessionLost)
+		return fmt.Errorf("while %s: %w", name, dcs.ErrSessionLost)
 	}
 	err := f()
 	if kind != opRead && err == nil {
 		m.changed()
 	}
 	if fault == FaultUncertain && err == nil {
-		return fmt.Errorf("while %s: %w: injected after the write took effect", name, ErrUnavailable)
+		return fmt.Errorf("while %s: %w: injected after the write took effect", name, dcs.ErrUnavailable)
 	}
 	return err
 }
 
-// Cluster reads the scope.
-func (s *MemorySession) Cluster(_ context.Context) (Cluster, error) {
-	var cl Cluster
-	err := s.op("Cluster", opRead, func() error { cl = s.mem.snapshot(); return nil })
+// dcs.Cluster reads the scope.
+func (s *Session) Cluster(_ context.Context) (dcs.Cluster, error) {
+	var cl dcs.Cluster
+	err := s.op("dcs.Cluster", opRead, func() error { cl = s.mem.snapshot(); return nil })
 	return cl, err
 }
 
 // TryInitialize creates an empty initialize bound to this session.
-func (s *MemorySession) TryInitialize(_ context.Context) (bool, error) {
+func (s *Session) TryInitialize(_ context.Context) (bool, error) {
 	won := false
 	err := s.op("TryInitialize", opWrite, func() error {
 		m := s.mem
@@ -253,14 +262,14 @@ func (s *MemorySession) TryInitialize(_ context.Context) (bool, error) {
 }
 
 // SetInitialize writes the system identifier into the empty initialize this session holds.
-func (s *MemorySession) SetInitialize(_ context.Context, sysid string) error {
-	if err := validSystemIdentifier(sysid); err != nil {
+func (s *Session) SetInitialize(_ context.Context, sysid string) error {
+	if err := dcs.ValidSystemIdentifier(sysid); err != nil {
 		return fmt.Errorf("while recording the system identifier: %w", err)
 	}
 	return s.op("SetInitialize", opWrite, func() error {
 		m := s.mem
 		if m.initialize == nil || *m.initialize != "" || m.initOwner != s.id {
-			return fmt.Errorf("while recording the system identifier: %w", ErrNotHeld)
+			return fmt.Errorf("while recording the system identifier: %w", dcs.ErrNotHeld)
 		}
 		v := sysid
 		m.initialize, m.initOwner = &v, 0
@@ -269,7 +278,7 @@ func (s *MemorySession) SetInitialize(_ context.Context, sysid string) error {
 }
 
 // ReleaseInitialize deletes an empty initialize this session holds.
-func (s *MemorySession) ReleaseInitialize(_ context.Context) error {
+func (s *Session) ReleaseInitialize(_ context.Context) error {
 	return s.op("ReleaseInitialize", opRelease, func() error {
 		m := s.mem
 		if m.initialize != nil && *m.initialize == "" && m.initOwner == s.id {
@@ -280,8 +289,8 @@ func (s *MemorySession) ReleaseInitialize(_ context.Context) error {
 }
 
 // AcquireLeader takes the leader key as the store contract says.
-func (s *MemorySession) AcquireLeader(_ context.Context, name string) (bool, error) {
-	if err := validName("member", name); err != nil {
+func (s *Session) AcquireLeader(_ context.Context, name string) (bool, error) {
+	if err := dcs.ValidMemberName(name); err != nil {
 		return false, fmt.Errorf("while acquiring the leader key: %w", err)
 	}
 	held := false
@@ -296,7 +305,7 @@ func (s *MemorySession) AcquireLeader(_ context.Context, name string) (bool, err
 }
 
 // ReleaseLeader deletes the leader key if this session holds it.
-func (s *MemorySession) ReleaseLeader(_ context.Context) error {
+func (s *Session) ReleaseLeader(_ context.Context) error {
 	return s.op("ReleaseLeader", opRelease, func() error {
 		if s.mem.leader != "" && s.mem.leaderOwn == s.id {
 			s.mem.leader = ""
@@ -306,8 +315,8 @@ func (s *MemorySession) ReleaseLeader(_ context.Context) error {
 }
 
 // PutMember writes the member key bound to this session.
-func (s *MemorySession) PutMember(_ context.Context, mb Member) error {
-	if err := validName("member", mb.Name); err != nil {
+func (s *Session) PutMember(_ context.Context, mb dcs.Member) error {
+	if err := dcs.ValidMemberName(mb.Name); err != nil {
 		return fmt.Errorf("while publishing the member: %w", err)
 	}
 	return s.op("PutMember", opWrite, func() error {
@@ -317,7 +326,7 @@ func (s *MemorySession) PutMember(_ context.Context, mb Member) error {
 }
 
 // DeleteMember deletes the member key if this session holds it.
-func (s *MemorySession) DeleteMember(_ context.Context, name string) error {
+func (s *Session) DeleteMember(_ context.Context, name string) error {
 	return s.op("DeleteMember", opRelease, func() error {
 		mm, ok := s.mem.members[name]
 		switch {
@@ -325,7 +334,7 @@ func (s *MemorySession) DeleteMember(_ context.Context, name string) error {
 			return nil
 		case mm.owner != s.id:
 			if _, alive := s.mem.sessions[mm.owner]; alive {
-				return fmt.Errorf("while deleting member %q: %w", name, ErrNotHeld)
+				return fmt.Errorf("while deleting member %q: %w", name, dcs.ErrNotHeld)
 			}
 		}
 		delete(s.mem.members, name)
@@ -334,7 +343,7 @@ func (s *MemorySession) DeleteMember(_ context.Context, name string) error {
 }
 
 // Watch returns a channel that receives a value on every change.
-func (s *MemorySession) Watch(ctx context.Context) <-chan struct{} {
+func (s *Session) Watch(ctx context.Context) <-chan struct{} {
 	m := s.mem
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -365,7 +374,7 @@ func (s *MemorySession) Watch(ctx context.Context) <-chan struct{} {
 }
 
 // Close ends the session; its ephemeral keys vanish.
-func (s *MemorySession) Close() error {
+func (s *Session) Close() error {
 	m := s.mem
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -373,3 +382,124 @@ func (s *MemorySession) Close() error {
 	s.closed = true
 	return nil
 }
+
+// List returns the names of the permanent keys directly under dir.
+func (s *Session) List(_ context.Context, dir string) ([]string, error) {
+	if err := dcs.ValidKey(dir); err != nil {
+		return nil, err
+	}
+	var names []string
+	err := s.op("List", opRead, func() error {
+		for k := range s.mem.keys {
+			if name, ok := strings.CutPrefix(k, dir+"/"); ok && name != "" && !strings.Contains(name, "/") {
+				names = append(names, name)
+			}
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names, err
+}
+
+// Put writes a permanent key.
+func (s *Session) Put(_ context.Context, key string, value []byte) error {
+	if err := dcs.ValidKey(key); err != nil {
+		return err
+	}
+	return s.op("Put", opRelease, func() error {
+		if s.mem.keys == nil {
+			s.mem.keys = map[string][]byte{}
+		}
+		s.mem.keys[key] = append([]byte(nil), value...)
+		return nil
+	})
+}
+
+// Get reads a permanent key.
+func (s *Session) Get(_ context.Context, key string) ([]byte, bool, error) {
+	var v []byte
+	var ok bool
+	err := s.op("Get", opRead, func() error { v, ok = s.mem.keys[key]; return nil })
+	return v, ok, err
+}
+
+// Delete removes a permanent key.
+func (s *Session) Delete(_ context.Context, key string) error {
+	return s.op("Delete", opRelease, func() error { delete(s.mem.keys, key); return nil })
+}
+
+// CompareAndSwap replaces a permanent key only if it holds old (nil: absent); new nil deletes
+// it.
+func (s *Session) CompareAndSwap(_ context.Context, key string, old, new []byte) (bool, error) {
+	if err := dcs.ValidKey(key); err != nil {
+		return false, err
+	}
+	swapped := false
+	err := s.op("CompareAndSwap", opRelease, func() error {
+		cur, ok := s.mem.keys[key]
+		if !sameValue(ok, cur, old) {
+			return nil
+		}
+		swapped = true
+		if new == nil {
+			delete(s.mem.keys, key)
+			return nil
+		}
+		if s.mem.keys == nil {
+			s.mem.keys = map[string][]byte{}
+		}
+		s.mem.keys[key] = append([]byte(nil), new...)
+		return nil
+	})
+	return swapped && err == nil, err
+}
+
+// dcs.History reads the cluster's changes of primary.
+func (s *Session) History(context.Context) (dcs.History, error) {
+	var h dcs.History
+	err := s.op("dcs.History", opRead, func() error { h = s.mem.history(); return nil })
+	return h, err
+}
+
+// AppendTimelineSwitch appends sw if the history is still prev's.
+func (s *Session) AppendTimelineSwitch(_ context.Context, prev dcs.History, sw dcs.TimelineSwitch) error {
+	value, extras, err := dcs.AppendHistory(prev, sw)
+	if err != nil {
+		return err
+	}
+	return s.op("AppendTimelineSwitch", opRelease, func() error {
+		m := s.mem
+		if string(m.keys[dcs.HistoryKey]) != prev.Read() {
+			return dcs.ErrHistoryChanged
+		}
+		if m.keys == nil {
+			m.keys = map[string][]byte{}
+		}
+		m.keys[dcs.HistoryKey], m.keys[dcs.SwitchesKey] = value, extras
+		return nil
+	})
+}
+
+// history reads the history from the permanent keys. Caller holds m.mu.
+func (m *Memory) history() dcs.History {
+	return dcs.ReadHistory(m.keys[dcs.HistoryKey], m.keys[dcs.SwitchesKey])
+}
+
+// sameValue reports whether a key's state (present holding cur, or absent) is what old expects.
+func sameValue(present bool, cur, old []byte) bool {
+	if old == nil {
+		return !present
+	}
+	return present && string(cur) == string(old)
+}
+
+// lostSignal is a session's Lost channel, closed once when the session ends.
+type lostSignal struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+// Lost is closed when the session ends.
+func (l *lostSignal) Lost() <-chan struct{} { return l.ch }
+
+func (l *lostSignal) markLost() { l.once.Do(func() { close(l.ch) }) }
