@@ -39,15 +39,11 @@ func runStandby(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if patroni == "" {
 		fmt.Fprintln(stdout, "standby: patroni is not installed (Debian: apt-get install patroni): pgimaged is measured alone")
 	}
-	dcs, backend := "", "file"
-	etcd := ""
-	if _, err := exec.LookPath("etcd"); err == nil {
-		if etcd, err = startEtcd(ctx, m, &clean); err != nil {
-			return err
-		}
-		dcs, backend = fmt.Sprintf(`dcs "etcd" { endpoints = [%q] }`, etcd), "etcd"
-	} else {
-		fmt.Fprintln(stdout, "standby: etcd is not installed: pgimaged runs on the file DCS, Patroni is not measured")
+	dcs, backend, etcd, err := benchDCS(ctx, m, &clean, stdout, "standby")
+	if err != nil {
+		return err
+	}
+	if etcd == "" {
 		patroni = ""
 	}
 
@@ -180,4 +176,19 @@ func pgimagedStandby(ctx context.Context, m *machine, remote *agentCluster, port
 		err = fmt.Errorf("pgimaged standby promote: %w", cmdErr)
 	}
 	return up, promoted, err
+}
+
+// benchDCS starts an etcd for the whole benchmark where one is installed and returns pgimaged's
+// dcs block for it, the backend's name and etcd's endpoint; without etcd, it says so (label
+// names the benchmark) and pgimaged runs on the file DCS ("" for the block: each cluster's own
+// directory), with no endpoint.
+func benchDCS(ctx context.Context, m *machine, clean *cleanups, stdout io.Writer, label string) (dcs, backend, etcd string, err error) {
+	if _, err := exec.LookPath("etcd"); err != nil {
+		fmt.Fprintf(stdout, "%s: etcd is not installed: pgimaged runs on the file DCS, Patroni is not measured\n", label)
+		return "", "file", "", nil
+	}
+	if etcd, err = startEtcd(ctx, m, clean); err != nil {
+		return "", "", "", err
+	}
+	return fmt.Sprintf(`dcs "etcd" { endpoints = [%q] }`, etcd), "etcd", etcd, nil
 }

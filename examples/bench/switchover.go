@@ -50,15 +50,11 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "switchover: patroni or patronictl is not installed (Debian: apt-get install patroni): pgimaged is measured alone")
 		patroni = ""
 	}
-	dcs, backend := "", "file"
-	etcd := ""
-	if _, err := exec.LookPath("etcd"); err == nil {
-		if etcd, err = startEtcd(ctx, m, &clean); err != nil {
-			return err
-		}
-		dcs, backend = fmt.Sprintf(`dcs "etcd" { endpoints = [%q] }`, etcd), "etcd"
-	} else {
-		fmt.Fprintln(stdout, "switchover: etcd is not installed: pgimaged runs on the file DCS, Patroni is not measured")
+	dcs, backend, etcd, err := benchDCS(ctx, m, &clean, stdout, "switchover")
+	if err != nil {
+		return err
+	}
+	if etcd == "" {
 		patroni = ""
 	}
 
