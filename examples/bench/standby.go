@@ -21,7 +21,7 @@ func runStandby(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("standby", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	c.register(fs, 3)
-	patroniFlag := fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")
+	patroniFlag := registerPatroni(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,10 +32,7 @@ func runStandby(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var clean cleanups
 	defer clean.run()
 
-	patroni := *patroniFlag
-	if patroni == "" {
-		patroni, _ = exec.LookPath("patroni")
-	}
+	patroni := lookPatroni(*patroniFlag)
 	if patroni == "" {
 		fmt.Fprintln(stdout, "standby: patroni is not installed (Debian: apt-get install patroni): pgimaged is measured alone")
 	}
@@ -191,4 +188,18 @@ func benchDCS(ctx context.Context, m *machine, clean *cleanups, stdout io.Writer
 		return "", "", "", err
 	}
 	return fmt.Sprintf(`dcs "etcd" { endpoints = [%q] }`, etcd), "etcd", etcd, nil
+}
+
+// registerPatroni adds the -patroni flag: the patroni program to measure.
+func registerPatroni(fs *flag.FlagSet) *string {
+	return fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")
+}
+
+// lookPatroni is the patroni program the -patroni flag names, else patroni in PATH; "" for none.
+func lookPatroni(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	p, _ := exec.LookPath("patroni")
+	return p
 }

@@ -24,7 +24,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	c.register(fs, 3)
 	n := fs.Int("members", 3, "members in each cluster (one primary, the others replicas)")
-	patroniFlag := fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")
+	patroniFlag := registerPatroni(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,10 +38,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var clean cleanups
 	defer clean.run()
 
-	patroni := *patroniFlag
-	if patroni == "" {
-		patroni, _ = exec.LookPath("patroni")
-	}
+	patroni := lookPatroni(*patroniFlag)
 	patronictl := ""
 	if patroni != "" {
 		patronictl, _ = exec.LookPath("patronictl")
