@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/pgimaged/pgimaged/core/cli.Version=$(VERSION)
 TESTLOG ?= $(CURDIR)/.test.log
 export PATH := $(shell $(GO) env GOPATH)/bin:$(PATH)
 
-.PHONY: build package proto test test-package test-go test-sim test-fuzz test-example bench bench-clone bench-bootstrap bench-cluster bench-api bench-rejoin bench-switchover demo demo-stop vet clean
+.PHONY: build package proto test test-package test-go test-sim test-fuzz test-example bench bench-clone bench-bootstrap bench-cluster bench-api bench-rejoin bench-switchover bench-standby demo demo-stop vet clean
 
 ## build: bin/pgimaged and bin/plugins/pgimaged-plugin-<name> for every plugin
 build:
@@ -102,9 +102,9 @@ test-package:
 	$(GO) test -tags debpkg -count=1 -timeout 30m -v -run '^TestDebianPackage$$' ./internal/debpkg
 
 ## bench: speed, measured side by side (see README): plugin start-up and configuration parse
-## time, then clone, bootstrap, cluster, api, rejoin and switchover of examples/bench (go run
-## ./examples/bench -h). One piece alone: make bench-clone, bench-bootstrap, bench-cluster,
-## bench-api, bench-rejoin or bench-switchover, with
+## time, then clone, bootstrap, cluster, api, rejoin, switchover and standby of examples/bench (go
+## run ./examples/bench -h). One piece alone: make bench-clone, bench-bootstrap, bench-cluster,
+## bench-api, bench-rejoin, bench-switchover or bench-standby, with
 ## BENCHFLAGS for its flags, e.g. make bench-cluster BENCHFLAGS='-runs 1 -members 3'.
 bench: build
 	$(GO) test -run '^$$' -bench 'BenchmarkLaunch' -benchtime 20x ./core/plugin/
@@ -115,8 +115,9 @@ bench: build
 	$(GO) run ./examples/bench api
 	$(GO) run ./examples/bench rejoin
 	$(GO) run ./examples/bench switchover
+	$(GO) run ./examples/bench standby
 
-bench-clone bench-bootstrap bench-cluster bench-api bench-rejoin bench-switchover: bench-%: build
+bench-clone bench-bootstrap bench-cluster bench-api bench-rejoin bench-switchover bench-standby: bench-%: build
 	$(GO) run ./examples/bench $* $(BENCHFLAGS)
 
 ## demo: three members on this host with the embedded file DCS

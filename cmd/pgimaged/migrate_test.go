@@ -122,35 +122,10 @@ func (p *patroniProc) output() string {
 // running primary the leader key. The replica follows it, every row is kept and a row written
 // after the move reaches the replica.
 func TestMigrateFromPatroni(t *testing.T) {
-	patroni := testenv.LookPath(t, "patroni")
 	e := startEtcd(t, 0)
-	work := workDir(t)
 	scope := "migrate-" + randomHex(t)[:8]
-	superPass, replPass := "Sup3r-"+randomHex(t), "R3pl-"+randomHex(t)
-	var nodes []*node
-	var ymls []string
-	var procs []*patroniProc
-	var rest []string
-	for _, name := range []string{"node1", "node2"} {
-		dir := filepath.Join(work, name)
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		port, api := pgtest.FreePort(t), pgtest.FreePort(t)
-		n := &node{name: name, dir: dir, dataDir: filepath.Join(dir, "data"), port: port, superPass: superPass, replPass: replPass,
-			config: filepath.Join(dir, "pgimaged.hcl"),
-			env:    []string{"PGIMAGED_SUPERUSER_PASSWORD=" + superPass, "PGIMAGED_REPLICATION_PASSWORD=" + replPass}}
-		stopServerAtCleanup(t, n.dataDir)
-		yml := writeFile(t, dir, "patroni.yml", fmt.Sprintf(patroniRunning, scope, name, api, e.endpoint, port,
-			yamlQuote(n.dataDir), yamlQuote(testenv.PGBinDir(t)), yamlQuote(filepath.Join(dir, "pgpass")),
-			yamlQuote(superPass), yamlQuote(replPass), yamlQuote(dir)), 0o600)
-		nodes, ymls, rest = append(nodes, n), append(ymls, yml), append(rest, fmt.Sprintf("http://127.0.0.1:%d", api))
-	}
+	nodes, ymls, procs := startPatroniPair(t, scope, e.endpoint)
 	n1, n2 := nodes[0], nodes[1]
-	procs = append(procs, startPatroni(t, patroni, ymls[0]))
-	eventually(t, guard, "Patroni's node1 to lead", func() bool { return httpStatus(rest[0]+"/primary") == http.StatusOK })
-	procs = append(procs, startPatroni(t, patroni, ymls[1]))
-	eventually(t, guard, "Patroni's node2 to run as a replica", func() bool { return httpStatus(rest[1]+"/replica") == http.StatusOK })
 	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
 	waitRows(t, n2, 100)
 
@@ -213,6 +188,40 @@ func TestMigrateFromPatroni(t *testing.T) {
 			t.Errorf("a member was fenced or re-cloned in the move:\n%s", log)
 		}
 	}
+}
+
+// startPatroniPair starts a Patroni cluster of two members, node1 and node2, on the etcd at
+// endpoint under scope (namespace /service/), each with its own PostgreSQL and REST API port:
+// node1 leads, node2 runs as its replica. It returns the members (their passwords, and a
+// pgimaged configuration path and environment for an import), their patroni.yml and their
+// patroni processes.
+func startPatroniPair(t *testing.T, scope, endpoint string) ([]*node, []string, []*patroniProc) {
+	t.Helper()
+	patroni := testenv.LookPath(t, "patroni")
+	work := workDir(t)
+	superPass, replPass := "Sup3r-"+randomHex(t), "R3pl-"+randomHex(t)
+	var nodes []*node
+	var ymls, rest []string
+	for _, name := range []string{"node1", "node2"} {
+		dir := filepath.Join(work, name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		port, api := pgtest.FreePort(t), pgtest.FreePort(t)
+		n := &node{name: name, dir: dir, dataDir: filepath.Join(dir, "data"), port: port, superPass: superPass, replPass: replPass,
+			config: filepath.Join(dir, "pgimaged.hcl"),
+			env:    []string{"PGIMAGED_SUPERUSER_PASSWORD=" + superPass, "PGIMAGED_REPLICATION_PASSWORD=" + replPass}}
+		stopServerAtCleanup(t, n.dataDir)
+		yml := writeFile(t, dir, "patroni.yml", fmt.Sprintf(patroniRunning, scope, name, api, endpoint, port,
+			yamlQuote(n.dataDir), yamlQuote(testenv.PGBinDir(t)), yamlQuote(filepath.Join(dir, "pgpass")),
+			yamlQuote(superPass), yamlQuote(replPass), yamlQuote(dir)), 0o600)
+		nodes, ymls, rest = append(nodes, n), append(ymls, yml), append(rest, fmt.Sprintf("http://127.0.0.1:%d", api))
+	}
+	procs := []*patroniProc{startPatroni(t, patroni, ymls[0])}
+	eventually(t, guard, "Patroni's node1 to lead", func() bool { return httpStatus(rest[0]+"/primary") == http.StatusOK })
+	procs = append(procs, startPatroni(t, patroni, ymls[1]))
+	eventually(t, guard, "Patroni's node2 to run as a replica", func() bool { return httpStatus(rest[1]+"/replica") == http.StatusOK })
+	return nodes, ymls, procs
 }
 
 // yamlQuote quotes s for YAML: a JSON string is a YAML string.

@@ -230,6 +230,16 @@ func editConfig(t *testing.T, n *node, old, new string) {
 	}
 }
 
+// serveReplicationTLS makes n's server offer TLS with cert and key and refuse replication
+// connections without it, and names n as localhost:port (the host name cert is for) in its
+// conn_url.
+func serveReplicationTLS(t *testing.T, n *node, cert, key string) {
+	t.Helper()
+	editConfig(t, n, "max_connections = 30", fmt.Sprintf("max_connections = 30, ssl = \"on\", ssl_cert_file = %q, ssl_key_file = %q", cert, key))
+	editConfig(t, n, "pg_hba = [", "pg_hba = [\n    \"hostnossl replication all 0.0.0.0/0 reject\",")
+	editConfig(t, n, fmt.Sprintf("listen     = \"127.0.0.1:%d\"", n.port), fmt.Sprintf("listen     = \"127.0.0.1:%d\"\n  connect_address = \"localhost:%d\"", n.port, n.port))
+}
+
 // TestAgentReplicaOverVerifiedTLS: members that accept replication only over TLS, with
 // sslmode = "verify-full" and the CA in postgresql.authentication.replication: the agent's
 // replica clones from the leader and streams from it, both verifying the leader's certificate
@@ -239,9 +249,7 @@ func TestAgentReplicaOverVerifiedTLS(t *testing.T) {
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
 	for _, n := range []*node{n1, n2} {
 		cert, key := testenv.WriteCertificate(t, n.dir, "server")
-		editConfig(t, n, "max_connections = 30", fmt.Sprintf("max_connections = 30, ssl = \"on\", ssl_cert_file = %q, ssl_key_file = %q", cert, key))
-		editConfig(t, n, "pg_hba = [", "pg_hba = [\n    \"hostnossl replication all 0.0.0.0/0 reject\",")
-		editConfig(t, n, fmt.Sprintf("listen     = \"127.0.0.1:%d\"", n.port), fmt.Sprintf("listen     = \"127.0.0.1:%d\"\n  connect_address = \"localhost:%d\"", n.port, n.port))
+		serveReplicationTLS(t, n, cert, key)
 		withReplicationTLS(t, n, fmt.Sprintf("      sslmode     = \"verify-full\"\n      sslrootcert = %q", cert))
 	}
 	// Each member's certificate is its own CA; the replica verifies the leader's.

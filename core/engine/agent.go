@@ -82,6 +82,8 @@ type Agent struct {
 	tryingAt time.Time
 	// lastChange is the pending change of primary as the cycle read it ("" for none).
 	lastChange string
+	// lastStandby is the standby cluster's promotion record as the cycle read it ("" for none).
+	lastStandby string
 	// toldPromoted: the log said that the configuration's standby_cluster block is ignored.
 	toldPromoted bool
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
@@ -531,24 +533,32 @@ func (a *Agent) wait(ctx context.Context, d time.Duration, watch *<-chan struct{
 				*watch = nil
 				continue
 			}
-			cl, err := a.store.Cluster(ctx)
-			if err != nil || a.fingerprint(cl) != a.lastFP {
-				return true
-			}
-			if req, _ := PendingReinit(ctx, a.store, a.Node.Config.Name); req != nil {
-				return true
-			}
-			if req, _ := ReadRestart(ctx, a.store, a.Node.Config.Name); req != nil && !req.Done {
-				return true
-			}
-			if ch, err := ReadChange(ctx, a.store); err == nil && ch.rawString() != a.lastChange {
-				return true
-			}
-			if p, err := ReadPause(ctx, a.store); err == nil && (p != nil) != a.paused {
+			if a.dcsWakes(ctx) {
 				return true
 			}
 		}
 	}
+}
+
+// dcsWakes reports whether what changed in the DCS is something the next cycle acts on.
+func (a *Agent) dcsWakes(ctx context.Context) bool {
+	cl, err := a.store.Cluster(ctx)
+	if err != nil || a.fingerprint(cl) != a.lastFP {
+		return true
+	}
+	if req, _ := PendingReinit(ctx, a.store, a.Node.Config.Name); req != nil {
+		return true
+	}
+	if req, _ := ReadRestart(ctx, a.store, a.Node.Config.Name); req != nil && !req.Done {
+		return true
+	}
+	if ch, err := ReadChange(ctx, a.store); err == nil && ch.rawString() != a.lastChange {
+		return true
+	}
+	if p, err := ReadPause(ctx, a.store); err == nil && (p != nil) != a.paused {
+		return true
+	}
+	return a.standbyRecordChanged(ctx) // standby_promote.go
 }
 
 // fingerprint sums up what the decision depends on: initialize, the leader, and the other

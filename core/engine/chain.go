@@ -134,14 +134,15 @@ func prepareDataDir(dir string, keep bool) error {
 	return nil
 }
 
-// cloneChain runs the steps [PlanChain] gives for methods (nil: the configured chain) until
+// cloneChain runs the steps [PlanChain] gives for in (see [Node.chainInput]) until
 // one fills the data directory. Before each method a non-empty data directory (the marked
 // leftovers of an earlier method) is emptied unless the method sets keep_data, and so is what
-// a failed method leaves. Without a source only methods with no_master run, with an empty
-// connection string. Each method is tried up to its attempts, its wait apart. passfile is the
+// a failed method leaves. Without a source only methods with no_master run (and, for the
+// leader of a standby cluster without a host, those whose plugin works without one), with an
+// empty connection string. Each method is tried up to its attempts, its wait apart. passfile is the
 // pgpass file with the source's credentials ("" for none). The caller ([Node.Clone]) has
 // checked that the data directory is empty or pgimaged's own and marked it.
-func (n *Node) cloneChain(ctx context.Context, src *Source, methods []string, passfile string) (ChainResult, error) {
+func (n *Node) cloneChain(ctx context.Context, src *Source, in ChainInput, passfile string) (ChainResult, error) {
 	var out ChainResult
 	log := n.logger()
 	cluster := n.cluster()
@@ -154,7 +155,7 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, methods []string, pa
 		return out, err
 	}
 	defer done()
-	steps := PlanChain(n.chainInput(methods, src != nil))
+	steps := PlanChain(in)
 	for _, st := range steps {
 		if err := ctx.Err(); err != nil {
 			return out, err

@@ -34,6 +34,9 @@ type CloneOptions struct {
 	// Recovery are recovery settings written over the method's (a standby leader's, from the
 	// standby_cluster block).
 	Recovery map[string]string
+	// StandbyLeader: the clone makes the leader of a standby cluster, with standby_cluster's
+	// create_replica_methods (Methods is ignored); see [Node.standbyChainInput].
+	StandbyLeader bool
 	// KeepCopy: a complete copy of the cluster whose server cannot start for a cause outside
 	// the data directory ([pg.EnvironmentCause]: its port taken, shared memory refused...) is
 	// kept as a replica's data directory, standby settings and pgpass file included, and the
@@ -124,7 +127,11 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 	} else {
 		asked <- sysidAnswer{opts.ExpectSystemID, nil}
 	}
-	chain, err := n.cloneChain(ctx, opts.Source, opts.Methods, passfile)
+	in := n.chainInput(opts.Methods, opts.Source != nil)
+	if opts.StandbyLeader {
+		in = n.standbyChainInput(opts.Source != nil)
+	}
+	chain, err := n.cloneChain(ctx, opts.Source, in, passfile)
 	out.Chain = chain
 	if err != nil {
 		n.settleFailedChain()

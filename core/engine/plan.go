@@ -140,13 +140,18 @@ func (n *Node) planBootstrap(ctx context.Context) []PlannedMethod {
 // planClone is the chain for methods (nil: the configured one) from src, each runnable step
 // with the commands its plugin would run.
 func (n *Node) planClone(ctx context.Context, src *Source, methods []string) []PlannedMethod {
+	return n.planChain(ctx, src, n.chainInput(methods, src != nil))
+}
+
+// planChain is planClone for the chain in.
+func (n *Node) planChain(ctx context.Context, src *Source, in ChainInput) []PlannedMethod {
 	var out []PlannedMethod
 	connstring := ""
 	env := n.plannedEnv(src)
 	if src != nil {
 		connstring = src.Conn.DSN()
 	}
-	for _, st := range PlanChain(n.chainInput(methods, src != nil)) {
+	for _, st := range PlanChain(in) {
 		m := st.Method
 		pm := PlannedMethod{Method: st.Label, Plugin: st.Plugin, KeepData: m.KeepData, Attempts: st.Attempts, Skipped: st.Skipped}
 		n.planWalDir(&pm, m)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
@@ -31,6 +32,10 @@ type ChainInput struct {
 	HasPlugin func(name string) bool
 	// HasSource: a running member can be cloned from; without one only no_master methods run.
 	HasSource bool
+	// WorksWithoutSource, when set, reports whether the plugin called name restores without a
+	// source (pgBackRest's and WAL-E's do): without a source its methods run too. It is set
+	// for the leader of a standby cluster that follows an archive alone (see [StandbyKeeps]).
+	WorksWithoutSource func(name string) bool
 }
 
 // Skip reasons of [PlanChain].
@@ -61,7 +66,7 @@ func PlanChain(in ChainInput) []ChainStep {
 		switch {
 		case st.Plugin == "":
 			st.Skipped = skipNoPlugin
-		case !in.HasSource && !m.NoMaster:
+		case !in.HasSource && !m.NoMaster && (in.WorksWithoutSource == nil || !in.WorksWithoutSource(st.Plugin)):
 			st.Skipped = skipNoSource
 		}
 		out = append(out, st)
@@ -83,6 +88,31 @@ func Runnable(steps []ChainStep) bool {
 // source.
 func (n *Node) chainInput(methods []string, hasSource bool) ChainInput {
 	return ChainInput{Config: n.Config, Methods: methods, HasPlugin: n.plugins().Has, HasSource: hasSource}
+}
+
+// standbyChainInput is the chain that makes the leader of this standby cluster:
+// standby_cluster's create_replica_methods; with no host, a method whose plugin restores
+// without a source runs too.
+func (n *Node) standbyChainInput(hasSource bool) ChainInput {
+	sc := n.Config.StandbyCluster
+	in := n.chainInput(sc.CreateReplicaMethods, hasSource)
+	if sc.Host == "" {
+		in.WorksWithoutSource = n.worksWithoutSource
+	}
+	return in
+}
+
+// worksWithoutSource asks the plugin called name whether it restores without a source: what
+// it says of itself when it starts. false when it cannot be started.
+func (n *Node) worksWithoutSource(name string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inst, err := n.plugins().Launch(ctx, name)
+	if err != nil {
+		return false
+	}
+	defer inst.Kill()
+	return inst.Info().WorksWithoutSource
 }
 
 // replicaMethods is postgresql.create_replica_methods (its default set by

@@ -12,11 +12,12 @@ import (
 
 func TestPlanChain(t *testing.T) {
 	cfg := &config.Config{Methods: map[string]*config.Method{
-		"archive": {Label: "archive", Plugin: "wale", NoMaster: true, Attempts: 3, RetryWait: time.Minute},
-		"custom":  {Label: "custom", Command: "/bin/true"},
+		"archive":  {Label: "archive", Plugin: "wale", NoMaster: true, Attempts: 3, RetryWait: time.Minute},
+		"custom":   {Label: "custom", Command: "/bin/true"},
+		"backrest": {Label: "backrest", Plugin: "pgbackrest"},
 	}}
 	cfg.PostgreSQL.CreateReplicaMethods = []string{"missing", "basebackup", "archive", "custom"}
-	has := func(name string) bool { return name == "basebackup" || name == "wale" }
+	has := func(name string) bool { return name == "basebackup" || name == "wale" || name == "pgbackrest" }
 	summary := func(steps []engine.ChainStep) []string {
 		var out []string
 		for _, s := range steps {
@@ -59,6 +60,17 @@ func TestPlanChain(t *testing.T) {
 			name: "a reinit's methods replace the configured chain",
 			in:   engine.ChainInput{Config: cfg, HasPlugin: has, Methods: []string{"custom"}},
 			want: []string{"custom/script/1/5s skipped: no running source to clone from and the method does not set no_master"},
+		},
+		{
+			name: "a standby cluster's leader without a host: a plugin that restores without a source runs too",
+			in: engine.ChainInput{Config: cfg, HasPlugin: has, Methods: []string{"basebackup", "backrest", "custom"},
+				WorksWithoutSource: func(name string) bool { return name == "pgbackrest" }},
+			want: []string{
+				"basebackup/basebackup/2/5s skipped: no running source to clone from and the method does not set no_master",
+				"backrest/pgbackrest/1/5s",
+				"custom/script/1/5s skipped: no running source to clone from and the method does not set no_master",
+			},
+			runs: true,
 		},
 	}
 	for _, tc := range cases {

@@ -164,7 +164,7 @@ func (a *Agent) cloneRemote(ctx context.Context) Result {
 		return Result{Err: err}
 	}
 	n.logger().Info("creating the standby leader from the remote", "source", src.Describe(), "methods", sc.CreateReplicaMethods)
-	res, err := n.Clone(cctx, CloneOptions{Source: src, Methods: sc.CreateReplicaMethods, Recovery: sc.RecoverySettings()})
+	res, err := n.Clone(cctx, CloneOptions{Source: src, StandbyLeader: true, Recovery: sc.RecoverySettings()})
 	a.run.tl, a.run.done = tl, time.Now()
 	a.unsave(res.Chain.Attempts...)
 	out := Result{Err: err, Attempts: res.Chain.Attempts}
@@ -190,7 +190,7 @@ func (n *Node) planStandbyLeader(ctx context.Context, p *Plan) {
 	if src == nil {
 		p.SourceWhy = "none: the standby cluster follows an archive (standby_cluster has no host)"
 	}
-	p.Methods = n.planClone(ctx, src, n.Config.StandbyCluster.CreateReplicaMethods)
+	p.Methods = n.planChain(ctx, src, n.standbyChainInput(src != nil))
 }
 
 // leaderGone is [Observation.LeaderGone] for this cycle, and when the leader key was first seen

@@ -215,6 +215,21 @@ func (a *Agent) promoteStandby(ctx context.Context, e PromoteStandby) error {
 	return nil
 }
 
+// rawString is the record as stored, "" for none.
+func (r *StandbyRecord) rawString() string {
+	if r == nil {
+		return ""
+	}
+	return string(r.raw)
+}
+
+// standbyRecordChanged reports whether the promotion record differs from what the last cycle
+// read: a request to promote is acted on at once, not at the next loop_wait.
+func (a *Agent) standbyRecordChanged(ctx context.Context) bool {
+	r, err := ReadStandby(ctx, a.store)
+	return err == nil && r.rawString() != a.lastStandby
+}
+
 // observeStandbyRecord adds the promotion record: once it says promoted, the cluster is no
 // longer a standby cluster, whatever the configuration holds. It says so once when the
 // configuration still has a standby_cluster block.
@@ -224,7 +239,7 @@ func (a *Agent) observeStandbyRecord(ctx context.Context, obs *Observation) {
 		a.Node.logger().Warn("could not read the standby cluster's record", "error", err)
 		return
 	}
-	obs.StandbyRecord = r
+	obs.StandbyRecord, a.lastStandby = r, r.rawString()
 	if r == nil || r.Phase != StandbyPromoted {
 		return
 	}

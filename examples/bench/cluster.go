@@ -211,6 +211,12 @@ type clusterOptions struct {
 	whileUp func(apiPorts []int) error
 	// superPass, if set, is the superuser's password (Patroni's harness); else a random one.
 	superPass string
+	// replPass, if set, is the replication role's password (Patroni's harness); else a random
+	// one.
+	replPass string
+	// standbyOf, if set, makes Patroni's cluster a standby cluster of the server on that port of
+	// 127.0.0.1 (whose roles have superPass and replPass).
+	standbyOf int
 }
 
 // pgimagedCluster runs one measurement of pgimaged. It returns the time until the cluster is up

@@ -14,6 +14,9 @@
 //	                                   rejoin by pg_rewind against a full re-clone by basebackup
 //	go run ./examples/bench switchover pgimaged switchover until writes and streaming replicas,
 //	                                   against patronictl switchover where Patroni is installed
+//	go run ./examples/bench standby    a standby cluster of a remote primary from empty until its
+//	                                   standby leader and replica stream, against Patroni's standby
+//	                                   cluster; then pgimaged standby promote until a write
 //
 // The contenders of a benchmark run interleaved, round by round, so that the load others put on
 // the machine falls on all of them alike; medians are printed with the spread.
@@ -60,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runRejoin(ctx, args[1:], stdout, stderr)
 	case "switchover":
 		err = runSwitchover(ctx, args[1:], stdout, stderr)
+	case "standby":
+		err = runStandby(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
@@ -102,6 +107,11 @@ Benchmarks (make bench runs them all, in this order):
   switchover pgimaged switchover --yes until the new primary accepts writes and every replica
              streams from it, 3 members on etcd, against patronictl switchover --force on a
              Patroni cluster of the same size where installed, interleaved, 3 runs; medians, ratios
+  standby    a standby cluster of 2 members (leader copied from a remote primary, replica cascading
+             from it) from empty until the standby leader runs and the replica streams: pgimaged on
+             etcd against Patroni's standby cluster (bootstrap.dcs.standby_cluster) of the same
+             remote on the same etcd where installed, interleaved, 3 runs; medians and ratio; then
+             pgimaged standby promote --yes until the promoted leader accepts a write
 
 Run a benchmark with -h for its flags; -runs 1 gives a quick look at one piece.
 `)

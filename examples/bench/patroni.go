@@ -32,6 +32,16 @@ func patroniCluster(ctx context.Context, m *machine, patroni string, o clusterOp
 	if o.loopWait > 0 {
 		dcs = fmt.Sprintf("{loop_wait: %d, postgresql: {parameters: {max_connections: 30}}}", int(o.loopWait.Seconds()))
 	}
+	leaderRole := "leader"
+	if o.standbyOf > 0 {
+		// A standby cluster (bootstrap.dcs.standby_cluster) of the server at 127.0.0.1:standbyOf:
+		// its leader is Patroni's standby_leader.
+		dcs = fmt.Sprintf("{standby_cluster: {host: 127.0.0.1, port: %d}, postgresql: {parameters: {max_connections: 30}}}", o.standbyOf)
+		leaderRole = "standby_leader"
+	}
+	if o.replPass != "" {
+		replPass = o.replPass
+	}
 	var configs []string
 	var apiPort int
 	var restPorts []int
@@ -111,7 +121,7 @@ postgresql:
 		if err := ms.exited(); err != nil {
 			return false, err
 		}
-		return patroniReady(&client, fmt.Sprintf("http://127.0.0.1:%d/cluster", apiPort), o.members)
+		return patroniReady(&client, fmt.Sprintf("http://127.0.0.1:%d/cluster", apiPort), o.members, leaderRole)
 	})
 	took := time.Since(start)
 	if err == nil && o.whileUp != nil {
@@ -126,10 +136,11 @@ func yamlString(s string) string {
 	return string(b)
 }
 
-// patroniReady reads Patroni's GET /cluster: a leader and n-1 replicas running; and, since Patroni
-// 3.0 says "running" for a replica whether or not it receives WAL, the leader's GET /patroni
-// must list every replica as streaming (its view of pg_stat_replication).
-func patroniReady(client *http.Client, clusterURL string, n int) (bool, error) {
+// patroniReady reads Patroni's GET /cluster: a member of role leaderRole (leader, or a standby
+// cluster's standby_leader) and n-1 replicas running; and, since Patroni 3.0 says "running" for
+// a replica whether or not it receives WAL, the leader's GET /patroni must list every replica as
+// streaming (its view of pg_stat_replication).
+func patroniReady(client *http.Client, clusterURL string, n int, leaderRole string) (bool, error) {
 	var cl struct {
 		Members []struct {
 			memberState
@@ -143,11 +154,11 @@ func patroniReady(client *http.Client, clusterURL string, n int) (bool, error) {
 	leaderAPI := ""
 	for _, m := range cl.Members {
 		states = append(states, m.memberState)
-		if m.Role == "leader" {
+		if m.Role == leaderRole {
 			leaderAPI = m.APIURL
 		}
 	}
-	if !clusterReady(states, n, "leader", "running", "streaming") || leaderAPI == "" {
+	if !clusterReady(states, n, leaderRole, "running", "streaming") || leaderAPI == "" {
 		return false, nil
 	}
 	var leader struct {

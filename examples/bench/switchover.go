@@ -24,7 +24,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	c.register(fs, 3)
 	n := fs.Int("members", 3, "members in each cluster (one primary, the others replicas)")
-	patroniFlag := fs.String("patroni", "", "the patroni program (default: patroni in PATH; without one, Patroni is not measured)")
+	patroniFlag := registerPatroni(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -38,10 +38,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var clean cleanups
 	defer clean.run()
 
-	patroni := *patroniFlag
-	if patroni == "" {
-		patroni, _ = exec.LookPath("patroni")
-	}
+	patroni := lookPatroni(*patroniFlag)
 	patronictl := ""
 	if patroni != "" {
 		patronictl, _ = exec.LookPath("patronictl")
@@ -50,15 +47,11 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stdout, "switchover: patroni or patronictl is not installed (Debian: apt-get install patroni): pgimaged is measured alone")
 		patroni = ""
 	}
-	dcs, backend := "", "file"
-	etcd := ""
-	if _, err := exec.LookPath("etcd"); err == nil {
-		if etcd, err = startEtcd(ctx, m, &clean); err != nil {
-			return err
-		}
-		dcs, backend = fmt.Sprintf(`dcs "etcd" { endpoints = [%q] }`, etcd), "etcd"
-	} else {
-		fmt.Fprintln(stdout, "switchover: etcd is not installed: pgimaged runs on the file DCS, Patroni is not measured")
+	dcs, backend, etcd, err := benchDCS(ctx, m, &clean, stdout, "switchover")
+	if err != nil {
+		return err
+	}
+	if etcd == "" {
 		patroni = ""
 	}
 
