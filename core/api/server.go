@@ -332,6 +332,9 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 			if lag := snap.Lag(); lag >= 0 {
 				body["lag"] = lag
 			}
+			if snap.NotStreaming != "" {
+				body["not_streaming"] = snap.NotStreaming // pgimaged's: why its WAL receiver does not stream
+			}
 		} else {
 			body["role"] = dcs.RolePrimary
 			body["xlog"] = map[string]any{"location": snap.Position}

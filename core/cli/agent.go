@@ -259,6 +259,12 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 		if m.PGImaged != nil {
 			lastErr = explainError(m.PGImaged.LastError, lastErrorWidth)
 			upstream = m.PGImaged.Upstream
+			if why := m.PGImaged.NotStreaming; why != "" && state == dcs.StateRunning {
+				state = "not streaming"
+				if lastErr == "" {
+					lastErr = explainError(why, lastErrorWidth)
+				}
+			}
 			if p := m.PGImaged.Clone; p != nil {
 				state += " (" + progressText(*p) + ")"
 			}

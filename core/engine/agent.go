@@ -722,6 +722,7 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 		if m.Role == dcs.RoleReplica && st.Streaming && st.SenderHost != "" {
 			m.PGImaged.Upstream = matchUpstream(n.Config.Name, st.SenderHost, st.SenderPort, peers)
 		}
+		m.PGImaged.NotStreaming = n.notStreaming(st, m.State, m.Role) // snapshot_stream.go
 		if m.Role == dcs.RoleStandbyLeader {
 			m.PGImaged.Remote = a.Snapshot().Remote // standby_remote.go
 		}

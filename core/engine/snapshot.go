@@ -38,7 +38,10 @@ type Snapshot struct {
 	InRecovery bool
 	// Streaming: a WAL receiver streams from an upstream.
 	Streaming bool
-	Timeline  int
+	// NotStreaming is why a running replica meant to stream does not (its WAL receiver's last
+	// failure in the server log); "" when it streams or is not meant to.
+	NotStreaming string
+	Timeline     int
 	// Position is the WAL written (primary) or replayed (standby), in bytes from 0/0.
 	Position int64
 	// LeaderPosition is the WAL position the leader last published, 0 when unknown.
@@ -173,6 +176,10 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 		st := a.pgStatus(ctx)
 		s.Running, s.Queried = st.Running, st.Queried
 		s.InRecovery, s.Position, s.Timeline, s.Streaming = st.InRecovery, st.Position, st.Timeline, st.Streaming
+		a.mu.Lock()
+		state, role := a.state, a.role
+		a.mu.Unlock()
+		s.NotStreaming = n.notStreaming(st, state, role) // snapshot_stream.go
 		if s.Queried {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if conn, err := a.server().Connect(qctx); err == nil {
