@@ -173,6 +173,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		next, err := a.cycle(ctx)
 		if err == nil && ctx.Err() == nil {
 			a.tendReplication(ctx)
+			a.tendConfigKey(ctx) // patroniconfig.go
 		}
 		if ctx.Err() == nil {
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) || errors.Is(err, dcs.ErrUnavailable) {
