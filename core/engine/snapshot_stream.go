@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -97,10 +98,28 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 	return false
 }
 
+// receiverDiverged is the rejoin of a running standby whose WAL receiver stopped because the
+// standby went past the point where its upstream's timeline forked off (PostgreSQL said so in
+// its log: obs.ReceiverFailure); false when it did not, or when no rejoin can run (the standby
+// is then kept running, as one that received past the switch point is).
+func receiverDiverged(obs Observation, act Action) (Action, bool) {
+	if !diverged(obs.ReceiverFailure) {
+		return act, false
+	}
+	a, ok := rejoinAction(obs, act, fmt.Sprintf("the standby's WAL receiver stopped (PostgreSQL: %q): it received WAL past the point where the leader's timeline forked off, and cannot follow it as it is", obs.ReceiverFailure))
+	if ok {
+		a.Stop = true
+		return a, true
+	}
+	act.Reason += fmt.Sprintf("; its WAL receiver cannot follow the leader's timeline (PostgreSQL: %q) and no rejoin method can run: it needs a reinit", obs.ReceiverFailure)
+	return act, true
+}
+
 // diverged reports whether a WAL receiver failure says the standby cannot follow its upstream's
 // timeline: it received WAL past the point where the upstream's new timeline forked off.
 func diverged(failure string) bool {
 	return strings.Contains(failure, "is not a child of this server's history") ||
+		strings.Contains(failure, "is not in this server's history") ||
 		strings.Contains(failure, "forked off current database system timeline")
 }
 
