@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -9,34 +8,16 @@ import (
 // notStreamingOf is why `status -json` says member does not stream, "" when it does not say.
 func notStreamingOf(t *testing.T, n *node, member string) string {
 	t.Helper()
-	r := run(t, n.env, "status", "-json", "-config", n.config)
-	var s struct {
-		Members []struct {
-			Name     string `json:"name"`
-			State    string `json:"state"`
-			PGImaged *struct {
-				NotStreaming string `json:"not_streaming"`
-			} `json:"pgimaged"`
-		} `json:"members"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
-		t.Fatalf("status -json: %v\n%s", err, r)
-	}
-	for _, m := range s.Members {
-		if m.Name == member && m.PGImaged != nil {
-			return m.PGImaged.NotStreaming
-		}
-	}
-	return ""
+	return detailOf(t, n, member).NotStreaming
 }
 
 // A replica whose password its upstream refuses streams no more: status, status -json, the
 // member key and GET /patroni say it does not stream, with libpq's reason; GET /replica still
 // answers 200 (it runs and replays), but /replica?lag=1MB answers 503 once the primary wrote
-// more than that since, as Patroni's.
+// more than that since, as Patroni's. Its upstream's host lost, the reason says so.
 func TestReplicaNotStreaming(t *testing.T) {
 	c := fileCluster(t)
-	n1, _, agents, _, base2 := apiPair(t, c)
+	n1, n2, agents, _, base2 := apiPair(t, c)
 	if why := notStreamingOf(t, n1, "node2"); why != "" {
 		t.Fatalf("status says the streaming node2 does not stream: %s", why)
 	}
@@ -79,4 +60,10 @@ func TestReplicaNotStreaming(t *testing.T) {
 	if code := httpStatus(base2 + "/replica?lag=1048576"); code != 503 {
 		t.Errorf("GET /replica?lag=1048576 on node2, more than 1 MB behind: %d, want 503", code)
 	}
+
+	// Its upstream gone: libpq's reason changes with it.
+	loseHost(t, agents[0], n1, n2)
+	waitFor(t, guard, "status -json to say node2 cannot reach its upstream", agents[1:], func() bool {
+		return strings.Contains(notStreamingOf(t, n2, "node2"), "Connection refused")
+	})
 }
