@@ -38,10 +38,10 @@ type Snapshot struct {
 	InRecovery bool
 	// Streaming: a WAL receiver streams from an upstream.
 	Streaming bool
+	Timeline  int
 	// NotStreaming is why a running replica meant to stream does not (its WAL receiver's last
 	// failure in the server log); "" when it streams or is not meant to.
 	NotStreaming string
-	Timeline     int
 	// Position is the WAL written (primary) or replayed (standby), in bytes from 0/0.
 	Position int64
 	// LeaderPosition is the WAL position the leader last published, 0 when unknown.
