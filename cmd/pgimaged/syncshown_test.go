@@ -11,9 +11,12 @@ import (
 // In synchronous mode the members that are synchronous are shown: status's ROLE says
 // sync_standby, status -json marks them sync_standby, GET /cluster gives them Patroni's role
 // sync_standby, and GET /sync answers 200 on them (503 elsewhere), GET /async 200 on the other
-// replicas, as Patroni's.
+// replicas, as Patroni's; patronictl list shows node2 as its Sync Standby.
 func TestSynchronousSetShown(t *testing.T) {
-	c := fileCluster(t)
+	e := startEtcd(t, 0)
+	b := backend{kind: "etcd", endpoint: e.endpoint}
+	scope := "sync-shown-" + randomHex(t)[:8]
+	c := b.cluster(t, scope)
 	const mode = "synchronous_mode = true\n"
 	ports := map[string]int{}
 	block := func(name string) string {
@@ -24,7 +27,6 @@ func TestSynchronousSetShown(t *testing.T) {
 	n3 := c.member(t, "node3", mode+block("node3")+"tags = { nosync = true }\n")
 	agents := startInTurn(t, n1, n2, n3)
 	waitStreaming(t, n1, "node2", "node3")
-	b := backend{kind: "file"}
 	waitSync(t, b, c, agents, n1, "node2")
 	api := func(name, path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", ports[name], path) }
 
@@ -79,5 +81,19 @@ func TestSynchronousSetShown(t *testing.T) {
 	}
 	if roles["node2"] != "sync_standby" || roles["node3"] != "replica" || roles["node1"] != "primary" {
 		t.Errorf("GET /cluster roles %v, want node1 primary, node2 sync_standby, node3 replica", roles)
+	}
+
+	// Patroni's own patronictl reads the same from the sync and config keys.
+	var rows []patronictlRow
+	r = patronictl(t, patronictlConfig(t, scope, e.endpoint), "list", "-f", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &rows); r.code != 0 || err != nil {
+		t.Fatalf("patronictl list: %s", r)
+	}
+	roles = map[string]string{}
+	for _, m := range rows {
+		roles[m.Member] = m.Role
+	}
+	if roles["node1"] != "Leader" || roles["node2"] != "Sync Standby" || roles["node3"] != "Replica" {
+		t.Errorf("patronictl list roles %v, want node1 Leader, node2 Sync Standby, node3 Replica", roles)
 	}
 }
