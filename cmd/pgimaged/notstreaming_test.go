@@ -66,4 +66,11 @@ func TestReplicaNotStreaming(t *testing.T) {
 	waitFor(t, guard, "status -json to say node2 cannot reach its upstream", agents[1:], func() bool {
 		return strings.Contains(notStreamingOf(t, n2, "node2"), "Connection refused")
 	})
+	// Still behind the lost leader's last position, as Patroni's optime key keeps it.
+	if code := httpStatus(base2 + "/replica?lag=1MB"); code != 503 {
+		t.Errorf("GET /replica?lag=1MB on node2, behind the lost leader's last position: %d, want 503", code)
+	}
+	if code := httpStatus(base2 + "/replica"); code != 200 {
+		t.Errorf("GET /replica on node2 without a leader: %d, want 200", code)
+	}
 }

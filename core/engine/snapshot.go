@@ -44,7 +44,8 @@ type Snapshot struct {
 	NotStreaming string
 	// Position is the WAL written (primary) or replayed (standby), in bytes from 0/0.
 	Position int64
-	// LeaderPosition is the WAL position the leader last published, 0 when unknown.
+	// LeaderPosition is the WAL position the leader last published (kept while no leader
+	// publishes one), 0 when unknown.
 	LeaderPosition int64
 	// Paused: the cluster is in maintenance mode (pgimaged pause).
 	Paused bool
@@ -167,6 +168,12 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			}
 			if lm, ok := cl.LeaderMember(); ok {
 				s.LeaderPosition = lm.XLogLocation
+			} else {
+				// The leader's last known position, as Patroni's optime key keeps it once the
+				// leader is gone: a replica behind it stays behind (GET /replica?lag=).
+				a.snap.mu.Lock()
+				s.LeaderPosition = a.snap.snap.LeaderPosition
+				a.snap.mu.Unlock()
 			}
 		}
 	} else {
