@@ -1012,7 +1012,7 @@ func TestAgentPlan(t *testing.T) {
 		want := []string{
 			filepath.Join(testenv.PGBinDir(t), "pg_basebackup"),
 			"--pgdata=" + n2.dataDir, "-X", "stream", "--dbname=" + dsn,
-			"--checkpoint=fast", "--progress",
+			"--checkpoint=fast", "--slot=node2", "--progress", // the slot node1 keeps for node2 (use_slots)
 		}
 		if syncfs.Supported() { // the plugin syncs the copy itself
 			want = slices.Insert(want, len(want)-1, "--no-sync")

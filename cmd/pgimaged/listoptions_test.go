@@ -59,7 +59,7 @@ method "custom" {
 	want := []string{
 		filepath.Join(testenv.PGBinDir(t), "pg_basebackup"),
 		"--pgdata=" + n2.dataDir, "-X", "stream", "--dbname=" + dsn,
-		"--checkpoint=fast", "-T", "/srv/ts1=/data/ts1", "-T", sdk.Mask, "--progress", // the whole element that reads env() is masked
+		"--checkpoint=fast", "-T", "/srv/ts1=/data/ts1", "-T", sdk.Mask, "--slot=node2", "--progress", // the whole element that reads env() is masked
 	}
 	if syncfs.Supported() { // the plugin syncs the copy itself
 		want = slices.Insert(want, len(want)-1, "--no-sync")

@@ -143,6 +143,40 @@ func TestPatronictl(t *testing.T) {
 		}
 	})
 
+	t.Run("config key and reload", func(t *testing.T) {
+		// The leader writes Patroni's config key from the configuration it runs with.
+		var shown result
+		waitFor(t, guard, "patronictl show-config to show the leader's settings", agents, func() bool {
+			shown = patronictl(t, ctlConfig, "show-config", scope)
+			return shown.code == 0 && strings.Contains(shown.stdout, "loop_wait: 1\n")
+		})
+		for _, want := range []string{"ttl: 3\n", "maximum_lag_on_failover: 1048576\n", "synchronous_mode: false\n", "use_slots: true\n", "use_pg_rewind: true\n"} {
+			if !strings.Contains(shown.stdout, want) {
+				t.Errorf("patronictl show-config does not say %q:\n%s", want, shown)
+			}
+		}
+		for _, s := range append(n1.secrets(), "s3cret-api") {
+			if strings.Contains(shown.stdout, s) {
+				t.Errorf("a password appears in the config key")
+			}
+		}
+		r := patronictl(t, ctlConfig, "reload", scope, "--force")
+		for _, m := range []string{"node1", "node2"} {
+			if want := "Reload request received for member " + m + " and will be processed within 1 seconds"; r.code != 0 || !strings.Contains(r.stdout, want) {
+				t.Errorf("patronictl reload: %s\nwant %q", r, want)
+			}
+		}
+		// A reload that changes loop_wait changes the key.
+		editConfig(t, n1, `loop_wait = "1s"`, `loop_wait = "2s"`)
+		if r := patronictl(t, ctlConfig, "reload", scope, "node1", "--force"); r.code != 0 || !strings.Contains(r.stdout, "Reload request received for member node1") {
+			t.Fatalf("patronictl reload node1: %s", r)
+		}
+		waitFor(t, guard, "patronictl show-config to show loop_wait 2 after node1's reload", agents, func() bool {
+			shown = patronictl(t, ctlConfig, "show-config", scope)
+			return shown.code == 0 && strings.Contains(shown.stdout, "loop_wait: 2\n")
+		})
+	})
+
 	t.Run("reinit of the leader refused", func(t *testing.T) {
 		// patronictl itself offers only replicas; the leader's API refuses as Patroni's does.
 		if r := patronictl(t, ctlConfig, "reinit", scope, "node1", "--force"); r.code == 0 || !strings.Contains(r.stderr, "No replica among provided members") {

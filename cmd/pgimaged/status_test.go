@@ -49,16 +49,20 @@ func statusCell(out, member, col string) string {
 	return "(no row " + member + ")"
 }
 
-// upstreamOf is the member that `status -json` says member streams from.
-func upstreamOf(t *testing.T, n *node, member string) string {
+// memberDetail is what `status -json` publishes of a member under pgimaged.
+type memberDetail struct {
+	Upstream     string `json:"upstream"`
+	NotStreaming string `json:"not_streaming"`
+}
+
+// detailOf is what `status -json` says of member under pgimaged; empty when it says nothing.
+func detailOf(t *testing.T, n *node, member string) memberDetail {
 	t.Helper()
 	r := run(t, n.env, "status", "-json", "-config", n.config)
 	var s struct {
 		Members []struct {
-			Name     string `json:"name"`
-			PGImaged *struct {
-				Upstream string `json:"upstream"`
-			} `json:"pgimaged"`
+			Name     string        `json:"name"`
+			PGImaged *memberDetail `json:"pgimaged"`
 		} `json:"members"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
@@ -66,10 +70,16 @@ func upstreamOf(t *testing.T, n *node, member string) string {
 	}
 	for _, m := range s.Members {
 		if m.Name == member && m.PGImaged != nil {
-			return m.PGImaged.Upstream
+			return *m.PGImaged
 		}
 	}
-	return ""
+	return memberDetail{}
+}
+
+// upstreamOf is the member that `status -json` says member streams from.
+func upstreamOf(t *testing.T, n *node, member string) string {
+	t.Helper()
+	return detailOf(t, n, member).Upstream
 }
 
 // A replica whose replication password is wrong: status shows the root cause (PostgreSQL's

@@ -27,6 +27,13 @@ func standbyLeader(snap engine.Snapshot) bool {
 	return snap.Leader && snap.Running && snap.Queried && snap.InRecovery && snap.Role == dcs.RoleStandbyLeader
 }
 
+// SyncStandby reports whether the sync key, at the agent's last read of the DCS, names this
+// member a synchronous standby of the leader holding the leader key (Patroni's /sync).
+func SyncStandby(snap engine.Snapshot) bool {
+	cl := snap.Cluster
+	return cl != nil && cl.Sync != nil && cl.Leader != "" && cl.Sync.Leader == cl.Leader && cl.Leader != snap.Name && cl.Sync.Has(snap.Name)
+}
+
 // History is Patroni's GET /history answer: the cluster's changes of primary, each
 // [timeline, lsn, reason, timestamp, new_leader], oldest first, from the cluster history cl
 // carries; empty (never null, as Patroni's) before the first change of primary.

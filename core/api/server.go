@@ -151,6 +151,7 @@ var healthPaths = map[string]bool{
 	"/": true, "/primary": true, "/master": true, "/leader": true, "/read-write": true,
 	"/replica": true, "/read-only": true, "/health": true, "/liveness": true, "/readiness": true,
 	"/standby-leader": true, "/standby_leader": true,
+	"/sync": true, "/synchronous": true, "/async": true, "/asynchronous": true,
 }
 
 // ServeHTTP dispatches a request.
@@ -238,6 +239,10 @@ func Health(path, lag string, snap engine.Snapshot, liveness time.Duration, now 
 		return code(primary || snap.Replica() && snap.Streaming)
 	case "/standby-leader", "/standby_leader":
 		return code(standbyLeader(snap))
+	case "/sync", "/synchronous":
+		return code(snap.Cluster != nil && replica && SyncStandby(snap))
+	case "/async", "/asynchronous":
+		return code(snap.Cluster != nil && replica && !SyncStandby(snap))
 	}
 	return http.StatusNotFound
 }
@@ -331,6 +336,9 @@ func (s *Server) memberBody(snap engine.Snapshot) map[string]any {
 			}
 			if lag := snap.Lag(); lag >= 0 {
 				body["lag"] = lag
+			}
+			if snap.NotStreaming != "" {
+				body["not_streaming"] = snap.NotStreaming // pgimaged's: why its WAL receiver does not stream
 			}
 		} else {
 			body["role"] = dcs.RolePrimary

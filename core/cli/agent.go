@@ -209,13 +209,15 @@ type memberStatus struct {
 	Leader bool   `json:"leader"`
 	dcs.Member
 	LagBytes *int64 `json:"lag_bytes,omitempty"`
+	// SyncStandby: the sync key names the member a synchronous standby (status_sync.go).
+	SyncStandby bool `json:"sync_standby,omitempty"`
 }
 
 func statusJSON(cfg *config.Config, cl dcs.Cluster) map[string]any {
 	var members []memberStatus
 	lead, hasLead := cl.LeaderMember()
 	for _, m := range cl.Members {
-		ms := memberStatus{Member: m, Name: m.Name, Leader: m.Name == cl.Leader}
+		ms := memberStatus{Member: m, Name: m.Name, Leader: m.Name == cl.Leader, SyncStandby: syncStandby(cl, m.Name)}
 		if hasLead && !ms.Leader && m.XLogLocation > 0 && lead.XLogLocation > 0 {
 			lag := max(lead.XLogLocation-m.XLogLocation, 0)
 			ms.LagBytes = &lag
@@ -247,6 +249,8 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 		role := m.Role
 		if m.Name == cl.Leader {
 			role += " (leader)"
+		} else if syncStandby(cl, m.Name) {
+			role = RoleSyncStandby
 		}
 		lag := ""
 		if hasLead && m.Name != cl.Leader && m.XLogLocation > 0 && lead.XLogLocation > 0 {
@@ -260,6 +264,12 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 		if m.PGImaged != nil {
 			lastErr = explainError(m.PGImaged.LastError, lastErrorWidth)
 			upstream = m.PGImaged.Upstream
+			if why := m.PGImaged.NotStreaming; why != "" && state == dcs.StateRunning {
+				state = "not streaming"
+				if lastErr == "" {
+					lastErr = explainError(why, lastErrorWidth)
+				}
+			}
 			if p := m.PGImaged.Clone; p != nil {
 				state += " (" + progressText(*p) + ")"
 			}

@@ -28,7 +28,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	srv, err = api.New(api.Options{
 		Config:    cfg.API,
 		Snapshot:  agent.Snapshot,
-		Status:    func(cl dcs.Cluster) any { return statusJSON(cfg, cl) },
+		Status:    func(cl dcs.Cluster) any { return clusterJSON(cfg, cl) },
 		Metrics:   metrics,
 		Effective: func() any { return effectiveConfig(agent.ConfigInUse()) },
 		Liveness:  2*cfg.LoopWait + cfg.TTL,

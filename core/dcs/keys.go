@@ -26,10 +26,10 @@ const (
 )
 
 // validKey checks a permanent key: a relative path under [KeyPrefix] whose elements are valid
-// names, or Patroni's [SyncKey].
+// names, or Patroni's [SyncKey] or [ConfigKey].
 func validKey(key string) error {
-	if key == SyncKey {
-		return nil // Patroni's, written by compare-and-swap
+	if key == SyncKey || key == ConfigKey {
+		return nil // Patroni's: the sync key, written by compare-and-swap, and the config key
 	}
 	if !strings.HasPrefix(key, KeyPrefix) {
 		return fmt.Errorf("key %q is not under %s", key, KeyPrefix)

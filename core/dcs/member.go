@@ -58,6 +58,10 @@ type MemberDetail struct {
 	// Upstream is the member a replica streams WAL from (pg_stat_wal_receiver's sender matched
 	// against the members' conn_url); its sender as host:port when no member matches.
 	Upstream string `json:"upstream,omitempty"`
+	// NotStreaming is why a running replica that should stream WAL from its upstream does not:
+	// its WAL receiver's last failure as PostgreSQL logged it (libpq's reason); "" while it
+	// streams.
+	NotStreaming string `json:"not_streaming,omitempty"`
 	// Clone is the progress of a bootstrap or clone in flight.
 	Clone    *CloneProgress `json:"clone,omitempty"`
 	Attempts []Attempt      `json:"attempts,omitempty"`

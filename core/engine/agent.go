@@ -175,6 +175,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		next, err := a.cycle(ctx)
 		if err == nil && ctx.Err() == nil {
 			a.tendReplication(ctx)
+			a.tendConfigKey(ctx) // patroniconfig.go
 		}
 		if ctx.Err() == nil {
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) || errors.Is(err, dcs.ErrUnavailable) {
@@ -732,6 +733,7 @@ func (a *Agent) publish(ctx context.Context, m dcs.Member) {
 		if m.Role == dcs.RoleReplica && st.Streaming && st.SenderHost != "" {
 			m.PGImaged.Upstream = matchUpstream(n.Config.Name, st.SenderHost, st.SenderPort, peers)
 		}
+		m.PGImaged.NotStreaming = n.notStreaming(st, m.State, m.Role) // snapshot_stream.go
 		if m.Role == dcs.RoleStandbyLeader {
 			m.PGImaged.Remote = a.Snapshot().Remote // standby_remote.go
 		}

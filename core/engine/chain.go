@@ -175,7 +175,7 @@ func (n *Node) cloneChain(ctx context.Context, src *Source, in ChainInput, passf
 				return out, ctx.Err()
 			}
 			att, res, err := n.cloneOnce(ctx, m, st.Plugin, sdk.CloneRequest{
-				Method: label, Command: config.CommandFor(m, st.Plugin), NoParams: m.NoParams, Options: m.Options,
+				Method: label, Command: config.CommandFor(m, st.Plugin), NoParams: m.NoParams, Options: n.cloneSlotOptions(ctx, st.Plugin, m.Options, src), // cloneslot.go
 				Cluster: cluster, ConnString: connstring, Env: env,
 			})
 			out.Attempts = append(out.Attempts, att)

@@ -136,6 +136,9 @@ type Observation struct {
 	// Following is the host:port a standby's primary_conninfo (as pgimaged wrote it) names,
 	// "" for none.
 	Following string
+	// ReceiverFailure is the last failure of a running standby's WAL receiver that does not
+	// stream, as PostgreSQL logged it since it last streamed; "" when it streams.
+	ReceiverFailure string
 	// ReplicateFrom is this member's replicatefrom tag: the member it streams from instead of
 	// the leader.
 	ReplicateFrom string

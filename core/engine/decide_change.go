@@ -218,6 +218,9 @@ func decideStandby(obs Observation, act Action) Action {
 			}
 		}
 	}
+	if a, ok := receiverDiverged(obs, act); ok { // snapshot_stream.go
+		return a
+	}
 	up, ok := upstream(obs)
 	if !ok || obs.Following == "" || hostPort(up.ConnURL) == obs.Following {
 		return act

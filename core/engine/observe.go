@@ -51,7 +51,11 @@ func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *
 		if status == nil {
 			status = func() pgStatus { return n.queryPG(ctx, srv) }
 		}
-		obs.PostgreSQL = pgState(srv, status(), obs.Standby && !obs.EndingRecovery)
+		st := status()
+		obs.PostgreSQL = pgState(srv, st, obs.Standby && !obs.EndingRecovery)
+		if st.Queried && st.InRecovery && !st.Streaming {
+			obs.ReceiverFailure = walReceiverFailure(n.ServerLogFile()) // snapshot_stream.go
+		}
 	}
 	if cl != nil && cl.Initialize != nil && !cl.Bootstrapping() {
 		obs.Source = ChooseSource(n.Config.Name, *cl).Member.Name

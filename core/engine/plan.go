@@ -167,7 +167,7 @@ func (n *Node) planChain(ctx context.Context, src *Source, in ChainInput) []Plan
 			continue
 		}
 		plan, err := inst.PlanClone(ctx, sdk.CloneRequest{
-			Method: st.Label, Command: config.CommandFor(m, pm.Plugin), NoParams: m.NoParams, Options: m.Options,
+			Method: st.Label, Command: config.CommandFor(m, pm.Plugin), NoParams: m.NoParams, Options: n.plannedSlotOptions(pm.Plugin, m.Options, src), // cloneslot.go
 			Cluster: n.cluster(), ConnString: connstring, Env: env,
 		})
 		inst.Kill()

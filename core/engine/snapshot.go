@@ -39,9 +39,13 @@ type Snapshot struct {
 	// Streaming: a WAL receiver streams from an upstream.
 	Streaming bool
 	Timeline  int
+	// NotStreaming is why a running replica meant to stream does not (its WAL receiver's last
+	// failure in the server log); "" when it streams or is not meant to.
+	NotStreaming string
 	// Position is the WAL written (primary) or replayed (standby), in bytes from 0/0.
 	Position int64
-	// LeaderPosition is the WAL position the leader last published, 0 when unknown.
+	// LeaderPosition is the WAL position the leader last published (kept while no leader
+	// publishes one), 0 when unknown.
 	LeaderPosition int64
 	// Paused: the cluster is in maintenance mode (pgimaged pause).
 	Paused bool
@@ -164,6 +168,12 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 			}
 			if lm, ok := cl.LeaderMember(); ok {
 				s.LeaderPosition = lm.XLogLocation
+			} else {
+				// The leader's last known position, as Patroni's optime key keeps it once the
+				// leader is gone: a replica behind it stays behind (GET /replica?lag=).
+				a.snap.mu.Lock()
+				s.LeaderPosition = a.snap.snap.LeaderPosition
+				a.snap.mu.Unlock()
 			}
 		}
 	} else {
@@ -173,6 +183,10 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 		st := a.pgStatus(ctx)
 		s.Running, s.Queried = st.Running, st.Queried
 		s.InRecovery, s.Position, s.Timeline, s.Streaming = st.InRecovery, st.Position, st.Timeline, st.Streaming
+		a.mu.Lock()
+		state, role := a.state, a.role
+		a.mu.Unlock()
+		s.NotStreaming = n.notStreaming(st, state, role) // snapshot_stream.go
 		if s.Queried {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if conn, err := a.server().Connect(qctx); err == nil {
