@@ -97,17 +97,25 @@ func decideChange(obs Observation) (Action, bool) {
 }
 
 // withOwnPosition is cl with this member's published position replaced by what its server
-// says now.
+// says now. A member whose key is not published (yet) — its agent restarted mid-promotion, and
+// the key of the one before it expired — is added as running at that position: the request was
+// checked against its published key when it was asked, and what the check needs again is where
+// its WAL stands now.
 func withOwnPosition(cl dcs.Cluster, me string, wal *pg.Position) dcs.Cluster {
 	if wal == nil {
 		return cl
 	}
 	out := cl
 	out.Members = append([]dcs.Member(nil), cl.Members...)
+	found := false
 	for i := range out.Members {
 		if out.Members[i].Name == me {
 			out.Members[i].Timeline, out.Members[i].XLogLocation = wal.Timeline, int64(wal.Newest())
+			found = true
 		}
+	}
+	if !found {
+		out.Members = append(out.Members, dcs.Member{Name: me, State: dcs.StateRunning, Timeline: wal.Timeline, XLogLocation: int64(wal.Newest())})
 	}
 	return out
 }
