@@ -97,10 +97,11 @@ func decideChange(obs Observation) (Action, bool) {
 }
 
 // withOwnPosition is cl with this member's published position replaced by what its server
-// says now. A member whose key is not published (yet) — its agent restarted mid-promotion, and
-// the key of the one before it expired — is added as running at that position: the request was
-// checked against its published key when it was asked, and what the check needs again is where
-// its WAL stands now.
+// says now, and published as running: its server runs (the caller's condition), whatever the
+// key an agent killed mid-promotion left says ("promoting"). A member whose key is not
+// published (yet) — its agent restarted mid-promotion, and the key of the one before it
+// expired — is added so: the request was checked against its published key when it was asked,
+// and what the check needs again is where its WAL stands now.
 func withOwnPosition(cl dcs.Cluster, me string, wal *pg.Position) dcs.Cluster {
 	if wal == nil {
 		return cl
@@ -111,7 +112,7 @@ func withOwnPosition(cl dcs.Cluster, me string, wal *pg.Position) dcs.Cluster {
 	for i := range out.Members {
 		if out.Members[i].Name == me {
 			out.Members[i].Timeline, out.Members[i].XLogLocation = wal.Timeline, int64(wal.Newest())
-			found = true
+			out.Members[i].State, found = dcs.StateRunning, true
 		}
 	}
 	if !found {
