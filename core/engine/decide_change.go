@@ -86,6 +86,11 @@ func decideChange(obs Observation) (Action, bool) {
 		// short left the request promoting: other members may have received more since. Once
 		// it holds the key (or runs as the primary) it goes on.
 		if ch.Kind == Failover && cl.Leader == "" && (ch.Phase == PhaseAsked || obs.PostgreSQL == PGStandby) {
+			// A directory the cluster's primary moved on from never leads again, also named as
+			// a failover's candidate: promoted, it would fork a timeline of its own.
+			if why := behindHistory(obs); why != "" {
+				return abort("%s", why)
+			}
 			if _, err := CheckFailover(withOwnPosition(*cl, me, obs.WAL), me, ch.Force); err != nil {
 				return abort("%v", err)
 			}
