@@ -463,9 +463,10 @@ func (a *Agent) runBootstrap(ctx context.Context) Result {
 func (a *Agent) runChain(ctx context.Context, e RunChain) Result {
 	n := a.Node
 	var (
-		res CloneResult
-		err error
-		tl  *timeline
+		res       CloneResult
+		err       error
+		tl        *timeline
+		abandoned bool // the leader the copy came from no longer leads: the next cycle clones again
 	)
 	if e.Reinit != nil {
 		var rctx context.Context
@@ -485,11 +486,20 @@ func (a *Agent) runChain(ctx context.Context, e RunChain) Result {
 		cctx, tl = n.withTimeline(ctx, dcs.PathClone)
 		tl.prepend(a.started)
 		tl.since(PhaseLeaderSeen, a.started.End)
+		moved := func() string { return "" }
+		if name := e.Plan.Source.Name; name != "" && name == a.cl.Leader {
+			cctx, moved = a.fromLeader(cctx, name)
+		}
 		res, err = n.Clone(cctx, CloneOptions{Source: src, ExpectSystemID: want, KeepCopy: true})
+		if leader := moved(); leader != "" && err != nil {
+			n.logger().Warn("the leader changed during the clone: the copy from the former leader is abandoned and made again from the new one",
+				"former_leader", e.Plan.Source.Name, "leader", leader)
+			abandoned = true
+		}
 	}
 	a.run.tl, a.run.done = tl, time.Now()
 	a.unsave(res.Chain.Attempts...)
-	out := Result{Err: err, Attempts: res.Chain.Attempts, Canceled: err != nil && ctx.Err() != nil}
+	out := Result{Err: err, Attempts: res.Chain.Attempts, Canceled: err != nil && (ctx.Err() != nil || abandoned)}
 	if err == nil {
 		out.SysID = strconv.FormatUint(res.SystemIdentifier, 10)
 	}

@@ -349,3 +349,35 @@ func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source) e
 	}
 	return nil
 }
+
+// fromLeader returns ctx canceled once the leader key names another member than source — the
+// leader the clone copies from — so that a copy from a former primary is abandoned: the next
+// cycle makes it again from the new leader, which it then streams from. moved says which
+// member leads then ("" while none other does); it stops the watch.
+func (a *Agent) fromLeader(ctx context.Context, source string) (context.Context, func() (moved string)) {
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var leader string // written before done is closed
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(a.LoopWait)
+		defer tick.Stop()
+		for {
+			select {
+			case <-cctx.Done():
+				return
+			case <-tick.C:
+			}
+			if cl, err := a.store.Cluster(cctx); err == nil && cl.Leader != "" && cl.Leader != source {
+				leader = cl.Leader
+				cancel()
+				return
+			}
+		}
+	}()
+	return cctx, func() string {
+		cancel()
+		<-done
+		return leader
+	}
+}

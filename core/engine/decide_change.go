@@ -86,6 +86,11 @@ func decideChange(obs Observation) (Action, bool) {
 		// short left the request promoting: other members may have received more since. Once
 		// it holds the key (or runs as the primary) it goes on.
 		if ch.Kind == Failover && cl.Leader == "" && (ch.Phase == PhaseAsked || obs.PostgreSQL == PGStandby) {
+			// A directory the cluster's primary moved on from never leads again, also named as
+			// a failover's candidate: promoted, it would fork a timeline of its own.
+			if why := behindHistory(obs); why != "" {
+				return abort("%s", why)
+			}
 			if _, err := CheckFailover(withOwnPosition(*cl, me, obs.WAL), me, ch.Force); err != nil {
 				return abort("%v", err)
 			}
@@ -97,17 +102,26 @@ func decideChange(obs Observation) (Action, bool) {
 }
 
 // withOwnPosition is cl with this member's published position replaced by what its server
-// says now.
+// says now, and published as running: its server runs (the caller's condition), whatever the
+// key an agent killed mid-promotion left says ("promoting"). A member whose key is not
+// published (yet) — its agent restarted mid-promotion, and the key of the one before it
+// expired — is added so: the request was checked against its published key when it was asked,
+// and what the check needs again is where its WAL stands now.
 func withOwnPosition(cl dcs.Cluster, me string, wal *pg.Position) dcs.Cluster {
 	if wal == nil {
 		return cl
 	}
 	out := cl
 	out.Members = append([]dcs.Member(nil), cl.Members...)
+	found := false
 	for i := range out.Members {
 		if out.Members[i].Name == me {
 			out.Members[i].Timeline, out.Members[i].XLogLocation = wal.Timeline, int64(wal.Newest())
+			out.Members[i].State, found = dcs.StateRunning, true
 		}
+	}
+	if !found {
+		out.Members = append(out.Members, dcs.Member{Name: me, State: dcs.StateRunning, Timeline: wal.Timeline, XLogLocation: int64(wal.Newest())})
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +110,9 @@ func (n *Node) queryPG(ctx context.Context, srv *pg.Server) pgStatus {
 	pos, err := pg.QueryPosition(qctx, conn)
 	if err == nil {
 		st.InRecovery, st.Timeline, st.Receiving = pos.InRecovery, pos.Timeline, pos.Receiving
+		if pos.InRecovery && !pos.Receiving {
+			st.Timeline = replayTimeline(n.Config.DataDir, pos.Timeline, pos.Newest())
+		}
 		st.Position, st.Received = int64(pos.Replayed), int64(pos.Received)
 		err = conn.QueryRow(qctx, `SELECT
 			COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming'), ''),
@@ -203,4 +207,31 @@ func (n *Node) markLed(led bool) {
 	if err := os.WriteFile(n.ledPath(), []byte(n.Config.Name+"\n"), 0o600); err != nil {
 		n.logger().Warn("could not record that this member leads with its data directory", "error", err)
 	}
+}
+
+// replayTimeline is the timeline of the WAL a standby without a WAL receiver holds up to end:
+// the newest timeline whose history file and WAL segments are in the data directory's pg_wal
+// and that began at or before end, else control (pg_control's, which lags behind a timeline
+// switch until the next restartpoint). The segments tell a standby that follows the timeline
+// from one that only fetched its history file and could not follow it (it had received WAL
+// past the switch point).
+func replayTimeline(dataDir string, control int, end pg.LSN) int {
+	files, _ := filepath.Glob(filepath.Join(dataDir, "pg_wal", "*.history"))
+	tl := control
+	for _, f := range files {
+		id, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(f), ".history"), 16, 32)
+		if err != nil || int(id) <= tl {
+			continue
+		}
+		if _, at, err := pg.SwitchPoint(dataDir, int(id)); err == nil && at <= end && hasSegments(dataDir, int(id)) {
+			tl = int(id)
+		}
+	}
+	return tl
+}
+
+// hasSegments reports whether pg_wal in dataDir holds a WAL segment file of timeline tli.
+func hasSegments(dataDir string, tli int) bool {
+	segs, _ := filepath.Glob(filepath.Join(dataDir, "pg_wal", fmt.Sprintf("%08X", tli)+strings.Repeat("[0-9A-F]", 16)))
+	return len(segs) > 0
 }
