@@ -21,6 +21,8 @@ type ChangeOptions struct {
 	// MaxLag is maximum_lag_on_failover in bytes: how far behind the leader a switchover's
 	// candidate may be.
 	MaxLag int64
+	// SynchronousMode is synchronous_mode ([engine.InSynchronousMode]).
+	SynchronousMode bool
 	// Wait bounds how long an answer waits for the agents to carry the change out (default
 	// 60s); a request no agent took up by then is withdrawn.
 	Wait time.Duration
@@ -112,7 +114,7 @@ func change(r *http.Request, action engine.ChangeKind, body changeBody, o Change
 	if kind == engine.Switchover {
 		req, err = engine.CheckSwitchover(cl, candidate, o.MaxLag)
 	} else {
-		req, err = engine.CheckFailover(cl, candidate, false)
+		req, err = engine.CheckFailover(engine.InSynchronousMode(cl, o.SynchronousMode), candidate, false)
 	}
 	if err != nil {
 		return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: %v", action, err)

@@ -43,7 +43,8 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	srv.HandleAuthenticated("/reinitialize", api.ReinitializeHandler(agent.Snapshot, agent.RequestReinit))
 	srv.HandleAuthenticated("/restart", api.RestartHandler(agent.Snapshot, agent.RequestRestart))
 	srv.HandleAuthenticated("/failsafe", api.FailsafeHandler(cfg.FailsafeMode, agent.Snapshot, agent.RunsPrimary))
-	change := api.ChangeOptions{Open: agent.Open, MaxLag: cfg.MaximumLagOnFailover}
+	change := api.ChangeOptions{Open: agent.Open, MaxLag: cfg.MaximumLagOnFailover,
+		SynchronousMode: cfg.Replication.SynchronousMode}
 	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, change))
 	srv.HandleAuthenticated("/failover", api.ChangeHandler(engine.Failover, change))
 	srv.HandleAuthenticated("/standby/promote", api.StandbyPromoteHandler(change))

@@ -113,7 +113,7 @@ func checkChange(cfg *config.Config, cl dcs.Cluster, kind engine.ChangeKind, can
 	if kind == engine.Switchover {
 		return engine.CheckSwitchover(cl, candidate, cfg.MaximumLagOnFailover)
 	}
-	return engine.CheckFailover(cl, candidate, force)
+	return engine.CheckFailover(engine.InSynchronousMode(cl, cfg.Replication.SynchronousMode), candidate, force)
 }
 
 // confirm asks question on the terminal unless yes; without a terminal it fails with

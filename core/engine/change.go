@@ -312,6 +312,17 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 	return ChangeRequest{}, &ChangeRefusal{Reason: reason, Positions: positions(cl)}
 }
 
+// InSynchronousMode is cl as a change of primary reads it when the cluster runs in synchronous
+// mode (on): with no sync key yet — a primary acknowledges commits before its agent first
+// writes the key — no member is known to hold them, so the key is read as naming none
+// (Patroni's rule: in synchronous mode only a member the key names takes over).
+func InSynchronousMode(cl dcs.Cluster, on bool) dcs.Cluster {
+	if on && cl.Sync == nil {
+		cl.Sync = &dcs.SyncState{}
+	}
+	return cl
+}
+
 // notSynchronous says why member may not take over in synchronous mode (the sync key exists,
 // written by a primary in synchronous mode): the key does not name it. "" when it may.
 func notSynchronous(cl dcs.Cluster, member string) string {

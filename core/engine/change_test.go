@@ -129,6 +129,19 @@ func TestCheckFailover(t *testing.T) {
 			t.Fatalf("CheckFailover(force) = %+v, %v; the operator may accept it", req, err)
 		}
 	})
+	t.Run("synchronous mode before the first sync key: no member is known to hold every write", func(t *testing.T) {
+		cl := engine.InSynchronousMode(base(), true)
+		_, err := engine.CheckFailover(cl, "n3", false)
+		if err == nil || !strings.Contains(err.Error(), "the sync key names: none") {
+			t.Fatalf("CheckFailover = %v; want a refusal: the primary may have acknowledged commits no standby received", err)
+		}
+		if req, err := engine.CheckFailover(cl, "n3", true); err != nil || !req.Force {
+			t.Fatalf("CheckFailover(force) = %+v, %v; the operator may accept it", req, err)
+		}
+		if req, err := engine.CheckFailover(engine.InSynchronousMode(base(), false), "n3", false); err != nil || req.Candidate != "n3" {
+			t.Fatalf("CheckFailover = %+v, %v; outside synchronous mode the most advanced member takes over", req, err)
+		}
+	})
 	t.Run("promoted by hand: a later timeline leads", func(t *testing.T) {
 		cl := base()
 		cl.Members[0] = positioned("n2", dcs.RolePrimary, 2, 99_000_000, nil)

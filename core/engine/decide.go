@@ -150,6 +150,10 @@ type Observation struct {
 	Reimage       bool
 	// Paused: the cluster is in maintenance mode ([PauseKey]).
 	Paused bool
+
+	// SynchronousMode is synchronous_mode: a failover's candidate re-checks itself as
+	// [InSynchronousMode] reads the cluster.
+	SynchronousMode bool
 	// StandbyCluster: the configuration has a standby_cluster block, so the cluster's leader
 	// is a standby of the remote. FollowsRemote: the data directory's primary_conninfo names
 	// the remote (none: a standby cluster that follows an archive alone, and a directory

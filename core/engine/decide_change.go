@@ -91,7 +91,7 @@ func decideChange(obs Observation) (Action, bool) {
 			if why := behindHistory(obs); why != "" {
 				return abort("%s", why)
 			}
-			if _, err := CheckFailover(withOwnPosition(*cl, me, obs.WAL), me, ch.Force); err != nil {
+			if _, err := CheckFailover(InSynchronousMode(withOwnPosition(*cl, me, obs.WAL), obs.SynchronousMode), me, ch.Force); err != nil {
 				return abort("%v", err)
 			}
 		}

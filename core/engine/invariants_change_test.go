@@ -103,7 +103,7 @@ func (s *sim) switchover() {
 func (s *sim) failover() {
 	cand := rapid.SampledFrom(s.members).Draw(s.t, "candidate").name
 	force := rapid.Bool().Draw(s.t, "force")
-	cl := s.cluster()
+	cl := engine.InSynchronousMode(s.cluster(), s.sync.on)
 	req, err := engine.CheckFailover(cl, cand, force)
 	if err != nil {
 		s.event("operator: failover to %s (force %v) refused: %v", cand, force, err)

@@ -179,7 +179,7 @@ func newState(name string) engine.State {
 func (s *sim) observe(m *simMember) engine.Observation {
 	ctx := context.Background()
 	obs := engine.Observation{Member: m.name, PostgreSQL: m.pg, NoMaster: m.noMaster, Now: s.now,
-		RejoinMethods: m.rejoinMethods, Reimage: m.reimage}
+		RejoinMethods: m.rejoinMethods, Reimage: m.reimage, SynchronousMode: s.sync.on}
 	cl, err := m.store.Cluster(ctx)
 	if err != nil {
 		obs.DCSError = err

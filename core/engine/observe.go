@@ -25,7 +25,8 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 // status, which tells what PostgreSQL answered this cycle (nil: ask it now).
 func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *ReinitRequest, status func() pgStatus) Observation {
 	dir := n.Config.DataDir
-	obs := Observation{Member: n.Config.Name, Cluster: cl, DCSError: dcsErr, NoMaster: n.anyNoMaster(), ReinitRequested: req}
+	obs := Observation{Member: n.Config.Name, Cluster: cl, DCSError: dcsErr, NoMaster: n.anyNoMaster(), ReinitRequested: req,
+		SynchronousMode: n.Config.Replication.SynchronousMode}
 	if cl == nil && dcsErr == nil {
 		obs.DCSError = errors.New("no DCS state")
 	}
