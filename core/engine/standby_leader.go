@@ -33,7 +33,7 @@ func (CloneRemote) Awaited() bool { return true }
 // observeStandby adds whether the cluster is a standby cluster and whether the data
 // directory's standby settings follow its remote.
 func (n *Node) observeStandby(obs *Observation) {
-	if n.Config.StandbyCluster == nil {
+	if n.standbyBlock() == nil {
 		return
 	}
 	obs.StandbyCluster = true
@@ -138,7 +138,7 @@ func standbyLeads(obs Observation, act Action, standby bool) (Action, bool) {
 // cloneRemote carries out [CloneRemote].
 func (a *Agent) cloneRemote(ctx context.Context) Result {
 	n := a.Node
-	sc := n.Config.StandbyCluster
+	sc := n.standbyBlock()
 	if sc == nil {
 		return Result{Err: errors.New("the configuration has no standby_cluster block")}
 	}
@@ -190,7 +190,7 @@ func (n *Node) planStandbyLeader(ctx context.Context, p *Plan) {
 	if src == nil {
 		p.SourceWhy = "none: the standby cluster follows an archive (standby_cluster has no host)"
 	}
-	p.Methods = n.planClone(ctx, src, n.Config.StandbyCluster.CreateReplicaMethods)
+	p.Methods = n.planClone(ctx, src, n.standbyBlock().CreateReplicaMethods)
 }
 
 // leaderGone is [Observation.LeaderGone] for this cycle, and when the leader key was first seen
@@ -251,7 +251,7 @@ func (n *Node) followRemote(ctx context.Context, srv *pg.Server, e FollowRemote)
 	for _, k := range []string{"primary_conninfo", "primary_slot_name", "restore_command", "archive_cleanup_command", "recovery_min_apply_delay"} {
 		delete(settings, k)
 	}
-	maps.Copy(settings, n.Config.StandbyCluster.RecoverySettings())
+	maps.Copy(settings, n.standbyBlock().RecoverySettings())
 	if err := n.writeStandby(RemoteSource(n), nil, settings, false); err != nil {
 		return err
 	}

@@ -41,13 +41,28 @@ type StandbyRecord struct {
 	// Timeline and PromotedAt (promoted): the timeline the new primary began and when.
 	Timeline   int       `json:"timeline,omitempty"`
 	PromotedAt time.Time `json:"promoted_at,omitzero"`
+	// Remote is the standby_cluster block in force, which the DCS decides on (standby_follow.go);
+	// nil in a record without one.
+	Remote *RemoteBlock `json:"standby_cluster,omitempty"`
+	// SwitchLSN and FollowedAt (following, after `standby follow`): where the remote's timeline
+	// (Timeline) began, and when the cluster began to follow it.
+	SwitchLSN  uint64    `json:"switch_lsn,omitempty"`
+	FollowedAt time.Time `json:"followed_at,omitzero"`
 	raw        []byte
 }
 
 // Describe says what the record says, for messages.
 func (r *StandbyRecord) Describe() string {
-	if r.Phase == StandbyPromoted {
+	switch r.Phase {
+	case StandbyPromoted:
 		return fmt.Sprintf("the standby cluster was promoted: %s became its primary on timeline %d at %s", r.Leader, r.Timeline, r.PromotedAt.Format(time.RFC3339))
+	case StandbyFollowAsked:
+		return fmt.Sprintf("%s asked at %s that the cluster follow %s as a standby cluster, its primary %s becoming the standby leader", r.By, r.At.Format(time.RFC3339), r.Remote.Describe(), r.Leader)
+	case StandbyFollowing:
+		if !r.FollowedAt.IsZero() {
+			return fmt.Sprintf("the cluster is a standby cluster of %s since %s (standby follow asked by %s; the remote's timeline %d)", r.Remote.Describe(), r.FollowedAt.Format(time.RFC3339), r.By, r.Timeline)
+		}
+		return fmt.Sprintf("the cluster is a standby cluster of %s (recorded by %s at %s)", r.Remote.Describe(), r.By, r.At.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("the promotion of the standby cluster (standby leader %s) was asked by %s at %s", r.Leader, r.By, r.At.Format(time.RFC3339))
 }
@@ -92,13 +107,17 @@ func RequestStandbyPromote(ctx context.Context, st dcs.Store, cl dcs.Cluster, by
 		return StandbyRecord{}, err
 	}
 	var old []byte
+	var remote *RemoteBlock
 	if cur != nil {
-		if cur.Phase == StandbyPromoted || cur.Leader == lm.Name {
+		if cur.Phase == StandbyPromoted || cur.Phase == StandbyFollowAsked || cur.Phase == StandbyPromoting && cur.Leader == lm.Name {
 			return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
 		}
-		old = cur.raw
+		old, remote = cur.raw, cur.Remote
 	}
-	r := StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC()}
+	if why := cloningMember(cl); why != "" {
+		return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, why)
+	}
+	r := StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: remote}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return StandbyRecord{}, err
@@ -215,11 +234,10 @@ func (a *Agent) promoteStandby(ctx context.Context, e PromoteStandby) error {
 	return nil
 }
 
-// observeStandbyRecord adds the promotion record: once it says promoted, the cluster is no
-// longer a standby cluster, whatever the configuration holds. It says so once when the
-// configuration still has a standby_cluster block.
-func (a *Agent) observeStandbyRecord(ctx context.Context, obs *Observation) {
-	r, err := ReadStandby(ctx, a.store)
+// observeStandbyRecord adds the standby cluster's record read this cycle
+// ([Agent.readStandbyRecord]): once it says promoted, the cluster is no longer a standby
+// cluster, whatever the configuration holds.
+func (a *Agent) observeStandbyRecord(obs *Observation, r *StandbyRecord, err error) {
 	if err != nil {
 		a.Node.logger().Warn("could not read the standby cluster's record", "error", err)
 		return
@@ -229,10 +247,6 @@ func (a *Agent) observeStandbyRecord(ctx context.Context, obs *Observation) {
 		return
 	}
 	obs.StandbyCluster, obs.FollowsRemote = false, false
-	if a.Node.Config.StandbyCluster != nil && !a.toldPromoted {
-		a.toldPromoted = true
-		a.Node.logger().Warn("the standby_cluster block of this configuration is ignored: the DCS records that the cluster was promoted", "record", r.Describe())
-	}
 }
 
 // promoteHoldingKey takes (or keeps) the leader key, then promotes PostgreSQL and marks the
