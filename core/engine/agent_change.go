@@ -259,6 +259,9 @@ func (n *Node) rejoinToward(ctx context.Context, srv *pg.Server, name string, sr
 	if err := n.markNeedsReinit("rejoin in progress toward " + name + " (a rejoin cut short leaves the directory as it is, never started)"); err != nil {
 		return nil, err
 	}
+	if err := checkpointStandbySource(ctx, rw); err != nil { // standby_follow.go
+		log.Warn("could not have the standby it rejoins make a restartpoint; pg_rewind may take its timeline for an older one", "source", rw.Describe(), "error", err)
+	}
 	passfile, err := n.writeSourcePgpass(rw)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
@@ -550,4 +552,34 @@ func cloningMember(cl dcs.Cluster) string {
 		}
 	}
 	return ""
+}
+
+// checkpointStandbySource has the server src names, when it runs in recovery (the standby
+// leader of a standby cluster), make a restartpoint: pg_rewind reads the source's timeline from
+// its pg_control, which names the timeline replayed only after one, and would find a target of
+// the timeline before "on the same timeline" with nothing to rewind. A primary is left alone.
+func checkpointStandbySource(ctx context.Context, src *Source) error {
+	cfg, err := src.Conn.Config()
+	if err != nil {
+		return err
+	}
+	if src.Password != "" {
+		cfg.Password = src.Password
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	conn, err := pgconn.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	res, err := conn.Exec(cctx, "SELECT pg_is_in_recovery()").ReadAll()
+	if err != nil {
+		return err
+	}
+	if len(res) == 0 || len(res[0].Rows) == 0 || string(res[0].Rows[0][0]) != "t" {
+		return nil
+	}
+	_, err = conn.Exec(cctx, "CHECKPOINT").ReadAll()
+	return err
 }
