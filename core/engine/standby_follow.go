@@ -448,11 +448,10 @@ func majorOf(v int) string {
 // major version: a standby of it must hold the cluster's system identifier (sysid, "" for
 // none yet) and run the same major version as the local binaries (local, server_version_num).
 func checkRemote(ctx context.Context, src *Source, sysid string, local int) error {
-	row, err := replicationCommand(ctx, src, "SHOW server_version_num")
+	remote, err := remoteVersion(ctx, src)
 	if err != nil {
-		return fmt.Errorf("while asking the remote for its version: %w", err)
+		return err
 	}
-	remote, _ := strconv.Atoi(strings.TrimSpace(string(row[0])))
 	if err := RemoteVersionRefusal(remote, local); err != nil {
 		return err
 	}
@@ -467,6 +466,23 @@ func checkRemote(ctx context.Context, src *Source, sysid string, local int) erro
 		return fmt.Errorf("%w: the remote %s has system identifier %d, the cluster %s: only a copy of the same cluster can follow it", ErrForeignCluster, src.Describe(), got, sysid)
 	}
 	return nil
+}
+
+// remoteVersion is the remote's server_version_num (SHOW over a replication connection); 0 with
+// no remote host.
+func remoteVersion(ctx context.Context, src *Source) (int, error) {
+	if src == nil {
+		return 0, nil
+	}
+	row, err := replicationCommand(ctx, src, "SHOW server_version_num")
+	if err != nil {
+		return 0, fmt.Errorf("while asking the remote for its version: %w", err)
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(row[0])))
+	if err != nil {
+		return 0, fmt.Errorf("the remote %s answers server_version_num %q", src.Describe(), row[0])
+	}
+	return v, nil
 }
 
 // remoteSwitch is where the remote's current timeline began, from its timeline history

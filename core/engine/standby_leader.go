@@ -160,6 +160,12 @@ func (a *Agent) cloneRemote(ctx context.Context) Result {
 		}
 	}()
 	src := RemoteSource(n)
+	// A remote that does not answer is left to the methods, which say why as libpq does.
+	if v, err := remoteVersion(cctx, src); err == nil {
+		if err := RemoteVersionRefusal(v, n.ServerVersion()); err != nil { // standby_follow.go
+			return Result{Err: err}
+		}
+	}
 	if err := checkRemoteSlot(cctx, src, sc.PrimarySlotName); err != nil {
 		return Result{Err: err}
 	}
