@@ -76,7 +76,9 @@ func TestDecideStandbyFollowDiverged(t *testing.T) {
 		t.Fatalf("a standby past the remote's fork decides %s: %s", a.Kind, a.Reason)
 	}
 	for name, change := range map[string]func(*engine.Observation){
-		"streaming":          func(o *engine.Observation) { o.WAL = &pg.Position{InRecovery: true, Timeline: 2, Receiving: true, Replayed: 0x5100000} },
+		"streaming": func(o *engine.Observation) {
+			o.WAL = &pg.Position{InRecovery: true, Timeline: 2, Receiving: true, Replayed: 0x5100000}
+		},
 		"before the fork":    func(o *engine.Observation) { o.WAL = &pg.Position{InRecovery: true, Timeline: 1, Replayed: 0x4ff0000} },
 		"the standby leader": func(o *engine.Observation) { o.Member = "node1" },
 		"still asked":        func(o *engine.Observation) { r := *rec; r.Phase = engine.StandbyFollowAsked; o.StandbyRecord = &r },
