@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -32,7 +33,9 @@ func waitStandbyFailure(t *testing.T, n *node, agents []*agentProc, name, want s
 
 // TestStandbyClusterFaults: a standby cluster whose remote does not answer yet keeps trying
 // with backoff, publishes why, and bootstraps nothing; once the remote runs, its standby leader
-// is made. A primary_slot_name the remote does not have fails before anything is copied, with an
+// is made. A member whose configuration has no standby_cluster block follows what the DCS
+// records, says so, and clones from the standby leader. A wrong replication password for the
+// remote is published with libpq's reason; nothing is bootstrapped or left behind. A primary_slot_name the remote does not have fails before anything is copied, with an
 // error naming the slot; once the slot exists, the standby leader streams through it.
 func TestStandbyClusterFaults(t *testing.T) {
 	a := fileCluster(t)
@@ -55,6 +58,41 @@ func TestStandbyClusterFaults(t *testing.T) {
 	waitStandbyCluster(t, b1, siteB, "b1")
 	execOn(t, a1, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)")
 	waitRows(t, b1, 1)
+
+	// A member without the block: the DCS records the standby cluster and its remote, which the
+	// member uses; it says so, clones from the standby leader and bootstraps nothing.
+	b2 := b.member(t, "b2", "")
+	siteB = append(siteB, b2.start(t))
+	waitStandbyCluster(t, b1, siteB, "b1", "b2")
+	waitRows(t, b2, 1)
+	waitFor(t, guard, "b2 saying that it uses the DCS's standby_cluster block", siteB, func() bool {
+		return strings.Contains(siteB[1].out.String(), "this configuration has no standby_cluster block, but the DCS records that the cluster is a standby cluster of host=127.0.0.1 port="+fmt.Sprint(a1.port))
+	})
+	if r := run(t, b2.env, "status", "-config", b2.config); !strings.Contains(r.stdout, "Standby cluster of host=127.0.0.1 port="+fmt.Sprint(a1.port)) ||
+		!strings.Contains(r.stdout, "Note: this configuration has no standby_cluster block") {
+		t.Errorf("status with b2's configuration:\n%s", r.stdout)
+	}
+	if out := siteB[1].out.String(); strings.Contains(out, "bootstrapped") || strings.Contains(out, "running /usr/lib/postgresql/15/bin/initdb") {
+		t.Errorf("b2 bootstrapped a cluster of its own:\n%s", out)
+	}
+
+	// A wrong replication password for the remote: libpq's reason is published, nothing is
+	// bootstrapped instead and nothing is left in the data directory.
+	d := backend{kind: "file"}.cluster(t, "site-d")
+	d.superPass = a.superPass
+	d1 := d.member(t, "d1", fmt.Sprintf("standby_cluster {\n  host = \"127.0.0.1\"\n  port = %d\n}\n", a1.port))
+	siteD := []*agentProc{d1.start(t)}
+	stopAllAtCleanup(t, siteD...)
+	waitStandbyFailure(t, d1, siteD, "d1", `password authentication failed for user "replicator"`)
+	waitFor(t, guard, "d1 trying again", siteD, func() bool {
+		return strings.Count(siteD[0].out.String(), "creating the standby leader from the remote") >= 2
+	})
+	if entries, _ := os.ReadDir(d1.dataDir); len(entries) > 0 {
+		t.Errorf("the failed copy left %d entries in %s", len(entries), d1.dataDir)
+	}
+	if out := siteD[0].out.String(); strings.Contains(out, d.replPass) || strings.Contains(out, "running /usr/lib/postgresql/15/bin/initdb") {
+		t.Errorf("d1's log shows its password or an initdb:\n%s", out)
+	}
 
 	// A slot the remote does not have.
 	c := backend{kind: "file"}.cluster(t, "site-c")
