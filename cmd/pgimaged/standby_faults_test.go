@@ -35,7 +35,9 @@ func waitStandbyFailure(t *testing.T, n *node, agents []*agentProc, name, want s
 // with backoff, publishes why, and bootstraps nothing; once the remote runs, its standby leader
 // is made. A member whose configuration has no standby_cluster block follows what the DCS
 // records, says so, and clones from the standby leader. A wrong replication password for the
-// remote is published with libpq's reason; nothing is bootstrapped or left behind. A primary_slot_name the remote does not have fails before anything is copied, with an
+// remote is published with libpq's reason; nothing is bootstrapped or left behind. The remote
+// changing primary while the standby leader is copied from it: the copy is made again from the
+// new primary and the standby leader follows its timeline. A primary_slot_name the remote does not have fails before anything is copied, with an
 // error naming the slot; once the slot exists, the standby leader streams through it.
 func TestStandbyClusterFaults(t *testing.T) {
 	a := fileCluster(t)
@@ -115,5 +117,38 @@ func TestStandbyClusterFaults(t *testing.T) {
 	})
 	execOn(t, a1, "INSERT INTO t VALUES (2)")
 	waitRows(t, c1, 2)
-	_ = siteA
+
+	// The remote changes primary while the standby leader is being copied from it: the copy is
+	// made again from the new primary (of the two hosts, the one that takes writes) and the
+	// standby leader follows the new timeline.
+	a2 := a.member(t, "a2", "")
+	siteA = append(siteA, a2.start(t))
+	stopAllAtCleanup(t, siteA[1])
+	waitLeader(t, a1, siteA, "a1", "a2")
+	waitFor(t, guard, "a2 published streaming from a1", siteA, func() bool { return upstreamOf(t, a1, "a2") == "a1" })
+	e := backend{kind: "file"}.cluster(t, "site-e")
+	e.superPass, e.replPass = a.superPass, a.replPass
+	e1 := e.member(t, "e1", fmt.Sprintf(`method "slow" {
+  plugin     = "basebackup"
+  max-rate   = "2M"
+  checkpoint = "fast"
+}
+standby_cluster {
+  host                   = "127.0.0.1,127.0.0.1"
+  port                   = "%d,%d"
+  create_replica_methods = ["slow"]
+}
+`, a2.port, a1.port))
+	siteE := []*agentProc{e1.start(t)}
+	stopAllAtCleanup(t, siteE...)
+	waitFor(t, guard, "e1 copying the remote", siteE, func() bool { return strings.Contains(siteE[0].out.String(), "kB (") })
+	if r := run(t, a1.env, "switchover", "-config", a1.config, "--candidate", "a2", "--yes"); r.code != 0 {
+		t.Fatalf("switchover on the remote mid-copy: %s", r)
+	}
+	waitLeader(t, a2, siteA, "a2", "a1")
+	waitStandbyCluster(t, e1, siteE, "e1")
+	execOn(t, a2, "INSERT INTO t VALUES (3)")
+	waitRows(t, e1, 3)
+	waitReceiver(t, e1, a2.port, 2)
+	t.Logf("the standby leader was copied %d times", strings.Count(siteE[0].out.String(), "running replica method"))
 }
