@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
+	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
 )
 
@@ -32,20 +33,11 @@ func StandbyPromoteHandler(o ChangeOptions) http.Handler {
 }
 
 func standbyPromote(r *http.Request, o ChangeOptions) (int, string) {
-	st, err := o.Open(r.Context())
-	if err != nil {
-		return http.StatusServiceUnavailable, "cannot reach the DCS: " + err.Error()
+	st, cl, code, text := openUnpaused(r, o, "promotion")
+	if st == nil {
+		return code, text
 	}
 	defer st.Close()
-	cl, err := st.Cluster(r.Context())
-	if err != nil {
-		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
-	}
-	if p, err := engine.ReadPause(r.Context(), st); err != nil {
-		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
-	} else if p != nil {
-		return http.StatusPreconditionFailed, "promotion is not possible: the cluster is paused (maintenance mode): the agents promote nothing until pgimaged resume"
-	}
 	req, err := engine.RequestStandbyPromote(r.Context(), st, cl, "api "+r.RemoteAddr)
 	switch {
 	case errors.Is(err, engine.ErrNotStandbyCluster) || errors.Is(err, engine.ErrChangePending):
@@ -88,20 +80,11 @@ func standbyFollow(r *http.Request, o ChangeOptions, sc *config.StandbyCluster) 
 	if sc == nil {
 		return http.StatusPreconditionFailed, "follow is not possible: the configuration of this member has no standby_cluster block naming the cluster to follow"
 	}
-	st, err := o.Open(r.Context())
-	if err != nil {
-		return http.StatusServiceUnavailable, "cannot reach the DCS: " + err.Error()
+	st, cl, code, text := openUnpaused(r, o, "follow")
+	if st == nil {
+		return code, text
 	}
 	defer st.Close()
-	cl, err := st.Cluster(r.Context())
-	if err != nil {
-		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
-	}
-	if p, err := engine.ReadPause(r.Context(), st); err != nil {
-		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
-	} else if p != nil {
-		return http.StatusPreconditionFailed, "follow is not possible: the cluster is paused (maintenance mode): the agents change nothing until pgimaged resume"
-	}
 	req, err := engine.RequestStandbyFollow(r.Context(), st, cl, sc, "api "+r.RemoteAddr)
 	switch {
 	case errors.Is(err, engine.ErrCannotFollow) || errors.Is(err, engine.ErrChangePending):
@@ -116,4 +99,28 @@ func standbyFollow(r *http.Request, o ChangeOptions, sc *config.StandbyCluster) 
 		return http.StatusServiceUnavailable, fmt.Sprintf("follow of %s by %q not done after %d seconds: %v", req.Remote.Describe(), req.Leader, int(o.Wait.Seconds()), err)
 	}
 	return http.StatusOK, fmt.Sprintf("Successfully made the cluster a standby cluster of %s: %q is its standby leader on timeline %d", done.Remote.Describe(), done.Leader, done.Timeline)
+}
+
+// openUnpaused opens a DCS session for a change of what (switchover, promotion...) and reads
+// the cluster; it answers 503 when the DCS cannot be reached or read and 412 when the cluster is
+// paused (then the store is nil, and code and text are the answer). The caller closes the store.
+func openUnpaused(r *http.Request, o ChangeOptions, what string) (dcs.Store, dcs.Cluster, int, string) {
+	st, err := o.Open(r.Context())
+	if err != nil {
+		return nil, dcs.Cluster{}, http.StatusServiceUnavailable, "cannot reach the DCS: " + err.Error()
+	}
+	cl, err := st.Cluster(r.Context())
+	if err != nil {
+		st.Close()
+		return nil, dcs.Cluster{}, http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	}
+	if p, err := engine.ReadPause(r.Context(), st); err != nil {
+		st.Close()
+		return nil, dcs.Cluster{}, http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	} else if p != nil {
+		st.Close()
+		return nil, dcs.Cluster{}, http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: the cluster is paused (maintenance mode, since %s): the agents promote nothing until pgimaged resume",
+			what, p.At.UTC().Format(time.RFC3339))
+	}
+	return st, cl, 0, ""
 }

@@ -35,21 +35,11 @@ func runStandby(ctx context.Context, e *env, args []string) int {
 	if cfg == nil {
 		return code
 	}
-	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
-	st, err := openDCS(ctx, cfg, logger.Named("dcs"))
-	if err != nil {
-		return e.failf(exitFailed, "standby promote: cannot reach the DCS: %v", err)
+	st, cl, code := openUnpaused(ctx, e, c, cfg, "standby promote")
+	if st == nil {
+		return code
 	}
 	defer st.Close()
-	cl, err := st.Cluster(ctx)
-	if err != nil {
-		return e.failf(exitFailed, "standby promote: cannot read the DCS: %v", err)
-	}
-	if p, err := engine.ReadPause(ctx, st); err != nil {
-		return e.failf(exitFailed, "standby promote: cannot read the DCS: %v", err)
-	} else if p != nil {
-		return e.failf(exitRefused, "standby promote refused: the cluster is paused (maintenance mode): the agents promote nothing until pgimaged resume")
-	}
 	question := fmt.Sprintf("Promote the standby cluster %s: its standby leader %s stops following the remote and accepts writes", cfg.Scope, cl.Leader)
 	if code, ok := confirm(e, *yes, question, question+": confirm on a terminal, or give --yes"); !ok {
 		return code
@@ -94,21 +84,11 @@ func runStandbyFollow(ctx context.Context, e *env, c *common, fs *flag.FlagSet, 
 	if cfg.StandbyCluster == nil {
 		return e.failf(exitRefused, "standby follow refused: %s has no standby_cluster block naming the cluster to follow (host and port of its primary)", cfg.Filename)
 	}
-	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
-	st, err := openDCS(ctx, cfg, logger.Named("dcs"))
-	if err != nil {
-		return e.failf(exitFailed, "standby follow: cannot reach the DCS: %v", err)
+	st, cl, code := openUnpaused(ctx, e, c, cfg, "standby follow")
+	if st == nil {
+		return code
 	}
 	defer st.Close()
-	cl, err := st.Cluster(ctx)
-	if err != nil {
-		return e.failf(exitFailed, "standby follow: cannot read the DCS: %v", err)
-	}
-	if p, err := engine.ReadPause(ctx, st); err != nil {
-		return e.failf(exitFailed, "standby follow: cannot read the DCS: %v", err)
-	} else if p != nil {
-		return e.failf(exitRefused, "standby follow refused: the cluster is paused (maintenance mode): the agents change nothing until pgimaged resume")
-	}
 	remote := engine.BlockOf(cfg.StandbyCluster).Describe()
 	question := fmt.Sprintf("Make %s a standby cluster of %s: its primary %s stops accepting writes, is rewound toward the remote and follows it", cfg.Scope, remote, cl.Leader)
 	if code, ok := confirm(e, *yes, question, question+": confirm on a terminal, or give --yes"); !ok {
@@ -140,6 +120,30 @@ func runStandbyFollow(ctx context.Context, e *env, c *common, fs *flag.FlagSet, 
 	}
 	fmt.Fprintf(e.stdout, "standby cluster of %s: member %s is its standby leader on timeline %d (%.2f s)\n", remote, done.Leader, done.Timeline, took.Seconds())
 	return exitOK
+}
+
+// openUnpaused opens the DCS for command and reads the cluster; nil (with the exit code, the
+// failure printed) when the DCS cannot be reached or read, or the cluster is paused. The caller
+// closes the store.
+func openUnpaused(ctx context.Context, e *env, c *common, cfg *config.Config, command string) (dcs.Store, dcs.Cluster, int) {
+	logger := newLogger(e, cfg, orDefault(c.logLevel, "error"))
+	st, err := openDCS(ctx, cfg, logger.Named("dcs"))
+	if err != nil {
+		return nil, dcs.Cluster{}, e.failf(exitFailed, "%s: cannot reach the DCS: %v", command, err)
+	}
+	cl, err := st.Cluster(ctx)
+	if err == nil {
+		var p *engine.Pause
+		if p, err = engine.ReadPause(ctx, st); err == nil && p != nil {
+			st.Close()
+			return nil, dcs.Cluster{}, e.failf(exitRefused, "%s refused: the cluster is paused (maintenance mode): the agents change nothing until pgimaged resume", command)
+		}
+	}
+	if err != nil {
+		st.Close()
+		return nil, dcs.Cluster{}, e.failf(exitFailed, "%s: cannot read the DCS: %v", command, err)
+	}
+	return st, cl, 0
 }
 
 // standbyStatus is what status says of a standby cluster: the remote it follows (as the DCS

@@ -168,12 +168,7 @@ func RequestStandbyFollow(ctx context.Context, st dcs.Store, cl dcs.Cluster, sc 
 	case !lm.IsPrimary() || !lm.IsRunning():
 		return StandbyRecord{}, fmt.Errorf("%w: the leader %s is %s as %s, not a running primary", ErrCannotFollow, lm.Name, lm.State, lm.Role)
 	}
-	if ch, err := ReadChange(ctx, st); err != nil {
-		return StandbyRecord{}, err
-	} else if ch != nil && !ch.over(time.Now()) {
-		return StandbyRecord{}, fmt.Errorf("%w: %s (phase %s)", ErrChangePending, ch.Describe(), ch.Phase)
-	}
-	cur, err := ReadStandby(ctx, st)
+	cur, err := standbyRecordUnlessChange(ctx, st)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
@@ -184,20 +179,7 @@ func RequestStandbyFollow(ctx context.Context, st dcs.Store, cl dcs.Cluster, sc 
 		}
 		old = cur.raw
 	}
-	r := StandbyRecord{Phase: StandbyFollowAsked, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: BlockOf(sc)}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return StandbyRecord{}, err
-	}
-	ok, err = st.CompareAndSwap(ctx, StandbyKey, old, b)
-	if err != nil {
-		return StandbyRecord{}, err
-	}
-	if !ok {
-		return StandbyRecord{}, fmt.Errorf("%w: the standby cluster's record changed meanwhile (ask again)", ErrChangePending)
-	}
-	r.raw = b
-	return r, nil
+	return writeStandbyRecord(ctx, st, old, StandbyRecord{Phase: StandbyFollowAsked, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: BlockOf(sc)})
 }
 
 // AwaitStandbyFollow waits until the record says following and its standby leader publishes

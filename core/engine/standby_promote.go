@@ -95,14 +95,9 @@ func RequestStandbyPromote(ctx context.Context, st dcs.Store, cl dcs.Cluster, by
 	if !lm.IsRunning() {
 		return StandbyRecord{}, fmt.Errorf("%w: the standby leader %s is %s, not running", ErrNotStandbyCluster, lm.Name, lm.State)
 	}
-	if ch, err := ReadChange(ctx, st); err != nil {
-		return StandbyRecord{}, err
-	} else if ch != nil && !ch.over(time.Now()) {
-		return StandbyRecord{}, fmt.Errorf("%w: %s (phase %s)", ErrChangePending, ch.Describe(), ch.Phase)
-	}
 	// A promotion asked of a member that no longer leads (its agent died mid-way, another
 	// standby took the key) gives way to this one; any other record stands.
-	cur, err := ReadStandby(ctx, st)
+	cur, err := standbyRecordUnlessChange(ctx, st)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
@@ -117,19 +112,35 @@ func RequestStandbyPromote(ctx context.Context, st dcs.Store, cl dcs.Cluster, by
 	if why := cloningMember(cl); why != "" {
 		return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, why)
 	}
-	r := StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: remote}
+	return writeStandbyRecord(ctx, st, old, StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: remote})
+}
+
+// standbyRecordUnlessChange is the standby cluster's record, refused ([ErrChangePending])
+// while a change of primary is pending.
+func standbyRecordUnlessChange(ctx context.Context, st dcs.Store) (*StandbyRecord, error) {
+	if ch, err := ReadChange(ctx, st); err != nil {
+		return nil, err
+	} else if ch != nil && !ch.over(time.Now()) {
+		return nil, fmt.Errorf("%w: %s (phase %s)", ErrChangePending, ch.Describe(), ch.Phase)
+	}
+	return ReadStandby(ctx, st)
+}
+
+// writeStandbyRecord records r in place of the record old holds (nil: none), by
+// compare-and-swap; another writer first is [ErrChangePending] with what it recorded.
+func writeStandbyRecord(ctx context.Context, st dcs.Store, old []byte, r StandbyRecord) (StandbyRecord, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
-	ok, err = st.CompareAndSwap(ctx, StandbyKey, old, b)
+	ok, err := st.CompareAndSwap(ctx, StandbyKey, old, b)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
 	if !ok {
 		cur, err := ReadStandby(ctx, st)
 		if err != nil || cur == nil {
-			return StandbyRecord{}, fmt.Errorf("%w: another promotion of the standby cluster (ask again)", ErrChangePending)
+			return StandbyRecord{}, fmt.Errorf("%w: the standby cluster's record changed meanwhile (ask again)", ErrChangePending)
 		}
 		return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
 	}
