@@ -260,13 +260,24 @@ func decideStandbyFollow(obs Observation) (Action, bool) {
 func standbyFollowDiverged(obs Observation) (Action, bool) {
 	r, cl, w := obs.StandbyRecord, obs.Cluster, obs.WAL
 	if r == nil || r.Phase != StandbyFollowing || r.Timeline <= 0 || cl == nil || cl.Leader == obs.Member ||
-		obs.PostgreSQL != PGStandby || obs.DataDir != DirCluster || w == nil || w.Receiving ||
-		w.Timeline >= r.Timeline || uint64(w.Newest()) <= r.SwitchLSN {
+		obs.PostgreSQL != PGStandby || obs.DataDir != DirCluster || w == nil || w.Receiving {
+		return Action{}, false
+	}
+	lm, ok := cl.LeaderMember()
+	var why string
+	switch {
+	case ok && lm.IsRunning() && lm.Timeline > 0 && w.Timeline > lm.Timeline:
+		// Its own timeline, which the remote never had (the cluster followed a remote on an
+		// older one): the standby leader cannot serve it.
+		why = fmt.Sprintf("the standby is on timeline %d, which its standby leader %s (on timeline %d, following %s) does not have", w.Timeline, lm.Name, lm.Timeline, r.Remote.Describe())
+	case w.Timeline < r.Timeline && uint64(w.Newest()) > r.SwitchLSN:
+		why = fmt.Sprintf("the standby's WAL of timeline %d reaches %s, past the point %s where the remote's timeline %d began (the cluster follows %s)",
+			w.Timeline, w.Newest(), pg.LSN(r.SwitchLSN), r.Timeline, r.Remote.Describe())
+	default:
 		return Action{}, false
 	}
 	act := Action{Kind: ActAdopt, SystemIdentifier: strconv.FormatUint(obs.Control.SystemIdentifier, 10), Start: KeepRunning, State: dcs.StateRunning}
-	a, ok := rejoinAction(obs, act, fmt.Sprintf("the standby's WAL of timeline %d reaches %s, past the point %s where the remote's timeline %d began (the cluster follows %s)",
-		w.Timeline, w.Newest(), pg.LSN(r.SwitchLSN), r.Timeline, r.Remote.Describe()))
+	a, ok := rejoinAction(obs, act, why)
 	a.Stop = true
 	return a, ok
 }

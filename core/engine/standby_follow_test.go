@@ -75,6 +75,12 @@ func TestDecideStandbyFollowDiverged(t *testing.T) {
 	if a := engine.Decide(base); a.Kind != engine.ActRejoin || !strings.Contains(a.Reason, "past the point 0/5000000 where the remote's timeline 2 began") {
 		t.Fatalf("a standby past the remote's fork decides %s: %s", a.Kind, a.Reason)
 	}
+	// The cluster followed a remote on an older timeline than the standby's own.
+	newer := base
+	newer.WAL = &pg.Position{InRecovery: true, Timeline: 3, Replayed: 0x5200000}
+	if a := engine.Decide(newer); a.Kind != engine.ActRejoin || !strings.Contains(a.Reason, "on timeline 3, which its standby leader node1 (on timeline 2") {
+		t.Errorf("a standby on a timeline its standby leader lacks decides %s: %s", a.Kind, a.Reason)
+	}
 	for name, change := range map[string]func(*engine.Observation){
 		"streaming": func(o *engine.Observation) {
 			o.WAL = &pg.Position{InRecovery: true, Timeline: 2, Receiving: true, Replayed: 0x5100000}
