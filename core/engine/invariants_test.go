@@ -121,6 +121,9 @@ type simMember struct {
 }
 
 type sim struct {
+	// followed: `standby follow` made the promoted standby cluster follow its remote again
+	// (invariants_standby_test.go).
+	followed  bool
 	t         *rapid.T
 	mem       *dcs.Memory
 	operator  *dcs.MemorySession

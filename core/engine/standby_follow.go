@@ -271,7 +271,7 @@ func standbyFollowDiverged(obs Observation) (Action, bool) {
 		// older one): the standby leader cannot serve it.
 		why = fmt.Sprintf("the standby is on timeline %d, which its standby leader %s (on timeline %d, following %s) does not have", w.Timeline, lm.Name, lm.Timeline, r.Remote.Describe())
 	case w.Timeline < r.Timeline && uint64(w.Newest()) > r.SwitchLSN:
-		why = fmt.Sprintf("the standby's WAL of timeline %d reaches %s, past the point %s where the remote's timeline %d began (the cluster follows %s)",
+		why = fmt.Sprintf("the standby's WAL of timeline %d reaches %s, past the point %s where the cluster's WAL and the remote's (timeline %d) went apart (the cluster follows %s)",
 			w.Timeline, w.Newest(), pg.LSN(r.SwitchLSN), r.Timeline, r.Remote.Describe())
 	default:
 		return Action{}, false
@@ -280,6 +280,28 @@ func standbyFollowDiverged(obs Observation) (Action, bool) {
 	a, ok := rejoinAction(obs, act, why)
 	a.Stop = true
 	return a, ok
+}
+
+// pastRemoteFork says why the directory cannot follow the remote that `standby follow` made the
+// cluster follow — its WAL went past the point where the remote's timeline began, or it is on
+// a newer timeline than the remote was then — "" when nothing says so (or the cluster was not
+// made to follow by `standby follow`).
+func pastRemoteFork(obs Observation) string {
+	r := obs.StandbyRecord
+	if r == nil || r.Phase != StandbyFollowing || r.Timeline <= 0 || obs.DataDir != DirCluster {
+		return ""
+	}
+	tl, end := ownTimeline(obs), max(obs.Control.Checkpoint, obs.Control.MinRecoveryPoint)
+	if obs.WAL != nil {
+		end = obs.WAL.Newest()
+	}
+	switch {
+	case tl > r.Timeline:
+		return fmt.Sprintf("the data directory is on timeline %d, newer than the remote's %d when the cluster began to follow it", tl, r.Timeline)
+	case tl < r.Timeline && uint64(end) > r.SwitchLSN:
+		return fmt.Sprintf("the data directory's WAL of timeline %d reaches %s, past the point %s where the cluster's WAL and the remote's (timeline %d) went apart", tl, end, pg.LSN(r.SwitchLSN), r.Timeline)
+	}
+	return ""
 }
 
 // followStandby starts [FollowStandby].
@@ -331,10 +353,15 @@ func (a *Agent) followStandby(ctx context.Context, e FollowStandby) Result {
 	if err := checkRemoteSlot(ctx, src, sc.PrimarySlotName); err != nil {
 		return Result{Err: err}
 	}
-	sw, err := remoteSwitch(ctx, src)
+	sw, starts, err := remoteSwitch(ctx, src)
 	if err != nil {
 		return Result{Err: err}
 	}
+	own, err := a.store.History(ctx)
+	if err != nil {
+		return Result{Err: err}
+	}
+	fork := ForkPoint(own, sw, starts)
 	var atts []dcs.Attempt
 	if !a.followsRemoteNow(ctx, sc) {
 		if _, running := a.srv.Running(); running {
@@ -373,7 +400,7 @@ func (a *Agent) followStandby(ctx context.Context, e FollowStandby) Result {
 		}
 	}
 	next := *e.Record
-	next.Phase, next.Timeline, next.SwitchLSN, next.FollowedAt = StandbyFollowing, sw.Timeline, sw.LSN, time.Now().UTC()
+	next.Phase, next.Timeline, next.SwitchLSN, next.FollowedAt = StandbyFollowing, sw.Timeline, fork, time.Now().UTC()
 	b, err := json.Marshal(next)
 	if err != nil {
 		return Result{Err: err, Attempts: atts}
@@ -479,45 +506,70 @@ func remoteVersion(ctx context.Context, src *Source) (int, error) {
 }
 
 // remoteSwitch is where the remote's current timeline began, from its timeline history
-// (TIMELINE_HISTORY): Timeline 1 and no LSN on the first timeline.
-func remoteSwitch(ctx context.Context, src *Source) (dcs.TimelineSwitch, error) {
+// (TIMELINE_HISTORY): Timeline 1 and no LSN on the first timeline; starts is where each of its
+// timelines began.
+func remoteSwitch(ctx context.Context, src *Source) (sw dcs.TimelineSwitch, starts map[int]uint64, err error) {
 	row, err := identifySystem(ctx, src)
 	if err != nil {
-		return dcs.TimelineSwitch{}, err
+		return dcs.TimelineSwitch{}, nil, err
 	}
 	tli, err := strconv.Atoi(strings.TrimSpace(string(row[1])))
 	if err != nil || tli <= 1 {
-		return dcs.TimelineSwitch{Timeline: max(tli, 1)}, nil
+		return dcs.TimelineSwitch{Timeline: max(tli, 1)}, nil, nil
 	}
 	hist, err := replicationCommand(ctx, src, "TIMELINE_HISTORY "+strconv.Itoa(tli))
 	if err != nil {
-		return dcs.TimelineSwitch{}, err
+		return dcs.TimelineSwitch{}, nil, err
 	}
 	if len(hist) < 2 {
-		return dcs.TimelineSwitch{}, fmt.Errorf("the remote %s gave no history of timeline %d", src.Describe(), tli)
+		return dcs.TimelineSwitch{}, nil, fmt.Errorf("the remote %s gave no history of timeline %d", src.Describe(), tli)
 	}
-	lsn, ok := lastSwitch(string(hist[1]))
+	starts = timelineStarts(string(hist[1]))
+	lsn, ok := starts[tli]
 	if !ok {
-		return dcs.TimelineSwitch{}, fmt.Errorf("the remote %s's history of timeline %d cannot be read", src.Describe(), tli)
+		return dcs.TimelineSwitch{}, nil, fmt.Errorf("the remote %s's history of timeline %d cannot be read", src.Describe(), tli)
 	}
-	return dcs.TimelineSwitch{Timeline: tli, LSN: uint64(lsn)}, nil
+	return dcs.TimelineSwitch{Timeline: tli, LSN: lsn}, starts, nil
 }
 
-// lastSwitch is the switch point of a timeline history file's last line (parent timeline, LSN,
-// reason, tab-separated): where the timeline the file describes began.
-func lastSwitch(history string) (pg.LSN, bool) {
-	var last string
+// timelineStarts reads a timeline history file (lines of parent timeline, LSN, reason,
+// tab-separated: the parent ended, and the next timeline began, at LSN): where each timeline
+// after the first began.
+func timelineStarts(history string) map[int]uint64 {
+	out := map[int]uint64{}
 	for line := range strings.SplitSeq(history, "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			last = line
+		fields := strings.Fields(line)
+		if len(fields) < 2 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		parent, err := strconv.Atoi(fields[0])
+		lsn, lerr := pg.ParseLSN(fields[1])
+		if err == nil && lerr == nil {
+			out[parent+1] = uint64(lsn)
 		}
 	}
-	fields := strings.Fields(last)
-	if len(fields) < 2 {
-		return 0, false
+	return out
+}
+
+// ForkPoint is where this cluster's WAL and the remote's went apart, as far as their histories
+// tell: the first switch of the cluster's own history that the remote's does not hold (starts:
+// where each remote timeline began), else where the remote's current timeline began (remote);
+// the earlier of the two. 0: nothing tells (both on the first timeline).
+func ForkPoint(own dcs.History, remote dcs.TimelineSwitch, starts map[int]uint64) uint64 {
+	fork := uint64(0)
+	if switched(remote) {
+		fork = remote.LSN
 	}
-	lsn, err := pg.ParseLSN(fields[1])
-	return lsn, err == nil
+	for _, sw := range own.Switches {
+		if lsn, ok := starts[sw.Timeline]; ok && lsn == sw.LSN {
+			continue
+		}
+		if fork == 0 || sw.LSN < fork {
+			fork = sw.LSN
+		}
+		break
+	}
+	return fork
 }
 
 // readStandbyRecord reads the standby cluster's record before the cycle observes the node, so

@@ -72,7 +72,7 @@ func TestDecideStandbyFollowDiverged(t *testing.T) {
 	base := engine.Observation{Member: "node2", Cluster: cl, DataDir: engine.DirCluster, Control: clusterDir(pg.DBInArchiveRecovery, 1, 0x5000000),
 		Standby: true, PostgreSQL: engine.PGStandby, StandbyCluster: true, StandbyRecord: rec, RejoinMethods: []string{"rewind"},
 		WAL: &pg.Position{InRecovery: true, Timeline: 1, Replayed: 0x5002220}}
-	if a := engine.Decide(base); a.Kind != engine.ActRejoin || !strings.Contains(a.Reason, "past the point 0/5000000 where the remote's timeline 2 began") {
+	if a := engine.Decide(base); a.Kind != engine.ActRejoin || !strings.Contains(a.Reason, "past the point 0/5000000 where the cluster's WAL and the remote's (timeline 2) went apart") {
 		t.Fatalf("a standby past the remote's fork decides %s: %s", a.Kind, a.Reason)
 	}
 	// The cluster followed a remote on an older timeline than the standby's own.
@@ -190,5 +190,30 @@ func TestStandbyNote(t *testing.T) {
 		if got := engine.StandbyNote(c.cfg, c.rec); c.want == "" && got != "" || !strings.Contains(got, c.want) {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// Where the cluster's WAL and the remote's went apart: the cluster's own first switch that the
+// remote's history does not hold, else the remote's newest switch, the earlier of the two.
+func TestForkPoint(t *testing.T) {
+	remote := dcs.TimelineSwitch{Timeline: 3, LSN: 0x7000000}
+	starts := map[int]uint64{2: 0x5000000, 3: 0x7000000}
+	shared := dcs.TimelineSwitch{Timeline: 2, LSN: 0x5000000}
+	own := dcs.TimelineSwitch{Timeline: 3, LSN: 0x6000000} // this cluster promoted on its own
+	for _, c := range []struct {
+		name string
+		own  []dcs.TimelineSwitch
+		want uint64
+	}{
+		{"no history of its own: the remote's switch", nil, 0x7000000},
+		{"a switch the remote shares", []dcs.TimelineSwitch{shared}, 0x7000000},
+		{"its own promotion before the remote's switch", []dcs.TimelineSwitch{shared, own}, 0x6000000},
+	} {
+		if got := engine.ForkPoint(dcs.History{Switches: c.own}, remote, starts); got != c.want {
+			t.Errorf("%s: %x, want %x", c.name, got, c.want)
+		}
+	}
+	if got := engine.ForkPoint(dcs.History{Switches: []dcs.TimelineSwitch{{Timeline: 2, LSN: 0x4000000}}}, dcs.TimelineSwitch{Timeline: 1}, nil); got != 0x4000000 {
+		t.Errorf("a remote on its first timeline, this cluster promoted: %x", got)
 	}
 }

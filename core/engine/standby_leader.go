@@ -115,6 +115,14 @@ func standbyLeads(obs Observation, act Action, standby bool) (Action, bool) {
 		// That member may already run a primary that the others followed onto its timeline:
 		// none of them goes back to the remote; it finishes the promotion when it is back.
 		return act, false
+	case cl.Leader == "" && obs.StandbyRecord != nil && obs.StandbyRecord.Phase == StandbyFollowAsked:
+		// `standby follow` asked its primary to become the standby leader: the others hold
+		// the cluster's own WAL, not yet the remote's.
+		return act, false
+	case cl.Leader == "" && pastRemoteFork(obs) != "":
+		// A copy of this cluster's own WAL after its promotion, which `standby follow` left
+		// behind: it cannot follow the remote, and never leads the standby cluster.
+		return act, false
 	case cl.Leader == "" && obs.FollowsRemote && !cl.Bootstrapping() && changeFor(obs) == "":
 		act.Reason = "no member leads the standby cluster and this standby follows the remote: it takes the leader key as the standby leader (nothing is promoted)"
 	case cl.Leader == "" && obs.LeaderGone && cl.Initialize != nil && !cl.Bootstrapping() && changeFor(obs) == "":

@@ -44,8 +44,9 @@ type StandbyRecord struct {
 	// Remote is the standby_cluster block in force, which the DCS decides on (standby_follow.go);
 	// nil in a record without one.
 	Remote *RemoteBlock `json:"standby_cluster,omitempty"`
-	// SwitchLSN and FollowedAt (following, after `standby follow`): where the remote's timeline
-	// (Timeline) began, and when the cluster began to follow it.
+	// SwitchLSN and FollowedAt (following, after `standby follow`): where the cluster's WAL and
+	// the remote's (on Timeline) went apart ([ForkPoint]), and when the cluster began to follow
+	// it.
 	SwitchLSN  uint64    `json:"switch_lsn,omitempty"`
 	FollowedAt time.Time `json:"followed_at,omitzero"`
 	raw        []byte
