@@ -37,7 +37,8 @@ func waitStandbyFailure(t *testing.T, n *node, agents []*agentProc, name, want s
 // records, says so, and clones from the standby leader. A wrong replication password for the
 // remote is published with libpq's reason; nothing is bootstrapped or left behind. The remote
 // changing primary while the standby leader is copied from it: the copy is made again from the
-// new primary and the standby leader follows its timeline. A primary_slot_name the remote does not have fails before anything is copied, with an
+// new primary and the standby leader follows its timeline. A promotion while a member is being
+// copied is refused with the reason (promote once it streams). A primary_slot_name the remote does not have fails before anything is copied, with an
 // error naming the slot; once the slot exists, the standby leader streams through it.
 func TestStandbyClusterFaults(t *testing.T) {
 	a := fileCluster(t)
@@ -151,4 +152,23 @@ standby_cluster {
 	waitRows(t, e1, 3)
 	waitReceiver(t, e1, a2.port, 2)
 	t.Logf("the standby leader was copied %d times", strings.Count(siteE[0].out.String(), "running replica method"))
+
+	// A promotion while a member is being copied from the standby leader is refused with the
+	// reason; nothing is recorded.
+	e2 := e.memberWith(t, "e2", `method "slow" {
+  plugin     = "basebackup"
+  max-rate   = "1M"
+  checkpoint = "fast"
+}`, `  create_replica_methods = ["slow"]`)
+	siteE = append(siteE, e2.start(t))
+	stopAllAtCleanup(t, siteE[1])
+	waitFor(t, guard, "e2 creating its replica", siteE, func() bool {
+		st, err := status(t, e1)
+		m, ok := st.member("e2")
+		return err == nil && ok && m.State == "creating replica"
+	})
+	if r := run(t, e1.env, "standby", "promote", "-config", e1.config, "--yes"); r.code != 4 || !strings.Contains(r.stderr, "member e2 is creating a replica") {
+		t.Errorf("standby promote while e2 is copied: %s", r)
+	}
+	waitStandbyCluster(t, e1, siteE, "e1", "e2")
 }
