@@ -32,7 +32,8 @@ import (
 // From then on the DCS, not the configuration, says that the cluster is a standby cluster and
 // of which remote, as Patroni's dynamic configuration does: the record's block is the one every
 // member uses, also a member whose configuration has none (it says so at start and in status).
-// A standby leader made from its configuration's block records it the same way.
+// A standby leader made from its configuration's block records it too, for the members without
+// one; there a member's own block still wins.
 
 // The phases of a standby cluster as the DCS records it beside [StandbyPromoting] and
 // [StandbyPromoted].
@@ -115,14 +116,16 @@ func (n *Node) standbyBlock() *config.StandbyCluster {
 
 // UseStandbyRecord makes the DCS's record r decide whether the cluster is a standby cluster,
 // and of which remote: promoted, it is not, whatever the configuration says; a record that
-// carries a block, that block; none (nil, or a record without a block), the configuration's.
+// carries a block, that block — but for one recorded from the standby leader's file
+// ([StandbyRecord.FromFile]), which a member's own block wins over; none (nil, or a record
+// without a block), the configuration's.
 func (n *Node) UseStandbyRecord(r *StandbyRecord) {
 	n.standby.mu.Lock()
 	defer n.standby.mu.Unlock()
 	switch {
 	case r != nil && r.Phase == StandbyPromoted:
 		n.standby.set, n.standby.block = true, nil
-	case r != nil && r.Remote != nil:
+	case r != nil && r.Remote != nil && (!r.FromFile || n.Config.StandbyCluster == nil):
 		n.standby.set, n.standby.block = true, r.Remote.Block()
 	default:
 		n.standby.set, n.standby.block = false, nil
@@ -141,7 +144,7 @@ func StandbyNote(cfg *config.StandbyCluster, r *StandbyRecord) string {
 		return ""
 	case cfg == nil:
 		return "this configuration has no standby_cluster block, but the DCS records that the cluster is a standby cluster of " + r.Remote.Describe() + ": that block is used"
-	case !sameBlock(cfg, r.Remote.Block()):
+	case !r.FromFile && !sameBlock(cfg, r.Remote.Block()):
 		return "the standby_cluster block of this configuration differs from the DCS's, which is used: " + r.Remote.Describe() + " (" + r.Remote.Block().Describe() + ")"
 	}
 	return ""
@@ -586,7 +589,8 @@ func (a *Agent) readStandbyRecord(ctx context.Context) (*StandbyRecord, error) {
 	role := a.role
 	a.mu.Unlock()
 	if r == nil && n.Config.StandbyCluster != nil && a.cl.Leader == n.Config.Name && role == dcs.RoleStandbyLeader {
-		rec := StandbyRecord{Phase: StandbyFollowing, Leader: n.Config.Name, By: "the standby_cluster block of " + n.Config.Name, At: time.Now().UTC(), Remote: BlockOf(n.Config.StandbyCluster)}
+		rec := StandbyRecord{Phase: StandbyFollowing, Leader: n.Config.Name, By: "the standby_cluster block of " + n.Config.Name, At: time.Now().UTC(),
+			Remote: BlockOf(n.Config.StandbyCluster), FromFile: true}
 		if b, err := json.Marshal(rec); err == nil {
 			if ok, err := a.store.CompareAndSwap(ctx, StandbyKey, nil, b); err != nil || !ok {
 				n.logger().Warn("could not record the standby cluster in the DCS", "error", err)

@@ -185,6 +185,8 @@ func TestStandbyNote(t *testing.T) {
 		{"the same block", remoteB, following, ""},
 		{"no block here", nil, following, "this configuration has no standby_cluster block, but the DCS records that the cluster is a standby cluster of host=10.2.0.5 port=5432"},
 		{"another block here", other, following, "differs from the DCS's, which is used: host=10.2.0.5"},
+		{"another block here, the DCS's from a file", other, &engine.StandbyRecord{Phase: engine.StandbyFollowing, Remote: engine.BlockOf(remoteB), FromFile: true}, ""},
+		{"no block here, the DCS's from a file", nil, &engine.StandbyRecord{Phase: engine.StandbyFollowing, Remote: engine.BlockOf(remoteB), FromFile: true}, "this configuration has no standby_cluster block"},
 		{"promoted", remoteB, &engine.StandbyRecord{Phase: engine.StandbyPromoted, Leader: "node1", Remote: engine.BlockOf(remoteB)}, "is ignored: the DCS records that the cluster was promoted"},
 	} {
 		if got := engine.StandbyNote(c.cfg, c.rec); c.want == "" && got != "" || !strings.Contains(got, c.want) {
@@ -215,5 +217,33 @@ func TestForkPoint(t *testing.T) {
 	}
 	if got := engine.ForkPoint(dcs.History{Switches: []dcs.TimelineSwitch{{Timeline: 2, LSN: 0x4000000}}}, dcs.TimelineSwitch{Timeline: 1}, nil); got != 0x4000000 {
 		t.Errorf("a remote on its first timeline, this cluster promoted: %x", got)
+	}
+}
+
+// Which remote a member follows: the DCS's block after `standby follow`, its own over one
+// recorded from the standby leader's file, none once promoted.
+func TestUseStandbyRecord(t *testing.T) {
+	other := &config.StandbyCluster{Host: "10.9.9.9", CreateReplicaMethods: []string{"basebackup"}}
+	for _, c := range []struct {
+		name string
+		cfg  *config.StandbyCluster
+		rec  *engine.StandbyRecord
+		want string // the remote's host, "" for none
+	}{
+		{"no record", other, nil, "10.9.9.9"},
+		{"standby follow", other, &engine.StandbyRecord{Phase: engine.StandbyFollowing, Remote: engine.BlockOf(remoteB)}, "10.2.0.5"},
+		{"from the leader's file", other, &engine.StandbyRecord{Phase: engine.StandbyFollowing, Remote: engine.BlockOf(remoteB), FromFile: true}, "10.9.9.9"},
+		{"from the leader's file, no block here", nil, &engine.StandbyRecord{Phase: engine.StandbyFollowing, Remote: engine.BlockOf(remoteB), FromFile: true}, "10.2.0.5"},
+		{"promoted", other, &engine.StandbyRecord{Phase: engine.StandbyPromoted, Remote: engine.BlockOf(remoteB)}, ""},
+	} {
+		n := &engine.Node{Config: &config.Config{Name: "node1", StandbyCluster: c.cfg}}
+		n.UseStandbyRecord(c.rec)
+		got := ""
+		if src := engine.RemoteSource(n); src != nil {
+			got = src.Conn.Host
+		}
+		if got != c.want {
+			t.Errorf("%s: follows %q, want %q", c.name, got, c.want)
+		}
 	}
 }

@@ -44,6 +44,10 @@ type StandbyRecord struct {
 	// Remote is the standby_cluster block in force, which the DCS decides on (standby_follow.go);
 	// nil in a record without one.
 	Remote *RemoteBlock `json:"standby_cluster,omitempty"`
+	// FromFile: Remote is the standby_cluster block of the standby leader's configuration,
+	// recorded when it was made; a member's own block then wins over it, and it serves the
+	// members without one. Without FromFile (`standby follow`) the record's block wins.
+	FromFile bool `json:"from_file,omitempty"`
 	// SwitchLSN and FollowedAt (following, after `standby follow`): where the cluster's WAL and
 	// the remote's (on Timeline) went apart ([ForkPoint]), and when the cluster began to follow
 	// it.
@@ -104,16 +108,17 @@ func RequestStandbyPromote(ctx context.Context, st dcs.Store, cl dcs.Cluster, by
 	}
 	var old []byte
 	var remote *RemoteBlock
+	var fromFile bool
 	if cur != nil {
 		if cur.Phase == StandbyPromoted || cur.Phase == StandbyFollowAsked || cur.Phase == StandbyPromoting && cur.Leader == lm.Name {
 			return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
 		}
-		old, remote = cur.raw, cur.Remote
+		old, remote, fromFile = cur.raw, cur.Remote, cur.FromFile
 	}
 	if why := cloningMember(cl); why != "" {
 		return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, why)
 	}
-	return writeStandbyRecord(ctx, st, old, StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: remote})
+	return writeStandbyRecord(ctx, st, old, StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: remote, FromFile: fromFile})
 }
 
 // standbyRecordUnlessChange is the standby cluster's record, refused ([ErrChangePending])
