@@ -70,12 +70,14 @@ func TestStandbyFollowTurnsTheOldSiteIntoAStandbyCluster(t *testing.T) {
 		t.Fatalf("standby follow: %s\n%s", r, siteA[0].out.String())
 	}
 	var out struct {
-		Leader   string `json:"standby_leader"`
-		Timeline int    `json:"timeline"`
+		Leader   string  `json:"standby_leader"`
+		Timeline int     `json:"timeline"`
+		Seconds  float64 `json:"seconds"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Leader != "a1" || out.Timeline != 2 {
 		t.Fatalf("standby follow -json: %+v (%v): %s", out, err, r.stdout)
 	}
+	t.Logf("standby follow: %.2f s from the request to a1 running as the standby leader", out.Seconds)
 	st := waitStandbyCluster(t, a1, siteA, "a1", "a2")
 	// a2, past B's fork, rejoins a1 by a rewind and comes back on B's timeline.
 	waitFor(t, guard, "a2 rewound onto timeline 2", siteA, func() bool {
