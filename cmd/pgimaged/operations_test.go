@@ -128,7 +128,26 @@ postgresql:
   basebackup:
     checkpoint: fast
 `, c.scope), 0o644)
+	// The second site, a standby cluster of this one, made when the runbook first names it.
+	siteB := backend{kind: "file"}.cluster(t, "site-b")
+	siteB.superPass, siteB.replPass = c.superPass, c.replPass
+	b1 := siteB.member(t, "b1", fmt.Sprintf("standby_cluster {\n  host = \"127.0.0.1,127.0.0.1\"\n  port = \"%d,%d\"\n}\n", n1.port, n2.port))
+	followB := withBlock(t, n1, "follow-site-b.hcl", fmt.Sprintf("standby_cluster {\n  host = \"127.0.0.1\"\n  port = %d\n}\n", b1.port))
+	startSiteB := func() {
+		if _, ok := nodes["b1"]; ok {
+			return
+		}
+		b1.replPass = n1.replPass // rotated above
+		writeFile(t, b1.dir, "repl.pw", b1.replPass+"\n", 0o600)
+		a := b1.start(t)
+		stopAllAtCleanup(t, a)
+		nodes["b1"], agents["b1"] = b1, a
+		waitStandbyCluster(t, b1, []*agentProc{a}, "b1")
+		waitRows(t, b1, rows)
+	}
 	replace := strings.NewReplacer(
+		"/etc/pgimaged/site-b/b1.hcl", b1.config,
+		"/etc/pgimaged/follow-site-b.hcl", followB,
 		"/etc/pgimaged/node1.hcl", n1.config,
 		"/etc/pgimaged/node2.hcl", n2.config,
 		"/etc/pgimaged/imported.hcl", filepath.Join(work, "imported.hcl"),
@@ -140,6 +159,9 @@ postgresql:
 		"/etc/patroni/patroni.yml", patroniYAML,
 	)
 	for _, cmd := range cmds {
+		if all := cmd.shell + " " + strings.Join(cmd.args, " "); strings.Contains(all, "site-b") || strings.Contains(all, "-h b1 ") {
+			startSiteB()
+		}
 		if cmd.args == nil {
 			runbookShell(t, cmd, nodes, agents, &rows, &rotated)
 			continue

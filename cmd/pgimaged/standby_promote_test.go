@@ -138,4 +138,20 @@ func TestStandbyClusterPromotes(t *testing.T) {
 	if code, text := post(t, base+"/standby/promote", "ops", "s3cret-api", ""); code != 412 || !strings.Contains(text, "not possible") {
 		t.Errorf("POST /standby/promote on a promoted cluster: %d %q, want 412", code, text)
 	}
+
+	// plan says what the DCS says: a new member whose configuration still holds the block
+	// would clone from the primary b1 like any replica, and the block is ignored.
+	b3 := b.member(t, "b3", block)
+	p, pr := plan(t, b3)
+	var note struct {
+		Standby string `json:"standby_cluster"`
+	}
+	_ = json.Unmarshal([]byte(pr.stdout), &note)
+	if p.Path != "clone" || !strings.Contains(p.Source, fmt.Sprintf("port=%d", b1.port)) || strings.Contains(p.Reason+p.Source, "remote") ||
+		!strings.HasPrefix(note.Standby, "the standby_cluster block of this configuration is ignored: the DCS records that the cluster was promoted") {
+		t.Errorf("plan of a new member of the promoted cluster: %+v, standby_cluster %q", p, note.Standby)
+	}
+	if r := run(t, b3.env, "plan", "-config", b3.config); !strings.Contains(r.stdout, "Standby cluster: the standby_cluster block of this configuration is ignored") {
+		t.Errorf("plan does not say that the block is ignored:\n%s", r.stdout)
+	}
 }

@@ -88,21 +88,11 @@ func change(r *http.Request, action engine.ChangeKind, body changeBody, o Change
 	if body.Leader != "" && body.Leader == candidate {
 		return http.StatusBadRequest, "Switchover target and source are the same"
 	}
-	st, err := o.Open(r.Context())
-	if err != nil {
-		return http.StatusServiceUnavailable, "cannot reach the DCS: " + err.Error()
+	st, cl, code, text := openUnpaused(r, o, string(action)) // standby.go
+	if st == nil {
+		return code, text
 	}
 	defer st.Close()
-	cl, err := st.Cluster(r.Context())
-	if err != nil {
-		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
-	}
-	if p, err := engine.ReadPause(r.Context(), st); err != nil {
-		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
-	} else if p != nil {
-		return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: the cluster is paused (maintenance mode, since %s): the agents promote nothing until pgimaged resume",
-			action, p.At.UTC().Format(time.RFC3339))
-	}
 	kind := action
 	if kind == engine.Failover && cl.Leader != "" {
 		kind = engine.Switchover // the leader runs: it hands over to the candidate, as Patroni's does
@@ -111,6 +101,7 @@ func change(r *http.Request, action engine.ChangeKind, body changeBody, o Change
 		return http.StatusPreconditionFailed, why
 	}
 	var req engine.ChangeRequest
+	var err error
 	if kind == engine.Switchover {
 		req, err = engine.CheckSwitchover(cl, candidate, o.MaxLag)
 	} else {

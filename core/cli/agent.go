@@ -339,8 +339,9 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 		return exitConfig
 	}
 	type seen struct {
-		cl     dcs.Cluster
-		reinit *engine.ReinitRequest
+		cl      dcs.Cluster
+		reinit  *engine.ReinitRequest
+		standby *engine.StandbyRecord
 	}
 	var cl *dcs.Cluster
 	got, err := look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) (seen, error) {
@@ -349,12 +350,18 @@ func runPlan(ctx context.Context, e *env, args []string) int {
 			return seen{}, err
 		}
 		req, err := engine.PendingReinit(ctx, st, cfg.Name)
-		return seen{c, req}, err
+		if err != nil {
+			return seen{}, err
+		}
+		rec, err := engine.ReadStandby(ctx, st)
+		return seen{c, req, rec}, err
 	})
 	if err == nil {
 		cl = &got.cl
 	}
+	node.UseStandbyRecord(got.standby) // the DCS decides whether this is a standby cluster
 	plan := node.PlanReinit(ctx, cl, err, got.reinit)
+	plan.StandbyCluster = engine.StandbyNote(cfg.StandbyCluster, got.standby)
 	// The plan is shown also when the DCS cannot be read (it says the node waits); the exit
 	// code says the answer is not the DCS's.
 	code = exitOK
@@ -373,6 +380,9 @@ func printPlan(e *env, cfg *config.Config, plan engine.Plan, jsonOut bool, code 
 	fmt.Fprintf(e.stdout, "Member %s of %s, data directory %s\n", cfg.Name, cfg.Scope, plan.DataDir)
 	fmt.Fprintf(e.stdout, "PostgreSQL logs to %s\n", plan.ServerLog)
 	fmt.Fprintf(e.stdout, "Would: %s\n  because %s\n", strings.ToUpper(plan.Path), plan.Reason)
+	if plan.StandbyCluster != "" {
+		fmt.Fprintf(e.stdout, "Standby cluster: %s\n", plan.StandbyCluster)
+	}
 	if plan.Source != "" {
 		fmt.Fprintf(e.stdout, "Source: %s\n", plan.Source)
 		if plan.SourceWhy != "" {

@@ -48,6 +48,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, change))
 	srv.HandleAuthenticated("/failover", api.ChangeHandler(engine.Failover, change))
 	srv.HandleAuthenticated("/standby/promote", api.StandbyPromoteHandler(change))
+	srv.HandleAuthenticated("/standby/follow", api.StandbyFollowHandler(change, func() *config.StandbyCluster { return agent.ConfigInUse().StandbyCluster }))
 	if err := srv.Start(); err != nil {
 		return nil, nil, err
 	}

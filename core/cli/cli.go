@@ -57,7 +57,7 @@ func init() {
 		{"switchover", "hand the primary role to a replica while the primary runs; nothing is lost", runSwitchover},
 		{"failover", "make a member the primary when no member leads (the most advanced, unless --force)", runFailover},
 		{"reload", "have a member's agent re-read its configuration file (also: SIGHUP, POST /reload)", runReload},
-		{"standby", "standby promote: the standby cluster's leader becomes its primary; the DCS records it", runStandby},
+		{"standby", "standby promote: the standby cluster's leader becomes its primary; standby follow: the primary becomes the standby leader of a standby cluster of the remote; the DCS records it", runStandby},
 		{"restart", "restart PostgreSQL through the agents: a member, or all (replicas first, the leader last)", runRestart},
 		{"pause", "maintenance mode: the agents start, stop, clone and re-point nothing", runPause},
 		{"resume", "end maintenance mode", runResume},

@@ -82,10 +82,11 @@ type Agent struct {
 	tryingAt time.Time
 	// lastChange is the pending change of primary as the cycle read it ("" for none).
 	lastChange string
-	// lastStandby is the standby cluster's promotion record as the cycle read it ("" for none).
+	// lastStandby is the standby cluster's record as the cycle read it ("" for none).
 	lastStandby string
-	// toldPromoted: the log said that the configuration's standby_cluster block is ignored.
-	toldPromoted bool
+	// toldStandby: what the log last said of the DCS's standby_cluster block against this
+	// configuration's (standby_follow.go).
+	toldStandby string
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
 	// leaves PostgreSQL running.
 	paused bool
@@ -257,10 +258,11 @@ func (a *Agent) observe(ctx context.Context) Observation {
 	a.peers = cl.Members
 	a.mu.Unlock()
 	req, rerr := PendingReinit(ctx, a.store, n.Config.Name)
+	rec, recErr := a.readStandbyRecord(ctx) // standby_follow.go
 	obs := n.observe(ctx, &cl, nil, req, func() pgStatus { return a.pgStatus(ctx) })
 	obs.ReinitError = rerr
 	a.observeChange(ctx, &obs)
-	a.observeStandbyRecord(ctx, &obs) // standby_promote.go
+	a.observeStandbyRecord(&obs, rec, recErr) // standby_promote.go
 	a.observeRestart(ctx, &obs)
 	return obs
 }
@@ -356,6 +358,9 @@ func (a *Agent) execute(ctx context.Context, e Effect) Result {
 		return Result{Err: a.promoteStandby(ctx, e)} // standby_promote.go
 	case FollowRemote:
 		return Result{Err: n.followRemote(ctx, a.srv, e)} // standby_leader.go
+	case FollowStandby:
+		defer a.setPG(nil)
+		return a.followStandby(ctx, e) // standby_follow.go
 	case CleanLeftover:
 		defer a.setPG(nil)
 		return Result{Err: n.cleanIncomplete()}

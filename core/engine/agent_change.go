@@ -240,18 +240,27 @@ func (n *Node) repoint(ctx context.Context, srv *pg.Server, src *Source) error {
 // method succeeded and the standby settings are written, so that a directory a rewind left
 // half-done is never started; it is set again when the rejoined standby fails to stream.
 func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.Attempt, error) {
-	log := n.logger()
 	src, rw := memberSource(n, e.Leader), rewindSource(n, e.Leader)
 	if src == nil || rw == nil {
 		return nil, fmt.Errorf("the leader %s publishes a conn_url that cannot be read: %q", e.Leader.Name, e.Leader.ConnURL)
 	}
+	return n.rejoinToward(ctx, srv, e.Leader.Name, src, rw, e.Methods, nil)
+}
+
+// rejoinToward is [Node.rejoin] toward the server called name: the methods rewind from rw,
+// the standby then streams from src with the recovery settings (none: the defaults).
+func (n *Node) rejoinToward(ctx context.Context, srv *pg.Server, name string, src, rw *Source, methods []string, settings map[string]string) ([]dcs.Attempt, error) {
+	log := n.logger()
 	if _, running := srv.Running(); running {
 		if err := srv.Stop(ctx, "fast"); err != nil {
 			return nil, fmt.Errorf("while stopping PostgreSQL before the rejoin: %w", err)
 		}
 	}
-	if err := n.markNeedsReinit("rejoin in progress toward " + e.Leader.Name + " (a rejoin cut short leaves the directory as it is, never started)"); err != nil {
+	if err := n.markNeedsReinit("rejoin in progress toward " + name + " (a rejoin cut short leaves the directory as it is, never started)"); err != nil {
 		return nil, err
+	}
+	if err := checkpointStandbySource(ctx, rw); err != nil { // standby_follow.go
+		log.Warn("could not have the standby it rejoins make a restartpoint; pg_rewind may take its timeline for an older one", "source", rw.Describe(), "error", err)
 	}
 	passfile, err := n.writeSourcePgpass(rw)
 	if err != nil {
@@ -264,7 +273,7 @@ func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.A
 	defer done()
 	var atts []dcs.Attempt
 	var errs []error
-	for _, label := range e.Methods {
+	for _, label := range methods {
 		m := n.Config.Method(label)
 		pluginName := config.PluginNameFor(m, n.plugins().Has)
 		att, err := n.rejoinOnce(ctx, m, pluginName, sdk.CloneRequest{
@@ -277,10 +286,10 @@ func (n *Node) rejoin(ctx context.Context, srv *pg.Server, e RunRejoin) ([]dcs.A
 			errs = append(errs, fmt.Errorf("%s: %w", label, err))
 			continue
 		}
-		if err := n.startRejoined(ctx, srv, src); err != nil {
+		if err := n.startRejoined(ctx, srv, src, settings); err != nil {
 			atts[len(atts)-1].OK, atts[len(atts)-1].Error = false, n.secrets().Mask(err.Error())
 			if ctx.Err() == nil { // not a shutdown: the rejoined directory does not serve as a standby
-				if merr := n.markNeedsReinit("the rejoined directory did not stream from " + e.Leader.Name + ": " + n.secrets().Mask(err.Error())); merr != nil {
+				if merr := n.markNeedsReinit("the rejoined directory did not stream from " + name + ": " + n.secrets().Mask(err.Error())); merr != nil {
 					log.Warn("could not mark the data directory as needing reinit", "error", merr)
 				}
 			}
@@ -327,9 +336,9 @@ func (n *Node) rejoinOnce(ctx context.Context, m *config.Method, pluginName stri
 // startRejoined starts the rejoined directory as a standby of src and waits until it streams.
 // Once its standby settings are written the directory is complete and the needs-reinit mark
 // goes: an agent stopped while PostgreSQL starts or catches up starts it again as a standby.
-func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source) error {
+func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source, settings map[string]string) error {
 	dir := n.Config.DataDir
-	if err := n.writeStandby(src, nil, nil, false); err != nil {
+	if err := n.writeStandby(src, nil, settings, false); err != nil {
 		return err
 	}
 	if err := pg.WriteSettings(dir, n.settings(false)); err != nil {

@@ -293,6 +293,12 @@ func Decide(obs Observation) Action {
 	if act, ok := decideStandbyPromote(obs); ok { // standby_promote.go
 		return act
 	}
+	if act, ok := decideStandbyFollow(obs); ok { // standby_follow.go
+		return act
+	}
+	if act, ok := standbyFollowDiverged(obs); ok { // standby_follow.go
+		return act
+	}
 	if act, ok := decideChange(obs); ok {
 		return act
 	}

@@ -11,6 +11,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/dcs/dcstest"
 	"github.com/pgimaged/pgimaged/core/engine"
@@ -114,6 +115,8 @@ func (s *sim) executeStandby(m *simMember, e engine.Effect) (engine.Result, bool
 		return engine.Result{}, false
 	case engine.PromoteStandby:
 		return s.promoteStandby(m, e), true
+	case engine.FollowStandby:
+		return s.followStandby(m, e), true
 	case engine.CloneRemote:
 		return s.cloneRemote(m), true
 	case engine.FollowRemote:
@@ -135,11 +138,12 @@ func (s *sim) executeStandby(m *simMember, e engine.Effect) (engine.Result, bool
 		switch {
 		case l == nil:
 			s.fail("%s follows %s, which does not exist", m.name, e.Leader.Name)
-		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir) && s.promoted() == nil:
+		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir) && s.promoted() == nil && !s.followedAgain():
 			s.fail("%s follows %s, whose WAL went another way", m.name, e.Leader.Name)
 		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir):
-			// Received from the remote past the point where the promotion began: the rejoin's
-			// to handle, as after any promotion.
+			// Received from the remote past the point where the promotion began (or, after a
+			// follow, written past the remote's fork): the rejoin's to handle, as after any
+			// promotion.
 			s.event("%s: follows %s with WAL past the promotion", m.name, l.name)
 		}
 		if e.Reload && m.pg != engine.PGStandby {
@@ -150,6 +154,59 @@ func (s *sim) executeStandby(m *simMember, e engine.Effect) (engine.Result, bool
 	}
 	return engine.Result{}, false
 }
+
+// followStandby models Agent.followStandby after a promotion of the standby cluster: with the
+// leader key held, the primary is stopped and rewound onto the remote's WAL (or the rewind
+// fails and the directory is left marked), started as a standby of the remote, and the record
+// says following.
+func (s *sim) followStandby(m *simMember, e engine.FollowStandby) engine.Result {
+	ctx := context.Background()
+	held, err := m.store.AcquireLeader(ctx, m.name)
+	if err != nil || !held {
+		return engine.Result{Err: errors.Join(err, errors.New("the leader key is held by another member"))}
+	}
+	if m.dir.kind != engine.DirCluster || m.dir.foreign || m.dir.sysid != s.remote.dir.sysid {
+		s.fail("%s follows the remote with a %s directory (sysid %d)", m.name, m.dir.kind, m.dir.sysid)
+	}
+	s.stopPG(m)
+	m.pg = engine.PGStopped
+	m.needsReinit = true
+	if rapid.SampledFrom([]string{"ok", "ok", "fails"}).Draw(s.t, "rewind toward the remote") == "fails" {
+		s.event("%s: the rewind toward the remote fails", m.name)
+		return engine.Result{Err: errors.New("pg_rewind: fails"), Attempts: []dcs.Attempt{{Method: "rewind"}}}
+	}
+	d := s.remote.dir
+	d.kind, d.standby, d.state, d.checkpoint = engine.DirCluster, true, pg.DBInArchiveRecovery, 0
+	m.dir, m.pg, m.following, m.needsReinit, m.led = d, engine.PGStandby, s.remote.name, false, false
+	s.followed = true // from now on the cluster's timelines are the remote's
+	rec, err := engine.ReadStandby(ctx, m.store)
+	if err != nil || rec == nil || rec.Phase != engine.StandbyFollowAsked {
+		return engine.Result{Err: errors.Join(err, errors.New("the record changed"))}
+	}
+	next := *rec
+	h, _ := m.store.History(ctx)
+	starts := map[int]uint64{} // the remote's switches the cluster's history may share: none here
+	next.Phase, next.Timeline = engine.StandbyFollowing, int(d.timeline)
+	next.SwitchLSN = engine.ForkPoint(h, dcs.TimelineSwitch{Timeline: int(d.timeline), LSN: uint64(d.switchAt)}, starts)
+	b, _ := json.Marshal(next)
+	old, _, _ := m.store.Get(ctx, engine.StandbyKey)
+	if ok, err := m.store.CompareAndSwap(ctx, engine.StandbyKey, old, b); err != nil || !ok {
+		return engine.Result{Err: errors.Join(err, errors.New("the record changed"))}
+	}
+	s.event("%s: rewound toward the remote; the cluster follows it again", m.name)
+	return engine.Result{Attempts: []dcs.Attempt{{Method: "rewind", OK: true}}}
+}
+
+// followsRemoteAgain reports whether m holds the leader key as the standby leader of a cluster
+// that `standby follow` made a standby cluster again: its timelines are the remote's from then
+// on, which may be older than those the cluster's own promotion recorded in its history.
+func (s *sim) followsRemoteAgain(m *simMember) bool {
+	return s.followedAgain() && m.pg != engine.PGPrimary
+}
+
+// followedAgain reports whether `standby follow` made the cluster, promoted before, a standby
+// cluster of the remote again.
+func (s *sim) followedAgain() bool { return s.remote != nil && s.followed }
 
 // cloneRemote models the standby_cluster block's methods copying the remote, while this session
 // holds an empty initialize.
@@ -279,8 +336,13 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 				s.replicateSome()
 			},
 			"the remote changes primary": func(t *rapid.T) {
-				// A switchover there: the WAL goes on, on the next timeline.
+				// A switchover there: the WAL goes on, on the next timeline. Never one a promotion
+				// of the standby cluster made: two timelines of one number on two lines of WAL are
+				// what neither PostgreSQL nor pg_rewind can tell apart.
 				s.remote.dir.timeline++
+				for _, m := range s.members {
+					s.remote.dir.timeline = max(s.remote.dir.timeline, m.dir.seenTL+1, m.dir.timeline+1)
+				}
 				s.remote.dir.switchAt = s.remote.dir.end
 				s.write(&s.remote.dir)
 				s.event("the remote changes primary: timeline %d", s.remote.dir.timeline)
@@ -297,6 +359,10 @@ func TestStandbyClusterInvariantsUnderFaults(t *testing.T) {
 			"operator: standby promote": func(t *rapid.T) {
 				_, err := engine.RequestStandbyPromote(context.Background(), s.operator, s.cluster(), "operator")
 				s.event("operator: standby promote (%v)", err)
+			},
+			"operator: standby follow": func(t *rapid.T) {
+				_, err := engine.RequestStandbyFollow(context.Background(), s.operator, s.cluster(), &config.StandbyCluster{Host: "remote"}, "operator")
+				s.event("operator: standby follow (%v)", err)
 			},
 			"": func(t *rapid.T) { check() },
 		}))

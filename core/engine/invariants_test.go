@@ -122,6 +122,9 @@ type simMember struct {
 }
 
 type sim struct {
+	// followed: `standby follow` made the promoted standby cluster follow its remote again
+	// (invariants_standby_test.go).
+	followed  bool
 	t         *rapid.T
 	mem       *dcstest.Memory
 	operator  *dcstest.Session

@@ -51,6 +51,9 @@ type Node struct {
 	binOnce sync.Once
 	binDir  string
 	binVer  int
+
+	// standby is the standby_cluster block the DCS decides on (standby_follow.go).
+	standby standbyView
 }
 
 func (n *Node) logger() hclog.Logger {

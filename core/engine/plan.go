@@ -22,6 +22,10 @@ type Plan struct {
 	Reinit           *ReinitRequest  `json:"reinit,omitempty"`
 	SystemIdentifier string          `json:"system_identifier,omitempty"`
 	Methods          []PlannedMethod `json:"methods,omitempty"`
+	// StandbyCluster says how the DCS's record of a standby cluster stands to this
+	// configuration's standby_cluster block ([StandbyNote]): the block ignored once the
+	// cluster was promoted, or the DCS's block used.
+	StandbyCluster string `json:"standby_cluster,omitempty"`
 }
 
 // PlannedMethod is one method of the plan with the exact commands it would run (secrets masked)

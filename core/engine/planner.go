@@ -94,7 +94,7 @@ func (n *Node) chainInput(methods []string, hasSource bool) ChainInput {
 // standby_cluster's create_replica_methods; with no host, a method whose plugin restores
 // without a source runs too.
 func (n *Node) standbyChainInput(hasSource bool) ChainInput {
-	sc := n.Config.StandbyCluster
+	sc := n.standbyBlock()
 	in := n.chainInput(sc.CreateReplicaMethods, hasSource)
 	if sc.Host == "" {
 		in.WorksWithoutSource = n.worksWithoutSource

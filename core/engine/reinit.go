@@ -93,28 +93,38 @@ func (n *Node) Reinit(ctx context.Context, cl dcs.Cluster, opts ReinitOptions) (
 	if err != nil {
 		return CloneResult{}, fmt.Errorf("postgresql.listen: %w", err)
 	}
-	if _, running := srv.Running(); running {
-		log.Info("reinit: stopping PostgreSQL (fast)")
-		if err := srv.Stop(ctx, "fast"); err != nil && !errors.Is(err, pg.ErrNotRunning) {
-			return CloneResult{}, fmt.Errorf("while stopping PostgreSQL before the reinit: %w", err)
-		}
+	if err := n.emptyOwnDir(ctx, srv, "reinit"); err != nil {
+		return CloneResult{}, err
 	}
-	if err := n.emptyLinkedWalDir(); err != nil {
-		return CloneResult{}, fmt.Errorf("while emptying the WAL directory of %q for the reinit: %w", n.Config.DataDir, err)
-	}
-	log.Warn("reinit: emptying the data directory", "data_dir", n.Config.DataDir)
-	if err := pg.EmptyDir(n.Config.DataDir); err != nil {
-		return CloneResult{}, fmt.Errorf("while emptying data directory %q for the reinit: %w", n.Config.DataDir, err)
-	}
-	n.ClearIncomplete()
-	n.clearNeedsReinit()
-	n.markLed(false)
 	methods := opts.Methods
 	if len(methods) == 0 {
 		methods = n.ReplicaMethods()
 	}
 	log.Info("reinit: creating the replica", "source", src.Describe(), "methods", methods)
 	return n.Clone(ctx, CloneOptions{Source: src, ExpectSystemID: want, Methods: opts.Methods})
+}
+
+// emptyOwnDir stops PostgreSQL and empties the member's own data directory (and its WAL
+// directory) for what (a reinit, or a re-image), and removes the marks kept beside it.
+func (n *Node) emptyOwnDir(ctx context.Context, srv *pg.Server, what string) error {
+	log := n.logger()
+	if _, running := srv.Running(); running {
+		log.Info(what + ": stopping PostgreSQL (fast)")
+		if err := srv.Stop(ctx, "fast"); err != nil && !errors.Is(err, pg.ErrNotRunning) {
+			return fmt.Errorf("while stopping PostgreSQL before the %s: %w", what, err)
+		}
+	}
+	if err := n.emptyLinkedWalDir(); err != nil {
+		return fmt.Errorf("while emptying the WAL directory of %q for the %s: %w", n.Config.DataDir, what, err)
+	}
+	log.Warn(what+": emptying the data directory", "data_dir", n.Config.DataDir)
+	if err := pg.EmptyDir(n.Config.DataDir); err != nil {
+		return fmt.Errorf("while emptying data directory %q for the %s: %w", n.Config.DataDir, what, err)
+	}
+	n.ClearIncomplete()
+	n.clearNeedsReinit()
+	n.markLed(false)
+	return nil
 }
 
 // ReinitRequest is an operator's request to re-clone a member, kept in the DCS under

@@ -31,19 +31,25 @@ func rewindSource(n *Node, m dcs.Member) *Source {
 	if err != nil {
 		return nil
 	}
+	return rewindAt(n, m.Name, conn)
+}
+
+// rewindAt is the server conn names (member: its member name, "" for the remote) as a source
+// for pg_rewind: as the rewind role, with its TLS settings.
+func rewindAt(n *Node, member string, conn pg.Conn) *Source {
 	r := n.Config.PostgreSQL.Rewind
 	conn.User = r.Username
 	if conn.Database == "" {
 		conn.Database = "postgres"
 	}
-	return &Source{Member: m.Name, Conn: conn.WithTLS(r.TLS, true), Password: r.Password}
+	return &Source{Member: member, Conn: conn.WithTLS(r.TLS, true), Password: r.Password}
 }
 
 // RemoteSource is the remote primary of a standby cluster (the standby_cluster block) as a
 // source: its hosts and ports, as the replication role with its TLS settings. nil when this is
 // not a standby cluster or the block names no host (it follows an archive alone).
 func RemoteSource(n *Node) *Source {
-	remote := n.Config.StandbyCluster.Remote()
+	remote := n.standbyBlock().Remote()
 	if remote == nil {
 		return nil
 	}

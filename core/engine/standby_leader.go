@@ -33,7 +33,7 @@ func (CloneRemote) Awaited() bool { return true }
 // observeStandby adds whether the cluster is a standby cluster and whether the data
 // directory's standby settings follow its remote.
 func (n *Node) observeStandby(obs *Observation) {
-	if n.Config.StandbyCluster == nil {
+	if n.standbyBlock() == nil {
 		return
 	}
 	obs.StandbyCluster = true
@@ -115,6 +115,14 @@ func standbyLeads(obs Observation, act Action, standby bool) (Action, bool) {
 		// That member may already run a primary that the others followed onto its timeline:
 		// none of them goes back to the remote; it finishes the promotion when it is back.
 		return act, false
+	case cl.Leader == "" && obs.StandbyRecord != nil && obs.StandbyRecord.Phase == StandbyFollowAsked:
+		// `standby follow` asked its primary to become the standby leader: the others hold
+		// the cluster's own WAL, not yet the remote's.
+		return act, false
+	case cl.Leader == "" && pastRemoteFork(obs) != "":
+		// A copy of this cluster's own WAL after its promotion, which `standby follow` left
+		// behind: it cannot follow the remote, and never leads the standby cluster.
+		return act, false
 	case cl.Leader == "" && obs.FollowsRemote && !cl.Bootstrapping() && changeFor(obs) == "":
 		act.Reason = "no member leads the standby cluster and this standby follows the remote: it takes the leader key as the standby leader (nothing is promoted)"
 	case cl.Leader == "" && obs.LeaderGone && cl.Initialize != nil && !cl.Bootstrapping() && changeFor(obs) == "":
@@ -138,7 +146,7 @@ func standbyLeads(obs Observation, act Action, standby bool) (Action, bool) {
 // cloneRemote carries out [CloneRemote].
 func (a *Agent) cloneRemote(ctx context.Context) Result {
 	n := a.Node
-	sc := n.Config.StandbyCluster
+	sc := n.standbyBlock()
 	if sc == nil {
 		return Result{Err: errors.New("the configuration has no standby_cluster block")}
 	}
@@ -160,6 +168,12 @@ func (a *Agent) cloneRemote(ctx context.Context) Result {
 		}
 	}()
 	src := RemoteSource(n)
+	// A remote that does not answer is left to the methods, which say why as libpq does.
+	if v, err := remoteVersion(cctx, src); err == nil {
+		if err := RemoteVersionRefusal(v, n.ServerVersion()); err != nil { // standby_follow.go
+			return Result{Err: err}
+		}
+	}
 	if err := checkRemoteSlot(cctx, src, sc.PrimarySlotName); err != nil {
 		return Result{Err: err}
 	}
@@ -251,7 +265,7 @@ func (n *Node) followRemote(ctx context.Context, srv *pg.Server, e FollowRemote)
 	for _, k := range []string{"primary_conninfo", "primary_slot_name", "restore_command", "archive_cleanup_command", "recovery_min_apply_delay"} {
 		delete(settings, k)
 	}
-	maps.Copy(settings, n.Config.StandbyCluster.RecoverySettings())
+	maps.Copy(settings, n.standbyBlock().RecoverySettings())
 	if err := n.writeStandby(RemoteSource(n), nil, settings, false); err != nil {
 		return err
 	}

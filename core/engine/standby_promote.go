@@ -41,13 +41,33 @@ type StandbyRecord struct {
 	// Timeline and PromotedAt (promoted): the timeline the new primary began and when.
 	Timeline   int       `json:"timeline,omitempty"`
 	PromotedAt time.Time `json:"promoted_at,omitzero"`
+	// Remote is the standby_cluster block in force, which the DCS decides on (standby_follow.go);
+	// nil in a record without one.
+	Remote *RemoteBlock `json:"standby_cluster,omitempty"`
+	// FromFile: Remote is the standby_cluster block of the standby leader's configuration,
+	// recorded when it was made; a member's own block then wins over it, and it serves the
+	// members without one. Without FromFile (`standby follow`) the record's block wins.
+	FromFile bool `json:"from_file,omitempty"`
+	// SwitchLSN and FollowedAt (following, after `standby follow`): where the cluster's WAL and
+	// the remote's (on Timeline) went apart ([ForkPoint]), and when the cluster began to follow
+	// it.
+	SwitchLSN  uint64    `json:"switch_lsn,omitempty"`
+	FollowedAt time.Time `json:"followed_at,omitzero"`
 	raw        []byte
 }
 
 // Describe says what the record says, for messages.
 func (r *StandbyRecord) Describe() string {
-	if r.Phase == StandbyPromoted {
+	switch r.Phase {
+	case StandbyPromoted:
 		return fmt.Sprintf("the standby cluster was promoted: %s became its primary on timeline %d at %s", r.Leader, r.Timeline, r.PromotedAt.Format(time.RFC3339))
+	case StandbyFollowAsked:
+		return fmt.Sprintf("%s asked at %s that the cluster follow %s as a standby cluster, its primary %s becoming the standby leader", r.By, r.At.Format(time.RFC3339), r.Remote.Describe(), r.Leader)
+	case StandbyFollowing:
+		if !r.FollowedAt.IsZero() {
+			return fmt.Sprintf("the cluster is a standby cluster of %s since %s (standby follow asked by %s; the remote's timeline %d)", r.Remote.Describe(), r.FollowedAt.Format(time.RFC3339), r.By, r.Timeline)
+		}
+		return fmt.Sprintf("the cluster is a standby cluster of %s (recorded by %s at %s)", r.Remote.Describe(), r.By, r.At.Format(time.RFC3339))
 	}
 	return fmt.Sprintf("the promotion of the standby cluster (standby leader %s) was asked by %s at %s", r.Leader, r.By, r.At.Format(time.RFC3339))
 }
@@ -80,37 +100,53 @@ func RequestStandbyPromote(ctx context.Context, st dcs.Store, cl dcs.Cluster, by
 	if !lm.IsRunning() {
 		return StandbyRecord{}, fmt.Errorf("%w: the standby leader %s is %s, not running", ErrNotStandbyCluster, lm.Name, lm.State)
 	}
-	if ch, err := ReadChange(ctx, st); err != nil {
-		return StandbyRecord{}, err
-	} else if ch != nil && !ch.over(time.Now()) {
-		return StandbyRecord{}, fmt.Errorf("%w: %s (phase %s)", ErrChangePending, ch.Describe(), ch.Phase)
-	}
 	// A promotion asked of a member that no longer leads (its agent died mid-way, another
 	// standby took the key) gives way to this one; any other record stands.
-	cur, err := ReadStandby(ctx, st)
+	cur, err := standbyRecordUnlessChange(ctx, st)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
 	var old []byte
+	var remote *RemoteBlock
+	var fromFile bool
 	if cur != nil {
-		if cur.Phase == StandbyPromoted || cur.Leader == lm.Name {
+		if cur.Phase == StandbyPromoted || cur.Phase == StandbyFollowAsked || cur.Phase == StandbyPromoting && cur.Leader == lm.Name {
 			return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
 		}
-		old = cur.raw
+		old, remote, fromFile = cur.raw, cur.Remote, cur.FromFile
 	}
-	r := StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC()}
+	if why := cloningMember(cl); why != "" {
+		return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, why)
+	}
+	return writeStandbyRecord(ctx, st, old, StandbyRecord{Phase: StandbyPromoting, Leader: lm.Name, By: by, At: time.Now().UTC(), Remote: remote, FromFile: fromFile})
+}
+
+// standbyRecordUnlessChange is the standby cluster's record, refused ([ErrChangePending])
+// while a change of primary is pending.
+func standbyRecordUnlessChange(ctx context.Context, st dcs.Store) (*StandbyRecord, error) {
+	if ch, err := ReadChange(ctx, st); err != nil {
+		return nil, err
+	} else if ch != nil && !ch.over(time.Now()) {
+		return nil, fmt.Errorf("%w: %s (phase %s)", ErrChangePending, ch.Describe(), ch.Phase)
+	}
+	return ReadStandby(ctx, st)
+}
+
+// writeStandbyRecord records r in place of the record old holds (nil: none), by
+// compare-and-swap; another writer first is [ErrChangePending] with what it recorded.
+func writeStandbyRecord(ctx context.Context, st dcs.Store, old []byte, r StandbyRecord) (StandbyRecord, error) {
 	b, err := json.Marshal(r)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
-	ok, err = st.CompareAndSwap(ctx, StandbyKey, old, b)
+	ok, err := st.CompareAndSwap(ctx, StandbyKey, old, b)
 	if err != nil {
 		return StandbyRecord{}, err
 	}
 	if !ok {
 		cur, err := ReadStandby(ctx, st)
 		if err != nil || cur == nil {
-			return StandbyRecord{}, fmt.Errorf("%w: another promotion of the standby cluster (ask again)", ErrChangePending)
+			return StandbyRecord{}, fmt.Errorf("%w: the standby cluster's record changed meanwhile (ask again)", ErrChangePending)
 		}
 		return StandbyRecord{}, fmt.Errorf("%w: %s", ErrChangePending, cur.Describe())
 	}
@@ -230,11 +266,10 @@ func (a *Agent) standbyRecordChanged(ctx context.Context) bool {
 	return err == nil && r.rawString() != a.lastStandby
 }
 
-// observeStandbyRecord adds the promotion record: once it says promoted, the cluster is no
-// longer a standby cluster, whatever the configuration holds. It says so once when the
-// configuration still has a standby_cluster block.
-func (a *Agent) observeStandbyRecord(ctx context.Context, obs *Observation) {
-	r, err := ReadStandby(ctx, a.store)
+// observeStandbyRecord adds the standby cluster's record read this cycle
+// ([Agent.readStandbyRecord]): once it says promoted, the cluster is no longer a standby
+// cluster, whatever the configuration holds.
+func (a *Agent) observeStandbyRecord(obs *Observation, r *StandbyRecord, err error) {
 	if err != nil {
 		a.Node.logger().Warn("could not read the standby cluster's record", "error", err)
 		return
@@ -244,10 +279,6 @@ func (a *Agent) observeStandbyRecord(ctx context.Context, obs *Observation) {
 		return
 	}
 	obs.StandbyCluster, obs.FollowsRemote = false, false
-	if a.Node.Config.StandbyCluster != nil && !a.toldPromoted {
-		a.toldPromoted = true
-		a.Node.logger().Warn("the standby_cluster block of this configuration is ignored: the DCS records that the cluster was promoted", "record", r.Describe())
-	}
 }
 
 // promoteHoldingKey takes (or keeps) the leader key, then promotes PostgreSQL and marks the

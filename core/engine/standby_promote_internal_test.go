@@ -31,7 +31,8 @@ func TestStandbyPromoteRequestWakesTheAgent(t *testing.T) {
 	if !a.dcsWakes(ctx) {
 		t.Error("the request to promote the standby cluster does not wake the agent")
 	}
-	a.observeStandbyRecord(ctx, &Observation{Member: "n1", Cluster: &cl})
+	rec, recErr := a.readStandbyRecord(ctx)
+	a.observeStandbyRecord(&Observation{Member: "n1", Cluster: &cl}, rec, recErr)
 	if a.dcsWakes(ctx) {
 		t.Error("the promotion record the cycle read still wakes the agent")
 	}

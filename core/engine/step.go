@@ -263,6 +263,8 @@ func (s State) decide(obs Observation) (State, []Effect) {
 		return p.change(act, obs)
 	case ActPromoteStandby:
 		return p.promoteStandby(act, obs)
+	case ActFollowStandby:
+		return p.followStandby(act, obs) // standby_follow.go
 	case ActReclone:
 		req := obs.ReinitRequested
 		if req == nil { // rejoin = "reimage" after the rejoin methods failed
@@ -703,6 +705,9 @@ func (s State) resume(at awaitPoint, res Result, obs Observation) (State, []Effe
 	}
 	if at == awaitPromoteStandby {
 		return p.resumePromoteStandby(res)
+	}
+	if at == awaitFollowStandby {
+		return p.resumeFollowStandby(res) // standby_follow.go
 	}
 	if st, effs, ok := p.resumeStandby(at, res); ok {
 		return st, effs
