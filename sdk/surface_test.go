@@ -37,6 +37,9 @@ var vendorSurface = map[string][]string{
 		"OptionSpec", "OptionSpec.Check", "OptionSpec.FormatBound", "Bound",
 		"Type", "Type.String", "TypeString", "TypeBool", "TypeInt", "TypeSize", "TypeDuration", "TypeList",
 		"TypeMap", "TypeEnum",
+		// A path option: pgimaged resolves a relative one against the configuration file before any
+		// call, so a plugin declares it and always receives an absolute path.
+		"TypePath",
 		"Values", "Values.Bool", "Values.Duration", "Values.Extra", "Values.Has", "Values.Int", "Values.Into",
 		"Values.List", "Values.Map", "Values.Size", "Values.String",
 		"Option", "Option.Args", "Option.String", "Options", "Options.Args", "Options.Get", "Options.Has",

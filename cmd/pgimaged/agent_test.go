@@ -55,13 +55,27 @@ func bootstrapsIn(agents ...*agentProc) bootstraps {
 	var b bootstraps
 	for _, a := range agents {
 		out := a.out.String()
-		b.won += strings.Count(out, logWon)
-		b.done += strings.Count(out, logBootstrapped)
-		b.released += strings.Count(out, logReleased)
-		b.abandoned += strings.Count(out, logAbandoned)
-		b.unrecorded += strings.Count(out, logUnrecorded)
+		b.won += countMessage(out, logWon)
+		b.done += countMessage(out, logBootstrapped)
+		b.released += countMessage(out, logReleased)
+		b.abandoned += countMessage(out, logAbandoned)
+		b.unrecorded += countMessage(out, logUnrecorded)
 	}
 	return b
+}
+
+// countMessage counts the log lines whose message starts with msg, so that the same words in a
+// field's value (a plugin's summary, a quoted error) are not counted.
+func countMessage(out, msg string) int {
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if _, rest, ok := strings.Cut(line, "]  pgimaged: "); ok && strings.HasPrefix(rest, msg) {
+			n++
+		} else if _, rest, ok := strings.Cut(line, "] pgimaged: "); ok && strings.HasPrefix(rest, msg) {
+			n++
+		}
+	}
+	return n
 }
 
 // checkOneBootstrap asserts that exactly one cluster was bootstrapped and that every other win

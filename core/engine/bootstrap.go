@@ -133,7 +133,7 @@ func (n *Node) Bootstrap(ctx context.Context, opts BootstrapOptions) (out Bootst
 	tl.span(PhaseMethod, m.Label, phase, time.Now())
 	res.Summary = n.resultSummary(res)
 	out.Result = res
-	log.Info("bootstrap method finished", "method", m.Label, "summary", res.Summary)
+	log.Info("bootstrap method finished", "summary", res.Summary)
 	if !pg.HasCluster(dir) {
 		return fail("method "+m.Label, fmt.Errorf("the method succeeded but left no cluster in %s (no PG_VERSION or global/pg_control)", dir), rep.lines())
 	}
