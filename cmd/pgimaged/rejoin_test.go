@@ -1,10 +1,13 @@
 package main_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pgimaged/pgimaged/internal/testenv"
 )
 
 // TestRejoinStoppedWhileTheRewoundStandbyConnects: the agent of a lost primary that came back
@@ -43,5 +46,72 @@ func TestRejoinStoppedWhileTheRewoundStandbyConnects(t *testing.T) {
 	waitRows(t, n1, 110)
 	if log := again.out.String(); strings.Contains(log, "rejoin") || strings.Contains(log, "needs reinit") {
 		t.Errorf("node1 did not simply start its rewound directory as a standby:\n%s", log)
+	}
+}
+
+// TestRejoinRewindsWithoutSyncWhileMarked: a lost primary that came back is rewound by pg_rewind
+// with --no-sync (PostgreSQL's start syncs the rewound directory) while its directory is marked
+// as needing a reinit, so that a crash before that start never starts a directory half written;
+// the mark is gone once the rejoined standby streams. Its bin_dir holds a pg_rewind that records
+// both before it runs the real one.
+func TestRejoinRewindsWithoutSyncWhileMarked(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	real := testenv.PGBinDir(t)
+	bin := filepath.Join(c.work, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() != "pg_rewind" {
+			if err := os.Symlink(filepath.Join(real, e.Name()), filepath.Join(bin, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mark := filepath.Join(filepath.Dir(n1.dataDir), "."+filepath.Base(n1.dataDir)+".pgimaged-needs-reinit")
+	record := filepath.Join(c.work, "rewind.record")
+	writeFile(t, bin, "pg_rewind", fmt.Sprintf(`#!/bin/sh
+# pg_rewind, recording whether the data directory is marked and whether it may skip its sync
+if [ -f %[1]q ]; then echo marked >>%[2]q; else echo unmarked >>%[2]q; fi
+case " $* " in *" --no-sync "*) echo no-sync >>%[2]q ;; *) echo sync >>%[2]q ;; esac
+exec %[3]q "$@"
+`, mark, record, filepath.Join(real, "pg_rewind")), 0o755)
+	cfg, err := os.ReadFile(n1.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	was := fmt.Sprintf("bin_dir    = %q", real)
+	if !strings.Contains(string(cfg), was) {
+		t.Fatalf("node1's configuration names no bin_dir %s:\n%s", real, cfg)
+	}
+	writeFile(t, filepath.Dir(n1.config), filepath.Base(n1.config), strings.Replace(string(cfg), was, fmt.Sprintf("bin_dir    = %q", bin), 1), 0o600)
+
+	agents := startInTurn(t, n1, n2)
+	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+	waitRows(t, n2, 100)
+	loseHost(t, agents[0], n1, n2)
+	if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
+		t.Fatalf("failover: %s", r)
+	}
+	execOn(t, n2, "INSERT INTO t SELECT generate_series(101, 110)")
+
+	again := n1.start(t)
+	stopAllAtCleanup(t, again)
+	waitStreaming(t, n2, "node1")
+	waitRows(t, n1, 110)
+	b, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatalf("pg_rewind did not run: %v\nagent output:\n%s", err, again.out.String())
+	}
+	if got := string(b); got != "marked\nno-sync\n" {
+		t.Errorf("pg_rewind ran with the directory and flags %q, want it marked as needing a reinit and with --no-sync", got)
+	}
+	if b, err := os.ReadFile(mark); err == nil {
+		t.Errorf("the rejoined standby streams, but its directory is still marked as needing a reinit: %s", b)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
@@ -277,7 +278,7 @@ func (n *Node) rejoinToward(ctx context.Context, srv *pg.Server, name string, sr
 		m := n.Config.Method(label)
 		pluginName := config.PluginNameFor(m, n.plugins().Has)
 		att, err := n.rejoinOnce(ctx, m, pluginName, sdk.CloneRequest{
-			Method: label, Command: config.CommandFor(m, pluginName), NoParams: m.NoParams, Options: m.Options,
+			Method: label, Command: config.CommandFor(m, pluginName), NoParams: m.NoParams, Options: rejoinOptions(pluginName, m.Options),
 			Cluster: n.cluster(), ConnString: rw.Conn.DSN(), Env: env,
 		})
 		atts = append(atts, att)
@@ -333,9 +334,32 @@ func (n *Node) rejoinOnce(ctx context.Context, m *config.Method, pluginName stri
 	return end(err)
 }
 
+// rejoinOptions are the options a rejoin method runs with: the method's, and for the rewind
+// plugin pg_rewind's --no-sync unless the method sets no-sync itself. pg_rewind's sync of the
+// whole directory is the same work as the one PostgreSQL makes at its next start: pg_rewind
+// leaves the control file saying "in archive recovery", and PostgreSQL's startup syncs every
+// file of a directory not shut down cleanly (StartupXLOG, SyncDataDirectory, with
+// recovery_init_sync_method) before it replays anything. That is safe because the rejoin
+// marks the directory as needing a reinit, on disk, before the rewind, and takes the mark away
+// only once a start has synced it ([Node.startRejoined]): a crash in between leaves a directory
+// that is never started.
+func rejoinOptions(pluginName string, opts sdk.Options) sdk.Options {
+	if pluginName != config.DefaultRejoinMethod {
+		return opts
+	}
+	for _, o := range opts {
+		if o.Name == "no-sync" {
+			return opts
+		}
+	}
+	return append(slices.Clone(opts), sdk.Option{Name: "no-sync", Flag: true})
+}
+
 // startRejoined starts the rejoined directory as a standby of src and waits until it streams.
-// Once its standby settings are written the directory is complete and the needs-reinit mark
-// goes: an agent stopped while PostgreSQL starts or catches up starts it again as a standby.
+// Once PostgreSQL has started (its startup synced the directory, which the rejoin left unsynced:
+// see [rejoinOptions]) the directory is complete and the needs-reinit mark goes: an agent
+// stopped while PostgreSQL catches up starts it again as a standby. An agent stopped while
+// PostgreSQL starts syncs the directory itself before it takes the mark away.
 func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source, settings map[string]string) error {
 	dir := n.Config.DataDir
 	if err := n.writeStandby(src, nil, settings, false); err != nil {
@@ -344,10 +368,17 @@ func (n *Node) startRejoined(ctx context.Context, srv *pg.Server, src *Source, s
 	if err := pg.WriteSettings(dir, n.settings(false)); err != nil {
 		return err
 	}
-	n.clearNeedsReinit()
 	if err := srv.Start(ctx); err != nil {
+		if ctx.Err() != nil { // a shutdown, not a directory that cannot start
+			if serr := pg.SyncDataDir(dir); serr != nil {
+				n.logger().Warn("could not sync the rejoined data directory; it stays marked as needing reinit", "error", serr)
+			} else {
+				n.clearNeedsReinit()
+			}
+		}
 		return err
 	}
+	n.clearNeedsReinit()
 	if err := srv.WaitReady(ctx); err != nil {
 		return err
 	}

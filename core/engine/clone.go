@@ -190,15 +190,18 @@ func (n *Node) Clone(ctx context.Context, opts CloneOptions) (out CloneResult, e
 		return fail("configure", err, nil)
 	}
 	att.started = true
-	if err := srv.Start(ctx); err != nil {
+	wctx, restoreCause, stopWatch := n.watchRestore(ctx, opts.StandbyLeader && opts.Source == nil, pg.LogSize(n.ServerLogFile()))
+	defer stopWatch()
+	if err := srv.Start(wctx); err != nil {
 		if opts.KeepCopy && ctx.Err() == nil && environmentCause(err) {
 			return n.keepCopy(&out, srv, stepErr("start PostgreSQL", err, att.serverTail()))
 		}
-		return fail("start PostgreSQL", err, att.serverTail())
+		return fail("start PostgreSQL", restoreCause(err), att.serverTail())
 	}
-	if err := srv.WaitReady(ctx); err != nil {
-		return fail("wait for PostgreSQL to accept connections", err, att.serverTail())
+	if err := srv.WaitReady(wctx); err != nil {
+		return fail("wait for PostgreSQL to accept connections", restoreCause(err), att.serverTail())
 	}
+	stopWatch()
 	tl.since(PhaseStandbyStart, phase)
 	if opts.Source != nil {
 		phase = time.Now()

@@ -176,9 +176,12 @@ func (n *Node) MarkedNeedsReinit() bool {
 	return err == nil
 }
 
-// markNeedsReinit marks the data directory as needing a reinit, with the reason.
+// markNeedsReinit marks the data directory as needing a reinit, with the reason. The mark is on
+// disk when it returns: a rejoin leaves what it writes unsynced until PostgreSQL's start syncs
+// it (see [Node.startRejoined]), and only the mark keeps a crash in between from starting a
+// directory half written.
 func (n *Node) markNeedsReinit(reason string) error {
-	if err := os.WriteFile(n.NeedsReinitPath(), []byte(reason+"\n"), 0o600); err != nil {
+	if err := pg.WriteFileDurable(n.NeedsReinitPath(), []byte(reason+"\n"), 0o600); err != nil {
 		return fmt.Errorf("while marking data directory %q as needing reinit: %w", n.Config.DataDir, err)
 	}
 	return nil

@@ -792,3 +792,10 @@ func walReceiverStreaming(postmaster int) bool {
 	}
 	return false
 }
+
+// LogSince returns the last n lines of the log file at path written after byte offset from
+// (at most 64 KiB of it); LogSize is the offset its end is at now.
+func LogSince(path string, from int64, n int) []string { return tailLines(path, from, n) }
+
+// LogSize is the size of the log file at path (0 if there is none): see [LogSince].
+func LogSize(path string) int64 { return fileSize(path) }
