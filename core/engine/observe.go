@@ -134,9 +134,10 @@ func (n *Node) queryPG(ctx context.Context, srv *pg.Server) pgStatus {
 }
 
 // pgState tells whether PostgreSQL runs in the data directory and whether it is in recovery:
-// as it answered (st), else read from postmaster.pid ("standby" or "ready"), else guessed
-// from the recovery files. A server whose role cannot be told otherwise counts as a primary
-// unless it has standby settings: fencing one too many is safe, two primaries are not.
+// as it answered (st), else from the files: postmaster.pid's "standby" (a standby without hot
+// standby), or a standby.signal older than the postmaster ([pg.StartedAsStandby]; a hot
+// standby's postmaster.pid says "ready" as a primary's does). A server whose role cannot be told
+// counts as a primary: fencing one too many is safe, two primaries are not.
 func pgState(srv *pg.Server, st pgStatus, standbyFiles bool) PGState {
 	if !st.Running {
 		return PGStopped
@@ -148,17 +149,11 @@ func pgState(srv *pg.Server, st pgStatus, standbyFiles bool) PGState {
 		return PGPrimary
 	}
 	if b, err := os.ReadFile(filepath.Join(srv.DataDir, "postmaster.pid")); err == nil {
-		lines := strings.Split(string(b), "\n")
-		if len(lines) > 7 {
-			switch strings.TrimSpace(lines[7]) {
-			case "standby":
-				return PGStandby
-			case "ready":
-				return PGPrimary
-			}
+		if lines := strings.Split(string(b), "\n"); len(lines) > 7 && strings.TrimSpace(lines[7]) == "standby" {
+			return PGStandby
 		}
 	}
-	if standbyFiles {
+	if standbyFiles && pg.StartedAsStandby(srv.DataDir) {
 		return PGStandby
 	}
 	return PGPrimary

@@ -359,8 +359,10 @@ func (s *Server) Conn() Conn {
 	return c.WithTLS(s.TLS, true)
 }
 
-func (s *Server) connConfig() (*pgx.ConnConfig, error) {
-	c := s.Conn()
+func (s *Server) connConfig() (*pgx.ConnConfig, error) { return s.configFor(s.Conn()) }
+
+// configFor is pgx's configuration of c with the server's password.
+func (s *Server) configFor(c Conn) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfigWithOptions(c.DSN(), pgx.ParseConfigOptions{ParseConfigOptions: c.ParseOptions()})
 	if err != nil {
 		return nil, err
@@ -375,17 +377,67 @@ func (s *Server) connConfig() (*pgx.ConnConfig, error) {
 	return cfg, nil
 }
 
-// Connect opens a connection to the server as described by [Server.Conn].
+// Connect opens a connection to the server as described by [Server.Conn]. When the unix
+// socket refuses the role (the peer line of pg_hba.conf admits only the OS user pgimaged's
+// agent runs as: `pgimaged plan` or `status` run by root, say) and a password is known, it
+// connects over TCP to the address the server listens on instead, where pg_hba.conf decides.
 func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
 	cfg, err := s.connConfig()
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to PostgreSQL in data directory %q: %w", s.DataDir, err)
 	}
+	if s.Password != "" && strings.HasPrefix(cfg.Host, "/") && !ownsDir(s.DataDir) {
+		// The peer line admits the data directory's owner only: no refusal in the server log.
+		if tcp, ok := s.tcpConnConfig(); ok {
+			cfg = tcp
+		}
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil && s.Password != "" && strings.HasPrefix(cfg.Host, "/") && authRefused(err) {
+		if tcp, ok := s.tcpConnConfig(); ok {
+			c, terr := pgx.ConnectConfig(ctx, tcp)
+			if terr == nil {
+				return c, nil
+			}
+			err = fmt.Errorf("%w; over TCP: %w", err, terr)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to PostgreSQL in data directory %q: %w", s.DataDir, err)
 	}
 	return conn, nil
+}
+
+// ownsDir: this process runs as the owner of dir (true when that cannot be told).
+func ownsDir(dir string) bool {
+	info, err := os.Stat(dir)
+	if err != nil {
+		return true
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return !ok || int(st.Uid) == os.Geteuid()
+}
+
+// authRefused: the server refused the connection's role or password (SQLSTATE class 28).
+func authRefused(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "28")
+}
+
+// tcpConnConfig is [Server.connConfig] over TCP to the first address the running server
+// listens on (a wildcard one meaning loopback); false when it listens on none.
+func (s *Server) tcpConnConfig() (*pgx.ConnConfig, bool) {
+	p, ok := readPostmasterPID(s.DataDir)
+	if !ok || !p.Listening || p.ListenAddr == "" {
+		return nil, false
+	}
+	c := s.Conn()
+	c.Host = LocalHost(s.DataDir, nil, p.ListenAddr, p.Port)
+	if strings.HasPrefix(c.Host, "/") {
+		return nil, false
+	}
+	cfg, err := s.configFor(c)
+	return cfg, err == nil
 }
 
 // WaitReady waits until the server accepts connections, as pg_isready does: a server that

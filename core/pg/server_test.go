@@ -450,3 +450,47 @@ func childrenNamed(t *testing.T, comm string) []int {
 	}
 	return pids
 }
+
+// Connect from an OS user the peer line of pg_hba.conf does not map (`pgimaged plan` run by
+// root against an agent's server): the socket refuses it, and with the superuser's password
+// Connect goes over TCP to where the server listens. Without a password it says why.
+func TestConnectOverTCPWhenThePeerLineRefuses(t *testing.T) {
+	p := pgtest.Initdb(t, pgtest.Options{})
+	err := pg.WriteSettings(p.DataDir, pg.Settings{
+		Listen:     "127.0.0.1:" + strconv.Itoa(p.Port),
+		Parameters: map[string]string{"fsync": "off", "shared_buffers": "16MB", "hot_standby": "on"},
+		HBA:        []string{"host all all 127.0.0.1/32 scram-sha-256"},
+		SocketDir:  p.SocketDir,
+		Superuser:  p.Superuser,
+		OSUser:     "someone-else",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start(t)
+	ctx := testContext(t)
+
+	noPassword := *p.Server
+	noPassword.Password = ""
+	if conn, err := noPassword.Connect(ctx); err == nil {
+		conn.Close(ctx)
+		t.Fatal("the socket admitted a user its peer line does not map: the test proves nothing")
+	} else if !strings.Contains(err.Error(), "authentication failed") {
+		t.Errorf("without a password: %v", err)
+	}
+
+	withPassword := *p.Server
+	withPassword.Password = p.SuperPass
+	conn, err := withPassword.Connect(ctx)
+	if err != nil {
+		t.Fatalf("with the superuser's password: %v", err)
+	}
+	defer conn.Close(ctx)
+	var addr string
+	if err := conn.QueryRow(ctx, "SELECT COALESCE(inet_client_addr()::text, 'socket')").Scan(&addr); err != nil {
+		t.Fatal(err)
+	}
+	if addr != "127.0.0.1/32" && addr != "127.0.0.1" {
+		t.Errorf("connected from %s, want TCP from 127.0.0.1", addr)
+	}
+}
