@@ -455,7 +455,7 @@ func RemoteVersionRefusal(remote, local int) error {
 	if remote <= 0 || local <= 0 || majorOf(remote) == majorOf(local) {
 		return nil
 	}
-	return fmt.Errorf("%w: the remote is PostgreSQL %s (server_version_num %d), the local binaries are PostgreSQL %s (%d): a standby needs the same major version",
+	return fmt.Errorf("%w: a standby needs the same major version: the remote is PostgreSQL %s (server_version_num %d), the local binaries are PostgreSQL %s (%d)",
 		ErrRemoteVersion, majorOf(remote), remote, majorOf(local), local)
 }
 
