@@ -386,12 +386,6 @@ func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to PostgreSQL in data directory %q: %w", s.DataDir, err)
 	}
-	if s.Password != "" && strings.HasPrefix(cfg.Host, "/") && !ownsDir(s.DataDir) {
-		// The peer line admits the data directory's owner only: no refusal in the server log.
-		if tcp, ok := s.tcpConnConfig(); ok {
-			cfg = tcp
-		}
-	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil && s.Password != "" && strings.HasPrefix(cfg.Host, "/") && authRefused(err) {
 		if tcp, ok := s.tcpConnConfig(); ok {
@@ -406,16 +400,6 @@ func (s *Server) Connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("while connecting to PostgreSQL in data directory %q: %w", s.DataDir, err)
 	}
 	return conn, nil
-}
-
-// ownsDir: this process runs as the owner of dir (true when that cannot be told).
-func ownsDir(dir string) bool {
-	info, err := os.Stat(dir)
-	if err != nil {
-		return true
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return !ok || int(st.Uid) == os.Geteuid()
 }
 
 // authRefused: the server refused the connection's role or password (SQLSTATE class 28).
