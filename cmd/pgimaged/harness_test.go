@@ -385,3 +385,28 @@ func (a *agentProc) kill() {
 	_ = a.cmd.Process.Signal(syscall.SIGKILL)
 	<-a.done
 }
+
+// binDirWith makes dir/bin: PostgreSQL's bin directory with program replaced by script (a
+// shell script, made executable), every other program a link to the real one. It returns the
+// directory, for a member's bin_dir.
+func binDirWith(t *testing.T, dir, program, script string) string {
+	t.Helper()
+	real := testenv.PGBinDir(t)
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if e.Name() != program {
+			if err := os.Symlink(filepath.Join(real, e.Name()), filepath.Join(bin, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeFile(t, bin, program, script, 0o755)
+	return bin
+}

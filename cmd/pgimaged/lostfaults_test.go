@@ -619,24 +619,9 @@ func (s *lostSuite) caseRewindKilled(c *lostCase) {
 	t := c.t
 	old := s.leader(t)
 	to := s.replicas(old)[0]
-	bin := filepath.Join(c.dir, "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	real := testenv.PGBinDir(t)
-	ents, err := os.ReadDir(real)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.Name() != "pg_rewind" {
-			if err := os.Symlink(filepath.Join(real, e.Name()), filepath.Join(bin, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	killed := filepath.Join(c.dir, "killed")
-	writeFile(t, bin, "pg_rewind", fmt.Sprintf(`#!/bin/sh
+	bin := binDirWith(t, c.dir, "pg_rewind", fmt.Sprintf(`#!/bin/sh
 # pg_rewind, killed with SIGKILL as soon as it says it rewinds
 log=%[1]q/rewind.out
 %[2]q "$@" >"$log" 2>&1 &
@@ -653,7 +638,7 @@ done
 cat "$log" >&2
 echo "pg_rewind: fatal: ended before it could be killed" >&2
 exit 1
-`, c.dir, filepath.Join(real, "pg_rewind"), killed), 0o755)
+`, c.dir, filepath.Join(real, "pg_rewind"), killed))
 
 	s.failOver(t, old, to)
 	restore := s.reconfigure(t, old, func(cfg string) string {

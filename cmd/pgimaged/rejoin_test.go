@@ -58,29 +58,14 @@ func TestRejoinRewindsWithoutSyncWhileMarked(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
 	real := testenv.PGBinDir(t)
-	bin := filepath.Join(c.work, "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(real)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.Name() != "pg_rewind" {
-			if err := os.Symlink(filepath.Join(real, e.Name()), filepath.Join(bin, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	mark := filepath.Join(filepath.Dir(n1.dataDir), "."+filepath.Base(n1.dataDir)+".pgimaged-needs-reinit")
 	record := filepath.Join(c.work, "rewind.record")
-	writeFile(t, bin, "pg_rewind", fmt.Sprintf(`#!/bin/sh
+	bin := binDirWith(t, c.work, "pg_rewind", fmt.Sprintf(`#!/bin/sh
 # pg_rewind, recording whether the data directory is marked and whether it may skip its sync
 if [ -f %[1]q ]; then echo marked >>%[2]q; else echo unmarked >>%[2]q; fi
 case " $* " in *" --no-sync "*) echo no-sync >>%[2]q ;; *) echo sync >>%[2]q ;; esac
 exec %[3]q "$@"
-`, mark, record, filepath.Join(real, "pg_rewind")), 0o755)
+`, mark, record, filepath.Join(real, "pg_rewind")))
 	cfg, err := os.ReadFile(n1.config)
 	if err != nil {
 		t.Fatal(err)

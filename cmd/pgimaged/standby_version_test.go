@@ -21,25 +21,10 @@ func TestStandbyClusterRefusesAnotherMajorVersion(t *testing.T) {
 	startInTurn(t, a1)
 
 	real := testenv.PGBinDir(t)
-	bin := filepath.Join(testenv.PostgresUser(t).TempDir(t), "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(real)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if e.Name() != "postgres" {
-			if err := os.Symlink(filepath.Join(real, e.Name()), filepath.Join(bin, e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	writeFile(t, bin, "postgres", fmt.Sprintf(`#!/bin/sh
+	bin := binDirWith(t, testenv.PostgresUser(t).TempDir(t), "postgres", fmt.Sprintf(`#!/bin/sh
 case "$1" in -V|--version) echo "postgres (PostgreSQL) 16.4"; exit 0;; esac
 exec %q "$@"
-`, filepath.Join(real, "postgres")), 0o755)
+`, filepath.Join(real, "postgres")))
 
 	b := backend{kind: "file"}.cluster(t, "site-b")
 	b.superPass, b.replPass = a.superPass, a.replPass
