@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/plugins/internal/pgtool"
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/libpq"
 )
 
 // version is the plugin's version; release builds set it with -ldflags "-X main.version=...".
@@ -97,7 +99,8 @@ func checkOptions(v sdk.Values) []sdk.Diagnostic {
 
 // argv builds pg_rewind's command line.
 func argv(program string, req sdk.CloneRequest) []string {
-	args := []string{program, "--target-pgdata=" + req.Cluster.DataDir, "--source-server=" + req.ConnString}
+	conn, _ := sourceSession(req)
+	args := []string{program, "--target-pgdata=" + req.Cluster.DataDir, "--source-server=" + conn}
 	for _, o := range req.Options {
 		if spec, _, _ := schema.Lookup(o.Name); spec.Name != "progress" {
 			args = append(args, pgtool.LongOption(spec, o)...)
@@ -118,6 +121,53 @@ func environment(req sdk.CloneRequest) map[string]string {
 	return env
 }
 
+// jitOff is what pg_rewind's session on the source runs with. pg_rewind lists the source's
+// files with one recursive query over pg_ls_dir and pg_stat_file; the planner's row estimates
+// for those functions put its cost far above jit_above_cost and jit_optimize_above_cost, so a
+// server with JIT (PostgreSQL 11 and later, on by default since 12) compiles it with LLVM,
+// inlined and optimised: a quarter of a second, where the listing itself takes milliseconds.
+const jitOff = "-c jit=off"
+
+// sourceSession returns the connection string and environment pg_rewind runs with: the
+// request's, with jitOff added to the session's options (PGOPTIONS, or the connection string's
+// options when it sets them, which libpq then prefers) before whatever options the request
+// gives, so that a jit setting of the user's still wins. Unchanged before PostgreSQL 11, which
+// has no jit setting and would refuse the connection; pg_rewind works only between servers of
+// the same major version, so the member's own version stands for the source's.
+func sourceSession(req sdk.CloneRequest) (conn string, env map[string]string) {
+	conn, env = req.ConnString, environment(req)
+	if req.Cluster.ServerVersion < 110000 {
+		return conn, env
+	}
+	settings, _, err := libpq.Parse(conn)
+	if err != nil {
+		return conn, env // pg_rewind refuses it with libpq's reason
+	}
+	if opts, ok := settings["options"]; ok {
+		return withOption(conn, jitOff+" "+opts), env
+	}
+	opts, ok := env["PGOPTIONS"]
+	if !ok {
+		opts = os.Getenv("PGOPTIONS")
+	}
+	env["PGOPTIONS"] = strings.TrimSpace(jitOff + " " + opts)
+	return conn, env
+}
+
+// withOption returns conn, in either of libpq's forms, with its options set to opts: the
+// keyword written again at the end, whose last value libpq keeps.
+func withOption(conn, opts string) string {
+	conn = strings.TrimSpace(conn)
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		sep := "?"
+		if strings.Contains(conn, "?") {
+			sep = "&"
+		}
+		return conn + sep + "options=" + url.QueryEscape(opts)
+	}
+	return conn + " options=" + libpq.Quote(opts)
+}
+
 // PlanClone returns pg_rewind's command line, secrets masked.
 func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, error) {
 	if err := checkRequest(req); err != nil {
@@ -126,15 +176,31 @@ func (p *Plugin) PlanClone(_ context.Context, req sdk.CloneRequest) (sdk.Plan, e
 	prog, lookErr := req.Cluster.Program("pg_rewind")
 	mask := sdk.Masker(pgtool.Secrets(req.ConnString, req.Env))
 	plan := sdk.Plan{
-		Commands: []sdk.Command{{Argv: mask.MaskArgv(argv(prog, req)), Env: req.Env}},
+		Commands: []sdk.Command{{Argv: mask.MaskArgv(argv(prog, req)), Env: planEnv(req)}},
 		Notes: []string{"first checks that the data directory holds a cluster (PG_VERSION, global/pg_control), that its server is stopped, " +
 			"and with pg_controldata that it runs with wal_log_hints = on or data checksums; " +
-			"a server not shut down cleanly first finishes its crash recovery in single-user mode (postgres --single), with archive_mode = on and archive_command = false so that it keeps the WAL pg_rewind reads"},
+			"a server not shut down cleanly first finishes its crash recovery in single-user mode (postgres --single), with archive_mode = on and archive_command = false so that it keeps the WAL pg_rewind reads",
+			"pg_rewind's session on the source runs with jit = off (" + jitOff + "): its listing of the source's files would otherwise be compiled by the source's JIT, which takes longer than the listing"},
 	}
 	if lookErr != nil {
 		plan.Notes = append(plan.Notes, lookErr.Error())
 	}
 	return plan, nil
+}
+
+// planEnv is the environment a plan shows pg_rewind running with: the request's, with the
+// PGOPTIONS sourceSession sets.
+func planEnv(req sdk.CloneRequest) map[string]string {
+	_, env := sourceSession(req)
+	if v, ok := env["PGOPTIONS"]; ok {
+		out := maps.Clone(req.Env)
+		if out == nil {
+			out = map[string]string{}
+		}
+		out["PGOPTIONS"] = v
+		return out
+	}
+	return req.Env
 }
 
 // Clone rewinds the member's own data directory toward the source.
@@ -160,9 +226,10 @@ func (p *Plugin) Clone(ctx context.Context, req sdk.CloneRequest, rep sdk.Report
 		return sdk.Result{}, fmt.Errorf("%w: %w", sdk.ErrMethodFailed, err)
 	}
 	meter := &progressMeter{rep: rep}
+	_, env := sourceSession(req)
 	proc := sdk.Process{
 		Argv:    argv(prog, req),
-		Env:     environment(req),
+		Env:     env,
 		Secrets: pgtool.Secrets(req.ConnString, req.Env),
 		OnLine:  meter.line,
 	}

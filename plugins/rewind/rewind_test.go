@@ -16,6 +16,7 @@ import (
 	"github.com/pgimaged/pgimaged/internal/pgtest"
 	"github.com/pgimaged/pgimaged/internal/testenv"
 	"github.com/pgimaged/pgimaged/sdk"
+	"github.com/pgimaged/pgimaged/sdk/libpq"
 	"github.com/pgimaged/pgimaged/sdk/plugintest"
 )
 
@@ -424,5 +425,104 @@ func TestRewindSourceSocketInDataDir(t *testing.T) {
 	}
 	if !errors.Is(err, sdk.ErrMethodFailed) {
 		t.Errorf("Clone: %v, want sdk.ErrMethodFailed", err)
+	}
+}
+
+// TestRewindListsTheSourceWithoutJIT: pg_rewind's listing of the source's files runs with JIT
+// off. The source logs every statement's plan (auto_explain); with JIT on, the listing's
+// estimated cost has the server compile it, and its plan ends with a JIT section.
+func TestRewindListsTheSourceWithoutJIT(t *testing.T) {
+	testenv.RequirePostgresUser(t)
+	d := diverge(t, "fast", false, 0)
+	ctx := context.Background()
+	conn, err := d.promote.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"LOAD 'auto_explain'",
+		"ALTER SYSTEM SET session_preload_libraries = 'auto_explain'",
+		"ALTER SYSTEM SET auto_explain.log_min_duration = 0",
+		"SELECT pg_reload_conf()",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+	logFile := d.promote.LogFile
+	if logFile == "" {
+		logFile = filepath.Join(d.promote.DataDir, pg.DefaultLogFile)
+	}
+	from := pg.LogSize(logFile)
+
+	plugintest.AssertClone(t, plugintest.Connect(t, New()), d.request())
+
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each logged plan starts with a line saying "plan:"; the listing's is the one naming pg_ls_dir.
+	var listing string
+	for _, plan := range strings.Split(string(b[from:]), "plan:") {
+		if strings.Contains(plan, "pg_ls_dir(") {
+			listing = plan
+		}
+	}
+	if listing == "" {
+		t.Fatalf("the source logged no plan of pg_rewind's file listing:\n%s", b[from:])
+	}
+	if strings.Contains(listing, "JIT:") {
+		t.Errorf("pg_rewind's file listing was compiled by the source's JIT:%s", listing)
+	}
+}
+
+// TestSourceSession: jit = off reaches pg_rewind's session through PGOPTIONS, or through the
+// connection string when that sets options (libpq then ignores PGOPTIONS), ahead of the
+// options given, so that the user's own jit setting wins; nothing is added for a server
+// without the jit setting.
+func TestSourceSession(t *testing.T) {
+	const conn = "host=10.0.0.1 port=5432 user=postgres"
+	tests := []struct {
+		name      string
+		conn      string
+		env       map[string]string
+		version   int
+		wantConn  string
+		wantOpts  string // PGOPTIONS
+		noOptions bool   // PGOPTIONS unset
+	}{
+		{name: "no options", conn: conn, version: 150000, wantConn: conn, wantOpts: "-c jit=off"},
+		{name: "PGOPTIONS in the request", conn: conn, env: map[string]string{"PGOPTIONS": "-c jit=on"}, version: 150000,
+			wantConn: conn, wantOpts: "-c jit=off -c jit=on"},
+		{name: "options in the connection string", conn: conn + " options='-c work_mem=64MB'", version: 150000,
+			wantConn: conn + " options='-c work_mem=64MB' options='-c jit=off -c work_mem=64MB'", noOptions: true},
+		{name: "options in a URL", conn: "postgres://postgres@10.0.0.1:5432/postgres?options=-c%20work_mem%3D64MB", version: 150000,
+			wantConn: "postgres://postgres@10.0.0.1:5432/postgres?options=-c%20work_mem%3D64MB&options=-c+jit%3Doff+-c+work_mem%3D64MB", noOptions: true},
+		{name: "PostgreSQL 10", conn: conn, version: 100000, wantConn: conn, noOptions: true},
+		{name: "version unknown", conn: conn, version: 0, wantConn: conn, noOptions: true},
+	}
+	t.Setenv("PGOPTIONS", "")
+	os.Unsetenv("PGOPTIONS")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := sdk.CloneRequest{ConnString: tc.conn, Env: tc.env, Cluster: sdk.Cluster{ServerVersion: tc.version}}
+			gotConn, env := sourceSession(req)
+			if gotConn != tc.wantConn {
+				t.Errorf("connection string\n got %q\nwant %q", gotConn, tc.wantConn)
+			}
+			opts, ok := env["PGOPTIONS"]
+			if tc.noOptions && ok {
+				t.Errorf("PGOPTIONS %q, want it unset", opts)
+			}
+			if !tc.noOptions && opts != tc.wantOpts {
+				t.Errorf("PGOPTIONS %q, want %q", opts, tc.wantOpts)
+			}
+			if settings, _, err := libpq.Parse(gotConn); err != nil {
+				t.Errorf("the connection string no longer reads: %v", err)
+			} else if o, ok := settings["options"]; tc.noOptions && tc.version >= 110000 && !strings.HasPrefix(o, "-c jit=off") {
+				t.Errorf("options read back %q (present %v), want them to start with -c jit=off", o, ok)
+			}
+		})
 	}
 }
