@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -94,14 +95,19 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 		}
 	}
 	instances := map[string]*plugin.Instance{}
-	failed := map[string]error{}
-	defer func() {
+	failed, reported := map[string]error{}, map[string]bool{}
+	defer func() { // all at once: each waits for its process to exit
+		var wg sync.WaitGroup
 		for _, inst := range instances {
-			inst.Kill()
+			wg.Add(1)
+			go func() { defer wg.Done(); inst.Kill() }()
 		}
+		wg.Wait()
 	}()
 	diags = append(diags, n.standbyWithoutMethods()...)
-	for _, u := range n.methodUses(paths...) {
+	uses := n.methodUses(paths...)
+	n.launchAll(ctx, uses, instances, failed)
+	for _, u := range uses {
 		m := u.method
 		name := config.PluginNameFor(m, n.Catalog.Has)
 		if name == "" {
@@ -112,24 +118,18 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 			})
 			continue
 		}
-		if _, ok := failed[name]; ok {
-			continue // its launch failure is already reported
-		}
-		inst, ok := instances[name]
-		if !ok {
-			var err error
-			inst, err = n.Catalog.Launch(ctx, name)
-			if err != nil {
-				failed[name] = err
+		if err, ok := failed[name]; ok {
+			if !reported[name] { // at the first method that needs it
+				reported[name] = true
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Plugin cannot be started",
 					Detail:  fmt.Sprintf("Method %q needs plugin %q: %v", m.Label, name, err),
 					Subject: n.checksumSubject(err, name, n.subject(m, u.ref)),
 				})
-				continue
 			}
-			instances[name] = inst
+			continue
 		}
+		inst := instances[name]
 		want := sdk.CapClone
 		if u.path == sdk.PathBootstrap {
 			want = sdk.CapBootstrap
@@ -183,6 +183,35 @@ func (n *Node) Validate(ctx context.Context, paths ...sdk.Path) hcl.Diagnostics 
 		}
 	}
 	return diags
+}
+
+// launchAll starts the plugins of uses at the same time, each once, into instances or, when it
+// cannot start, failed: each launch is a process that starts and describes itself, and an agent
+// waits for all of them before it does anything.
+func (n *Node) launchAll(ctx context.Context, uses []methodUse, instances map[string]*plugin.Instance, failed map[string]error) {
+	var names []string
+	for _, u := range uses {
+		if name := config.PluginNameFor(u.method, n.Catalog.Has); name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	insts, errs := make([]*plugin.Instance, len(names)), make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			insts[i], errs[i] = n.Catalog.Launch(ctx, name)
+		}()
+	}
+	wg.Wait()
+	for i, name := range names {
+		if errs[i] != nil {
+			failed[name] = errs[i]
+		} else {
+			instances[name] = insts[i]
+		}
+	}
 }
 
 // checksumSubject is where a plugin's checksum mismatch is written: the sha256 of its pin in
