@@ -18,15 +18,7 @@ import (
 func TestRejoinStoppedWhileTheRewoundStandbyConnects(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	agents := startInTurn(t, n1, n2)
-	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
-	waitRows(t, n2, 100)
-
-	loseHost(t, agents[0], n1, n2)
-	if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
-		t.Fatalf("failover: %s", r)
-	}
-	execOn(t, n2, "INSERT INTO t SELECT generate_series(101, 110)")
+	failOverFromLostPrimary(t, n1, n2)
 	execOn(t, n2, "ALTER ROLE replicator NOREPLICATION")
 
 	rejoining := n1.start(t)
@@ -49,11 +41,26 @@ func TestRejoinStoppedWhileTheRewoundStandbyConnects(t *testing.T) {
 	}
 }
 
+// failOverFromLostPrimary starts primary and replica, writes rows 1–100 on primary, loses
+// primary's host, fails over to replica with `pgimaged failover` and writes rows 101–110 there:
+// primary's directory has diverged, its agent stopped, for a rejoin to bring back.
+func failOverFromLostPrimary(t *testing.T, primary, replica *node) {
+	t.Helper()
+	agents := startInTurn(t, primary, replica)
+	execOn(t, primary, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+	waitRows(t, replica, 100)
+	loseHost(t, agents[0], primary, replica)
+	if r := run(t, replica.env, "failover", "-config", replica.config, "--candidate", replica.name, "--yes"); r.code != 0 {
+		t.Fatalf("failover: %s", r)
+	}
+	execOn(t, replica, "INSERT INTO t SELECT generate_series(101, 110)")
+}
+
 // TestRejoinRewindsWithoutSyncWhileMarked: a lost primary that came back is rewound by pg_rewind
 // with --no-sync (PostgreSQL's start syncs the rewound directory) while its directory is marked
 // as needing a reinit, so that a crash before that start never starts a directory half written;
-// the mark is gone once the rejoined standby streams. Its bin_dir holds a pg_rewind that records
-// both before it runs the real one.
+// the mark is gone once the rejoined standby streams; its session on the new primary runs with
+// jit = off. Its bin_dir holds a pg_rewind that records all three before it runs the real one.
 func TestRejoinRewindsWithoutSyncWhileMarked(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
@@ -64,6 +71,7 @@ func TestRejoinRewindsWithoutSyncWhileMarked(t *testing.T) {
 # pg_rewind, recording whether the data directory is marked and whether it may skip its sync
 if [ -f %[1]q ]; then echo marked >>%[2]q; else echo unmarked >>%[2]q; fi
 case " $* " in *" --no-sync "*) echo no-sync >>%[2]q ;; *) echo sync >>%[2]q ;; esac
+echo "PGOPTIONS=$PGOPTIONS" >>%[2]q
 exec %[3]q "$@"
 `, mark, record, filepath.Join(real, "pg_rewind")))
 	cfg, err := os.ReadFile(n1.config)
@@ -76,14 +84,7 @@ exec %[3]q "$@"
 	}
 	writeFile(t, filepath.Dir(n1.config), filepath.Base(n1.config), strings.Replace(string(cfg), was, fmt.Sprintf("bin_dir    = %q", bin), 1), 0o600)
 
-	agents := startInTurn(t, n1, n2)
-	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
-	waitRows(t, n2, 100)
-	loseHost(t, agents[0], n1, n2)
-	if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
-		t.Fatalf("failover: %s", r)
-	}
-	execOn(t, n2, "INSERT INTO t SELECT generate_series(101, 110)")
+	failOverFromLostPrimary(t, n1, n2)
 
 	again := n1.start(t)
 	stopAllAtCleanup(t, again)
@@ -93,8 +94,8 @@ exec %[3]q "$@"
 	if err != nil {
 		t.Fatalf("pg_rewind did not run: %v\nagent output:\n%s", err, again.out.String())
 	}
-	if got := string(b); got != "marked\nno-sync\n" {
-		t.Errorf("pg_rewind ran with the directory and flags %q, want it marked as needing a reinit and with --no-sync", got)
+	if got := string(b); got != "marked\nno-sync\nPGOPTIONS=-c jit=off\n" {
+		t.Errorf("pg_rewind ran with the directory, flags and session options %q, want it marked as needing a reinit, with --no-sync and with jit off", got)
 	}
 	if b, err := os.ReadFile(mark); err == nil {
 		t.Errorf("the rejoined standby streams, but its directory is still marked as needing a reinit: %s", b)
