@@ -28,6 +28,10 @@ type ChangeOptions struct {
 	Wait time.Duration
 	// Poll is how often the DCS is read while waiting (default 500ms).
 	Poll time.Duration
+	// Settle bounds how long a switchover refused only for its candidates' lag waits for them
+	// to publish their positions again ([engine.CheckSwitchoverSettled]); pgimaged gives
+	// loop_wait and a second. 0: refused at once.
+	Settle time.Duration
 }
 
 // changeBody is Patroni's body of POST /switchover and /failover.
@@ -103,7 +107,7 @@ func change(r *http.Request, action engine.ChangeKind, body changeBody, o Change
 	var req engine.ChangeRequest
 	var err error
 	if kind == engine.Switchover {
-		req, err = engine.CheckSwitchover(cl, candidate, o.MaxLag)
+		req, err = engine.CheckSwitchoverSettled(r.Context(), st.Cluster, cl, candidate, o.MaxLag, o.Settle, min(o.Poll, 200*time.Millisecond))
 	} else {
 		req, err = engine.CheckFailover(engine.InSynchronousMode(cl, o.SynchronousMode), candidate, false)
 	}

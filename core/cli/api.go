@@ -44,7 +44,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 	srv.HandleAuthenticated("/restart", api.RestartHandler(agent.Snapshot, agent.RequestRestart))
 	srv.HandleAuthenticated("/failsafe", api.FailsafeHandler(cfg.FailsafeMode, agent.Snapshot, agent.RunsPrimary))
 	change := api.ChangeOptions{Open: agent.Open, MaxLag: cfg.MaximumLagOnFailover,
-		SynchronousMode: cfg.Replication.SynchronousMode}
+		SynchronousMode: cfg.Replication.SynchronousMode, Settle: cfg.LoopWait + time.Second}
 	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, change))
 	srv.HandleAuthenticated("/failover", api.ChangeHandler(engine.Failover, change))
 	srv.HandleAuthenticated("/standby/promote", api.StandbyPromoteHandler(change))

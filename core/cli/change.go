@@ -60,7 +60,7 @@ func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []strin
 	if err != nil {
 		return e.failf(exitFailed, "%s: cannot read the DCS: %v", name, err)
 	}
-	req, err := checkChange(cfg, cl, kind, *candidate, force != nil && *force)
+	req, err := checkChange(ctx, cfg, st, cl, kind, *candidate, force != nil && *force)
 	if err != nil {
 		return e.failf(exitRefused, "%s refused: %v", name, err)
 	}
@@ -108,10 +108,12 @@ func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []strin
 	return exitOK
 }
 
-// checkChange checks the change against what the members publish.
-func checkChange(cfg *config.Config, cl dcs.Cluster, kind engine.ChangeKind, candidate string, force bool) (engine.ChangeRequest, error) {
+// checkChange checks the change against what the members publish; a switchover refused for
+// its candidates' lag is checked again once they have published anew (at most loop_wait and a
+// second later).
+func checkChange(ctx context.Context, cfg *config.Config, st dcs.Store, cl dcs.Cluster, kind engine.ChangeKind, candidate string, force bool) (engine.ChangeRequest, error) {
 	if kind == engine.Switchover {
-		return engine.CheckSwitchover(cl, candidate, cfg.MaximumLagOnFailover)
+		return engine.CheckSwitchoverSettled(ctx, st.Cluster, cl, candidate, cfg.MaximumLagOnFailover, cfg.LoopWait+time.Second, 200*time.Millisecond)
 	}
 	return engine.CheckFailover(engine.InSynchronousMode(cl, cfg.Replication.SynchronousMode), candidate, force)
 }

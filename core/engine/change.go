@@ -178,6 +178,9 @@ func AdvanceChange(ctx context.Context, st dcs.Store, p *PendingChange, next *Ch
 type ChangeRefusal struct {
 	Reason    string
 	Positions []MemberPosition
+	// Lagging names the members refused only because their published position is more than
+	// maximum_lag_on_failover behind the leader's (see [CheckSwitchoverSettled]).
+	Lagging []string
 }
 
 func (r *ChangeRefusal) Error() string {
@@ -262,6 +265,7 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 	case candidate == cl.Leader:
 		return ChangeRequest{}, &ChangeRefusal{Reason: fmt.Sprintf("member %s is the leader already", candidate)}
 	}
+	var lagging []string
 	check := func(m dcs.Member) string {
 		if why := ineligible(cl, m); why != "" {
 			return why
@@ -273,6 +277,7 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 			return fmt.Sprintf("member %s publishes timeline %d, the leader timeline %d: it does not follow the leader's timeline yet", m.Name, m.Timeline, lm.Timeline)
 		}
 		if lag := lm.XLogLocation - m.XLogLocation; lag > maxLag {
+			lagging = append(lagging, m.Name)
 			return fmt.Sprintf("member %s is %d bytes behind the leader, more than maximum_lag_on_failover (%d)", m.Name, lag, maxLag)
 		}
 		return ""
@@ -286,7 +291,7 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 			return ChangeRequest{}, &ChangeRefusal{Reason: why, Positions: positions(cl)}
 		}
 		if why := check(m); why != "" {
-			return ChangeRequest{}, &ChangeRefusal{Reason: why, Positions: positions(cl)}
+			return ChangeRequest{}, &ChangeRefusal{Reason: why, Positions: positions(cl), Lagging: lagging}
 		}
 		return ChangeRequest{Kind: Switchover, Leader: cl.Leader, Candidate: candidate}, nil
 	}
@@ -309,7 +314,55 @@ func CheckSwitchover(cl dcs.Cluster, candidate string, maxLag int64) (ChangeRequ
 	if len(whys) > 0 {
 		reason += ": " + strings.Join(whys, "; ")
 	}
-	return ChangeRequest{}, &ChangeRefusal{Reason: reason, Positions: positions(cl)}
+	return ChangeRequest{}, &ChangeRefusal{Reason: reason, Positions: positions(cl), Lagging: lagging}
+}
+
+// CheckSwitchoverSettled is [CheckSwitchover] on cl, read again while it refuses members only
+// for their lag. Each member publishes its position once per loop_wait, on its own beat: a
+// leader that published just after a burst of WAL (a base backup's checkpoint and segment
+// switch, a bulk write) shows its replicas behind by what they have received since they last
+// published. So a refusal that names lagging members waits, reading the cluster every poll,
+// until each of them has published another position (or window has passed), and checks once
+// more then; it returns at once when a check passes. The switchover itself does not rest on
+// this check: the candidate promotes only once it has replayed the old primary's shutdown
+// checkpoint.
+func CheckSwitchoverSettled(ctx context.Context, read func(context.Context) (dcs.Cluster, error), cl dcs.Cluster, candidate string, maxLag int64, window, poll time.Duration) (ChangeRequest, error) {
+	req, err := CheckSwitchover(cl, candidate, maxLag)
+	var refusal *ChangeRefusal
+	if err == nil || !errors.As(err, &refusal) || len(refusal.Lagging) == 0 {
+		return req, err
+	}
+	was := map[string]int64{}
+	for _, name := range refusal.Lagging {
+		m, _ := cl.Member(name)
+		was[name] = m.XLogLocation
+	}
+	deadline := time.Now().Add(window)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return req, err
+		case <-time.After(poll):
+		}
+		now, rerr := read(ctx)
+		if rerr != nil {
+			continue
+		}
+		req, err = CheckSwitchover(now, candidate, maxLag)
+		if err == nil {
+			return req, nil
+		}
+		fresh := true
+		for name, lsn := range was {
+			if m, ok := now.Member(name); ok && m.XLogLocation == lsn {
+				fresh = false
+			}
+		}
+		if fresh {
+			return req, err
+		}
+	}
+	return req, err
 }
 
 // InSynchronousMode is cl as a change of primary reads it when the cluster runs in synchronous

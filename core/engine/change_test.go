@@ -1,10 +1,12 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
@@ -76,6 +78,76 @@ func TestCheckSwitchover(t *testing.T) {
 			}
 			if err != nil || req.Candidate != tc.want || req.Leader != "n1" || req.Kind != engine.Switchover {
 				t.Fatalf("CheckSwitchover = %+v, %v; want a switchover from n1 to %s", req, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckSwitchoverSettled: a switchover refused only because the leader published its
+// position after a burst of WAL that its replicas had not yet published is checked again once
+// they have; a candidate still behind after it published anew, or one that does not publish
+// again within the window, is refused; other refusals are not waited on.
+func TestCheckSwitchoverSettled(t *testing.T) {
+	const leaderAt, before = 201_326_808, 185_691_104 // 0/C0000D8 after a segment switch, 0/B116BE0
+	stale := func() dcs.Cluster {
+		return dcs.Cluster{Leader: "n1", Members: []dcs.Member{
+			positioned("n1", dcs.RolePrimary, 7, leaderAt, nil),
+			positioned("n2", dcs.RoleReplica, 7, before, nil),
+			positioned("n3", dcs.RoleReplica, 7, before, nil),
+		}}
+	}
+	publish := func(at map[string]int64) dcs.Cluster {
+		cl := stale()
+		for i, m := range cl.Members {
+			if lsn, ok := at[m.Name]; ok {
+				cl.Members[i].XLogLocation = lsn
+			}
+		}
+		return cl
+	}
+	cases := []struct {
+		name      string
+		candidate string
+		reads     []dcs.Cluster // what the DCS holds at each later read; the last stays
+		want      string        // the candidate chosen, or a piece of the refusal
+		refused   bool
+		maxReads  int // at most this many reads (0: any)
+	}{
+		{name: "the candidate publishes its position", candidate: "n2",
+			reads: []dcs.Cluster{stale(), publish(map[string]int64{"n2": leaderAt})}, want: "n2"},
+		{name: "without a candidate, one publishes", candidate: "",
+			reads: []dcs.Cluster{stale(), publish(map[string]int64{"n3": leaderAt - 100})}, want: "n3"},
+		{name: "published anew and still behind", candidate: "n2",
+			reads: []dcs.Cluster{publish(map[string]int64{"n2": before + 1000})}, want: "bytes behind the leader", refused: true, maxReads: 1},
+		{name: "never published again", candidate: "n2",
+			reads: []dcs.Cluster{stale()}, want: "15635704 bytes behind the leader", refused: true},
+		{name: "not a lag: not waited on", candidate: "n9",
+			reads: []dcs.Cluster{publish(map[string]int64{"n2": leaderAt})}, want: "not published", refused: true, maxReads: -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := 0
+			read := func(context.Context) (dcs.Cluster, error) {
+				n++
+				return tc.reads[min(n, len(tc.reads))-1], nil
+			}
+			req, err := engine.CheckSwitchoverSettled(context.Background(), read, stale(), tc.candidate,
+				config.DefaultMaximumLagOnFailover, 200*time.Millisecond, time.Millisecond)
+			switch {
+			case tc.maxReads == -1 && n > 0:
+				t.Errorf("the DCS was read again %d times for a refusal that is not a lag", n)
+			case tc.maxReads > 0 && n > tc.maxReads:
+				t.Errorf("the DCS was read %d times, want at most %d: the candidate had published anew", n, tc.maxReads)
+			}
+			if tc.refused {
+				var r *engine.ChangeRefusal
+				if !errors.As(err, &r) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("CheckSwitchoverSettled = %+v, %v; want a refusal saying %q", req, err, tc.want)
+				}
+				return
+			}
+			if err != nil || req.Candidate != tc.want || req.Leader != "n1" {
+				t.Fatalf("CheckSwitchoverSettled = %+v, %v; want a switchover from n1 to %s", req, err, tc.want)
 			}
 		})
 	}
