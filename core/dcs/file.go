@@ -64,13 +64,15 @@ func OpenFile(ctx context.Context, cfg FileConfig, scope string, logger hclog.Lo
 		ns = DefaultNamespace
 	}
 	root := filepath.Join(cfg.Path, path.Clean("/"+ns), scope)
+	owner := ownerOf(root)
 	for _, d := range []string{root, filepath.Join(root, fileMembersDir), filepath.Join(root, fileSessionsDir)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+		if err := owner.mkdirAll(d); err != nil {
 			return nil, fmt.Errorf("while creating file DCS directory %q: %w", d, err)
 		}
 	}
 	s := &fileStore{
 		root:       root,
+		owner:      owner,
 		log:        logger.With("dcs", "file", "scope", scope),
 		lostSignal: lostSignal{ch: make(chan struct{})},
 		done:       make(chan struct{}),
@@ -87,8 +89,9 @@ func OpenFile(ctx context.Context, cfg FileConfig, scope string, logger hclog.Lo
 }
 
 type fileStore struct {
-	root string // <path>/service/<scope>
-	log  hclog.Logger
+	root  string // <path>/service/<scope>
+	owner fileOwner
+	log   hclog.Logger
 
 	mu         sync.Mutex
 	sess       *fileSession // nil until a key is first bound to this store
@@ -128,6 +131,9 @@ func (s *fileStore) withLock(ctx context.Context, fn func() error) error {
 		return err
 	}
 	defer f.Close()
+	if err := s.owner.chown(f); err != nil {
+		return err
+	}
 	return fn()
 }
 
@@ -242,6 +248,70 @@ func (s *fileStore) keyName(path string) string {
 	return filepath.ToSlash(rel)
 }
 
+// fileOwner is who the files and directories a store creates belong to. A process running as
+// root (an operator's `pgimaged switchover`, `pause` or `failover` with sudo) gives them to the
+// owner of the store's directory, the nearest of root's directories that exists, when that is
+// another user: the agents, running as the PostgreSQL OS user, must read and replace every key,
+// and a change key only root could read stopped every agent's cycle. Anyone else creates files
+// as themselves (set is false).
+type fileOwner struct {
+	uid, gid int
+	set      bool
+}
+
+// ownerOf is the fileOwner of a store in dir.
+func ownerOf(dir string) fileOwner {
+	if os.Geteuid() != 0 {
+		return fileOwner{}
+	}
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil {
+			st, ok := fi.Sys().(*syscall.Stat_t)
+			if !ok || st.Uid == 0 {
+				return fileOwner{}
+			}
+			return fileOwner{uid: int(st.Uid), gid: int(st.Gid), set: true}
+		}
+		if d == filepath.Dir(d) {
+			return fileOwner{}
+		}
+	}
+}
+
+// chown gives f to the owner, when there is one to give it to.
+func (o fileOwner) chown(f *os.File) error {
+	if !o.set {
+		return nil
+	}
+	if err := f.Chown(o.uid, o.gid); err != nil {
+		return fmt.Errorf("while giving %q to uid %d: %w", f.Name(), o.uid, err)
+	}
+	return nil
+}
+
+// mkdirAll is os.MkdirAll(dir, 0o700), the directories it creates given to the owner.
+func (o fileOwner) mkdirAll(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if !o.set {
+		return nil
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := os.Lchown(missing[i], o.uid, o.gid); err != nil {
+			return fmt.Errorf("while giving %q to uid %d: %w", missing[i], o.uid, err)
+		}
+	}
+	return nil
+}
+
 func removeFile(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("while removing %q: %w", path, err)
@@ -257,7 +327,10 @@ func (s *fileStore) writeRecord(path string, rec fileRecord, exclusive, durable 
 		return false, fmt.Errorf("while writing key %s: %w", s.keyName(path), err)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(rec.session + "\n" + rec.value)
+	err = s.owner.chown(tmp)
+	if err == nil {
+		_, err = tmp.WriteString(rec.session + "\n" + rec.value)
+	}
 	if err == nil && durable {
 		err = tmp.Sync()
 	}
@@ -382,6 +455,9 @@ func (s *fileStore) newSession() (*fileSession, error) {
 		return nil, fmt.Errorf("while creating session lock file %q: %w", path, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fail(err)
+	}
+	if err := s.owner.chown(f); err != nil {
 		return fail(err)
 	}
 	host, _ := os.Hostname()

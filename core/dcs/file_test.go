@@ -3,10 +3,14 @@ package dcs_test
 import (
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
+	"github.com/pgimaged/pgimaged/internal/testenv"
 )
 
 func TestFileLayout(t *testing.T) {
@@ -117,5 +121,49 @@ func TestOpenFileRefuses(t *testing.T) {
 				t.Fatal("OpenFile succeeded")
 			}
 		})
+	}
+}
+
+// TestFileStoreWrittenByRootStaysTheAgents: keys a command run as root writes (an operator's
+// `sudo pgimaged switchover` on a host whose agents run as the PostgreSQL OS user) belong to
+// the owner of the store's directory, as do the directories it creates: the agents can read
+// and replace them. Before, the change key was root's, mode 0600, and every agent's cycle
+// failed reading it.
+func TestFileStoreWrittenByRootStaysTheAgents(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if testenv.InCI() {
+			t.Fatal("this test checks what a process running as root writes: CI runs the tests as root")
+		}
+		t.Skip("needs root: it checks what a process running as root writes")
+	}
+	u := testenv.PostgresUser(t)
+	dir := filepath.Join(u.TempDir(t), "dcs") // created by the store, as root
+	s, err := dcs.OpenFile(t.Context(), dcs.FileConfig{Path: dir}, "batman", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	key := dcs.KeyPrefix + "change"
+	if err := s.Put(t.Context(), key, []byte(`{"kind":"switchover"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.CompareAndSwap(t.Context(), dcs.KeyPrefix+"nested/key", nil, []byte("v")); err != nil || !ok {
+		t.Fatalf("CompareAndSwap = %v, %v", ok, err)
+	}
+	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != u.UID || st.Gid != u.GID {
+			t.Errorf("%s belongs to uid %d gid %d, want %s's (%d %d)", p, st.Uid, st.Gid, u.Name, u.UID, u.GID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "service", "batman", filepath.FromSlash(key))
+	if out, err := u.AsUser(exec.Command("cat", path)).CombinedOutput(); err != nil || !strings.Contains(string(out), "switchover") {
+		t.Errorf("%s cannot read the key root wrote: %v\n%s", u.Name, err, out)
 	}
 }

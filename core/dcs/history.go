@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -246,7 +245,7 @@ func (s *fileStore) AppendTimelineSwitch(ctx context.Context, prev History, sw T
 		}
 		// The records first: without the history line they name, they are ignored.
 		ep := s.path(filepath.FromSlash(SwitchesKey))
-		if err := os.MkdirAll(filepath.Dir(ep), 0o700); err != nil {
+		if err := s.owner.mkdirAll(filepath.Dir(ep)); err != nil {
 			return err
 		}
 		if _, err := s.writeRecord(ep, fileRecord{value: string(extras)}, false, true); err != nil {

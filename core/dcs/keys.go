@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -51,7 +50,7 @@ func (s *fileStore) Put(ctx context.Context, key string, value []byte) error {
 	}
 	return s.mutate(ctx, what, sessionOptional, func(*fileSession) error {
 		path := s.path(filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		if err := s.owner.mkdirAll(filepath.Dir(path)); err != nil {
 			return err
 		}
 		_, err := s.writeRecord(path, fileRecord{value: string(value)}, false, true)
@@ -157,7 +156,7 @@ func (s *fileStore) CompareAndSwap(ctx context.Context, key string, old, new []b
 			}
 			return nil
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		if err := s.owner.mkdirAll(filepath.Dir(path)); err != nil {
 			return err
 		}
 		_, err = s.writeRecord(path, fileRecord{value: string(new)}, false, true)
