@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -259,8 +260,9 @@ func insertOne(n *node, id int) bool {
 
 // TestSwitchoverJustAfterTheLeaderPublishedAJump: the leader switches WAL segments (as a base
 // backup's start does) and publishes its new position, 16 MB further, before its replica
-// publishes the position it has already received. `pgimaged switchover` asked in that moment
-// is not refused as lagging: it waits for the candidate's next publication and goes on.
+// publishes the position it has already received (here its agent is frozen until the
+// switchover is asked). `pgimaged switchover` asked in that moment is not refused as lagging:
+// it waits for the candidate's next publication and goes on.
 func TestSwitchoverJustAfterTheLeaderPublishedAJump(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
@@ -272,24 +274,24 @@ func TestSwitchoverJustAfterTheLeaderPublishedAJump(t *testing.T) {
 		st, err := status(t, n1)
 		return err == nil && upstreamOf(t, n1, "node2") == "node1" && lagOf(st, "node2") < 1<<20
 	})
-	// Caught when the leader has published the jump and the replica not yet (each publishes
-	// once per loop_wait, on its own beat); tried again with another switch when missed.
-	caught := false
-	for try := 0; try < 20 && !caught; try++ {
-		execOn(t, n1, "INSERT INTO t VALUES (0); SELECT pg_switch_wal()")
-		deadline := time.Now().Add(3 * time.Second)
-		for time.Now().Before(deadline) {
-			if st, err := status(t, n1); err == nil && lagOf(st, "node2") > 1<<20 {
-				caught = true
-				break
-			}
-		}
+	pid := agents[1].cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
 	}
-	if !caught {
-		t.Fatal("never saw the leader publish a position more than 1 MB ahead of node2's")
+	defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
+	execOn(t, n1, "INSERT INTO t VALUES (0); SELECT pg_switch_wal()")
+	waitRows(t, n2, 101) // node2's PostgreSQL has it; its agent has not published it
+	eventually(t, guard, "the leader publishing a position more than 1 MB ahead of node2's", func() bool {
+		st, err := status(t, n1)
+		return err == nil && lagOf(st, "node2") > 1<<20
+	})
+	done := make(chan result, 1)
+	go func() { done <- run(t, n1.env, "switchover", "-config", n1.config, "--candidate", "node2", "--yes") }()
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
-	r := run(t, n1.env, "switchover", "-config", n1.config, "--candidate", "node2", "--yes")
-	if r.code != 0 {
+	if r := <-done; r.code != 0 {
 		t.Fatalf("switchover just after the leader published its jump: %s", r)
 	}
 	waitLeader(t, n2, agents, "node2", "node1")
