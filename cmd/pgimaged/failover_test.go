@@ -295,4 +295,8 @@ func TestSwitchoverJustAfterTheLeaderPublishedAJump(t *testing.T) {
 		t.Fatalf("switchover just after the leader published its jump: %s", r)
 	}
 	waitLeader(t, n2, agents, "node2", "node1")
+	execOn(t, n2, "INSERT INTO t SELECT generate_series(102, 111)")
+	for _, n := range []*node{n1, n2} { // every row, on both members
+		waitRows(t, n, 111)
+	}
 }
