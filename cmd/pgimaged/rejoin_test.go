@@ -101,3 +101,21 @@ exec %[3]q "$@"
 		t.Errorf("the rejoined standby streams, but its directory is still marked as needing a reinit: %s", b)
 	}
 }
+
+// TestAgentsWithAPasswordInTheirEnvironment: both agents run from a shell where PGPASSWORD holds
+// some other password (an operator's, for psql). It is not the password pgimaged connects with:
+// the replica clones and streams, the lost primary, back after a failover, is rewound and
+// streams from the new primary, every row kept — libpq takes PGPASSWORD over a pgpass file, so
+// neither the methods nor the PostgreSQL servers pgimaged starts may see it.
+func TestAgentsWithAPasswordInTheirEnvironment(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	for _, n := range []*node{n1, n2} {
+		n.env = append(n.env, "PGPASSWORD=not-"+c.replPass)
+	}
+	failOverFromLostPrimary(t, n1, n2)
+	again := n1.start(t)
+	stopAllAtCleanup(t, again)
+	waitStreaming(t, n2, "node1")
+	waitRows(t, n1, 110)
+}

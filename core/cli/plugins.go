@@ -226,7 +226,7 @@ func runPluginsCheck(ctx context.Context, e *env, args []string) int {
 			if err := pg.WritePgpass(pass, pg.PassEntry{Host: "*", Port: "*", User: "*", Password: password}); err != nil {
 				return e.failf(exitFailed, "while writing a password file: %v", err)
 			}
-			opts.SourceEnv = map[string]string{"PGPASSFILE": pass}
+			opts.SourceEnv = pg.PassfileEnv(pass)
 		}
 	}
 	results := plugin.Check(ctx, file, opts)

@@ -77,12 +77,12 @@ func (n *Node) serviceEnv(src *Source) map[string]string {
 }
 
 // methodEnv is the environment a replica method gets for src: PGPASSFILE (passfile, when the
-// source has a password) and, when the client key has a passphrase, the service file, written
+// source has a password, with an empty PGPASSWORD: see [pg.PassfileEnv]) and, when the client key has a passphrase, the service file, written
 // here; done removes it.
 func (n *Node) methodEnv(src *Source, passfile string) (env map[string]string, done func(), err error) {
 	env = n.serviceEnv(src)
 	if src != nil && passfile != "" {
-		env["PGPASSFILE"] = passfile
+		maps.Copy(env, pg.PassfileEnv(passfile))
 	}
 	if len(env) == 0 || env["PGSERVICEFILE"] == "" {
 		return env, func() {}, nil
@@ -107,7 +107,7 @@ func (n *Node) removeServiceFile() {
 func (n *Node) plannedEnv(src *Source) map[string]string {
 	env := maps.Clone(n.serviceEnv(src))
 	if src != nil && src.Password != "" {
-		env["PGPASSFILE"] = n.PgpassPath()
+		maps.Copy(env, pg.PassfileEnv(n.PgpassPath()))
 	}
 	return env
 }

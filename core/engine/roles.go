@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 
@@ -43,7 +44,7 @@ func (n *Node) postBootstrap(ctx context.Context, srv *pg.Server) error {
 			return err
 		}
 		defer n.removeSuperuserPgpass()
-		env["PGPASSFILE"] = pf
+		maps.Copy(env, pg.PassfileEnv(pf))
 	}
 	argv = append(argv, conn.DSN())
 	rep := n.reporter("post_bootstrap", "")

@@ -113,6 +113,7 @@ func (s *Server) command(ctx context.Context, name string, args ...string) *exec
 	// pg_ctl hands its output files to nobody (postgres writes to LogFile), but never let a
 	// stray holder of the pipe keep us waiting.
 	cmd.WaitDelay = 10 * time.Second
+	cmd.Env = serverEnv()
 	if s.Prepare != nil {
 		s.Prepare(cmd)
 	}

@@ -33,7 +33,8 @@
 // backslashes work, nothing is expanded). A first word without a slash is looked up in PATH (the
 // request's PATH if it carries one, else the plugin's); a relative path with a slash is taken
 // relative to the working directory pgimaged runs in. The command's environment is pgimaged's
-// plus the request's (PGPASSFILE names the password file for the connection string) plus
+// plus the request's (PGPASSFILE names the password file for the connection string, and
+// PGPASSWORD is empty beside it, so that one in pgimaged's environment does not win) plus
 // PGIMAGED_SCOPE, PGIMAGED_DATADIR, PGIMAGED_ROLE ("replica" or "primary") and, for a clone,
 // PGIMAGED_CONNSTRING. A command that exits non-zero fails the method with its last output line.
 package main

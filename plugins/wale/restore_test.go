@@ -210,6 +210,15 @@ func TestClone(t *testing.T) {
 		}
 	})
 
+	t.Run("a PGPASSWORD in the environment does not stand in for the pgpass file", func(t *testing.T) {
+		t.Setenv("PGPASSWORD", "not-the-password")
+		dir := w.user.DataDir(t)
+		res, _ := plugintest.AssertClone(t, c, sdk.CloneRequest{Method: "wal_e", Cluster: w.cluster(dir), ConnString: w.connString(),
+			Options: plugintest.Options("tool_path="+w.walE, "threshold_backup_size_percentage=100000"),
+			Env:     w.env("WALE_S3_PREFIX=file://" + w.storage)})
+		checkClone(t, dir, res, true)
+	})
+
 	t.Run("unreachable source", func(t *testing.T) {
 		dir := w.user.DataDir(t)
 		conn := fmt.Sprintf("host=127.0.0.1 port=%d user=replicator dbname=postgres connect_timeout=5", pgtest.FreePort(t))

@@ -46,10 +46,12 @@ func Quote(v string) string {
 // WithPassfile returns conn, in either form, with its passfile set to path, unless conn sets
 // one already or path is empty. libpq then reads the password from that pgpass file, as
 // pgimaged hands it over (PGPASSFILE in a request's Env) to a plugin that connects itself
-// rather than through a program that reads PGPASSFILE. A conn that cannot be read is returned
-// as it is, for the connection to refuse.
+// rather than through a program that reads PGPASSFILE. Unless conn holds a password, an empty
+// one is set too: libpq and pgx take a PGPASSWORD from the plugin's environment over any
+// pgpass file, and an empty password means none. A conn that cannot be read is returned as it
+// is, for the connection to refuse.
 func WithPassfile(conn, path string) string {
-	settings, _, err := Parse(conn)
+	settings, password, err := Parse(conn)
 	if path == "" || err != nil {
 		return conn
 	}
@@ -61,9 +63,17 @@ func WithPassfile(conn, path string) string {
 		if strings.Contains(conn, "?") {
 			sep = "&"
 		}
-		return strings.TrimSpace(conn) + sep + "passfile=" + url.QueryEscape(path)
+		out := strings.TrimSpace(conn) + sep + "passfile=" + url.QueryEscape(path)
+		if password == "" {
+			out += "&password="
+		}
+		return out
 	}
-	return strings.TrimSpace(conn + " passfile=" + Quote(path))
+	out := strings.TrimSpace(conn + " passfile=" + Quote(path))
+	if password == "" {
+		out += " password=''"
+	}
+	return out
 }
 
 func cutScheme(s string) (string, bool) {

@@ -69,12 +69,14 @@ func TestQuote(t *testing.T) {
 
 func TestWithPassfile(t *testing.T) {
 	tests := []struct{ conn, passfile, want string }{
-		{"host=10.0.0.1 user=replicator", "/tmp/pgpass", "host=10.0.0.1 user=replicator passfile=/tmp/pgpass"},
-		{"host=10.0.0.1", `/tmp/it's\here`, `host=10.0.0.1 passfile='/tmp/it\'s\\here'`},
+		{"host=10.0.0.1 user=replicator", "/tmp/pgpass", "host=10.0.0.1 user=replicator passfile=/tmp/pgpass password=''"},
+		{"host=10.0.0.1", `/tmp/it's\here`, `host=10.0.0.1 passfile='/tmp/it\'s\\here' password=''`},
+		{"host=10.0.0.1 password=s3cret", "/tmp/pgpass", "host=10.0.0.1 password=s3cret passfile=/tmp/pgpass"},
+		{"postgres://u:s3cret@h/db", "/tmp/pgpass", "postgres://u:s3cret@h/db?passfile=%2Ftmp%2Fpgpass"},
 		{"host=x passfile=/other", "/tmp/pgpass", "host=x passfile=/other"},
 		{"host=x passfile = '/other'", "/tmp/pgpass", "host=x passfile = '/other'"},
-		{"postgres://u@10.0.0.1:5432/postgres", "/tmp/pgpass", "postgres://u@10.0.0.1:5432/postgres?passfile=%2Ftmp%2Fpgpass"},
-		{"postgres://u@10.0.0.1/postgres?sslmode=disable", "/tmp/pgpass", "postgres://u@10.0.0.1/postgres?sslmode=disable&passfile=%2Ftmp%2Fpgpass"},
+		{"postgres://u@10.0.0.1:5432/postgres", "/tmp/pgpass", "postgres://u@10.0.0.1:5432/postgres?passfile=%2Ftmp%2Fpgpass&password="},
+		{"postgres://u@10.0.0.1/postgres?sslmode=disable", "/tmp/pgpass", "postgres://u@10.0.0.1/postgres?sslmode=disable&passfile=%2Ftmp%2Fpgpass&password="},
 		{"postgres://u@h/db?passfile=%2Fother", "/tmp/pgpass", "postgres://u@h/db?passfile=%2Fother"},
 		{"host=x", "", "host=x"},
 	}
