@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
@@ -45,6 +46,54 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 		obs.WAL = &pg.Position{InRecovery: st.InRecovery, Timeline: st.Timeline, Receiving: st.Receiving,
 			Received: pg.LSN(st.Received), Replayed: pg.LSN(st.Position)}
 	}
+	if ch := obs.Change; ch != nil && ch.Kind == Failover && ch.Candidate == a.Node.Config.Name && ch.Phase == PhaseAsked &&
+		obs.Cluster != nil && obs.Cluster.Leader == "" {
+		obs.UpstreamPrimary = a.Node.upstreamPrimary(ctx)
+	}
+}
+
+// upstreamCheckTimeout bounds how long a failover's candidate waits for the server it streams
+// from to answer: a host that is down does not answer at all.
+const upstreamCheckTimeout = 3 * time.Second
+
+// upstreamPrimary is the host:port of the server this standby's primary_conninfo names when
+// that server answers as a primary (pg_is_in_recovery() false), asked as the rewind role (the
+// superuser unless one is configured); "" when it does not answer within upstreamCheckTimeout,
+// refuses the connection, is a standby, or there is none to ask. A standby cluster's members
+// follow their standby leader or the remote primary, which runs as a primary by design: they
+// are not asked.
+func (n *Node) upstreamPrimary(ctx context.Context) string {
+	if n.standbyBlock() != nil {
+		return ""
+	}
+	settings, err := pg.ReadRecovery(n.Config.DataDir)
+	if err != nil || settings["primary_conninfo"] == "" {
+		return ""
+	}
+	conn, _, err := pg.ParseConnURL(passfileKey.ReplaceAllString(settings["primary_conninfo"], "$1"))
+	if err != nil {
+		return ""
+	}
+	src := rewindAt(n, "", conn)
+	cfg, err := src.Conn.Config()
+	if err != nil {
+		return ""
+	}
+	if src.Password != "" {
+		cfg.Password = src.Password
+	}
+	cctx, cancel := context.WithTimeout(ctx, upstreamCheckTimeout)
+	defer cancel()
+	c, err := pgconn.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return ""
+	}
+	defer c.Close(context.WithoutCancel(ctx))
+	res, err := c.Exec(cctx, "SELECT pg_is_in_recovery()").ReadAll()
+	if err != nil || len(res) == 0 || len(res[0].Rows) == 0 || string(res[0].Rows[0][0]) != "f" {
+		return ""
+	}
+	return followedHostPort(settings["primary_conninfo"])
 }
 
 // observeRejoin adds what does not need the DCS: whom the standby follows, the replicatefrom

@@ -91,6 +91,12 @@ func decideChange(obs Observation) (Action, bool) {
 			if why := behindHistory(obs); why != "" {
 				return abort("%s", why)
 			}
+			// Its key expired, but the old primary's server answered: two primaries would
+			// take writes, and what clients wrote to the old one would be lost. --force
+			// accepts a window of WAL, never that.
+			if obs.UpstreamPrimary != "" {
+				return abort("the server it streams from, %s, still runs as a primary (its agent is gone, not its PostgreSQL): stop that server, or start its agent, and ask again", obs.UpstreamPrimary)
+			}
 			if _, err := CheckFailover(InSynchronousMode(withOwnPosition(*cl, me, obs.WAL), obs.SynchronousMode), me, ch.Force); err != nil {
 				return abort("%v", err)
 			}

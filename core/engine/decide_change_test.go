@@ -65,6 +65,17 @@ func TestDecideChangeOfPrimary(t *testing.T) {
 		{"a failover's candidate takes over when it is the most advanced",
 			pgRuns(engine.Observation{Member: "node2", Cluster: cl("", node2), Change: change(engine.Failover, engine.PhaseAsked, ""), Now: now}, engine.PGStandby, 1),
 			engine.ActTakeOver, "promotes"},
+		{"a failover's candidate aborts it while the server it streams from still runs as a primary",
+			pgRuns(engine.Observation{Member: "node2", Cluster: cl("", node2), Change: change(engine.Failover, engine.PhaseAsked, ""),
+				Following: "127.0.0.1:5432", UpstreamPrimary: "127.0.0.1:5432", Now: now}, engine.PGStandby, 1),
+			engine.ActAbortChange, "127.0.0.1:5432, still runs as a primary"},
+		{"a forced failover aborts too while the old primary's server runs",
+			pgRuns(engine.Observation{Member: "node2", Cluster: cl("", node2), Change: func() *engine.PendingChange {
+				c := change(engine.Failover, engine.PhaseAsked, "")
+				c.Force = true
+				return c
+			}(), Following: "127.0.0.1:5432", UpstreamPrimary: "127.0.0.1:5432", Now: now}, engine.PGStandby, 1),
+			engine.ActAbortChange, "still runs as a primary"},
 		{"a failover's candidate that is behind, not forced, aborts it",
 			pgRuns(engine.Observation{Member: "node2", Cluster: cl("", node2, running("node3", dcs.RoleReplica, 1, 0x6000000)),
 				Change: change(engine.Failover, engine.PhaseAsked, ""), Now: now}, engine.PGStandby, 1),
