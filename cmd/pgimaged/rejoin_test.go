@@ -119,3 +119,36 @@ func TestAgentsWithAPasswordInTheirEnvironment(t *testing.T) {
 	waitStreaming(t, n2, "node1")
 	waitRows(t, n1, 110)
 }
+
+// TestRejoinAsTheRewindRole: with a rewind role configured (Patroni's authentication.rewind),
+// the bootstrap creates it — a login without superuser that may run the functions pg_rewind
+// reads the source with — and the lost primary, back after a failover, is rewound as that role
+// and streams from the new primary, every row kept.
+func TestRejoinAsTheRewindRole(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	for _, n := range []*node{n1, n2} {
+		cfg, err := os.ReadFile(n.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		withRewind := strings.Replace(string(cfg), "    replication {", "    rewind {\n      username = \"rewinder\"\n      password = \"Rw-s3cret-9\"\n    }\n    replication {", 1)
+		if withRewind == string(cfg) {
+			t.Fatalf("no replication block to put the rewind role beside:\n%s", cfg)
+		}
+		writeFile(t, filepath.Dir(n.config), filepath.Base(n.config), withRewind, 0o600)
+	}
+	failOverFromLostPrimary(t, n1, n2)
+	again := n1.start(t)
+	stopAllAtCleanup(t, again)
+	waitStreaming(t, n2, "node1")
+	waitRows(t, n1, 110)
+	conn := connectTCP(t, n2.port, "rewinder", "Rw-s3cret-9", "postgres")
+	var super bool
+	if err := conn.QueryRow(t.Context(), "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || super {
+		t.Errorf("the rewind role: superuser %v (%v), want a role without superuser", super, err)
+	}
+	if log := again.out.String(); !strings.Contains(log, "user=rewinder") {
+		t.Errorf("node1 was not rewound as the rewind role:\n%s", log)
+	}
+}

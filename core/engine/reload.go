@@ -131,13 +131,17 @@ func (a *Agent) reloadPG(ctx context.Context, diff config.Reload, out *dcs.Reloa
 		out.Errors = append(out.Errors, err.Error())
 		return
 	}
-	passwords := diff.Has(config.SettingSuperuserPassword) || diff.Has(config.SettingReplicationPassword)
+	passwords := diff.Has(config.SettingSuperuserPassword) || diff.Has(config.SettingReplicationPassword) || diff.Has(config.SettingRewindPassword)
 	switch {
 	case primary && passwords && a.cl.Leader == n.Config.Name:
 		if err := n.ensureRoles(ctx, a.srv); err != nil {
 			out.Errors = append(out.Errors, n.secrets().Mask(err.Error()))
 		} else {
-			out.Rotated = slices.Compact([]string{n.superuserName(), n.Config.PostgreSQL.Replication.Username})
+			rotated := []string{n.superuserName(), n.Config.PostgreSQL.Replication.Username}
+			if rw := n.Config.PostgreSQL.Rewind.Username; diff.Has(config.SettingRewindPassword) && rw != "" && !slices.Contains(rotated, rw) {
+				rotated = append(rotated, rw)
+			}
+			out.Rotated = slices.Compact(rotated)
 		}
 	case st.InRecovery && diff.Has("postgresql.authentication.replication"):
 		if err := n.rewriteStandby(); err != nil {

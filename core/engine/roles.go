@@ -11,12 +11,13 @@ import (
 	"github.com/pgimaged/pgimaged/sdk"
 )
 
-// ensureRoles creates or alters the superuser (its password) and the replication role.
+// ensureRoles creates or alters the superuser (its password), the replication role and, when
+// one is configured apart from the superuser, the rewind role.
 func (n *Node) ensureRoles(ctx context.Context, srv *pg.Server) error {
 	su := n.Config.PostgreSQL.Superuser
 	return srv.EnsureRoles(ctx,
 		pg.Role{Username: n.superuserName(), Password: su.Password},
-		n.Config.PostgreSQL.Replication.Role())
+		n.Config.PostgreSQL.Replication.Role(), n.Config.PostgreSQL.Rewind.Role())
 }
 
 // postBootstrap runs bootstrap.post_bootstrap with a connection string as its last argument,

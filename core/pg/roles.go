@@ -28,13 +28,15 @@ const scramIterations = 4096
 // EnsureRoles connects with connDSN and makes sure superuser exists with SUPERUSER LOGIN and
 // replication with REPLICATION LOGIN, creating or altering them and setting their passwords. An
 // empty replication Username, or one equal to the superuser's, is skipped (a superuser may open
-// replication connections).
+// replication connections). A rewind role (at most one; Patroni's authentication.rewind) gets
+// LOGIN and the functions pg_rewind reads its source with ([rewindFunctions]); one named as the
+// superuser is skipped, one named as the replication role only gets the functions.
 //
 // A password never reaches the server in clear when it can be helped: it is hashed here into a
 // SCRAM-SHA-256 or MD5 verifier, as the server's password_encryption asks (what psql's
 // \password does). Only a non-ASCII password under SCRAM, whose normalisation is the server's
 // business, is sent as it is. Either way statement logging is switched off for the transaction.
-func EnsureRoles(ctx context.Context, connDSN string, superuser Role, replication Role) error {
+func EnsureRoles(ctx context.Context, connDSN string, superuser Role, replication Role, rewind ...Role) error {
 	if superuser.Username == "" {
 		return errors.New("while creating roles: no superuser name")
 	}
@@ -43,11 +45,21 @@ func EnsureRoles(ctx context.Context, connDSN string, superuser Role, replicatio
 		return fmt.Errorf("while connecting to create the superuser and replication roles: %w", err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	return ensureRoles(ctx, conn, superuser, replication)
+	return ensureRoles(ctx, conn, superuser, replication, rewind...)
+}
+
+// rewindFunctions are what a role other than a superuser needs to be pg_rewind's source
+// (PostgreSQL's pg_rewind documentation). Before PostgreSQL 11 they check for a superuser
+// themselves: granted there, they still refuse.
+var rewindFunctions = []string{
+	"pg_catalog.pg_ls_dir(text, boolean, boolean)",
+	"pg_catalog.pg_stat_file(text, boolean)",
+	"pg_catalog.pg_read_binary_file(text)",
+	"pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)",
 }
 
 // ensureRoles is EnsureRoles on an open connection.
-func ensureRoles(ctx context.Context, conn *pgx.Conn, superuser Role, replication Role) error {
+func ensureRoles(ctx context.Context, conn *pgx.Conn, superuser Role, replication Role, rewind ...Role) error {
 	if superuser.Username == "" {
 		return errors.New("while creating roles: no superuser name")
 	}
@@ -76,6 +88,21 @@ func ensureRoles(ctx context.Context, conn *pgx.Conn, superuser Role, replicatio
 	if replication.Username != "" && replication.Username != superuser.Username {
 		if err := ensureRole(ctx, tx, replication, "REPLICATION LOGIN", encryption); err != nil {
 			return err
+		}
+	}
+	for _, r := range rewind {
+		if r.Username == "" || r.Username == superuser.Username {
+			continue
+		}
+		if r.Username != replication.Username {
+			if err := ensureRole(ctx, tx, r, "LOGIN", encryption); err != nil {
+				return err
+			}
+		}
+		for _, f := range rewindFunctions {
+			if _, err := tx.Exec(ctx, "GRANT EXECUTE ON FUNCTION "+f+" TO "+pgx.Identifier{r.Username}.Sanitize()); err != nil {
+				return fmt.Errorf("while letting role %q run %s for pg_rewind: %w", r.Username, f, err)
+			}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

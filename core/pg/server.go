@@ -763,13 +763,13 @@ func oneLine(s string) string {
 
 // EnsureRoles is [EnsureRoles] over the server's own connection ([Server.Connect]: where the
 // server listens, with Password when pg_hba.conf asks for one).
-func (s *Server) EnsureRoles(ctx context.Context, superuser, replication Role) error {
+func (s *Server) EnsureRoles(ctx context.Context, superuser, replication Role, rewind ...Role) error {
 	conn, err := s.Connect(ctx)
 	if err != nil {
 		return fmt.Errorf("while connecting to create the superuser and replication roles: %w", err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	return ensureRoles(ctx, conn, superuser, replication)
+	return ensureRoles(ctx, conn, superuser, replication, rewind...)
 }
 
 // Checkpoint runs CHECKPOINT on the server (as the superuser, over [Server.Connect]): every

@@ -360,6 +360,38 @@ func TestEnsureRoles(t *testing.T) {
 	}
 }
 
+// TestEnsureRolesRewindRole: a rewind role apart from the superuser is a login without
+// superuser that may list, stat and read the data directory's files as pg_rewind does; created,
+// then altered (its password changed) when asked again.
+func TestEnsureRolesRewindRole(t *testing.T) {
+	primary := pgtest.StartPrimary(t, pgtest.Options{Superuser: "dba"})
+	ctx := testContext(t)
+	super := pg.Role{Username: "dba", Password: primary.SuperPass}
+	for _, pw := range []string{"Rw-first-1", "Rw-second-2"} {
+		rw := pg.Role{Username: "rewinder", Password: pw}
+		if err := pg.EnsureRoles(ctx, primary.Server.Conn().DSN(), super, pg.Role{}, rw); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := pgx.ParseConfig(pg.Conn{Host: "127.0.0.1", Port: primary.Port, User: rw.Username, Database: "postgres"}.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Password = rw.Password
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatalf("the rewind role cannot log in with %s: %v", pw, err)
+		}
+		var super bool
+		var files, n int
+		err = conn.QueryRow(ctx, `SELECT rolsuper, (SELECT count(*) FROM pg_ls_dir('.', true, false) f WHERE (pg_stat_file(f, true)).size IS NOT NULL),
+			length(pg_read_binary_file('global/pg_control', 0, 8, true)) FROM pg_roles WHERE rolname = current_user`).Scan(&super, &files, &n)
+		_ = conn.Close(ctx)
+		if err != nil || super || files == 0 || n != 8 {
+			t.Errorf("as the rewind role: superuser %v, %d files listed, %d bytes read (%v); want no superuser and pg_rewind's functions", super, files, n, err)
+		}
+	}
+}
+
 func loginTCP(t *testing.T, port int, r pg.Role) {
 	t.Helper()
 	ctx := testContext(t)
