@@ -128,15 +128,7 @@ func TestRejoinAsTheRewindRole(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
 	for _, n := range []*node{n1, n2} {
-		cfg, err := os.ReadFile(n.config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		withRewind := strings.Replace(string(cfg), "    replication {", "    rewind {\n      username = \"rewinder\"\n      password = \"Rw-s3cret-9\"\n    }\n    replication {", 1)
-		if withRewind == string(cfg) {
-			t.Fatalf("no replication block to put the rewind role beside:\n%s", cfg)
-		}
-		writeFile(t, filepath.Dir(n.config), filepath.Base(n.config), withRewind, 0o600)
+		withRewindRole(t, n, "rewinder", "Rw-s3cret-9")
 	}
 	failOverFromLostPrimary(t, n1, n2)
 	again := n1.start(t)
@@ -151,4 +143,10 @@ func TestRejoinAsTheRewindRole(t *testing.T) {
 	if log := again.out.String(); !strings.Contains(log, "user=rewinder") {
 		t.Errorf("node1 was not rewound as the rewind role:\n%s", log)
 	}
+}
+
+// withRewindRole adds authentication.rewind (user, password) to n's configuration.
+func withRewindRole(t *testing.T, n *node, user, password string) {
+	t.Helper()
+	editConfig(t, n, "    replication {", fmt.Sprintf("    rewind {\n      username = %q\n      password = %q\n    }\n    replication {", user, password))
 }

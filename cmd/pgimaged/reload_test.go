@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -329,4 +330,28 @@ func testReload(t *testing.T, b backend) {
 			}
 		}
 	})
+}
+
+// TestReloadSetsTheRewindPassword: the rewind role the bootstrap created takes the password a
+// reload of the primary's configuration gives it; the old one no longer logs in.
+func TestReloadSetsTheRewindPassword(t *testing.T) {
+	c := fileCluster(t)
+	n1 := c.member(t, "node1", "")
+	withRewindRole(t, n1, "rewinder", "Rw-first-1")
+	startInTurn(t, n1)
+	if err := login(n1.port, "rewinder", "Rw-first-1"); err != nil {
+		t.Fatalf("the rewind role the bootstrap created: %v", err)
+	}
+	editConfig(t, n1, `password = "Rw-first-1"`, `password = "Rw-second-2"`)
+	r := run(t, n1.env, "reload", "-json", "-config", n1.config)
+	var out reloadOutcome
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 || !slices.Contains(out.Rotated, "rewinder") {
+		t.Fatalf("reload: %s\nwant exit 0 and the rewind role's password set (%v)", r, err)
+	}
+	if err := login(n1.port, "rewinder", "Rw-second-2"); err != nil {
+		t.Errorf("the rewind role's new password: %v", err)
+	}
+	if err := login(n1.port, "rewinder", "Rw-first-1"); err == nil {
+		t.Errorf("the rewind role's old password still logs in")
+	}
 }
