@@ -132,7 +132,8 @@ func TestFailoverWhileTheOldPrimaryServerRuns(t *testing.T) {
 		return err == nil && st.Leader == ""
 	})
 	r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--force", "--yes")
-	if r.code == 0 || !strings.Contains(r.stderr, "still runs as a primary") || !strings.Contains(r.stderr, fmt.Sprint(n1.port)) {
+	if r.code != 1 || !strings.Contains(r.stderr, "still runs as a primary") || !strings.Contains(r.stderr, fmt.Sprint(n1.port)) ||
+		!strings.Contains(r.stderr, "(no member leads)") {
 		t.Fatalf("failover while the old primary's server runs: %s\nwant a refusal naming that server", r)
 	}
 	if got := primariesAmong(t, n1, n2); len(got) != 1 || got[0] != n1.port {

@@ -100,7 +100,11 @@ func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []strin
 			"seconds": time.Since(started).Seconds()})
 	}
 	if !out.Done {
-		return e.failf(exitFailed, "%s to %s did not happen: %s (leader: %q)", name, req.Candidate, out.Reason, out.Leader)
+		leads := "no member leads"
+		if out.Leader != "" {
+			leads = "member " + out.Leader + " leads"
+		}
+		return e.failf(exitFailed, "%s to %s did not happen: %s (%s)", name, req.Candidate, out.Reason, leads)
 	}
 	if !c.jsonOut {
 		fmt.Fprintf(e.stdout, "%s done: member %s leads on timeline %d (%.1f s)\n", name, out.Leader, out.Timeline, time.Since(started).Seconds())
