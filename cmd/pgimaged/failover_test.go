@@ -150,6 +150,31 @@ func TestFailoverWhileTheOldPrimaryServerRuns(t *testing.T) {
 	waitRows(t, n2, 120)
 }
 
+// TestFailoverThroughACascadeWhileTheOldPrimaryServerRuns: the candidate streams through another
+// replica (replicatefrom), so the server its primary_conninfo names is a standby; that standby
+// still streams from the old primary, whose agent died while its PostgreSQL runs on. The
+// failover is refused naming the old primary's server, which is asked one hop further up.
+func TestFailoverThroughACascadeWhileTheOldPrimaryServerRuns(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2, n3 := c.member(t, "node1", ""), c.member(t, "node2", ""), c.member(t, "node3", `tags = { replicatefrom = "node2" }`)
+	agents := startInTurn(t, n1, n2, n3)
+	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+	waitRows(t, n3, 100)
+	waitStreaming(t, n2, "node3")
+	agents[0].kill()
+	eventually(t, guard, "the leader key to expire", func() bool {
+		st, err := status(t, n3)
+		return err == nil && st.Leader == ""
+	})
+	r := run(t, n3.env, "failover", "-config", n3.config, "--candidate", "node3", "--force", "--yes")
+	if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("127.0.0.1:%d, still runs as a primary", n1.port)) {
+		t.Fatalf("failover through a cascade while the old primary's server runs: %s\nwant a refusal naming node1's server", r)
+	}
+	if got := primariesAmong(t, n1, n2, n3); len(got) != 1 || got[0] != n1.port {
+		t.Fatalf("servers answering pg_is_in_recovery() = false after the refusal: %v, want only node1's %d", got, n1.port)
+	}
+}
+
 // TestFailoverAfterAPromotionByHand: the replica was promoted with pg_ctl promote (the old
 // runbook); `pgimaged failover` only takes the key for it, and the row written between the
 // promotion and the command is kept, on every member. On the file DCS and on etcd.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -52,16 +54,22 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 	}
 }
 
-// upstreamCheckTimeout bounds how long a failover's candidate waits for the server it streams
-// from to answer: a host that is down does not answer at all.
+// upstreamCheckTimeout bounds how long a failover's candidate waits for each server up its
+// chain to answer: a host that is down does not answer at all.
 const upstreamCheckTimeout = 3 * time.Second
 
-// upstreamPrimary is the host:port of the server this standby's primary_conninfo names when
-// that server answers as a primary (pg_is_in_recovery() false), asked as the rewind role (the
-// superuser unless one is configured); "" when it does not answer within upstreamCheckTimeout,
-// refuses the connection, is a standby, or there is none to ask. A standby cluster's members
-// follow their standby leader or the remote primary, which runs as a primary by design: they
-// are not asked.
+// upstreamHops bounds how far up a chain of cascading standbys the candidate asks.
+const upstreamHops = 4
+
+// upstreamPrimary is the host:port of the primary this standby's WAL comes from when that
+// server still answers as a primary (pg_is_in_recovery() false): the server its
+// primary_conninfo names, or, when that one is a standby itself (replicatefrom), the one that
+// standby's WAL receiver streams from (pg_stat_wal_receiver), up to upstreamHops servers.
+// Each is asked as the rewind role (the superuser unless one is configured; a role without
+// superuser or pg_read_all_stats sees no sender, and the walk stops there). "" when a server
+// does not answer within upstreamCheckTimeout, refuses the connection, streams from nowhere,
+// or there is none to ask. A standby cluster's members follow their standby leader or the
+// remote primary, which runs as a primary by design: they are not asked.
 func (n *Node) upstreamPrimary(ctx context.Context) string {
 	if n.standbyBlock() != nil {
 		return ""
@@ -74,10 +82,32 @@ func (n *Node) upstreamPrimary(ctx context.Context) string {
 	if err != nil {
 		return ""
 	}
-	src := rewindAt(n, "", conn)
+	at := followedHostPort(settings["primary_conninfo"])
+	for range upstreamHops {
+		primary, sender := askUpstream(ctx, rewindAt(n, "", conn))
+		switch {
+		case primary:
+			return at
+		case sender == "":
+			return ""
+		}
+		host, port, err := net.SplitHostPort(sender)
+		p, perr := strconv.Atoi(port)
+		if err != nil || perr != nil {
+			return ""
+		}
+		conn.Host, conn.Port, conn.Ports, at = host, p, nil, sender
+	}
+	return ""
+}
+
+// askUpstream asks src whether it runs as a primary and, when it is a standby, where its WAL
+// receiver streams from (host:port, "" for nowhere or not visible to src's role). Both are
+// zero when src does not answer within upstreamCheckTimeout.
+func askUpstream(ctx context.Context, src *Source) (primary bool, sender string) {
 	cfg, err := src.Conn.Config()
 	if err != nil {
-		return ""
+		return false, ""
 	}
 	if src.Password != "" {
 		cfg.Password = src.Password
@@ -86,14 +116,23 @@ func (n *Node) upstreamPrimary(ctx context.Context) string {
 	defer cancel()
 	c, err := pgconn.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return ""
+		return false, ""
 	}
 	defer c.Close(context.WithoutCancel(ctx))
-	res, err := c.Exec(cctx, "SELECT pg_is_in_recovery()").ReadAll()
-	if err != nil || len(res) == 0 || len(res[0].Rows) == 0 || string(res[0].Rows[0][0]) != "f" {
-		return ""
+	res, err := c.Exec(cctx, "SELECT pg_is_in_recovery()::text, "+
+		"COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_host NOT LIKE '/%'), ''), "+
+		"COALESCE((SELECT sender_port::text FROM pg_stat_wal_receiver WHERE status = 'streaming'), '')").ReadAll()
+	if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
+		return false, ""
 	}
-	return followedHostPort(settings["primary_conninfo"])
+	row := res[0].Rows[0]
+	if string(row[0]) == "false" {
+		return true, ""
+	}
+	if len(row[1]) == 0 || len(row[2]) == 0 {
+		return false, ""
+	}
+	return false, net.JoinHostPort(string(row[1]), string(row[2]))
 }
 
 // observeRejoin adds what does not need the DCS: whom the standby follows, the replicatefrom

@@ -136,10 +136,11 @@ type Observation struct {
 	// Following is the host:port a standby's primary_conninfo (as pgimaged wrote it) names,
 	// "" for none.
 	Following string
-	// UpstreamPrimary is the host:port of the server Following names when, asked during a
+	// UpstreamPrimary is the host:port of the primary this standby's WAL comes from (the
+	// server Following names, or up a chain of cascading standbys) when, asked during a
 	// failover that names this member, it answered as a primary (not in recovery): the primary
-	// the failover would replace still runs, only its agent is gone. "" when it did not
-	// answer, is a standby, or was not asked.
+	// the failover would replace still runs, only its agent is gone. "" when none answered
+	// so, or it was not asked.
 	UpstreamPrimary string
 	// ReceiverFailure is the last failure of a running standby's WAL receiver that does not
 	// stream, as PostgreSQL logged it since it last streamed; "" when it streams.

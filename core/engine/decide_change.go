@@ -95,7 +95,7 @@ func decideChange(obs Observation) (Action, bool) {
 			// take writes, and what clients wrote to the old one would be lost. --force
 			// accepts a window of WAL, never that.
 			if obs.UpstreamPrimary != "" {
-				return abort("the server it streams from, %s, still runs as a primary (its agent is gone, not its PostgreSQL): stop that server, or start its agent, and ask again", obs.UpstreamPrimary)
+				return abort("the server its WAL comes from, %s, still runs as a primary (its agent is gone, not its PostgreSQL): stop that server, or start its agent, and ask again", obs.UpstreamPrimary)
 			}
 			if _, err := CheckFailover(InSynchronousMode(withOwnPosition(*cl, me, obs.WAL), obs.SynchronousMode), me, ch.Force); err != nil {
 				return abort("%v", err)
