@@ -119,35 +119,46 @@ func TestFailoverKeepsTheWritesAfterThePromotion(t *testing.T) {
 // and takes writes (killed agents leave the server pg_ctl started). The leader key expires and
 // `pgimaged failover` is asked: the candidate finds the server it streams from still answering
 // as a primary and refuses, so that there are never two; the rows written to the old primary
-// meanwhile are kept. Once that server is stopped, the failover goes through with every row.
+// meanwhile are kept. Once that server is stopped, the failover goes through, and the old
+// primary, its agent started again, rejoins: every row on both members. On the file DCS and
+// on etcd.
 func TestFailoverWhileTheOldPrimaryServerRuns(t *testing.T) {
-	c := fileCluster(t)
-	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
-	agents := startInTurn(t, n1, n2)
-	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
-	waitRows(t, n2, 100)
-	agents[0].kill()
-	eventually(t, guard, "the leader key to expire", func() bool {
-		st, err := status(t, n2)
-		return err == nil && st.Leader == ""
-	})
-	r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--force", "--yes")
-	if r.code != 1 || !strings.Contains(r.stderr, "still runs as a primary") || !strings.Contains(r.stderr, fmt.Sprint(n1.port)) ||
-		!strings.Contains(r.stderr, "(no member leads)") {
-		t.Fatalf("failover while the old primary's server runs: %s\nwant a refusal naming that server", r)
-	}
-	if got := primariesAmong(t, n1, n2); len(got) != 1 || got[0] != n1.port {
-		t.Fatalf("servers answering pg_is_in_recovery() = false after the refusal: %v, want only node1's %d", got, n1.port)
-	}
-	execOn(t, n1, "INSERT INTO t SELECT generate_series(101, 110)") // acknowledged by the old primary
-	waitRows(t, n2, 110)
+	onEachBackend(t, func(t *testing.T, b backend) {
+		c := b.cluster(t, "alive-"+b.kind)
+		n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+		agents := startInTurn(t, n1, n2)
+		execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+		waitRows(t, n2, 100)
+		agents[0].kill()
+		eventually(t, guard, "the leader key to expire", func() bool {
+			st, err := status(t, n2)
+			return err == nil && st.Leader == ""
+		})
+		r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--force", "--yes")
+		if r.code != 1 || !strings.Contains(r.stderr, "still runs as a primary") || !strings.Contains(r.stderr, fmt.Sprint(n1.port)) ||
+			!strings.Contains(r.stderr, "(no member leads)") {
+			t.Fatalf("failover while the old primary's server runs: %s\nwant a refusal naming that server", r)
+		}
+		if got := primariesAmong(t, n1, n2); len(got) != 1 || got[0] != n1.port {
+			t.Fatalf("servers answering pg_is_in_recovery() = false after the refusal: %v, want only node1's %d", got, n1.port)
+		}
+		execOn(t, n1, "INSERT INTO t SELECT generate_series(101, 110)") // acknowledged by the old primary
+		waitRows(t, n2, 110)
 
-	stopImmediately(t, n1)
-	if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
-		t.Fatalf("failover once the old primary's server is stopped: %s", r)
-	}
-	execOn(t, n2, "INSERT INTO t SELECT generate_series(111, 120)")
-	waitRows(t, n2, 120)
+		stopImmediately(t, n1)
+		if r := run(t, n2.env, "failover", "-config", n2.config, "--candidate", "node2", "--yes"); r.code != 0 {
+			t.Fatalf("failover once the old primary's server is stopped: %s", r)
+		}
+		execOn(t, n2, "INSERT INTO t SELECT generate_series(111, 120)")
+		again := n1.start(t)
+		stopAllAtCleanup(t, again)
+		waitStreaming(t, n2, "node1")
+		waitRows(t, n1, 120)
+		waitRows(t, n2, 120)
+		if got := primariesAmong(t, n1, n2); len(got) != 1 || got[0] != n2.port {
+			t.Errorf("servers answering pg_is_in_recovery() = false at the end: %v, want only node2's %d", got, n2.port)
+		}
+	})
 }
 
 // TestFailoverThroughACascadeWhileTheOldPrimaryServerRuns: the candidate streams through another
@@ -173,6 +184,9 @@ func TestFailoverThroughACascadeWhileTheOldPrimaryServerRuns(t *testing.T) {
 	if got := primariesAmong(t, n1, n2, n3); len(got) != 1 || got[0] != n1.port {
 		t.Fatalf("servers answering pg_is_in_recovery() = false after the refusal: %v, want only node1's %d", got, n1.port)
 	}
+	execOn(t, n1, "INSERT INTO t SELECT generate_series(101, 110)") // acknowledged by the old primary
+	waitRows(t, n2, 110)
+	waitRows(t, n3, 110)
 }
 
 // TestFailoverAfterAPromotionByHand: the replica was promoted with pg_ctl promote (the old
