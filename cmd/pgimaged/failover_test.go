@@ -187,6 +187,16 @@ func TestFailoverThroughACascadeWhileTheOldPrimaryServerRuns(t *testing.T) {
 	execOn(t, n1, "INSERT INTO t SELECT generate_series(101, 110)") // acknowledged by the old primary
 	waitRows(t, n2, 110)
 	waitRows(t, n3, 110)
+
+	// The refusal's other way out: node1's agent started again takes the key back.
+	again := n1.start(t)
+	stopAllAtCleanup(t, again)
+	agents[0] = again
+	waitLeader(t, n1, agents, "node1", "node2", "node3")
+	execOn(t, n1, "INSERT INTO t SELECT generate_series(111, 120)")
+	for _, n := range []*node{n1, n2, n3} {
+		waitRows(t, n, 120)
+	}
 }
 
 // TestFailoverAfterAPromotionByHand: the replica was promoted with pg_ctl promote (the old
