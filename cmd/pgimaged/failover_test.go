@@ -164,10 +164,15 @@ func TestFailoverWhileTheOldPrimaryServerRuns(t *testing.T) {
 // TestFailoverThroughACascadeWhileTheOldPrimaryServerRuns: the candidate streams through another
 // replica (replicatefrom), so the server its primary_conninfo names is a standby; that standby
 // still streams from the old primary, whose agent died while its PostgreSQL runs on. The
-// failover is refused naming the old primary's server, which is asked one hop further up.
+// failover is refused naming the old primary's server, which is asked one hop further up. The
+// members have a rewind role of their own, which sees no standby's sender: the superuser asks
+// where the WAL comes from.
 func TestFailoverThroughACascadeWhileTheOldPrimaryServerRuns(t *testing.T) {
 	c := fileCluster(t)
 	n1, n2, n3 := c.member(t, "node1", ""), c.member(t, "node2", ""), c.member(t, "node3", `tags = { replicatefrom = "node2" }`)
+	for _, n := range []*node{n1, n2, n3} {
+		withRewindRole(t, n, "rewinder", "Rw-cascade-7")
+	}
 	agents := startInTurn(t, n1, n2, n3)
 	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
 	waitRows(t, n3, 100)

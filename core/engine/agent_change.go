@@ -65,10 +65,10 @@ const upstreamHops = 4
 // server still answers as a primary (pg_is_in_recovery() false): the server its
 // primary_conninfo names, or, when that one is a standby itself (replicatefrom), the one that
 // standby's WAL receiver streams from (pg_stat_wal_receiver), up to upstreamHops servers.
-// Each is asked as the rewind role (the superuser unless one is configured; a role without
-// superuser or pg_read_all_stats sees no sender, and the walk stops there). "" when a server
-// does not answer within upstreamCheckTimeout, refuses the connection, streams from nowhere,
-// or there is none to ask. A standby cluster's members follow their standby leader or the
+// Each is asked as the rewind role (the superuser unless one is configured); a standby whose
+// sender that role cannot see (PostgreSQL shows it only to superusers and pg_read_all_stats)
+// is asked again as the superuser. "" when a server does not answer within
+// upstreamCheckTimeout, refuses the connection, streams from nowhere, or there is none to ask. A standby cluster's members follow their standby leader or the
 // remote primary, which runs as a primary by design: they are not asked.
 func (n *Node) upstreamPrimary(ctx context.Context) string {
 	if n.standbyBlock() != nil {
@@ -84,7 +84,10 @@ func (n *Node) upstreamPrimary(ctx context.Context) string {
 	}
 	at := followedHostPort(settings["primary_conninfo"])
 	for range upstreamHops {
-		primary, sender := askUpstream(ctx, rewindAt(n, "", conn))
+		primary, sender, answered := askUpstream(ctx, rewindAt(n, "", conn))
+		if answered && !primary && sender == "" && n.Config.PostgreSQL.Rewind.Username != n.superuserName() {
+			primary, sender, _ = askUpstream(ctx, superuserAt(n, "", conn))
+		}
 		switch {
 		case primary:
 			return at
@@ -102,12 +105,12 @@ func (n *Node) upstreamPrimary(ctx context.Context) string {
 }
 
 // askUpstream asks src whether it runs as a primary and, when it is a standby, where its WAL
-// receiver streams from (host:port, "" for nowhere or not visible to src's role). Both are
-// zero when src does not answer within upstreamCheckTimeout.
-func askUpstream(ctx context.Context, src *Source) (primary bool, sender string) {
+// receiver streams from (host:port, "" for nowhere or not visible to src's role); answered is
+// false, and the others zero, when src does not answer within upstreamCheckTimeout.
+func askUpstream(ctx context.Context, src *Source) (primary bool, sender string, answered bool) {
 	cfg, err := src.Conn.Config()
 	if err != nil {
-		return false, ""
+		return false, "", false
 	}
 	if src.Password != "" {
 		cfg.Password = src.Password
@@ -116,23 +119,23 @@ func askUpstream(ctx context.Context, src *Source) (primary bool, sender string)
 	defer cancel()
 	c, err := pgconn.ConnectConfig(cctx, cfg)
 	if err != nil {
-		return false, ""
+		return false, "", false
 	}
 	defer c.Close(context.WithoutCancel(ctx))
 	res, err := c.Exec(cctx, "SELECT pg_is_in_recovery()::text, "+
 		"COALESCE((SELECT sender_host FROM pg_stat_wal_receiver WHERE status = 'streaming' AND sender_host NOT LIKE '/%'), ''), "+
 		"COALESCE((SELECT sender_port::text FROM pg_stat_wal_receiver WHERE status = 'streaming'), '')").ReadAll()
 	if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
-		return false, ""
+		return false, "", false
 	}
 	row := res[0].Rows[0]
 	if string(row[0]) == "false" {
-		return true, ""
+		return true, "", true
 	}
 	if len(row[1]) == 0 || len(row[2]) == 0 {
-		return false, ""
+		return false, "", true
 	}
-	return false, net.JoinHostPort(string(row[1]), string(row[2]))
+	return false, net.JoinHostPort(string(row[1]), string(row[2])), true
 }
 
 // observeRejoin adds what does not need the DCS: whom the standby follows, the replicatefrom

@@ -45,6 +45,17 @@ func rewindAt(n *Node, member string, conn pg.Conn) *Source {
 	return &Source{Member: member, Conn: conn.WithTLS(r.TLS, true), Password: r.Password}
 }
 
+// superuserAt is the server conn names (member: its member name, "" for none) reached as the
+// superuser, with its TLS settings and password.
+func superuserAt(n *Node, member string, conn pg.Conn) *Source {
+	su := n.Config.PostgreSQL.Superuser
+	conn.User = n.superuserName()
+	if conn.Database == "" {
+		conn.Database = "postgres"
+	}
+	return &Source{Member: member, Conn: conn.WithTLS(su.TLS, true), Password: su.Password}
+}
+
 // RemoteSource is the remote primary of a standby cluster (the standby_cluster block) as a
 // source: its hosts and ports, as the replication role with its TLS settings. nil when this is
 // not a standby cluster or the block names no host (it follows an archive alone).
