@@ -74,3 +74,22 @@ func TestReplicaNotStreaming(t *testing.T) {
 		t.Errorf("GET /replica on node2 without a leader: %d, want 200", code)
 	}
 }
+
+// TestReplicaNotStreamingWithTheLoggingCollector: with logging_collector = on the server's
+// messages go to the collector's files in log_directory, not to the file pg_ctl was given; the
+// replica's WAL receiver failure is still found there, in the csvlog format node2 logs in, and
+// shown with libpq's reason.
+func TestReplicaNotStreamingWithTheLoggingCollector(t *testing.T) {
+	c := fileCluster(t)
+	n1, n2 := c.member(t, "node1", ""), c.member(t, "node2", "")
+	editConfig(t, n1, "max_connections = 30", `max_connections = 30, logging_collector = "on", log_filename = "postgresql-%a.log"`)
+	editConfig(t, n2, "max_connections = 30", `max_connections = 30, logging_collector = "on", log_destination = "csvlog"`)
+	agents := startInTurn(t, n1, n2)
+	waitStreaming(t, n1, "node2")
+	execOn(t, n1, "ALTER ROLE replicator PASSWORD 'An0ther-"+randomHex(t)+"'")
+	execOn(t, n1, "SELECT pg_terminate_backend(pid) FROM pg_stat_replication")
+	const cause = "password authentication failed"
+	waitFor(t, guard, "status -json to say node2 does not stream, with libpq's reason", agents, func() bool {
+		return strings.Contains(notStreamingOf(t, n1, "node2"), cause)
+	})
+}

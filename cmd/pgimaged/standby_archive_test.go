@@ -79,7 +79,8 @@ func TestStandbyClusterFromPgBackRestArchive(t *testing.T) {
 // stanza the repository does not have). The standby leader restored from the repository cannot
 // replay the archive: its member publishes that it cannot restore WAL, with the command's
 // reason from PostgreSQL's log, and tries again; nothing bootstraps a cluster of its own,
-// nothing is writable, the repository is left as it was and no password shows in a log.
+// nothing is writable, the repository is left as it was and no password shows in a log. Its
+// server runs with the logging collector, whose file holds the messages and the command's output.
 func TestStandbyClusterRestoreCommandFails(t *testing.T) {
 	repo := pgtest.NewBackRest(t)
 	a := repo.Primary
@@ -92,6 +93,7 @@ func TestStandbyClusterRestoreCommandFails(t *testing.T) {
 	b1 := b.member(t, "b1", fmt.Sprintf("standby_cluster {\n  restore_command        = %q\n  create_replica_methods = [\"pgbackrest\"]\n}\n",
 		fmt.Sprintf("%s --config=%s --stanza=nowhere --pg1-path=DATADIR archive-get %%f \"%%p\"", repo.Bin, repo.Config)))
 	editConfig(t, b1, "--pg1-path=DATADIR", "--pg1-path="+b1.dataDir)
+	editConfig(t, b1, "max_connections = 30", `max_connections = 30, logging_collector = "on"`)
 	repoDir := filepath.Join(filepath.Dir(repo.Config), "repo")
 	before := treeOf(t, repoDir)
 	siteB := []*agentProc{b1.start(t)}

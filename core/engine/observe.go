@@ -56,7 +56,7 @@ func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *
 		st := status()
 		obs.PostgreSQL = pgState(srv, st, obs.Standby && !obs.EndingRecovery)
 		if st.Queried && st.InRecovery && !st.Streaming {
-			obs.ReceiverFailure = walReceiverFailure(n.ServerLogFile()) // snapshot_stream.go
+			obs.ReceiverFailure = walReceiverFailure(n.messageLog()) // snapshot_stream.go
 		}
 	}
 	if cl != nil && cl.Initialize != nil && !cl.Bootstrapping() {

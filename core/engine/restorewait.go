@@ -74,13 +74,23 @@ func (n *Node) watchRestore(ctx context.Context, archiveOnly bool, offset int64)
 	go func() {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
+		// With the logging collector on, the messages are in the collector's current file,
+		// read from its size when first named (it may be one an earlier start appended to).
+		from := map[string]int64{n.ServerLogFile(): offset}
 		for {
 			select {
 			case <-wctx.Done():
 				return
 			case <-tick.C:
 			}
-			if err := restoreStalled(pg.LogSince(n.ServerLogFile(), offset, 400)); err != nil {
+			path, format := n.messageLog()
+			if format != logStderr {
+				path = n.ServerLogFile()
+			}
+			if _, seen := from[path]; !seen {
+				from[path] = pg.LogSize(path)
+			}
+			if err := restoreStalled(pg.LogSince(path, from[path], 400)); err != nil {
 				cancel(err)
 				return
 			}

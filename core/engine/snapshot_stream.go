@@ -38,10 +38,11 @@ var receiverFailures = []string{
 // server entered standby mode again, or its WAL receiver streams.
 var receiverStarts = []string{"entering standby mode", "started streaming WAL from primary"}
 
-// walReceiverFailure is the last failure of the WAL receiver the server log at logFile tells
-// of since the server last entered standby mode or started streaming: the message as
-// PostgreSQL logged it (libpq's reason included), "" when there is none.
-func walReceiverFailure(logFile string) string {
+// walReceiverFailure is the last failure of the WAL receiver the server log at logFile, in
+// format (logStderr, logCSV, logJSON), tells of since the server last entered standby mode or
+// started streaming: the message as PostgreSQL logged it (libpq's reason included), "" when
+// there is none.
+func walReceiverFailure(logFile, format string) string {
 	f, err := os.Open(logFile)
 	if err != nil {
 		return ""
@@ -56,7 +57,7 @@ func walReceiverFailure(logFile string) string {
 	if err != nil {
 		return ""
 	}
-	return lastReceiverFailure(strings.Split(string(b), "\n"))
+	return lastReceiverFailure(logLines(b, format))
 }
 
 // lastReceiverFailure is [walReceiverFailure] on the log's lines.
@@ -134,7 +135,7 @@ func (n *Node) notStreaming(st pgStatus, state, role string) string {
 	if settings, err := pg.ReadRecovery(n.Config.DataDir); err != nil || settings["primary_conninfo"] == "" {
 		return ""
 	}
-	if why := walReceiverFailure(n.ServerLogFile()); why != "" {
+	if why := walReceiverFailure(n.messageLog()); why != "" {
 		return n.secrets().Mask(why)
 	}
 	return NoWALReceiver

@@ -37,7 +37,7 @@ func TestWALReceiverFailure(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := walReceiverFailure(file)
+			got := walReceiverFailure(file, logStderr)
 			if got != c.want {
 				t.Errorf("walReceiverFailure = %q, want %q", got, c.want)
 			}

@@ -714,9 +714,39 @@ func (s *Server) failure(op string, err error) error {
 	return &ServerError{Op: op, DataDir: s.DataDir, Err: err, LogFile: s.logFile(), LogTail: s.LogTail(logTailLines)}
 }
 
-// LogTail returns the last n lines of the server log.
+// LogTail returns the last n lines of the server log. When that log ends by saying the
+// messages went to the logging collector, the end of the collector's current stderr file
+// follows it.
 func (s *Server) LogTail(n int) []string {
-	return tailLines(s.logFile(), 0, n)
+	lines := tailLines(s.logFile(), 0, n)
+	redirected := false
+	for _, l := range lines[max(0, len(lines)-2):] {
+		redirected = redirected || strings.Contains(l, "redirecting log output to logging collector process")
+	}
+	if f := CollectorLogs(s.DataDir)["stderr"]; redirected && f != "" && f != s.logFile() {
+		lines = append(lines, tailLines(f, 0, n)...)
+	}
+	return lines[max(0, len(lines)-n):]
+}
+
+// CollectorLogs are the files PostgreSQL's logging collector writes now, by format ("stderr",
+// "csvlog", "jsonlog"), as current_logfiles in the data directory names them (made absolute
+// against it); none when the collector is off.
+func CollectorLogs(dataDir string) map[string]string {
+	b, err := os.ReadFile(filepath.Join(dataDir, "current_logfiles"))
+	if err != nil {
+		return nil
+	}
+	files := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if format, file, ok := strings.Cut(strings.TrimSpace(l), " "); ok && file != "" {
+			if !filepath.IsAbs(file) {
+				file = filepath.Join(dataDir, file)
+			}
+			files[format] = file
+		}
+	}
+	return files
 }
 
 // tailLines returns the last n lines of path after byte offset from (at most 64 KiB of it).
