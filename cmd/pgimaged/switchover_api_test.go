@@ -136,11 +136,12 @@ func TestSwitchoverThroughTheAPI(t *testing.T) {
 
 // TestPatronictlSwitchover: Patroni's own `patronictl switchover`, configured for the cluster's
 // etcd and the API's credentials, hands the primary role over through the leader's POST
-// /switchover and prints Patroni's answer.
+// /switchover and prints Patroni's answer; `patronictl switchover --scheduled` back to node1
+// is carried out at its time, not before.
 func TestPatronictlSwitchover(t *testing.T) {
 	e := startEtcd(t, 0)
 	scope := "ctl-switch-" + randomHex(t)[:8]
-	_, n2, agents, _, base2 := apiPair(t, backend{kind: "etcd", endpoint: e.endpoint}.cluster(t, scope))
+	n1, n2, agents, _, base2 := apiPair(t, backend{kind: "etcd", endpoint: e.endpoint}.cluster(t, scope))
 	r := patronictl(t, patronictlConfig(t, scope, e.endpoint), "switchover", scope, "--leader", "node1", "--candidate", "node2", "--force")
 	if r.code != 0 || !strings.Contains(r.stdout, `Successfully switched over to "node2"`) {
 		t.Fatalf("patronictl switchover: %s\n%s\n%s", r, agents[0].out.String(), agents[1].out.String())
@@ -150,6 +151,129 @@ func TestPatronictlSwitchover(t *testing.T) {
 	if got := metricValue(t, base2, "pgimaged_switchovers_total"); got != "1" {
 		t.Errorf("pgimaged_switchovers_total on the new leader: %q, want 1", got)
 	}
+
+	// Scheduled for later, as `patronictl switchover --scheduled` asks: patronictl list shows
+	// it, and patronictl flush cancels it.
+	ctl := patronictlConfig(t, scope, e.endpoint)
+	later := time.Now().Add(time.Hour).Truncate(time.Second)
+	if r := patronictl(t, ctl, "switchover", scope, "--leader", "node2", "--scheduled", later.Format(time.RFC3339), "--force"); r.code != 0 || !strings.Contains(r.stdout, "Switchover scheduled") {
+		t.Fatalf("patronictl switchover --scheduled: %s", r)
+	}
+	if r := patronictl(t, ctl, "list"); !strings.Contains(r.stdout, "Switchover scheduled at: "+later.UTC().Format("2006-01-02T15:04:05+00:00")) {
+		t.Errorf("patronictl list does not show the scheduled switchover:\n%s", r)
+	}
+	if r := patronictl(t, ctl, "flush", scope, "switchover", "--force"); r.code != 0 || !strings.Contains(r.stdout, "Success: scheduled switchover deleted") {
+		t.Errorf("patronictl flush switchover: %s", r)
+	}
+	if r := patronictl(t, ctl, "list"); strings.Contains(r.stdout, "Switchover scheduled") {
+		t.Errorf("patronictl list still shows the cancelled switchover:\n%s", r)
+	}
+	if st := run(t, n2.env, "status", "-config", n2.config); strings.Contains(st.stdout, "Switchover scheduled") {
+		t.Errorf("status still shows the cancelled switchover:\n%s", st.stdout)
+	}
+
+	// node2 leads on until its time, status shows it, and at its time node1 takes over.
+	at := time.Now().Add(12 * time.Second).Truncate(time.Second)
+	r = patronictl(t, ctl, "switchover", scope, "--leader", "node2", "--candidate", "node1",
+		"--scheduled", at.Format(time.RFC3339), "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, "Switchover scheduled") {
+		t.Fatalf("patronictl switchover --scheduled: %s", r)
+	}
+	if st := run(t, n2.env, "status", "-config", n2.config); !strings.Contains(st.stdout, "Switchover scheduled: switchover from node2 to node1 scheduled at "+at.UTC().Format(time.RFC3339)) {
+		t.Errorf("status does not show the scheduled switchover:\n%s", st.stdout)
+	}
+	if st, err := status(t, n2); err != nil || st.Leader != "node2" {
+		t.Errorf("right after scheduling, the leader is %q (%v), want node2 until %s", st.Leader, err, at)
+	}
+	waitFor(t, guard, "node1 leading after the scheduled switchover", agents, func() bool {
+		st, err := status(t, n2)
+		return err == nil && st.Leader == "node1"
+	})
+	if now := time.Now(); now.Before(at) {
+		t.Errorf("node1 leads at %s, before the switchover's scheduled time %s", now, at)
+	}
+	waitStreaming(t, n1, "node2")
+	if st := run(t, n2.env, "status", "-config", n2.config); strings.Contains(st.stdout, "Switchover scheduled") {
+		t.Errorf("status still shows a scheduled switchover after it happened:\n%s", st.stdout)
+	}
+	waitFor(t, guard, "patronictl list to show no scheduled switchover once it happened", agents, func() bool {
+		return !strings.Contains(patronictl(t, ctl, "list").stdout, "Switchover scheduled")
+	})
+}
+
+// TestScheduledSwitchoverCancelled: `pgimaged switchover --scheduled` records a switchover for
+// later, which status shows and `pgimaged switchover --cancel` cancels; a time without its zone
+// or in the past is refused, and nothing changes hands.
+func TestScheduledSwitchoverCancelled(t *testing.T) {
+	n1, n2, agents, _, base1 := apiPair(t, fileCluster(t))
+	for _, bad := range []struct{ at, says string }{
+		{"2030-01-01T00:00:00", "time zone"},
+		{"2020-01-01T00:00:00Z", "has passed"},
+		{"tomorrow", "ISO 8601"},
+	} {
+		if r := run(t, n1.env, "switchover", "-config", n1.config, "--scheduled", bad.at, "--yes"); r.code != 2 || !strings.Contains(r.stderr, bad.says) {
+			t.Errorf("switchover --scheduled %s: %s, want exit 2 saying %q", bad.at, r, bad.says)
+		}
+	}
+	at := time.Now().Add(time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	if r := run(t, n1.env, "switchover", "-config", n1.config, "--scheduled", at, "--yes"); r.code != 0 || !strings.Contains(r.stdout, "scheduled at "+at) {
+		t.Fatalf("switchover --scheduled: %s", r)
+	}
+	if r := run(t, n2.env, "status", "-config", n2.config); !strings.Contains(r.stdout, "Switchover scheduled: switchover from node1 to the most advanced healthy replica scheduled at "+at) {
+		t.Errorf("status does not show the scheduled switchover:\n%s", r.stdout)
+	}
+	// A member restarted meanwhile is not held up by it.
+	if r := run(t, n1.env, "restart", "-config", n1.config, "--member", "node2", "--force"); r.code != 0 {
+		t.Errorf("restart of node2 while a switchover is scheduled for later: %s", r)
+	}
+	if r := run(t, n1.env, "switchover", "-config", n1.config, "--cancel"); r.code != 0 || !strings.Contains(r.stdout, "cancelled: switchover from node1") {
+		t.Fatalf("switchover --cancel: %s", r)
+	}
+	if r := run(t, n1.env, "switchover", "-config", n1.config, "--cancel"); r.code != 4 || !strings.Contains(r.stderr, "no switchover is scheduled") {
+		t.Errorf("switchover --cancel with none scheduled: %s, want exit 4", r)
+	}
+	if r := run(t, n2.env, "status", "-config", n2.config); strings.Contains(r.stdout, "Switchover scheduled") {
+		t.Errorf("status still shows the cancelled switchover:\n%s", r.stdout)
+	}
+	if code, text := deleteAsOps(t, base1+"/switchover"); code != 404 || !strings.Contains(text, "no switchover is scheduled") {
+		t.Errorf("DELETE /switchover with none scheduled: %d %q, want 404", code, text)
+	}
+	if st, err := status(t, n1); err != nil || st.Leader != "node1" {
+		t.Errorf("the leader is %q (%v), want node1 still", st.Leader, err)
+	}
+
+	// Its candidate gone when the time comes: the leader aborts it, saying why, and leads on.
+	soon := time.Now().Add(6 * time.Second).UTC().Truncate(time.Second).Format(time.RFC3339)
+	if r := run(t, n1.env, "switchover", "-config", n1.config, "--candidate", "node2", "--scheduled", soon, "--yes"); r.code != 0 {
+		t.Fatalf("switchover --scheduled: %s", r)
+	}
+	sigterm(t, agents[1])
+	waitFor(t, guard, "node1's agent aborting the scheduled switchover", agents[:1], func() bool {
+		return strings.Contains(agents[0].out.String(), "at its scheduled time: member node2")
+	})
+	if got := primariesAmong(t, n1); len(got) != 1 || got[0] != n1.port {
+		t.Errorf("after the aborted switchover the primaries are %v, want node1's %d", got, n1.port)
+	}
+	if st, err := status(t, n1); err != nil || st.Leader != "node1" {
+		t.Errorf("the leader is %q (%v), want node1 still", st.Leader, err)
+	}
+}
+
+// deleteAsOps sends DELETE url with the API's credentials ops / s3cret-api.
+func deleteAsOps(t *testing.T, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodDelete, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("ops", "s3cret-api")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("DELETE %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 // loseHost is the primary n's host going down: its agent a killed, its PostgreSQL stopped

@@ -51,7 +51,8 @@ type changeBody struct {
 // 400 for a request Patroni refuses as malformed, 412 with the reason when the change is not
 // possible, 503 when it failed or could not be recorded. As Patroni, a failover that names the
 // leader, or asked while a member holds the leader key, is carried out as a switchover.
-// Scheduled changes are not supported (400), nor changes while the cluster is paused (412). Register it with [Server.HandleAuthenticated].
+// A scheduled_at records a switchover for later ([schedule]); changes are refused while the
+// cluster is paused (412). Register it with [Server.HandleAuthenticated].
 func ChangeHandler(action engine.ChangeKind, o ChangeOptions) http.Handler {
 	if o.Wait <= 0 {
 		o.Wait = time.Minute
@@ -81,10 +82,11 @@ func change(r *http.Request, action engine.ChangeKind, body changeBody, o Change
 		return http.StatusBadRequest, "Failover could be performed only to a specific candidate"
 	case action == engine.Switchover && body.Leader == "":
 		return http.StatusBadRequest, "Switchover could be performed only from a specific leader"
-	case body.ScheduledAt != "" && action == engine.Failover:
-		return http.StatusBadRequest, "Failover can't be scheduled"
-	case body.ScheduledAt != "":
-		return http.StatusBadRequest, "scheduled switchovers are not supported: ask for the switchover when it is to happen, without scheduled_at"
+	case body.ScheduledAt != "" && body.Leader == "":
+		return http.StatusBadRequest, fmt.Sprintf("Scheduled %s is possible only from a specific leader", action)
+	}
+	if body.ScheduledAt != "" {
+		return schedule(r, action, body, candidate, o)
 	}
 	if body.Leader != "" {
 		action = engine.Switchover // as Patroni: a failover from a named leader is a switchover
@@ -137,6 +139,89 @@ func change(r *http.Request, action engine.ChangeKind, body changeBody, o Change
 		return http.StatusServiceUnavailable, title + " failed: " + out.Reason
 	}
 	return http.StatusOK, fmt.Sprintf("Successfully %sed over to %q", strings.TrimSuffix(string(action), "over"), out.Leader)
+}
+
+// schedule records a switchover for later (body.ScheduledAt), as Patroni's POST /switchover
+// with scheduled_at does: 202 "Switchover scheduled". The leader's agent checks the candidate
+// when the time comes (none named: the most advanced healthy replica then) and hands over, or
+// aborts it with the reason. A failover from a named leader is a switchover here too.
+func schedule(r *http.Request, action engine.ChangeKind, body changeBody, candidate string, o ChangeOptions) (int, string) {
+	at, code, why := parseSchedule(body.ScheduledAt, string(action), time.Now())
+	if why != "" {
+		return code, why
+	}
+	st, err := o.Open(r.Context())
+	if err != nil {
+		return http.StatusServiceUnavailable, "cannot reach the DCS: " + err.Error()
+	}
+	defer st.Close()
+	cl, err := st.Cluster(r.Context())
+	if err != nil {
+		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	}
+	if p, err := engine.ReadPause(r.Context(), st); err != nil {
+		return http.StatusServiceUnavailable, "cannot read the DCS: " + err.Error()
+	} else if p != nil {
+		return http.StatusBadRequest, fmt.Sprintf("Can't schedule %s in the paused state", action)
+	}
+	if body.Leader == candidate {
+		return http.StatusBadRequest, "Switchover target and source are the same"
+	}
+	if why := changeImpossible(cl, action, body.Leader, candidate); why != "" {
+		return http.StatusPreconditionFailed, why
+	}
+	req := engine.ChangeRequest{Kind: engine.Switchover, Leader: body.Leader, Candidate: candidate, ScheduledAt: at.UTC(),
+		By: "api " + r.RemoteAddr, At: time.Now().UTC(), Deadline: at.UTC().Add(o.Wait)}
+	if err := engine.RequestChange(r.Context(), st, req); err != nil {
+		if errors.Is(err, engine.ErrChangePending) {
+			return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: %v", action, err)
+		}
+		return http.StatusServiceUnavailable, fmt.Sprintf("failed to write %s key into DCS: %v", action, err)
+	}
+	if p, err := engine.ReadChange(r.Context(), st); err == nil {
+		_ = engine.MirrorScheduled(r.Context(), st, p, time.Now()) // the leader's agent writes it too
+	}
+	return http.StatusAccepted, strings.ToUpper(string(action[:1])) + string(action[1:]) + " scheduled"
+}
+
+// parseSchedule reads a scheduled time as Patroni does: one without a time zone is refused
+// (400), one in the past or that cannot be read too (422).
+func parseSchedule(s, action string, now time.Time) (time.Time, int, string) {
+	t, err := engine.ParseSchedule(s, now)
+	switch {
+	case errors.Is(err, engine.ErrScheduleNoZone):
+		return time.Time{}, http.StatusBadRequest, fmt.Sprintf("Timezone information is mandatory for the scheduled %s", action)
+	case errors.Is(err, engine.ErrSchedulePast):
+		return time.Time{}, http.StatusUnprocessableEntity, fmt.Sprintf("Cannot schedule %s in the past", action)
+	case err != nil:
+		return time.Time{}, http.StatusUnprocessableEntity, "Unable to parse scheduled timestamp. It should be in an unambiguous format, e.g. ISO 8601"
+	}
+	return t, 0, ""
+}
+
+// CancelScheduledHandler is DELETE /switchover, as Patroni's: it removes a switchover scheduled
+// for later (200 "scheduled switchover deleted"; 404 "no switchover is scheduled"; 409 when
+// the request changed meanwhile). Register it with [Server.HandleAuthenticatedDelete].
+func CancelScheduledHandler(o ChangeOptions) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := o.Open(r.Context())
+		if err != nil {
+			writeText(w, http.StatusServiceUnavailable, "cannot reach the DCS: "+err.Error())
+			return
+		}
+		defer st.Close()
+		p, err := engine.CancelScheduled(r.Context(), st)
+		switch {
+		case errors.Is(err, engine.ErrChangePending):
+			writeText(w, http.StatusConflict, err.Error())
+		case err != nil:
+			writeText(w, http.StatusServiceUnavailable, "cannot read the DCS: "+err.Error())
+		case p == nil:
+			writeText(w, http.StatusNotFound, "no switchover is scheduled")
+		default:
+			writeText(w, http.StatusOK, "scheduled switchover deleted")
+		}
+	})
 }
 
 // changeImpossible is Patroni's is_failover_possible on what pgimaged knows: "" when the

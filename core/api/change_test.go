@@ -103,9 +103,23 @@ func TestSwitchoverAndFailover(t *testing.T) {
 		{"failover without candidate", "/failover", `{}`, three[1:], "", false, false, agentsCarryOut, 400,
 			"Failover could be performed only to a specific candidate", "", ""},
 		{"scheduled switchover", "/switchover", `{"leader": "n1", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three, "n1", false, false,
-			agentsCarryOut, 400, "scheduled switchovers are not supported", "", "n1"},
-		{"scheduled failover", "/failover", `{"candidate": "n2", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three[1:], "", false, false,
-			agentsCarryOut, 400, "Failover can't be scheduled", "", ""},
+			agentsIdle, 202, "Switchover scheduled", engine.Switchover, "n1"},
+		{"scheduled switchover to a candidate", "/switchover", `{"leader": "n1", "candidate": "n3", "scheduled_at": "2030-01-01 00:00:00.5+0100"}`, three, "n1", false, false,
+			agentsIdle, 202, "Switchover scheduled", engine.Switchover, "n1"},
+		{"scheduled failover from a leader", "/failover", `{"leader": "n1", "candidate": "n2", "scheduled_at": "2030-01-01T00:00:00Z"}`, three, "n1", false, false,
+			agentsIdle, 202, "Failover scheduled", engine.Switchover, "n1"},
+		{"scheduled failover without a leader", "/failover", `{"candidate": "n2", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three[1:], "", false, false,
+			agentsCarryOut, 400, "Scheduled failover is possible only from a specific leader", "", ""},
+		{"scheduled in the past", "/switchover", `{"leader": "n1", "scheduled_at": "2020-01-01T00:00:00+00:00"}`, three, "n1", false, false,
+			agentsIdle, 422, "Cannot schedule switchover in the past", "", "n1"},
+		{"scheduled without a time zone", "/switchover", `{"leader": "n1", "scheduled_at": "2030-01-01T00:00:00"}`, three, "n1", false, false,
+			agentsIdle, 400, "Timezone information is mandatory for the scheduled switchover", "", "n1"},
+		{"scheduled at what is no time", "/switchover", `{"leader": "n1", "scheduled_at": "tomorrow"}`, three, "n1", false, false,
+			agentsIdle, 422, "Unable to parse scheduled timestamp", "", "n1"},
+		{"scheduled while paused", "/switchover", `{"leader": "n1", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three, "n1", false, true,
+			agentsIdle, 400, "Can't schedule switchover in the paused state", "", "n1"},
+		{"scheduled from a member that does not lead", "/switchover", `{"leader": "n2", "scheduled_at": "2030-01-01T00:00:00+00:00"}`, three, "n1", false, false,
+			agentsIdle, 412, "leader name does not match", "", "n1"},
 		{"to the leader itself", "/switchover", `{"leader": "n1", "candidate": "n1"}`, three, "n1", false, false, agentsCarryOut, 400,
 			"Switchover target and source are the same", "", "n1"},
 		{"not JSON", "/switchover", `{leader`, three, "n1", false, false, agentsCarryOut, 400, "not a JSON object", "", "n1"},
@@ -193,6 +207,8 @@ func TestSwitchoverAndFailover(t *testing.T) {
 				t.Errorf("a failed %s reads %+v, want it aborted as the record of its outcome", tc.recorded, p)
 			case tc.code == 200 && p != nil:
 				t.Errorf("a change done still reads %+v", p.ChangeRequest)
+			case tc.code == 202 && (p == nil || p.Kind != tc.recorded || p.ScheduledAt.IsZero() || !p.Deadline.After(p.ScheduledAt)):
+				t.Errorf("a scheduled change reads %+v, want a %s with its time, its deadline after it", p, tc.recorded)
 			}
 		})
 	}
@@ -208,5 +224,51 @@ func TestSwitchoverNeedsCredentials(t *testing.T) {
 	srv.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/switchover", strings.NewReader(`{"leader": "n1"}`)))
 	if rec.Code != http.StatusUnauthorized || opened {
 		t.Errorf("POST /switchover without credentials: %d (DCS opened: %v), want 401 and nothing opened", rec.Code, opened)
+	}
+}
+
+// DELETE /switchover removes a switchover scheduled for later, as Patroni's: 200, then 404 when
+// none is; a change that is not scheduled is left alone.
+func TestCancelScheduledSwitchover(t *testing.T) {
+	mem := dcstest.NewMemory()
+	ctx := t.Context()
+	srv, _ := api.New(api.Options{Config: config.API{Username: "ops", Password: "pw"}, Snapshot: func() engine.Snapshot { return engine.Snapshot{} }})
+	opts := api.ChangeOptions{Open: func(context.Context) (dcs.Store, error) { return mem.Open("api"), nil }, Wait: time.Minute}
+	srv.HandleAuthenticatedDelete("/switchover", api.CancelScheduledHandler(opts))
+	del := func() (int, string) {
+		req := httptest.NewRequest(http.MethodDelete, "/switchover", nil)
+		req.SetBasicAuth("ops", "pw")
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	st := mem.Open("op")
+	later := time.Now().Add(time.Hour)
+	if err := engine.RequestChange(ctx, st, engine.ChangeRequest{Kind: engine.Switchover, Leader: "n1", ScheduledAt: later, Deadline: later.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if code, text := del(); code != 200 || !strings.Contains(text, "scheduled switchover deleted") {
+		t.Errorf("DELETE /switchover: %d %q, want 200 scheduled switchover deleted", code, text)
+	}
+	if p, _ := engine.ReadChange(ctx, st); p != nil {
+		t.Errorf("the scheduled switchover is still recorded: %+v", p.ChangeRequest)
+	}
+	if code, text := del(); code != 404 || !strings.Contains(text, "no switchover is scheduled") {
+		t.Errorf("DELETE /switchover with none scheduled: %d %q, want 404", code, text)
+	}
+	if err := engine.RequestChange(ctx, st, engine.ChangeRequest{Kind: engine.Switchover, Leader: "n1", Candidate: "n2", Deadline: time.Now().Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := del(); code != 404 {
+		t.Errorf("DELETE /switchover while a switchover asked now runs: %d, want 404", code)
+	}
+	if p, _ := engine.ReadChange(ctx, st); p == nil {
+		t.Error("DELETE /switchover removed a switchover that was not scheduled")
+	}
+	req := httptest.NewRequest(http.MethodDelete, "/switchover", nil)
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("DELETE /switchover without credentials: %d, want 401", rec.Code)
 	}
 }

@@ -52,12 +52,14 @@ type Server struct {
 	ln    net.Listener
 	mu    sync.RWMutex
 	posts map[string]http.Handler
-	done  chan struct{}
+	// deletes are the DELETE handlers, authenticated as posts are.
+	deletes map[string]http.Handler
+	done    chan struct{}
 }
 
 // New prepares the server; [Server.Start] binds and serves.
 func New(opts Options) (*Server, error) {
-	s := &Server{opts: opts, posts: map[string]http.Handler{}, done: make(chan struct{})}
+	s := &Server{opts: opts, posts: map[string]http.Handler{}, deletes: map[string]http.Handler{}, done: make(chan struct{})}
 	if s.opts.Logger == nil {
 		s.opts.Logger = hclog.NewNullLogger()
 	}
@@ -100,6 +102,14 @@ func (s *Server) HandleAuthenticated(path string, h http.Handler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.posts[path] = h
+}
+
+// HandleAuthenticatedDelete registers h for DELETE requests on path, authenticated as
+// [Server.HandleAuthenticated]'s.
+func (s *Server) HandleAuthenticatedDelete(path string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deletes[path] = h
 }
 
 // SetCredentials replaces the api username and password that authenticated requests must
@@ -160,7 +170,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 	case http.MethodPost:
-		s.post(w, r)
+		s.authenticated(s.posts, w, r)
+		return
+	case http.MethodDelete:
+		s.authenticated(s.deletes, w, r)
 		return
 	default:
 		http.Error(w, "method not supported", http.StatusNotImplemented)
@@ -181,9 +194,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) post(w http.ResponseWriter, r *http.Request) {
+func (s *Server) authenticated(handlers map[string]http.Handler, w http.ResponseWriter, r *http.Request) {
 	s.mu.RLock()
-	h, c := s.posts[r.URL.Path], s.opts.Config
+	h, c := handlers[r.URL.Path], s.opts.Config
 	s.mu.RUnlock()
 	if h == nil {
 		http.Error(w, "method not supported", http.StatusNotImplemented)

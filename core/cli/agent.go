@@ -139,9 +139,13 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	var pending map[string]engine.ReinitRequest
 	var paused *engine.Pause
 	var standby *engine.StandbyRecord
+	var change *engine.PendingChange
 	cl, err := look(ctx, cfg, logger, func(ctx context.Context, st dcs.Store) (cl dcs.Cluster, err error) {
 		if cl, err = st.Cluster(ctx); err == nil {
 			pending, err = pendingReinits(ctx, st)
+		}
+		if err == nil {
+			change, err = engine.ReadChange(ctx, st)
 		}
 		if err == nil {
 			paused, err = engine.ReadPause(ctx, st)
@@ -160,6 +164,9 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 			out["pending_reinits"] = pending
 		}
 		out["paused"] = paused != nil
+		if change != nil && change.Waiting(time.Now()) {
+			out["scheduled_switchover"] = map[string]any{"at": change.ScheduledAt, "from": change.Leader, "to": change.Candidate, "by": change.By}
+		}
 		if sc := standbyStatus(cfg, cl, standby); sc != nil { // standby.go
 			out["standby_cluster"] = sc
 		}
@@ -170,6 +177,9 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 	writeStatus(e, cfg, cl)
 	if paused != nil {
 		fmt.Fprintf(e.stdout, "Maintenance mode: paused by %s at %s (pgimaged resume ends it)\n", orDefault(paused.By, "?"), paused.At.Format(time.RFC3339))
+	}
+	if change != nil && change.Waiting(time.Now()) {
+		fmt.Fprintf(e.stdout, "Switchover scheduled: %s (pgimaged switchover --cancel cancels it)\n", change.Describe())
 	}
 	for _, name := range sortedKeys(pending) {
 		req := pending[name]

@@ -47,6 +47,7 @@ func startAPI(cfg *config.Config, agent *engine.Agent, logger hclog.Logger) (srv
 		SynchronousMode: cfg.Replication.SynchronousMode, Settle: cfg.LoopWait + time.Second}
 	srv.HandleAuthenticated("/switchover", api.ChangeHandler(engine.Switchover, change))
 	srv.HandleAuthenticated("/failover", api.ChangeHandler(engine.Failover, change))
+	srv.HandleAuthenticatedDelete("/switchover", api.CancelScheduledHandler(change))
 	srv.HandleAuthenticated("/standby/promote", api.StandbyPromoteHandler(change))
 	srv.HandleAuthenticated("/standby/follow", api.StandbyFollowHandler(change, func() *config.StandbyCluster { return agent.ConfigInUse().StandbyCluster }))
 	if err := srv.Start(); err != nil {

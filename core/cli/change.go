@@ -31,7 +31,7 @@ func runFailover(ctx context.Context, e *env, args []string) int {
 
 func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []string) int {
 	name := string(kind)
-	usage := "-config FILE [--candidate NAME] [--yes]"
+	usage := "-config FILE [--candidate NAME] [--scheduled TIME] [--yes] | -config FILE --cancel"
 	if kind == engine.Failover {
 		usage = "-config FILE --candidate NAME [--force] [--yes]"
 	}
@@ -43,9 +43,21 @@ func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []strin
 		force = fs.Bool("force", false, "accept a candidate that is not the most advanced member (what it lacks is lost)")
 	}
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the agents to carry the change out")
+	var scheduled *string
+	var cancelIt *bool
+	if kind == engine.Switchover {
+		scheduled = fs.String("scheduled", "", "hand over at this time (ISO 8601 with its time zone: 2026-12-07T18:30:00+00:00), not now; the candidate is checked then")
+		cancelIt = fs.Bool("cancel", false, "cancel the switchover scheduled for later")
+	}
 	cfg, code := c.load(e, fs, args)
 	if cfg == nil {
 		return code
+	}
+	if cancelIt != nil && *cancelIt {
+		return cancelScheduled(ctx, e, cfg)
+	}
+	if scheduled != nil && *scheduled != "" {
+		return scheduleSwitchover(ctx, e, cfg, *scheduled, *candidate, *yes, *timeout)
 	}
 	if kind == engine.Failover && *candidate == "" {
 		return e.failf(exitUsage, "failover needs --candidate NAME: which member becomes the primary is the operator's decision")
@@ -109,6 +121,79 @@ func runChange(ctx context.Context, e *env, kind engine.ChangeKind, args []strin
 	if !c.jsonOut {
 		fmt.Fprintf(e.stdout, "%s done: member %s leads on timeline %d (%.1f s)\n", name, out.Leader, out.Timeline, time.Since(started).Seconds())
 	}
+	return exitOK
+}
+
+// scheduleSwitchover records a switchover from the leader to candidate (none: the most
+// advanced healthy replica at that time) for the time at. The leader's agent checks the
+// candidate when the time comes and hands over, or aborts it with the reason.
+func scheduleSwitchover(ctx context.Context, e *env, cfg *config.Config, at, candidate string, yes bool, timeout time.Duration) int {
+	when, err := engine.ParseSchedule(at, time.Now())
+	if err != nil {
+		return e.failf(exitUsage, "switchover --scheduled: %v", err)
+	}
+	logger := newLogger(e, cfg, "error")
+	st, err := openDCS(ctx, cfg, logger.Named("dcs"))
+	if err != nil {
+		return e.failf(exitFailed, "switchover: cannot reach the DCS: %v", err)
+	}
+	defer st.Close()
+	cl, err := st.Cluster(ctx)
+	if err != nil {
+		return e.failf(exitFailed, "switchover: cannot read the DCS: %v", err)
+	}
+	if p, err := engine.ReadPause(ctx, st); err != nil {
+		return e.failf(exitFailed, "switchover: cannot read the DCS: %v", err)
+	} else if p != nil {
+		return e.failf(exitRefused, "switchover refused: the cluster is paused (maintenance mode): a switchover cannot be scheduled until pgimaged resume")
+	}
+	switch _, known := cl.Member(candidate); {
+	case cl.Leader == "":
+		return e.failf(exitRefused, "switchover refused: no member holds the leader key: a switchover needs a running primary; use failover --candidate")
+	case candidate == cl.Leader:
+		return e.failf(exitRefused, "switchover refused: member %s is the leader already", candidate)
+	case candidate != "" && !known:
+		return e.failf(exitRefused, "switchover refused: member %s is not published in scope %s", candidate, cfg.Scope)
+	}
+	req := engine.ChangeRequest{Kind: engine.Switchover, Leader: cl.Leader, Candidate: candidate, ScheduledAt: when.UTC(),
+		At: time.Now().UTC(), Deadline: when.UTC().Add(timeout), By: "pgimaged switchover"}
+	if host, err := os.Hostname(); err == nil {
+		req.By += " on " + host
+	}
+	question := fmt.Sprintf("Schedule the %s", req.Describe())
+	if code, ok := confirm(e, yes, question, question+": confirm on a terminal, or give --yes"); !ok {
+		return code
+	}
+	if err := engine.RequestChange(ctx, st, req); err != nil {
+		if errors.Is(err, engine.ErrChangePending) {
+			return e.failf(exitRefused, "switchover refused: %v", err)
+		}
+		return e.failf(exitFailed, "switchover: %v", err)
+	}
+	if p, err := engine.ReadChange(ctx, st); err == nil {
+		_ = engine.MirrorScheduled(ctx, st, p, time.Now()) // the leader's agent writes it too
+	}
+	fmt.Fprintf(e.stdout, "%s: member %s hands over then if the candidate passes the switchover's checks; pgimaged switchover --cancel cancels it\n",
+		req.Describe(), cl.Leader)
+	return exitOK
+}
+
+// cancelScheduled removes the switchover scheduled for later.
+func cancelScheduled(ctx context.Context, e *env, cfg *config.Config) int {
+	logger := newLogger(e, cfg, "error")
+	st, err := openDCS(ctx, cfg, logger.Named("dcs"))
+	if err != nil {
+		return e.failf(exitFailed, "switchover --cancel: cannot reach the DCS: %v", err)
+	}
+	defer st.Close()
+	p, err := engine.CancelScheduled(ctx, st)
+	switch {
+	case err != nil:
+		return e.failf(exitFailed, "switchover --cancel: %v", err)
+	case p == nil:
+		return e.failf(exitRefused, "switchover --cancel: no switchover is scheduled")
+	}
+	fmt.Fprintf(e.stdout, "cancelled: %s\n", p.Describe())
 	return exitOK
 }
 

@@ -62,7 +62,7 @@ func runRestart(ctx context.Context, e *env, args []string) int {
 		return e.failf(exitFailed, "restart: %v", err)
 	}
 	stale := ch != nil && ch.Phase == engine.PhaseAsked && !ch.Deadline.IsZero() && time.Now().After(ch.Deadline)
-	if ch != nil && ch.Phase != engine.PhaseAborted && !stale {
+	if ch != nil && ch.Phase != engine.PhaseAborted && !stale && !ch.Waiting(time.Now()) {
 		return e.failf(exitRefused, "restart refused: a %s is under way; restart once it is over (pgimaged status shows it)", ch.Describe())
 	}
 	plan, err := planRestart(cl, restartFilter{Member: *member, Known: known, Role: *role})

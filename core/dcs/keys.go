@@ -25,10 +25,10 @@ const (
 )
 
 // validKey checks a permanent key: a relative path under [KeyPrefix] whose elements are valid
-// names, or Patroni's [SyncKey] or [ConfigKey].
+// names, or Patroni's [SyncKey], [ConfigKey] or [FailoverKey].
 func validKey(key string) error {
-	if key == SyncKey || key == ConfigKey {
-		return nil // Patroni's: the sync key, written by compare-and-swap, and the config key
+	if key == SyncKey || key == ConfigKey || key == FailoverKey {
+		return nil // Patroni's: the sync key, written by compare-and-swap, the config key, and the failover key
 	}
 	if !strings.HasPrefix(key, KeyPrefix) {
 		return fmt.Errorf("key %q is not under %s", key, KeyPrefix)

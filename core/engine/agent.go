@@ -177,6 +177,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err == nil && ctx.Err() == nil {
 			a.tendReplication(ctx)
 			a.tendConfigKey(ctx) // patroniconfig.go
+			a.tendFailoverKey(ctx)
 		}
 		if ctx.Err() == nil {
 			if errors.Is(err, dcs.ErrSessionLost) || errors.Is(err, dcs.ErrClosed) || errors.Is(err, dcs.ErrUnavailable) {

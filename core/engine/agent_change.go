@@ -54,6 +54,24 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 	}
 }
 
+// tendFailoverKey keeps, on the leader, Patroni's failover key the mirror of a switchover
+// scheduled for later ([MirrorScheduled]): written while it waits, removed once it ran, was
+// aborted, replaced or cancelled.
+func (a *Agent) tendFailoverKey(ctx context.Context) {
+	if a.store == nil || a.cl.Leader == "" || a.cl.Leader != a.Node.Config.Name {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, dcsRetryTimeout)
+	defer cancel()
+	ch, err := ReadChange(cctx, a.store)
+	if err == nil {
+		err = MirrorScheduled(cctx, a.store, ch, time.Now())
+	}
+	if err != nil {
+		a.Node.logger().Warn("could not keep Patroni's failover key in line with the scheduled switchover", "error", err)
+	}
+}
+
 // upstreamCheckTimeout bounds how long a failover's candidate waits for each server up its
 // chain to answer: a host that is down does not answer at all.
 const upstreamCheckTimeout = 3 * time.Second

@@ -75,13 +75,29 @@ type ChangeRequest struct {
 	Deadline time.Time `json:"deadline,omitzero"`
 	// Reason (aborted) says why the change did not happen.
 	Reason string `json:"reason,omitempty"`
+	// ScheduledAt (a switchover): the leader hands over at this time, not before, when the
+	// candidate (none named: the most advanced healthy replica then) passes the switchover's
+	// checks then; the request's deadline is counted from it.
+	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+}
+
+// Waiting reports whether the request is a scheduled switchover whose time has not come at now.
+func (r ChangeRequest) Waiting(now time.Time) bool {
+	return !r.ScheduledAt.IsZero() && r.Phase == PhaseAsked && now.Before(r.ScheduledAt)
 }
 
 // Describe says what the request asks, for messages.
 func (r ChangeRequest) Describe() string {
-	s := fmt.Sprintf("%s to %s", r.Kind, r.Candidate)
+	to := r.Candidate
+	if to == "" {
+		to = "the most advanced healthy replica"
+	}
+	s := fmt.Sprintf("%s to %s", r.Kind, to)
 	if r.Leader != "" {
-		s = fmt.Sprintf("%s from %s to %s", r.Kind, r.Leader, r.Candidate)
+		s = fmt.Sprintf("%s from %s to %s", r.Kind, r.Leader, to)
+	}
+	if !r.ScheduledAt.IsZero() {
+		s += " scheduled at " + r.ScheduledAt.UTC().Format(time.RFC3339)
 	}
 	if r.By != "" {
 		s += ", asked by " + r.By + " at " + r.At.UTC().Format(time.RFC3339)
@@ -138,7 +154,9 @@ func RequestChange(ctx context.Context, st dcs.Store, req ChangeRequest) error {
 	}
 	var old []byte
 	if cur != nil {
-		if !cur.over(req.At) {
+		// A scheduled switchover whose time has not come gives way to the next request, as
+		// Patroni's does: the operator asked for another change since.
+		if !cur.over(req.At) && !cur.Waiting(req.At) {
 			return fmt.Errorf("%w: %s (phase %s)", ErrChangePending, cur.Describe(), cur.Phase)
 		}
 		old = cur.raw
@@ -157,6 +175,88 @@ func RequestChange(ctx context.Context, st dcs.Store, req ChangeRequest) error {
 // past its deadline (nobody took it up).
 func (r ChangeRequest) over(now time.Time) bool {
 	return r.Phase == PhaseAborted || r.Phase == PhaseAsked && !r.Deadline.IsZero() && now.After(r.Deadline)
+}
+
+// Why a scheduled time is refused ([ParseSchedule]).
+var (
+	ErrScheduleNoZone     = errors.New("a scheduled time needs its time zone (an offset such as +00:00, or Z)")
+	ErrSchedulePast       = errors.New("the scheduled time has passed")
+	ErrScheduleUnreadable = errors.New("the scheduled time is not in an ISO 8601 form such as 2026-12-07T18:30:00+00:00")
+)
+
+// scheduleLayouts are the ISO 8601 forms a scheduled time is read in (patronictl sends
+// Python's isoformat(): 2026-12-07T18:30:00+00:00); each without its zone is what
+// [ErrScheduleNoZone] recognises.
+var scheduleLayouts = []string{
+	"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999Z0700", "2006-01-02 15:04:05.999999999Z0700",
+	"2006-01-02T15:04Z07:00", "2006-01-02 15:04Z07:00", "2006-01-02T15:04Z0700", "2006-01-02 15:04Z0700",
+}
+
+// ParseSchedule reads the time a switchover is scheduled at, which must carry its time zone
+// and lie after now.
+func ParseSchedule(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, layout := range scheduleLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Before(now) {
+				return time.Time{}, fmt.Errorf("%w: %s is before now (%s)", ErrSchedulePast, t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+			}
+			return t, nil
+		}
+		if _, err := time.Parse(strings.NewReplacer("Z07:00", "", "Z0700", "").Replace(layout), s); err == nil {
+			return time.Time{}, fmt.Errorf("%w: %q", ErrScheduleNoZone, s)
+		}
+	}
+	return time.Time{}, fmt.Errorf("%w: %q", ErrScheduleUnreadable, s)
+}
+
+// CancelScheduled removes a scheduled switchover whose time has not come. false: none is
+// scheduled (nothing pending, a change that is not scheduled, or one under way); the error
+// says so when another one is pending.
+func CancelScheduled(ctx context.Context, st dcs.Store) (*PendingChange, error) {
+	cur, err := ReadChange(ctx, st)
+	if err != nil || cur == nil || !cur.Waiting(time.Now()) {
+		return nil, err
+	}
+	ok, err := AdvanceChange(ctx, st, cur, nil)
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, fmt.Errorf("%w: the scheduled switchover changed while it was being cancelled; look again", ErrChangePending)
+	}
+	return cur, MirrorScheduled(ctx, st, nil, time.Now())
+}
+
+// underWay reports whether the request is being carried out at now: neither over nor a
+// scheduled switchover waiting for its time, which stops nothing until then.
+func (r ChangeRequest) underWay(now time.Time) bool {
+	return !r.over(now) && !r.Waiting(now)
+}
+
+// MirrorScheduled keeps Patroni's failover key ([dcs.FailoverKey]) in line with the pending
+// change ch at now: the scheduled switchover while its time has not come, for patronictl's list
+// and flush; otherwise no key.
+func MirrorScheduled(ctx context.Context, st dcs.Store, ch *PendingChange, now time.Time) error {
+	var want []byte
+	if ch != nil && ch.Waiting(now) {
+		want = dcs.ScheduledSwitchover(ch.Leader, ch.Candidate, ch.ScheduledAt)
+	}
+	cur, present, err := st.Get(ctx, dcs.FailoverKey)
+	switch {
+	case err != nil:
+		return err
+	case want == nil && present:
+		_, err = st.CompareAndSwap(ctx, dcs.FailoverKey, cur, nil)
+	case want != nil && string(cur) != string(want):
+		var old []byte
+		if present {
+			old = cur
+		}
+		_, err = st.CompareAndSwap(ctx, dcs.FailoverKey, old, want)
+	}
+	return err
 }
 
 // AdvanceChange moves the pending change p to next, only if nobody changed it since it was

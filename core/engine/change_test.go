@@ -290,3 +290,48 @@ func TestRequestChangeOneWins(t *testing.T) {
 		t.Errorf("a removed change still reads %+v", p)
 	}
 }
+
+// A scheduled switchover whose time has not come gives way to the next request (as Patroni's
+// key is overwritten) and can be cancelled; once due, it is pending like any other.
+func TestScheduledSwitchoverGivesWay(t *testing.T) {
+	mem := dcstest.NewMemory()
+	ctx := t.Context()
+	st := mem.Open("op")
+	later := time.Now().Add(time.Hour)
+	sched := engine.ChangeRequest{Kind: engine.Switchover, Leader: "n1", Candidate: "n2", ScheduledAt: later, Deadline: later.Add(time.Minute)}
+	if err := engine.RequestChange(ctx, st, sched); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := engine.CancelScheduled(ctx, st); err != nil || p == nil || p.Candidate != "n2" {
+		t.Fatalf("CancelScheduled = %+v, %v; want the scheduled switchover", p, err)
+	}
+	if p, err := engine.CancelScheduled(ctx, st); err != nil || p != nil {
+		t.Fatalf("CancelScheduled with none scheduled = %+v, %v; want none", p, err)
+	}
+	if err := engine.RequestChange(ctx, st, sched); err != nil {
+		t.Fatal(err)
+	}
+	now := engine.ChangeRequest{Kind: engine.Failover, Candidate: "n3", Deadline: time.Now().Add(time.Minute)}
+	if err := engine.RequestChange(ctx, st, now); err != nil {
+		t.Fatalf("a failover while a switchover is scheduled later: %v, want it recorded", err)
+	}
+	if p, _ := engine.ReadChange(ctx, st); p == nil || p.Kind != engine.Failover {
+		t.Fatalf("pending: %+v, want the failover", p)
+	}
+	if p, err := engine.CancelScheduled(ctx, st); err != nil || p != nil {
+		t.Errorf("CancelScheduled removed %+v (%v), a change that is not scheduled", p, err)
+	}
+	if p, _ := engine.ReadChange(ctx, st); p == nil || p.Kind != engine.Failover {
+		t.Fatalf("pending after CancelScheduled: %+v, want the failover still", p)
+	}
+
+	due := sched
+	due.ScheduledAt, due.Deadline = time.Now().Add(-time.Second), time.Now().Add(time.Minute)
+	st2 := dcstest.NewMemory().Open("op")
+	if err := engine.RequestChange(ctx, st2, due); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.RequestChange(ctx, st2, now); !errors.Is(err, engine.ErrChangePending) || !strings.Contains(err.Error(), "scheduled at") {
+		t.Errorf("a failover while a due scheduled switchover is pending: %v, want ErrChangePending naming it", err)
+	}
+}

@@ -160,6 +160,9 @@ type Observation struct {
 	// SynchronousMode is synchronous_mode: a failover's candidate re-checks itself as
 	// [InSynchronousMode] reads the cluster.
 	SynchronousMode bool
+	// MaxLag is maximum_lag_on_failover: the leader checks a scheduled switchover's candidate
+	// against it when the time comes.
+	MaxLag int64
 	// StandbyCluster: the configuration has a standby_cluster block, so the cluster's leader
 	// is a standby of the remote. FollowsRemote: the data directory's primary_conninfo names
 	// the remote (none: a standby cluster that follows an archive alone, and a directory

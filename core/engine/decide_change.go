@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/pg"
@@ -58,6 +59,19 @@ func decideChange(obs Observation) (Action, bool) {
 		switch {
 		case ch.Phase == PhaseAsked && cl.Leader != me:
 			return abort("member %s, which it hands over from, no longer leads", me)
+		case ch.Waiting(obs.Now) || ch.Phase == PhaseAsked && !ch.ScheduledAt.IsZero() && obs.Paused:
+			return Action{}, false // scheduled: the leader leads on until its time (and while paused)
+		case ch.Phase == PhaseAsked && obs.PostgreSQL == PGPrimary && !ch.ScheduledAt.IsZero():
+			// Its time has come: the candidate is checked as a switchover asked now would be
+			// (none named: the most advanced healthy replica now is the one).
+			req, err := CheckSwitchover(InSynchronousMode(*cl, obs.SynchronousMode), ch.Candidate, obs.MaxLag)
+			if err != nil {
+				return abort("at its scheduled time: %v", err)
+			}
+			named := *ch
+			named.Candidate = req.Candidate
+			return Action{Kind: ActHandOver, Change: &named, State: StateSwitchingOver,
+				Reason: fmt.Sprintf("the switchover to %s scheduled at %s: PostgreSQL is shut down cleanly and the leader key given up", req.Candidate, ch.ScheduledAt.UTC().Format(time.RFC3339))}, true
 		case ch.Phase == PhaseAsked && obs.PostgreSQL == PGPrimary:
 			return Action{Kind: ActHandOver, Change: ch, State: StateSwitchingOver,
 				Reason: fmt.Sprintf("a switchover to %s: PostgreSQL is shut down cleanly and the leader key given up", ch.Candidate)}, true
@@ -135,7 +149,7 @@ func withOwnPosition(cl dcs.Cluster, me string, wal *pg.Position) dcs.Cluster {
 // changeFor names the member a pending change of primary will make the leader, "" when no
 // change is pending: while one is, no other member takes a free leader key.
 func changeFor(obs Observation) string {
-	if ch := obs.Change; ch != nil && !ch.over(obs.Now) {
+	if ch := obs.Change; ch != nil && ch.underWay(obs.Now) {
 		return ch.Candidate
 	}
 	return ""

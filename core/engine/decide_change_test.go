@@ -26,6 +26,13 @@ func TestDecideChangeOfPrimary(t *testing.T) {
 		c.History = dcs.History{Switches: []dcs.TimelineSwitch{{Timeline: 2, LSN: 0x5000100, Reason: "switchover", OldLeader: old, NewLeader: "node2"}}}
 		return c
 	}
+	streams := node2
+	streams.PGImaged = &dcs.MemberDetail{Upstream: "node1"}
+	scheduled := func(at time.Time, candidate string) *engine.PendingChange {
+		c := change(engine.Switchover, engine.PhaseAsked, "node1")
+		c.Candidate, c.ScheduledAt, c.Deadline = candidate, at, at.Add(time.Minute)
+		return c
+	}
 	pgRuns := func(obs engine.Observation, st engine.PGState, tl int) engine.Observation {
 		obs.DataDir, obs.PostgreSQL = engine.DirCluster, st
 		obs.Control = clusterDir(pg.DBInProduction, uint32(tl), 0x5000000)
@@ -150,6 +157,28 @@ func TestDecideChangeOfPrimary(t *testing.T) {
 				dcs.Member{Name: "node4", State: dcs.StateRunning, Role: dcs.RoleReplica, ConnURL: "postgres://127.0.0.1:5434/postgres"}),
 				Following: "127.0.0.1:5433", Now: now}, engine.PGStandby, 1),
 			engine.ActRepoint, "should follow node4"},
+		{"the leader of a switchover scheduled later leads on",
+			pgRuns(engine.Observation{Member: "node1", Cluster: cl("node1", node1, streams), Change: scheduled(now.Add(time.Hour), "node2"), Now: now}, engine.PGPrimary, 1),
+			engine.ActAdopt, "runs as a primary here"},
+		{"the leader of a scheduled switchover hands over when its time comes",
+			pgRuns(engine.Observation{Member: "node1", Cluster: cl("node1", node1, streams), Change: scheduled(now.Add(-time.Second), "node2"), Now: now, MaxLag: 1 << 20}, engine.PGPrimary, 1),
+			engine.ActHandOver, "scheduled at 2026-12-06T20:59:59Z"},
+		{"the leader of a scheduled switchover naming no candidate hands over to the most advanced replica",
+			pgRuns(engine.Observation{Member: "node1", Cluster: cl("node1", node1, streams, func() dcs.Member {
+				m := running("node3", dcs.RoleReplica, 1, 0x4000000)
+				m.PGImaged = &dcs.MemberDetail{Upstream: "node1"}
+				return m
+			}()), Change: scheduled(now.Add(-time.Second), ""), Now: now, MaxLag: 64 << 20}, engine.PGPrimary, 1),
+			engine.ActHandOver, "switchover to node2 scheduled"},
+		{"the leader of a scheduled switchover whose candidate no longer streams aborts it",
+			pgRuns(engine.Observation{Member: "node1", Cluster: cl("node1", node1, node2), Change: scheduled(now.Add(-time.Second), "node2"), Now: now, MaxLag: 1 << 20}, engine.PGPrimary, 1),
+			engine.ActAbortChange, "at its scheduled time: member node2 does not stream"},
+		{"while paused a due scheduled switchover waits",
+			pgRuns(engine.Observation{Member: "node1", Cluster: cl("node1", node1, streams), Change: scheduled(now.Add(-time.Second), "node2"), Now: now, Paused: true}, engine.PGPrimary, 1),
+			engine.ActWait, "maintenance mode"},
+		{"the candidate of a scheduled switchover waits for its time",
+			pgRuns(engine.Observation{Member: "node2", Cluster: cl("node1", node1, streams), Change: scheduled(now.Add(time.Hour), "node2"), Now: now}, engine.PGStandby, 1),
+			engine.ActAdopt, "kept running"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -99,6 +99,28 @@ func (s *sim) switchover() {
 	s.request(req)
 }
 
+// scheduledSwitchover is `pgimaged switchover --scheduled TIME [--candidate NAME]`: recorded
+// without the checks, which the leader's agent makes when the time comes; a switchover or
+// failover asked before then replaces it.
+func (s *sim) scheduledSwitchover() {
+	cl := s.cluster()
+	if cl.Leader == "" {
+		s.event("operator: scheduled switchover refused: no member leads")
+		return
+	}
+	req := engine.ChangeRequest{Kind: engine.Switchover, Leader: cl.Leader,
+		ScheduledAt: s.now.Add(time.Duration(rapid.IntRange(1, 90).Draw(s.t, "seconds until the switchover")) * time.Second)}
+	if rapid.Bool().Draw(s.t, "scheduled to a given member") {
+		req.Candidate = rapid.SampledFrom(s.members).Draw(s.t, "scheduled candidate").name
+		if req.Candidate == cl.Leader {
+			s.event("operator: scheduled switchover to the leader %s refused", req.Candidate)
+			return
+		}
+	}
+	req.Deadline = req.ScheduledAt.Add(time.Minute)
+	s.request(req)
+}
+
 // failover is `pgimaged failover --candidate NAME [--force]`.
 func (s *sim) failover() {
 	cand := rapid.SampledFrom(s.members).Draw(s.t, "candidate").name

@@ -182,7 +182,7 @@ func newState(name string) engine.State {
 func (s *sim) observe(m *simMember) engine.Observation {
 	ctx := context.Background()
 	obs := engine.Observation{Member: m.name, PostgreSQL: m.pg, NoMaster: m.noMaster, Now: s.now,
-		RejoinMethods: m.rejoinMethods, Reimage: m.reimage, SynchronousMode: s.sync.on}
+		RejoinMethods: m.rejoinMethods, Reimage: m.reimage, SynchronousMode: s.sync.on, MaxLag: 1 << 20}
 	cl, err := m.store.Cluster(ctx)
 	if err != nil {
 		obs.DCSError = err
@@ -813,9 +813,10 @@ func TestInvariantsUnderFaults(t *testing.T) {
 					s.tendSync(m)
 				}
 			},
-			"operator: switchover": func(t *rapid.T) { s.switchover() },
-			"operator: failover":   func(t *rapid.T) { s.failover() },
-			"":                     func(t *rapid.T) { s.check() },
+			"operator: switchover":           func(t *rapid.T) { s.switchover() },
+			"operator: scheduled switchover": func(t *rapid.T) { s.scheduledSwitchover() },
+			"operator: failover":             func(t *rapid.T) { s.failover() },
+			"":                               func(t *rapid.T) { s.check() },
 		}))
 	})
 }

@@ -26,7 +26,8 @@ func (n *Node) Observe(ctx context.Context, cl *dcs.Cluster, dcsErr error) Obser
 func (n *Node) observe(ctx context.Context, cl *dcs.Cluster, dcsErr error, req *ReinitRequest, status func() pgStatus) Observation {
 	dir := n.Config.DataDir
 	obs := Observation{Member: n.Config.Name, Cluster: cl, DCSError: dcsErr, NoMaster: n.anyNoMaster(), ReinitRequested: req,
-		SynchronousMode: n.Config.Replication.SynchronousMode}
+		SynchronousMode: n.Config.Replication.SynchronousMode,
+		MaxLag:          n.Config.MaximumLagOnFailover}
 	if cl == nil && dcsErr == nil {
 		obs.DCSError = errors.New("no DCS state")
 	}

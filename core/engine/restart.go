@@ -128,7 +128,7 @@ func RestartRefusal(obs Observation, act Action, req RestartRequest) string {
 		return "the DCS cannot be read: whether this member leads cannot be told"
 	case obs.PostgreSQL == PGStopped:
 		return "PostgreSQL does not run on this member: there is nothing to restart"
-	case obs.Change != nil && !obs.Change.over(obs.Now):
+	case obs.Change != nil && obs.Change.underWay(obs.Now):
 		return "a change of primary (switchover or failover) is under way: restart once it is over"
 	case obs.PostgreSQL == PGPrimary && cl.Leader != obs.Member:
 		return "PostgreSQL runs as a primary without the leader key: it is not restarted as one"
