@@ -61,7 +61,7 @@ var vendorSurface = map[string][]string{
 		"CodeNoSource", "CodeInvalidOptions", "CodeNotSupported", "CodeMethodFailed",
 	},
 	// PostgreSQL's conventions that plugins and pgimaged read one way.
-	"libpq": {"Parse", "Quote", "WithPassfile", "ErrConnString", "BinVersion", "ParseServerVersion"},
+	"libpq": {"Parse", "Quote", "WithPassfile", "With", "ErrConnString", "BinVersion", "ParseServerVersion"},
 	// The durability guard the README tells plugins to run a program's --no-sync copy inside.
 	"syncfs": {"Open", "Guard", "Guard.Add", "Guard.Sync", "Guard.Close", "Supported", "ErrUnsupported"},
 }

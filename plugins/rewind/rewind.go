@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -144,7 +143,7 @@ func sourceSession(req sdk.CloneRequest) (conn string, env map[string]string) {
 		return conn, env // pg_rewind refuses it with libpq's reason
 	}
 	if opts, ok := settings["options"]; ok {
-		return withOption(conn, jitOff+" "+opts), env
+		return libpq.With(conn, "options", jitOff+" "+opts), env
 	}
 	opts, ok := env["PGOPTIONS"]
 	if !ok {
@@ -152,20 +151,6 @@ func sourceSession(req sdk.CloneRequest) (conn string, env map[string]string) {
 	}
 	env["PGOPTIONS"] = strings.TrimSpace(jitOff + " " + opts)
 	return conn, env
-}
-
-// withOption returns conn, in either of libpq's forms, with its options set to opts: the
-// keyword written again at the end, whose last value libpq keeps.
-func withOption(conn, opts string) string {
-	conn = strings.TrimSpace(conn)
-	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
-		sep := "?"
-		if strings.Contains(conn, "?") {
-			sep = "&"
-		}
-		return conn + sep + "options=" + url.QueryEscape(opts)
-	}
-	return conn + " options=" + libpq.Quote(opts)
 }
 
 // PlanClone returns pg_rewind's command line, secrets masked.

@@ -58,22 +58,25 @@ func WithPassfile(conn, path string) string {
 	if _, ok := settings["passfile"]; ok {
 		return conn
 	}
-	if _, ok := cutScheme(strings.TrimSpace(conn)); ok {
+	out := With(conn, "passfile", path)
+	if password == "" {
+		out = With(out, "password", "")
+	}
+	return out
+}
+
+// With returns conn, in either of libpq's forms, with keyword set to value: written again at
+// the end (a URL's query parameter, or keyword=value), whose last value libpq keeps.
+func With(conn, keyword, value string) string {
+	conn = strings.TrimSpace(conn)
+	if _, ok := cutScheme(conn); ok {
 		sep := "?"
 		if strings.Contains(conn, "?") {
 			sep = "&"
 		}
-		out := strings.TrimSpace(conn) + sep + "passfile=" + url.QueryEscape(path)
-		if password == "" {
-			out += "&password="
-		}
-		return out
+		return conn + sep + keyword + "=" + url.QueryEscape(value)
 	}
-	out := strings.TrimSpace(conn + " passfile=" + Quote(path))
-	if password == "" {
-		out += " password=''"
-	}
-	return out
+	return strings.TrimSpace(conn + " " + keyword + "=" + Quote(value))
 }
 
 func cutScheme(s string) (string, bool) {

@@ -90,3 +90,21 @@ func TestWithPassfile(t *testing.T) {
 		}
 	}
 }
+
+// With sets a keyword in either form so that libpq reads the new value: the one written last.
+func TestWith(t *testing.T) {
+	for _, tc := range []struct{ conn, key, value, want string }{
+		{"host=h options='-c a=1'", "options", "-c jit=off -c a=1", `host=h options='-c a=1' options='-c jit=off -c a=1'`},
+		{"  host=h  ", "password", "", "host=h password=''"},
+		{"postgres://h/db", "options", "-c jit=off", "postgres://h/db?options=-c+jit%3Doff"},
+		{"postgresql://h/db?sslmode=require", "passfile", "/p", "postgresql://h/db?sslmode=require&passfile=%2Fp"},
+	} {
+		got := libpq.With(tc.conn, tc.key, tc.value)
+		if got != tc.want {
+			t.Errorf("With(%q, %q, %q) = %q, want %q", tc.conn, tc.key, tc.value, got, tc.want)
+		}
+		if settings, _, err := libpq.Parse(got); err != nil || settings[tc.key] != tc.value && tc.key != "password" {
+			t.Errorf("Parse(%q) = %v, %v: %s is not %q", got, settings, err, tc.key, tc.value)
+		}
+	}
+}
