@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"maps"
 	"fmt"
 	"io"
 	"net/http"
@@ -184,6 +185,20 @@ func TestPatronictlSwitchover(t *testing.T) {
 	}
 	if st, err := status(t, n2); err != nil || st.Leader != "node2" {
 		t.Errorf("right after scheduling, the leader is %q (%v), want node2 until %s", st.Leader, err, at)
+	}
+	// GET /cluster shows it once node2's agent has read it (its next cycle).
+	want := map[string]string{"at": at.UTC().Format("2006-01-02T15:04:05+00:00"), "from": "node2", "to": "node1"}
+	var shown map[string]string
+	waitFor(t, guard, "GET /cluster to show the scheduled switchover", agents, func() bool {
+		var body struct {
+			Scheduled map[string]string `json:"scheduled_switchover"`
+		}
+		getJSON(t, base2+"/cluster", &body)
+		shown = body.Scheduled
+		return maps.Equal(shown, want) || !time.Now().Before(at)
+	})
+	if !maps.Equal(shown, want) {
+		t.Errorf("GET /cluster's scheduled_switchover before its time: %v, want %v", shown, want)
 	}
 	waitFor(t, guard, "node1 leading after the scheduled switchover", agents, func() bool {
 		st, err := status(t, n2)

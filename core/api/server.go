@@ -284,7 +284,24 @@ func (s *Server) status(snap engine.Snapshot) any {
 	if s.opts.Status == nil {
 		return cl
 	}
-	return s.opts.Status(cl)
+	out := s.opts.Status(cl)
+	if m, ok := out.(map[string]any); ok && snap.Scheduled != nil {
+		m["scheduled_switchover"] = ScheduledSwitchover(*snap.Scheduled)
+	}
+	return out
+}
+
+// ScheduledSwitchover is a switchover scheduled for later as Patroni's GET /cluster shows it:
+// {"at": ISO 8601, "from": leader, "to": candidate}, each name only when there is one.
+func ScheduledSwitchover(r engine.ChangeRequest) map[string]string {
+	v := map[string]string{"at": r.ScheduledAt.UTC().Format("2006-01-02T15:04:05.999999-07:00")}
+	if r.Leader != "" {
+		v["from"] = r.Leader
+	}
+	if r.Candidate != "" {
+		v["to"] = r.Candidate
+	}
+	return v
 }
 
 func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {

@@ -118,6 +118,19 @@ func TestBodiesAndCluster(t *testing.T) {
 	if resp.StatusCode != http.StatusNotImplemented {
 		t.Errorf("POST /primary: %d, want 501", resp.StatusCode)
 	}
+
+	// A switchover scheduled for later, as Patroni's GET /cluster shows it.
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	snap.Scheduled = &engine.ChangeRequest{Kind: engine.Switchover, Leader: "n1", ScheduledAt: at}
+	resp, err := http.Get(ts.URL + "/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `"scheduled_switchover":{"at":"2030-01-02T03:04:05+00:00","from":"n1"}`; !strings.Contains(string(body), want) {
+		t.Errorf("GET /cluster with a switchover scheduled: %s, want %s", body, want)
+	}
 }
 
 func TestAuthenticatedHandlers(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/pgimaged/pgimaged/core/api"
 	"github.com/pgimaged/pgimaged/core/config"
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
@@ -165,7 +166,9 @@ func runStatus(ctx context.Context, e *env, args []string) int {
 		}
 		out["paused"] = paused != nil
 		if change != nil && change.Waiting(time.Now()) {
-			out["scheduled_switchover"] = map[string]any{"at": change.ScheduledAt, "from": change.Leader, "to": change.Candidate, "by": change.By}
+			sw := api.ScheduledSwitchover(change.ChangeRequest)
+			sw["by"] = change.By
+			out["scheduled_switchover"] = sw
 		}
 		if sc := standbyStatus(cfg, cl, standby); sc != nil { // standby.go
 			out["standby_cluster"] = sc

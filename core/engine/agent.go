@@ -90,6 +90,9 @@ type Agent struct {
 	// paused: the cluster was in maintenance mode when last read; stopping the agent then
 	// leaves PostgreSQL running.
 	paused bool
+	// scheduled: the switchover scheduled for later when the change key was last read; nil
+	// for none.
+	scheduled *ChangeRequest
 
 	// Reloaded, if set, is called by the loop with each configuration a reload took (after
 	// Node.Config holds it), for what lives outside the engine: log level and file, the API's

@@ -37,6 +37,13 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 		obs.Cluster, obs.DCSError = nil, fmt.Errorf("while reading the pending change of primary: %w", err)
 	} else {
 		obs.Change, a.lastChange = ch, ch.rawString()
+		a.mu.Lock()
+		a.scheduled = nil
+		if ch != nil && ch.Waiting(obs.Now) {
+			r := ch.ChangeRequest
+			a.scheduled = &r
+		}
+		a.mu.Unlock()
 	}
 	if p, err := ReadPause(ctx, a.store); err == nil {
 		obs.Paused = p != nil

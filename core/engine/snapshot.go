@@ -49,6 +49,8 @@ type Snapshot struct {
 	LeaderPosition int64
 	// Paused: the cluster is in maintenance mode (pgimaged pause).
 	Paused bool
+	// Scheduled is the switchover scheduled for later, nil for none.
+	Scheduled *ChangeRequest
 	// Cluster is the DCS's content at the last read; nil before the first.
 	Cluster *dcs.Cluster
 	// LastCycle is when the agent last finished a cycle; zero before the first.
@@ -139,7 +141,7 @@ func (a *Agent) refreshSnapshot(ctx context.Context) {
 	s.Started = a.snap.snap.Started
 	a.snap.mu.Unlock()
 	a.mu.Lock()
-	s.SystemIdentifier, s.Paused = a.sysid, a.paused
+	s.SystemIdentifier, s.Paused, s.Scheduled = a.sysid, a.paused, a.scheduled
 	a.mu.Unlock()
 	if a.store != nil {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
