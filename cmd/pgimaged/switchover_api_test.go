@@ -2,9 +2,9 @@ package main_test
 
 import (
 	"bufio"
-	"maps"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
