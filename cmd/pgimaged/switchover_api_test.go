@@ -173,7 +173,9 @@ func TestPatronictlSwitchover(t *testing.T) {
 		t.Errorf("status still shows the cancelled switchover:\n%s", st.stdout)
 	}
 
-	// node2 leads on until its time, status shows it, and at its time node1 takes over.
+	// node2 leads on until its time, status shows it, and at its time node1 takes over; the
+	// rows written before and after are on both members.
+	execOn(t, n2, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)")
 	at := time.Now().Add(12 * time.Second).Truncate(time.Second)
 	r = patronictl(t, ctl, "switchover", scope, "--leader", "node2", "--candidate", "node1",
 		"--scheduled", at.Format(time.RFC3339), "--force")
@@ -208,6 +210,9 @@ func TestPatronictlSwitchover(t *testing.T) {
 		t.Errorf("node1 leads at %s, before the switchover's scheduled time %s", now, at)
 	}
 	waitStreaming(t, n1, "node2")
+	execOn(t, n1, "INSERT INTO t SELECT generate_series(11, 20)")
+	waitRows(t, n1, 20)
+	waitRows(t, n2, 20)
 	if st := run(t, n2.env, "status", "-config", n2.config); strings.Contains(st.stdout, "Switchover scheduled") {
 		t.Errorf("status still shows a scheduled switchover after it happened:\n%s", st.stdout)
 	}
@@ -218,7 +223,8 @@ func TestPatronictlSwitchover(t *testing.T) {
 
 // TestScheduledSwitchoverCancelled: `pgimaged switchover --scheduled` records a switchover for
 // later, which status shows and `pgimaged switchover --cancel` cancels; a time without its zone
-// or in the past is refused, and nothing changes hands.
+// or in the past is refused; one whose candidate is gone at its time is aborted; one whose
+// candidate streams is carried out then, keeping every row. On the file DCS.
 func TestScheduledSwitchoverCancelled(t *testing.T) {
 	n1, n2, agents, _, base1 := apiPair(t, fileCluster(t))
 	for _, bad := range []struct{ at, says string }{
@@ -271,6 +277,28 @@ func TestScheduledSwitchoverCancelled(t *testing.T) {
 	}
 	if st, err := status(t, n1); err != nil || st.Leader != "node1" {
 		t.Errorf("the leader is %q (%v), want node1 still", st.Leader, err)
+	}
+
+	// node2 back, a switchover scheduled to it is carried out at its time: the rows written
+	// before and after are on both members, and one primary runs.
+	agents[1] = n2.start(t)
+	stopAllAtCleanup(t, agents[1])
+	waitStreaming(t, n1, "node2")
+	execOn(t, n1, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 10)")
+	soon = time.Now().Add(5 * time.Second).UTC().Truncate(time.Second).Format(time.RFC3339)
+	if r := run(t, n1.env, "switchover", "-config", n1.config, "--candidate", "node2", "--scheduled", soon, "--yes"); r.code != 0 {
+		t.Fatalf("switchover --scheduled: %s", r)
+	}
+	waitFor(t, guard, "node2 leading after the scheduled switchover", agents, func() bool {
+		st, err := status(t, n1)
+		return err == nil && st.Leader == "node2"
+	})
+	waitStreaming(t, n2, "node1")
+	execOn(t, n2, "INSERT INTO t SELECT generate_series(11, 20)")
+	waitRows(t, n1, 20)
+	waitRows(t, n2, 20)
+	if got := primariesAmong(t, n1, n2); len(got) != 1 || got[0] != n2.port {
+		t.Errorf("after the scheduled switchover the primaries are %v, want node2's %d", got, n2.port)
 	}
 }
 
