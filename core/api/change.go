@@ -171,16 +171,14 @@ func schedule(r *http.Request, action engine.ChangeKind, body changeBody, candid
 		return http.StatusPreconditionFailed, why
 	}
 	req := engine.ChangeRequest{Kind: engine.Switchover, Leader: body.Leader, Candidate: candidate, ScheduledAt: at.UTC(),
-		By: "api " + r.RemoteAddr, At: time.Now().UTC(), Deadline: at.UTC().Add(o.Wait)}
+		By: "api " + r.RemoteAddr, At: time.Now().UTC(), Deadline: at.UTC().Add(o.Wait), Phase: engine.PhaseAsked}
 	if err := engine.RequestChange(r.Context(), st, req); err != nil {
 		if errors.Is(err, engine.ErrChangePending) {
 			return http.StatusPreconditionFailed, fmt.Sprintf("%s is not possible: %v", action, err)
 		}
 		return http.StatusServiceUnavailable, fmt.Sprintf("failed to write %s key into DCS: %v", action, err)
 	}
-	if p, err := engine.ReadChange(r.Context(), st); err == nil {
-		_ = engine.MirrorScheduled(r.Context(), st, p, time.Now()) // the leader's agent writes it too
-	}
+	_ = engine.MirrorScheduled(r.Context(), st, &req, time.Now()) // the leader's agent writes it too
 	return http.StatusAccepted, strings.ToUpper(string(action[:1])) + string(action[1:]) + " scheduled"
 }
 

@@ -210,6 +210,9 @@ func TestSwitchoverAndFailover(t *testing.T) {
 			case tc.code == 202 && (p == nil || p.Kind != tc.recorded || p.ScheduledAt.IsZero() || !p.Deadline.After(p.ScheduledAt)):
 				t.Errorf("a scheduled change reads %+v, want a %s with its time, its deadline after it", p, tc.recorded)
 			}
+			if b, ok, _ := st.Get(ctx, dcs.FailoverKey); (tc.code == 202) != ok {
+				t.Errorf("Patroni's failover key after %d: %s (present %v), want it only for a scheduled switchover", tc.code, b, ok)
+			}
 		})
 	}
 }

@@ -156,7 +156,7 @@ func scheduleSwitchover(ctx context.Context, e *env, cfg *config.Config, at, can
 		return e.failf(exitRefused, "switchover refused: member %s is not published in scope %s", candidate, cfg.Scope)
 	}
 	req := engine.ChangeRequest{Kind: engine.Switchover, Leader: cl.Leader, Candidate: candidate, ScheduledAt: when.UTC(),
-		At: time.Now().UTC(), Deadline: when.UTC().Add(timeout), By: "pgimaged switchover"}
+		At: time.Now().UTC(), Deadline: when.UTC().Add(timeout), By: "pgimaged switchover", Phase: engine.PhaseAsked}
 	if host, err := os.Hostname(); err == nil {
 		req.By += " on " + host
 	}
@@ -170,9 +170,7 @@ func scheduleSwitchover(ctx context.Context, e *env, cfg *config.Config, at, can
 		}
 		return e.failf(exitFailed, "switchover: %v", err)
 	}
-	if p, err := engine.ReadChange(ctx, st); err == nil {
-		_ = engine.MirrorScheduled(ctx, st, p, time.Now()) // the leader's agent writes it too
-	}
+	_ = engine.MirrorScheduled(ctx, st, &req, time.Now()) // the leader's agent writes it too
 	fmt.Fprintf(e.stdout, "%s: member %s hands over then if the candidate passes the switchover's checks; pgimaged switchover --cancel cancels it\n",
 		req.Describe(), cl.Leader)
 	return exitOK

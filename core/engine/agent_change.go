@@ -61,20 +61,19 @@ func (a *Agent) observeChange(ctx context.Context, obs *Observation) {
 	}
 }
 
-// tendFailoverKey keeps, on the leader, Patroni's failover key the mirror of a switchover
-// scheduled for later ([MirrorScheduled]): written while it waits, removed once it ran, was
-// aborted, replaced or cancelled.
+// tendFailoverKey keeps, on the leader, Patroni's failover key the mirror of the switchover
+// scheduled for later that this cycle read ([MirrorScheduled]): written while it waits,
+// removed once it ran, was aborted, replaced or cancelled.
 func (a *Agent) tendFailoverKey(ctx context.Context) {
 	if a.store == nil || a.cl.Leader == "" || a.cl.Leader != a.Node.Config.Name {
 		return
 	}
+	a.mu.Lock()
+	scheduled := a.scheduled
+	a.mu.Unlock()
 	cctx, cancel := context.WithTimeout(ctx, dcsRetryTimeout)
 	defer cancel()
-	ch, err := ReadChange(cctx, a.store)
-	if err == nil {
-		err = MirrorScheduled(cctx, a.store, ch, time.Now())
-	}
-	if err != nil {
+	if err := MirrorScheduled(cctx, a.store, scheduled, time.Now()); err != nil {
 		a.Node.logger().Warn("could not keep Patroni's failover key in line with the scheduled switchover", "error", err)
 	}
 }
@@ -93,8 +92,9 @@ const upstreamHops = 4
 // Each is asked as the rewind role (the superuser unless one is configured); a standby whose
 // sender that role cannot see (PostgreSQL shows it only to superusers and pg_read_all_stats)
 // is asked again as the superuser. "" when a server does not answer within
-// upstreamCheckTimeout, refuses the connection, streams from nowhere, or there is none to ask. A standby cluster's members follow their standby leader or the
-// remote primary, which runs as a primary by design: they are not asked.
+// upstreamCheckTimeout, refuses the connection, streams from nowhere, or there is none to ask.
+// A standby cluster's members follow their standby leader or the remote primary, which runs
+// as a primary by design: they are not asked.
 func (n *Node) upstreamPrimary(ctx context.Context) string {
 	if n.standbyBlock() != nil {
 		return ""

@@ -236,9 +236,9 @@ func (r ChangeRequest) underWay(now time.Time) bool {
 }
 
 // MirrorScheduled keeps Patroni's failover key ([dcs.FailoverKey]) in line with the pending
-// change ch at now: the scheduled switchover while its time has not come, for patronictl's list
-// and flush; otherwise no key.
-func MirrorScheduled(ctx context.Context, st dcs.Store, ch *PendingChange, now time.Time) error {
+// change ch (nil: none) at now: the scheduled switchover while its time has not come, for
+// patronictl's list and flush; otherwise no key.
+func MirrorScheduled(ctx context.Context, st dcs.Store, ch *ChangeRequest, now time.Time) error {
 	var want []byte
 	if ch != nil && ch.Waiting(now) {
 		want = dcs.ScheduledSwitchover(ch.Leader, ch.Candidate, ch.ScheduledAt)

@@ -335,3 +335,35 @@ func TestScheduledSwitchoverGivesWay(t *testing.T) {
 		t.Errorf("a failover while a due scheduled switchover is pending: %v, want ErrChangePending naming it", err)
 	}
 }
+
+// While a switchover waits for its time, Patroni's failover key holds it as Patroni writes one;
+// once none waits (cancelled, or due), the key is gone.
+func TestMirrorScheduled(t *testing.T) {
+	ctx := t.Context()
+	st := dcstest.NewMemory().Open("op")
+	now := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+	req := &engine.ChangeRequest{Kind: engine.Switchover, Leader: "n1", Candidate: "n2", Phase: engine.PhaseAsked,
+		ScheduledAt: now.Add(4*time.Minute + 5*time.Second)}
+	if err := engine.MirrorScheduled(ctx, st, req, now); err != nil {
+		t.Fatal(err)
+	}
+	b, ok, err := st.Get(ctx, dcs.FailoverKey)
+	if want := `{"leader":"n1","member":"n2","scheduled_at":"2030-01-02T03:04:05+00:00"}`; err != nil || !ok || string(b) != want {
+		t.Fatalf("failover key = %s (%v, %v), want %s", b, ok, err, want)
+	}
+	if err := engine.MirrorScheduled(ctx, st, req, req.ScheduledAt.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok, _ := st.Get(ctx, dcs.FailoverKey); ok {
+		t.Errorf("the failover key still holds %s once the switchover is due", b)
+	}
+	if err := engine.MirrorScheduled(ctx, st, req, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.MirrorScheduled(ctx, st, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok, _ := st.Get(ctx, dcs.FailoverKey); ok {
+		t.Errorf("the failover key still holds %s with no switchover scheduled", b)
+	}
+}
