@@ -36,12 +36,24 @@ func execOn(t *testing.T, n *node, sql string) {
 	_ = conn.Close(context.Background())
 }
 
-// countOn counts the rows of table t on n, waiting until it holds want (a replica catches up).
+// waitRows counts the rows of table t on n, waiting until it holds want (a replica catches up;
+// a standby that streams but is not yet consistent refuses connections meanwhile).
 func waitRows(t *testing.T, n *node, want int) {
 	t.Helper()
 	got := ""
 	eventually(t, guard, fmt.Sprintf("%d rows on port %d", want, n.port), func() bool {
-		conn := connectTCP(t, n.port, "postgres", n.superPass, "postgres")
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", n.port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Password = n.superPass
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			got = err.Error()
+			return false
+		}
 		defer conn.Close(context.Background())
 		if err := conn.QueryRow(t.Context(), "SELECT count(*)::text FROM t").Scan(&got); err != nil {
 			got = err.Error()
