@@ -45,7 +45,7 @@ var help = map[string]helpEntry{
 	},
 	"switchover": {
 		about:   "Hands the primary role to a replica while the primary runs, like patronictl switchover: the leader's agent shuts PostgreSQL down cleanly, the candidate replays WAL up to that shutdown checkpoint, promotes and takes the leader key by compare-and-swap; the old primary follows it as a standby without a rewind. Without --candidate, the most advanced streaming replica. Refused when the candidate does not stream, lags by more than maximum_lag_on_failover, is tagged nofailover or is mid-clone. Recorded in the cluster history. --scheduled TIME (ISO 8601 with its time zone) records it for later, like patronictl switchover --scheduled: the leader leads on until then (within loop_wait), checks the candidate as above at that time (none named: the most advanced healthy replica then) and hands over, or aborts it with the reason; not while paused; a switchover or failover asked meanwhile replaces it; status shows it; --cancel cancels it (DELETE /switchover).",
-		example: "pgimaged switchover -config /etc/pgimaged/node1.hcl --candidate node2 --yes\npgimaged switchover -config /etc/pgimaged/node1.hcl --scheduled 2026-12-08T02:00:00+00:00 --yes",
+		example: "pgimaged switchover -config /etc/pgimaged/node1.hcl --candidate node2 --yes\n  pgimaged switchover -config /etc/pgimaged/node1.hcl --scheduled 2026-12-08T02:00:00+00:00 --yes",
 		exits:   "1 the change did not happen (the reason is printed; the old primary runs again), 3 configuration errors, 4 refused (the reason and the members' positions are printed; also while another change is pending); 2 also without a terminal and without --yes",
 	},
 	"failover": {
