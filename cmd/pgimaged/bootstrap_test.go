@@ -40,6 +40,7 @@ func newNodeWith(t *testing.T, name, extra, params, superPass, replPass string) 
 type nodeSpec struct {
 	scope, name         string
 	nameInPath          bool   // data directory <dir>/<name>/data instead of <dir>/data
+	under               string // with nameInPath: data directory <dir>/<under>/<name>/data
 	top                 string // top-level settings: dcs block, loop_wait, tags
 	params              string // more postgresql parameters, each as ", name = value"
 	extra               string // blocks after postgresql: bootstrap, methods
@@ -121,10 +122,10 @@ func writeNode(t *testing.T, s nodeSpec) *node {
 	n := &node{name: s.name, dir: workDir(t), port: pgtest.FreePort(t), superPass: s.superPass, replPass: s.replPass}
 	n.dataDir = filepath.Join(n.dir, "data")
 	if s.nameInPath {
-		if err := os.Mkdir(filepath.Join(n.dir, s.name), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(n.dir, s.under, s.name), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		n.dataDir = filepath.Join(n.dir, s.name, "data")
+		n.dataDir = filepath.Join(n.dir, s.under, s.name, "data")
 	}
 	n.env = []string{"E2E_SUPERUSER_PASSWORD=" + n.superPass}
 	n.config = memberHCL{scope: s.scope, name: s.name, dataDir: n.dataDir, top: s.top, listen: fmt.Sprintf("127.0.0.1:%d", n.port),
