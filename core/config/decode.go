@@ -586,7 +586,14 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 	p.BinDir = d.path(s.BinDir, "postgresql.bin_dir")
 	p.Listen = d.address(s.Listen, "postgresql.listen")
 	p.ConnectAddress = d.address(s.ConnectAddress, "postgresql.connect_address")
-	p.Parameters, _ = d.settings(s.Parameters, "postgresql.parameters", "parameter")
+	var params []entry
+	p.Parameters, params = d.settings(s.Parameters, "postgresql.parameters", "parameter")
+	for _, e := range params {
+		if strings.EqualFold(e.Name, "hot_standby") && ReadsAsOff(e.Value) {
+			d.errorAt(e.rng, "Unsupported hot_standby",
+				"hot_standby = %q: every standby runs as a hot standby, because the agents read each standby's state over a connection (its timeline, what it received and replayed, whether it streams), which a server with hot_standby off refuses until it is promoted; without it no switchover could pick the standby and no rejoin could be seen to stream. Remove the setting (Patroni runs standbys with hot_standby on, whatever its configuration says).", e.Value)
+		}
+	}
 	p.PGHBA, p.CreateReplicaMethods = s.PGHBA, d.replicaMethodList(s.CreateReplicaMethods, s.CreateReplicaMethod, "postgresql")
 	p.PGCtlTimeout = d.duration(s.PGCtlTimeout, "postgresql.pg_ctl_timeout")
 	p.RejoinMethods = s.RejoinMethods
@@ -596,6 +603,14 @@ func (d *decoder) postgresql(s *postgresqlSchema) {
 		p.Replication = d.credentials(a.Replication, "postgresql.authentication.replication")
 		p.Rewind = d.credentials(a.Rewind, "postgresql.authentication.rewind")
 	}
+}
+
+// ReadsAsOff reports whether PostgreSQL reads v as a boolean's false: off, false or no, or a
+// prefix of false or no, or of off long enough to tell it from on; 0; any case, spaces around.
+func ReadsAsOff(v string) bool {
+	v = strings.ToLower(strings.TrimSpace(v))
+	prefix := func(word string, least int) bool { return len(v) >= least && strings.HasPrefix(word, v) }
+	return v == "0" || prefix("false", 1) || prefix("no", 1) || prefix("off", 2)
 }
 
 // address decodes a host:port setting.

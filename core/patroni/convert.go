@@ -8,6 +8,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/pgimaged/pgimaged/core/config"
 )
 
 // replicaBuiltins are the replica methods pgimaged runs with no method block.
@@ -405,6 +407,10 @@ func (c *conv) parameters(blk *hclwrite.Body, pg, dynPG map[string]any) {
 	}
 	var items []hclwrite.ObjectAttrTokens
 	for _, k := range sortedKeys(params) {
+		if strings.EqualFold(k, "hot_standby") && config.ReadsAsOff(fmt.Sprint(params[k])) {
+			c.note("postgresql.parameters."+k, params[k], "standbys always run as hot standbys: Patroni overrides this setting, and pgimaged's agents read each standby's state over a connection")
+			continue
+		}
 		val, err := value(params[k])
 		if err != nil {
 			c.note("postgresql.parameters."+k, params[k], err.Error())

@@ -257,6 +257,13 @@ func TestConvert(t *testing.T) {
 			}
 			want(t, "api credentials", cfg.API.Username, "ops")
 		},
+	}, {
+		file: "hot_standby_off.yml",
+		opt:  patroni.Options{BaseDir: base},
+		check: func(t *testing.T, cfg *config.Config) {
+			want(t, "parameters", fmt.Sprint(cfg.PostgreSQL.Parameters), "map[max_connections:50 work_mem:8MB]")
+		},
+		noteFor: []string{"postgresql.parameters.Hot_Standby", "postgresql.parameters.hot_standby"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
