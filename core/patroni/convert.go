@@ -399,6 +399,13 @@ func (c *conv) parameters(blk *hclwrite.Body, pg, dynPG map[string]any) {
 	}
 	if p := c.section(pg, "parameters", "postgresql"); p != nil {
 		for k, v := range p {
+			// A name is one parameter whatever its case, in PostgreSQL and in Patroni: the
+			// local one replaces a dynamic one spelled otherwise.
+			for d := range params {
+				if strings.EqualFold(d, k) {
+					delete(params, d)
+				}
+			}
 			params[k] = v
 		}
 	}

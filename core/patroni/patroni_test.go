@@ -261,9 +261,9 @@ func TestConvert(t *testing.T) {
 		file: "hot_standby_off.yml",
 		opt:  patroni.Options{BaseDir: base},
 		check: func(t *testing.T, cfg *config.Config) {
-			want(t, "parameters", fmt.Sprint(cfg.PostgreSQL.Parameters), "map[max_connections:50 work_mem:8MB]")
+			want(t, "parameters", fmt.Sprint(cfg.PostgreSQL.Parameters), "map[Work_Mem:8MB max_connections:50]")
 		},
-		noteFor: []string{"postgresql.parameters.Hot_Standby", "postgresql.parameters.hot_standby"},
+		noteFor: []string{"postgresql.parameters.Hot_Standby"},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
