@@ -12,8 +12,12 @@ import (
 // failover` makes the replica the primary, the old primary is rewound and streams from it;
 // a switchover brings the primary back, the other member restarts as its standby: every row
 // kept, and the space quoted wherever a path is written into a setting or a connection string.
+// On the file DCS (the names in file names) and on etcd (in keys).
 func TestHostNamedMembersInDirectoriesWithASpace(t *testing.T) {
-	c := fileCluster(t)
+	onEachBackend(t, func(t *testing.T, b backend) { hostNamedMembersInDirectoriesWithASpace(t, b.cluster(t, "e2e")) })
+}
+
+func hostNamedMembersInDirectoriesWithASpace(t *testing.T, c *agentCluster) {
 	spec := func(name string) *node {
 		return writeNode(t, nodeSpec{
 			scope: c.scope, name: name, nameInPath: true, under: "pg volume", top: c.dcs,
