@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -260,6 +262,55 @@ func (s *lostSuite) loseHost(t *testing.T, name string) {
 	loseHost(t, s.agents[name], s.nodes[name], via)
 }
 
+// mostAdvanced waits until each of names, replicas whose primary is gone, has published the
+// position its PostgreSQL replayed to, then returns them most advanced first (by name among
+// equals), and whether they all stand at the same one. The last WAL a lost primary sent may reach one standby and not another, or be
+// replayed on one a cycle later: which candidate a failover accepts is found, not assumed.
+func (s *lostSuite) mostAdvanced(t *testing.T, names ...string) (order []string, even bool) {
+	t.Helper()
+	at := map[string]int64{}
+	replayed := func(name string) (int64, error) {
+		v, err := queryOne(t.Context(), s.nodes[name].port, "postgres", s.c.superPass,
+			"SELECT (COALESCE(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn(), '0/0'::pg_lsn) - '0/0'::pg_lsn)::bigint::text")
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseInt(v, 10, 64)
+	}
+	var last clusterStatus
+	eventually(t, guard, strings.Join(names, " and ")+" publishing the position they replayed to", func() bool {
+		st, err := status(t, s.nodes[names[0]])
+		if err != nil {
+			return false
+		}
+		last = st
+		for _, name := range names {
+			before, err := replayed(name)
+			if err != nil {
+				return false
+			}
+			m, ok := st.member(name)
+			if after, err := replayed(name); err != nil || !ok || m.State != "running" || m.XLogLocation != before || after != before {
+				return false
+			}
+			at[name] = before
+		}
+		return true
+	})
+	order = slices.Clone(names)
+	slices.SortFunc(order, func(a, b string) int {
+		if c := cmp.Compare(at[b], at[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	even = at[order[0]] == at[order[len(order)-1]]
+	if !even {
+		t.Logf("the replicas replayed to different positions once the primary was gone: %v (status: %+v)", at, last.Members)
+	}
+	return order, even
+}
+
 // reconfigure rewrites member name's configuration with edit; the returned function puts the
 // original back.
 func (s *lostSuite) reconfigure(t *testing.T, name string, edit func(string) string) func() {
@@ -470,14 +521,14 @@ func (s *lostSuite) caseTwoFailovers(c *lostCase) {
 	waitRows(t, s.nodes[a], s.rows)
 	waitRows(t, s.nodes[b], s.rows)
 	s.loseHost(t, old)
-	eventually(t, guard, "both replicas publishing the same position", func() bool {
-		st, err := status(t, s.nodes[a])
-		ma, _ := st.member(a)
-		mb, _ := st.member(b)
-		return err == nil && ma.XLogLocation == mb.XLogLocation && ma.State == "running" && mb.State == "running"
-	})
-	fa := c.background(s.nodes[a].env, "failover", "-config", s.nodes[a].config, "--candidate", a, "--yes")
-	fb := c.background(s.nodes[b].env, "failover", "-config", s.nodes[b].config, "--candidate", b, "--yes")
+	// Both must pass the checks, so that the compare-and-swap decides: when the last WAL
+	// reached one of them only, both accept losing it.
+	args := []string{"--yes"}
+	if _, even := s.mostAdvanced(t, a, b); !even {
+		args = append(args, "--force")
+	}
+	fa := c.background(s.nodes[a].env, append([]string{"failover", "-config", s.nodes[a].config, "--candidate", a}, args...)...)
+	fb := c.background(s.nodes[b].env, append([]string{"failover", "-config", s.nodes[b].config, "--candidate", b}, args...)...)
 	ca, cb := c.finish(fa), c.finish(fb)
 	winner, loser, lost := a, b, fb
 	if ca != 0 {
@@ -549,12 +600,13 @@ func (s *lostSuite) waitSwitchoverReady(t *testing.T, from, to string) {
 func (s *lostSuite) caseKilledMidFailover(c *lostCase) {
 	t := c.t
 	old := s.leader(t)
-	to := s.replicas(old)[0]
 	s.write(t, 20)
 	for _, r := range s.replicas(old) {
 		waitRows(t, s.nodes[r], s.rows)
 	}
 	s.loseHost(t, old)
+	ahead, _ := s.mostAdvanced(t, s.replicas(old)...)
+	to := ahead[0]
 	mark := outputLen(s.agents[to])
 	fo := c.background(s.nodes[to].env, "failover", "-config", s.nodes[to].config, "--candidate", to, "--yes")
 	if !c.waitOutput(s.agents[to], mark, "taking over as the primary", fo) {
@@ -618,7 +670,6 @@ func (s *lostSuite) blockDCS(t *testing.T) func() {
 func (s *lostSuite) caseRewindKilled(c *lostCase) {
 	t := c.t
 	old := s.leader(t)
-	to := s.replicas(old)[0]
 	real := testenv.PGBinDir(t)
 	killed := filepath.Join(c.dir, "killed")
 	bin := binDirWith(t, c.dir, "pg_rewind", fmt.Sprintf(`#!/bin/sh
@@ -640,7 +691,7 @@ echo "pg_rewind: fatal: ended before it could be killed" >&2
 exit 1
 `, c.dir, filepath.Join(real, "pg_rewind"), killed))
 
-	s.failOver(t, old, to)
+	to := s.failOver(t, old)
 	restore := s.reconfigure(t, old, func(cfg string) string {
 		cfg = strings.Replace(cfg, fmt.Sprintf("bin_dir    = %q", real), fmt.Sprintf("bin_dir    = %q", bin), 1)
 		return inPostgresql(`rejoin = "reimage"`)(cfg)
@@ -688,7 +739,6 @@ exit 1
 func (s *lostSuite) caseNoHintLog(c *lostCase) {
 	t := c.t
 	old := s.leader(t)
-	to := s.replicas(old)[0]
 	on := s.nodes[old]
 	restore := s.reconfigure(t, old, func(cfg string) string {
 		cfg = strings.Replace(cfg, "max_connections = 30 ", `max_connections = 30, wal_log_hints = "off" `, 1)
@@ -704,7 +754,7 @@ func (s *lostSuite) caseNoHintLog(c *lostCase) {
 		return err == nil && v == "offoff"
 	})
 	s.healthy(t)
-	s.failOver(t, old, to)
+	to := s.failOver(t, old)
 	a := s.restart(old)
 	waitStreaming(t, s.nodes[to], s.replicas(to)...)
 	if out := a.out.String(); !strings.Contains(out, "rewind needs wal_log_hints = on or data checksums") {
@@ -713,17 +763,22 @@ func (s *lostSuite) caseNoHintLog(c *lostCase) {
 	s.reimaged(t, old, a, restore)
 }
 
-// failOver loses the host of the leader old once the rows reached to, makes to the primary
-// with `pgimaged failover` and writes there.
-func (s *lostSuite) failOver(t *testing.T, old, to string) {
+// failOver loses the host of the leader old once the rows reached its replicas, makes the most
+// advanced of them the primary with `pgimaged failover`, writes there and returns it.
+func (s *lostSuite) failOver(t *testing.T, old string) string {
 	t.Helper()
 	s.write(t, 20)
-	waitRows(t, s.nodes[to], s.rows)
+	for _, r := range s.replicas(old) {
+		waitRows(t, s.nodes[r], s.rows)
+	}
 	s.loseHost(t, old)
+	ahead, _ := s.mostAdvanced(t, s.replicas(old)...)
+	to := ahead[0]
 	if r := run(t, s.nodes[to].env, "failover", "-config", s.nodes[to].config, "--candidate", to, "--yes"); r.code != 0 {
 		t.Fatalf("failover: %s", r)
 	}
 	s.write(t, 5)
+	return to
 }
 
 // reimaged checks that the rejoin chain of member name (agent a) went on to re-image it, then
