@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -124,7 +125,37 @@ func TestFailoverKeepsTheWritesAfterThePromotion(t *testing.T) {
 		if !strings.Contains(h.stdout, `"timeline": 2`) || !strings.Contains(h.stdout, `"new_leader": "node2"`) {
 			t.Errorf("status -json does not show the timeline switch to node2:\n%s", h.stdout)
 		}
+		timelineSwitchShown(t, n2, 2, "node1", "node2")
 	})
+}
+
+// timelineSwitchShown checks that `status`, `history` and `history -timelines` (text and JSON)
+// show the cluster's newest timeline switch: to timeline tl, from member from to member to.
+func timelineSwitchShown(t *testing.T, via *node, tl int, from, to string) {
+	t.Helper()
+	r := run(t, via.env, "history", "-timelines", "-json", "-config", via.config)
+	var switches []struct {
+		Timeline  int       `json:"timeline"`
+		LSN       uint64    `json:"lsn"`
+		Reason    string    `json:"reason"`
+		Time      time.Time `json:"time"`
+		OldLeader string    `json:"old_leader"`
+		NewLeader string    `json:"new_leader"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &switches); r.code != 0 || err != nil || len(switches) == 0 {
+		t.Fatalf("history -timelines -json: %s (%v), want the timeline switches", r, err)
+	}
+	sw := switches[len(switches)-1]
+	if sw.Timeline != tl || sw.LSN == 0 || sw.OldLeader != from || sw.NewLeader != to || sw.Reason == "" || sw.Time.IsZero() {
+		t.Errorf("history -timelines -json: newest switch %+v, want timeline %d from %s to %s with its LSN, reason and time", sw, tl, from, to)
+	}
+	line := fmt.Sprintf("  timeline %d at %X/%X: %s from %s to %s, %s\n", tl, sw.LSN>>32, uint32(sw.LSN), sw.Reason, from, to, sw.Time.UTC().Format(time.RFC3339))
+	for _, args := range [][]string{{"status"}, {"history"}, {"history", "-timelines"}} {
+		r := run(t, via.env, append(args, "-config", via.config)...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Timeline switches (cluster history):\n") || !strings.Contains(r.stdout, line) {
+			t.Errorf("pgimaged %s does not list the switch as %q:\n%s", strings.Join(args, " "), line, r)
+		}
+	}
 }
 
 // TestFailoverWhileTheOldPrimaryServerRuns: the primary's agent dies but its PostgreSQL runs on

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -302,15 +303,24 @@ func writeStatus(e *env, cfg *config.Config, cl dcs.Cluster) {
 	}
 	writeReloads(e, cl)
 	if len(cl.History.Switches) > 0 {
-		fmt.Fprintln(e.stdout, "\nTimeline switches (cluster history):")
-		for _, sw := range cl.History.Switches {
-			from := ""
-			if sw.OldLeader != "" {
-				from = " from " + sw.OldLeader
-			}
-			fmt.Fprintf(e.stdout, "  timeline %d at %s: %s%s to %s, %s\n", sw.Timeline, pg.LSN(sw.LSN), orDefault(sw.Reason, "change of primary"), from,
-				orDefault(sw.NewLeader, "?"), sw.Time.UTC().Format(time.RFC3339))
+		fmt.Fprintln(e.stdout)
+		writeSwitches(e.stdout, cl.History.Switches)
+	}
+}
+
+// writeSwitches lists the cluster's timeline switches, oldest first, a line each.
+func writeSwitches(w io.Writer, switches []dcs.TimelineSwitch) {
+	fmt.Fprintln(w, "Timeline switches (cluster history):")
+	for _, sw := range switches {
+		from, at := "", "time not recorded"
+		if sw.OldLeader != "" {
+			from = " from " + sw.OldLeader
 		}
+		if !sw.Time.IsZero() {
+			at = sw.Time.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "  timeline %d at %s: %s%s to %s, %s\n", sw.Timeline, pg.LSN(sw.LSN), orDefault(sw.Reason, "change of primary"), from,
+			orDefault(sw.NewLeader, "?"), at)
 	}
 }
 

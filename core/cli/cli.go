@@ -61,7 +61,7 @@ func init() {
 		{"restart", "restart PostgreSQL through the agents: a member, or all (replicas first, the leader last)", runRestart},
 		{"pause", "maintenance mode: the agents start, stop, clone and re-point nothing", runPause},
 		{"resume", "end maintenance mode", runResume},
-		{"history", "list a member's bootstrap and clone attempts kept in the DCS", runHistory},
+		{"history", "list a member's bootstrap and clone attempts and the cluster's timeline switches, kept in the DCS", runHistory},
 		{"plan", "show what this node would do now, with exact commands", runPlan},
 		{"status", "show the cluster's members, roles, states and last errors (also: list)", runStatus},
 		{"validate", "check a configuration, including each plugin's options", runValidate},

@@ -79,8 +79,8 @@ var help = map[string]helpEntry{
 		exits:   "1 the DCS could not be reached, 3 configuration errors",
 	},
 	"history": {
-		about:   "Lists a member's bootstrap and clone attempts (the newest 50), kept in the DCS across restarts.",
-		example: "pgimaged history -config /etc/pgimaged/node1.hcl -member node2",
+		about:   "Lists a member's bootstrap and clone attempts (the newest 50), kept in the DCS across restarts, then the cluster's timeline switches (each change of primary: timeline, switch LSN, reason, old and new leader); -timelines lists only those, as patronictl history does.",
+		example: "pgimaged history -config /etc/pgimaged/node1.hcl -member node2\n  pgimaged history -config /etc/pgimaged/node1.hcl -timelines -json",
 		exits:   "1 the DCS could not be read, 3 configuration errors",
 	},
 	"plan": {

@@ -80,6 +80,9 @@ type Agent struct {
 	}
 	// tryingAt is when this member last raced for initialize.
 	tryingAt time.Time
+	// lastLeader is the member that held the leader key when the DCS was last read with one
+	// held: the old leader a failover records once that key has expired.
+	lastLeader string
 	// lastChange is the pending change of primary as the cycle read it ("" for none).
 	lastChange string
 	// lastStandby is the standby cluster's record as the cycle read it ("" for none).
@@ -257,6 +260,9 @@ func (a *Agent) observe(ctx context.Context) Observation {
 		n.logger().Debug("phase", "name", PhaseAgentStart, "seconds", a.started.Seconds())
 	}
 	a.cl = cl
+	if cl.Leader != "" {
+		a.lastLeader = cl.Leader
+	}
 	a.lastFP = a.fingerprint(cl)
 	a.mu.Lock()
 	a.peers = cl.Members

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -310,8 +311,10 @@ func (a *Agent) takeOver(ctx context.Context, ch *PendingChange) error {
 		return err
 	}
 	sw.Reason = string(ch.Kind)
-	sw.OldLeader = ch.Leader
-	if sw.OldLeader == "" {
+	// A failover's old leader is gone with its key: the one this agent last saw holding it,
+	// else the history's newest leader.
+	sw.OldLeader = cmp.Or(ch.Leader, a.lastLeader)
+	if sw.OldLeader == "" || sw.OldLeader == n.Config.Name {
 		if h, err := a.store.History(ctx); err == nil {
 			if last, ok := h.Latest(); ok {
 				sw.OldLeader = last.NewLeader
