@@ -176,6 +176,11 @@ type Observation struct {
 	// StandbyRecord is the DCS's record of the standby cluster's promotion ([StandbyKey]), nil
 	// when there is none.
 	StandbyRecord *StandbyRecord
+	// TimelineBegan is where the data directory's timeline began, from the timeline's history
+	// file in its pg_wal; 0 when unknown or on the first timeline. Read while the record says
+	// the cluster follows a remote: it tells the remote's timeline from one of the same number
+	// that the cluster's own promotion began elsewhere.
+	TimelineBegan pg.LSN
 
 	// Result is the outcome of the effect [Step] awaited; nil at the start of a cycle. The
 	// rest of the observation is the cycle's.

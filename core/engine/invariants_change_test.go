@@ -274,6 +274,15 @@ func (s *sim) takeOver(m *simMember, ch *engine.PendingChange) engine.Result {
 func (s *sim) promote(m *simMember) {
 	d := &m.dir
 	tl := max(d.timeline, d.seenTL) + 1
+	if r := s.remote; r != nil && (tl < r.dir.timeline || tl == r.dir.timeline && r.dir.switchAt == d.end) {
+		// In a standby cluster the next number this directory knows of may be one the remote
+		// began meanwhile at the very point this WAL ends (or, older, at a point not kept
+		// here): two timelines of one number begun at one LSN on two lines of WAL, which
+		// neither PostgreSQL nor pg_rewind can tell apart (see "the remote changes primary").
+		// Left out: the promotion takes a number the remote has not used. One of the remote's
+		// number begun elsewhere stays in.
+		tl = r.dir.timeline + 1
+	}
 	d.switchAt, d.branch = d.end, s.newBranch(d.branch, d.end)
 	d.timeline, d.seenTL = tl, tl
 	d.standby, d.state = false, pg.DBInProduction

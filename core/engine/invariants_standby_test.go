@@ -53,6 +53,13 @@ func (s *sim) promoted() *engine.StandbyRecord {
 	return nil
 }
 
+// followAsked reports whether `standby follow` was asked of the promoted cluster and its
+// primary has not yet become the standby leader.
+func (s *sim) followAsked() bool {
+	rec := s.promotion()
+	return rec != nil && rec.Phase == engine.StandbyFollowAsked
+}
+
 // promotion is the DCS's record of a promotion asked or done, nil when there is none.
 func (s *sim) promotion() *engine.StandbyRecord {
 	rec, err := engine.ReadStandby(context.Background(), s.operator)
@@ -138,11 +145,12 @@ func (s *sim) executeStandby(m *simMember, e engine.Effect) (engine.Result, bool
 		switch {
 		case l == nil:
 			s.fail("%s follows %s, which does not exist", m.name, e.Leader.Name)
-		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir) && s.promoted() == nil && !s.followedAgain():
+		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir) && s.promoted() == nil && !s.followAsked() && !s.followedAgain():
 			s.fail("%s follows %s, whose WAL went another way", m.name, e.Leader.Name)
 		case !s.prefixOf(m.dir, l.dir) && !s.prefixOf(l.dir, m.dir):
-			// Received from the remote past the point where the promotion began (or, after a
-			// follow, written past the remote's fork): the rejoin's to handle, as after any
+			// Received from the remote past the point where the promotion began (also while
+			// `standby follow` is asked and the primary still runs on its own WAL; or, after
+			// a follow, written past the remote's fork): the rejoin's to handle, as after any
 			// promotion.
 			s.event("%s: follows %s with WAL past the promotion", m.name, l.name)
 		}
@@ -168,6 +176,12 @@ func (s *sim) followStandby(m *simMember, e engine.FollowStandby) engine.Result 
 	if m.dir.kind != engine.DirCluster || m.dir.foreign || m.dir.sysid != s.remote.dir.sysid {
 		s.fail("%s follows the remote with a %s directory (sysid %d)", m.name, m.dir.kind, m.dir.sysid)
 	}
+	// The cluster's own history, read before anything is stopped, as Agent.followStandby
+	// does: unread, nothing tells where its WAL and the remote's went apart.
+	h, err := m.store.History(ctx)
+	if err != nil {
+		return engine.Result{Err: err}
+	}
 	s.stopPG(m)
 	m.pg = engine.PGStopped
 	m.needsReinit = true
@@ -184,10 +198,12 @@ func (s *sim) followStandby(m *simMember, e engine.FollowStandby) engine.Result 
 		return engine.Result{Err: errors.Join(err, errors.New("the record changed"))}
 	}
 	next := *rec
-	h, _ := m.store.History(ctx)
 	starts := map[int]uint64{} // the remote's switches the cluster's history may share: none here
 	next.Phase, next.Timeline = engine.StandbyFollowing, int(d.timeline)
 	next.SwitchLSN = engine.ForkPoint(h, dcs.TimelineSwitch{Timeline: int(d.timeline), LSN: uint64(d.switchAt)}, starts)
+	if d.timeline > 1 {
+		next.TimelineBegan = uint64(d.switchAt)
+	}
 	b, _ := json.Marshal(next)
 	old, _, _ := m.store.Get(ctx, engine.StandbyKey)
 	if ok, err := m.store.CompareAndSwap(ctx, engine.StandbyKey, old, b); err != nil || !ok {

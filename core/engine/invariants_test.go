@@ -215,6 +215,9 @@ func (s *sim) observe(m *simMember) engine.Observation {
 			obs.Following = addr(f.name)
 		}
 		obs.Standby, obs.BackupLabel, obs.NeedsReinit, obs.Led = d.standby, d.backupLabel, m.needsReinit, m.led
+		if d.timeline > 1 {
+			obs.TimelineBegan = d.switchAt // from its timeline's history file
+		}
 	}
 	if obs.Cluster != nil && cl.Initialize != nil && !cl.Bootstrapping() {
 		obs.Source = engine.ChooseSource(m.name, cl).Member.Name

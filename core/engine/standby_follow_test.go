@@ -98,6 +98,40 @@ func TestDecideStandbyFollowDiverged(t *testing.T) {
 	}
 }
 
+// The cluster, promoted before it followed the remote again, began a timeline of the number
+// the remote was on (each promotion takes the next number it knows of) elsewhere: a standby on
+// that one, its WAL past the fork, holds WAL the remote never had and rejoins; one on the
+// remote's timeline of that number, which began where the record says, does not. Without
+// either start known, the number decides as before.
+func TestDecideStandbyOnAnotherTimelineOfTheNumber(t *testing.T) {
+	rec := &engine.StandbyRecord{Phase: engine.StandbyFollowing, Leader: "node1", Remote: engine.BlockOf(remoteB), Timeline: 4, TimelineBegan: 0x3400000, SwitchLSN: 0x3300000}
+	cl := &dcs.Cluster{Initialize: str(sysidStr), Leader: "node1", Members: []dcs.Member{running("node1", dcs.RoleStandbyLeader, 4, 0x3600000), running("node3", dcs.RoleReplica, 4, 0x3300200)}}
+	base := engine.Observation{Member: "node3", Cluster: cl, DataDir: engine.DirCluster, Control: clusterDir(pg.DBInArchiveRecovery, 4, 0x3300200),
+		Standby: true, PostgreSQL: engine.PGStandby, StandbyCluster: true, StandbyRecord: rec, RejoinMethods: []string{"rewind"},
+		WAL: &pg.Position{InRecovery: true, Timeline: 4, Replayed: 0x3300200}, TimelineBegan: 0x3300000}
+	if a := engine.Decide(base); a.Kind != engine.ActRejoin || !strings.Contains(a.Reason, "timeline 4 began at 0/3300000, not where the remote's timeline 4 began (0/3400000)") {
+		t.Fatalf("a standby on the cluster's own timeline 4 decides %s: %s", a.Kind, a.Reason)
+	}
+	stopped := base
+	stopped.PostgreSQL, stopped.WAL, stopped.Cluster = engine.PGStopped, nil, &dcs.Cluster{Initialize: str(sysidStr), Members: cl.Members}
+	stopped.FollowsRemote = true
+	if a := engine.Decide(stopped); a.Kind == engine.ActAdopt && strings.Contains(a.Reason, "takes the leader key") {
+		t.Errorf("a stopped copy of the cluster's own timeline 4 leads the standby cluster: %s", a.Reason)
+	}
+	for name, change := range map[string]func(*engine.Observation){
+		"the remote's timeline 4":      func(o *engine.Observation) { o.TimelineBegan = 0x3400000 },
+		"its start unknown":            func(o *engine.Observation) { o.TimelineBegan = 0 },
+		"the record without the start": func(o *engine.Observation) { r := *rec; r.TimelineBegan = 0; o.StandbyRecord = &r },
+		"not past the fork":            func(o *engine.Observation) { o.WAL = &pg.Position{InRecovery: true, Timeline: 4, Replayed: 0x3300000} },
+	} {
+		obs := base
+		change(&obs)
+		if a := engine.Decide(obs); a.Kind == engine.ActRejoin {
+			t.Errorf("%s: rejoins: %s", name, a.Reason)
+		}
+	}
+}
+
 // A remote of another major version is refused before anything is copied, naming both.
 func TestRemoteVersionRefusal(t *testing.T) {
 	for _, c := range []struct {

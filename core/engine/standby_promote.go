@@ -53,7 +53,11 @@ type StandbyRecord struct {
 	// it.
 	SwitchLSN  uint64    `json:"switch_lsn,omitempty"`
 	FollowedAt time.Time `json:"followed_at,omitzero"`
-	raw        []byte
+	// TimelineBegan (following): where the remote's timeline Timeline began (0 on its
+	// first). Promoted before, the cluster may have begun a timeline of the same number
+	// elsewhere: a directory on that one holds WAL the remote never had.
+	TimelineBegan uint64 `json:"timeline_lsn,omitempty"`
+	raw           []byte
 }
 
 // Describe says what the record says, for messages.
@@ -275,6 +279,13 @@ func (a *Agent) observeStandbyRecord(obs *Observation, r *StandbyRecord, err err
 		return
 	}
 	obs.StandbyRecord, a.lastStandby = r, r.rawString()
+	if r != nil && r.Phase == StandbyFollowing && obs.DataDir == DirCluster {
+		if tl := ownTimeline(*obs); tl > 1 {
+			if _, at, err := pg.SwitchPoint(a.Node.Config.DataDir, tl); err == nil {
+				obs.TimelineBegan = at
+			}
+		}
+	}
 	if r == nil || r.Phase != StandbyPromoted {
 		return
 	}

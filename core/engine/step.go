@@ -446,6 +446,9 @@ func (p *stepper) rejoin(obs Observation) (State, []Effect) {
 func (p *stepper) startPG() (State, []Effect) {
 	act := p.s.act
 	if act.Start != KeepRunning {
+		// Published as what it starts as: a member that led before and now starts as a
+		// standby of another no longer has the leader's role.
+		p.s.Role = startRole(act)
 		p.s.setStatus(dcs.StateStarting, nil)
 		p.publish()
 		p.log("info", "starting the existing cluster", "data_dir", p.s.DataDir, "as", map[bool]string{true: "primary", false: "standby"}[act.Primary])
@@ -454,13 +457,18 @@ func (p *stepper) startPG() (State, []Effect) {
 	return p.running()
 }
 
+// startRole is the role of a member that starts or runs its cluster as act says.
+func startRole(act Action) string {
+	if act.Primary || act.StandbyLeader {
+		return leaderRole(act)
+	}
+	return dcs.RoleReplica
+}
+
 // running: the adopted cluster runs in its role.
 func (p *stepper) running() (State, []Effect) {
 	p.s.Failures = 0
-	p.s.Role = dcs.RoleReplica
-	if p.s.act.Primary || p.s.act.StandbyLeader {
-		p.s.Role = leaderRole(p.s.act)
-	}
+	p.s.Role = startRole(p.s.act)
 	p.s.Status = dcs.StateRunning
 	p.s.LastErr, p.s.Fenced = "", ""
 	p.publish()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pgimaged/pgimaged/core/dcs"
 	"github.com/pgimaged/pgimaged/core/engine"
+	"github.com/pgimaged/pgimaged/core/pg"
 )
 
 // kinds names the effects, for comparing a batch.
@@ -117,6 +118,38 @@ func TestStateBackoff(t *testing.T) {
 	} {
 		if got := (engine.State{Failures: tc.failures, LoopWait: tc.loopWait}).Backoff(); got != tc.want {
 			t.Errorf("%d failures, loop_wait %s: %s, want %s", tc.failures, tc.loopWait, got, tc.want)
+		}
+	}
+}
+
+// A member that led (its state says primary, or standby_leader) and restarts its PostgreSQL as
+// a standby of another leader publishes what it starts as, a replica, from its first
+// publication on: never the leader's role it no longer holds.
+func TestStepStartingAsStandbyPublishesAReplica(t *testing.T) {
+	leader := running("node1", dcs.RolePrimary, 2, 0x6000000)
+	obs := engine.Observation{Member: "node2", Cluster: &dcs.Cluster{Initialize: str(sysidStr), Leader: "node1", Members: []dcs.Member{leader}},
+		DataDir: engine.DirCluster, Standby: true, Control: clusterDir(pg.DBShutdownedInRecovery, 2, 0x5000000)}
+	for _, was := range []string{dcs.RolePrimary, dcs.RoleStandbyLeader} {
+		st := engine.State{Name: "node2", LoopWait: 10 * time.Second, Role: was, Status: dcs.StateRunning, SysID: sysidStr}
+		var published []dcs.Member
+		for range 4 {
+			var effs []engine.Effect
+			st, effs = engine.Step(st, obs)
+			for _, e := range effs {
+				if p, ok := e.(engine.Publish); ok {
+					published = append(published, p.Member)
+				}
+			}
+			obs.Result = &engine.Result{OK: true}
+		}
+		obs.Result = nil
+		if len(published) == 0 {
+			t.Fatalf("a member that was %s published nothing while it started as a standby", was)
+		}
+		for _, m := range published {
+			if m.Role != dcs.RoleReplica {
+				t.Errorf("a member that was %s, starting as a standby of node1, published %s as %s", was, m.State, m.Role)
+			}
 		}
 	}
 }
