@@ -63,9 +63,20 @@ func TestCloneBasebackupStreams(t *testing.T) {
 	n := replicaOf(t, p, "replica1", `method "basebackup" { checkpoint = "fast" }`)
 	w := watchArgv(n.secrets()...)
 	r := run(t, n.env, "clone", "-config", n.config, "-json", "--connstring", p.ConnURL(), "-log-level", "debug")
+	// Once the one-shot clone has exited, only the server it started runs: not the pg_ctl
+	// that started it, which sees the server up on its own beat.
+	var pgCtl []string
+	for _, cmdline := range processesOf(n.dataDir) {
+		if strings.Contains(cmdline, "pg_ctl") {
+			pgCtl = append(pgCtl, cmdline)
+		}
+	}
 	leaked, _ := w.Stop()
 	if r.code != 0 {
 		t.Fatalf("clone failed: %s\nserver log:\n%s", r, n.serverLog())
+	}
+	if len(pgCtl) > 0 {
+		t.Errorf("processes still running after pgimaged clone exited: %q", pgCtl)
 	}
 	checkLoggedPath(t, r.stderr, "clone", "plugin_launch[basebackup]", "clone_method[basebackup]", "standby_start", "streaming")
 	c := parseClone(t, r)

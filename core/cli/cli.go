@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -118,6 +119,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		for _, c := range e.closers {
 			c()
 		}
+		// A server this command started is up; the pg_ctl that started it ends by itself a
+		// moment later: not left running behind the command.
+		pg.Settle(5 * time.Second)
 	}()
 	for _, c := range commands {
 		if c.name == commandName(args[0]) {

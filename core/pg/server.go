@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -166,7 +167,11 @@ func (s *Server) Start(ctx context.Context) error {
 	err = cmd.Start()
 	if err == nil {
 		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		starting.Add(1)
+		go func() {
+			exited <- cmd.Wait()
+			starting.Done()
+		}()
 		if err = s.awaitStart(exited, launched); err == nil {
 			return nil
 		}
@@ -186,6 +191,28 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	tail := tailLines(logFile, offset, logTailLines)
 	return &ServerError{Op: "starting", DataDir: s.DataDir, Err: err, LogFile: logFile, LogTail: tail, Reason: StartReason(tail)}
+}
+
+// starting counts the pg_ctl start processes still running, which Start may return before
+// (see awaitStart): [Settle] waits for them.
+var starting sync.WaitGroup
+
+// Settle waits, at most limit, until every pg_ctl start that [Server.Start] returned before has
+// ended by itself (pg_ctl sees the server up at its next look, within 100 ms): a command that
+// exits right after it started a server leaves only that server running. false: some still
+// ran at limit.
+func Settle(limit time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		starting.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(limit):
+		return false
+	}
 }
 
 // startPoll is how often Start looks at postmaster.pid while pg_ctl waits: pg_ctl itself looks
