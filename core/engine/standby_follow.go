@@ -267,7 +267,7 @@ func standbyFollowDiverged(obs Observation) (Action, bool) {
 		return Action{}, false
 	}
 	lm, ok := cl.LeaderMember()
-	var why string
+	why, other := "", otherTimelineOfTheNumber(r, w.Timeline, obs.TimelineBegan, w.Newest())
 	switch {
 	case ok && lm.IsRunning() && lm.Timeline > 0 && w.Timeline > lm.Timeline:
 		// Its own timeline, which the remote never had (the cluster followed a remote on an
@@ -276,9 +276,8 @@ func standbyFollowDiverged(obs Observation) (Action, bool) {
 	case w.Timeline < r.Timeline && uint64(w.Newest()) > r.SwitchLSN:
 		why = fmt.Sprintf("the standby's WAL of timeline %d reaches %s, past the point %s where the cluster's WAL and the remote's (timeline %d) went apart (the cluster follows %s)",
 			w.Timeline, w.Newest(), pg.LSN(r.SwitchLSN), r.Timeline, r.Remote.Describe())
-	case otherTimelineOfTheNumber(r, w.Timeline, obs.TimelineBegan) && uint64(w.Newest()) > r.SwitchLSN:
-		why = fmt.Sprintf("the standby's timeline %d began at %s, not where the remote's timeline %d began (%s): the cluster's own promotion began one of the same number, and its WAL reaches %s, past the point %s where the cluster's WAL and the remote's went apart (the cluster follows %s)",
-			w.Timeline, obs.TimelineBegan, r.Timeline, pg.LSN(r.TimelineBegan), w.Newest(), pg.LSN(r.SwitchLSN), r.Remote.Describe())
+	case other != "":
+		why = other + " (the cluster follows " + r.Remote.Describe() + ")"
 	default:
 		return Action{}, false
 	}
@@ -306,19 +305,21 @@ func pastRemoteFork(obs Observation) string {
 		return fmt.Sprintf("the data directory is on timeline %d, newer than the remote's %d when the cluster began to follow it", tl, r.Timeline)
 	case tl < r.Timeline && uint64(end) > r.SwitchLSN:
 		return fmt.Sprintf("the data directory's WAL of timeline %d reaches %s, past the point %s where the cluster's WAL and the remote's (timeline %d) went apart", tl, end, pg.LSN(r.SwitchLSN), r.Timeline)
-	case otherTimelineOfTheNumber(r, tl, obs.TimelineBegan) && uint64(end) > r.SwitchLSN:
-		return fmt.Sprintf("the data directory's timeline %d began at %s, not where the remote's timeline %d began (%s): the cluster's own promotion began one of the same number, and its WAL reaches %s, past the point %s where the cluster's WAL and the remote's went apart",
-			tl, obs.TimelineBegan, r.Timeline, pg.LSN(r.TimelineBegan), end, pg.LSN(r.SwitchLSN))
 	}
-	return ""
+	return otherTimelineOfTheNumber(r, tl, obs.TimelineBegan, end)
 }
 
-// otherTimelineOfTheNumber reports whether a directory on timeline tl, which began at began,
-// is on another timeline than the remote's of the same number that the record r followed: the
-// cluster, promoted before, may have picked that number too (a promotion takes the next number
-// it knows of), and began it elsewhere.
-func otherTimelineOfTheNumber(r *StandbyRecord, tl int, began pg.LSN) bool {
-	return tl == r.Timeline && r.TimelineBegan != 0 && began != 0 && uint64(began) != r.TimelineBegan
+// otherTimelineOfTheNumber says why a directory on timeline tl, which began at began and whose
+// WAL reaches end, holds WAL the remote never had although the number is the remote's that the
+// record r followed: the cluster, promoted before, took that number too (a promotion takes the
+// next number it knows of) and began it elsewhere, and the WAL goes past the fork. "" when
+// nothing says so.
+func otherTimelineOfTheNumber(r *StandbyRecord, tl int, began, end pg.LSN) string {
+	if tl != r.Timeline || r.TimelineBegan == 0 || began == 0 || uint64(began) == r.TimelineBegan || uint64(end) <= r.SwitchLSN {
+		return ""
+	}
+	return fmt.Sprintf("the data directory's timeline %d began at %s, not where the remote's timeline %d began (%s): the cluster's own promotion began one of the same number, and its WAL reaches %s, past the point %s where the cluster's WAL and the remote's went apart",
+		tl, began, r.Timeline, pg.LSN(r.TimelineBegan), end, pg.LSN(r.SwitchLSN))
 }
 
 // followStandby starts [FollowStandby].
