@@ -502,6 +502,11 @@ func (s *Server) WaitReady(ctx context.Context) error {
 		last = err
 		if !answered {
 			if err := missingSocket(p, cfg.Host, cfg.Port); err != nil {
+				// A server that shuts down (its startup process failed: a recovery target
+				// not in the archive) removes its sockets before it exits.
+				if exitsWithin(p.PID, socketGoneGrace) {
+					return s.failure(op, ErrNotRunning)
+				}
 				return s.failure(op, err)
 			}
 			if ctx.Err() == nil && !time.Now().Before(deadline) {
@@ -521,6 +526,21 @@ func (s *Server) WaitReady(ctx context.Context) error {
 // for one gains nothing.
 func hotStandbyOff(err *pgconn.PgError) bool {
 	return err.Code == "57P03" && strings.Contains(err.Detail, "Hot standby mode is disabled")
+}
+
+// socketGoneGrace is how long WaitReady gives a server whose unix socket is gone to exit, as
+// one that shuts down does, before it reports the socket missing.
+const socketGoneGrace = time.Second
+
+// exitsWithin reports whether process pid is gone within limit.
+func exitsWithin(pid int, limit time.Duration) bool {
+	for end := time.Now().Add(limit); processAlive(pid); {
+		if !time.Now().Before(end) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // missingSocket reports a server that has created its sockets (postmaster.pid says so) while

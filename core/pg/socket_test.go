@@ -164,6 +164,41 @@ func TestWaitReadyFailsAtOnceWhenTheSocketIsGone(t *testing.T) {
 	}
 }
 
+// TestWaitReadyOnAServerShuttingDown: a server that shuts down removes its unix socket before
+// it exits; WaitReady, seeing the socket gone, reports the server gone (with its log), not a
+// socket removed by someone else.
+func TestWaitReadyOnAServerShuttingDown(t *testing.T) {
+	p := pgtest.Initdb(t, pgtest.Options{})
+	dir := userDir(t, "sockets")
+	err := pg.WriteSettings(p.DataDir, pg.Settings{
+		Listen:     "127.0.0.1:" + strconv.Itoa(p.Port),
+		Parameters: map[string]string{"unix_socket_directories": dir, "shared_buffers": "16MB"},
+		Superuser:  p.Superuser,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &pg.Server{BinDir: p.BinDir, DataDir: p.DataDir, User: p.Superuser, Prepare: p.Server.Prepare}
+	ctx := boundedContext(t, 30*time.Second)
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := s.Running()
+	// What a shutdown does first, then, a moment later, the shutdown itself.
+	if err := os.Remove(filepath.Join(dir, ".s.PGSQL."+strconv.Itoa(p.Port))); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_ = syscall.Kill(pid, syscall.SIGQUIT)
+	}()
+	err = s.WaitReady(ctx)
+	t.Logf("WaitReady: %v", err)
+	if !errors.Is(err, pg.ErrNotRunning) || errors.Is(err, pg.ErrNoSocket) {
+		t.Errorf("WaitReady on a server shutting down = %v, want ErrNotRunning", err)
+	}
+}
+
 // archivedBackup is a base backup of a primary whose WAL is archived, with a restore point
 // "after 42" between the rows 42 and 43, and every WAL file up to after row 43 archived.
 func archivedBackup(t *testing.T) (p *pgtest.Primary, restored, archive string) {
